@@ -1,0 +1,298 @@
+//! What agents measure and coordinators merge: one HDR histogram per metric of
+//! `spec/metrics.md` plus counters, for one interval of one shard. Merging is histogram addition
+//! and counter sums, so merged percentiles are as exact as one agent's.
+
+use fleetbench_proto::v1 as wire;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// The distributions of `spec/metrics.md`. Latencies are microseconds (per token for the
+/// per-token ones); lengths are tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Ttft,
+    Itl,
+    Tpot,
+    Ntpot,
+    E2e,
+    SendLag,
+    InputTokens,
+    OutputTokens,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 8] = [
+        Metric::Ttft,
+        Metric::Itl,
+        Metric::Tpot,
+        Metric::Ntpot,
+        Metric::E2e,
+        Metric::SendLag,
+        Metric::InputTokens,
+        Metric::OutputTokens,
+    ];
+
+    /// The key on the wire and in stored snapshots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Ttft => "ttft_us",
+            Metric::Itl => "itl_us",
+            Metric::Tpot => "tpot_us",
+            Metric::Ntpot => "ntpot_us",
+            Metric::E2e => "e2e_us",
+            Metric::SendLag => "send_lag_us",
+            Metric::InputTokens => "input_tokens",
+            Metric::OutputTokens => "output_tokens",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// 1 µs to 1 h at 3 significant digits (spec/metrics.md, "Statistics"); token counts share it.
+const HIGHEST: u64 = 3_600_000_000;
+const SIGFIG: u8 = 3;
+
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts.
+    Histogram::new_with_bounds(1, HIGHEST, SIGFIG).expect("valid HDR bounds")
+}
+
+/// Request counts of an interval. Every request enters `requests`; failures by class.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub requests: u64,
+    pub ok: u64,
+    pub incomplete: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// ok requests whose output count came from the server's `usage`.
+    pub tokens_from_usage: u64,
+    /// ok requests whose output count was the number of text-carrying chunks.
+    pub tokens_from_chunks: u64,
+    /// Requests whose send was held back by the agent's in-flight cap.
+    pub held_back: u64,
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    pub fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+
+    fn add(&mut self, o: &Counters) {
+        self.requests += o.requests;
+        self.ok += o.ok;
+        self.incomplete += o.incomplete;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.tokens_from_usage += o.tokens_from_usage;
+        self.tokens_from_chunks += o.tokens_from_chunks;
+        self.held_back += o.held_back;
+        for (k, v) in &o.failures {
+            *self.failures.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    fn to_wire(&self) -> std::collections::HashMap<String, u64> {
+        let mut m: std::collections::HashMap<String, u64> = [
+            ("requests", self.requests),
+            ("ok", self.ok),
+            ("incomplete", self.incomplete),
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("tokens_from_usage", self.tokens_from_usage),
+            ("tokens_from_chunks", self.tokens_from_chunks),
+            ("held_back", self.held_back),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in &self.failures {
+            m.insert(format!("failure.{k}"), *v);
+        }
+        m
+    }
+
+    fn from_wire(m: &std::collections::HashMap<String, u64>) -> Counters {
+        let mut c = Counters::default();
+        for (k, &v) in m {
+            match k.as_str() {
+                "requests" => c.requests = v,
+                "ok" => c.ok = v,
+                "incomplete" => c.incomplete = v,
+                "input_tokens" => c.input_tokens = v,
+                "output_tokens" => c.output_tokens = v,
+                "tokens_from_usage" => c.tokens_from_usage = v,
+                "tokens_from_chunks" => c.tokens_from_chunks = v,
+                "held_back" => c.held_back = v,
+                other => {
+                    if let Some(class) = other.strip_prefix("failure.") {
+                        c.failures.insert(class.to_string(), v);
+                    }
+                }
+            }
+        }
+        c
+    }
+}
+
+/// Histograms and counters of one interval (or, merged, of a stage).
+#[derive(Debug, Clone)]
+pub struct Measurements {
+    hist: [Histogram<u64>; 8],
+    pub counters: Counters,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error("histogram `{name}` does not decode as HDR V2: {message}")]
+    Decode { name: String, message: String },
+    #[error("unknown histogram `{0}`")]
+    Unknown(String),
+    #[error("histogram `{name}` cannot be merged: {message}")]
+    Merge { name: String, message: String },
+}
+
+impl Default for Measurements {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Measurements {
+    pub fn new() -> Self {
+        Measurements {
+            hist: std::array::from_fn(|_| new_histogram()),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn histogram(&self, m: Metric) -> &Histogram<u64> {
+        &self.hist[m as usize]
+    }
+
+    /// Records one value, saturating at the histogram's range.
+    pub fn record(&mut self, m: Metric, value: u64) {
+        self.hist[m as usize].saturating_record(value.min(HIGHEST));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters == Counters::default() && self.hist.iter().all(|h| h.is_empty())
+    }
+
+    /// Adds `other` into `self`: histogram addition and counter sums.
+    pub fn add(&mut self, other: &Measurements) -> Result<(), MeasureError> {
+        for m in Metric::ALL {
+            self.hist[m as usize]
+                .add(&other.hist[m as usize])
+                .map_err(|e| MeasureError::Merge {
+                    name: m.name().into(),
+                    message: format!("{e:?}"),
+                })?;
+        }
+        self.counters.add(&other.counters);
+        Ok(())
+    }
+
+    /// The snapshot fields: V2-serialized histograms (empty ones left out) and counters.
+    pub fn to_wire(&self) -> (std::collections::HashMap<String, Vec<u8>>, std::collections::HashMap<String, u64>) {
+        let mut hists = std::collections::HashMap::new();
+        let mut ser = V2Serializer::new();
+        for m in Metric::ALL {
+            let h = &self.hist[m as usize];
+            if h.is_empty() {
+                continue;
+            }
+            let mut buf = Vec::new();
+            // Serializing into a Vec cannot fail for a histogram of this size.
+            if ser.serialize(h, &mut buf).is_ok() {
+                hists.insert(m.name().to_string(), buf);
+            }
+        }
+        (hists, self.counters.to_wire())
+    }
+
+    pub fn from_wire(
+        hists: &std::collections::HashMap<String, Vec<u8>>,
+        counters: &std::collections::HashMap<String, u64>,
+    ) -> Result<Measurements, MeasureError> {
+        let mut out = Measurements::new();
+        let mut de = Deserializer::new();
+        for (name, bytes) in hists {
+            let m = Metric::from_name(name).ok_or_else(|| MeasureError::Unknown(name.clone()))?;
+            let h: Histogram<u64> =
+                de.deserialize(&mut bytes.as_slice())
+                    .map_err(|e| MeasureError::Decode {
+                        name: name.clone(),
+                        message: format!("{e:?}"),
+                    })?;
+            out.hist[m as usize]
+                .add(&h)
+                .map_err(|e| MeasureError::Merge {
+                    name: name.clone(),
+                    message: format!("{e:?}"),
+                })?;
+        }
+        out.counters = Counters::from_wire(counters);
+        Ok(out)
+    }
+
+    pub fn from_snapshot(s: &wire::Snapshot) -> Result<Measurements, MeasureError> {
+        Measurements::from_wire(&s.histograms, &s.counters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_shards_equals_histogram_of_all_values() {
+        let values: Vec<u64> = (0..10_000u64).map(|i| (i * 7919) % 2_000_000 + 1).collect();
+        let mut all = Measurements::new();
+        let mut shards = [Measurements::new(), Measurements::new(), Measurements::new()];
+        for (i, &v) in values.iter().enumerate() {
+            all.record(Metric::Ttft, v);
+            shards[i % 3].record(Metric::Ttft, v);
+        }
+        // Through the wire and back, as the coordinator sees them.
+        let mut merged = Measurements::new();
+        for s in &shards {
+            let (h, c) = s.to_wire();
+            merged.add(&Measurements::from_wire(&h, &c).unwrap()).unwrap();
+        }
+        let (a, b) = (all.histogram(Metric::Ttft), merged.histogram(Metric::Ttft));
+        assert_eq!(a.len(), b.len());
+        for q in [0.0, 0.001, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q), "q={q}");
+        }
+        assert_eq!(a.mean(), b.mean());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn counters_round_trip_with_failure_classes() {
+        let mut m = Measurements::new();
+        m.counters.requests = 5;
+        m.counters.ok = 3;
+        m.counters.failures.insert("http_500".into(), 2);
+        let (h, c) = m.to_wire();
+        let back = Measurements::from_wire(&h, &c).unwrap();
+        assert_eq!(back.counters, m.counters);
+        assert_eq!(back.counters.failed(), 2);
+    }
+
+    #[test]
+    fn garbage_histogram_bytes_are_an_error_not_a_panic() {
+        let mut h = std::collections::HashMap::new();
+        h.insert("ttft_us".to_string(), vec![1, 2, 3]);
+        assert!(Measurements::from_wire(&h, &Default::default()).is_err());
+        let mut h = std::collections::HashMap::new();
+        h.insert("bogus".to_string(), vec![]);
+        assert!(Measurements::from_wire(&h, &Default::default()).is_err());
+    }
+}

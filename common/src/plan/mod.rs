@@ -1,0 +1,387 @@
+//! From a profile and the agents that joined to one [`ShardSpec`] per agent per stage
+//! (DESIGN.md, "Splitting a profile into shards").
+//!
+//! - constant arrivals: one global schedule (request j at j/rate); request j belongs to the shard
+//!   at `stripe_cycle(weights)[j % Σw]`, so the shards' union is exactly the global schedule;
+//! - Poisson arrivals at rate R: shard i runs an independent Poisson process at R·wᵢ/Σw with a
+//!   seed derived from the run seed, the stage and the shard;
+//! - concurrency N: users split by largest remainder over the weights, and the stage's request
+//!   count split by largest remainder over the users.
+
+mod schedule;
+mod split;
+
+pub use schedule::{constant_arrivals, poisson_arrivals, Arrival};
+pub use split::{largest_remainder, stripe_cycle};
+
+use crate::profile::{ApiType, Distribution, LoadType, LoadedProfile};
+use crate::role::Role;
+use crate::tokenize::splitmix64;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An agent as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub agent_id: String,
+    pub role: Role,
+    pub host_name: String,
+}
+
+/// The load of one whole stage, before splitting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StageLoad {
+    Constant {
+        rate: f64,
+        duration_s: f64,
+    },
+    Poisson {
+        rate: f64,
+        duration_s: f64,
+    },
+    Concurrent {
+        users: u32,
+        num_requests: Option<u64>,
+        duration_s: Option<f64>,
+    },
+}
+
+impl StageLoad {
+    /// The requests this stage will send, where the plan fixes it.
+    pub fn planned_requests(&self) -> Option<u64> {
+        match *self {
+            StageLoad::Constant { rate, duration_s } => Some(constant_count(rate, duration_s)),
+            StageLoad::Poisson { .. } => None,
+            StageLoad::Concurrent { num_requests, .. } => num_requests,
+        }
+    }
+
+    /// The stage's label in test names: `qps_04`, `qps_0.5`, `c16`.
+    pub fn label(&self) -> String {
+        match *self {
+            StageLoad::Constant { rate, .. } | StageLoad::Poisson { rate, .. } => {
+                if rate.fract() == 0.0 && rate < 100.0 {
+                    format!("qps_{:02}", rate as u64)
+                } else {
+                    format!("qps_{rate}")
+                }
+            }
+            StageLoad::Concurrent { users, .. } => format!("c{users}"),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            StageLoad::Constant { .. } => "constant",
+            StageLoad::Poisson { .. } => "poisson",
+            StageLoad::Concurrent { .. } => "concurrency",
+        }
+    }
+}
+
+/// Requests of a constant stage: every j ≥ 0 with j/rate < duration.
+pub fn constant_count(rate: f64, duration_s: f64) -> u64 {
+    (rate * duration_s - 1e-9).ceil().max(0.0) as u64
+}
+
+/// Where and how to send requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSpec {
+    pub base_url: String,
+    pub model: String,
+    pub api: ApiType,
+    pub streaming: bool,
+    pub ignore_eos: bool,
+    pub api_key: Option<String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Token lengths: a normal distribution clamped to `[min, max]` and rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LengthSpec {
+    pub mean: f64,
+    pub std_dev: f64,
+    pub min: u32,
+    pub max: u32,
+}
+
+impl From<&Distribution> for LengthSpec {
+    fn from(d: &Distribution) -> Self {
+        LengthSpec {
+            mean: d.mean,
+            std_dev: d.std_dev,
+            min: d.min.unwrap_or(1).max(1),
+            max: d.max.unwrap_or(u32::MAX),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    pub input: LengthSpec,
+    pub output: LengthSpec,
+}
+
+/// One shard's part of a stage's load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ShardLoad {
+    /// Request j of `0..total` is intended at j/rate seconds and belongs to this shard when
+    /// `stripe_cycle(weights)[j % Σw] == shard`.
+    Constant {
+        rate: f64,
+        total: u64,
+        weights: Vec<u32>,
+    },
+    /// An independent Poisson process at this shard's `rate` for `duration_s`.
+    Poisson { rate: f64, duration_s: f64 },
+    /// `users` closed-loop users sharing `num_requests` (if bounded) until `duration_s` (if
+    /// bounded).
+    Concurrent {
+        users: u32,
+        num_requests: Option<u64>,
+        duration_s: Option<f64>,
+    },
+    /// A telemetry-only shard: no load.
+    Idle,
+}
+
+/// Everything an agent needs to run its shard of one stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    pub run_id: String,
+    pub stage: u32,
+    pub stage_label: String,
+    pub shard: u32,
+    pub shards: u32,
+    pub endpoint: EndpointSpec,
+    pub data: DataSpec,
+    pub load: ShardLoad,
+    /// The stage's measured window in seconds from start (requests intended in it are measured).
+    pub window_s: Option<f64>,
+    pub snapshot_interval_ms: u64,
+    pub request_timeout_ms: u64,
+    pub grace_period_ms: u64,
+    /// Seed of the stage; request data derives from it and the request's global index.
+    pub seed: u64,
+}
+
+impl ShardSpec {
+    /// The seed of this shard's own random streams (Poisson arrivals).
+    pub fn shard_seed(&self) -> u64 {
+        splitmix64(self.seed ^ (u64::from(self.shard) << 32 | 0x5EED))
+    }
+}
+
+/// The whole plan of a run: the stages, and per stage one shard per member (same order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub run_id: String,
+    pub profile_name: String,
+    pub seed: u64,
+    pub members: Vec<Member>,
+    pub weights: Vec<u32>,
+    pub stages: Vec<StagePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagePlan {
+    pub index: u32,
+    pub label: String,
+    pub load: StageLoad,
+    pub shards: Vec<ShardSpec>,
+}
+
+/// The load weight of an agent: its name's weight, else its role's, else 1.
+pub fn weight_of(weights: &BTreeMap<String, u32>, member: &Member) -> u32 {
+    weights
+        .get(&member.agent_id)
+        .or_else(|| weights.get(member.role.as_str()))
+        .copied()
+        .unwrap_or(1)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no agents to plan for")]
+    NoAgents,
+    #[error("every agent has load weight 0 (fleet.weights): nobody would send requests")]
+    NoLoad,
+}
+
+/// Splits a validated profile over `members` (ordered; shard i is member i).
+pub fn plan_run(
+    loaded: &LoadedProfile,
+    members: &[Member],
+    run_id: &str,
+    seed: u64,
+) -> Result<RunPlan, PlanError> {
+    if members.is_empty() {
+        return Err(PlanError::NoAgents);
+    }
+    let p = &loaded.profile;
+    let weights: Vec<u32> = members
+        .iter()
+        .map(|m| weight_of(&p.fleet.weights, m))
+        .collect();
+    if weights.iter().all(|&w| w == 0) {
+        return Err(PlanError::NoLoad);
+    }
+    let endpoint = EndpointSpec {
+        base_url: p.server.base_url.trim_end_matches('/').to_string(),
+        model: p
+            .server
+            .model_name
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        api: p.api.kind,
+        streaming: p.api.streaming,
+        ignore_eos: p.server.ignore_eos,
+        api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
+        headers: p.api.headers.clone(),
+    };
+    // Validation guarantees both distributions for the supported data types.
+    let data = DataSpec {
+        input: p
+            .data
+            .input_distribution
+            .as_ref()
+            .map(LengthSpec::from)
+            .unwrap_or(LengthSpec { mean: 128.0, std_dev: 0.0, min: 1, max: u32::MAX }),
+        output: p
+            .data
+            .output_distribution
+            .as_ref()
+            .map(LengthSpec::from)
+            .unwrap_or(LengthSpec { mean: 128.0, std_dev: 0.0, min: 1, max: u32::MAX }),
+    };
+    let total_weight: u64 = weights.iter().map(|&w| w as u64).sum();
+    let snapshot_interval_ms = (p.fleet.snapshot_interval.unwrap_or(1.0) * 1000.0).round() as u64;
+    let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;
+    let grace_period_ms = (p.load.grace_period.unwrap_or(30.0) * 1000.0).round() as u64;
+
+    let stages = p
+        .load
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            let load = match p.load.kind {
+                LoadType::Constant => StageLoad::Constant {
+                    rate: s.rate.unwrap_or(1.0),
+                    duration_s: s.duration.unwrap_or(1.0),
+                },
+                LoadType::Poisson => StageLoad::Poisson {
+                    rate: s.rate.unwrap_or(1.0),
+                    duration_s: s.duration.unwrap_or(1.0),
+                },
+                // Validation rejects trace replay; concurrent is the remaining type.
+                LoadType::Concurrent | LoadType::TraceSessionReplay => StageLoad::Concurrent {
+                    users: s.concurrency_level.unwrap_or(1),
+                    num_requests: s.num_requests,
+                    duration_s: s.duration,
+                },
+            };
+            let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
+            let shard_loads = split_stage(&load, &weights, total_weight);
+            let window_s = match load {
+                StageLoad::Constant { duration_s, .. } | StageLoad::Poisson { duration_s, .. } => {
+                    Some(duration_s)
+                }
+                StageLoad::Concurrent { duration_s, .. } => duration_s,
+            };
+            let shards = shard_loads
+                .into_iter()
+                .enumerate()
+                .map(|(shard, load)| ShardSpec {
+                    run_id: run_id.to_string(),
+                    stage: index as u32,
+                    stage_label: String::new(),
+                    shard: shard as u32,
+                    shards: members.len() as u32,
+                    endpoint: endpoint.clone(),
+                    data: data.clone(),
+                    load,
+                    window_s,
+                    snapshot_interval_ms,
+                    request_timeout_ms,
+                    grace_period_ms,
+                    seed: stage_seed,
+                })
+                .collect::<Vec<_>>();
+            let label = load.label();
+            StagePlan {
+                index: index as u32,
+                shards: shards
+                    .into_iter()
+                    .map(|mut s| {
+                        s.stage_label = label.clone();
+                        s
+                    })
+                    .collect(),
+                label,
+                load,
+            }
+        })
+        .collect();
+    Ok(RunPlan {
+        run_id: run_id.to_string(),
+        profile_name: loaded.name.clone(),
+        seed,
+        members: members.to_vec(),
+        weights,
+        stages,
+    })
+}
+
+fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<ShardLoad> {
+    match *load {
+        StageLoad::Constant { rate, duration_s } => {
+            let total = constant_count(rate, duration_s);
+            weights
+                .iter()
+                .map(|&w| {
+                    if w == 0 {
+                        ShardLoad::Idle
+                    } else {
+                        ShardLoad::Constant { rate, total, weights: weights.to_vec() }
+                    }
+                })
+                .collect()
+        }
+        StageLoad::Poisson { rate, duration_s } => weights
+            .iter()
+            .map(|&w| {
+                if w == 0 {
+                    ShardLoad::Idle
+                } else {
+                    ShardLoad::Poisson { rate: rate * w as f64 / total_weight as f64, duration_s }
+                }
+            })
+            .collect(),
+        StageLoad::Concurrent { users, num_requests, duration_s } => {
+            let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
+            let user_split = largest_remainder(users as u64, &w);
+            let request_split = num_requests.map(|n| largest_remainder(n, &user_split));
+            user_split
+                .iter()
+                .enumerate()
+                .map(|(i, &u)| {
+                    if u == 0 {
+                        ShardLoad::Idle
+                    } else {
+                        ShardLoad::Concurrent {
+                            users: u as u32,
+                            num_requests: request_split.as_ref().map(|r| r[i]),
+                            duration_s,
+                        }
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

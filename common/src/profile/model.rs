@@ -1,0 +1,321 @@
+//! The workload profile as data: inference-perf's configuration sections plus fleetbench's own
+//! (`name`, `description`, `fleet`). Every struct rejects unknown keys; inference-perf keys that
+//! fleetbench does not implement yet are captured as raw values so that validation can say
+//! "not supported" by name instead of ignoring them.
+
+use serde::{Deserialize, Serialize};
+use serde_norway::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Default: the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub api: ApiConfig,
+    pub data: DataConfig,
+    pub load: LoadConfig,
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tokenizer: Option<TokenizerConfig>,
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+    #[serde(default)]
+    pub report: Option<ReportConfig>,
+    #[serde(default)]
+    pub storage: Option<StorageConfig>,
+    #[serde(default)]
+    pub fleet: FleetConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiType {
+    #[default]
+    Completion,
+    Chat,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(rename = "type", default)]
+    pub kind: ApiType,
+    #[serde(default)]
+    pub streaming: bool,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub slo_unit: Option<Value>,
+    #[serde(default)]
+    pub slo_tpot_header: Option<Value>,
+    #[serde(default)]
+    pub slo_ttft_header: Option<Value>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            kind: ApiType::Completion,
+            streaming: false,
+            headers: BTreeMap::new(),
+            slo_unit: None,
+            slo_tpot_header: None,
+            slo_ttft_header: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum DataType {
+    #[serde(rename = "random")]
+    Random,
+    #[serde(rename = "synthetic")]
+    Synthetic,
+    #[serde(rename = "mock")]
+    Mock,
+    #[serde(rename = "shared_prefix")]
+    SharedPrefix,
+    #[serde(rename = "shareGPT")]
+    ShareGpt,
+    #[serde(rename = "cnn_dailymail")]
+    CnnDailymail,
+    #[serde(rename = "billsum_conversations")]
+    BillsumConversations,
+    #[serde(rename = "infinity_instruct")]
+    InfinityInstruct,
+    #[serde(rename = "otel_trace_replay")]
+    OtelTraceReplay,
+    #[serde(rename = "visionarena")]
+    Visionarena,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    #[serde(rename = "type")]
+    pub kind: DataType,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub input_distribution: Option<Distribution>,
+    #[serde(default)]
+    pub output_distribution: Option<Distribution>,
+    #[serde(default)]
+    pub shared_prefix: Option<Value>,
+    #[serde(default)]
+    pub multimodal: Option<Value>,
+    #[serde(default)]
+    pub use_chat_template: Option<Value>,
+    #[serde(default)]
+    pub otel_trace_replay: Option<Value>,
+}
+
+/// inference-perf's length distribution: a normal distribution clamped to `[min, max]`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    #[serde(default)]
+    pub min: Option<u32>,
+    #[serde(default)]
+    pub max: Option<u32>,
+    pub mean: f64,
+    #[serde(default, alias = "std")]
+    pub std_dev: f64,
+    #[serde(default)]
+    pub total_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadType {
+    Constant,
+    Poisson,
+    Concurrent,
+    TraceSessionReplay,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadConfig {
+    #[serde(rename = "type")]
+    pub kind: LoadType,
+    #[serde(default)]
+    pub stages: Vec<LoadStage>,
+    /// inference-perf's batching interval; fleetbench schedules every request individually.
+    #[serde(default)]
+    pub interval: Option<f64>,
+    #[serde(default)]
+    pub base_seed: Option<u64>,
+    /// Per-request timeout in seconds (default 600).
+    #[serde(default)]
+    pub request_timeout: Option<f64>,
+    /// Seconds that requests still in flight at a stage's end may take to finish (default 30).
+    #[serde(default)]
+    pub grace_period: Option<f64>,
+    // inference-perf's Python tuning knobs: accepted, no meaning for an agent.
+    #[serde(default)]
+    pub num_workers: Option<Value>,
+    #[serde(default)]
+    pub worker_max_concurrency: Option<Value>,
+    #[serde(default)]
+    pub worker_max_tcp_connections: Option<Value>,
+    // Known to inference-perf, not implemented by fleetbench yet.
+    #[serde(default)]
+    pub sweep: Option<Value>,
+    #[serde(default)]
+    pub lora_traffic_split: Option<Value>,
+    #[serde(default)]
+    pub request_retries: Option<Value>,
+    #[serde(default)]
+    pub request_retry_backoff_sec: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoadStage {
+    /// Requests per second (constant and poisson loads).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Seconds (constant and poisson loads; optional bound for concurrent loads).
+    #[serde(default)]
+    pub duration: Option<f64>,
+    /// Users in a closed loop (concurrent loads).
+    #[serde(default)]
+    pub concurrency_level: Option<u32>,
+    /// Requests of the stage (concurrent loads).
+    #[serde(default)]
+    pub num_requests: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(rename = "type", default = "default_server_type")]
+    pub kind: String,
+    #[serde(default)]
+    pub model_name: Option<String>,
+    pub base_url: String,
+    #[serde(default = "default_true")]
+    pub ignore_eos: bool,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub cert_path: Option<Value>,
+    #[serde(default)]
+    pub key_path: Option<Value>,
+}
+
+fn default_server_type() -> String {
+    "vllm".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerConfig {
+    #[serde(default)]
+    pub pretrained_model_name_or_path: Option<String>,
+    #[serde(default)]
+    pub trust_remote_code: Option<bool>,
+    #[serde(default)]
+    pub token: Option<Value>,
+    #[serde(default)]
+    pub load_timeout: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub prometheus: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    #[serde(default)]
+    pub request_lifecycle: Option<RequestLifecycleReport>,
+    #[serde(default)]
+    pub prometheus: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLifecycleReport {
+    #[serde(default)]
+    pub summary: Option<bool>,
+    #[serde(default)]
+    pub per_stage: Option<bool>,
+    #[serde(default)]
+    pub per_request: Option<bool>,
+    #[serde(default)]
+    pub percentiles: Option<Vec<f64>>,
+    #[serde(default)]
+    pub per_request_fields: Option<Value>,
+    #[serde(default)]
+    pub per_adapter: Option<Value>,
+    #[serde(default)]
+    pub per_adapter_stage: Option<Value>,
+    #[serde(default)]
+    pub use_server_output_tokens: Option<Value>,
+    #[serde(default)]
+    pub max_error_messages: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub local_storage: Option<LocalStorage>,
+    #[serde(default)]
+    pub google_cloud_storage: Option<Value>,
+    #[serde(default)]
+    pub simple_storage_service: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalStorage {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub report_file_prefix: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAgentLoss {
+    #[default]
+    Fail,
+    Continue,
+}
+
+/// fleetbench's own section: how the fleet of agents is used.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// One-shot runs wait for this many agents.
+    #[serde(default)]
+    pub expect_agents: Option<u32>,
+    #[serde(default)]
+    pub on_agent_loss: OnAgentLoss,
+    /// Seconds between snapshots (default 1).
+    #[serde(default)]
+    pub snapshot_interval: Option<f64>,
+    /// Load weight per role (`client`, `prefill`, `decode`, `other`) or per agent name; an agent
+    /// name wins over its role. Default 1; 0 makes an agent telemetry-only.
+    #[serde(default)]
+    pub weights: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub hosts: Option<Value>,
+}

@@ -1,0 +1,296 @@
+//! Builds one stage's BenchmarkRun from the merged measurements, the plan and the fleet.
+
+use super::benchmark_run::*;
+use crate::measure::{Measurements, Metric};
+use crate::plan::{RunPlan, StagePlan};
+use crate::profile::LoadedProfile;
+use crate::role::Role;
+use serde_json::{json, Map, Value};
+
+/// An accelerator an agent found on its host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceInfo {
+    pub model: String,
+    pub memory_bytes: u64,
+}
+
+/// A joined agent with what it told about its host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentInfo {
+    pub agent_id: String,
+    pub role: Role,
+    pub host_name: String,
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One `scenario.host` entry: a pool of hosts of one type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostGroup {
+    /// `prefill`, `decode` or `replica`.
+    pub kind: &'static str,
+    pub agents: Vec<AgentInfo>,
+}
+
+/// Host groups from the agents' roles: a P/D fleet gives one `prefill` and one `decode` group
+/// (client agents generate load and describe no serving host); any other fleet is one `replica`
+/// group of all agents.
+pub fn host_groups(agents: &[AgentInfo]) -> Vec<HostGroup> {
+    let of = |role: Role| -> Vec<AgentInfo> {
+        agents.iter().filter(|a| a.role == role).cloned().collect()
+    };
+    let (prefill, decode) = (of(Role::Prefill), of(Role::Decode));
+    if prefill.is_empty() && decode.is_empty() {
+        return vec![HostGroup { kind: "replica", agents: agents.to_vec() }];
+    }
+    let mut groups = Vec::new();
+    if !prefill.is_empty() {
+        groups.push(HostGroup { kind: "prefill", agents: prefill });
+    }
+    if !decode.is_empty() {
+        groups.push(HostGroup { kind: "decode", agents: decode });
+    }
+    groups
+}
+
+/// What the endpoint said about itself (from `/v1/models`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EndpointFacts {
+    pub owned_by: String,
+}
+
+impl EndpointFacts {
+    /// The fleetbench simulator answers `owned_by: fleetbench-sim`.
+    pub fn is_sim(&self) -> bool {
+        self.owned_by == "fleetbench-sim"
+    }
+}
+
+/// Everything a stage report is made of.
+pub struct StageInput<'a> {
+    pub profile: &'a LoadedProfile,
+    pub plan: &'a RunPlan,
+    pub stage: &'a StagePlan,
+    pub agents: &'a [AgentInfo],
+    pub merged: &'a Measurements,
+    /// Length of the measured window, seconds.
+    pub duration_s: f64,
+    pub start_unix_s: f64,
+    pub stop_unix_s: f64,
+    pub endpoint: &'a EndpointFacts,
+    /// Per-agent client figures and anything else for `metrics.metadata`.
+    pub extra_metadata: Map<String, Value>,
+}
+
+pub const GENERATOR: &str = "fleetbench";
+
+pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
+    let groups = host_groups(i.agents);
+    let m = i.merged;
+    let c = &m.counters;
+    let h = |metric| m.histogram(metric);
+    let duration = if i.duration_s > 0.0 { i.duration_s } else { 0.0 };
+    let per_s = |v: u64| if duration > 0.0 { round3(v as f64 / duration) } else { 0.0 };
+    let empty = c.ok == 0;
+
+    let accelerators: Vec<Accelerator> = groups
+        .iter()
+        .map(|g| group_accelerator(g, i.endpoint))
+        .collect();
+    let engines: Vec<Engine> = groups
+        .iter()
+        .map(|_| Engine {
+            name: if i.endpoint.is_sim() {
+                "fleetbench-sim".into()
+            } else {
+                i.profile.profile.server.kind.clone()
+            },
+            version: None,
+            args: Map::new(),
+            metadata: None,
+        })
+        .collect();
+    let resources = Resources {
+        accelerator: groups.iter().map(|_| AcceleratorMetrics::default()).collect(),
+    };
+
+    let mut load_args = Map::new();
+    match serde_json::to_value(&i.stage.load) {
+        Ok(Value::Object(o)) => load_args.extend(o),
+        _ => {}
+    }
+    load_args.insert("api".into(), json!(i.profile.profile.api.kind));
+    load_args.insert("streaming".into(), json!(i.profile.profile.api.streaming));
+    load_args.insert("data".into(), json!(i.stage.shards.first().map(|s| &s.data)));
+    if let Some(n) = i.stage.load.planned_requests() {
+        load_args.insert("planned_requests".into(), json!(n));
+    }
+
+    let agents_meta: Vec<Value> = i
+        .plan
+        .members
+        .iter()
+        .zip(&i.plan.weights)
+        .enumerate()
+        .map(|(shard, (mem, w))| {
+            json!({"id": mem.agent_id, "role": mem.role.as_str(), "host": mem.host_name,
+                   "shard": shard, "weight": w})
+        })
+        .collect();
+
+    let mut metrics_meta = i.extra_metadata.clone();
+    metrics_meta.insert("failures_by_class".into(), json!(c.failures));
+    if let Some(s) = Statistics::from_histogram(h(Metric::SendLag), "ms", 1e-3) {
+        metrics_meta.insert("send_lag".into(), json!(s));
+    }
+    metrics_meta.insert(
+        "output_token_source".into(),
+        json!({"usage": c.tokens_from_usage, "chunks": c.tokens_from_chunks}),
+    );
+    metrics_meta.insert("held_back".into(), json!(c.held_back));
+    if empty {
+        metrics_meta.insert("empty".into(), json!(true));
+    }
+
+    BenchmarkRun {
+        version: "0.1".into(),
+        scenario: Scenario {
+            description: i.profile.profile.description.clone(),
+            host: Host {
+                kind: groups.iter().map(|g| g.kind.to_string()).collect(),
+                accelerator: accelerators,
+                metadata: Some(json!({"groups": groups.iter().map(|g| json!({
+                    "type": g.kind,
+                    "agents": g.agents.iter().map(|a| json!({"id": a.agent_id, "host": a.host_name})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>()})),
+            },
+            platform: Platform { engine: engines, metadata: None },
+            model: Model {
+                name: i
+                    .stage
+                    .shards
+                    .first()
+                    .map(|s| s.endpoint.model.clone())
+                    .unwrap_or_default(),
+                quantization: None,
+                adapters: None,
+                metadata: None,
+            },
+            load: Load {
+                name: "inference-perf".into(),
+                kind: Some(i.stage.load.kind_name().into()),
+                args: Some(load_args),
+                metadata: Some(json!({
+                    "generator": {"name": GENERATOR, "version": env!("CARGO_PKG_VERSION")},
+                    "profile": i.profile.name,
+                    "stage": i.stage.index,
+                    "stage_label": i.stage.label,
+                })),
+            },
+            metadata: Some(json!({
+                "run_id": i.plan.run_id,
+                "seed": i.plan.seed,
+                "agents": agents_meta,
+            })),
+        },
+        metrics: Metrics {
+            time: Time {
+                duration: round3(duration),
+                start: Some(round3(i.start_unix_s)),
+                stop: Some(round3(i.stop_unix_s)),
+            },
+            requests: Requests {
+                total: c.requests,
+                failures: Some(c.failed()),
+                incomplete: Some(c.incomplete),
+                input_length: Statistics::from_histogram_or_empty(h(Metric::InputTokens), "count", 1.0),
+                output_length: Statistics::from_histogram_or_empty(h(Metric::OutputTokens), "count", 1.0),
+            },
+            latency: Latency {
+                time_to_first_token: Statistics::from_histogram_or_empty(h(Metric::Ttft), "ms", 1e-3),
+                normalized_time_per_output_token: Statistics::from_histogram(h(Metric::Ntpot), "ms/token", 1e-3),
+                time_per_output_token: Statistics::from_histogram(h(Metric::Tpot), "ms/token", 1e-3),
+                inter_token_latency: Statistics::from_histogram(h(Metric::Itl), "ms/token", 1e-3),
+                request_latency: Statistics::from_histogram(h(Metric::E2e), "ms", 1e-3),
+            },
+            throughput: Throughput {
+                input_tokens_per_sec: Some(per_s(c.input_tokens)),
+                output_tokens_per_sec: Some(per_s(c.output_tokens)),
+                total_tokens_per_sec: per_s(c.input_tokens + c.output_tokens),
+                requests_per_sec: Some(per_s(c.ok)),
+            },
+            service: None,
+            resources: Some(resources),
+            description: None,
+            metadata: Some(Value::Object(metrics_meta)),
+        },
+        metadata: None,
+    }
+}
+
+/// The group's devices as one accelerator entry: the most common model, the total count.
+fn group_accelerator(g: &HostGroup, endpoint: &EndpointFacts) -> Accelerator {
+    let devices: Vec<&DeviceInfo> = g.agents.iter().flat_map(|a| &a.devices).collect();
+    if devices.is_empty() {
+        return Accelerator {
+            model: if endpoint.is_sim() { "sim".into() } else { "unknown".into() },
+            memory: None,
+            count: 0,
+            parallelism: None,
+            metadata: Some(json!({"note": "no accelerator inventory: NVML unavailable on this group's agents"})),
+        };
+    }
+    let mut models: Vec<(&str, usize)> = Vec::new();
+    for d in &devices {
+        match models.iter_mut().find(|(m, _)| *m == d.model) {
+            Some((_, n)) => *n += 1,
+            None => models.push((&d.model, 1)),
+        }
+    }
+    models.sort_by(|a, b| b.1.cmp(&a.1));
+    let model = models[0].0.to_string();
+    let memory_gb = devices
+        .iter()
+        .find(|d| d.model == model)
+        .map(|d| round3(d.memory_bytes as f64 / 1e9));
+    Accelerator {
+        model,
+        memory: memory_gb,
+        count: devices.len() as u64,
+        parallelism: None,
+        metadata: (models.len() > 1).then(|| json!({"models": models.iter().map(|(m, n)| json!({"model": m, "count": n})).collect::<Vec<_>>()})),
+    }
+}
+
+/// How the summary's GPU column names a run's accelerators: `4xH100 prefill + 4xH100 decode`,
+/// `sim` when simulated.
+pub fn gpu_label(report: &BenchmarkRun) -> String {
+    let host = &report.scenario.host;
+    if host.accelerator.iter().all(|a| a.count == 0) {
+        return if host.accelerator.iter().any(|a| a.model == "sim") {
+            "sim".into()
+        } else {
+            "none".into()
+        };
+    }
+    host.accelerator
+        .iter()
+        .zip(&host.kind)
+        .map(|(a, kind)| {
+            let name = a.model.trim_start_matches("NVIDIA ");
+            if kind == "replica" {
+                format!("{}x{}", a.count, name)
+            } else {
+                format!("{}x{} {}", a.count, name, kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+fn round3(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}

@@ -1,0 +1,14 @@
+//! The run's outputs as data: the BenchmarkRun 0.1 report of each stage and the summary table.
+//! Writing them to disk is the coordinator's job.
+
+mod benchmark_run;
+mod build;
+mod statistics;
+mod summary;
+
+pub use benchmark_run::*;
+pub use build::{
+    build_stage_report, gpu_label, host_groups, AgentInfo, DeviceInfo, EndpointFacts, HostGroup,
+    StageInput, GENERATOR,
+};
+pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};

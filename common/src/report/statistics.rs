@@ -1,0 +1,94 @@
+//! From an HDR histogram to the schema's statistics object.
+
+use super::benchmark_run::Statistics;
+use hdrhistogram::Histogram;
+
+impl Statistics {
+    /// A required statistic with no samples: `mean: 0` and nothing else (spec, "Rules").
+    pub fn empty(units: &str) -> Statistics {
+        Statistics {
+            units: units.to_string(),
+            mean: 0.0,
+            stddev: None,
+            min: None,
+            p0p1: None,
+            p1: None,
+            p5: None,
+            p10: None,
+            p25: None,
+            p50: None,
+            p75: None,
+            p90: None,
+            p95: None,
+            p99: None,
+            p99p9: None,
+            max: None,
+        }
+    }
+
+    /// Full statistics of `h` with every value multiplied by `scale` (e.g. 1e-3 for µs → ms);
+    /// `None` when `h` has no samples. A percentile is the histogram's value at that quantile.
+    pub fn from_histogram(h: &Histogram<u64>, units: &str, scale: f64) -> Option<Statistics> {
+        if h.is_empty() {
+            return None;
+        }
+        let q = |q: f64| Some(round(h.value_at_quantile(q) as f64 * scale));
+        let min = round(h.min() as f64 * scale);
+        let max = round(h.max() as f64 * scale);
+        // HDR's mean uses bucket midpoints; keep it inside [min, max] as the schema requires.
+        let mean = round(h.mean() * scale).clamp(min, max);
+        Some(Statistics {
+            units: units.to_string(),
+            mean,
+            stddev: Some(round(h.stdev() * scale)),
+            min: Some(min),
+            p0p1: q(0.001),
+            p1: q(0.01),
+            p5: q(0.05),
+            p10: q(0.10),
+            p25: q(0.25),
+            p50: q(0.50),
+            p75: q(0.75),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p99p9: q(0.999),
+            max: Some(max),
+        })
+    }
+
+    pub fn from_histogram_or_empty(h: &Histogram<u64>, units: &str, scale: f64) -> Statistics {
+        Self::from_histogram(h, units, scale).unwrap_or_else(|| Self::empty(units))
+    }
+}
+
+/// Six decimals: enough for µs in ms, and no float noise in the files.
+fn round(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::new_histogram;
+
+    #[test]
+    fn statistics_are_monotone_and_scaled() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let s = Statistics::from_histogram(&h, "ms", 1e-3).unwrap();
+        assert_eq!(s.units, "ms");
+        let order = [s.min, s.p0p1, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90, s.p95, s.p99, s.p99p9, s.max];
+        let order: Vec<f64> = order.into_iter().map(|v| v.unwrap()).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        assert!((s.p50.unwrap() - 500.0).abs() < 1.0);
+        assert!(s.mean >= s.min.unwrap() && s.mean <= s.max.unwrap());
+        assert!(Statistics::from_histogram(&new_histogram(), "ms", 1.0).is_none());
+    }
+}

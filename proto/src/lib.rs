@@ -1,0 +1,11 @@
+//! The wire format of fleetbench's control plane, and nothing else.
+//!
+//! `proto/fleetbench/v1/control.proto` defines the `Control` gRPC service: one long-lived
+//! bidirectional `Join` stream per agent, plus `Submit` / `Watch` / `GetReport` for clients of a
+//! long-running coordinator. Domain types live in `fleetbench-common`, which converts to and from
+//! these messages in one place (`common::wire`).
+
+/// Version 1 of the control protocol (`package fleetbench.v1`).
+pub mod v1 {
+    tonic::include_proto!("fleetbench.v1");
+}
