@@ -1,0 +1,140 @@
+//! Command-line interface of the `sim` binary (clap derive). `main.rs` parses these and calls
+//! [`crate::server::serve`] or [`crate::proxy::run_proxy`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Simulated LLM inference engine: an OpenAI-compatible server that behaves like vLLM
+/// (continuous batching, KV cache with prefix caching and preemption, P/D disaggregation,
+/// LoRA names, vLLM's /metrics, fault injection) or, in deterministic mode, streams tokens
+/// at exactly known times.
+///
+/// On start the first line printed on stdout is `listening on ADDR` (the bound address, so
+/// `--listen 127.0.0.1:0` can be used). Logs go to stderr (RUST_LOG respected).
+#[derive(Debug, Parser)]
+#[command(name = "sim", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the OpenAI API (/v1/completions, /v1/chat/completions, /v1/models, /health,
+    /// /metrics).
+    Serve(ServeArgs),
+    /// P/D disaggregation proxy: each request goes to a prefill instance (round robin), waits a
+    /// KV-transfer delay proportional to its prompt tokens, then is forwarded to a decode
+    /// instance (round robin) whose response bytes are streamed back.
+    Proxy(ProxyArgs),
+}
+
+/// Role of a serving instance in prefill/decode disaggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Role {
+    /// Prefill and decode in one instance (the usual vLLM server).
+    #[default]
+    Both,
+    /// Compute the prompt only; answer with usage (completion_tokens 0) and a
+    /// `kv_transfer_params` handle, no output tokens.
+    Prefill,
+    /// Decode requests that carry a `kv_transfer_params` handle without paying prefill cost
+    /// (requests without a handle are prefilled locally).
+    Decode,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8000 (port 0 picks a free port; the bound address
+    /// is printed as `listening on ADDR` on the first stdout line).
+    #[arg(long)]
+    pub listen: SocketAddr,
+
+    /// Served model name (requests naming another model, and not a --lora adapter, get vLLM's
+    /// 404 error).
+    #[arg(long, default_value = "sim-model")]
+    pub model: String,
+
+    /// LoRA adapter name also served (repeat the flag for several adapters); listed by
+    /// /v1/models.
+    #[arg(long = "lora", value_name = "NAME")]
+    pub loras: Vec<String>,
+
+    /// Role in P/D disaggregation: both, prefill or decode.
+    #[arg(long, value_enum, default_value_t = Role::Both)]
+    pub role: Role,
+
+    /// Deterministic mode: no engine model; the first token is sent exactly --ttft-ms after
+    /// the request arrives and token k at arrival + ttft + k * itl (absolute deadlines). Output
+    /// length is always max_tokens. `--ttft-ms 0 --itl-ms 0` sends as fast as possible.
+    #[arg(long)]
+    pub deterministic: bool,
+
+    /// Deterministic mode: time to first token in milliseconds, from request arrival.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub ttft_ms: f64,
+
+    /// Deterministic mode: gap between consecutive tokens in milliseconds.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub itl_ms: f64,
+
+    /// Engine card YAML (engine mode, the default without --deterministic): step-time model,
+    /// batching limits and KV cache size. Without it the built-in 8B-on-one-H100 card is used.
+    /// The format is documented in sim/README.md.
+    #[arg(long, value_name = "PATH")]
+    pub card: Option<PathBuf>,
+
+    /// Write one JSON line per request when it ends: request_id, arrival_unix_us,
+    /// first_token_unix_us, token_unix_us (every token's send time), prompt_tokens,
+    /// completion_tokens.
+    #[arg(long, value_name = "PATH")]
+    pub ground_truth: Option<PathBuf>,
+
+    /// Fault injected into a --fault-rate fraction of requests (seeded by --seed). KIND is one
+    /// of: http_429, http_500, http_503 (error status with an OpenAI/vLLM JSON error body);
+    /// reset[:N] (close the connection mid-stream after N tokens, default half of them);
+    /// stall:SECS (stop sending for SECS mid-stream, then continue); malformed (one chunk of
+    /// invalid JSON mid-stream); slow_headers:SECS (hold the response headers for SECS);
+    /// stream_error (a `data: {"error": {...}}` event mid-stream, then [DONE]). A request can
+    /// also ask for a fault itself with the header `x-fleetbench-fault: KIND[:PARAM]`.
+    #[arg(long, value_name = "KIND")]
+    pub fault: Option<String>,
+
+    /// Fraction (0..=1) of requests that get --fault.
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    pub fault_rate: f64,
+
+    /// Seed for fault selection and for output lengths drawn in engine mode.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+
+    /// Worker threads of the tokio runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ProxyArgs {
+    /// Address to listen on (port 0 picks one; printed as `listening on ADDR`).
+    #[arg(long)]
+    pub listen: SocketAddr,
+
+    /// Base URL of a prefill instance, e.g. http://127.0.0.1:8100 (repeat or give several).
+    #[arg(long, value_name = "URL", num_args = 1.., required = true)]
+    pub prefill: Vec<String>,
+
+    /// Base URL of a decode instance, e.g. http://127.0.0.1:8200 (repeat or give several).
+    #[arg(long, value_name = "URL", num_args = 1.., required = true)]
+    pub decode: Vec<String>,
+
+    /// Simulated KV-cache transfer time per prompt token, in microseconds, waited between the
+    /// prefill response and the decode request.
+    #[arg(long, default_value_t = 2.0, value_name = "F")]
+    pub kv_transfer_us_per_token: f64,
+
+    /// Worker threads of the tokio runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+}

@@ -1,0 +1,113 @@
+//! The simulated engine: one task runs the [`scheduler::Scheduler`] loop in real time (plan a
+//! step, sleep until its end, apply it), so connection tasks never touch scheduler state. New
+//! requests reach it through one channel; tokens reach each request's response body through
+//! that request's own channel, one cheap message per token, drained in batches by the body.
+
+pub mod card;
+pub mod kv_cache;
+pub mod scheduler;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::{sleep_until, Instant};
+
+use crate::metrics::Metrics;
+use card::EngineCard;
+use scheduler::{NewSeq, Scheduler};
+
+/// What the engine tells one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// One output token was generated.
+    Token,
+    /// The prompt is computed (prefill-only requests; no token follows).
+    PrefillDone,
+}
+
+/// Submits requests to the engine task.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: UnboundedSender<NewSeq>,
+    card: Arc<EngineCard>,
+}
+
+impl EngineHandle {
+    /// Spawns the engine task on the current runtime.
+    pub fn spawn(card: EngineCard, metrics: Arc<Metrics>) -> EngineHandle {
+        let (tx, rx) = unbounded_channel();
+        let card = Arc::new(card);
+        tokio::spawn(run(Scheduler::new(&card), rx, metrics));
+        EngineHandle { tx, card }
+    }
+
+    pub fn card(&self) -> &EngineCard {
+        &self.card
+    }
+
+    /// Queues a request; its events arrive on the returned receiver, which closes when the
+    /// request ends (or the engine stops).
+    pub fn submit(
+        &self,
+        prompt_len: u32,
+        block_hashes: Vec<u64>,
+        target: u32,
+        skip_prefill: bool,
+    ) -> UnboundedReceiver<EngineEvent> {
+        let (tx, rx) = unbounded_channel();
+        let _ = self.tx.send(NewSeq {
+            prompt_len,
+            block_hashes,
+            target,
+            skip_prefill,
+            tx,
+        });
+        rx
+    }
+}
+
+fn publish(s: &Scheduler, m: &Metrics) {
+    m.running.store(s.num_running() as i64, Relaxed);
+    m.waiting.store(s.num_waiting() as i64, Relaxed);
+    m.set_kv_usage(s.kv_usage());
+    m.prefix_queries.store(s.stats.prefix_queries, Relaxed);
+    m.prefix_hits.store(s.stats.prefix_hits, Relaxed);
+    m.preemptions.store(s.stats.preemptions, Relaxed);
+}
+
+async fn run(mut sched: Scheduler, mut rx: UnboundedReceiver<NewSeq>, metrics: Arc<Metrics>) {
+    let mut last_end = Instant::now();
+    loop {
+        while let Ok(n) = rx.try_recv() {
+            sched.add(n);
+        }
+        if sched.is_idle() {
+            publish(&sched, &metrics);
+            match rx.recv().await {
+                Some(n) => sched.add(n),
+                None => return,
+            }
+            continue;
+        }
+        let plan = sched.schedule();
+        publish(&sched, &metrics);
+        if plan.is_empty() {
+            // Nothing schedulable (waiting sequences that cannot get blocks yet and nothing
+            // running is impossible by construction, but never spin): wait for new work.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            sched.complete_step();
+            continue;
+        }
+        let now = Instant::now();
+        // Steps run back to back on the step clock; after idle time the clock restarts now.
+        let start = if now.saturating_duration_since(last_end).as_micros() < 200 {
+            last_end
+        } else {
+            now
+        };
+        last_end = start + plan.duration;
+        sleep_until(last_end).await;
+        sched.complete_step();
+    }
+}

@@ -1,0 +1,62 @@
+//! The ground-truth log: one JSON line per request, written when the request ends, with the
+//! wall-clock time (Unix microseconds) at which each token was handed to the connection. Tests
+//! compare what a client measured with what the server actually did.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// Wall-clock now in Unix microseconds.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// One request's line.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroundTruthRecord {
+    pub request_id: String,
+    pub arrival_unix_us: u64,
+    /// Null when no token was sent.
+    pub first_token_unix_us: Option<u64>,
+    pub token_unix_us: Vec<u64>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// Append-only JSONL file, flushed after every line.
+#[derive(Debug)]
+pub struct GroundTruthLog {
+    out: Mutex<BufWriter<File>>,
+}
+
+impl GroundTruthLog {
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(GroundTruthLog {
+            out: Mutex::new(BufWriter::new(File::create(path)?)),
+        })
+    }
+
+    pub fn write(&self, rec: &GroundTruthRecord) {
+        let mut line = match serde_json::to_vec(rec) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("ground truth record not serialized: {e}");
+                return;
+            }
+        };
+        line.push(b'\n');
+        let Ok(mut out) = self.out.lock() else {
+            return;
+        };
+        if let Err(e) = out.write_all(&line).and_then(|_| out.flush()) {
+            tracing::warn!("ground truth not written: {e}");
+        }
+    }
+}

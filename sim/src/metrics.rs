@@ -1,0 +1,257 @@
+//! Prometheus `/metrics` with vLLM's metric names and types. Everything is an atomic, updated
+//! by the engine task (queue and cache state) and by the response bodies (latencies and token
+//! counts at the moment tokens are sent), and rendered as text on scrape.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+const TTFT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+];
+const ITL_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
+];
+const E2E_BUCKETS: &[f64] = &[
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
+];
+
+/// A Prometheus histogram of seconds with fixed buckets.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Non-cumulative count per bucket; the last one is +Inf.
+    counts: Vec<AtomicU64>,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Records `n` observations of `d`.
+    pub fn observe_n(&self, d: Duration, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let s = d.as_secs_f64();
+        let i = self.bounds.partition_point(|b| *b < s);
+        self.counts[i].fetch_add(n, Relaxed);
+        self.sum_ns
+            .fetch_add((d.as_nanos() as u64).saturating_mul(n), Relaxed);
+    }
+
+    pub fn observe(&self, d: Duration) {
+        self.observe_n(d, 1);
+    }
+
+    /// Total number of observations.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            cum += c.load(Relaxed);
+            let le = match self.bounds.get(i) {
+                Some(b) => format!("{b:?}"),
+                None => "+Inf".to_string(),
+            };
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cum}");
+        }
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {sum:?}\n{name}_count{{{labels}}} {cum}"
+        );
+    }
+}
+
+/// All metrics of one sim instance.
+#[derive(Debug)]
+pub struct Metrics {
+    model: String,
+    pub running: AtomicI64,
+    pub waiting: AtomicI64,
+    /// KV cache usage as a fraction 0..=1, f64 bits.
+    kv_usage_bits: AtomicU64,
+    pub prefix_queries: AtomicU64,
+    pub prefix_hits: AtomicU64,
+    pub preemptions: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub generation_tokens: AtomicU64,
+    pub success_length: AtomicU64,
+    pub success_stop: AtomicU64,
+    pub aborted: AtomicU64,
+    pub ttft: Histogram,
+    pub itl: Histogram,
+    pub e2e: Histogram,
+}
+
+impl Metrics {
+    pub fn new(model: &str) -> Self {
+        Metrics {
+            model: model.to_string(),
+            running: AtomicI64::new(0),
+            waiting: AtomicI64::new(0),
+            kv_usage_bits: AtomicU64::new(0f64.to_bits()),
+            prefix_queries: AtomicU64::new(0),
+            prefix_hits: AtomicU64::new(0),
+            preemptions: AtomicU64::new(0),
+            prompt_tokens: AtomicU64::new(0),
+            generation_tokens: AtomicU64::new(0),
+            success_length: AtomicU64::new(0),
+            success_stop: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+            ttft: Histogram::new(TTFT_BUCKETS),
+            itl: Histogram::new(ITL_BUCKETS),
+            e2e: Histogram::new(E2E_BUCKETS),
+        }
+    }
+
+    pub fn set_kv_usage(&self, fraction: f64) {
+        self.kv_usage_bits.store(fraction.to_bits(), Relaxed);
+    }
+
+    pub fn kv_usage(&self) -> f64 {
+        f64::from_bits(self.kv_usage_bits.load(Relaxed))
+    }
+
+    /// Counts a finished request by its finish reason.
+    pub fn finished(&self, finish_reason: &str) {
+        match finish_reason {
+            "length" => &self.success_length,
+            "stop" => &self.success_stop,
+            _ => &self.aborted,
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let model = self.model.replace('\\', "\\\\").replace('"', "\\\"");
+        let labels = format!("model_name=\"{model}\"");
+        let mut out = String::with_capacity(8192);
+        let mut gauge = |name: &str, help: &str, v: String| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{labels}}} {v}"
+            );
+        };
+        gauge(
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            self.running.load(Relaxed).max(0).to_string(),
+        );
+        gauge(
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            self.waiting.load(Relaxed).max(0).to_string(),
+        );
+        let kv = format!("{:?}", self.kv_usage());
+        gauge(
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage.",
+            kv.clone(),
+        );
+        gauge(
+            "vllm:gpu_cache_usage_perc",
+            "GPU KV-cache usage. 1 means 100 percent usage (deprecated name).",
+            kv,
+        );
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{{labels}}} {v}"
+            );
+        };
+        counter(
+            "vllm:prefix_cache_queries_total",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            self.prefix_queries.load(Relaxed),
+        );
+        counter(
+            "vllm:prefix_cache_hits_total",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            self.prefix_hits.load(Relaxed),
+        );
+        counter(
+            "vllm:num_preemptions_total",
+            "Cumulative number of preemptions from the engine.",
+            self.preemptions.load(Relaxed),
+        );
+        counter(
+            "vllm:prompt_tokens_total",
+            "Number of prefill tokens processed.",
+            self.prompt_tokens.load(Relaxed),
+        );
+        counter(
+            "vllm:generation_tokens_total",
+            "Number of generation tokens processed.",
+            self.generation_tokens.load(Relaxed),
+        );
+        let name = "vllm:request_success_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Count of successfully processed requests.\n# TYPE {name} counter"
+        );
+        for (reason, c) in [
+            ("length", &self.success_length),
+            ("stop", &self.success_stop),
+            ("abort", &self.aborted),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{{labels},finished_reason=\"{reason}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        self.ttft.render(
+            &mut out,
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            &labels,
+        );
+        self.itl.render(
+            &mut out,
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            &labels,
+        );
+        self.e2e.render(
+            &mut out,
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            &labels,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::new("m");
+        m.ttft.observe(Duration::from_millis(3));
+        m.ttft.observe_n(Duration::from_secs(5000), 2);
+        let text = m.render();
+        assert!(text
+            .contains("vllm:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"0.005\"} 1"));
+        assert!(text
+            .contains("vllm:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"+Inf\"} 3"));
+        assert_eq!(m.ttft.count(), 3);
+    }
+}

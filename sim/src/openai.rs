@@ -1,0 +1,344 @@
+//! OpenAI request and response shapes as vLLM speaks them: parsing of completion and chat
+//! requests into a [`GenRequest`], the non-streamed response bodies, and error bodies.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Which endpoint a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/completions`
+    Completions,
+    /// `POST /v1/chat/completions`
+    Chat,
+}
+
+/// Why a request body was refused (becomes a 400 with vLLM's error body).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("invalid JSON body: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("field `{0}` is required")]
+    Missing(&'static str),
+    #[error("field `{field}` must be {expected}")]
+    Invalid {
+        field: &'static str,
+        expected: &'static str,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRequest {
+    model: Option<String>,
+    prompt: Option<Value>,
+    messages: Option<Vec<RawMessage>>,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<i64>,
+    max_completion_tokens: Option<i64>,
+    min_tokens: Option<i64>,
+    #[serde(default)]
+    ignore_eos: bool,
+    kv_transfer_params: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMessage {
+    #[serde(default)]
+    content: Value,
+}
+
+/// A parsed generation request: what the sim needs, no more.
+#[derive(Debug, Clone)]
+pub struct GenRequest {
+    pub endpoint: Endpoint,
+    /// Requested model name (None: the served model).
+    pub model: Option<String>,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub max_tokens: Option<u32>,
+    pub min_tokens: u32,
+    pub ignore_eos: bool,
+    /// Prompt tokens: the number of whitespace-separated words of the prompt(s) or of all
+    /// messages' content.
+    pub prompt_tokens: u32,
+    /// One 64-bit id per prompt token (hash of the word), for prefix-cache block hashes.
+    pub prompt_token_ids: Vec<u64>,
+    /// P/D handle: present when a decode instance receives a request prefilled elsewhere.
+    pub kv_transfer_params: Option<Value>,
+}
+
+impl GenRequest {
+    /// Parses a request body for `endpoint`. Prompt token ids are only computed when
+    /// `want_token_ids` (engine mode needs them, deterministic mode does not).
+    pub fn parse(
+        endpoint: Endpoint,
+        body: &[u8],
+        want_token_ids: bool,
+    ) -> Result<GenRequest, RequestError> {
+        let raw: RawRequest = serde_json::from_slice(body)?;
+        let mut words = WordCounter::new(want_token_ids);
+        match endpoint {
+            Endpoint::Completions => match raw.prompt {
+                Some(Value::String(s)) => words.add(&s),
+                Some(Value::Array(items)) => {
+                    for item in &items {
+                        match item {
+                            Value::String(s) => words.add(s),
+                            _ => {
+                                return Err(RequestError::Invalid {
+                                    field: "prompt",
+                                    expected: "a string or an array of strings",
+                                })
+                            }
+                        }
+                    }
+                }
+                None => return Err(RequestError::Missing("prompt")),
+                Some(_) => {
+                    return Err(RequestError::Invalid {
+                        field: "prompt",
+                        expected: "a string or an array of strings",
+                    })
+                }
+            },
+            Endpoint::Chat => {
+                let messages = raw.messages.ok_or(RequestError::Missing("messages"))?;
+                for m in &messages {
+                    match &m.content {
+                        Value::String(s) => words.add(s),
+                        Value::Array(parts) => {
+                            for p in parts {
+                                if let Some(t) = p.get("text").and_then(Value::as_str) {
+                                    words.add(t);
+                                }
+                            }
+                        }
+                        Value::Null => {}
+                        _ => {
+                            return Err(RequestError::Invalid {
+                                field: "messages[].content",
+                                expected: "a string or an array of content parts",
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        let max_tokens = match endpoint {
+            Endpoint::Chat => raw.max_completion_tokens.or(raw.max_tokens),
+            Endpoint::Completions => raw.max_tokens,
+        };
+        let max_tokens = match max_tokens {
+            None => None,
+            Some(n) if (1..=u32::MAX as i64).contains(&n) => Some(n as u32),
+            Some(_) => {
+                return Err(RequestError::Invalid {
+                    field: "max_tokens",
+                    expected: "a positive integer",
+                })
+            }
+        };
+        let min_tokens = match raw.min_tokens {
+            None => 0,
+            Some(n) if (0..=u32::MAX as i64).contains(&n) => n as u32,
+            Some(_) => {
+                return Err(RequestError::Invalid {
+                    field: "min_tokens",
+                    expected: "a non-negative integer",
+                })
+            }
+        };
+        Ok(GenRequest {
+            endpoint,
+            model: raw.model,
+            stream: raw.stream,
+            include_usage: raw.stream_options.is_some_and(|o| o.include_usage),
+            max_tokens,
+            min_tokens,
+            ignore_eos: raw.ignore_eos,
+            prompt_tokens: words.count,
+            prompt_token_ids: words.ids,
+            kv_transfer_params: raw.kv_transfer_params,
+        })
+    }
+
+    /// True when this request carries a KV handle from a prefill instance.
+    pub fn has_remote_prefill(&self) -> bool {
+        self.kv_transfer_params
+            .as_ref()
+            .and_then(|p| p.get("do_remote_prefill"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// Counts whitespace-separated words and optionally hashes each into a token id.
+struct WordCounter {
+    count: u32,
+    ids: Vec<u64>,
+    want_ids: bool,
+}
+
+impl WordCounter {
+    fn new(want_ids: bool) -> Self {
+        WordCounter {
+            count: 0,
+            ids: Vec::new(),
+            want_ids,
+        }
+    }
+
+    fn add(&mut self, text: &str) {
+        for w in text.split_whitespace() {
+            self.count = self.count.saturating_add(1);
+            if self.want_ids {
+                self.ids.push(word_id(w));
+            }
+        }
+    }
+}
+
+/// FNV-1a of a word: a stable token id for the fallback whitespace tokenizer.
+pub fn word_id(word: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in word.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// JSON string literal (with quotes) of `s`.
+pub fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// vLLM/OpenAI error body: `{"error": {"message", "type", "param", "code"}}`.
+pub fn error_body(status: u16, kind: &str, message: &str, param: Option<&str>) -> String {
+    serde_json::json!({
+        "error": {
+            "message": message,
+            "type": kind,
+            "param": param,
+            "code": status,
+        }
+    })
+    .to_string()
+}
+
+/// Token usage as reported in `usage`.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+impl Usage {
+    pub fn json(&self) -> Value {
+        serde_json::json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens as u64 + self.completion_tokens as u64,
+        })
+    }
+}
+
+/// Text of `n` output tokens (each token is the word " tok").
+pub fn output_text(n: u32) -> String {
+    crate::sse::TOKEN_TEXT.repeat(n as usize)
+}
+
+/// The non-streamed response body for a finished request.
+pub fn full_response(
+    endpoint: Endpoint,
+    id: &str,
+    created: u64,
+    model: &str,
+    usage: Usage,
+    finish_reason: &str,
+    kv_transfer_params: Option<Value>,
+) -> String {
+    let text = output_text(usage.completion_tokens);
+    let mut v = match endpoint {
+        Endpoint::Completions => serde_json::json!({
+            "id": format!("cmpl-{id}"),
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "text": text,
+                "logprobs": null,
+                "finish_reason": finish_reason,
+                "stop_reason": null,
+            }],
+            "usage": usage.json(),
+        }),
+        Endpoint::Chat => serde_json::json!({
+            "id": format!("chatcmpl-{id}"),
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": null,
+                "finish_reason": finish_reason,
+                "stop_reason": null,
+            }],
+            "usage": usage.json(),
+        }),
+    };
+    if let (Some(p), Some(obj)) = (kv_transfer_params, v.as_object_mut()) {
+        obj.insert("kv_transfer_params".to_string(), p);
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_words_of_all_prompts_and_messages() {
+        let r = GenRequest::parse(
+            Endpoint::Completions,
+            br#"{"prompt":["a b  c","d\te"],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(r.prompt_tokens, 5);
+        assert_eq!(r.prompt_token_ids.len(), 5);
+        assert_eq!(r.max_tokens, Some(5));
+        assert!(r.include_usage && r.stream);
+        let c = GenRequest::parse(
+            Endpoint::Chat,
+            br#"{"messages":[{"role":"system","content":"x y"},{"role":"user","content":[{"type":"text","text":"z"}]}],"max_completion_tokens":3,"max_tokens":9}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.prompt_tokens, 3);
+        assert_eq!(c.max_tokens, Some(3));
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        assert!(GenRequest::parse(Endpoint::Completions, b"{", false).is_err());
+        assert!(GenRequest::parse(Endpoint::Completions, b"{}", false).is_err());
+        assert!(GenRequest::parse(
+            Endpoint::Completions,
+            br#"{"prompt":"a","max_tokens":0}"#,
+            false
+        )
+        .is_err());
+        assert!(GenRequest::parse(Endpoint::Chat, br#"{"prompt":"a"}"#, false).is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! `sim proxy`: the P/D disaggregation proxy, shaped like vLLM's / llm-d's. Each request goes
+//! to a prefill instance (round robin) as a non-streamed `max_tokens: 1` request marked
+//! `kv_transfer_params: {"do_remote_decode": true}`; the proxy then waits the simulated KV
+//! transfer time (`--kv-transfer-us-per-token` × prompt tokens) and forwards the original
+//! request, plus the prefill instance's `kv_transfer_params` handle, to a decode instance
+//! (round robin), streaming its response bytes back unchanged.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::cli::ProxyArgs;
+use crate::faults::FAULT_HEADER;
+use crate::openai::error_body;
+use crate::server::{accept_loop, ResponseBody};
+
+/// A bad `sim proxy` command line.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyConfigError {
+    #[error("--{flag} {url}: expected http://HOST:PORT")]
+    BadUrl { flag: &'static str, url: String },
+    #[error("--kv-transfer-us-per-token must be finite and >= 0")]
+    BadTransfer,
+}
+
+/// Failure talking to an upstream instance.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP to {addr}: {source}")]
+    Http { addr: String, source: hyper::Error },
+}
+
+#[derive(Debug)]
+struct Upstreams {
+    addrs: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Upstreams {
+    fn parse(flag: &'static str, urls: &[String]) -> Result<Upstreams, ProxyConfigError> {
+        let mut addrs = Vec::new();
+        for url in urls {
+            let bad = || ProxyConfigError::BadUrl {
+                flag,
+                url: url.clone(),
+            };
+            let uri: Uri = url.parse().map_err(|_| bad())?;
+            if uri.scheme_str() != Some("http") {
+                return Err(bad());
+            }
+            let auth = uri.authority().ok_or_else(bad)?;
+            let port = auth.port_u16().unwrap_or(80);
+            addrs.push(format!("{}:{port}", auth.host()));
+        }
+        Ok(Upstreams {
+            addrs,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn pick(&self) -> &str {
+        let i = self.next.fetch_add(1, Relaxed) % self.addrs.len();
+        &self.addrs[i]
+    }
+}
+
+struct ProxyState {
+    prefill: Upstreams,
+    decode: Upstreams,
+    us_per_token: f64,
+}
+
+/// Runs the proxy until the process ends (prints `listening on ADDR` first).
+pub async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
+    if !(args.kv_transfer_us_per_token.is_finite() && args.kv_transfer_us_per_token >= 0.0) {
+        return Err(ProxyConfigError::BadTransfer.into());
+    }
+    let state = Arc::new(ProxyState {
+        prefill: Upstreams::parse("prefill", &args.prefill)?,
+        decode: Upstreams::parse("decode", &args.decode)?,
+        us_per_token: args.kv_transfer_us_per_token,
+    });
+    let listener = TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    crate::announce(addr);
+    tracing::info!(%addr, prefill = ?state.prefill.addrs, decode = ?state.decode.addrs, "sim proxy");
+    accept_loop(listener, move |req| handle(state.clone(), req)).await
+}
+
+fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut r = Response::new(ResponseBody::Full(Some(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn bad_gateway(e: UpstreamError) -> Response<ResponseBody> {
+    json_response(
+        StatusCode::BAD_GATEWAY,
+        error_body(502, "BadGatewayError", &e.to_string(), None),
+    )
+}
+
+/// Sends one request on a fresh connection to `addr`.
+async fn send(
+    addr: &str,
+    path: &str,
+    headers: &[(&'static str, HeaderValue)],
+    body: Bytes,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|source| UpstreamError::Connect {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    let http = |source| UpstreamError::Http {
+        addr: addr.to_string(),
+        source,
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(http)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("upstream connection: {e}");
+        }
+    });
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, addr)
+        .header(header::CONTENT_TYPE, "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, v.clone());
+    }
+    let req = req
+        .body(Full::new(body))
+        .map_err(|e| UpstreamError::Connect {
+            addr: addr.to_string(),
+            source: std::io::Error::other(e),
+        })?;
+    sender.send_request(req).await.map_err(http)
+}
+
+async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/health") => return json_response(StatusCode::OK, Bytes::new()),
+        (&Method::POST, "/v1/completions" | "/v1/chat/completions") => {}
+        _ => return json_response(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#),
+    }
+    let mut fwd: Vec<(&'static str, HeaderValue)> = Vec::new();
+    if let Some(v) = req.headers().get("x-request-id") {
+        fwd.push(("x-request-id", v.clone()));
+    }
+    let fault = req.headers().get(FAULT_HEADER).cloned();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                error_body(
+                    400,
+                    "BadRequestError",
+                    &format!("cannot read body: {e}"),
+                    None,
+                ),
+            )
+        }
+    };
+    let mut original: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                error_body(400, "BadRequestError", "body must be a JSON object", None),
+            )
+        }
+    };
+
+    // 1. Prefill.
+    let mut prefill = original.clone();
+    if let Some(o) = prefill.as_object_mut() {
+        o.insert("stream".into(), Value::Bool(false));
+        o.remove("stream_options");
+        o.remove("max_completion_tokens");
+        o.insert("max_tokens".into(), Value::from(1));
+        o.insert(
+            "kv_transfer_params".into(),
+            serde_json::json!({"do_remote_decode": true}),
+        );
+    }
+    let prefill_addr = state.prefill.pick();
+    let resp = match send(prefill_addr, &path, &fwd, Bytes::from(prefill.to_string())).await {
+        Ok(r) => r,
+        Err(e) => return bad_gateway(e),
+    };
+    let status = resp.status();
+    let presp = match resp.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return bad_gateway(UpstreamError::Http {
+                addr: prefill_addr.to_string(),
+                source: e,
+            })
+        }
+    };
+    if !status.is_success() {
+        return json_response(status, presp);
+    }
+    let presp: Value = serde_json::from_slice(&presp).unwrap_or(Value::Null);
+    let prompt_tokens = presp
+        .pointer("/usage/prompt_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let handle = presp
+        .get("kv_transfer_params")
+        .cloned()
+        .unwrap_or(Value::Null);
+
+    // 2. KV transfer.
+    let transfer = Duration::from_secs_f64(state.us_per_token * prompt_tokens as f64 / 1e6);
+    tokio::time::sleep(transfer).await;
+
+    // 3. Decode, streamed back as is.
+    if let Some(o) = original.as_object_mut() {
+        o.insert("kv_transfer_params".into(), handle);
+    }
+    if let Some(f) = fault {
+        fwd.push((FAULT_HEADER, f));
+    }
+    let decode_addr = state.decode.pick();
+    let resp = match send(decode_addr, &path, &fwd, Bytes::from(original.to_string())).await {
+        Ok(r) => r,
+        Err(e) => return bad_gateway(e),
+    };
+    let (parts, body) = resp.into_parts();
+    let mut r = Response::new(ResponseBody::Upstream(body));
+    *r.status_mut() = parts.status;
+    for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
+        if let Some(v) = parts.headers.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    if let Some(v) = parts.headers.get("x-request-id") {
+        r.headers_mut().insert("x-request-id", v.clone());
+    }
+    r
+}

@@ -1,0 +1,307 @@
+//! The streamed response body: pulls ready tokens from a [`TokenSource`], renders every token
+//! that is ready into one frame (one write), applies mid-stream faults, records latency metrics
+//! and the ground-truth times at the moment each frame is handed to the connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+use crate::faults::Fault;
+use crate::ground_truth::{unix_us, GroundTruthLog, GroundTruthRecord};
+use crate::metrics::Metrics;
+use crate::openai::Usage;
+use crate::sse::{self, ChunkTemplates};
+use crate::token_source::{Ready, TokenSource};
+
+/// Most tokens rendered into one frame.
+const MAX_TOKENS_PER_FRAME: u32 = 1024;
+
+/// Per-request bookkeeping shared by streamed and non-streamed responses: latency metrics and
+/// the ground-truth line, written exactly once (when the request ends or is dropped).
+#[derive(Debug)]
+pub struct RequestLog {
+    pub request_id: String,
+    pub arrival: Instant,
+    pub arrival_unix_us: u64,
+    pub prompt_tokens: u32,
+    metrics: Arc<Metrics>,
+    ground_truth: Option<Arc<GroundTruthLog>>,
+    token_unix_us: Vec<u64>,
+    first_token_unix_us: Option<u64>,
+    completion_tokens: u32,
+    last_token: Option<Instant>,
+    finished: Option<&'static str>,
+    /// Deterministic mode counts running requests here (the engine counts its own).
+    counts_running: bool,
+}
+
+impl RequestLog {
+    pub fn new(
+        request_id: String,
+        arrival: Instant,
+        arrival_unix_us: u64,
+        prompt_tokens: u32,
+        metrics: Arc<Metrics>,
+        ground_truth: Option<Arc<GroundTruthLog>>,
+        counts_running: bool,
+    ) -> Self {
+        if counts_running {
+            metrics
+                .running
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        RequestLog {
+            request_id,
+            arrival,
+            arrival_unix_us,
+            prompt_tokens,
+            metrics,
+            ground_truth,
+            token_unix_us: Vec::new(),
+            first_token_unix_us: None,
+            completion_tokens: 0,
+            last_token: None,
+            finished: None,
+            counts_running,
+        }
+    }
+
+    /// Records `n` tokens handed to the connection now.
+    pub fn tokens_sent(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let now_us = unix_us();
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.last_token {
+            None => {
+                self.first_token_unix_us = Some(now_us);
+                self.metrics.ttft.observe(now - self.arrival);
+                self.metrics
+                    .prompt_tokens
+                    .fetch_add(self.prompt_tokens as u64, Relaxed);
+                self.metrics.itl.observe_n(Duration::ZERO, n as u64 - 1);
+            }
+            Some(prev) => {
+                self.metrics.itl.observe(now - prev);
+                self.metrics.itl.observe_n(Duration::ZERO, n as u64 - 1);
+            }
+        }
+        self.metrics.generation_tokens.fetch_add(n as u64, Relaxed);
+        self.last_token = Some(now);
+        self.completion_tokens += n;
+        if self.ground_truth.is_some() {
+            self.token_unix_us
+                .extend(std::iter::repeat_n(now_us, n as usize));
+        }
+    }
+
+    /// Marks the request finished with this reason (counted once, on drop).
+    pub fn finish(&mut self, reason: &'static str) {
+        self.finished = Some(reason);
+    }
+
+    pub fn completion_tokens(&self) -> u32 {
+        self.completion_tokens
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.counts_running {
+            self.metrics.running.fetch_sub(1, Relaxed);
+        }
+        let reason = self.finished.unwrap_or("abort");
+        self.metrics.finished(reason);
+        if self.finished.is_some() {
+            self.metrics.e2e.observe(self.arrival.elapsed());
+        }
+        if let Some(gt) = &self.ground_truth {
+            gt.write(&GroundTruthRecord {
+                request_id: std::mem::take(&mut self.request_id),
+                arrival_unix_us: self.arrival_unix_us,
+                first_token_unix_us: self.first_token_unix_us,
+                token_unix_us: std::mem::take(&mut self.token_unix_us),
+                prompt_tokens: self.prompt_tokens,
+                completion_tokens: self.completion_tokens,
+            });
+        }
+    }
+}
+
+/// A mid-stream fault waiting for its token index.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingFault {
+    pub fault: Fault,
+    pub at: u32,
+}
+
+/// SSE response body of one streamed request.
+pub struct SseBody {
+    src: TokenSource,
+    tpl: ChunkTemplates,
+    total: u32,
+    sent: u32,
+    finish_reason: &'static str,
+    include_usage: bool,
+    fault: Option<PendingFault>,
+    stall: Option<Pin<Box<Sleep>>>,
+    log: RequestLog,
+    done: bool,
+}
+
+impl SseBody {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        src: TokenSource,
+        tpl: ChunkTemplates,
+        total: u32,
+        finish_reason: &'static str,
+        include_usage: bool,
+        fault: Option<Fault>,
+        log: RequestLog,
+    ) -> Self {
+        let fault = fault.and_then(|f| match f {
+            Fault::Reset { .. } | Fault::Stall(_) | Fault::Malformed | Fault::StreamError => {
+                Some(PendingFault {
+                    fault: f,
+                    at: f.fire_at(total),
+                })
+            }
+            _ => None,
+        });
+        SseBody {
+            src,
+            tpl,
+            total,
+            sent: 0,
+            finish_reason,
+            include_usage,
+            fault,
+            stall: None,
+            log,
+            done: false,
+        }
+    }
+
+    fn render(&mut self, n: u32) -> Bytes {
+        let last = self.sent + n >= self.total;
+        let mut buf = BytesMut::with_capacity(
+            self.tpl.token_len() * (n as usize + 2) + sse::DONE.len() + 256,
+        );
+        if self.sent == 0 {
+            self.tpl.put_role(&mut buf);
+        }
+        if last {
+            self.tpl.put_tokens(&mut buf, n - 1);
+            self.tpl.put_last_token(&mut buf, self.finish_reason);
+            if self.include_usage {
+                self.tpl.put_usage(
+                    &mut buf,
+                    Usage {
+                        prompt_tokens: self.log.prompt_tokens,
+                        completion_tokens: self.total,
+                    },
+                );
+            }
+            buf.extend_from_slice(sse::DONE);
+        } else {
+            self.tpl.put_tokens(&mut buf, n);
+        }
+        self.sent += n;
+        self.log.tokens_sent(n);
+        if last {
+            self.log.finish(self.finish_reason);
+            self.done = true;
+        }
+        buf.freeze()
+    }
+}
+
+impl Body for SseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(stall) = &mut this.stall {
+                if stall.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.stall = None;
+            }
+            if let Some(pf) = this.fault.filter(|pf| pf.at == this.sent) {
+                this.fault = None;
+                match pf.fault {
+                    Fault::Reset { .. } => {
+                        this.done = true;
+                        tracing::debug!(request_id = %this.log.request_id, "fault: reset");
+                        return Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "injected fault: reset",
+                        ))));
+                    }
+                    Fault::Stall(d) => {
+                        this.src.delay(d);
+                        this.stall = Some(Box::pin(tokio::time::sleep(d)));
+                        continue;
+                    }
+                    Fault::Malformed => {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                            sse::MALFORMED,
+                        )))));
+                    }
+                    Fault::StreamError => {
+                        this.done = true;
+                        this.log.finish("abort");
+                        let mut b = sse::error_event("injected fault: stream_error");
+                        b.extend_from_slice(sse::DONE);
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(b)))));
+                    }
+                    Fault::Status(_) | Fault::SlowHeaders(_) => {}
+                }
+            }
+            let limit = match this.fault {
+                Some(pf) => pf.at - this.sent,
+                None => this.total - this.sent,
+            }
+            .min(MAX_TOKENS_PER_FRAME);
+            if limit == 0 {
+                // Nothing left to send (total 0): end the stream properly.
+                this.done = true;
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(sse::DONE)))));
+            }
+            return match this.src.poll_ready(cx, this.sent, limit) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ready::Tokens(n)) => Poll::Ready(Some(Ok(Frame::data(this.render(n))))),
+                Poll::Ready(Ready::PrefillDone | Ready::Ended) => {
+                    this.done = true;
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(sse::DONE)))))
+                }
+            };
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
