@@ -156,6 +156,7 @@ pub struct SseBody {
     stall: Option<Pin<Box<Sleep>>>,
     log: RequestLog,
     done: bool,
+    reset_armed: bool,
 }
 
 impl SseBody {
@@ -189,6 +190,7 @@ impl SseBody {
             stall: None,
             log,
             done: false,
+            reset_armed: false,
         }
     }
 
@@ -246,6 +248,20 @@ impl Body for SseBody {
                 this.stall = None;
             }
             if let Some(pf) = this.fault.filter(|pf| pf.at == this.sent) {
+                if let Fault::Reset { .. } = pf.fault {
+                    // Close when the next token would have gone out, and only after one yield
+                    // so the connection flushes the tokens already handed over.
+                    if !this.reset_armed {
+                        if this.sent < this.total {
+                            if this.src.poll_ready(cx, this.sent, 1).is_pending() {
+                                return Poll::Pending;
+                            }
+                        }
+                        this.reset_armed = true;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
                 this.fault = None;
                 match pf.fault {
                     Fault::Reset { .. } => {
