@@ -1,1 +1,108 @@
-#[test] fn t() {}
+//! Issue 3's end-to-end run: a deterministic sim (TTFT 50 ms, 10 ms between tokens, 128 output
+//! tokens), a coordinator and two agents, all real processes on loopback, one constant stage of
+//! 20 req/s for 5 s.
+
+use fleetbench_e2e::*;
+use std::time::Duration;
+
+#[test]
+fn two_agents_measure_a_deterministic_sim_exactly() -> anyhow::Result<()> {
+    let dir = scratch("quickstart_run");
+    let (_sim, sim_addr) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "50", "--itl-ms", "10"],
+    )?;
+    let profile = dir.join("e2e.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name: e2e\n\
+             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim_addr}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data: {{type: random, input_distribution: {{min: 32, max: 32, mean: 32, std_dev: 0}},\n\
+                     output_distribution: {{min: 128, max: 128, mean: 128, std_dev: 0}}}}\n\
+             load: {{type: constant, stages: [{{rate: 20, duration: 5}}], base_seed: 7}}\n"
+        ),
+    )?;
+    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &[])?;
+    let mut a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
+    let mut b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
+    let status = coord.wait(Duration::from_secs(60))?;
+    assert!(
+        status.success(),
+        "coordinator failed: see {}",
+        dir.join("coordinator.log").display()
+    );
+    assert!(a.wait(Duration::from_secs(10))?.success());
+    assert!(b.wait(Duration::from_secs(10))?.success());
+
+    let run = run_dir(&dir)?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(
+        num(&r, "metrics.requests.total"),
+        100.0,
+        "exactly the planned requests"
+    );
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    let ttft = num(&r, "metrics.latency.time_to_first_token.p50");
+    assert!(
+        (ttft - 50.0).abs() <= 2.0,
+        "TTFT p50 {ttft} ms, sim's truth is 50 ms"
+    );
+    let itl = num(&r, "metrics.latency.inter_token_latency.p50");
+    assert!(
+        (itl - 10.0).abs() <= 1.0,
+        "ITL p50 {itl} ms, sim's truth is 10 ms"
+    );
+    for k in ["min", "max", "mean"] {
+        assert_eq!(
+            num(&r, &format!("metrics.requests.output_length.{k}")),
+            128.0,
+            "output tokens {k}"
+        );
+        assert_eq!(
+            num(&r, &format!("metrics.requests.input_length.{k}")),
+            32.0,
+            "input tokens {k}"
+        );
+    }
+    // Each agent sent its share: 50 of the striped global schedule.
+    let agents = at(&r, "metrics.metadata.agents")
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(agents.len(), 2);
+    for a in &agents {
+        assert_eq!(a["requests"], 50, "{a}");
+        assert_eq!(a["ok"], 50, "{a}");
+    }
+    assert_eq!(num(&r, "metrics.time.duration"), 5.0);
+    assert_eq!(num(&r, "metrics.throughput.requests_per_sec"), 20.0);
+    assert_eq!(
+        num(&r, "metrics.throughput.output_tokens_per_sec"),
+        20.0 * 128.0
+    );
+    assert_eq!(
+        at(&r, "scenario.host.type"),
+        &serde_json::json!(["replica"])
+    );
+
+    // The summary table: columns in the spec's order, values from the stage report.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json"))?)?;
+    let cols: Vec<&String> = summary["serving"].as_object().unwrap().keys().collect();
+    assert_eq!(cols.first().map(|s| s.as_str()), Some("Test name"));
+    assert_eq!(cols.len(), 15);
+    assert_eq!(summary["serving"]["# of req."]["0"], 100);
+    assert_eq!(summary["serving"]["Test name"]["0"], "e2e_qps_20");
+    assert_eq!(summary["serving"]["GPU"]["0"], "sim");
+    let md = std::fs::read_to_string(run.join("summary.md"))?;
+    assert!(md.contains("| e2e_qps_20 | sim | 100 |"), "{md}");
+    assert!(
+        coord.stdout().iter().any(|l| l.contains("e2e_qps_20")),
+        "summary printed"
+    );
+    Ok(())
+}

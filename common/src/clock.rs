@@ -44,7 +44,10 @@ impl OffsetEstimate {
         if s.round_trip_ns() < 0 {
             return;
         }
-        if self.best.is_none_or(|b| s.round_trip_ns() < b.round_trip_ns()) {
+        if self
+            .best
+            .is_none_or(|b| s.round_trip_ns() < b.round_trip_ns())
+        {
             self.best = Some(s);
         }
     }
@@ -71,8 +74,16 @@ mod tests {
     fn keeps_smallest_round_trip_offset() {
         let mut e = OffsetEstimate::default();
         // True offset +1000; the slow probe is asymmetric and would mislead.
-        e.add(ProbeSample { t0: 0, t_agent: 9_000, t3: 10_000 });
-        e.add(ProbeSample { t0: 100, t_agent: 1_150, t3: 200 });
+        e.add(ProbeSample {
+            t0: 0,
+            t_agent: 9_000,
+            t3: 10_000,
+        });
+        e.add(ProbeSample {
+            t0: 100,
+            t_agent: 1_150,
+            t3: 200,
+        });
         assert_eq!(e.offset_ns(), Some(1_000));
         assert_eq!(e.round_trip_ns(), Some(100));
         assert_eq!(e.samples(), 2);

@@ -73,6 +73,8 @@ pub struct Counters {
     pub tokens_from_usage: u64,
     /// ok requests whose output count was the number of text-carrying chunks.
     pub tokens_from_chunks: u64,
+    /// ok requests whose output count was the tokenizer's count of the text.
+    pub tokens_from_tokenizer: u64,
     /// Requests whose send was held back by the agent's in-flight cap.
     pub held_back: u64,
     pub failures: BTreeMap<String, u64>,
@@ -83,7 +85,7 @@ impl Counters {
         self.failures.values().sum()
     }
 
-    fn add(&mut self, o: &Counters) {
+    pub fn add(&mut self, o: &Counters) {
         self.requests += o.requests;
         self.ok += o.ok;
         self.incomplete += o.incomplete;
@@ -91,6 +93,7 @@ impl Counters {
         self.output_tokens += o.output_tokens;
         self.tokens_from_usage += o.tokens_from_usage;
         self.tokens_from_chunks += o.tokens_from_chunks;
+        self.tokens_from_tokenizer += o.tokens_from_tokenizer;
         self.held_back += o.held_back;
         for (k, v) in &o.failures {
             *self.failures.entry(k.clone()).or_default() += v;
@@ -106,6 +109,7 @@ impl Counters {
             ("output_tokens", self.output_tokens),
             ("tokens_from_usage", self.tokens_from_usage),
             ("tokens_from_chunks", self.tokens_from_chunks),
+            ("tokens_from_tokenizer", self.tokens_from_tokenizer),
             ("held_back", self.held_back),
         ]
         .into_iter()
@@ -117,7 +121,7 @@ impl Counters {
         m
     }
 
-    fn from_wire(m: &std::collections::HashMap<String, u64>) -> Counters {
+    pub fn from_wire(m: &std::collections::HashMap<String, u64>) -> Counters {
         let mut c = Counters::default();
         for (k, &v) in m {
             match k.as_str() {
@@ -128,6 +132,7 @@ impl Counters {
                 "output_tokens" => c.output_tokens = v,
                 "tokens_from_usage" => c.tokens_from_usage = v,
                 "tokens_from_chunks" => c.tokens_from_chunks = v,
+                "tokens_from_tokenizer" => c.tokens_from_tokenizer = v,
                 "held_back" => c.held_back = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
@@ -199,7 +204,12 @@ impl Measurements {
     }
 
     /// The snapshot fields: V2-serialized histograms (empty ones left out) and counters.
-    pub fn to_wire(&self) -> (std::collections::HashMap<String, Vec<u8>>, std::collections::HashMap<String, u64>) {
+    pub fn to_wire(
+        &self,
+    ) -> (
+        std::collections::HashMap<String, Vec<u8>>,
+        std::collections::HashMap<String, u64>,
+    ) {
         let mut hists = std::collections::HashMap::new();
         let mut ser = V2Serializer::new();
         for m in Metric::ALL {
@@ -221,7 +231,23 @@ impl Measurements {
         counters: &std::collections::HashMap<String, u64>,
     ) -> Result<Measurements, MeasureError> {
         let mut out = Measurements::new();
+        out.add_wire(hists, counters)?;
+        Ok(out)
+    }
+
+    /// Adds a snapshot's contents directly, without building a full `Measurements` for it (a
+    /// decoded histogram is only as large as its values need). Nothing is added on error.
+    pub fn add_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), MeasureError> {
+        self.add_wire(&s.histograms, &s.counters)
+    }
+
+    fn add_wire(
+        &mut self,
+        hists: &std::collections::HashMap<String, Vec<u8>>,
+        counters: &std::collections::HashMap<String, u64>,
+    ) -> Result<(), MeasureError> {
         let mut de = Deserializer::new();
+        let mut decoded = Vec::with_capacity(hists.len());
         for (name, bytes) in hists {
             let m = Metric::from_name(name).ok_or_else(|| MeasureError::Unknown(name.clone()))?;
             let h: Histogram<u64> =
@@ -230,19 +256,18 @@ impl Measurements {
                         name: name.clone(),
                         message: format!("{e:?}"),
                     })?;
-            out.hist[m as usize]
+            decoded.push((m, h));
+        }
+        for (m, h) in decoded {
+            self.hist[m as usize]
                 .add(&h)
                 .map_err(|e| MeasureError::Merge {
-                    name: name.clone(),
+                    name: m.name().into(),
                     message: format!("{e:?}"),
                 })?;
         }
-        out.counters = Counters::from_wire(counters);
-        Ok(out)
-    }
-
-    pub fn from_snapshot(s: &wire::Snapshot) -> Result<Measurements, MeasureError> {
-        Measurements::from_wire(&s.histograms, &s.counters)
+        self.counters.add(&Counters::from_wire(counters));
+        Ok(())
     }
 }
 
@@ -254,7 +279,11 @@ mod tests {
     fn merging_shards_equals_histogram_of_all_values() {
         let values: Vec<u64> = (0..10_000u64).map(|i| (i * 7919) % 2_000_000 + 1).collect();
         let mut all = Measurements::new();
-        let mut shards = [Measurements::new(), Measurements::new(), Measurements::new()];
+        let mut shards = [
+            Measurements::new(),
+            Measurements::new(),
+            Measurements::new(),
+        ];
         for (i, &v) in values.iter().enumerate() {
             all.record(Metric::Ttft, v);
             shards[i % 3].record(Metric::Ttft, v);
@@ -263,7 +292,9 @@ mod tests {
         let mut merged = Measurements::new();
         for s in &shards {
             let (h, c) = s.to_wire();
-            merged.add(&Measurements::from_wire(&h, &c).unwrap()).unwrap();
+            merged
+                .add(&Measurements::from_wire(&h, &c).unwrap())
+                .unwrap();
         }
         let (a, b) = (all.histogram(Metric::Ttft), merged.histogram(Metric::Ttft));
         assert_eq!(a.len(), b.len());

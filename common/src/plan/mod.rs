@@ -248,83 +248,92 @@ pub fn plan_run(
             .input_distribution
             .as_ref()
             .map(LengthSpec::from)
-            .unwrap_or(LengthSpec { mean: 128.0, std_dev: 0.0, min: 1, max: u32::MAX }),
+            .unwrap_or(LengthSpec {
+                mean: 128.0,
+                std_dev: 0.0,
+                min: 1,
+                max: u32::MAX,
+            }),
         output: p
             .data
             .output_distribution
             .as_ref()
             .map(LengthSpec::from)
-            .unwrap_or(LengthSpec { mean: 128.0, std_dev: 0.0, min: 1, max: u32::MAX }),
+            .unwrap_or(LengthSpec {
+                mean: 128.0,
+                std_dev: 0.0,
+                min: 1,
+                max: u32::MAX,
+            }),
     };
     let total_weight: u64 = weights.iter().map(|&w| w as u64).sum();
     let snapshot_interval_ms = (p.fleet.snapshot_interval.unwrap_or(1.0) * 1000.0).round() as u64;
     let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;
     let grace_period_ms = (p.load.grace_period.unwrap_or(30.0) * 1000.0).round() as u64;
 
-    let stages = p
-        .load
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(index, s)| {
-            let load = match p.load.kind {
-                LoadType::Constant => StageLoad::Constant {
-                    rate: s.rate.unwrap_or(1.0),
-                    duration_s: s.duration.unwrap_or(1.0),
-                },
-                LoadType::Poisson => StageLoad::Poisson {
-                    rate: s.rate.unwrap_or(1.0),
-                    duration_s: s.duration.unwrap_or(1.0),
-                },
-                // Validation rejects trace replay; concurrent is the remaining type.
-                LoadType::Concurrent | LoadType::TraceSessionReplay => StageLoad::Concurrent {
-                    users: s.concurrency_level.unwrap_or(1),
-                    num_requests: s.num_requests,
-                    duration_s: s.duration,
-                },
-            };
-            let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
-            let shard_loads = split_stage(&load, &weights, total_weight);
-            let window_s = match load {
-                StageLoad::Constant { duration_s, .. } | StageLoad::Poisson { duration_s, .. } => {
-                    Some(duration_s)
-                }
-                StageLoad::Concurrent { duration_s, .. } => duration_s,
-            };
-            let shards = shard_loads
-                .into_iter()
-                .enumerate()
-                .map(|(shard, load)| ShardSpec {
-                    run_id: run_id.to_string(),
-                    stage: index as u32,
-                    stage_label: String::new(),
-                    shard: shard as u32,
-                    shards: members.len() as u32,
-                    endpoint: endpoint.clone(),
-                    data: data.clone(),
-                    load,
-                    window_s,
-                    snapshot_interval_ms,
-                    request_timeout_ms,
-                    grace_period_ms,
-                    seed: stage_seed,
-                })
-                .collect::<Vec<_>>();
-            let label = load.label();
-            StagePlan {
-                index: index as u32,
-                shards: shards
+    let stages =
+        p.load
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(index, s)| {
+                let load = match p.load.kind {
+                    LoadType::Constant => StageLoad::Constant {
+                        rate: s.rate.unwrap_or(1.0),
+                        duration_s: s.duration.unwrap_or(1.0),
+                    },
+                    LoadType::Poisson => StageLoad::Poisson {
+                        rate: s.rate.unwrap_or(1.0),
+                        duration_s: s.duration.unwrap_or(1.0),
+                    },
+                    // Validation rejects trace replay; concurrent is the remaining type.
+                    LoadType::Concurrent | LoadType::TraceSessionReplay => StageLoad::Concurrent {
+                        users: s.concurrency_level.unwrap_or(1),
+                        num_requests: s.num_requests,
+                        duration_s: s.duration,
+                    },
+                };
+                let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
+                let shard_loads = split_stage(&load, &weights, total_weight);
+                let window_s = match load {
+                    StageLoad::Constant { duration_s, .. }
+                    | StageLoad::Poisson { duration_s, .. } => Some(duration_s),
+                    StageLoad::Concurrent { duration_s, .. } => duration_s,
+                };
+                let shards = shard_loads
                     .into_iter()
-                    .map(|mut s| {
-                        s.stage_label = label.clone();
-                        s
+                    .enumerate()
+                    .map(|(shard, load)| ShardSpec {
+                        run_id: run_id.to_string(),
+                        stage: index as u32,
+                        stage_label: String::new(),
+                        shard: shard as u32,
+                        shards: members.len() as u32,
+                        endpoint: endpoint.clone(),
+                        data: data.clone(),
+                        load,
+                        window_s,
+                        snapshot_interval_ms,
+                        request_timeout_ms,
+                        grace_period_ms,
+                        seed: stage_seed,
                     })
-                    .collect(),
-                label,
-                load,
-            }
-        })
-        .collect();
+                    .collect::<Vec<_>>();
+                let label = load.label();
+                StagePlan {
+                    index: index as u32,
+                    shards: shards
+                        .into_iter()
+                        .map(|mut s| {
+                            s.stage_label = label.clone();
+                            s
+                        })
+                        .collect(),
+                    label,
+                    load,
+                }
+            })
+            .collect();
     Ok(RunPlan {
         run_id: run_id.to_string(),
         profile_name: loaded.name.clone(),
@@ -345,7 +354,11 @@ fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<Shar
                     if w == 0 {
                         ShardLoad::Idle
                     } else {
-                        ShardLoad::Constant { rate, total, weights: weights.to_vec() }
+                        ShardLoad::Constant {
+                            rate,
+                            total,
+                            weights: weights.to_vec(),
+                        }
                     }
                 })
                 .collect()
@@ -356,11 +369,18 @@ fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<Shar
                 if w == 0 {
                     ShardLoad::Idle
                 } else {
-                    ShardLoad::Poisson { rate: rate * w as f64 / total_weight as f64, duration_s }
+                    ShardLoad::Poisson {
+                        rate: rate * w as f64 / total_weight as f64,
+                        duration_s,
+                    }
                 }
             })
             .collect(),
-        StageLoad::Concurrent { users, num_requests, duration_s } => {
+        StageLoad::Concurrent {
+            users,
+            num_requests,
+            duration_s,
+        } => {
             let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
             let user_split = largest_remainder(users as u64, &w);
             let request_split = num_requests.map(|n| largest_remainder(n, &user_split));

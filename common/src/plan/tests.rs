@@ -34,9 +34,11 @@ fn constant_stage_union_of_shards_is_the_global_schedule() {
     let mut counts = Vec::new();
     for s in &stage.shards {
         let mine: Vec<Arrival> = match &s.load {
-            ShardLoad::Constant { rate, total, weights } => {
-                constant_arrivals(*rate, *total, weights, s.shard).collect()
-            }
+            ShardLoad::Constant {
+                rate,
+                total,
+                weights,
+            } => constant_arrivals(*rate, *total, weights, s.shard).collect(),
             ShardLoad::Idle => Vec::new(),
             other => panic!("unexpected {other:?}"),
         };
@@ -53,16 +55,27 @@ fn constant_stage_union_of_shards_is_the_global_schedule() {
 
 #[test]
 fn concurrency_splits_users_and_requests_by_largest_remainder() {
-    let lp = profile(
-        "load: {type: concurrent, stages: [{concurrency_level: 10, num_requests: 100}]}",
-    );
+    let lp =
+        profile("load: {type: concurrent, stages: [{concurrency_level: 10, num_requests: 100}]}");
     let plan = plan_run(&lp, &members(3), "r", 1).unwrap();
-    let loads: Vec<_> = plan.stages[0].shards.iter().map(|s| s.load.clone()).collect();
+    let loads: Vec<_> = plan.stages[0]
+        .shards
+        .iter()
+        .map(|s| s.load.clone())
+        .collect();
     assert_eq!(
         loads,
         vec![
-            ShardLoad::Concurrent { users: 3, num_requests: Some(30), duration_s: None },
-            ShardLoad::Concurrent { users: 7, num_requests: Some(70), duration_s: None },
+            ShardLoad::Concurrent {
+                users: 3,
+                num_requests: Some(30),
+                duration_s: None
+            },
+            ShardLoad::Concurrent {
+                users: 7,
+                num_requests: Some(70),
+                duration_s: None
+            },
             ShardLoad::Idle,
         ]
     );
@@ -73,8 +86,20 @@ fn poisson_rate_is_split_by_weight_with_distinct_seeds() {
     let lp = profile("load: {type: poisson, stages: [{rate: 30, duration: 10}]}");
     let plan = plan_run(&lp, &members(3), "r", 9).unwrap();
     let s = &plan.stages[0].shards;
-    assert_eq!(s[0].load, ShardLoad::Poisson { rate: 10.0, duration_s: 10.0 });
-    assert_eq!(s[1].load, ShardLoad::Poisson { rate: 20.0, duration_s: 10.0 });
+    assert_eq!(
+        s[0].load,
+        ShardLoad::Poisson {
+            rate: 10.0,
+            duration_s: 10.0
+        }
+    );
+    assert_eq!(
+        s[1].load,
+        ShardLoad::Poisson {
+            rate: 20.0,
+            duration_s: 10.0
+        }
+    );
     assert_eq!(s[2].load, ShardLoad::Idle);
     assert_ne!(s[0].shard_seed(), s[1].shard_seed());
 }
@@ -82,6 +107,13 @@ fn poisson_rate_is_split_by_weight_with_distinct_seeds() {
 #[test]
 fn all_zero_weights_is_an_error() {
     let lp = profile("load: {type: constant, stages: [{rate: 1, duration: 1}]}");
-    let only_c = vec![Member { agent_id: "c".into(), role: Role::Client, host_name: "h".into() }];
-    assert!(matches!(plan_run(&lp, &only_c, "r", 1), Err(PlanError::NoLoad)));
+    let only_c = vec![Member {
+        agent_id: "c".into(),
+        role: Role::Client,
+        host_name: "h".into(),
+    }];
+    assert!(matches!(
+        plan_run(&lp, &only_c, "r", 1),
+        Err(PlanError::NoLoad)
+    ));
 }

@@ -116,34 +116,50 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         other => {
             return Err(invalid(
                 "data.type",
-                format!(
-                    "{other:?} is not supported yet; allowed: random, synthetic"
-                ),
+                format!("{other:?} is not supported yet; allowed: random, synthetic"),
             ))
         }
     }
 
     if p.load.stages.is_empty() {
-        return Err(invalid("load.stages", "at least one stage is required".into()));
+        return Err(invalid(
+            "load.stages",
+            "at least one stage is required".into(),
+        ));
     }
     for (i, s) in p.load.stages.iter().enumerate() {
         let key = |field: &str| format!("load.stages.{i}.{field}");
         match p.load.kind {
             LoadType::Constant | LoadType::Poisson => {
                 let rate = s.rate.ok_or_else(|| {
-                    invalid(&key("rate"), "required for constant and poisson loads (requests/s)".into())
+                    invalid(
+                        &key("rate"),
+                        "required for constant and poisson loads (requests/s)".into(),
+                    )
                 })?;
                 if !(rate.is_finite() && rate > 0.0) {
-                    return Err(invalid(&key("rate"), format!("must be a number > 0, got {rate}")));
+                    return Err(invalid(
+                        &key("rate"),
+                        format!("must be a number > 0, got {rate}"),
+                    ));
                 }
                 let duration = s.duration.ok_or_else(|| {
-                    invalid(&key("duration"), "required for constant and poisson loads (seconds)".into())
+                    invalid(
+                        &key("duration"),
+                        "required for constant and poisson loads (seconds)".into(),
+                    )
                 })?;
                 if !(duration.is_finite() && duration > 0.0) {
-                    return Err(invalid(&key("duration"), format!("must be a number > 0, got {duration}")));
+                    return Err(invalid(
+                        &key("duration"),
+                        format!("must be a number > 0, got {duration}"),
+                    ));
                 }
                 if s.concurrency_level.is_some() {
-                    return Err(invalid(&key("concurrency_level"), "only for load type concurrent".into()));
+                    return Err(invalid(
+                        &key("concurrency_level"),
+                        "only for load type concurrent".into(),
+                    ));
                 }
             }
             LoadType::Concurrent => {
@@ -163,15 +179,17 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     ));
                 }
                 if s.rate.is_some() {
-                    return Err(invalid(&key("rate"), "only for load types constant and poisson".into()));
+                    return Err(invalid(
+                        &key("rate"),
+                        "only for load types constant and poisson".into(),
+                    ));
                 }
             }
-            LoadType::TraceSessionReplay => {
-                return Err(invalid(
-                    "load.type",
-                    "trace_session_replay is not supported yet; allowed: constant, poisson, concurrent".into(),
-                ))
-            }
+            LoadType::TraceSessionReplay => return Err(invalid(
+                "load.type",
+                "trace_session_replay is not supported yet; allowed: constant, poisson, concurrent"
+                    .into(),
+            )),
         }
     }
     for (key, v) in [
@@ -181,14 +199,20 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     ] {
         if let Some(v) = v {
             if !(v.is_finite() && v > 0.0) {
-                return Err(invalid(key, format!("must be a number of seconds > 0, got {v}")));
+                return Err(invalid(
+                    key,
+                    format!("must be a number of seconds > 0, got {v}"),
+                ));
             }
         }
     }
     if !(p.server.base_url.starts_with("http://") || p.server.base_url.starts_with("https://")) {
         return Err(invalid(
             "server.base_url",
-            format!("must start with http:// or https://, got {:?}", p.server.base_url),
+            format!(
+                "must start with http:// or https://, got {:?}",
+                p.server.base_url
+            ),
         ));
     }
     if p.server.base_url.starts_with("https://") {
@@ -199,7 +223,10 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     }
     for role in p.fleet.weights.keys() {
         if role.is_empty() {
-            return Err(invalid("fleet.weights", "a weight needs a role or agent name".into()));
+            return Err(invalid(
+                "fleet.weights",
+                "a weight needs a role or agent name".into(),
+            ));
         }
     }
     Ok(())

@@ -40,14 +40,23 @@ pub fn host_groups(agents: &[AgentInfo]) -> Vec<HostGroup> {
     };
     let (prefill, decode) = (of(Role::Prefill), of(Role::Decode));
     if prefill.is_empty() && decode.is_empty() {
-        return vec![HostGroup { kind: "replica", agents: agents.to_vec() }];
+        return vec![HostGroup {
+            kind: "replica",
+            agents: agents.to_vec(),
+        }];
     }
     let mut groups = Vec::new();
     if !prefill.is_empty() {
-        groups.push(HostGroup { kind: "prefill", agents: prefill });
+        groups.push(HostGroup {
+            kind: "prefill",
+            agents: prefill,
+        });
     }
     if !decode.is_empty() {
-        groups.push(HostGroup { kind: "decode", agents: decode });
+        groups.push(HostGroup {
+            kind: "decode",
+            agents: decode,
+        });
     }
     groups
 }
@@ -88,8 +97,18 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     let m = i.merged;
     let c = &m.counters;
     let h = |metric| m.histogram(metric);
-    let duration = if i.duration_s > 0.0 { i.duration_s } else { 0.0 };
-    let per_s = |v: u64| if duration > 0.0 { round3(v as f64 / duration) } else { 0.0 };
+    let duration = if i.duration_s > 0.0 {
+        i.duration_s
+    } else {
+        0.0
+    };
+    let per_s = |v: u64| {
+        if duration > 0.0 {
+            round3(v as f64 / duration)
+        } else {
+            0.0
+        }
+    };
     let empty = c.ok == 0;
 
     let accelerators: Vec<Accelerator> = groups
@@ -110,7 +129,10 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
         })
         .collect();
     let resources = Resources {
-        accelerator: groups.iter().map(|_| AcceleratorMetrics::default()).collect(),
+        accelerator: groups
+            .iter()
+            .map(|_| AcceleratorMetrics::default())
+            .collect(),
     };
 
     let mut load_args = Map::new();
@@ -120,7 +142,10 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     }
     load_args.insert("api".into(), json!(i.profile.profile.api.kind));
     load_args.insert("streaming".into(), json!(i.profile.profile.api.streaming));
-    load_args.insert("data".into(), json!(i.stage.shards.first().map(|s| &s.data)));
+    load_args.insert(
+        "data".into(),
+        json!(i.stage.shards.first().map(|s| &s.data)),
+    );
     if let Some(n) = i.stage.load.planned_requests() {
         load_args.insert("planned_requests".into(), json!(n));
     }
@@ -144,7 +169,8 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     }
     metrics_meta.insert(
         "output_token_source".into(),
-        json!({"usage": c.tokens_from_usage, "chunks": c.tokens_from_chunks}),
+        json!({"usage": c.tokens_from_usage, "chunks": c.tokens_from_chunks,
+               "tokenizer": c.tokens_from_tokenizer}),
     );
     metrics_meta.insert("held_back".into(), json!(c.held_back));
     if empty {
@@ -163,7 +189,10 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                     "agents": g.agents.iter().map(|a| json!({"id": a.agent_id, "host": a.host_name})).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>()})),
             },
-            platform: Platform { engine: engines, metadata: None },
+            platform: Platform {
+                engine: engines,
+                metadata: None,
+            },
             model: Model {
                 name: i
                     .stage
@@ -202,13 +231,33 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                 total: c.requests,
                 failures: Some(c.failed()),
                 incomplete: Some(c.incomplete),
-                input_length: Statistics::from_histogram_or_empty(h(Metric::InputTokens), "count", 1.0),
-                output_length: Statistics::from_histogram_or_empty(h(Metric::OutputTokens), "count", 1.0),
+                input_length: Statistics::from_histogram_or_empty(
+                    h(Metric::InputTokens),
+                    "count",
+                    1.0,
+                ),
+                output_length: Statistics::from_histogram_or_empty(
+                    h(Metric::OutputTokens),
+                    "count",
+                    1.0,
+                ),
             },
             latency: Latency {
-                time_to_first_token: Statistics::from_histogram_or_empty(h(Metric::Ttft), "ms", 1e-3),
-                normalized_time_per_output_token: Statistics::from_histogram(h(Metric::Ntpot), "ms/token", 1e-3),
-                time_per_output_token: Statistics::from_histogram(h(Metric::Tpot), "ms/token", 1e-3),
+                time_to_first_token: Statistics::from_histogram_or_empty(
+                    h(Metric::Ttft),
+                    "ms",
+                    1e-3,
+                ),
+                normalized_time_per_output_token: Statistics::from_histogram(
+                    h(Metric::Ntpot),
+                    "ms/token",
+                    1e-3,
+                ),
+                time_per_output_token: Statistics::from_histogram(
+                    h(Metric::Tpot),
+                    "ms/token",
+                    1e-3,
+                ),
                 inter_token_latency: Statistics::from_histogram(h(Metric::Itl), "ms/token", 1e-3),
                 request_latency: Statistics::from_histogram(h(Metric::E2e), "ms", 1e-3),
             },
@@ -232,11 +281,17 @@ fn group_accelerator(g: &HostGroup, endpoint: &EndpointFacts) -> Accelerator {
     let devices: Vec<&DeviceInfo> = g.agents.iter().flat_map(|a| &a.devices).collect();
     if devices.is_empty() {
         return Accelerator {
-            model: if endpoint.is_sim() { "sim".into() } else { "unknown".into() },
+            model: if endpoint.is_sim() {
+                "sim".into()
+            } else {
+                "unknown".into()
+            },
             memory: None,
             count: 0,
             parallelism: None,
-            metadata: Some(json!({"note": "no accelerator inventory: NVML unavailable on this group's agents"})),
+            metadata: Some(
+                json!({"note": "no accelerator inventory: NVML unavailable on this group's agents"}),
+            ),
         };
     }
     let mut models: Vec<(&str, usize)> = Vec::new();

@@ -84,7 +84,10 @@ mod tests {
         }
         let s = Statistics::from_histogram(&h, "ms", 1e-3).unwrap();
         assert_eq!(s.units, "ms");
-        let order = [s.min, s.p0p1, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90, s.p95, s.p99, s.p99p9, s.max];
+        let order = [
+            s.min, s.p0p1, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90, s.p95, s.p99, s.p99p9,
+            s.max,
+        ];
         let order: Vec<f64> = order.into_iter().map(|v| v.unwrap()).collect();
         assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
         assert!((s.p50.unwrap() - 500.0).abs() < 1.0);

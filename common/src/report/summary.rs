@@ -27,6 +27,7 @@ pub const COLUMNS: [&str; 15] = [
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Text(String),
+    Count(u64),
     Number(f64),
 }
 
@@ -55,7 +56,7 @@ pub fn summary_rows(profile_name: &str, reports: &[BenchmarkRun]) -> Vec<Vec<Cel
             vec![
                 Cell::Text(format!("{profile_name}_{stage_label}")),
                 Cell::Text(gpu_label(r)),
-                Cell::Number(ok as f64),
+                Cell::Count(ok),
                 Cell::Number(round2(t.requests_per_sec.unwrap_or(0.0))),
                 Cell::Number(round2(t.output_tokens_per_sec.unwrap_or(0.0))),
                 Cell::Number(round2(t.total_tokens_per_sec)),
@@ -100,6 +101,7 @@ pub fn summary_json(rows: &[Vec<Cell>]) -> Value {
         for (r, row) in rows.iter().enumerate() {
             let v = match &row[c] {
                 Cell::Text(s) => json!(s),
+                Cell::Count(n) => json!(n),
                 Cell::Number(n) => json!(n),
             };
             col.insert(r.to_string(), v);
@@ -112,6 +114,7 @@ pub fn summary_json(rows: &[Vec<Cell>]) -> Value {
 fn cell_text(c: &Cell) -> String {
     match c {
         Cell::Text(s) => s.clone(),
+        Cell::Count(n) => n.to_string(),
         Cell::Number(n) if n.fract() == 0.0 => format!("{n:.0}"),
         Cell::Number(n) => format!("{n:.2}"),
     }

@@ -1,0 +1,14 @@
+//! The fleetbench agent: runs on every host of the deployment under test.
+//!
+//! It joins the coordinator over one gRPC stream ([`link`]), receives one shard of each stage,
+//! sends that shard's requests to the OpenAI-compatible endpoint at their intended times
+//! ([`stage`]), measures each request with a streaming client that timestamps every chunk as it
+//! arrives ([`client`]), turns finished requests into HDR histograms per interval ([`record`]),
+//! and streams those snapshots back. The hot path only records: no printing, no waiting on the
+//! coordinator.
+
+pub mod client;
+pub mod link;
+pub mod record;
+pub mod request;
+pub mod stage;

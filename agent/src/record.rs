@@ -1,0 +1,101 @@
+//! Recording: each finished request is turned into the metrics of `spec/metrics.md` and added to
+//! the current interval's measurements; the snapshot cutter swaps the interval out at each
+//! boundary. The lock is taken once per request (never per chunk).
+
+use crate::request::{Failure, RequestRecord, TokenSource};
+use fleetbench_common::measure::{Measurements, Metric};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Debug, Default)]
+pub struct Recorder {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    current: Measurements,
+    last_end: Option<Instant>,
+}
+
+fn us(later: Instant, earlier: Instant) -> u64 {
+    later.saturating_duration_since(earlier).as_micros() as u64
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn record(&self, r: &RequestRecord) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        let inner = &mut *g;
+        let m = &mut inner.current;
+        inner.last_end = Some(inner.last_end.map_or(r.t_end, |t| t.max(r.t_end)));
+        m.counters.requests += 1;
+        m.record(Metric::SendLag, us(r.t_sent, r.t_intended));
+        match &r.outcome {
+            Err(f) => {
+                *m.counters.failures.entry(f.class()).or_default() += 1;
+            }
+            Ok(()) => {
+                m.counters.ok += 1;
+                m.counters.input_tokens += r.in_tokens;
+                m.counters.output_tokens += r.out_tokens;
+                match r.token_source {
+                    TokenSource::Usage => m.counters.tokens_from_usage += 1,
+                    TokenSource::Chunks => m.counters.tokens_from_chunks += 1,
+                    TokenSource::Tokenizer => m.counters.tokens_from_tokenizer += 1,
+                }
+                m.record(Metric::InputTokens, r.in_tokens);
+                m.record(Metric::OutputTokens, r.out_tokens);
+                let e2e = us(r.t_end, r.t_intended);
+                m.record(Metric::E2e, e2e);
+                if r.out_tokens >= 1 {
+                    m.record(Metric::Ntpot, e2e / r.out_tokens);
+                }
+                if let Some(first) = r.t_first {
+                    m.record(Metric::Ttft, us(first, r.t_intended));
+                    if r.out_tokens >= 2 {
+                        m.record(Metric::Tpot, us(r.t_end, first) / (r.out_tokens - 1));
+                    }
+                }
+                for &gap in &r.itl_us {
+                    m.record(Metric::Itl, gap);
+                }
+            }
+        }
+    }
+
+    /// Requests abandoned at the end of the grace period.
+    pub fn record_incomplete(&self, n: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.current.counters.requests += n;
+            g.current.counters.incomplete += n;
+            *g.current
+                .counters
+                .failures
+                .entry(Failure::Incomplete.class())
+                .or_default() += n;
+        }
+    }
+
+    /// Requests the in-flight cap held back (sent late).
+    pub fn record_held_back(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.current.counters.held_back += 1;
+        }
+    }
+
+    /// The interval so far; recording continues into a fresh one.
+    pub fn take(&self) -> Measurements {
+        match self.inner.lock() {
+            Ok(mut g) => std::mem::take(&mut g.current),
+            Err(_) => Measurements::new(),
+        }
+    }
+
+    pub fn last_end(&self) -> Option<Instant> {
+        self.inner.lock().ok().and_then(|g| g.last_end)
+    }
+}

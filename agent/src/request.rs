@@ -1,0 +1,137 @@
+//! One request: its data (derived from the stage seed and its global index, so every agent would
+//! build the same request j), its body, and what happened to it.
+
+use bytes::Bytes;
+use fleetbench_common::plan::{EndpointSpec, LengthSpec};
+use fleetbench_common::profile::ApiType;
+use fleetbench_common::tokenize::{splitmix64, synthesize_prompt};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use std::time::Instant;
+
+/// What to send for one request.
+#[derive(Debug, Clone)]
+pub struct RequestData {
+    pub index: u64,
+    pub input_tokens: u32,
+    pub max_tokens: u32,
+    pub body: Bytes,
+}
+
+/// Draws a length: normal(mean, std) clamped to [min, max], rounded.
+pub fn draw_length(spec: &LengthSpec, rng: &mut ChaCha8Rng) -> u32 {
+    let v = if spec.std_dev > 0.0 {
+        match Normal::new(spec.mean, spec.std_dev) {
+            Ok(n) => n.sample(rng),
+            Err(_) => spec.mean,
+        }
+    } else {
+        spec.mean
+    };
+    (v.round().max(0.0) as u64).clamp(spec.min as u64, spec.max as u64) as u32
+}
+
+impl RequestData {
+    /// Request `index` of a stage whose seed is `seed`.
+    pub fn build(
+        endpoint: &EndpointSpec,
+        input: &LengthSpec,
+        output: &LengthSpec,
+        seed: u64,
+        index: u64,
+    ) -> RequestData {
+        let req_seed = splitmix64(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+        let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
+        let input_tokens = draw_length(input, &mut rng);
+        let max_tokens = draw_length(output, &mut rng).max(1);
+        let prompt = synthesize_prompt(input_tokens, req_seed);
+        let body = match endpoint.api {
+            ApiType::Completion => serde_json::json!({
+                "model": endpoint.model,
+                "prompt": prompt,
+                "max_tokens": max_tokens,
+                "ignore_eos": endpoint.ignore_eos,
+                "stream": endpoint.streaming,
+                "stream_options": endpoint.streaming.then(|| serde_json::json!({"include_usage": true})),
+            }),
+            ApiType::Chat => serde_json::json!({
+                "model": endpoint.model,
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens,
+                "ignore_eos": endpoint.ignore_eos,
+                "stream": endpoint.streaming,
+                "stream_options": endpoint.streaming.then(|| serde_json::json!({"include_usage": true})),
+            }),
+        };
+        let mut body = body;
+        if let Some(o) = body.as_object_mut() {
+            o.retain(|_, v| !v.is_null());
+        }
+        RequestData {
+            index,
+            input_tokens,
+            max_tokens,
+            // A json! value always serializes.
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        }
+    }
+}
+
+/// A request's failure class (`spec/metrics.md`, "A request's outcome").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Http(u16),
+    Connect,
+    TimeoutHeaders,
+    TimeoutIdle,
+    TimeoutTotal,
+    StreamError,
+    Malformed,
+    Truncated,
+    ShortOutput,
+    Incomplete,
+}
+
+impl Failure {
+    pub fn class(&self) -> String {
+        match self {
+            Failure::Http(s) => format!("http_{s}"),
+            Failure::Connect => "connect".into(),
+            Failure::TimeoutHeaders => "timeout_headers".into(),
+            Failure::TimeoutIdle => "timeout_idle".into(),
+            Failure::TimeoutTotal => "timeout_total".into(),
+            Failure::StreamError => "stream_error".into(),
+            Failure::Malformed => "malformed".into(),
+            Failure::Truncated => "truncated".into(),
+            Failure::ShortOutput => "short_output".into(),
+            Failure::Incomplete => "incomplete".into(),
+        }
+    }
+}
+
+/// Where an ok request's output token count came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `usage.completion_tokens` from the server.
+    Usage,
+    /// The number of text-carrying chunks (one token per chunk).
+    Chunks,
+    /// The tokenizer's count of the generated text.
+    Tokenizer,
+}
+
+/// Everything measured about one request, in the agent's monotonic clock.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub t_intended: Instant,
+    pub t_sent: Instant,
+    pub t_first: Option<Instant>,
+    pub t_end: Instant,
+    /// Gaps between consecutive text-carrying chunks, µs.
+    pub itl_us: Vec<u64>,
+    pub in_tokens: u64,
+    pub out_tokens: u64,
+    pub token_source: TokenSource,
+    pub outcome: Result<(), Failure>,
+}

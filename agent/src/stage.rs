@@ -1,0 +1,276 @@
+//! Runs one shard of one stage: sends its requests at their intended times (open loop) or as its
+//! users become free (closed loop), cuts a snapshot at every interval boundary counted from the
+//! stage start, lets requests still in flight finish within the grace period, and reports done.
+//! It never waits on the coordinator: snapshots go into a channel that the link drains.
+
+use crate::client::EndpointClient;
+use crate::record::Recorder;
+use crate::request::RequestData;
+use fleetbench_common::plan::{constant_arrivals, poisson_arrivals, Arrival, ShardLoad, ShardSpec};
+use fleetbench_proto::v1 as wire;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+/// Connections opened ahead of an open-loop stage.
+const PREWARM_OPEN_LOOP: usize = 32;
+
+/// What a stage sends towards the coordinator.
+#[derive(Debug)]
+pub enum Outbound {
+    Snapshot(wire::Snapshot),
+    Done(wire::ShardDone),
+    Failed(wire::ShardFailed),
+}
+
+/// Limits of this agent that are not part of the profile.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentLimits {
+    /// Requests in flight at once; arrivals beyond it wait (and are counted as held back).
+    pub max_in_flight: usize,
+}
+
+pub struct StageContext {
+    pub spec: ShardSpec,
+    pub start: Instant,
+    pub client: Arc<EndpointClient>,
+    pub out: mpsc::UnboundedSender<Outbound>,
+    pub limits: AgentLimits,
+    pub endpoint: wire::EndpointInfo,
+}
+
+/// Runs the stage to its end and sends its snapshots and `ShardDone`.
+pub async fn run_stage(ctx: StageContext) {
+    let recorder = Arc::new(Recorder::new());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let cutter = tokio::spawn(cut_snapshots(
+        ctx.spec.clone(),
+        ctx.start,
+        recorder.clone(),
+        ctx.out.clone(),
+        stop_rx,
+    ));
+    let spec = &ctx.spec;
+    // Open the connections the stage will need before it starts: connection setup is not the
+    // server's latency.
+    let warm = match &spec.load {
+        ShardLoad::Concurrent { users, .. } => *users as usize,
+        ShardLoad::Constant { .. } | ShardLoad::Poisson { .. } => PREWARM_OPEN_LOOP,
+        ShardLoad::Idle => 0,
+    };
+    ctx.client
+        .prewarm(warm.min(ctx.limits.max_in_flight), ctx.start)
+        .await;
+    wait_until(ctx.start).await;
+    let grace = Duration::from_millis(spec.grace_period_ms);
+    let window_end = spec
+        .window_s
+        .map(|w| ctx.start + Duration::from_secs_f64(w));
+    match &spec.load {
+        ShardLoad::Constant {
+            rate,
+            total,
+            weights,
+        } => {
+            let arrivals = constant_arrivals(*rate, *total, weights, spec.shard);
+            open_loop(&ctx, arrivals, &recorder, grace).await;
+        }
+        ShardLoad::Poisson { rate, duration_s } => {
+            let arrivals = poisson_arrivals(*rate, *duration_s, spec.shard_seed(), spec.shard);
+            open_loop(&ctx, arrivals, &recorder, grace).await;
+        }
+        ShardLoad::Concurrent {
+            users,
+            num_requests,
+            duration_s,
+        } => {
+            let stop_at = duration_s.map(|d| ctx.start + Duration::from_secs_f64(d));
+            closed_loop(&ctx, *users, *num_requests, stop_at, &recorder, grace).await;
+        }
+        ShardLoad::Idle => {
+            if let Some(end) = window_end {
+                tokio::time::sleep_until(end.into()).await;
+            }
+        }
+    }
+    let elapsed = recorder
+        .last_end()
+        .or(window_end)
+        .map(|t| t.saturating_duration_since(ctx.start))
+        .unwrap_or_default();
+    let _ = stop_tx.send(());
+    let snapshots = cutter.await.unwrap_or(0);
+    let _ = ctx.out.send(Outbound::Done(wire::ShardDone {
+        run_id: spec.run_id.clone(),
+        stage: spec.stage,
+        shard: spec.shard,
+        snapshots,
+        endpoint: Some(ctx.endpoint.clone()),
+        elapsed_us: elapsed.as_micros() as u64,
+    }));
+}
+
+/// Sends each request at its intended time; latency counts from that time even when the send
+/// is late (no coordinated omission).
+async fn open_loop(
+    ctx: &StageContext,
+    arrivals: impl Iterator<Item = Arrival>,
+    recorder: &Arc<Recorder>,
+    grace: Duration,
+) {
+    let spec = &ctx.spec;
+    let slots = Arc::new(Semaphore::new(ctx.limits.max_in_flight.max(1)));
+    let mut in_flight = JoinSet::new();
+    let mut last_intended = ctx.start;
+    for a in arrivals {
+        // Build the body before the intended time, not on the clock.
+        let data = RequestData::build(
+            &spec.endpoint,
+            &spec.data.input,
+            &spec.data.output,
+            spec.seed,
+            a.index,
+        );
+        let intended = ctx.start + Duration::from_secs_f64(a.at_s);
+        last_intended = intended;
+        wait_until(intended).await;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                recorder.record_held_back();
+                match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                }
+            }
+        };
+        while in_flight.try_join_next().is_some() {}
+        let (client, recorder) = (ctx.client.clone(), recorder.clone());
+        in_flight.spawn(async move {
+            let rec = client.execute(&data, intended).await;
+            recorder.record(&rec);
+            drop(permit);
+        });
+    }
+    let end = ctx
+        .spec
+        .window_s
+        .map(|w| ctx.start + Duration::from_secs_f64(w))
+        .unwrap_or(last_intended);
+    drain(in_flight, end.max(last_intended) + grace, recorder).await;
+}
+
+/// `users` users, each sending its next request when the last one ended, until the shard's
+/// request count is used up or `stop_at` passes.
+async fn closed_loop(
+    ctx: &StageContext,
+    users: u32,
+    num_requests: Option<u64>,
+    stop_at: Option<Instant>,
+    recorder: &Arc<Recorder>,
+    grace: Duration,
+) {
+    let remaining = Arc::new(AtomicU64::new(num_requests.unwrap_or(u64::MAX)));
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for _ in 0..users {
+        let (client, recorder) = (ctx.client.clone(), recorder.clone());
+        let (remaining, next) = (remaining.clone(), next.clone());
+        let spec = ctx.spec.clone();
+        tasks.spawn(async move {
+            loop {
+                if stop_at.is_some_and(|s| Instant::now() >= s) {
+                    break;
+                }
+                let claimed = remaining
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
+                if claimed.is_err() {
+                    break;
+                }
+                let index = (u64::from(spec.shard) << 40) | next.fetch_add(1, Ordering::Relaxed);
+                let data = RequestData::build(
+                    &spec.endpoint,
+                    &spec.data.input,
+                    &spec.data.output,
+                    spec.seed,
+                    index,
+                );
+                let rec = client.execute(&data, Instant::now()).await;
+                recorder.record(&rec);
+            }
+        });
+    }
+    match stop_at {
+        Some(s) => drain(tasks, s + grace, recorder).await,
+        None => while tasks.join_next().await.is_some() {},
+    }
+}
+
+/// Tokio's timer wheel has 1 ms ticks and rounds deadlines up, which would make every send up to
+/// 1 ms late: sleep on the timer until shortly before, then yield until the instant itself.
+async fn wait_until(t: Instant) {
+    const TIMER_SLACK: Duration = Duration::from_micros(1500);
+    if let Some(early) = t.checked_sub(TIMER_SLACK) {
+        if early > Instant::now() {
+            tokio::time::sleep_until(early.into()).await;
+        }
+    }
+    while Instant::now() < t {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Waits for what is in flight until `deadline`; the rest is abandoned and counted incomplete.
+async fn drain(mut in_flight: JoinSet<()>, deadline: Instant, recorder: &Recorder) {
+    let all = async { while in_flight.join_next().await.is_some() {} };
+    if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
+        let left = in_flight.len() as u64;
+        in_flight.abort_all();
+        tracing::warn!(
+            "{left} requests still in flight after the grace period: counted incomplete"
+        );
+        recorder.record_incomplete(left);
+    }
+}
+
+/// Cuts a snapshot at every interval boundary from `start` until told to stop, then a last one;
+/// returns how many it sent.
+async fn cut_snapshots(
+    spec: ShardSpec,
+    start: Instant,
+    recorder: Arc<Recorder>,
+    out: mpsc::UnboundedSender<Outbound>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> u64 {
+    let interval = Duration::from_millis(spec.snapshot_interval_ms.max(10));
+    let mut seq = 0u64;
+    let mut k = 0u32;
+    let send = |seq: u64, k: u32| {
+        let m = recorder.take();
+        let (histograms, counters) = m.to_wire();
+        let _ = out.send(Outbound::Snapshot(wire::Snapshot {
+            run_id: spec.run_id.clone(),
+            stage: spec.stage,
+            shard: spec.shard,
+            seq,
+            interval: k,
+            histograms,
+            counters,
+        }));
+    };
+    loop {
+        let boundary = start + interval * (k + 1);
+        tokio::select! {
+            _ = tokio::time::sleep_until(boundary.into()) => {
+                send(seq, k);
+                seq += 1;
+                k += 1;
+            }
+            _ = &mut stop => break,
+        }
+    }
+    send(seq, k);
+    seq + 1
+}

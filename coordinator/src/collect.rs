@@ -1,0 +1,110 @@
+//! Collects one stage: applies each (shard, seq) snapshot once, merges it into the stage's
+//! totals (histogram addition), and knows when every shard has finished and every snapshot it
+//! announced has arrived.
+
+use fleetbench_common::measure::{Counters, MeasureError, Measurements};
+use fleetbench_proto::v1 as wire;
+use std::collections::HashSet;
+
+#[derive(Debug, Default)]
+struct ShardState {
+    seen: HashSet<u64>,
+    announced: Option<u64>,
+    elapsed_us: u64,
+    counters: Counters,
+    lost: bool,
+}
+
+#[derive(Debug)]
+pub struct StageCollector {
+    pub stage: u32,
+    shards: Vec<ShardState>,
+    pub merged: Measurements,
+    pub endpoint: Option<wire::EndpointInfo>,
+}
+
+/// What became of one snapshot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// New: merged (and should be stored and acknowledged).
+    New,
+    /// Seen before (a resend): acknowledge again, change nothing.
+    Duplicate,
+}
+
+impl StageCollector {
+    pub fn new(stage: u32, shards: usize) -> Self {
+        StageCollector {
+            stage,
+            shards: (0..shards).map(|_| ShardState::default()).collect(),
+            merged: Measurements::new(),
+            endpoint: None,
+        }
+    }
+
+    pub fn is_new(&self, s: &wire::Snapshot) -> bool {
+        self.shards
+            .get(s.shard as usize)
+            .is_some_and(|st| !st.seen.contains(&s.seq))
+    }
+
+    pub fn apply(&mut self, s: &wire::Snapshot) -> Result<Applied, MeasureError> {
+        let Some(st) = self.shards.get_mut(s.shard as usize) else {
+            return Ok(Applied::Duplicate);
+        };
+        if st.seen.contains(&s.seq) {
+            return Ok(Applied::Duplicate);
+        }
+        self.merged.add_snapshot(s)?;
+        st.counters.add(&Counters::from_wire(&s.counters));
+        st.seen.insert(s.seq);
+        Ok(Applied::New)
+    }
+
+    pub fn done(&mut self, d: &wire::ShardDone) {
+        if let Some(st) = self.shards.get_mut(d.shard as usize) {
+            st.announced = Some(d.snapshots);
+            st.elapsed_us = d.elapsed_us;
+        }
+        if let Some(e) = &d.endpoint {
+            if self.endpoint.as_ref().is_none_or(|x| x.owned_by.is_empty()) {
+                self.endpoint = Some(e.clone());
+            }
+        }
+    }
+
+    /// A shard whose agent is gone: the stage completes without its missing snapshots.
+    pub fn abandon(&mut self, shard: u32) {
+        if let Some(st) = self.shards.get_mut(shard as usize) {
+            st.lost = true;
+        }
+    }
+
+    pub fn complete(&self) -> bool {
+        self.shards.iter().all(|st| {
+            st.lost
+                || st
+                    .announced
+                    .is_some_and(|n| (0..n).all(|seq| st.seen.contains(&seq)))
+        })
+    }
+
+    pub fn lost_shards(&self) -> Vec<u32> {
+        (0..self.shards.len() as u32)
+            .filter(|&i| self.shards[i as usize].lost)
+            .collect()
+    }
+
+    /// The longest time any shard took from start to its last request's end.
+    pub fn elapsed_s(&self) -> f64 {
+        self.shards.iter().map(|s| s.elapsed_us).max().unwrap_or(0) as f64 / 1e6
+    }
+
+    /// (requests, ok) per shard.
+    pub fn shard_counts(&self) -> Vec<(u64, u64)> {
+        self.shards
+            .iter()
+            .map(|s| (s.counters.requests, s.counters.ok))
+            .collect()
+    }
+}

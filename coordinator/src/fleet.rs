@@ -1,0 +1,169 @@
+//! The agents that joined: who they are, how to reach them, when they were last heard from and
+//! how far their clocks are from ours.
+
+use fleetbench_common::clock::{unix_ns, OffsetEstimate, ProbeSample};
+use fleetbench_common::plan::Member;
+use fleetbench_common::report::{AgentInfo, DeviceInfo};
+use fleetbench_common::role::Role;
+use fleetbench_proto::v1 as wire;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tonic::Status;
+
+pub type Downlink = mpsc::Sender<Result<wire::CoordinatorMessage, Status>>;
+
+#[derive(Debug)]
+pub struct AgentEntry {
+    pub info: AgentInfo,
+    pub downlink: Downlink,
+    /// Bumped on every (re)join, so a replaced stream's handler cannot mark the new one gone.
+    pub generation: u64,
+    pub connected: bool,
+    pub last_seen: Instant,
+    pub clock: OffsetEstimate,
+}
+
+#[derive(Debug, Default)]
+pub struct Fleet {
+    agents: Mutex<BTreeMap<String, AgentEntry>>,
+    next_generation: Mutex<u64>,
+}
+
+impl Fleet {
+    /// Registers a (re)joined agent; returns its generation.
+    pub fn join(&self, hello: &wire::Hello, downlink: Downlink) -> u64 {
+        let generation = {
+            let mut g = self
+                .next_generation
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *g += 1;
+            *g
+        };
+        let role = Role::from_wire(hello.role()).unwrap_or(Role::Other);
+        let info = AgentInfo {
+            agent_id: hello.agent_id.clone(),
+            role,
+            host_name: hello.host_name.clone(),
+            devices: hello
+                .accelerators
+                .iter()
+                .map(|a| DeviceInfo {
+                    model: a.model.clone(),
+                    memory_bytes: a.memory_bytes,
+                })
+                .collect(),
+        };
+        let mut agents = self.lock();
+        let clock = agents
+            .remove(&hello.agent_id)
+            .map(|old| old.clock)
+            .unwrap_or_default();
+        agents.insert(
+            hello.agent_id.clone(),
+            AgentEntry {
+                info,
+                downlink,
+                generation,
+                connected: true,
+                last_seen: Instant::now(),
+                clock,
+            },
+        );
+        generation
+    }
+
+    pub fn left(&self, agent_id: &str, generation: u64) {
+        if let Some(a) = self.lock().get_mut(agent_id) {
+            if a.generation == generation {
+                a.connected = false;
+            }
+        }
+    }
+
+    pub fn heard_from(&self, agent_id: &str) {
+        if let Some(a) = self.lock().get_mut(agent_id) {
+            a.last_seen = Instant::now();
+        }
+    }
+
+    pub fn clock_reply(&self, agent_id: &str, r: &wire::ClockProbeReply) {
+        let t3 = unix_ns();
+        if let Some(a) = self.lock().get_mut(agent_id) {
+            a.clock.add(ProbeSample {
+                t0: r.coordinator_unix_ns,
+                t_agent: r.agent_unix_ns,
+                t3,
+            });
+            a.last_seen = Instant::now();
+        }
+    }
+
+    /// Connected agents, prefill first, then decode, client, other; by name within a role.
+    pub fn members(&self) -> Vec<Member> {
+        let agents = self.lock();
+        let mut m: Vec<Member> = agents
+            .values()
+            .filter(|a| a.connected)
+            .map(|a| Member {
+                agent_id: a.info.agent_id.clone(),
+                role: a.info.role,
+                host_name: a.info.host_name.clone(),
+            })
+            .collect();
+        let order = |r: Role| Role::ALL.iter().position(|&x| x == r).unwrap_or(usize::MAX);
+        m.sort_by(|a, b| {
+            order(a.role)
+                .cmp(&order(b.role))
+                .then(a.agent_id.cmp(&b.agent_id))
+        });
+        m
+    }
+
+    pub fn connected_count(&self) -> usize {
+        self.lock().values().filter(|a| a.connected).count()
+    }
+
+    pub fn info(&self, agent_id: &str) -> Option<AgentInfo> {
+        self.lock().get(agent_id).map(|a| a.info.clone())
+    }
+
+    pub fn downlink(&self, agent_id: &str) -> Option<Downlink> {
+        self.lock().get(agent_id).map(|a| a.downlink.clone())
+    }
+
+    /// Agent clock minus ours, if measured.
+    pub fn offset_ns(&self, agent_id: &str) -> Option<i64> {
+        self.lock().get(agent_id).and_then(|a| a.clock.offset_ns())
+    }
+
+    /// Agents of `ids` not heard from within `timeout`.
+    pub fn silent(&self, ids: &[String], timeout: Duration) -> Vec<String> {
+        let agents = self.lock();
+        ids.iter()
+            .filter(|id| {
+                agents
+                    .get(*id)
+                    .is_none_or(|a| a.last_seen.elapsed() > timeout)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Sends to one agent; false when its stream is gone.
+    pub async fn send(&self, agent_id: &str, body: wire::coordinator_message::Body) -> bool {
+        match self.downlink(agent_id) {
+            Some(d) => d
+                .send(Ok(wire::CoordinatorMessage { body: Some(body) }))
+                .await
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AgentEntry>> {
+        self.agents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,145 @@
+//! The coordinator's shared state: the fleet, the run in progress (where agent events go) and
+//! the record of past runs (for `Watch` and `GetReport`).
+
+use crate::fleet::Fleet;
+use fleetbench_proto::v1 as wire;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What an agent's stream delivers to the run in progress.
+#[derive(Debug)]
+pub enum AgentEvent {
+    Snapshot {
+        agent_id: String,
+        snapshot: wire::Snapshot,
+    },
+    Done {
+        agent_id: String,
+        done: wire::ShardDone,
+    },
+    Failed {
+        agent_id: String,
+        failed: wire::ShardFailed,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    pub results_dir: PathBuf,
+    /// An agent silent this long is lost (DESIGN.md: default 5 s).
+    pub agent_timeout: Duration,
+    /// How far ahead of now a stage's start_at is set.
+    pub start_lead: Duration,
+    /// How long a run waits for its expected agents.
+    pub join_timeout: Duration,
+}
+
+/// Progress of a run, as `Watch` streams it and the console prints it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub run_id: String,
+    pub stage: u32,
+    pub stages: u32,
+    pub requests_done: u64,
+    pub requests_planned: u64,
+    pub failures: u64,
+    pub agents: u32,
+    pub message: String,
+    pub finished: bool,
+    pub error: String,
+    pub results_dir: String,
+    pub summary_markdown: String,
+}
+
+impl Progress {
+    pub fn to_wire(&self) -> wire::RunEvent {
+        wire::RunEvent {
+            run_id: self.run_id.clone(),
+            stage: self.stage,
+            stages: self.stages,
+            requests_done: self.requests_done,
+            requests_planned: self.requests_planned,
+            failures: self.failures,
+            agents: self.agents,
+            message: self.message.clone(),
+            finished: self.finished,
+            error: self.error.clone(),
+        }
+    }
+}
+
+pub struct Hub {
+    pub fleet: Fleet,
+    pub config: CoordinatorConfig,
+    active: Mutex<Option<(String, mpsc::UnboundedSender<AgentEvent>)>>,
+    runs: Mutex<BTreeMap<String, watch::Receiver<Progress>>>,
+}
+
+impl Hub {
+    pub fn new(config: CoordinatorConfig) -> Self {
+        Hub {
+            fleet: Fleet::default(),
+            config,
+            active: Mutex::new(None),
+            runs: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Makes `run_id` the run that receives agent events; fails if another run is active.
+    pub fn activate(
+        &self,
+        run_id: &str,
+        events: mpsc::UnboundedSender<AgentEvent>,
+    ) -> Result<(), String> {
+        let mut a = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((other, tx)) = a.as_ref() {
+            if !tx.is_closed() {
+                return Err(format!("run {other} is in progress"));
+            }
+        }
+        *a = Some((run_id.to_string(), events));
+        Ok(())
+    }
+
+    pub fn deactivate(&self, run_id: &str) {
+        let mut a = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if a.as_ref().is_some_and(|(r, _)| r == run_id) {
+            *a = None;
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|(_, tx)| !tx.is_closed())
+    }
+
+    /// Delivers an event to the run it belongs to; false when that run is not in progress.
+    pub fn deliver(&self, run_id: &str, ev: AgentEvent) -> bool {
+        let a = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        match a.as_ref() {
+            Some((r, tx)) if r == run_id => tx.send(ev).is_ok(),
+            _ => false,
+        }
+    }
+
+    pub fn register_run(&self, run_id: &str, progress: watch::Receiver<Progress>) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run_id.to_string(), progress);
+    }
+
+    pub fn run_progress(&self, run_id: &str) -> Option<watch::Receiver<Progress>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(run_id)
+            .cloned()
+    }
+}

@@ -1,0 +1,460 @@
+//! One run, from a validated profile to the written report: wait for the agents, plan, then per
+//! stage probe clocks, assign every shard with one start_at (in each agent's own clock), collect
+//! and store snapshots (acknowledging each after it is stored), and write the stage's report;
+//! at the end the summary table.
+
+use crate::collect::{Applied, StageCollector};
+use crate::hub::{AgentEvent, Hub, Progress};
+use crate::service::probe_clock;
+use crate::store::RunStore;
+use fleetbench_common::clock::unix_ns;
+use fleetbench_common::plan::{plan_run, RunPlan, StagePlan};
+use fleetbench_common::profile::{LoadedProfile, OnAgentLoss};
+use fleetbench_common::report::{
+    build_stage_report, summary_json, summary_markdown, summary_rows, AgentInfo, BenchmarkRun,
+    EndpointFacts, StageInput,
+};
+use fleetbench_proto::v1 as wire;
+use fleetbench_proto::v1::coordinator_message::Body as Down;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+pub struct RunRequest {
+    pub loaded: LoadedProfile,
+    /// The profile as given, stored with the results.
+    pub profile_text: String,
+    pub expect_agents: u32,
+}
+
+pub struct RunHandle {
+    pub run_id: String,
+    pub progress: watch::Receiver<Progress>,
+    pub task: tokio::task::JoinHandle<Result<RunOutcome, RunError>>,
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub dir: std::path::PathBuf,
+    pub reports: Vec<BenchmarkRun>,
+    pub summary_markdown: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("waited {waited:?} for {expected} agents, {joined} joined")]
+    NotEnoughAgents {
+        expected: u32,
+        joined: usize,
+        waited: Duration,
+    },
+    #[error(transparent)]
+    Plan(#[from] fleetbench_common::plan::PlanError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Busy(String),
+    #[error("stage {stage}: agent {agent} was lost (silent for {timeout:?}); fleet.on_agent_loss is fail")]
+    AgentLost {
+        stage: u32,
+        agent: String,
+        timeout: Duration,
+    },
+    #[error("stage {stage}: agent {agent} failed its shard: {reason}")]
+    ShardFailed {
+        stage: u32,
+        agent: String,
+        reason: String,
+    },
+    #[error("stage {stage}: snapshot from agent {agent} is unreadable: {reason}")]
+    BadSnapshot {
+        stage: u32,
+        agent: String,
+        reason: String,
+    },
+    #[error("stage {stage} did not finish within {limit:?}")]
+    StageTimeout { stage: u32, limit: Duration },
+}
+
+/// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
+fn new_run_id() -> String {
+    let secs = unix_ns() / 1_000_000_000;
+    let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = d + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{:04x}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        rand::random::<u16>()
+    )
+}
+
+/// Starts a run in the background.
+pub fn start_run(hub: Arc<Hub>, req: RunRequest) -> RunHandle {
+    let run_id = new_run_id();
+    let (ptx, prx) = watch::channel(Progress {
+        run_id: run_id.clone(),
+        message: "waiting for agents".into(),
+        ..Default::default()
+    });
+    hub.register_run(&run_id, prx.clone());
+    let id = run_id.clone();
+    let task = tokio::spawn(async move {
+        let result = execute(&hub, &id, req, &ptx).await;
+        hub.deactivate(&id);
+        ptx.send_modify(|p| {
+            p.finished = true;
+            match &result {
+                Ok(o) => {
+                    p.message = "finished".into();
+                    p.summary_markdown = o.summary_markdown.clone();
+                }
+                Err(e) => p.error = e.to_string(),
+            }
+        });
+        // Tell every agent the run is over (agents started with --once exit).
+        let (ok, message) = match &result {
+            Ok(_) => (true, String::new()),
+            Err(e) => (false, e.to_string()),
+        };
+        for m in hub.fleet.members() {
+            let end = Down::RunEnd(wire::RunEnd {
+                run_id: id.clone(),
+                ok,
+                message: message.clone(),
+            });
+            hub.fleet.send(&m.agent_id, end).await;
+        }
+        result
+    });
+    RunHandle {
+        run_id,
+        progress: prx,
+        task,
+    }
+}
+
+async fn execute(
+    hub: &Arc<Hub>,
+    run_id: &str,
+    req: RunRequest,
+    progress: &watch::Sender<Progress>,
+) -> Result<RunOutcome, RunError> {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    hub.activate(run_id, events_tx).map_err(RunError::Busy)?;
+
+    // 1. The fleet.
+    let waited_from = Instant::now();
+    while hub.fleet.connected_count() < req.expect_agents as usize {
+        if waited_from.elapsed() > hub.config.join_timeout {
+            return Err(RunError::NotEnoughAgents {
+                expected: req.expect_agents,
+                joined: hub.fleet.connected_count(),
+                waited: hub.config.join_timeout,
+            });
+        }
+        progress.send_modify(|p| {
+            p.agents = hub.fleet.connected_count() as u32;
+            p.message = format!("waiting for agents: {}/{}", p.agents, req.expect_agents);
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let members = hub.fleet.members();
+    let agents: Vec<AgentInfo> = members
+        .iter()
+        .filter_map(|m| hub.fleet.info(&m.agent_id))
+        .collect();
+
+    // 2. The plan.
+    let seed = req
+        .loaded
+        .profile
+        .load
+        .base_seed
+        .unwrap_or_else(rand::random);
+    let plan = plan_run(&req.loaded, &members, run_id, seed)?;
+    let dir = hub.config.results_dir.join(run_id);
+    let mut store = RunStore::create(dir.clone())?;
+    store.write_file("profile.yaml", req.profile_text.as_bytes())?;
+    store.write_file(
+        "plan.json",
+        &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
+    )?;
+    let agents_json: Vec<_> = agents
+        .iter()
+        .map(|a| json!({"id": a.agent_id, "role": a.role.as_str(), "host": a.host_name,
+                        "devices": a.devices.iter().map(|d| json!({"model": d.model, "memory_bytes": d.memory_bytes})).collect::<Vec<_>>()}))
+        .collect();
+    store.write_file(
+        "agents.json",
+        &serde_json::to_vec_pretty(&agents_json).unwrap_or_default(),
+    )?;
+    tracing::info!(run = %run_id, agents = members.len(), stages = plan.stages.len(), "run planned; results in {}", dir.display());
+
+    // 3. The stages, in step.
+    let mut reports = Vec::new();
+    for stage in &plan.stages {
+        let report = run_stage(
+            hub,
+            &req,
+            &plan,
+            stage,
+            &agents,
+            &mut store,
+            &mut events,
+            progress,
+        )
+        .await?;
+        store.write_stage_report(stage.index, &report)?;
+        reports.push(report);
+    }
+
+    // 4. The summary.
+    let rows = summary_rows(&plan.profile_name, &reports);
+    let md = summary_markdown(&rows);
+    store.write_file("summary.md", md.as_bytes())?;
+    store.write_file(
+        "summary.json",
+        &serde_json::to_vec_pretty(&summary_json(&rows)).unwrap_or_default(),
+    )?;
+    progress.send_modify(|p| p.results_dir = dir.display().to_string());
+    Ok(RunOutcome {
+        run_id: run_id.to_string(),
+        dir,
+        reports,
+        summary_markdown: md,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_stage(
+    hub: &Arc<Hub>,
+    req: &RunRequest,
+    plan: &RunPlan,
+    stage: &StagePlan,
+    agents: &[AgentInfo],
+    store: &mut RunStore,
+    events: &mut mpsc::UnboundedReceiver<AgentEvent>,
+    progress: &watch::Sender<Progress>,
+) -> Result<BenchmarkRun, RunError> {
+    let ids: Vec<String> = plan.members.iter().map(|m| m.agent_id.clone()).collect();
+    let planned = stage.load.planned_requests().unwrap_or(0);
+    progress.send_modify(|p| {
+        p.stage = stage.index;
+        p.stages = plan.stages.len() as u32;
+        p.requests_done = 0;
+        p.requests_planned = planned;
+        p.failures = 0;
+        p.agents = ids.len() as u32;
+        p.message = format!("stage {} ({})", stage.index, stage.label);
+    });
+
+    // Fresh clock offsets, then one start for all, in each agent's own clock.
+    for id in &ids {
+        if let Some(d) = hub.fleet.downlink(id) {
+            tokio::spawn(probe_clock(d, 5));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let start_at = unix_ns() + hub.config.start_lead.as_nanos() as i64;
+    for (shard, id) in ids.iter().enumerate() {
+        let offset = hub.fleet.offset_ns(id).unwrap_or(0);
+        let spec = &stage.shards[shard];
+        let assign = wire::Assign {
+            run_id: plan.run_id.clone(),
+            stage: stage.index,
+            shard: shard as u32,
+            start_at_unix_ns: start_at + offset,
+            shard_spec_json: serde_json::to_vec(spec).unwrap_or_default(),
+        };
+        tracing::debug!(agent = %id, offset_ms = offset as f64 / 1e6, "assign stage {}", stage.index);
+        hub.fleet.send(id, Down::Assign(assign)).await;
+    }
+    let started = Instant::now() + hub.config.start_lead;
+
+    let window = stage.shards.first().and_then(|s| s.window_s);
+    // Agents stop waiting for requests at window end + grace; allow for the last snapshots.
+    let grace = Duration::from_millis(stage.shards[0].grace_period_ms);
+    let limit = window.map(|w| {
+        hub.config.start_lead + Duration::from_secs_f64(w) + grace + Duration::from_secs(30)
+    });
+    let mut collector = StageCollector::new(stage.index, ids.len());
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut degraded: Vec<serde_json::Value> = Vec::new();
+    let begun = Instant::now();
+    while !collector.complete() {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                handle_event(hub, &ids, stage.index, &mut collector, store, ev).await?;
+                let c = &collector.merged.counters;
+                progress.send_modify(|p| {
+                    p.requests_done = c.requests;
+                    p.failures = c.failed();
+                });
+            }
+            _ = tick.tick() => {
+                if let Some(l) = limit {
+                    if begun.elapsed() > l {
+                        cancel(hub, &ids, &plan.run_id, "stage timed out").await;
+                        return Err(RunError::StageTimeout { stage: stage.index, limit: l });
+                    }
+                }
+                let lost = hub.fleet.silent(&ids, hub.config.agent_timeout);
+                for agent in lost {
+                    let shard = ids.iter().position(|i| *i == agent).unwrap_or(0) as u32;
+                    if collector.lost_shards().contains(&shard) {
+                        continue;
+                    }
+                    match req.loaded.profile.fleet.on_agent_loss {
+                        OnAgentLoss::Fail => {
+                            cancel(hub, &ids, &plan.run_id, "an agent was lost").await;
+                            return Err(RunError::AgentLost { stage: stage.index, agent, timeout: hub.config.agent_timeout });
+                        }
+                        OnAgentLoss::Continue => {
+                            tracing::warn!(agent = %agent, "agent lost in stage {}; continuing without its shard", stage.index);
+                            collector.abandon(shard);
+                            degraded.push(json!({"agent": agent, "shard": shard,
+                                "lost_after_s": started.elapsed().as_secs_f64()}));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let duration_s = window.unwrap_or_else(|| collector.elapsed_s());
+    let start_unix_s = start_at as f64 / 1e9;
+    let endpoint = EndpointFacts {
+        owned_by: collector
+            .endpoint
+            .as_ref()
+            .map(|e| e.owned_by.clone())
+            .unwrap_or_default(),
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "agents".into(),
+        json!(ids
+            .iter()
+            .zip(collector.shard_counts())
+            .map(|(id, (requests, ok))| json!({"id": id, "requests": requests, "ok": ok}))
+            .collect::<Vec<_>>()),
+    );
+    if !degraded.is_empty() {
+        extra.insert("degraded".into(), json!(true));
+        extra.insert("lost_shards".into(), json!(degraded));
+    }
+    let report = build_stage_report(&StageInput {
+        profile: &req.loaded,
+        plan,
+        stage,
+        agents,
+        merged: &collector.merged,
+        duration_s,
+        start_unix_s,
+        stop_unix_s: start_unix_s + duration_s,
+        endpoint: &endpoint,
+        extra_metadata: extra,
+    });
+    tracing::info!(
+        "stage {} ({}) done: {} requests, {} failures",
+        stage.index,
+        stage.label,
+        report.metrics.requests.total,
+        report.metrics.requests.failures.unwrap_or(0)
+    );
+    Ok(report)
+}
+
+async fn handle_event(
+    hub: &Arc<Hub>,
+    ids: &[String],
+    stage: u32,
+    collector: &mut StageCollector,
+    store: &mut RunStore,
+    ev: AgentEvent,
+) -> Result<(), RunError> {
+    match ev {
+        AgentEvent::Snapshot { agent_id, snapshot } => {
+            let key = (
+                snapshot.run_id.clone(),
+                snapshot.stage,
+                snapshot.shard,
+                snapshot.seq,
+            );
+            let owner_ok = ids
+                .get(snapshot.shard as usize)
+                .is_some_and(|i| *i == agent_id);
+            if !owner_ok {
+                tracing::warn!(agent = %agent_id, "snapshot for shard {} that is not this agent's: ignored", snapshot.shard);
+                return Ok(());
+            }
+            if snapshot.stage == stage {
+                if collector.is_new(&snapshot) {
+                    // Stored before it is applied and acknowledged.
+                    store.append_snapshot(&snapshot)?;
+                }
+                match collector.apply(&snapshot) {
+                    Ok(Applied::New | Applied::Duplicate) => {}
+                    Err(e) => {
+                        return Err(RunError::BadSnapshot {
+                            stage,
+                            agent: agent_id,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            } else if snapshot.stage > stage {
+                tracing::warn!(agent = %agent_id, "snapshot for future stage {}: ignored", snapshot.stage);
+                return Ok(());
+            }
+            // Earlier stages were complete, so this is a resend: acknowledge it again.
+            let ack = wire::SnapshotAck {
+                run_id: key.0,
+                stage: key.1,
+                shard: key.2,
+                seq: key.3,
+            };
+            hub.fleet.send(&agent_id, Down::Ack(ack)).await;
+        }
+        AgentEvent::Done { done, .. } => {
+            if done.stage == stage {
+                collector.done(&done);
+            }
+        }
+        AgentEvent::Failed { agent_id, failed } => {
+            if failed.stage == stage {
+                cancel(hub, ids, &failed.run_id, "a shard failed").await;
+                return Err(RunError::ShardFailed {
+                    stage,
+                    agent: agent_id,
+                    reason: failed.reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn cancel(hub: &Arc<Hub>, ids: &[String], run_id: &str, reason: &str) {
+    for id in ids {
+        let c = Down::Cancel(wire::Cancel {
+            run_id: run_id.to_string(),
+            reason: reason.to_string(),
+        });
+        hub.fleet.send(id, c).await;
+    }
+}

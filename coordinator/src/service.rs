@@ -1,0 +1,236 @@
+//! The `Control` gRPC service: agents' `Join` streams, and `Submit` / `Watch` / `GetReport` for
+//! clients of a long-running coordinator.
+
+use crate::hub::{AgentEvent, Hub};
+use crate::run::{start_run, RunRequest};
+use fleetbench_common::clock::unix_ns;
+use fleetbench_common::profile::parse_profile;
+use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
+use fleetbench_proto::v1 as wire;
+use fleetbench_proto::v1::agent_message::Body as Up;
+use fleetbench_proto::v1::control_server::Control;
+use fleetbench_proto::v1::coordinator_message::Body as Down;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, WatchStream};
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct ControlService {
+    pub hub: Arc<Hub>,
+}
+
+/// Probes sent to a newly joined agent; the one with the smallest round trip is kept.
+const JOIN_PROBES: u64 = 8;
+
+#[tonic::async_trait]
+impl Control for ControlService {
+    type JoinStream = ReceiverStream<Result<wire::CoordinatorMessage, Status>>;
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<wire::RunEvent, Status>> + Send>>;
+
+    async fn join(
+        &self,
+        request: Request<Streaming<wire::AgentMessage>>,
+    ) -> Result<Response<Self::JoinStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match inbound.message().await? {
+            Some(wire::AgentMessage {
+                body: Some(Up::Hello(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of Join must be Hello",
+                ))
+            }
+        };
+        if hello.protocol_version != PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "agent speaks protocol {} (software {}), this coordinator speaks {} (software {})",
+                hello.protocol_version, hello.software_version, PROTOCOL_VERSION, SOFTWARE_VERSION
+            )));
+        }
+        if hello.agent_id.is_empty() {
+            return Err(Status::invalid_argument("Hello.agent_id is empty"));
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let generation = self.hub.fleet.join(&hello, tx.clone());
+        let agent_id = hello.agent_id.clone();
+        tracing::info!(agent = %agent_id, role = ?hello.role(), host = %hello.host_name, "agent joined");
+        let welcome = Down::Welcome(wire::Welcome {
+            coordinator_version: SOFTWARE_VERSION.to_string(),
+            heartbeat_interval_ms: 1000,
+        });
+        let _ = tx
+            .send(Ok(wire::CoordinatorMessage {
+                body: Some(welcome),
+            }))
+            .await;
+        tokio::spawn(probe_clock(tx.clone(), JOIN_PROBES));
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            loop {
+                let msg = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::debug!(agent = %agent_id, "stream ended: {status}");
+                        break;
+                    }
+                };
+                hub.fleet.heard_from(&agent_id);
+                let Some(body) = msg.body else { continue };
+                match body {
+                    Up::Hello(_) | Up::Heartbeat(_) => {}
+                    Up::Clock(r) => hub.fleet.clock_reply(&agent_id, &r),
+                    Up::Snapshot(s) => {
+                        let (run, key) = (s.run_id.clone(), (s.stage, s.shard, s.seq));
+                        if !hub.deliver(
+                            &run,
+                            AgentEvent::Snapshot {
+                                agent_id: agent_id.clone(),
+                                snapshot: s,
+                            },
+                        ) {
+                            // Its run is over or unknown: nothing will apply it, so let the agent drop it.
+                            tracing::warn!(agent = %agent_id, "snapshot for run {run} that is not in progress: dropped");
+                            let ack = wire::SnapshotAck {
+                                run_id: run,
+                                stage: key.0,
+                                shard: key.1,
+                                seq: key.2,
+                            };
+                            let _ = tx
+                                .send(Ok(wire::CoordinatorMessage {
+                                    body: Some(Down::Ack(ack)),
+                                }))
+                                .await;
+                        }
+                    }
+                    Up::Done(d) => {
+                        let run = d.run_id.clone();
+                        hub.deliver(
+                            &run,
+                            AgentEvent::Done {
+                                agent_id: agent_id.clone(),
+                                done: d,
+                            },
+                        );
+                    }
+                    Up::Failed(f) => {
+                        let run = f.run_id.clone();
+                        hub.deliver(
+                            &run,
+                            AgentEvent::Failed {
+                                agent_id: agent_id.clone(),
+                                failed: f,
+                            },
+                        );
+                    }
+                }
+            }
+            hub.fleet.left(&agent_id, generation);
+            tracing::info!(agent = %agent_id, "agent stream closed");
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn submit(
+        &self,
+        request: Request<wire::SubmitRequest>,
+    ) -> Result<Response<wire::SubmitReply>, Status> {
+        let r = request.into_inner();
+        let origin = if r.profile_name.is_empty() {
+            "submitted profile".to_string()
+        } else {
+            r.profile_name.clone()
+        };
+        let stem = Path::new(&origin)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "profile".into());
+        let loaded = parse_profile(&r.profile_yaml, Path::new(&origin), &stem)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if self.hub.is_busy() {
+            return Err(Status::failed_precondition(
+                "a run is in progress; one run at a time",
+            ));
+        }
+        let expect = if r.expect_agents > 0 {
+            r.expect_agents
+        } else {
+            loaded.profile.fleet.expect_agents.unwrap_or(1)
+        };
+        let handle = start_run(
+            self.hub.clone(),
+            RunRequest {
+                loaded,
+                profile_text: r.profile_yaml,
+                expect_agents: expect,
+            },
+        );
+        Ok(Response::new(wire::SubmitReply {
+            run_id: handle.run_id,
+        }))
+    }
+
+    async fn watch(
+        &self,
+        request: Request<wire::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let run_id = request.into_inner().run_id;
+        let rx = self
+            .hub
+            .run_progress(&run_id)
+            .ok_or_else(|| Status::not_found(format!("no run {run_id}")))?;
+        let stream = WatchStream::new(rx)
+            .map(|p| Ok(p.to_wire()))
+            .throttle(Duration::from_millis(250));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<wire::GetReportRequest>,
+    ) -> Result<Response<wire::GetReportReply>, Status> {
+        let run_id = request.into_inner().run_id;
+        let rx = self
+            .hub
+            .run_progress(&run_id)
+            .ok_or_else(|| Status::not_found(format!("no run {run_id}")))?;
+        let p = rx.borrow().clone();
+        let status = if !p.finished {
+            "running"
+        } else if p.error.is_empty() {
+            "ok"
+        } else {
+            "failed"
+        };
+        Ok(Response::new(wire::GetReportReply {
+            run_id,
+            status: status.into(),
+            results_dir: p.results_dir,
+            summary_markdown: p.summary_markdown,
+        }))
+    }
+}
+
+/// Sends `n` clock probes, 10 ms apart; the replies update the fleet's offset estimate.
+pub async fn probe_clock(tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>, n: u64) {
+    for probe_id in 0..n {
+        let probe = Down::Clock(wire::ClockProbe {
+            probe_id,
+            coordinator_unix_ns: unix_ns(),
+        });
+        if tx
+            .send(Ok(wire::CoordinatorMessage { body: Some(probe) }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,107 @@
+//! The run directory `results/<run-id>/`: every accepted snapshot is appended here before it is
+//! acknowledged, and the outputs (stage reports, summary) are written here at the end.
+//!
+//! Layout: `profile.yaml` (the profile as submitted), `plan.json`, `agents.json`,
+//! `snapshots/stage-<k>.pb` (length-delimited `fleetbench.v1.Snapshot` messages, in arrival
+//! order), `stage-<k>/report.yaml` + `report.json`, `summary.md` + `summary.json`.
+
+use fleetbench_common::report::BenchmarkRun;
+use fleetbench_proto::v1 as wire;
+use prost::Message;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct StoreError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug)]
+pub struct RunStore {
+    dir: PathBuf,
+    logs: HashMap<u32, File>,
+}
+
+impl RunStore {
+    pub fn create(dir: PathBuf) -> Result<RunStore, StoreError> {
+        let snaps = dir.join("snapshots");
+        std::fs::create_dir_all(&snaps).map_err(at(&snaps))?;
+        Ok(RunStore {
+            dir,
+            logs: HashMap::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn write_file(&self, name: &str, contents: &[u8]) -> Result<(), StoreError> {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(at(parent))?;
+        }
+        std::fs::write(&path, contents).map_err(at(&path))
+    }
+
+    /// Appends one snapshot to its stage's log (handed to the OS before this returns).
+    pub fn append_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
+        let path = self
+            .dir
+            .join("snapshots")
+            .join(format!("stage-{}.pb", s.stage));
+        let file = match self.logs.entry(s.stage) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(at(&path))?,
+            ),
+        };
+        file.write_all(&s.encode_length_delimited_to_vec())
+            .map_err(at(&path))
+    }
+
+    /// `stage-<k>/report.yaml` and `report.json`, the same content.
+    pub fn write_stage_report(&self, stage: u32, report: &BenchmarkRun) -> Result<(), StoreError> {
+        let yaml = serde_norway::to_string(report).map_err(|e| StoreError {
+            path: self.dir.join(format!("stage-{stage}/report.yaml")),
+            source: std::io::Error::other(e),
+        })?;
+        let json = serde_json::to_vec_pretty(report).map_err(|e| StoreError {
+            path: self.dir.join(format!("stage-{stage}/report.json")),
+            source: std::io::Error::other(e),
+        })?;
+        self.write_file(&format!("stage-{stage}/report.yaml"), yaml.as_bytes())?;
+        self.write_file(&format!("stage-{stage}/report.json"), &json)
+    }
+}
+
+/// Reads a stage's snapshot log back, in arrival order.
+pub fn read_snapshots(path: &Path) -> Result<Vec<wire::Snapshot>, StoreError> {
+    let bytes = std::fs::read(path).map_err(at(path))?;
+    let mut buf = bytes.as_slice();
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let s = wire::Snapshot::decode_length_delimited(&mut buf).map_err(|e| StoreError {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        out.push(s);
+    }
+    Ok(out)
+}
