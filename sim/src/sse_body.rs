@@ -252,10 +252,10 @@ impl Body for SseBody {
                     // Close when the next token would have gone out, and only after one yield
                     // so the connection flushes the tokens already handed over.
                     if !this.reset_armed {
-                        if this.sent < this.total {
-                            if this.src.poll_ready(cx, this.sent, 1).is_pending() {
-                                return Poll::Pending;
-                            }
+                        if this.sent < this.total
+                            && this.src.poll_ready(cx, this.sent, 1).is_pending()
+                        {
+                            return Poll::Pending;
                         }
                         this.reset_armed = true;
                         cx.waker().wake_by_ref();
