@@ -408,7 +408,12 @@ async fn generate(
     }
 
     // Output length.
-    let max_model_len = engine.map(|e| e.card().max_model_len);
+    // A sequence must fit the KV cache on its own, or it could never finish.
+    let max_model_len = engine.map(|e| {
+        let c = e.card();
+        c.max_model_len
+            .min(c.num_gpu_blocks.saturating_mul(c.block_size))
+    });
     let max_tokens = match (gen.max_tokens, endpoint, max_model_len) {
         (Some(m), _, _) => m,
         (None, Endpoint::Chat, Some(len)) => len.saturating_sub(gen.prompt_tokens).max(1),
