@@ -18,18 +18,34 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(a) => a.threads,
         Command::Proxy(a) => a.threads,
     };
+    let serve_cfg = match &cli.command {
+        Command::Serve(a) => {
+            if a.deterministic && a.card.is_some() {
+                tracing::warn!("--card is ignored in --deterministic mode");
+            }
+            if !a.deterministic && (a.ttft_ms != 0.0 || a.itl_ms != 0.0) {
+                tracing::warn!("--ttft-ms and --itl-ms only apply with --deterministic");
+            }
+            Some(ServeConfig::from_args(a).context("invalid sim serve flags")?)
+        }
+        Command::Proxy(_) => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
+    // Run everything on the worker threads (block_on would run the accept loop on this
+    // thread, one more thread than --threads).
     rt.block_on(async move {
-        match cli.command {
-            Command::Serve(a) => {
-                let cfg = ServeConfig::from_args(&a).context("invalid sim serve flags")?;
-                serve(cfg).await
+        tokio::spawn(async move {
+            match (cli.command, serve_cfg) {
+                (_, Some(cfg)) => serve(cfg).await,
+                (Command::Proxy(a), None) => fleetbench_sim::proxy::run_proxy(a).await,
+                (Command::Serve(_), None) => unreachable!("serve config is parsed above"),
             }
-            Command::Proxy(a) => fleetbench_sim::proxy::run_proxy(a).await,
-        }
+        })
+        .await
+        .context("sim task failed")?
     })
 }

@@ -22,6 +22,39 @@ use crate::faults::FAULT_HEADER;
 use crate::openai::error_body;
 use crate::server::{accept_loop, ResponseBody};
 
+/// A decode instance's response streamed through; its connection goes back to the pool when
+/// the body has been read to the end.
+pub struct UpstreamBody {
+    body: Incoming,
+    conn: Option<(Sender, Arc<ConnPool>)>,
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        let r = std::pin::Pin::new(&mut this.body)
+            .poll_frame(cx)
+            .map(|o| o.map(|r| r.map_err(std::io::Error::other)));
+        if let std::task::Poll::Ready(None) = r {
+            if let Some((conn, pool)) = this.conn.take() {
+                pool.put(conn);
+            }
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Polled to the end, so the connection goes back to the pool.
+        self.conn.is_none() && self.body.is_end_stream()
+    }
+}
+
 /// A bad `sim proxy` command line.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyConfigError {
@@ -43,9 +76,50 @@ pub enum UpstreamError {
     Http { addr: String, source: hyper::Error },
 }
 
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle keep-alive connections to one upstream, reused so the proxy does not open (and leave
+/// in TIME_WAIT) two connections per request.
+#[derive(Debug, Default)]
+pub struct ConnPool {
+    idle: std::sync::Mutex<Vec<Sender>>,
+}
+
+impl ConnPool {
+    const MAX_IDLE: usize = 256;
+
+    /// Returns a connection to the pool if it can take another request later.
+    pub fn put(&self, s: Sender) {
+        if s.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < Self::MAX_IDLE {
+                idle.push(s);
+            }
+        }
+    }
+
+    async fn get(&self, addr: &str) -> Result<Sender, UpstreamError> {
+        loop {
+            let Some(mut s) = self.idle.lock().ok().and_then(|mut v| v.pop()) else {
+                break;
+            };
+            if s.is_closed() {
+                continue;
+            }
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(50), s.ready()).await {
+                return Ok(s);
+            }
+        }
+        connect(addr).await
+    }
+}
+
 #[derive(Debug)]
 struct Upstreams {
     addrs: Vec<String>,
+    pools: Vec<Arc<ConnPool>>,
     next: AtomicUsize,
 }
 
@@ -66,14 +140,15 @@ impl Upstreams {
             addrs.push(format!("{}:{port}", auth.host()));
         }
         Ok(Upstreams {
+            pools: addrs.iter().map(|_| Arc::default()).collect(),
             addrs,
             next: AtomicUsize::new(0),
         })
     }
 
-    fn pick(&self) -> &str {
+    fn pick(&self) -> (&str, &Arc<ConnPool>) {
         let i = self.next.fetch_add(1, Relaxed) % self.addrs.len();
-        &self.addrs[i]
+        (&self.addrs[i], &self.pools[i])
     }
 }
 
@@ -117,13 +192,7 @@ fn bad_gateway(e: UpstreamError) -> Response<ResponseBody> {
     )
 }
 
-/// Sends one request on a fresh connection to `addr`.
-async fn send(
-    addr: &str,
-    path: &str,
-    headers: &[(&'static str, HeaderValue)],
-    body: Bytes,
-) -> Result<Response<Incoming>, UpstreamError> {
+async fn connect(addr: &str) -> Result<Sender, UpstreamError> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|source| UpstreamError::Connect {
@@ -131,18 +200,30 @@ async fn send(
             source,
         })?;
     let _ = stream.set_nodelay(true);
-    let http = |source| UpstreamError::Http {
-        addr: addr.to_string(),
-        source,
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(http)?;
+        .map_err(|source| UpstreamError::Http {
+            addr: addr.to_string(),
+            source,
+        })?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!("upstream connection: {e}");
         }
     });
+    Ok(sender)
+}
+
+/// Sends one request to `addr` on a pooled connection; returns the response and the
+/// connection, to be put back once the response body has been read.
+async fn send(
+    addr: &str,
+    pool: &ConnPool,
+    path: &str,
+    headers: &[(&'static str, HeaderValue)],
+    body: Bytes,
+) -> Result<(Response<Incoming>, Sender), UpstreamError> {
+    let mut sender = pool.get(addr).await?;
     let mut req = Request::builder()
         .method(Method::POST)
         .uri(path)
@@ -157,7 +238,14 @@ async fn send(
             addr: addr.to_string(),
             source: std::io::Error::other(e),
         })?;
-    sender.send_request(req).await.map_err(http)
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|source| UpstreamError::Http {
+            addr: addr.to_string(),
+            source,
+        })?;
+    Ok((resp, sender))
 }
 
 async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -208,8 +296,16 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
             serde_json::json!({"do_remote_decode": true}),
         );
     }
-    let prefill_addr = state.prefill.pick();
-    let resp = match send(prefill_addr, &path, &fwd, Bytes::from(prefill.to_string())).await {
+    let (prefill_addr, prefill_pool) = state.prefill.pick();
+    let (resp, conn) = match send(
+        prefill_addr,
+        prefill_pool,
+        &path,
+        &fwd,
+        Bytes::from(prefill.to_string()),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => return bad_gateway(e),
     };
@@ -223,6 +319,7 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
             })
         }
     };
+    prefill_pool.put(conn);
     if !status.is_success() {
         return json_response(status, presp);
     }
@@ -247,13 +344,24 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
     if let Some(f) = fault {
         fwd.push((FAULT_HEADER, f));
     }
-    let decode_addr = state.decode.pick();
-    let resp = match send(decode_addr, &path, &fwd, Bytes::from(original.to_string())).await {
+    let (decode_addr, decode_pool) = state.decode.pick();
+    let (resp, conn) = match send(
+        decode_addr,
+        decode_pool,
+        &path,
+        &fwd,
+        Bytes::from(original.to_string()),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => return bad_gateway(e),
     };
     let (parts, body) = resp.into_parts();
-    let mut r = Response::new(ResponseBody::Upstream(body));
+    let mut r = Response::new(ResponseBody::Upstream(UpstreamBody {
+        body,
+        conn: Some((conn, decode_pool.clone())),
+    }));
     *r.status_mut() = parts.status;
     for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
         if let Some(v) = parts.headers.get(&name) {

@@ -135,7 +135,7 @@ pub enum ResponseBody {
     /// request).
     Reset,
     /// An upstream response streamed through (the P/D proxy).
-    Upstream(Incoming),
+    Upstream(crate::proxy::UpstreamBody),
 }
 
 impl Body for ResponseBody {
@@ -153,9 +153,7 @@ impl Body for ResponseBody {
                 std::io::ErrorKind::ConnectionReset,
                 "injected fault: reset",
             )))),
-            ResponseBody::Upstream(b) => Pin::new(b)
-                .poll_frame(cx)
-                .map(|o| o.map(|r| r.map_err(std::io::Error::other))),
+            ResponseBody::Upstream(b) => Pin::new(b).poll_frame(cx),
         }
     }
 

@@ -42,6 +42,13 @@ struct Args {
     /// Path of the sim binary (default: `sim` next to this binary).
     #[arg(long)]
     sim: Option<PathBuf>,
+    /// Drive an already running sim at this address instead of starting one (its CPU time is
+    /// read from /proc when --pid is given).
+    #[arg(long)]
+    addr: Option<String>,
+    /// Process id of the sim given by --addr.
+    #[arg(long)]
+    pid: Option<u32>,
     /// Chat completions instead of completions.
     #[arg(long)]
     chat: bool,
@@ -63,6 +70,12 @@ fn main() -> anyhow::Result<()> {
             .status()
             .context("run taskset (util-linux) to pin the client")?;
         std::process::exit(status.code().unwrap_or(1));
+    }
+    if let Some(addr) = &args.addr {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(drive(&args, addr, args.pid));
     }
     let sim = match &args.sim {
         Some(p) => p.clone(),
@@ -101,11 +114,14 @@ fn run(args: &Args, child: &mut std::process::Child) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(drive(args, &addr, pid))
+    rt.block_on(drive(args, &addr, Some(pid)))
 }
 
 /// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
+    let Some(pid) = pid else {
+        return Ok(0.0);
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').context("stat format")?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -114,7 +130,7 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
-async fn drive(args: &Args, addr: &str, pid: u32) -> anyhow::Result<()> {
+async fn drive(args: &Args, addr: &str, pid: Option<u32>) -> anyhow::Result<()> {
     let counting = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let chunks = Arc::new(AtomicU64::new(0));
