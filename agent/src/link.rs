@@ -301,6 +301,7 @@ async fn start_stage(
     );
     let tx = stage_tx.clone();
     let limits = cfg.limits;
+    let clock_offset_ns = cfg.clock_offset_ns;
     let (run_id, stage) = (spec.run_id.clone(), spec.stage);
     let task = tokio::spawn(async move {
         // Ask the endpoint who it is while waiting for start_at.
@@ -315,6 +316,7 @@ async fn start_stage(
             out: tx,
             limits,
             endpoint,
+            clock_offset_ns,
         })
         .await;
     });

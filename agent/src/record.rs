@@ -4,12 +4,15 @@
 
 use crate::request::{Failure, RequestRecord, TokenSource};
 use fleetbench_common::measure::{Measurements, Metric};
+use fleetbench_common::plan::Window;
 use std::sync::Mutex;
 use std::time::Instant;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Recorder {
     inner: Mutex<Inner>,
+    start: Instant,
+    window: Window,
 }
 
 #[derive(Debug, Default)]
@@ -23,15 +26,28 @@ fn us(later: Instant, earlier: Instant) -> u64 {
 }
 
 impl Recorder {
-    pub fn new() -> Self {
-        Self::default()
+    /// Requests intended in `window` (seconds from `start`) are measured; the others counted.
+    pub fn new(start: Instant, window: Window) -> Self {
+        Recorder {
+            inner: Mutex::default(),
+            start,
+            window,
+        }
     }
 
     pub fn record(&self, r: &RequestRecord) {
+        let intended_s = r
+            .t_intended
+            .saturating_duration_since(self.start)
+            .as_secs_f64();
         let Ok(mut g) = self.inner.lock() else { return };
         let inner = &mut *g;
         let m = &mut inner.current;
         inner.last_end = Some(inner.last_end.map_or(r.t_end, |t| t.max(r.t_end)));
+        if !self.window.contains(intended_s) {
+            m.counters.outside_window += 1;
+            return;
+        }
         m.counters.requests += 1;
         m.record(Metric::SendLag, us(r.t_sent, r.t_intended));
         match &r.outcome {

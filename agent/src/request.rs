@@ -2,7 +2,7 @@
 //! build the same request j), its body, and what happened to it.
 
 use bytes::Bytes;
-use fleetbench_common::plan::{EndpointSpec, LengthSpec};
+use fleetbench_common::plan::{LengthSpec, ShardSpec};
 use fleetbench_common::profile::ApiType;
 use fleetbench_common::tokenize::{splitmix64, synthesize_prompt};
 use rand::SeedableRng;
@@ -14,6 +14,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct RequestData {
     pub index: u64,
+    /// `<stage>-<index>`, sent as `x-request-id` (the sim's ground truth keys on it).
+    pub id: String,
     pub input_tokens: u32,
     pub max_tokens: u32,
     pub body: Bytes,
@@ -33,15 +35,10 @@ pub fn draw_length(spec: &LengthSpec, rng: &mut ChaCha8Rng) -> u32 {
 }
 
 impl RequestData {
-    /// Request `index` of a stage whose seed is `seed`.
-    pub fn build(
-        endpoint: &EndpointSpec,
-        input: &LengthSpec,
-        output: &LengthSpec,
-        seed: u64,
-        index: u64,
-    ) -> RequestData {
-        let req_seed = splitmix64(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+    /// Request `index` of the shard's stage.
+    pub fn build(spec: &ShardSpec, index: u64) -> RequestData {
+        let (endpoint, input, output) = (&spec.endpoint, &spec.data.input, &spec.data.output);
+        let req_seed = splitmix64(spec.seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
         let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
         let input_tokens = draw_length(input, &mut rng);
         let max_tokens = draw_length(output, &mut rng).max(1);
@@ -70,6 +67,7 @@ impl RequestData {
         }
         RequestData {
             index,
+            id: format!("{}-{index}", spec.stage),
             input_tokens,
             max_tokens,
             // A json! value always serializes.

@@ -6,13 +6,19 @@
 use crate::client::EndpointClient;
 use crate::record::Recorder;
 use crate::request::RequestData;
-use fleetbench_common::plan::{constant_arrivals, poisson_arrivals, Arrival, ShardLoad, ShardSpec};
+use fleetbench_common::measure::Metric;
+use fleetbench_common::plan::{
+    constant_arrivals, gamma_arrivals, poisson_arrivals, Arrival, Ramp, ShardLoad, ShardSpec,
+};
 use fleetbench_proto::v1 as wire;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+
+/// Send lag (sent − intended) p99 above which the agent warns that it is the bottleneck.
+const SEND_LAG_WARN_US: u64 = 10_000;
 
 /// Connections opened ahead of an open-loop stage.
 const PREWARM_OPEN_LOOP: usize = 32;
@@ -39,11 +45,13 @@ pub struct StageContext {
     pub out: mpsc::UnboundedSender<Outbound>,
     pub limits: AgentLimits,
     pub endpoint: wire::EndpointInfo,
+    /// Added to the wall clock when this agent reports a time (see `AgentConfig`).
+    pub clock_offset_ns: i64,
 }
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
 pub async fn run_stage(ctx: StageContext) {
-    let recorder = Arc::new(Recorder::new());
+    let recorder = Arc::new(Recorder::new(ctx.start, ctx.spec.window));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let cutter = tokio::spawn(cut_snapshots(
         ctx.spec.clone(),
@@ -57,28 +65,67 @@ pub async fn run_stage(ctx: StageContext) {
     // server's latency.
     let warm = match &spec.load {
         ShardLoad::Concurrent { users, .. } => *users as usize,
-        ShardLoad::Constant { .. } | ShardLoad::Poisson { .. } => PREWARM_OPEN_LOOP,
+        ShardLoad::Constant { .. } | ShardLoad::Poisson { .. } | ShardLoad::Gamma { .. } => {
+            PREWARM_OPEN_LOOP
+        }
         ShardLoad::Idle => 0,
     };
     ctx.client
         .prewarm(warm.min(ctx.limits.max_in_flight), ctx.start)
         .await;
     wait_until(ctx.start).await;
+    let started_unix_ns = fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns;
     let grace = Duration::from_millis(spec.grace_period_ms);
     let window_end = spec
-        .window_s
+        .window
+        .end_s
         .map(|w| ctx.start + Duration::from_secs_f64(w));
     match &spec.load {
         ShardLoad::Constant {
             rate,
+            ramp_to,
+            duration_s,
             total,
             weights,
         } => {
-            let arrivals = constant_arrivals(*rate, *total, weights, spec.shard);
+            let ramp = Ramp {
+                from: *rate,
+                to: *ramp_to,
+                duration_s: *duration_s,
+            };
+            let arrivals = constant_arrivals(ramp, *total, weights, spec.shard);
             open_loop(&ctx, arrivals, &recorder, grace).await;
         }
-        ShardLoad::Poisson { rate, duration_s } => {
-            let arrivals = poisson_arrivals(*rate, *duration_s, spec.shard_seed(), spec.shard);
+        ShardLoad::Poisson {
+            rate,
+            ramp_to,
+            duration_s,
+            max_requests,
+        } => {
+            let ramp = Ramp {
+                from: *rate,
+                to: *ramp_to,
+                duration_s: Some(*duration_s),
+            };
+            let seed = spec.shard_seed();
+            let arrivals = poisson_arrivals(ramp, *duration_s, *max_requests, seed, spec.shard);
+            open_loop(&ctx, arrivals, &recorder, grace).await;
+        }
+        ShardLoad::Gamma {
+            rate,
+            burstiness,
+            duration_s,
+            max_requests,
+        } => {
+            let seed = spec.shard_seed();
+            let arrivals = gamma_arrivals(
+                *rate,
+                *burstiness,
+                *duration_s,
+                *max_requests,
+                seed,
+                spec.shard,
+            );
             open_loop(&ctx, arrivals, &recorder, grace).await;
         }
         ShardLoad::Concurrent {
@@ -109,6 +156,7 @@ pub async fn run_stage(ctx: StageContext) {
         snapshots,
         endpoint: Some(ctx.endpoint.clone()),
         elapsed_us: elapsed.as_micros() as u64,
+        started_unix_ns,
     }));
 }
 
@@ -126,13 +174,7 @@ async fn open_loop(
     let mut last_intended = ctx.start;
     for a in arrivals {
         // Build the body before the intended time, not on the clock.
-        let data = RequestData::build(
-            &spec.endpoint,
-            &spec.data.input,
-            &spec.data.output,
-            spec.seed,
-            a.index,
-        );
+        let data = RequestData::build(spec, a.index);
         let intended = ctx.start + Duration::from_secs_f64(a.at_s);
         last_intended = intended;
         wait_until(intended).await;
@@ -156,7 +198,8 @@ async fn open_loop(
     }
     let end = ctx
         .spec
-        .window_s
+        .window
+        .end_s
         .map(|w| ctx.start + Duration::from_secs_f64(w))
         .unwrap_or(last_intended);
     drain(in_flight, end.max(last_intended) + grace, recorder).await;
@@ -190,13 +233,7 @@ async fn closed_loop(
                     break;
                 }
                 let index = (u64::from(spec.shard) << 40) | next.fetch_add(1, Ordering::Relaxed);
-                let data = RequestData::build(
-                    &spec.endpoint,
-                    &spec.data.input,
-                    &spec.data.output,
-                    spec.seed,
-                    index,
-                );
+                let data = RequestData::build(&spec, index);
                 let rec = client.execute(&data, Instant::now()).await;
                 recorder.record(&rec);
             }
@@ -249,6 +286,13 @@ async fn cut_snapshots(
     let mut k = 0u32;
     let send = |seq: u64, k: u32| {
         let m = recorder.take();
+        let lag_p99 = m.histogram(Metric::SendLag).value_at_quantile(0.99);
+        if lag_p99 > SEND_LAG_WARN_US {
+            tracing::warn!(
+                "send lag p99 {:.1} ms in interval {k}: this agent is overloaded (the measurements still count from the intended times)",
+                lag_p99 as f64 / 1000.0
+            );
+        }
         let (histograms, counters) = m.to_wire();
         let _ = out.send(Outbound::Snapshot(wire::Snapshot {
             run_id: spec.run_id.clone(),

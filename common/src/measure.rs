@@ -77,6 +77,8 @@ pub struct Counters {
     pub tokens_from_tokenizer: u64,
     /// Requests whose send was held back by the agent's in-flight cap.
     pub held_back: u64,
+    /// Requests sent in the warm-up or cool-down: outside the window, not measured.
+    pub outside_window: u64,
     pub failures: BTreeMap<String, u64>,
 }
 
@@ -95,6 +97,7 @@ impl Counters {
         self.tokens_from_chunks += o.tokens_from_chunks;
         self.tokens_from_tokenizer += o.tokens_from_tokenizer;
         self.held_back += o.held_back;
+        self.outside_window += o.outside_window;
         for (k, v) in &o.failures {
             *self.failures.entry(k.clone()).or_default() += v;
         }
@@ -111,6 +114,7 @@ impl Counters {
             ("tokens_from_chunks", self.tokens_from_chunks),
             ("tokens_from_tokenizer", self.tokens_from_tokenizer),
             ("held_back", self.held_back),
+            ("outside_window", self.outside_window),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -134,6 +138,7 @@ impl Counters {
                 "tokens_from_chunks" => c.tokens_from_chunks = v,
                 "tokens_from_tokenizer" => c.tokens_from_tokenizer = v,
                 "held_back" => c.held_back = v,
+                "outside_window" => c.outside_window = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

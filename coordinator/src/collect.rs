@@ -11,6 +11,7 @@ struct ShardState {
     seen: HashSet<u64>,
     announced: Option<u64>,
     elapsed_us: u64,
+    started_unix_ns: i64,
     counters: Counters,
     lost: bool,
 }
@@ -65,6 +66,7 @@ impl StageCollector {
         if let Some(st) = self.shards.get_mut(d.shard as usize) {
             st.announced = Some(d.snapshots);
             st.elapsed_us = d.elapsed_us;
+            st.started_unix_ns = d.started_unix_ns;
         }
         if let Some(e) = &d.endpoint {
             if self.endpoint.as_ref().is_none_or(|x| x.owned_by.is_empty()) {
@@ -100,11 +102,24 @@ impl StageCollector {
         self.shards.iter().map(|s| s.elapsed_us).max().unwrap_or(0) as f64 / 1e6
     }
 
-    /// (requests, ok) per shard.
-    pub fn shard_counts(&self) -> Vec<(u64, u64)> {
+    /// What each shard reported: its counts and its start in its own clock.
+    pub fn shard_reports(&self) -> Vec<ShardReport> {
         self.shards
             .iter()
-            .map(|s| (s.counters.requests, s.counters.ok))
+            .map(|s| ShardReport {
+                requests: s.counters.requests,
+                ok: s.counters.ok,
+                started_unix_ns: s.started_unix_ns,
+                lost: s.lost,
+            })
             .collect()
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardReport {
+    pub requests: u64,
+    pub ok: u64,
+    pub started_unix_ns: i64,
+    pub lost: bool,
 }

@@ -139,6 +139,13 @@ impl Fleet {
         self.lock().get(agent_id).and_then(|a| a.clock.offset_ns())
     }
 
+    /// Round trip of the probe behind the offset estimate.
+    pub fn round_trip_ns(&self, agent_id: &str) -> Option<i64> {
+        self.lock()
+            .get(agent_id)
+            .and_then(|a| a.clock.round_trip_ns())
+    }
+
     /// Agents of `ids` not heard from within `timeout`.
     pub fn silent(&self, ids: &[String], timeout: Duration) -> Vec<String> {
         let agents = self.lock();

@@ -284,10 +284,10 @@ async fn run_stage(
     }
     let started = Instant::now() + hub.config.start_lead;
 
-    let window = stage.shards.first().and_then(|s| s.window_s);
+    let window = stage.window;
     // Agents stop waiting for requests at window end + grace; allow for the last snapshots.
     let grace = Duration::from_millis(stage.shards[0].grace_period_ms);
-    let limit = window.map(|w| {
+    let limit = window.end_s.map(|w| {
         hub.config.start_lead + Duration::from_secs_f64(w) + grace + Duration::from_secs(30)
     });
     let mut collector = StageCollector::new(stage.index, ids.len());
@@ -335,8 +335,10 @@ async fn run_stage(
         }
     }
 
-    let duration_s = window.unwrap_or_else(|| collector.elapsed_s());
-    let start_unix_s = start_at as f64 / 1e9;
+    // The measured window: its end, or (count-bound stages) when the last request ended.
+    let window_end = window.end_s.unwrap_or_else(|| collector.elapsed_s());
+    let duration_s = (window_end - window.start_s).max(0.0);
+    let start_unix_s = start_at as f64 / 1e9 + window.start_s;
     let endpoint = EndpointFacts {
         owned_by: collector
             .endpoint
@@ -349,8 +351,16 @@ async fn run_stage(
         "agents".into(),
         json!(ids
             .iter()
-            .zip(collector.shard_counts())
-            .map(|(id, (requests, ok))| json!({"id": id, "requests": requests, "ok": ok}))
+            .zip(collector.shard_reports())
+            .map(|(id, r)| json!({
+                "id": id,
+                "requests": r.requests,
+                "ok": r.ok,
+                // The agent's own clock; with clock_offset_ms it maps to the coordinator's.
+                "started_unix_ns": r.started_unix_ns,
+                "clock_offset_ms": hub.fleet.offset_ns(id).map(|o| o as f64 / 1e6),
+                "clock_round_trip_ms": hub.fleet.round_trip_ns(id).map(|o| o as f64 / 1e6),
+            }))
             .collect::<Vec<_>>()),
     );
     if !degraded.is_empty() {

@@ -175,7 +175,7 @@ impl EndpointClient {
         let mut builder = Request::post(self.path.as_str())
             .header(header::HOST, &self.authority)
             .header(header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", data.index.to_string());
+            .header("x-request-id", data.id.as_str());
         if let Some(a) = &self.authorization {
             builder = builder.header(header::AUTHORIZATION, a);
         }

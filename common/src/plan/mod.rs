@@ -10,11 +10,14 @@
 
 mod schedule;
 mod split;
+mod stages;
 
-pub use schedule::{constant_arrivals, poisson_arrivals, Arrival};
+pub use stages::{stage_defs, StageDef, Window};
+
+pub use schedule::{constant_arrivals, gamma_arrivals, poisson_arrivals, Arrival, Ramp};
 pub use split::{largest_remainder, stripe_cycle};
 
-use crate::profile::{ApiType, Distribution, LoadType, LoadedProfile};
+use crate::profile::{ApiType, Distribution, LoadedProfile};
 use crate::role::Role;
 use crate::tokenize::splitmix64;
 use serde::{Deserialize, Serialize};
@@ -32,13 +35,25 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StageLoad {
+    /// Evenly spaced: request j at the time the (ramped) rate's integral reaches j; `rate` may be
+    /// infinite (all `total` requests at once).
     Constant {
         rate: f64,
-        duration_s: f64,
+        ramp_to: Option<f64>,
+        duration_s: Option<f64>,
+        total: u64,
     },
     Poisson {
         rate: f64,
+        ramp_to: Option<f64>,
         duration_s: f64,
+        max_requests: Option<u64>,
+    },
+    Gamma {
+        rate: f64,
+        burstiness: f64,
+        duration_s: f64,
+        max_requests: Option<u64>,
     },
     Concurrent {
         users: u32,
@@ -51,22 +66,40 @@ impl StageLoad {
     /// The requests this stage will send, where the plan fixes it.
     pub fn planned_requests(&self) -> Option<u64> {
         match *self {
-            StageLoad::Constant { rate, duration_s } => Some(constant_count(rate, duration_s)),
-            StageLoad::Poisson { .. } => None,
-            StageLoad::Concurrent { num_requests, .. } => num_requests,
+            StageLoad::Constant { total, .. } => Some(total),
+            StageLoad::Poisson { .. } | StageLoad::Gamma { .. } => None,
+            StageLoad::Concurrent {
+                num_requests,
+                duration_s,
+                ..
+            } => {
+                if duration_s.is_none() {
+                    num_requests
+                } else {
+                    None
+                }
+            }
         }
     }
 
-    /// The stage's label in test names: `qps_04`, `qps_0.5`, `c16`.
+    /// The stage's label in test names: `qps_04`, `qps_0.5`, `qps_inf`, `qps_1-10`, `c16`.
     pub fn label(&self) -> String {
-        match *self {
-            StageLoad::Constant { rate, .. } | StageLoad::Poisson { rate, .. } => {
-                if rate.fract() == 0.0 && rate < 100.0 {
-                    format!("qps_{:02}", rate as u64)
-                } else {
-                    format!("qps_{rate}")
-                }
+        let q = |r: f64| {
+            if r.is_infinite() {
+                "inf".to_string()
+            } else if r.fract() == 0.0 && r < 100.0 {
+                format!("{:02}", r as u64)
+            } else {
+                format!("{r}")
             }
+        };
+        match *self {
+            StageLoad::Constant { rate, ramp_to, .. }
+            | StageLoad::Poisson { rate, ramp_to, .. } => match ramp_to {
+                Some(to) => format!("qps_{}-{}", q(rate), q(to)),
+                None => format!("qps_{}", q(rate)),
+            },
+            StageLoad::Gamma { rate, .. } => format!("qps_{}", q(rate)),
             StageLoad::Concurrent { users, .. } => format!("c{users}"),
         }
     }
@@ -75,14 +108,17 @@ impl StageLoad {
         match self {
             StageLoad::Constant { .. } => "constant",
             StageLoad::Poisson { .. } => "poisson",
+            StageLoad::Gamma { .. } => "gamma",
             StageLoad::Concurrent { .. } => "concurrency",
         }
     }
 }
 
-/// Requests of a constant stage: every j ≥ 0 with j/rate < duration.
-pub fn constant_count(rate: f64, duration_s: f64) -> u64 {
-    (rate * duration_s - 1e-9).ceil().max(0.0) as u64
+/// Requests of a constant stage of `duration_s` whose rate ramps from `rate` to `ramp_to`: every
+/// j ≥ 0 whose time is before the end, i.e. j < ∫rate.
+pub fn constant_count(rate: f64, ramp_to: Option<f64>, duration_s: f64) -> u64 {
+    let integral = duration_s * (rate + ramp_to.unwrap_or(rate)) / 2.0;
+    (integral - 1e-9).ceil().max(0.0) as u64
 }
 
 /// Where and how to send requests.
@@ -127,15 +163,30 @@ pub struct DataSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShardLoad {
-    /// Request j of `0..total` is intended at j/rate seconds and belongs to this shard when
+    /// Request j of the global constant schedule (`0..total`) belongs to this shard when
     /// `stripe_cycle(weights)[j % Σw] == shard`.
     Constant {
         rate: f64,
+        ramp_to: Option<f64>,
+        duration_s: Option<f64>,
         total: u64,
         weights: Vec<u32>,
     },
-    /// An independent Poisson process at this shard's `rate` for `duration_s`.
-    Poisson { rate: f64, duration_s: f64 },
+    /// An independent Poisson process at this shard's share of the rate (ramped when
+    /// `ramp_to`), at most `max_requests`.
+    Poisson {
+        rate: f64,
+        ramp_to: Option<f64>,
+        duration_s: f64,
+        max_requests: Option<u64>,
+    },
+    /// Gamma-distributed gaps (shape `burstiness`) at this shard's share of the rate.
+    Gamma {
+        rate: f64,
+        burstiness: f64,
+        duration_s: f64,
+        max_requests: Option<u64>,
+    },
     /// `users` closed-loop users sharing `num_requests` (if bounded) until `duration_s` (if
     /// bounded).
     Concurrent {
@@ -158,8 +209,8 @@ pub struct ShardSpec {
     pub endpoint: EndpointSpec,
     pub data: DataSpec,
     pub load: ShardLoad,
-    /// The stage's measured window in seconds from start (requests intended in it are measured).
-    pub window_s: Option<f64>,
+    /// The stage's measured window (requests intended in it are measured).
+    pub window: Window,
     pub snapshot_interval_ms: u64,
     pub request_timeout_ms: u64,
     pub grace_period_ms: u64,
@@ -190,6 +241,7 @@ pub struct StagePlan {
     pub index: u32,
     pub label: String,
     pub load: StageLoad,
+    pub window: Window,
     pub shards: Vec<ShardSpec>,
 }
 
@@ -204,6 +256,8 @@ pub fn weight_of(weights: &BTreeMap<String, u32>, member: &Member) -> u32 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
     #[error("no agents to plan for")]
     NoAgents,
     #[error("every agent has load weight 0 (fleet.weights): nobody would send requests")]
@@ -271,69 +325,38 @@ pub fn plan_run(
     let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;
     let grace_period_ms = (p.load.grace_period.unwrap_or(30.0) * 1000.0).round() as u64;
 
-    let stages =
-        p.load
-            .stages
-            .iter()
+    let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
+    let mut stages = Vec::with_capacity(defs.len());
+    for (index, StageDef { load, window }) in defs.into_iter().enumerate() {
+        let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
+        let label = load.label();
+        let shards = split_stage(&load, &weights, total_weight)
+            .into_iter()
             .enumerate()
-            .map(|(index, s)| {
-                let load = match p.load.kind {
-                    LoadType::Constant => StageLoad::Constant {
-                        rate: s.rate.unwrap_or(1.0),
-                        duration_s: s.duration.unwrap_or(1.0),
-                    },
-                    LoadType::Poisson => StageLoad::Poisson {
-                        rate: s.rate.unwrap_or(1.0),
-                        duration_s: s.duration.unwrap_or(1.0),
-                    },
-                    // Validation rejects trace replay; concurrent is the remaining type.
-                    LoadType::Concurrent | LoadType::TraceSessionReplay => StageLoad::Concurrent {
-                        users: s.concurrency_level.unwrap_or(1),
-                        num_requests: s.num_requests,
-                        duration_s: s.duration,
-                    },
-                };
-                let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
-                let shard_loads = split_stage(&load, &weights, total_weight);
-                let window_s = match load {
-                    StageLoad::Constant { duration_s, .. }
-                    | StageLoad::Poisson { duration_s, .. } => Some(duration_s),
-                    StageLoad::Concurrent { duration_s, .. } => duration_s,
-                };
-                let shards = shard_loads
-                    .into_iter()
-                    .enumerate()
-                    .map(|(shard, load)| ShardSpec {
-                        run_id: run_id.to_string(),
-                        stage: index as u32,
-                        stage_label: String::new(),
-                        shard: shard as u32,
-                        shards: members.len() as u32,
-                        endpoint: endpoint.clone(),
-                        data: data.clone(),
-                        load,
-                        window_s,
-                        snapshot_interval_ms,
-                        request_timeout_ms,
-                        grace_period_ms,
-                        seed: stage_seed,
-                    })
-                    .collect::<Vec<_>>();
-                let label = load.label();
-                StagePlan {
-                    index: index as u32,
-                    shards: shards
-                        .into_iter()
-                        .map(|mut s| {
-                            s.stage_label = label.clone();
-                            s
-                        })
-                        .collect(),
-                    label,
-                    load,
-                }
+            .map(|(shard, shard_load)| ShardSpec {
+                run_id: run_id.to_string(),
+                stage: index as u32,
+                stage_label: label.clone(),
+                shard: shard as u32,
+                shards: members.len() as u32,
+                endpoint: endpoint.clone(),
+                data: data.clone(),
+                load: shard_load,
+                window,
+                snapshot_interval_ms,
+                request_timeout_ms,
+                grace_period_ms,
+                seed: stage_seed,
             })
             .collect();
+        stages.push(StagePlan {
+            index: index as u32,
+            label,
+            load,
+            window,
+            shards,
+        });
+    }
     Ok(RunPlan {
         run_id: run_id.to_string(),
         profile_name: loaded.name.clone(),
@@ -345,43 +368,84 @@ pub fn plan_run(
 }
 
 fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<ShardLoad> {
+    let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
+    let share = |r: f64, wi: u32| r * wi as f64 / total_weight as f64;
+    let caps = |max: Option<u64>| max.map(|n| largest_remainder(n, &w));
     match *load {
-        StageLoad::Constant { rate, duration_s } => {
-            let total = constant_count(rate, duration_s);
+        StageLoad::Constant {
+            rate,
+            ramp_to,
+            duration_s,
+            total,
+        } => weights
+            .iter()
+            .map(|&wi| {
+                if wi == 0 {
+                    ShardLoad::Idle
+                } else {
+                    ShardLoad::Constant {
+                        rate,
+                        ramp_to,
+                        duration_s,
+                        total,
+                        weights: weights.to_vec(),
+                    }
+                }
+            })
+            .collect(),
+        StageLoad::Poisson {
+            rate,
+            ramp_to,
+            duration_s,
+            max_requests,
+        } => {
+            let caps = caps(max_requests);
             weights
                 .iter()
-                .map(|&w| {
-                    if w == 0 {
+                .enumerate()
+                .map(|(i, &wi)| {
+                    if wi == 0 {
                         ShardLoad::Idle
                     } else {
-                        ShardLoad::Constant {
-                            rate,
-                            total,
-                            weights: weights.to_vec(),
+                        ShardLoad::Poisson {
+                            rate: share(rate, wi),
+                            ramp_to: ramp_to.map(|r| share(r, wi)),
+                            duration_s,
+                            max_requests: caps.as_ref().map(|c| c[i]),
                         }
                     }
                 })
                 .collect()
         }
-        StageLoad::Poisson { rate, duration_s } => weights
-            .iter()
-            .map(|&w| {
-                if w == 0 {
-                    ShardLoad::Idle
-                } else {
-                    ShardLoad::Poisson {
-                        rate: rate * w as f64 / total_weight as f64,
-                        duration_s,
+        StageLoad::Gamma {
+            rate,
+            burstiness,
+            duration_s,
+            max_requests,
+        } => {
+            let caps = caps(max_requests);
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, &wi)| {
+                    if wi == 0 {
+                        ShardLoad::Idle
+                    } else {
+                        ShardLoad::Gamma {
+                            rate: share(rate, wi),
+                            burstiness,
+                            duration_s,
+                            max_requests: caps.as_ref().map(|c| c[i]),
+                        }
                     }
-                }
-            })
-            .collect(),
+                })
+                .collect()
+        }
         StageLoad::Concurrent {
             users,
             num_requests,
             duration_s,
         } => {
-            let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
             let user_split = largest_remainder(users as u64, &w);
             let request_split = num_requests.map(|n| largest_remainder(n, &user_split));
             user_split

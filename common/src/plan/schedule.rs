@@ -4,6 +4,7 @@
 use super::stripe_cycle;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Gamma};
 
 /// One planned request: its global index (the key of its data) and its intended time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -12,9 +13,38 @@ pub struct Arrival {
     pub at_s: f64,
 }
 
-/// This shard's share of the constant schedule `j/rate, j in 0..total`.
+/// A rate that ramps linearly from `from` to `to` over `duration_s` (constant when `to` is None).
+#[derive(Debug, Clone, Copy)]
+pub struct Ramp {
+    pub from: f64,
+    pub to: Option<f64>,
+    pub duration_s: Option<f64>,
+}
+
+impl Ramp {
+    /// The time at which the rate's integral reaches `n` (requests): the inverse of
+    /// N(t) = from·t + k·t²/2 with k = (to − from)/duration.
+    pub fn time_of(&self, n: f64) -> f64 {
+        if self.from.is_infinite() {
+            return 0.0;
+        }
+        let k = match (self.to, self.duration_s) {
+            (Some(to), Some(d)) if d > 0.0 => (to - self.from) / d,
+            _ => 0.0,
+        };
+        if k.abs() < 1e-12 {
+            n / self.from
+        } else {
+            let disc = (self.from * self.from + 2.0 * k * n).max(0.0);
+            (disc.sqrt() - self.from) / k
+        }
+    }
+}
+
+/// This shard's share of the global constant schedule: request j (of `0..total`) at the time the
+/// ramped rate's integral reaches j.
 pub fn constant_arrivals(
-    rate: f64,
+    ramp: Ramp,
     total: u64,
     weights: &[u32],
     shard: u32,
@@ -24,32 +54,69 @@ pub fn constant_arrivals(
         let owner = *cycle.get((j % cycle.len().max(1) as u64) as usize)?;
         (owner == shard).then(|| Arrival {
             index: j,
-            at_s: j as f64 / rate,
+            at_s: ramp.time_of(j as f64),
         })
     })
 }
 
-/// A Poisson process at `rate` on `[0, duration_s)`: exponential gaps from a seeded stream.
-/// Indices are `shard << 40 | k`, unique across shards.
+/// A Poisson process with the (ramped) rate on `[0, duration_s)`, at most `max` arrivals: unit
+/// exponential steps of the integrated rate, mapped back to time. Indices are `shard << 40 | k`.
 pub fn poisson_arrivals(
-    rate: f64,
+    ramp: Ramp,
     duration_s: f64,
+    max: Option<u64>,
     seed: u64,
     shard: u32,
 ) -> impl Iterator<Item = Arrival> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut n = 0.0f64;
+    bounded(duration_s, max, shard, move || {
+        // 1 − U is in (0, 1]: ln never sees 0.
+        n += -(1.0 - rng.random::<f64>()).ln();
+        ramp.time_of(n)
+    })
+}
+
+/// Gaps drawn from Gamma(shape = burstiness, scale = 1/(rate·burstiness)), as
+/// `vllm bench serve --burstiness` does; burstiness 1 is Poisson.
+pub fn gamma_arrivals(
+    rate: f64,
+    burstiness: f64,
+    duration_s: f64,
+    max: Option<u64>,
+    seed: u64,
+    shard: u32,
+) -> impl Iterator<Item = Arrival> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let gamma = Gamma::new(burstiness, 1.0 / (rate * burstiness)).ok();
     let mut t = 0.0f64;
+    bounded(duration_s, max, shard, move || {
+        t += match &gamma {
+            Some(g) => g.sample(&mut rng),
+            None => 1.0 / rate,
+        };
+        t
+    })
+}
+
+fn bounded(
+    duration_s: f64,
+    max: Option<u64>,
+    shard: u32,
+    mut next_time: impl FnMut() -> f64,
+) -> impl Iterator<Item = Arrival> {
     let mut k = 0u64;
     std::iter::from_fn(move || {
-        // 1 - U is in (0, 1]: ln never sees 0.
-        let u: f64 = rng.random::<f64>();
-        t += -(1.0 - u).ln() / rate;
-        if t >= duration_s {
+        if max.is_some_and(|m| k >= m) {
+            return None;
+        }
+        let at_s = next_time();
+        if !(at_s < duration_s) {
             return None;
         }
         let a = Arrival {
             index: (u64::from(shard) << 40) | k,
-            at_s: t,
+            at_s,
         };
         k += 1;
         Some(a)

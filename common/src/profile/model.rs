@@ -135,8 +135,42 @@ pub struct Distribution {
 pub enum LoadType {
     Constant,
     Poisson,
+    /// Gamma-distributed gaps with `load.burstiness` (1.0 = Poisson), as `vllm bench serve`.
+    Gamma,
     Concurrent,
+    /// Timestamps from the data's trace (not supported yet).
+    Trace,
     TraceSessionReplay,
+}
+
+/// A request rate: a positive number of requests/s, or `inf` (every request at once).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate(pub f64);
+
+impl Rate {
+    pub fn is_infinite(self) -> bool {
+        self.0.is_infinite()
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(Rate(n)),
+            Raw::Text(t) if matches!(t.as_str(), "inf" | "infinity" | ".inf" | "Infinity") => {
+                Ok(Rate(f64::INFINITY))
+            }
+            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+                "rate {t:?}: expected a number of requests/s or `inf`"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -146,6 +180,21 @@ pub struct LoadConfig {
     pub kind: LoadType,
     #[serde(default)]
     pub stages: Vec<LoadStage>,
+    /// Sweep shorthand: one stage per rate (with `stage_duration` and/or `stage_requests`).
+    #[serde(default)]
+    pub rates: Option<Vec<Rate>>,
+    /// Sweep shorthand: one closed-loop stage per concurrency (load type concurrent).
+    #[serde(default)]
+    pub concurrencies: Option<Vec<u32>>,
+    /// Seconds of each shorthand stage.
+    #[serde(default)]
+    pub stage_duration: Option<f64>,
+    /// Requests of each shorthand stage.
+    #[serde(default)]
+    pub stage_requests: Option<u64>,
+    /// Gamma arrivals: shape of the gaps (1.0 = Poisson; lower is burstier).
+    #[serde(default)]
+    pub burstiness: Option<f64>,
     /// inference-perf's batching interval; fleetbench schedules every request individually.
     #[serde(default)]
     pub interval: Option<f64>,
@@ -178,16 +227,25 @@ pub struct LoadConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LoadStage {
-    /// Requests per second (constant and poisson loads).
+    /// Requests per second (constant, poisson and gamma loads), or `inf`.
     #[serde(default)]
-    pub rate: Option<f64>,
+    pub rate: Option<Rate>,
+    /// Rate at the stage's end: the rate ramps linearly from `rate` (constant and poisson).
+    #[serde(default)]
+    pub ramp_to: Option<f64>,
+    /// Seconds at the start of the stage whose requests are sent but not measured.
+    #[serde(default)]
+    pub warmup: Option<f64>,
+    /// Seconds at the end of the stage whose requests are sent but not measured.
+    #[serde(default)]
+    pub cooldown: Option<f64>,
     /// Seconds (constant and poisson loads; optional bound for concurrent loads).
     #[serde(default)]
     pub duration: Option<f64>,
     /// Users in a closed loop (concurrent loads).
     #[serde(default)]
     pub concurrency_level: Option<u32>,
-    /// Requests of the stage (concurrent loads).
+    /// Requests of the stage (concurrent loads; a cap on rate stages; required at rate `inf`).
     #[serde(default)]
     pub num_requests: Option<u64>,
 }

@@ -1,7 +1,7 @@
 //! Checks that a parsed profile describes something fleetbench can run, with errors that name
 //! the key and what is allowed.
 
-use super::{DataType, LoadType, Profile, ProfileError};
+use super::{DataType, Profile, ProfileError};
 use serde_norway::Value;
 use std::path::Path;
 
@@ -121,77 +121,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
 
-    if p.load.stages.is_empty() {
-        return Err(invalid(
-            "load.stages",
-            "at least one stage is required".into(),
-        ));
-    }
-    for (i, s) in p.load.stages.iter().enumerate() {
-        let key = |field: &str| format!("load.stages.{i}.{field}");
-        match p.load.kind {
-            LoadType::Constant | LoadType::Poisson => {
-                let rate = s.rate.ok_or_else(|| {
-                    invalid(
-                        &key("rate"),
-                        "required for constant and poisson loads (requests/s)".into(),
-                    )
-                })?;
-                if !(rate.is_finite() && rate > 0.0) {
-                    return Err(invalid(
-                        &key("rate"),
-                        format!("must be a number > 0, got {rate}"),
-                    ));
-                }
-                let duration = s.duration.ok_or_else(|| {
-                    invalid(
-                        &key("duration"),
-                        "required for constant and poisson loads (seconds)".into(),
-                    )
-                })?;
-                if !(duration.is_finite() && duration > 0.0) {
-                    return Err(invalid(
-                        &key("duration"),
-                        format!("must be a number > 0, got {duration}"),
-                    ));
-                }
-                if s.concurrency_level.is_some() {
-                    return Err(invalid(
-                        &key("concurrency_level"),
-                        "only for load type concurrent".into(),
-                    ));
-                }
-            }
-            LoadType::Concurrent => {
-                match s.concurrency_level {
-                    Some(n) if n > 0 => {}
-                    _ => {
-                        return Err(invalid(
-                            &key("concurrency_level"),
-                            "required for concurrent loads: an integer ≥ 1".into(),
-                        ))
-                    }
-                }
-                if s.num_requests.is_none() && s.duration.is_none() {
-                    return Err(invalid(
-                        &key("num_requests"),
-                        "a concurrent stage needs num_requests, duration or both".into(),
-                    ));
-                }
-                if s.rate.is_some() {
-                    return Err(invalid(
-                        &key("rate"),
-                        "only for load types constant and poisson".into(),
-                    ));
-                }
-            }
-            LoadType::TraceSessionReplay => return Err(invalid(
-                "load.type",
-                "trace_session_replay is not supported yet; allowed: constant, poisson, concurrent"
-                    .into(),
-            )),
-        }
-    }
+    crate::plan::stage_defs(p, file)?;
     for (key, v) in [
         ("load.request_timeout", p.load.request_timeout),
         ("load.grace_period", p.load.grace_period),

@@ -173,6 +173,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                "tokenizer": c.tokens_from_tokenizer}),
     );
     metrics_meta.insert("held_back".into(), json!(c.held_back));
+    metrics_meta.insert("outside_window".into(), json!(c.outside_window));
     if empty {
         metrics_meta.insert("empty".into(), json!(true));
     }

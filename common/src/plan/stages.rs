@@ -1,0 +1,289 @@
+//! A profile's `load` section as a list of typed stages: explicit `stages`, or the sweep
+//! shorthands `rates` / `concurrencies`; each checked, with errors that name the key.
+
+use super::{constant_count, StageLoad};
+use crate::profile::{LoadType, Profile, ProfileError, Rate};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The measured part of a stage, in seconds from its start: requests intended in it are
+/// measured, the others (warm-up, cool-down) are sent but not measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_s: f64,
+    /// `None`: until the stage ends (closed loop by count, rate `inf`).
+    pub end_s: Option<f64>,
+}
+
+impl Window {
+    pub fn contains(&self, t_s: f64) -> bool {
+        t_s >= self.start_s && self.end_s.is_none_or(|e| t_s < e)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageDef {
+    pub load: StageLoad,
+    pub window: Window,
+}
+
+/// The stages of a profile, validated.
+pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
+    let invalid = |key: String, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key,
+        message,
+    };
+    let l = &p.load;
+    let shorthand = l.rates.is_some() || l.concurrencies.is_some();
+    if shorthand && !l.stages.is_empty() {
+        return Err(invalid(
+            "load.stages".into(),
+            "give either stages or a sweep shorthand (rates, concurrencies), not both".into(),
+        ));
+    }
+    if l.rates.is_some() && l.concurrencies.is_some() {
+        return Err(invalid(
+            "load.rates".into(),
+            "give rates or concurrencies, not both".into(),
+        ));
+    }
+    // Shorthands become stages; then every stage goes through the same checks.
+    let stages: Vec<crate::profile::LoadStage> = if let Some(rates) = &l.rates {
+        rates
+            .iter()
+            .map(|&r| crate::profile::LoadStage {
+                rate: Some(r),
+                duration: if r.is_infinite() {
+                    None
+                } else {
+                    l.stage_duration
+                },
+                num_requests: l.stage_requests,
+                ..empty_stage()
+            })
+            .collect()
+    } else if let Some(cs) = &l.concurrencies {
+        if l.kind != LoadType::Concurrent {
+            return Err(invalid(
+                "load.type".into(),
+                "the concurrencies shorthand needs load type concurrent".into(),
+            ));
+        }
+        cs.iter()
+            .map(|&c| crate::profile::LoadStage {
+                concurrency_level: Some(c),
+                duration: l.stage_duration,
+                num_requests: l.stage_requests,
+                ..empty_stage()
+            })
+            .collect()
+    } else {
+        l.stages.clone()
+    };
+    if stages.is_empty() {
+        return Err(invalid(
+            "load.stages".into(),
+            "at least one stage is required (or a shorthand: rates, concurrencies)".into(),
+        ));
+    }
+    let burstiness = l.burstiness.unwrap_or(1.0);
+    if !(burstiness.is_finite() && burstiness > 0.0) {
+        return Err(invalid(
+            "load.burstiness".into(),
+            format!("must be a number > 0, got {burstiness}"),
+        ));
+    }
+    let mut out = Vec::with_capacity(stages.len());
+    for (i, s) in stages.iter().enumerate() {
+        let key = |field: &str| {
+            if shorthand {
+                format!("load.{field} (stage {i} of the shorthand)")
+            } else {
+                format!("load.stages.{i}.{field}")
+            }
+        };
+        let positive = |v: Option<f64>, field: &str| -> Result<Option<f64>, ProfileError> {
+            match v {
+                Some(x) if !(x.is_finite() && x > 0.0) => Err(invalid(
+                    key(field),
+                    format!("must be a number > 0, got {x}"),
+                )),
+                _ => Ok(v),
+            }
+        };
+        let duration = positive(
+            s.duration,
+            if shorthand {
+                "stage_duration"
+            } else {
+                "duration"
+            },
+        )?;
+        let warmup = s.warmup.unwrap_or(0.0);
+        let cooldown = s.cooldown.unwrap_or(0.0);
+        for (field, v) in [("warmup", warmup), ("cooldown", cooldown)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(
+                    key(field),
+                    format!("must be a number of seconds ≥ 0, got {v}"),
+                ));
+            }
+        }
+        let window = match duration {
+            Some(d) => {
+                if warmup + cooldown >= d {
+                    return Err(invalid(
+                        key("warmup"),
+                        format!("warmup {warmup} s + cooldown {cooldown} s leave nothing of the {d} s stage"),
+                    ));
+                }
+                Window {
+                    start_s: warmup,
+                    end_s: Some(d - cooldown),
+                }
+            }
+            None => Window {
+                start_s: warmup,
+                end_s: None,
+            },
+        };
+        let load = match l.kind {
+            LoadType::Constant | LoadType::Poisson | LoadType::Gamma => {
+                if s.concurrency_level.is_some() {
+                    return Err(invalid(
+                        key("concurrency_level"),
+                        "only for load type concurrent".into(),
+                    ));
+                }
+                let Some(Rate(rate)) = s.rate else {
+                    return Err(invalid(
+                        key("rate"),
+                        "required: requests/s (a number > 0) or inf".into(),
+                    ));
+                };
+                if !(rate > 0.0) || rate.is_nan() {
+                    return Err(invalid(
+                        key("rate"),
+                        format!("must be a number > 0 or inf, got {rate}"),
+                    ));
+                }
+                let ramp_to = positive(s.ramp_to, "ramp_to")?;
+                if rate.is_infinite() {
+                    if ramp_to.is_some() {
+                        return Err(invalid(key("ramp_to"), "a ramp needs a finite rate".into()));
+                    }
+                    let Some(n) = s.num_requests else {
+                        return Err(invalid(
+                            key(if shorthand {
+                                "stage_requests"
+                            } else {
+                                "num_requests"
+                            }),
+                            "required at rate inf: how many requests to send at once".into(),
+                        ));
+                    };
+                    if l.kind != LoadType::Constant {
+                        return Err(invalid(
+                            key("rate"),
+                            "rate inf sends everything at once: use load type constant".into(),
+                        ));
+                    }
+                    StageLoad::Constant {
+                        rate,
+                        ramp_to: None,
+                        duration_s: None,
+                        total: n,
+                    }
+                } else {
+                    let Some(d) = duration else {
+                        return Err(invalid(
+                            key(if shorthand {
+                                "stage_duration"
+                            } else {
+                                "duration"
+                            }),
+                            "required for a finite rate (seconds)".into(),
+                        ));
+                    };
+                    if ramp_to.is_some() && l.kind == LoadType::Gamma {
+                        return Err(invalid(
+                            key("ramp_to"),
+                            "ramps are for constant and poisson loads".into(),
+                        ));
+                    }
+                    match l.kind {
+                        LoadType::Constant => {
+                            let planned = constant_count(rate, ramp_to, d);
+                            StageLoad::Constant {
+                                rate,
+                                ramp_to,
+                                duration_s: Some(d),
+                                total: s.num_requests.map_or(planned, |n| n.min(planned)),
+                            }
+                        }
+                        LoadType::Poisson => StageLoad::Poisson {
+                            rate,
+                            ramp_to,
+                            duration_s: d,
+                            max_requests: s.num_requests,
+                        },
+                        _ => StageLoad::Gamma {
+                            rate,
+                            burstiness,
+                            duration_s: d,
+                            max_requests: s.num_requests,
+                        },
+                    }
+                }
+            }
+            LoadType::Concurrent => {
+                let users = match s.concurrency_level {
+                    Some(n) if n > 0 => n,
+                    _ => {
+                        return Err(invalid(
+                            key("concurrency_level"),
+                            "required for concurrent loads: an integer ≥ 1".into(),
+                        ))
+                    }
+                };
+                if s.num_requests.is_none() && duration.is_none() {
+                    return Err(invalid(
+                        key("num_requests"),
+                        "a concurrent stage needs num_requests, duration or both".into(),
+                    ));
+                }
+                if s.rate.is_some() || s.ramp_to.is_some() {
+                    return Err(invalid(
+                        key("rate"),
+                        "only for load types constant, poisson and gamma".into(),
+                    ));
+                }
+                StageLoad::Concurrent {
+                    users,
+                    num_requests: s.num_requests,
+                    duration_s: duration,
+                }
+            }
+            LoadType::Trace | LoadType::TraceSessionReplay => return Err(invalid(
+                "load.type".into(),
+                "trace replay is not supported yet; allowed: constant, poisson, gamma, concurrent"
+                    .into(),
+            )),
+        };
+        out.push(StageDef { load, window });
+    }
+    Ok(out)
+}
+
+fn empty_stage() -> crate::profile::LoadStage {
+    crate::profile::LoadStage {
+        rate: None,
+        ramp_to: None,
+        warmup: None,
+        cooldown: None,
+        duration: None,
+        concurrency_level: None,
+        num_requests: None,
+    }
+}
