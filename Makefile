@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench fmt lint toolchain clean-results
+.PHONY: all build test demo bench fmt lint toolchain clean-results pyenv
 
 all: build
 
@@ -18,9 +18,21 @@ toolchain:
 build: toolchain
 	$(CARGO) build --workspace --bins
 
+# Python with pandas in .venv: the end-to-end tests load summary.json with pandas
+# (scripts/check_summary.py), as the summary table's users do.
+PYTHON ?= python3
+VENV := .venv
+
+pyenv: $(VENV)/.ready
+
+$(VENV)/.ready:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pandas pyyaml
+	touch $@
+
 # Unit tests next to the code, then the end-to-end tests (real processes on loopback) one at a
 # time, since they measure timing on a small machine.
-test: build
+test: build pyenv
 	$(CARGO) test --workspace --exclude fleetbench-e2e
 	$(CARGO) test -p fleetbench-e2e -- --test-threads=1
 

@@ -4,7 +4,8 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use fleetbench_common::profile::load_profile;
-use fleetbench_coordinator::hub::{CoordinatorConfig, Hub, Progress};
+use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
+use fleetbench_coordinator::render::{self, live};
 use fleetbench_coordinator::run::{start_run, RunRequest};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::control_client::ControlClient;
@@ -54,6 +55,29 @@ enum Command {
         #[arg(long)]
         insecure: bool,
     },
+    /// Follow a run of a `coordinator serve` until it ends.
+    Watch {
+        run_id: String,
+        /// The coordinator's address, HOST:PORT.
+        #[arg(long, env = "FLEETBENCH_COORDINATOR")]
+        coordinator: String,
+        /// Plaintext to the coordinator (required for now: TLS is not implemented yet).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Outputs of finished runs, from their run directories.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Rebuild every output (summary files, SUMMARY.txt, plots, report.html) from the stored files.
+    Render { run_dir: PathBuf },
+    /// Side-by-side table of two runs per stage and metric with relative differences (markdown).
+    Compare { run_a: PathBuf, run_b: PathBuf },
 }
 
 #[derive(clap::Args, Clone)]
@@ -104,6 +128,12 @@ fn main() -> anyhow::Result<()> {
                 expect_agents,
                 insecure,
             } => submit(profile, coordinator, expect_agents, insecure).await,
+            Command::Watch {
+                run_id,
+                coordinator,
+                insecure,
+            } => watch(run_id, coordinator, insecure).await,
+            Command::Report { command } => report(command),
         }
     })
 }
@@ -166,53 +196,16 @@ async fn run(profile: PathBuf, expect_agents: Option<u32>, args: ServerArgs) -> 
             expect_agents: expect,
         },
     );
-    let printer = tokio::spawn(print_progress(handle.progress.clone()));
+    let printer = tokio::spawn(live::follow(handle.progress.clone()));
     let outcome = handle.task.await.context("the run task panicked")?;
-    printer.abort();
+    // The run task marked the progress finished; the view closes its bar and returns.
+    let _ = printer.await;
     let outcome = outcome?;
     println!("{}", outcome.summary_markdown);
     println!("report: {}", outcome.dir.display());
     // Give agents a moment to receive RunEnd before the process exits.
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
-}
-
-/// One progress line per second on stderr.
-async fn print_progress(mut rx: tokio::sync::watch::Receiver<Progress>) {
-    let mut last = String::new();
-    loop {
-        let line = {
-            let p = rx.borrow_and_update();
-            progress_line(&p)
-        };
-        if line != last {
-            eprintln!("{line}");
-            last = line;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if rx.has_changed().is_err() {
-            return;
-        }
-    }
-}
-
-fn progress_line(p: &Progress) -> String {
-    let planned = if p.requests_planned > 0 {
-        format!("/{}", p.requests_planned)
-    } else {
-        String::new()
-    };
-    format!(
-        "[{}] stage {}/{} {}: {}{} requests, {} failures, {} agents",
-        p.run_id,
-        p.stage + 1,
-        p.stages.max(1),
-        p.message,
-        p.requests_done,
-        planned,
-        p.failures,
-        p.agents
-    )
 }
 
 async fn submit(
@@ -226,14 +219,7 @@ async fn submit(
     }
     let text =
         std::fs::read_to_string(&profile).with_context(|| format!("read {}", profile.display()))?;
-    let url = if coordinator.contains("://") {
-        coordinator.clone()
-    } else {
-        format!("http://{coordinator}")
-    };
-    let mut client = ControlClient::connect(url.clone())
-        .await
-        .with_context(|| format!("connect to {url}"))?;
+    let mut client = connect(&coordinator).await?;
     let reply = client
         .submit(wire::SubmitRequest {
             profile_yaml: text,
@@ -244,32 +230,7 @@ async fn submit(
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
         .into_inner();
     eprintln!("run {} submitted", reply.run_id);
-    let mut events = client
-        .watch(wire::WatchRequest {
-            run_id: reply.run_id.clone(),
-        })
-        .await
-        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
-        .into_inner();
-    while let Some(ev) = events.message().await? {
-        eprintln!(
-            "[{}] stage {}/{} {}: {}/{} requests, {} failures, {} agents",
-            ev.run_id,
-            ev.stage + 1,
-            ev.stages.max(1),
-            ev.message,
-            ev.requests_done,
-            ev.requests_planned,
-            ev.failures,
-            ev.agents
-        );
-        if ev.finished {
-            if !ev.error.is_empty() {
-                bail!("run {} failed: {}", ev.run_id, ev.error);
-            }
-            break;
-        }
-    }
+    follow_events(&mut client, &reply.run_id).await?;
     let report = client
         .get_report(wire::GetReportRequest {
             run_id: reply.run_id,
@@ -280,4 +241,85 @@ async fn submit(
     println!("{}", report.summary_markdown);
     println!("report: {}", report.results_dir);
     Ok(())
+}
+
+async fn connect(coordinator: &str) -> anyhow::Result<ControlClient<tonic::transport::Channel>> {
+    let url = if coordinator.contains("://") {
+        coordinator.to_string()
+    } else {
+        format!("http://{coordinator}")
+    };
+    ControlClient::connect(url.clone())
+        .await
+        .with_context(|| format!("connect to {url}"))
+}
+
+/// Shows a run's `Watch` events until it ends; an error if the run failed.
+async fn follow_events(
+    client: &mut ControlClient<tonic::transport::Channel>,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let mut events = client
+        .watch(wire::WatchRequest {
+            run_id: run_id.to_string(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner();
+    let mut view = live::LiveView::new();
+    while let Some(ev) = events.message().await? {
+        let p = live::progress_from_wire(&ev);
+        if ev.finished {
+            view.finish(&p);
+            if !ev.error.is_empty() {
+                bail!("run {} failed: {}", ev.run_id, ev.error);
+            }
+            return Ok(());
+        }
+        view.update(&p);
+    }
+    bail!("the coordinator closed the watch of run {run_id} before it finished")
+}
+
+async fn watch(run_id: String, coordinator: String, insecure: bool) -> anyhow::Result<()> {
+    if !insecure {
+        bail!("TLS is not implemented yet: pass --insecure to use plaintext gRPC");
+    }
+    let mut client = connect(&coordinator).await?;
+    follow_events(&mut client, &run_id).await?;
+    let report = client
+        .get_report(wire::GetReportRequest { run_id })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner();
+    println!("{}", report.summary_markdown);
+    println!("report: {}", report.results_dir);
+    Ok(())
+}
+
+fn report(command: ReportCommand) -> anyhow::Result<()> {
+    match command {
+        ReportCommand::Render { run_dir } => {
+            let r = render::render_run(&run_dir)
+                .with_context(|| format!("render {}", run_dir.display()))?;
+            for w in &r.warnings {
+                tracing::warn!("{w}");
+            }
+            for l in &r.headline {
+                println!("{l}");
+            }
+            println!();
+            println!("{}", r.summary_markdown);
+            println!(
+                "wrote {} files; open {}",
+                r.files.len(),
+                r.dir.join("report.html").display()
+            );
+            Ok(())
+        }
+        ReportCommand::Compare { run_a, run_b } => {
+            print!("{}", render::compare_runs(&run_a, &run_b)?);
+            Ok(())
+        }
+    }
 }

@@ -229,6 +229,14 @@ async fn execute(
         "summary.json",
         &serde_json::to_vec_pretty(&summary_json(&rows)).unwrap_or_default(),
     )?;
+    // SUMMARY.txt, summary.csv, plots and report.html, from the files just written; a failure
+    // here leaves the run's results intact.
+    let render_dir = dir.clone();
+    match tokio::task::spawn_blocking(move || crate::render::render_run(&render_dir)).await {
+        Ok(Ok(r)) => tracing::info!("report: {}", r.dir.join("report.html").display()),
+        Ok(Err(e)) => tracing::warn!("rendering the report failed: {e}"),
+        Err(e) => tracing::warn!("rendering the report panicked: {e}"),
+    }
     progress.send_modify(|p| p.results_dir = dir.display().to_string());
     Ok(RunOutcome {
         run_id: run_id.to_string(),

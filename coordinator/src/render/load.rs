@@ -1,0 +1,270 @@
+//! Reading a run directory back: the stage reports, the plan's interval length, the profile's
+//! raw YAML and the snapshot logs (merged per stage and per interval). Only files are read, so a
+//! run written by an older version renders as long as its reports parse; what is missing (a
+//! snapshot log, the plan) becomes a warning and the plots that need it are left out.
+
+use super::RenderError;
+use crate::store::read_snapshots;
+use fleetbench_common::measure::{Measurements, Metric};
+use fleetbench_common::report::BenchmarkRun;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Everything the outputs are made of.
+#[derive(Debug)]
+pub struct RunData {
+    pub dir: PathBuf,
+    pub run_id: String,
+    pub profile_name: String,
+    /// `profile.yaml` as a generic value (for the `slo` section), when it parses.
+    pub profile: Option<Value>,
+    pub stages: Vec<StageData>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct StageData {
+    pub index: u32,
+    pub label: String,
+    pub report: BenchmarkRun,
+    /// The snapshot log merged over all shards and intervals; `None` without a readable log.
+    pub merged: Option<Measurements>,
+    /// Per interval, merged over shards, in interval order.
+    pub intervals: Vec<IntervalPoint>,
+    pub interval_s: f64,
+    /// Seconds from the first stage's start to this stage's start.
+    pub offset_s: f64,
+}
+
+/// One snapshot interval of one stage, over all shards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalPoint {
+    pub interval: u32,
+    /// Requests that completed successfully in the interval.
+    pub ok: u64,
+    pub failed: u64,
+    pub output_tokens: u64,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p99_ms: Option<f64>,
+}
+
+impl StageData {
+    /// The stage's load as a number for sweep axes: the rate (req/s) or the users.
+    pub fn load_value(&self) -> Option<f64> {
+        let args = self.report.scenario.load.args.as_ref()?;
+        args.get("rate")
+            .or_else(|| args.get("users"))
+            .and_then(Value::as_f64)
+    }
+
+    /// `constant`, `poisson`, `concurrent` (the plan's stage load type).
+    pub fn load_kind(&self) -> &str {
+        self.report
+            .scenario
+            .load
+            .args
+            .as_ref()
+            .and_then(|a| a.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// Accelerators of the stage's hosts (0 when unknown, as with the sim).
+    pub fn gpu_count(&self) -> u64 {
+        self.report
+            .scenario
+            .host
+            .accelerator
+            .iter()
+            .map(|a| a.count)
+            .sum()
+    }
+}
+
+/// What to read: `Full` also decodes the snapshot logs (for plots), `ReportsOnly` does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Full,
+    ReportsOnly,
+}
+
+pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
+    let mut warnings = Vec::new();
+    let plan: Option<Value> = match std::fs::read(dir.join("plan.json")) {
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                warnings.push(format!("plan.json does not parse: {e}"));
+                None
+            }
+        },
+        Err(_) => {
+            warnings.push("plan.json is missing".into());
+            None
+        }
+    };
+    let profile: Option<Value> = std::fs::read_to_string(dir.join("profile.yaml"))
+        .ok()
+        .and_then(|t| serde_norway::from_str(&t).ok());
+
+    let mut indices: Vec<u32> = std::fs::read_dir(dir)
+        .map_err(|source| RenderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("stage-"))
+                .and_then(|k| k.parse().ok())
+        })
+        .filter(|k: &u32| dir.join(format!("stage-{k}/report.json")).is_file())
+        .collect();
+    indices.sort_unstable();
+    if indices.is_empty() {
+        return Err(RenderError::NoReports(dir.to_path_buf()));
+    }
+
+    let mut stages = Vec::new();
+    let mut first_start: Option<f64> = None;
+    let mut running_offset = 0.0;
+    for k in indices {
+        let path = dir.join(format!("stage-{k}/report.json"));
+        let bytes = std::fs::read(&path).map_err(|source| RenderError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let report: BenchmarkRun =
+            serde_json::from_slice(&bytes).map_err(|e| RenderError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let meta = report.scenario.load.metadata.as_ref();
+        let label = meta
+            .and_then(|m| m.get("stage_label"))
+            .and_then(Value::as_str)
+            .unwrap_or("stage")
+            .to_string();
+        let interval_s = plan
+            .as_ref()
+            .and_then(|p| p["stages"][k as usize]["shards"][0]["snapshot_interval_ms"].as_f64())
+            .filter(|ms| *ms > 0.0)
+            .map(|ms| ms / 1000.0)
+            .unwrap_or(1.0);
+        let offset_s = match (report.metrics.time.start, first_start) {
+            (Some(s), Some(f)) => s - f,
+            (Some(s), None) => {
+                first_start = Some(s);
+                0.0
+            }
+            (None, _) => running_offset,
+        };
+        running_offset = offset_s + report.metrics.time.duration;
+        let (merged, intervals) = if depth == Depth::Full {
+            read_stage_log(dir, k, &mut warnings)
+        } else {
+            (None, Vec::new())
+        };
+        stages.push(StageData {
+            index: k,
+            label,
+            report,
+            merged,
+            intervals,
+            interval_s,
+            offset_s,
+        });
+    }
+
+    let run_id = plan
+        .as_ref()
+        .and_then(|p| p["run_id"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+    let profile_name = plan
+        .as_ref()
+        .and_then(|p| p["profile_name"].as_str())
+        .map(str::to_string)
+        .or_else(|| {
+            stages[0]
+                .report
+                .scenario
+                .load
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("profile"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "run".into());
+    Ok(RunData {
+        dir: dir.to_path_buf(),
+        run_id,
+        profile_name,
+        profile,
+        stages,
+        warnings,
+    })
+}
+
+/// The stage's snapshot log, merged once overall and once per interval. Interval histograms
+/// are built one at a time, so a long run needs no more memory than a short one.
+fn read_stage_log(
+    dir: &Path,
+    stage: u32,
+    warnings: &mut Vec<String>,
+) -> (Option<Measurements>, Vec<IntervalPoint>) {
+    let path = dir.join(format!("snapshots/stage-{stage}.pb"));
+    if !path.is_file() {
+        warnings.push(format!(
+            "{}: missing; stage {stage} has no distributions or time series",
+            path.display()
+        ));
+        return (None, Vec::new());
+    }
+    let snaps = match read_snapshots(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            warnings.push(format!("{e}; stage {stage} has no distributions"));
+            return (None, Vec::new());
+        }
+    };
+    // Each (shard, seq) once, as the coordinator applied them.
+    let mut seen = std::collections::HashSet::new();
+    let mut by_interval: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, s) in snaps.iter().enumerate() {
+        if seen.insert((s.shard, s.seq)) {
+            by_interval.entry(s.interval).or_default().push(i);
+        }
+    }
+    let mut merged = Measurements::new();
+    let mut points = Vec::new();
+    for (interval, idx) in by_interval {
+        let mut m = Measurements::new();
+        for i in idx {
+            if let Err(e) = m.add_snapshot(&snaps[i]) {
+                warnings.push(format!("{}: snapshot skipped: {e}", path.display()));
+            }
+        }
+        if let Err(e) = merged.add(&m) {
+            warnings.push(format!("{}: {e}", path.display()));
+        }
+        let ttft = m.histogram(Metric::Ttft);
+        let q = |q: f64| (!ttft.is_empty()).then(|| ttft.value_at_quantile(q) as f64 / 1000.0);
+        points.push(IntervalPoint {
+            interval,
+            ok: m.counters.ok,
+            failed: m.counters.failed(),
+            output_tokens: m.counters.output_tokens,
+            ttft_p50_ms: q(0.5),
+            ttft_p99_ms: q(0.99),
+        });
+    }
+    (Some(merged), points)
+}

@@ -1,0 +1,587 @@
+//! The plots, each drawn twice from one description: PNG (plotters' bitmap backend, encoded with
+//! `png`) and SVG. Text uses the font the project ships (`assets/fonts`), registered with
+//! plotters' `ab_glyph` support, so nothing depends on the fonts of the machine.
+//!
+//! Sweeps (two stages or more) get Dynamo's set: ITL vs load, request throughput vs load, the
+//! Pareto plot (output tok/s per GPU vs tok/s per user) and TTFT vs load. Every run gets TTFT and
+//! ITL distributions (CDF per stage, from the merged snapshot histograms) and time series over
+//! the run (completed requests and TTFT p50/p99 per snapshot interval).
+
+use super::load::{IntervalPoint, RunData, StageData};
+use super::RenderError;
+use fleetbench_common::measure::Metric;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+/// Size of every plot, pixels (PNG) and user units (SVG).
+pub const WIDTH: u32 = 960;
+pub const HEIGHT: u32 = 600;
+
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
+
+/// Tableau 10.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The shipped font is a valid TrueType file (a unit test draws with it).
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES);
+    });
+}
+
+/// One line and/or set of markers.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    pub line: bool,
+    pub markers: bool,
+    /// Shown in the legend (off for the second and later pieces of one logical series).
+    pub legend: bool,
+    /// Text next to each point (same length as `points`, or empty).
+    pub labels: Vec<String>,
+}
+
+impl Series {
+    fn new(name: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Series {
+        Series {
+            name: name.into(),
+            points,
+            color,
+            line: true,
+            markers: false,
+            legend: true,
+            labels: Vec::new(),
+        }
+    }
+
+    fn with_markers(mut self) -> Series {
+        self.markers = true;
+        self
+    }
+}
+
+/// A chart: what is drawn, with units in the axis descriptions.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// File stem under `plots/`.
+    pub name: String,
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    /// A fixed y range (CDFs: 0–100 %); otherwise from 0 to the data's maximum plus headroom.
+    pub y_range: Option<(f64, f64)>,
+    pub legend_at: SeriesLabelPosition,
+}
+
+/// A drawn chart: its title, files and SVG text (for inlining into the HTML page).
+#[derive(Debug, Clone)]
+pub struct Plot {
+    pub name: String,
+    pub title: String,
+    pub svg: String,
+}
+
+fn fmt_tick(v: f64) -> String {
+    let a = v.abs();
+    if (v - v.round()).abs() < 1e-9 || a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn span(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if from_zero && lo > 0.0 {
+        lo = 0.0;
+    }
+    if hi - lo < 1e-9 {
+        let pad = if hi.abs() > 1e-9 { hi.abs() * 0.1 } else { 1.0 };
+        return (if from_zero { lo } else { lo - pad }, hi + pad);
+    }
+    let pad = (hi - lo) * headroom;
+    (if from_zero { lo } else { lo - pad }, hi + pad)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
+    let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let x = span(xs, true, 0.05);
+    let ys = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    // Room above the data for the legend and point labels.
+    let y = c.y_range.unwrap_or_else(|| span(ys, true, 0.22));
+    let mut chart = ChartBuilder::on(root)
+        .caption(&c.title, (FONT, 26))
+        .margin(18)
+        .x_label_area_size(60)
+        .y_label_area_size(86)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(&c.x_label)
+        .y_desc(&c.y_label)
+        .axis_desc_style((FONT, 19))
+        .label_style((FONT, 16))
+        .x_labels(10)
+        .y_labels(8)
+        .x_label_formatter(&|v| fmt_tick(*v))
+        .y_label_formatter(&|v| fmt_tick(*v))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(RGBColor(242, 242, 242))
+        .draw()
+        .map_err(err)?;
+    let mut legend = false;
+    for s in &c.series {
+        let col = s.color;
+        let style = ShapeStyle::from(&col).stroke_width(2);
+        if s.line && s.points.len() > 1 {
+            let a = chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                .map_err(err)?;
+            if s.legend {
+                legend = true;
+                a.label(s.name.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], col.stroke_width(3))
+                });
+            }
+        }
+        if s.markers || s.points.len() == 1 {
+            let a = chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 5, ShapeStyle::from(&col).filled())),
+                )
+                .map_err(err)?;
+            if s.legend && !(s.line && s.points.len() > 1) {
+                legend = true;
+                a.label(s.name.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 11, y), 5, col.filled()));
+            }
+        }
+        if !s.labels.is_empty() {
+            chart
+                .draw_series(s.points.iter().zip(&s.labels).map(|(&p, l)| {
+                    EmptyElement::at(p)
+                        + Text::new(l.clone(), (8, -20), (FONT, 15).into_font().color(&BLACK))
+                }))
+                .map_err(err)?;
+        }
+    }
+    if legend {
+        chart
+            .configure_series_labels()
+            .position(c.legend_at.clone())
+            .margin(12)
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(160, 160, 160))
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)
+}
+
+/// Draws `c` into `dir/plots/<name>.png` and `.svg`.
+pub fn render_chart(c: &Chart, dir: &Path) -> Result<Plot, RenderError> {
+    register_font();
+    let plot_err = |message: String| RenderError::Plot {
+        name: c.name.clone(),
+        message,
+    };
+    let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, c).map_err(plot_err)?;
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, c).map_err(plot_err)?;
+    }
+    let plots = dir.join("plots");
+    std::fs::create_dir_all(&plots).map_err(|source| RenderError::Io {
+        path: plots.clone(),
+        source,
+    })?;
+    let png_path = plots.join(format!("{}.png", c.name));
+    super::write(&png_path, &encode_png(&rgb).map_err(plot_err)?)?;
+    super::write(&plots.join(format!("{}.svg", c.name)), svg.as_bytes())?;
+    Ok(Plot {
+        name: c.name.clone(),
+        title: c.title.clone(),
+        svg,
+    })
+}
+
+fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, WIDTH, HEIGHT);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(|e| e.to_string())?;
+        w.write_image_data(rgb).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// The x axis of a sweep: the stages' rate or users when all stages have one of one kind.
+fn load_axis(stages: &[StageData]) -> (String, Vec<f64>) {
+    let kinds: Vec<&str> = stages.iter().map(|s| s.load_kind()).collect();
+    let values: Option<Vec<f64>> = stages.iter().map(|s| s.load_value()).collect();
+    match values {
+        Some(v)
+            if kinds
+                .iter()
+                .all(|k| matches!(*k, "constant" | "poisson" | "gamma")) =>
+        {
+            ("Request rate (req/s)".into(), v)
+        }
+        Some(v) if kinds.iter().all(|k| *k == "concurrent") => ("Concurrency (users)".into(), v),
+        _ => (
+            "Stage (index)".into(),
+            stages.iter().map(|s| s.index as f64).collect(),
+        ),
+    }
+}
+
+/// Every chart a run gets.
+pub fn charts(run: &RunData) -> Vec<Chart> {
+    let mut out = Vec::new();
+    let stages = &run.stages;
+    if stages.len() >= 2 {
+        out.extend(sweep_charts(stages));
+    }
+    out.extend(distribution_charts(stages));
+    out.extend(time_series_charts(stages));
+    out
+}
+
+fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
+    let (x_label, xs) = load_axis(stages);
+    let labels: Vec<String> = stages.iter().map(|s| s.label.clone()).collect();
+    let mut out = Vec::new();
+    let pick = |f: &dyn Fn(&StageData) -> Option<f64>| -> Vec<(f64, f64)> {
+        stages
+            .iter()
+            .zip(&xs)
+            .filter_map(|(s, &x)| f(s).map(|y| (x, y)))
+            .collect()
+    };
+
+    let itl_p50 = pick(&|s| {
+        s.report
+            .metrics
+            .latency
+            .inter_token_latency
+            .as_ref()
+            .and_then(|i| i.p50)
+    });
+    let itl_mean = pick(&|s| {
+        s.report
+            .metrics
+            .latency
+            .inter_token_latency
+            .as_ref()
+            .map(|i| i.mean)
+    });
+    if !itl_p50.is_empty() {
+        out.push(Chart {
+            name: "itl_vs_load".into(),
+            title: "Inter-token latency vs load".into(),
+            x_label: x_label.clone(),
+            y_label: "Inter-token latency (ms)".into(),
+            series: vec![
+                Series::new("p50 ITL", itl_p50, color(0)).with_markers(),
+                Series::new("mean ITL", itl_mean, color(1)).with_markers(),
+            ],
+            y_range: None,
+            legend_at: SeriesLabelPosition::UpperLeft,
+        });
+    }
+
+    let rps = pick(&|s| s.report.metrics.throughput.requests_per_sec);
+    let mut series = vec![Series::new("completed requests", rps, color(0)).with_markers()];
+    if x_label.starts_with("Request rate") {
+        let offered: Vec<(f64, f64)> = xs.iter().map(|&x| (x, x)).collect();
+        series.push(Series::new("offered rate", offered, color(7)));
+    }
+    out.push(Chart {
+        name: "throughput_vs_load".into(),
+        title: "Request throughput vs load".into(),
+        x_label: x_label.clone(),
+        y_label: "Request throughput (req/s)".into(),
+        series,
+        y_range: None,
+        legend_at: SeriesLabelPosition::UpperLeft,
+    });
+
+    // Efficiency: output tok/s per GPU (per stage without a GPU count) vs tok/s per user.
+    let per_gpu = stages.iter().all(|s| s.gpu_count() > 0);
+    let mut pts = Vec::new();
+    let mut pt_labels = Vec::new();
+    for (s, label) in stages.iter().zip(&labels) {
+        let tpot = s
+            .report
+            .metrics
+            .latency
+            .time_per_output_token
+            .as_ref()
+            .map(|t| t.mean)
+            .filter(|m| *m > 0.0);
+        let tok = s.report.metrics.throughput.output_tokens_per_sec;
+        if let (Some(tpot), Some(tok)) = (tpot, tok) {
+            let y = if per_gpu {
+                tok / s.gpu_count() as f64
+            } else {
+                tok
+            };
+            pts.push((1000.0 / tpot, y));
+            pt_labels.push(label.clone());
+        }
+    }
+    if !pts.is_empty() {
+        let front = pareto_front(&pts);
+        let mut stages_series = Series::new("stages", pts, color(0)).with_markers();
+        stages_series.line = false;
+        stages_series.labels = pt_labels;
+        out.push(Chart {
+            name: "pareto".into(),
+            title: if per_gpu {
+                "Efficiency: output tok/s per GPU vs tok/s per user".into()
+            } else {
+                "Efficiency: output tok/s vs tok/s per user (no GPU count)".into()
+            },
+            x_label: "Output tok/s per user (1000 / mean TPOT)".into(),
+            y_label: if per_gpu {
+                "Output tok/s per GPU".into()
+            } else {
+                "Output tok/s (whole stage)".into()
+            },
+            series: vec![stages_series, Series::new("Pareto front", front, color(3))],
+            y_range: None,
+            legend_at: SeriesLabelPosition::UpperRight,
+        });
+    }
+
+    let ttft_mean = pick(&|s| Some(s.report.metrics.latency.time_to_first_token.mean));
+    let ttft_p99 = pick(&|s| s.report.metrics.latency.time_to_first_token.p99);
+    out.push(Chart {
+        name: "ttft_vs_load".into(),
+        title: "Time to first token vs load".into(),
+        x_label,
+        y_label: "Time to first token (ms)".into(),
+        series: vec![
+            Series::new("mean TTFT", ttft_mean, color(0)).with_markers(),
+            Series::new("p99 TTFT", ttft_p99, color(1)).with_markers(),
+        ],
+        y_range: None,
+        legend_at: SeriesLabelPosition::UpperLeft,
+    });
+    out
+}
+
+/// The points no other point beats in both coordinates, by increasing x.
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut front: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|&(x, y)| {
+            !points
+                .iter()
+                .any(|&(a, b)| a >= x && b >= y && (a > x || b > y))
+        })
+        .collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0));
+    front.dedup();
+    front
+}
+
+fn distribution_charts(stages: &[StageData]) -> Vec<Chart> {
+    let mut out = Vec::new();
+    for (metric, name, title, x_label, y_label) in [
+        (
+            Metric::Ttft,
+            "ttft_cdf",
+            "Time to first token, distribution per stage",
+            "Time to first token (ms)",
+            "Requests at or below (%)",
+        ),
+        (
+            Metric::Itl,
+            "itl_cdf",
+            "Inter-token latency, distribution per stage",
+            "Inter-token latency (ms)",
+            "Token gaps at or below (%)",
+        ),
+    ] {
+        let series: Vec<Series> = stages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let h = s.merged.as_ref()?.histogram(metric);
+                if h.is_empty() {
+                    return None;
+                }
+                let mut pts = vec![(h.min() as f64 / 1000.0, 0.0)];
+                pts.extend((1..=200).map(|k| {
+                    let q = k as f64 / 200.0;
+                    (h.value_at_quantile(q) as f64 / 1000.0, q * 100.0)
+                }));
+                Some(Series::new(s.label.clone(), pts, color(i)))
+            })
+            .collect();
+        if !series.is_empty() {
+            out.push(Chart {
+                name: name.into(),
+                title: title.into(),
+                x_label: x_label.into(),
+                y_label: y_label.into(),
+                series,
+                y_range: Some((0.0, 100.0)),
+                legend_at: SeriesLabelPosition::LowerRight,
+            });
+        }
+    }
+    out
+}
+
+/// One statistic of an interval.
+type PickInterval = fn(&IntervalPoint) -> Option<f64>;
+
+fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
+    let t = |s: &StageData, interval: u32| s.offset_s + (interval as f64 + 0.5) * s.interval_s;
+    let mut out = Vec::new();
+    let rate: Vec<Series> = stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.intervals.is_empty())
+        .map(|(i, s)| {
+            let pts = s
+                .intervals
+                .iter()
+                .map(|p| (t(s, p.interval), p.ok as f64 / s.interval_s))
+                .collect();
+            Series::new(s.label.clone(), pts, color(i)).with_markers()
+        })
+        .collect();
+    if rate.is_empty() {
+        return out;
+    }
+    out.push(Chart {
+        name: "throughput_over_time".into(),
+        title: "Completed requests over the run, per snapshot interval".into(),
+        x_label: "Time since the first stage started (s)".into(),
+        y_label: "Completed requests (req/s)".into(),
+        series: rate,
+        y_range: None,
+        legend_at: SeriesLabelPosition::UpperLeft,
+    });
+    let mut ttft = Vec::new();
+    for (n, s) in stages
+        .iter()
+        .filter(|s| !s.intervals.is_empty())
+        .enumerate()
+    {
+        let picks: [(usize, PickInterval, &str); 2] = [
+            (0, |p| p.ttft_p50_ms, "TTFT p50"),
+            (1, |p| p.ttft_p99_ms, "TTFT p99"),
+        ];
+        for (k, pick, label) in picks {
+            let pts: Vec<(f64, f64)> = s
+                .intervals
+                .iter()
+                .filter_map(|p| pick(p).map(|v| (t(s, p.interval), v)))
+                .collect();
+            let mut series = Series::new(label, pts, color(k)).with_markers();
+            series.legend = n == 0;
+            ttft.push(series);
+        }
+    }
+    out.push(Chart {
+        name: "ttft_over_time".into(),
+        title: "Time to first token over the run, per snapshot interval".into(),
+        x_label: "Time since the first stage started (s)".into(),
+        y_label: "Time to first token (ms)".into(),
+        series: ttft,
+        y_range: None,
+        legend_at: SeriesLabelPosition::UpperLeft,
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pareto_front_keeps_undominated_points() {
+        let pts = [(1.0, 10.0), (2.0, 8.0), (1.5, 7.0), (3.0, 2.0), (0.5, 9.0)];
+        assert_eq!(
+            pareto_front(&pts),
+            vec![(1.0, 10.0), (2.0, 8.0), (3.0, 2.0)]
+        );
+    }
+
+    #[test]
+    fn a_chart_draws_to_png_and_svg_with_the_shipped_font() {
+        let dir = std::env::temp_dir().join(format!("fleetbench-plot-{}", std::process::id()));
+        let c = Chart {
+            name: "t".into(),
+            title: "Test chart".into(),
+            x_label: "x (s)".into(),
+            y_label: "y (ms)".into(),
+            series: vec![Series::new("a", vec![(0.0, 1.0), (1.0, 2.0)], color(0))],
+            y_range: None,
+            legend_at: SeriesLabelPosition::UpperLeft,
+        };
+        let p = render_chart(&c, &dir).unwrap();
+        assert!(p.svg.starts_with("<svg"));
+        let png = std::fs::read(dir.join("plots/t.png")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(fmt_tick(20.0), "20");
+        assert_eq!(fmt_tick(2.5), "2.5");
+        assert_eq!(fmt_tick(12.345), "12.3");
+        assert_eq!(fmt_tick(1234.6), "1235");
+    }
+}
