@@ -94,10 +94,10 @@ pub struct ServeArgs {
 
     /// Fault injected into a --fault-rate fraction of requests (seeded by --seed). KIND is one
     /// of: http_429, http_500, http_503 (error status with an OpenAI/vLLM JSON error body);
-    /// reset[:N] (close the connection mid-stream after N tokens, default half of them);
+    /// reset or reset:N (close the connection mid-stream after N tokens, default half of them);
     /// stall:SECS (stop sending for SECS mid-stream, then continue); malformed (one chunk of
     /// invalid JSON mid-stream); slow_headers:SECS (hold the response headers for SECS);
-    /// stream_error (a `data: {"error": {...}}` event mid-stream, then [DONE]). A request can
+    /// stream_error (a `data: {"error": {...}}` event mid-stream, then `data: [DONE]`). A request can
     /// also ask for a fault itself with the header `x-fleetbench-fault: KIND[:PARAM]`.
     #[arg(long, value_name = "KIND")]
     pub fault: Option<String>,

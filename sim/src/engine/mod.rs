@@ -67,6 +67,9 @@ impl EngineHandle {
     }
 }
 
+/// How late a step may start and still be counted from the previous step's ideal end.
+const STEP_CLOCK_SLACK: std::time::Duration = std::time::Duration::from_millis(5);
+
 fn publish(s: &Scheduler, m: &Metrics) {
     m.running.store(s.num_running() as i64, Relaxed);
     m.waiting.store(s.num_waiting() as i64, Relaxed);
@@ -100,8 +103,9 @@ async fn run(mut sched: Scheduler, mut rx: UnboundedReceiver<NewSeq>, metrics: A
             continue;
         }
         let now = Instant::now();
-        // Steps run back to back on the step clock; after idle time the clock restarts now.
-        let start = if now.saturating_duration_since(last_end).as_micros() < 200 {
+        // Steps run back to back on the step clock, so the timer's lateness (tokio's timer has
+        // 1 ms resolution) is not added to every step; after idle time the clock restarts now.
+        let start = if now.saturating_duration_since(last_end) < STEP_CLOCK_SLACK {
             last_end
         } else {
             now
