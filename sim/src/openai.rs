@@ -86,29 +86,15 @@ impl GenRequest {
         let raw: RawRequest = serde_json::from_slice(body)?;
         let mut words = WordCounter::new(want_token_ids);
         match endpoint {
-            Endpoint::Completions => match raw.prompt {
-                Some(Value::String(s)) => words.add(&s),
-                Some(Value::Array(items)) => {
-                    for item in &items {
-                        match item {
-                            Value::String(s) => words.add(s),
-                            _ => {
-                                return Err(RequestError::Invalid {
-                                    field: "prompt",
-                                    expected: "a string or an array of strings",
-                                })
-                            }
-                        }
-                    }
-                }
-                None => return Err(RequestError::Missing("prompt")),
-                Some(_) => {
+            Endpoint::Completions => {
+                let prompt = raw.prompt.ok_or(RequestError::Missing("prompt"))?;
+                if !words.add_prompt(&prompt, 0) {
                     return Err(RequestError::Invalid {
                         field: "prompt",
-                        expected: "a string or an array of strings",
-                    })
+                        expected: "a string, an array of strings, or token ids",
+                    });
                 }
-            },
+            }
             Endpoint::Chat => {
                 let messages = raw.messages.ok_or(RequestError::Missing("messages"))?;
                 for m in &messages {
@@ -193,6 +179,29 @@ impl WordCounter {
             count: 0,
             ids: Vec::new(),
             want_ids,
+        }
+    }
+
+    /// Adds a completions prompt: a string, token ids, or an array of either (one level of
+    /// nesting). Returns false for any other shape.
+    fn add_prompt(&mut self, v: &Value, depth: u32) -> bool {
+        match v {
+            Value::String(s) => {
+                self.add(s);
+                true
+            }
+            Value::Number(n) if depth > 0 => match n.as_u64() {
+                Some(id) => {
+                    self.count = self.count.saturating_add(1);
+                    if self.want_ids {
+                        self.ids.push(id);
+                    }
+                    true
+                }
+                None => false,
+            },
+            Value::Array(items) if depth < 2 => items.iter().all(|i| self.add_prompt(i, depth + 1)),
+            _ => false,
         }
     }
 
@@ -327,6 +336,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.prompt_tokens, 3);
         assert_eq!(c.max_tokens, Some(3));
+        let ids =
+            GenRequest::parse(Endpoint::Completions, br#"{"prompt":[[1,2,3],[4]]}"#, true).unwrap();
+        assert_eq!(ids.prompt_tokens, 4);
+        assert_eq!(ids.prompt_token_ids, vec![1, 2, 3, 4]);
     }
 
     #[test]
@@ -340,5 +353,7 @@ mod tests {
         )
         .is_err());
         assert!(GenRequest::parse(Endpoint::Chat, br#"{"prompt":"a"}"#, false).is_err());
+        assert!(GenRequest::parse(Endpoint::Completions, br#"{"prompt":5}"#, false).is_err());
+        assert!(GenRequest::parse(Endpoint::Completions, br#"{"prompt":[[[1]]]}"#, false).is_err());
     }
 }
