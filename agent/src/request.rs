@@ -2,12 +2,8 @@
 //! build the same request j), its body, and what happened to it.
 
 use bytes::Bytes;
-use fleetbench_common::plan::{LengthSpec, ShardSpec};
+use fleetbench_common::plan::ShardSpec;
 use fleetbench_common::profile::ApiType;
-use fleetbench_common::tokenize::{splitmix64, synthesize_prompt};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
 use std::time::Instant;
 
 /// What to send for one request.
@@ -21,28 +17,14 @@ pub struct RequestData {
     pub body: Bytes,
 }
 
-/// Draws a length: normal(mean, std) clamped to [min, max], rounded.
-pub fn draw_length(spec: &LengthSpec, rng: &mut ChaCha8Rng) -> u32 {
-    let v = if spec.std_dev > 0.0 {
-        match Normal::new(spec.mean, spec.std_dev) {
-            Ok(n) => n.sample(rng),
-            Err(_) => spec.mean,
-        }
-    } else {
-        spec.mean
-    };
-    (v.round().max(0.0) as u64).clamp(spec.min as u64, spec.max as u64) as u32
-}
-
 impl RequestData {
-    /// Request `index` of the shard's stage.
+    /// Request `index` of the shard's stage: its prompt and lengths from the shard's data source
+    /// (`fleetbench_common::data`), the body for the endpoint's API.
     pub fn build(spec: &ShardSpec, index: u64) -> RequestData {
-        let (endpoint, input, output) = (&spec.endpoint, &spec.data.input, &spec.data.output);
-        let req_seed = splitmix64(spec.seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
-        let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
-        let input_tokens = draw_length(input, &mut rng);
-        let max_tokens = draw_length(output, &mut rng).max(1);
-        let prompt = synthesize_prompt(input_tokens, req_seed);
+        let endpoint = &spec.endpoint;
+        let content = spec.data.request(spec.seed, index);
+        let (prompt, input_tokens, max_tokens) =
+            (content.prompt, content.input_tokens, content.max_tokens);
         let body = match endpoint.api {
             ApiType::Completion => serde_json::json!({
                 "model": endpoint.model,

@@ -2,6 +2,8 @@
 //!
 //! - [`profile`]: the workload profile (inference-perf's format plus `fleet`), strict parsing and
 //!   validation with errors that name file, key and what is allowed;
+//! - [`data`]: request data sources (synthetic lengths, shared prefixes, ShareGPT, traces): what
+//!   request j of a stage sends;
 //! - [`plan`]: splitting a profile's stages into one shard per agent, and the intended send
 //!   times of a shard;
 //! - [`measure`]: the HDR histograms and counters that agents record and coordinators merge;
@@ -13,6 +15,7 @@
 //! Nothing here does network or heavy file I/O; the binaries do.
 
 pub mod clock;
+pub mod data;
 pub mod measure;
 pub mod plan;
 pub mod profile;

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use fleetbench_common::profile::load_profile;
+use fleetbench_common::profile::{apply_overrides, load_profile_with};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::render::{self, live};
 use fleetbench_coordinator::run::{start_run, RunRequest};
@@ -40,8 +40,23 @@ enum Command {
         /// Wait for this many agents (default: the profile's fleet.expect_agents, else 1).
         #[arg(long)]
         expect_agents: Option<u32>,
+        /// Override a profile key: a full path (`load.stages.0.rate=4`) or a leaf that is unique
+        /// in the file (`min=20,total_count=200`); repeatable.
+        #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Parse, validate and expand PROFILE; print the effective plan (stages, planned requests,
+    /// per-agent shares, data) without running anything.
+    Validate {
+        profile: PathBuf,
+        /// Override a profile key, as for `run`; repeatable.
+        #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Plan for this many agents (all of role client, weight 1).
+        #[arg(long, default_value_t = 1)]
+        agents: u32,
     },
     /// Submit PROFILE to a running `coordinator serve` and follow it to the end.
     Submit {
@@ -51,6 +66,9 @@ enum Command {
         coordinator: String,
         #[arg(long, default_value_t = 0)]
         expect_agents: u32,
+        /// Override a profile key, as for `run`; repeatable.
+        #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
         /// Plaintext to the coordinator (required for now: TLS is not implemented yet).
         #[arg(long)]
         insecure: bool,
@@ -120,14 +138,21 @@ fn main() -> anyhow::Result<()> {
             Command::Run {
                 profile,
                 expect_agents,
+                overrides,
                 server,
-            } => run(profile, expect_agents, server).await,
+            } => run(profile, expect_agents, &overrides, server).await,
+            Command::Validate {
+                profile,
+                overrides,
+                agents,
+            } => validate(&profile, &overrides, agents),
             Command::Submit {
                 profile,
                 coordinator,
                 expect_agents,
+                overrides,
                 insecure,
-            } => submit(profile, coordinator, expect_agents, insecure).await,
+            } => submit(profile, coordinator, expect_agents, &overrides, insecure).await,
             Command::Watch {
                 run_id,
                 coordinator,
@@ -170,10 +195,17 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(profile: PathBuf, expect_agents: Option<u32>, args: ServerArgs) -> anyhow::Result<()> {
-    let loaded = load_profile(&profile)?;
+async fn run(
+    profile: PathBuf,
+    expect_agents: Option<u32>,
+    overrides: &[String],
+    args: ServerArgs,
+) -> anyhow::Result<()> {
+    let loaded = load_profile_with(&profile, overrides)?;
     let text =
         std::fs::read_to_string(&profile).with_context(|| format!("read {}", profile.display()))?;
+    // The run directory keeps the profile as run: with the overrides applied.
+    let text = apply_overrides(&text, &profile, overrides)?;
     let expect = expect_agents
         .or(loaded.profile.fleet.expect_agents)
         .unwrap_or(1);
@@ -212,13 +244,17 @@ async fn submit(
     profile: PathBuf,
     coordinator: String,
     expect_agents: u32,
+    overrides: &[String],
     insecure: bool,
 ) -> anyhow::Result<()> {
     if !insecure {
         bail!("TLS is not implemented yet: pass --insecure to use plaintext gRPC");
     }
+    // Check here first (with this machine's environment), then send the overridden text.
+    load_profile_with(&profile, overrides)?;
     let text =
         std::fs::read_to_string(&profile).with_context(|| format!("read {}", profile.display()))?;
+    let text = apply_overrides(&text, &profile, overrides)?;
     let mut client = connect(&coordinator).await?;
     let reply = client
         .submit(wire::SubmitRequest {
@@ -240,6 +276,76 @@ async fn submit(
         .into_inner();
     println!("{}", report.summary_markdown);
     println!("report: {}", report.results_dir);
+    Ok(())
+}
+
+/// `coordinator validate`: the effective plan for `agents` client agents, on stdout.
+fn validate(profile: &std::path::Path, overrides: &[String], agents: u32) -> anyhow::Result<()> {
+    use fleetbench_common::plan::{plan_run, Member, ShardLoad};
+    let loaded = load_profile_with(profile, overrides)?;
+    let members: Vec<Member> = (0..agents.max(1))
+        .map(|i| Member {
+            agent_id: format!("agent-{i}"),
+            role: fleetbench_common::role::Role::Client,
+            host_name: format!("host-{i}"),
+        })
+        .collect();
+    let seed = loaded.profile.load.base_seed.unwrap_or(0);
+    let plan = plan_run(&loaded, &members, "validate", seed)?;
+    let p = &loaded.profile;
+    println!("profile {}: valid", loaded.name);
+    println!(
+        "endpoint: {} model {} api {:?} streaming {}",
+        p.server.base_url,
+        p.server.model_name.as_deref().unwrap_or("default"),
+        p.api.kind,
+        p.api.streaming
+    );
+    if let Some(first) = plan.stages.first().and_then(|s| s.shards.first()) {
+        println!("data: {}", first.data.describe());
+    }
+    println!("agents: {} (weights {:?})", members.len(), plan.weights);
+    for st in &plan.stages {
+        let planned = st
+            .load
+            .planned_requests()
+            .map_or("open (by time)".to_string(), |n| n.to_string());
+        println!(
+            "stage {} {}: {} load, planned requests {planned}, measured window {}..{} s",
+            st.index,
+            st.label,
+            st.load.kind_name(),
+            st.window.start_s,
+            st.window.end_s.map_or("end".to_string(), |e| e.to_string())
+        );
+        for (m, sh) in members.iter().zip(&st.shards) {
+            let share = match &sh.load {
+                ShardLoad::Constant { total, weights, .. } => {
+                    let cycle = fleetbench_common::plan::stripe_cycle(weights);
+                    let mine = (0..*total)
+                        .filter(|j| cycle[(*j % cycle.len() as u64) as usize] == sh.shard)
+                        .count();
+                    format!("{mine} of {total} requests (striped)")
+                }
+                ShardLoad::Poisson {
+                    rate, max_requests, ..
+                } => format!("poisson {rate:.3} req/s, cap {max_requests:?}"),
+                ShardLoad::Gamma {
+                    rate,
+                    burstiness,
+                    max_requests,
+                    ..
+                } => format!("gamma {rate:.3} req/s burstiness {burstiness}, cap {max_requests:?}"),
+                ShardLoad::Concurrent {
+                    users,
+                    num_requests,
+                    duration_s,
+                } => format!("{users} users, requests {num_requests:?}, duration {duration_s:?} s"),
+                ShardLoad::Idle => "idle (weight 0)".to_string(),
+            };
+            println!("  {}: {share}", m.agent_id);
+        }
+    }
     Ok(())
 }
 

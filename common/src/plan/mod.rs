@@ -17,7 +17,7 @@ pub use stages::{stage_defs, StageDef, Window};
 pub use schedule::{constant_arrivals, gamma_arrivals, poisson_arrivals, Arrival, Ramp};
 pub use split::{largest_remainder, stripe_cycle};
 
-use crate::profile::{ApiType, Distribution, LoadedProfile};
+use crate::profile::{ApiType, LoadedProfile};
 use crate::role::Role;
 use crate::tokenize::splitmix64;
 use serde::{Deserialize, Serialize};
@@ -133,31 +133,7 @@ pub struct EndpointSpec {
     pub headers: BTreeMap<String, String>,
 }
 
-/// Token lengths: a normal distribution clamped to `[min, max]` and rounded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LengthSpec {
-    pub mean: f64,
-    pub std_dev: f64,
-    pub min: u32,
-    pub max: u32,
-}
-
-impl From<&Distribution> for LengthSpec {
-    fn from(d: &Distribution) -> Self {
-        LengthSpec {
-            mean: d.mean,
-            std_dev: d.std_dev,
-            min: d.min.unwrap_or(1).max(1),
-            max: d.max.unwrap_or(u32::MAX),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataSpec {
-    pub input: LengthSpec,
-    pub output: LengthSpec,
-}
+pub use crate::data::{DataSpec, LengthDist, LengthSpec};
 
 /// One shard's part of a stage's load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -295,31 +271,7 @@ pub fn plan_run(
         api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
         headers: p.api.headers.clone(),
     };
-    // Validation guarantees both distributions for the supported data types.
-    let data = DataSpec {
-        input: p
-            .data
-            .input_distribution
-            .as_ref()
-            .map(LengthSpec::from)
-            .unwrap_or(LengthSpec {
-                mean: 128.0,
-                std_dev: 0.0,
-                min: 1,
-                max: u32::MAX,
-            }),
-        output: p
-            .data
-            .output_distribution
-            .as_ref()
-            .map(LengthSpec::from)
-            .unwrap_or(LengthSpec {
-                mean: 128.0,
-                std_dev: 0.0,
-                min: 1,
-                max: u32::MAX,
-            }),
-    };
+    let data = crate::data::plan_data(loaded, seed);
     let total_weight: u64 = weights.iter().map(|&w| w as u64).sum();
     let snapshot_interval_ms = (p.fleet.snapshot_interval.unwrap_or(1.0) * 1000.0).round() as u64;
     let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;

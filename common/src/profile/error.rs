@@ -18,8 +18,33 @@ pub enum ProfileError {
         key: String,
         message: String,
     },
-    #[error("{file}: `{key}` is an inference-perf setting that fleetbench does not support yet; remove it")]
-    NotSupported { file: PathBuf, key: String },
+    /// [`ProfileError::Invalid`] with the key's position in the file.
+    #[error("{file}: line {line} column {column}: `{key}`: {message}")]
+    InvalidAt {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{file}: -o {arg}: {message}")]
+    Override {
+        file: PathBuf,
+        arg: String,
+        message: String,
+    },
+    #[error("{file}: {}`{key}` is an inference-perf setting that fleetbench does not support yet; remove it", at_position(.line))]
+    NotSupported {
+        file: PathBuf,
+        key: String,
+        /// Line and column of the key, when known.
+        line: Option<(usize, usize)>,
+    },
     #[error("{file}: environment variable `{name}` (named by REPLACE_ENV_{name}) is not set")]
     MissingEnv { file: PathBuf, name: String },
+}
+
+fn at_position(p: &Option<(usize, usize)>) -> String {
+    p.map(|(l, c)| format!("line {l} column {c}: "))
+        .unwrap_or_default()
 }

@@ -1,25 +1,40 @@
 //! Workload profiles: an inference-perf configuration file plus fleetbench's `fleet` section
-//! (`spec/profile.md`). [`load_profile`] reads, fills `REPLACE_ENV_*` placeholders, parses
-//! strictly and validates; everything downstream may assume a valid [`Profile`].
+//! (`spec/profile.md`). [`load_profile`] reads, fills `REPLACE_ENV_*` placeholders, applies `-o`
+//! overrides, parses strictly, validates (errors carry the key's line and column) and reads the
+//! dataset file a `shareGPT` or `mooncake_trace` profile names; everything downstream may assume
+//! a valid [`Profile`].
 
 mod error;
+mod locate;
 mod model;
+mod overrides;
 mod validate;
 
 pub use error::ProfileError;
+pub use locate::locate;
 pub use model::*;
+pub use overrides::{apply_overrides, split_assignments};
 
+use crate::data::Dataset;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A parsed and validated profile with the name it goes by.
 #[derive(Debug, Clone)]
 pub struct LoadedProfile {
     pub name: String,
     pub profile: Profile,
+    /// The records of `data.path` (ShareGPT, Mooncake trace), read once by the coordinator.
+    pub dataset: Option<Arc<Dataset>>,
 }
 
 /// Reads, parses and validates a profile file.
 pub fn load_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
+    load_profile_with(path, &[])
+}
+
+/// [`load_profile`] with `-o` overrides (`load.stages.0.rate=4`, `min=20,total_count=200`).
+pub fn load_profile_with(path: &Path, overrides: &[String]) -> Result<LoadedProfile, ProfileError> {
     let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
         file: path.to_path_buf(),
         source,
@@ -28,7 +43,7 @@ pub fn load_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "profile".to_string());
-    parse_profile(&text, path, &stem)
+    parse_profile_with(&text, path, &stem, overrides)
 }
 
 /// Parses and validates profile text; `origin` names it in errors, `default_name` is used when
@@ -38,17 +53,63 @@ pub fn parse_profile(
     origin: &Path,
     default_name: &str,
 ) -> Result<LoadedProfile, ProfileError> {
-    let text = replace_env(text, origin)?;
-    let profile: Profile = serde_norway::from_str(&text).map_err(|e| ProfileError::Parse {
+    parse_profile_with(text, origin, default_name, &[])
+}
+
+/// [`parse_profile`] with `-o` overrides applied before the strict parse.
+pub fn parse_profile_with(
+    text: &str,
+    origin: &Path,
+    default_name: &str,
+    overrides: &[String],
+) -> Result<LoadedProfile, ProfileError> {
+    let filled = replace_env(text, origin)?;
+    let effective = apply_overrides(&filled, origin, overrides)?;
+    let profile: Profile = serde_norway::from_str(&effective).map_err(|e| ProfileError::Parse {
         file: origin.to_path_buf(),
-        message: describe_parse_error(&e),
+        message: if overrides.is_empty() {
+            describe_parse_error(&e)
+        } else {
+            // Positions refer to the text the overrides produced, not to the file.
+            format!("with the -o overrides applied: {e}")
+        },
     })?;
-    validate::validate(&profile, origin)?;
+    let located = |e: ProfileError| position(e, &filled, &effective);
+    validate::validate(&profile, origin).map_err(located)?;
+    let dataset = validate::read_dataset(&profile, origin).map_err(located)?;
     let name = profile
         .name
         .clone()
         .unwrap_or_else(|| default_name.to_string());
-    Ok(LoadedProfile { name, profile })
+    Ok(LoadedProfile {
+        name,
+        profile,
+        dataset: dataset.map(Arc::new),
+    })
+}
+
+/// Adds the key's line and column (in the file's text, else in the overridden text) to an error
+/// found after parsing.
+fn position(e: ProfileError, file_text: &str, effective: &str) -> ProfileError {
+    let find = |key: &str| locate(file_text, key).or_else(|| locate(effective, key));
+    match e {
+        ProfileError::Invalid { file, key, message } => match find(&key) {
+            Some((line, column)) => ProfileError::InvalidAt {
+                file,
+                line,
+                column,
+                key,
+                message,
+            },
+            None => ProfileError::Invalid { file, key, message },
+        },
+        ProfileError::NotSupported { file, key, line } => ProfileError::NotSupported {
+            line: line.or_else(|| find(&key)),
+            file,
+            key,
+        },
+        other => other,
+    }
 }
 
 /// serde's message plus the parser's position, in the `line L column C` form editors jump to.

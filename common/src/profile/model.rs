@@ -92,6 +92,28 @@ pub enum DataType {
     OtelTraceReplay,
     #[serde(rename = "visionarena")]
     Visionarena,
+    /// fleetbench's addition: a Mooncake-style trace (JSONL) from `data.path`.
+    #[serde(rename = "mooncake_trace")]
+    MooncakeTrace,
+}
+
+impl DataType {
+    /// The name a profile spells it with.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Random => "random",
+            DataType::Synthetic => "synthetic",
+            DataType::Mock => "mock",
+            DataType::SharedPrefix => "shared_prefix",
+            DataType::ShareGpt => "shareGPT",
+            DataType::CnnDailymail => "cnn_dailymail",
+            DataType::BillsumConversations => "billsum_conversations",
+            DataType::InfinityInstruct => "infinity_instruct",
+            DataType::OtelTraceReplay => "otel_trace_replay",
+            DataType::Visionarena => "visionarena",
+            DataType::MooncakeTrace => "mooncake_trace",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -106,7 +128,13 @@ pub struct DataConfig {
     #[serde(default)]
     pub output_distribution: Option<Distribution>,
     #[serde(default)]
-    pub shared_prefix: Option<Value>,
+    pub shared_prefix: Option<SharedPrefixConfig>,
+    /// fleetbench's planned multi-turn sessions (not implemented yet).
+    #[serde(default)]
+    pub multi_turn: Option<Value>,
+    /// fleetbench's planned LoRA adapter mix (not implemented yet).
+    #[serde(default)]
+    pub lora_mix: Option<Value>,
     #[serde(default)]
     pub multimodal: Option<Value>,
     #[serde(default)]
@@ -115,19 +143,44 @@ pub struct DataConfig {
     pub otel_trace_replay: Option<Value>,
 }
 
-/// inference-perf's length distribution: a normal distribution clamped to `[min, max]`.
+/// inference-perf's length distribution: a normal distribution clamped to `[min, max]`; with
+/// fleetbench's `type` key also `fixed` (mean), `uniform` (min..=max) or `lognormal` (mean and
+/// std_dev of the lognormal itself), as inference-perf's multimodal count distributions.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
+    #[serde(rename = "type", default)]
+    pub kind: Option<crate::data::LengthDist>,
     #[serde(default)]
     pub min: Option<u32>,
     #[serde(default)]
     pub max: Option<u32>,
-    pub mean: f64,
+    #[serde(default)]
+    pub mean: Option<f64>,
     #[serde(default, alias = "std")]
     pub std_dev: f64,
     #[serde(default)]
     pub total_count: Option<u64>,
+}
+
+/// inference-perf's `data.shared_prefix`: `num_groups` groups of `num_prompts_per_group` prompts;
+/// the prompts of a group start with the same `system_prompt_len` tokens.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefixConfig {
+    pub num_groups: u32,
+    pub num_prompts_per_group: u32,
+    pub system_prompt_len: u32,
+    /// Tokens of each question (default 128), unless `question_distribution` is given.
+    #[serde(default)]
+    pub question_len: Option<u32>,
+    /// Output tokens (default 128), unless `output_distribution` is given.
+    #[serde(default)]
+    pub output_len: Option<u32>,
+    #[serde(default)]
+    pub question_distribution: Option<Distribution>,
+    #[serde(default)]
+    pub output_distribution: Option<Distribution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -1,7 +1,8 @@
 //! Checks that a parsed profile describes something fleetbench can run, with errors that name
 //! the key and what is allowed.
 
-use super::{DataType, Profile, ProfileError};
+use super::{DataType, Distribution, Profile, ProfileError};
+use crate::data::{Dataset, LengthDist};
 use serde_norway::Value;
 use std::path::Path;
 
@@ -11,11 +12,12 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         key: key.to_string(),
         message,
     };
-    let unsupported: [(&str, &Option<Value>); 13] = [
+    let unsupported: [(&str, &Option<Value>); 14] = [
         ("api.slo_unit", &p.api.slo_unit),
         ("api.slo_tpot_header", &p.api.slo_tpot_header),
         ("api.slo_ttft_header", &p.api.slo_ttft_header),
-        ("data.shared_prefix", &p.data.shared_prefix),
+        ("data.multi_turn", &p.data.multi_turn),
+        ("data.lora_mix", &p.data.lora_mix),
         ("data.multimodal", &p.data.multimodal),
         ("data.use_chat_template", &p.data.use_chat_template),
         ("data.otel_trace_replay", &p.data.otel_trace_replay),
@@ -52,6 +54,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         return Err(ProfileError::NotSupported {
             file: file.to_path_buf(),
             key: key.to_string(),
+            line: None,
         });
     }
 
@@ -75,51 +78,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
 
-    match p.data.kind {
-        DataType::Random | DataType::Synthetic => {
-            for (key, d) in [
-                ("data.input_distribution", &p.data.input_distribution),
-                ("data.output_distribution", &p.data.output_distribution),
-            ] {
-                let d = d.as_ref().ok_or_else(|| {
-                    invalid(
-                        key,
-                        "required for data type random: {min, max, mean, std_dev, total_count}"
-                            .into(),
-                    )
-                })?;
-                if !(d.mean.is_finite() && d.mean >= 1.0) {
-                    return Err(invalid(
-                        &format!("{key}.mean"),
-                        format!("must be a number ≥ 1 (tokens), got {}", d.mean),
-                    ));
-                }
-                if !(d.std_dev.is_finite() && d.std_dev >= 0.0) {
-                    return Err(invalid(
-                        &format!("{key}.std_dev"),
-                        format!("must be a number ≥ 0, got {}", d.std_dev),
-                    ));
-                }
-                if let (Some(lo), Some(hi)) = (d.min, d.max) {
-                    if lo > hi {
-                        return Err(invalid(
-                            &format!("{key}.min"),
-                            format!("min {lo} is above max {hi}"),
-                        ));
-                    }
-                }
-                if d.max == Some(0) {
-                    return Err(invalid(&format!("{key}.max"), "must be ≥ 1".into()));
-                }
-            }
-        }
-        other => {
-            return Err(invalid(
-                "data.type",
-                format!("{other:?} is not supported yet; allowed: random, synthetic"),
-            ))
-        }
-    }
+    validate_data(p, file)?;
 
     crate::plan::stage_defs(p, file)?;
     for (key, v) in [
@@ -160,4 +119,221 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
     Ok(())
+}
+
+const DATA_TYPES: &str = "random, synthetic, shared_prefix, shareGPT, mooncake_trace";
+
+fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |key: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let d = &p.data;
+    let unused = |key: &str, instead: &str| {
+        invalid(
+            key,
+            format!("is not used by data type {}; {instead}", d.kind.name()),
+        )
+    };
+    let needs_file = matches!(d.kind, DataType::ShareGpt | DataType::MooncakeTrace);
+    if d.path.is_some() && !needs_file {
+        return Err(invalid(
+            "data.path",
+            "is only read by data types shareGPT and mooncake_trace".into(),
+        ));
+    }
+    if d.shared_prefix.is_some() && d.kind != DataType::SharedPrefix {
+        return Err(invalid(
+            "data.shared_prefix",
+            "is only read by data type shared_prefix".into(),
+        ));
+    }
+    match d.kind {
+        DataType::Random | DataType::Synthetic => {
+            for (key, dist) in [
+                ("data.input_distribution", &d.input_distribution),
+                ("data.output_distribution", &d.output_distribution),
+            ] {
+                let dist = dist.as_ref().ok_or_else(|| {
+                    invalid(
+                        key,
+                        "required for data type random: {type (normal | fixed | uniform | lognormal), min, max, mean, std_dev, total_count}"
+                            .into(),
+                    )
+                })?;
+                check_distribution(key, dist, file)?;
+            }
+        }
+        DataType::SharedPrefix => {
+            for key in ["data.input_distribution", "data.output_distribution"] {
+                let set = if key.ends_with("input_distribution") {
+                    d.input_distribution.is_some()
+                } else {
+                    d.output_distribution.is_some()
+                };
+                if set {
+                    return Err(unused(
+                        key,
+                        "give lengths in data.shared_prefix (question_len / question_distribution, output_len / output_distribution)",
+                    ));
+                }
+            }
+            let sp = d.shared_prefix.as_ref().ok_or_else(|| {
+                invalid(
+                    "data.shared_prefix",
+                    "required for data type shared_prefix: {num_groups, num_prompts_per_group, system_prompt_len, question_len, output_len}".into(),
+                )
+            })?;
+            for (key, v) in [
+                ("data.shared_prefix.num_groups", Some(sp.num_groups)),
+                (
+                    "data.shared_prefix.num_prompts_per_group",
+                    Some(sp.num_prompts_per_group),
+                ),
+                ("data.shared_prefix.question_len", sp.question_len),
+                ("data.shared_prefix.output_len", sp.output_len),
+            ] {
+                if v == Some(0) {
+                    return Err(invalid(key, "must be ≥ 1".into()));
+                }
+            }
+            for (key, dist, len) in [
+                (
+                    "data.shared_prefix.question_distribution",
+                    &sp.question_distribution,
+                    ("question_len", sp.question_len),
+                ),
+                (
+                    "data.shared_prefix.output_distribution",
+                    &sp.output_distribution,
+                    ("output_len", sp.output_len),
+                ),
+            ] {
+                if let Some(dist) = dist {
+                    if len.1.is_some() {
+                        return Err(invalid(
+                            key,
+                            format!("give either {} or this distribution, not both", len.0),
+                        ));
+                    }
+                    check_distribution(key, dist, file)?;
+                }
+            }
+        }
+        DataType::ShareGpt | DataType::MooncakeTrace => {
+            if d.path.is_none() {
+                return Err(invalid(
+                    "data.path",
+                    format!(
+                        "required for data type {}: a local {} file (fleetbench never downloads datasets), e.g. {}",
+                        d.kind.name(),
+                        if d.kind == DataType::ShareGpt { "ShareGPT JSON" } else { "Mooncake trace JSONL" },
+                        if d.kind == DataType::ShareGpt { "profiles/data/sharegpt_sample.json" } else { "profiles/data/mooncake_sample.jsonl" },
+                    ),
+                ));
+            }
+            for (key, set) in [
+                ("data.input_distribution", d.input_distribution.is_some()),
+                ("data.output_distribution", d.output_distribution.is_some()),
+            ] {
+                if set {
+                    return Err(unused(key, "lengths come from the dataset file"));
+                }
+            }
+        }
+        other => {
+            return Err(invalid(
+                "data.type",
+                format!(
+                    "{} is not supported yet; allowed: {DATA_TYPES}",
+                    other.name()
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// A length distribution: the keys its `type` needs, sane values.
+fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |k: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: format!("{key}{k}"),
+        message,
+    };
+    let kind = d.kind.unwrap_or_default();
+    match kind {
+        LengthDist::Uniform => {
+            if d.min.is_none() || d.max.is_none() {
+                return Err(invalid(
+                    "",
+                    "type uniform needs min and max (tokens)".into(),
+                ));
+            }
+            if d.mean.is_some() || d.std_dev != 0.0 {
+                return Err(invalid(
+                    if d.mean.is_some() { ".mean" } else { ".std_dev" },
+                    "type uniform takes min and max only; for a mean use type normal, lognormal or fixed".into(),
+                ));
+            }
+        }
+        LengthDist::Normal | LengthDist::Lognormal | LengthDist::Fixed => {
+            let mean = d.mean.ok_or_else(|| {
+                invalid(
+                    ".mean",
+                    format!(
+                        "required for type {}: a number ≥ 1 (tokens)",
+                        format!("{kind:?}").to_lowercase()
+                    ),
+                )
+            })?;
+            if !(mean.is_finite() && mean >= 1.0) {
+                return Err(invalid(
+                    ".mean",
+                    format!("must be a number ≥ 1 (tokens), got {mean}"),
+                ));
+            }
+            if !(d.std_dev.is_finite() && d.std_dev >= 0.0) {
+                return Err(invalid(
+                    ".std_dev",
+                    format!("must be a number ≥ 0, got {}", d.std_dev),
+                ));
+            }
+            if kind == LengthDist::Fixed && d.std_dev != 0.0 {
+                return Err(invalid(
+                    ".std_dev",
+                    "a fixed length has no spread; use type normal or lognormal".into(),
+                ));
+            }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (d.min, d.max) {
+        if lo > hi {
+            return Err(invalid(".min", format!("min {lo} is above max {hi}")));
+        }
+    }
+    if d.max == Some(0) {
+        return Err(invalid(".max", "must be ≥ 1".into()));
+    }
+    Ok(())
+}
+
+/// Reads the dataset file of a `shareGPT` or `mooncake_trace` profile (relative paths: from the
+/// working directory, else from the profile's directory).
+pub(super) fn read_dataset(p: &Profile, file: &Path) -> Result<Option<Dataset>, ProfileError> {
+    let Some(path) = p.data.path.as_deref() else {
+        return Ok(None);
+    };
+    let resolved = crate::data::resolve_data_path(path, file);
+    let read = match p.data.kind {
+        DataType::ShareGpt => crate::data::read_sharegpt(&resolved).map(Dataset::Prompts),
+        DataType::MooncakeTrace => crate::data::read_mooncake(&resolved).map(Dataset::Trace),
+        _ => return Ok(None),
+    };
+    read.map(Some).map_err(|e| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: "data.path".into(),
+        message: format!("{}: {}", e.path.display(), e.message),
+    })
 }

@@ -1,0 +1,110 @@
+//! Token-length distributions: fixed, uniform, normal (inference-perf's `input_distribution`
+//! semantics) and lognormal, each clamped to `[min, max]` and rounded.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal, Normal};
+use serde::{Deserialize, Serialize};
+
+/// The shape of a length distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LengthDist {
+    /// Normal(mean, std_dev), inference-perf's distribution (std_dev 0: always the mean).
+    #[default]
+    Normal,
+    /// Always `mean`.
+    Fixed,
+    /// Uniform over the integers `min..=max`.
+    Uniform,
+    /// Lognormal whose own mean and standard deviation are `mean` and `std_dev`.
+    Lognormal,
+}
+
+/// Token lengths: a distribution clamped to `[min, max]` and rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LengthSpec {
+    #[serde(default)]
+    pub dist: LengthDist,
+    pub mean: f64,
+    pub std_dev: f64,
+    pub min: u32,
+    pub max: u32,
+}
+
+impl LengthSpec {
+    /// Always `n` tokens.
+    pub fn fixed(n: u32) -> LengthSpec {
+        LengthSpec {
+            dist: LengthDist::Fixed,
+            mean: n as f64,
+            std_dev: 0.0,
+            min: n.max(1),
+            max: n.max(1),
+        }
+    }
+
+    /// Draws one length.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> u32 {
+        let v = match self.dist {
+            LengthDist::Fixed => self.mean,
+            LengthDist::Normal if self.std_dev > 0.0 => {
+                match Normal::new(self.mean, self.std_dev) {
+                    Ok(n) => n.sample(rng),
+                    Err(_) => self.mean,
+                }
+            }
+            LengthDist::Normal => self.mean,
+            LengthDist::Uniform => {
+                let (lo, hi) = (self.min.min(self.max), self.max.max(self.min));
+                return rng.random_range(lo..=hi);
+            }
+            LengthDist::Lognormal if self.std_dev > 0.0 && self.mean > 0.0 => {
+                // The underlying normal's parameters from the lognormal's own mean and std.
+                let s2 = (1.0 + (self.std_dev / self.mean).powi(2)).ln();
+                let mu = self.mean.ln() - s2 / 2.0;
+                match LogNormal::new(mu, s2.sqrt()) {
+                    Ok(d) => d.sample(rng),
+                    Err(_) => self.mean,
+                }
+            }
+            LengthDist::Lognormal => self.mean,
+        };
+        (v.round().max(0.0) as u64).clamp(self.min as u64, self.max as u64) as u32
+    }
+
+    /// The mean of the clamped distribution, estimated from `n` draws of a fixed-seed stream
+    /// (exact for fixed lengths). Used to say what a profile's reports should show.
+    pub fn expected_mean(&self, n: u32) -> f64 {
+        use rand::SeedableRng;
+        if self.dist == LengthDist::Fixed
+            || (self.std_dev == 0.0 && self.dist != LengthDist::Uniform)
+        {
+            return (self.mean.round().max(0.0) as u64).clamp(self.min as u64, self.max as u64)
+                as f64;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(0xD15C);
+        let sum: u64 = (0..n.max(1)).map(|_| self.draw(&mut rng) as u64).sum();
+        sum as f64 / n.max(1) as f64
+    }
+}
+
+impl From<&crate::profile::Distribution> for LengthSpec {
+    /// A validated profile distribution (`validate` checks that the keys its type needs are there).
+    fn from(d: &crate::profile::Distribution) -> Self {
+        let dist = d.kind.unwrap_or_default();
+        let min = d.min.unwrap_or(1).max(1);
+        let max = d.max.unwrap_or(u32::MAX).max(min);
+        let mean = match dist {
+            LengthDist::Uniform => (min as f64 + max as f64) / 2.0,
+            _ => d.mean.unwrap_or(min as f64),
+        };
+        LengthSpec {
+            dist,
+            mean,
+            std_dev: d.std_dev,
+            min,
+            max,
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Request data sources: what request j of a stage sends. A [`DataSpec`] travels to the agents in
+//! every shard spec; [`DataSpec::request`] derives request j's prompt and lengths from the stage
+//! seed and j alone, so every agent would build the same request j and the union of the shards is
+//! the single-agent workload.
+//!
+//! - `synthetic` (inference-perf's `random`/`synthetic`): lengths from [`LengthSpec`]
+//!   distributions, prompts synthesized word by word;
+//! - `shared_prefix`: request j belongs to group j % num_groups, whose requests all start with the
+//!   same system-prompt words, then a question of their own (inference-perf's keys);
+//! - `prompts`: ShareGPT conversations sampled with a fixed seed (prompt = first human turn,
+//!   output length = the answer's word count), read by the coordinator and carried in the spec;
+//! - `trace`: Mooncake-style records; each hash id is a block of [`TRACE_BLOCK_WORDS`] words shared
+//!   by every record that names it.
+//!
+//! Tokens are the word tokenizer's (`crate::tokenize`): one token per whitespace-separated word.
+
+mod files;
+mod length;
+mod plan;
+
+pub use files::{read_mooncake, read_sharegpt, resolve_data_path, sample, Dataset, DatasetError};
+pub use length::{LengthDist, LengthSpec};
+pub use plan::plan_data;
+
+use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Words per trace hash id: the prefix-cache block a Mooncake hash id stands for.
+pub const TRACE_BLOCK_WORDS: u32 = 16;
+
+/// Most dataset entries carried in one shard spec (requests beyond cycle through them).
+pub const MAX_CARRIED_ENTRIES: usize = 2048;
+
+/// One prompt of a dataset with the output length it asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptEntry {
+    pub prompt: String,
+    pub output_tokens: u32,
+}
+
+/// One record of a Mooncake-style trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub timestamp_ms: f64,
+    pub input_length: u32,
+    pub output_length: u32,
+    pub hash_ids: Vec<u64>,
+}
+
+/// The data of a stage's requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataSpec {
+    Synthetic {
+        input: LengthSpec,
+        output: LengthSpec,
+    },
+    SharedPrefix {
+        /// Seed of the groups' system prompts and questions (the run's, so every stage sees the
+        /// same prompts, as inference-perf's fixed dataset).
+        seed: u64,
+        num_groups: u32,
+        prompts_per_group: u32,
+        system_prompt_len: u32,
+        question: LengthSpec,
+        output: LengthSpec,
+    },
+    Prompts {
+        prompts: Vec<PromptEntry>,
+    },
+    Trace {
+        records: Vec<TraceRecord>,
+    },
+}
+
+/// What request j sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestContent {
+    pub prompt: String,
+    pub input_tokens: u32,
+    pub max_tokens: u32,
+}
+
+/// The per-request seed of request `index` of a stage with seed `stage_seed`.
+pub fn request_seed(stage_seed: u64, index: u64) -> u64 {
+    splitmix64(stage_seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F))
+}
+
+impl DataSpec {
+    /// Request `index` of the stage whose seed is `stage_seed`.
+    pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
+        let req_seed = request_seed(stage_seed, index);
+        match self {
+            DataSpec::Synthetic { input, output } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
+                let input_tokens = input.draw(&mut rng);
+                let max_tokens = output.draw(&mut rng).max(1);
+                RequestContent {
+                    prompt: synthesize_prompt(input_tokens, req_seed),
+                    input_tokens,
+                    max_tokens,
+                }
+            }
+            DataSpec::SharedPrefix {
+                seed,
+                num_groups,
+                prompts_per_group,
+                system_prompt_len,
+                question,
+                output,
+            } => {
+                let groups = (*num_groups).max(1) as u64;
+                let group = index % groups;
+                let q = (index / groups) % (*prompts_per_group).max(1) as u64;
+                let group_seed = splitmix64(seed ^ 0x6_0000_0000 ^ group);
+                // The question (and its lengths) repeat once every group has used all of its
+                // prompts: the dataset has num_groups × prompts_per_group prompts.
+                let q_seed = splitmix64(group_seed ^ (q + 1).wrapping_mul(0x9E37_79B9));
+                let mut rng = ChaCha8Rng::seed_from_u64(q_seed);
+                let q_len = question.draw(&mut rng);
+                let max_tokens = output.draw(&mut rng).max(1);
+                let mut prompt = synthesize_prompt(*system_prompt_len, group_seed);
+                if q_len > 0 {
+                    if !prompt.is_empty() {
+                        prompt.push(' ');
+                    }
+                    prompt.push_str(&synthesize_prompt(q_len, q_seed));
+                }
+                RequestContent {
+                    input_tokens: system_prompt_len + q_len,
+                    prompt,
+                    max_tokens,
+                }
+            }
+            DataSpec::Prompts { prompts } => {
+                match prompts.get(index as usize % prompts.len().max(1)) {
+                    Some(e) => RequestContent {
+                        input_tokens: count_words(&e.prompt) as u32,
+                        prompt: e.prompt.clone(),
+                        max_tokens: e.output_tokens.max(1),
+                    },
+                    None => RequestContent {
+                        prompt: synthesize_prompt(1, req_seed),
+                        input_tokens: 1,
+                        max_tokens: 1,
+                    },
+                }
+            }
+            DataSpec::Trace { records } => match records.get(index as usize % records.len().max(1))
+            {
+                Some(r) => RequestContent {
+                    prompt: trace_prompt(r, req_seed),
+                    input_tokens: r.input_length,
+                    max_tokens: r.output_length.max(1),
+                },
+                None => RequestContent {
+                    prompt: synthesize_prompt(1, req_seed),
+                    input_tokens: 1,
+                    max_tokens: 1,
+                },
+            },
+        }
+    }
+
+    /// A one-line description for `coordinator validate`.
+    pub fn describe(&self) -> String {
+        let len = |l: &LengthSpec| match l.dist {
+            LengthDist::Fixed => format!("{}", l.mean),
+            LengthDist::Uniform => format!("uniform[{}, {}]", l.min, l.max),
+            d => format!(
+                "{d:?}(mean {}, std {}) in [{}, {}]",
+                l.mean,
+                l.std_dev,
+                l.min,
+                if l.max == u32::MAX {
+                    "∞".to_string()
+                } else {
+                    l.max.to_string()
+                }
+            )
+            .to_lowercase(),
+        };
+        match self {
+            DataSpec::Synthetic { input, output } => {
+                format!("synthetic: input {} tokens, output {}", len(input), len(output))
+            }
+            DataSpec::SharedPrefix {
+                num_groups,
+                prompts_per_group,
+                system_prompt_len,
+                question,
+                output,
+                ..
+            } => format!(
+                "shared_prefix: {num_groups} groups × {prompts_per_group} prompts, system prompt {system_prompt_len} + question {} tokens, output {}",
+                len(question),
+                len(output)
+            ),
+            DataSpec::Prompts { prompts } => {
+                let n = prompts.len().max(1) as f64;
+                let i: usize = prompts.iter().map(|p| count_words(&p.prompt)).sum();
+                let o: u64 = prompts.iter().map(|p| p.output_tokens as u64).sum();
+                format!(
+                    "prompts: {} sampled entries, mean input {:.1}, mean output {:.1} tokens",
+                    prompts.len(),
+                    i as f64 / n,
+                    o as f64 / n
+                )
+            }
+            DataSpec::Trace { records } => {
+                let n = records.len().max(1) as f64;
+                let i: u64 = records.iter().map(|r| r.input_length as u64).sum();
+                let o: u64 = records.iter().map(|r| r.output_length as u64).sum();
+                format!(
+                    "trace: {} records, mean input {:.1}, mean output {:.1} tokens",
+                    records.len(),
+                    i as f64 / n,
+                    o as f64 / n
+                )
+            }
+        }
+    }
+}
+
+/// A trace record's prompt: one block of [`TRACE_BLOCK_WORDS`] words per hash id (the same words
+/// wherever the id appears), then words of its own, cut to `input_length` words.
+pub fn trace_prompt(r: &TraceRecord, req_seed: u64) -> String {
+    let mut words: Vec<String> = Vec::with_capacity(r.input_length as usize);
+    for &h in &r.hash_ids {
+        if words.len() >= r.input_length as usize {
+            break;
+        }
+        let block = synthesize_prompt(TRACE_BLOCK_WORDS, splitmix64(h ^ 0x4A54_1D00));
+        words.extend(block.split(' ').map(str::to_string));
+    }
+    words.truncate(r.input_length as usize);
+    let rest = r.input_length as usize - words.len();
+    if rest > 0 {
+        words.extend(
+            synthesize_prompt(rest as u32, req_seed)
+                .split(' ')
+                .map(str::to_string),
+        );
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+//! From a loaded profile's `data` section to the [`DataSpec`] that every shard carries.
+
+use super::{sample, DataSpec, Dataset, LengthSpec, MAX_CARRIED_ENTRIES};
+use crate::profile::{DataType, LoadedProfile};
+
+/// The stage data of a validated profile; `seed` is the run's (dataset sampling and shared
+/// prefixes use it, so every stage of a run sees the same prompts).
+pub fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
+    let d = &loaded.profile.data;
+    let default_len = LengthSpec::fixed(128);
+    let len = |x: Option<&crate::profile::Distribution>| x.map(LengthSpec::from);
+    match (&d.kind, loaded.dataset.as_deref()) {
+        (DataType::SharedPrefix, _) => {
+            let sp = d
+                .shared_prefix
+                .unwrap_or(crate::profile::SharedPrefixConfig {
+                    num_groups: 1,
+                    num_prompts_per_group: 1,
+                    system_prompt_len: 0,
+                    question_len: None,
+                    output_len: None,
+                    question_distribution: None,
+                    output_distribution: None,
+                });
+            DataSpec::SharedPrefix {
+                seed,
+                num_groups: sp.num_groups,
+                prompts_per_group: sp.num_prompts_per_group,
+                system_prompt_len: sp.system_prompt_len,
+                question: len(sp.question_distribution.as_ref())
+                    .unwrap_or_else(|| LengthSpec::fixed(sp.question_len.unwrap_or(128))),
+                output: len(sp.output_distribution.as_ref())
+                    .unwrap_or_else(|| LengthSpec::fixed(sp.output_len.unwrap_or(128))),
+            }
+        }
+        (_, Some(Dataset::Prompts(p))) => DataSpec::Prompts {
+            prompts: sample(p, p.len().min(MAX_CARRIED_ENTRIES), seed),
+        },
+        (_, Some(Dataset::Trace(t))) => DataSpec::Trace {
+            records: t[..t.len().min(MAX_CARRIED_ENTRIES)].to_vec(),
+        },
+        _ => DataSpec::Synthetic {
+            input: len(d.input_distribution.as_ref()).unwrap_or(default_len),
+            output: len(d.output_distribution.as_ref()).unwrap_or(default_len),
+        },
+    }
+}
