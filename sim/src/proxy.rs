@@ -217,6 +217,7 @@ async fn connect(addr: &str) -> Result<Sender, UpstreamError> {
 /// Sends one request to `addr` on a pooled connection; returns the response and the
 /// connection, to be put back once the response body has been read.
 async fn send(
+    method: Method,
     addr: &str,
     pool: &ConnPool,
     path: &str,
@@ -225,7 +226,7 @@ async fn send(
 ) -> Result<(Response<Incoming>, Sender), UpstreamError> {
     let mut sender = pool.get(addr).await?;
     let mut req = Request::builder()
-        .method(Method::POST)
+        .method(method)
         .uri(path)
         .header(header::HOST, addr)
         .header(header::CONTENT_TYPE, "application/json");
@@ -253,6 +254,26 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
     match (req.method(), path.as_str()) {
         (&Method::GET, "/health") => return json_response(StatusCode::OK, Bytes::new()),
         (&Method::POST, "/v1/completions" | "/v1/chat/completions") => {}
+        (&Method::GET, "/v1/models") => {
+            // The decode instances serve the same models: ask one.
+            let (addr, pool) = state.decode.pick();
+            return match send(Method::GET, addr, pool, &path, &[], Bytes::new()).await {
+                Ok((resp, conn)) => {
+                    let status = resp.status();
+                    match resp.into_body().collect().await {
+                        Ok(b) => {
+                            pool.put(conn);
+                            json_response(status, b.to_bytes())
+                        }
+                        Err(source) => bad_gateway(UpstreamError::Http {
+                            addr: addr.to_string(),
+                            source,
+                        }),
+                    }
+                }
+                Err(e) => bad_gateway(e),
+            };
+        }
         _ => return json_response(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#),
     }
     let mut fwd: Vec<(&'static str, HeaderValue)> = Vec::new();
@@ -298,6 +319,7 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
     }
     let (prefill_addr, prefill_pool) = state.prefill.pick();
     let (resp, conn) = match send(
+        Method::POST,
         prefill_addr,
         prefill_pool,
         &path,
@@ -346,6 +368,7 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
     }
     let (decode_addr, decode_pool) = state.decode.pick();
     let (resp, conn) = match send(
+        Method::POST,
         decode_addr,
         decode_pool,
         &path,

@@ -96,6 +96,8 @@ async fn several_engine_instances_per_role_round_robin() {
         assert_eq!(r.status, 200);
         assert_eq!(r.token_events().len(), 9);
     }
+    let models = crate::support::get(proxy.addr, "/v1/models").await.json();
+    assert_eq!(models["data"][0]["id"], "sim-model");
     for s in [&p1, &p2] {
         let m = scrape(s.addr).await;
         assert_eq!(sample(&m, "vllm:generation_tokens_total"), 0.0);
