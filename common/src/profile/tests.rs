@@ -96,3 +96,222 @@ fn env_placeholders_are_filled_or_named() {
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("FLEETBENCH_SURELY_UNSET"), "{err}");
 }
+
+fn parse_o(text: &str, o: &[&str]) -> Result<LoadedProfile, ProfileError> {
+    let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+    parse_profile_with(text, Path::new("profiles/x.yaml"), "x", &o)
+}
+
+const BLOCK: &str = "server:\n  base_url: 'http://127.0.0.1:8000'\napi: {type: completion, streaming: true}\n\
+data:\n  type: random\n  input_distribution: {mean: 10, std_dev: 0}\n  output_distribution:\n    mean: 4\n    min: 9\n    max: 3\n\
+load:\n  type: constant\n  stages:\n    - {rate: 1, duration: 2}\n    - rate: 0\n      duration: 2\n";
+
+#[test]
+fn validation_errors_name_file_line_column_key_and_allowed() {
+    // A bad value in a block mapping.
+    let err = parse(BLOCK).unwrap_err().to_string();
+    assert!(
+        err.starts_with("profiles/x.yaml: line 9 column 5: `data.output_distribution.min`"),
+        "{err}"
+    );
+    assert!(err.contains("above max 3"), "{err}");
+    // A bad value in a block list item.
+    let fixed = BLOCK.replace("min: 9", "min: 1");
+    let err = parse(&fixed).unwrap_err().to_string();
+    assert!(
+        err.contains("line 15 column 7: `load.stages.1.rate`") && err.contains("> 0"),
+        "{err}"
+    );
+    // A bad value in a flow list item.
+    let err = parse(&BASE.replace("rate: 1", "rate: -3"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 4 column 34"), "{err}");
+    // An unsupported data type lists the supported ones.
+    let err = parse(&BASE.replace("type: random", "type: cnn_dailymail"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 3 column 8: `data.type`")
+            && err.contains("cnn_dailymail")
+            && err.contains("random, synthetic, shared_prefix, shareGPT, mooncake_trace"),
+        "{err}"
+    );
+    // A not-supported inference-perf key says so, with its position.
+    let err = parse(&format!(
+        "{BASE}storage:\n  simple_storage_service: {{bucket_name: b}}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("line 6 column 3: `storage.simple_storage_service`")
+            && err.contains("not support"),
+        "{err}"
+    );
+}
+
+#[test]
+fn distribution_types_need_their_keys() {
+    let with = |d: &str| BASE.replace("{mean: 10, std_dev: 0}", d);
+    assert!(parse(&with("{type: uniform, min: 5, max: 50}")).is_ok());
+    assert!(parse(&with("{type: lognormal, mean: 100, std_dev: 40, max: 400}")).is_ok());
+    assert!(parse(&with("{type: fixed, mean: 64}")).is_ok());
+    let err = parse(&with("{type: uniform, min: 5}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`data.input_distribution`") && err.contains("needs min and max"),
+        "{err}"
+    );
+    let err = parse(&with("{type: fixed, std_dev: 3}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`data.input_distribution.mean`") && err.contains("required for type fixed"),
+        "{err}"
+    );
+    let err = parse(&with("{type: gaussian, mean: 4}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gaussian") && err.contains("uniform") && err.contains("lognormal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_sources_check_their_sections() {
+    let data = |d: &str| {
+        BASE.replace(
+            "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}",
+            d,
+        )
+    };
+    let sp = "data: {type: shared_prefix, shared_prefix: {num_groups: 4, num_prompts_per_group: 8, system_prompt_len: 100, question_len: 20, output_len: 10}}";
+    let p = parse(&data(sp)).unwrap();
+    assert_eq!(p.profile.data.shared_prefix.unwrap().num_groups, 4);
+    let err = parse(&data(&sp.replace("num_groups: 4", "num_groups: 0")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data.shared_prefix.num_groups") && err.contains("≥ 1"),
+        "{err}"
+    );
+    let err = parse(&data(
+        &sp.replace("output_len: 10", "output_len: 10, prefix_len: 3"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("prefix_len") && err.contains("system_prompt_len"),
+        "{err}"
+    );
+    let err = parse(&data("data: {type: shareGPT}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`data.path`")
+            && err.contains("never downloads")
+            && err.contains("sharegpt_sample.json"),
+        "{err}"
+    );
+    let err = parse(&data("data: {type: shareGPT, path: /no/such/file.json}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/no/such/file.json") && err.contains("cannot read"),
+        "{err}"
+    );
+    let err = parse(&data("data: {type: random, multi_turn: {users: 2}}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data.multi_turn") && err.contains("not support"),
+        "{err}"
+    );
+}
+
+#[test]
+fn overrides_set_full_paths_and_unique_leaves_typed() {
+    let p = parse_o(
+        BASE,
+        &[
+            "load.stages.0.rate=4",
+            "duration=7,load.base_seed=3",
+            "name=short",
+        ],
+    )
+    .unwrap();
+    assert_eq!(p.name, "short");
+    let st = &p.profile.load.stages[0];
+    assert_eq!(st.rate, Some(Rate(4.0)));
+    assert_eq!(st.duration, Some(7.0));
+    assert_eq!(p.profile.load.base_seed, Some(3));
+    // A new list entry, a new section.
+    let p = parse_o(BASE, &["load.stages.1={rate: inf, num_requests: 5}"]).unwrap();
+    assert_eq!(p.profile.load.stages.len(), 2);
+    let p = parse_o(
+        BASE,
+        &[
+            "data.input_distribution.type=uniform",
+            "data.input_distribution.min=2",
+            "data.input_distribution.max=9",
+            "data.input_distribution.mean=~",
+            "data.input_distribution.std_dev=0",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        p.profile.data.input_distribution.unwrap().kind,
+        Some(crate::data::LengthDist::Uniform)
+    );
+}
+
+#[test]
+fn override_errors_name_the_path_and_what_is_allowed() {
+    let err = parse_o(BASE, &["mean=20"]).unwrap_err().to_string();
+    assert!(
+        err.contains("-o mean=20")
+            && err.contains("ambiguous")
+            && err.contains("data.input_distribution.mean")
+            && err.contains("data.output_distribution.mean"),
+        "{err}"
+    );
+    let err = parse_o(BASE, &["load.stages.5.rate=1"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`load.stages` has 1 entries") && err.contains("allowed 0..=1"),
+        "{err}"
+    );
+    let err = parse_o(BASE, &["load.stages.0.rate=fast"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("profiles/x.yaml") && err.contains("rate") && err.contains("`inf`"),
+        "{err}"
+    );
+    let err = parse_o(BASE, &["load.type=sometimes"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sometimes") && err.contains("constant") && err.contains("poisson"),
+        "{err}"
+    );
+    let err = parse_o(BASE, &["load.type.x=1"]).unwrap_err().to_string();
+    assert!(err.contains("`load.type` is a value"), "{err}");
+    let err = parse_o(BASE, &["load.stages.0.rate=-1"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`load.stages.0.rate`") && err.contains("> 0"),
+        "{err}"
+    );
+    let err = parse_o(BASE, &["novalue"]).unwrap_err().to_string();
+    assert!(err.contains("KEY=VALUE"), "{err}");
+    let err = parse_o(BASE, &["bogus=1"]).unwrap_err().to_string();
+    assert!(
+        err.contains("bogus") && err.contains("expected one of"),
+        "{err}"
+    );
+}
