@@ -41,7 +41,7 @@ th,td{border:1px solid #dfe5ea;padding:4px 8px;text-align:left;vertical-align:to
 th{background:#f3f6f9;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tbody tr:nth-child(even){background:#fafbfc}
-.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(620px,1fr));gap:18px}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:18px}
 figure{margin:0;border:1px solid #dfe5ea;border-radius:6px;padding:8px;background:#fff}
 figure svg{width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:#5b6773;margin-top:4px}
@@ -245,7 +245,7 @@ fn scenario(h: &mut String, run: &RunData) {
             .as_ref()
             .map(|a| {
                 a.iter()
-                    .filter(|(k, _)| k.as_str() != "type")
+                    .filter(|(k, v)| k.as_str() != "type" && !v.is_null())
                     .map(|(k, v)| format!("{k}={}", compact(v)))
                     .collect::<Vec<_>>()
                     .join(", ")

@@ -92,6 +92,10 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// A fixed y range (CDFs: 0–100 %); otherwise from 0 to the data's maximum plus headroom.
     pub y_range: Option<(f64, f64)>,
+    /// Start the x axis at 0 (loads, time); off where the data sit far from 0 (CDFs, Pareto).
+    pub x_from_zero: bool,
+    /// Vertical marks with a label at the top (stage starts in time series).
+    pub marks: Vec<(f64, String)>,
     pub legend_at: SeriesLabelPosition,
 }
 
@@ -103,16 +107,17 @@ pub struct Plot {
     pub svg: String,
 }
 
-fn fmt_tick(v: f64) -> String {
-    let a = v.abs();
-    if (v - v.round()).abs() < 1e-9 || a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+/// Decimals that tell ticks about `span / 10` apart from each other.
+fn tick_decimals(lo: f64, hi: f64) -> usize {
+    let step = (hi - lo).abs() / 10.0;
+    if step <= 0.0 || !step.is_finite() {
+        return 0;
     }
+    (-step.log10()).ceil().clamp(0.0, 4.0) as usize
+}
+
+fn fmt_tick(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
 }
 
 fn span(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (f64, f64) {
@@ -138,13 +143,17 @@ fn span(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (f
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
+    let labelled = c.series.iter().any(|s| !s.labels.is_empty());
     let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let x = span(xs, true, 0.05);
+    let x = span(xs, c.x_from_zero, if labelled { 0.12 } else { 0.05 });
     let ys = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     // Room above the data for the legend and point labels.
-    let y = c.y_range.unwrap_or_else(|| span(ys, true, 0.22));
+    let y = c
+        .y_range
+        .unwrap_or_else(|| span(ys, true, if labelled { 0.35 } else { 0.22 }));
+    let (x_decimals, y_decimals) = (tick_decimals(x.0, x.1), tick_decimals(y.0, y.1));
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, (FONT, 26))
+        .caption(&c.title, (FONT, 28))
         .margin(18)
         .x_label_area_size(60)
         .y_label_area_size(86)
@@ -154,16 +163,31 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
         .configure_mesh()
         .x_desc(&c.x_label)
         .y_desc(&c.y_label)
-        .axis_desc_style((FONT, 19))
-        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 21))
+        .label_style((FONT, 18))
         .x_labels(10)
         .y_labels(8)
-        .x_label_formatter(&|v| fmt_tick(*v))
-        .y_label_formatter(&|v| fmt_tick(*v))
+        .x_label_formatter(&|v| fmt_tick(*v, x_decimals))
+        .y_label_formatter(&|v| fmt_tick(*v, y_decimals))
         .bold_line_style(RGBColor(215, 215, 215))
-        .light_line_style(RGBColor(242, 242, 242))
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(err)?;
+    for (mx, label) in &c.marks {
+        let grey = RGBColor(150, 150, 150);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(*mx, y.0), (*mx, y.1)],
+                grey.stroke_width(1),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((*mx, y.1))
+                    + Text::new(label.clone(), (5, 6), (FONT, 16).into_font().color(&grey)),
+            ))
+            .map_err(err)?;
+    }
     let mut legend = false;
     for s in &c.series {
         let col = s.color;
@@ -197,7 +221,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
             chart
                 .draw_series(s.points.iter().zip(&s.labels).map(|(&p, l)| {
                     EmptyElement::at(p)
-                        + Text::new(l.clone(), (8, -20), (FONT, 15).into_font().color(&BLACK))
+                        + Text::new(l.clone(), (8, -22), (FONT, 17).into_font().color(&BLACK))
                 }))
                 .map_err(err)?;
         }
@@ -207,7 +231,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
             .configure_series_labels()
             .position(c.legend_at.clone())
             .margin(12)
-            .label_font((FONT, 16))
+            .label_font((FONT, 18))
             .background_style(WHITE.mix(0.9))
             .border_style(RGBColor(160, 160, 160))
             .draw()
@@ -331,16 +355,24 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
                 Series::new("mean ITL", itl_mean, color(1)).with_markers(),
             ],
             y_range: None,
+            x_from_zero: true,
+            marks: Vec::new(),
             legend_at: SeriesLabelPosition::UpperLeft,
         });
     }
 
     let rps = pick(&|s| s.report.metrics.throughput.requests_per_sec);
-    let mut series = vec![Series::new("completed requests", rps, color(0)).with_markers()];
+    let mut series = Vec::new();
     if x_label.starts_with("Request rate") {
+        // Drawn first, so that the measured line stays visible where they coincide.
         let offered: Vec<(f64, f64)> = xs.iter().map(|&x| (x, x)).collect();
-        series.push(Series::new("offered rate", offered, color(7)));
+        series.push(Series::new(
+            "offered rate",
+            offered,
+            RGBColor(190, 190, 190),
+        ));
     }
+    series.push(Series::new("completed requests", rps, color(0)).with_markers());
     out.push(Chart {
         name: "throughput_vs_load".into(),
         title: "Request throughput vs load".into(),
@@ -348,6 +380,8 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
         y_label: "Request throughput (req/s)".into(),
         series,
         y_range: None,
+        x_from_zero: true,
+        marks: Vec::new(),
         legend_at: SeriesLabelPosition::UpperLeft,
     });
 
@@ -395,6 +429,8 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
             },
             series: vec![stages_series, Series::new("Pareto front", front, color(3))],
             y_range: None,
+            x_from_zero: false,
+            marks: Vec::new(),
             legend_at: SeriesLabelPosition::UpperRight,
         });
     }
@@ -411,6 +447,8 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
             Series::new("p99 TTFT", ttft_p99, color(1)).with_markers(),
         ],
         y_range: None,
+        x_from_zero: true,
+        marks: Vec::new(),
         legend_at: SeriesLabelPosition::UpperLeft,
     });
     out
@@ -474,6 +512,8 @@ fn distribution_charts(stages: &[StageData]) -> Vec<Chart> {
                 y_label: y_label.into(),
                 series,
                 y_range: Some((0.0, 100.0)),
+                x_from_zero: false,
+                marks: Vec::new(),
                 legend_at: SeriesLabelPosition::LowerRight,
             });
         }
@@ -487,6 +527,11 @@ type PickInterval = fn(&IntervalPoint) -> Option<f64>;
 fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
     let t = |s: &StageData, interval: u32| s.offset_s + (interval as f64 + 0.5) * s.interval_s;
     let mut out = Vec::new();
+    let marks: Vec<(f64, String)> = stages
+        .iter()
+        .filter(|s| !s.intervals.is_empty())
+        .map(|s| (s.offset_s, s.label.clone()))
+        .collect();
     let rate: Vec<Series> = stages
         .iter()
         .enumerate()
@@ -510,7 +555,9 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
         y_label: "Completed requests (req/s)".into(),
         series: rate,
         y_range: None,
-        legend_at: SeriesLabelPosition::UpperLeft,
+        x_from_zero: true,
+        marks: marks.clone(),
+        legend_at: SeriesLabelPosition::UpperRight,
     });
     let mut ttft = Vec::new();
     for (n, s) in stages
@@ -540,7 +587,9 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
         y_label: "Time to first token (ms)".into(),
         series: ttft,
         y_range: None,
-        legend_at: SeriesLabelPosition::UpperLeft,
+        x_from_zero: true,
+        marks: marks.clone(),
+        legend_at: SeriesLabelPosition::UpperRight,
     });
     out
 }
@@ -568,6 +617,8 @@ mod tests {
             y_label: "y (ms)".into(),
             series: vec![Series::new("a", vec![(0.0, 1.0), (1.0, 2.0)], color(0))],
             y_range: None,
+            x_from_zero: true,
+            marks: Vec::new(),
             legend_at: SeriesLabelPosition::UpperLeft,
         };
         let p = render_chart(&c, &dir).unwrap();
@@ -578,10 +629,12 @@ mod tests {
     }
 
     #[test]
-    fn ticks_are_short() {
-        assert_eq!(fmt_tick(20.0), "20");
-        assert_eq!(fmt_tick(2.5), "2.5");
-        assert_eq!(fmt_tick(12.345), "12.3");
-        assert_eq!(fmt_tick(1234.6), "1235");
+    fn ticks_have_the_decimals_their_spacing_needs() {
+        assert_eq!(tick_decimals(0.0, 21.0), 0);
+        assert_eq!(tick_decimals(98.4, 100.1), 1);
+        assert_eq!(tick_decimals(0.0, 0.5), 2);
+        assert_eq!(tick_decimals(0.0, 100.0), 0);
+        assert_eq!(fmt_tick(99.95, 1), "100.0");
+        assert_eq!(fmt_tick(20.0, 0), "20");
     }
 }
