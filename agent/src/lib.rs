@@ -4,7 +4,8 @@
 //! sends that shard's requests to the OpenAI-compatible endpoint at their intended times
 //! ([`stage`]), measures each request with a streaming client that timestamps every chunk as it
 //! arrives ([`client`]), turns finished requests into HDR histograms per interval ([`record`]),
-//! and streams those snapshots back. The hot path only records: no printing, no waiting on the
+//! and streams those snapshots back with what [`telemetry`] sampled on the host meanwhile
+//! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
 //! coordinator.
 
 pub mod client;
@@ -12,3 +13,4 @@ pub mod link;
 pub mod record;
 pub mod request;
 pub mod stage;
+pub mod telemetry;

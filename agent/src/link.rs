@@ -5,6 +5,7 @@
 
 use crate::client::EndpointClient;
 use crate::stage::{run_stage, AgentLimits, Outbound, StageContext};
+use crate::telemetry::Telemetry;
 use anyhow::{bail, Context};
 use fleetbench_common::clock::unix_ns;
 use fleetbench_common::plan::ShardSpec;
@@ -35,6 +36,7 @@ pub struct AgentConfig {
     pub once: bool,
     /// Give up after failing to reach the coordinator for this long.
     pub reconnect_timeout: Duration,
+    pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
 }
 
 type SnapshotKey = (String, u32, u32, u64);
@@ -144,7 +146,7 @@ async fn session(
         role: cfg.role.to_wire() as i32,
         host_name: cfg.host_name.clone(),
         labels: cfg.labels.clone(),
-        accelerators: Vec::new(),
+        accelerators: cfg.telemetry.lock().await.inventory(),
         software_version: SOFTWARE_VERSION.to_string(),
         protocol_version: PROTOCOL_VERSION,
     };
@@ -302,6 +304,7 @@ async fn start_stage(
     let tx = stage_tx.clone();
     let limits = cfg.limits;
     let clock_offset_ns = cfg.clock_offset_ns;
+    let telemetry = cfg.telemetry.clone();
     let (run_id, stage) = (spec.run_id.clone(), spec.stage);
     let task = tokio::spawn(async move {
         // Ask the endpoint who it is while waiting for start_at.
@@ -317,6 +320,7 @@ async fn start_stage(
             limits,
             endpoint,
             clock_offset_ns,
+            telemetry,
         })
         .await;
     });

@@ -4,8 +4,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use fleetbench_agent::link::{run, AgentConfig};
 use fleetbench_agent::stage::AgentLimits;
+use fleetbench_agent::telemetry::gpu::FakeGpu;
+use fleetbench_agent::telemetry::{NvmlMode, Telemetry, TelemetryConfig};
 use fleetbench_common::role::Role;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -51,6 +54,21 @@ struct JoinArgs {
     /// Give up after the coordinator has been unreachable this many seconds.
     #[arg(long, default_value_t = 60.0)]
     reconnect_timeout: f64,
+    /// Seconds between telemetry samples (accelerators, host, engine metrics).
+    #[arg(long, default_value_t = 0.2)]
+    telemetry_interval: f64,
+    /// Accelerator telemetry through NVML.
+    #[arg(long, value_enum, default_value = "auto")]
+    nvml: NvmlMode,
+    /// Sample only these GPU indices (default: CUDA_VISIBLE_DEVICES, else all).
+    #[arg(long, value_delimiter = ',')]
+    gpus: Option<Vec<u32>>,
+    /// The engine's Prometheus metrics on this host (repeatable), e.g. http://127.0.0.1:8000/metrics.
+    #[arg(long = "engine-metrics")]
+    engine_metrics: Vec<String>,
+    /// Testing and demos without a GPU: a scripted device MODEL:MEMORY_GB:POWER_W (repeatable).
+    #[arg(long = "fake-gpu")]
+    fake_gpus: Vec<FakeGpu>,
     /// Testing only: pretend this host's clock is off by this many milliseconds.
     #[arg(
         long,
@@ -104,6 +122,13 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     } else {
         format!("http://{}", args.coordinator)
     };
+    let telemetry = Telemetry::open(&TelemetryConfig {
+        interval: Duration::from_secs_f64(args.telemetry_interval.max(0.01)),
+        nvml: args.nvml,
+        gpus: args.gpus,
+        fake_gpus: args.fake_gpus,
+        engine_urls: args.engine_metrics,
+    })?;
     let cfg = AgentConfig {
         coordinator,
         agent_id,
@@ -116,6 +141,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         },
         once: args.once,
         reconnect_timeout: Duration::from_secs_f64(args.reconnect_timeout),
+        telemetry: Arc::new(tokio::sync::Mutex::new(telemetry)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

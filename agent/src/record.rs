@@ -18,6 +18,7 @@ pub struct Recorder {
 #[derive(Debug, Default)]
 struct Inner {
     current: Measurements,
+    samples: Vec<fleetbench_proto::v1::TelemetrySample>,
     last_end: Option<Instant>,
 }
 
@@ -103,11 +104,21 @@ impl Recorder {
         }
     }
 
-    /// The interval so far; recording continues into a fresh one.
-    pub fn take(&self) -> Measurements {
+    pub fn push_sample(&self, s: fleetbench_proto::v1::TelemetrySample) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.samples.push(s);
+        }
+    }
+
+    /// The interval so far (measurements and telemetry samples); recording continues into a
+    /// fresh one.
+    pub fn take(&self) -> (Measurements, Vec<fleetbench_proto::v1::TelemetrySample>) {
         match self.inner.lock() {
-            Ok(mut g) => std::mem::take(&mut g.current),
-            Err(_) => Measurements::new(),
+            Ok(mut g) => (
+                std::mem::take(&mut g.current),
+                std::mem::take(&mut g.samples),
+            ),
+            Err(_) => (Measurements::new(), Vec::new()),
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::client::EndpointClient;
 use crate::record::Recorder;
 use crate::request::RequestData;
+use crate::telemetry::Telemetry;
 use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{
     constant_arrivals, gamma_arrivals, poisson_arrivals, Arrival, Ramp, ShardLoad, ShardSpec,
@@ -47,6 +48,7 @@ pub struct StageContext {
     pub endpoint: wire::EndpointInfo,
     /// Added to the wall clock when this agent reports a time (see `AgentConfig`).
     pub clock_offset_ns: i64,
+    pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
 }
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
@@ -75,6 +77,13 @@ pub async fn run_stage(ctx: StageContext) {
         .await;
     wait_until(ctx.start).await;
     let started_unix_ns = fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns;
+    let (sampling_tx, sampling_rx) = tokio::sync::oneshot::channel::<()>();
+    let sampler = tokio::spawn(sample_telemetry(
+        ctx.telemetry.clone(),
+        recorder.clone(),
+        ctx.clock_offset_ns,
+        sampling_rx,
+    ));
     let grace = Duration::from_millis(spec.grace_period_ms);
     let window_end = spec
         .window
@@ -147,6 +156,8 @@ pub async fn run_stage(ctx: StageContext) {
         .or(window_end)
         .map(|t| t.saturating_duration_since(ctx.start))
         .unwrap_or_default();
+    let _ = sampling_tx.send(());
+    let _ = sampler.await;
     let _ = stop_tx.send(());
     let snapshots = cutter.await.unwrap_or(0);
     let _ = ctx.out.send(Outbound::Done(wire::ShardDone {
@@ -245,6 +256,29 @@ async fn closed_loop(
     }
 }
 
+/// Samples the host at the telemetry interval until told to stop (one sample at once, so even
+/// a short stage has one).
+async fn sample_telemetry(
+    telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
+    recorder: Arc<Recorder>,
+    clock_offset_ns: i64,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut t = telemetry.lock().await;
+    let mut tick = tokio::time::interval(t.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
+                let s = t.sample(now).await;
+                recorder.push_sample(s);
+            }
+            _ = &mut stop => return,
+        }
+    }
+}
+
 /// Tokio's timer wheel has 1 ms ticks and rounds deadlines up, which would make every send up to
 /// 1 ms late: sleep on the timer until shortly before, then yield until the instant itself.
 async fn wait_until(t: Instant) {
@@ -285,7 +319,7 @@ async fn cut_snapshots(
     let mut seq = 0u64;
     let mut k = 0u32;
     let send = |seq: u64, k: u32| {
-        let m = recorder.take();
+        let (m, samples) = recorder.take();
         let lag_p99 = m.histogram(Metric::SendLag).value_at_quantile(0.99);
         if lag_p99 > SEND_LAG_WARN_US {
             tracing::warn!(
@@ -302,6 +336,7 @@ async fn cut_snapshots(
             interval: k,
             histograms,
             counters,
+            samples,
         }));
     };
     loop {

@@ -3,6 +3,8 @@
 //! announced has arrived.
 
 use fleetbench_common::measure::{Counters, MeasureError, Measurements};
+use fleetbench_common::plan::Window;
+use fleetbench_common::report::AgentTelemetry;
 use fleetbench_proto::v1 as wire;
 use std::collections::HashSet;
 
@@ -13,6 +15,7 @@ struct ShardState {
     elapsed_us: u64,
     started_unix_ns: i64,
     counters: Counters,
+    samples: Vec<wire::TelemetrySample>,
     lost: bool,
 }
 
@@ -58,6 +61,7 @@ impl StageCollector {
         }
         self.merged.add_snapshot(s)?;
         st.counters.add(&Counters::from_wire(&s.counters));
+        st.samples.extend(s.samples.iter().cloned());
         st.seen.insert(s.seq);
         Ok(Applied::New)
     }
@@ -100,6 +104,30 @@ impl StageCollector {
     /// The longest time any shard took from start to its last request's end.
     pub fn elapsed_s(&self) -> f64 {
         self.shards.iter().map(|s| s.elapsed_us).max().unwrap_or(0) as f64 / 1e6
+    }
+
+    /// Each shard's telemetry samples taken inside `window` (seconds from the shard's own
+    /// start, in its own clock).
+    pub fn telemetry_in(&self, ids: &[String], window: Window) -> Vec<AgentTelemetry> {
+        self.shards
+            .iter()
+            .zip(ids)
+            .map(|(st, id)| {
+                let from = st.started_unix_ns + (window.start_s * 1e9) as i64;
+                let to = window.end_s.map(|e| st.started_unix_ns + (e * 1e9) as i64);
+                AgentTelemetry {
+                    agent_id: id.clone(),
+                    samples: st
+                        .samples
+                        .iter()
+                        .filter(|s| {
+                            s.agent_unix_ns >= from && to.is_none_or(|t| s.agent_unix_ns < t)
+                        })
+                        .cloned()
+                        .collect(),
+                }
+            })
+            .collect()
     }
 
     /// What each shard reported: its counts and its start in its own clock.

@@ -386,6 +386,7 @@ async fn run_stage(
         stop_unix_s: start_unix_s + duration_s,
         endpoint: &endpoint,
         extra_metadata: extra,
+        telemetry: &collector.telemetry_in(&ids, window),
     });
     tracing::info!(
         "stage {} ({}) done: {} requests, {} failures",

@@ -1,6 +1,7 @@
 //! Builds one stage's BenchmarkRun from the merged measurements, the plan and the fleet.
 
 use super::benchmark_run::*;
+use super::telemetry::{self, AgentTelemetry};
 use crate::measure::{Measurements, Metric};
 use crate::plan::{RunPlan, StagePlan};
 use crate::profile::LoadedProfile;
@@ -88,6 +89,8 @@ pub struct StageInput<'a> {
     pub endpoint: &'a EndpointFacts,
     /// Per-agent client figures and anything else for `metrics.metadata`.
     pub extra_metadata: Map<String, Value>,
+    /// Each agent's telemetry samples inside the stage window.
+    pub telemetry: &'a [AgentTelemetry],
 }
 
 pub const GENERATOR: &str = "fleetbench";
@@ -131,7 +134,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     let resources = Resources {
         accelerator: groups
             .iter()
-            .map(|_| AcceleratorMetrics::default())
+            .map(|g| telemetry::accelerator_metrics(g, i.telemetry))
             .collect(),
     };
 
@@ -177,6 +180,13 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     if empty {
         metrics_meta.insert("empty".into(), json!(true));
     }
+    metrics_meta.insert(
+        "host_groups".into(),
+        json!(groups
+            .iter()
+            .map(|g| telemetry::group_metadata(g, i.telemetry, c.output_tokens))
+            .collect::<Vec<_>>()),
+    );
 
     BenchmarkRun {
         version: "0.1".into(),
@@ -268,7 +278,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                 total_tokens_per_sec: per_s(c.input_tokens + c.output_tokens),
                 requests_per_sec: Some(per_s(c.ok)),
             },
-            service: None,
+            service: telemetry::service(i.telemetry),
             resources: Some(resources),
             description: None,
             metadata: Some(Value::Object(metrics_meta)),

@@ -5,6 +5,7 @@ mod benchmark_run;
 mod build;
 mod statistics;
 mod summary;
+mod telemetry;
 
 pub use benchmark_run::*;
 pub use build::{
@@ -12,3 +13,4 @@ pub use build::{
     StageInput, GENERATOR,
 };
 pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
+pub use telemetry::AgentTelemetry;

@@ -62,6 +62,40 @@ impl Statistics {
     }
 }
 
+impl Statistics {
+    /// Exact statistics of sampled values (telemetry), NaN dropped; `None` when none are left.
+    /// Percentiles are nearest-rank.
+    pub fn from_values(values: impl IntoIterator<Item = f64>, units: &str) -> Option<Statistics> {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+        let q = |q: f64| Some(round(v[((q * n as f64).ceil() as usize).clamp(1, n) - 1]));
+        Some(Statistics {
+            units: units.to_string(),
+            mean: round(mean).clamp(round(v[0]), round(v[n - 1])),
+            stddev: Some(round(var.sqrt())),
+            min: Some(round(v[0])),
+            p0p1: q(0.001),
+            p1: q(0.01),
+            p5: q(0.05),
+            p10: q(0.10),
+            p25: q(0.25),
+            p50: q(0.50),
+            p75: q(0.75),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p99p9: q(0.999),
+            max: Some(round(v[n - 1])),
+        })
+    }
+}
+
 /// Six decimals: enough for µs in ms, and no float noise in the files.
 fn round(v: f64) -> f64 {
     if v.is_finite() {
@@ -93,5 +127,17 @@ mod tests {
         assert!((s.p50.unwrap() - 500.0).abs() < 1.0);
         assert!(s.mean >= s.min.unwrap() && s.mean <= s.max.unwrap());
         assert!(Statistics::from_histogram(&new_histogram(), "ms", 1.0).is_none());
+    }
+
+    #[test]
+    fn value_statistics_are_exact_nearest_rank() {
+        let s = Statistics::from_values((1..=100).map(|v| v as f64).chain([f64::NAN]), "Watts")
+            .unwrap();
+        assert_eq!(
+            (s.min, s.p50, s.p99, s.max),
+            (Some(1.0), Some(50.0), Some(99.0), Some(100.0))
+        );
+        assert_eq!(s.mean, 50.5);
+        assert!(Statistics::from_values([f64::NAN], "Watts").is_none());
     }
 }

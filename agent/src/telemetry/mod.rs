@@ -1,0 +1,106 @@
+//! What the agent samples on its host while a stage runs: accelerators ([`gpu`], NVML or a
+//! scripted fake), the host and the agent process ([`host`]), and the engine's Prometheus
+//! metrics ([`engine`]). Samples ride in the interval snapshots; the coordinator cuts the stage
+//! window and computes statistics per host group.
+
+pub mod engine;
+pub mod gpu;
+pub mod host;
+
+use fleetbench_proto::v1 as wire;
+use gpu::{FakeBackend, FakeGpu, GpuBackend, NvmlBackend};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NvmlMode {
+    /// Use NVML when the driver is there; say once when it is not.
+    Auto,
+    /// Fail when NVML cannot be used.
+    On,
+    /// Do not sample accelerators.
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    pub interval: Duration,
+    pub nvml: NvmlMode,
+    pub gpus: Option<Vec<u32>>,
+    /// Scripted devices instead of NVML (tests, demos without a GPU).
+    pub fake_gpus: Vec<FakeGpu>,
+    /// Prometheus endpoints of the engines on this host.
+    pub engine_urls: Vec<String>,
+}
+
+pub struct Telemetry {
+    gpu: Option<Box<dyn GpuBackend>>,
+    host: host::HostReader,
+    engine_urls: Vec<String>,
+    pub interval: Duration,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("accelerators", &self.gpu.is_some())
+            .field("engine_urls", &self.engine_urls)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("NVML is required (--nvml on) but cannot be used: {0}")]
+pub struct NvmlUnavailable(String);
+
+impl Telemetry {
+    pub fn open(cfg: &TelemetryConfig) -> Result<Self, NvmlUnavailable> {
+        let gpu: Option<Box<dyn GpuBackend>> = if !cfg.fake_gpus.is_empty() {
+            Some(Box::new(FakeBackend::new(cfg.fake_gpus.clone())))
+        } else {
+            match cfg.nvml {
+                NvmlMode::Off => None,
+                mode => match NvmlBackend::open(cfg.gpus.as_deref()) {
+                    Ok(b) => Some(Box::new(b)),
+                    Err(e) if mode == NvmlMode::On => return Err(NvmlUnavailable(e.to_string())),
+                    Err(e) => {
+                        tracing::info!("no accelerator telemetry on this host (NVML: {e})");
+                        None
+                    }
+                },
+            }
+        };
+        Ok(Telemetry {
+            gpu,
+            host: host::HostReader::default(),
+            engine_urls: cfg.engine_urls.clone(),
+            interval: cfg.interval,
+        })
+    }
+
+    pub fn inventory(&self) -> Vec<wire::Accelerator> {
+        self.gpu.as_ref().map(|g| g.inventory()).unwrap_or_default()
+    }
+
+    pub async fn sample(&mut self, agent_unix_ns: i64) -> wire::TelemetrySample {
+        let devices = self.gpu.as_mut().map(|g| g.sample()).unwrap_or_default();
+        let host = self.host.sample();
+        let timeout = self.interval.max(Duration::from_millis(100));
+        let scrapes = self.engine_urls.iter().map(|u| async move {
+            engine::fetch(u, timeout)
+                .await
+                .map(|text| engine::map_metrics(u, &text))
+        });
+        let engines = futures::future::join_all(scrapes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        wire::TelemetrySample {
+            agent_unix_ns,
+            devices,
+            host: Some(host),
+            engines,
+        }
+    }
+}

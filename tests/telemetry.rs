@@ -1,0 +1,158 @@
+//! Issue 7: telemetry per host group in the report. A prefill agent and a decode agent with
+//! scripted accelerators (the fake NVML backend), and engine metrics scraped from the sim's
+//! `/metrics` under a load above its capacity.
+
+use fleetbench_e2e::*;
+use std::time::Duration;
+
+fn profile(dir: &std::path::Path, sim: &str, out: u32, load: &str) -> std::path::PathBuf {
+    let path = dir.join("profile.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: tel\n\
+             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data: {{type: random, input_distribution: {{min: 32, max: 32, mean: 32}},\n\
+                     output_distribution: {{min: {out}, max: {out}, mean: {out}}}}}\n\
+             {load}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn prefill_and_decode_groups_carry_their_own_accelerators() -> anyhow::Result<()> {
+    let dir = scratch("telemetry_groups");
+    let (_sim, sim_addr) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "5", "--itl-ms", "2"],
+    )?;
+    let profile = profile(
+        &dir,
+        &sim_addr,
+        8,
+        "load: {type: constant, stages: [{rate: 10, duration: 2}]}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &[])?;
+    let h100 = |w: u32| format!("NVIDIA H100 80GB HBM3:80:{w}");
+    let (p300, d500) = (h100(300), h100(500));
+    let _p = start_agent(
+        &dir,
+        &addr,
+        "p0",
+        "prefill",
+        &["--fake-gpu", &p300, "--fake-gpu", &p300],
+    )?;
+    let _d = start_agent(
+        &dir,
+        &addr,
+        "d0",
+        "decode",
+        &["--fake-gpu", &d500, "--fake-gpu", &d500],
+    )?;
+    assert!(
+        coord.wait(Duration::from_secs(60))?.success(),
+        "coordinator failed"
+    );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(
+        at(&r, "scenario.host.type"),
+        &serde_json::json!(["prefill", "decode"])
+    );
+    for g in 0..2 {
+        let a = at(&r, &format!("scenario.host.accelerator.{g}"));
+        assert_eq!(a["model"], "NVIDIA H100 80GB HBM3");
+        assert_eq!(a["count"], 2);
+        assert_eq!(a["memory"], 80.0);
+    }
+    assert_eq!(
+        at(&r, "metrics.resources.accelerator")
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for (g, watts) in [(0, 300.0), (1, 500.0)] {
+        let p = format!("metrics.resources.accelerator.{g}.power");
+        assert_eq!(at(&r, &format!("{p}.units")), "Watts");
+        for k in ["mean", "min", "p50", "max"] {
+            assert_eq!(num(&r, &format!("{p}.{k}")), watts, "group {g} power {k}");
+        }
+        assert_eq!(
+            num(
+                &r,
+                &format!("metrics.resources.accelerator.{g}.memory.consumption.mean")
+            ),
+            48.0
+        );
+        let jpt = num(
+            &r,
+            &format!("metrics.metadata.host_groups.{g}.accelerator.joules_per_output_token"),
+        );
+        assert!(jpt > 0.0, "energy per output token for group {g}");
+        let cpu = at(
+            &r,
+            &format!("metrics.metadata.host_groups.{g}.host.agent_cpu_percent_of_core.mean"),
+        );
+        assert!(cpu.is_number(), "the agent's own CPU is reported");
+    }
+    // P/D power sits 1:1 with the host entries: the decode pool draws more per device.
+    assert!(
+        num(&r, "metrics.resources.accelerator.1.power.mean")
+            > num(&r, "metrics.resources.accelerator.0.power.mean")
+    );
+    Ok(())
+}
+
+#[test]
+fn engine_metrics_show_batching_and_a_queue_above_capacity() -> anyhow::Result<()> {
+    let dir = scratch("telemetry_engine");
+    let card = dir.join("small.yaml");
+    std::fs::write(
+        &card,
+        "name: small\nmax_num_seqs: 4\nmax_num_batched_tokens: 2048\nmax_model_len: 4096\n\
+         block_size: 16\nnum_gpu_blocks: 2000\nenable_prefix_caching: true\n\
+         step: {base_us: 5000, prefill_us_per_token: 10, decode_us_per_seq: 500}\n",
+    )?;
+    let card_arg = card.display().to_string();
+    let (_sim, sim_addr) = start_sim(&dir, "sim", &["--card", &card_arg])?;
+    let profile = profile(
+        &dir,
+        &sim_addr,
+        32,
+        "load: {type: constant, stages: [{rate: 40, duration: 3}]}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 1, &[])?;
+    let metrics = format!("http://{sim_addr}/metrics");
+    let _a = start_agent(
+        &dir,
+        &addr,
+        "a",
+        "client",
+        &["--engine-metrics", &metrics, "--telemetry-interval", "0.1"],
+    )?;
+    assert!(
+        coord.wait(Duration::from_secs(90))?.success(),
+        "coordinator failed"
+    );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 120.0);
+    assert_eq!(at(&r, "metrics.service.batch_size.units"), "count");
+    let batch = num(&r, "metrics.service.batch_size.max");
+    let queue = num(&r, "metrics.service.queue_size.max");
+    assert!(batch > 1.0, "continuous batching: batch size max {batch}");
+    assert!(
+        batch <= 4.0,
+        "the card's max_num_seqs bounds the batch: {batch}"
+    );
+    assert!(
+        queue > 0.0,
+        "a rate above capacity queues: queue size max {queue}"
+    );
+    Ok(())
+}
