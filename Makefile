@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench fmt lint toolchain clean-results pyenv
+.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv
 
 all: build
 
@@ -42,6 +42,10 @@ demo: build
 bench: toolchain
 	$(CARGO) build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/sim-bench
+
+# On a host with an NVIDIA GPU: real NVML telemetry for 10 s (inventory + statistics).
+gpu-check:
+	bash scripts/gpu-check.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -26,6 +26,10 @@ struct Cli {
 enum Command {
     /// Join a coordinator and run the shards it assigns.
     Join(JoinArgs),
+    /// Sample this host's telemetry for a while without a coordinator and print the
+    /// accelerator inventory and the statistics (JSON): a check that NVML and the engine
+    /// metrics work here.
+    Probe(ProbeArgs),
 }
 
 #[derive(clap::Args)]
@@ -54,6 +58,21 @@ struct JoinArgs {
     /// Give up after the coordinator has been unreachable this many seconds.
     #[arg(long, default_value_t = 60.0)]
     reconnect_timeout: f64,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+    /// Testing only: pretend this host's clock is off by this many milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    fake_clock_offset_ms: f64,
+}
+
+/// What to sample on this host.
+#[derive(clap::Args)]
+struct TelemetryArgs {
     /// Seconds between telemetry samples (accelerators, host, engine metrics).
     #[arg(long, default_value_t = 0.2)]
     telemetry_interval: f64,
@@ -69,14 +88,27 @@ struct JoinArgs {
     /// Testing and demos without a GPU: a scripted device MODEL:MEMORY_GB:POWER_W (repeatable).
     #[arg(long = "fake-gpu")]
     fake_gpus: Vec<FakeGpu>,
-    /// Testing only: pretend this host's clock is off by this many milliseconds.
-    #[arg(
-        long,
-        hide = true,
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    fake_clock_offset_ms: f64,
+}
+
+impl TelemetryArgs {
+    fn open(self) -> anyhow::Result<Telemetry> {
+        Ok(Telemetry::open(&TelemetryConfig {
+            interval: Duration::from_secs_f64(self.telemetry_interval.max(0.01)),
+            nvml: self.nvml,
+            gpus: self.gpus,
+            fake_gpus: self.fake_gpus,
+            engine_urls: self.engine_metrics,
+        })?)
+    }
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// How long to sample.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -99,6 +131,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Join(args) => join(args),
+        Command::Probe(args) => probe(args),
     }
 }
 
@@ -122,13 +155,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     } else {
         format!("http://{}", args.coordinator)
     };
-    let telemetry = Telemetry::open(&TelemetryConfig {
-        interval: Duration::from_secs_f64(args.telemetry_interval.max(0.01)),
-        nvml: args.nvml,
-        gpus: args.gpus,
-        fake_gpus: args.fake_gpus,
-        engine_urls: args.engine_metrics,
-    })?;
+    let telemetry = args.telemetry.open()?;
     let cfg = AgentConfig {
         coordinator,
         agent_id,
@@ -148,4 +175,52 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         .build()
         .context("start the async runtime")?;
     runtime.block_on(run(cfg))
+}
+
+fn probe(args: ProbeArgs) -> anyhow::Result<()> {
+    let mut telemetry = args.telemetry.open()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let samples = runtime.block_on(async {
+        let until = std::time::Instant::now() + Duration::from_secs_f64(args.seconds);
+        let mut tick = tokio::time::interval(telemetry.interval);
+        let mut samples = Vec::new();
+        while std::time::Instant::now() < until {
+            tick.tick().await;
+            samples.push(telemetry.sample(fleetbench_common::clock::unix_ns()).await);
+        }
+        samples
+    });
+    let inventory: Vec<serde_json::Value> = telemetry
+        .inventory()
+        .iter()
+        .map(|a| {
+            serde_json::json!({"index": a.index, "model": a.model, "memory_gb": a.memory_bytes as f64 / 1e9,
+                "pci_bus_id": a.pci_bus_id, "uuid": a.uuid, "driver": a.driver_version, "cuda": a.cuda_version})
+        })
+        .collect();
+    let agents = [fleetbench_common::report::AgentTelemetry {
+        agent_id: "probe".into(),
+        samples,
+    }];
+    let group = fleetbench_common::report::HostGroup {
+        kind: "replica",
+        agents: vec![fleetbench_common::report::AgentInfo {
+            agent_id: "probe".into(),
+            role: Role::Other,
+            host_name: String::new(),
+            devices: Vec::new(),
+        }],
+    };
+    let out = serde_json::json!({
+        "inventory": inventory,
+        "samples": agents[0].samples.len(),
+        "resources": fleetbench_common::report::accelerator_metrics(&group, &agents),
+        "service": fleetbench_common::report::service(&agents),
+        "details": fleetbench_common::report::group_metadata(&group, &agents, 0),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }

@@ -13,4 +13,4 @@ pub use build::{
     StageInput, GENERATOR,
 };
 pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
-pub use telemetry::AgentTelemetry;
+pub use telemetry::{accelerator_metrics, group_metadata, service, AgentTelemetry};
