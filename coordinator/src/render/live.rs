@@ -117,7 +117,7 @@ impl LiveView {
                 ProgressDrawTarget::stderr(),
             );
             if let Ok(style) = ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:36.cyan/blue}] {pos}/{len} requests · {msg} · {elapsed}",
+                "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} requests · {msg} · {elapsed}",
             ) {
                 b.set_style(style.progress_chars("=> "));
             }
@@ -133,7 +133,7 @@ impl LiveView {
             b
         };
         bar.set_prefix(if p.stages > 0 {
-            format!("stage {}/{} {}", p.stage + 1, p.stages, p.message)
+            format!("[{}/{}] {}", p.stage + 1, p.stages, p.message)
         } else {
             format!("run {}", p.run_id)
         });
