@@ -336,6 +336,16 @@ async fn generate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| format!("sim-{seq}"));
+    // Every request gets a ground-truth line, refused ones too (no tokens); only accepted ones
+    // count in the request metrics.
+    let mut log = RequestLog::new(
+        request_id.clone(),
+        arrival,
+        arrival_unix_us,
+        state.metrics.clone(),
+        state.ground_truth.clone(),
+        matches!(state.timing, Timing::Deterministic { .. }),
+    );
     let fault = match req.headers().get(FAULT_HEADER).map(|v| v.to_str()) {
         Some(Ok(spec)) => match spec.parse::<Fault>() {
             Ok(f) => Some(f),
@@ -374,7 +384,10 @@ async fn generate(
         Timing::Deterministic { .. } => None,
     };
     let gen = match GenRequest::parse(endpoint, &body, engine.is_some()) {
-        Ok(g) => g,
+        Ok(g) => {
+            log.set_prompt_tokens(g.prompt_tokens);
+            g
+        }
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -457,15 +470,8 @@ async fn generate(
         "stop"
     };
     let created = arrival_unix_us / 1_000_000;
-    let log = RequestLog::new(
-        request_id.clone(),
-        arrival,
-        arrival_unix_us,
-        gen.prompt_tokens,
-        state.metrics.clone(),
-        state.ground_truth.clone(),
-        engine.is_none(),
-    );
+    log.set_prompt_tokens(gen.prompt_tokens);
+    log.accept();
 
     // P/D prefill role: compute the prompt, answer with a KV handle and no tokens.
     if state.role == Role::Prefill {
@@ -481,7 +487,6 @@ async fn generate(
             )),
         };
         src.wait_prefill().await;
-        let mut log = log;
         log.finish("length");
         let handle = serde_json::json!({
             "do_remote_prefill": true,
@@ -549,7 +554,6 @@ async fn generate(
 
     // Not streamed: wait for every token, then one JSON body.
     let mut src = src;
-    let mut log = log;
     let got = src.wait_all(target).await;
     match fault {
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,

@@ -30,6 +30,7 @@ pub struct RequestLog {
     pub arrival: Instant,
     pub arrival_unix_us: u64,
     pub prompt_tokens: u32,
+    accepted: bool,
     metrics: Arc<Metrics>,
     ground_truth: Option<Arc<GroundTruthLog>>,
     token_unix_us: Vec<u64>,
@@ -42,25 +43,21 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
+    /// A request that just arrived; not counted in request metrics until [`Self::accept`].
     pub fn new(
         request_id: String,
         arrival: Instant,
         arrival_unix_us: u64,
-        prompt_tokens: u32,
         metrics: Arc<Metrics>,
         ground_truth: Option<Arc<GroundTruthLog>>,
         counts_running: bool,
     ) -> Self {
-        if counts_running {
-            metrics
-                .running
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
         RequestLog {
             request_id,
             arrival,
             arrival_unix_us,
-            prompt_tokens,
+            prompt_tokens: 0,
+            accepted: false,
             metrics,
             ground_truth,
             token_unix_us: Vec::new(),
@@ -69,6 +66,24 @@ impl RequestLog {
             last_token: None,
             finished: None,
             counts_running,
+        }
+    }
+
+    pub fn set_prompt_tokens(&mut self, n: u32) {
+        self.prompt_tokens = n;
+    }
+
+    /// The request passed validation: it counts as running (deterministic mode) and, when it
+    /// ends, in the request metrics.
+    pub fn accept(&mut self) {
+        if self.accepted {
+            return;
+        }
+        self.accepted = true;
+        if self.counts_running {
+            self.metrics
+                .running
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -116,13 +131,15 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         use std::sync::atomic::Ordering::Relaxed;
-        if self.counts_running {
-            self.metrics.running.fetch_sub(1, Relaxed);
-        }
-        let reason = self.finished.unwrap_or("abort");
-        self.metrics.finished(reason);
-        if self.finished.is_some() {
-            self.metrics.e2e.observe(self.arrival.elapsed());
+        if self.accepted {
+            if self.counts_running {
+                self.metrics.running.fetch_sub(1, Relaxed);
+            }
+            let reason = self.finished.unwrap_or("abort");
+            self.metrics.finished(reason);
+            if self.finished.is_some() {
+                self.metrics.e2e.observe(self.arrival.elapsed());
+            }
         }
         if let Some(gt) = &self.ground_truth {
             gt.write(&GroundTruthRecord {

@@ -89,6 +89,7 @@ async fn mid_stream_faults() {
 
 #[tokio::test]
 async fn fault_flag_hits_a_seeded_fraction() {
+    let gt = std::env::temp_dir().join(format!("sim-gt-faults-{}.jsonl", std::process::id()));
     let sim = Sim::start(&[
         "serve",
         "--deterministic",
@@ -98,6 +99,8 @@ async fn fault_flag_hits_a_seeded_fraction() {
         "0.5",
         "--seed",
         "7",
+        "--ground-truth",
+        gt.to_str().unwrap(),
     ]);
     let mut statuses = Vec::new();
     for _ in 0..20 {
@@ -108,6 +111,16 @@ async fn fault_flag_hits_a_seeded_fraction() {
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(failed + ok, 20);
     assert!(failed > 0 && ok > 0, "{statuses:?}");
+    // Every request has a ground-truth line; the refused ones carry no tokens.
+    let lines: Vec<Value> = std::fs::read_to_string(&gt)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    let empty = lines.iter().filter(|l| l["completion_tokens"] == 0).count();
+    assert_eq!(empty, failed);
+    let _ = std::fs::remove_file(&gt);
 
     // Same seed, same choice.
     let again = Sim::start(&[
