@@ -122,6 +122,8 @@ impl Scheduler {
     /// Plans the next step: schedules tokens of running sequences, preempting when blocks run
     /// out, then admits waiting ones while the budget, `max_num_seqs` and free blocks allow.
     pub fn schedule(&mut self) -> StepPlan {
+        // Requests whose client went away while waiting leave the queue (and the gauge).
+        self.waiting.retain(|s| !s.new.tx.is_closed());
         let mut budget = self.card.max_num_batched_tokens;
         let mut preempted = false;
         let mut i = 0;
@@ -400,6 +402,25 @@ mod tests {
         };
         assert_eq!(count(&mut ra), 60);
         assert_eq!(count(&mut rb), 60);
+    }
+
+    #[test]
+    fn abandoned_requests_release_blocks_and_leave_the_queue() {
+        let mut s = Scheduler::new(&card(100, 1, 1000));
+        let (a, ra) = seq(40, 50, false);
+        let (b, rb) = seq(40, 50, false);
+        s.add(a);
+        s.add(b);
+        s.schedule();
+        s.complete_step();
+        assert_eq!((s.num_running(), s.num_waiting()), (1, 1));
+        assert!(s.kv_usage() > 0.0);
+        drop(rb);
+        drop(ra);
+        s.schedule();
+        s.complete_step();
+        assert!(s.is_idle());
+        assert_eq!(s.kv_usage(), 0.0);
     }
 
     #[test]
