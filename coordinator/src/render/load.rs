@@ -7,6 +7,7 @@ use super::RenderError;
 use crate::store::read_snapshots;
 use fleetbench_common::measure::{Measurements, Metric};
 use fleetbench_common::report::BenchmarkRun;
+use fleetbench_proto::v1 as wire;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,12 @@ pub struct IntervalPoint {
     pub output_tokens: u64,
     pub ttft_p50_ms: Option<f64>,
     pub ttft_p99_ms: Option<f64>,
+    /// Accelerator power per host group (W): per agent the mean over its samples of the sum
+    /// over its devices, summed over the group's agents. Empty without telemetry.
+    pub power_w: BTreeMap<String, f64>,
+    /// Engine queue: mean over the samples of each engine URL, summed over the URLs.
+    pub engine_waiting: Option<f64>,
+    pub engine_running: Option<f64>,
 }
 
 impl StageData {
@@ -162,8 +169,9 @@ pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
             (None, _) => running_offset,
         };
         running_offset = offset_s + report.metrics.time.duration;
+        let groups = shard_groups(plan.as_ref(), k, &report);
         let (merged, intervals) = if depth == Depth::Full {
-            read_stage_log(dir, k, &mut warnings)
+            read_stage_log(dir, k, &groups, &mut warnings)
         } else {
             (None, Vec::new())
         };
@@ -218,6 +226,7 @@ pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
 fn read_stage_log(
     dir: &Path,
     stage: u32,
+    groups: &[String],
     warnings: &mut Vec<String>,
 ) -> (Option<Measurements>, Vec<IntervalPoint>) {
     let path = dir.join(format!("snapshots/stage-{stage}.pb"));
@@ -247,7 +256,7 @@ fn read_stage_log(
     let mut points = Vec::new();
     for (interval, idx) in by_interval {
         let mut m = Measurements::new();
-        for i in idx {
+        for &i in &idx {
             if let Err(e) = m.add_snapshot(&snaps[i]) {
                 warnings.push(format!("{}: snapshot skipped: {e}", path.display()));
             }
@@ -255,6 +264,7 @@ fn read_stage_log(
         if let Err(e) = merged.add(&m) {
             warnings.push(format!("{}: {e}", path.display()));
         }
+        let (power_w, engine_waiting, engine_running) = telemetry_of(&snaps, &idx, groups);
         let ttft = m.histogram(Metric::Ttft);
         let q = |q: f64| (!ttft.is_empty()).then(|| ttft.value_at_quantile(q) as f64 / 1000.0);
         points.push(IntervalPoint {
@@ -264,7 +274,109 @@ fn read_stage_log(
             output_tokens: m.counters.output_tokens,
             ttft_p50_ms: q(0.5),
             ttft_p99_ms: q(0.99),
+            power_w,
+            engine_waiting,
+            engine_running,
         });
     }
     (Some(merged), points)
+}
+
+/// The host group (`scenario.host.type` entry) of each shard of a stage: shard → agent from the
+/// plan, agent → group from the report's `scenario.host.metadata.groups`.
+fn shard_groups(plan: Option<&Value>, stage: u32, report: &BenchmarkRun) -> Vec<String> {
+    let members: Vec<String> = plan
+        .and_then(|p| p["stages"][stage as usize]["shards"].as_array())
+        .map(|shards| {
+            shards
+                .iter()
+                .enumerate()
+                .map(|(i, _)| {
+                    plan.and_then(|p| p["members"][i]["agent_id"].as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let groups = report
+        .scenario
+        .host
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("groups"))
+        .and_then(Value::as_array);
+    members
+        .iter()
+        .map(|agent| {
+            groups
+                .and_then(|gs| {
+                    gs.iter().find(|g| {
+                        g["agents"].as_array().is_some_and(|a| {
+                            a.iter().any(|x| x["id"].as_str() == Some(agent.as_str()))
+                        })
+                    })
+                })
+                .and_then(|g| g["type"].as_str())
+                .unwrap_or("all agents")
+                .to_string()
+        })
+        .collect()
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0u32);
+    for v in values.filter(|v| v.is_finite()) {
+        sum += v;
+        n += 1;
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Power per host group and the engine queue of one interval's snapshots.
+fn telemetry_of(
+    snaps: &[wire::Snapshot],
+    idx: &[usize],
+    groups: &[String],
+) -> (BTreeMap<String, f64>, Option<f64>, Option<f64>) {
+    let mut power: BTreeMap<String, f64> = BTreeMap::new();
+    let mut engines: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for &i in idx {
+        let s = &snaps[i];
+        let agent_power = mean(s.samples.iter().map(|t| {
+            let watts: Vec<f64> = t
+                .devices
+                .iter()
+                .map(|d| d.power_w)
+                .filter(|w| w.is_finite())
+                .collect();
+            if watts.is_empty() {
+                f64::NAN
+            } else {
+                watts.iter().sum()
+            }
+        }));
+        if let Some(w) = agent_power {
+            let group = groups
+                .get(s.shard as usize)
+                .cloned()
+                .unwrap_or_else(|| "all agents".into());
+            *power.entry(group).or_default() += w;
+        }
+        for t in &s.samples {
+            for e in &t.engines {
+                let slot = engines.entry(e.url.as_str()).or_default();
+                slot.0.push(e.waiting);
+                slot.1.push(e.running);
+            }
+        }
+    }
+    let sum_over = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| {
+        let per_url: Vec<f64> = engines
+            .values()
+            .filter_map(|v| mean(pick(v).iter().copied()))
+            .collect();
+        (!per_url.is_empty()).then(|| per_url.iter().sum())
+    };
+    (power, sum_over(|v| &v.0), sum_over(|v| &v.1))
 }

@@ -5,7 +5,8 @@
 //! Sweeps (two stages or more) get Dynamo's set: ITL vs load, request throughput vs load, the
 //! Pareto plot (output tok/s per GPU vs tok/s per user) and TTFT vs load. Every run gets TTFT and
 //! ITL distributions (CDF per stage, from the merged snapshot histograms) and time series over
-//! the run (completed requests and TTFT p50/p99 per snapshot interval).
+//! the run (completed requests and TTFT p50/p99 per snapshot interval; accelerator power per host
+//! group and the engine queue where the agents sampled telemetry).
 
 use super::load::{IntervalPoint, RunData, StageData};
 use super::RenderError;
@@ -591,6 +592,78 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
         marks: marks.clone(),
         legend_at: SeriesLabelPosition::UpperRight,
     });
+    // Telemetry, where the agents sampled it.
+    let groups: std::collections::BTreeSet<&String> = stages
+        .iter()
+        .flat_map(|s| s.intervals.iter().flat_map(|p| p.power_w.keys()))
+        .collect();
+    if !groups.is_empty() {
+        let mut power = Vec::new();
+        for (n, s) in stages
+            .iter()
+            .filter(|s| !s.intervals.is_empty())
+            .enumerate()
+        {
+            for (g, group) in groups.iter().enumerate() {
+                let pts: Vec<(f64, f64)> = s
+                    .intervals
+                    .iter()
+                    .filter_map(|p| p.power_w.get(*group).map(|w| (t(s, p.interval), *w)))
+                    .collect();
+                let mut series = Series::new(group.as_str(), pts, color(g)).with_markers();
+                series.legend = n == 0;
+                power.push(series);
+            }
+        }
+        out.push(Chart {
+            name: "power_over_time".into(),
+            title: "Accelerator power per host group, per snapshot interval".into(),
+            x_label: "Time since the first stage started (s)".into(),
+            y_label: "Power (W, sum over the group's devices)".into(),
+            series: power,
+            y_range: None,
+            x_from_zero: true,
+            marks: marks.clone(),
+            legend_at: SeriesLabelPosition::UpperRight,
+        });
+    }
+    let has_queue = stages
+        .iter()
+        .any(|s| s.intervals.iter().any(|p| p.engine_waiting.is_some()));
+    if has_queue {
+        let mut queue = Vec::new();
+        for (n, s) in stages
+            .iter()
+            .filter(|s| !s.intervals.is_empty())
+            .enumerate()
+        {
+            let picks: [(usize, PickInterval, &str); 2] = [
+                (3, |p| p.engine_waiting, "waiting (queue)"),
+                (0, |p| p.engine_running, "running"),
+            ];
+            for (k, pick, label) in picks {
+                let pts: Vec<(f64, f64)> = s
+                    .intervals
+                    .iter()
+                    .filter_map(|p| pick(p).map(|v| (t(s, p.interval), v)))
+                    .collect();
+                let mut series = Series::new(label, pts, color(k)).with_markers();
+                series.legend = n == 0;
+                queue.push(series);
+            }
+        }
+        out.push(Chart {
+            name: "queue_over_time".into(),
+            title: "Engine requests waiting and running, per snapshot interval".into(),
+            x_label: "Time since the first stage started (s)".into(),
+            y_label: "Requests (mean over the interval)".into(),
+            series: queue,
+            y_range: None,
+            x_from_zero: true,
+            marks: marks.clone(),
+            legend_at: SeriesLabelPosition::UpperRight,
+        });
+    }
     out
 }
 
