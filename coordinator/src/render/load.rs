@@ -340,7 +340,8 @@ fn telemetry_of(
     groups: &[String],
 ) -> (BTreeMap<String, f64>, Option<f64>, Option<f64>) {
     let mut power: BTreeMap<String, f64> = BTreeMap::new();
-    let mut engines: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    // Per engine URL: (waiting, running) readings.
+    let mut engines: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for &i in idx {
         let s = &snaps[i];
         let agent_power = mean(s.samples.iter().map(|t| {
@@ -365,18 +366,19 @@ fn telemetry_of(
         }
         for t in &s.samples {
             for e in &t.engines {
-                let slot = engines.entry(e.url.as_str()).or_default();
-                slot.0.push(e.waiting);
-                slot.1.push(e.running);
+                engines
+                    .entry(e.url.as_str())
+                    .or_default()
+                    .push((e.waiting, e.running));
             }
         }
     }
-    let sum_over = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| {
+    let sum_over = |second: bool| {
         let per_url: Vec<f64> = engines
             .values()
-            .filter_map(|v| mean(pick(v).iter().copied()))
+            .filter_map(|v| mean(v.iter().map(|&(w, r)| if second { r } else { w })))
             .collect();
         (!per_url.is_empty()).then(|| per_url.iter().sum())
     };
-    (power, sum_over(|v| &v.0), sum_over(|v| &v.1))
+    (power, sum_over(false), sum_over(true))
 }
