@@ -39,9 +39,12 @@ test: build pyenv
 demo: build
 	BIN=$(BIN) bash scripts/demo.sh
 
+# The sim's tokens/s per core, then the agent's ceiling, timing fidelity and the coordinator's
+# merge rate (BENCHMARKS.md). Release builds; each part pins the sim and the client to one core.
 bench: toolchain
 	$(CARGO) build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/sim-bench
+	$(CARGO_TARGET_DIR)/release/fleetbench-bench
 
 # On a host with an NVIDIA GPU: real NVML telemetry for 10 s (inventory + statistics).
 gpu-check:

@@ -12,5 +12,6 @@ pub mod client;
 pub mod link;
 pub mod record;
 pub mod request;
+pub mod schedule;
 pub mod stage;
 pub mod telemetry;

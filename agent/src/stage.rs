@@ -6,6 +6,7 @@
 use crate::client::EndpointClient;
 use crate::record::Recorder;
 use crate::request::RequestData;
+use crate::schedule::{pace, Due};
 use crate::telemetry::Telemetry;
 use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{
@@ -103,7 +104,7 @@ pub async fn run_stage(ctx: StageContext) {
                 duration_s: *duration_s,
             };
             let arrivals = constant_arrivals(ramp, *total, weights, spec.shard);
-            open_loop(&ctx, arrivals, &recorder, grace).await;
+            open_loop(&ctx, Box::new(arrivals), &recorder, grace).await;
         }
         ShardLoad::Poisson {
             rate,
@@ -118,7 +119,7 @@ pub async fn run_stage(ctx: StageContext) {
             };
             let seed = spec.shard_seed();
             let arrivals = poisson_arrivals(ramp, *duration_s, *max_requests, seed, spec.shard);
-            open_loop(&ctx, arrivals, &recorder, grace).await;
+            open_loop(&ctx, Box::new(arrivals), &recorder, grace).await;
         }
         ShardLoad::Gamma {
             rate,
@@ -135,7 +136,7 @@ pub async fn run_stage(ctx: StageContext) {
                 seed,
                 spec.shard,
             );
-            open_loop(&ctx, arrivals, &recorder, grace).await;
+            open_loop(&ctx, Box::new(arrivals), &recorder, grace).await;
         }
         ShardLoad::Concurrent {
             users,
@@ -175,20 +176,16 @@ pub async fn run_stage(ctx: StageContext) {
 /// is late (no coordinated omission).
 async fn open_loop(
     ctx: &StageContext,
-    arrivals: impl Iterator<Item = Arrival>,
+    arrivals: Box<dyn Iterator<Item = Arrival> + Send>,
     recorder: &Arc<Recorder>,
     grace: Duration,
 ) {
-    let spec = &ctx.spec;
     let slots = Arc::new(Semaphore::new(ctx.limits.max_in_flight.max(1)));
     let mut in_flight = JoinSet::new();
     let mut last_intended = ctx.start;
-    for a in arrivals {
-        // Build the body before the intended time, not on the clock.
-        let data = RequestData::build(spec, a.index);
-        let intended = ctx.start + Duration::from_secs_f64(a.at_s);
+    let mut due = pace(ctx.spec.clone(), arrivals, ctx.start);
+    while let Some(Due { data, intended }) = due.recv().await {
         last_intended = intended;
-        wait_until(intended).await;
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {

@@ -1,0 +1,490 @@
+//! `fleetbench-bench`: the figures of `BENCHMARKS.md`, measured in one run.
+//!
+//! 1. Agent ceiling: a sim in zero-delay deterministic mode pinned to one core, the agent's own
+//!    client and recorder (the code `agent join` runs) pinned to the other, closed-loop users at
+//!    several concurrencies: requests/s, chunks/s, agent CPU-µs per chunk and per request (from
+//!    /proc, so independent of which side is the bottleneck), RSS per 1,000 streams.
+//! 2. Timing fidelity: a sim with a fixed TTFT and inter-token gap and a ground-truth log, an
+//!    open-loop schedule that keeps ~N streams in flight; per request |measured − true| TTFT and
+//!    per gap |measured − true| ITL (median, p99), and the send lag.
+//! 3. Coordinator merge: snapshots as 1,000 agents would send them, applied by the coordinator's
+//!    `StageCollector`: snapshots/s and CPU-µs per snapshot.
+//!
+//! `make bench` (release build) runs all three with the defaults.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use fleetbench_agent::client::EndpointClient;
+use fleetbench_agent::record::Recorder;
+use fleetbench_agent::request::{RequestData, RequestRecord};
+use fleetbench_agent::schedule::{pace, Due};
+use fleetbench_common::measure::{Measurements, Metric};
+use fleetbench_common::plan::{plan_run, Arrival, Member, ShardSpec, Window};
+use fleetbench_common::profile::parse_profile;
+use fleetbench_common::role::Role;
+use fleetbench_coordinator::collect::StageCollector;
+use fleetbench_proto::v1 as wire;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(
+    name = "fleetbench-bench",
+    about = "Agent ceiling, timing fidelity and coordinator merge rate"
+)]
+struct Args {
+    /// Concurrencies of the ceiling runs.
+    #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096")]
+    concurrency: Vec<u32>,
+    /// Seconds of each ceiling run.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Output tokens (SSE chunks) per request in the ceiling runs.
+    #[arg(long, default_value_t = 128)]
+    tokens: u32,
+    /// Streams in flight in the fidelity run.
+    #[arg(long, default_value_t = 1000)]
+    fidelity_streams: u32,
+    /// Sim TTFT and inter-token gap (ms) of the fidelity run.
+    #[arg(long, default_value_t = 50.0)]
+    ttft_ms: f64,
+    #[arg(long, default_value_t = 5.0)]
+    itl_ms: f64,
+    /// Simulated agents in the merge run.
+    #[arg(long, default_value_t = 1000)]
+    agents: u32,
+    /// Which parts to run.
+    #[arg(long, value_delimiter = ',', default_value = "ceiling,fidelity,merge")]
+    only: Vec<String>,
+    /// Core of the sim; the benchmark pins itself to the other.
+    #[arg(long, default_value_t = 0)]
+    sim_core: usize,
+    #[arg(long, default_value_t = 1)]
+    agent_core: usize,
+}
+
+const PINNED_ENV: &str = "FLEETBENCH_BENCH_PINNED";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if std::env::var_os(PINNED_ENV).is_none() {
+        let exe = std::env::current_exe()?;
+        let status = Command::new("taskset")
+            .arg("-c")
+            .arg(args.agent_core.to_string())
+            .arg(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(PINNED_ENV, "1")
+            .status()
+            .context("run taskset (util-linux) to pin the benchmark")?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "fleetbench-bench: agent on core {}, sim on core {}",
+        args.agent_core, args.sim_core
+    );
+    println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    if args.only.iter().any(|o| o == "ceiling") {
+        rt.block_on(ceiling(&args))?;
+    }
+    if args.only.iter().any(|o| o == "fidelity") {
+        rt.block_on(fidelity(&args))?;
+    }
+    if args.only.iter().any(|o| o == "merge") {
+        merge(&args)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- processes and /proc
+
+struct Sim {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(core: usize, flags: &[&str]) -> anyhow::Result<Sim> {
+    let sim = std::env::current_exe()?
+        .parent()
+        .context("binary dir")?
+        .join("sim");
+    if !sim.exists() {
+        bail!(
+            "{} is missing: build the workspace (cargo build --release --workspace --bins)",
+            sim.display()
+        );
+    }
+    let mut child = Command::new("taskset")
+        .arg("-c")
+        .arg(core.to_string())
+        .arg(&sim)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--deterministic",
+        ])
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start the sim")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("sim stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("sim's first line")?
+        .to_string();
+    Ok(Sim { child, addr })
+}
+
+/// utime + stime of this process, seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// Resident set size, MB.
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Cores of the machine (not of this pinned process).
+fn num_cpus() -> usize {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The shard spec of a one-agent plan of `load` against `addr`.
+fn shard(addr: &str, tokens: u32, load: &str) -> anyhow::Result<ShardSpec> {
+    let text = format!(
+        "server: {{model_name: sim-model, base_url: 'http://{addr}', ignore_eos: true}}\n\
+         api: {{type: completion, streaming: true}}\n\
+         data: {{type: random, input_distribution: {{min: 16, max: 16, mean: 16}},\n\
+                 output_distribution: {{min: {tokens}, max: {tokens}, mean: {tokens}}}}}\n\
+         {load}\n"
+    );
+    let loaded = parse_profile(&text, Path::new("bench"), "bench")?;
+    let me = Member {
+        agent_id: "bench".into(),
+        role: Role::Client,
+        host_name: "bench".into(),
+    };
+    let plan = plan_run(&loaded, &[me], "bench", 1)?;
+    Ok(plan.stages[0].shards[0].clone())
+}
+
+// ---------------------------------------------------------------- 1. ceiling
+
+async fn ceiling(args: &Args) -> anyhow::Result<()> {
+    let sim = start_sim(args.sim_core, &["--ttft-ms", "0", "--itl-ms", "0"])?;
+    println!(
+        "\n## Agent ceiling ({}-token streamed completions, closed loop, {} s each)\n",
+        args.tokens, args.seconds
+    );
+    println!("| streams | requests/s | chunks/s | agent CPU-µs/chunk | agent CPU-s per 1k chunks | agent CPU-µs/request | agent CPU busy | RSS MB | RSS MB per 1k streams |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let base_rss = rss_mb();
+    for &c in &args.concurrency {
+        let spec = shard(
+            &sim.addr,
+            args.tokens,
+            &format!(
+                "load: {{type: concurrent, stages: [{{concurrency_level: {c}, duration: {}}}]}}",
+                args.seconds
+            ),
+        )?;
+        let client = Arc::new(EndpointClient::new(&spec.endpoint, Duration::from_secs(60)).await?);
+        client
+            .prewarm(c as usize, Instant::now() + Duration::from_secs(20))
+            .await;
+        let recorder = Arc::new(Recorder::new(
+            Instant::now(),
+            Window {
+                start_s: 0.0,
+                end_s: None,
+            },
+        ));
+        let stop_at = Instant::now() + Duration::from_secs_f64(args.seconds);
+        let next = Arc::new(AtomicU64::new(0));
+        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let mut users = tokio::task::JoinSet::new();
+        for _ in 0..c {
+            let (client, recorder, next, spec) =
+                (client.clone(), recorder.clone(), next.clone(), spec.clone());
+            users.spawn(async move {
+                while Instant::now() < stop_at {
+                    let data = RequestData::build(&spec, next.fetch_add(1, Ordering::Relaxed));
+                    let rec = client.execute(&data, Instant::now()).await;
+                    recorder.record(&rec);
+                }
+            });
+        }
+        let mut peak_rss = 0.0f64;
+        while !users.is_empty() {
+            tokio::select! {
+                _ = users.join_next() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => peak_rss = peak_rss.max(rss_mb()),
+            }
+        }
+        let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+        let (m, _) = recorder.take();
+        let chunks = m.counters.output_tokens as f64;
+        let requests = m.counters.ok as f64;
+        if m.counters.failed() > 0 {
+            println!("(failures at {c} streams: {:?})", m.counters.failures);
+        }
+        let rss = peak_rss.max(rss_mb());
+        println!(
+            "| {c} | {:.0} | {:.0} | {:.3} | {:.5} | {:.1} | {:.0}% | {:.0} | {:.1} |",
+            requests / wall,
+            chunks / wall,
+            cpu * 1e6 / chunks.max(1.0),
+            cpu * 1e3 / chunks.max(1.0),
+            cpu * 1e6 / requests.max(1.0),
+            100.0 * cpu / wall,
+            rss,
+            (rss - base_rss).max(0.0) * 1000.0 / c as f64,
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- 2. fidelity
+
+fn unix_us(t: Instant, anchor: (Instant, f64)) -> f64 {
+    // Instants after the anchor map forward from its wall-clock time.
+    anchor.1 + t.saturating_duration_since(anchor.0).as_secs_f64() * 1e6
+        - anchor.0.saturating_duration_since(t).as_secs_f64() * 1e6
+}
+
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+async fn fidelity(args: &Args) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let truth_path: PathBuf = dir.join("truth.jsonl");
+    let (ttft, itl) = (args.ttft_ms.to_string(), args.itl_ms.to_string());
+    let sim = start_sim(
+        args.sim_core,
+        &[
+            "--ttft-ms",
+            &ttft,
+            "--itl-ms",
+            &itl,
+            "--ground-truth",
+            &truth_path.display().to_string(),
+        ],
+    )?;
+    let tokens = 64u32;
+    let request_s = (args.ttft_ms + args.itl_ms * (tokens - 1) as f64) / 1000.0;
+    let rate = (args.fidelity_streams as f64 / request_s).round();
+    let seconds = 3.0;
+    let spec = shard(
+        &sim.addr,
+        tokens,
+        &format!("load: {{type: constant, stages: [{{rate: {rate}, duration: {seconds}}}]}}"),
+    )?;
+    let client = Arc::new(EndpointClient::new(&spec.endpoint, Duration::from_secs(60)).await?);
+    client
+        .prewarm(
+            args.fidelity_streams as usize + 64,
+            Instant::now() + Duration::from_secs(20),
+        )
+        .await;
+    let anchor = (
+        Instant::now(),
+        SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1e6,
+    );
+    let start = Instant::now() + Duration::from_millis(200);
+    let total = (rate * seconds) as u64;
+    let arrivals = (0..total).map(move |j| Arrival {
+        index: j,
+        at_s: j as f64 / rate,
+    });
+    let mut due = pace(spec.clone(), Box::new(arrivals), start);
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(Due { data, intended }) = due.recv().await {
+        let client = client.clone();
+        tasks.spawn(async move { (data.id.clone(), client.execute(&data, intended).await) });
+    }
+    let mut records: HashMap<String, RequestRecord> = HashMap::new();
+    while let Some(r) = tasks.join_next().await {
+        let (id, rec) = r?;
+        records.insert(id, rec);
+    }
+    drop(sim); // flushes the ground truth
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ttft_err = Vec::new();
+    let mut itl_err = Vec::new();
+    let mut lag = Vec::new();
+    let mut matched = 0;
+    let truth = std::fs::read_to_string(&truth_path).context("read the sim's ground truth")?;
+    for line in truth.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let Some(rec) = v["request_id"].as_str().and_then(|id| records.get(id)) else {
+            continue;
+        };
+        let (Some(first), Some(tokens_us)) = (rec.t_first, v["token_unix_us"].as_array()) else {
+            continue;
+        };
+        matched += 1;
+        // TTFT as the server produced it (arrival → first token) vs as the agent saw it from
+        // the moment it sent (loopback transit on both ends is part of the error).
+        let true_ttft = v["first_token_unix_us"].as_f64().unwrap_or(0.0)
+            - v["arrival_unix_us"].as_f64().unwrap_or(0.0);
+        let seen_ttft = unix_us(first, anchor) - unix_us(rec.t_sent, anchor);
+        ttft_err.push((seen_ttft - true_ttft).abs() / 1000.0);
+        let true_gaps: Vec<f64> = tokens_us
+            .windows(2)
+            .map(|w| w[1].as_f64().unwrap_or(0.0) - w[0].as_f64().unwrap_or(0.0))
+            .collect();
+        for (seen, truth) in rec.itl_us.iter().zip(&true_gaps) {
+            itl_err.push((*seen as f64 - truth).abs() / 1000.0);
+        }
+        lag.push(
+            rec.t_sent
+                .saturating_duration_since(rec.t_intended)
+                .as_secs_f64()
+                * 1000.0,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "\n## Timing fidelity ({} streams in flight: {rate} req/s open loop for {seconds} s, sim TTFT {} ms, gap {} ms, {tokens} tokens)\n",
+        args.fidelity_streams, args.ttft_ms, args.itl_ms
+    );
+    println!(
+        "matched {matched} of {} requests with the sim's ground truth\n",
+        records.len()
+    );
+    println!("| figure | median | p99 |");
+    println!("|---|---:|---:|");
+    println!(
+        "| TTFT error, ms | {:.3} | {:.3} |",
+        quantile(&mut ttft_err.clone(), 0.5),
+        quantile(&mut ttft_err, 0.99)
+    );
+    println!(
+        "| ITL error, ms | {:.3} | {:.3} |",
+        quantile(&mut itl_err.clone(), 0.5),
+        quantile(&mut itl_err, 0.99)
+    );
+    println!(
+        "| send lag, ms | {:.3} | {:.3} |",
+        quantile(&mut lag.clone(), 0.5),
+        quantile(&mut lag, 0.99)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- 3. merge
+
+fn merge(args: &Args) -> anyhow::Result<()> {
+    // One interval of one agent: 50 requests of 128 tokens.
+    let mut m = Measurements::new();
+    let mut x = 12345u64;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..50 {
+        m.counters.requests += 1;
+        m.counters.ok += 1;
+        m.record(Metric::Ttft, 40_000 + rnd() % 20_000);
+        m.record(Metric::E2e, 700_000 + rnd() % 100_000);
+        m.record(Metric::Tpot, 5_000 + rnd() % 500);
+        m.record(Metric::Ntpot, 5_500 + rnd() % 500);
+        m.record(Metric::SendLag, rnd() % 500);
+        m.record(Metric::InputTokens, 1024);
+        m.record(Metric::OutputTokens, 128);
+        for _ in 0..127 {
+            m.record(Metric::Itl, 4_000 + rnd() % 3_000);
+        }
+    }
+    let (histograms, counters) = m.to_wire();
+    let rounds = 5u64;
+    let snapshots: Vec<wire::Snapshot> = (0..rounds)
+        .flat_map(|seq| {
+            let (h, c) = (histograms.clone(), counters.clone());
+            (0..args.agents).map(move |shard| wire::Snapshot {
+                run_id: "bench".into(),
+                stage: 0,
+                shard,
+                seq,
+                interval: seq as u32,
+                histograms: h.clone(),
+                counters: c.clone(),
+                samples: Vec::new(),
+            })
+        })
+        .collect();
+    let bytes: usize = histograms.values().map(|b| b.len()).sum();
+    let mut collector = StageCollector::new(0, args.agents as usize);
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    for s in &snapshots {
+        collector.apply(s)?;
+    }
+    let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+    let n = snapshots.len() as f64;
+    println!("\n## Coordinator merge ({} agents × {rounds} intervals, {bytes} bytes of histograms per snapshot)\n", args.agents);
+    println!("| snapshots | snapshots/s | CPU-µs per snapshot | merged requests |");
+    println!("|---:|---:|---:|---:|");
+    println!(
+        "| {n:.0} | {:.0} | {:.1} | {} |",
+        n / wall,
+        cpu * 1e6 / n,
+        collector.merged.counters.requests
+    );
+    Ok(())
+}
