@@ -21,7 +21,8 @@
 //! of the prompt, every output token is the word `" tok"`, and every streamed content chunk
 //! carries exactly one token.
 //!
-//! Code map: [`cli`] (flags), [`server`] (HTTP, routing, request path), [`openai`] (request and
+//! Code map: [`cli`] (flags), [`server`] (config, state, routing), [`generate`] (the request
+//! path), [`http`] (accept loop, response body), [`openai`] (request and
 //! response shapes), [`sse`] (pre-rendered chunks), [`sse_body`] (the streamed body, metrics and
 //! ground truth per request), [`token_source`] (deterministic schedule or engine channel),
 //! [`engine`] (card, scheduler, KV cache), [`faults`], [`metrics`], [`ground_truth`], [`proxy`].
@@ -29,7 +30,9 @@
 pub mod cli;
 pub mod engine;
 pub mod faults;
+pub mod generate;
 pub mod ground_truth;
+pub mod http;
 pub mod metrics;
 pub mod openai;
 pub mod proxy;

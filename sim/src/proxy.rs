@@ -19,8 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::cli::ProxyArgs;
 use crate::faults::FAULT_HEADER;
+use crate::http::{accept_loop, ResponseBody};
 use crate::openai::error_body;
-use crate::server::{accept_loop, ResponseBody};
 
 /// A decode instance's response streamed through; its connection goes back to the pool when
 /// the body has been read to the end.
