@@ -37,16 +37,19 @@ pub struct DatasetError {
 }
 
 /// Where `data.path` points: as given (relative to the working directory) when that exists,
-/// else relative to the profile's directory.
+/// else relative to the profile's directory or the nearest directory above it where it exists
+/// (so `profiles/data/x.json` works from the repository root and from anywhere else).
 pub fn resolve_data_path(path: &str, profile: &Path) -> PathBuf {
     let p = PathBuf::from(path);
     if p.is_absolute() || p.exists() {
         return p;
     }
-    match profile.parent() {
-        Some(dir) if dir.join(&p).exists() => dir.join(p),
-        _ => p,
-    }
+    profile
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(&p))
+        .find(|c| c.exists())
+        .unwrap_or(p)
 }
 
 #[derive(Deserialize)]
