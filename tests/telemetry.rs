@@ -156,3 +156,47 @@ fn engine_metrics_show_batching_and_a_queue_above_capacity() -> anyhow::Result<(
     );
     Ok(())
 }
+
+/// A decode host with load weight 0 generates no requests but still samples its host, also in a
+/// closed-loop stage that has no fixed end (the coordinator ends it when the load is done).
+#[test]
+fn a_telemetry_only_agent_samples_until_the_load_is_done() -> anyhow::Result<()> {
+    let dir = scratch("telemetry_only");
+    let (_sim, sim_addr) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "5", "--itl-ms", "2"],
+    )?;
+    let path = profile(
+        &dir,
+        &sim_addr,
+        8,
+        "load: {type: concurrent, stages: [{concurrency_level: 2, num_requests: 20}]}\nfleet: {weights: {decode: 0}}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &path, 2, &[])?;
+    let _c = start_agent(&dir, &addr, "c0", "client", &[])?;
+    let _d = start_agent(
+        &dir,
+        &addr,
+        "d0",
+        "decode",
+        &["--fake-gpu", "NVIDIA H200:141:650"],
+    )?;
+    assert!(
+        coord.wait(Duration::from_secs(60))?.success(),
+        "coordinator failed"
+    );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 20.0);
+    assert_eq!(at(&r, "scenario.host.type"), &serde_json::json!(["decode"]));
+    assert_eq!(at(&r, "scenario.host.accelerator.0.model"), "NVIDIA H200");
+    assert_eq!(num(&r, "metrics.resources.accelerator.0.power.mean"), 650.0);
+    let agents = at(&r, "metrics.metadata.agents")
+        .as_array()
+        .unwrap()
+        .clone();
+    let d0 = agents.iter().find(|a| a["id"] == "d0").unwrap();
+    assert_eq!(d0["requests"], 0, "weight 0: no load from the decode host");
+    Ok(())
+}

@@ -41,12 +41,21 @@ pub struct AgentConfig {
 
 type SnapshotKey = (String, u32, u32, u64);
 
+/// The stage this agent runs now.
+struct RunningStage {
+    run_id: String,
+    stage: u32,
+    task: tokio::task::JoinHandle<()>,
+    /// Notified on the coordinator's StageEnd.
+    end: Arc<tokio::sync::Notify>,
+}
+
 /// What survives a broken stream.
 struct LinkState {
     unacked: BTreeMap<SnapshotKey, wire::Snapshot>,
     /// Done/Failed of the latest stage, resent after a reconnect until the next Assign.
     last_end: Option<Up>,
-    stage: Option<(String, u32, tokio::task::JoinHandle<()>)>,
+    stage: Option<RunningStage>,
     runs_ended: u32,
 }
 
@@ -213,13 +222,18 @@ async fn session(
                         }
                     }
                     Down::Cancel(c) => {
-                        if let Some((run, stage, task)) = state.stage.take() {
-                            if run == c.run_id {
-                                tracing::warn!("run {run} stage {stage} cancelled: {}", c.reason);
-                                task.abort();
+                        if let Some(s) = state.stage.take() {
+                            if s.run_id == c.run_id {
+                                tracing::warn!("run {} stage {} cancelled: {}", s.run_id, s.stage, c.reason);
+                                s.task.abort();
                             } else {
-                                state.stage = Some((run, stage, task));
+                                state.stage = Some(s);
                             }
+                        }
+                    }
+                    Down::StageEnd(e) => {
+                        if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == e.run_id && s.stage == e.stage) {
+                            s.end.notify_one();
                         }
                     }
                     Down::RunEnd(e) => {
@@ -244,15 +258,17 @@ async fn start_stage(
     stage_tx: &mpsc::UnboundedSender<Outbound>,
     a: wire::Assign,
 ) -> anyhow::Result<()> {
-    if let Some((run, stage, task)) = &state.stage {
-        if *run == a.run_id && *stage == a.stage {
+    if let Some(s) = &state.stage {
+        if s.run_id == a.run_id && s.stage == a.stage {
             return Ok(()); // a resent Assign after a reconnect
         }
-        if !task.is_finished() {
+        if !s.task.is_finished() {
             bail!(
-                "Assign for run {} stage {} while stage {stage} of run {run} still runs",
+                "Assign for run {} stage {} while stage {} of run {} still runs",
                 a.run_id,
-                a.stage
+                a.stage,
+                s.stage,
+                s.run_id
             );
         }
     }
@@ -305,6 +321,8 @@ async fn start_stage(
     let limits = cfg.limits;
     let clock_offset_ns = cfg.clock_offset_ns;
     let telemetry = cfg.telemetry.clone();
+    let end = Arc::new(tokio::sync::Notify::new());
+    let stage_end = end.clone();
     let (run_id, stage) = (spec.run_id.clone(), spec.stage);
     let task = tokio::spawn(async move {
         // Ask the endpoint who it is while waiting for start_at.
@@ -321,9 +339,15 @@ async fn start_stage(
             endpoint,
             clock_offset_ns,
             telemetry,
+            stage_end,
         })
         .await;
     });
-    state.stage = Some((run_id, stage, task));
+    state.stage = Some(RunningStage {
+        run_id,
+        stage,
+        task,
+        end,
+    });
     Ok(())
 }

@@ -50,6 +50,8 @@ pub struct StageContext {
     /// Added to the wall clock when this agent reports a time (see `AgentConfig`).
     pub clock_offset_ns: i64,
     pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
+    /// Notified when the coordinator ends the stage (telemetry-only shards wait for it).
+    pub stage_end: Arc<tokio::sync::Notify>,
 }
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
@@ -146,11 +148,12 @@ pub async fn run_stage(ctx: StageContext) {
             let stop_at = duration_s.map(|d| ctx.start + Duration::from_secs_f64(d));
             closed_loop(&ctx, *users, *num_requests, stop_at, &recorder, grace).await;
         }
-        ShardLoad::Idle => {
-            if let Some(end) = window_end {
-                tokio::time::sleep_until(end.into()).await;
-            }
-        }
+        // Telemetry only: sample until the window ends, or until the coordinator says the
+        // load shards are done.
+        ShardLoad::Idle => match window_end {
+            Some(end) => tokio::time::sleep_until(end.into()).await,
+            None => ctx.stage_end.notified().await,
+        },
     }
     let elapsed = recorder
         .last_end()

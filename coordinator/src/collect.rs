@@ -87,8 +87,14 @@ impl StageCollector {
     }
 
     pub fn complete(&self) -> bool {
-        self.shards.iter().all(|st| {
-            st.lost
+        self.complete_except(&[])
+    }
+
+    /// Whether every shard but those in `skip` has finished and delivered all its snapshots.
+    pub fn complete_except(&self, skip: &[u32]) -> bool {
+        self.shards.iter().enumerate().all(|(i, st)| {
+            skip.contains(&(i as u32))
+                || st.lost
                 || st
                     .announced
                     .is_some_and(|n| (0..n).all(|seq| st.seen.contains(&seq)))

@@ -8,7 +8,7 @@ use crate::hub::{AgentEvent, Hub, Progress};
 use crate::service::probe_clock;
 use crate::store::RunStore;
 use fleetbench_common::clock::unix_ns;
-use fleetbench_common::plan::{plan_run, RunPlan, StagePlan};
+use fleetbench_common::plan::{plan_run, RunPlan, ShardLoad, StagePlan};
 use fleetbench_common::profile::{LoadedProfile, OnAgentLoss};
 use fleetbench_common::report::{
     build_stage_report, summary_json, summary_markdown, summary_rows, AgentInfo, BenchmarkRun,
@@ -302,7 +302,25 @@ async fn run_stage(
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut degraded: Vec<serde_json::Value> = Vec::new();
     let begun = Instant::now();
+    // Telemetry-only shards of a stage without a fixed end run until the load shards are done.
+    let idle: Vec<u32> = stage
+        .shards
+        .iter()
+        .filter(|s| s.load == ShardLoad::Idle && window.end_s.is_none())
+        .map(|s| s.shard)
+        .collect();
+    let mut stage_end_sent = idle.is_empty();
     while !collector.complete() {
+        if !stage_end_sent && collector.complete_except(&idle) {
+            for &i in &idle {
+                let end = wire::StageEnd {
+                    run_id: plan.run_id.clone(),
+                    stage: stage.index,
+                };
+                hub.fleet.send(&ids[i as usize], Down::StageEnd(end)).await;
+            }
+            stage_end_sent = true;
+        }
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
