@@ -283,6 +283,89 @@ mod tests {
         assert_eq!(slos_of(Some(&json!({"slo": {"ttft_ms": 3}}))).1.len(), 1);
     }
 
+    fn stat(units: &str, mean: f64, p99: f64) -> Value {
+        json!({"units": units, "mean": mean, "p50": mean, "p99": p99})
+    }
+
+    fn stage(index: u32, rate: f64, ttft_p99: f64) -> StageData {
+        let report = json!({
+            "version": "0.1",
+            "scenario": {
+                "host": {"type": ["replica"], "accelerator": [{"model": "H100", "count": 2}]},
+                "platform": {"engine": [{"name": "vllm"}]},
+                "model": {"name": "m"},
+                "load": {"name": "inference-perf", "type": "constant",
+                         "args": {"type": "constant", "rate": rate},
+                         "metadata": {"stage_label": format!("qps_{rate}")}}
+            },
+            "metrics": {
+                "time": {"duration": 10.0},
+                "requests": {"total": 10, "failures": 0,
+                             "input_length": stat("count", 10.0, 10.0),
+                             "output_length": stat("count", 10.0, 10.0)},
+                "latency": {"time_to_first_token": stat("ms", ttft_p99 / 2.0, ttft_p99)},
+                "throughput": {"total_tokens_per_sec": rate * 20.0,
+                               "output_tokens_per_sec": rate * 10.0,
+                               "requests_per_sec": rate}
+            }
+        });
+        StageData {
+            index,
+            label: format!("qps_{rate}"),
+            report: serde_json::from_value(report).unwrap(),
+            merged: None,
+            intervals: Vec::new(),
+            interval_s: 1.0,
+            offset_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn headline_names_the_best_stages_and_the_highest_stage_meeting_each_slo() {
+        let run = RunData {
+            dir: "r".into(),
+            run_id: "r".into(),
+            profile_name: "t".into(),
+            profile: Some(json!({"slo": {"ttft_ms": {"p99": 100}, "itl_ms": {"p99": 5}}})),
+            stages: vec![
+                stage(0, 5.0, 50.0),
+                stage(1, 10.0, 80.0),
+                stage(2, 20.0, 150.0),
+            ],
+            warnings: Vec::new(),
+        };
+        let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
+        let rows = fleetbench_common::report::summary_rows("t", &reports);
+        let h = headline(&run, &rows);
+        assert!(h[0].contains("20.00 req/s (t_qps_20)"), "{h:?}");
+        assert!(h[1].contains("200.00 tok/s (t_qps_20)"), "{h:?}");
+        assert!(
+            h[2].contains("100.00 tok/s/GPU (t_qps_20, 2 GPUs)"),
+            "{h:?}"
+        );
+        assert!(
+            h.iter().any(|l| l.starts_with("SLO ttft_ms p99 <= 100 ms")
+                && l.contains("highest stage meeting it t_qps_10 (p99 80.00 ms)")),
+            "{h:?}"
+        );
+        // The reports have no ITL: no stage can meet an ITL SLO.
+        assert!(
+            h.iter()
+                .any(|l| l == "SLO itl_ms p99 <= 5 ms: no stage met it"),
+            "{h:?}"
+        );
+
+        let none = RunData {
+            profile: Some(json!({"name": "t"})),
+            ..run
+        };
+        let h = headline(&none, &rows);
+        assert!(
+            h.iter().any(|l| l.ends_with("no SLOs in the profile")),
+            "{h:?}"
+        );
+    }
+
     #[test]
     fn fixed_width_aligns_numbers_right() {
         let rows = vec![vec![
