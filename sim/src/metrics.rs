@@ -81,6 +81,8 @@ impl Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     model: String,
+    /// Labels of `vllm:cache_config_info` (engine mode only).
+    cache_config: std::sync::OnceLock<String>,
     pub running: AtomicI64,
     pub waiting: AtomicI64,
     /// KV cache usage as a fraction 0..=1, f64 bits.
@@ -102,6 +104,7 @@ impl Metrics {
     pub fn new(model: &str) -> Self {
         Metrics {
             model: model.to_string(),
+            cache_config: std::sync::OnceLock::new(),
             running: AtomicI64::new(0),
             waiting: AtomicI64::new(0),
             kv_usage_bits: AtomicU64::new(0f64.to_bits()),
@@ -117,6 +120,15 @@ impl Metrics {
             itl: Histogram::new(ITL_BUCKETS),
             e2e: Histogram::new(E2E_BUCKETS),
         }
+    }
+
+    /// Exports `vllm:cache_config_info` (an info gauge, value 1, the KV cache configuration in
+    /// its labels) as vLLM does.
+    pub fn set_cache_config(&self, block_size: u32, num_gpu_blocks: u32, prefix_caching: bool) {
+        let caching = if prefix_caching { "True" } else { "False" };
+        let _ = self.cache_config.set(format!(
+            "block_size=\"{block_size}\",cache_dtype=\"auto\",enable_prefix_caching=\"{caching}\",num_cpu_blocks=\"0\",num_gpu_blocks=\"{num_gpu_blocks}\""
+        ));
     }
 
     pub fn set_kv_usage(&self, fraction: f64) {
@@ -214,6 +226,13 @@ impl Metrics {
                 out,
                 "{name}{{{labels},finished_reason=\"{reason}\"}} {}",
                 c.load(Relaxed)
+            );
+        }
+        if let Some(labels) = self.cache_config.get() {
+            let name = "vllm:cache_config_info";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Information of the LLMEngine CacheConfig\n# TYPE {name} gauge\n{name}{{{labels}}} 1.0"
             );
         }
         self.ttft.render(

@@ -37,6 +37,11 @@ impl EngineHandle {
     /// Spawns the engine task on the current runtime.
     pub fn spawn(card: EngineCard, metrics: Arc<Metrics>) -> EngineHandle {
         let (tx, rx) = unbounded_channel();
+        metrics.set_cache_config(
+            card.block_size,
+            card.num_gpu_blocks,
+            card.enable_prefix_caching,
+        );
         let card = Arc::new(card);
         tokio::spawn(run(Scheduler::new(&card), rx, metrics));
         EngineHandle { tx, card }

@@ -32,7 +32,7 @@ async fn metrics_parse_with_vllm_names_and_types() {
         }
         let m = scrape(sim.addr).await;
         let kind = |name: &str| m.metric(name).kind;
-        for metric in &m.0 {
+        for metric in m.0.iter().filter(|m| m.name != "vllm:cache_config_info") {
             for s in &metric.samples {
                 assert!(
                     s.labels
@@ -84,6 +84,22 @@ async fn metrics_parse_with_vllm_names_and_types() {
             let expect = if h.contains("inter_token") { 9.0 } else { 3.0 };
             assert_eq!(count, expect, "{h}");
             assert_eq!(inf, expect, "{h}");
+        }
+        if args.contains(&"--deterministic") {
+            assert!(m.0.iter().all(|x| x.name != "vllm:cache_config_info"));
+        } else {
+            // vLLM's info gauge with the KV cache configuration (the built-in card's numbers).
+            let info = m.metric("vllm:cache_config_info");
+            assert_eq!(info.kind, Type::Gauge);
+            let label = |k: &str| {
+                info.samples[0]
+                    .labels
+                    .iter()
+                    .find(|l| l.key == k)
+                    .map(|l| l.value.clone())
+            };
+            assert_eq!(label("num_gpu_blocks").as_deref(), Some("25000"));
+            assert_eq!(label("block_size").as_deref(), Some("16"));
         }
         assert_eq!(sample(&m, "vllm:prompt_tokens_total"), 12.0);
         assert_eq!(sample(&m, "vllm:generation_tokens_total"), 12.0);
