@@ -47,9 +47,9 @@ struct Args {
     /// Output tokens (SSE chunks) per request in the ceiling runs.
     #[arg(long, default_value_t = 128)]
     tokens: u32,
-    /// Streams in flight in the fidelity run.
-    #[arg(long, default_value_t = 1000)]
-    fidelity_streams: u32,
+    /// Streams in flight in the fidelity runs.
+    #[arg(long, value_delimiter = ',', default_value = "256,1000")]
+    fidelity_streams: Vec<u32>,
     /// Sim TTFT and inter-token gap (ms) of the fidelity run.
     #[arg(long, default_value_t = 50.0)]
     ttft_ms: f64,
@@ -96,7 +96,9 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(ceiling(&args))?;
     }
     if args.only.iter().any(|o| o == "fidelity") {
-        rt.block_on(fidelity(&args))?;
+        for &streams in &args.fidelity_streams {
+            rt.block_on(fidelity(&args, streams))?;
+        }
     }
     if args.only.iter().any(|o| o == "merge") {
         merge(&args)?;
@@ -308,7 +310,7 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-async fn fidelity(args: &Args) -> anyhow::Result<()> {
+async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let truth_path: PathBuf = dir.join("truth.jsonl");
@@ -326,7 +328,7 @@ async fn fidelity(args: &Args) -> anyhow::Result<()> {
     )?;
     let tokens = 64u32;
     let request_s = (args.ttft_ms + args.itl_ms * (tokens - 1) as f64) / 1000.0;
-    let rate = (args.fidelity_streams as f64 / request_s).round();
+    let rate = (streams as f64 / request_s).round();
     let seconds = 3.0;
     let spec = shard(
         &sim.addr,
@@ -336,7 +338,7 @@ async fn fidelity(args: &Args) -> anyhow::Result<()> {
     let client = Arc::new(EndpointClient::new(&spec.endpoint, Duration::from_secs(60)).await?);
     client
         .prewarm(
-            args.fidelity_streams as usize + 64,
+            streams as usize + 64,
             Instant::now() + Duration::from_secs(20),
         )
         .await;
@@ -364,6 +366,8 @@ async fn fidelity(args: &Args) -> anyhow::Result<()> {
     drop(sim); // flushes the ground truth
     std::thread::sleep(Duration::from_millis(300));
     let mut ttft_err = Vec::new();
+    let mut to_server = Vec::new();
+    let mut from_server = Vec::new();
     let mut itl_err = Vec::new();
     let mut lag = Vec::new();
     let mut matched = 0;
@@ -383,6 +387,14 @@ async fn fidelity(args: &Args) -> anyhow::Result<()> {
             - v["arrival_unix_us"].as_f64().unwrap_or(0.0);
         let seen_ttft = unix_us(first, anchor) - unix_us(rec.t_sent, anchor);
         ttft_err.push((seen_ttft - true_ttft).abs() / 1000.0);
+        // Where the difference arises: sent → the server read the request (transit and the
+        // server's own input queue), and the server wrote the first token → the agent saw it.
+        to_server.push(
+            (v["arrival_unix_us"].as_f64().unwrap_or(0.0) - unix_us(rec.t_sent, anchor)) / 1000.0,
+        );
+        from_server.push(
+            (unix_us(first, anchor) - v["first_token_unix_us"].as_f64().unwrap_or(0.0)) / 1000.0,
+        );
         let true_gaps: Vec<f64> = tokens_us
             .windows(2)
             .map(|w| w[1].as_f64().unwrap_or(0.0) - w[0].as_f64().unwrap_or(0.0))
@@ -400,7 +412,7 @@ async fn fidelity(args: &Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "\n## Timing fidelity ({} streams in flight: {rate} req/s open loop for {seconds} s, sim TTFT {} ms, gap {} ms, {tokens} tokens)\n",
-        args.fidelity_streams, args.ttft_ms, args.itl_ms
+        streams, args.ttft_ms, args.itl_ms
     );
     println!(
         "matched {matched} of {} requests with the sim's ground truth\n",
