@@ -2,8 +2,9 @@
 //! every profile in `profiles/` passes `coordinator validate`; short variants of representative
 //! profiles (the file unchanged, `-o` overrides scaling durations and counts down) run against a
 //! deterministic sim and their reports show the lengths the profiles define; an inference-perf
-//! config in llm-d-benchmark's form runs unchanged; a shared-prefix profile gets more prefix-cache
-//! hits on the engine-mode sim than its non-shared twin.
+//! config in llm-d-benchmark's form runs unchanged; a LoRA mix names only served adapters;
+//! shared-prefix and multi-turn profiles get more prefix-cache hits on the engine-mode sim than
+//! their non-shared twin.
 
 use fleetbench_e2e::*;
 use std::io::{Read, Write};
@@ -179,7 +180,17 @@ fn short_variants_report_the_lengths_their_profiles_define() -> anyhow::Result<(
     let (_sim, sim) = start_sim(
         &dir,
         "sim",
-        &["--deterministic", "--ttft-ms", "1", "--itl-ms", "0"],
+        &[
+            "--deterministic",
+            "--ttft-ms",
+            "1",
+            "--itl-ms",
+            "0",
+            "--lora",
+            "lora-a",
+            "--lora",
+            "lora-b",
+        ],
     )?;
     // llm-d-benchmark's inference-perf config runs as it is (30 s at 1 req/s), alongside the
     // others; its placeholders are llm-d-benchmark's own variables.
@@ -309,6 +320,19 @@ fn short_variants_report_the_lengths_their_profiles_define() -> anyhow::Result<(
         "mooncake_trace",
     );
 
+    // A LoRA mix: every request names the base model or one of the sim's two adapters (a name
+    // the sim does not serve would fail with 404).
+    let r = run_profile(
+        "lora_mix",
+        &sim,
+        &["load.stages.0={rate: 40, duration: 1.5}"],
+        2,
+        1,
+    )?;
+    assert!(num(&r[0], "metrics.requests.total") >= 20.0);
+    assert_fixed(&r[0], "input_length", 512.0, "lora_mix");
+    assert_fixed(&r[0], "output_length", 128.0, "lora_mix");
+
     // The unchanged inference-perf config: 30 requests of 1024 in / 128 out.
     let (udir, mut coord, mut agent) = unchanged;
     assert!(
@@ -357,7 +381,8 @@ fn prefix_hit_rate(addr: &str) -> anyhow::Result<f64> {
 }
 
 #[test]
-fn shared_prefix_profile_hits_the_prefix_cache_more_than_its_twin() -> anyhow::Result<()> {
+fn shared_prefix_and_multi_turn_profiles_hit_the_prefix_cache_more_than_their_twin(
+) -> anyhow::Result<()> {
     set_profile_env("http://127.0.0.1:9");
     // Both scaled down alike: 576 input tokens (512 shared + 64 own, or 576 own), 8 output.
     let dir = scratch("workloads_engine");
@@ -379,7 +404,28 @@ fn shared_prefix_profile_hits_the_prefix_cache_more_than_its_twin() -> anyhow::R
         assert_fixed(r, "input_length", 576.0, "engine runs");
         assert_eq!(num(r, "metrics.requests.total"), 30.0);
     }
+    // Multi-turn sessions: each round's prompt extends the round before; 32 requests are two
+    // passes over 4 users × 4 rounds, so the input mean is 64 + 16 + 1.5 × (16 + 8) = 116.
+    let (_mt_sim, mt_addr) = start_sim(&dir, "sim-multi-turn", &[])?;
+    let mt = run_profile(
+        "multi_turn_chat",
+        &mt_addr,
+        &[
+            "data.multi_turn={users: 4, rounds: 4, system_prompt_len: 64, question_len: 16, answer_len: 8}",
+            "load.stages.0={rate: 10, duration: 3.2}",
+        ],
+        1,
+        1,
+    )?;
+    assert_eq!(num(&mt[0], "metrics.requests.total"), 32.0);
+    assert_eq!(num(&mt[0], "metrics.requests.input_length.mean"), 116.0);
+    assert_eq!(num(&mt[0], "metrics.requests.input_length.min"), 80.0);
+    assert_eq!(num(&mt[0], "metrics.requests.input_length.max"), 152.0);
+    assert_fixed(&mt[0], "output_length", 8.0, "multi_turn_chat");
+    let hm = prefix_hit_rate(&mt_addr)?;
+
     let (hs, ht) = (prefix_hit_rate(&shared_addr)?, prefix_hit_rate(&twin_addr)?);
+    assert!(hm > ht + 0.3, "multi-turn hit rate {hm} vs non-shared {ht}");
     // 4 groups × 32 shared blocks of 36: every request after its group's first hits 32 blocks.
     assert!(hs > 0.6, "shared-prefix hit rate {hs}");
     assert!(ht < 0.1, "non-shared twin hit rate {ht}");

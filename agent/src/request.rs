@@ -25,9 +25,11 @@ impl RequestData {
         let content = spec.data.request(spec.seed, index);
         let (prompt, input_tokens, max_tokens) =
             (content.prompt, content.input_tokens, content.max_tokens);
+        // A LoRA mix names an adapter per request; else the endpoint's model.
+        let model = content.model.as_deref().unwrap_or(&endpoint.model);
         let body = match endpoint.api {
             ApiType::Completion => serde_json::json!({
-                "model": endpoint.model,
+                "model": model,
                 "prompt": prompt,
                 "max_tokens": max_tokens,
                 "ignore_eos": endpoint.ignore_eos,
@@ -35,7 +37,7 @@ impl RequestData {
                 "stream_options": endpoint.streaming.then(|| serde_json::json!({"include_usage": true})),
             }),
             ApiType::Chat => serde_json::json!({
-                "model": endpoint.model,
+                "model": model,
                 "messages": [{"role": "user", "content": prompt}],
                 "max_tokens": max_tokens,
                 "ignore_eos": endpoint.ignore_eos,

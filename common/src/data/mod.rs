@@ -49,10 +49,78 @@ pub struct TraceRecord {
     pub hash_ids: Vec<u64>,
 }
 
-/// The data of a stage's requests.
+/// The data of a stage's requests: where prompts and lengths come from, and which model or LoRA
+/// adapter each request names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    #[serde(flatten)]
+    pub source: DataSource,
+    /// Adapter names with their weights (`data.lora_mix`); empty: the endpoint's model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lora_mix: Vec<LoraShare>,
+}
+
+/// One adapter of a LoRA mix and its share of the requests (weights need not sum to 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraShare {
+    pub name: String,
+    pub weight: f64,
+}
+
+impl From<DataSource> for DataSpec {
+    fn from(source: DataSource) -> Self {
+        DataSpec {
+            source,
+            lora_mix: Vec::new(),
+        }
+    }
+}
+
+impl DataSpec {
+    /// Request `index` of the stage whose seed is `stage_seed`.
+    pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
+        let mut c = self.source.request(stage_seed, index);
+        c.model = pick_adapter(&self.lora_mix, request_seed(stage_seed, index));
+        c
+    }
+
+    /// A one-line description for `coordinator validate`.
+    pub fn describe(&self) -> String {
+        let mut d = self.source.describe();
+        if !self.lora_mix.is_empty() {
+            let parts: Vec<String> = self
+                .lora_mix
+                .iter()
+                .map(|l| format!("{} {}", l.name, l.weight))
+                .collect();
+            d.push_str(&format!("; LoRA mix: {}", parts.join(", ")));
+        }
+        d
+    }
+}
+
+/// The adapter of a request: a weighted draw from its own seed, so request j names the same
+/// adapter on every agent and the shares converge to the weights.
+pub fn pick_adapter(mix: &[LoraShare], req_seed: u64) -> Option<String> {
+    let total: f64 = mix.iter().map(|l| l.weight.max(0.0)).sum();
+    if mix.is_empty() || total <= 0.0 {
+        return None;
+    }
+    let u = (splitmix64(req_seed ^ 0x10_4A) >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut acc = 0.0;
+    for l in mix {
+        acc += l.weight.max(0.0);
+        if u < acc {
+            return Some(l.name.clone());
+        }
+    }
+    mix.last().map(|l| l.name.clone())
+}
+
+/// Where a stage's prompts and lengths come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum DataSpec {
+pub enum DataSource {
     Synthetic {
         input: LengthSpec,
         output: LengthSpec,
@@ -73,6 +141,18 @@ pub enum DataSpec {
     Trace {
         records: Vec<TraceRecord>,
     },
+    /// Chat sessions: request j is round (j / users) mod rounds of user j mod users; its prompt is
+    /// the user's system prompt, then (with `carry_history`) the questions and synthesized answers
+    /// of the earlier rounds, then this round's question.
+    MultiTurn {
+        seed: u64,
+        users: u32,
+        rounds: u32,
+        system_prompt_len: u32,
+        question: LengthSpec,
+        answer: LengthSpec,
+        carry_history: bool,
+    },
 }
 
 /// What request j sends.
@@ -81,6 +161,8 @@ pub struct RequestContent {
     pub prompt: String,
     pub input_tokens: u32,
     pub max_tokens: u32,
+    /// The model or adapter to name instead of the endpoint's (a LoRA mix).
+    pub model: Option<String>,
 }
 
 /// The per-request seed of request `index` of a stage with seed `stage_seed`.
@@ -88,12 +170,12 @@ pub fn request_seed(stage_seed: u64, index: u64) -> u64 {
     splitmix64(stage_seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F))
 }
 
-impl DataSpec {
-    /// Request `index` of the stage whose seed is `stage_seed`.
+impl DataSource {
+    /// Request `index` of the stage whose seed is `stage_seed` (no adapter).
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
         let req_seed = request_seed(stage_seed, index);
         match self {
-            DataSpec::Synthetic { input, output } => {
+            DataSource::Synthetic { input, output } => {
                 let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
                 let input_tokens = input.draw(&mut rng);
                 let max_tokens = output.draw(&mut rng).max(1);
@@ -101,9 +183,10 @@ impl DataSpec {
                     prompt: synthesize_prompt(input_tokens, req_seed),
                     input_tokens,
                     max_tokens,
+                    model: None,
                 }
             }
-            DataSpec::SharedPrefix {
+            DataSource::SharedPrefix {
                 seed,
                 num_groups,
                 prompts_per_group,
@@ -132,35 +215,80 @@ impl DataSpec {
                     input_tokens: system_prompt_len + q_len,
                     prompt,
                     max_tokens,
+                    model: None,
                 }
             }
-            DataSpec::Prompts { prompts } => {
+            DataSource::MultiTurn {
+                seed,
+                users,
+                rounds,
+                system_prompt_len,
+                question,
+                answer,
+                carry_history,
+            } => {
+                let users = (*users).max(1) as u64;
+                let user = index % users;
+                let round = (index / users) % (*rounds).max(1) as u64;
+                let user_seed = splitmix64(seed ^ 0x3_0000_0000 ^ user);
+                let turn = |k: u64| {
+                    let s = splitmix64(user_seed ^ (k + 1).wrapping_mul(0x9E37_79B9));
+                    let mut rng = ChaCha8Rng::seed_from_u64(s);
+                    (s, question.draw(&mut rng), answer.draw(&mut rng).max(1))
+                };
+                let mut parts = vec![synthesize_prompt(*system_prompt_len, user_seed)];
+                let mut tokens = *system_prompt_len;
+                if *carry_history {
+                    for k in 0..round {
+                        let (s, q, a) = turn(k);
+                        parts.push(synthesize_prompt(q, s));
+                        parts.push(synthesize_prompt(a, s ^ 0xA5));
+                        tokens += q + a;
+                    }
+                }
+                let (s, q, a) = turn(round);
+                parts.push(synthesize_prompt(q, s));
+                tokens += q;
+                parts.retain(|p| !p.is_empty());
+                RequestContent {
+                    prompt: parts.join(" "),
+                    input_tokens: tokens,
+                    max_tokens: a,
+                    model: None,
+                }
+            }
+            DataSource::Prompts { prompts } => {
                 match prompts.get(index as usize % prompts.len().max(1)) {
                     Some(e) => RequestContent {
                         input_tokens: count_words(&e.prompt) as u32,
                         prompt: e.prompt.clone(),
                         max_tokens: e.output_tokens.max(1),
+                        model: None,
                     },
                     None => RequestContent {
                         prompt: synthesize_prompt(1, req_seed),
                         input_tokens: 1,
                         max_tokens: 1,
+                        model: None,
                     },
                 }
             }
-            DataSpec::Trace { records } => match records.get(index as usize % records.len().max(1))
-            {
-                Some(r) => RequestContent {
-                    prompt: trace_prompt(r, req_seed),
-                    input_tokens: r.input_length,
-                    max_tokens: r.output_length.max(1),
-                },
-                None => RequestContent {
-                    prompt: synthesize_prompt(1, req_seed),
-                    input_tokens: 1,
-                    max_tokens: 1,
-                },
-            },
+            DataSource::Trace { records } => {
+                match records.get(index as usize % records.len().max(1)) {
+                    Some(r) => RequestContent {
+                        prompt: trace_prompt(r, req_seed),
+                        input_tokens: r.input_length,
+                        max_tokens: r.output_length.max(1),
+                        model: None,
+                    },
+                    None => RequestContent {
+                        prompt: synthesize_prompt(1, req_seed),
+                        input_tokens: 1,
+                        max_tokens: 1,
+                        model: None,
+                    },
+                }
+            }
         }
     }
 
@@ -183,10 +311,10 @@ impl DataSpec {
             .to_lowercase(),
         };
         match self {
-            DataSpec::Synthetic { input, output } => {
+            DataSource::Synthetic { input, output } => {
                 format!("synthetic: input {} tokens, output {}", len(input), len(output))
             }
-            DataSpec::SharedPrefix {
+            DataSource::SharedPrefix {
                 num_groups,
                 prompts_per_group,
                 system_prompt_len,
@@ -198,7 +326,7 @@ impl DataSpec {
                 len(question),
                 len(output)
             ),
-            DataSpec::Prompts { prompts } => {
+            DataSource::Prompts { prompts } => {
                 let n = prompts.len().max(1) as f64;
                 let i: usize = prompts.iter().map(|p| count_words(&p.prompt)).sum();
                 let o: u64 = prompts.iter().map(|p| p.output_tokens as u64).sum();
@@ -209,7 +337,21 @@ impl DataSpec {
                     o as f64 / n
                 )
             }
-            DataSpec::Trace { records } => {
+            DataSource::MultiTurn {
+                users,
+                rounds,
+                system_prompt_len,
+                question,
+                answer,
+                carry_history,
+                ..
+            } => format!(
+                "multi_turn: {users} users × {rounds} rounds, system prompt {system_prompt_len}, question {} tokens, answer {}, history {}",
+                len(question),
+                len(answer),
+                if *carry_history { "carried" } else { "not carried" }
+            ),
+            DataSource::Trace { records } => {
                 let n = records.len().max(1) as f64;
                 let i: u64 = records.iter().map(|r| r.input_length as u64).sum();
                 let o: u64 = records.iter().map(|r| r.output_length as u64).sum();

@@ -1,11 +1,27 @@
 //! From a loaded profile's `data` section to the [`DataSpec`] that every shard carries.
 
-use super::{sample, DataSpec, Dataset, LengthSpec, MAX_CARRIED_ENTRIES};
+use super::{sample, DataSource, DataSpec, Dataset, LengthSpec, LoraShare, MAX_CARRIED_ENTRIES};
 use crate::profile::{DataType, LoadedProfile};
 
 /// The stage data of a validated profile; `seed` is the run's (dataset sampling and shared
 /// prefixes use it, so every stage of a run sees the same prompts).
 pub fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
+    let d = &loaded.profile.data;
+    DataSpec {
+        source: plan_source(loaded, seed),
+        lora_mix: d
+            .lora_mix
+            .iter()
+            .flatten()
+            .map(|(name, &weight)| LoraShare {
+                name: name.clone(),
+                weight,
+            })
+            .collect(),
+    }
+}
+
+fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
     let d = &loaded.profile.data;
     let default_len = LengthSpec::fixed(128);
     let len = |x: Option<&crate::profile::Distribution>| x.map(LengthSpec::from);
@@ -22,7 +38,7 @@ pub fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
                     question_distribution: None,
                     output_distribution: None,
                 });
-            DataSpec::SharedPrefix {
+            DataSource::SharedPrefix {
                 seed,
                 num_groups: sp.num_groups,
                 prompts_per_group: sp.num_prompts_per_group,
@@ -33,13 +49,25 @@ pub fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
                     .unwrap_or_else(|| LengthSpec::fixed(sp.output_len.unwrap_or(128))),
             }
         }
-        (_, Some(Dataset::Prompts(p))) => DataSpec::Prompts {
+        (DataType::MultiTurn, _) => {
+            let mt = d.multi_turn.unwrap_or_default();
+            DataSource::MultiTurn {
+                seed,
+                users: mt.users,
+                rounds: mt.rounds,
+                system_prompt_len: mt.system_prompt_len,
+                question: LengthSpec::fixed(mt.question_len.unwrap_or(64)),
+                answer: LengthSpec::fixed(mt.answer_len.unwrap_or(128)),
+                carry_history: mt.history != crate::profile::History::None,
+            }
+        }
+        (_, Some(Dataset::Prompts(p))) => DataSource::Prompts {
             prompts: sample(p, p.len().min(MAX_CARRIED_ENTRIES), seed),
         },
-        (_, Some(Dataset::Trace(t))) => DataSpec::Trace {
+        (_, Some(Dataset::Trace(t))) => DataSource::Trace {
             records: t[..t.len().min(MAX_CARRIED_ENTRIES)].to_vec(),
         },
-        _ => DataSpec::Synthetic {
+        _ => DataSource::Synthetic {
             input: len(d.input_distribution.as_ref()).unwrap_or(default_len),
             output: len(d.output_distribution.as_ref()).unwrap_or(default_len),
         },

@@ -10,7 +10,7 @@ fn spec(dist: LengthDist, mean: f64, std_dev: f64, min: u32, max: u32) -> Length
     }
 }
 
-fn mean_of(data: &DataSpec, n: u64, f: impl Fn(&RequestContent) -> u32) -> f64 {
+fn mean_of(data: &DataSource, n: u64, f: impl Fn(&RequestContent) -> u32) -> f64 {
     (0..n).map(|j| f(&data.request(7, j)) as f64).sum::<f64>() / n as f64
 }
 
@@ -25,7 +25,7 @@ fn every_distribution_meets_its_mean_and_clamps() {
             400.0,
         ),
     ] {
-        let d = DataSpec::Synthetic {
+        let d = DataSource::Synthetic {
             input: s,
             output: LengthSpec::fixed(3),
         };
@@ -49,7 +49,7 @@ fn every_distribution_meets_its_mean_and_clamps() {
 
 #[test]
 fn request_j_is_the_same_on_every_build_and_differs_between_j() {
-    let d = DataSpec::Synthetic {
+    let d = DataSource::Synthetic {
         input: spec(LengthDist::Normal, 50.0, 10.0, 1, 100),
         output: spec(LengthDist::Uniform, 0.0, 0.0, 5, 9),
     };
@@ -60,7 +60,7 @@ fn request_j_is_the_same_on_every_build_and_differs_between_j() {
 
 #[test]
 fn shared_prefix_groups_share_their_system_prompt_only() {
-    let d = DataSpec::SharedPrefix {
+    let d = DataSource::SharedPrefix {
         seed: 9,
         num_groups: 4,
         prompts_per_group: 3,
@@ -131,4 +131,79 @@ fn sample_files_of_the_project_parse() {
     assert!(mc.len() >= 20, "{}", mc.len());
     let bad = read_sharegpt(&root.join("mooncake_sample.jsonl")).unwrap_err();
     assert!(bad.message.contains("ShareGPT"), "{}", bad.message);
+}
+
+#[test]
+fn multi_turn_rounds_extend_the_previous_round() {
+    let d = DataSource::MultiTurn {
+        seed: 5,
+        users: 3,
+        rounds: 4,
+        system_prompt_len: 20,
+        question: LengthSpec::fixed(10),
+        answer: LengthSpec::fixed(6),
+        carry_history: true,
+    };
+    // User 1: requests 1, 4, 7, 10 are its rounds 0..3; request 13 starts its session again.
+    let r: Vec<RequestContent> = [1, 4, 7, 10, 13].iter().map(|&j| d.request(9, j)).collect();
+    for (k, c) in r[..4].iter().enumerate() {
+        assert_eq!(c.input_tokens, 20 + 10 + 16 * k as u32);
+        assert_eq!(count_words(&c.prompt), c.input_tokens as usize);
+        assert_eq!(c.max_tokens, 6);
+    }
+    for k in 1..4 {
+        // Round k's prompt starts with round k-1's whole prompt.
+        assert!(r[k].prompt.starts_with(&r[k - 1].prompt), "round {k}");
+    }
+    assert_eq!(r[4], r[0]);
+    // Other users have other system prompts.
+    let head = |c: &RequestContent| c.prompt.split(' ').take(20).collect::<Vec<_>>().join(" ");
+    assert_ne!(head(&d.request(9, 0)), head(&r[0]));
+    // Without history each round is the system prompt and its question.
+    let flat = DataSource::MultiTurn {
+        seed: 5,
+        users: 3,
+        rounds: 4,
+        system_prompt_len: 20,
+        question: LengthSpec::fixed(10),
+        answer: LengthSpec::fixed(6),
+        carry_history: false,
+    };
+    assert_eq!(flat.request(9, 10).input_tokens, 30);
+}
+
+#[test]
+fn lora_mix_shares_follow_the_weights() {
+    let spec = DataSpec {
+        source: DataSource::Synthetic {
+            input: LengthSpec::fixed(4),
+            output: LengthSpec::fixed(2),
+        },
+        lora_mix: vec![
+            LoraShare {
+                name: "a".into(),
+                weight: 3.0,
+            },
+            LoraShare {
+                name: "b".into(),
+                weight: 1.0,
+            },
+        ],
+    };
+    let n = 4000;
+    let a = (0..n)
+        .filter(|&j| spec.request(1, j).model.as_deref() == Some("a"))
+        .count();
+    assert!((a as f64 / n as f64 - 0.75).abs() < 0.03, "{a}");
+    assert_eq!(spec.request(1, 17), spec.request(1, 17));
+    let plain: DataSpec = DataSource::Synthetic {
+        input: LengthSpec::fixed(4),
+        output: LengthSpec::fixed(2),
+    }
+    .into();
+    assert_eq!(plain.request(1, 0).model, None);
+    // The wire form round-trips, and a spec without a mix omits the key.
+    let json = serde_json::to_string(&spec).unwrap();
+    assert_eq!(serde_json::from_str::<DataSpec>(&json).unwrap(), spec);
+    assert!(!serde_json::to_string(&plain).unwrap().contains("lora_mix"));
 }

@@ -95,6 +95,9 @@ pub enum DataType {
     /// fleetbench's addition: a Mooncake-style trace (JSONL) from `data.path`.
     #[serde(rename = "mooncake_trace")]
     MooncakeTrace,
+    /// fleetbench's addition: chat sessions from `data.multi_turn`.
+    #[serde(rename = "multi_turn")]
+    MultiTurn,
 }
 
 impl DataType {
@@ -112,6 +115,7 @@ impl DataType {
             DataType::OtelTraceReplay => "otel_trace_replay",
             DataType::Visionarena => "visionarena",
             DataType::MooncakeTrace => "mooncake_trace",
+            DataType::MultiTurn => "multi_turn",
         }
     }
 }
@@ -129,12 +133,12 @@ pub struct DataConfig {
     pub output_distribution: Option<Distribution>,
     #[serde(default)]
     pub shared_prefix: Option<SharedPrefixConfig>,
-    /// fleetbench's planned multi-turn sessions (not implemented yet).
+    /// fleetbench's chat sessions (data type multi_turn).
     #[serde(default)]
-    pub multi_turn: Option<Value>,
-    /// fleetbench's planned LoRA adapter mix (not implemented yet).
+    pub multi_turn: Option<MultiTurnConfig>,
+    /// fleetbench's LoRA adapter mix: adapter (or model) name → weight; each request names one.
     #[serde(default)]
-    pub lora_mix: Option<Value>,
+    pub lora_mix: Option<BTreeMap<String, f64>>,
     #[serde(default)]
     pub multimodal: Option<Value>,
     #[serde(default)]
@@ -181,6 +185,34 @@ pub struct SharedPrefixConfig {
     pub question_distribution: Option<Distribution>,
     #[serde(default)]
     pub output_distribution: Option<Distribution>,
+}
+
+/// Whether a round's prompt carries the session's earlier questions and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum History {
+    #[default]
+    Carry,
+    None,
+}
+
+/// fleetbench's `data.multi_turn`: `users` chat sessions of `rounds` rounds each.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MultiTurnConfig {
+    pub users: u32,
+    pub rounds: u32,
+    #[serde(default)]
+    pub system_prompt_len: u32,
+    /// Tokens of each round's question (default 64).
+    #[serde(default)]
+    pub question_len: Option<u32>,
+    /// Tokens of each answer (default 128): the round's max_tokens, and the synthesized answer
+    /// carried into later rounds.
+    #[serde(default)]
+    pub answer_len: Option<u32>,
+    #[serde(default)]
+    pub history: History,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -222,11 +222,29 @@ fn data_sources_check_their_sections() {
         err.contains("/no/such/file.json") && err.contains("cannot read"),
         "{err}"
     );
-    let err = parse(&data("data: {type: random, multi_turn: {users: 2}}"))
+    let err = parse(&data(
+        "data: {type: random, multi_turn: {users: 2, rounds: 3}}",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("data.multi_turn") && err.contains("only read by data type multi_turn"),
+        "{err}"
+    );
+    let mt = "data: {type: multi_turn, multi_turn: {users: 4, rounds: 3, system_prompt_len: 50, history: carry}, lora_mix: {a: 3, b: 1}}";
+    assert!(parse(&data(mt)).is_ok());
+    let err = parse(&data(&mt.replace("history: carry", "history: sometimes")))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("data.multi_turn") && err.contains("not support"),
+        err.contains("sometimes") && err.contains("carry") && err.contains("none"),
+        "{err}"
+    );
+    let err = parse(&data(&mt.replace("b: 1", "b: -1")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data.lora_mix.b") && err.contains("≥ 0"),
         "{err}"
     );
 }

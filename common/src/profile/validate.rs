@@ -12,12 +12,10 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         key: key.to_string(),
         message,
     };
-    let unsupported: [(&str, &Option<Value>); 14] = [
+    let unsupported: [(&str, &Option<Value>); 12] = [
         ("api.slo_unit", &p.api.slo_unit),
         ("api.slo_tpot_header", &p.api.slo_tpot_header),
         ("api.slo_ttft_header", &p.api.slo_ttft_header),
-        ("data.multi_turn", &p.data.multi_turn),
-        ("data.lora_mix", &p.data.lora_mix),
         ("data.multimodal", &p.data.multimodal),
         ("data.use_chat_template", &p.data.use_chat_template),
         ("data.otel_trace_replay", &p.data.otel_trace_replay),
@@ -121,7 +119,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
-const DATA_TYPES: &str = "random, synthetic, shared_prefix, shareGPT, mooncake_trace";
+const DATA_TYPES: &str = "random, synthetic, shared_prefix, shareGPT, mooncake_trace, multi_turn";
 
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
@@ -149,7 +147,64 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             "is only read by data type shared_prefix".into(),
         ));
     }
+    if d.multi_turn.is_some() && d.kind != DataType::MultiTurn {
+        return Err(invalid(
+            "data.multi_turn",
+            "is only read by data type multi_turn".into(),
+        ));
+    }
+    if let Some(mix) = &d.lora_mix {
+        if mix.is_empty() {
+            return Err(invalid(
+                "data.lora_mix",
+                "give at least one adapter: {name: weight, ...}".into(),
+            ));
+        }
+        for (name, w) in mix {
+            if !(w.is_finite() && *w >= 0.0) {
+                return Err(invalid(
+                    &format!("data.lora_mix.{name}"),
+                    format!("a weight is a number ≥ 0, got {w}"),
+                ));
+            }
+        }
+        if mix.values().sum::<f64>() <= 0.0 {
+            return Err(invalid(
+                "data.lora_mix",
+                "every weight is 0: at least one must be > 0".into(),
+            ));
+        }
+    }
     match d.kind {
+        DataType::MultiTurn => {
+            let mt = d.multi_turn.as_ref().ok_or_else(|| {
+                invalid(
+                    "data.multi_turn",
+                    "required for data type multi_turn: {users, rounds, system_prompt_len, question_len, answer_len, history: carry | none}".into(),
+                )
+            })?;
+            for (key, v) in [
+                ("data.multi_turn.users", Some(mt.users)),
+                ("data.multi_turn.rounds", Some(mt.rounds)),
+                ("data.multi_turn.question_len", mt.question_len),
+                ("data.multi_turn.answer_len", mt.answer_len),
+            ] {
+                if v == Some(0) {
+                    return Err(invalid(key, "must be ≥ 1".into()));
+                }
+            }
+            for (key, set) in [
+                ("data.input_distribution", d.input_distribution.is_some()),
+                ("data.output_distribution", d.output_distribution.is_some()),
+            ] {
+                if set {
+                    return Err(unused(
+                        key,
+                        "give lengths in data.multi_turn (question_len, answer_len)",
+                    ));
+                }
+            }
+        }
         DataType::Random | DataType::Synthetic => {
             for (key, dist) in [
                 ("data.input_distribution", &d.input_distribution),
