@@ -2,6 +2,8 @@
 //! `spec/metrics.md` plus counters, for one interval of one shard. Merging is histogram addition
 //! and counter sums, so merged percentiles are as exact as one agent's.
 
+mod hdr_v2;
+
 use fleetbench_proto::v1 as wire;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
@@ -251,25 +253,37 @@ impl Measurements {
         hists: &std::collections::HashMap<String, Vec<u8>>,
         counters: &std::collections::HashMap<String, u64>,
     ) -> Result<(), MeasureError> {
+        enum Decoded {
+            Values(Vec<(u64, u64)>),
+            Histogram(Histogram<u64>),
+        }
+        // Decode everything first: a bad snapshot changes nothing.
         let mut de = Deserializer::new();
         let mut decoded = Vec::with_capacity(hists.len());
         for (name, bytes) in hists {
             let m = Metric::from_name(name).ok_or_else(|| MeasureError::Unknown(name.clone()))?;
-            let h: Histogram<u64> =
-                de.deserialize(&mut bytes.as_slice())
-                    .map_err(|e| MeasureError::Decode {
-                        name: name.clone(),
-                        message: format!("{e:?}"),
-                    })?;
-            decoded.push((m, h));
+            let bad = |message: String| MeasureError::Decode {
+                name: name.clone(),
+                message,
+            };
+            let d = match hdr_v2::decode_v2(bytes, SIGFIG) {
+                Some(values) => Decoded::Values(values.map_err(bad)?),
+                None => Decoded::Histogram(
+                    de.deserialize(&mut bytes.as_slice())
+                        .map_err(|e| bad(format!("{e:?}")))?,
+                ),
+            };
+            decoded.push((m, d));
         }
-        for (m, h) in decoded {
-            self.hist[m as usize]
-                .add(&h)
-                .map_err(|e| MeasureError::Merge {
+        for (m, d) in decoded {
+            let target = &mut self.hist[m as usize];
+            match d {
+                Decoded::Values(v) => hdr_v2::add_values(target, &v),
+                Decoded::Histogram(h) => target.add(&h).map_err(|e| MeasureError::Merge {
                     name: m.name().into(),
                     message: format!("{e:?}"),
-                })?;
+                })?,
+            }
         }
         self.counters.add(&Counters::from_wire(counters));
         Ok(())
