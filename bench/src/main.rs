@@ -435,6 +435,19 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
         quantile(&mut lag.clone(), 0.5),
         quantile(&mut lag, 0.99)
     );
+    for (figure, mut v) in [
+        (
+            "TTFT part: agent sent → sim read the request, ms",
+            to_server,
+        ),
+        (
+            "TTFT part: sim wrote the first token → agent saw it, ms",
+            from_server,
+        ),
+    ] {
+        let median = quantile(&mut v, 0.5);
+        println!("| {figure} | {median:.3} | {:.3} |", quantile(&mut v, 0.99));
+    }
     Ok(())
 }
 
