@@ -24,7 +24,7 @@ impl RequestData {
         let endpoint = &spec.endpoint;
         let content = spec.data.request(spec.seed, index);
         let (prompt, input_tokens, max_tokens) =
-            (content.prompt, content.input_tokens, content.max_tokens);
+            (&content.prompt, content.input_tokens, content.max_tokens);
         // A LoRA mix names an adapter per request; else the endpoint's model.
         let model = content.model.as_deref().unwrap_or(&endpoint.model);
         let body = match endpoint.api {
@@ -38,7 +38,13 @@ impl RequestData {
             }),
             ApiType::Chat => serde_json::json!({
                 "model": model,
-                "messages": [{"role": "user", "content": prompt}],
+                "messages": match &content.messages {
+                    Some(turns) => turns
+                        .iter()
+                        .map(|(role, text)| serde_json::json!({"role": role, "content": text}))
+                        .collect::<Vec<_>>(),
+                    None => vec![serde_json::json!({"role": "user", "content": prompt})],
+                },
                 "max_tokens": max_tokens,
                 "ignore_eos": endpoint.ignore_eos,
                 "stream": endpoint.streaming,

@@ -163,6 +163,9 @@ pub struct RequestContent {
     pub max_tokens: u32,
     /// The model or adapter to name instead of the endpoint's (a LoRA mix).
     pub model: Option<String>,
+    /// The chat turns `(role, content)` where the source has them (multi-turn sessions); the
+    /// chat API sends them as messages, the completion API sends `prompt` (the turns joined).
+    pub messages: Option<Vec<(String, String)>>,
 }
 
 /// The per-request seed of request `index` of a stage with seed `stage_seed`.
@@ -184,6 +187,7 @@ impl DataSource {
                     input_tokens,
                     max_tokens,
                     model: None,
+                    messages: None,
                 }
             }
             DataSource::SharedPrefix {
@@ -216,6 +220,7 @@ impl DataSource {
                     prompt,
                     max_tokens,
                     model: None,
+                    messages: None,
                 }
             }
             DataSource::MultiTurn {
@@ -236,25 +241,34 @@ impl DataSource {
                     let mut rng = ChaCha8Rng::seed_from_u64(s);
                     (s, question.draw(&mut rng), answer.draw(&mut rng).max(1))
                 };
-                let mut parts = vec![synthesize_prompt(*system_prompt_len, user_seed)];
+                let mut turns: Vec<(String, String)> = vec![(
+                    "system".into(),
+                    synthesize_prompt(*system_prompt_len, user_seed),
+                )];
                 let mut tokens = *system_prompt_len;
                 if *carry_history {
                     for k in 0..round {
                         let (s, q, a) = turn(k);
-                        parts.push(synthesize_prompt(q, s));
-                        parts.push(synthesize_prompt(a, s ^ 0xA5));
+                        turns.push(("user".into(), synthesize_prompt(q, s)));
+                        turns.push(("assistant".into(), synthesize_prompt(a, s ^ 0xA5)));
                         tokens += q + a;
                     }
                 }
                 let (s, q, a) = turn(round);
-                parts.push(synthesize_prompt(q, s));
+                turns.push(("user".into(), synthesize_prompt(q, s)));
                 tokens += q;
-                parts.retain(|p| !p.is_empty());
+                turns.retain(|(_, c)| !c.is_empty());
+                let prompt = turns
+                    .iter()
+                    .map(|(_, c)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 RequestContent {
-                    prompt: parts.join(" "),
+                    prompt,
                     input_tokens: tokens,
                     max_tokens: a,
                     model: None,
+                    messages: Some(turns),
                 }
             }
             DataSource::Prompts { prompts } => {
@@ -264,12 +278,14 @@ impl DataSource {
                         prompt: e.prompt.clone(),
                         max_tokens: e.output_tokens.max(1),
                         model: None,
+                        messages: None,
                     },
                     None => RequestContent {
                         prompt: synthesize_prompt(1, req_seed),
                         input_tokens: 1,
                         max_tokens: 1,
                         model: None,
+                        messages: None,
                     },
                 }
             }
@@ -280,12 +296,14 @@ impl DataSource {
                         input_tokens: r.input_length,
                         max_tokens: r.output_length.max(1),
                         model: None,
+                        messages: None,
                     },
                     None => RequestContent {
                         prompt: synthesize_prompt(1, req_seed),
                         input_tokens: 1,
                         max_tokens: 1,
                         model: None,
+                        messages: None,
                     },
                 }
             }

@@ -154,6 +154,10 @@ fn multi_turn_rounds_extend_the_previous_round() {
     for k in 1..4 {
         // Round k's prompt starts with round k-1's whole prompt.
         assert!(r[k].prompt.starts_with(&r[k - 1].prompt), "round {k}");
+        let m = r[k].messages.as_ref().unwrap();
+        assert_eq!(m.len(), 2 + 2 * k);
+        assert_eq!(m[0].0, "system");
+        assert_eq!(m[2 * k].0, "assistant");
     }
     assert_eq!(r[4], r[0]);
     // Other users have other system prompts.

@@ -76,6 +76,18 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
 
+    if let Some(t) = p
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.pretrained_model_name_or_path.as_deref())
+    {
+        tracing::info!(
+            "{}: `tokenizer.pretrained_model_name_or_path` ({t}) is not loaded: fleetbench counts \
+             tokens with its word tokenizer (one token per word), as the simulator does",
+            file.display()
+        );
+    }
+
     validate_data(p, file)?;
 
     crate::plan::stage_defs(p, file)?;
