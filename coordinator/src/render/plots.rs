@@ -21,6 +21,8 @@ pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 600;
 
 const FONT: &str = "sans-serif";
+/// Text scale of the SVG inlined into `report.html`.
+const INLINE_TEXT_SCALE: f64 = 1.3;
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
 
 /// Tableau 10.
@@ -100,7 +102,7 @@ pub struct Chart {
     pub legend_at: SeriesLabelPosition,
 }
 
-/// A drawn chart: its title, files and SVG text (for inlining into the HTML page).
+/// A drawn chart: its title and the SVG text to inline into the HTML page.
 #[derive(Debug, Clone)]
 pub struct Plot {
     pub name: String,
@@ -108,13 +110,21 @@ pub struct Plot {
     pub svg: String,
 }
 
-/// Decimals that tell ticks about `span / 10` apart from each other.
+/// Decimals that tell apart ticks at a "nice" spacing (1, 2 or 5 × 10^k) of at most ten
+/// labels over the span, as plotters places them.
 fn tick_decimals(lo: f64, hi: f64) -> usize {
-    let step = (hi - lo).abs() / 10.0;
-    if step <= 0.0 || !step.is_finite() {
+    let raw = (hi - lo).abs() / 10.0;
+    if raw <= 0.0 || !raw.is_finite() {
         return 0;
     }
-    (-step.log10()).ceil().clamp(0.0, 4.0) as usize
+    let mag = 10f64.powf(raw.log10().floor());
+    let nice = match raw / mag {
+        n if n <= 1.0 => 1.0,
+        n if n <= 2.0 => 2.0,
+        n if n <= 5.0 => 5.0,
+        _ => 10.0,
+    } * mag;
+    (-(nice.log10() + 1e-9).floor()).clamp(0.0, 4.0) as usize
 }
 
 fn fmt_tick(v: f64, decimals: usize) -> String {
@@ -141,31 +151,40 @@ fn span(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (f
     (if from_zero { lo } else { lo - pad }, hi + pad)
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<(), String> {
+/// Draws `c`; `scale` enlarges the text (and the room for it), for plots shown smaller than
+/// their size, as in the HTML page.
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    c: &Chart,
+    scale: f64,
+) -> Result<(), String> {
+    let px = |v: f64| v * scale;
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
     let labelled = c.series.iter().any(|s| !s.labels.is_empty());
     let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let x = span(xs, c.x_from_zero, if labelled { 0.12 } else { 0.05 });
     let ys = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    // Room above the data for the legend and point labels.
+    // Room above the data for the legend box (taller with more entries) and point labels.
+    let entries = c.series.iter().filter(|s| s.legend).count() as f64;
+    let headroom = if labelled { 0.35 } else { 0.22 } + 0.08 * (entries - 2.0).max(0.0);
     let y = c
         .y_range
-        .unwrap_or_else(|| span(ys, true, if labelled { 0.35 } else { 0.22 }));
+        .unwrap_or_else(|| span(ys, true, headroom.min(0.7)));
     let (x_decimals, y_decimals) = (tick_decimals(x.0, x.1), tick_decimals(y.0, y.1));
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, (FONT, 28))
+        .caption(&c.title, (FONT, px(30.0)))
         .margin(18)
-        .x_label_area_size(60)
-        .y_label_area_size(86)
+        .x_label_area_size(px(68.0) as u32)
+        .y_label_area_size(px(100.0) as u32)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc(&c.x_label)
         .y_desc(&c.y_label)
-        .axis_desc_style((FONT, 21))
-        .label_style((FONT, 18))
+        .axis_desc_style((FONT, px(22.0)))
+        .label_style((FONT, px(20.0)))
         .x_labels(10)
         .y_labels(8)
         .x_label_formatter(&|v| fmt_tick(*v, x_decimals))
@@ -185,7 +204,11 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((*mx, y.1))
-                    + Text::new(label.clone(), (5, 6), (FONT, 16).into_font().color(&grey)),
+                    + Text::new(
+                        label.clone(),
+                        (5, 6),
+                        (FONT, px(18.0)).into_font().color(&grey),
+                    ),
             ))
             .map_err(err)?;
     }
@@ -222,7 +245,11 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
             chart
                 .draw_series(s.points.iter().zip(&s.labels).map(|(&p, l)| {
                     EmptyElement::at(p)
-                        + Text::new(l.clone(), (8, -22), (FONT, 17).into_font().color(&BLACK))
+                        + Text::new(
+                            l.clone(),
+                            (8, px(-24.0) as i32),
+                            (FONT, px(19.0)).into_font().color(&BLACK),
+                        )
                 }))
                 .map_err(err)?;
         }
@@ -232,7 +259,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> Result<
             .configure_series_labels()
             .position(c.legend_at.clone())
             .margin(12)
-            .label_font((FONT, 18))
+            .label_font((FONT, px(20.0)))
             .background_style(WHITE.mix(0.9))
             .border_style(RGBColor(160, 160, 160))
             .draw()
@@ -251,12 +278,18 @@ pub fn render_chart(c: &Chart, dir: &Path) -> Result<Plot, RenderError> {
     let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, c).map_err(plot_err)?;
+        draw(&root, c, 1.0).map_err(plot_err)?;
     }
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, c).map_err(plot_err)?;
+        draw(&root, c, 1.0).map_err(plot_err)?;
+    }
+    // The page shows plots at about two thirds of their size: larger text there.
+    let mut inline = String::new();
+    {
+        let root = SVGBackend::with_string(&mut inline, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, c, INLINE_TEXT_SCALE).map_err(plot_err)?;
     }
     let plots = dir.join("plots");
     std::fs::create_dir_all(&plots).map_err(|source| RenderError::Io {
@@ -269,7 +302,7 @@ pub fn render_chart(c: &Chart, dir: &Path) -> Result<Plot, RenderError> {
     Ok(Plot {
         name: c.name.clone(),
         title: c.title.clone(),
-        svg,
+        svg: inline,
     })
 }
 
@@ -543,7 +576,10 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
                 .iter()
                 .map(|p| (t(s, p.interval), p.ok as f64 / s.interval_s))
                 .collect();
-            Series::new(s.label.clone(), pts, color(i)).with_markers()
+            // The stage marks name the stages: no legend box over the data.
+            let mut series = Series::new(s.label.clone(), pts, color(i)).with_markers();
+            series.legend = false;
+            series
         })
         .collect();
     if rate.is_empty() {
@@ -707,6 +743,7 @@ mod tests {
         assert_eq!(tick_decimals(98.4, 100.1), 1);
         assert_eq!(tick_decimals(0.0, 0.5), 2);
         assert_eq!(tick_decimals(0.0, 100.0), 0);
+        assert_eq!(tick_decimals(0.0, 8.4), 0);
         assert_eq!(fmt_tick(99.95, 1), "100.0");
         assert_eq!(fmt_tick(20.0, 0), "20");
     }
