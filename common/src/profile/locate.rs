@@ -130,8 +130,8 @@ fn value_extent(b: &[u8], at: usize, colon: usize, e: usize) -> (usize, usize) {
 fn matching(b: &[u8], open: usize, e: usize) -> usize {
     let mut depth = 0usize;
     let (mut sq, mut dq) = (false, false);
-    for i in open..e {
-        match b[i] {
+    for (i, &c) in b.iter().enumerate().take(e).skip(open) {
+        match c {
             b'\'' if !dq => sq = !sq,
             b'"' if !sq => dq = !dq,
             b'{' | b'[' if !sq && !dq => depth += 1,
