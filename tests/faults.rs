@@ -1,0 +1,174 @@
+//! Faults on both sides: a server that errors, resets or sends malformed SSE is counted and
+//! classified; an agent that dies mid-stage fails the run (default) or, with
+//! `fleet.on_agent_loss: continue`, leaves a degraded report that keeps what it had sent.
+
+use fleetbench_e2e::*;
+use std::time::Duration;
+
+fn profile(dir: &std::path::Path, sim: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("profile.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: faults\n\
+             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data: {{type: random, input_distribution: {{min: 8, max: 8, mean: 8}},\n\
+                     output_distribution: {{min: 16, max: 16, mean: 16}}}}\n\
+             {extra}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn server_faults_are_counted_by_class() -> anyhow::Result<()> {
+    for (fault, class) in [
+        ("http_503", "http_503"),
+        ("reset:4", "truncated"),
+        ("malformed", "malformed"),
+        ("stream_error", "stream_error"),
+    ] {
+        let dir = scratch(&format!("fault_{}", class));
+        let (_sim, sim_addr) = start_sim(
+            &dir,
+            "sim",
+            &[
+                "--deterministic",
+                "--ttft-ms",
+                "2",
+                "--itl-ms",
+                "1",
+                "--fault",
+                fault,
+                "--fault-rate",
+                "0.5",
+                "--seed",
+                "3",
+            ],
+        )?;
+        let path = profile(
+            &dir,
+            &sim_addr,
+            "load: {type: constant, stages: [{rate: 20, duration: 2}]}",
+        );
+        let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &[])?;
+        let mut a = start_agent(&dir, &addr, "a", "client", &[])?;
+        assert!(
+            coord.wait(Duration::from_secs(60))?.success(),
+            "{fault}: coordinator failed"
+        );
+        assert!(
+            a.wait(Duration::from_secs(10))?.success(),
+            "{fault}: the agent survives"
+        );
+        let r = stage_report(&run_dir(&dir)?, 0)?;
+        check_benchmark_run(&r);
+        assert_eq!(
+            num(&r, "metrics.requests.total"),
+            40.0,
+            "{fault}: every request is counted"
+        );
+        let failures = num(&r, "metrics.requests.failures");
+        let by_class = at(&r, &format!("metrics.metadata.failures_by_class.{class}"))
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!(
+            failures > 0.0 && failures < 40.0,
+            "{fault}: about half fail, got {failures}"
+        );
+        assert_eq!(
+            by_class,
+            failures,
+            "{fault}: every failure is classified {class}: {}",
+            at(&r, "metrics.metadata.failures_by_class")
+        );
+        // Only ok requests enter the latency histograms.
+        let ok = 40.0 - failures;
+        assert_eq!(num(&r, "metrics.throughput.requests_per_sec"), ok / 2.0);
+    }
+    Ok(())
+}
+
+fn kill_after(agent: &Proc, after: Duration) {
+    std::thread::sleep(after);
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &agent.pid().to_string()])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()));
+}
+
+#[test]
+fn a_lost_agent_fails_the_run_by_default() -> anyhow::Result<()> {
+    let dir = scratch("agent_lost_fail");
+    let (_sim, sim_addr) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "2", "--itl-ms", "1"],
+    )?;
+    let path = profile(
+        &dir,
+        &sim_addr,
+        "load: {type: constant, stages: [{rate: 10, duration: 8}]}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &path, 2, &["--agent-timeout", "1.5"])?;
+    let _a = start_agent(&dir, &addr, "a", "client", &[])?;
+    let b = start_agent(&dir, &addr, "b", "client", &[])?;
+    kill_after(&b, Duration::from_secs(3));
+    let status = coord.wait(Duration::from_secs(60))?;
+    assert!(!status.success(), "the run fails when an agent is lost");
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+    assert!(
+        log.contains("agent b was lost"),
+        "the error names the agent: {log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn with_on_agent_loss_continue_the_report_is_degraded_and_keeps_what_arrived() -> anyhow::Result<()>
+{
+    let dir = scratch("agent_lost_continue");
+    let (_sim, sim_addr) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "2", "--itl-ms", "1"],
+    )?;
+    let path = profile(
+        &dir,
+        &sim_addr,
+        "load: {type: constant, stages: [{rate: 10, duration: 8}]}\nfleet: {on_agent_loss: continue}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &path, 2, &["--agent-timeout", "1.5"])?;
+    let _a = start_agent(&dir, &addr, "a", "client", &[])?;
+    let b = start_agent(&dir, &addr, "b", "client", &[])?;
+    kill_after(&b, Duration::from_secs(4));
+    assert!(
+        coord.wait(Duration::from_secs(60))?.success(),
+        "the run completes without agent b"
+    );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(at(&r, "metrics.metadata.degraded"), true);
+    let lost = at(&r, "metrics.metadata.lost_shards")
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0]["agent"], "b");
+    let agents = at(&r, "metrics.metadata.agents")
+        .as_array()
+        .unwrap()
+        .clone();
+    let a = agents.iter().find(|x| x["id"] == "a").unwrap();
+    let b = agents.iter().find(|x| x["id"] == "b").unwrap();
+    assert_eq!(a["requests"], 40, "agent a's whole share");
+    let b_requests = b["requests"].as_u64().unwrap();
+    assert!(
+        b_requests > 0 && b_requests < 40,
+        "agent b's snapshots from before its death count: {b_requests}"
+    );
+    assert_eq!(num(&r, "metrics.requests.total"), 40.0 + b_requests as f64);
+    Ok(())
+}
