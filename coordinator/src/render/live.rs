@@ -10,6 +10,40 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// The bar on screen, if any: log lines are written around it ([`LogWriter`]).
+static ON_SCREEN: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+fn set_on_screen(bar: Option<ProgressBar>) {
+    *ON_SCREEN.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// stderr for the logs (`tracing_subscriber::fmt().with_writer(LogWriter)`): each line is
+/// written with the progress bar lifted, so that logs and the bar do not garble each other.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ON_SCREEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(b) => b.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter
+    }
+}
+
 /// A `Watch` event as progress.
 pub fn progress_from_wire(ev: &wire::RunEvent) -> Progress {
     Progress {
@@ -27,7 +61,8 @@ pub fn progress_from_wire(ev: &wire::RunEvent) -> Progress {
     }
 }
 
-/// Requests per second over the last few seconds of one stage.
+/// Requests per second over the last few seconds of one stage. Counts move in steps (one per
+/// snapshot interval), so the rate is taken between the changes, not between redraws.
 #[derive(Debug, Default)]
 struct RateMeter {
     key: Option<(u32, u32)>,
@@ -42,7 +77,9 @@ impl RateMeter {
             self.key = Some(key);
             self.samples.clear();
         }
-        self.samples.push_back((now, done));
+        if self.samples.back().is_none_or(|&(_, d)| d != done) {
+            self.samples.push_back((now, done));
+        }
         while self.samples.len() > 2 && now.duration_since(self.samples[1].0) >= Self::WINDOW {
             self.samples.pop_front();
         }
@@ -159,10 +196,15 @@ impl LiveView {
             return;
         }
         if self.bar.as_ref().map(|(k, _)| *k) != Some(key) {
-            if let Some((_, old)) = self.bar.take() {
-                old.finish();
+            match self.bar.take() {
+                // The waiting spinner has said all it had to.
+                Some((None, old)) => old.finish_and_clear(),
+                Some((Some(_), old)) => old.finish(),
+                None => {}
             }
-            self.bar = Some((key, Self::new_bar(p)));
+            let bar = Self::new_bar(p);
+            set_on_screen(Some(bar.clone()));
+            self.bar = Some((key, bar));
         }
         if let Some((_, bar)) = &self.bar {
             bar.set_position(p.requests_done);
@@ -186,6 +228,7 @@ impl LiveView {
             } else {
                 bar.abandon_with_message(format!("failed: {}", p.error));
             }
+            set_on_screen(None);
         }
     }
 }
@@ -226,8 +269,11 @@ mod tests {
         assert_eq!(m.update((0, 3), 0, t0), 0.0);
         let r = m.update((0, 3), 20, t0 + Duration::from_secs(2));
         assert!((r - 10.0).abs() < 1e-9, "{r}");
+        // Redraws without news change nothing.
+        let again = m.update((0, 3), 20, t0 + Duration::from_secs(3));
+        assert!((again - 10.0).abs() < 1e-9, "{again}");
         // A new stage starts afresh.
-        assert_eq!(m.update((1, 3), 0, t0 + Duration::from_secs(3)), 0.0);
+        assert_eq!(m.update((1, 3), 0, t0 + Duration::from_secs(4)), 0.0);
     }
 
     #[test]
