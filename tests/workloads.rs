@@ -22,10 +22,12 @@ fn set_profile_env(endpoint: &str) {
         ("FLEETBENCH_ENDPOINT", endpoint),
         ("LLMDBENCH_DEPLOY_CURRENT_MODEL", "sim-model"),
         ("LLMDBENCH_HARNESS_STACK_ENDPOINT_URL", endpoint),
-        ("LLMDBENCH_DEPLOY_CURRENT_TOKENIZER", "sim-model"),
     ] {
         std::env::set_var(k, v);
     }
+    // The tokenizer the project ships for tests (a tiny BPE): prompts of single-token words.
+    let tok = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tokenizer");
+    std::env::set_var("LLMDBENCH_DEPLOY_CURRENT_TOKENIZER", tok);
 }
 
 #[test]
@@ -333,7 +335,8 @@ fn short_variants_report_the_lengths_their_profiles_define() -> anyhow::Result<(
     assert_fixed(&r[0], "input_length", 512.0, "lora_mix");
     assert_fixed(&r[0], "output_length", 128.0, "lora_mix");
 
-    // The unchanged inference-perf config: 30 requests of 1024 in / 128 out.
+    // The unchanged inference-perf config: 30 requests of 1024 in / 128 out, its prompts made of
+    // words that are one token each for its tokenizer (tests/data/tokenizer).
     let (udir, mut coord, mut agent) = unchanged;
     assert!(
         coord.wait(Duration::from_secs(90))?.success(),
@@ -344,6 +347,8 @@ fn short_variants_report_the_lengths_their_profiles_define() -> anyhow::Result<(
     let r = stage_report(&run_dir(&udir)?, 0)?;
     check_benchmark_run(&r);
     assert_eq!(num(&r, "metrics.requests.total"), 30.0);
+    let log = std::fs::read_to_string(udir.join("coordinator.log"))?;
+    assert!(!log.contains(" ERROR "), "{log}");
     assert_fixed(
         &r,
         "input_length",

@@ -67,7 +67,11 @@ struct ShareGptTurn {
 /// Reads a ShareGPT JSON file (a list of `{conversations: [{from, value}, ...]}`). Each
 /// conversation whose first human turn is followed by an answer becomes one entry: the prompt is
 /// that turn, the output length the answer's word count. Others are skipped.
-pub fn read_sharegpt(path: &Path) -> Result<Vec<PromptEntry>, DatasetError> {
+/// `count` counts tokens with the profile's tokenizer (absent: words).
+pub fn read_sharegpt(
+    path: &Path,
+    count: Option<&dyn Fn(&str) -> u32>,
+) -> Result<Vec<PromptEntry>, DatasetError> {
     let err = |message: String| DatasetError {
         path: path.to_path_buf(),
         message,
@@ -91,11 +95,15 @@ pub fn read_sharegpt(path: &Path) -> Result<Vec<PromptEntry>, DatasetError> {
             continue;
         };
         let prompt = c.conversations[q].value.trim().to_string();
-        let output = count_words(&answer.value) as u32;
+        let output = match count {
+            Some(f) => f(&answer.value),
+            None => count_words(&answer.value) as u32,
+        };
         if prompt.is_empty() || output == 0 {
             continue;
         }
         out.push(PromptEntry {
+            input_tokens: count.map(|f| f(&prompt)),
             prompt,
             output_tokens: output,
         });

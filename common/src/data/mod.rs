@@ -17,10 +17,12 @@
 mod files;
 mod length;
 mod plan;
+mod tokenizer;
 
 pub use files::{read_mooncake, read_sharegpt, resolve_data_path, sample, Dataset, DatasetError};
 pub use length::{LengthDist, LengthSpec};
 pub use plan::plan_data;
+pub use tokenizer::{tokenizer_candidates, ModelTokenizer, MAX_VOCAB_WORDS};
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
 use rand::SeedableRng;
@@ -38,6 +40,27 @@ pub const MAX_CARRIED_ENTRIES: usize = 2048;
 pub struct PromptEntry {
     pub prompt: String,
     pub output_tokens: u32,
+    /// The prompt's tokens for the profile's tokenizer (absent: its word count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u32>,
+}
+
+/// A prompt of exactly `tokens` words from `vocab`, chosen by `seed` (the word tokenizer's
+/// [`synthesize_prompt`] when `vocab` is empty).
+pub fn synthesize_from(vocab: &[String], tokens: u32, seed: u64) -> String {
+    if vocab.is_empty() {
+        return synthesize_prompt(tokens, seed);
+    }
+    let mut out = String::with_capacity(tokens as usize * 8);
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for i in 0..tokens {
+        state = splitmix64(state);
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&vocab[(state % vocab.len() as u64) as usize]);
+    }
+    out
 }
 
 /// One record of a Mooncake-style trace.
@@ -58,6 +81,10 @@ pub struct DataSpec {
     /// Adapter names with their weights (`data.lora_mix`); empty: the endpoint's model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lora_mix: Vec<LoraShare>,
+    /// Words that are one token each for the profile's tokenizer; synthesized prompts use them
+    /// (empty: the word tokenizer's vocabulary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vocab: Vec<String>,
 }
 
 /// One adapter of a LoRA mix and its share of the requests (weights need not sum to 1).
@@ -72,6 +99,7 @@ impl From<DataSource> for DataSpec {
         DataSpec {
             source,
             lora_mix: Vec::new(),
+            vocab: Vec::new(),
         }
     }
 }
@@ -79,7 +107,7 @@ impl From<DataSource> for DataSpec {
 impl DataSpec {
     /// Request `index` of the stage whose seed is `stage_seed`.
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
-        let mut c = self.source.request(stage_seed, index);
+        let mut c = self.source.request_with(stage_seed, index, &self.vocab);
         c.model = pick_adapter(&self.lora_mix, request_seed(stage_seed, index));
         c
     }
@@ -94,6 +122,12 @@ impl DataSpec {
                 .map(|l| format!("{} {}", l.name, l.weight))
                 .collect();
             d.push_str(&format!("; LoRA mix: {}", parts.join(", ")));
+        }
+        if !self.vocab.is_empty() {
+            d.push_str(&format!(
+                "; prompts from {} single-token words of the profile's tokenizer",
+                self.vocab.len()
+            ));
         }
         d
     }
@@ -174,9 +208,17 @@ pub fn request_seed(stage_seed: u64, index: u64) -> u64 {
 }
 
 impl DataSource {
-    /// Request `index` of the stage whose seed is `stage_seed` (no adapter).
+    /// Request `index` of the stage whose seed is `stage_seed` (no adapter, the word
+    /// tokenizer's vocabulary).
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
+        self.request_with(stage_seed, index, &[])
+    }
+
+    /// [`DataSource::request`] with prompts synthesized from `vocab` (single-token words of the
+    /// model's tokenizer; empty: the word tokenizer's).
+    pub fn request_with(&self, stage_seed: u64, index: u64, vocab: &[String]) -> RequestContent {
         let req_seed = request_seed(stage_seed, index);
+        let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
         match self {
             DataSource::Synthetic { input, output } => {
                 let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
@@ -274,7 +316,9 @@ impl DataSource {
             DataSource::Prompts { prompts } => {
                 match prompts.get(index as usize % prompts.len().max(1)) {
                     Some(e) => RequestContent {
-                        input_tokens: count_words(&e.prompt) as u32,
+                        input_tokens: e
+                            .input_tokens
+                            .unwrap_or_else(|| count_words(&e.prompt) as u32),
                         prompt: e.prompt.clone(),
                         max_tokens: e.output_tokens.max(1),
                         model: None,
@@ -292,7 +336,7 @@ impl DataSource {
             DataSource::Trace { records } => {
                 match records.get(index as usize % records.len().max(1)) {
                     Some(r) => RequestContent {
-                        prompt: trace_prompt(r, req_seed),
+                        prompt: trace_prompt(r, req_seed, vocab),
                         input_tokens: r.input_length,
                         max_tokens: r.output_length.max(1),
                         model: None,
@@ -386,7 +430,8 @@ impl DataSource {
 
 /// A trace record's prompt: one block of [`TRACE_BLOCK_WORDS`] words per hash id (the same words
 /// wherever the id appears), then words of its own, cut to `input_length` words.
-pub fn trace_prompt(r: &TraceRecord, req_seed: u64) -> String {
+pub fn trace_prompt(r: &TraceRecord, req_seed: u64, vocab: &[String]) -> String {
+    let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
     let mut words: Vec<String> = Vec::with_capacity(r.input_length as usize);
     for &h in &r.hash_ids {
         if words.len() >= r.input_length as usize {

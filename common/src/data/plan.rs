@@ -18,6 +18,7 @@ pub fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
                 weight,
             })
             .collect(),
+        vocab: loaded.vocab.as_deref().cloned().unwrap_or_default(),
     }
 }
 

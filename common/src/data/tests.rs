@@ -98,15 +98,18 @@ fn trace_hash_ids_are_shared_blocks() {
         output_length: 5,
         hash_ids: ids,
     };
-    let a = trace_prompt(&rec(vec![1, 2, 3], 50), 10);
-    let b = trace_prompt(&rec(vec![1, 2, 7], 40), 11);
+    let a = trace_prompt(&rec(vec![1, 2, 3], 50), 10, &[]);
+    let b = trace_prompt(&rec(vec![1, 2, 7], 40), 11, &[]);
     assert_eq!(count_words(&a), 50);
     assert_eq!(count_words(&b), 40);
     let words = |s: &str, n: usize| s.split(' ').take(n).collect::<Vec<_>>().join(" ");
     assert_eq!(words(&a, 32), words(&b, 32));
     assert_ne!(words(&a, 48), words(&b, 48));
     // Shorter than its blocks: cut.
-    assert_eq!(count_words(&trace_prompt(&rec(vec![1, 2, 3], 20), 1)), 20);
+    assert_eq!(
+        count_words(&trace_prompt(&rec(vec![1, 2, 3], 20), 1, &[])),
+        20
+    );
 }
 
 #[test]
@@ -125,11 +128,11 @@ fn sampling_is_a_seeded_permutation_cycled() {
 #[test]
 fn sample_files_of_the_project_parse() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/data");
-    let sg = read_sharegpt(&root.join("sharegpt_sample.json")).unwrap();
+    let sg = read_sharegpt(&root.join("sharegpt_sample.json"), None).unwrap();
     assert!(sg.len() >= 50, "{}", sg.len());
     let mc = read_mooncake(&root.join("mooncake_sample.jsonl")).unwrap();
     assert!(mc.len() >= 20, "{}", mc.len());
-    let bad = read_sharegpt(&root.join("mooncake_sample.jsonl")).unwrap_err();
+    let bad = read_sharegpt(&root.join("mooncake_sample.jsonl"), None).unwrap_err();
     assert!(bad.message.contains("ShareGPT"), "{}", bad.message);
 }
 
@@ -183,6 +186,7 @@ fn lora_mix_shares_follow_the_weights() {
             input: LengthSpec::fixed(4),
             output: LengthSpec::fixed(2),
         },
+        vocab: vec![],
         lora_mix: vec![
             LoraShare {
                 name: "a".into(),
@@ -210,4 +214,50 @@ fn lora_mix_shares_follow_the_weights() {
     let json = serde_json::to_string(&spec).unwrap();
     assert_eq!(serde_json::from_str::<DataSpec>(&json).unwrap(), spec);
     assert!(!serde_json::to_string(&plain).unwrap().contains("lora_mix"));
+}
+
+fn tiny_tokenizer() -> ModelTokenizer {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tokenizer");
+    ModelTokenizer::load(dir.to_str().unwrap()).unwrap()
+}
+
+#[test]
+fn a_model_tokenizer_gives_exact_token_counts() {
+    let t = tiny_tokenizer();
+    // Whole-word merges are one token; other words one per letter.
+    assert_eq!(t.count("alpha"), 1);
+    assert_eq!(t.count("alpha bravo"), 6);
+    let words = t.single_token_words().unwrap();
+    assert!(words.contains(&"alpha".to_string()) && words.contains(&"answer".to_string()));
+    assert!(!words.contains(&"bravo".to_string()));
+    let spec = DataSpec {
+        vocab: words,
+        ..DataSpec::from(DataSource::Synthetic {
+            input: spec(LengthDist::Normal, 300.0, 80.0, 10, 1000),
+            output: LengthSpec::fixed(3),
+        })
+    };
+    for j in 0..50 {
+        let r = spec.request(3, j);
+        assert_eq!(t.count(&r.prompt), r.input_tokens, "request {j}");
+        assert_eq!(count_words(&r.prompt), r.input_tokens as usize);
+    }
+    // ShareGPT counted with the tokenizer: not the word counts.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/data");
+    let count = |s: &str| t.count(s);
+    let counted = read_sharegpt(&root.join("sharegpt_sample.json"), Some(&count)).unwrap();
+    let words = read_sharegpt(&root.join("sharegpt_sample.json"), None).unwrap();
+    assert_eq!(counted[0].input_tokens, Some(t.count(&counted[0].prompt)));
+    assert!(counted[0].output_tokens > words[0].output_tokens);
+}
+
+#[test]
+fn a_missing_tokenizer_says_where_it_looked() {
+    let err = ModelTokenizer::load("no-org/no-such-model").unwrap_err();
+    assert!(
+        err.contains("no-org/no-such-model")
+            && err.contains("models--no-org--no-such-model")
+            && err.contains("never downloads"),
+        "{err}"
+    );
 }

@@ -26,6 +26,8 @@ pub struct LoadedProfile {
     pub profile: Profile,
     /// The records of `data.path` (ShareGPT, Mooncake trace), read once by the coordinator.
     pub dataset: Option<Arc<Dataset>>,
+    /// Single-token words of `tokenizer.pretrained_model_name_or_path`, for exact-length prompts.
+    pub vocab: Option<Arc<Vec<String>>>,
 }
 
 /// Reads, parses and validates a profile file.
@@ -76,7 +78,18 @@ pub fn parse_profile_with(
     })?;
     let located = |e: ProfileError| position(e, &filled, &effective);
     validate::validate(&profile, origin).map_err(located)?;
-    let dataset = validate::read_dataset(&profile, origin).map_err(located)?;
+    let tokenizer = validate::load_tokenizer(&profile, origin).map_err(located)?;
+    let vocab = match &tokenizer {
+        Some(t) => Some(t.single_token_words().map_err(|message| {
+            located(ProfileError::Invalid {
+                file: origin.to_path_buf(),
+                key: "tokenizer.pretrained_model_name_or_path".into(),
+                message,
+            })
+        })?),
+        None => None,
+    };
+    let dataset = validate::read_dataset(&profile, origin, tokenizer.as_ref()).map_err(located)?;
     let name = profile
         .name
         .clone()
@@ -85,6 +98,7 @@ pub fn parse_profile_with(
         name,
         profile,
         dataset: dataset.map(Arc::new),
+        vocab: vocab.map(Arc::new),
     })
 }
 

@@ -333,3 +333,22 @@ fn override_errors_name_the_path_and_what_is_allowed() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_tokenizer_names_the_key_and_where_it_looked() {
+    let text = format!("{BASE}tokenizer:\n  pretrained_model_name_or_path: no-org/no-model\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("profiles/x.yaml: line 6 column 3: `tokenizer.pretrained_model_name_or_path`")
+            && err.contains("models--no-org--no-model")
+            && err.contains("never downloads"),
+        "{err}"
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tokenizer");
+    let text = format!(
+        "{BASE}tokenizer:\n  pretrained_model_name_or_path: {}\n",
+        dir.display()
+    );
+    let p = parse(&text).unwrap();
+    assert!(p.vocab.unwrap().contains(&"alpha".to_string()));
+}

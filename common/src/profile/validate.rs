@@ -76,18 +76,6 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
 
-    if let Some(t) = p
-        .tokenizer
-        .as_ref()
-        .and_then(|t| t.pretrained_model_name_or_path.as_deref())
-    {
-        tracing::info!(
-            "{}: `tokenizer.pretrained_model_name_or_path` ({t}) is not loaded: fleetbench counts \
-             tokens with its word tokenizer (one token per word), as the simulator does",
-            file.display()
-        );
-    }
-
     validate_data(p, file)?;
 
     crate::plan::stage_defs(p, file)?;
@@ -388,13 +376,19 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
 
 /// Reads the dataset file of a `shareGPT` or `mooncake_trace` profile (relative paths: from the
 /// working directory, else from the profile's directory).
-pub(super) fn read_dataset(p: &Profile, file: &Path) -> Result<Option<Dataset>, ProfileError> {
+pub(super) fn read_dataset(
+    p: &Profile,
+    file: &Path,
+    tokenizer: Option<&crate::data::ModelTokenizer>,
+) -> Result<Option<Dataset>, ProfileError> {
+    let count = tokenizer.map(|t| move |s: &str| t.count(s));
+    let count: Option<&dyn Fn(&str) -> u32> = count.as_ref().map(|f| f as &dyn Fn(&str) -> u32);
     let Some(path) = p.data.path.as_deref() else {
         return Ok(None);
     };
     let resolved = crate::data::resolve_data_path(path, file);
     let read = match p.data.kind {
-        DataType::ShareGpt => crate::data::read_sharegpt(&resolved).map(Dataset::Prompts),
+        DataType::ShareGpt => crate::data::read_sharegpt(&resolved, count).map(Dataset::Prompts),
         DataType::MooncakeTrace => crate::data::read_mooncake(&resolved).map(Dataset::Trace),
         _ => return Ok(None),
     };
@@ -403,4 +397,34 @@ pub(super) fn read_dataset(p: &Profile, file: &Path) -> Result<Option<Dataset>, 
         key: "data.path".into(),
         message: format!("{}: {}", e.path.display(), e.message),
     })
+}
+
+/// The tokenizer that `tokenizer.pretrained_model_name_or_path` names (a local directory or
+/// file, or a model id in the local HF cache); none configured: the word tokenizer.
+pub(super) fn load_tokenizer(
+    p: &Profile,
+    file: &Path,
+) -> Result<Option<crate::data::ModelTokenizer>, ProfileError> {
+    let Some(name) = p
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.pretrained_model_name_or_path.as_deref())
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    // A relative directory: from the working directory, else from the profile's directories.
+    let resolved = crate::data::resolve_data_path(name, file);
+    let name = if resolved.exists() {
+        resolved.to_string_lossy().into_owned()
+    } else {
+        name.to_string()
+    };
+    crate::data::ModelTokenizer::load(&name)
+        .map(Some)
+        .map_err(|message| ProfileError::Invalid {
+            file: file.to_path_buf(),
+            key: "tokenizer.pretrained_model_name_or_path".into(),
+            message,
+        })
 }
