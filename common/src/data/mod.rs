@@ -35,6 +35,9 @@ pub const TRACE_BLOCK_WORDS: u32 = 16;
 /// Most dataset entries carried in one shard spec (requests beyond cycle through them).
 pub const MAX_CARRIED_ENTRIES: usize = 2048;
 
+/// Most bytes of dataset prompts carried in one shard spec (gRPC messages stay small).
+pub const MAX_CARRIED_BYTES: usize = 2 << 20;
+
 /// One prompt of a dataset with the output length it asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptEntry {

@@ -1,6 +1,9 @@
 //! From a loaded profile's `data` section to the [`DataSpec`] that every shard carries.
 
-use super::{sample, DataSource, DataSpec, Dataset, LengthSpec, LoraShare, MAX_CARRIED_ENTRIES};
+use super::{
+    sample, DataSource, DataSpec, Dataset, LengthSpec, LoraShare, MAX_CARRIED_BYTES,
+    MAX_CARRIED_ENTRIES,
+};
 use crate::profile::{DataType, LoadedProfile};
 
 /// The stage data of a validated profile; `seed` is the run's (dataset sampling and shared
@@ -62,9 +65,22 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
                 carry_history: mt.history != crate::profile::History::None,
             }
         }
-        (_, Some(Dataset::Prompts(p))) => DataSource::Prompts {
-            prompts: sample(p, p.len().min(MAX_CARRIED_ENTRIES), seed),
-        },
+        (_, Some(Dataset::Prompts(p))) => {
+            // At most MAX_CARRIED_ENTRIES and MAX_CARRIED_BYTES of prompt text: the shard spec
+            // travels in one gRPC message.
+            let mut prompts = sample(p, p.len().min(MAX_CARRIED_ENTRIES), seed);
+            let mut bytes = 0usize;
+            let keep = prompts
+                .iter()
+                .take_while(|e| {
+                    bytes += e.prompt.len();
+                    bytes <= MAX_CARRIED_BYTES
+                })
+                .count()
+                .max(1);
+            prompts.truncate(keep);
+            DataSource::Prompts { prompts }
+        }
         (_, Some(Dataset::Trace(t))) => DataSource::Trace {
             records: t[..t.len().min(MAX_CARRIED_ENTRIES)].to_vec(),
         },
