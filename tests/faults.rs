@@ -5,23 +5,6 @@
 use fleetbench_e2e::*;
 use std::time::Duration;
 
-fn profile(dir: &std::path::Path, sim: &str, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("profile.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "name: faults\n\
-             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: completion, streaming: true}}\n\
-             data: {{type: random, input_distribution: {{min: 8, max: 8, mean: 8}},\n\
-                     output_distribution: {{min: 16, max: 16, mean: 16}}}}\n\
-             {extra}\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[test]
 fn server_faults_are_counted_by_class() -> anyhow::Result<()> {
     for (fault, class) in [
@@ -48,9 +31,11 @@ fn server_faults_are_counted_by_class() -> anyhow::Result<()> {
                 "3",
             ],
         )?;
-        let path = profile(
+        let path = write_profile(
             &dir,
             &sim_addr,
+            8,
+            16,
             "load: {type: constant, stages: [{rate: 20, duration: 2}]}",
         );
         let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &[])?;
@@ -91,33 +76,37 @@ fn server_faults_are_counted_by_class() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn kill_after(agent: &Proc, after: Duration) {
-    std::thread::sleep(after);
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &agent.pid().to_string()])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()));
-}
-
-#[test]
-fn a_lost_agent_fails_the_run_by_default() -> anyhow::Result<()> {
-    let dir = scratch("agent_lost_fail");
+/// Two agents at 10 req/s for 8 s; agent `b` is killed after `kill_after`. Returns the scratch
+/// dir and whether the coordinator succeeded.
+fn run_losing_agent_b(
+    test: &str,
+    fleet: &str,
+    kill_after: Duration,
+) -> anyhow::Result<(std::path::PathBuf, bool)> {
+    let dir = scratch(test);
     let (_sim, sim_addr) = start_sim(
         &dir,
         "sim",
         &["--deterministic", "--ttft-ms", "2", "--itl-ms", "1"],
     )?;
-    let path = profile(
-        &dir,
-        &sim_addr,
-        "load: {type: constant, stages: [{rate: 10, duration: 8}]}",
-    );
+    let load = format!("load: {{type: constant, stages: [{{rate: 10, duration: 8}}]}}\n{fleet}");
+    let path = write_profile(&dir, &sim_addr, 8, 16, &load);
     let (mut coord, addr) = start_coordinator_run(&dir, &path, 2, &["--agent-timeout", "1.5"])?;
     let _a = start_agent(&dir, &addr, "a", "client", &[])?;
     let b = start_agent(&dir, &addr, "b", "client", &[])?;
-    kill_after(&b, Duration::from_secs(3));
-    let status = coord.wait(Duration::from_secs(60))?;
-    assert!(!status.success(), "the run fails when an agent is lost");
+    std::thread::sleep(kill_after);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &b.pid().to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let ok = coord.wait(Duration::from_secs(60))?.success();
+    Ok((dir, ok))
+}
+
+#[test]
+fn a_lost_agent_fails_the_run_by_default() -> anyhow::Result<()> {
+    let (dir, ok) = run_losing_agent_b("agent_lost_fail", "", Duration::from_secs(3))?;
+    assert!(!ok, "the run fails when an agent is lost");
     let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
     assert!(
         log.contains("agent b was lost"),
@@ -129,25 +118,9 @@ fn a_lost_agent_fails_the_run_by_default() -> anyhow::Result<()> {
 #[test]
 fn with_on_agent_loss_continue_the_report_is_degraded_and_keeps_what_arrived() -> anyhow::Result<()>
 {
-    let dir = scratch("agent_lost_continue");
-    let (_sim, sim_addr) = start_sim(
-        &dir,
-        "sim",
-        &["--deterministic", "--ttft-ms", "2", "--itl-ms", "1"],
-    )?;
-    let path = profile(
-        &dir,
-        &sim_addr,
-        "load: {type: constant, stages: [{rate: 10, duration: 8}]}\nfleet: {on_agent_loss: continue}",
-    );
-    let (mut coord, addr) = start_coordinator_run(&dir, &path, 2, &["--agent-timeout", "1.5"])?;
-    let _a = start_agent(&dir, &addr, "a", "client", &[])?;
-    let b = start_agent(&dir, &addr, "b", "client", &[])?;
-    kill_after(&b, Duration::from_secs(4));
-    assert!(
-        coord.wait(Duration::from_secs(60))?.success(),
-        "the run completes without agent b"
-    );
+    let fleet = "fleet: {on_agent_loss: continue}";
+    let (dir, ok) = run_losing_agent_b("agent_lost_continue", fleet, Duration::from_secs(4))?;
+    assert!(ok, "the run completes without agent b");
     let r = stage_report(&run_dir(&dir)?, 0)?;
     check_benchmark_run(&r);
     assert_eq!(at(&r, "metrics.metadata.degraded"), true);

@@ -4,23 +4,6 @@
 use fleetbench_e2e::*;
 use std::time::Duration;
 
-fn profile(dir: &std::path::Path, sim: &str, output_tokens: u32, load: &str) -> std::path::PathBuf {
-    let path = dir.join("profile.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "name: le\n\
-             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: completion, streaming: true}}\n\
-             data: {{type: random, input_distribution: {{min: 16, max: 16, mean: 16}},\n\
-                     output_distribution: {{min: {output_tokens}, max: {output_tokens}, mean: {output_tokens}}}}}\n\
-             {load}\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 /// The sim stops (SIGSTOP) for 1 s in the middle of a constant-rate stage: requests intended
 /// during the stall carry it in their latency, and the agents keep sending on time.
 #[test]
@@ -31,9 +14,10 @@ fn a_server_stall_shows_in_latency_not_in_send_lag() -> anyhow::Result<()> {
         "sim",
         &["--deterministic", "--ttft-ms", "20", "--itl-ms", "5"],
     )?;
-    let profile = profile(
+    let profile = write_profile(
         &dir,
         &sim_addr,
+        16,
         16,
         "load: {type: constant, stages: [{rate: 20, duration: 6}]}",
     );
@@ -95,9 +79,10 @@ fn four_agents_with_skewed_clocks_run_a_rate_sweep_in_step() -> anyhow::Result<(
         "sim",
         &["--deterministic", "--ttft-ms", "10", "--itl-ms", "2"],
     )?;
-    let profile = profile(
+    let profile = write_profile(
         &dir,
         &sim_addr,
+        16,
         8,
         "load: {type: constant, rates: [4, 8, 16], stage_duration: 2}",
     );
@@ -179,9 +164,10 @@ fn concurrency_sweep_keeps_exactly_n_users_busy() -> anyhow::Result<()> {
             &truth_arg,
         ],
     )?;
-    let profile = profile(
+    let profile = write_profile(
         &dir,
         &sim_addr,
+        16,
         10,
         "load: {type: concurrent, concurrencies: [1, 3], stage_requests: 12}",
     );

@@ -5,23 +5,6 @@
 use fleetbench_e2e::*;
 use std::time::Duration;
 
-fn profile(dir: &std::path::Path, sim: &str, out: u32, load: &str) -> std::path::PathBuf {
-    let path = dir.join("profile.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "name: tel\n\
-             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: completion, streaming: true}}\n\
-             data: {{type: random, input_distribution: {{min: 32, max: 32, mean: 32}},\n\
-                     output_distribution: {{min: {out}, max: {out}, mean: {out}}}}}\n\
-             {load}\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[test]
 fn prefill_and_decode_groups_carry_their_own_accelerators() -> anyhow::Result<()> {
     let dir = scratch("telemetry_groups");
@@ -30,9 +13,10 @@ fn prefill_and_decode_groups_carry_their_own_accelerators() -> anyhow::Result<()
         "sim",
         &["--deterministic", "--ttft-ms", "5", "--itl-ms", "2"],
     )?;
-    let profile = profile(
+    let profile = write_profile(
         &dir,
         &sim_addr,
+        32,
         8,
         "load: {type: constant, stages: [{rate: 10, duration: 2}]}",
     );
@@ -120,9 +104,10 @@ fn engine_metrics_show_batching_and_a_queue_above_capacity() -> anyhow::Result<(
     )?;
     let card_arg = card.display().to_string();
     let (_sim, sim_addr) = start_sim(&dir, "sim", &["--card", &card_arg])?;
-    let profile = profile(
+    let profile = write_profile(
         &dir,
         &sim_addr,
+        32,
         32,
         "load: {type: constant, stages: [{rate: 40, duration: 3}]}",
     );
@@ -167,9 +152,7 @@ fn a_telemetry_only_agent_samples_until_the_load_is_done() -> anyhow::Result<()>
         "sim",
         &["--deterministic", "--ttft-ms", "5", "--itl-ms", "2"],
     )?;
-    let path = profile(
-        &dir,
-        &sim_addr,
+    let path = write_profile(&dir, &sim_addr, 32,
         8,
         "load: {type: concurrent, stages: [{concurrency_level: 2, num_requests: 20}]}\nfleet: {weights: {decode: 0}}",
     );

@@ -190,6 +190,29 @@ pub fn start_agent(
     Proc::spawn(name, &bin("agent"), &args, dir)
 }
 
+/// Writes `dir/profile.yaml`: streamed completions against the sim at `sim` with fixed
+/// lengths, plus `rest` (the `load` section and anything else).
+pub fn write_profile(
+    dir: &Path,
+    sim: &str,
+    input_tokens: u32,
+    output_tokens: u32,
+    rest: &str,
+) -> PathBuf {
+    let path = dir.join("profile.yaml");
+    let text = format!(
+        "name: e2e\n\
+         server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+         api: {{type: completion, streaming: true}}\n\
+         data: {{type: random,\n\
+                 input_distribution: {{min: {input_tokens}, max: {input_tokens}, mean: {input_tokens}}},\n\
+                 output_distribution: {{min: {output_tokens}, max: {output_tokens}, mean: {output_tokens}}}}}\n\
+         {rest}\n"
+    );
+    std::fs::write(&path, text).expect("write the profile");
+    path
+}
+
 /// The one run directory under `dir/results`.
 pub fn run_dir(dir: &Path) -> Result<PathBuf> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("results"))?

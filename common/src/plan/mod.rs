@@ -321,102 +321,71 @@ pub fn plan_run(
 
 fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<ShardLoad> {
     let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
-    let share = |r: f64, wi: u32| r * wi as f64 / total_weight as f64;
-    let caps = |max: Option<u64>| max.map(|n| largest_remainder(n, &w));
-    match *load {
-        StageLoad::Constant {
-            rate,
-            ramp_to,
-            duration_s,
-            total,
-        } => weights
-            .iter()
-            .map(|&wi| {
-                if wi == 0 {
-                    ShardLoad::Idle
-                } else {
-                    ShardLoad::Constant {
-                        rate,
-                        ramp_to,
-                        duration_s,
-                        total,
-                        weights: weights.to_vec(),
-                    }
-                }
-            })
-            .collect(),
-        StageLoad::Poisson {
-            rate,
-            ramp_to,
-            duration_s,
-            max_requests,
-        } => {
-            let caps = caps(max_requests);
-            weights
-                .iter()
-                .enumerate()
-                .map(|(i, &wi)| {
-                    if wi == 0 {
-                        ShardLoad::Idle
-                    } else {
-                        ShardLoad::Poisson {
-                            rate: share(rate, wi),
-                            ramp_to: ramp_to.map(|r| share(r, wi)),
-                            duration_s,
-                            max_requests: caps.as_ref().map(|c| c[i]),
-                        }
-                    }
-                })
-                .collect()
+    // Closed loop: users by weight, then requests by users; open loop: request caps by weight.
+    let users = match *load {
+        StageLoad::Concurrent { users, .. } => Some(largest_remainder(users as u64, &w)),
+        _ => None,
+    };
+    let caps = match (load, &users) {
+        (StageLoad::Concurrent { num_requests, .. }, Some(u)) => {
+            num_requests.map(|n| largest_remainder(n, u))
         }
-        StageLoad::Gamma {
-            rate,
-            burstiness,
-            duration_s,
-            max_requests,
-        } => {
-            let caps = caps(max_requests);
-            weights
-                .iter()
-                .enumerate()
-                .map(|(i, &wi)| {
-                    if wi == 0 {
-                        ShardLoad::Idle
-                    } else {
-                        ShardLoad::Gamma {
-                            rate: share(rate, wi),
-                            burstiness,
-                            duration_s,
-                            max_requests: caps.as_ref().map(|c| c[i]),
-                        }
-                    }
-                })
-                .collect()
+        (StageLoad::Poisson { max_requests, .. } | StageLoad::Gamma { max_requests, .. }, _) => {
+            max_requests.map(|n| largest_remainder(n, &w))
         }
-        StageLoad::Concurrent {
-            users,
-            num_requests,
-            duration_s,
-        } => {
-            let user_split = largest_remainder(users as u64, &w);
-            let request_split = num_requests.map(|n| largest_remainder(n, &user_split));
-            user_split
-                .iter()
-                .enumerate()
-                .map(|(i, &u)| {
-                    if u == 0 {
-                        ShardLoad::Idle
-                    } else {
-                        ShardLoad::Concurrent {
-                            users: u as u32,
-                            num_requests: request_split.as_ref().map(|r| r[i]),
-                            duration_s,
-                        }
-                    }
-                })
-                .collect()
-        }
-    }
+        _ => None,
+    };
+    (0..weights.len())
+        .map(|i| {
+            let share = |r: f64| r * weights[i] as f64 / total_weight as f64;
+            let cap = caps.as_ref().map(|c| c[i]);
+            let mine = users.as_ref().map_or(weights[i] as u64, |u| u[i]);
+            if mine == 0 {
+                return ShardLoad::Idle;
+            }
+            match *load {
+                StageLoad::Constant {
+                    rate,
+                    ramp_to,
+                    duration_s,
+                    total,
+                } => ShardLoad::Constant {
+                    rate,
+                    ramp_to,
+                    duration_s,
+                    total,
+                    weights: weights.to_vec(),
+                },
+                StageLoad::Poisson {
+                    rate,
+                    ramp_to,
+                    duration_s,
+                    ..
+                } => ShardLoad::Poisson {
+                    rate: share(rate),
+                    ramp_to: ramp_to.map(share),
+                    duration_s,
+                    max_requests: cap,
+                },
+                StageLoad::Gamma {
+                    rate,
+                    burstiness,
+                    duration_s,
+                    ..
+                } => ShardLoad::Gamma {
+                    rate: share(rate),
+                    burstiness,
+                    duration_s,
+                    max_requests: cap,
+                },
+                StageLoad::Concurrent { duration_s, .. } => ShardLoad::Concurrent {
+                    users: mine as u32,
+                    num_requests: cap,
+                    duration_s,
+                },
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
