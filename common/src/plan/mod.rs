@@ -38,6 +38,7 @@ pub enum StageLoad {
     /// Evenly spaced: request j at the time the (ramped) rate's integral reaches j; `rate` may be
     /// infinite (all `total` requests at once).
     Constant {
+        #[serde(with = "rate_or_inf")]
         rate: f64,
         ramp_to: Option<f64>,
         duration_s: Option<f64>,
@@ -114,6 +115,23 @@ impl StageLoad {
     }
 }
 
+/// A rate on the wire and in reports: a number, or the string `inf` (JSON has no infinity).
+mod rate_or_inf {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(rate: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if rate.is_infinite() {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_f64(*rate)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        crate::profile::Rate::deserialize(d).map(|r| r.0)
+    }
+}
+
 /// Requests of a constant stage of `duration_s` whose rate ramps from `rate` to `ramp_to`: every
 /// j ≥ 0 whose time is before the end, i.e. j < ∫rate.
 pub fn constant_count(rate: f64, ramp_to: Option<f64>, duration_s: f64) -> u64 {
@@ -142,6 +160,7 @@ pub enum ShardLoad {
     /// Request j of the global constant schedule (`0..total`) belongs to this shard when
     /// `stripe_cycle(weights)[j % Σw] == shard`.
     Constant {
+        #[serde(with = "rate_or_inf")]
         rate: f64,
         ramp_to: Option<f64>,
         duration_s: Option<f64>,

@@ -304,3 +304,14 @@ fn bad_stages_name_the_key() {
         );
     }
 }
+
+#[test]
+fn rate_inf_survives_the_wire() {
+    let lp = profile("load: {type: constant, stages: [{rate: inf, num_requests: 7}]}");
+    let plan = plan_run(&lp, &members(1), "r", 1).unwrap();
+    let spec = &plan.stages[0].shards[0];
+    let json = serde_json::to_string(spec).unwrap();
+    assert!(json.contains("\"rate\":\"inf\""), "{json}");
+    let back: ShardSpec = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, spec);
+}

@@ -242,16 +242,8 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                 total: c.requests,
                 failures: Some(c.failed()),
                 incomplete: Some(c.incomplete),
-                input_length: Statistics::from_histogram_or_empty(
-                    h(Metric::InputTokens),
-                    "count",
-                    1.0,
-                ),
-                output_length: Statistics::from_histogram_or_empty(
-                    h(Metric::OutputTokens),
-                    "count",
-                    1.0,
-                ),
+                input_length: Statistics::from_counts(h(Metric::InputTokens), c.input_tokens),
+                output_length: Statistics::from_counts(h(Metric::OutputTokens), c.output_tokens),
             },
             latency: Latency {
                 time_to_first_token: Statistics::from_histogram_or_empty(

@@ -60,6 +60,35 @@ impl Statistics {
     pub fn from_histogram_or_empty(h: &Histogram<u64>, units: &str, scale: f64) -> Statistics {
         Self::from_histogram(h, units, scale).unwrap_or_else(|| Self::empty(units))
     }
+
+    /// Token counts: each value is the lowest of its HDR bucket (so a fixed 2048 reads 2048, not
+    /// 2049, where buckets are 2 wide), and the mean is the exact one from the counters' sum.
+    pub fn from_counts(h: &Histogram<u64>, sum: u64) -> Statistics {
+        let Some(mut s) = Self::from_histogram(h, "count", 1.0) else {
+            return Self::empty("count");
+        };
+        let low = |v: Option<f64>| v.map(|v| h.lowest_equivalent(v as u64) as f64);
+        for field in [
+            &mut s.min,
+            &mut s.p0p1,
+            &mut s.p1,
+            &mut s.p5,
+            &mut s.p10,
+            &mut s.p25,
+            &mut s.p50,
+            &mut s.p75,
+            &mut s.p90,
+            &mut s.p95,
+            &mut s.p99,
+            &mut s.p99p9,
+        ] {
+            *field = low(*field);
+        }
+        s.max = Some(h.lowest_equivalent(h.max()) as f64);
+        let exact_mean = sum as f64 / h.len().max(1) as f64;
+        s.mean = round(exact_mean).clamp(s.min.unwrap_or(0.0), s.max.unwrap_or(f64::MAX));
+        s
+    }
 }
 
 impl Statistics {
@@ -127,6 +156,24 @@ mod tests {
         assert!((s.p50.unwrap() - 500.0).abs() < 1.0);
         assert!(s.mean >= s.min.unwrap() && s.mean <= s.max.unwrap());
         assert!(Statistics::from_histogram(&new_histogram(), "ms", 1.0).is_none());
+    }
+
+    #[test]
+    fn count_statistics_of_a_fixed_length_are_exact() {
+        let mut h = new_histogram();
+        h.record_n(2048, 10).unwrap();
+        let s = Statistics::from_counts(&h, 20480);
+        assert_eq!(
+            (s.min, s.p50, s.max, s.mean),
+            (Some(2048.0), Some(2048.0), Some(2048.0), 2048.0)
+        );
+        let mut h = new_histogram();
+        h.record_n(8192, 3).unwrap();
+        let s = Statistics::from_counts(&h, 3 * 8192);
+        assert_eq!(
+            (s.min, s.p99, s.max, s.mean),
+            (Some(8192.0), Some(8192.0), Some(8192.0), 8192.0)
+        );
     }
 
     #[test]
