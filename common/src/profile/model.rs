@@ -30,6 +30,11 @@ pub struct Profile {
     pub storage: Option<StorageConfig>,
     #[serde(default)]
     pub fleet: FleetConfig,
+    /// Service-level objectives: metric (`ttft_ms`, `tpot_ms`, `itl_ms`, `ntpot_ms`, `e2e_ms`)
+    /// → statistic (`mean`, `p50`, `p90`, `p95`, `p99`, `p99p9`) → upper bound in ms. The
+    /// summary's headline names the highest stage that met each.
+    #[serde(default)]
+    pub slo: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]

@@ -352,3 +352,26 @@ fn a_missing_tokenizer_names_the_key_and_where_it_looked() {
     let p = parse(&text).unwrap();
     assert!(p.vocab.unwrap().contains(&"alpha".to_string()));
 }
+
+#[test]
+fn slo_section_is_accepted_and_checked() {
+    let p = parse(&format!(
+        "{BASE}slo: {{ttft_ms: {{p99: 2000}}, itl_ms: {{p50: 50}}}}\n"
+    ))
+    .unwrap();
+    assert_eq!(p.profile.slo["ttft_ms"]["p99"], 2000.0);
+    let err = parse(&format!("{BASE}slo: {{ttfb_ms: {{p99: 2000}}}}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("slo.ttfb_ms") && err.contains("ttft_ms"),
+        "{err}"
+    );
+    let err = parse(&format!("{BASE}slo: {{ttft_ms: {{p42: 1}}}}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("slo.ttft_ms.p42") && err.contains("p99"),
+        "{err}"
+    );
+}

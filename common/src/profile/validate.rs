@@ -12,6 +12,30 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         key: key.to_string(),
         message,
     };
+    const SLO_METRICS: [&str; 5] = ["ttft_ms", "tpot_ms", "itl_ms", "ntpot_ms", "e2e_ms"];
+    const SLO_STATS: [&str; 7] = ["mean", "p50", "p75", "p90", "p95", "p99", "p99p9"];
+    for (metric, stats) in &p.slo {
+        if !SLO_METRICS.contains(&metric.as_str()) {
+            return Err(invalid(
+                &format!("slo.{metric}"),
+                format!("unknown SLO metric; allowed: {}", SLO_METRICS.join(", ")),
+            ));
+        }
+        for (stat, bound) in stats {
+            if !SLO_STATS.contains(&stat.as_str()) {
+                return Err(invalid(
+                    &format!("slo.{metric}.{stat}"),
+                    format!("unknown statistic; allowed: {}", SLO_STATS.join(", ")),
+                ));
+            }
+            if !(bound.is_finite() && *bound > 0.0) {
+                return Err(invalid(
+                    &format!("slo.{metric}.{stat}"),
+                    format!("must be a number of ms > 0, got {bound}"),
+                ));
+            }
+        }
+    }
     let unsupported: [(&str, &Option<Value>); 12] = [
         ("api.slo_unit", &p.api.slo_unit),
         ("api.slo_tpot_header", &p.api.slo_tpot_header),
