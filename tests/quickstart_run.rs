@@ -32,7 +32,8 @@ fn two_agents_measure_a_deterministic_sim_exactly() -> anyhow::Result<()> {
              api: {{type: completion, streaming: true}}\n\
              data: {{type: random, input_distribution: {{min: 32, max: 32, mean: 32, std_dev: 0}},\n\
                      output_distribution: {{min: 128, max: 128, mean: 128, std_dev: 0}}}}\n\
-             load: {{type: constant, stages: [{{rate: 20, duration: 5}}], base_seed: 7}}\n"
+             load: {{type: constant, stages: [{{rate: 20, duration: 5}}], base_seed: 7}}\n\
+             report: {{request_lifecycle: {{per_request: true}}}}\n"
         ),
     )?;
     let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &[])?;
@@ -126,6 +127,28 @@ fn two_agents_measure_a_deterministic_sim_exactly() -> anyhow::Result<()> {
     assert_eq!(summary["serving"]["# of req."]["0"], 100);
     assert_eq!(summary["serving"]["Test name"]["0"], "e2e_qps_20");
     assert_eq!(summary["serving"]["GPU"]["0"], "sim");
+    // requests.jsonl: one line per request, from which the report's numbers are recomputed.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("requests.jsonl"))?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 100);
+    let mut ttfts: Vec<f64> = lines
+        .iter()
+        .map(|l| {
+            assert_eq!(l["status"], "ok");
+            assert_eq!(l["output_tokens"], 128);
+            assert_eq!(l["itl_us"].as_array().map(Vec::len), Some(127));
+            (num(l, "first_token_unix_ns") - num(l, "intended_unix_ns")) / 1e6
+        })
+        .collect();
+    ttfts.sort_by(|a, b| a.total_cmp(b));
+    // The report's p50 is the HDR bucket's top (32 µs wide at 50 ms) of the 50th value.
+    assert!(
+        (ttfts[49] - ttft).abs() <= 0.05,
+        "recomputed TTFT p50 {} vs report {ttft}",
+        ttfts[49]
+    );
     let md = std::fs::read_to_string(run.join("summary.md"))?;
     assert!(md.contains("| e2e_qps_20 | sim | 100 |"), "{md}");
     assert!(

@@ -5,20 +5,32 @@
 use crate::request::{Failure, RequestRecord, TokenSource};
 use fleetbench_common::measure::{Measurements, Metric};
 use fleetbench_common::plan::Window;
+use fleetbench_proto::v1 as wire;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// What one interval recorded.
+#[derive(Debug, Default)]
+pub struct Interval {
+    pub measurements: Measurements,
+    pub samples: Vec<wire::TelemetrySample>,
+    pub requests: Vec<wire::RequestRecord>,
+}
 
 #[derive(Debug)]
 pub struct Recorder {
     inner: Mutex<Inner>,
     start: Instant,
     window: Window,
+    /// `start` in Unix ns of the agent's clock, when per-request records are kept.
+    keep_requests_from: Option<i64>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     current: Measurements,
     samples: Vec<fleetbench_proto::v1::TelemetrySample>,
+    requests: Vec<wire::RequestRecord>,
     last_end: Option<Instant>,
 }
 
@@ -33,6 +45,42 @@ impl Recorder {
             inner: Mutex::default(),
             start,
             window,
+            keep_requests_from: None,
+        }
+    }
+
+    /// Also keep one record per request (`requests.jsonl`); `start_unix_ns` is the stage start
+    /// in the agent's clock, to turn monotonic instants into Unix times.
+    pub fn keeping_requests(mut self, start_unix_ns: i64) -> Self {
+        self.keep_requests_from = Some(start_unix_ns);
+        self
+    }
+
+    fn request_line(
+        &self,
+        r: &RequestRecord,
+        start_unix_ns: i64,
+        in_window: bool,
+    ) -> wire::RequestRecord {
+        let unix = |t: Instant| {
+            let after = t.saturating_duration_since(self.start).as_nanos() as i64;
+            let before = self.start.saturating_duration_since(t).as_nanos() as i64;
+            start_unix_ns + after - before
+        };
+        wire::RequestRecord {
+            id: r.id.clone(),
+            intended_unix_ns: unix(r.t_intended),
+            sent_unix_ns: unix(r.t_sent),
+            first_token_unix_ns: r.t_first.map_or(0, unix),
+            end_unix_ns: unix(r.t_end),
+            input_tokens: r.in_tokens,
+            output_tokens: r.out_tokens,
+            status: match &r.outcome {
+                Ok(()) => "ok".into(),
+                Err(f) => f.class(),
+            },
+            itl_us: r.itl_us.clone(),
+            in_window,
         }
     }
 
@@ -41,11 +89,18 @@ impl Recorder {
             .t_intended
             .saturating_duration_since(self.start)
             .as_secs_f64();
+        let in_window = self.window.contains(intended_s);
+        let line = self
+            .keep_requests_from
+            .map(|s| self.request_line(r, s, in_window));
         let Ok(mut g) = self.inner.lock() else { return };
         let inner = &mut *g;
+        if let Some(line) = line {
+            inner.requests.push(line);
+        }
         let m = &mut inner.current;
         inner.last_end = Some(inner.last_end.map_or(r.t_end, |t| t.max(r.t_end)));
-        if !self.window.contains(intended_s) {
+        if !in_window {
             m.counters.outside_window += 1;
             return;
         }
@@ -112,13 +167,14 @@ impl Recorder {
 
     /// The interval so far (measurements and telemetry samples); recording continues into a
     /// fresh one.
-    pub fn take(&self) -> (Measurements, Vec<fleetbench_proto::v1::TelemetrySample>) {
+    pub fn take(&self) -> Interval {
         match self.inner.lock() {
-            Ok(mut g) => (
-                std::mem::take(&mut g.current),
-                std::mem::take(&mut g.samples),
-            ),
-            Err(_) => (Measurements::new(), Vec::new()),
+            Ok(mut g) => Interval {
+                measurements: std::mem::take(&mut g.current),
+                samples: std::mem::take(&mut g.samples),
+                requests: std::mem::take(&mut g.requests),
+            },
+            Err(_) => Interval::default(),
         }
     }
 

@@ -112,6 +112,8 @@ pub enum TokenSource {
 /// Everything measured about one request, in the agent's monotonic clock.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
+    /// The request's `x-request-id`.
+    pub id: String,
     pub t_intended: Instant,
     pub t_sent: Instant,
     pub t_first: Option<Instant>,

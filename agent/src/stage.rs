@@ -56,7 +56,17 @@ pub struct StageContext {
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
 pub async fn run_stage(ctx: StageContext) {
-    let recorder = Arc::new(Recorder::new(ctx.start, ctx.spec.window));
+    let mut recorder = Recorder::new(ctx.start, ctx.spec.window);
+    if ctx.spec.per_request {
+        // The stage start in this agent's clock, for the records' Unix times.
+        let now = Instant::now();
+        let ahead = ctx.start.saturating_duration_since(now).as_nanos() as i64;
+        let behind = now.saturating_duration_since(ctx.start).as_nanos() as i64;
+        let start_unix_ns =
+            fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns + ahead - behind;
+        recorder = recorder.keeping_requests(start_unix_ns);
+    }
+    let recorder = Arc::new(recorder);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let cutter = tokio::spawn(cut_snapshots(
         ctx.spec.clone(),
@@ -319,7 +329,8 @@ async fn cut_snapshots(
     let mut seq = 0u64;
     let mut k = 0u32;
     let send = |seq: u64, k: u32| {
-        let (m, samples) = recorder.take();
+        let recorded = recorder.take();
+        let m = recorded.measurements;
         let lag_p99 = m.histogram(Metric::SendLag).value_at_quantile(0.99);
         if lag_p99 > SEND_LAG_WARN_US {
             tracing::warn!(
@@ -336,7 +347,8 @@ async fn cut_snapshots(
             interval: k,
             histograms,
             counters,
-            samples,
+            samples: recorded.samples,
+            requests: recorded.requests,
         }));
     };
     loop {

@@ -272,7 +272,7 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
             }
         }
         let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
-        let (m, _) = recorder.take();
+        let m = recorder.take().measurements;
         let chunks = m.counters.output_tokens as f64;
         let requests = m.counters.ok as f64;
         if m.counters.failed() > 0 {
@@ -491,6 +491,7 @@ fn merge(args: &Args) -> anyhow::Result<()> {
                 histograms: h.clone(),
                 counters: c.clone(),
                 samples: Vec::new(),
+                requests: Vec::new(),
             })
         })
         .collect();

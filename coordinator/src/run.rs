@@ -443,6 +443,7 @@ async fn handle_event(
                 if collector.is_new(&snapshot) {
                     // Stored before it is applied and acknowledged.
                     store.append_snapshot(&snapshot)?;
+                    store.append_requests(&agent_id, &snapshot)?;
                 }
                 match collector.apply(&snapshot) {
                     Ok(Applied::New | Applied::Duplicate) => {}

@@ -76,6 +76,43 @@ impl RunStore {
             .map_err(at(&path))
     }
 
+    /// Appends a snapshot's per-request records to `requests.jsonl` (when the profile asked
+    /// for them: `report.request_lifecycle.per_request`). Times are Unix ns in the agent's
+    /// clock (its offset to the coordinator's is in the stage report's `metrics.metadata.agents`).
+    pub fn append_requests(
+        &mut self,
+        agent_id: &str,
+        s: &wire::Snapshot,
+    ) -> Result<(), StoreError> {
+        if s.requests.is_empty() {
+            return Ok(());
+        }
+        let path = self.dir.join("requests.jsonl");
+        let mut lines = Vec::new();
+        for r in &s.requests {
+            let line = serde_json::json!({
+                "agent": agent_id, "stage": s.stage, "id": r.id, "status": r.status,
+                "in_window": r.in_window,
+                "intended_unix_ns": r.intended_unix_ns, "sent_unix_ns": r.sent_unix_ns,
+                "first_token_unix_ns": (r.first_token_unix_ns != 0).then_some(r.first_token_unix_ns),
+                "end_unix_ns": r.end_unix_ns,
+                "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+                "itl_us": r.itl_us,
+            });
+            serde_json::to_writer(&mut lines, &line).map_err(|e| StoreError {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            lines.push(b'\n');
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(at(&path))?;
+        file.write_all(&lines).map_err(at(&path))
+    }
+
     /// `stage-<k>/report.yaml` and `report.json`, the same content.
     pub fn write_stage_report(&self, stage: u32, report: &BenchmarkRun) -> Result<(), StoreError> {
         let yaml = serde_norway::to_string(report).map_err(|e| StoreError {

@@ -153,6 +153,7 @@ impl EndpointClient {
     /// Sends one request intended at `t_intended` and measures it.
     pub async fn execute(&self, data: &RequestData, t_intended: Instant) -> RequestRecord {
         let mut rec = RequestRecord {
+            id: data.id.clone(),
             t_intended,
             t_sent: Instant::now(),
             t_first: None,

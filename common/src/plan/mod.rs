@@ -211,6 +211,9 @@ pub struct ShardSpec {
     pub grace_period_ms: u64,
     /// Seed of the stage; request data derives from it and the request's global index.
     pub seed: u64,
+    /// Send one record per request with the snapshots (`requests.jsonl`).
+    #[serde(default)]
+    pub per_request: bool,
 }
 
 impl ShardSpec {
@@ -291,6 +294,12 @@ pub fn plan_run(
         headers: p.api.headers.clone(),
     };
     let data = crate::data::plan_data(loaded, seed);
+    let per_request = p
+        .report
+        .as_ref()
+        .and_then(|r| r.request_lifecycle.as_ref())
+        .and_then(|l| l.per_request)
+        .unwrap_or(false);
     let total_weight: u64 = weights.iter().map(|&w| w as u64).sum();
     let snapshot_interval_ms = (p.fleet.snapshot_interval.unwrap_or(1.0) * 1000.0).round() as u64;
     let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;
@@ -317,6 +326,7 @@ pub fn plan_run(
                 snapshot_interval_ms,
                 request_timeout_ms,
                 grace_period_ms,
+                per_request,
                 seed: stage_seed,
             })
             .collect();
