@@ -9,9 +9,7 @@ use crate::request::RequestData;
 use crate::schedule::{pace, Due};
 use crate::telemetry::Telemetry;
 use fleetbench_common::measure::Metric;
-use fleetbench_common::plan::{
-    constant_arrivals, gamma_arrivals, poisson_arrivals, Arrival, Ramp, ShardLoad, ShardSpec,
-};
+use fleetbench_common::plan::{Arrival, ShardLoad, ShardSpec};
 use fleetbench_proto::v1 as wire;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -103,52 +101,10 @@ pub async fn run_stage(ctx: StageContext) {
         .end_s
         .map(|w| ctx.start + Duration::from_secs_f64(w));
     match &spec.load {
-        ShardLoad::Constant {
-            rate,
-            ramp_to,
-            duration_s,
-            total,
-            weights,
-        } => {
-            let ramp = Ramp {
-                from: *rate,
-                to: *ramp_to,
-                duration_s: *duration_s,
-            };
-            let arrivals = constant_arrivals(ramp, *total, weights, spec.shard);
-            open_loop(&ctx, Box::new(arrivals), &recorder, grace).await;
-        }
-        ShardLoad::Poisson {
-            rate,
-            ramp_to,
-            duration_s,
-            max_requests,
-        } => {
-            let ramp = Ramp {
-                from: *rate,
-                to: *ramp_to,
-                duration_s: Some(*duration_s),
-            };
-            let seed = spec.shard_seed();
-            let arrivals = poisson_arrivals(ramp, *duration_s, *max_requests, seed, spec.shard);
-            open_loop(&ctx, Box::new(arrivals), &recorder, grace).await;
-        }
-        ShardLoad::Gamma {
-            rate,
-            burstiness,
-            duration_s,
-            max_requests,
-        } => {
-            let seed = spec.shard_seed();
-            let arrivals = gamma_arrivals(
-                *rate,
-                *burstiness,
-                *duration_s,
-                *max_requests,
-                seed,
-                spec.shard,
-            );
-            open_loop(&ctx, Box::new(arrivals), &recorder, grace).await;
+        ShardLoad::Constant { .. } | ShardLoad::Poisson { .. } | ShardLoad::Gamma { .. } => {
+            if let Some(arrivals) = spec.arrivals() {
+                open_loop(&ctx, arrivals, &recorder, grace).await;
+            }
         }
         ShardLoad::Concurrent {
             users,

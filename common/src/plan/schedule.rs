@@ -1,7 +1,7 @@
 //! Intended send times of a shard's open-loop requests, in seconds from the stage start. The
 //! agent's scheduler walks these; tests check them against the global schedule.
 
-use super::stripe_cycle;
+use super::{stripe_cycle, ShardLoad, ShardSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
@@ -11,6 +11,62 @@ use rand_distr::{Distribution, Gamma};
 pub struct Arrival {
     pub index: u64,
     pub at_s: f64,
+}
+
+impl ShardSpec {
+    /// This shard's open-loop arrivals, in order; `None` for closed-loop and idle shards.
+    pub fn arrivals(&self) -> Option<Box<dyn Iterator<Item = Arrival> + Send>> {
+        let (shard, seed) = (self.shard, self.shard_seed());
+        Some(match &self.load {
+            ShardLoad::Constant {
+                rate,
+                ramp_to,
+                duration_s,
+                total,
+                weights,
+            } => {
+                let ramp = Ramp {
+                    from: *rate,
+                    to: *ramp_to,
+                    duration_s: *duration_s,
+                };
+                Box::new(constant_arrivals(ramp, *total, weights, shard))
+            }
+            ShardLoad::Poisson {
+                rate,
+                ramp_to,
+                duration_s,
+                max_requests,
+            } => {
+                let ramp = Ramp {
+                    from: *rate,
+                    to: *ramp_to,
+                    duration_s: Some(*duration_s),
+                };
+                Box::new(poisson_arrivals(
+                    ramp,
+                    *duration_s,
+                    *max_requests,
+                    seed,
+                    shard,
+                ))
+            }
+            ShardLoad::Gamma {
+                rate,
+                burstiness,
+                duration_s,
+                max_requests,
+            } => Box::new(gamma_arrivals(
+                *rate,
+                *burstiness,
+                *duration_s,
+                *max_requests,
+                seed,
+                shard,
+            )),
+            ShardLoad::Concurrent { .. } | ShardLoad::Idle => return None,
+        })
+    }
 }
 
 /// A rate that ramps linearly from `from` to `to` over `duration_s` (constant when `to` is None).

@@ -34,24 +34,7 @@ fn constant_stage_union_of_shards_is_the_global_schedule() {
     let mut union = Vec::new();
     let mut counts = Vec::new();
     for s in &stage.shards {
-        let mine: Vec<Arrival> = match &s.load {
-            ShardLoad::Constant {
-                rate,
-                ramp_to,
-                duration_s,
-                total,
-                weights,
-            } => {
-                let ramp = Ramp {
-                    from: *rate,
-                    to: *ramp_to,
-                    duration_s: *duration_s,
-                };
-                constant_arrivals(ramp, *total, weights, s.shard).collect()
-            }
-            ShardLoad::Idle => Vec::new(),
-            other => panic!("unexpected {other:?}"),
-        };
+        let mine: Vec<Arrival> = s.arrivals().map(|a| a.collect()).unwrap_or_default();
         counts.push(mine.len());
         union.extend(mine);
     }
@@ -148,23 +131,8 @@ fn poisson_union(rate: f64, duration: f64, agents: usize, seed: u64) -> Vec<f64>
     let plan = plan_run(&lp, &ms, "r", seed).unwrap();
     let mut times = Vec::new();
     for s in &plan.stages[0].shards {
-        if let ShardLoad::Poisson {
-            rate,
-            ramp_to,
-            duration_s,
-            max_requests,
-        } = &s.load
-        {
-            let ramp = Ramp {
-                from: *rate,
-                to: *ramp_to,
-                duration_s: Some(*duration_s),
-            };
-            times.extend(
-                poisson_arrivals(ramp, *duration_s, *max_requests, s.shard_seed(), s.shard)
-                    .map(|a| a.at_s),
-            );
-        }
+        assert!(matches!(s.load, ShardLoad::Poisson { .. }));
+        times.extend(s.arrivals().into_iter().flatten().map(|a| a.at_s));
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     times

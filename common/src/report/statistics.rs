@@ -32,29 +32,18 @@ impl Statistics {
         if h.is_empty() {
             return None;
         }
-        let q = |q: f64| Some(round(h.value_at_quantile(q) as f64 * scale));
         let min = round(h.min() as f64 * scale);
         let max = round(h.max() as f64 * scale);
         // HDR's mean uses bucket midpoints; keep it inside [min, max] as the schema requires.
         let mean = round(h.mean() * scale).clamp(min, max);
-        Some(Statistics {
-            units: units.to_string(),
+        Some(Statistics::from_parts(
+            units,
             mean,
-            stddev: Some(round(h.stdev() * scale)),
-            min: Some(min),
-            p0p1: q(0.001),
-            p1: q(0.01),
-            p5: q(0.05),
-            p10: q(0.10),
-            p25: q(0.25),
-            p50: q(0.50),
-            p75: q(0.75),
-            p90: q(0.90),
-            p95: q(0.95),
-            p99: q(0.99),
-            p99p9: q(0.999),
-            max: Some(max),
-        })
+            h.stdev() * scale,
+            min,
+            max,
+            |q| h.value_at_quantile(q) as f64 * scale,
+        ))
     }
 
     pub fn from_histogram_or_empty(h: &Histogram<u64>, units: &str, scale: f64) -> Statistics {
@@ -103,12 +92,35 @@ impl Statistics {
         let n = v.len();
         let mean = v.iter().sum::<f64>() / n as f64;
         let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
-        let q = |q: f64| Some(round(v[((q * n as f64).ceil() as usize).clamp(1, n) - 1]));
-        Some(Statistics {
+        let (min, max) = (round(v[0]), round(v[n - 1]));
+        let mean = round(mean).clamp(min, max);
+        Some(Statistics::from_parts(
+            units,
+            mean,
+            var.sqrt(),
+            min,
+            max,
+            |q| v[((q * n as f64).ceil() as usize).clamp(1, n) - 1],
+        ))
+    }
+}
+
+impl Statistics {
+    /// The schema's full set, with percentiles from `quantile` (rounded like everything else).
+    fn from_parts(
+        units: &str,
+        mean: f64,
+        stddev: f64,
+        min: f64,
+        max: f64,
+        quantile: impl Fn(f64) -> f64,
+    ) -> Statistics {
+        let q = |q: f64| Some(round(quantile(q)));
+        Statistics {
             units: units.to_string(),
-            mean: round(mean).clamp(round(v[0]), round(v[n - 1])),
-            stddev: Some(round(var.sqrt())),
-            min: Some(round(v[0])),
+            mean,
+            stddev: Some(round(stddev)),
+            min: Some(min),
             p0p1: q(0.001),
             p1: q(0.01),
             p5: q(0.05),
@@ -120,8 +132,8 @@ impl Statistics {
             p95: q(0.95),
             p99: q(0.99),
             p99p9: q(0.999),
-            max: Some(round(v[n - 1])),
-        })
+            max: Some(max),
+        }
     }
 }
 
