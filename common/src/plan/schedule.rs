@@ -167,7 +167,8 @@ fn bounded(
             return None;
         }
         let at_s = next_time();
-        if !(at_s < duration_s) {
+        // A NaN time (a degenerate rate) ends the stream too.
+        if at_s.is_nan() || at_s >= duration_s {
             return None;
         }
         let a = Arrival {

@@ -162,7 +162,7 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                         "required: requests/s (a number > 0) or inf".into(),
                     ));
                 };
-                if !(rate > 0.0) || rate.is_nan() {
+                if rate.is_nan() || rate <= 0.0 {
                     return Err(invalid(
                         key("rate"),
                         format!("must be a number > 0 or inf, got {rate}"),

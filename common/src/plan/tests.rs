@@ -38,7 +38,7 @@ fn constant_stage_union_of_shards_is_the_global_schedule() {
         counts.push(mine.len());
         union.extend(mine);
     }
-    union.sort_by(|a, b| a.index.cmp(&b.index));
+    union.sort_by_key(|a| a.index);
     let single = Ramp {
         from: 100.0,
         to: None,

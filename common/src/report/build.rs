@@ -139,9 +139,8 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     };
 
     let mut load_args = Map::new();
-    match serde_json::to_value(&i.stage.load) {
-        Ok(Value::Object(o)) => load_args.extend(o),
-        _ => {}
+    if let Ok(Value::Object(o)) = serde_json::to_value(&i.stage.load) {
+        load_args.extend(o);
     }
     load_args.insert("api".into(), json!(i.profile.profile.api.kind));
     load_args.insert("streaming".into(), json!(i.profile.profile.api.streaming));
@@ -304,7 +303,7 @@ fn group_accelerator(g: &HostGroup, endpoint: &EndpointFacts) -> Accelerator {
             None => models.push((&d.model, 1)),
         }
     }
-    models.sort_by(|a, b| b.1.cmp(&a.1));
+    models.sort_by_key(|m| std::cmp::Reverse(m.1));
     let model = models[0].0.to_string();
     let memory_gb = devices
         .iter()
