@@ -115,7 +115,6 @@ fn cell_text(c: &Cell) -> String {
     match c {
         Cell::Text(s) => s.clone(),
         Cell::Count(n) => n.to_string(),
-        Cell::Number(n) if n.fract() == 0.0 => format!("{n:.0}"),
         Cell::Number(n) => format!("{n:.2}"),
     }
 }
