@@ -46,6 +46,8 @@ pub struct Progress {
     pub requests_done: u64,
     pub requests_planned: u64,
     pub failures: u64,
+    /// Merged TTFT median of the stage so far, ms.
+    pub ttft_p50_ms: Option<f64>,
     pub agents: u32,
     pub message: String,
     pub finished: bool,
@@ -63,6 +65,7 @@ impl Progress {
             requests_done: self.requests_done,
             requests_planned: self.requests_planned,
             failures: self.failures,
+            ttft_p50_ms: self.ttft_p50_ms.unwrap_or(f64::NAN),
             agents: self.agents,
             message: self.message.clone(),
             finished: self.finished,

@@ -8,6 +8,7 @@ use crate::hub::{AgentEvent, Hub, Progress};
 use crate::service::probe_clock;
 use crate::store::RunStore;
 use fleetbench_common::clock::unix_ns;
+use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{plan_run, RunPlan, ShardLoad, StagePlan};
 use fleetbench_common::profile::{LoadedProfile, OnAgentLoss};
 use fleetbench_common::report::{
@@ -265,6 +266,7 @@ async fn run_stage(
         p.requests_done = 0;
         p.requests_planned = planned;
         p.failures = 0;
+        p.ttft_p50_ms = None;
         p.agents = ids.len() as u32;
         p.message = format!("stage {} ({})", stage.index, stage.label);
     });
@@ -332,6 +334,10 @@ async fn run_stage(
                 });
             }
             _ = tick.tick() => {
+                // The median on the tick, not per snapshot: it scans the histogram.
+                let ttft = collector.merged.histogram(Metric::Ttft);
+                let p50 = (!ttft.is_empty()).then(|| ttft.value_at_quantile(0.5) as f64 / 1000.0);
+                progress.send_modify(|p| p.ttft_p50_ms = p50);
                 if let Some(l) = limit {
                     if begun.elapsed() > l {
                         cancel(hub, &ids, &plan.run_id, "stage timed out").await;

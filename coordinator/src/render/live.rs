@@ -53,6 +53,7 @@ pub fn progress_from_wire(ev: &wire::RunEvent) -> Progress {
         requests_done: ev.requests_done,
         requests_planned: ev.requests_planned,
         failures: ev.failures,
+        ttft_p50_ms: ev.ttft_p50_ms.is_finite().then_some(ev.ttft_p50_ms),
         agents: ev.agents,
         message: ev.message.clone(),
         finished: ev.finished,
@@ -100,7 +101,7 @@ pub fn progress_line(p: &Progress, rate: f64) -> String {
         String::new()
     };
     format!(
-        "[{}] stage {}/{} {}: {}{} requests, {:.1} req/s, {} failures, {} agents",
+        "[{}] stage {}/{} {}: {}{} requests, {:.1} req/s{}, {} failures, {} agents",
         p.run_id,
         p.stage + 1,
         p.stages.max(1),
@@ -108,9 +109,17 @@ pub fn progress_line(p: &Progress, rate: f64) -> String {
         p.requests_done,
         planned,
         rate,
+        ttft_text(p),
         p.failures,
         p.agents
     )
+}
+
+/// `, TTFT p50 51.2 ms` once the stage has a first token.
+fn ttft_text(p: &Progress) -> String {
+    p.ttft_p50_ms
+        .map(|t| format!(", TTFT p50 {t:.1} ms"))
+        .unwrap_or_default()
 }
 
 /// Bars on a terminal, lines elsewhere.
@@ -210,8 +219,10 @@ impl LiveView {
             bar.set_position(p.requests_done);
             bar.set_message(if key.is_some() {
                 format!(
-                    "{rate:.1} req/s · {} failures · {} agents",
-                    p.failures, p.agents
+                    "{rate:.1} req/s{} · {} failures · {} agents",
+                    ttft_text(p).replace(", ", " · "),
+                    p.failures,
+                    p.agents
                 )
             } else {
                 format!("{} · {} agents", p.message, p.agents)
@@ -292,6 +303,14 @@ mod tests {
         assert_eq!(
             progress_line(&p, 2.5),
             "[r] stage 2/3 stage 1 (qps_10): 5/20 requests, 2.5 req/s, 1 failures, 2 agents"
+        );
+        let p = Progress {
+            ttft_p50_ms: Some(51.25),
+            ..p
+        };
+        assert_eq!(
+            progress_line(&p, 2.5),
+            "[r] stage 2/3 stage 1 (qps_10): 5/20 requests, 2.5 req/s, TTFT p50 51.2 ms, 1 failures, 2 agents"
         );
     }
 }
