@@ -558,8 +558,36 @@ fn distribution_charts(stages: &[StageData]) -> Vec<Chart> {
 /// One statistic of an interval.
 type PickInterval = fn(&IntervalPoint) -> Option<f64>;
 
+/// Midpoint of a stage's interval, in seconds since the first stage started.
+fn interval_time(s: &StageData, interval: u32) -> f64 {
+    s.offset_s + (interval as f64 + 0.5) * s.interval_s
+}
+
+/// One series per (color, pick, label) and stage, from the stages' per-interval figures; each
+/// label in the legend once.
+fn interval_series(stages: &[StageData], picks: &[(usize, PickInterval, &str)]) -> Vec<Series> {
+    let mut out = Vec::new();
+    for (n, s) in stages
+        .iter()
+        .filter(|s| !s.intervals.is_empty())
+        .enumerate()
+    {
+        for &(k, pick, label) in picks {
+            let pts: Vec<(f64, f64)> = s
+                .intervals
+                .iter()
+                .filter_map(|p| pick(p).map(|v| (interval_time(s, p.interval), v)))
+                .collect();
+            let mut series = Series::new(label, pts, color(k)).with_markers();
+            series.legend = n == 0;
+            out.push(series);
+        }
+    }
+    out
+}
+
 fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
-    let t = |s: &StageData, interval: u32| s.offset_s + (interval as f64 + 0.5) * s.interval_s;
+    let t = interval_time;
     let mut out = Vec::new();
     let marks: Vec<(f64, String)> = stages
         .iter()
@@ -596,27 +624,13 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
         marks: marks.clone(),
         legend_at: SeriesLabelPosition::UpperRight,
     });
-    let mut ttft = Vec::new();
-    for (n, s) in stages
-        .iter()
-        .filter(|s| !s.intervals.is_empty())
-        .enumerate()
-    {
-        let picks: [(usize, PickInterval, &str); 2] = [
+    let ttft = interval_series(
+        stages,
+        &[
             (0, |p| p.ttft_p50_ms, "TTFT p50"),
             (1, |p| p.ttft_p99_ms, "TTFT p99"),
-        ];
-        for (k, pick, label) in picks {
-            let pts: Vec<(f64, f64)> = s
-                .intervals
-                .iter()
-                .filter_map(|p| pick(p).map(|v| (t(s, p.interval), v)))
-                .collect();
-            let mut series = Series::new(label, pts, color(k)).with_markers();
-            series.legend = n == 0;
-            ttft.push(series);
-        }
-    }
+        ],
+    );
     out.push(Chart {
         name: "ttft_over_time".into(),
         title: "Time to first token over the run, per snapshot interval".into(),
@@ -667,27 +681,13 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
         .iter()
         .any(|s| s.intervals.iter().any(|p| p.engine_waiting.is_some()));
     if has_queue {
-        let mut queue = Vec::new();
-        for (n, s) in stages
-            .iter()
-            .filter(|s| !s.intervals.is_empty())
-            .enumerate()
-        {
-            let picks: [(usize, PickInterval, &str); 2] = [
+        let queue = interval_series(
+            stages,
+            &[
                 (3, |p| p.engine_waiting, "waiting (queue)"),
                 (0, |p| p.engine_running, "running"),
-            ];
-            for (k, pick, label) in picks {
-                let pts: Vec<(f64, f64)> = s
-                    .intervals
-                    .iter()
-                    .filter_map(|p| pick(p).map(|v| (t(s, p.interval), v)))
-                    .collect();
-                let mut series = Series::new(label, pts, color(k)).with_markers();
-                series.legend = n == 0;
-                queue.push(series);
-            }
-        }
+            ],
+        );
         out.push(Chart {
             name: "queue_over_time".into(),
             title: "Engine requests waiting and running, per snapshot interval".into(),
