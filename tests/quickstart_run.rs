@@ -36,19 +36,7 @@ fn two_agents_measure_a_deterministic_sim_exactly() -> anyhow::Result<()> {
              report: {{request_lifecycle: {{per_request: true}}}}\n"
         ),
     )?;
-    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &[])?;
-    let mut a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
-    let mut b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
-    let status = coord.wait(Duration::from_secs(60))?;
-    assert!(
-        status.success(),
-        "coordinator failed: see {}",
-        dir.join("coordinator.log").display()
-    );
-    assert!(a.wait(Duration::from_secs(10))?.success());
-    assert!(b.wait(Duration::from_secs(10))?.success());
-
-    let run = run_dir(&dir)?;
+    let (run, coordinator_stdout) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
     let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);
     assert_eq!(
@@ -153,7 +141,7 @@ fn two_agents_measure_a_deterministic_sim_exactly() -> anyhow::Result<()> {
     let md = std::fs::read_to_string(run.join("summary.md"))?;
     assert!(md.contains("| e2e_qps_20 | sim | 100 |"), "{md}");
     assert!(
-        coord.stdout().iter().any(|l| l.contains("e2e_qps_20")),
+        coordinator_stdout.iter().any(|l| l.contains("e2e_qps_20")),
         "summary printed"
     );
     Ok(())

@@ -68,18 +68,7 @@ fn a_three_stage_sweep_renders_tables_plots_and_a_self_contained_page() -> anyho
              load: {{type: constant, stages: [{{rate: 5, duration: 2}}, {{rate: 10, duration: 2}}, {{rate: 20, duration: 2}}], base_seed: 11}}\n"
         ),
     )?;
-    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &[])?;
-    let mut a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
-    let mut b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
-    let status = coord.wait(Duration::from_secs(90))?;
-    assert!(
-        status.success(),
-        "coordinator failed: see {}",
-        dir.join("coordinator.log").display()
-    );
-    assert!(a.wait(Duration::from_secs(10))?.success());
-    assert!(b.wait(Duration::from_secs(10))?.success());
-    let run = run_dir(&dir)?;
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(90))?;
 
     // The summary, as the run wrote it, names the three stages.
     let summary_bytes = std::fs::read(run.join("summary.json"))?;

@@ -213,6 +213,35 @@ pub fn write_profile(
     path
 }
 
+/// `coordinator run PROFILE` with two client agents (`agent-a`, `agent-b`): waits up to `limit`
+/// for the run, checks that all three exited successfully, and returns the run directory and
+/// what the coordinator printed on stdout.
+pub fn run_with_two_agents(
+    dir: &Path,
+    profile: &Path,
+    limit: Duration,
+) -> Result<(PathBuf, Vec<String>)> {
+    let (mut coord, addr) = start_coordinator_run(dir, profile, 2, &[])?;
+    let mut a = start_agent(dir, &addr, "agent-a", "client", &[])?;
+    let mut b = start_agent(dir, &addr, "agent-b", "client", &[])?;
+    if !coord.wait(limit)?.success() {
+        bail!(
+            "coordinator failed: see {}",
+            dir.join("coordinator.log").display()
+        );
+    }
+    for agent in [&mut a, &mut b] {
+        if !agent.wait(Duration::from_secs(10))?.success() {
+            bail!(
+                "{} failed: see {}",
+                agent.name,
+                dir.join(format!("{}.log", agent.name)).display()
+            );
+        }
+    }
+    Ok((run_dir(dir)?, coord.stdout()))
+}
+
 /// The one run directory under `dir/results`.
 pub fn run_dir(dir: &Path) -> Result<PathBuf> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("results"))?
