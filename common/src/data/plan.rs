@@ -9,20 +9,35 @@ use crate::profile::{DataType, LoadedProfile};
 /// The stage data of a validated profile; `seed` is the run's (dataset sampling and shared
 /// prefixes use it, so every stage of a run sees the same prompts).
 pub fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
-    let d = &loaded.profile.data;
     DataSpec {
         source: plan_source(loaded, seed),
-        lora_mix: d
-            .lora_mix
-            .iter()
-            .flatten()
-            .map(|(name, &weight)| LoraShare {
-                name: name.clone(),
-                weight,
-            })
-            .collect(),
+        lora_mix: lora_mix(loaded),
         vocab: loaded.vocab.as_deref().cloned().unwrap_or_default(),
     }
+}
+
+/// The LoRA mix of `data.lora_mix` or of inference-perf's `load.lora_traffic_split` (validation
+/// allows one of them): both become the same weighted draw per request.
+fn lora_mix(loaded: &LoadedProfile) -> Vec<LoraShare> {
+    let p = &loaded.profile;
+    if let Some(split) = &p.load.lora_traffic_split {
+        return split
+            .iter()
+            .map(|s| LoraShare {
+                name: s.name.clone(),
+                weight: s.split,
+            })
+            .collect();
+    }
+    p.data
+        .lora_mix
+        .iter()
+        .flatten()
+        .map(|(name, &weight)| LoraShare {
+            name: name.clone(),
+            weight,
+        })
+        .collect()
 }
 
 fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {

@@ -306,12 +306,21 @@ pub struct LoadConfig {
     // Known to inference-perf, not implemented by fleetbench yet.
     #[serde(default)]
     pub sweep: Option<Value>,
+    /// inference-perf's LoRA traffic split: `[{name, split}]`; the same mix as `data.lora_mix`.
     #[serde(default)]
-    pub lora_traffic_split: Option<Value>,
+    pub lora_traffic_split: Option<Vec<LoraSplit>>,
     #[serde(default)]
     pub request_retries: Option<Value>,
     #[serde(default)]
     pub request_retry_backoff_sec: Option<Value>,
+}
+
+/// One adapter of `load.lora_traffic_split` and its share of the requests.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSplit {
+    pub name: String,
+    pub split: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -464,6 +473,52 @@ pub struct FleetConfig {
     /// name wins over its role. Default 1; 0 makes an agent telemetry-only.
     #[serde(default)]
     pub weights: BTreeMap<String, u32>,
+    /// Host groups' facts for the report (`scenario.host`, `platform.engine`).
     #[serde(default)]
-    pub hosts: Option<Value>,
+    pub hosts: Option<Vec<HostSpec>>,
+}
+
+/// One `fleet.hosts` entry: what the report says about a host group that fleetbench cannot
+/// see from the agents (parallelism, engine and its arguments).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The group it describes: `replica`, `prefill` or `decode`; absent: every group.
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub parallelism: Option<ParallelismSpec>,
+    #[serde(default)]
+    pub engine: Option<EngineSpec>,
+    // In the profile spec, not implemented yet.
+    #[serde(default)]
+    pub agents: Option<Value>,
+    #[serde(default)]
+    pub engine_metrics: Option<Value>,
+}
+
+/// A host group's parallelism; an absent degree is 1.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelismSpec {
+    #[serde(default)]
+    pub dp: Option<u32>,
+    #[serde(default)]
+    pub tp: Option<u32>,
+    #[serde(default)]
+    pub pp: Option<u32>,
+    #[serde(default)]
+    pub ep: Option<u32>,
+}
+
+/// The engine a host group runs, as the report's `platform.engine` entry names it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub args: BTreeMap<String, Value>,
 }

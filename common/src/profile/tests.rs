@@ -375,3 +375,93 @@ fn slo_section_is_accepted_and_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn lora_traffic_split_is_the_lora_mix_in_inference_perfs_form() {
+    let split = "lora_traffic_split: [{name: a, split: 0.75}, {name: b, split: 0.25}], stages:";
+    let p = parse(&BASE.replace("stages:", split)).unwrap();
+    let mix = crate::data::plan_data(&p, 1).lora_mix;
+    let shares: Vec<(&str, f64)> = mix.iter().map(|l| (l.name.as_str(), l.weight)).collect();
+    assert_eq!(shares, [("a", 0.75), ("b", 0.25)]);
+    // The same draw as data.lora_mix: the picks follow the splits.
+    let n = 20_000u64;
+    let a = (0..n)
+        .filter(|&s| crate::data::pick_adapter(&mix, s).as_deref() == Some("a"))
+        .count() as f64;
+    assert!((a / n as f64 - 0.75).abs() < 0.02, "{a}");
+}
+
+#[test]
+fn lora_traffic_split_errors_name_the_key_and_what_is_allowed() {
+    let with = |split: &str| {
+        parse(&BASE.replace("stages:", &format!("lora_traffic_split: {split}, stages:")))
+            .unwrap_err()
+            .to_string()
+    };
+    let err = with("[{name: a, split: -1}]");
+    assert!(
+        err.contains("load.lora_traffic_split.0.split") && err.contains("≥ 0"),
+        "{err}"
+    );
+    let err = with("[{name: a, split: 0}]");
+    assert!(
+        err.contains("load.lora_traffic_split") && err.contains("> 0"),
+        "{err}"
+    );
+    let err = with("[]");
+    assert!(err.contains("[{name: NAME, split: SHARE}"), "{err}");
+    let err = with("[{name: a, split: 1}, {name: a, split: 1}]");
+    assert!(
+        err.contains("load.lora_traffic_split.1.name") && err.contains("twice"),
+        "{err}"
+    );
+    let err = with("[{name: a, weight: 1}]");
+    assert!(
+        err.contains("unknown field `weight`") && err.contains("split"),
+        "{err}"
+    );
+    // One mechanism: both keys at once is an error naming both.
+    let both = BASE
+        .replace(
+            "stages:",
+            "lora_traffic_split: [{name: a, split: 1}], stages:",
+        )
+        .replace(
+            "output_distribution: {mean: 4}",
+            "output_distribution: {mean: 4}, lora_mix: {a: 1}",
+        );
+    let err = parse(&both).unwrap_err().to_string();
+    assert!(
+        err.contains("load.lora_traffic_split") && err.contains("data.lora_mix"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fleet_hosts_carry_parallelism_and_engine_per_group() {
+    let p = parse(&format!(
+        "{BASE}fleet: {{hosts: [{{role: decode, parallelism: {{tp: 4}}, engine: {{name: vllm, args: {{max_num_seqs: 256}}}}}}]}}\n"
+    ))
+    .unwrap();
+    let h = &p.profile.fleet.hosts.unwrap()[0];
+    assert_eq!(h.parallelism.unwrap().tp, Some(4));
+    let bad = |hosts: &str| {
+        parse(&format!("{BASE}fleet: {{hosts: {hosts}}}\n"))
+            .unwrap_err()
+            .to_string()
+    };
+    let err = bad("[{role: gpu}]");
+    assert!(
+        err.contains("fleet.hosts.0.role") && err.contains("replica, prefill, decode"),
+        "{err}"
+    );
+    let err = bad("[{parallelism: {tp: 0}}]");
+    assert!(err.contains("fleet.hosts.0.parallelism.tp"), "{err}");
+    let err = bad("[{role: prefill}, {role: prefill}]");
+    assert!(err.contains("fleet.hosts.1.role"), "{err}");
+    let err = bad("[{agents: [a]}]");
+    assert!(
+        err.contains("fleet.hosts.0.agents") && err.contains("not support"),
+        "{err}"
+    );
+}

@@ -36,7 +36,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             }
         }
     }
-    let unsupported: [(&str, &Option<Value>); 12] = [
+    let unsupported: [(&str, &Option<Value>); 10] = [
         ("api.slo_unit", &p.api.slo_unit),
         ("api.slo_tpot_header", &p.api.slo_tpot_header),
         ("api.slo_ttft_header", &p.api.slo_ttft_header),
@@ -44,11 +44,9 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         ("data.use_chat_template", &p.data.use_chat_template),
         ("data.otel_trace_replay", &p.data.otel_trace_replay),
         ("load.sweep", &p.load.sweep),
-        ("load.lora_traffic_split", &p.load.lora_traffic_split),
         ("load.request_retries", &p.load.request_retries),
         ("server.cert_path", &p.server.cert_path),
         ("server.key_path", &p.server.key_path),
-        ("fleet.hosts", &p.fleet.hosts),
     ];
     let storage = p.storage.as_ref();
     let storage_unsupported = [
@@ -101,6 +99,8 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     }
 
     validate_data(p, file)?;
+    validate_lora_split(p, file)?;
+    validate_hosts(p, file)?;
 
     crate::plan::stage_defs(p, file)?;
     for (key, v) in [
@@ -139,6 +139,128 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                 "a weight needs a role or agent name".into(),
             ));
         }
+    }
+    Ok(())
+}
+
+/// `load.lora_traffic_split`: inference-perf's `[{name, split}]`, the same mix as `data.lora_mix`
+/// (only one of them).
+fn validate_lora_split(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |key: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let Some(split) = &p.load.lora_traffic_split else {
+        return Ok(());
+    };
+    if p.data.lora_mix.is_some() {
+        return Err(invalid(
+            "load.lora_traffic_split",
+            "and data.lora_mix both give a LoRA mix: keep one".into(),
+        ));
+    }
+    if split.is_empty() {
+        return Err(invalid(
+            "load.lora_traffic_split",
+            "give at least one adapter: [{name: NAME, split: SHARE}, ...]".into(),
+        ));
+    }
+    for (i, s) in split.iter().enumerate() {
+        if s.name.is_empty() {
+            return Err(invalid(
+                &format!("load.lora_traffic_split.{i}.name"),
+                "an adapter (or model) name is required".into(),
+            ));
+        }
+        if split[..i].iter().any(|o| o.name == s.name) {
+            return Err(invalid(
+                &format!("load.lora_traffic_split.{i}.name"),
+                format!("adapter `{}` is listed twice", s.name),
+            ));
+        }
+        if !(s.split.is_finite() && s.split >= 0.0) {
+            return Err(invalid(
+                &format!("load.lora_traffic_split.{i}.split"),
+                format!(
+                    "a split is a number ≥ 0 (a share of the requests), got {}",
+                    s.split
+                ),
+            ));
+        }
+    }
+    if split.iter().map(|s| s.split).sum::<f64>() <= 0.0 {
+        return Err(invalid(
+            "load.lora_traffic_split",
+            "every split is 0: at least one must be > 0".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `fleet.hosts`: one entry per host group (`role` replica, prefill or decode; without a role,
+/// every group), with parallelism degrees ≥ 1.
+fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    const ROLES: [&str; 3] = ["replica", "prefill", "decode"];
+    let Some(hosts) = &p.fleet.hosts else {
+        return Ok(());
+    };
+    let invalid = |key: String, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key,
+        message,
+    };
+    for (i, h) in hosts.iter().enumerate() {
+        for (k, set) in [
+            ("agents", h.agents.is_some()),
+            ("engine_metrics", h.engine_metrics.is_some()),
+        ] {
+            if set {
+                return Err(ProfileError::NotSupported {
+                    file: file.to_path_buf(),
+                    key: format!("fleet.hosts.{i}.{k}"),
+                    line: None,
+                });
+            }
+        }
+        if let Some(role) = &h.role {
+            if !ROLES.contains(&role.as_str()) {
+                return Err(invalid(
+                    format!("fleet.hosts.{i}.role"),
+                    format!("unknown host group {role:?}; allowed: {}", ROLES.join(", ")),
+                ));
+            }
+        }
+        if hosts[..i].iter().any(|o| o.role == h.role) {
+            return Err(invalid(
+                format!("fleet.hosts.{i}.role"),
+                format!(
+                    "a second entry for {}; one entry per host group",
+                    h.role.as_deref().unwrap_or("every group (no role)")
+                ),
+            ));
+        }
+        if let Some(par) = &h.parallelism {
+            for (k, v) in [
+                ("dp", par.dp),
+                ("tp", par.tp),
+                ("pp", par.pp),
+                ("ep", par.ep),
+            ] {
+                if v == Some(0) {
+                    return Err(invalid(
+                        format!("fleet.hosts.{i}.parallelism.{k}"),
+                        "a degree of parallelism is ≥ 1".into(),
+                    ));
+                }
+            }
+        }
+    }
+    if hosts.len() > 1 && hosts.iter().any(|h| h.role.is_none()) {
+        return Err(invalid(
+            "fleet.hosts".into(),
+            "an entry without a role describes every host group: give each entry a role (replica, prefill, decode) or keep one entry".into(),
+        ));
     }
     Ok(())
 }

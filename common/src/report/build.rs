@@ -4,7 +4,7 @@ use super::benchmark_run::*;
 use super::telemetry::{self, AgentTelemetry};
 use crate::measure::{Measurements, Metric};
 use crate::plan::{RunPlan, StagePlan};
-use crate::profile::LoadedProfile;
+use crate::profile::{EngineSpec, HostSpec, LoadedProfile, ParallelismSpec};
 use crate::role::Role;
 use serde_json::{json, Map, Value};
 
@@ -116,19 +116,28 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
 
     let accelerators: Vec<Accelerator> = groups
         .iter()
-        .map(|g| group_accelerator(g, i.endpoint))
+        .map(|g| Accelerator {
+            parallelism: host_spec(i.profile, g.kind)
+                .and_then(|h| h.parallelism)
+                .map(parallelism),
+            ..group_accelerator(g, i.endpoint)
+        })
         .collect();
     let engines: Vec<Engine> = groups
         .iter()
-        .map(|_| Engine {
-            name: if i.endpoint.is_sim() {
-                "fleetbench-sim".into()
-            } else {
-                i.profile.profile.server.kind.clone()
-            },
-            version: None,
-            args: Map::new(),
-            metadata: None,
+        .map(|g| {
+            let spec = host_spec(i.profile, g.kind).and_then(|h| h.engine.as_ref());
+            Engine {
+                name: if i.endpoint.is_sim() {
+                    "fleetbench-sim".into()
+                } else {
+                    spec.and_then(|e| e.name.clone())
+                        .unwrap_or_else(|| i.profile.profile.server.kind.clone())
+                },
+                version: spec.and_then(|e| e.version.clone()),
+                args: spec.map(engine_args).unwrap_or_default(),
+                metadata: None,
+            }
         })
         .collect();
     let resources = Resources {
@@ -276,6 +285,32 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
         },
         metadata: None,
     }
+}
+
+/// The profile's `fleet.hosts` entry for a host group: the one with its role, else one without
+/// a role (it describes every group).
+fn host_spec<'a>(profile: &'a LoadedProfile, kind: &str) -> Option<&'a HostSpec> {
+    let hosts = profile.profile.fleet.hosts.as_deref()?;
+    hosts
+        .iter()
+        .find(|h| h.role.as_deref() == Some(kind))
+        .or_else(|| hosts.iter().find(|h| h.role.is_none()))
+}
+
+fn parallelism(p: ParallelismSpec) -> Parallelism {
+    Parallelism {
+        dp: p.dp.unwrap_or(1),
+        tp: p.tp.unwrap_or(1),
+        pp: p.pp.unwrap_or(1),
+        ep: p.ep.unwrap_or(1),
+    }
+}
+
+fn engine_args(e: &EngineSpec) -> Map<String, Value> {
+    e.args
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+        .collect()
 }
 
 /// The group's devices as one accelerator entry: the most common model, the total count.
