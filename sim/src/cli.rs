@@ -88,7 +88,7 @@ pub struct ServeArgs {
 
     /// Write one JSON line per request when it ends: request_id, arrival_unix_us,
     /// first_token_unix_us, token_unix_us (every token's send time), prompt_tokens,
-    /// completion_tokens.
+    /// completion_tokens, model (the model or LoRA adapter that served it).
     #[arg(long, value_name = "PATH")]
     pub ground_truth: Option<PathBuf>,
 

@@ -135,6 +135,7 @@ pub(crate) async fn generate(
             )
         }
     };
+    log.model = Some(model.clone());
     if let Some(Fault::Status(code)) = fault {
         return status_fault_response(code);
     }

@@ -28,6 +28,9 @@ pub struct GroundTruthRecord {
     pub token_unix_us: Vec<u64>,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// The model or LoRA adapter that served it (absent when the request was refused before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// Append-only JSONL file, flushed after every line.

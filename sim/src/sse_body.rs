@@ -30,6 +30,8 @@ pub struct RequestLog {
     pub arrival: Instant,
     pub arrival_unix_us: u64,
     pub prompt_tokens: u32,
+    /// The model or adapter serving the request, once known.
+    pub model: Option<String>,
     accepted: bool,
     metrics: Arc<Metrics>,
     ground_truth: Option<Arc<GroundTruthLog>>,
@@ -57,6 +59,7 @@ impl RequestLog {
             arrival,
             arrival_unix_us,
             prompt_tokens: 0,
+            model: None,
             accepted: false,
             metrics,
             ground_truth,
@@ -149,6 +152,7 @@ impl Drop for RequestLog {
                 token_unix_us: std::mem::take(&mut self.token_unix_us),
                 prompt_tokens: self.prompt_tokens,
                 completion_tokens: self.completion_tokens,
+                model: self.model.take(),
             });
         }
     }
