@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use fleetbench_common::profile::{apply_overrides, load_profile_with};
+use fleetbench_common::profile::{load_profile_with, LoadedProfile};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::render::{self, live};
 use fleetbench_coordinator::run::{start_run, RunRequest};
@@ -14,6 +14,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod matrix_cli;
+use matrix_cli::MatrixSelect;
 
 #[derive(Parser)]
 #[command(
@@ -34,8 +37,9 @@ enum Command {
         server: ServerArgs,
     },
     /// One-shot: serve, wait for the agents, run PROFILE, write the report, exit (non-zero on failure).
+    /// For a sweep matrix: its selected runs one after another, each its own results/<run-id>/.
     Run {
-        /// The workload profile (YAML).
+        /// The workload profile (YAML), or a vLLM-style sweep matrix (`standalone_runs`).
         profile: PathBuf,
         /// Wait for this many agents (default: the profile's fleet.expect_agents, else 1).
         #[arg(long)]
@@ -45,20 +49,37 @@ enum Command {
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
         #[command(flatten)]
+        select: MatrixSelect,
+        #[command(flatten)]
         server: ServerArgs,
     },
     /// Parse, validate and expand PROFILE; print the effective plan (stages, planned requests,
-    /// per-agent shares, data) without running anything.
+    /// per-agent shares, data) without running anything; for a sweep matrix, of every run.
     Validate {
         profile: PathBuf,
         /// Override a profile key, as for `run`; repeatable.
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        #[command(flatten)]
+        select: MatrixSelect,
         /// Plan for this many agents (all of role client, weight 1).
         #[arg(long, default_value_t = 1)]
         agents: u32,
     },
-    /// Submit PROFILE to a running `coordinator serve` and follow it to the end.
+    /// Expand a vLLM-style sweep matrix into one profile file per run (DIR/<run>.yaml).
+    Expand {
+        matrix: PathBuf,
+        /// Where the profiles go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Override a matrix key, as for `run`; repeatable.
+        #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        #[command(flatten)]
+        select: MatrixSelect,
+    },
+    /// Submit PROFILE to a running `coordinator serve` and follow it to the end (a sweep
+    /// matrix: its selected runs one after another).
     Submit {
         profile: PathBuf,
         /// The coordinator's address, HOST:PORT.
@@ -69,6 +90,8 @@ enum Command {
         /// Override a profile key, as for `run`; repeatable.
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        #[command(flatten)]
+        select: MatrixSelect,
         /// Plaintext to the coordinator (required for now: TLS is not implemented yet).
         #[arg(long)]
         insecure: bool,
@@ -139,20 +162,44 @@ fn main() -> anyhow::Result<()> {
                 profile,
                 expect_agents,
                 overrides,
+                select,
                 server,
-            } => run(profile, expect_agents, &overrides, server).await,
+            } => run(profile, expect_agents, &overrides, &select, server).await,
             Command::Validate {
                 profile,
                 overrides,
+                select,
                 agents,
-            } => validate(&profile, &overrides, agents),
+            } => validate(&profile, &overrides, &select, agents),
+            Command::Expand {
+                matrix,
+                out,
+                overrides,
+                select,
+            } => {
+                for f in matrix_cli::expand(&matrix, &overrides, &select, &out)? {
+                    println!("{}", f.display());
+                }
+                Ok(())
+            }
             Command::Submit {
                 profile,
                 coordinator,
                 expect_agents,
                 overrides,
+                select,
                 insecure,
-            } => submit(profile, coordinator, expect_agents, &overrides, insecure).await,
+            } => {
+                submit(
+                    profile,
+                    coordinator,
+                    expect_agents,
+                    &overrides,
+                    &select,
+                    insecure,
+                )
+                .await
+            }
             Command::Watch {
                 run_id,
                 coordinator,
@@ -199,18 +246,19 @@ async fn run(
     profile: PathBuf,
     expect_agents: Option<u32>,
     overrides: &[String],
+    select: &MatrixSelect,
     args: ServerArgs,
 ) -> anyhow::Result<()> {
-    let loaded = load_profile_with(&profile, overrides)?;
-    let text =
-        std::fs::read_to_string(&profile).with_context(|| format!("read {}", profile.display()))?;
-    // The run directory keeps the profile as run: with the overrides applied.
-    let text = apply_overrides(&text, &profile, overrides)?;
+    // One profile, or the selected runs of a sweep matrix (one after another, same agents).
+    let runs = matrix_cli::profiles_to_run(&profile, overrides, select)?;
+    let Some((first, _)) = runs.first() else {
+        bail!("{}: nothing to run", profile.display());
+    };
     let expect = expect_agents
-        .or(loaded.profile.fleet.expect_agents)
+        .or(first.profile.fleet.expect_agents)
         .unwrap_or(1);
     let results = args.out.clone().unwrap_or_else(|| {
-        loaded
+        first
             .profile
             .storage
             .as_ref()
@@ -220,21 +268,27 @@ async fn run(
             .unwrap_or_else(|| PathBuf::from("results"))
     });
     let hub = listen(&args, results).await?;
-    let handle = start_run(
-        hub,
-        RunRequest {
-            loaded,
-            profile_text: text,
-            expect_agents: expect,
-        },
-    );
-    let printer = tokio::spawn(live::follow(handle.progress.clone()));
-    let outcome = handle.task.await.context("the run task panicked")?;
-    // The run task marked the progress finished; the view closes its bar and returns.
-    let _ = printer.await;
-    let outcome = outcome?;
-    println!("{}", outcome.summary_markdown);
-    println!("report: {}", outcome.dir.display());
+    let count = runs.len();
+    for (k, (loaded, text)) in runs.into_iter().enumerate() {
+        if count > 1 {
+            eprintln!("run {} of {count}: {}", k + 1, loaded.name);
+        }
+        let handle = start_run(
+            hub.clone(),
+            RunRequest {
+                loaded,
+                profile_text: text,
+                expect_agents: expect,
+            },
+        );
+        let printer = tokio::spawn(live::follow(handle.progress.clone()));
+        let outcome = handle.task.await.context("the run task panicked")?;
+        // The run task marked the progress finished; the view closes its bar and returns.
+        let _ = printer.await;
+        let outcome = outcome?;
+        println!("{}", outcome.summary_markdown);
+        println!("report: {}", outcome.dir.display());
+    }
     // Give agents a moment to receive RunEnd before the process exits.
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
@@ -245,28 +299,46 @@ async fn submit(
     coordinator: String,
     expect_agents: u32,
     overrides: &[String],
+    select: &MatrixSelect,
     insecure: bool,
 ) -> anyhow::Result<()> {
     if !insecure {
         bail!("TLS is not implemented yet: pass --insecure to use plaintext gRPC");
     }
-    // Check here first (with this machine's environment), then send the overridden text.
-    load_profile_with(&profile, overrides)?;
-    let text =
-        std::fs::read_to_string(&profile).with_context(|| format!("read {}", profile.display()))?;
-    let text = apply_overrides(&text, &profile, overrides)?;
+    // Check here first (with this machine's environment), then send the overridden text (of
+    // each selected run of a sweep matrix, one after another).
+    let runs = matrix_cli::profiles_to_run(&profile, overrides, select)?;
+    let matrix = runs.len() > 1 || fleetbench_common::profile::is_matrix_file(&profile)?;
     let mut client = connect(&coordinator).await?;
+    for (loaded, text) in runs {
+        let name = if matrix {
+            format!("{} (run {})", profile.display(), loaded.name)
+        } else {
+            profile.display().to_string()
+        };
+        submit_one(&mut client, text, name, expect_agents).await?;
+    }
+    Ok(())
+}
+
+/// Submits one profile's text and follows its run to the end.
+async fn submit_one(
+    client: &mut ControlClient<tonic::transport::Channel>,
+    text: String,
+    profile_name: String,
+    expect_agents: u32,
+) -> anyhow::Result<()> {
     let reply = client
         .submit(wire::SubmitRequest {
             profile_yaml: text,
-            profile_name: profile.display().to_string(),
+            profile_name,
             expect_agents,
         })
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
         .into_inner();
     eprintln!("run {} submitted", reply.run_id);
-    follow_events(&mut client, &reply.run_id).await?;
+    follow_events(client, &reply.run_id).await?;
     let report = client
         .get_report(wire::GetReportRequest {
             run_id: reply.run_id,
@@ -279,10 +351,29 @@ async fn submit(
     Ok(())
 }
 
-/// `coordinator validate`: the effective plan for `agents` client agents, on stdout.
-fn validate(profile: &std::path::Path, overrides: &[String], agents: u32) -> anyhow::Result<()> {
+/// `coordinator validate`: the effective plan for `agents` client agents, on stdout; for a sweep
+/// matrix, of each selected run.
+fn validate(
+    profile: &std::path::Path,
+    overrides: &[String],
+    select: &MatrixSelect,
+    agents: u32,
+) -> anyhow::Result<()> {
+    if let Some(runs) = matrix_cli::matrix_runs(profile, overrides, select)? {
+        println!("matrix {}: {} runs", profile.display(), runs.len());
+        for r in &runs {
+            println!();
+            println!("{}", matrix_cli::describe(r));
+            print_plan(&r.loaded, agents)?;
+        }
+        return Ok(());
+    }
+    print_plan(&load_profile_with(profile, overrides)?, agents)
+}
+
+/// The effective plan of a loaded profile for `agents` client agents, on stdout.
+fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
     use fleetbench_common::plan::{plan_run, Member, ShardLoad};
-    let loaded = load_profile_with(profile, overrides)?;
     let members: Vec<Member> = (0..agents.max(1))
         .map(|i| Member {
             agent_id: format!("agent-{i}"),
@@ -291,7 +382,7 @@ fn validate(profile: &std::path::Path, overrides: &[String], agents: u32) -> any
         })
         .collect();
     let seed = loaded.profile.load.base_seed.unwrap_or(0);
-    let plan = plan_run(&loaded, &members, "validate", seed)?;
+    let plan = plan_run(loaded, &members, "validate", seed)?;
     let p = &loaded.profile;
     println!("profile {}: valid", loaded.name);
     println!(

@@ -6,12 +6,17 @@
 
 mod error;
 mod locate;
+mod matrix;
 mod model;
 mod overrides;
 mod validate;
 
 pub use error::ProfileError;
 pub use locate::locate;
+pub use matrix::{
+    is_matrix, is_matrix_file, load_matrix, parse_matrix, tensor_parallel_sizes, ExpandedRun,
+    Matrix, SelectError,
+};
 pub use model::*;
 pub use overrides::{apply_overrides, split_assignments};
 
@@ -77,6 +82,17 @@ pub fn parse_profile_with(
         },
     })?;
     let located = |e: ProfileError| position(e, &filled, &effective);
+    finish(profile, origin, default_name, &located)
+}
+
+/// Validates a parsed profile and reads what it names (tokenizer, dataset file); `located` adds
+/// the position of an error's key.
+fn finish(
+    profile: Profile,
+    origin: &Path,
+    default_name: &str,
+    located: &dyn Fn(ProfileError) -> ProfileError,
+) -> Result<LoadedProfile, ProfileError> {
     validate::validate(&profile, origin).map_err(located)?;
     let tokenizer = validate::load_tokenizer(&profile, origin).map_err(located)?;
     let vocab = match &tokenizer {
@@ -105,7 +121,13 @@ pub fn parse_profile_with(
 /// Adds the key's line and column (in the file's text, else in the overridden text) to an error
 /// found after parsing.
 fn position(e: ProfileError, file_text: &str, effective: &str) -> ProfileError {
-    let find = |key: &str| locate(file_text, key).or_else(|| locate(effective, key));
+    position_with(e, &|key: &str| {
+        locate(file_text, key).or_else(|| locate(effective, key))
+    })
+}
+
+/// Adds the line and column that `find` gives for an error's key.
+fn position_with(e: ProfileError, find: &dyn Fn(&str) -> Option<(usize, usize)>) -> ProfileError {
     match e {
         ProfileError::Invalid { file, key, message } => match find(&key) {
             Some((line, column)) => ProfileError::InvalidAt {

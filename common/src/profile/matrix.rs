@@ -1,0 +1,1319 @@
+//! vLLM-style sweep matrices: a YAML file whose `standalone_runs` entries each name a model
+//! (`args: --model ... --num-prompts ...`), a list of `tensor_parallel_sizes` and a list of
+//! `length_configs` ({input_len, output_len, prefix_len}), as the vLLM automated benchmarking
+//! suites write them. [`load_matrix`] expands such a file into one profile per
+//! (entry × tensor parallel size × length config), named `<entry>-tp<T>-in<I>-out<O>`: random
+//! data of fixed lengths (a shared prefix of `prefix_len` tokens when it is > 0), the load that
+//! `mode` and `args` imply (or the matrix's own `load` section), and the tensor parallelism in
+//! `fleet.hosts` (so the report's `scenario.host` carries it).
+//!
+//! fleetbench does not start servers, so the matrix also names the endpoint: a matrix file takes
+//! the profile sections `server` (required), `api`, `load`, `tokenizer`, `metrics`, `report`,
+//! `storage`, `fleet` and `slo` at its top level, shared by every run. Unknown keys and
+//! unknown `args` flags are errors that name them.
+
+use super::{
+    apply_overrides, describe_parse_error, finish, locate, position_with, replace_env, ApiConfig,
+    FleetConfig, LoadConfig, LoadedProfile, MetricsConfig, Profile, ProfileError, ReportConfig,
+    ServerConfig, StorageConfig, TokenizerConfig,
+};
+use serde::Deserialize;
+use serde_norway::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The top-level key that makes a YAML file a sweep matrix.
+pub const MATRIX_KEY: &str = "standalone_runs";
+
+/// A matrix file as written: strict (unknown keys are errors naming the allowed ones). The
+/// profile sections are parsed here only to check them where they are written; the runs copy
+/// them as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MatrixFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    standalone_runs: Vec<RunEntry>,
+    // fleetbench's additions: the profile sections every expanded run shares.
+    server: ServerConfig,
+    #[serde(default)]
+    api: Option<ApiConfig>,
+    #[serde(default)]
+    load: Option<LoadConfig>,
+    #[serde(default)]
+    tokenizer: Option<TokenizerConfig>,
+    #[serde(default)]
+    metrics: Option<MetricsConfig>,
+    #[serde(default)]
+    report: Option<ReportConfig>,
+    #[serde(default)]
+    storage: Option<StorageConfig>,
+    #[serde(default)]
+    fleet: Option<FleetConfig>,
+    #[serde(default)]
+    slo: Option<BTreeMap<String, BTreeMap<String, f64>>>,
+}
+
+/// One `standalone_runs` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunEntry {
+    name: String,
+    /// `vllm_throughput` (every prompt at once, as vLLM's throughput benchmark) or `vllm_serve`
+    /// (`vllm bench serve`'s `--request-rate`, `--burstiness`, `--max-concurrency`).
+    #[serde(default)]
+    mode: Option<String>,
+    tensor_parallel_sizes: Vec<u32>,
+    /// vLLM command-line flags: client flags are applied, engine flags recorded in the report.
+    #[serde(default)]
+    args: Option<String>,
+    length_configs: Vec<LengthConfig>,
+    /// fleetbench's addition: this entry's load (a profile `load` section).
+    #[serde(default)]
+    load: Option<LoadConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct LengthConfig {
+    input_len: u32,
+    output_len: u32,
+    #[serde(default)]
+    prefix_len: u32,
+}
+
+const MODES: [&str; 2] = ["vllm_throughput", "vllm_serve"];
+
+/// vLLM's default `--num-prompts`.
+const DEFAULT_NUM_PROMPTS: u64 = 1000;
+
+/// One expanded run: a complete profile.
+#[derive(Debug, Clone)]
+pub struct ExpandedRun {
+    /// `<entry>-tp<T>-in<I>-out<O>` (with `-prefix<P>` when prefix_len > 0).
+    pub name: String,
+    /// The `standalone_runs` entry it comes from.
+    pub entry: String,
+    pub mode: String,
+    pub tp: u32,
+    pub input_len: u32,
+    pub output_len: u32,
+    pub prefix_len: u32,
+    /// The profile as YAML (what `coordinator expand` writes and a run directory keeps).
+    pub profile_text: String,
+    pub loaded: LoadedProfile,
+}
+
+/// A matrix file expanded into its runs, in file order (entry, then tp, then length config).
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub name: String,
+    pub file: PathBuf,
+    pub runs: Vec<ExpandedRun>,
+}
+
+/// A selection that matches no run of a matrix.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("{file}: no run or standalone_runs entry is named `{name}`; runs: {known}")]
+    UnknownEntry {
+        file: PathBuf,
+        name: String,
+        known: String,
+    },
+    #[error("{file}: no selected run has tensor parallel size {tp}; selected runs have: {tps}")]
+    NoRunForTp { file: PathBuf, tp: u32, tps: String },
+}
+
+impl Matrix {
+    /// The runs whose tensor parallel size is `tp` (if given) and whose name or entry name is one
+    /// of `entries` (if any).
+    pub fn select(
+        &self,
+        tp: Option<u32>,
+        entries: &[String],
+    ) -> Result<Vec<&ExpandedRun>, SelectError> {
+        for e in entries {
+            if !self.runs.iter().any(|r| &r.name == e || &r.entry == e) {
+                return Err(SelectError::UnknownEntry {
+                    file: self.file.clone(),
+                    name: e.clone(),
+                    known: self
+                        .runs
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        let by_entry: Vec<&ExpandedRun> = self
+            .runs
+            .iter()
+            .filter(|r| entries.is_empty() || entries.iter().any(|e| e == &r.name || e == &r.entry))
+            .collect();
+        let Some(tp) = tp else {
+            return Ok(by_entry);
+        };
+        let chosen: Vec<&ExpandedRun> = by_entry.iter().copied().filter(|r| r.tp == tp).collect();
+        if chosen.is_empty() {
+            return Err(SelectError::NoRunForTp {
+                file: self.file.clone(),
+                tp,
+                tps: tensor_parallel_sizes(&by_entry),
+            });
+        }
+        Ok(chosen)
+    }
+}
+
+/// The distinct tensor parallel sizes of `runs`, ascending, as `1, 2, 4`.
+pub fn tensor_parallel_sizes(runs: &[&ExpandedRun]) -> String {
+    let mut tps: Vec<u32> = runs.iter().map(|r| r.tp).collect();
+    tps.sort_unstable();
+    tps.dedup();
+    tps.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `text` is a sweep matrix: a YAML mapping with a top-level `standalone_runs` key.
+pub fn is_matrix(text: &str) -> bool {
+    matches!(
+        serde_norway::from_str::<Value>(text),
+        Ok(Value::Mapping(m)) if m.contains_key(MATRIX_KEY)
+    )
+}
+
+/// Whether the file at `path` is a sweep matrix (see [`is_matrix`]).
+pub fn is_matrix_file(path: &Path) -> Result<bool, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    Ok(is_matrix(&text))
+}
+
+/// Reads a matrix file, applies `-o` overrides (to the matrix text) and expands it.
+pub fn load_matrix(path: &Path, overrides: &[String]) -> Result<Matrix, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "matrix".to_string());
+    parse_matrix(&text, path, &stem, overrides)
+}
+
+/// Parses, checks and expands matrix text; `origin` names it in errors, `default_name` is the
+/// matrix's name when it has no `name`.
+pub fn parse_matrix(
+    text: &str,
+    origin: &Path,
+    default_name: &str,
+    overrides: &[String],
+) -> Result<Matrix, ProfileError> {
+    let filled = replace_env(text, origin)?;
+    let effective = apply_overrides(&filled, origin, overrides)?;
+    let parse_error = |e: serde_norway::Error| ProfileError::Parse {
+        file: origin.to_path_buf(),
+        message: if overrides.is_empty() {
+            describe_parse_error(&e)
+        } else {
+            format!("with the -o overrides applied: {e}")
+        },
+    };
+    let file: MatrixFile = serde_norway::from_str(&effective).map_err(parse_error)?;
+    let raw: Value = serde_norway::from_str(&effective).map_err(parse_error)?;
+    let find = |key: &str| locate(&filled, key).or_else(|| locate(&effective, key));
+    let at = |key: String, message: String| {
+        position_with(
+            ProfileError::Invalid {
+                file: origin.to_path_buf(),
+                key,
+                message,
+            },
+            &find,
+        )
+    };
+    if file.standalone_runs.is_empty() {
+        return Err(at(
+            MATRIX_KEY.into(),
+            "give at least one entry: {name, mode, tensor_parallel_sizes, args, length_configs}"
+                .into(),
+        ));
+    }
+    if file.fleet.as_ref().is_some_and(|f| f.hosts.is_some()) {
+        return Err(at(
+            "fleet.hosts".into(),
+            "is written by the matrix (parallelism from tensor_parallel_sizes, engine arguments from args); remove it".into(),
+        ));
+    }
+    let name = file
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name.to_string());
+    let mut runs: Vec<ExpandedRun> = Vec::new();
+    for (i, entry) in file.standalone_runs.iter().enumerate() {
+        let raw_entry = raw
+            .get(MATRIX_KEY)
+            .and_then(|r| r.get(i))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let plan = plan_entry(i, entry, &file, &raw, &raw_entry).map_err(|(key, m)| at(key, m))?;
+        for &tp in &entry.tensor_parallel_sizes {
+            for (j, lc) in entry.length_configs.iter().enumerate() {
+                let run_name = run_name(&entry.name, tp, lc);
+                if let Some(other) = runs.iter().find(|r| r.name == run_name) {
+                    return Err(at(
+                        format!("{MATRIX_KEY}.{i}.name"),
+                        format!(
+                            "run `{run_name}` comes out twice (also from entry `{}`): give the entries different names",
+                            other.entry
+                        ),
+                    ));
+                }
+                let doc = expanded_profile(&name, &file, &raw, entry, &plan, &run_name, tp, lc);
+                let text = format!(
+                    "# Expanded from {} (standalone_runs entry `{}`, tp {tp}, length config {j}).\n{}",
+                    origin.display(),
+                    entry.name,
+                    serde_norway::to_string(&doc).map_err(|e| at(
+                        format!("{MATRIX_KEY}.{i}"),
+                        format!("cannot write the expanded profile: {e}")
+                    ))?
+                );
+                let run_origin = PathBuf::from(format!("{} (run {run_name})", origin.display()));
+                let profile: Profile =
+                    serde_norway::from_str(&text).map_err(|e| ProfileError::Parse {
+                        file: run_origin.clone(),
+                        message: e.to_string(),
+                    })?;
+                let in_matrix = |key: &str| find(&matrix_key(key, i, j, &plan));
+                let located = |e: ProfileError| position_with(e, &in_matrix);
+                let loaded = finish(profile, &run_origin, &run_name, &located)?;
+                runs.push(ExpandedRun {
+                    name: run_name,
+                    entry: entry.name.clone(),
+                    mode: plan.mode.clone(),
+                    tp,
+                    input_len: lc.input_len,
+                    output_len: lc.output_len,
+                    prefix_len: lc.prefix_len,
+                    profile_text: text,
+                    loaded,
+                });
+            }
+        }
+    }
+    Ok(Matrix {
+        name,
+        file: origin.to_path_buf(),
+        runs,
+    })
+}
+
+/// `<entry>-tp<T>-in<I>-out<O>[-prefix<P>]`, the entry's name reduced to `[A-Za-z0-9._-]`.
+fn run_name(entry: &str, tp: u32, lc: &LengthConfig) -> String {
+    let mut base: String = entry
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while base.contains("--") {
+        base = base.replace("--", "-");
+    }
+    let base = base.trim_matches('-');
+    let mut name = format!("{base}-tp{tp}-in{}-out{}", lc.input_len, lc.output_len);
+    if lc.prefix_len > 0 {
+        name.push_str(&format!("-prefix{}", lc.prefix_len));
+    }
+    name
+}
+
+/// What an entry contributes to each of its runs, checked once.
+struct EntryPlan {
+    mode: String,
+    args: Args,
+    /// The `load` section: the entry's, else the matrix's, else one built from mode and args.
+    load: Value,
+    load_from: LoadFrom,
+    num_prompts: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum LoadFrom {
+    Entry,
+    Matrix,
+    Args,
+}
+
+/// Checks an entry and works out its load; errors are (matrix key, message).
+fn plan_entry(
+    i: usize,
+    entry: &RunEntry,
+    file: &MatrixFile,
+    raw: &Value,
+    raw_entry: &Value,
+) -> Result<EntryPlan, (String, String)> {
+    let key = |k: &str| format!("{MATRIX_KEY}.{i}.{k}");
+    if entry.name.trim().is_empty() {
+        return Err((key("name"), "a run needs a name".into()));
+    }
+    let mode = entry.mode.clone().unwrap_or_else(|| MODES[0].to_string());
+    if !MODES.contains(&mode.as_str()) {
+        return Err((
+            key("mode"),
+            format!("unknown mode {mode:?}; allowed: {}", MODES.join(", ")),
+        ));
+    }
+    if entry.tensor_parallel_sizes.is_empty() {
+        return Err((
+            key("tensor_parallel_sizes"),
+            "give at least one tensor parallel size, e.g. [1, 2, 4]".into(),
+        ));
+    }
+    for (k, &tp) in entry.tensor_parallel_sizes.iter().enumerate() {
+        if tp == 0 {
+            return Err((
+                key(&format!("tensor_parallel_sizes.{k}")),
+                "a tensor parallel size is ≥ 1".into(),
+            ));
+        }
+        if entry.tensor_parallel_sizes[..k].contains(&tp) {
+            return Err((
+                key(&format!("tensor_parallel_sizes.{k}")),
+                format!("tensor parallel size {tp} is listed twice"),
+            ));
+        }
+    }
+    if entry.length_configs.is_empty() {
+        return Err((
+            key("length_configs"),
+            "give at least one {input_len, output_len, prefix_len}".into(),
+        ));
+    }
+    for (k, lc) in entry.length_configs.iter().enumerate() {
+        for (field, v) in [("input_len", lc.input_len), ("output_len", lc.output_len)] {
+            if v == 0 {
+                return Err((
+                    key(&format!("length_configs.{k}.{field}")),
+                    "a length is ≥ 1 token".into(),
+                ));
+            }
+        }
+        if entry.length_configs[..k].contains(lc) {
+            return Err((
+                key(&format!("length_configs.{k}")),
+                "this length config is listed twice".into(),
+            ));
+        }
+    }
+    let args = parse_args(entry.args.as_deref().unwrap_or("")).map_err(|m| (key("args"), m))?;
+    let c = &args.client;
+    let (load, load_from) = match (entry.load.is_some(), file.load.is_some()) {
+        (true, _) => (raw_entry.get("load").cloned(), LoadFrom::Entry),
+        (false, true) => (raw.get("load").cloned(), LoadFrom::Matrix),
+        (false, false) => (None, LoadFrom::Args),
+    };
+    let load = match load {
+        Some(mut load) => {
+            let from = if load_from == LoadFrom::Entry {
+                key("load")
+            } else {
+                "load".to_string()
+            };
+            for (flag, set) in [
+                ("--num-prompts", c.num_prompts.is_some()),
+                ("--request-rate", c.request_rate.is_some()),
+                ("--burstiness", c.burstiness.is_some()),
+                ("--max-concurrency", c.max_concurrency.is_some()),
+            ] {
+                if set {
+                    return Err((
+                        key("args"),
+                        format!("{flag} and `{from}` both give the load: keep one"),
+                    ));
+                }
+            }
+            if let (Some(seed), Value::Mapping(m)) = (c.seed, &mut load) {
+                if m.contains_key("base_seed") {
+                    return Err((
+                        key("args"),
+                        format!("--seed and `{from}.base_seed` both give the seed: keep one"),
+                    ));
+                }
+                m.insert("base_seed".into(), seed.into());
+            }
+            load
+        }
+        None => args_load(&mode, c).map_err(|m| (key("args"), m))?,
+    };
+    let num_prompts = match load_from {
+        LoadFrom::Args => Some(c.num_prompts.unwrap_or(DEFAULT_NUM_PROMPTS)),
+        _ => None,
+    };
+    Ok(EntryPlan {
+        mode,
+        args,
+        load,
+        load_from,
+        num_prompts,
+    })
+}
+
+/// The `load` section that `mode` and the client flags mean.
+fn args_load(mode: &str, c: &ClientArgs) -> Result<Value, String> {
+    let n = c.num_prompts.unwrap_or(DEFAULT_NUM_PROMPTS);
+    let mut load = Mapping::new();
+    let mut stage = Mapping::new();
+    let inf = || Value::String("inf".into());
+    if mode == "vllm_throughput" {
+        for (flag, set) in [
+            ("--request-rate", c.request_rate.is_some()),
+            ("--burstiness", c.burstiness.is_some()),
+            ("--max-concurrency", c.max_concurrency.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "{flag} is a `vllm bench serve` flag; mode vllm_throughput sends every prompt at once (set mode: vllm_serve)"
+                ));
+            }
+        }
+        load.insert("type".into(), "constant".into());
+        stage.insert("rate".into(), inf());
+        stage.insert("num_requests".into(), n.into());
+    } else {
+        let rate = c.request_rate.unwrap_or(f64::INFINITY);
+        match (rate.is_finite(), c.max_concurrency) {
+            (false, Some(users)) => {
+                load.insert("type".into(), "concurrent".into());
+                stage.insert("concurrency_level".into(), users.into());
+                stage.insert("num_requests".into(), n.into());
+            }
+            (false, None) => {
+                load.insert("type".into(), "constant".into());
+                stage.insert("rate".into(), inf());
+                stage.insert("num_requests".into(), n.into());
+            }
+            (true, Some(_)) => {
+                return Err(
+                    "--request-rate with --max-concurrency is not supported (fleetbench's rate stages have no in-flight cap): give one of them".into(),
+                )
+            }
+            (true, None) => {
+                let b = c.burstiness.unwrap_or(1.0);
+                if b == 1.0 {
+                    load.insert("type".into(), "poisson".into());
+                } else {
+                    load.insert("type".into(), "gamma".into());
+                    load.insert("burstiness".into(), b.into());
+                }
+                // vLLM sends num_prompts requests at the rate: about num_prompts / rate seconds.
+                stage.insert("rate".into(), rate.into());
+                stage.insert("duration".into(), (n as f64 / rate).into());
+                stage.insert("num_requests".into(), n.into());
+            }
+        }
+        if c.burstiness.is_some() && !rate.is_finite() {
+            return Err(
+                "--burstiness shapes the gaps of a finite --request-rate; give a rate".into(),
+            );
+        }
+    }
+    load.insert(
+        "stages".into(),
+        Value::Sequence(vec![Value::Mapping(stage)]),
+    );
+    if let Some(seed) = c.seed {
+        load.insert("base_seed".into(), seed.into());
+    }
+    Ok(Value::Mapping(load))
+}
+
+/// The profile of one run.
+#[allow(clippy::too_many_arguments)]
+fn expanded_profile(
+    matrix: &str,
+    file: &MatrixFile,
+    raw: &Value,
+    entry: &RunEntry,
+    plan: &EntryPlan,
+    run_name: &str,
+    tp: u32,
+    lc: &LengthConfig,
+) -> Value {
+    let section = |k: &str| raw.get(k).cloned();
+    let mut doc = Mapping::new();
+    doc.insert("name".into(), run_name.into());
+    let mut description = format!(
+        "{matrix}: standalone_runs entry `{}` ({}), tensor parallel size {tp}, input_len {}, output_len {}",
+        entry.name, plan.mode, lc.input_len, lc.output_len
+    );
+    if lc.prefix_len > 0 {
+        description.push_str(&format!(", prefix_len {}", lc.prefix_len));
+    }
+    if let Some(d) = &file.description {
+        description.push_str(&format!(". {d}"));
+    }
+    doc.insert("description".into(), description.into());
+
+    let mut server = match section("server") {
+        Some(Value::Mapping(m)) => m,
+        _ => Mapping::new(),
+    };
+    // Requests name the served model name (vLLM's --served-model-name), else --model.
+    let served = plan.args.engine.get("served_model_name").and_then(Value::as_str);
+    if let Some(model) = served.or(plan.args.client.model.as_deref()) {
+        server.insert("model_name".into(), model.into());
+    }
+    doc.insert("server".into(), Value::Mapping(server));
+
+    let api = section("api").unwrap_or_else(|| {
+        let mut api = Mapping::new();
+        api.insert("type".into(), "completion".into());
+        api.insert("streaming".into(), true.into());
+        Value::Mapping(api)
+    });
+    doc.insert("api".into(), api);
+    doc.insert("data".into(), data_section(lc, plan.num_prompts));
+    doc.insert("load".into(), plan.load.clone());
+    let tokenizer = match (&plan.args.client.tokenizer, section("tokenizer")) {
+        (Some(t), _) => {
+            let mut m = Mapping::new();
+            m.insert("pretrained_model_name_or_path".into(), t.as_str().into());
+            Some(Value::Mapping(m))
+        }
+        (None, t) => t,
+    };
+    if let Some(t) = tokenizer {
+        doc.insert("tokenizer".into(), t);
+    }
+    for k in ["metrics", "report", "storage", "slo"] {
+        if let Some(v) = section(k) {
+            doc.insert(k.into(), v);
+        }
+    }
+    let mut fleet = match section("fleet") {
+        Some(Value::Mapping(m)) => m,
+        _ => Mapping::new(),
+    };
+    fleet.insert("hosts".into(), Value::Sequence(vec![host(plan, tp)]));
+    doc.insert("fleet".into(), Value::Mapping(fleet));
+    Value::Mapping(doc)
+}
+
+/// Fixed lengths in inference-perf's form; a shared prefix when `prefix_len` > 0 (vLLM's random
+/// dataset puts the same `prefix_len` tokens before each prompt's `input_len` tokens).
+fn data_section(lc: &LengthConfig, num_prompts: Option<u64>) -> Value {
+    let fixed = |n: u32| {
+        let mut d = Mapping::new();
+        d.insert("min".into(), n.into());
+        d.insert("max".into(), n.into());
+        d.insert("mean".into(), n.into());
+        d.insert("std_dev".into(), 0.into());
+        Value::Mapping(d)
+    };
+    let mut data = Mapping::new();
+    if lc.prefix_len == 0 {
+        data.insert("type".into(), "random".into());
+        data.insert("input_distribution".into(), fixed(lc.input_len));
+        data.insert("output_distribution".into(), fixed(lc.output_len));
+    } else {
+        let prompts = num_prompts
+            .unwrap_or(DEFAULT_NUM_PROMPTS)
+            .clamp(1, u32::MAX as u64);
+        let mut sp = Mapping::new();
+        sp.insert("num_groups".into(), 1.into());
+        sp.insert("num_prompts_per_group".into(), prompts.into());
+        sp.insert("system_prompt_len".into(), lc.prefix_len.into());
+        sp.insert("question_len".into(), lc.input_len.into());
+        sp.insert("output_len".into(), lc.output_len.into());
+        data.insert("type".into(), "shared_prefix".into());
+        data.insert("shared_prefix".into(), Value::Mapping(sp));
+    }
+    Value::Mapping(data)
+}
+
+/// The one `fleet.hosts` entry of a run: its parallelism and the engine flags of `args`.
+fn host(plan: &EntryPlan, tp: u32) -> Value {
+    let mut par = Mapping::new();
+    par.insert("tp".into(), tp.into());
+    if let Some(pp) = plan.args.pipeline_parallel {
+        par.insert("pp".into(), pp.into());
+    }
+    if let Some(dp) = plan.args.data_parallel {
+        par.insert("dp".into(), dp.into());
+    }
+    let mut args = Mapping::new();
+    for (k, v) in &plan.args.engine {
+        args.insert(k.as_str().into(), v.clone());
+    }
+    args.insert("tensor_parallel_size".into(), tp.into());
+    let mut engine = Mapping::new();
+    engine.insert("args".into(), Value::Mapping(args));
+    let mut host = Mapping::new();
+    host.insert("parallelism".into(), Value::Mapping(par));
+    host.insert("engine".into(), Value::Mapping(engine));
+    Value::Mapping(host)
+}
+
+/// Where an expanded profile's key comes from in the matrix file (for error positions).
+fn matrix_key(key: &str, i: usize, j: usize, plan: &EntryPlan) -> String {
+    let first = key.split('.').next().unwrap_or("");
+    let rest = &key[first.len()..];
+    let in_entry = |k: &str| format!("{MATRIX_KEY}.{i}.{k}");
+    match first {
+        "data" => in_entry(&format!("length_configs.{j}")),
+        "load" => match plan.load_from {
+            LoadFrom::Entry => in_entry(&format!("load{rest}")),
+            LoadFrom::Matrix => key.to_string(),
+            LoadFrom::Args => in_entry("args"),
+        },
+        "fleet" if rest.starts_with(".hosts") => in_entry("tensor_parallel_sizes"),
+        "server"
+            if rest == ".model_name"
+                && (plan.args.client.model.is_some()
+                    || plan.args.engine.contains_key("served_model_name")) =>
+        {
+            in_entry("args")
+        }
+        "tokenizer" if plan.args.client.tokenizer.is_some() => in_entry("args"),
+        "name" | "description" => in_entry("name"),
+        _ => key.to_string(),
+    }
+}
+
+/// The client flags fleetbench applies.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ClientArgs {
+    model: Option<String>,
+    tokenizer: Option<String>,
+    num_prompts: Option<u64>,
+    request_rate: Option<f64>,
+    burstiness: Option<f64>,
+    max_concurrency: Option<u32>,
+    seed: Option<u64>,
+}
+
+/// An entry's `args`: client flags, and the engine flags that describe the deployment (recorded
+/// in the report's `platform.engine[].args`; fleetbench does not start the server).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Args {
+    client: ClientArgs,
+    engine: BTreeMap<String, Value>,
+    pipeline_parallel: Option<u32>,
+    data_parallel: Option<u32>,
+}
+
+const CLIENT_FLAGS: [&str; 7] = [
+    "--model",
+    "--tokenizer",
+    "--num-prompts",
+    "--request-rate",
+    "--burstiness",
+    "--max-concurrency",
+    "--seed",
+];
+
+/// vLLM engine flags, recorded as the deployment's engine arguments.
+const ENGINE_FLAGS: [&str; 44] = [
+    "--gpu-memory-utilization",
+    "--quantization",
+    "--max-model-len",
+    "--max-num-seqs",
+    "--max-num-batched-tokens",
+    "--dtype",
+    "--kv-cache-dtype",
+    "--enforce-eager",
+    "--enable-prefix-caching",
+    "--no-enable-prefix-caching",
+    "--enable-chunked-prefill",
+    "--no-enable-chunked-prefill",
+    "--trust-remote-code",
+    "--download-dir",
+    "--load-format",
+    "--block-size",
+    "--swap-space",
+    "--cpu-offload-gb",
+    "--pipeline-parallel-size",
+    "--data-parallel-size",
+    "--enable-expert-parallel",
+    "--distributed-executor-backend",
+    "--max-seq-len-to-capture",
+    "--disable-log-stats",
+    "--disable-log-requests",
+    "--revision",
+    "--tokenizer-mode",
+    "--served-model-name",
+    "--speculative-config",
+    "--compilation-config",
+    "--async-scheduling",
+    "--max-logprobs",
+    "--disable-custom-all-reduce",
+    "--enable-lora",
+    "--max-loras",
+    "--max-lora-rank",
+    "--scheduling-policy",
+    "--hf-overrides",
+    "--generation-config",
+    "--long-prefill-token-threshold",
+    "--max-num-partial-prefills",
+    "--kv-transfer-config",
+    "--num-gpu-blocks-override",
+    "--disable-sliding-window",
+];
+
+/// Flags of vLLM's benchmarks that a matrix gives another way.
+const ELSEWHERE: [(&str, &str); 17] = [
+    (
+        "--tensor-parallel-size",
+        "tensor parallel sizes come from tensor_parallel_sizes",
+    ),
+    (
+        "-tp",
+        "tensor parallel sizes come from tensor_parallel_sizes",
+    ),
+    ("--input-len", "lengths come from length_configs"),
+    ("--output-len", "lengths come from length_configs"),
+    ("--prefix-len", "lengths come from length_configs"),
+    ("--random-input-len", "lengths come from length_configs"),
+    ("--random-output-len", "lengths come from length_configs"),
+    ("--random-prefix-len", "lengths come from length_configs"),
+    (
+        "--random-range-ratio",
+        "lengths come from length_configs (fixed lengths)",
+    ),
+    (
+        "--dataset-name",
+        "the data is random with the lengths of length_configs",
+    ),
+    (
+        "--dataset-path",
+        "the data is random with the lengths of length_configs",
+    ),
+    ("--backend", "the endpoint is the matrix's server section"),
+    ("--base-url", "the endpoint is the matrix's server section"),
+    ("--host", "the endpoint is the matrix's server section"),
+    ("--port", "the endpoint is the matrix's server section"),
+    (
+        "--endpoint",
+        "the endpoint is the matrix's server section (and api.type)",
+    ),
+    ("--save-result", "every run writes results/<run-id>/"),
+];
+
+/// Parses an entry's `args` string (shell quoting: '...', "...", backslash).
+fn parse_args(text: &str) -> Result<Args, String> {
+    let words = shell_words(text)?;
+    let mut out = Args::default();
+    let mut k = 0;
+    while k < words.len() {
+        let word = &words[k];
+        k += 1;
+        if !word.starts_with('-') {
+            return Err(format!(
+                "unexpected argument {word:?}: args holds --flag value pairs"
+            ));
+        }
+        let (flag, inline) = match word.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (word.clone(), None),
+        };
+        let next_is_value = words.get(k).is_some_and(|w| !w.starts_with("--"));
+        let mut value = |needs: bool| -> Result<Option<String>, String> {
+            if inline.is_some() {
+                return Ok(inline.clone());
+            }
+            if next_is_value {
+                k += 1;
+                return Ok(Some(words[k - 1].clone()));
+            }
+            if needs {
+                Err(format!("{flag} needs a value"))
+            } else {
+                Ok(None)
+            }
+        };
+        if let Some((_, why)) = ELSEWHERE.iter().find(|(f, _)| *f == flag) {
+            return Err(format!("{flag} is not used in a matrix: {why}"));
+        }
+        let number = |v: &str, what: &str| -> Result<f64, String> {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| !x.is_nan() && *x > 0.0)
+                .ok_or_else(|| format!("{flag} {v:?}: expected {what}"))
+        };
+        let c = &mut out.client;
+        match flag.as_str() {
+            "--model" => c.model = value(true)?,
+            "--tokenizer" => c.tokenizer = value(true)?,
+            "--num-prompts" => {
+                let v = value(true)?.unwrap_or_default();
+                c.num_prompts = Some(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{flag} {v:?}: expected a number of requests ≥ 1"))?,
+                );
+            }
+            "--request-rate" => {
+                let v = value(true)?.unwrap_or_default();
+                c.request_rate = Some(if matches!(v.as_str(), "inf" | "infinity" | "Infinity") {
+                    f64::INFINITY
+                } else {
+                    number(&v, "requests/s > 0 or inf")?
+                });
+            }
+            "--burstiness" => {
+                let v = value(true)?.unwrap_or_default();
+                c.burstiness = Some(number(&v, "a gamma shape > 0 (1 = Poisson)")?);
+            }
+            "--max-concurrency" => {
+                let v = value(true)?.unwrap_or_default();
+                c.max_concurrency = Some(
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{flag} {v:?}: expected a number of users ≥ 1"))?,
+                );
+            }
+            "--seed" => {
+                let v = value(true)?.unwrap_or_default();
+                c.seed = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("{flag} {v:?}: expected an integer ≥ 0"))?,
+                );
+            }
+            f if ENGINE_FLAGS.contains(&f) || f == "-pp" || f == "-dp" => {
+                let name = match f {
+                    "-pp" => "pipeline_parallel_size".to_string(),
+                    "-dp" => "data_parallel_size".to_string(),
+                    _ => f.trim_start_matches('-').replace('-', "_"),
+                };
+                let v = value(false)?;
+                let parsed = match &v {
+                    None => Value::Bool(true),
+                    Some(s) => scalar(s),
+                };
+                let degree = || {
+                    v.as_deref()
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{flag}: expected a degree ≥ 1"))
+                };
+                match name.as_str() {
+                    "pipeline_parallel_size" => out.pipeline_parallel = Some(degree()?),
+                    "data_parallel_size" => out.data_parallel = Some(degree()?),
+                    _ => {}
+                }
+                out.engine.insert(name, parsed);
+            }
+            _ => {
+                return Err(format!(
+                    "unknown flag {flag}; client flags (applied): {}; vLLM engine flags (recorded in the report, not applied: fleetbench does not start the server): {}",
+                    CLIENT_FLAGS.join(", "),
+                    ENGINE_FLAGS.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A flag's value as YAML reads it (numbers and booleans typed), else the text.
+fn scalar(s: &str) -> Value {
+    match serde_norway::from_str::<Value>(s) {
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+        _ => Value::String(s.to_string()),
+    }
+}
+
+/// Splits a command line into words: whitespace separates, '...' and "..." quote, a backslash
+/// escapes the next character (not inside '...').
+fn shell_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => cur.push(ch),
+                        None => return Err("unclosed ' in args".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(ch) => cur.push(ch),
+                            None => return Err("unclosed \" in args".into()),
+                        },
+                        Some(ch) => cur.push(ch),
+                        None => return Err("unclosed \" in args".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(ch) = chars.next() {
+                    cur.push(ch);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MATRIX: &str = "\
+name: sweep
+server: {type: vllm, model_name: base, base_url: 'http://127.0.0.1:8000'}
+standalone_runs:
+  - name: \"Llama-3.1-8B-Instruct\"
+    mode: \"vllm_throughput\"
+    tensor_parallel_sizes: [1, 2]
+    args: >
+      --model \"meta-llama/Llama-3.1-8B-Instruct\"
+      --num-prompts 200
+      --gpu-memory-utilization 0.9
+      --quantization fp8
+      --enforce-eager
+    length_configs:
+      - { input_len: 256, output_len: 128, prefix_len: 0 }
+      - { input_len: 1024, output_len: 64 }
+";
+
+    fn parse(text: &str) -> Result<Matrix, ProfileError> {
+        parse_matrix(text, Path::new("profiles/m.yaml"), "m", &[])
+    }
+
+    #[test]
+    fn a_matrix_is_told_by_its_standalone_runs_key() {
+        assert!(is_matrix(MATRIX));
+        assert!(!is_matrix(
+            "server: {base_url: x}\nload: {type: constant}\n"
+        ));
+        assert!(!is_matrix("- standalone_runs\n"));
+        assert!(!is_matrix(": not yaml ["));
+    }
+
+    #[test]
+    fn two_tps_by_two_length_configs_expand_into_four_runs() {
+        let m = parse(MATRIX).unwrap();
+        assert_eq!(m.name, "sweep");
+        let names: Vec<&str> = m.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Llama-3.1-8B-Instruct-tp1-in256-out128",
+                "Llama-3.1-8B-Instruct-tp1-in1024-out64",
+                "Llama-3.1-8B-Instruct-tp2-in256-out128",
+                "Llama-3.1-8B-Instruct-tp2-in1024-out64",
+            ]
+        );
+        let r = &m.runs[3];
+        assert_eq!(
+            (r.tp, r.input_len, r.output_len, r.prefix_len),
+            (2, 1024, 64, 0)
+        );
+        let p = &r.loaded.profile;
+        assert_eq!(r.loaded.name, r.name);
+        assert_eq!(
+            p.server.model_name.as_deref(),
+            Some("meta-llama/Llama-3.1-8B-Instruct")
+        );
+        assert_eq!(p.data.kind, crate::profile::DataType::Random);
+        let input = p.data.input_distribution.unwrap();
+        assert_eq!(
+            (input.min, input.max, input.mean),
+            (Some(1024), Some(1024), Some(1024.0))
+        );
+        assert_eq!(p.data.output_distribution.unwrap().mean, Some(64.0));
+        // vllm_throughput: every prompt at once.
+        assert_eq!(p.load.kind, crate::profile::LoadType::Constant);
+        assert!(p.load.stages[0].rate.unwrap().is_infinite());
+        assert_eq!(p.load.stages[0].num_requests, Some(200));
+        assert!(p.api.streaming);
+        // The tensor parallelism and the engine flags travel in fleet.hosts.
+        let hosts = p.fleet.hosts.as_ref().unwrap();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].parallelism.unwrap().tp, Some(2));
+        let args = &hosts[0].engine.as_ref().unwrap().args;
+        assert_eq!(args["gpu_memory_utilization"], Value::from(0.9));
+        assert_eq!(args["quantization"], Value::from("fp8"));
+        assert_eq!(args["enforce_eager"], Value::Bool(true));
+        assert_eq!(args["tensor_parallel_size"], Value::from(2));
+    }
+
+    #[test]
+    fn an_expanded_profile_is_a_profile_on_its_own() {
+        let m = parse(MATRIX).unwrap();
+        for r in &m.runs {
+            assert!(!is_matrix(&r.profile_text));
+            let again =
+                super::super::parse_profile(&r.profile_text, Path::new("x.yaml"), "x").unwrap();
+            assert_eq!(again.name, r.name);
+            assert_eq!(
+                again.profile.fleet.hosts.unwrap()[0]
+                    .parallelism
+                    .unwrap()
+                    .tp,
+                Some(r.tp)
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_len_becomes_one_shared_prefix_group() {
+        let text = MATRIX.replace("prefix_len: 0", "prefix_len: 100");
+        let m = parse(&text).unwrap();
+        let r = &m.runs[0];
+        assert_eq!(r.name, "Llama-3.1-8B-Instruct-tp1-in256-out128-prefix100");
+        let sp = r.loaded.profile.data.shared_prefix.unwrap();
+        assert_eq!(
+            (
+                sp.num_groups,
+                sp.num_prompts_per_group,
+                sp.system_prompt_len,
+                sp.question_len,
+                sp.output_len
+            ),
+            (1, 200, 100, Some(256), Some(128))
+        );
+    }
+
+    #[test]
+    fn serve_mode_takes_rate_burstiness_and_concurrency_from_args() {
+        let serve = |args: &str| {
+            let text = MATRIX
+                .replace("\"vllm_throughput\"", "vllm_serve")
+                .replace("--enforce-eager", args);
+            parse(&text).map(|m| m.runs[0].loaded.profile.load.clone())
+        };
+        let l = serve("--request-rate 4").unwrap();
+        assert_eq!(l.kind, crate::profile::LoadType::Poisson);
+        assert_eq!(l.stages[0].rate.unwrap().0, 4.0);
+        assert_eq!(l.stages[0].duration, Some(50.0));
+        assert_eq!(l.stages[0].num_requests, Some(200));
+        let l = serve("--request-rate 4 --burstiness 0.5 --seed 7").unwrap();
+        assert_eq!(l.kind, crate::profile::LoadType::Gamma);
+        assert_eq!((l.burstiness, l.base_seed), (Some(0.5), Some(7)));
+        let l = serve("--max-concurrency 8").unwrap();
+        assert_eq!(l.kind, crate::profile::LoadType::Concurrent);
+        assert_eq!(l.stages[0].concurrency_level, Some(8));
+        let err = serve("--request-rate 4 --max-concurrency 8")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("standalone_runs.0.args") && err.contains("not supported"),
+            "{err}"
+        );
+        // A serve flag in throughput mode says which mode takes it.
+        let err = parse(&MATRIX.replace("--enforce-eager", "--request-rate 2"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vllm_serve"), "{err}");
+    }
+
+    #[test]
+    fn a_load_section_replaces_the_one_args_imply() {
+        let text = MATRIX.replace("      --num-prompts 200\n", "").replace(
+            "standalone_runs:",
+            "load: {type: poisson, stages: [{rate: 2, duration: 3}]}\nstandalone_runs:",
+        );
+        let m = parse(&text).unwrap();
+        let l = &m.runs[0].loaded.profile.load;
+        assert_eq!(l.kind, crate::profile::LoadType::Poisson);
+        assert_eq!(l.stages[0].duration, Some(3.0));
+        // Both: an error naming both.
+        let both = MATRIX.replace(
+            "standalone_runs:",
+            "load: {type: poisson, stages: [{rate: 2, duration: 3}]}\nstandalone_runs:",
+        );
+        let err = parse(&both).unwrap_err().to_string();
+        assert!(
+            err.contains("--num-prompts") && err.contains("`load`"),
+            "{err}"
+        );
+        // A load error points into the matrix file.
+        let bad = text.replace("rate: 2,", "rate: -2,");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("profiles/m.yaml (run Llama-3.1-8B-Instruct-tp1-in256-out128)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("line 3") && err.contains("load.stages.0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_key_and_allowed_keys() {
+        let err = parse(&MATRIX.replace("    mode:", "    modes: x\n    mode:"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("profiles/m.yaml: "), "{err}");
+        assert!(err.contains("unknown field `modes`"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        assert!(
+            err.contains("tensor_parallel_sizes") && err.contains("length_configs"),
+            "{err}"
+        );
+        let err = parse(&MATRIX.replace("prefix_len: 0", "prefix: 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `prefix`") && err.contains("prefix_len"),
+            "{err}"
+        );
+        let err = parse(&format!("{MATRIX}data: {{type: random}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `data`") && err.contains("standalone_runs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_flag_names_the_flag_and_the_allowed_ones() {
+        let err = parse(&MATRIX.replace("--enforce-eager", "--num-promts 5"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("profiles/m.yaml: line 7 column 5: `standalone_runs.0.args`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("unknown flag --num-promts") && err.contains("--num-prompts"),
+            "{err}"
+        );
+        let err = parse(&MATRIX.replace("--enforce-eager", "--input-len 5"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("length_configs"), "{err}");
+        let err = parse(&MATRIX.replace("--enforce-eager", "-tp 4"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tensor_parallel_sizes"), "{err}");
+    }
+
+    #[test]
+    fn bad_sizes_and_names_point_at_their_key() {
+        let err = parse(&MATRIX.replace("[1, 2]", "[1, 1]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 6") && err.contains("tensor_parallel_sizes.1"),
+            "{err}"
+        );
+        let err = parse(&MATRIX.replace("[1, 2]", "[]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tensor_parallel_sizes"), "{err}");
+        let err = parse(&MATRIX.replace("output_len: 64", "output_len: 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("length_configs.1.output_len"), "{err}");
+        let err = parse(&MATRIX.replace("\"vllm_throughput\"", "offline"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vllm_throughput, vllm_serve"), "{err}");
+        let twice = format!(
+            "{MATRIX}  - name: \"Llama 3.1 8B Instruct\"\n    tensor_parallel_sizes: [1]\n    length_configs: [{{input_len: 256, output_len: 128}}]\n"
+        );
+        let err = parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("comes out twice"), "{err}");
+        let hosts = format!("{MATRIX}fleet: {{hosts: [{{parallelism: {{tp: 2}}}}]}}\n");
+        let err = parse(&hosts).unwrap_err().to_string();
+        assert!(
+            err.contains("fleet.hosts") && err.contains("tensor_parallel_sizes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn selection_by_tp_and_entry() {
+        let m = parse(MATRIX).unwrap();
+        let names = |v: Vec<&ExpandedRun>| v.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(m.select(None, &[]).unwrap().len(), 4);
+        assert_eq!(
+            names(m.select(Some(2), &[]).unwrap()),
+            [
+                "Llama-3.1-8B-Instruct-tp2-in256-out128",
+                "Llama-3.1-8B-Instruct-tp2-in1024-out64"
+            ]
+        );
+        let one = vec!["Llama-3.1-8B-Instruct-tp1-in1024-out64".to_string()];
+        assert_eq!(names(m.select(None, &one).unwrap()), one);
+        assert_eq!(
+            m.select(Some(2), &one).unwrap_err().to_string(),
+            "profiles/m.yaml: no selected run has tensor parallel size 2; selected runs have: 1"
+        );
+        let by_entry = vec!["Llama-3.1-8B-Instruct".to_string()];
+        assert_eq!(m.select(Some(1), &by_entry).unwrap().len(), 2);
+        let err = m
+            .select(None, &["nope".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`nope`") && err.contains("tp2-in1024-out64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn args_split_like_a_shell() {
+        assert_eq!(
+            shell_words(" --model \"a b\" --x='c d' e\\ f\n--g").unwrap(),
+            ["--model", "a b", "--x=c d", "e f", "--g"]
+        );
+        assert!(shell_words("--model \"open").is_err());
+        let a =
+            parse_args("--model=m --pipeline-parallel-size 2 -dp 3 --max-model-len 4096").unwrap();
+        assert_eq!(a.client.model.as_deref(), Some("m"));
+        assert_eq!((a.pipeline_parallel, a.data_parallel), (Some(2), Some(3)));
+        assert_eq!(a.engine["max_model_len"], Value::from(4096));
+        assert!(parse_args("stray").unwrap_err().contains("stray"));
+        assert!(parse_args("--num-prompts")
+            .unwrap_err()
+            .contains("needs a value"));
+    }
+}
