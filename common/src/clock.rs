@@ -31,10 +31,15 @@ impl ProbeSample {
     }
 }
 
-/// Keeps the sample with the smallest round trip: its offset has the smallest error bound.
+/// Probes an estimate remembers: the offset comes from the one with the smallest round trip
+/// among the latest of them, so a clock that drifts during a long run is followed.
+pub const PROBE_WINDOW: usize = 16;
+
+/// Keeps the latest [`PROBE_WINDOW`] samples and uses the one with the smallest round trip: its
+/// offset has the smallest error bound.
 #[derive(Debug, Clone, Default)]
 pub struct OffsetEstimate {
-    best: Option<ProbeSample>,
+    recent: std::collections::VecDeque<ProbeSample>,
     samples: u32,
 }
 
@@ -44,23 +49,26 @@ impl OffsetEstimate {
         if s.round_trip_ns() < 0 {
             return;
         }
-        if self
-            .best
-            .is_none_or(|b| s.round_trip_ns() < b.round_trip_ns())
-        {
-            self.best = Some(s);
+        if self.recent.len() == PROBE_WINDOW {
+            self.recent.pop_front();
         }
+        self.recent.push_back(s);
+    }
+
+    fn best(&self) -> Option<&ProbeSample> {
+        self.recent.iter().min_by_key(|s| s.round_trip_ns())
     }
 
     /// Agent clock minus coordinator clock, if any probe came back.
     pub fn offset_ns(&self) -> Option<i64> {
-        self.best.map(|b| b.offset_ns())
+        self.best().map(|b| b.offset_ns())
     }
 
     pub fn round_trip_ns(&self) -> Option<i64> {
-        self.best.map(|b| b.round_trip_ns())
+        self.best().map(|b| b.round_trip_ns())
     }
 
+    /// Probes answered since the agent joined.
     pub fn samples(&self) -> u32 {
         self.samples
     }
@@ -87,5 +95,27 @@ mod tests {
         assert_eq!(e.offset_ns(), Some(1_000));
         assert_eq!(e.round_trip_ns(), Some(100));
         assert_eq!(e.samples(), 2);
+    }
+
+    #[test]
+    fn follows_a_drifting_clock_once_old_probes_age_out() {
+        let mut e = OffsetEstimate::default();
+        // An early, very fast probe at offset +1000 ...
+        e.add(ProbeSample {
+            t0: 0,
+            t_agent: 1_005,
+            t3: 10,
+        });
+        // ... then the agent's clock drifts to +5000; slower probes see it.
+        for k in 0..PROBE_WINDOW as i64 {
+            let t0 = 1_000_000 * (k + 1);
+            e.add(ProbeSample {
+                t0,
+                t_agent: t0 + 50 + 5_000,
+                t3: t0 + 100,
+            });
+        }
+        assert_eq!(e.offset_ns(), Some(5_000));
+        assert_eq!(e.samples(), PROBE_WINDOW as u32 + 1);
     }
 }

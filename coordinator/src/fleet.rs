@@ -139,6 +139,11 @@ impl Fleet {
         self.lock().get(agent_id).and_then(|a| a.clock.offset_ns())
     }
 
+    /// Clock probes the agent has answered since it joined.
+    pub fn clock_probes(&self, agent_id: &str) -> u32 {
+        self.lock().get(agent_id).map_or(0, |a| a.clock.samples())
+    }
+
     /// Round trip of the probe behind the offset estimate.
     pub fn round_trip_ns(&self, agent_id: &str) -> Option<i64> {
         self.lock()

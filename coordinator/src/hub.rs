@@ -35,6 +35,8 @@ pub struct CoordinatorConfig {
     pub start_lead: Duration,
     /// How long a run waits for its expected agents.
     pub join_timeout: Duration,
+    /// Every connected agent's clock is probed again this often (clocks drift in long runs).
+    pub clock_reprobe: Duration,
 }
 
 /// Progress of a run, as `Watch` streams it and the console prints it.

@@ -259,7 +259,7 @@ async fn run_stage(
     progress: &watch::Sender<Progress>,
 ) -> Result<BenchmarkRun, RunError> {
     let ids: Vec<String> = plan.members.iter().map(|m| m.agent_id.clone()).collect();
-    let planned = stage.load.planned_requests().unwrap_or(0);
+    let planned = stage.planned_requests().unwrap_or(0);
     progress.send_modify(|p| {
         p.stage = stage.index;
         p.stages = plan.stages.len() as u32;
@@ -392,6 +392,7 @@ async fn run_stage(
                 "started_unix_ns": r.started_unix_ns,
                 "clock_offset_ms": hub.fleet.offset_ns(id).map(|o| o as f64 / 1e6),
                 "clock_round_trip_ms": hub.fleet.round_trip_ns(id).map(|o| o as f64 / 1e6),
+                "clock_probes": hub.fleet.clock_probes(id),
             }))
             .collect::<Vec<_>>()),
     );

@@ -69,6 +69,7 @@ impl Control for ControlService {
             }))
             .await;
         tokio::spawn(probe_clock(tx.clone(), JOIN_PROBES));
+        tokio::spawn(reprobe_clock(tx.clone(), self.hub.config.clock_reprobe));
         let hub = self.hub.clone();
         tokio::spawn(async move {
             loop {
@@ -216,6 +217,21 @@ impl Control for ControlService {
         }))
     }
 }
+
+/// Probes the agent's clock again every `every` (a burst of [`REPROBES`]) while its stream is
+/// open, so that the offsets used for stage starts and reported times follow a drifting clock.
+async fn reprobe_clock(tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if tx.is_closed() {
+            return;
+        }
+        probe_clock(tx.clone(), REPROBES).await;
+    }
+}
+
+/// Probes in each periodic burst.
+const REPROBES: u64 = 3;
 
 /// Sends `n` clock probes, 10 ms apart; the replies update the fleet's offset estimate.
 pub async fn probe_clock(tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>, n: u64) {
