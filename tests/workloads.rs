@@ -290,14 +290,8 @@ fn short_variants_report_the_lengths_their_profiles_define() -> anyhow::Result<(
         "vllm_dashboard_throughput",
     );
 
-    // Mooncake trace: its 40 records in 2 s.
-    let r = run_profile(
-        "mooncake_trace",
-        &sim,
-        &["load.stages.0={rate: 20, duration: 2}"],
-        1,
-        1,
-    )?;
+    // Mooncake trace: its 40 records replayed at their timestamps, 10 s of trace in 2 s.
+    let r = run_profile("mooncake_trace", &sim, &["load.time_scale=0.2"], 1, 1)?;
     assert_eq!(num(&r[0], "metrics.requests.total"), 40.0);
     let text = std::fs::read_to_string(profiles_dir().join("data/mooncake_sample.jsonl"))?;
     let recs: Vec<serde_json::Value> = text
@@ -409,15 +403,17 @@ fn shared_prefix_and_multi_turn_profiles_hit_the_prefix_cache_more_than_their_tw
         assert_fixed(r, "input_length", 576.0, "engine runs");
         assert_eq!(num(r, "metrics.requests.total"), 30.0);
     }
-    // Multi-turn sessions: each round's prompt extends the round before; 32 requests are two
-    // passes over 4 users × 4 rounds, so the input mean is 64 + 16 + 1.5 × (16 + 8) = 116.
+    // Multi-turn sessions: each round's prompt extends the round before; 8 whole sessions of 4
+    // rounds are two passes over 4 users, so the input mean is 64 + 16 + 1.5 × (16 + 8) = 116.
     let (_mt_sim, mt_addr) = start_sim(&dir, "sim-multi-turn", &[])?;
     let mt = run_profile(
         "multi_turn_chat",
         &mt_addr,
         &[
             "data.multi_turn={users: 4, rounds: 4, system_prompt_len: 64, question_len: 16, answer_len: 8}",
-            "load.stages.0={rate: 10, duration: 3.2}",
+            "load.type=constant",
+            "load.think_time=0",
+            "load.stages.0={rate: inf, num_requests: 8}",
         ],
         1,
         1,

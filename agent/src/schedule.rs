@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 /// A request due now.
 pub struct Due {
+    /// The arrival's index: the request's, or the session's when arrivals start sessions.
+    pub arrival: u64,
     pub data: RequestData,
     pub intended: Instant,
 }
@@ -27,13 +29,20 @@ pub fn pace(
         .name("fleetbench-pacer".into())
         .spawn(move || {
             for a in arrivals {
-                let data = RequestData::build(&spec, a.index);
+                // A session's first round, when arrivals start multi-turn sessions.
+                let index = spec.data.source.session_round_index(a.index, 0);
+                let data = RequestData::build(&spec, index);
                 let intended = start + Duration::from_secs_f64(a.at_s);
                 let now = Instant::now();
                 if intended > now {
                     std::thread::sleep(intended - now);
                 }
-                if tx.send(Due { data, intended }).is_err() {
+                let due = Due {
+                    arrival: a.index,
+                    data,
+                    intended,
+                };
+                if tx.send(due).is_err() {
                     return;
                 }
             }

@@ -78,9 +78,10 @@ pub async fn run_stage(ctx: StageContext) {
     // server's latency.
     let warm = match &spec.load {
         ShardLoad::Concurrent { users, .. } => *users as usize,
-        ShardLoad::Constant { .. } | ShardLoad::Poisson { .. } | ShardLoad::Gamma { .. } => {
-            PREWARM_OPEN_LOOP
-        }
+        ShardLoad::Constant { .. }
+        | ShardLoad::Poisson { .. }
+        | ShardLoad::Gamma { .. }
+        | ShardLoad::Trace { .. } => PREWARM_OPEN_LOOP,
         ShardLoad::Idle => 0,
     };
     ctx.client
@@ -101,7 +102,10 @@ pub async fn run_stage(ctx: StageContext) {
         .end_s
         .map(|w| ctx.start + Duration::from_secs_f64(w));
     match &spec.load {
-        ShardLoad::Constant { .. } | ShardLoad::Poisson { .. } | ShardLoad::Gamma { .. } => {
+        ShardLoad::Constant { .. }
+        | ShardLoad::Poisson { .. }
+        | ShardLoad::Gamma { .. }
+        | ShardLoad::Trace { .. } => {
             if let Some(arrivals) = spec.arrivals() {
                 open_loop(&ctx, arrivals, &recorder, grace).await;
             }
@@ -110,9 +114,16 @@ pub async fn run_stage(ctx: StageContext) {
             users,
             num_requests,
             duration_s,
+            first_user,
+            total_users,
         } => {
             let stop_at = duration_s.map(|d| ctx.start + Duration::from_secs_f64(d));
-            closed_loop(&ctx, *users, *num_requests, stop_at, &recorder, grace).await;
+            let users = Users {
+                count: *users,
+                first: *first_user,
+                total: *total_users,
+            };
+            closed_loop(&ctx, users, *num_requests, stop_at, &recorder, grace).await;
         }
         // Telemetry only: sample until the window ends, or until the coordinator says the
         // load shards are done.
@@ -142,7 +153,9 @@ pub async fn run_stage(ctx: StageContext) {
 }
 
 /// Sends each request at its intended time; latency counts from that time even when the send
-/// is late (no coordinated omission).
+/// is late (no coordinated omission). When the arrivals start multi-turn sessions, each session
+/// then sends its later rounds itself (see [`later_rounds`]) and holds its in-flight slot until
+/// its last round.
 async fn open_loop(
     ctx: &StageContext,
     arrivals: Box<dyn Iterator<Item = Arrival> + Send>,
@@ -152,8 +165,21 @@ async fn open_loop(
     let slots = Arc::new(Semaphore::new(ctx.limits.max_in_flight.max(1)));
     let mut in_flight = JoinSet::new();
     let mut last_intended = ctx.start;
+    let sessions = ctx.spec.session_rounds().map(|rounds| {
+        let stop_at = ctx
+            .spec
+            .load
+            .duration_s()
+            .map(|d| ctx.start + Duration::from_secs_f64(d));
+        (Arc::new(ctx.spec.clone()), rounds, stop_at)
+    });
     let mut due = pace(ctx.spec.clone(), arrivals, ctx.start);
-    while let Some(Due { data, intended }) = due.recv().await {
+    while let Some(Due {
+        arrival,
+        data,
+        intended,
+    }) = due.recv().await
+    {
         last_intended = intended;
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
@@ -167,11 +193,20 @@ async fn open_loop(
         };
         while in_flight.try_join_next().is_some() {}
         let (client, recorder) = (ctx.client.clone(), recorder.clone());
+        let session = sessions.clone();
         in_flight.spawn(async move {
             let rec = client.execute(&data, intended).await;
             recorder.record(&rec);
+            if let Some((spec, rounds, stop_at)) = session {
+                later_rounds(&spec, arrival, 1..rounds, stop_at, &client, &recorder).await;
+            }
             drop(permit);
         });
+    }
+    if let Some((_, _, None)) = sessions {
+        // Sessions with no stage end run all their rounds (each bounded by the request timeout).
+        while in_flight.join_next().await.is_some() {}
+        return;
     }
     let end = ctx
         .spec
@@ -179,14 +214,52 @@ async fn open_loop(
         .end_s
         .map(|w| ctx.start + Duration::from_secs_f64(w))
         .unwrap_or(last_intended);
+    let end = match &sessions {
+        Some((_, _, Some(stop_at))) => end.max(*stop_at),
+        _ => end,
+    };
     drain(in_flight, end.max(last_intended) + grace, recorder).await;
 }
 
-/// `users` users, each sending its next request when the last one ended, until the shard's
-/// request count is used up or `stop_at` passes.
+/// Rounds `rounds` of session `session`: each sent when the previous answer ended and the user
+/// thought for the think time (its intended time is that instant); none starts after `stop_at`.
+async fn later_rounds(
+    spec: &ShardSpec,
+    session: u64,
+    rounds: std::ops::Range<u32>,
+    stop_at: Option<Instant>,
+    client: &EndpointClient,
+    recorder: &Recorder,
+) {
+    for round in rounds {
+        if !think(spec, stop_at).await {
+            return;
+        }
+        let index = spec.data.source.session_round_index(session, round);
+        let data = RequestData::build(spec, index);
+        let rec = client.execute(&data, Instant::now()).await;
+        recorder.record(&rec);
+    }
+}
+
+/// Waits the user's think time; false when `stop_at` has passed by then (send nothing more).
+async fn think(spec: &ShardSpec, stop_at: Option<Instant>) -> bool {
+    if spec.think_time_ms > 0 {
+        let wake = Instant::now() + Duration::from_millis(spec.think_time_ms);
+        if stop_at.is_some_and(|s| wake >= s) {
+            return false;
+        }
+        tokio::time::sleep_until(wake.into()).await;
+    }
+    stop_at.is_none_or(|s| Instant::now() < s)
+}
+
+/// `users` users, each sending its next request when the last one ended (after the think time),
+/// until the shard's request count is used up or `stop_at` passes. With multi-turn data each
+/// user runs whole sessions, one after another: round after round, then the next session.
 async fn closed_loop(
     ctx: &StageContext,
-    users: u32,
+    users: Users,
     num_requests: Option<u64>,
     stop_at: Option<Instant>,
     recorder: &Arc<Recorder>,
@@ -194,25 +267,43 @@ async fn closed_loop(
 ) {
     let remaining = Arc::new(AtomicU64::new(num_requests.unwrap_or(u64::MAX)));
     let next = Arc::new(AtomicU64::new(0));
+    let spec = Arc::new(ctx.spec.clone());
     let mut tasks = JoinSet::new();
-    for _ in 0..users {
+    for user in 0..users.count {
         let (client, recorder) = (ctx.client.clone(), recorder.clone());
         let (remaining, next) = (remaining.clone(), next.clone());
-        let spec = ctx.spec.clone();
+        let spec = spec.clone();
         tasks.spawn(async move {
-            loop {
-                if stop_at.is_some_and(|s| Instant::now() >= s) {
-                    break;
+            let rounds = spec.session_rounds().unwrap_or(1);
+            let mut first = true;
+            'sessions: for sessions_run in 0u64.. {
+                let session = match (rounds, users.total) {
+                    // Multi-turn: the stage's user g runs sessions g, g + total, g + 2·total...
+                    (2.., 1..) => {
+                        u64::from(users.first + user) + sessions_run * u64::from(users.total)
+                    }
+                    _ => (u64::from(spec.shard) << 40) | next.fetch_add(1, Ordering::Relaxed),
+                };
+                for round in 0..rounds {
+                    if !first && !think(&spec, stop_at).await {
+                        break 'sessions;
+                    }
+                    first = false;
+                    if stop_at.is_some_and(|s| Instant::now() >= s) {
+                        break 'sessions;
+                    }
+                    let claimed =
+                        remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                            r.checked_sub(1)
+                        });
+                    if claimed.is_err() {
+                        break 'sessions;
+                    }
+                    let index = spec.data.source.session_round_index(session, round);
+                    let data = RequestData::build(&spec, index);
+                    let rec = client.execute(&data, Instant::now()).await;
+                    recorder.record(&rec);
                 }
-                let claimed = remaining
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
-                if claimed.is_err() {
-                    break;
-                }
-                let index = (u64::from(spec.shard) << 40) | next.fetch_add(1, Ordering::Relaxed);
-                let data = RequestData::build(&spec, index);
-                let rec = client.execute(&data, Instant::now()).await;
-                recorder.record(&rec);
             }
         });
     }
@@ -220,6 +311,15 @@ async fn closed_loop(
         Some(s) => drain(tasks, s + grace, recorder).await,
         None => while tasks.join_next().await.is_some() {},
     }
+}
+
+/// A shard's closed-loop users: `count` of them, users `first..first + count` of the stage's
+/// `total` (0: unknown, from an older coordinator).
+#[derive(Debug, Clone, Copy)]
+struct Users {
+    count: u32,
+    first: u32,
+    total: u32,
 }
 
 /// Samples the host at the telemetry interval until told to stop (one sample at once, so even

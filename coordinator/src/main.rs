@@ -141,6 +141,10 @@ struct ServerArgs {
     /// Seconds a run waits for its expected agents.
     #[arg(long, default_value_t = 120.0)]
     join_timeout: f64,
+    /// Seconds between clock probes of every connected agent, also within a long stage (each
+    /// stage start probes too).
+    #[arg(long, default_value_t = 10.0)]
+    clock_reprobe: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -225,6 +229,7 @@ async fn listen(args: &ServerArgs, results: PathBuf) -> anyhow::Result<Arc<Hub>>
         agent_timeout: Duration::from_secs_f64(args.agent_timeout),
         start_lead: Duration::from_secs_f64(args.start_lead),
         join_timeout: Duration::from_secs_f64(args.join_timeout),
+        clock_reprobe: Duration::from_secs_f64(args.clock_reprobe.max(0.05)),
     }));
     let h = hub.clone();
     tokio::spawn(async move {
@@ -394,12 +399,17 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
     );
     if let Some(first) = plan.stages.first().and_then(|s| s.shards.first()) {
         println!("data: {}", first.data.describe());
+        if let Some(rounds) = first.session_rounds() {
+            println!(
+                "sessions: each arrival (or closed-loop user) runs whole sessions of {rounds} rounds on one agent; a round is sent when the previous answer ended + think time {} s; no round starts after a stage's duration",
+                first.think_time_ms as f64 / 1000.0
+            );
+        }
     }
     println!("agents: {} (weights {:?})", members.len(), plan.weights);
     for st in &plan.stages {
         let planned = st
-            .load
-            .planned_requests()
+.planned_requests()
             .map_or("open (by time)".to_string(), |n| n.to_string());
         println!(
             "stage {} {}: {} load, planned requests {planned}, measured window {}..{} s",
@@ -431,7 +441,19 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
                     users,
                     num_requests,
                     duration_s,
+                    ..
                 } => format!("{users} users, requests {num_requests:?}, duration {duration_s:?} s"),
+                ShardLoad::Trace {
+                    time_scale,
+                    total,
+                    weights,
+                } => {
+                    let cycle = fleetbench_common::plan::stripe_cycle(weights);
+                    let mine = (0..*total)
+                        .filter(|j| cycle[(*j % cycle.len() as u64) as usize] == sh.shard)
+                        .count();
+                    format!("{mine} of {total} trace records (striped), time scale {time_scale}")
+                }
                 ShardLoad::Idle => "idle (weight 0)".to_string(),
             };
             println!("  {}: {share}", m.agent_id);

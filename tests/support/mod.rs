@@ -221,7 +221,17 @@ pub fn run_with_two_agents(
     profile: &Path,
     limit: Duration,
 ) -> Result<(PathBuf, Vec<String>)> {
-    let (mut coord, addr) = start_coordinator_run(dir, profile, 2, &[])?;
+    run_with_two_agents_and(dir, profile, limit, &[])
+}
+
+/// [`run_with_two_agents`] with extra `coordinator run` flags.
+pub fn run_with_two_agents_and(
+    dir: &Path,
+    profile: &Path,
+    limit: Duration,
+    coordinator_flags: &[&str],
+) -> Result<(PathBuf, Vec<String>)> {
+    let (mut coord, addr) = start_coordinator_run(dir, profile, 2, coordinator_flags)?;
     let mut a = start_agent(dir, &addr, "agent-a", "client", &[])?;
     let mut b = start_agent(dir, &addr, "agent-b", "client", &[])?;
     if !coord.wait(limit)?.success() {

@@ -35,6 +35,9 @@ pub const TRACE_BLOCK_WORDS: u32 = 16;
 /// Most dataset entries carried in one shard spec (requests beyond cycle through them).
 pub const MAX_CARRIED_ENTRIES: usize = 2048;
 
+/// Most trace records carried in one shard spec (a trace replay replays at most these).
+pub const MAX_TRACE_RECORDS: usize = 20_000;
+
 /// Most bytes of dataset prompts carried in one shard spec (gRPC messages stay small).
 pub const MAX_CARRIED_BYTES: usize = 2 << 20;
 
@@ -211,6 +214,28 @@ pub fn request_seed(stage_seed: u64, index: u64) -> u64 {
 }
 
 impl DataSource {
+    /// Rounds per session when this source is made of multi-turn sessions: the load then starts
+    /// sessions, and each round waits for the previous answer.
+    pub fn session_rounds(&self) -> Option<u32> {
+        match self {
+            DataSource::MultiTurn { rounds, .. } => Some((*rounds).max(1)),
+            _ => None,
+        }
+    }
+
+    /// The request index of round `round` of session `session`: the index whose request is
+    /// that round of user `session % users` (see [`DataSource::MultiTurn`]), unique per
+    /// (session, round). Other sources: the session index itself.
+    pub fn session_round_index(&self, session: u64, round: u32) -> u64 {
+        match self {
+            DataSource::MultiTurn { users, rounds, .. } => {
+                let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
+                ((session / users) * rounds + u64::from(round)) * users + session % users
+            }
+            _ => session,
+        }
+    }
+
     /// Request `index` of the stage whose seed is `stage_seed` (no adapter, the word
     /// tokenizer's vocabulary).
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {

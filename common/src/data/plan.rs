@@ -2,7 +2,7 @@
 
 use super::{
     sample, DataSource, DataSpec, Dataset, LengthSpec, LoraShare, MAX_CARRIED_BYTES,
-    MAX_CARRIED_ENTRIES,
+    MAX_CARRIED_ENTRIES, MAX_TRACE_RECORDS,
 };
 use crate::profile::{DataType, LoadedProfile};
 
@@ -97,7 +97,7 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
             DataSource::Prompts { prompts }
         }
         (_, Some(Dataset::Trace(t))) => DataSource::Trace {
-            records: t[..t.len().min(MAX_CARRIED_ENTRIES)].to_vec(),
+            records: t[..t.len().min(MAX_TRACE_RECORDS)].to_vec(),
         },
         _ => DataSource::Synthetic {
             input: len(d.input_distribution.as_ref()).unwrap_or(default_len),

@@ -5,8 +5,11 @@
 //!   at `stripe_cycle(weights)[j % Σw]`, so the shards' union is exactly the global schedule;
 //! - Poisson arrivals at rate R: shard i runs an independent Poisson process at R·wᵢ/Σw with a
 //!   seed derived from the run seed, the stage and the shard;
+//! - trace replay: one global schedule (record j at its scaled timestamp), striped as constant;
 //! - concurrency N: users split by largest remainder over the weights, and the stage's request
-//!   count split by largest remainder over the users.
+//!   count split by largest remainder over the users;
+//! - multi-turn sessions (`data.type: multi_turn`): the load's arrivals (or closed-loop users)
+//!   start whole sessions, so every round of a session runs on the agent that started it.
 
 mod schedule;
 mod split;
@@ -14,7 +17,9 @@ mod stages;
 
 pub use stages::{stage_defs, StageDef, Window};
 
-pub use schedule::{constant_arrivals, gamma_arrivals, poisson_arrivals, Arrival, Ramp};
+pub use schedule::{
+    constant_arrivals, gamma_arrivals, poisson_arrivals, trace_arrivals, Arrival, Ramp,
+};
 pub use split::{largest_remainder, stripe_cycle};
 
 use crate::profile::{ApiType, LoadedProfile};
@@ -61,13 +66,20 @@ pub enum StageLoad {
         num_requests: Option<u64>,
         duration_s: Option<f64>,
     },
+    /// The data's trace replayed in order: record j at (timestamp_j − timestamp_0) · time_scale,
+    /// the first `total` records (those before `duration_s`, at most the stage's num_requests).
+    Trace {
+        time_scale: f64,
+        duration_s: Option<f64>,
+        total: u64,
+    },
 }
 
 impl StageLoad {
     /// The requests this stage will send, where the plan fixes it.
     pub fn planned_requests(&self) -> Option<u64> {
         match *self {
-            StageLoad::Constant { total, .. } => Some(total),
+            StageLoad::Constant { total, .. } | StageLoad::Trace { total, .. } => Some(total),
             StageLoad::Poisson { .. } | StageLoad::Gamma { .. } => None,
             StageLoad::Concurrent {
                 num_requests,
@@ -102,6 +114,10 @@ impl StageLoad {
             },
             StageLoad::Gamma { rate, .. } => format!("qps_{}", q(rate)),
             StageLoad::Concurrent { users, .. } => format!("c{users}"),
+            StageLoad::Trace {
+                time_scale: 1.0, ..
+            } => "trace".to_string(),
+            StageLoad::Trace { time_scale, .. } => format!("trace_x{time_scale}"),
         }
     }
 
@@ -111,6 +127,7 @@ impl StageLoad {
             StageLoad::Poisson { .. } => "poisson",
             StageLoad::Gamma { .. } => "gamma",
             StageLoad::Concurrent { .. } => "concurrency",
+            StageLoad::Trace { .. } => "trace",
         }
     }
 }
@@ -183,14 +200,41 @@ pub enum ShardLoad {
         max_requests: Option<u64>,
     },
     /// `users` closed-loop users sharing `num_requests` (if bounded) until `duration_s` (if
-    /// bounded).
+    /// bounded). They are users `first_user..first_user + users` of the stage's `total_users`
+    /// (multi-turn: user g runs sessions g, g + total_users, ...).
     Concurrent {
         users: u32,
         num_requests: Option<u64>,
         duration_s: Option<f64>,
+        #[serde(default)]
+        first_user: u32,
+        #[serde(default)]
+        total_users: u32,
+    },
+    /// Record j of the data's trace (`0..total`) at its scaled timestamp, when
+    /// `stripe_cycle(weights)[j % Σw] == shard` (as constant).
+    Trace {
+        time_scale: f64,
+        total: u64,
+        weights: Vec<u32>,
     },
     /// A telemetry-only shard: no load.
     Idle,
+}
+
+impl ShardLoad {
+    /// Seconds after the stage start at which the load stops sending, where it has such an end.
+    pub fn duration_s(&self) -> Option<f64> {
+        match *self {
+            ShardLoad::Constant { duration_s, .. } | ShardLoad::Concurrent { duration_s, .. } => {
+                duration_s
+            }
+            ShardLoad::Poisson { duration_s, .. } | ShardLoad::Gamma { duration_s, .. } => {
+                Some(duration_s)
+            }
+            ShardLoad::Trace { .. } | ShardLoad::Idle => None,
+        }
+    }
 }
 
 /// Everything an agent needs to run its shard of one stage.
@@ -214,9 +258,17 @@ pub struct ShardSpec {
     /// Send one record per request with the snapshots (`requests.jsonl`).
     #[serde(default)]
     pub per_request: bool,
+    /// What a user waits after an answer before its next request (closed loop, session rounds).
+    #[serde(default)]
+    pub think_time_ms: u64,
 }
 
 impl ShardSpec {
+    /// Rounds of each session when the load starts multi-turn sessions rather than requests.
+    pub fn session_rounds(&self) -> Option<u32> {
+        self.data.source.session_rounds()
+    }
+
     /// The seed of this shard's own random streams (Poisson arrivals).
     pub fn shard_seed(&self) -> u64 {
         splitmix64(self.seed ^ (u64::from(self.shard) << 32 | 0x5EED))
@@ -243,6 +295,28 @@ pub struct StagePlan {
     pub shards: Vec<ShardSpec>,
 }
 
+impl StagePlan {
+    /// The requests this stage will send, where the plan fixes it: the load's count, times the
+    /// rounds of each session when it starts multi-turn sessions that no stage end can cut.
+    pub fn planned_requests(&self) -> Option<u64> {
+        let n = self.load.planned_requests()?;
+        match self.shards.first().and_then(|s| s.session_rounds()) {
+            None => Some(n),
+            Some(rounds) => match self.load {
+                StageLoad::Constant {
+                    duration_s: None, ..
+                } => Some(n * u64::from(rounds)),
+                // Closed loop by count counts requests (rounds) already; a duration may cut
+                // sessions short.
+                StageLoad::Concurrent {
+                    duration_s: None, ..
+                } => Some(n),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// The load weight of an agent: its name's weight, else its role's, else 1.
 pub fn weight_of(weights: &BTreeMap<String, u32>, member: &Member) -> u32 {
     weights
@@ -260,6 +334,8 @@ pub enum PlanError {
     NoAgents,
     #[error("every agent has load weight 0 (fleet.weights): nobody would send requests")]
     NoLoad,
+    #[error("{file}: {message}")]
+    Trace { file: String, message: String },
 }
 
 /// Splits a validated profile over `members` (ordered; shard i is member i).
@@ -304,10 +380,21 @@ pub fn plan_run(
     let snapshot_interval_ms = (p.fleet.snapshot_interval.unwrap_or(1.0) * 1000.0).round() as u64;
     let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;
     let grace_period_ms = (p.load.grace_period.unwrap_or(30.0) * 1000.0).round() as u64;
+    let think_time_ms = (p.load.think_time.unwrap_or(0.0) * 1000.0).round() as u64;
 
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
     let mut stages = Vec::with_capacity(defs.len());
-    for (index, StageDef { load, window }) in defs.into_iter().enumerate() {
+    for (index, StageDef { mut load, window }) in defs.into_iter().enumerate() {
+        if let StageLoad::Trace { .. } = load {
+            let full_len = loaded.dataset.as_ref().map_or(0, |d| d.len());
+            fit_trace(
+                &mut load,
+                &data.source,
+                full_len,
+                index,
+                p.data.path.as_deref(),
+            )?;
+        }
         let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
         let label = load.label();
         let shards = split_stage(&load, &weights, total_weight)
@@ -327,6 +414,7 @@ pub fn plan_run(
                 request_timeout_ms,
                 grace_period_ms,
                 per_request,
+                think_time_ms,
                 seed: stage_seed,
             })
             .collect();
@@ -348,6 +436,62 @@ pub fn plan_run(
     })
 }
 
+/// Cuts a trace stage to the records the plan carries: those whose scaled time is before the
+/// stage's duration, at most its request count; the trace must be in time order.
+fn fit_trace(
+    load: &mut StageLoad,
+    source: &crate::data::DataSource,
+    full_len: usize,
+    stage: usize,
+    path: Option<&str>,
+) -> Result<(), PlanError> {
+    let StageLoad::Trace {
+        time_scale,
+        duration_s,
+        total,
+    } = load
+    else {
+        return Ok(());
+    };
+    let file = path.unwrap_or("data.path").to_string();
+    let crate::data::DataSource::Trace { records } = source else {
+        return Err(PlanError::Trace {
+            file,
+            message: "load type trace replays the timestamps of data type mooncake_trace".into(),
+        });
+    };
+    if let Some(i) = records
+        .windows(2)
+        .position(|w| w[1].timestamp_ms < w[0].timestamp_ms)
+    {
+        return Err(PlanError::Trace {
+            file,
+            message: format!(
+                "record {} (timestamp {} ms) is earlier than the record before it ({} ms): load type trace replays a trace in time order",
+                i + 2,
+                records[i + 1].timestamp_ms,
+                records[i].timestamp_ms
+            ),
+        });
+    }
+    let t0 = records.first().map_or(0.0, |r| r.timestamp_ms);
+    let in_time = records
+        .iter()
+        .take_while(|r| duration_s.is_none_or(|d| (r.timestamp_ms - t0) / 1000.0 * *time_scale < d))
+        .count() as u64;
+    if *total > in_time && in_time == records.len() as u64 && full_len > records.len() {
+        return Err(PlanError::Trace {
+            file,
+            message: format!(
+                "stage {stage} would replay more than the {} records a run carries: give the stage a duration or num_requests",
+                crate::data::MAX_TRACE_RECORDS
+            ),
+        });
+    }
+    *total = (*total).min(in_time);
+    Ok(())
+}
+
 fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<ShardLoad> {
     let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
     // Closed loop: users by weight, then requests by users; open loop: request caps by weight.
@@ -364,6 +508,18 @@ fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<Shar
         }
         _ => None,
     };
+    let users_before: Vec<u64> = users
+        .as_ref()
+        .map(|u| {
+            u.iter()
+                .scan(0u64, |acc, &n| {
+                    let before = *acc;
+                    *acc += n;
+                    Some(before)
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![0; weights.len()]);
     (0..weights.len())
         .map(|i| {
             let share = |r: f64| r * weights[i] as f64 / total_weight as f64;
@@ -407,10 +563,21 @@ fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<Shar
                     duration_s,
                     max_requests: cap,
                 },
-                StageLoad::Concurrent { duration_s, .. } => ShardLoad::Concurrent {
+                StageLoad::Concurrent {
+                    duration_s, users, ..
+                } => ShardLoad::Concurrent {
                     users: mine as u32,
                     num_requests: cap,
                     duration_s,
+                    first_user: users_before[i] as u32,
+                    total_users: users,
+                },
+                StageLoad::Trace {
+                    time_scale, total, ..
+                } => ShardLoad::Trace {
+                    time_scale,
+                    total,
+                    weights: weights.to_vec(),
                 },
             }
         })

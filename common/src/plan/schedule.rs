@@ -64,6 +64,24 @@ impl ShardSpec {
                 seed,
                 shard,
             )),
+            ShardLoad::Trace {
+                time_scale,
+                total,
+                weights,
+            } => {
+                let times: Vec<f64> = match &self.data.source {
+                    crate::data::DataSource::Trace { records } => {
+                        let t0 = records.first().map_or(0.0, |r| r.timestamp_ms);
+                        records
+                            .iter()
+                            .take(*total as usize)
+                            .map(|r| (r.timestamp_ms - t0) / 1000.0 * time_scale)
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                Box::new(trace_arrivals(times, weights, shard))
+            }
             ShardLoad::Concurrent { .. } | ShardLoad::Idle => return None,
         })
     }
@@ -113,6 +131,26 @@ pub fn constant_arrivals(
             at_s: ramp.time_of(j as f64),
         })
     })
+}
+
+/// This shard's share of a trace's schedule: record j at `times_s[j]`, striped over the shards
+/// as the constant schedule is.
+pub fn trace_arrivals(
+    times_s: Vec<f64>,
+    weights: &[u32],
+    shard: u32,
+) -> impl Iterator<Item = Arrival> {
+    let cycle = stripe_cycle(weights);
+    times_s
+        .into_iter()
+        .enumerate()
+        .filter_map(move |(j, at_s)| {
+            let owner = *cycle.get(j % cycle.len().max(1))?;
+            (owner == shard).then_some(Arrival {
+                index: j as u64,
+                at_s,
+            })
+        })
 }
 
 /// A Poisson process with the (ramped) rate on `[0, duration_s)`, at most `max` arrivals: unit

@@ -78,9 +78,53 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                 ..empty_stage()
             })
             .collect()
+    } else if l.stages.is_empty() && l.kind == LoadType::Trace {
+        // The whole trace, once.
+        vec![empty_stage()]
     } else {
         l.stages.clone()
     };
+    let time_scale = l.time_scale.unwrap_or(1.0);
+    if let Some(t) = l.time_scale {
+        if l.kind != LoadType::Trace {
+            return Err(invalid(
+                "load.time_scale".into(),
+                "only for load type trace (it scales the trace's timestamps)".into(),
+            ));
+        }
+        if !(t.is_finite() && t > 0.0) {
+            return Err(invalid(
+                "load.time_scale".into(),
+                format!(
+                    "must be a number > 0 (2 = half the trace's rate, 0.5 = twice it), got {t}"
+                ),
+            ));
+        }
+    }
+    if let Some(t) = l.think_time {
+        let sessions = p.data.kind == crate::profile::DataType::MultiTurn;
+        if l.kind != LoadType::Concurrent && !sessions {
+            return Err(invalid(
+                "load.think_time".into(),
+                "only for load type concurrent or data type multi_turn (the wait between a user's answer and its next request)".into(),
+            ));
+        }
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(invalid(
+                "load.think_time".into(),
+                format!("must be a number of seconds ≥ 0, got {t}"),
+            ));
+        }
+    }
+    if l.kind == LoadType::Trace && p.data.kind != crate::profile::DataType::MooncakeTrace {
+        return Err(invalid(
+            "load.type".into(),
+            format!(
+                "trace replays the timestamps of data type mooncake_trace, and data.type is {}; allowed load types for it: constant, poisson, gamma, concurrent",
+                p.data.kind.name()
+            ),
+        ));
+    }
     if stages.is_empty() {
         return Err(invalid(
             "load.stages".into(),
@@ -265,11 +309,31 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                     duration_s: duration,
                 }
             }
-            LoadType::Trace | LoadType::TraceSessionReplay => return Err(invalid(
-                "load.type".into(),
-                "trace replay is not supported yet; allowed: constant, poisson, gamma, concurrent"
-                    .into(),
-            )),
+            LoadType::Trace => {
+                for (field, given) in [
+                    ("rate", s.rate.is_some()),
+                    ("ramp_to", s.ramp_to.is_some()),
+                    ("concurrency_level", s.concurrency_level.is_some()),
+                ] {
+                    if given {
+                        return Err(invalid(
+                            key(field),
+                            "a trace stage takes its times from the trace: allowed keys duration, num_requests, warmup, cooldown (and load.time_scale)".into(),
+                        ));
+                    }
+                }
+                StageLoad::Trace {
+                    time_scale,
+                    duration_s: duration,
+                    total: s.num_requests.unwrap_or(u64::MAX),
+                }
+            }
+            LoadType::TraceSessionReplay => {
+                return Err(invalid(
+                    "load.type".into(),
+                    "trace_session_replay is not supported; allowed: constant, poisson, gamma, concurrent, trace".into(),
+                ))
+            }
         };
         out.push(StageDef { load, window });
     }

@@ -67,12 +67,16 @@ fn concurrency_splits_users_and_requests_by_largest_remainder() {
             ShardLoad::Concurrent {
                 users: 3,
                 num_requests: Some(30),
-                duration_s: None
+                duration_s: None,
+                first_user: 0,
+                total_users: 10,
             },
             ShardLoad::Concurrent {
                 users: 7,
                 num_requests: Some(70),
-                duration_s: None
+                duration_s: None,
+                first_user: 3,
+                total_users: 10,
             },
             ShardLoad::Idle,
         ]
@@ -282,4 +286,183 @@ fn rate_inf_survives_the_wire() {
     assert!(json.contains("\"rate\":\"inf\""), "{json}");
     let back: ShardSpec = serde_json::from_str(&json).unwrap();
     assert_eq!(&back, spec);
+}
+
+/// A profile replaying a trace file written for the test (timestamps in ms).
+fn trace_profile(
+    stamps: &[u32],
+    load: &str,
+) -> Result<LoadedProfile, crate::profile::ProfileError> {
+    let dir = std::env::temp_dir().join(format!(
+        "fleetbench-trace-{}-{}",
+        std::process::id(),
+        splitmix64(stamps.iter().map(|&s| s as u64).sum::<u64>() ^ load.len() as u64)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.jsonl");
+    let lines: Vec<String> = stamps
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                r#"{{"timestamp": {t}, "input_length": {}, "output_length": 4, "hash_ids": [{i}]}}"#,
+                20 + i
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let text = format!(
+        "server: {{base_url: 'http://127.0.0.1:1', model_name: m}}\n\
+         api: {{type: completion, streaming: true}}\n\
+         data: {{type: mooncake_trace, path: '{}'}}\n\
+         {load}\n\
+         fleet: {{weights: {{a: 1, b: 2, c: 0}}}}\n",
+        path.display()
+    );
+    parse_profile(&text, Path::new("t.yaml"), "t")
+}
+
+#[test]
+fn trace_replay_union_of_shards_is_the_scaled_trace() {
+    let stamps = [1000, 1100, 1100, 1250, 1400, 2000, 2600, 2601, 3000, 4000];
+    let lp = trace_profile(&stamps, "load: {type: trace, time_scale: 0.5}").unwrap();
+    let plan = plan_run(&lp, &members(3), "r", 1).unwrap();
+    let stage = &plan.stages[0];
+    assert_eq!(stage.label, "trace_x0.5");
+    assert_eq!(stage.planned_requests(), Some(10));
+    let mut union = Vec::new();
+    let mut counts = Vec::new();
+    for s in &stage.shards {
+        let mine: Vec<Arrival> = s.arrivals().map(|a| a.collect()).unwrap_or_default();
+        counts.push(mine.len());
+        union.extend(mine);
+    }
+    union.sort_by_key(|a| a.index);
+    let expected: Vec<Arrival> = stamps
+        .iter()
+        .enumerate()
+        .map(|(j, &t)| Arrival {
+            index: j as u64,
+            at_s: (t as f64 - 1000.0) / 1000.0 * 0.5,
+        })
+        .collect();
+    assert_eq!(union, expected, "every record once, at its scaled time");
+    // Weights 1 : 2 : 0 over 10 records: the striping cycle gives 4 and 6 (or 3 and 7).
+    assert_eq!(counts.iter().sum::<usize>(), 10);
+    assert!(counts[1] > counts[0] && counts[2] == 0, "{counts:?}");
+    // Request j carries record j's lengths.
+    let r = stage.shards[0].data.request(stage.shards[0].seed, 3);
+    assert_eq!((r.input_tokens, r.max_tokens), (23, 4));
+}
+
+#[test]
+fn trace_replay_stops_at_the_stage_duration_and_count() {
+    let stamps = [0, 500, 1000, 1500, 2000, 2500];
+    let lp = trace_profile(
+        &stamps,
+        "load: {type: trace, time_scale: 2, stages: [{duration: 3}, {num_requests: 2}]}",
+    )
+    .unwrap();
+    let plan = plan_run(&lp, &members(1), "r", 1).unwrap();
+    // Scaled times 0, 1, 2, 3, 4, 5 s: a 3 s stage replays the first three.
+    assert_eq!(plan.stages[0].planned_requests(), Some(3));
+    assert_eq!(plan.stages[0].window.end_s, Some(3.0));
+    assert_eq!(plan.stages[1].planned_requests(), Some(2));
+    let n = plan.stages[1].shards[0].arrivals().unwrap().count();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn trace_replay_errors_name_the_key_and_what_is_allowed() {
+    let err = trace_profile(&[0, 10, 5], "load: {type: trace}")
+        .map(|lp| plan_run(&lp, &members(1), "r", 1).map(|_| ()))
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trace.jsonl") && err.contains("record 3") && err.contains("time order"),
+        "{err}"
+    );
+    let err = trace_profile(
+        &[0, 10],
+        "load: {type: trace, stages: [{rate: 3, duration: 1}]}",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("load.stages.0.rate") && err.contains("allowed keys duration, num_requests"),
+        "{err}"
+    );
+    let err = trace_profile(
+        &[0, 10],
+        "load: {type: constant, time_scale: 2, stages: [{rate: 3, duration: 1}]}",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("load.time_scale") && err.contains("only for load type trace"),
+        "{err}"
+    );
+    let err = parse_profile(
+        "server: {base_url: 'http://127.0.0.1:1'}\ndata: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\nload: {type: trace}\n",
+        Path::new("t.yaml"),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("t.yaml") && err.contains("load.type") && err.contains("mooncake_trace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn think_time_is_only_for_users_and_sessions() {
+    let text = "server: {base_url: 'http://127.0.0.1:1'}\ndata: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\n\
+                load: {type: constant, think_time: 1, stages: [{rate: 3, duration: 1}]}\n";
+    let err = parse_profile(text, Path::new("t.yaml"), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("load.think_time") && err.contains("concurrent or data type multi_turn"),
+        "{err}"
+    );
+    let lp = profile("load: {type: concurrent, think_time: 0.25, stages: [{concurrency_level: 2, num_requests: 4}]}");
+    let plan = plan_run(&lp, &members(1), "r", 1).unwrap();
+    assert_eq!(plan.stages[0].shards[0].think_time_ms, 250);
+}
+
+#[test]
+fn sessions_keep_every_round_of_a_user_together() {
+    let text = "server: {base_url: 'http://127.0.0.1:1'}\napi: {type: chat}\n\
+                data: {type: multi_turn, multi_turn: {users: 3, rounds: 4, system_prompt_len: 5, question_len: 2, answer_len: 3}}\n\
+                load: {type: constant, stages: [{rate: inf, num_requests: 6}]}\n";
+    let lp = parse_profile(text, Path::new("t.yaml"), "t").unwrap();
+    let plan = plan_run(&lp, &members(2), "r", 1).unwrap();
+    let stage = &plan.stages[0];
+    // 6 sessions of 4 rounds: the arrivals start sessions, every round is a request.
+    assert_eq!(stage.planned_requests(), Some(24));
+    let shard = &stage.shards[0];
+    assert_eq!(shard.session_rounds(), Some(4));
+    let src = &shard.data.source;
+    let mut seen = std::collections::BTreeSet::new();
+    for session in 0..6u64 {
+        let first = shard
+            .data
+            .request(shard.seed, src.session_round_index(session, 0));
+        for round in 0..4u32 {
+            let idx = src.session_round_index(session, round);
+            assert!(seen.insert(idx), "index {idx} used twice");
+            let r = shard.data.request(shard.seed, idx);
+            let turns = r.messages.expect("chat turns");
+            // System prompt, then the earlier rounds' question and answer, then this question.
+            assert_eq!(turns.len(), 1 + 2 * round as usize + 1);
+            assert_eq!(
+                turns[0],
+                first.messages.as_ref().unwrap()[0],
+                "same user throughout"
+            );
+            assert_eq!(r.input_tokens, 5 + round * (2 + 3) + 2);
+        }
+    }
 }

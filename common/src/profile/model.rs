@@ -228,7 +228,8 @@ pub enum LoadType {
     /// Gamma-distributed gaps with `load.burstiness` (1.0 = Poisson), as `vllm bench serve`.
     Gamma,
     Concurrent,
-    /// Timestamps from the data's trace (not supported yet).
+    /// Timestamps from the data's trace (`data.type: mooncake_trace`), scaled by
+    /// `load.time_scale`.
     Trace,
     TraceSessionReplay,
 }
@@ -285,6 +286,14 @@ pub struct LoadConfig {
     /// Gamma arrivals: shape of the gaps (1.0 = Poisson; lower is burstier).
     #[serde(default)]
     pub burstiness: Option<f64>,
+    /// Trace replay: the factor applied to the trace's time axis (2 = half the rate, 0.5 =
+    /// twice as fast; default 1).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// Closed loop and multi-turn sessions: seconds a user waits after an answer before sending
+    /// its next request (default 0).
+    #[serde(default)]
+    pub think_time: Option<f64>,
     /// inference-perf's batching interval; fleetbench schedules every request individually.
     #[serde(default)]
     pub interval: Option<f64>,

@@ -157,7 +157,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
         "data".into(),
         json!(i.stage.shards.first().map(|s| &s.data)),
     );
-    if let Some(n) = i.stage.load.planned_requests() {
+    if let Some(n) = i.stage.planned_requests() {
         load_args.insert("planned_requests".into(), json!(n));
     }
 
