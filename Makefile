@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv
+.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers
 
 all: build
 
@@ -45,6 +45,12 @@ bench: toolchain
 	$(CARGO) build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/sim-bench
 	$(CARGO_TARGET_DIR)/release/fleetbench-bench
+
+# fleetbench against the Python peers (aiperf, guidellm, inference-perf, from PyPI into
+# .venv-peers/) on the same sim and workloads, in one run (BENCHMARKS.md); not part of `make test`.
+bench-peers: toolchain
+	$(CARGO) build --release --workspace --bins
+	$(PYTHON) scripts/bench-peers/bench_peers.py --bin $(CARGO_TARGET_DIR)/release
 
 # On a host with an NVIDIA GPU: real NVML telemetry for 10 s (inventory + statistics).
 gpu-check:
