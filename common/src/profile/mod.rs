@@ -10,6 +10,7 @@ mod matrix;
 mod model;
 mod overrides;
 mod validate;
+mod vllm_args;
 
 pub use error::ProfileError;
 pub use locate::locate;

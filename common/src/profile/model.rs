@@ -312,7 +312,7 @@ pub struct LoadConfig {
     pub worker_max_concurrency: Option<Value>,
     #[serde(default)]
     pub worker_max_tcp_connections: Option<Value>,
-    // Known to inference-perf, not implemented by fleetbench yet.
+    // Known to inference-perf, not implemented by fleetbench yet (but lora_traffic_split).
     #[serde(default)]
     pub sweep: Option<Value>,
     /// inference-perf's LoRA traffic split: `[{name, split}]`; the same mix as `data.lora_mix`.
