@@ -474,6 +474,9 @@ def run_fleetbench(env: Env, w: Workload, addr: str, d: Path, res: Result) -> No
         end_group(coord)
         res.note += "coordinator did not exit; "
     (d / "coordinator.out").write_text(coord.stdout.read())
+    if res.window:
+        res.note += (f"coordinator (same core, not counted above): "
+                     f"{res.window['aux_cpu_s_per_1k_chunks']:.5f} CPU-s per 1k chunks; ")
     reports = sorted(out.glob("*/stage-0/report.json"))
     if not reports:
         res.note += f"no report.json (logs in {d}); "
@@ -739,7 +742,7 @@ def tables(results: list[Result], workloads: list[Workload]) -> str:
     fid = next((w for w in workloads if w.name == "fidelity"), None)
     ref = by.get(("fleetbench", "ceiling"))
     refw = ref.window if ref and ref.window else None
-    head = ("| tool | chunks/s | CPU-s per 1k chunks | peak RSS MB | requests | TTFT p50 reported / "
+    head = ("| tool | chunks/s | CPU-s per 1k chunks | peak RSS MB | requests (sim) | TTFT p50 reported / "
             "truth (error ms) | ITL p50 reported / truth (error ms) | CPU per chunk × fleetbench "
             "| chunks/s × fleetbench |")
     lines += [head, "|---|---:|---:|---:|---:|---|---|---:|---:|"]
@@ -776,18 +779,21 @@ def tables(results: list[Result], workloads: list[Workload]) -> str:
     lines.append("Details per run (window: the steady part of the sim's token count; whole-run "
                  "CPU: the tool's processes from start to exit, start-up and report included):")
     lines.append("")
-    lines.append("| workload | tool | window s | chunks in window | tool CPU busy | whole-run CPU-s "
+    lines.append("| workload | tool | window s | chunks in window | chunks/s | CPU-s per 1k chunks "
+                 "| tool CPU busy | whole-run CPU-s "
                  "| wall s | peak PSS MB | processes | sim requests | sim aborted | tool's own "
                  "tokens/s | tool's requests | note |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         if r.not_run:
-            lines.append(f"| {r.workload} | {r.tool} | | | | | | | | | | | | not run: {r.not_run} |")
+            lines.append(f"| {r.workload} | {r.tool} |{' |' * 13} not run: {r.not_run} |")
             continue
         w = r.window or {}
         lines.append(
             f"| {r.workload} | {r.tool} | {fmt(w.get('window_s'), '.1f')} | "
-            f"{fmt(w.get('chunks'), ',d')} | {fmt(w.get('cpu_busy', float('nan')) * 100, '.0f')}% | "
+            f"{fmt(w.get('chunks'), ',d')} | {fmt(w.get('chunks_per_s'), ',.0f')} | "
+            f"{fmt(w.get('cpu_s_per_1k_chunks'), '.4f')} | "
+            f"{fmt(w.get('cpu_busy', float('nan')) * 100, '.0f')}% | "
             f"{fmt(r.whole_cpu_s, '.1f')} | {r.wall_s:.1f} | {r.peak_pss_mb:.0f} | {r.procs} | "
             f"{r.sim_requests:,} | {r.sim_aborted} | {fmt(r.reported.get('tokens_per_s'), ',.0f')} | "
             f"{fmt(r.reported.get('requests'), ',.0f')} | {r.note.strip('; ')} |"
@@ -833,6 +839,7 @@ def main() -> int:
                          "(req/s) times --seconds")
     ap.add_argument("--out", default=str(REPO / "results" / "bench-peers"))
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--note", default="", help="a line for the report (e.g. where --bin came from)")
     args = ap.parse_args()
     args.ip_requests_per_s = {k: float(v) for k, v in
                               (kv.split("=") for kv in args.ip_rate.split(","))}
@@ -883,6 +890,7 @@ def run_all(args, tools: list[str], work: Path, log) -> int:
             ap.error(f"unknown workload {name}")
 
     started = dt.datetime.now(dt.timezone.utc)
+    load0 = os.getloadavg()
     results = []
     for w in workloads:
         for tool in tools:
@@ -905,14 +913,16 @@ def run_all(args, tools: list[str], work: Path, log) -> int:
     header = [
         f"# bench-peers {stamp}",
         "",
-        f"- commit {commit()}; machine: {os.cpu_count()} cores, {cpu_model()}; load average at "
-        f"the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        f"- commit {commit()}; machine: {os.cpu_count()} cores, {cpu_model()}; load average "
+        f"(1, 5, 15 min) at the start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, at the end "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         f"- command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`",
         f"- workloads: {args.streams} concurrent streams (closed loop), {args.prompt_tokens}-token "
         f"prompts, {args.tokens}-token streamed completions, {args.seconds:g} s per tool; ceiling: "
         f"zero-delay sim; fidelity: sim TTFT {args.fidelity_ttft_ms:g} ms, "
         f"{args.fidelity_itl_ms:g} ms between tokens, ground truth from `--ground-truth`",
         f"- pinning: sim on core {args.sim_core}, the tool's processes on core {args.tool_core}",
+        *([f"- note: {args.note}"] if args.note else []),
         "- versions: " + "; ".join(f"{k} {v}" for k, v in env.versions.items()),
         "",
         "Chunks/s, CPU, RSS and requests from the ceiling run; TTFT/ITL from the fidelity run.",
