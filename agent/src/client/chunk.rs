@@ -1,24 +1,73 @@
 //! What the agent needs from one streamed chunk, parsed with borrowed strings (no allocation
-//! unless a text needs unescaping): does it carry generated text, does it carry `usage`, is it an
-//! error. Unknown fields are skipped.
+//! unless a text needs unescaping, or a chunk has more than one choice): does it carry generated
+//! text, does it carry `usage`, is it an error. Unknown fields are skipped.
 
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 #[derive(Debug, Deserialize)]
 pub struct Chunk<'a> {
     #[serde(borrow, default)]
-    choices: Vec<Choice<'a>>,
+    choices: Choices<'a>,
     #[serde(default)]
     pub usage: Option<Usage>,
     #[serde(default)]
     error: Option<serde::de::IgnoredAny>,
 }
 
+/// `choices`: the first one inline, any others in a `Vec`, so that the usual one-choice chunk
+/// allocates nothing (a `Vec` allocated once per chunk).
+#[derive(Debug, Default)]
+struct Choices<'a> {
+    first: Option<Choice<'a>>,
+    rest: Vec<Choice<'a>>,
+}
+
+impl<'a> Choices<'a> {
+    fn iter(&self) -> impl Iterator<Item = &Choice<'a>> {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Seq<'a>(PhantomData<Choices<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for Seq<'a> {
+            type Value = Choices<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Choices<'a>, A::Error> {
+                let first = seq.next_element()?;
+                let mut rest = Vec::new();
+                while let Some(c) = seq.next_element()? {
+                    rest.push(c);
+                }
+                Ok(Choices { first, rest })
+            }
+        }
+        d.deserialize_seq(Seq(PhantomData))
+    }
+}
+
+/// A string borrowed from the chunk unless it had escapes. (`Option<Cow<str>>` alone always
+/// allocates: serde borrows a `Cow` only when it is the field itself.)
+#[derive(Debug, Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl Text<'_> {
+    fn non_empty(t: &Option<Text<'_>>) -> bool {
+        t.as_ref().is_some_and(|t| !t.0.is_empty())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Choice<'a> {
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(borrow, default)]
     delta: Option<Delta<'a>>,
     #[serde(borrow, default)]
@@ -28,9 +77,9 @@ struct Choice<'a> {
 #[derive(Debug, Deserialize)]
 struct Delta<'a> {
     #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
+    content: Option<Text<'a>>,
     #[serde(borrow, default)]
-    reasoning_content: Option<Cow<'a, str>>,
+    reasoning_content: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -43,31 +92,36 @@ pub struct Usage {
 
 impl<'a> Chunk<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Chunk<'a>, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        // One UTF-8 check of the whole chunk, then the `str` reader: `from_slice` validates every
+        // key and string separately (an eighth of the agent's instructions per chunk). Invalid
+        // UTF-8 takes the slice reader, which decides exactly as before.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(bytes),
+        }
     }
 
     /// True when the chunk carries generated text (`choices[].text`, `delta.content` or
     /// `delta.reasoning_content` non-empty); role-only, empty and usage-only chunks do not.
     pub fn carries_text(&self) -> bool {
         self.choices.iter().any(|c| {
-            let non_empty = |s: &Option<Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
-            non_empty(&c.text)
-                || c.delta
-                    .as_ref()
-                    .is_some_and(|d| non_empty(&d.content) || non_empty(&d.reasoning_content))
+            Text::non_empty(&c.text)
+                || c.delta.as_ref().is_some_and(|d| {
+                    Text::non_empty(&d.content) || Text::non_empty(&d.reasoning_content)
+                })
         })
     }
 
     /// The generated text of a non-streamed response.
     pub fn full_text(&self) -> String {
         let mut out = String::new();
-        for c in &self.choices {
+        for c in self.choices.iter() {
             if let Some(t) = &c.text {
-                out.push_str(t);
+                out.push_str(&t.0);
             }
             if let Some(m) = &c.message {
                 if let Some(t) = &m.content {
-                    out.push_str(t);
+                    out.push_str(&t.0);
                 }
             }
         }
@@ -101,7 +155,31 @@ mod tests {
         let c = Chunk::parse(br#"{"error":{"message":"boom","code":500}}"#).unwrap();
         assert!(c.is_error());
         assert!(Chunk::parse(b"{not json").is_err());
+        assert!(Chunk::parse(b"{\"choices\":[{\"text\":\"\xff\"}]}").is_err());
+        let c = Chunk::parse(b"{\"id\":\"\xff\",\"choices\":[{\"text\":\"\xc3\xa9\"}]}").unwrap();
+        assert!(
+            c.carries_text(),
+            "invalid UTF-8 in a skipped field is skipped, as before"
+        );
         let c = Chunk::parse(br#"{"choices":[{"text":"a\"b"}]}"#).unwrap();
         assert!(c.carries_text());
+        assert_eq!(c.full_text(), "a\"b");
+    }
+
+    #[test]
+    fn texts_are_borrowed_and_every_choice_counts() {
+        let c = Chunk::parse(br#"{"choices":[{"index":0,"text":" tok"}]}"#).unwrap();
+        let text = &c.choices.first.as_ref().unwrap().text.as_ref().unwrap().0;
+        assert!(matches!(text, Cow::Borrowed(" tok")), "{text:?}");
+        let c = Chunk::parse(
+            br#"{"choices":[{"text":""},{"text":"b"},{"message":{"content":"c"}}],"usage":null}"#,
+        )
+        .unwrap();
+        assert!(c.carries_text(), "the second choice carries text");
+        assert_eq!(c.full_text(), "bc");
+        let c = Chunk::parse(br#"{"choices":[]}"#).unwrap();
+        assert!(!c.carries_text());
+        assert!(Chunk::parse(br#"{"choices":null}"#).is_err());
+        assert!(Chunk::parse(br#"{"choices":[{"text":1}]}"#).is_err());
     }
 }

@@ -244,6 +244,10 @@ impl EndpointClient {
 
         let mut parser = SseParser::new();
         let mut st = StreamState::default();
+        // One allocation for the gaps instead of a doubling series of reallocations (and copies)
+        // per request; capped, as the stream may end long before `max_tokens`.
+        st.itl_us
+            .reserve((data.max_tokens as usize).saturating_sub(1).min(1024));
         loop {
             let idle = tokio::time::Instant::now() + IDLE_TIMEOUT;
             let frame = tokio::select! {
