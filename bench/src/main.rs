@@ -3,7 +3,9 @@
 //! 1. Agent ceiling: a sim in zero-delay deterministic mode pinned to one core, the agent's own
 //!    client and recorder (the code `agent join` runs) pinned to the other, closed-loop users at
 //!    several concurrencies: requests/s, chunks/s, agent CPU-µs per chunk and per request (from
-//!    /proc, so independent of which side is the bottleneck), RSS per 1,000 streams.
+//!    /proc, so independent of which side is the bottleneck), RSS per 1,000 streams. Above
+//!    `--streams-per-sim` streams the load is spread over several sim processes (all on the sim's
+//!    core), and the sims' CPU is shown so that it is clear which side was the bottleneck.
 //! 2. Timing fidelity: a sim with a fixed TTFT and inter-token gap and a ground-truth log, an
 //!    open-loop schedule that keeps ~N streams in flight; per request |measured − true| TTFT and
 //!    per gap |measured − true| ITL (median, p99), and the send lag.
@@ -39,8 +41,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 )]
 struct Args {
     /// Concurrencies of the ceiling runs.
-    #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096")]
+    #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096,10000")]
     concurrency: Vec<u32>,
+    /// Most streams one sim process serves in the ceiling runs; more streams start more sims
+    /// (round-robin, all pinned to the sim's core).
+    #[arg(long, default_value_t = 4096)]
+    streams_per_sim: u32,
     /// Seconds of each ceiling run.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
@@ -73,6 +79,8 @@ const PINNED_ENV: &str = "FLEETBENCH_BENCH_PINNED";
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if std::env::var_os(PINNED_ENV).is_none() {
+        // Before re-executing: the pinned child and the sims inherit the raised limit.
+        raise_open_files_limit();
         let exe = std::env::current_exe()?;
         let status = Command::new("taskset")
             .arg("-c")
@@ -92,6 +100,10 @@ fn main() -> anyhow::Result<()> {
         args.agent_core, args.sim_core
     );
     println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    println!(
+        "open files limit: {} (each stream holds one socket here and one in a sim)",
+        open_files_limit()
+    );
     if args.only.iter().any(|o| o == "ceiling") {
         rt.block_on(ceiling(&args))?;
     }
@@ -158,9 +170,43 @@ fn start_sim(core: usize, flags: &[&str]) -> anyhow::Result<Sim> {
     Ok(Sim { child, addr })
 }
 
+/// Raises the soft limit of open files to the hard limit (10,000 streams need 10,000 sockets).
+fn raise_open_files_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid resource and a pointer to a live rlimit.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The soft limit of open files of this process.
+fn open_files_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid resource and a pointer to a live rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        0
+    }
+}
+
 /// utime + stime of this process, seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    proc_cpu_seconds("self")
+}
+
+/// utime + stime of process `pid` ("self" for this one), seconds.
+fn proc_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = [11, 12]
@@ -221,27 +267,52 @@ fn shard(addr: &str, tokens: u32, load: &str) -> anyhow::Result<ShardSpec> {
 // ---------------------------------------------------------------- 1. ceiling
 
 async fn ceiling(args: &Args) -> anyhow::Result<()> {
-    let sim = start_sim(args.sim_core, &["--ttft-ms", "0", "--itl-ms", "0"])?;
+    let per_sim = args.streams_per_sim.max(1);
+    let sims_for = |c: u32| c.div_ceil(per_sim).max(1) as usize;
+    let most = args
+        .concurrency
+        .iter()
+        .map(|&c| sims_for(c))
+        .max()
+        .unwrap_or(1);
+    let limit = open_files_limit();
+    let sims = (0..most)
+        .map(|_| start_sim(args.sim_core, &["--ttft-ms", "0", "--itl-ms", "0"]))
+        .collect::<anyhow::Result<Vec<Sim>>>()?;
     println!(
-        "\n## Agent ceiling ({}-token streamed completions, closed loop, {} s each)\n",
-        args.tokens, args.seconds
+        "\n## Agent ceiling ({}-token streamed completions, closed loop, {} s each; up to {per_sim} streams per sim, all sims on core {})\n",
+        args.tokens, args.seconds, args.sim_core
     );
-    println!("| streams | requests/s | chunks/s | agent CPU-µs/chunk | agent CPU-s per 1k chunks | agent CPU-µs/request | agent CPU busy | RSS MB | RSS MB per 1k streams |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| streams | sims | requests/s | chunks/s | agent CPU-µs/chunk | agent CPU-s per 1k chunks | agent CPU-µs/request | agent CPU busy | sims' CPU busy | RSS MB | RSS MB per 1k streams |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let base_rss = rss_mb();
     for &c in &args.concurrency {
-        let spec = shard(
-            &sim.addr,
-            args.tokens,
-            &format!(
-                "load: {{type: concurrent, stages: [{{concurrency_level: {c}, duration: {}}}]}}",
-                args.seconds
-            ),
-        )?;
-        let client = Arc::new(EndpointClient::new(&spec.endpoint, Duration::from_secs(60)).await?);
-        client
-            .prewarm(c as usize, Instant::now() + Duration::from_secs(20))
-            .await;
+        if u64::from(c) + 64 > limit {
+            println!("| {c} | skipped: {c} streams need more than the open files limit ({limit}); raise `ulimit -n` |");
+            continue;
+        }
+        let used = &sims[..sims_for(c)];
+        let load = format!(
+            "load: {{type: concurrent, stages: [{{concurrency_level: {c}, duration: {}}}]}}",
+            args.seconds
+        );
+        let spec = shard(&used[0].addr, args.tokens, &load)?;
+        let mut clients = Vec::new();
+        for (i, sim) in used.iter().enumerate() {
+            let endpoint = shard(&sim.addr, args.tokens, &load)?.endpoint;
+            let client = Arc::new(EndpointClient::new(&endpoint, Duration::from_secs(60)).await?);
+            // Streams go round-robin: sim i serves streams i, i + k, ...
+            let streams = (c as usize + used.len() - 1 - i) / used.len();
+            client
+                .prewarm(streams, Instant::now() + Duration::from_secs(20))
+                .await;
+            clients.push(client);
+        }
+        let sim_cpu = || -> f64 {
+            used.iter()
+                .map(|s| proc_cpu_seconds(&s.child.id().to_string()))
+                .sum()
+        };
         let recorder = Arc::new(Recorder::new(
             Instant::now(),
             Window {
@@ -251,11 +322,15 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
         ));
         let stop_at = Instant::now() + Duration::from_secs_f64(args.seconds);
         let next = Arc::new(AtomicU64::new(0));
-        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let (cpu0, sim_cpu0, t0) = (cpu_seconds(), sim_cpu(), Instant::now());
         let mut users = tokio::task::JoinSet::new();
-        for _ in 0..c {
-            let (client, recorder, next, spec) =
-                (client.clone(), recorder.clone(), next.clone(), spec.clone());
+        for i in 0..c as usize {
+            let (client, recorder, next, spec) = (
+                clients[i % clients.len()].clone(),
+                recorder.clone(),
+                next.clone(),
+                spec.clone(),
+            );
             users.spawn(async move {
                 while Instant::now() < stop_at {
                     let data = RequestData::build(&spec, next.fetch_add(1, Ordering::Relaxed));
@@ -272,6 +347,7 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
             }
         }
         let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+        let sims_cpu = sim_cpu() - sim_cpu0;
         let m = recorder.take().measurements;
         let chunks = m.counters.output_tokens as f64;
         let requests = m.counters.ok as f64;
@@ -280,13 +356,15 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
         }
         let rss = peak_rss.max(rss_mb());
         println!(
-            "| {c} | {:.0} | {:.0} | {:.3} | {:.5} | {:.1} | {:.0}% | {:.0} | {:.1} |",
+            "| {c} | {} | {:.0} | {:.0} | {:.3} | {:.5} | {:.1} | {:.0}% | {:.0}% | {:.0} | {:.1} |",
+            used.len(),
             requests / wall,
             chunks / wall,
             cpu * 1e6 / chunks.max(1.0),
             cpu * 1e3 / chunks.max(1.0),
             cpu * 1e6 / requests.max(1.0),
             100.0 * cpu / wall,
+            100.0 * sims_cpu / wall,
             rss,
             (rss - base_rss).max(0.0) * 1000.0 / c as f64,
         );
@@ -354,7 +432,7 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
     });
     let mut due = pace(spec.clone(), Box::new(arrivals), start);
     let mut tasks = tokio::task::JoinSet::new();
-    while let Some(Due { data, intended }) = due.recv().await {
+    while let Some(Due { data, intended, .. }) = due.recv().await {
         let client = client.clone();
         tasks.spawn(async move { (data.id.clone(), client.execute(&data, intended).await) });
     }
