@@ -40,11 +40,14 @@ demo: build
 	BIN=$(BIN) bash scripts/demo.sh
 
 # The sim's tokens/s per core, then the agent's ceiling, timing fidelity and the coordinator's
-# merge rate (BENCHMARKS.md). Release builds; each part pins the sim and the client to one core.
+# merge rate, then the criterion micro-benchmarks of the agent's hot path and of a snapshot (BENCHMARKS.md).
+# Release builds; the ceiling and fidelity parts pin the sim(s) and the client to one core each.
 bench: toolchain
 	$(CARGO) build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/sim-bench
 	$(CARGO_TARGET_DIR)/release/fleetbench-bench
+	$(CARGO) bench -p fleetbench-bench --bench agent_hot_path -- --warm-up-time 1 --measurement-time 2
+	$(CARGO) bench -p fleetbench-bench --bench hdr_snapshot -- --warm-up-time 1 --measurement-time 2
 
 # fleetbench against the Python peers (aiperf, guidellm, inference-perf, from PyPI into
 # .venv-peers/) on the same sim and workloads, in one run (BENCHMARKS.md); not part of `make test`.
