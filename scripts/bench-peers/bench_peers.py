@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -676,6 +677,9 @@ def ensure_venv(tool: str, python: str, extra_pip: list[str], log) -> Path:
         text = (r.stderr or "") + (r.stdout or "")
         why = next((ln.strip() for ln in text.splitlines() if "requires Python" in ln),
                    text.strip()[-400:])
+        built = re.search(r"pip-install-[^/]+/([A-Za-z0-9_.-]+?)_[0-9a-f]{32}", text)
+        if built:  # the dependency whose source build said so
+            why = f"building {built.group(1)} from source: {why}"
         raise RuntimeError(f"`pip install {' '.join(extra_pip + [req])}` failed: {why}")
     marker.write_text(want)
     return venv
