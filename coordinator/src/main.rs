@@ -409,7 +409,7 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
     println!("agents: {} (weights {:?})", members.len(), plan.weights);
     for st in &plan.stages {
         let planned = st
-.planned_requests()
+            .planned_requests()
             .map_or("open (by time)".to_string(), |n| n.to_string());
         println!(
             "stage {} {}: {} load, planned requests {planned}, measured window {}..{} s",

@@ -220,7 +220,10 @@ impl Control for ControlService {
 
 /// Probes the agent's clock again every `every` (a burst of [`REPROBES`]) while its stream is
 /// open, so that the offsets used for stage starts and reported times follow a drifting clock.
-async fn reprobe_clock(tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>, every: Duration) {
+async fn reprobe_clock(
+    tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>,
+    every: Duration,
+) {
     loop {
         tokio::time::sleep(every).await;
         if tx.is_closed() {
