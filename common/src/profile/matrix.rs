@@ -201,14 +201,7 @@ pub fn is_matrix_file(path: &Path) -> Result<bool, ProfileError> {
 
 /// Reads a matrix file, applies `-o` overrides (to the matrix text) and expands it.
 pub fn load_matrix(path: &Path, overrides: &[String]) -> Result<Matrix, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "matrix".to_string());
+    let (text, stem) = super::read_file(path, "matrix")?;
     parse_matrix(&text, path, &stem, overrides)
 }
 

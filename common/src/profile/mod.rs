@@ -43,6 +43,13 @@ pub fn load_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
 
 /// [`load_profile`] with `-o` overrides (`load.stages.0.rate=4`, `min=20,total_count=200`).
 pub fn load_profile_with(path: &Path, overrides: &[String]) -> Result<LoadedProfile, ProfileError> {
+    let (text, stem) = read_file(path, "profile")?;
+    parse_profile_with(&text, path, &stem, overrides)
+}
+
+/// A profile or matrix file's text and its file stem (`default` when it has none), the name it
+/// goes by unless it names itself.
+pub(crate) fn read_file(path: &Path, default: &str) -> Result<(String, String), ProfileError> {
     let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
         file: path.to_path_buf(),
         source,
@@ -50,8 +57,8 @@ pub fn load_profile_with(path: &Path, overrides: &[String]) -> Result<LoadedProf
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "profile".to_string());
-    parse_profile_with(&text, path, &stem, overrides)
+        .unwrap_or_else(|| default.to_string());
+    Ok((text, stem))
 }
 
 /// Parses and validates profile text; `origin` names it in errors, `default_name` is used when
