@@ -183,3 +183,56 @@ fn a_telemetry_only_agent_samples_until_the_load_is_done() -> anyhow::Result<()>
     assert_eq!(d0["requests"], 0, "weight 0: no load from the decode host");
     Ok(())
 }
+
+/// The profile's `telemetry` section: `interval` sets how often agents sample, `nvml: off`
+/// leaves accelerators out, and `nvml: on` fails an agent that has none, naming the key.
+#[test]
+fn the_profile_telemetry_section_rules_the_agents_sampling() -> anyhow::Result<()> {
+    let run = |name: &str, telemetry: &str, agent_flags: &[&str]| -> anyhow::Result<_> {
+        let dir = scratch(name);
+        let (_sim, sim_addr) = start_sim(
+            &dir,
+            "sim",
+            &["--deterministic", "--ttft-ms", "5", "--itl-ms", "2"],
+        )?;
+        let path = write_profile(
+            &dir,
+            &sim_addr,
+            16,
+            4,
+            &format!("load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\ntelemetry: {telemetry}"),
+        );
+        let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &[])?;
+        let _a = start_agent(&dir, &addr, "a0", "client", agent_flags)?;
+        let ok = coord.wait(Duration::from_secs(60))?.success();
+        Ok((dir, ok))
+    };
+    let gpu = ["--fake-gpu", "NVIDIA H100 80GB HBM3:80:400"];
+    let samples = |dir: &std::path::Path| -> anyhow::Result<f64> {
+        let r = stage_report(&run_dir(dir)?, 0)?;
+        check_benchmark_run(&r);
+        Ok(num(
+            &r,
+            "metrics.metadata.host_groups.0.accelerator.samples",
+        ))
+    };
+    // Every 50 ms over a 2 s window: about 40 samples of the one device (the default is 0.2 s).
+    let (dir, ok) = run("telemetry_interval", "{interval: 0.05}", &gpu)?;
+    assert!(ok, "coordinator failed: {}", dir.display());
+    let n = samples(&dir)?;
+    assert!(
+        (30.0..=45.0).contains(&n),
+        "{n} accelerator samples at 50 ms"
+    );
+    // nvml: off: the host is sampled, its accelerator is not.
+    let (dir, ok) = run("telemetry_off", "{nvml: off}", &gpu)?;
+    assert!(ok, "coordinator failed: {}", dir.display());
+    assert_eq!(samples(&dir)?, 0.0);
+    // nvml: on, and the agent samples no accelerators: its shard fails and says why.
+    let (dir, ok) = run("telemetry_on", "{nvml: on}", &["--nvml", "off"])?;
+    assert!(!ok, "a run that needs NVML passed without it");
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?
+        + &std::fs::read_to_string(dir.join("a0.log"))?;
+    assert!(log.contains("telemetry.nvml is on"), "{log}");
+    Ok(())
+}

@@ -296,6 +296,18 @@ async fn start_stage(
         Instant::now()
     };
     let timeout = Duration::from_millis(spec.request_timeout_ms);
+    if spec.telemetry.nvml == Some(fleetbench_common::profile::NvmlSetting::On)
+        && !cfg.telemetry.lock().await.has_accelerators()
+    {
+        let reason = "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".to_string();
+        let _ = stage_tx.send(Outbound::Failed(wire::ShardFailed {
+            run_id: spec.run_id.clone(),
+            stage: spec.stage,
+            shard: spec.shard,
+            reason: reason.clone(),
+        }));
+        bail!("stage {}: {reason}", spec.stage);
+    }
     let client = match EndpointClient::new(&spec.endpoint, timeout).await {
         Ok(c) => Arc::new(c),
         Err(e) => {

@@ -189,7 +189,11 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         let mut samples = Vec::new();
         while std::time::Instant::now() < until {
             tick.tick().await;
-            samples.push(telemetry.sample(fleetbench_common::clock::unix_ns()).await);
+            samples.push(
+                telemetry
+                    .sample(fleetbench_common::clock::unix_ns(), true)
+                    .await,
+            );
         }
         samples
     });

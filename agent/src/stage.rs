@@ -10,6 +10,7 @@ use crate::schedule::{pace, Due};
 use crate::telemetry::Telemetry;
 use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{Arrival, ShardLoad, ShardSpec};
+use fleetbench_common::profile::{NvmlSetting, TelemetrySection};
 use fleetbench_proto::v1 as wire;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -92,6 +93,7 @@ pub async fn run_stage(ctx: StageContext) {
     let (sampling_tx, sampling_rx) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(sample_telemetry(
         ctx.telemetry.clone(),
+        spec.telemetry,
         recorder.clone(),
         ctx.clock_offset_ns,
         sampling_rx,
@@ -322,22 +324,26 @@ struct Users {
     total: u32,
 }
 
-/// Samples the host at the telemetry interval until told to stop (one sample at once, so even
-/// a short stage has one).
+/// Samples the host at the telemetry interval (the profile's, else the agent's) until told to
+/// stop (one sample at once, so even a short stage has one); no accelerator samples when the
+/// profile says `nvml: off`.
 async fn sample_telemetry(
     telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
+    section: TelemetrySection,
     recorder: Arc<Recorder>,
     clock_offset_ns: i64,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut t = telemetry.lock().await;
-    let mut tick = tokio::time::interval(t.interval);
+    let interval = section.interval.map_or(t.interval, Duration::from_secs_f64);
+    let accelerators = section.nvml != Some(NvmlSetting::Off);
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
-                let s = t.sample(now).await;
+                let s = t.sample(now, accelerators).await;
                 recorder.push_sample(s);
             }
             _ = &mut stop => return,

@@ -82,8 +82,21 @@ impl Telemetry {
         self.gpu.as_ref().map(|g| g.inventory()).unwrap_or_default()
     }
 
-    pub async fn sample(&mut self, agent_unix_ns: i64) -> wire::TelemetrySample {
-        let devices = self.gpu.as_mut().map(|g| g.sample()).unwrap_or_default();
+    /// Whether this agent samples accelerators (NVML or scripted ones).
+    pub fn has_accelerators(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// One sample of the host, the engines and (with `accelerators`) the accelerators.
+    pub async fn sample(
+        &mut self,
+        agent_unix_ns: i64,
+        accelerators: bool,
+    ) -> wire::TelemetrySample {
+        let devices = match self.gpu.as_mut() {
+            Some(g) if accelerators => g.sample(),
+            _ => Vec::new(),
+        };
         let host = self.host.sample();
         let timeout = self.interval.max(Duration::from_millis(100));
         let scrapes = self.engine_urls.iter().map(|u| async move {

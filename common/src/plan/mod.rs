@@ -261,6 +261,9 @@ pub struct ShardSpec {
     /// What a user waits after an answer before its next request (closed loop, session rounds).
     #[serde(default)]
     pub think_time_ms: u64,
+    /// The profile's `telemetry` section (empty: the agent's own settings).
+    #[serde(default)]
+    pub telemetry: crate::profile::TelemetrySection,
 }
 
 impl ShardSpec {
@@ -415,6 +418,7 @@ pub fn plan_run(
                 grace_period_ms,
                 per_request,
                 think_time_ms,
+                telemetry: p.telemetry.unwrap_or_default(),
                 seed: stage_seed,
             })
             .collect();

@@ -35,6 +35,31 @@ pub struct Profile {
     /// summary's headline names the highest stage that met each.
     #[serde(default)]
     pub slo: BTreeMap<String, BTreeMap<String, f64>>,
+    /// fleetbench's own section: how agents sample their hosts during this run (their
+    /// `--telemetry-interval` and `--nvml` apply where it is silent).
+    #[serde(default)]
+    pub telemetry: Option<TelemetrySection>,
+}
+
+/// `telemetry: {interval: 0.2, nvml: auto}`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Seconds between samples.
+    #[serde(default)]
+    pub interval: Option<f64>,
+    #[serde(default)]
+    pub nvml: Option<NvmlSetting>,
+}
+
+/// Accelerator telemetry for a run: `auto` (where the agent has it), `on` (an agent without it
+/// fails its shard), `off` (no accelerator samples).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NvmlSetting {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]

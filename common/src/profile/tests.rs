@@ -465,3 +465,32 @@ fn fleet_hosts_carry_parallelism_and_engine_per_group() {
         "{err}"
     );
 }
+
+#[test]
+fn telemetry_section_is_read_and_checked() {
+    let with =
+        |t: &str| parse_profile(&format!("{BASE}telemetry: {t}\n"), Path::new("p.yaml"), "p");
+    let p = with("{interval: 0.5, nvml: off}").unwrap().profile;
+    assert_eq!(
+        p.telemetry,
+        Some(TelemetrySection {
+            interval: Some(0.5),
+            nvml: Some(NvmlSetting::Off)
+        })
+    );
+    let err = with("{interval: 0}").unwrap_err().to_string();
+    assert!(
+        err.contains("p.yaml") && err.contains("telemetry.interval") && err.contains("0.01 to 60"),
+        "{err}"
+    );
+    let err = with("{nvml: maybe}").unwrap_err().to_string();
+    assert!(
+        err.contains("p.yaml") && err.contains("auto") && err.contains("off"),
+        "{err}"
+    );
+    let err = with("{gpus: [0]}").unwrap_err().to_string();
+    assert!(
+        err.contains("gpus") && err.contains("interval") && err.contains("nvml"),
+        "{err}"
+    );
+}

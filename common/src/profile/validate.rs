@@ -12,6 +12,14 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         key: key.to_string(),
         message,
     };
+    if let Some(i) = p.telemetry.and_then(|t| t.interval) {
+        if !(i.is_finite() && (0.01..=60.0).contains(&i)) {
+            return Err(invalid(
+                "telemetry.interval",
+                format!("must be a number of seconds from 0.01 to 60, got {i}"),
+            ));
+        }
+    }
     const SLO_METRICS: [&str; 5] = ["ttft_ms", "tpot_ms", "itl_ms", "ntpot_ms", "e2e_ms"];
     const SLO_STATS: [&str; 7] = ["mean", "p50", "p75", "p90", "p95", "p99", "p99p9"];
     for (metric, stats) in &p.slo {
