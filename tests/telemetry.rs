@@ -185,7 +185,8 @@ fn a_telemetry_only_agent_samples_until_the_load_is_done() -> anyhow::Result<()>
 }
 
 /// The profile's `telemetry` section: `interval` sets how often agents sample, `nvml: off`
-/// leaves accelerators out, and `nvml: on` fails an agent that has none, naming the key.
+/// leaves accelerators out, and `nvml: on` fails an agent that has none, naming the key. And
+/// `fleet.hosts[].engine_metrics`: the group's agent scrapes the engine without any flag.
 #[test]
 fn the_profile_telemetry_section_rules_the_agents_sampling() -> anyhow::Result<()> {
     let run = |name: &str, telemetry: &str, agent_flags: &[&str]| -> anyhow::Result<_> {
@@ -200,7 +201,8 @@ fn the_profile_telemetry_section_rules_the_agents_sampling() -> anyhow::Result<(
             &sim_addr,
             16,
             4,
-            &format!("load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\ntelemetry: {telemetry}"),
+            &format!("load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\ntelemetry: {telemetry}")
+                .replace("SIM", &sim_addr),
         );
         let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &[])?;
         let _a = start_agent(&dir, &addr, "a0", "client", agent_flags)?;
@@ -217,13 +219,21 @@ fn the_profile_telemetry_section_rules_the_agents_sampling() -> anyhow::Result<(
         ))
     };
     // Every 50 ms over a 2 s window: about 40 samples of the one device (the default is 0.2 s).
-    let (dir, ok) = run("telemetry_interval", "{interval: 0.05}", &gpu)?;
+    // fleet.hosts names the engine's /metrics: the agent scrapes it with no flag of its own.
+    let (dir, ok) = run(
+        "telemetry_interval",
+        "{interval: 0.05}\nfleet: {hosts: [{engine_metrics: ['http://SIM/metrics']}]}",
+        &gpu,
+    )?;
     assert!(ok, "coordinator failed: {}", dir.display());
     let n = samples(&dir)?;
     assert!(
         (30.0..=45.0).contains(&n),
         "{n} accelerator samples at 50 ms"
     );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    assert_eq!(at(&r, "metrics.service.batch_size.units"), "count");
+    assert!(num(&r, "metrics.service.batch_size.max") >= 1.0);
     // nvml: off: the host is sampled, its accelerator is not.
     let (dir, ok) = run("telemetry_off", "{nvml: off}", &gpu)?;
     assert!(ok, "coordinator failed: {}", dir.display());

@@ -191,7 +191,7 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
             tick.tick().await;
             samples.push(
                 telemetry
-                    .sample(fleetbench_common::clock::unix_ns(), true)
+                    .sample(fleetbench_common::clock::unix_ns(), true, &[])
                     .await,
             );
         }

@@ -94,6 +94,7 @@ pub async fn run_stage(ctx: StageContext) {
     let sampler = tokio::spawn(sample_telemetry(
         ctx.telemetry.clone(),
         spec.telemetry,
+        spec.engine_metrics.clone(),
         recorder.clone(),
         ctx.clock_offset_ns,
         sampling_rx,
@@ -326,10 +327,11 @@ struct Users {
 
 /// Samples the host at the telemetry interval (the profile's, else the agent's) until told to
 /// stop (one sample at once, so even a short stage has one); no accelerator samples when the
-/// profile says `nvml: off`.
+/// profile says `nvml: off`; `engines`: the host group's endpoints from the profile.
 async fn sample_telemetry(
     telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
     section: TelemetrySection,
+    engines: Vec<String>,
     recorder: Arc<Recorder>,
     clock_offset_ns: i64,
     mut stop: tokio::sync::oneshot::Receiver<()>,
@@ -343,7 +345,7 @@ async fn sample_telemetry(
         tokio::select! {
             _ = tick.tick() => {
                 let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
-                let s = t.sample(now, accelerators).await;
+                let s = t.sample(now, accelerators, &engines).await;
                 recorder.push_sample(s);
             }
             _ = &mut stop => return,

@@ -87,11 +87,13 @@ impl Telemetry {
         self.gpu.is_some()
     }
 
-    /// One sample of the host, the engines and (with `accelerators`) the accelerators.
+    /// One sample of the host, the engines (this agent's and `more_engines`) and (with
+    /// `accelerators`) the accelerators.
     pub async fn sample(
         &mut self,
         agent_unix_ns: i64,
         accelerators: bool,
+        more_engines: &[String],
     ) -> wire::TelemetrySample {
         let devices = match self.gpu.as_mut() {
             Some(g) if accelerators => g.sample(),
@@ -99,7 +101,13 @@ impl Telemetry {
         };
         let host = self.host.sample();
         let timeout = self.interval.max(Duration::from_millis(100));
-        let scrapes = self.engine_urls.iter().map(|u| async move {
+        let mut urls: Vec<&String> = self.engine_urls.iter().collect();
+        urls.extend(
+            more_engines
+                .iter()
+                .filter(|u| !self.engine_urls.contains(u)),
+        );
+        let scrapes = urls.into_iter().map(|u| async move {
             engine::fetch(u, timeout)
                 .await
                 .map(|text| engine::map_metrics(u, &text))

@@ -264,6 +264,10 @@ pub struct ShardSpec {
     /// The profile's `telemetry` section (empty: the agent's own settings).
     #[serde(default)]
     pub telemetry: crate::profile::TelemetrySection,
+    /// Engine `/metrics` endpoints this agent scrapes for its host group (`fleet.hosts[]
+    /// .engine_metrics`), besides its own `--engine-metrics`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_metrics: Vec<String>,
 }
 
 impl ShardSpec {
@@ -385,6 +389,7 @@ pub fn plan_run(
     let grace_period_ms = (p.load.grace_period.unwrap_or(30.0) * 1000.0).round() as u64;
     let think_time_ms = (p.load.think_time.unwrap_or(0.0) * 1000.0).round() as u64;
 
+    let scrapes = engine_scrapes(p, members);
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
     let mut stages = Vec::with_capacity(defs.len());
     for (index, StageDef { mut load, window }) in defs.into_iter().enumerate() {
@@ -419,6 +424,7 @@ pub fn plan_run(
                 per_request,
                 think_time_ms,
                 telemetry: p.telemetry.unwrap_or_default(),
+                engine_metrics: scrapes[shard].clone(),
                 seed: stage_seed,
             })
             .collect();
@@ -438,6 +444,39 @@ pub fn plan_run(
         weights,
         stages,
     })
+}
+
+/// Per member, the `fleet.hosts[].engine_metrics` it scrapes: each host group's endpoints go to
+/// the group's first agent only, so every engine is sampled once.
+fn engine_scrapes(p: &crate::profile::Profile, members: &[Member]) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new(); members.len()];
+    let Some(hosts) = &p.fleet.hosts else {
+        return out;
+    };
+    let infos: Vec<crate::report::AgentInfo> = members
+        .iter()
+        .map(|m| crate::report::AgentInfo {
+            agent_id: m.agent_id.clone(),
+            role: m.role,
+            host_name: m.host_name.clone(),
+            devices: Vec::new(),
+        })
+        .collect();
+    for g in crate::report::host_groups(&infos) {
+        let Some(first) = g.agents.first() else {
+            continue;
+        };
+        let Some(i) = members.iter().position(|m| m.agent_id == first.agent_id) else {
+            continue;
+        };
+        for h in hosts
+            .iter()
+            .filter(|h| h.role.as_deref().is_none_or(|r| r == g.kind))
+        {
+            out[i].extend(h.engine_metrics.iter().flatten().cloned());
+        }
+    }
+    out
 }
 
 /// Cuts a trace stage to the records the plan carries: those whose scaled time is before the

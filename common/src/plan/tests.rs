@@ -466,3 +466,51 @@ fn sessions_keep_every_round_of_a_user_together() {
         }
     }
 }
+
+#[test]
+fn each_host_groups_engine_metrics_go_to_its_first_agent_only() {
+    let text = "server: {base_url: 'http://127.0.0.1:1'}\n\
+                data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\n\
+                load: {type: constant, stages: [{rate: 3, duration: 1}]}\n\
+                fleet: {weights: {prefill: 0, decode: 0}, hosts: [\n\
+                  {role: prefill, engine_metrics: ['http://10.0.0.1:8000/metrics']},\n\
+                  {role: decode, engine_metrics: ['http://10.0.0.2:8000/metrics', 'http://10.0.0.3:8000/metrics']}]}\n";
+    let lp = parse_profile(text, Path::new("t.yaml"), "t").unwrap();
+    let m = |id: &str, role: Role| Member {
+        agent_id: id.into(),
+        role,
+        host_name: "h".into(),
+    };
+    let members = [
+        m("p0", Role::Prefill),
+        m("p1", Role::Prefill),
+        m("d0", Role::Decode),
+        m("c0", Role::Client),
+    ];
+    let plan = plan_run(&lp, &members, "r", 1).unwrap();
+    let scrapes: Vec<Vec<String>> = plan.stages[0]
+        .shards
+        .iter()
+        .map(|s| s.engine_metrics.clone())
+        .collect();
+    assert_eq!(
+        scrapes,
+        vec![
+            vec!["http://10.0.0.1:8000/metrics".to_string()],
+            vec![],
+            vec![
+                "http://10.0.0.2:8000/metrics".to_string(),
+                "http://10.0.0.3:8000/metrics".to_string()
+            ],
+            vec![],
+        ]
+    );
+    let bad = text.replace("'http://10.0.0.1:8000/metrics'", "'10.0.0.1:8000'");
+    let err = parse_profile(&bad, Path::new("t.yaml"), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fleet.hosts.0.engine_metrics.0") && err.contains("http://HOST:PORT/metrics"),
+        "{err}"
+    );
+}

@@ -527,8 +527,10 @@ pub struct HostSpec {
     // In the profile spec, not implemented yet.
     #[serde(default)]
     pub agents: Option<Value>,
+    /// Prometheus endpoints of the group's engines (`http://host:port/metrics`), scraped by the
+    /// group's first agent along with its own `--engine-metrics`.
     #[serde(default)]
-    pub engine_metrics: Option<Value>,
+    pub engine_metrics: Option<Vec<String>>,
 }
 
 /// A host group's parallelism; an absent degree is 1.

@@ -219,16 +219,20 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         message,
     };
     for (i, h) in hosts.iter().enumerate() {
-        for (k, set) in [
-            ("agents", h.agents.is_some()),
-            ("engine_metrics", h.engine_metrics.is_some()),
-        ] {
-            if set {
-                return Err(ProfileError::NotSupported {
-                    file: file.to_path_buf(),
-                    key: format!("fleet.hosts.{i}.{k}"),
-                    line: None,
-                });
+        if h.agents.is_some() {
+            return Err(ProfileError::NotSupported {
+                file: file.to_path_buf(),
+                key: format!("fleet.hosts.{i}.agents"),
+                line: None,
+            });
+        }
+        for (j, url) in h.engine_metrics.iter().flatten().enumerate() {
+            let host = url.strip_prefix("http://").unwrap_or("");
+            if host.is_empty() || host.starts_with('/') {
+                return Err(invalid(
+                    format!("fleet.hosts.{i}.engine_metrics.{j}"),
+                    format!("{url:?}: expected a plain-HTTP Prometheus endpoint, http://HOST:PORT/metrics"),
+                ));
             }
         }
         if let Some(role) = &h.role {
