@@ -246,3 +246,57 @@ fn the_profile_telemetry_section_rules_the_agents_sampling() -> anyhow::Result<(
     assert!(log.contains("telemetry.nvml is on"), "{log}");
     Ok(())
 }
+
+/// `fleet.hosts[].agents` forms the host groups from agent names: two agents that joined as
+/// clients become the prefill and the decode group, each with its own accelerators.
+#[test]
+fn fleet_hosts_agents_name_the_members_of_each_group() -> anyhow::Result<()> {
+    let dir = scratch("telemetry_named_groups");
+    let (_sim, sim_addr) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "5", "--itl-ms", "2"],
+    )?;
+    let profile = write_profile(
+        &dir,
+        &sim_addr,
+        16,
+        4,
+        "load: {type: constant, stages: [{rate: 10, duration: 1}]}\n\
+         fleet: {hosts: [{role: prefill, agents: [p0], parallelism: {tp: 2}}, {role: decode, agents: [d0]}]}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &[])?;
+    let _p = start_agent(
+        &dir,
+        &addr,
+        "p0",
+        "client",
+        &["--fake-gpu", "NVIDIA H100 80GB HBM3:80:300"],
+    )?;
+    let _d = start_agent(
+        &dir,
+        &addr,
+        "d0",
+        "client",
+        &["--fake-gpu", "NVIDIA H200:141:500"],
+    )?;
+    assert!(
+        coord.wait(Duration::from_secs(60))?.success(),
+        "coordinator failed"
+    );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(
+        at(&r, "scenario.host.type"),
+        &serde_json::json!(["prefill", "decode"])
+    );
+    assert_eq!(
+        at(&r, "scenario.host.accelerator.0.model"),
+        "NVIDIA H100 80GB HBM3"
+    );
+    assert_eq!(num(&r, "scenario.host.accelerator.0.parallelism.tp"), 2.0);
+    assert_eq!(at(&r, "scenario.host.accelerator.1.model"), "NVIDIA H200");
+    assert_eq!(num(&r, "metrics.resources.accelerator.0.power.mean"), 300.0);
+    assert_eq!(num(&r, "metrics.resources.accelerator.1.power.mean"), 500.0);
+    Ok(())
+}

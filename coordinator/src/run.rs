@@ -172,10 +172,21 @@ async fn execute(
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let members = hub.fleet.members();
+    // Roles as they joined, except where `fleet.hosts[].agents` places an agent in a group.
+    let fleet_cfg = &req.loaded.profile.fleet;
+    let mut members = hub.fleet.members();
+    for m in &mut members {
+        if let Some(role) = fleet_cfg.assigned_role(&m.agent_id) {
+            m.role = role;
+        }
+    }
     let agents: Vec<AgentInfo> = members
         .iter()
-        .filter_map(|m| hub.fleet.info(&m.agent_id))
+        .filter_map(|m| {
+            let mut a = hub.fleet.info(&m.agent_id)?;
+            a.role = m.role;
+            Some(a)
+        })
         .collect();
 
     // 2. The plan.

@@ -512,6 +512,22 @@ pub struct FleetConfig {
     pub hosts: Option<Vec<HostSpec>>,
 }
 
+impl FleetConfig {
+    /// The role `fleet.hosts[].agents` gives the agent named `agent_id` (a prefill or decode
+    /// entry that lists it), over the role it joined with.
+    pub fn assigned_role(&self, agent_id: &str) -> Option<crate::role::Role> {
+        self.hosts
+            .iter()
+            .flatten()
+            .find(|h| h.agents.iter().flatten().any(|a| a == agent_id))
+            .and_then(|h| match h.role.as_deref() {
+                Some("prefill") => Some(crate::role::Role::Prefill),
+                Some("decode") => Some(crate::role::Role::Decode),
+                _ => None,
+            })
+    }
+}
+
 /// One `fleet.hosts` entry: what the report says about a host group that fleetbench cannot
 /// see from the agents (parallelism, engine and its arguments).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
@@ -524,9 +540,10 @@ pub struct HostSpec {
     pub parallelism: Option<ParallelismSpec>,
     #[serde(default)]
     pub engine: Option<EngineSpec>,
-    // In the profile spec, not implemented yet.
+    /// The agents (by name) that form this prefill or decode group, whatever role they joined
+    /// with.
     #[serde(default)]
-    pub agents: Option<Value>,
+    pub agents: Option<Vec<String>>,
     /// Prometheus endpoints of the group's engines (`http://host:port/metrics`), scraped by the
     /// group's first agent along with its own `--engine-metrics`.
     #[serde(default)]

@@ -461,7 +461,7 @@ fn fleet_hosts_carry_parallelism_and_engine_per_group() {
     assert!(err.contains("fleet.hosts.1.role"), "{err}");
     let err = bad("[{agents: [a]}]");
     assert!(
-        err.contains("fleet.hosts.0.agents") && err.contains("not support"),
+        err.contains("fleet.hosts.0.agents") && err.contains("prefill or decode"),
         "{err}"
     );
 }
@@ -491,6 +491,40 @@ fn telemetry_section_is_read_and_checked() {
     let err = with("{gpus: [0]}").unwrap_err().to_string();
     assert!(
         err.contains("gpus") && err.contains("interval") && err.contains("nvml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fleet_hosts_agents_name_prefill_and_decode_members_once() {
+    let with = |hosts: &str| {
+        parse_profile(
+            &format!("{BASE}fleet: {{hosts: {hosts}}}\n"),
+            Path::new("p.yaml"),
+            "p",
+        )
+    };
+    let p = with("[{role: prefill, agents: [p0, p1]}, {role: decode, agents: [d0]}]")
+        .unwrap()
+        .profile;
+    assert_eq!(
+        p.fleet.assigned_role("p1"),
+        Some(crate::role::Role::Prefill)
+    );
+    assert_eq!(p.fleet.assigned_role("d0"), Some(crate::role::Role::Decode));
+    assert_eq!(p.fleet.assigned_role("c0"), None);
+    let err = with("[{role: replica, agents: [a]}]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fleet.hosts.0.agents") && err.contains("prefill or decode"),
+        "{err}"
+    );
+    let err = with("[{role: prefill, agents: [a]}, {role: decode, agents: [b, a]}]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fleet.hosts.1.agents.1") && err.contains("once"),
         "{err}"
     );
 }

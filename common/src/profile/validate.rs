@@ -219,12 +219,25 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         message,
     };
     for (i, h) in hosts.iter().enumerate() {
-        if h.agents.is_some() {
-            return Err(ProfileError::NotSupported {
-                file: file.to_path_buf(),
-                key: format!("fleet.hosts.{i}.agents"),
-                line: None,
-            });
+        if let Some(agents) = &h.agents {
+            if !matches!(h.role.as_deref(), Some("prefill" | "decode")) {
+                return Err(invalid(
+                    format!("fleet.hosts.{i}.agents"),
+                    "names the agents of a prefill or decode group: give the entry role prefill or decode (a replica group is every agent)".into(),
+                ));
+            }
+            for (j, a) in agents.iter().enumerate() {
+                let earlier = hosts[..i]
+                    .iter()
+                    .flat_map(|o| o.agents.iter().flatten())
+                    .chain(&agents[..j]);
+                if a.is_empty() || earlier.clone().any(|b| b == a) {
+                    return Err(invalid(
+                        format!("fleet.hosts.{i}.agents.{j}"),
+                        format!("{a:?}: an agent name, once in all of fleet.hosts"),
+                    ));
+                }
+            }
         }
         for (j, url) in h.engine_metrics.iter().flatten().enumerate() {
             let host = url.strip_prefix("http://").unwrap_or("");
