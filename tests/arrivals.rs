@@ -235,3 +235,45 @@ fn multi_turn_sessions_stay_whole_and_wait_for_each_answer() -> anyhow::Result<(
     assert_eq!(agents.len(), 2, "sessions are split over both agents");
     Ok(())
 }
+
+/// A long trace travels whole in the shard spec (20,000 records with their hash ids: an Assign
+/// of several MiB, over gRPC's default message limit) and a stage replays the part it asks for.
+#[test]
+fn a_long_trace_reaches_the_agents_and_replays_its_first_records() -> anyhow::Result<()> {
+    let dir = scratch("long_trace");
+    let (_sim, sim) = start_sim(
+        &dir,
+        "sim",
+        &["--deterministic", "--ttft-ms", "2", "--itl-ms", "1"],
+    )?;
+    let trace = dir.join("trace.jsonl");
+    let ids: Vec<String> = (0..24).map(|k| (1_000_000 + k).to_string()).collect();
+    let lines: Vec<String> = (0..20_000u32)
+        .map(|i| {
+            format!(
+                r#"{{"timestamp": {}, "input_length": 400, "output_length": 2, "hash_ids": [{}]}}"#,
+                i * 10,
+                ids.join(", ")
+            )
+        })
+        .collect();
+    std::fs::write(&trace, lines.join("\n"))?;
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name: long-trace\n\
+             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data: {{type: mooncake_trace, path: '{}'}}\n\
+             load: {{type: trace, stages: [{{num_requests: 30}}]}}\n",
+            trace.display()
+        ),
+    )?;
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    assert_eq!(num(&r, "metrics.requests.total"), 30.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    assert_eq!(num(&r, "metrics.requests.input_length.mean"), 400.0);
+    Ok(())
+}

@@ -144,10 +144,12 @@ async fn session(
     stage_rx: &mut mpsc::UnboundedReceiver<Outbound>,
 ) -> Result<SessionEnd, SessionError> {
     let retry = |e: anyhow::Error| SessionError::Retry(e);
+    // An Assign carries the shard's data (up to 20,000 trace records): more than tonic's 4 MiB.
     let mut client = ControlClient::connect(cfg.coordinator.clone())
         .await
         .with_context(|| format!("connect to coordinator {}", cfg.coordinator))
-        .map_err(retry)?;
+        .map_err(retry)?
+        .max_decoding_message_size(64 << 20);
     let (up_tx, up_rx) = mpsc::channel::<wire::AgentMessage>(4096);
     let send = |body: Up| wire::AgentMessage { body: Some(body) };
     let hello = wire::Hello {
