@@ -254,6 +254,21 @@ async fn session(
     }
 }
 
+/// Tells the coordinator that this shard cannot run, and why; the error for the log.
+fn shard_failed(
+    stage_tx: &mpsc::UnboundedSender<Outbound>,
+    spec: &ShardSpec,
+    reason: String,
+) -> anyhow::Error {
+    let _ = stage_tx.send(Outbound::Failed(wire::ShardFailed {
+        run_id: spec.run_id.clone(),
+        stage: spec.stage,
+        shard: spec.shard,
+        reason: reason.clone(),
+    }));
+    anyhow::anyhow!("stage {}: {reason}", spec.stage)
+}
+
 async fn start_stage(
     cfg: &AgentConfig,
     state: &mut LinkState,
@@ -301,26 +316,15 @@ async fn start_stage(
     if spec.telemetry.nvml == Some(fleetbench_common::profile::NvmlSetting::On)
         && !cfg.telemetry.lock().await.has_accelerators()
     {
-        let reason = "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".to_string();
-        let _ = stage_tx.send(Outbound::Failed(wire::ShardFailed {
-            run_id: spec.run_id.clone(),
-            stage: spec.stage,
-            shard: spec.shard,
-            reason: reason.clone(),
-        }));
-        bail!("stage {}: {reason}", spec.stage);
+        return Err(shard_failed(
+            stage_tx,
+            &spec,
+            "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".into(),
+        ));
     }
     let client = match EndpointClient::new(&spec.endpoint, timeout).await {
         Ok(c) => Arc::new(c),
-        Err(e) => {
-            let _ = stage_tx.send(Outbound::Failed(wire::ShardFailed {
-                run_id: spec.run_id.clone(),
-                stage: spec.stage,
-                shard: spec.shard,
-                reason: e.to_string(),
-            }));
-            bail!("stage {}: {e}", spec.stage);
-        }
+        Err(e) => return Err(shard_failed(stage_tx, &spec, e.to_string())),
     };
     tracing::info!(
         "run {} stage {} ({}): shard {}/{} starts in {} ms",
