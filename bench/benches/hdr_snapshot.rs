@@ -12,41 +12,13 @@
 //! Unit: one snapshot per iteration.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fleetbench_common::measure::{Measurements, Metric};
+use fleetbench_common::measure::Measurements;
 use fleetbench_coordinator::collect::StageCollector;
 use fleetbench_proto::v1 as wire;
 use std::hint::black_box;
 
-/// One interval of one agent: 50 requests of 128 tokens (as `fleetbench-bench --only merge`).
-fn interval() -> Measurements {
-    let mut m = Measurements::new();
-    let mut x = 12345u64;
-    let mut rnd = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for _ in 0..50 {
-        m.counters.requests += 1;
-        m.counters.ok += 1;
-        m.counters.output_tokens += 128;
-        m.record(Metric::Ttft, 40_000 + rnd() % 20_000);
-        m.record(Metric::E2e, 700_000 + rnd() % 100_000);
-        m.record(Metric::Tpot, 5_000 + rnd() % 500);
-        m.record(Metric::Ntpot, 5_500 + rnd() % 500);
-        m.record(Metric::SendLag, rnd() % 500);
-        m.record(Metric::InputTokens, 1024);
-        m.record(Metric::OutputTokens, 128);
-        for _ in 0..127 {
-            m.record(Metric::Itl, 4_000 + rnd() % 3_000);
-        }
-    }
-    m
-}
-
 fn snapshot(c: &mut Criterion) {
-    let m = interval();
+    let m = fleetbench_bench::sample_interval();
     let (histograms, counters) = m.to_wire();
     let bytes: usize = histograms.values().map(Vec::len).sum();
     println!("snapshot: 8 histograms, {bytes} bytes of V2 payload");

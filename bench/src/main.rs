@@ -20,7 +20,6 @@ use fleetbench_agent::client::EndpointClient;
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestData, RequestRecord};
 use fleetbench_agent::schedule::{pace, Due};
-use fleetbench_common::measure::{Measurements, Metric};
 use fleetbench_common::plan::{plan_run, Arrival, Member, ShardSpec, Window};
 use fleetbench_common::profile::parse_profile;
 use fleetbench_common::role::Role;
@@ -533,28 +532,7 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
 
 fn merge(args: &Args) -> anyhow::Result<()> {
     // One interval of one agent: 50 requests of 128 tokens.
-    let mut m = Measurements::new();
-    let mut x = 12345u64;
-    let mut rnd = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for _ in 0..50 {
-        m.counters.requests += 1;
-        m.counters.ok += 1;
-        m.record(Metric::Ttft, 40_000 + rnd() % 20_000);
-        m.record(Metric::E2e, 700_000 + rnd() % 100_000);
-        m.record(Metric::Tpot, 5_000 + rnd() % 500);
-        m.record(Metric::Ntpot, 5_500 + rnd() % 500);
-        m.record(Metric::SendLag, rnd() % 500);
-        m.record(Metric::InputTokens, 1024);
-        m.record(Metric::OutputTokens, 128);
-        for _ in 0..127 {
-            m.record(Metric::Itl, 4_000 + rnd() % 3_000);
-        }
-    }
+    let m = fleetbench_bench::sample_interval();
     let (histograms, counters) = m.to_wire();
     let rounds = 5u64;
     let snapshots: Vec<wire::Snapshot> = (0..rounds)
