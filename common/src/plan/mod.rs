@@ -517,10 +517,8 @@ fn fit_trace(
             ),
         });
     }
-    let t0 = records.first().map_or(0.0, |r| r.timestamp_ms);
-    let in_time = records
-        .iter()
-        .take_while(|r| duration_s.is_none_or(|d| (r.timestamp_ms - t0) / 1000.0 * *time_scale < d))
+    let in_time = schedule::trace_times(records, *time_scale)
+        .take_while(|&t| duration_s.is_none_or(|d| t < d))
         .count() as u64;
     if *total > in_time && in_time == records.len() as u64 && full_len > records.len() {
         return Err(PlanError::Trace {

@@ -70,14 +70,9 @@ impl ShardSpec {
                 weights,
             } => {
                 let times: Vec<f64> = match &self.data.source {
-                    crate::data::DataSource::Trace { records } => {
-                        let t0 = records.first().map_or(0.0, |r| r.timestamp_ms);
-                        records
-                            .iter()
-                            .take(*total as usize)
-                            .map(|r| (r.timestamp_ms - t0) / 1000.0 * time_scale)
-                            .collect()
-                    }
+                    crate::data::DataSource::Trace { records } => trace_times(records, *time_scale)
+                        .take(*total as usize)
+                        .collect(),
                     _ => Vec::new(),
                 };
                 Box::new(trace_arrivals(times, weights, shard))
@@ -131,6 +126,18 @@ pub fn constant_arrivals(
             at_s: ramp.time_of(j as f64),
         })
     })
+}
+
+/// When each record of a trace is intended, in seconds from the stage start: (timestamp −
+/// the first record's timestamp) × `time_scale`.
+pub fn trace_times(
+    records: &[crate::data::TraceRecord],
+    time_scale: f64,
+) -> impl Iterator<Item = f64> + '_ {
+    let t0 = records.first().map_or(0.0, |r| r.timestamp_ms);
+    records
+        .iter()
+        .map(move |r| (r.timestamp_ms - t0) / 1000.0 * time_scale)
 }
 
 /// This shard's share of a trace's schedule: record j at `times_s[j]`, striped over the shards
