@@ -247,6 +247,14 @@ impl DataSource {
     pub fn request_with(&self, stage_seed: u64, index: u64, vocab: &[String]) -> RequestContent {
         let req_seed = request_seed(stage_seed, index);
         let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
+        // An empty dataset (validation rejects one; a hand-made spec may carry it): one word.
+        let one_word = || RequestContent {
+            prompt: synthesize_prompt(1, req_seed),
+            input_tokens: 1,
+            max_tokens: 1,
+            model: None,
+            messages: None,
+        };
         match self {
             DataSource::Synthetic { input, output } => {
                 let mut rng = ChaCha8Rng::seed_from_u64(req_seed);
@@ -352,13 +360,7 @@ impl DataSource {
                         model: None,
                         messages: None,
                     },
-                    None => RequestContent {
-                        prompt: synthesize_prompt(1, req_seed),
-                        input_tokens: 1,
-                        max_tokens: 1,
-                        model: None,
-                        messages: None,
-                    },
+                    None => one_word(),
                 }
             }
             DataSource::Trace { records } => {
@@ -370,13 +372,7 @@ impl DataSource {
                         model: None,
                         messages: None,
                     },
-                    None => RequestContent {
-                        prompt: synthesize_prompt(1, req_seed),
-                        input_tokens: 1,
-                        max_tokens: 1,
-                        model: None,
-                        messages: None,
-                    },
+                    None => one_word(),
                 }
             }
         }
