@@ -168,13 +168,14 @@ async fn open_loop(
     let slots = Arc::new(Semaphore::new(ctx.limits.max_in_flight.max(1)));
     let mut in_flight = JoinSet::new();
     let mut last_intended = ctx.start;
-    let sessions = ctx.spec.session_rounds().map(|rounds| {
+    // With multi-turn data: the spec the session tasks share, and when rounds stop starting.
+    let sessions = ctx.spec.session_rounds().map(|_| {
         let stop_at = ctx
             .spec
             .load
             .duration_s()
             .map(|d| ctx.start + Duration::from_secs_f64(d));
-        (Arc::new(ctx.spec.clone()), rounds, stop_at)
+        (Arc::new(ctx.spec.clone()), stop_at)
     });
     let mut due = pace(ctx.spec.clone(), arrivals, ctx.start);
     while let Some(Due {
@@ -200,13 +201,13 @@ async fn open_loop(
         in_flight.spawn(async move {
             let rec = client.execute(&data, intended).await;
             recorder.record(&rec);
-            if let Some((spec, rounds, stop_at)) = session {
-                later_rounds(&spec, arrival, 1..rounds, stop_at, &client, &recorder).await;
+            if let Some((spec, stop_at)) = session {
+                later_rounds(&spec, arrival, stop_at, &client, &recorder).await;
             }
             drop(permit);
         });
     }
-    if let Some((_, _, None)) = sessions {
+    if let Some((_, None)) = sessions {
         // Sessions with no stage end run all their rounds (each bounded by the request timeout).
         while in_flight.join_next().await.is_some() {}
         return;
@@ -218,23 +219,23 @@ async fn open_loop(
         .map(|w| ctx.start + Duration::from_secs_f64(w))
         .unwrap_or(last_intended);
     let end = match &sessions {
-        Some((_, _, Some(stop_at))) => end.max(*stop_at),
+        Some((_, Some(stop_at))) => end.max(*stop_at),
         _ => end,
     };
     drain(in_flight, end.max(last_intended) + grace, recorder).await;
 }
 
-/// Rounds `rounds` of session `session`: each sent when the previous answer ended and the user
-/// thought for the think time (its intended time is that instant); none starts after `stop_at`.
+/// The rounds after the first of session `session`: each sent when the previous answer ended
+/// and the user thought for the think time (its intended time is that instant); none starts
+/// after `stop_at`.
 async fn later_rounds(
     spec: &ShardSpec,
     session: u64,
-    rounds: std::ops::Range<u32>,
     stop_at: Option<Instant>,
     client: &EndpointClient,
     recorder: &Recorder,
 ) {
-    for round in rounds {
+    for round in 1..spec.session_rounds().unwrap_or(1) {
         if !think(spec, stop_at).await {
             return;
         }
