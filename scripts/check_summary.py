@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Loads a run's summary.json the way issue 8 and spec/summary-table.md promise it loads,
+"""Loads a run's summary.json the way docs/summary-table.md promise it loads,
 with pandas' ``pd.DataFrame.from_dict(d["serving"])``, and checks the columns and every value
 against the stage reports (stage-<k>/report.json) of the same run directory.
 

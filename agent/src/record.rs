@@ -1,4 +1,4 @@
-//! Recording: each finished request is turned into the metrics of `spec/metrics.md` and added to
+//! Recording: each finished request is turned into the metrics of `docs/metrics.md` and added to
 //! the current interval's measurements; the snapshot cutter swaps the interval out at each
 //! boundary. The lock is taken once per request (never per chunk).
 

@@ -66,7 +66,7 @@ impl RequestData {
     }
 }
 
-/// A request's failure class (`spec/metrics.md`, "A request's outcome").
+/// A request's failure class (`docs/metrics.md`, "A request's outcome").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     Http(u16),

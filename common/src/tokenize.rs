@@ -1,6 +1,6 @@
-//! The fallback tokenizer that fleetbench and its simulated engine share when no model tokenizer
-//! is configured: one token per whitespace-separated word. Prompts are synthesized to an exact
-//! token count under this rule.
+//! The fallback tokenizer used when no model tokenizer is configured: one token per
+//! whitespace-separated word (the sim counts by the same rule in its own code). Prompts are
+//! synthesized to an exact token count under this rule.
 
 /// Number of tokens in `text`: its whitespace-separated words.
 pub fn count_words(text: &str) -> usize {

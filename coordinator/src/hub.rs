@@ -29,7 +29,7 @@ pub enum AgentEvent {
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     pub results_dir: PathBuf,
-    /// An agent silent this long is lost (DESIGN.md: default 5 s).
+    /// An agent silent this long is lost (docs/design.md: default 5 s).
     pub agent_timeout: Duration,
     /// How far ahead of now a stage's start_at is set.
     pub start_lead: Duration,

@@ -308,7 +308,7 @@ pub fn num(v: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("{path} is not a number: {}", at(v, path)))
 }
 
-/// The rules of `spec/benchmark-run-0.1.md` that a report must meet: required fields, units
+/// The rules of `docs/report-0.1.md` that a report must meet: required fields, units
 /// from the allowed sets, equal list lengths, load.name from the five generators, host types.
 pub fn check_benchmark_run(r: &Value) {
     assert_eq!(r["version"], "0.1");

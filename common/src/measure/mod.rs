@@ -1,5 +1,5 @@
 //! What agents measure and coordinators merge: one HDR histogram per metric of
-//! `spec/metrics.md` plus counters, for one interval of one shard. Merging is histogram addition
+//! `docs/metrics.md` plus counters, for one interval of one shard. Merging is histogram addition
 //! and counter sums, so merged percentiles are as exact as one agent's.
 
 mod hdr_v2;
@@ -9,7 +9,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
-/// The distributions of `spec/metrics.md`. Latencies are microseconds (per token for the
+/// The distributions of `docs/metrics.md`. Latencies are microseconds (per token for the
 /// per-token ones); lengths are tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
@@ -54,7 +54,7 @@ impl Metric {
     }
 }
 
-/// 1 µs to 1 h at 3 significant digits (spec/metrics.md, "Statistics"); token counts share it.
+/// 1 µs to 1 h at 3 significant digits (docs/metrics.md, "Statistics"); token counts share it.
 const HIGHEST: u64 = 3_600_000_000;
 const SIGFIG: u8 = 3;
 

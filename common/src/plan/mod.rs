@@ -1,5 +1,5 @@
 //! From a profile and the agents that joined to one [`ShardSpec`] per agent per stage
-//! (DESIGN.md, "Splitting a profile into shards").
+//! (docs/design.md, "Splitting a profile into shards").
 //!
 //! - constant arrivals: one global schedule (request j at j/rate); request j belongs to the shard
 //!   at `stripe_cycle(weights)[j % Σw]`, so the shards' union is exactly the global schedule;

@@ -1,5 +1,5 @@
 //! Workload profiles: an inference-perf configuration file plus fleetbench's `fleet` section
-//! (`spec/profile.md`). [`load_profile`] reads, fills `REPLACE_ENV_*` placeholders, applies `-o`
+//! (`docs/profile.md`). [`load_profile`] reads, fills `REPLACE_ENV_*` placeholders, applies `-o`
 //! overrides, parses strictly, validates (errors carry the key's line and column) and reads the
 //! dataset file a `shareGPT` or `mooncake_trace` profile names; everything downstream may assume
 //! a valid [`Profile`].

@@ -1,4 +1,4 @@
-//! The llm-d BenchmarkRun report, schema 0.1 (`spec/benchmark-run-0.1.md`), as serde types.
+//! The llm-d BenchmarkRun report, schema 0.1 (`docs/report-0.1.md`), as serde types.
 //! Only fields of the schema appear here; everything else fleetbench measures goes under a
 //! `metadata` value.
 

@@ -1,4 +1,4 @@
-//! The summary table (`spec/summary-table.md`): one row per stage in the layout of vLLM's
+//! The summary table (`docs/summary-table.md`): one row per stage in the layout of vLLM's
 //! performance dashboard, as markdown and as pandas' column-oriented JSON.
 
 use super::benchmark_run::{BenchmarkRun, Statistics};

@@ -37,7 +37,7 @@ pub fn accelerator_metrics(g: &HostGroup, t: &[AgentTelemetry]) -> AcceleratorMe
         memory: (consumption.is_some() || utilization.is_some()).then_some(MemoryMetrics {
             consumption,
             utilization,
-            // Never invented: NVML gives no bandwidth (spec/metrics.md, "Telemetry").
+            // Never invented: NVML gives no bandwidth (docs/metrics.md, "Telemetry").
             bandwidth: None,
         }),
         compute: compute.map(|c| ComputeMetrics {

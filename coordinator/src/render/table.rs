@@ -99,7 +99,7 @@ pub struct Slo {
     pub limit_ms: f64,
 }
 
-/// The profile's `slo` section (spec/profile.md); unknown metrics or stats are reported.
+/// The profile's `slo` section (docs/profile.md); unknown metrics or stats are reported.
 pub fn slos_of(profile: Option<&Value>) -> (Vec<Slo>, Vec<String>) {
     let mut slos = Vec::new();
     let mut problems = Vec::new();
