@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers
+.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster
 
 all: build
 
@@ -38,6 +38,20 @@ test: build pyenv
 
 demo: build
 	BIN=$(BIN) bash scripts/demo.sh
+
+# The runtime image (coordinator, agent, sim) FROM scratch out of locally built binaries: no
+# registry needed (deploy/image/Dockerfile is the multi-stage build for machines that have one).
+IMAGE_PROFILE ?= release
+IMAGE_TAG ?= fleetbench:latest
+image: toolchain
+	$(CARGO) build $(if $(filter release,$(IMAGE_PROFILE)),--release) --workspace --bins
+	IMAGE_PROFILE=$(IMAGE_PROFILE) IMAGE_TAG=$(IMAGE_TAG) bash scripts/image.sh
+
+# A disaggregated deployment in containers (deploy/compose/): coordinator, prefill host, decode
+# host, P/D proxy and client host, each with its own address; runs a P/D profile on it.
+demo-cluster: build
+	IMAGE_PROFILE=debug IMAGE_TAG=fleetbench:demo bash scripts/image.sh
+	FLEETBENCH_IMAGE=fleetbench:demo bash scripts/demo-cluster.sh
 
 # The sim's tokens/s per core, then the agent's ceiling, timing fidelity and the coordinator's
 # merge rate, then the criterion micro-benchmarks of the agent's hot path and of a snapshot (BENCHMARKS.md).

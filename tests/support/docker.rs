@@ -1,0 +1,161 @@
+//! Multi-host tests in containers: the project's image built from this workspace's binaries
+//! (`scripts/image.sh`) and the compose deployment of `deploy/compose/`, each host a container
+//! with its own address. Every container and network a test starts is removed when its
+//! [`Cluster`] is dropped. Without a Docker Engine the tests skip with a message.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository's root (the tests crate is one of its members).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+/// Whether a Docker Engine answers; when not, prints why the calling test is skipped.
+pub fn docker_available(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED {test}: no Docker Engine here (`docker info` failed); container tests need one");
+    }
+    ok
+}
+
+fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd.output().with_context(|| format!("run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+/// Builds the image `tag` from the binaries next to this test (debug build).
+pub fn build_image(tag: &str) -> Result<()> {
+    let bin_dir = crate::bin("coordinator")
+        .parent()
+        .expect("binary dir")
+        .to_path_buf();
+    run(Command::new("bash")
+        .arg(repo_root().join("scripts/image.sh"))
+        .env("IMAGE_BIN_DIR", bin_dir)
+        .env("IMAGE_TAG", tag))?;
+    Ok(())
+}
+
+/// One compose project of `deploy/compose/compose.yaml`, torn down (containers, networks,
+/// volumes) when dropped.
+pub struct Cluster {
+    project: String,
+    env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    /// Starts the deployment with `profile` for the coordinator, results into `results`.
+    pub fn up(project: &str, image: &str, profile: &Path, results: &Path) -> Result<Cluster> {
+        std::fs::create_dir_all(results)?;
+        let uid = run(Command::new("id").arg("-u"))?;
+        let gid = run(Command::new("id").arg("-g"))?;
+        let env = vec![
+            ("FLEETBENCH_IMAGE".into(), image.to_string()),
+            ("FLEETBENCH_PROFILE".into(), profile.display().to_string()),
+            ("FLEETBENCH_RESULTS".into(), results.display().to_string()),
+            (
+                "FLEETBENCH_UID".into(),
+                String::from_utf8_lossy(&uid.stdout).trim().into(),
+            ),
+            (
+                "FLEETBENCH_GID".into(),
+                String::from_utf8_lossy(&gid.stdout).trim().into(),
+            ),
+        ];
+        let cluster = Cluster {
+            project: project.to_string(),
+            env,
+        };
+        cluster.compose(&["up", "-d", "--no-build"])?;
+        Ok(cluster)
+    }
+
+    /// `docker compose` (or the standalone `docker-compose`) on this project.
+    pub fn compose(&self, args: &[&str]) -> Result<Output> {
+        let plugin = Command::new("docker")
+            .args(["compose", "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let mut cmd = if plugin {
+            let mut c = Command::new("docker");
+            c.arg("compose");
+            c
+        } else {
+            Command::new("docker-compose")
+        };
+        cmd.arg("-f")
+            .arg(repo_root().join("deploy/compose/compose.yaml"))
+            .args(["-p", &self.project])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        run(&mut cmd)
+    }
+
+    /// The container id of a service.
+    pub fn container(&self, service: &str) -> Result<String> {
+        let out = self.compose(&["ps", "-q", service])?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if id.is_empty() {
+            bail!("no container for service {service}");
+        }
+        Ok(id)
+    }
+
+    /// Waits up to `limit` for a service's container to exit; its exit code.
+    pub fn wait_exit(&self, service: &str, limit: Duration) -> Result<i64> {
+        let id = self.container(service)?;
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            let out = run(Command::new("docker").args([
+                "inspect",
+                "--format",
+                "{{.State.Running}} {{.State.ExitCode}}",
+                &id,
+            ]))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut parts = text.split_whitespace();
+            if parts.next() == Some("false") {
+                return Ok(parts.next().unwrap_or("-1").parse().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        bail!("{service} still running after {limit:?}")
+    }
+
+    /// A service's log (stdout and stderr).
+    pub fn logs(&self, service: &str) -> String {
+        self.compose(&["logs", "--no-color", service])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "2"]);
+    }
+}
