@@ -1,140 +1,126 @@
-//! The agent's host and the agent process itself, read from Linux's /proc: CPU busy share,
-//! memory, network bytes/s, and the agent's own CPU and RSS (the agent's CPU is how a run shows
-//! that the client was not the bottleneck). Rates are deltas between consecutive samples.
+//! The agent's host and the agent process itself, through `sysinfo` (Linux, macOS, Windows): CPU
+//! busy share, memory, network bytes/s, and the agent's own CPU and RSS (the agent's CPU is how a
+//! run shows that the client was not the bottleneck). Rates are deltas between consecutive
+//! samples; the first sample of a reader has none (NaN).
 
 use fleetbench_proto::v1 as wire;
 use std::time::Instant;
+use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-#[derive(Debug, Default)]
+/// Reads the host between samples. Where `sysinfo` cannot start (an unsupported system), every
+/// figure is NaN rather than invented.
 pub struct HostReader {
-    last: Option<Reading>,
+    sys: Option<System>,
+    networks: Option<Networks>,
+    pid: Option<Pid>,
+    last: Option<Instant>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Reading {
-    at: Instant,
-    cpu_busy: u64,
-    cpu_total: u64,
-    proc_ticks: u64,
-    net_rx: u64,
-    net_tx: u64,
-}
-
-fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok()
-}
-
-/// (busy, total) jiffies of all CPUs from the `cpu` line of /proc/stat.
-fn cpu_jiffies() -> Option<(u64, u64)> {
-    let stat = read("/proc/stat")?;
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    Some((total.saturating_sub(idle), total))
-}
-
-/// utime + stime of this process, in clock ticks.
-fn proc_ticks() -> Option<u64> {
-    let stat = read("/proc/self/stat")?;
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn net_bytes() -> (u64, u64) {
-    let Some(dev) = read("/proc/net/dev") else {
-        return (0, 0);
-    };
-    dev.lines()
-        .skip(2)
-        .filter_map(|l| {
-            let (name, rest) = l.split_once(':')?;
-            if name.trim() == "lo" {
-                return None;
-            }
-            let v: Vec<u64> = rest
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            Some((*v.first()?, *v.get(8)?))
-        })
-        .fold((0, 0), |(r, t), (a, b)| (r + a, t + b))
-}
-
-fn meminfo() -> (f64, f64) {
-    let Some(m) = read("/proc/meminfo") else {
-        return (f64::NAN, f64::NAN);
-    };
-    let kb = |key: &str| -> Option<f64> {
-        m.lines()
-            .find(|l| l.starts_with(key))?
-            .split_whitespace()
-            .nth(1)?
-            .parse::<f64>()
-            .ok()
-            .map(|v| v * 1024.0)
-    };
-    match (kb("MemTotal:"), kb("MemAvailable:")) {
-        (Some(t), Some(a)) => (t - a, t),
-        _ => (f64::NAN, f64::NAN),
+impl Default for HostReader {
+    fn default() -> Self {
+        HostReader {
+            sys: System::new().ok(),
+            networks: Networks::new_with_refreshed_list().ok(),
+            pid: sysinfo::get_current_pid().ok(),
+            last: None,
+        }
     }
 }
 
-fn rss_bytes() -> f64 {
-    read("/proc/self/statm")
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|pages| pages * 4096.0)
-        .unwrap_or(f64::NAN)
+impl std::fmt::Debug for HostReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostReader")
+            .field("pid", &self.pid)
+            .field("last", &self.last)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Clock ticks per second of /proc's CPU counters (USER_HZ, 100 on Linux).
-const TICKS_PER_S: f64 = 100.0;
+/// Bytes received and sent on every interface but loopback since the previous refresh.
+fn net_delta(networks: &mut Networks) -> (u64, u64) {
+    networks.refresh(true);
+    networks
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            name != "lo" && name != "lo0"
+        })
+        .fold((0, 0), |(r, t), (_, n)| {
+            (r + n.received(), t + n.transmitted())
+        })
+}
 
 impl HostReader {
     pub fn sample(&mut self) -> wire::HostSample {
-        let (cpu_busy, cpu_total) = cpu_jiffies().unwrap_or((0, 0));
-        let (net_rx, net_tx) = net_bytes();
-        let now = Reading {
-            at: Instant::now(),
-            cpu_busy,
-            cpu_total,
-            proc_ticks: proc_ticks().unwrap_or(0),
-            net_rx,
-            net_tx,
-        };
-        let (mem_used, mem_total) = meminfo();
+        let now = Instant::now();
+        let dt = self.last.map(|l| now.duration_since(l).as_secs_f64());
         let mut s = wire::HostSample {
             cpu_pct: f64::NAN,
-            mem_used_bytes: mem_used,
-            mem_total_bytes: mem_total,
+            mem_used_bytes: f64::NAN,
+            mem_total_bytes: f64::NAN,
             agent_cpu_pct: f64::NAN,
-            agent_rss_bytes: rss_bytes(),
+            agent_rss_bytes: f64::NAN,
             net_rx_bytes_per_s: f64::NAN,
             net_tx_bytes_per_s: f64::NAN,
         };
-        if let Some(last) = self.last {
-            let dt = now.at.duration_since(last.at).as_secs_f64();
-            let total = now.cpu_total.saturating_sub(last.cpu_total);
-            if total > 0 {
-                s.cpu_pct =
-                    100.0 * now.cpu_busy.saturating_sub(last.cpu_busy) as f64 / total as f64;
+        if let Some(sys) = self.sys.as_mut() {
+            sys.refresh_cpu_usage();
+            sys.refresh_memory();
+            let total = sys.total_memory() as f64;
+            s.mem_total_bytes = total;
+            s.mem_used_bytes = total - sys.available_memory() as f64;
+            if let Some(pid) = self.pid {
+                sys.refresh_processes_specifics(
+                    ProcessesToUpdate::Some(&[pid]),
+                    false,
+                    ProcessRefreshKind::nothing().with_cpu().with_memory(),
+                );
+                if let Some(p) = sys.process(pid) {
+                    s.agent_rss_bytes = p.memory() as f64;
+                    if dt.is_some() {
+                        // Percent of one core, as `top` shows a process.
+                        s.agent_cpu_pct = f64::from(p.cpu_usage());
+                    }
+                }
             }
-            if dt > 0.0 {
-                // Percent of one core, as `top` shows a process.
-                s.agent_cpu_pct = 100.0 * now.proc_ticks.saturating_sub(last.proc_ticks) as f64
-                    / TICKS_PER_S
-                    / dt;
-                s.net_rx_bytes_per_s = now.net_rx.saturating_sub(last.net_rx) as f64 / dt;
-                s.net_tx_bytes_per_s = now.net_tx.saturating_sub(last.net_tx) as f64 / dt;
+            if dt.is_some() {
+                s.cpu_pct = f64::from(sys.global_cpu_usage());
+            }
+        }
+        if let Some(networks) = self.networks.as_mut() {
+            let (rx, tx) = net_delta(networks);
+            if let Some(dt) = dt.filter(|dt| *dt > 0.0) {
+                s.net_rx_bytes_per_s = rx as f64 / dt;
+                s.net_tx_bytes_per_s = tx as f64 / dt;
             }
         }
         self.last = Some(now);
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostReader;
+
+    /// The second sample has every figure, within physical bounds; the first has no rates.
+    #[test]
+    fn samples_the_host_and_this_process() {
+        let mut r = HostReader::default();
+        let first = r.sample();
+        assert!(first.cpu_pct.is_nan() && first.net_rx_bytes_per_s.is_nan());
+        assert!(first.mem_total_bytes > 0.0 && first.agent_rss_bytes > 0.0);
+        // Some work between the samples so the process's CPU has something to show.
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let second = r.sample();
+        assert!((0.0..=100.0).contains(&second.cpu_pct), "{second:?}");
+        assert!(second.mem_used_bytes > 0.0 && second.mem_used_bytes <= second.mem_total_bytes);
+        assert!(second.agent_cpu_pct >= 0.0, "{second:?}");
+        assert!(second.net_rx_bytes_per_s >= 0.0 && second.net_tx_bytes_per_s >= 0.0);
     }
 }
