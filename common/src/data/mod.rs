@@ -15,11 +15,13 @@
 //! Tokens are the word tokenizer's (`crate::tokenize`): one token per whitespace-separated word.
 
 mod files;
+mod hub;
 mod length;
 mod plan;
 mod tokenizer;
 
 pub use files::{read_mooncake, read_sharegpt, resolve_data_path, sample, Dataset, DatasetError};
+pub use hub::{is_model_id, HubEnv, DEFAULT_ENDPOINT};
 pub use length::{LengthDist, LengthSpec};
 pub use plan::plan_data;
 pub use tokenizer::{tokenizer_candidates, ModelTokenizer, MAX_VOCAB_WORDS};
@@ -476,5 +478,7 @@ pub fn trace_prompt(r: &TraceRecord, req_seed: u64, vocab: &[String]) -> String 
     words.join(" ")
 }
 
+#[cfg(test)]
+mod hub_tests;
 #[cfg(test)]
 mod tests;

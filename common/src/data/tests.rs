@@ -250,14 +250,3 @@ fn a_model_tokenizer_gives_exact_token_counts() {
     assert_eq!(counted[0].input_tokens, Some(t.count(&counted[0].prompt)));
     assert!(counted[0].output_tokens > words[0].output_tokens);
 }
-
-#[test]
-fn a_missing_tokenizer_says_where_it_looked() {
-    let err = ModelTokenizer::load("no-org/no-such-model").unwrap_err();
-    assert!(
-        err.contains("no-org/no-such-model")
-            && err.contains("models--no-org--no-such-model")
-            && err.contains("never downloads"),
-        "{err}"
-    );
-}

@@ -1,10 +1,12 @@
-//! A model's HuggingFace tokenizer (`tokenizer.json`), loaded from a local path or the local HF
-//! cache, never downloaded. The coordinator uses it once, when it loads a profile: to count the
-//! tokens of dataset prompts and answers, and to pick a vocabulary of words that are one token
-//! each, alone and in a space-separated row. Agents synthesize prompts from that vocabulary, so a
-//! prompt of N words is N tokens for the model, and agents need no tokenizer.
+//! A model's HuggingFace tokenizer (`tokenizer.json`), loaded from a local path or the HF cache,
+//! where the coordinator fetches it from the Hub when it is missing ([`super::hub`]). The
+//! coordinator uses it once, when it loads a profile: to count the tokens of dataset prompts and
+//! answers, and to pick a vocabulary of words that are one token each, alone and in a
+//! space-separated row. Agents synthesize prompts from that vocabulary, so a prompt of N words is
+//! N tokens for the model, and agents need no tokenizer.
 
-use std::path::{Path, PathBuf};
+use super::hub::{is_model_id, HubEnv};
+use std::path::PathBuf;
 
 /// Most single-token words shipped to the agents.
 pub const MAX_VOCAB_WORDS: usize = 512;
@@ -22,62 +24,65 @@ impl std::fmt::Debug for ModelTokenizer {
 }
 
 /// Where `name_or_path` may have its `tokenizer.json`: the path itself (a file or a directory),
-/// then the local HF cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`),
-/// `models--ORG--NAME/snapshots/*/tokenizer.json`.
-pub fn tokenizer_candidates(name_or_path: &str) -> Vec<PathBuf> {
+/// then the Hub cache of `hub` (`models--ORG--NAME/snapshots/*/tokenizer.json`).
+pub fn tokenizer_candidates(name_or_path: &str, hub: &HubEnv) -> Vec<PathBuf> {
     let p = PathBuf::from(name_or_path);
     let mut out = vec![if p.extension().is_some_and(|e| e == "json") {
         p.clone()
     } else {
         p.join("tokenizer.json")
     }];
-    let mut caches: Vec<PathBuf> = Vec::new();
-    if let Ok(c) = std::env::var("HF_HUB_CACHE") {
-        caches.push(c.into());
+    let snaps = hub.snapshots(name_or_path);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&snaps)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path().join("tokenizer.json")))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if found.is_empty() {
+        out.push(snaps.join("*").join("tokenizer.json"));
     }
-    if let Ok(h) = std::env::var("HF_HOME") {
-        caches.push(Path::new(&h).join("hub"));
-    }
-    if let Ok(home) = std::env::var("HOME") {
-        caches.push(Path::new(&home).join(".cache/huggingface/hub"));
-    }
-    let repo = format!("models--{}", name_or_path.replace('/', "--"));
-    for c in caches {
-        let snaps = c.join(&repo).join("snapshots");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&snaps)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path().join("tokenizer.json")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        found.sort();
-        if found.is_empty() {
-            out.push(snaps.join("*").join("tokenizer.json"));
-        }
-        out.extend(found);
-    }
+    out.extend(found);
     out
 }
 
 impl ModelTokenizer {
-    /// Loads the tokenizer of `name_or_path` (see [`tokenizer_candidates`]).
+    /// Loads the tokenizer of `name_or_path` with the Hub of this process's environment.
     pub fn load(name_or_path: &str) -> Result<ModelTokenizer, String> {
-        let candidates = tokenizer_candidates(name_or_path);
-        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
-            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            return Err(format!(
-                "no tokenizer.json for {name_or_path:?}: looked at {}; give a local directory or \
-                 file, or put the model in the local HF cache (fleetbench never downloads \
-                 tokenizers)",
-                looked.join(", ")
-            ));
+        Self::load_with(name_or_path, &HubEnv::from_env())
+    }
+
+    /// Loads the tokenizer of `name_or_path` (see [`tokenizer_candidates`]); a model id found
+    /// nowhere locally is fetched from the Hub into its cache, unless `hub` is offline.
+    pub fn load_with(name_or_path: &str, hub: &HubEnv) -> Result<ModelTokenizer, String> {
+        let candidates = tokenizer_candidates(name_or_path, hub);
+        let path = match candidates.iter().find(|p| p.is_file()) {
+            Some(path) => path.clone(),
+            None => {
+                let looked: Vec<String> =
+                    candidates.iter().map(|p| p.display().to_string()).collect();
+                if !is_model_id(name_or_path) {
+                    return Err(format!(
+                        "no tokenizer.json for {name_or_path:?}: looked at {}; give a local \
+                         directory or file, or a Hub model id",
+                        looked.join(", ")
+                    ));
+                }
+                hub.fetch(name_or_path, "tokenizer.json").map_err(|why| {
+                    format!(
+                        "no tokenizer.json for model {name_or_path:?}: looked at {}; {why}. Set \
+                         HF_TOKEN for a gated model, HF_ENDPOINT for a mirror, HF_HOME or \
+                         HF_HUB_CACHE for another cache (now {}), or give a local directory",
+                        looked.join(", "),
+                        hub.cache.display()
+                    )
+                })?
+            }
         };
-        let tokenizer = tokenizers::Tokenizer::from_file(path)
+        let tokenizer = tokenizers::Tokenizer::from_file(&path)
             .map_err(|e| format!("{}: not a usable tokenizer.json: {e}", path.display()))?;
-        Ok(ModelTokenizer {
-            tokenizer,
-            path: path.clone(),
-        })
+        Ok(ModelTokenizer { tokenizer, path })
     }
 
     /// Tokens of `text` (no special tokens added).
