@@ -54,11 +54,21 @@ pub(crate) fn read_file(path: &Path, default: &str) -> Result<(String, String), 
         file: path.to_path_buf(),
         source,
     })?;
-    let stem = path
+    Ok((text, profile_stem(path, default)))
+}
+
+/// The name a profile file goes by: its file name without the extension, and without `.in`
+/// first for a template (`x.yaml.in` is `x`, as llm-d-benchmark names its workload templates);
+/// `default` when the path has no file name.
+pub fn profile_stem(path: &Path, default: &str) -> String {
+    let without_in = match path.extension() {
+        Some(ext) if ext == "in" => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    without_in
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| default.to_string());
-    Ok((text, stem))
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// Parses and validates profile text; `origin` names it in errors, `default_name` is used when

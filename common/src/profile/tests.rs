@@ -336,12 +336,13 @@ fn override_errors_name_the_path_and_what_is_allowed() {
 
 #[test]
 fn a_missing_tokenizer_names_the_key_and_where_it_looked() {
-    let text = format!("{BASE}tokenizer:\n  pretrained_model_name_or_path: no-org/no-model\n");
+    // A local path (a model id would be fetched from the Hub: see data::hub_tests).
+    let text = format!("{BASE}tokenizer:\n  pretrained_model_name_or_path: ./no-dir/no-model\n");
     let err = parse(&text).unwrap_err().to_string();
     assert!(
         err.contains("profiles/x.yaml: line 6 column 3: `tokenizer.pretrained_model_name_or_path`")
-            && err.contains("models--no-org--no-model")
-            && err.contains("never downloads"),
+            && err.contains("no-dir/no-model/tokenizer.json")
+            && err.contains("Hub model id"),
         "{err}"
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tokenizer");
@@ -527,4 +528,17 @@ fn fleet_hosts_agents_name_prefill_and_decode_members_once() {
         err.contains("fleet.hosts.1.agents.1") && err.contains("once"),
         "{err}"
     );
+}
+
+#[test]
+fn a_template_file_is_named_without_its_in_suffix() {
+    use super::profile_stem;
+    use std::path::Path;
+    assert_eq!(
+        profile_stem(Path::new("w/sanity_random.yaml.in"), "p"),
+        "sanity_random"
+    );
+    assert_eq!(profile_stem(Path::new("w/chatbot.yaml"), "p"), "chatbot");
+    assert_eq!(profile_stem(Path::new("plain"), "p"), "plain");
+    assert_eq!(profile_stem(Path::new(""), "p"), "p");
 }
