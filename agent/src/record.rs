@@ -152,6 +152,23 @@ impl Recorder {
         }
     }
 
+    /// An open-loop request not sent because it was already more than the agent's
+    /// `--max-send-lag` late: counted as a failure of class `client_late` when its intended
+    /// time is in the window.
+    pub fn record_client_late(&self, intended: Instant) {
+        let intended_s = intended.saturating_duration_since(self.start).as_secs_f64();
+        let in_window = self.window.contains(intended_s);
+        if let Ok(mut g) = self.inner.lock() {
+            let c = &mut g.current.counters;
+            if !in_window {
+                c.outside_window += 1;
+                return;
+            }
+            c.requests += 1;
+            *c.failures.entry(Failure::ClientLate.class()).or_default() += 1;
+        }
+    }
+
     /// Requests the in-flight cap held back (sent late).
     pub fn record_held_back(&self) {
         if let Ok(mut g) = self.inner.lock() {
