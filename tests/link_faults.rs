@@ -315,3 +315,53 @@ fn report_render_builds_unfinished_stages_from_their_snapshots() -> anyhow::Resu
     assert!(run.join("report.html").is_file());
     Ok(())
 }
+
+/// SIGTERM on an agent mid-stage: it stops sending, flushes its last snapshot and exits; every
+/// request the sim served for it is counted.
+#[test]
+fn a_terminated_agent_flushes_its_last_snapshot_and_exits() -> anyhow::Result<()> {
+    let dir = scratch("agent_term");
+    let (_sim, sim_addr, truth) = sim_with_truth(&dir)?;
+    let path = write_profile(
+        &dir,
+        &sim_addr,
+        8,
+        8,
+        "load: {type: constant, stages: [{rate: 20, duration: 4}]}\nfleet: {on_agent_loss: continue}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &path, 2, &[])?;
+    let _a = start_agent(&dir, &addr, "a", "client", &[])?;
+    let mut b = start_agent(&dir, &addr, "b", "client", &[])?;
+    let run = wait_for_stage(&dir, 0, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(700));
+    signal(b.pid(), "TERM")?;
+    let termed_at = now_unix_us();
+    assert!(
+        b.wait(Duration::from_secs(8))?.success(),
+        "the agent exits cleanly on SIGTERM"
+    );
+    let _ = coord.wait(Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    let served = ground_truth(&truth)?;
+    let b_served = served.iter().filter(|s| s.index % 2 == 1).count() as u64;
+    assert!(
+        served
+            .iter()
+            .filter(|s| s.index % 2 == 1)
+            .all(|s| s.arrival_unix_us < termed_at + 500_000),
+        "b sent nothing after SIGTERM"
+    );
+    assert!(b_served < 40, "b stopped before its share ended");
+    let agents = at(&r, "metrics.metadata.agents")
+        .as_array()
+        .unwrap()
+        .clone();
+    let b_counted = agents.iter().find(|x| x["id"] == "b").unwrap()["requests"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        b_counted, b_served,
+        "b's last snapshot arrived: counted = served"
+    );
+    Ok(())
+}

@@ -92,10 +92,12 @@ struct LinkState {
 }
 
 impl LinkState {
-    /// Shutting down and nothing is left to send: the stage ended and every snapshot was acked.
-    fn flushed(&self) -> bool {
+    /// Shutting down and nothing is left to send: the stage ended, its output was taken from
+    /// `pending` and every snapshot was acknowledged.
+    fn flushed(&self, pending: &mpsc::UnboundedReceiver<Outbound>) -> bool {
         self.shutdown_until.is_some()
             && self.stage.as_ref().is_none_or(|s| s.task.is_finished())
+            && pending.is_empty()
             && self.unacked.is_empty()
     }
 
@@ -164,7 +166,7 @@ pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
                 tracing::debug!("link: {e:#}; retrying");
             }
         }
-        if state.flushed() || state.shutdown_expired() {
+        if state.flushed(&stage_rx) || state.shutdown_expired() {
             return Ok(());
         }
         let since = *down_since.get_or_insert_with(Instant::now);
@@ -292,10 +294,13 @@ async fn session(
         tokio::select! {
             _ = shutdown_requested(&cfg.shutdown), if state.shutdown_until.is_none() => state.begin_shutdown(),
             _ = flush_check.tick(), if state.shutdown_until.is_some() => {
-                if state.flushed() || state.shutdown_expired() {
+                if state.flushed(stage_rx) || state.shutdown_expired() {
                     if !state.unacked.is_empty() {
                         tracing::warn!("{} snapshots not acknowledged at exit", state.unacked.len());
                     }
+                    // The ShardDone sent after the last snapshot is not acknowledged: give it
+                    // a moment on the wire.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     drop(up_tx);
                     return Ok(SessionEnd::RunEnded);
                 }

@@ -199,3 +199,29 @@ impl Recorder {
         self.inner.lock().ok().and_then(|g| g.last_end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_late_request_is_counted_as_client_late_in_the_window_only() {
+        let start = Instant::now();
+        let r = Recorder::new(
+            start,
+            Window {
+                start_s: 1.0,
+                end_s: Some(10.0),
+            },
+        );
+        r.record_client_late(start + Duration::from_secs(2));
+        r.record_client_late(start + Duration::from_secs(2));
+        r.record_client_late(start); // in the warm-up
+        let c = r.take().measurements.counters;
+        assert_eq!(c.requests, 2);
+        assert_eq!(c.failures.get("client_late"), Some(&2));
+        assert_eq!(c.ok, 0);
+        assert_eq!(c.outside_window, 1);
+    }
+}
