@@ -2,9 +2,15 @@
 //! Hello, answers clock probes, heartbeats every second, starts a stage on `Assign`, forwards the
 //! stage's snapshots and keeps every snapshot until the coordinator acknowledges it, so a
 //! reconnect resends exactly what may have been lost.
+//!
+//! A stage runs on beside the link: a break does not touch it, and nothing the link does waits
+//! for the stage or its telemetry sampler (the Hello's inventory is read once at start). A
+//! stage stops early on the coordinator's Cancel, when the coordinator has been unreachable for
+//! `orphan_timeout` (an orphaned agent sends no load), or on shutdown (SIGINT/SIGTERM), after
+//! which the agent waits a bounded time for its last snapshots to be acknowledged, then exits.
 
 use crate::client::EndpointClient;
-use crate::stage::{run_stage, AgentLimits, Outbound, StageContext};
+use crate::stage::{run_stage, AgentLimits, Outbound, StageContext, StopSignal};
 use crate::telemetry::Telemetry;
 use anyhow::{bail, Context};
 use fleetbench_common::clock::unix_ns;
@@ -36,8 +42,18 @@ pub struct AgentConfig {
     pub once: bool,
     /// Give up after failing to reach the coordinator for this long.
     pub reconnect_timeout: Duration,
+    /// A running stage stops sending load after the coordinator has been unreachable this long.
+    pub orphan_timeout: Duration,
     pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
+    /// Set to true to shut down: stop the stage, flush its last snapshots, exit.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How long a shutting-down agent waits for its last snapshots to be acknowledged.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
+
+/// A connect (or Join) that takes longer counts as a failed attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 type SnapshotKey = (String, u32, u32, u64);
 
@@ -48,6 +64,17 @@ struct RunningStage {
     task: tokio::task::JoinHandle<()>,
     /// Notified on the coordinator's StageEnd.
     end: Arc<tokio::sync::Notify>,
+    /// Ends the stage early (Cancel, orphaned, shutdown).
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl RunningStage {
+    fn stop(&self, why: &str) {
+        if !*self.stop.borrow() && !self.task.is_finished() {
+            tracing::warn!("run {} stage {}: stopping: {why}", self.run_id, self.stage);
+            let _ = self.stop.send(true);
+        }
+    }
 }
 
 /// What survives a broken stream.
@@ -57,6 +84,44 @@ struct LinkState {
     last_end: Option<Up>,
     stage: Option<RunningStage>,
     runs_ended: u32,
+    /// Read once at start: the Hello never waits for the telemetry lock.
+    inventory: Vec<wire::Accelerator>,
+    has_accelerators: bool,
+    /// Set once shutdown began: exit when flushed or at this instant.
+    shutdown_until: Option<Instant>,
+}
+
+impl LinkState {
+    /// Shutting down and nothing is left to send: the stage ended, its output was taken from
+    /// `pending` and every snapshot was acknowledged.
+    fn flushed(&self, pending: &mpsc::UnboundedReceiver<Outbound>) -> bool {
+        self.shutdown_until.is_some()
+            && self.stage.as_ref().is_none_or(|s| s.task.is_finished())
+            && pending.is_empty()
+            && self.unacked.is_empty()
+    }
+
+    fn shutdown_expired(&self) -> bool {
+        self.shutdown_until.is_some_and(|t| Instant::now() >= t)
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_until.is_none() {
+            tracing::warn!("shutting down: stopping the stage and flushing its last snapshots");
+            self.shutdown_until = Some(Instant::now() + SHUTDOWN_FLUSH);
+            if let Some(s) = &self.stage {
+                s.stop("this agent is shutting down");
+            }
+        }
+    }
+}
+
+/// Returns once shutdown is requested (never, if it cannot be anymore).
+async fn shutdown_requested(rx: &tokio::sync::watch::Receiver<bool>) {
+    let mut rx = rx.clone();
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl AgentConfig {
@@ -68,11 +133,18 @@ impl AgentConfig {
 /// Runs the agent until the coordinator is gone for good (or, with `once`, the run ended).
 pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
     let (stage_tx, mut stage_rx) = mpsc::unbounded_channel::<Outbound>();
+    let (inventory, has_accelerators) = {
+        let t = cfg.telemetry.lock().await;
+        (t.inventory(), t.has_accelerators())
+    };
     let mut state = LinkState {
         unacked: BTreeMap::new(),
         last_end: None,
         stage: None,
         runs_ended: 0,
+        inventory,
+        has_accelerators,
+        shutdown_until: None,
     };
     let mut down_since: Option<Instant> = None;
     loop {
@@ -94,7 +166,18 @@ pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
                 tracing::debug!("link: {e:#}; retrying");
             }
         }
-        down_since.get_or_insert_with(Instant::now);
+        if state.flushed(&stage_rx) || state.shutdown_expired() {
+            return Ok(());
+        }
+        let since = *down_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= cfg.orphan_timeout {
+            if let Some(s) = &state.stage {
+                s.stop(&format!(
+                    "orphaned: the coordinator has been unreachable for {:?}",
+                    since.elapsed()
+                ));
+            }
+        }
         // Keep forwarding stage output into `unacked` while disconnected.
         let pause = tokio::time::sleep(Duration::from_millis(250));
         tokio::pin!(pause);
@@ -102,6 +185,7 @@ pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
             tokio::select! {
                 _ = &mut pause => break,
                 Some(o) = stage_rx.recv() => { absorb(&mut state, o); }
+                _ = shutdown_requested(&cfg.shutdown), if state.shutdown_until.is_none() => state.begin_shutdown(),
             }
         }
     }
@@ -145,11 +229,24 @@ async fn session(
 ) -> Result<SessionEnd, SessionError> {
     let retry = |e: anyhow::Error| SessionError::Retry(e);
     // An Assign carries the shard's data (up to 20,000 trace records): more than tonic's 4 MiB.
-    let mut client = ControlClient::connect(cfg.coordinator.clone())
-        .await
-        .with_context(|| format!("connect to coordinator {}", cfg.coordinator))
-        .map_err(retry)?
-        .max_decoding_message_size(64 << 20);
+    // A hung connect counts as unreachable (the orphan timeout must be able to fire).
+    let mut client = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        ControlClient::connect(cfg.coordinator.clone()),
+    )
+    .await
+    {
+        Ok(c) => c
+            .with_context(|| format!("connect to coordinator {}", cfg.coordinator))
+            .map_err(retry)?,
+        Err(_) => {
+            return Err(retry(anyhow::anyhow!(
+                "connect to coordinator {}: timed out",
+                cfg.coordinator
+            )))
+        }
+    }
+    .max_decoding_message_size(64 << 20);
     let (up_tx, up_rx) = mpsc::channel::<wire::AgentMessage>(4096);
     let send = |body: Up| wire::AgentMessage { body: Some(body) };
     let hello = wire::Hello {
@@ -157,12 +254,19 @@ async fn session(
         role: cfg.role.to_wire() as i32,
         host_name: cfg.host_name.clone(),
         labels: cfg.labels.clone(),
-        accelerators: cfg.telemetry.lock().await.inventory(),
+        accelerators: state.inventory.clone(),
         software_version: SOFTWARE_VERSION.to_string(),
         protocol_version: PROTOCOL_VERSION,
     };
     up_tx.send(send(Up::Hello(hello))).await.ok();
-    let mut down = match client.join(ReceiverStream::new(up_rx)).await {
+    let joined = tokio::time::timeout(CONNECT_TIMEOUT, client.join(ReceiverStream::new(up_rx)))
+        .await
+        .map_err(|_| {
+            retry(anyhow::anyhow!(
+                "join: no answer within {CONNECT_TIMEOUT:?}"
+            ))
+        })?;
+    let mut down = match joined {
         Ok(r) => r.into_inner(),
         Err(status)
             if status.code() == tonic::Code::FailedPrecondition
@@ -185,8 +289,22 @@ async fn session(
         up_tx.send(send(end)).await.ok();
     }
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    let mut flush_check = tokio::time::interval(Duration::from_millis(50));
     loop {
         tokio::select! {
+            _ = shutdown_requested(&cfg.shutdown), if state.shutdown_until.is_none() => state.begin_shutdown(),
+            _ = flush_check.tick(), if state.shutdown_until.is_some() => {
+                if state.flushed(stage_rx) || state.shutdown_expired() {
+                    if !state.unacked.is_empty() {
+                        tracing::warn!("{} snapshots not acknowledged at exit", state.unacked.len());
+                    }
+                    // The ShardDone sent after the last snapshot is not acknowledged: give it
+                    // a moment on the wire.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    drop(up_tx);
+                    return Ok(SessionEnd::RunEnded);
+                }
+            }
             _ = heartbeat.tick() => {
                 if up_tx.send(send(Up::Heartbeat(wire::Heartbeat { agent_unix_ns: cfg.now_ns() }))).await.is_err() {
                     return Ok(SessionEnd::Closed);
@@ -224,13 +342,9 @@ async fn session(
                         }
                     }
                     Down::Cancel(c) => {
-                        if let Some(s) = state.stage.take() {
-                            if s.run_id == c.run_id {
-                                tracing::warn!("run {} stage {} cancelled: {}", s.run_id, s.stage, c.reason);
-                                s.task.abort();
-                            } else {
-                                state.stage = Some(s);
-                            }
+                        // The stage stops sending and still flushes its last snapshot and Done.
+                        if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == c.run_id) {
+                            s.stop(&format!("cancelled by the coordinator: {}", c.reason));
                         }
                     }
                     Down::StageEnd(e) => {
@@ -242,6 +356,8 @@ async fn session(
                         tracing::info!("run {} ended ({})", e.run_id, if e.ok { "ok" } else { &e.message });
                         state.runs_ended += 1;
                         state.last_end = None;
+                        // The run is closed: what it did not acknowledge, it will not apply.
+                        state.unacked.retain(|k, _| k.0 != e.run_id);
                         if cfg.once {
                             // Let queued messages reach the coordinator before the stream closes.
                             drop(up_tx);
@@ -314,7 +430,7 @@ async fn start_stage(
     };
     let timeout = Duration::from_millis(spec.request_timeout_ms);
     if spec.telemetry.nvml == Some(fleetbench_common::profile::NvmlSetting::On)
-        && !cfg.telemetry.lock().await.has_accelerators()
+        && !state.has_accelerators
     {
         return Err(shard_failed(
             stage_tx,
@@ -341,6 +457,10 @@ async fn start_stage(
     let telemetry = cfg.telemetry.clone();
     let end = Arc::new(tokio::sync::Notify::new());
     let stage_end = end.clone();
+    let (stop_tx, stop) = StopSignal::new();
+    if state.shutdown_until.is_some() {
+        let _ = stop_tx.send(true);
+    }
     let (run_id, stage) = (spec.run_id.clone(), spec.stage);
     let task = tokio::spawn(async move {
         // Ask the endpoint who it is while waiting for start_at.
@@ -358,6 +478,7 @@ async fn start_stage(
             clock_offset_ns,
             telemetry,
             stage_end,
+            stop,
         })
         .await;
     });
@@ -366,6 +487,7 @@ async fn start_stage(
         stage,
         task,
         end,
+        stop: stop_tx,
     });
     Ok(())
 }

@@ -58,6 +58,14 @@ struct JoinArgs {
     /// Give up after the coordinator has been unreachable this many seconds.
     #[arg(long, default_value_t = 60.0)]
     reconnect_timeout: f64,
+    /// Stop sending a stage's load after the coordinator has been unreachable this many seconds
+    /// (its snapshots are kept for when it is back).
+    #[arg(long, default_value_t = 10.0)]
+    orphan_timeout: f64,
+    /// An open-loop request due more than this many seconds ago is not sent but counted as
+    /// `client_late` (after a stall of this host, no burst).
+    #[arg(long, default_value_t = 1.0)]
+    max_send_lag: f64,
     #[command(flatten)]
     telemetry: TelemetryArgs,
     /// Testing only: pretend this host's clock is off by this many milliseconds.
@@ -156,6 +164,11 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         format!("http://{}", args.coordinator)
     };
     let telemetry = args.telemetry.open()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let cfg = AgentConfig {
         coordinator,
         agent_id,
@@ -165,16 +178,47 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         clock_offset_ns: (args.fake_clock_offset_ms * 1e6) as i64,
         limits: AgentLimits {
             max_in_flight: args.max_in_flight,
+            max_send_lag: Duration::from_secs_f64(args.max_send_lag.max(0.0)),
         },
         once: args.once,
         reconnect_timeout: Duration::from_secs_f64(args.reconnect_timeout),
+        orphan_timeout: Duration::from_secs_f64(args.orphan_timeout.max(0.0)),
         telemetry: Arc::new(tokio::sync::Mutex::new(telemetry)),
+        shutdown: shutdown_rx,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    runtime.block_on(run(cfg))
+    runtime.block_on(async move {
+        // SIGINT or SIGTERM: stop the stage, flush its last snapshot, exit.
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = shutdown_tx.send(true);
+            // Keep the sender: a dropped one would read as "never".
+            std::future::pending::<()>().await;
+        });
+        run(cfg).await
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn probe(args: ProbeArgs) -> anyhow::Result<()> {

@@ -152,6 +152,23 @@ impl Recorder {
         }
     }
 
+    /// An open-loop request not sent because it was already more than the agent's
+    /// `--max-send-lag` late: counted as a failure of class `client_late` when its intended
+    /// time is in the window.
+    pub fn record_client_late(&self, intended: Instant) {
+        let intended_s = intended.saturating_duration_since(self.start).as_secs_f64();
+        let in_window = self.window.contains(intended_s);
+        if let Ok(mut g) = self.inner.lock() {
+            let c = &mut g.current.counters;
+            if !in_window {
+                c.outside_window += 1;
+                return;
+            }
+            c.requests += 1;
+            *c.failures.entry(Failure::ClientLate.class()).or_default() += 1;
+        }
+    }
+
     /// Requests the in-flight cap held back (sent late).
     pub fn record_held_back(&self) {
         if let Ok(mut g) = self.inner.lock() {
@@ -180,5 +197,31 @@ impl Recorder {
 
     pub fn last_end(&self) -> Option<Instant> {
         self.inner.lock().ok().and_then(|g| g.last_end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_late_request_is_counted_as_client_late_in_the_window_only() {
+        let start = Instant::now();
+        let r = Recorder::new(
+            start,
+            Window {
+                start_s: 1.0,
+                end_s: Some(10.0),
+            },
+        );
+        r.record_client_late(start + Duration::from_secs(2));
+        r.record_client_late(start + Duration::from_secs(2));
+        r.record_client_late(start); // in the warm-up
+        let c = r.take().measurements.counters;
+        assert_eq!(c.requests, 2);
+        assert_eq!(c.failures.get("client_late"), Some(&2));
+        assert_eq!(c.ok, 0);
+        assert_eq!(c.outside_window, 1);
     }
 }

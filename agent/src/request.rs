@@ -79,6 +79,8 @@ pub enum Failure {
     Truncated,
     ShortOutput,
     Incomplete,
+    /// Not sent: due more than the agent's `--max-send-lag` ago (the agent had stalled).
+    ClientLate,
 }
 
 impl Failure {
@@ -94,6 +96,7 @@ impl Failure {
             Failure::Truncated => "truncated".into(),
             Failure::ShortOutput => "short_output".into(),
             Failure::Incomplete => "incomplete".into(),
+            Failure::ClientLate => "client_late".into(),
         }
     }
 }

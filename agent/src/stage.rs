@@ -37,6 +37,37 @@ pub enum Outbound {
 pub struct AgentLimits {
     /// Requests in flight at once; arrivals beyond it wait (and are counted as held back).
     pub max_in_flight: usize,
+    /// An open-loop request due more than this long ago is not sent but counted `client_late`
+    /// (after a stall of this process nothing is sent in a burst).
+    pub max_send_lag: Duration,
+}
+
+/// How long requests still in flight may finish after a stop before they are abandoned.
+const STOP_DRAIN: Duration = Duration::from_secs(1);
+
+/// Set when the stage must stop early (the coordinator's Cancel, an orphaned agent, a signal):
+/// no new request starts, what is in flight gets [`STOP_DRAIN`], and the last snapshot and
+/// `ShardDone` are still sent.
+#[derive(Debug, Clone)]
+pub struct StopSignal(tokio::sync::watch::Receiver<bool>);
+
+impl StopSignal {
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, StopSignal) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, StopSignal(rx))
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Returns once the stop is set (never, if its sender is gone unset).
+    pub async fn wait(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 pub struct StageContext {
@@ -51,6 +82,7 @@ pub struct StageContext {
     pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
     /// Notified when the coordinator ends the stage (telemetry-only shards wait for it).
     pub stage_end: Arc<tokio::sync::Notify>,
+    pub stop: StopSignal,
 }
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
@@ -85,10 +117,15 @@ pub async fn run_stage(ctx: StageContext) {
         | ShardLoad::Trace { .. } => PREWARM_OPEN_LOOP,
         ShardLoad::Idle => 0,
     };
-    ctx.client
-        .prewarm(warm.min(ctx.limits.max_in_flight), ctx.start)
-        .await;
-    wait_until(ctx.start).await;
+    tokio::select! {
+        _ = async {
+            ctx.client
+                .prewarm(warm.min(ctx.limits.max_in_flight), ctx.start)
+                .await;
+            wait_until(ctx.start).await;
+        } => {}
+        _ = ctx.stop.wait() => {}
+    }
     let started_unix_ns = fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns;
     let (sampling_tx, sampling_rx) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(sample_telemetry(
@@ -130,9 +167,14 @@ pub async fn run_stage(ctx: StageContext) {
         }
         // Telemetry only: sample until the window ends, or until the coordinator says the
         // load shards are done.
-        ShardLoad::Idle => match window_end {
-            Some(end) => tokio::time::sleep_until(end.into()).await,
-            None => ctx.stage_end.notified().await,
+        ShardLoad::Idle => tokio::select! {
+            _ = async {
+                match window_end {
+                    Some(end) => tokio::time::sleep_until(end.into()).await,
+                    None => ctx.stage_end.notified().await,
+                }
+            } => {}
+            _ = ctx.stop.wait() => {}
         },
     }
     let elapsed = recorder
@@ -178,34 +220,57 @@ async fn open_loop(
         (Arc::new(ctx.spec.clone()), stop_at)
     });
     let mut due = pace(ctx.spec.clone(), arrivals, ctx.start);
-    while let Some(Due {
-        arrival,
-        data,
-        intended,
-    }) = due.recv().await
-    {
+    let max_lag = ctx.limits.max_send_lag;
+    loop {
+        let next = tokio::select! {
+            d = due.recv() => d,
+            _ = ctx.stop.wait() => None,
+        };
+        let Some(Due {
+            arrival,
+            data,
+            intended,
+        }) = next
+        else {
+            break;
+        };
         last_intended = intended;
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 recorder.record_held_back();
-                match slots.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => break,
+                let permit = tokio::select! {
+                    p = slots.clone().acquire_owned() => p.ok(),
+                    _ = ctx.stop.wait() => None,
+                };
+                match permit {
+                    Some(p) => p,
+                    None => break,
                 }
             }
         };
+        // A stalled process (SIGSTOP, a frozen VM) finds many arrivals overdue at once: they
+        // are counted, not sent in one wave.
+        if Instant::now().saturating_duration_since(intended) > max_lag {
+            recorder.record_client_late(intended);
+            continue;
+        }
         while in_flight.try_join_next().is_some() {}
         let (client, recorder) = (ctx.client.clone(), recorder.clone());
         let session = sessions.clone();
+        let stop = ctx.stop.clone();
         in_flight.spawn(async move {
             let rec = client.execute(&data, intended).await;
             recorder.record(&rec);
             if let Some((spec, stop_at)) = session {
-                later_rounds(&spec, arrival, stop_at, &client, &recorder).await;
+                later_rounds(&spec, arrival, stop_at, &client, &recorder, &stop).await;
             }
             drop(permit);
         });
+    }
+    if ctx.stop.is_set() {
+        drain(in_flight, Instant::now() + STOP_DRAIN, recorder).await;
+        return;
     }
     if let Some((_, None)) = sessions {
         // Sessions with no stage end run all their rounds (each bounded by the request timeout).
@@ -234,9 +299,10 @@ async fn later_rounds(
     stop_at: Option<Instant>,
     client: &EndpointClient,
     recorder: &Recorder,
+    stop: &StopSignal,
 ) {
     for round in 1..spec.session_rounds().unwrap_or(1) {
-        if !think(spec, stop_at).await {
+        if !think(spec, stop_at).await || stop.is_set() {
             return;
         }
         let index = spec.data.source.session_round_index(session, round);
@@ -277,6 +343,7 @@ async fn closed_loop(
         let (client, recorder) = (ctx.client.clone(), recorder.clone());
         let (remaining, next) = (remaining.clone(), next.clone());
         let spec = spec.clone();
+        let stop = ctx.stop.clone();
         tasks.spawn(async move {
             let rounds = spec.session_rounds().unwrap_or(1);
             let mut first = true;
@@ -293,7 +360,7 @@ async fn closed_loop(
                         break 'sessions;
                     }
                     first = false;
-                    if stop_at.is_some_and(|s| Instant::now() >= s) {
+                    if stop.is_set() || stop_at.is_some_and(|s| Instant::now() >= s) {
                         break 'sessions;
                     }
                     let claimed =
@@ -311,10 +378,25 @@ async fn closed_loop(
             }
         });
     }
-    match stop_at {
-        Some(s) => drain(tasks, s + grace, recorder).await,
-        None => while tasks.join_next().await.is_some() {},
+    let stop = &ctx.stop;
+    let deadline = async {
+        match stop_at {
+            Some(s) => tokio::time::sleep_until((s + grace).into()).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    // Until the stage's own deadline, or a stop plus the stop's drain time.
+    let stopped = async {
+        stop.wait().await;
+        tokio::time::sleep(STOP_DRAIN).await;
+    };
+    let all = async { while tasks.join_next().await.is_some() {} };
+    tokio::select! {
+        _ = all => {}
+        _ = deadline => {}
+        _ = stopped => {}
     }
+    abandon(tasks, recorder);
 }
 
 /// A shard's closed-loop users: `count` of them, users `first..first + count` of the stage's
@@ -337,8 +419,11 @@ async fn sample_telemetry(
     clock_offset_ns: i64,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut t = telemetry.lock().await;
-    let interval = section.interval.map_or(t.interval, Duration::from_secs_f64);
+    // The lock is held for one sample at a time, never across the stage: the link takes it too.
+    let default_interval = telemetry.lock().await.interval;
+    let interval = section
+        .interval
+        .map_or(default_interval, Duration::from_secs_f64);
     let accelerators = section.nvml != Some(NvmlSetting::Off);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -346,7 +431,7 @@ async fn sample_telemetry(
         tokio::select! {
             _ = tick.tick() => {
                 let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
-                let s = t.sample(now, accelerators, &engines).await;
+                let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
                 recorder.push_sample(s);
             }
             _ = &mut stop => return,
@@ -372,7 +457,14 @@ async fn wait_until(t: Instant) {
 async fn drain(mut in_flight: JoinSet<()>, deadline: Instant, recorder: &Recorder) {
     let all = async { while in_flight.join_next().await.is_some() {} };
     if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
-        let left = in_flight.len() as u64;
+        abandon(in_flight, recorder);
+    }
+}
+
+/// Aborts what is still in flight and counts it incomplete.
+fn abandon(mut in_flight: JoinSet<()>, recorder: &Recorder) {
+    let left = in_flight.len() as u64;
+    if left > 0 {
         in_flight.abort_all();
         tracing::warn!(
             "{left} requests still in flight after the grace period: counted incomplete"

@@ -1,6 +1,10 @@
 //! Collects one stage: applies each (shard, seq) snapshot once, merges it into the stage's
 //! totals (histogram addition), and knows when every shard has finished and every snapshot it
 //! announced has arrived.
+//!
+//! A shard declared lost is closed: whatever its agent sends afterwards is excluded (the policy
+//! `exclude_after_loss`), so a frozen client that resumes cannot add its stalled requests to
+//! the stage. Its lost window starts at the end of its last applied snapshot's interval.
 
 use fleetbench_common::measure::{Counters, MeasureError, Measurements};
 use fleetbench_common::plan::Window;
@@ -17,6 +21,11 @@ struct ShardState {
     counters: Counters,
     samples: Vec<wire::TelemetrySample>,
     lost: bool,
+    /// Highest interval among the applied snapshots.
+    last_interval: Option<u32>,
+    /// Snapshots applied; snapshots (seq) excluded because they came after the loss.
+    applied: u64,
+    excluded: HashSet<u64>,
 }
 
 #[derive(Debug)]
@@ -34,6 +43,8 @@ pub enum Applied {
     New,
     /// Seen before (a resend): acknowledge again, change nothing.
     Duplicate,
+    /// From a shard declared lost, arriving after the loss: not merged.
+    Excluded,
 }
 
 impl StageCollector {
@@ -46,10 +57,11 @@ impl StageCollector {
         }
     }
 
+    /// Whether `s` would be merged: not seen before, and its shard is not lost.
     pub fn is_new(&self, s: &wire::Snapshot) -> bool {
         self.shards
             .get(s.shard as usize)
-            .is_some_and(|st| !st.seen.contains(&s.seq))
+            .is_some_and(|st| !st.lost && !st.seen.contains(&s.seq))
     }
 
     pub fn apply(&mut self, s: &wire::Snapshot) -> Result<Applied, MeasureError> {
@@ -59,15 +71,24 @@ impl StageCollector {
         if st.seen.contains(&s.seq) {
             return Ok(Applied::Duplicate);
         }
+        if st.lost {
+            return Ok(if st.excluded.insert(s.seq) {
+                Applied::Excluded
+            } else {
+                Applied::Duplicate
+            });
+        }
         self.merged.add_snapshot(s)?;
         st.counters.add(&Counters::from_wire(&s.counters));
         st.samples.extend(s.samples.iter().cloned());
         st.seen.insert(s.seq);
+        st.applied += 1;
+        st.last_interval = Some(st.last_interval.map_or(s.interval, |k| k.max(s.interval)));
         Ok(Applied::New)
     }
 
     pub fn done(&mut self, d: &wire::ShardDone) {
-        if let Some(st) = self.shards.get_mut(d.shard as usize) {
+        if let Some(st) = self.shards.get_mut(d.shard as usize).filter(|st| !st.lost) {
             st.announced = Some(d.snapshots);
             st.elapsed_us = d.elapsed_us;
             st.started_unix_ns = d.started_unix_ns;
@@ -79,11 +100,23 @@ impl StageCollector {
         }
     }
 
-    /// A shard whose agent is gone: the stage completes without its missing snapshots.
+    /// A shard whose agent is gone: the stage completes without its missing snapshots, and
+    /// nothing it sends from now on is merged.
     pub fn abandon(&mut self, shard: u32) {
         if let Some(st) = self.shards.get_mut(shard as usize) {
             st.lost = true;
         }
+    }
+
+    /// Of a lost shard: snapshots applied before the loss, the first interval not covered
+    /// (the lost window starts at its beginning), snapshots excluded since.
+    pub fn loss_facts(&self, shard: u32) -> Option<LossFacts> {
+        self.shards.get(shard as usize).map(|st| LossFacts {
+            applied_snapshots: st.applied,
+            first_missing_interval: st.last_interval.map_or(0, |k| k + 1),
+            excluded_snapshots: st.excluded.len() as u64,
+            requests: st.counters.requests,
+        })
     }
 
     pub fn complete(&self) -> bool {
@@ -105,6 +138,11 @@ impl StageCollector {
         (0..self.shards.len() as u32)
             .filter(|&i| self.shards[i as usize].lost)
             .collect()
+    }
+
+    /// The latest interval among all applied snapshots.
+    pub fn latest_interval(&self) -> Option<u32> {
+        self.shards.iter().filter_map(|s| s.last_interval).max()
     }
 
     /// The longest time any shard took from start to its last request's end.
@@ -150,10 +188,84 @@ impl StageCollector {
     }
 }
 
+/// See [`StageCollector::loss_facts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossFacts {
+    pub applied_snapshots: u64,
+    pub first_missing_interval: u32,
+    pub excluded_snapshots: u64,
+    /// Requests counted from the applied snapshots.
+    pub requests: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardReport {
     pub requests: u64,
     pub ok: u64,
     pub started_unix_ns: i64,
     pub lost: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetbench_common::measure::Measurements;
+
+    fn snapshot(shard: u32, seq: u64, requests: u64) -> wire::Snapshot {
+        let mut m = Measurements::new();
+        m.counters.requests = requests;
+        m.counters.ok = requests;
+        let (histograms, counters) = m.to_wire();
+        wire::Snapshot {
+            run_id: "r".into(),
+            stage: 0,
+            shard,
+            seq,
+            interval: seq as u32,
+            histograms,
+            counters,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_lost_shard_keeps_what_was_applied_and_excludes_what_comes_later() {
+        let mut c = StageCollector::new(0, 2);
+        assert_eq!(c.apply(&snapshot(1, 0, 5)).unwrap(), Applied::New);
+        assert_eq!(c.apply(&snapshot(1, 1, 4)).unwrap(), Applied::New);
+        c.abandon(1);
+        let late = snapshot(1, 2, 100);
+        assert!(!c.is_new(&late), "nothing of a lost shard is stored as new");
+        assert_eq!(c.apply(&late).unwrap(), Applied::Excluded);
+        assert_eq!(
+            c.apply(&late).unwrap(),
+            Applied::Duplicate,
+            "a resend is excluded once"
+        );
+        // A resend of an applied one stays a duplicate.
+        assert_eq!(c.apply(&snapshot(1, 0, 5)).unwrap(), Applied::Duplicate);
+        assert_eq!(c.merged.counters.requests, 9);
+        let f = c.loss_facts(1).unwrap();
+        assert_eq!(f.applied_snapshots, 2);
+        assert_eq!(
+            f.first_missing_interval, 2,
+            "the lost window starts after interval 1"
+        );
+        assert_eq!(f.excluded_snapshots, 1);
+        assert_eq!(f.requests, 9);
+        // Its ShardDone after the loss changes nothing either.
+        c.done(&wire::ShardDone {
+            shard: 1,
+            snapshots: 3,
+            ..Default::default()
+        });
+        assert!(c.shard_reports()[1].lost);
+        assert!(!c.complete(), "shard 0 has not finished");
+        c.done(&wire::ShardDone {
+            shard: 0,
+            snapshots: 0,
+            ..Default::default()
+        });
+        assert!(c.complete());
+    }
 }

@@ -175,6 +175,15 @@ impl Fleet {
         }
     }
 
+    /// Sends to one agent without waiting (a frozen agent's full downlink must not hold up the
+    /// run); false when its stream is gone or full.
+    pub fn try_send(&self, agent_id: &str, body: wire::coordinator_message::Body) -> bool {
+        self.downlink(agent_id).is_some_and(|d| {
+            d.try_send(Ok(wire::CoordinatorMessage { body: Some(body) }))
+                .is_ok()
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AgentEntry>> {
         self.agents.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -81,6 +81,17 @@ pub struct Hub {
     pub config: CoordinatorConfig,
     active: Mutex<Option<(String, mpsc::UnboundedSender<AgentEvent>)>>,
     runs: Mutex<BTreeMap<String, watch::Receiver<Progress>>>,
+    /// Set once by a stop request (Ctrl-C, SIGTERM): the run in progress ends its stage early.
+    stop: watch::Sender<bool>,
+    /// `serve --state-dir`: where runs are listed for a restarted coordinator.
+    state_dir: Mutex<Option<PathBuf>>,
+}
+
+/// Returns once a stop was requested (see [`Hub::stop_signal`]).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl Hub {
@@ -90,7 +101,36 @@ impl Hub {
             config,
             active: Mutex::new(None),
             runs: Mutex::new(BTreeMap::new()),
+            stop: watch::channel(false).0,
+            state_dir: Mutex::new(None),
         }
+    }
+
+    /// Lists every run started from now on in `dir/runs.jsonl` (`serve --state-dir`).
+    pub fn set_state_dir(&self, dir: PathBuf) {
+        *self.state_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir);
+    }
+
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.state_dir
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Asks the run in progress to stop: cancel its stage, collect the last snapshots, write a
+    /// partial report. No new stage starts after it.
+    pub fn request_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Changes to true on a stop request.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// Makes `run_id` the run that receives agent events; fails if another run is active.
@@ -138,6 +178,12 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(run_id.to_string(), progress);
+    }
+
+    /// Whether `run_id` is a run of this coordinator that has ended.
+    pub fn run_finished(&self, run_id: &str) -> bool {
+        self.run_progress(run_id)
+            .is_some_and(|p| p.borrow().finished)
     }
 
     pub fn run_progress(&self, run_id: &str) -> Option<watch::Receiver<Progress>> {

@@ -10,7 +10,9 @@
 pub mod collect;
 pub mod fleet;
 pub mod hub;
+pub mod recover;
 pub mod render;
+pub mod resume;
 pub mod run;
 pub mod service;
 pub mod store;

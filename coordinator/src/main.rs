@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use fleetbench_common::profile::{load_profile_with, LoadedProfile};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::render::{self, live};
-use fleetbench_coordinator::run::{start_run, RunRequest};
+use fleetbench_coordinator::run::{start_run, RunRequest, STOP_GRACE};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::control_client::ControlClient;
 use std::io::Write;
@@ -35,6 +35,11 @@ enum Command {
     Serve {
         #[command(flatten)]
         server: ServerArgs,
+        /// Record each run's state transitions here; after a crash, a coordinator started on
+        /// the same directory resumes the unfinished run (its agents reattach and finish the
+        /// stage in progress) and writes partial reports for the others.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// One-shot: serve, wait for the agents, run PROFILE, write the report, exit (non-zero on failure).
     /// For a sweep matrix: its selected runs one after another, each its own results/<run-id>/.
@@ -161,7 +166,7 @@ fn main() -> anyhow::Result<()> {
         .context("start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { server } => serve(server).await,
+            Command::Serve { server, state_dir } => serve(server, state_dir).await,
             Command::Run {
                 profile,
                 expect_agents,
@@ -214,7 +219,11 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn listen(args: &ServerArgs, results: PathBuf) -> anyhow::Result<Arc<Hub>> {
+async fn listen(
+    args: &ServerArgs,
+    results: PathBuf,
+    state_dir: Option<PathBuf>,
+) -> anyhow::Result<Arc<Hub>> {
     if !args.insecure {
         bail!("TLS is not implemented yet: pass --insecure to serve plaintext gRPC");
     }
@@ -231,6 +240,13 @@ async fn listen(args: &ServerArgs, results: PathBuf) -> anyhow::Result<Arc<Hub>>
         join_timeout: Duration::from_secs_f64(args.join_timeout),
         clock_reprobe: Duration::from_secs_f64(args.clock_reprobe.max(0.05)),
     }));
+    if let Some(dir) = state_dir {
+        // Before the first agent can reattach: its resent snapshots must find their run.
+        if let Some(run) = fleetbench_coordinator::resume::resume_unfinished(&hub, &dir) {
+            eprintln!("resuming run {run} (unfinished when the coordinator stopped)");
+        }
+        hub.set_state_dir(dir);
+    }
     let h = hub.clone();
     tokio::spawn(async move {
         if let Err(e) = fleetbench_coordinator::serve(listener, h).await {
@@ -240,11 +256,53 @@ async fn listen(args: &ServerArgs, results: PathBuf) -> anyhow::Result<Arc<Hub>>
     Ok(hub)
 }
 
-async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+async fn serve(args: ServerArgs, state_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let results = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
-    let _hub = listen(&args, results).await?;
-    tokio::signal::ctrl_c().await.context("wait for ctrl-c")?;
-    Ok(())
+    let hub = listen(&args, results, state_dir).await?;
+    wait_for_signal().await;
+    if hub.is_busy() {
+        eprintln!("stopping: cancelling the run's stage and writing a partial report (again to quit at once)");
+        hub.request_stop();
+        let until = tokio::time::Instant::now() + STOP_GRACE + Duration::from_secs(30);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = wait_for_signal() => break,
+            }
+            if !hub.is_busy() || tokio::time::Instant::now() >= until {
+                break;
+            }
+        }
+        // Let the agents receive RunEnd.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::process::exit(EXIT_INTERRUPTED);
+}
+
+/// The exit status after SIGINT or SIGTERM (as a shell reports a SIGINT).
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn run(
@@ -272,7 +330,7 @@ async fn run(
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("results"))
     });
-    let hub = listen(&args, results).await?;
+    let hub = listen(&args, results, None).await?;
     let count = runs.len();
     for (k, (loaded, text)) in runs.into_iter().enumerate() {
         if count > 1 {
@@ -287,9 +345,30 @@ async fn run(
             },
         );
         let printer = tokio::spawn(live::follow(handle.progress.clone()));
-        let outcome = handle.task.await.context("the run task panicked")?;
+        let mut task = handle.task;
+        let outcome = tokio::select! {
+            r = &mut task => r,
+            _ = wait_for_signal() => {
+                eprintln!("stopping: cancelling the stage and writing a partial report (again to quit at once)");
+                hub.request_stop();
+                tokio::select! {
+                    r = &mut task => r,
+                    _ = wait_for_signal() => std::process::exit(EXIT_INTERRUPTED),
+                    _ = tokio::time::sleep(STOP_GRACE + Duration::from_secs(30)) => std::process::exit(EXIT_INTERRUPTED),
+                }
+            }
+        }
+        .context("the run task panicked")?;
         // The run task marked the progress finished; the view closes its bar and returns.
         let _ = printer.await;
+        if hub.stop_requested() {
+            if let Ok(o) = &outcome {
+                println!("{}", o.summary_markdown);
+                println!("report (partial): {}", o.dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            std::process::exit(EXIT_INTERRUPTED);
+        }
         let outcome = outcome?;
         println!("{}", outcome.summary_markdown);
         println!("report: {}", outcome.dir.display());
@@ -519,6 +598,16 @@ async fn watch(run_id: String, coordinator: String, insecure: bool) -> anyhow::R
 fn report(command: ReportCommand) -> anyhow::Result<()> {
     match command {
         ReportCommand::Render { run_dir } => {
+            // Stages that never finished (Ctrl-C, a crash) get a partial report first.
+            match fleetbench_coordinator::recover::report_unfinished_stages(&run_dir) {
+                Ok(k) if !k.is_empty() => {
+                    eprintln!(
+                        "stages {k:?} never finished: partial reports rebuilt from their snapshots"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot rebuild unfinished stages: {e}"),
+            }
             let r = render::render_run(&run_dir)
                 .with_context(|| format!("render {}", run_dir.display()))?;
             for w in &r.warnings {

@@ -2,6 +2,11 @@
 //! stage probe clocks, assign every shard with one start_at (in each agent's own clock), collect
 //! and store snapshots (acknowledging each after it is stored), and write the stage's report;
 //! at the end the summary table.
+//!
+//! A lost shard (`on_agent_loss: continue`) is told to stop (Cancel) and closed: what its agent
+//! sends afterwards is kept apart (`snapshots/excluded/`) and never merged. A stop request
+//! ([`Hub::request_stop`]: Ctrl-C, SIGTERM) cancels the stage, waits [`STOP_GRACE`] for the
+//! agents' last snapshots and writes the stage's report marked `partial: true`.
 
 use crate::collect::{Applied, StageCollector};
 use crate::hub::{AgentEvent, Hub, Progress};
@@ -41,7 +46,15 @@ pub struct RunOutcome {
     pub dir: std::path::PathBuf,
     pub reports: Vec<BenchmarkRun>,
     pub summary_markdown: String,
+    /// Stopped before its end (a stop request): the last report is partial.
+    pub partial: bool,
 }
+
+/// How long a stopped stage waits for the agents' last snapshots.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The policy for data a lost shard sends after its loss, as written in the report.
+const LATE_DATA_POLICY: &str = "exclude_after_loss";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -77,6 +90,8 @@ pub enum RunError {
     },
     #[error("stage {stage} did not finish within {limit:?}")]
     StageTimeout { stage: u32, limit: Duration },
+    #[error("stopped before any stage started")]
+    Stopped,
 }
 
 /// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
@@ -159,6 +174,9 @@ async fn execute(
     // 1. The fleet.
     let waited_from = Instant::now();
     while hub.fleet.connected_count() < req.expect_agents as usize {
+        if hub.stop_requested() {
+            return Err(RunError::Stopped);
+        }
         if waited_from.elapsed() > hub.config.join_timeout {
             return Err(RunError::NotEnoughAgents {
                 expected: req.expect_agents,
@@ -199,6 +217,12 @@ async fn execute(
     let plan = plan_run(&req.loaded, &members, run_id, seed)?;
     let dir = hub.config.results_dir.join(run_id);
     let mut store = RunStore::create(dir.clone())?;
+    if let Some(state_dir) = hub.state_dir() {
+        // A restarted `serve` on this state dir finds the run there.
+        if let Err(e) = crate::resume::register(&state_dir, run_id, &dir) {
+            tracing::warn!("cannot record run {run_id} in {}: {e}", state_dir.display());
+        }
+    }
     store.write_file("profile.yaml", req.profile_text.as_bytes())?;
     store.write_file(
         "plan.json",
@@ -214,11 +238,17 @@ async fn execute(
         &serde_json::to_vec_pretty(&agents_json).unwrap_or_default(),
     )?;
     tracing::info!(run = %run_id, agents = members.len(), stages = plan.stages.len(), "run planned; results in {}", dir.display());
+    store.record_state(&json!({"event": "planned", "at_unix_ns": unix_ns()}))?;
 
     // 3. The stages, in step.
     let mut reports = Vec::new();
+    let mut partial = false;
     for stage in &plan.stages {
-        let report = run_stage(
+        if hub.stop_requested() {
+            partial = true;
+            break;
+        }
+        let (report, cut_short) = run_stage(
             hub,
             &req,
             &plan,
@@ -230,8 +260,17 @@ async fn execute(
         )
         .await?;
         store.write_stage_report(stage.index, &report)?;
+        store.record_state(&json!({"event": "stage_finished", "stage": stage.index,
+            "partial": cut_short, "at_unix_ns": unix_ns()}))?;
         reports.push(report);
+        if cut_short {
+            partial = true;
+            break;
+        }
     }
+
+    store
+        .record_state(&json!({"event": "finished", "partial": partial, "at_unix_ns": unix_ns()}))?;
 
     // 4. The summary.
     let rows = summary_rows(&plan.profile_name, &reports);
@@ -255,6 +294,7 @@ async fn execute(
         dir,
         reports,
         summary_markdown: md,
+        partial,
     })
 }
 
@@ -268,7 +308,7 @@ async fn run_stage(
     store: &mut RunStore,
     events: &mut mpsc::UnboundedReceiver<AgentEvent>,
     progress: &watch::Sender<Progress>,
-) -> Result<BenchmarkRun, RunError> {
+) -> Result<(BenchmarkRun, bool), RunError> {
     let ids: Vec<String> = plan.members.iter().map(|m| m.agent_id.clone()).collect();
     let planned = stage.planned_requests().unwrap_or(0);
     progress.send_modify(|p| {
@@ -304,6 +344,8 @@ async fn run_stage(
         hub.fleet.send(id, Down::Assign(assign)).await;
     }
     let started = Instant::now() + hub.config.start_lead;
+    store.record_state(&json!({"event": "stage_started", "stage": stage.index,
+        "start_at_unix_ns": start_at, "at_unix_ns": unix_ns()}))?;
 
     let window = stage.window;
     // Agents stop waiting for requests at window end + grace; allow for the last snapshots.
@@ -313,8 +355,12 @@ async fn run_stage(
     });
     let mut collector = StageCollector::new(stage.index, ids.len());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut degraded: Vec<serde_json::Value> = Vec::new();
+    // Lost shards: (agent, shard, seconds after the start when the loss was detected).
+    let mut lost_agents: Vec<(String, u32, f64)> = Vec::new();
     let begun = Instant::now();
+    let mut stop = hub.stop_signal();
+    // Set when a stop request cut the stage short: collect until then, then report partial.
+    let mut stopping: Option<Instant> = None;
     // Telemetry-only shards of a stage without a fixed end run until the load shards are done.
     let idle: Vec<u32> = stage
         .shards
@@ -324,6 +370,13 @@ async fn run_stage(
         .collect();
     let mut stage_end_sent = idle.is_empty();
     while !collector.complete() {
+        if stopping.is_some_and(|t| Instant::now() >= t) {
+            tracing::warn!(
+                "stage {}: stop grace over; reporting what arrived",
+                stage.index
+            );
+            break;
+        }
         if !stage_end_sent && collector.complete_except(&idle) {
             for &i in &idle {
                 let end = wire::StageEnd {
@@ -335,6 +388,12 @@ async fn run_stage(
             stage_end_sent = true;
         }
         tokio::select! {
+            _ = crate::hub::stopped(&mut stop), if stopping.is_none() => {
+                tracing::warn!("stage {}: stop requested; cancelling the agents and waiting up to {STOP_GRACE:?} for their last snapshots", stage.index);
+                cancel(hub, &ids, &plan.run_id, "the coordinator is stopping").await;
+                stopping = Some(Instant::now() + STOP_GRACE);
+                progress.send_modify(|p| p.message = "stopping: waiting for the last snapshots".into());
+            }
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 handle_event(hub, &ids, stage.index, &mut collector, store, ev).await?;
@@ -367,10 +426,14 @@ async fn run_stage(
                             return Err(RunError::AgentLost { stage: stage.index, agent, timeout: hub.config.agent_timeout });
                         }
                         OnAgentLoss::Continue => {
-                            tracing::warn!(agent = %agent, "agent lost in stage {}; continuing without its shard", stage.index);
+                            tracing::warn!(agent = %agent, "agent lost in stage {}; continuing without its shard (nothing it sends from now on is merged)", stage.index);
                             collector.abandon(shard);
-                            degraded.push(json!({"agent": agent, "shard": shard,
-                                "lost_after_s": started.elapsed().as_secs_f64()}));
+                            // Tell it to stop, in case it is only frozen or cut off.
+                            hub.fleet.try_send(&agent, Down::Cancel(wire::Cancel {
+                                run_id: plan.run_id.clone(),
+                                reason: format!("agent {agent} was declared lost in stage {}", stage.index),
+                            }));
+                            lost_agents.push((agent, shard, started.elapsed().as_secs_f64()));
                         }
                     }
                 }
@@ -407,9 +470,35 @@ async fn run_stage(
             }))
             .collect::<Vec<_>>()),
     );
-    if !degraded.is_empty() {
+    if !lost_agents.is_empty() {
+        let lost: Vec<serde_json::Value> = lost_agents
+            .iter()
+            .map(|(agent, shard, detected)| {
+                let f = collector.loss_facts(*shard);
+                let interval_s = stage.shards[*shard as usize].snapshot_interval_ms as f64 / 1000.0;
+                json!({
+                    "agent": agent,
+                    "shard": shard,
+                    // The lost window starts where the last applied snapshot ended.
+                    "lost_from_s": f.map(|f| f64::from(f.first_missing_interval) * interval_s),
+                    "detected_after_s": detected,
+                    "applied_snapshots": f.map(|f| f.applied_snapshots),
+                    "requests_counted": f.map(|f| f.requests),
+                    "excluded_snapshots": f.map(|f| f.excluded_snapshots),
+                })
+            })
+            .collect();
         extra.insert("degraded".into(), json!(true));
-        extra.insert("lost_shards".into(), json!(degraded));
+        extra.insert("lost_shards".into(), json!(lost));
+        extra.insert("late_data_policy".into(), json!(LATE_DATA_POLICY));
+    }
+    if stopping.is_some() {
+        extra.insert("partial".into(), json!(true));
+        extra.insert(
+            "partial_reason".into(),
+            json!("the coordinator was stopped (SIGINT/SIGTERM) during this stage"),
+        );
+        extra.insert("degraded".into(), json!(true));
     }
     let report = build_stage_report(&StageInput {
         profile: &req.loaded,
@@ -431,10 +520,10 @@ async fn run_stage(
         report.metrics.requests.total,
         report.metrics.requests.failures.unwrap_or(0)
     );
-    Ok(report)
+    Ok((report, stopping.is_some()))
 }
 
-async fn handle_event(
+pub(crate) async fn handle_event(
     hub: &Arc<Hub>,
     ids: &[String],
     stage: u32,
@@ -465,6 +554,18 @@ async fn handle_event(
                 }
                 match collector.apply(&snapshot) {
                     Ok(Applied::New | Applied::Duplicate) => {}
+                    Ok(Applied::Excluded) => {
+                        // Kept apart for inspection, never merged; the agent is told again to stop.
+                        store.append_excluded(&snapshot)?;
+                        tracing::warn!(agent = %agent_id, "snapshot {} of lost shard {} arrived after the loss: excluded", snapshot.seq, snapshot.shard);
+                        hub.fleet.try_send(
+                            &agent_id,
+                            Down::Cancel(wire::Cancel {
+                                run_id: snapshot.run_id.clone(),
+                                reason: "this agent was declared lost".into(),
+                            }),
+                        );
+                    }
                     Err(e) => {
                         return Err(RunError::BadSnapshot {
                             stage,
@@ -505,7 +606,7 @@ async fn handle_event(
     Ok(())
 }
 
-async fn cancel(hub: &Arc<Hub>, ids: &[String], run_id: &str, reason: &str) {
+pub(crate) async fn cancel(hub: &Arc<Hub>, ids: &[String], run_id: &str, reason: &str) {
     for id in ids {
         let c = Down::Cancel(wire::Cancel {
             run_id: run_id.to_string(),

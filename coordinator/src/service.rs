@@ -95,8 +95,14 @@ impl Control for ControlService {
                                 snapshot: s,
                             },
                         ) {
-                            // Its run is over or unknown: nothing will apply it, so let the agent drop it.
-                            tracing::warn!(agent = %agent_id, "snapshot for run {run} that is not in progress: dropped");
+                            // A run this coordinator does not know (it restarted, say): no ack,
+                            // so the agent keeps the snapshot for a coordinator that can apply it.
+                            if !hub.run_finished(&run) {
+                                tracing::warn!(agent = %agent_id, "snapshot for run {run}, which is not in progress here: not acknowledged (the agent keeps it)");
+                                continue;
+                            }
+                            // Its run is over: nothing will apply it, so let the agent drop it.
+                            tracing::debug!(agent = %agent_id, "snapshot for finished run {run}: acknowledged, dropped");
                             let ack = wire::SnapshotAck {
                                 run_id: run,
                                 stage: key.0,

@@ -3,7 +3,9 @@
 //!
 //! Layout: `profile.yaml` (the profile as submitted), `plan.json`, `agents.json`,
 //! `snapshots/stage-<k>.pb` (length-delimited `fleetbench.v1.Snapshot` messages, in arrival
-//! order), `stage-<k>/report.yaml` + `report.json`, `summary.md` + `summary.json`.
+//! order), `snapshots/excluded/stage-<k>.pb` (snapshots not merged: a lost shard's after its
+//! loss), `state.jsonl` (the run's state transitions), `stage-<k>/report.yaml` + `report.json`,
+//! `summary.md` + `summary.json`.
 
 use fleetbench_common::report::BenchmarkRun;
 use fleetbench_proto::v1 as wire;
@@ -44,6 +46,28 @@ impl RunStore {
         })
     }
 
+    /// An existing run directory (for rewriting its reports).
+    pub fn open(dir: PathBuf) -> RunStore {
+        RunStore {
+            dir,
+            logs: HashMap::new(),
+        }
+    }
+
+    /// Appends one state transition of the run to `state.jsonl` (`{"event": ..., ...}`): what a
+    /// restarted coordinator and `report render` read back.
+    pub fn record_state(&self, event: &serde_json::Value) -> Result<(), StoreError> {
+        let path = self.dir.join("state.jsonl");
+        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        line.push(b'\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(at(&path))?;
+        file.write_all(&line).map_err(at(&path))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -72,6 +96,21 @@ impl RunStore {
                     .map_err(at(&path))?,
             ),
         };
+        file.write_all(&s.encode_length_delimited_to_vec())
+            .map_err(at(&path))
+    }
+
+    /// Keeps a snapshot that is not merged (a lost shard's, arriving after its loss) in
+    /// `snapshots/excluded/stage-<k>.pb`, apart from the stage's log.
+    pub fn append_excluded(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
+        let dir = self.dir.join("snapshots").join("excluded");
+        std::fs::create_dir_all(&dir).map_err(at(&dir))?;
+        let path = dir.join(format!("stage-{}.pb", s.stage));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(at(&path))?;
         file.write_all(&s.encode_length_delimited_to_vec())
             .map_err(at(&path))
     }

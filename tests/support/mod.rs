@@ -2,6 +2,7 @@
 //! loopback, read the address each prints on its first stdout line, and kill whatever is left
 //! when a test ends. Also the report checks that several tests make.
 
+pub mod chaos;
 pub mod docker;
 
 use anyhow::{anyhow, bail, Context, Result};

@@ -1,0 +1,167 @@
+//! Fault injection for the end-to-end tests: a TCP proxy whose link can be cut, signals to
+//! processes, waiting for a file, and the sim's ground truth per shard.
+
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A loopback TCP proxy to `upstream`. [`LinkProxy::cut`] closes every connection through it
+/// and refuses new ones (accepts and closes them) for a while.
+pub struct LinkProxy {
+    pub addr: String,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl LinkProxy {
+    pub fn start(upstream: &str) -> Result<LinkProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?.to_string();
+        let down = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let upstream = upstream.to_string();
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
+                    let mut list = o.lock().unwrap();
+                    list.push(c2);
+                    list.push(s2);
+                }
+                pipe(&client, &server);
+                pipe(&server, &client);
+            }
+        });
+        Ok(LinkProxy { addr, down, open })
+    }
+
+    /// Closes every connection and refuses new ones for `d`.
+    pub fn cut(&self, d: Duration) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        std::thread::sleep(d);
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` on a thread until either side closes.
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+/// `kill -SIG pid`.
+pub fn signal(pid: u32, sig: &str) -> Result<()> {
+    let st = std::process::Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()?;
+    if !st.success() {
+        bail!("kill -{sig} {pid} failed");
+    }
+    Ok(())
+}
+
+/// Waits until `path` exists and is not empty.
+pub fn wait_for_file(path: &Path, limit: Duration) -> Result<()> {
+    let until = Instant::now() + limit;
+    while std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        if Instant::now() > until {
+            bail!("{} did not appear within {limit:?}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// The one run directory under `dir/results`, once it exists.
+pub fn wait_for_run_dir(dir: &Path, limit: Duration) -> Result<PathBuf> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Ok(mut rd) = std::fs::read_dir(dir.join("results")) {
+            if let Some(Ok(e)) = rd.next() {
+                return Ok(e.path());
+            }
+        }
+        if Instant::now() > until {
+            bail!("no run directory under {} within {limit:?}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until stage `stage` of the (only) run under `dir/results` has stored a snapshot: the
+/// stage is under way. Returns the run directory.
+pub fn wait_for_stage(dir: &Path, stage: u32, limit: Duration) -> Result<PathBuf> {
+    let run = wait_for_run_dir(dir, limit)?;
+    wait_for_file(&run.join(format!("snapshots/stage-{stage}.pb")), limit)?;
+    Ok(run)
+}
+
+/// One request the sim served (its ground truth).
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub stage: u32,
+    pub index: u64,
+    pub arrival_unix_us: i64,
+}
+
+/// The sim's ground-truth file: every request with an `x-request-id` of `<stage>-<index>`.
+pub fn ground_truth(path: &Path) -> Result<Vec<Served>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let id = v["request_id"].as_str().unwrap_or("");
+        let Some((stage, index)) = id.split_once('-') else {
+            continue;
+        };
+        let (Ok(stage), Ok(index)) = (stage.parse(), index.parse()) else {
+            continue;
+        };
+        out.push(Served {
+            stage,
+            index,
+            arrival_unix_us: v["arrival_unix_us"].as_i64().unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
