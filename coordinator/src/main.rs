@@ -115,8 +115,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ReportCommand {
-    /// Rebuild every output (summary files, SUMMARY.txt, plots, report.html) from the stored files.
-    Render { run_dir: PathBuf },
+    /// Rebuild every output (llm-d reports, summary files, SUMMARY.txt, plots, report.html)
+    /// from the stored files.
+    Render {
+        run_dir: PathBuf,
+        /// llm-d report versions to write: v0.1, v0.2.1 or both.
+        #[arg(long, default_value = "both")]
+        report_format: render::ReportFormat,
+    },
     /// Side-by-side table of two runs per stage and metric with relative differences (markdown).
     Compare { run_a: PathBuf, run_b: PathBuf },
 }
@@ -145,6 +151,11 @@ struct ServerArgs {
     /// stage start probes too).
     #[arg(long, default_value_t = 10.0)]
     clock_reprobe: f64,
+    /// llm-d report versions each run writes besides stage-<k>/report.{yaml,json}: v0.1
+    /// (benchmark_report,_stage_<k>.yaml), v0.2.1 (stage-<k>/report_v0.2.1.* and
+    /// benchmark_report_v0.2.1,_stage_<k>.yaml) or both.
+    #[arg(long, default_value = "both")]
+    report_format: render::ReportFormat,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -230,6 +241,7 @@ async fn listen(args: &ServerArgs, results: PathBuf) -> anyhow::Result<Arc<Hub>>
         start_lead: Duration::from_secs_f64(args.start_lead),
         join_timeout: Duration::from_secs_f64(args.join_timeout),
         clock_reprobe: Duration::from_secs_f64(args.clock_reprobe.max(0.05)),
+        report_format: args.report_format,
     }));
     let h = hub.clone();
     tokio::spawn(async move {
@@ -518,7 +530,12 @@ async fn watch(run_id: String, coordinator: String, insecure: bool) -> anyhow::R
 
 fn report(command: ReportCommand) -> anyhow::Result<()> {
     match command {
-        ReportCommand::Render { run_dir } => {
+        ReportCommand::Render {
+            run_dir,
+            report_format,
+        } => {
+            render::write_llm_d_reports(&run_dir, report_format)
+                .with_context(|| format!("llm-d reports of {}", run_dir.display()))?;
             let r = render::render_run(&run_dir)
                 .with_context(|| format!("render {}", run_dir.display()))?;
             for w in &r.warnings {
