@@ -13,12 +13,22 @@ import sys
 
 import pandas as pd
 
-COLUMNS = [
-    "Test name", "GPU", "# of req.", "Tput (req/s)", "Output Tput (tok/s)",
-    "Total Tput (tok/s)", "Mean TTFT (ms)", "Median TTFT (ms)", "P99 TTFT (ms)",
-    "Mean TPOT (ms)", "Median TPOT (ms)", "P99 TPOT (ms)", "Mean ITL (ms)",
+# vLLM's convert-results-json-to-markdown.py serving columns, in its order. A column no stage
+# knows is left out (as that script drops them); the others are always there.
+VLLM_COLUMNS = [
+    "Test name", "Model", "Dataset Name", "Input Len", "Output Len", "TP Size", "PP Size",
+    "dtype", "GPU", "# of req.", "qps", "# of max concurrency.", "Tput (req/s)",
+    "Total Token Tput (tok/s)", "Output Tput (tok/s)", "Mean TTFT (ms)", "Median TTFT (ms)",
+    "P99 TTFT (ms)", "STD TTFT (ms)", "Mean TPOT (ms)", "Median", "P99", "STD TPOT (ms)",
+    "Mean ITL (ms)", "Median ITL (ms)", "P99 ITL (ms)",
+]
+ALWAYS = [
+    "Test name", "Model", "GPU", "# of req.", "Tput (req/s)", "Total Token Tput (tok/s)",
+    "Output Tput (tok/s)", "Mean TTFT (ms)", "Median TTFT (ms)", "P99 TTFT (ms)",
+    "STD TTFT (ms)", "Mean TPOT (ms)", "Median", "P99", "STD TPOT (ms)", "Mean ITL (ms)",
     "Median ITL (ms)", "P99 ITL (ms)",
 ]
+NUMERIC = [c for c in ALWAYS if c not in ("Test name", "Model", "GPU")]
 
 
 def stat(report, key, pick):
@@ -37,16 +47,19 @@ def expected_row(profile, report):
     ttft, tpot, itl = "time_to_first_token", "time_per_output_token", "inter_token_latency"
     return {
         "Test name": f"{profile}_{label}",
+        "Model": report["scenario"]["model"]["name"],
         "# of req.": ok,
         "Tput (req/s)": t.get("requests_per_sec") or 0.0,
         "Output Tput (tok/s)": t.get("output_tokens_per_sec") or 0.0,
-        "Total Tput (tok/s)": t["total_tokens_per_sec"],
+        "Total Token Tput (tok/s)": t["total_tokens_per_sec"],
         "Mean TTFT (ms)": stat(report, ttft, "mean"),
         "Median TTFT (ms)": stat(report, ttft, "p50"),
         "P99 TTFT (ms)": stat(report, ttft, "p99"),
+        "STD TTFT (ms)": stat(report, ttft, "stddev"),
         "Mean TPOT (ms)": stat(report, tpot, "mean"),
-        "Median TPOT (ms)": stat(report, tpot, "p50"),
-        "P99 TPOT (ms)": stat(report, tpot, "p99"),
+        "Median": stat(report, tpot, "p50"),
+        "P99": stat(report, tpot, "p99"),
+        "STD TPOT (ms)": stat(report, tpot, "stddev"),
         "Mean ITL (ms)": stat(report, itl, "mean"),
         "Median ITL (ms)": stat(report, itl, "p50"),
         "P99 ITL (ms)": stat(report, itl, "p99"),
@@ -63,8 +76,12 @@ def main(argv):
     assert set(d) >= {"latency", "throughput", "serving"}, f"top-level keys {list(d)}"
     df = pd.DataFrame.from_dict(d["serving"])
     problems = []
-    if list(df.columns) != COLUMNS:
-        problems.append(f"columns {list(df.columns)} != {COLUMNS}")
+    cols = list(df.columns)
+    if [c for c in VLLM_COLUMNS if c in cols] != cols:
+        problems.append(f"columns {cols} are not vLLM's, in its order: {VLLM_COLUMNS}")
+    missing = [c for c in ALWAYS if c not in cols]
+    if missing:
+        problems.append(f"columns {missing} are missing")
 
     stages = sorted(
         (int(p.name.split("-", 1)[1]), p)
@@ -74,7 +91,7 @@ def main(argv):
     if len(df) != len(stages):
         problems.append(f"{len(df)} rows for {len(stages)} stage reports")
     plan = json.loads((run / "plan.json").read_text()) if (run / "plan.json").is_file() else {}
-    for col in COLUMNS[2:]:
+    for col in NUMERIC:
         if col in df.columns and not pd.api.types.is_numeric_dtype(df[col]):
             problems.append(f"column {col!r} is not numeric: {df[col].dtype}")
 

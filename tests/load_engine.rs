@@ -182,7 +182,7 @@ fn concurrency_sweep_keeps_exactly_n_users_busy() -> anyhow::Result<()> {
     for (stage, users) in [(0u32, 1usize), (1, 3)] {
         let r = stage_report(&run, stage)?;
         assert_eq!(num(&r, "metrics.requests.total"), 12.0);
-        assert_eq!(at(&r, "scenario.load.args.users"), users);
+        assert_eq!(at(&r, "scenario.load.metadata.plan.users"), users);
         // Busy intervals of this stage's requests, from the server's side.
         let mut events = Vec::new();
         for line in std::fs::read_to_string(&truth)?.lines() {

@@ -120,8 +120,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ReportCommand {
-    /// Rebuild every output (summary files, SUMMARY.txt, plots, report.html) from the stored files.
-    Render { run_dir: PathBuf },
+    /// Rebuild every output (llm-d reports, summary files, SUMMARY.txt, plots, report.html)
+    /// from the stored files.
+    Render {
+        run_dir: PathBuf,
+        /// llm-d report versions to write: v0.1, v0.2.1 or both.
+        #[arg(long, default_value = "both")]
+        report_format: render::ReportFormat,
+    },
     /// Side-by-side table of two runs per stage and metric with relative differences (markdown).
     Compare { run_a: PathBuf, run_b: PathBuf },
 }
@@ -150,6 +156,11 @@ struct ServerArgs {
     /// stage start probes too).
     #[arg(long, default_value_t = 10.0)]
     clock_reprobe: f64,
+    /// llm-d report versions each run writes besides stage-<k>/report.{yaml,json}: v0.1
+    /// (benchmark_report,_stage_<k>.yaml), v0.2.1 (stage-<k>/report_v0.2.1.* and
+    /// benchmark_report_v0.2.1,_stage_<k>.yaml) or both.
+    #[arg(long, default_value = "both")]
+    report_format: render::ReportFormat,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -239,6 +250,7 @@ async fn listen(
         start_lead: Duration::from_secs_f64(args.start_lead),
         join_timeout: Duration::from_secs_f64(args.join_timeout),
         clock_reprobe: Duration::from_secs_f64(args.clock_reprobe.max(0.05)),
+        report_format: args.report_format,
     }));
     if let Some(dir) = state_dir {
         // Before the first agent can reattach: its resent snapshots must find their run.
@@ -597,7 +609,10 @@ async fn watch(run_id: String, coordinator: String, insecure: bool) -> anyhow::R
 
 fn report(command: ReportCommand) -> anyhow::Result<()> {
     match command {
-        ReportCommand::Render { run_dir } => {
+        ReportCommand::Render {
+            run_dir,
+            report_format,
+        } => {
             // Stages that never finished (Ctrl-C, a crash) get a partial report first.
             match fleetbench_coordinator::recover::report_unfinished_stages(&run_dir) {
                 Ok(k) if !k.is_empty() => {
@@ -608,6 +623,8 @@ fn report(command: ReportCommand) -> anyhow::Result<()> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!("cannot rebuild unfinished stages: {e}"),
             }
+            render::write_llm_d_reports(&run_dir, report_format)
+                .with_context(|| format!("llm-d reports of {}", run_dir.display()))?;
             let r = render::render_run(&run_dir)
                 .with_context(|| format!("render {}", run_dir.display()))?;
             for w in &r.warnings {

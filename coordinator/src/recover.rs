@@ -35,6 +35,8 @@ pub(crate) struct RunFiles {
     pub loaded: LoadedProfile,
     pub plan: RunPlan,
     pub agents: Vec<AgentInfo>,
+    /// `profile.yaml` as given, for the report's `scenario.load.args`.
+    pub as_given: Option<Value>,
 }
 
 pub(crate) fn read_run_files(dir: &Path) -> Result<RunFiles, RecoverError> {
@@ -74,6 +76,7 @@ pub(crate) fn read_run_files(dir: &Path) -> Result<RunFiles, RecoverError> {
         })
         .collect();
     Ok(RunFiles {
+        as_given: serde_norway::from_str(&text).ok(),
         loaded,
         plan,
         agents,
@@ -178,6 +181,7 @@ pub(crate) fn partial_report(
         endpoint: &endpoint,
         extra_metadata: extra,
         telemetry: &collector.telemetry_in(&ids, window),
+        profile_as_given: files.as_given.as_ref(),
     })
 }
 

@@ -17,8 +17,8 @@ use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{plan_run, RunPlan, ShardLoad, StagePlan};
 use fleetbench_common::profile::{LoadedProfile, OnAgentLoss};
 use fleetbench_common::report::{
-    build_stage_report, summary_json, summary_markdown, summary_rows, AgentInfo, BenchmarkRun,
-    EndpointFacts, StageInput,
+    build_stage_report, vllm_results, vllm_table, AgentInfo, BenchmarkRun, EndpointFacts,
+    StageInput,
 };
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
@@ -272,18 +272,27 @@ async fn execute(
     store
         .record_state(&json!({"event": "finished", "partial": partial, "at_unix_ns": unix_ns()}))?;
 
-    // 4. The summary.
-    let rows = summary_rows(&plan.profile_name, &reports);
-    let md = summary_markdown(&rows);
+    // 4. The summary (vLLM's dashboard columns).
+    let table = vllm_table(&vllm_results(&plan.profile_name, &reports));
+    let md = table.markdown();
     store.write_file("summary.md", md.as_bytes())?;
     store.write_file(
         "summary.json",
-        &serde_json::to_vec_pretty(&summary_json(&rows)).unwrap_or_default(),
+        &serde_json::to_vec_pretty(&table.json()).unwrap_or_default(),
     )?;
-    // SUMMARY.txt, summary.csv, plots and report.html, from the files just written; a failure
-    // here leaves the run's results intact.
+    // The llm-d reports (v0.1 and v0.2.1 under llm-d's names), then SUMMARY.txt, summary.csv,
+    // plots and report.html, from the files just written; a failure here leaves the run's
+    // results intact.
     let render_dir = dir.clone();
-    match tokio::task::spawn_blocking(move || crate::render::render_run(&render_dir)).await {
+    let format = hub.config.report_format;
+    match tokio::task::spawn_blocking(move || {
+        if let Err(e) = crate::render::write_llm_d_reports(&render_dir, format) {
+            tracing::warn!("writing the llm-d reports failed: {e}");
+        }
+        crate::render::render_run(&render_dir)
+    })
+    .await
+    {
         Ok(Ok(r)) => tracing::info!("report: {}", r.dir.join("report.html").display()),
         Ok(Err(e)) => tracing::warn!("rendering the report failed: {e}"),
         Err(e) => tracing::warn!("rendering the report panicked: {e}"),
@@ -500,6 +509,7 @@ async fn run_stage(
         );
         extra.insert("degraded".into(), json!(true));
     }
+    let as_given: Option<serde_json::Value> = serde_norway::from_str(&req.profile_text).ok();
     let report = build_stage_report(&StageInput {
         profile: &req.loaded,
         plan,
@@ -512,6 +522,7 @@ async fn run_stage(
         endpoint: &endpoint,
         extra_metadata: extra,
         telemetry: &collector.telemetry_in(&ids, window),
+        profile_as_given: as_given.as_ref(),
     });
     tracing::info!(
         "stage {} ({}) done: {} requests, {} failures",

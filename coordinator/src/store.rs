@@ -4,8 +4,9 @@
 //! Layout: `profile.yaml` (the profile as submitted), `plan.json`, `agents.json`,
 //! `snapshots/stage-<k>.pb` (length-delimited `fleetbench.v1.Snapshot` messages, in arrival
 //! order), `snapshots/excluded/stage-<k>.pb` (snapshots not merged: a lost shard's after its
-//! loss), `state.jsonl` (the run's state transitions), `stage-<k>/report.yaml` + `report.json`,
-//! `summary.md` + `summary.json`.
+//! loss), `state.jsonl` (the run's state transitions), `stage-<k>/report.yaml` + `report.json`
+//! (BenchmarkRun 0.1), `summary.md` + `summary.json`. The llm-d reports (0.2.1 and the copies
+//! under llm-d's file names) and the vLLM dashboard files are rebuilt from these by `render`.
 
 use fleetbench_common::report::BenchmarkRun;
 use fleetbench_proto::v1 as wire;

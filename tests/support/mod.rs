@@ -266,7 +266,8 @@ pub fn run_dir(dir: &Path) -> Result<PathBuf> {
     Ok(runs.remove(0))
 }
 
-/// Reads `stage-K/report.json` and checks that `report.yaml` holds the same report.
+/// Reads `stage-K/report.json` and checks that `report.yaml` holds the same report; checks the
+/// stage's reports in every format the run wrote ([`check_stage_formats`]).
 pub fn stage_report(run: &Path, stage: u32) -> Result<Value> {
     let json: Value = serde_json::from_slice(&std::fs::read(
         run.join(format!("stage-{stage}/report.json")),
@@ -277,7 +278,48 @@ pub fn stage_report(run: &Path, stage: u32) -> Result<Value> {
     if !same_numbers(&json, &yaml) {
         bail!("report.yaml and report.json of stage {stage} differ");
     }
+    check_stage_formats(run, stage)?;
     Ok(json)
+}
+
+fn read_yaml(path: &Path) -> Result<Value> {
+    serde_norway::from_str(&std::fs::read_to_string(path)?)
+        .with_context(|| format!("{}", path.display()))
+}
+
+/// Every report of stage K that the run wrote, checked by the project's checker of its format
+/// (`fleetbench_common::report::check_v0_1` / `check_v0_2_1`: required fields, units, enums as
+/// llm-d's published schemas state them); the copies under llm-d's names hold the same report.
+/// Returns the v0.2.1 report when the run wrote one.
+pub fn check_stage_formats(run: &Path, stage: u32) -> Result<Option<Value>> {
+    use fleetbench_common::report::{check_v0_1, check_v0_2_1};
+    let v01: Value = serde_json::from_slice(&std::fs::read(
+        run.join(format!("stage-{stage}/report.json")),
+    )?)?;
+    if let Err(e) = check_v0_1(&v01) {
+        bail!("stage {stage} report v0.1: {}", e.join("; "));
+    }
+    let top01 = run.join(format!("benchmark_report,_stage_{stage}.yaml"));
+    if top01.is_file() && !same_numbers(&read_yaml(&top01)?, &v01) {
+        bail!("{} differs from stage-{stage}/report.json", top01.display());
+    }
+    let j = run.join(format!("stage-{stage}/report_v0.2.1.json"));
+    if !j.is_file() {
+        return Ok(None);
+    }
+    let v021: Value = serde_json::from_slice(&std::fs::read(&j)?)?;
+    if let Err(e) = check_v0_2_1(&v021) {
+        bail!("stage {stage} report v0.2.1: {}", e.join("; "));
+    }
+    for other in [
+        run.join(format!("stage-{stage}/report_v0.2.1.yaml")),
+        run.join(format!("benchmark_report_v0.2.1,_stage_{stage}.yaml")),
+    ] {
+        if !same_numbers(&read_yaml(&other)?, &v021) {
+            bail!("{} differs from {}", other.display(), j.display());
+        }
+    }
+    Ok(Some(v021))
 }
 
 fn same_numbers(a: &Value, b: &Value) -> bool {
@@ -314,6 +356,9 @@ pub fn num(v: &Value, path: &str) -> f64 {
 /// The rules of `docs/report-0.1.md` that a report must meet: required fields, units
 /// from the allowed sets, equal list lengths, load.name from the five generators, host types.
 pub fn check_benchmark_run(r: &Value) {
+    if let Err(e) = fleetbench_common::report::check_v0_1(r) {
+        panic!("report v0.1 fails its format check: {}", e.join("; "));
+    }
     assert_eq!(r["version"], "0.1");
     for path in [
         "scenario.model.name",

@@ -233,3 +233,17 @@ pub struct Statistics {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub max: Option<f64>,
 }
+
+impl BenchmarkRun {
+    /// The stage as fleetbench planned it (type, rate or users, data, planned requests):
+    /// `scenario.load.metadata.plan`, or `scenario.load.args` in runs written before the
+    /// harness configuration moved there.
+    pub fn stage_plan(&self) -> Option<&serde_json::Map<String, Value>> {
+        let load = &self.scenario.load;
+        load.metadata
+            .as_ref()
+            .and_then(|m| m.get("plan"))
+            .and_then(Value::as_object)
+            .or(load.args.as_ref())
+    }
+}

@@ -3,7 +3,7 @@
 use super::benchmark_run::*;
 use super::telemetry::{self, AgentTelemetry};
 use crate::measure::{Measurements, Metric};
-use crate::plan::{RunPlan, StagePlan};
+use crate::plan::{RunPlan, StageLoad, StagePlan};
 use crate::profile::{EngineSpec, HostSpec, LoadedProfile, ParallelismSpec};
 use crate::role::Role;
 use serde_json::{json, Map, Value};
@@ -91,6 +91,9 @@ pub struct StageInput<'a> {
     pub extra_metadata: Map<String, Value>,
     /// Each agent's telemetry samples inside the stage window.
     pub telemetry: &'a [AgentTelemetry],
+    /// The profile as given (`profile.yaml` parsed), for `scenario.load.args`; `None` writes
+    /// the parsed profile instead.
+    pub profile_as_given: Option<&'a Value>,
 }
 
 pub const GENERATOR: &str = "fleetbench";
@@ -113,13 +116,19 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
         }
     };
     let empty = c.ok == 0;
+    // A non-streamed response arrives in one piece: its first token is its last, so TTFT is the
+    // full response time and TPOT and ITL are 0, as inference-perf (llm-d's converters) have it.
+    let one_piece = !i.profile.profile.api.streaming && h(Metric::Ttft).is_empty() && !empty;
 
     let accelerators: Vec<Accelerator> = groups
         .iter()
         .map(|g| Accelerator {
-            parallelism: host_spec(i.profile, g.kind)
-                .and_then(|h| h.parallelism)
-                .map(parallelism),
+            // Always filled (1 where the profile is silent): llm-d's explorer reads it.
+            parallelism: Some(parallelism(
+                host_spec(i.profile, g.kind)
+                    .and_then(|h| h.parallelism)
+                    .unwrap_or_default(),
+            )),
             ..group_accelerator(g, i.endpoint)
         })
         .collect();
@@ -147,19 +156,12 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
             .collect(),
     };
 
-    let mut load_args = Map::new();
-    if let Ok(Value::Object(o)) = serde_json::to_value(&i.stage.load) {
-        load_args.extend(o);
-    }
-    load_args.insert("api".into(), json!(i.profile.profile.api.kind));
-    load_args.insert("streaming".into(), json!(i.profile.profile.api.streaming));
-    load_args.insert(
-        "data".into(),
-        json!(i.stage.shards.first().map(|s| &s.data)),
-    );
-    if let Some(n) = i.stage.planned_requests() {
-        load_args.insert("planned_requests".into(), json!(n));
-    }
+    let stage_plan = stage_plan_args(i.profile, i.stage);
+    let as_given = match i.profile_as_given {
+        Some(v) => v.clone(),
+        None => serde_json::to_value(&i.profile.profile).unwrap_or(Value::Null),
+    };
+    let load_args = harness_config(&as_given, i.plan);
 
     let agents_meta: Vec<Value> = i
         .plan
@@ -187,6 +189,12 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     metrics_meta.insert("outside_window".into(), json!(c.outside_window));
     if empty {
         metrics_meta.insert("empty".into(), json!(true));
+    }
+    if one_piece {
+        metrics_meta.insert(
+            "non_streaming".into(),
+            json!("time_to_first_token is the full response time; TPOT and ITL are 0"),
+        );
     }
     metrics_meta.insert(
         "host_groups".into(),
@@ -232,6 +240,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                     "profile": i.profile.name,
                     "stage": i.stage.index,
                     "stage_label": i.stage.label,
+                    "plan": stage_plan,
                 })),
             },
             metadata: Some(json!({
@@ -255,7 +264,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
             },
             latency: Latency {
                 time_to_first_token: Statistics::from_histogram_or_empty(
-                    h(Metric::Ttft),
+                    h(if one_piece { Metric::E2e } else { Metric::Ttft }),
                     "ms",
                     1e-3,
                 ),
@@ -268,8 +277,10 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                     h(Metric::Tpot),
                     "ms/token",
                     1e-3,
-                ),
-                inter_token_latency: Statistics::from_histogram(h(Metric::Itl), "ms/token", 1e-3),
+                )
+                .or_else(|| one_piece.then(|| Statistics::zero("ms/token"))),
+                inter_token_latency: Statistics::from_histogram(h(Metric::Itl), "ms/token", 1e-3)
+                    .or_else(|| one_piece.then(|| Statistics::zero("ms/token"))),
                 request_latency: Statistics::from_histogram(h(Metric::E2e), "ms", 1e-3),
             },
             throughput: Throughput {
@@ -285,6 +296,115 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
         },
         metadata: None,
     }
+}
+
+/// The stage as fleetbench planned it (`scenario.load.metadata.plan`): its load, the API,
+/// streaming, the data and the planned request count.
+fn stage_plan_args(profile: &LoadedProfile, stage: &StagePlan) -> Map<String, Value> {
+    let mut args = Map::new();
+    if let Ok(Value::Object(o)) = serde_json::to_value(&stage.load) {
+        args.extend(o);
+    }
+    args.insert("api".into(), json!(profile.profile.api.kind));
+    args.insert("streaming".into(), json!(profile.profile.api.streaming));
+    args.insert("data".into(), json!(stage.shards.first().map(|s| &s.data)));
+    if let Some(n) = stage.planned_requests() {
+        args.insert("planned_requests".into(), json!(n));
+    }
+    args
+}
+
+/// The harness configuration as llm-d's converters put it in `scenario.load.args`: the profile
+/// as given, with `load.stages` listing every stage of the run (one entry per plan stage, so
+/// that `load.stages[metadata.stage]` is this stage) where the profile used a shorthand
+/// (`rates`, `concurrencies`) or a trace gave none.
+pub fn harness_config(as_given: &Value, plan: &RunPlan) -> Map<String, Value> {
+    let mut cfg = match as_given {
+        Value::Object(o) => o.clone(),
+        _ => Map::new(),
+    };
+    // Credentials stay out of reports: a key or header value given in the clear is redacted (a
+    // `REPLACE_ENV_` placeholder is kept, it names the variable and holds no secret).
+    let redact = |v: &mut Value| {
+        if v.as_str().is_some_and(|s| !s.starts_with("REPLACE_ENV_")) {
+            *v = json!("<redacted>");
+        }
+    };
+    if let Some(k) = cfg.get_mut("server").and_then(|s| s.get_mut("api_key")) {
+        redact(k);
+    }
+    if let Some(Value::Object(h)) = cfg.get_mut("api").and_then(|a| a.get_mut("headers")) {
+        h.values_mut().for_each(redact);
+    }
+    let load = cfg
+        .entry("load")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(load) = load {
+        let given = load.get("stages").and_then(Value::as_array).map(Vec::len);
+        if given != Some(plan.stages.len()) {
+            let stages: Vec<Value> = plan.stages.iter().map(|s| stage_entry(&s.load)).collect();
+            load.insert("stages".into(), Value::Array(stages));
+        }
+    }
+    cfg
+}
+
+/// One plan stage in inference-perf's `load.stages` form.
+fn stage_entry(load: &StageLoad) -> Value {
+    let mut e = Map::new();
+    let mut put = |k: &str, v: Value| {
+        if !v.is_null() {
+            e.insert(k.into(), v);
+        }
+    };
+    match *load {
+        StageLoad::Constant {
+            rate,
+            duration_s,
+            total,
+            ..
+        } => {
+            if rate.is_finite() {
+                put("rate", json!(rate));
+            }
+            put("duration", json!(duration_s));
+            if duration_s.is_none() || !rate.is_finite() {
+                put("num_requests", json!(total));
+            }
+        }
+        StageLoad::Poisson {
+            rate,
+            duration_s,
+            max_requests,
+            ..
+        }
+        | StageLoad::Gamma {
+            rate,
+            duration_s,
+            max_requests,
+            ..
+        } => {
+            put("rate", json!(rate));
+            put("duration", json!(duration_s));
+            put("num_requests", json!(max_requests));
+        }
+        StageLoad::Concurrent {
+            users,
+            num_requests,
+            duration_s,
+        } => {
+            put("concurrency_level", json!(users));
+            put("num_requests", json!(num_requests));
+            put("duration", json!(duration_s));
+        }
+        StageLoad::Trace {
+            duration_s, total, ..
+        } => {
+            put("duration", json!(duration_s));
+            put("num_requests", json!(total));
+        }
+    }
+    Value::Object(e)
 }
 
 /// The profile's `fleet.hosts` entry for a host group: the one with its role, else one without

@@ -1,16 +1,25 @@
-//! The run's outputs as data: the BenchmarkRun 0.1 report of each stage and the summary table.
+//! The run's outputs as data: the reports of each stage (BenchmarkRun 0.1 and llm-d's report
+//! 0.2.1, built from the same merged data), their format checks, and the summary table.
 //! Writing them to disk is the coordinator's job.
 
 mod benchmark_run;
 mod build;
+mod build_v0_2_1;
+mod check;
 mod statistics;
 mod summary;
 mod telemetry;
+mod v0_2_1;
+mod vllm;
 
 pub use benchmark_run::*;
 pub use build::{
-    build_stage_report, gpu_label, host_groups, AgentInfo, DeviceInfo, EndpointFacts, HostGroup,
-    StageInput, GENERATOR,
+    build_stage_report, gpu_label, harness_config, host_groups, AgentInfo, DeviceInfo,
+    EndpointFacts, HostGroup, StageInput, GENERATOR,
 };
+pub use build_v0_2_1::{build_v021, iso8601, RequestInterval, ResourceInterval, V021Input};
+pub use check::{check_v0_1, check_v0_2_1};
 pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
 pub use telemetry::{accelerator_metrics, group_metadata, service, AgentTelemetry};
+pub use v0_2_1::*;
+pub use vllm::{vllm_results, vllm_table, VllmResult, VllmTable, VLLM_SERVING_COLUMNS};

@@ -26,6 +26,11 @@ impl Statistics {
         }
     }
 
+    /// A distribution whose every value is 0 (the gaps inside a response that came in one piece).
+    pub fn zero(units: &str) -> Statistics {
+        Statistics::from_parts(units, 0.0, 0.0, 0.0, 0.0, |_| 0.0)
+    }
+
     /// Full statistics of `h` with every value multiplied by `scale` (e.g. 1e-3 for µs → ms);
     /// `None` when `h` has no samples. A percentile is the histogram's value at that quantile.
     pub fn from_histogram(h: &Histogram<u64>, units: &str, scale: f64) -> Option<Statistics> {

@@ -240,9 +240,9 @@ fn scenario(h: &mut String, run: &RunData) {
     h.push_str("<h3>Load</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th>Stage</th><th>Label</th><th>Type</th><th>Arguments</th><th class=\"n\">Duration (s)</th><th class=\"n\">Requests</th><th class=\"n\">Failures</th></tr></thead>\n<tbody>\n");
     for s in &run.stages {
         let load = &s.report.scenario.load;
-        let args = load
-            .args
-            .as_ref()
+        let args = s
+            .report
+            .stage_plan()
             .map(|a| {
                 a.iter()
                     .filter(|(k, v)| k.as_str() != "type" && !v.is_null())

@@ -59,7 +59,7 @@ pub struct IntervalPoint {
 impl StageData {
     /// The stage's load as a number for sweep axes: the rate (req/s) or the users.
     pub fn load_value(&self) -> Option<f64> {
-        let args = self.report.scenario.load.args.as_ref()?;
+        let args = self.report.stage_plan()?;
         args.get("rate")
             .or_else(|| args.get("users"))
             .and_then(Value::as_f64)
@@ -68,10 +68,7 @@ impl StageData {
     /// `constant`, `poisson`, `concurrent` (the plan's stage load type).
     pub fn load_kind(&self) -> &str {
         self.report
-            .scenario
-            .load
-            .args
-            .as_ref()
+            .stage_plan()
             .and_then(|a| a.get("type"))
             .and_then(Value::as_str)
             .unwrap_or("")

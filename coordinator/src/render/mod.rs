@@ -4,6 +4,10 @@
 //! self-contained page. Also the comparison of two runs ([`compare_runs`]) and the live progress
 //! display of the console ([`live`]).
 //!
+//! The llm-d reports (v0.1 and v0.2.1 under the names llm-d's tools look for) are rebuilt by
+//! [`write_llm_d_reports`]; `summary.md` and `summary.json` carry vLLM's dashboard columns and
+//! `vllm/serving_<test>.{json,commands}` are the per-test files vLLM's dashboard script loads.
+//!
 //! [`render_run`] reads the stage reports (`stage-<k>/report.json`), `plan.json` (profile name,
 //! snapshot interval), `profile.yaml` (SLOs) and the snapshot logs (`snapshots/stage-<k>.pb`:
 //! distributions and time series); it writes nothing else.
@@ -11,15 +15,17 @@
 mod compare;
 mod html;
 pub mod live;
+mod llmd;
 mod load;
 mod plots;
 mod table;
 
 pub use compare::compare_runs;
+pub use llmd::{v0_1_name, v0_2_1_name, write_llm_d_reports, ReportFormat};
 pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 
-use fleetbench_common::report::{summary_json, summary_markdown, summary_rows, BenchmarkRun};
+use fleetbench_common::report::{summary_rows, vllm_results, vllm_table, BenchmarkRun};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,19 @@ pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), RenderError> {
     })
 }
 
+/// A test name as a file name: anything but letters, digits, `.`, `-` and `_` becomes `_`.
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// (Re)writes every output of the run directory `dir` from its stored files.
 pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
     let mut run = load_run(dir, Depth::Full)?;
@@ -69,13 +88,28 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
         Ok(())
     };
 
-    let md = summary_markdown(&rows);
+    let results = vllm_results(&run.profile_name, &reports);
+    let table = vllm_table(&results);
+    let md = table.markdown();
     put("summary.md", md.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&summary_json(&rows)).map_err(|e| RenderError::Parse {
-        path: dir.join("summary.json"),
-        message: e.to_string(),
+    let to_json = |name: &str, v: &serde_json::Value| {
+        serde_json::to_vec_pretty(v).map_err(|e| RenderError::Parse {
+            path: dir.join(name),
+            message: e.to_string(),
+        })
+    };
+    put("summary.json", &to_json("summary.json", &table.json())?)?;
+    let vllm_dir = dir.join("vllm");
+    std::fs::create_dir_all(&vllm_dir).map_err(|source| RenderError::Io {
+        path: vllm_dir.clone(),
+        source,
     })?;
-    put("summary.json", &json)?;
+    for r in &results {
+        let stem = format!("vllm/serving_{}", file_safe(&r.test_name));
+        let result = serde_json::Value::Object(r.result.clone());
+        put(&format!("{stem}.json"), &to_json(&stem, &result)?)?;
+        put(&format!("{stem}.commands"), &to_json(&stem, &r.commands)?)?;
+    }
     put("summary.csv", table::summary_csv(&rows).as_bytes())?;
     let headline = table::headline(&run, &rows);
     put(

@@ -1,0 +1,306 @@
+//! vLLM's performance dashboard: the serving table of `convert-results-json-to-markdown.py`
+//! (vLLM's `.buildkite/performance-benchmarks/scripts/`) with its exact column names, and the
+//! per-test files that script loads (`serving_<test>.json`, the `vllm bench serve` result keys,
+//! beside `serving_<test>.commands`, the server and client command lines it parses for TP/PP
+//! size, dtype, dataset, input/output length and qps).
+//!
+//! A column that no stage knows is left out (as the script drops the keys no result has); a
+//! cell a stage does not know is empty in markdown and `null` in JSON.
+
+use super::benchmark_run::{BenchmarkRun, Statistics};
+use super::build::gpu_label;
+use super::summary::Cell;
+use serde_json::{json, Map, Value};
+
+/// (result key, column header), in the script's order.
+pub const VLLM_SERVING_COLUMNS: [(&str, &str); 26] = [
+    ("test_name", "Test name"),
+    ("model_id", "Model"),
+    ("dataset_name", "Dataset Name"),
+    ("input_len", "Input Len"),
+    ("output_len", "Output Len"),
+    ("tp_size", "TP Size"),
+    ("pp_size", "PP Size"),
+    ("dtype", "dtype"),
+    ("gpu_type", "GPU"),
+    ("completed", "# of req."),
+    ("qps", "qps"),
+    ("max_concurrency", "# of max concurrency."),
+    ("request_throughput", "Tput (req/s)"),
+    ("total_token_throughput", "Total Token Tput (tok/s)"),
+    ("output_throughput", "Output Tput (tok/s)"),
+    ("mean_ttft_ms", "Mean TTFT (ms)"),
+    ("median_ttft_ms", "Median TTFT (ms)"),
+    ("p99_ttft_ms", "P99 TTFT (ms)"),
+    ("std_ttft_ms", "STD TTFT (ms)"),
+    ("mean_tpot_ms", "Mean TPOT (ms)"),
+    ("median_tpot_ms", "Median"),
+    ("p99_tpot_ms", "P99"),
+    ("std_tpot_ms", "STD TPOT (ms)"),
+    ("mean_itl_ms", "Mean ITL (ms)"),
+    ("median_itl_ms", "Median ITL (ms)"),
+    ("p99_itl_ms", "P99 ITL (ms)"),
+];
+
+/// The serving table: the columns some stage knows, one row per stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VllmTable {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Option<Cell>>>,
+}
+
+/// One stage as `vllm bench serve` would have written it, and the commands it would have run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VllmResult {
+    pub test_name: String,
+    /// Result keys of `vllm bench serve` (plus `gpu_type`).
+    pub result: Map<String, Value>,
+    /// `{"server_command": "vllm serve ...", "client_command": "vllm bench serve ..."}`.
+    pub commands: Value,
+}
+
+fn stage_label(r: &BenchmarkRun) -> &str {
+    r.scenario
+        .load
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("stage_label"))
+        .and_then(Value::as_str)
+        .unwrap_or("stage")
+}
+
+fn round2(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+/// The stages as `vllm bench serve` results.
+pub fn vllm_results(profile_name: &str, reports: &[BenchmarkRun]) -> Vec<VllmResult> {
+    reports
+        .iter()
+        .map(|r| {
+            let harness = r.scenario.load.args.as_ref();
+            let data = harness.and_then(|h| h.get("data"));
+            let plan = r.stage_plan();
+            let engine_args = r.scenario.platform.engine.first().map(|e| &e.args);
+            let par = r
+                .scenario
+                .host
+                .accelerator
+                .first()
+                .and_then(|a| a.parallelism.clone());
+            let given_len = |k: &str| {
+                data.and_then(|d| d.get(k))
+                    .and_then(|d| d.get("mean").or_else(|| d.get("max")))
+                    .and_then(Value::as_f64)
+                    .map(|v| v.round() as u64)
+            };
+            let dataset = data
+                .and_then(|d| d.get("type"))
+                .and_then(Value::as_str)
+                .map(|t| match t {
+                    "shareGPT" => "sharegpt".to_string(),
+                    t => t.to_string(),
+                });
+            let rate = plan.and_then(|p| p.get("rate")).cloned();
+            let users = plan.and_then(|p| p.get("users")).and_then(Value::as_u64);
+            let dtype = engine_args
+                .and_then(|a| a.get("dtype"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let l = &r.metrics.latency;
+            let t = &r.metrics.throughput;
+            let ok = r.metrics.requests.total - r.metrics.requests.failures.unwrap_or(0);
+            let pick = |s: Option<&Statistics>, f: fn(&Statistics) -> Option<f64>| {
+                json!(round2(s.and_then(f).unwrap_or(0.0)))
+            };
+            let mean = |s: &Statistics| Some(s.mean);
+            let p50 = |s: &Statistics| s.p50;
+            let p99 = |s: &Statistics| s.p99;
+            let std = |s: &Statistics| s.stddev;
+            let ttft = Some(&l.time_to_first_token);
+            let tpot = l.time_per_output_token.as_ref();
+            let itl = l.inter_token_latency.as_ref();
+            let devices: Vec<String> = r
+                .scenario
+                .host
+                .accelerator
+                .iter()
+                .flat_map(|a| std::iter::repeat_n(a.model.clone(), a.count as usize))
+                .collect();
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Value| {
+                if !v.is_null() {
+                    m.insert(k.into(), v);
+                }
+            };
+            let test_name = format!("{profile_name}_{}", stage_label(r));
+            put("test_name", json!(test_name));
+            put("backend", json!("openai"));
+            put("model_id", json!(r.scenario.model.name));
+            put("dataset_name", json!(dataset));
+            put("input_len", json!(given_len("input_distribution")));
+            put("output_len", json!(given_len("output_distribution")));
+            put("tp_size", json!(par.as_ref().map(|p| p.tp)));
+            put("pp_size", json!(par.as_ref().map(|p| p.pp)));
+            put("dtype", json!(dtype));
+            put(
+                "gpu_type",
+                json!(if devices.is_empty() {
+                    gpu_label(r)
+                } else {
+                    devices.join("\n")
+                }),
+            );
+            put("completed", json!(ok));
+            put("num_prompts", json!(r.metrics.requests.total));
+            put("duration", json!(r.metrics.time.duration));
+            put("qps", rate.clone().unwrap_or(Value::Null));
+            put("max_concurrency", json!(users));
+            put(
+                "request_throughput",
+                json!(round2(t.requests_per_sec.unwrap_or(0.0))),
+            );
+            put(
+                "total_token_throughput",
+                json!(round2(t.total_tokens_per_sec)),
+            );
+            put(
+                "output_throughput",
+                json!(round2(t.output_tokens_per_sec.unwrap_or(0.0))),
+            );
+            for (name, s) in [("ttft", ttft), ("tpot", tpot), ("itl", itl)] {
+                put(&format!("mean_{name}_ms"), pick(s, mean));
+                put(&format!("median_{name}_ms"), pick(s, p50));
+                put(&format!("p99_{name}_ms"), pick(s, p99));
+                put(&format!("std_{name}_ms"), pick(s, std));
+            }
+            let model = &r.scenario.model.name;
+            let mut server = format!("vllm serve {model}");
+            if let Some(p) = &par {
+                server.push_str(&format!(
+                    " --tensor-parallel-size {} --pipeline-parallel-size {}",
+                    p.tp, p.pp
+                ));
+            }
+            if let Some(d) = &dtype {
+                server.push_str(&format!(" --dtype {d}"));
+            }
+            let mut client = format!("vllm bench serve --model {model}");
+            if let Some(d) = &dataset {
+                client.push_str(&format!(" --dataset-name {d}"));
+            }
+            if let Some(n) = given_len("input_distribution") {
+                client.push_str(&format!(" --random-input-len {n}"));
+            }
+            if let Some(n) = given_len("output_distribution") {
+                client.push_str(&format!(" --random-output-len {n}"));
+            }
+            match (&rate, users) {
+                (Some(Value::Number(q)), _) => client.push_str(&format!(" --request-rate {q}")),
+                (Some(Value::String(q)), _) => client.push_str(&format!(" --request-rate {q}")),
+                (_, Some(u)) => {
+                    client.push_str(&format!(" --request-rate inf --max-concurrency {u}"))
+                }
+                _ => {}
+            }
+            VllmResult {
+                test_name,
+                result: m,
+                commands: json!({"server_command": server, "client_command": client}),
+            }
+        })
+        .collect()
+}
+
+/// The serving table as `convert-results-json-to-markdown.py` shows it.
+pub fn vllm_table(results: &[VllmResult]) -> VllmTable {
+    let cell = |v: &Value, key: &str| -> Option<Cell> {
+        match v {
+            Value::String(s) => Some(Cell::Text(s.clone())),
+            Value::Number(n) if key == "qps" => Some(Cell::Text(n.to_string())),
+            Value::Number(n) => Some(match n.as_u64() {
+                Some(u) => Cell::Count(u),
+                None => Cell::Number(n.as_f64().unwrap_or(0.0)),
+            }),
+            _ => None,
+        }
+    };
+    let known: Vec<(&str, &str)> = VLLM_SERVING_COLUMNS
+        .iter()
+        .copied()
+        .filter(|(k, _)| results.iter().any(|r| r.result.contains_key(*k)))
+        .collect();
+    VllmTable {
+        columns: known.iter().map(|(_, h)| *h).collect(),
+        rows: results
+            .iter()
+            .map(|r| {
+                known
+                    .iter()
+                    .map(|(k, _)| r.result.get(*k).and_then(|v| cell(v, k)))
+                    .map(|c| match c {
+                        // The GPU column as the script shows it: `2xNVIDIA H100`.
+                        Some(Cell::Text(s)) if s.contains('\n') => Some(Cell::Text(format!(
+                            "{}x{}",
+                            s.split('\n').count(),
+                            s.split('\n').next().unwrap_or("")
+                        ))),
+                        c => c,
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+impl VllmTable {
+    /// Markdown, numbers right-aligned.
+    pub fn markdown(&self) -> String {
+        let mut out = format!("| {} |\n|", self.columns.join(" | "));
+        for r in 0..self.columns.len() {
+            let text = self
+                .rows
+                .iter()
+                .all(|row| matches!(row[r], Some(Cell::Text(_)) | None));
+            out.push_str(if text { ":---|" } else { "---:|" });
+        }
+        out.push('\n');
+        for row in &self.rows {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| match c {
+                    Some(Cell::Text(s)) => s.clone(),
+                    Some(Cell::Count(n)) => n.to_string(),
+                    Some(Cell::Number(n)) => format!("{n:.2}"),
+                    None => String::new(),
+                })
+                .collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out
+    }
+
+    /// `{"latency": {}, "throughput": {}, "serving": {column: {"0": v, ...}}}`: what the script
+    /// embeds in its page, and what `pandas.DataFrame.from_dict(d["serving"])` loads.
+    pub fn json(&self) -> Value {
+        let mut serving = Map::new();
+        for (c, name) in self.columns.iter().enumerate() {
+            let mut col = Map::new();
+            for (r, row) in self.rows.iter().enumerate() {
+                let v = match &row[c] {
+                    Some(Cell::Text(s)) => json!(s),
+                    Some(Cell::Count(n)) => json!(n),
+                    Some(Cell::Number(n)) => json!(n),
+                    None => Value::Null,
+                };
+                col.insert(r.to_string(), v);
+            }
+            serving.insert((*name).to_string(), Value::Object(col));
+        }
+        json!({"latency": {}, "throughput": {}, "serving": serving})
+    }
+}
