@@ -209,8 +209,8 @@ fn start_serve(dir: &std::path::Path, name: &str, listen: &str) -> anyhow::Resul
 }
 
 /// (e) kill -9 `coordinator serve --state-dir` mid-stage and start it again on the same state
-/// dir: the agents reattach, resend what was not acknowledged, the stage finishes, and every
-/// request the sim served is counted exactly once.
+/// dir: the agents reattach, resend what was not acknowledged, the stage finishes, the next
+/// stage runs, and every request the sim served is counted exactly once.
 #[test]
 fn a_restarted_coordinator_finishes_the_stage_counting_each_request_once() -> anyhow::Result<()> {
     let dir = scratch("restart");
@@ -224,7 +224,7 @@ fn a_restarted_coordinator_finishes_the_stage_counting_each_request_once() -> an
         &sim_addr,
         8,
         8,
-        "load: {type: constant, stages: [{rate: 20, duration: 5}]}",
+        "load: {type: constant, stages: [{rate: 20, duration: 4}, {rate: 20, duration: 2}]}",
     );
     let submit_args: Vec<String> = [
         "submit",
@@ -263,12 +263,16 @@ fn a_restarted_coordinator_finishes_the_stage_counting_each_request_once() -> an
         "every shard came back and finished"
     );
     let served = ground_truth(&truth)?;
-    assert_eq!(served.len(), 100, "the sim served the whole plan");
+    let served_in = |k: u32| served.iter().filter(|s| s.stage == k).count();
+    assert_eq!(served_in(0), 80, "the sim served stage 0's plan");
     assert_eq!(
         num(&r, "metrics.requests.total") as usize,
-        served.len(),
+        served_in(0),
         "each request counted once"
     );
+    let r1 = stage_report(&run, 1)?;
+    assert_eq!(served_in(1), 40, "the next stage ran after the restart");
+    assert_eq!(num(&r1, "metrics.requests.total") as usize, served_in(1));
     let state = std::fs::read_to_string(run.join("state.jsonl"))?;
     assert!(
         state.contains("\"finished\""),

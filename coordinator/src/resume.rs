@@ -4,13 +4,14 @@
 //! current stage's collector is rebuilt from the stored snapshot log (so resent snapshots are
 //! recognised and nothing is counted twice), its agents reattach and resend what was not
 //! acknowledged plus their `ShardDone`, and the stage's report is written when it is complete,
-//! or partial when its agents do not come back in time. Later stages are not run: the run ends
-//! there, marked partial. Older unfinished runs get partial reports from their files.
+//! or partial when its agents do not come back in time. The later stages then run as usual
+//! (after a partial one, none: the run ends partial). Older unfinished runs get partial reports
+//! from their files.
 
 use crate::collect::StageCollector;
 use crate::hub::{AgentEvent, Hub, Progress};
 use crate::recover::{self, RecoverError, RunFiles};
-use crate::run::{cancel, handle_event};
+use crate::run::{cancel, handle_event, run_stage, RunRequest};
 use crate::store::RunStore;
 use fleetbench_common::clock::unix_ns;
 use fleetbench_proto::v1 as wire;
@@ -126,7 +127,8 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
     let start_at = recover::stage_start(&state, stage_index);
     let (hub, dir, id) = (hub.clone(), dir.to_path_buf(), run_id.clone());
     tokio::spawn(async move {
-        let result = finish_stage(&hub, &dir, files, stage, collector, start_at, events).await;
+        let result =
+            finish_stage(&hub, &dir, files, stage, collector, start_at, events, &ptx).await;
         hub.deactivate(&id);
         let message = match &result {
             Ok(()) => String::new(),
@@ -149,6 +151,7 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
     Ok(run_id)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn finish_stage(
     hub: &Arc<Hub>,
     dir: &Path,
@@ -157,6 +160,7 @@ async fn finish_stage(
     mut collector: StageCollector,
     start_at: Option<i64>,
     mut events: mpsc::UnboundedReceiver<AgentEvent>,
+    progress: &watch::Sender<Progress>,
 ) -> Result<(), RecoverError> {
     let mut store = RunStore::open(dir.to_path_buf());
     let ids: Vec<String> = files
@@ -219,8 +223,6 @@ async fn finish_stage(
         "the coordinator restarted during this stage and not every shard came back"
     };
     let mut report = recover::partial_report(&files, &stage, &collector, start_at, reason, extra);
-    // Later stages are not run after a restart: the run ends partial.
-    let more_stages = files.plan.stages.iter().any(|s| s.index > stage.index);
     if complete {
         if let Some(Value::Object(m)) = report.metrics.metadata.as_mut() {
             m.remove("partial");
@@ -232,9 +234,65 @@ async fn finish_stage(
     store.write_stage_report(stage.index, &report)?;
     let _ = store.record_state(&json!({"event": "stage_finished", "stage": stage.index,
         "partial": !complete, "at_unix_ns": unix_ns()}));
+    let total = report.metrics.requests.total;
+    // The later stages run as usual when this one finished; otherwise the run ends partial.
+    let mut partial_run = !complete;
+    let later: Vec<_> = files
+        .plan
+        .stages
+        .iter()
+        .filter(|s| s.index > stage.index)
+        .cloned()
+        .collect();
+    if complete && !later.is_empty() {
+        let RunFiles {
+            loaded,
+            plan,
+            agents,
+        } = files;
+        let req = RunRequest {
+            loaded,
+            profile_text: std::fs::read_to_string(dir.join("profile.yaml")).unwrap_or_default(),
+            expect_agents: plan.members.len() as u32,
+        };
+        for next in &later {
+            if hub.stop_requested() {
+                partial_run = true;
+                break;
+            }
+            match run_stage(
+                hub,
+                &req,
+                &plan,
+                next,
+                &agents,
+                &mut store,
+                &mut events,
+                progress,
+            )
+            .await
+            {
+                Ok((r, cut_short)) => {
+                    store.write_stage_report(next.index, &r)?;
+                    let _ = store.record_state(&json!({"event": "stage_finished",
+                        "stage": next.index, "partial": cut_short, "at_unix_ns": unix_ns()}));
+                    if cut_short {
+                        partial_run = true;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("resumed run, stage {}: {e}", next.index);
+                    partial_run = true;
+                    break;
+                }
+            }
+        }
+    } else if !later.is_empty() {
+        partial_run = true;
+    }
     store.record_state(
-        &json!({"event": "finished", "partial": !complete || more_stages,
-        "at_unix_ns": unix_ns()}),
+        &json!({"event": "finished", "partial": partial_run, "at_unix_ns": unix_ns()}),
     )?;
     tracing::info!(
         "resumed stage {} {}: {} requests",
@@ -244,7 +302,7 @@ async fn finish_stage(
         } else {
             "ended partial"
         },
-        report.metrics.requests.total
+        total
     );
     let d = dir.to_path_buf();
     match tokio::task::spawn_blocking(move || crate::render::render_run(&d)).await {

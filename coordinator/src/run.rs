@@ -308,7 +308,7 @@ async fn execute(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_stage(
+pub(crate) async fn run_stage(
     hub: &Arc<Hub>,
     req: &RunRequest,
     plan: &RunPlan,
