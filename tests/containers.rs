@@ -100,3 +100,150 @@ fn compose_pd_deployment_runs_a_two_stage_profile() -> Result<()> {
     ensure!(left.stdout.is_empty(), "containers left behind");
     Ok(())
 }
+
+/// A P/D profile through the proxy whose stages are long enough to fault a host mid-stage, with
+/// `on_agent_loss: continue`.
+fn loss_profile(dir: &std::path::Path, stages: &str) -> Result<std::path::PathBuf> {
+    let base = std::fs::read_to_string(repo_root().join("deploy/compose/pd-profile.yaml"))?;
+    let mut text = String::new();
+    let mut skip = false;
+    for line in base.lines() {
+        if line.starts_with("load:") {
+            skip = true;
+            text.push_str(&format!(
+                "load:\n  type: constant\n  stages: {stages}\n  base_seed: 7\n"
+            ));
+            continue;
+        }
+        if skip && line.starts_with("  ") {
+            continue;
+        }
+        skip = false;
+        text.push_str(line);
+        text.push('\n');
+        if line.starts_with("fleet:") {
+            text.push_str("  on_agent_loss: continue\n");
+        }
+    }
+    let path = dir.join("profile.yaml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Waits until the run under `results` has started `stage`; the run directory.
+fn wait_stage_started(results: &std::path::Path, stage: u32) -> Result<std::path::PathBuf> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        if let Ok(dir) = run_dir(results) {
+            let state = std::fs::read_to_string(dir.join("state.jsonl")).unwrap_or_default();
+            let started = state.lines().any(|l| {
+                serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                    v["event"] == "stage_started" && v["stage"].as_u64() == Some(u64::from(stage))
+                })
+            });
+            if started {
+                return Ok(dir);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    anyhow::bail!("stage {stage} did not start")
+}
+
+fn lost_agents(r: &Value) -> Vec<String> {
+    r["metrics"]["metadata"]["lost_shards"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l["agent"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (d) The decode host's agent is killed mid-stage with `on_agent_loss: continue`: the stage is
+/// degraded and names the lost agent, the run goes on to its next stage without it, and the
+/// coordinator's exit says the run was degraded.
+#[test]
+fn a_killed_agent_host_degrades_its_stage_and_the_run_goes_on() -> Result<()> {
+    if !docker_available("a_killed_agent_host_degrades_its_stage_and_the_run_goes_on") {
+        return Ok(());
+    }
+    let dir = scratch("containers-kill");
+    build_image(IMAGE)?;
+    let results = dir.join("results");
+    let profile = loss_profile(&dir, "[{rate: 4, duration: 6}, {rate: 4, duration: 3}]")?;
+    let cluster = Cluster::up_with(
+        &format!("fbe2e-kill-{}", std::process::id()),
+        IMAGE,
+        &profile,
+        &results,
+        &[("FLEETBENCH_AGENT_TIMEOUT", "2")],
+    )?;
+    wait_stage_started(&results, 0)?;
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.kill("decode-agent")?;
+    let code = cluster.wait_exit("coordinator", Duration::from_secs(120))?;
+    let run = run_dir(&results)?;
+    let r0 = report(&run, 0)?;
+    ensure!(
+        r0["metrics"]["metadata"]["degraded"] == true && lost_agents(&r0) == ["decode-0"],
+        "stage 0 metadata: {}",
+        r0["metrics"]["metadata"]
+    );
+    // The load came from the client host: all of it was measured.
+    ensure!(r0["metrics"]["requests"]["total"].as_u64() == Some(24), "stage 0 total");
+    let r1 = report(&run, 1)?;
+    ensure!(r1["metrics"]["requests"]["total"].as_u64() == Some(12), "stage 1 total");
+    ensure!(code != 0, "a degraded run must not exit 0:\n{}", cluster.logs("coordinator"));
+    Ok(())
+}
+
+/// (b) The client host is cut off the network for less than the loss timeout: nothing is lost;
+/// then for longer than the loss timeout: that stage is degraded and names the agent.
+#[test]
+fn a_network_cut_costs_nothing_when_short_and_degrades_when_long() -> Result<()> {
+    if !docker_available("a_network_cut_costs_nothing_when_short_and_degrades_when_long") {
+        return Ok(());
+    }
+    let dir = scratch("containers-cut");
+    build_image(IMAGE)?;
+    let results = dir.join("results");
+    let profile = loss_profile(&dir, "[{rate: 4, duration: 6}, {rate: 4, duration: 8}]")?;
+    let cluster = Cluster::up_with(
+        &format!("fbe2e-cut-{}", std::process::id()),
+        IMAGE,
+        &profile,
+        &results,
+        &[("FLEETBENCH_AGENT_TIMEOUT", "3")],
+    )?;
+    // Stage 0: a cut of ~0.5 s (the loss timeout is 3 s).
+    wait_stage_started(&results, 0)?;
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.network("client-0", false)?;
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.network("client-0", true)?;
+    // Stage 1: a cut of 5 s.
+    wait_stage_started(&results, 1)?;
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.network("client-0", false)?;
+    std::thread::sleep(Duration::from_secs(5));
+    cluster.network("client-0", true)?;
+    let code = cluster.wait_exit("coordinator", Duration::from_secs(120))?;
+    let run = run_dir(&results)?;
+    let r0 = report(&run, 0)?;
+    ensure!(
+        lost_agents(&r0).is_empty() && r0["metrics"]["metadata"]["degraded"] != true,
+        "a short cut must cost nothing: {}",
+        r0["metrics"]["metadata"]
+    );
+    ensure!(r0["metrics"]["requests"]["total"].as_u64() == Some(24), "stage 0 total");
+    let r1 = report(&run, 1)?;
+    ensure!(
+        r1["metrics"]["metadata"]["degraded"] == true && lost_agents(&r1) == ["client-0"],
+        "a long cut degrades the stage: {}",
+        r1["metrics"]["metadata"]
+    );
+    ensure!(code != 0, "a degraded run must not exit 0");
+    Ok(())
+}

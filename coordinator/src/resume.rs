@@ -249,6 +249,7 @@ async fn finish_stage(
             loaded,
             plan,
             agents,
+            ..
         } = files;
         let req = RunRequest {
             loaded,

@@ -67,10 +67,21 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the deployment with `profile` for the coordinator, results into `results`.
     pub fn up(project: &str, image: &str, profile: &Path, results: &Path) -> Result<Cluster> {
+        Self::up_with(project, image, profile, results, &[])
+    }
+
+    /// As [`Cluster::up`], with more compose variables (e.g. `FLEETBENCH_AGENT_TIMEOUT`).
+    pub fn up_with(
+        project: &str,
+        image: &str,
+        profile: &Path,
+        results: &Path,
+        vars: &[(&str, &str)],
+    ) -> Result<Cluster> {
         std::fs::create_dir_all(results)?;
         let uid = run(Command::new("id").arg("-u"))?;
         let gid = run(Command::new("id").arg("-g"))?;
-        let env = vec![
+        let env: Vec<(String, String)> = [
             ("FLEETBENCH_IMAGE".into(), image.to_string()),
             ("FLEETBENCH_PROFILE".into(), profile.display().to_string()),
             ("FLEETBENCH_RESULTS".into(), results.display().to_string()),
@@ -82,7 +93,10 @@ impl Cluster {
                 "FLEETBENCH_GID".into(),
                 String::from_utf8_lossy(&gid.stdout).trim().into(),
             ),
-        ];
+        ]
+        .into_iter()
+        .chain(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
         let cluster = Cluster {
             project: project.to_string(),
             env,
@@ -144,6 +158,26 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(250));
         }
         bail!("{service} still running after {limit:?}")
+    }
+
+    /// `docker network disconnect` (`connect: false`) or `connect` of a service's container from
+    /// the deployment's network.
+    pub fn network(&self, service: &str, connect: bool) -> Result<()> {
+        let id = self.container(service)?;
+        let net = format!("{}_fleet", self.project.replace(['.'], ""));
+        run(Command::new("docker").args([
+            "network",
+            if connect { "connect" } else { "disconnect" },
+            &net,
+            &id,
+        ]))?;
+        Ok(())
+    }
+
+    /// `docker kill` of a service's container.
+    pub fn kill(&self, service: &str) -> Result<()> {
+        run(Command::new("docker").args(["kill", &self.container(service)?]))?;
+        Ok(())
     }
 
     /// A service's log (stdout and stderr).
