@@ -11,7 +11,7 @@ pub const COLUMNS: [&str; 15] = [
     "# of req.",
     "Tput (req/s)",
     "Output Tput (tok/s)",
-    "Total Tput (tok/s)",
+    "Total Token Tput (tok/s)",
     "Mean TTFT (ms)",
     "Median TTFT (ms)",
     "P99 TTFT (ms)",
