@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster
+.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests
 
 all: build
 
@@ -30,11 +30,25 @@ $(VENV)/.ready:
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check pandas pyyaml
 	touch $@
 
-# Unit tests next to the code, then the end-to-end tests (real processes on loopback) one at a
-# time, since they measure timing on a small machine.
+# kubernetes-validate and checkov in .venv-deploy: `make test` validates and scans the rendered
+# Kubernetes manifests of deploy/k8s/ (scripts/check-manifests.sh).
+DEPLOY_VENV := .venv-deploy
+
+$(DEPLOY_VENV)/.ready:
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check kubernetes-validate checkov
+	touch $@
+
+manifests: $(DEPLOY_VENV)/.ready
+	VENV=$(DEPLOY_VENV) bash scripts/check-manifests.sh
+
+# Unit tests next to the code, then the end-to-end tests (real processes on loopback, and the
+# container tests where a Docker Engine runs) one at a time, since they measure timing on a
+# small machine; then the Kubernetes manifests.
 test: build pyenv
 	$(CARGO) test --workspace --exclude fleetbench-e2e
 	$(CARGO) test -p fleetbench-e2e -- --test-threads=1
+	$(MAKE) --no-print-directory manifests
 
 demo: build
 	BIN=$(BIN) bash scripts/demo.sh
