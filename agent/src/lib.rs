@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod link;
+mod preflight;
 pub mod record;
 pub mod request;
 pub mod schedule;

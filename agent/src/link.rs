@@ -134,6 +134,7 @@ fn absorb(state: &mut LinkState, o: Outbound) -> Option<Up> {
             state.last_end = Some(Up::Failed(f.clone()));
             Some(Up::Failed(f))
         }
+        Outbound::Preflight(p) => Some(Up::Preflight(p)),
     }
 }
 
@@ -232,6 +233,9 @@ async fn session(
                                 state.stage = Some(s);
                             }
                         }
+                    }
+                    Down::Preflight(p) => {
+                        tokio::spawn(crate::preflight::answer(p, stage_tx.clone()));
                     }
                     Down::StageEnd(e) => {
                         if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == e.run_id && s.stage == e.stage) {

@@ -25,6 +25,8 @@ pub struct StageCollector {
     shards: Vec<ShardState>,
     pub merged: Measurements,
     pub endpoint: Option<wire::EndpointInfo>,
+    /// Per failure class, the first error body an applied snapshot carried.
+    pub error_bodies: std::collections::BTreeMap<String, String>,
 }
 
 /// What became of one snapshot.
@@ -43,6 +45,7 @@ impl StageCollector {
             shards: (0..shards).map(|_| ShardState::default()).collect(),
             merged: Measurements::new(),
             endpoint: None,
+            error_bodies: std::collections::BTreeMap::new(),
         }
     }
 
@@ -63,6 +66,11 @@ impl StageCollector {
         st.counters.add(&Counters::from_wire(&s.counters));
         st.samples.extend(s.samples.iter().cloned());
         st.seen.insert(s.seq);
+        for (class, body) in &s.error_bodies {
+            self.error_bodies
+                .entry(class.clone())
+                .or_insert_with(|| body.clone());
+        }
         Ok(Applied::New)
     }
 
@@ -142,6 +150,7 @@ impl StageCollector {
             .iter()
             .map(|s| ShardReport {
                 requests: s.counters.requests,
+                outside_window: s.counters.outside_window,
                 ok: s.counters.ok,
                 started_unix_ns: s.started_unix_ns,
                 lost: s.lost,
@@ -153,6 +162,8 @@ impl StageCollector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardReport {
     pub requests: u64,
+    /// Requests intended in the warm-up or cool-down (counted, not measured).
+    pub outside_window: u64,
     pub ok: u64,
     pub started_unix_ns: i64,
     pub lost: bool,

@@ -6,6 +6,7 @@ mod build;
 mod statistics;
 mod summary;
 mod telemetry;
+mod verdict;
 
 pub use benchmark_run::*;
 pub use build::{
@@ -14,3 +15,7 @@ pub use build::{
 };
 pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
 pub use telemetry::{accelerator_metrics, group_metadata, service, AgentTelemetry};
+pub use verdict::{
+    assess, judge, printable, verdict_lines, verdicts_markdown, with_verdicts, worst, FailureClass,
+    ShardTally, StageVerdict, Verdict, VerdictInputs, DEFAULT_MAX_FAILURE_RATE,
+};

@@ -19,7 +19,10 @@ pub use compare::compare_runs;
 pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 
-use fleetbench_common::report::{summary_json, summary_markdown, summary_rows, BenchmarkRun};
+use fleetbench_common::report::{
+    assess, summary_json, summary_markdown, summary_rows, verdicts_markdown, with_verdicts,
+    BenchmarkRun, StageVerdict,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub struct RenderSummary {
     pub files: Vec<String>,
     pub summary_markdown: String,
     pub headline: Vec<String>,
+    /// Each stage's verdict, judged from its stored report.
+    pub verdicts: Vec<StageVerdict>,
     /// What could not be read (a missing snapshot log, say) and was left out.
     pub warnings: Vec<String>,
 }
@@ -69,9 +74,11 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
         Ok(())
     };
 
-    let md = summary_markdown(&rows);
+    let verdicts: Vec<StageVerdict> = reports.iter().map(assess).collect();
+    let md = summary_markdown(&rows) + &verdicts_markdown(&verdicts);
     put("summary.md", md.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&summary_json(&rows)).map_err(|e| RenderError::Parse {
+    let summary = with_verdicts(summary_json(&rows), &verdicts);
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| RenderError::Parse {
         path: dir.join("summary.json"),
         message: e.to_string(),
     })?;
@@ -104,6 +111,7 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
         files,
         summary_markdown: md,
         headline,
+        verdicts,
         warnings: run.warnings,
     })
 }
