@@ -70,3 +70,35 @@ fn validate_refuses_absurd_magnitudes_naming_key_value_and_limit() -> anyhow::Re
     );
     Ok(())
 }
+
+#[test]
+fn an_agent_refuses_more_users_than_it_may_open_connections() -> anyhow::Result<()> {
+    let dir = scratch("magnitudes_ulimit");
+    let path = write_profile(
+        &dir,
+        "127.0.0.1:9",
+        8,
+        4,
+        "load: {type: concurrent, stages: [{concurrency_level: 300, num_requests: 300}]}",
+    );
+    let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &["--no-preflight"])?;
+    // The agent under `ulimit -n 128`: 300 users cannot each hold a connection.
+    let agent = format!(
+        "ulimit -n 128 && exec '{}' join --coordinator {addr} --insecure --once --name small",
+        bin("agent").display()
+    );
+    let _a = Proc::spawn(
+        "small",
+        std::path::Path::new("bash"),
+        &["-c".into(), agent],
+        &dir,
+    )?;
+    let status = coord.wait(std::time::Duration::from_secs(60))?;
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("agent small failed its shard: the shard has 300 closed-loop users (one connection each), but this agent may open 128 files (ulimit -n)"),
+        "{log}"
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@
 //! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
 //! coordinator.
 
+mod capacity;
 pub mod client;
 pub mod link;
 mod preflight;

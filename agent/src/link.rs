@@ -326,6 +326,9 @@ async fn start_stage(
             "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".into(),
         ));
     }
+    if let Some(why) = crate::capacity::refuse(&spec, crate::capacity::open_files_limit()) {
+        return Err(shard_failed(stage_tx, &spec, why));
+    }
     let client = match EndpointClient::new(&spec.endpoint, timeout).await {
         Ok(c) => Arc::new(c),
         Err(e) => return Err(shard_failed(stage_tx, &spec, e.to_string())),
