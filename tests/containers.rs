@@ -15,6 +15,8 @@ fn run_dir(results: &std::path::Path) -> Result<std::path::PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir(results)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
+        // `.state` (a coordinator's --state-dir) is not a run.
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     ensure!(
         dirs.len() == 1,

@@ -38,7 +38,10 @@ fn server_faults_are_counted_by_class() -> anyhow::Result<()> {
             16,
             "load: {type: constant, stages: [{rate: 20, duration: 2}]}",
         );
-        let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &[])?;
+        // About half of the requests fail by design: the stage is not judged failed for it,
+        // and the test request before it could hit the fault too.
+        let flags = ["--max-failure-rate", "1", "--no-preflight"];
+        let (mut coord, addr) = start_coordinator_run(&dir, &path, 1, &flags)?;
         let mut a = start_agent(&dir, &addr, "a", "client", &[])?;
         assert!(
             coord.wait(Duration::from_secs(60))?.success(),
@@ -77,12 +80,12 @@ fn server_faults_are_counted_by_class() -> anyhow::Result<()> {
 }
 
 /// Two agents at 10 req/s for 8 s; agent `b` is killed after `kill_after`. Returns the scratch
-/// dir and whether the coordinator succeeded.
+/// dir and the coordinator's exit status.
 fn run_losing_agent_b(
     test: &str,
     fleet: &str,
     kill_after: Duration,
-) -> anyhow::Result<(std::path::PathBuf, bool)> {
+) -> anyhow::Result<(std::path::PathBuf, std::process::ExitStatus)> {
     let dir = scratch(test);
     let (_sim, sim_addr) = start_sim(
         &dir,
@@ -99,14 +102,14 @@ fn run_losing_agent_b(
         .args(["-KILL", &b.pid().to_string()])
         .status();
     assert!(killed.is_ok_and(|s| s.success()));
-    let ok = coord.wait(Duration::from_secs(60))?.success();
-    Ok((dir, ok))
+    let status = coord.wait(Duration::from_secs(60))?;
+    Ok((dir, status))
 }
 
 #[test]
 fn a_lost_agent_fails_the_run_by_default() -> anyhow::Result<()> {
-    let (dir, ok) = run_losing_agent_b("agent_lost_fail", "", Duration::from_secs(3))?;
-    assert!(!ok, "the run fails when an agent is lost");
+    let (dir, status) = run_losing_agent_b("agent_lost_fail", "", Duration::from_secs(3))?;
+    assert!(!status.success(), "the run fails when an agent is lost");
     let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
     assert!(
         log.contains("agent b was lost"),
@@ -119,10 +122,22 @@ fn a_lost_agent_fails_the_run_by_default() -> anyhow::Result<()> {
 fn with_on_agent_loss_continue_the_report_is_degraded_and_keeps_what_arrived() -> anyhow::Result<()>
 {
     let fleet = "fleet: {on_agent_loss: continue}";
-    let (dir, ok) = run_losing_agent_b("agent_lost_continue", fleet, Duration::from_secs(4))?;
-    assert!(ok, "the run completes without agent b");
-    let r = stage_report(&run_dir(&dir)?, 0)?;
+    let (dir, status) = run_losing_agent_b("agent_lost_continue", fleet, Duration::from_secs(4))?;
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "the run completes without agent b, degraded (exit 4 without --allow-degraded)"
+    );
+    let run = run_dir(&dir)?;
+    let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);
+    assert_eq!(at(&r, "metadata.verdict.status"), "degraded");
+    let txt = std::fs::read_to_string(run.join("SUMMARY.txt"))?;
+    assert!(txt.contains("Verdict: DEGRADED"), "{txt}");
+    assert!(txt.contains("shard 1 (agent b) was lost"), "{txt}");
+    let html = std::fs::read_to_string(run.join("report.html"))?;
+    assert!(html.contains("<div class=\"banner degraded\""));
+    assert!(html.contains("shard 1 (agent b) was lost"));
     assert_eq!(at(&r, "metrics.metadata.degraded"), true);
     let lost = at(&r, "metrics.metadata.lost_shards")
         .as_array()

@@ -8,8 +8,10 @@
 //! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
 //! coordinator.
 
+mod capacity;
 pub mod client;
 pub mod link;
+mod preflight;
 pub mod record;
 pub mod request;
 pub mod schedule;

@@ -218,6 +218,7 @@ fn absorb(state: &mut LinkState, o: Outbound) -> Option<Up> {
             state.last_end = Some(Up::Failed(f.clone()));
             Some(Up::Failed(f))
         }
+        Outbound::Preflight(p) => Some(Up::Preflight(p)),
     }
 }
 
@@ -347,6 +348,9 @@ async fn session(
                             s.stop(&format!("cancelled by the coordinator: {}", c.reason));
                         }
                     }
+                    Down::Preflight(p) => {
+                        tokio::spawn(crate::preflight::answer(p, stage_tx.clone()));
+                    }
                     Down::StageEnd(e) => {
                         if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == e.run_id && s.stage == e.stage) {
                             s.end.notify_one();
@@ -437,6 +441,9 @@ async fn start_stage(
             &spec,
             "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".into(),
         ));
+    }
+    if let Some(why) = crate::capacity::refuse(&spec, crate::capacity::open_files_limit()) {
+        return Err(shard_failed(stage_tx, &spec, why));
     }
     let client = match EndpointClient::new(&spec.endpoint, timeout).await {
         Ok(c) => Arc::new(c),

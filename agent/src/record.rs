@@ -15,6 +15,8 @@ pub struct Interval {
     pub measurements: Measurements,
     pub samples: Vec<wire::TelemetrySample>,
     pub requests: Vec<wire::RequestRecord>,
+    /// Per failure class, the first error body of the interval.
+    pub error_bodies: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -31,6 +33,7 @@ struct Inner {
     current: Measurements,
     samples: Vec<fleetbench_proto::v1::TelemetrySample>,
     requests: Vec<wire::RequestRecord>,
+    error_bodies: std::collections::HashMap<String, String>,
     last_end: Option<Instant>,
 }
 
@@ -108,7 +111,13 @@ impl Recorder {
         m.record(Metric::SendLag, us(r.t_sent, r.t_intended));
         match &r.outcome {
             Err(f) => {
-                *m.counters.failures.entry(f.class()).or_default() += 1;
+                let class = f.class();
+                if let Some(body) = &r.error_body {
+                    if !inner.error_bodies.contains_key(&class) {
+                        inner.error_bodies.insert(class.clone(), body.clone());
+                    }
+                }
+                *m.counters.failures.entry(class).or_default() += 1;
             }
             Ok(()) => {
                 m.counters.ok += 1;
@@ -190,6 +199,7 @@ impl Recorder {
                 measurements: std::mem::take(&mut g.current),
                 samples: std::mem::take(&mut g.samples),
                 requests: std::mem::take(&mut g.requests),
+                error_bodies: std::mem::take(&mut g.error_bodies),
             },
             Err(_) => Interval::default(),
         }

@@ -127,4 +127,55 @@ pub struct RequestRecord {
     pub out_tokens: u64,
     pub token_source: TokenSource,
     pub outcome: Result<(), Failure>,
+    /// The start of the body of a non-2xx response ([`error_excerpt`]).
+    pub error_body: Option<String>,
+}
+
+/// Bytes of an error body that travel to the coordinator (per failure class, the first one).
+pub const ERROR_BODY_KEEP: usize = 512;
+
+/// The first [`ERROR_BODY_KEEP`] bytes of an error body as text: cut at a character boundary,
+/// invalid UTF-8 replaced.
+pub fn error_excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(ERROR_BODY_KEEP)];
+    match std::str::from_utf8(head) {
+        Ok(s) => s.to_string(),
+        // A character cut by the limit is dropped; anything else invalid is replaced.
+        Err(e) if e.error_len().is_none() => {
+            String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned()
+        }
+        Err(_) => {
+            let mut s = String::from_utf8_lossy(head).into_owned();
+            while s.len() > ERROR_BODY_KEEP {
+                s.pop();
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_excerpt_is_at_most_the_limit_and_valid_utf8() {
+        assert_eq!(
+            error_excerpt(b"{\"error\": \"nope\"}"),
+            "{\"error\": \"nope\"}"
+        );
+        let long = "é".repeat(400); // 800 bytes
+        let e = error_excerpt(long.as_bytes());
+        assert_eq!(e.len(), 512);
+        assert!(e.chars().all(|c| c == 'é'));
+        let odd = [b'a'; 511]
+            .iter()
+            .copied()
+            .chain([0xE2, 0x82, 0xAC])
+            .collect::<Vec<u8>>();
+        assert_eq!(error_excerpt(&odd), "a".repeat(511));
+        let bad = error_excerpt(&[b'x', 0xFF, b'y']);
+        assert_eq!(bad, "x\u{FFFD}y");
+        assert!(error_excerpt(&vec![0xFF; 600]).len() <= 512);
+    }
 }

@@ -30,6 +30,8 @@ pub enum Outbound {
     Snapshot(wire::Snapshot),
     Done(wire::ShardDone),
     Failed(wire::ShardFailed),
+    /// The answer to the coordinator's test request (not kept for resending).
+    Preflight(wire::PreflightResult),
 }
 
 /// Limits of this agent that are not part of the profile.
@@ -506,6 +508,7 @@ async fn cut_snapshots(
             counters,
             samples: recorded.samples,
             requests: recorded.requests,
+            error_bodies: recorded.error_bodies,
         }));
     };
     loop {

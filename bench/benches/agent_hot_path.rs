@@ -207,6 +207,7 @@ fn recorder(c: &mut Criterion) {
         out_tokens: u64::from(TOKENS),
         token_source: TokenSource::Usage,
         outcome: Ok(()),
+        error_body: None,
     };
     let mut g = c.benchmark_group("recorder");
     g.throughput(Throughput::Elements(1));

@@ -32,6 +32,7 @@ fn snapshot(c: &mut Criterion) {
         counters,
         samples: Vec::new(),
         requests: Vec::new(),
+        error_bodies: Default::default(),
     };
     let mut g = c.benchmark_group("snapshot");
     g.throughput(Throughput::Elements(1));

@@ -548,6 +548,7 @@ fn merge(args: &Args) -> anyhow::Result<()> {
                 counters: c.clone(),
                 samples: Vec::new(),
                 requests: Vec::new(),
+                error_bodies: Default::default(),
             })
         })
         .collect();

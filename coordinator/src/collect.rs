@@ -34,6 +34,8 @@ pub struct StageCollector {
     shards: Vec<ShardState>,
     pub merged: Measurements,
     pub endpoint: Option<wire::EndpointInfo>,
+    /// Per failure class, the first error body an applied snapshot carried.
+    pub error_bodies: std::collections::BTreeMap<String, String>,
 }
 
 /// What became of one snapshot.
@@ -54,6 +56,7 @@ impl StageCollector {
             shards: (0..shards).map(|_| ShardState::default()).collect(),
             merged: Measurements::new(),
             endpoint: None,
+            error_bodies: std::collections::BTreeMap::new(),
         }
     }
 
@@ -84,6 +87,11 @@ impl StageCollector {
         st.seen.insert(s.seq);
         st.applied += 1;
         st.last_interval = Some(st.last_interval.map_or(s.interval, |k| k.max(s.interval)));
+        for (class, body) in &s.error_bodies {
+            self.error_bodies
+                .entry(class.clone())
+                .or_insert_with(|| body.clone());
+        }
         Ok(Applied::New)
     }
 
@@ -180,6 +188,7 @@ impl StageCollector {
             .iter()
             .map(|s| ShardReport {
                 requests: s.counters.requests,
+                outside_window: s.counters.outside_window,
                 ok: s.counters.ok,
                 started_unix_ns: s.started_unix_ns,
                 lost: s.lost,
@@ -201,6 +210,8 @@ pub struct LossFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardReport {
     pub requests: u64,
+    /// Requests intended in the warm-up or cool-down (counted, not measured).
+    pub outside_window: u64,
     pub ok: u64,
     pub started_unix_ns: i64,
     pub lost: bool,

@@ -24,6 +24,11 @@ pub enum AgentEvent {
         agent_id: String,
         failed: wire::ShardFailed,
     },
+    /// An agent's answer to the endpoint preflight.
+    Preflight {
+        agent_id: String,
+        result: wire::PreflightResult,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +63,8 @@ pub struct Progress {
     pub error: String,
     pub results_dir: String,
     pub summary_markdown: String,
+    /// Each stage's verdict, once the run finished.
+    pub verdicts: Vec<fleetbench_common::report::StageVerdict>,
 }
 
 impl Progress {

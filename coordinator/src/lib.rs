@@ -4,13 +4,15 @@
 //! the expected agents, splits the profile into shards (`fleetbench_common::plan`), starts every
 //! stage on all agents at one instant (clock offsets measured per agent), stores each snapshot
 //! before acknowledging it ([`store`]), merges snapshots exactly ([`collect`]) and writes the
-//! BenchmarkRun reports and the summary table; [`render`] turns a run directory into the tables,
+//! BenchmarkRun reports (each with its verdict) and the summary table; before the first stage
+//! [`preflight`] tests the endpoint once per agent; [`render`] turns a run directory into the tables,
 //! plots and HTML page people read. [`hub`] holds the state that these share.
 
 pub mod collect;
 pub mod fleet;
 pub mod hub;
 pub mod recover;
+pub mod preflight;
 pub mod render;
 pub mod resume;
 pub mod run;

@@ -4,9 +4,10 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use fleetbench_common::profile::{load_profile_with, LoadedProfile};
+use fleetbench_common::report::{StageVerdict, Verdict};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::render::{self, live};
-use fleetbench_coordinator::run::{start_run, RunRequest, STOP_GRACE};
+use fleetbench_coordinator::run::{start_run, RunOptions, RunRequest, STOP_GRACE};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::control_client::ControlClient;
 use std::io::Write;
@@ -43,6 +44,8 @@ enum Command {
     },
     /// One-shot: serve, wait for the agents, run PROFILE, write the report, exit (non-zero on failure).
     /// For a sweep matrix: its selected runs one after another, each its own results/<run-id>/.
+    /// Exit status: 0 every stage ok, 1 the run could not be made (preflight included), 3 a stage
+    /// failed, 4 a stage was degraded (unless --allow-degraded).
     Run {
         /// The workload profile (YAML), or a vLLM-style sweep matrix (`standalone_runs`).
         profile: PathBuf,
@@ -55,6 +58,8 @@ enum Command {
         overrides: Vec<String>,
         #[command(flatten)]
         select: MatrixSelect,
+        #[command(flatten)]
+        verdict: VerdictArgs,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -84,7 +89,7 @@ enum Command {
         select: MatrixSelect,
     },
     /// Submit PROFILE to a running `coordinator serve` and follow it to the end (a sweep
-    /// matrix: its selected runs one after another).
+    /// matrix: its selected runs one after another). Exit status as for `run`.
     Submit {
         profile: PathBuf,
         /// The coordinator's address, HOST:PORT.
@@ -97,6 +102,8 @@ enum Command {
         overrides: Vec<String>,
         #[command(flatten)]
         select: MatrixSelect,
+        #[command(flatten)]
+        verdict: VerdictArgs,
         /// Plaintext to the coordinator (required for now: TLS is not implemented yet).
         #[arg(long)]
         insecure: bool,
@@ -130,6 +137,64 @@ enum ReportCommand {
     },
     /// Side-by-side table of two runs per stage and metric with relative differences (markdown).
     Compare { run_a: PathBuf, run_b: PathBuf },
+}
+
+/// How stages are judged and what the exit status makes of it.
+#[derive(clap::Args, Clone, Copy)]
+struct VerdictArgs {
+    /// A stage fails when more than this fraction of its requests failed (0 to 1).
+    #[arg(long, default_value_t = fleetbench_common::report::DEFAULT_MAX_FAILURE_RATE, value_parser = parse_fraction)]
+    max_failure_rate: f64,
+    /// Exit 0 also when a stage is degraded (a lost agent, a count that differs from the plan).
+    #[arg(long)]
+    allow_degraded: bool,
+    /// Skip the test request each agent sends to the endpoint before stage 0.
+    #[arg(long)]
+    no_preflight: bool,
+}
+
+impl VerdictArgs {
+    fn options(self) -> RunOptions {
+        RunOptions {
+            max_failure_rate: self.max_failure_rate,
+            preflight: !self.no_preflight,
+        }
+    }
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a fraction from 0 to 1, got {s:?}")),
+    }
+}
+
+/// Ends the process with the status the runs' verdicts call for: 3 when a stage failed, 4 when
+/// one was degraded (unless allowed); returns when every stage is ok (or allowed).
+fn exit_for_verdicts(verdicts: &[StageVerdict], allow_degraded: bool) {
+    let worst = fleetbench_common::report::worst(verdicts);
+    let code = match worst {
+        Verdict::Failed => 3,
+        Verdict::Degraded if !allow_degraded => 4,
+        _ => return,
+    };
+    let named: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.verdict == worst)
+        .map(|v| format!("stage {} ({})", v.stage, v.label))
+        .collect();
+    eprintln!(
+        "verdict: {} ({}); exit status {code}{}",
+        worst.as_str().to_uppercase(),
+        named.join(", "),
+        if worst == Verdict::Degraded {
+            " (--allow-degraded accepts a degraded run)"
+        } else {
+            ""
+        }
+    );
+    std::io::stdout().flush().ok();
+    std::process::exit(code);
 }
 
 #[derive(clap::Args, Clone)]
@@ -183,8 +248,9 @@ fn main() -> anyhow::Result<()> {
                 expect_agents,
                 overrides,
                 select,
+                verdict,
                 server,
-            } => run(profile, expect_agents, &overrides, &select, server).await,
+            } => run(profile, expect_agents, &overrides, &select, verdict, server).await,
             Command::Validate {
                 profile,
                 overrides,
@@ -208,6 +274,7 @@ fn main() -> anyhow::Result<()> {
                 expect_agents,
                 overrides,
                 select,
+                verdict,
                 insecure,
             } => {
                 submit(
@@ -216,6 +283,7 @@ fn main() -> anyhow::Result<()> {
                     expect_agents,
                     &overrides,
                     &select,
+                    verdict,
                     insecure,
                 )
                 .await
@@ -322,6 +390,7 @@ async fn run(
     expect_agents: Option<u32>,
     overrides: &[String],
     select: &MatrixSelect,
+    verdict: VerdictArgs,
     args: ServerArgs,
 ) -> anyhow::Result<()> {
     // One profile, or the selected runs of a sweep matrix (one after another, same agents).
@@ -344,6 +413,7 @@ async fn run(
     });
     let hub = listen(&args, results, None).await?;
     let count = runs.len();
+    let mut verdicts = Vec::new();
     for (k, (loaded, text)) in runs.into_iter().enumerate() {
         if count > 1 {
             eprintln!("run {} of {count}: {}", k + 1, loaded.name);
@@ -354,6 +424,7 @@ async fn run(
                 loaded,
                 profile_text: text,
                 expect_agents: expect,
+                options: verdict.options(),
             },
         );
         let printer = tokio::spawn(live::follow(handle.progress.clone()));
@@ -381,12 +452,21 @@ async fn run(
             tokio::time::sleep(Duration::from_millis(200)).await;
             std::process::exit(EXIT_INTERRUPTED);
         }
-        let outcome = outcome?;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                // Give agents a moment to receive RunEnd before the process exits.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return Err(e.into());
+            }
+        };
         println!("{}", outcome.summary_markdown);
         println!("report: {}", outcome.dir.display());
+        verdicts.extend(outcome.verdicts);
     }
     // Give agents a moment to receive RunEnd before the process exits.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    exit_for_verdicts(&verdicts, verdict.allow_degraded);
     Ok(())
 }
 
@@ -396,6 +476,7 @@ async fn submit(
     expect_agents: u32,
     overrides: &[String],
     select: &MatrixSelect,
+    verdict: VerdictArgs,
     insecure: bool,
 ) -> anyhow::Result<()> {
     if !insecure {
@@ -406,29 +487,34 @@ async fn submit(
     let runs = matrix_cli::profiles_to_run(&profile, overrides, select)?;
     let matrix = runs.len() > 1 || fleetbench_common::profile::is_matrix_file(&profile)?;
     let mut client = connect(&coordinator).await?;
+    let mut verdicts = Vec::new();
     for (loaded, text) in runs {
         let name = if matrix {
             format!("{} (run {})", profile.display(), loaded.name)
         } else {
             profile.display().to_string()
         };
-        submit_one(&mut client, text, name, expect_agents).await?;
+        verdicts.extend(submit_one(&mut client, text, name, expect_agents, verdict).await?);
     }
+    exit_for_verdicts(&verdicts, verdict.allow_degraded);
     Ok(())
 }
 
-/// Submits one profile's text and follows its run to the end.
+/// Submits one profile's text and follows its run to the end; its stages' verdicts.
 async fn submit_one(
     client: &mut ControlClient<tonic::transport::Channel>,
     text: String,
     profile_name: String,
     expect_agents: u32,
-) -> anyhow::Result<()> {
+    verdict: VerdictArgs,
+) -> anyhow::Result<Vec<StageVerdict>> {
     let reply = client
         .submit(wire::SubmitRequest {
             profile_yaml: text,
             profile_name,
             expect_agents,
+            max_failure_rate: Some(verdict.max_failure_rate),
+            no_preflight: verdict.no_preflight,
         })
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
@@ -444,7 +530,11 @@ async fn submit_one(
         .into_inner();
     println!("{}", report.summary_markdown);
     println!("report: {}", report.results_dir);
-    Ok(())
+    if report.verdicts_json.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&report.verdicts_json)
+        .context("the coordinator's verdicts do not parse (a different version?)")
 }
 
 /// `coordinator validate`: the effective plan for `agents` client agents, on stdout; for a sweep
@@ -514,9 +604,7 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
             let share = match &sh.load {
                 ShardLoad::Constant { total, weights, .. } => {
                     let cycle = fleetbench_common::plan::stripe_cycle(weights);
-                    let mine = (0..*total)
-                        .filter(|j| cycle[(*j % cycle.len() as u64) as usize] == sh.shard)
-                        .count();
+                    let mine = fleetbench_common::plan::stripe_share(*total, &cycle, sh.shard);
                     format!("{mine} of {total} requests (striped)")
                 }
                 ShardLoad::Poisson {
@@ -540,9 +628,7 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
                     weights,
                 } => {
                     let cycle = fleetbench_common::plan::stripe_cycle(weights);
-                    let mine = (0..*total)
-                        .filter(|j| cycle[(*j % cycle.len() as u64) as usize] == sh.shard)
-                        .count();
+                    let mine = fleetbench_common::plan::stripe_share(*total, &cycle, sh.shard);
                     format!("{mine} of {total} trace records (striped), time scale {time_scale}")
                 }
                 ShardLoad::Idle => "idle (weight 0)".to_string(),
@@ -629,6 +715,9 @@ fn report(command: ReportCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("render {}", run_dir.display()))?;
             for w in &r.warnings {
                 tracing::warn!("{w}");
+            }
+            for l in fleetbench_common::report::verdict_lines(&r.verdicts) {
+                println!("{l}");
             }
             for l in &r.headline {
                 println!("{l}");

@@ -255,6 +255,12 @@ async fn finish_stage(
             loaded,
             profile_text: std::fs::read_to_string(dir.join("profile.yaml")).unwrap_or_default(),
             expect_agents: plan.members.len() as u32,
+            // The resumed run's verdicts use the default failure rate (the original's flag is
+            // not in the run directory); its preflight was done before stage 0.
+            options: crate::run::RunOptions {
+                preflight: false,
+                ..Default::default()
+            },
         };
         for next in &later {
             if hub.stop_requested() {

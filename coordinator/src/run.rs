@@ -1,7 +1,8 @@
-//! One run, from a validated profile to the written report: wait for the agents, plan, then per
-//! stage probe clocks, assign every shard with one start_at (in each agent's own clock), collect
-//! and store snapshots (acknowledging each after it is stored), and write the stage's report;
-//! at the end the summary table.
+//! One run, from a validated profile to the written report: wait for the agents, plan, test the
+//! endpoint once per agent (the preflight), then per stage probe clocks, assign every shard with
+//! one start_at (in each agent's own clock), collect and store snapshots (acknowledging each after
+//! it is stored), and write the stage's report with its verdict; at the end the summary table
+//! with every stage's verdict.
 //!
 //! A lost shard (`on_agent_loss: continue`) is told to stop (Cancel) and closed: what its agent
 //! sends afterwards is kept apart (`snapshots/excluded/`) and never merged. A stop request
@@ -17,8 +18,9 @@ use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{plan_run, RunPlan, ShardLoad, StagePlan};
 use fleetbench_common::profile::{LoadedProfile, OnAgentLoss};
 use fleetbench_common::report::{
-    build_stage_report, vllm_results, vllm_table, AgentInfo, BenchmarkRun, EndpointFacts,
-    StageInput,
+    assess, build_stage_report, judge, verdicts_markdown, vllm_results, vllm_table,
+    with_verdicts, AgentInfo, BenchmarkRun, EndpointFacts, ShardTally, StageInput, StageVerdict,
+    VerdictInputs, DEFAULT_MAX_FAILURE_RATE,
 };
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
@@ -32,6 +34,25 @@ pub struct RunRequest {
     /// The profile as given, stored with the results.
     pub profile_text: String,
     pub expect_agents: u32,
+    pub options: RunOptions,
+}
+
+/// How a run judges its stages, and whether it tests the endpoint before stage 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunOptions {
+    /// A stage whose failure rate is above this fails (`--max-failure-rate`).
+    pub max_failure_rate: f64,
+    /// One test request per agent before stage 0 (`--no-preflight` turns it off).
+    pub preflight: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_failure_rate: DEFAULT_MAX_FAILURE_RATE,
+            preflight: true,
+        }
+    }
 }
 
 pub struct RunHandle {
@@ -45,6 +66,8 @@ pub struct RunOutcome {
     pub run_id: String,
     pub dir: std::path::PathBuf,
     pub reports: Vec<BenchmarkRun>,
+    /// Each stage's verdict, judged from its report.
+    pub verdicts: Vec<StageVerdict>,
     pub summary_markdown: String,
     /// Stopped before its end (a stop request): the last report is partial.
     pub partial: bool,
@@ -92,6 +115,8 @@ pub enum RunError {
     StageTimeout { stage: u32, limit: Duration },
     #[error("stopped before any stage started")]
     Stopped,
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightFailure),
 }
 
 /// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
@@ -136,6 +161,7 @@ pub fn start_run(hub: Arc<Hub>, req: RunRequest) -> RunHandle {
                 Ok(o) => {
                     p.message = "finished".into();
                     p.summary_markdown = o.summary_markdown.clone();
+                    p.verdicts = o.verdicts.clone();
                 }
                 Err(e) => p.error = e.to_string(),
             }
@@ -215,6 +241,10 @@ async fn execute(
         .base_seed
         .unwrap_or_else(rand::random);
     let plan = plan_run(&req.loaded, &members, run_id, seed)?;
+    if req.options.preflight {
+        progress.send_modify(|p| p.message = "preflight: one test request per agent".into());
+        crate::preflight::preflight(hub, &plan, &mut events).await?;
+    }
     let dir = hub.config.results_dir.join(run_id);
     let mut store = RunStore::create(dir.clone())?;
     if let Some(state_dir) = hub.state_dir() {
@@ -272,13 +302,14 @@ async fn execute(
     store
         .record_state(&json!({"event": "finished", "partial": partial, "at_unix_ns": unix_ns()}))?;
 
-    // 4. The summary (vLLM's dashboard columns).
+    // 4. The summary (vLLM's dashboard columns), with each stage's verdict.
+    let verdicts: Vec<StageVerdict> = reports.iter().map(assess).collect();
     let table = vllm_table(&vllm_results(&plan.profile_name, &reports));
-    let md = table.markdown();
+    let md = table.markdown() + &verdicts_markdown(&verdicts);
     store.write_file("summary.md", md.as_bytes())?;
     store.write_file(
         "summary.json",
-        &serde_json::to_vec_pretty(&table.json()).unwrap_or_default(),
+        &serde_json::to_vec_pretty(&with_verdicts(table.json(), &verdicts)).unwrap_or_default(),
     )?;
     // The llm-d reports (v0.1 and v0.2.1 under llm-d's names), then SUMMARY.txt, summary.csv,
     // plots and report.html, from the files just written; a failure here leaves the run's
@@ -302,6 +333,7 @@ async fn execute(
         run_id: run_id.to_string(),
         dir,
         reports,
+        verdicts,
         summary_markdown: md,
         partial,
     })
@@ -510,7 +542,20 @@ pub(crate) async fn run_stage(
         extra.insert("degraded".into(), json!(true));
     }
     let as_given: Option<serde_json::Value> = serde_norway::from_str(&req.profile_text).ok();
-    let report = build_stage_report(&StageInput {
+    let tallies: Vec<ShardTally> = ids
+        .iter()
+        .zip(collector.shard_reports())
+        .zip(&stage.shards)
+        .map(|((id, r), spec)| ShardTally {
+            shard: spec.shard,
+            agent: id.clone(),
+            planned: spec.planned_count(),
+            counted: r.requests + r.outside_window,
+            lost: r.lost,
+            lost_after_s: None,
+        })
+        .collect();
+    let mut report = build_stage_report(&StageInput {
         profile: &req.loaded,
         plan,
         stage,
@@ -524,12 +569,26 @@ pub(crate) async fn run_stage(
         telemetry: &collector.telemetry_in(&ids, window),
         profile_as_given: as_given.as_ref(),
     });
+    let verdict = judge(
+        &mut report,
+        &VerdictInputs {
+            max_failure_rate: req.options.max_failure_rate,
+            shards: tallies,
+            error_bodies: collector.error_bodies.clone(),
+        },
+    );
     tracing::info!(
-        "stage {} ({}) done: {} requests, {} failures",
+        "stage {} ({}) done: {} requests, {} failures; verdict {}{}",
         stage.index,
         stage.label,
         report.metrics.requests.total,
-        report.metrics.requests.failures.unwrap_or(0)
+        report.metrics.requests.failures.unwrap_or(0),
+        verdict.verdict.as_str(),
+        if verdict.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", verdict.reasons.join("; "))
+        }
     );
     Ok((report, stopping.is_some()))
 }
@@ -603,6 +662,7 @@ pub(crate) async fn handle_event(
                 collector.done(&done);
             }
         }
+        AgentEvent::Preflight { .. } => {}
         AgentEvent::Failed { agent_id, failed } => {
             if failed.stage == stage {
                 cancel(hub, ids, &failed.run_id, "a shard failed").await;

@@ -2,7 +2,7 @@
 //! clients of a long-running coordinator.
 
 use crate::hub::{AgentEvent, Hub};
-use crate::run::{start_run, RunRequest};
+use crate::run::{start_run, RunOptions, RunRequest};
 use fleetbench_common::clock::unix_ns;
 use fleetbench_common::profile::parse_profile;
 use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
@@ -126,6 +126,16 @@ impl Control for ControlService {
                             },
                         );
                     }
+                    Up::Preflight(p) => {
+                        let run = p.run_id.clone();
+                        hub.deliver(
+                            &run,
+                            AgentEvent::Preflight {
+                                agent_id: agent_id.clone(),
+                                result: p,
+                            },
+                        );
+                    }
                     Up::Failed(f) => {
                         let run = f.run_id.clone();
                         hub.deliver(
@@ -160,6 +170,13 @@ impl Control for ControlService {
             .unwrap_or_else(|| "profile".into());
         let loaded = parse_profile(&r.profile_yaml, Path::new(&origin), &stem)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(rate) = r.max_failure_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(Status::invalid_argument(format!(
+                    "max_failure_rate must be from 0 to 1, got {rate}"
+                )));
+            }
+        }
         if self.hub.is_busy() {
             return Err(Status::failed_precondition(
                 "a run is in progress; one run at a time",
@@ -176,6 +193,12 @@ impl Control for ControlService {
                 loaded,
                 profile_text: r.profile_yaml,
                 expect_agents: expect,
+                options: RunOptions {
+                    max_failure_rate: r
+                        .max_failure_rate
+                        .unwrap_or(fleetbench_common::report::DEFAULT_MAX_FAILURE_RATE),
+                    preflight: !r.no_preflight,
+                },
             },
         );
         Ok(Response::new(wire::SubmitReply {
@@ -220,6 +243,7 @@ impl Control for ControlService {
             status: status.into(),
             results_dir: p.results_dir,
             summary_markdown: p.summary_markdown,
+            verdicts_json: serde_json::to_vec(&p.verdicts).unwrap_or_default(),
         }))
     }
 }

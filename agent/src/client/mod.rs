@@ -163,6 +163,7 @@ impl EndpointClient {
             out_tokens: 0,
             token_source: TokenSource::Chunks,
             outcome: Ok(()),
+            error_body: None,
         };
         let mut sender = match self.pool.checkout().await {
             Ok(s) => s,
@@ -203,11 +204,9 @@ impl EndpointClient {
         let status = resp.status();
         let mut body = resp.into_body();
         if !status.is_success() {
-            // Drain the error body so the connection can be reused.
-            if timeout_at(deadline, body.collect())
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
+            // Drain the error body so the connection can be reused; keep its start.
+            if let Ok(Ok(b)) = timeout_at(deadline, body.collect()).await {
+                rec.error_body = Some(crate::request::error_excerpt(&b.to_bytes()));
                 self.pool.give_back(sender);
             }
             return finish(rec, Failure::Http(status.as_u16()));

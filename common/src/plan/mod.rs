@@ -11,9 +11,12 @@
 //! - multi-turn sessions (`data.type: multi_turn`): the load's arrivals (or closed-loop users)
 //!   start whole sessions, so every round of a session runs on the agent that started it.
 
+mod count;
 mod schedule;
 mod split;
 mod stages;
+
+pub use count::{stripe_share, PlannedCount};
 
 pub use stages::{stage_defs, StageDef, Window};
 
@@ -405,7 +408,9 @@ pub fn plan_run(
         }
         let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
         let label = load.label();
-        let shards = split_stage(&load, &weights, total_weight)
+        let split = split_stage(&load, &weights, total_weight);
+        check_agent_share(loaded, index, &split, members)?;
+        let shards = split
             .into_iter()
             .enumerate()
             .map(|(shard, shard_load)| ShardSpec {
@@ -444,6 +449,77 @@ pub fn plan_run(
         weights,
         stages,
     })
+}
+
+/// What one agent is asked to carry in a stage: its share of the rate at most
+/// [`MAX_AGENT_RATE`](crate::profile::limits::MAX_AGENT_RATE) requests/s, its users at most
+/// [`MAX_AGENT_USERS`](crate::profile::limits::MAX_AGENT_USERS).
+fn check_agent_share(
+    loaded: &LoadedProfile,
+    stage: usize,
+    split: &[ShardLoad],
+    members: &[Member],
+) -> Result<(), PlanError> {
+    use crate::profile::limits::{above, MAX_AGENT_RATE, MAX_AGENT_USERS};
+    let l = &loaded.profile.load;
+    let key = |field: &str, shorthand: bool| {
+        if shorthand {
+            format!("load.{field}")
+        } else {
+            format!("load.stages.{stage}.{field}")
+        }
+    };
+    let invalid = |key: String, message: String| {
+        PlanError::Profile(crate::profile::ProfileError::Invalid {
+            file: std::path::PathBuf::from(&loaded.name),
+            key,
+            message,
+        })
+    };
+    for (i, (load, m)) in split.iter().zip(members).enumerate() {
+        let rate = match *load {
+            ShardLoad::Constant {
+                rate,
+                ramp_to,
+                ref weights,
+                ..
+            } => {
+                let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+                let w = weights.get(i).copied().unwrap_or(0);
+                rate.max(ramp_to.unwrap_or(0.0)) * f64::from(w) / total.max(1) as f64
+            }
+            ShardLoad::Poisson { rate, ramp_to, .. } => rate.max(ramp_to.unwrap_or(0.0)),
+            ShardLoad::Gamma { rate, .. } => rate,
+            ShardLoad::Concurrent { users, .. } => {
+                if u64::from(users) > MAX_AGENT_USERS {
+                    return Err(invalid(
+                        key("concurrency_level", l.concurrencies.is_some()),
+                        format!(
+                            "{users} users on agent `{}`: {}; add agents or lower the concurrency",
+                            m.agent_id,
+                            above(users, MAX_AGENT_USERS, "users per agent (one connection each; a host's ephemeral ports towards one address)")
+                        ),
+                    ));
+                }
+                continue;
+            }
+            ShardLoad::Trace { .. } | ShardLoad::Idle => continue,
+        };
+        if rate.is_finite() && rate > MAX_AGENT_RATE {
+            return Err(invalid(
+                key("rate", l.rates.is_some()),
+                format!(
+                    "{}; add agents or lower the rate",
+                    above(
+                        format!("{rate:.0} requests/s asked of agent `{}`", m.agent_id),
+                        MAX_AGENT_RATE,
+                        "requests/s per agent (about 9,000 per core)"
+                    )
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Per member, the `fleet.hosts[].engine_metrics` it scrapes: each host group's endpoints go to

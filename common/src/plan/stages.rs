@@ -2,6 +2,9 @@
 //! shorthands `rates` / `concurrencies`; each checked, with errors that name the key.
 
 use super::{constant_count, StageLoad};
+use crate::profile::limits::{
+    above, MAX_STAGE_RATE, MAX_STAGE_REQUESTS, MAX_STAGE_SECONDS, MAX_STAGE_USERS, MAX_WAIT_SECONDS,
+};
 use crate::profile::{LoadType, Profile, ProfileError, Rate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -115,6 +118,12 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                 format!("must be a number of seconds ≥ 0, got {t}"),
             ));
         }
+        if t > MAX_WAIT_SECONDS {
+            return Err(invalid(
+                "load.think_time".into(),
+                above(t, MAX_WAIT_SECONDS, "seconds (a day)"),
+            ));
+        }
     }
     if l.kind == LoadType::Trace && p.data.kind != crate::profile::DataType::MooncakeTrace {
         return Err(invalid(
@@ -156,14 +165,29 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                 _ => Ok(v),
             }
         };
-        let duration = positive(
-            s.duration,
-            if shorthand {
-                "stage_duration"
-            } else {
-                "duration"
-            },
-        )?;
+        let duration_key = if shorthand {
+            "stage_duration"
+        } else {
+            "duration"
+        };
+        let duration = positive(s.duration, duration_key)?;
+        if let Some(d) = duration.filter(|&d| d > MAX_STAGE_SECONDS) {
+            return Err(invalid(
+                key(duration_key),
+                above(d, MAX_STAGE_SECONDS, "seconds of a stage (a week)"),
+            ));
+        }
+        let count_key = if shorthand {
+            "stage_requests"
+        } else {
+            "num_requests"
+        };
+        if let Some(n) = s.num_requests.filter(|&n| n > MAX_STAGE_REQUESTS) {
+            return Err(invalid(
+                key(count_key),
+                above(n, MAX_STAGE_REQUESTS, "requests of a stage"),
+            ));
+        }
         let warmup = s.warmup.unwrap_or(0.0);
         let cooldown = s.cooldown.unwrap_or(0.0);
         for (field, v) in [("warmup", warmup), ("cooldown", cooldown)] {
@@ -171,6 +195,12 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                 return Err(invalid(
                     key(field),
                     format!("must be a number of seconds ≥ 0, got {v}"),
+                ));
+            }
+            if v > MAX_STAGE_SECONDS {
+                return Err(invalid(
+                    key(field),
+                    above(v, MAX_STAGE_SECONDS, "seconds of a stage (a week)"),
                 ));
             }
         }
@@ -213,6 +243,28 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                     ));
                 }
                 let ramp_to = positive(s.ramp_to, "ramp_to")?;
+                for (field, r) in [("rate", Some(rate)), ("ramp_to", ramp_to)] {
+                    if let Some(r) = r.filter(|r| r.is_finite() && *r > MAX_STAGE_RATE) {
+                        return Err(invalid(
+                            key(field),
+                            above(r, MAX_STAGE_RATE, "requests/s of a stage (one agent core sends about 9,000)"),
+                        ));
+                    }
+                }
+                if let Some(d) = duration.filter(|_| rate.is_finite()) {
+                    // The requests the rate plans over the stage, in closed form.
+                    let expected = d * (rate + ramp_to.unwrap_or(rate)) / 2.0;
+                    let planned = s.num_requests.map_or(expected, |n| expected.min(n as f64));
+                    if planned > MAX_STAGE_REQUESTS as f64 {
+                        return Err(invalid(
+                            key("rate"),
+                            format!(
+                                "{rate} requests/s for {d} s plans {planned:.0} requests: {}",
+                                above(planned.round(), MAX_STAGE_REQUESTS, "requests of a stage")
+                            ),
+                        ));
+                    }
+                }
                 if rate.is_infinite() {
                     if ramp_to.is_some() {
                         return Err(invalid(key("ramp_to"), "a ramp needs a finite rate".into()));
@@ -282,6 +334,15 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                 }
             }
             LoadType::Concurrent => {
+                if let Some(n) = s
+                    .concurrency_level
+                    .filter(|&n| u64::from(n) > MAX_STAGE_USERS)
+                {
+                    return Err(invalid(
+                        key("concurrency_level"),
+                        above(n, MAX_STAGE_USERS, "users of a stage (each holds a connection)"),
+                    ));
+                }
                 let users = match s.concurrency_level {
                     Some(n) if n > 0 => n,
                     _ => {

@@ -514,3 +514,72 @@ fn each_host_groups_engine_metrics_go_to_its_first_agent_only() {
         "{err}"
     );
 }
+
+#[test]
+fn planned_counts_are_what_the_shards_send() {
+    use crate::plan::PlannedCount::{AtMost, Exact, Open};
+    let lp = profile("load: {type: constant, stages: [{rate: 100, duration: 10}]}");
+    let plan = plan_run(&lp, &members(3), "r", 1).unwrap();
+    for s in &plan.stages[0].shards {
+        let sent = s.arrivals().map_or(0, |a| a.count() as u64);
+        assert_eq!(s.planned_count(), Exact(sent), "shard {}", s.shard);
+    }
+    let lp = profile("load: {type: poisson, stages: [{rate: 50, duration: 2, num_requests: 30}]}");
+    let plan = plan_run(&lp, &members(2), "r", 1).unwrap();
+    let caps: Vec<_> = plan.stages[0]
+        .shards
+        .iter()
+        .map(|s| s.planned_count())
+        .collect();
+    assert_eq!(caps, vec![AtMost(10), AtMost(20)]);
+    for s in &plan.stages[0].shards {
+        assert!(s
+            .planned_count()
+            .admits(s.arrivals().unwrap().count() as u64));
+    }
+    let lp = profile("load: {type: poisson, stages: [{rate: 50, duration: 2}]}");
+    let plan = plan_run(&lp, &members(2), "r", 1).unwrap();
+    assert_eq!(plan.stages[0].shards[0].planned_count(), Open);
+    let lp =
+        profile("load: {type: concurrent, stages: [{concurrency_level: 10, num_requests: 100}]}");
+    let plan = plan_run(&lp, &members(3), "r", 1).unwrap();
+    let counts: Vec<_> = plan.stages[0]
+        .shards
+        .iter()
+        .map(|s| s.planned_count())
+        .collect();
+    assert_eq!(counts, vec![Exact(30), Exact(70), Exact(0)]);
+}
+
+#[test]
+fn an_agents_share_above_what_one_agent_carries_is_refused_naming_the_agent() {
+    // 300,000 requests/s over agents a (weight 1) and b (weight 2): b would carry 200,000.
+    let lp = profile("load: {type: poisson, stages: [{rate: 300000, duration: 1}]}");
+    let err = plan_run(&lp, &members(2), "r", 1).unwrap_err().to_string();
+    assert!(err.contains("`load.stages.0.rate`"), "{err}");
+    assert!(
+        err.contains(
+            "200000 requests/s asked of agent `b` is above the limit 150000 requests/s per agent"
+        ),
+        "{err}"
+    );
+    // A third agent of weight 0 takes nothing off b.
+    assert!(plan_run(&lp, &members(3), "r", 1).is_err());
+    let lp = profile("load: {type: constant, stages: [{rate: 200000, duration: 1}]}");
+    assert!(
+        plan_run(&lp, &members(2), "r", 1).is_ok(),
+        "a: 66,667, b: 133,333"
+    );
+
+    let lp = profile(
+        "load: {type: concurrent, stages: [{concurrency_level: 60000, num_requests: 60000}]}",
+    );
+    let err = plan_run(&lp, &members(2), "r", 1).unwrap_err().to_string();
+    assert!(
+        err.contains("`load.stages.0.concurrency_level`")
+            && err.contains(
+                "40000 users on agent `b`: 40000 is above the limit 28232 users per agent"
+            ),
+        "{err}"
+    );
+}

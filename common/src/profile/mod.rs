@@ -5,6 +5,7 @@
 //! a valid [`Profile`].
 
 mod error;
+pub mod limits;
 mod locate;
 mod matrix;
 mod model;

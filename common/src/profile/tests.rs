@@ -541,4 +541,92 @@ fn a_template_file_is_named_without_its_in_suffix() {
     assert_eq!(profile_stem(Path::new("w/chatbot.yaml"), "p"), "chatbot");
     assert_eq!(profile_stem(Path::new("plain"), "p"), "plain");
     assert_eq!(profile_stem(Path::new(""), "p"), "p");
+/// Absurd magnitudes: each refused at once (closed forms, nothing enumerated), naming the file,
+/// the key, the value and the limit.
+#[test]
+fn absurd_magnitudes_are_refused_with_key_value_and_limit() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            BASE.replace("rate: 1, duration: 2", "rate: 1e12, duration: 2"),
+            "`load.stages.0.rate`",
+            "1000000000000 is above the limit 1000000 requests/s",
+        ),
+        (
+            BASE.replace("rate: 1, duration: 2", "rate: 900000, duration: 600000"),
+            "`load.stages.0.rate`",
+            "plans 540000000000 requests: 540000000000 is above the limit 1000000000 requests of a stage",
+        ),
+        (
+            BASE.replace("duration: 2", "duration: 1e9"),
+            "`load.stages.0.duration`",
+            "1000000000 is above the limit 604800 seconds",
+        ),
+        (
+            BASE.replace("{mean: 10, std_dev: 0}", "{mean: 1e9, std_dev: 0}"),
+            "`data.input_distribution.mean`",
+            "1000000000 is above the limit 1048576 tokens",
+        ),
+        (
+            BASE.replace("{mean: 10, std_dev: 0}", "{min: 1, max: 1000000000, mean: 10}"),
+            "`data.input_distribution.max`",
+            "1000000000 is above the limit 1048576 tokens",
+        ),
+        (
+            BASE.replace("{mean: 10, std_dev: 0}", "{mean: 1000, std_dev: 1000000}"),
+            "`data.input_distribution.max`",
+            "is needed: mean 1000 + 10 × std_dev 1000000 reaches 10001000",
+        ),
+        (
+            BASE.replace(
+                "type: constant, stages: [{rate: 1, duration: 2}]",
+                "type: concurrent, stages: [{concurrency_level: 4000000000, num_requests: 10}]",
+            ),
+            "`load.stages.0.concurrency_level`",
+            "4000000000 is above the limit 1000000 users",
+        ),
+        (
+            BASE.replace("rate: 1, duration: 2}]", "rate: inf, num_requests: 1000000000000}]"),
+            "`load.stages.0.num_requests`",
+            "1000000000000 is above the limit 1000000000 requests",
+        ),
+        (
+            format!("{BASE}fleet: {{weights: {{client: 4000000000}}}}\n"),
+            "`fleet.weights.client`",
+            "4000000000 is above the limit 10000",
+        ),
+        (
+            BASE.replace(
+                "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}",
+                "data: {type: shared_prefix, shared_prefix: {num_groups: 2, num_prompts_per_group: 2, system_prompt_len: 2000000000, question_len: 8, output_len: 4}}",
+            ),
+            "`data.shared_prefix.system_prompt_len`",
+            "2000000000 is above the limit 1048576 tokens",
+        ),
+        (
+            BASE.replace(
+                "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}",
+                "data: {type: multi_turn, multi_turn: {users: 4, rounds: 9000, question_len: 100, answer_len: 100}}",
+            ),
+            "`data.multi_turn.rounds`",
+            "a session's longest request has 1799900 tokens",
+        ),
+        (
+            BASE.replace("load: {", "load: {request_timeout: 1e10, "),
+            "`load.request_timeout`",
+            "10000000000 is above the limit 86400 seconds",
+        ),
+    ];
+    for (text, key, message) in cases {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("profiles/x.yaml"), "{err}");
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(err.contains(message), "{message}: {err}");
+    }
+    // At the limits themselves: valid.
+    parse(&BASE.replace("rate: 1, duration: 2", "rate: 1000000, duration: 1000")).unwrap();
+    parse(&BASE.replace(
+        "{mean: 10, std_dev: 0}",
+        "{min: 1, max: 1048576, mean: 1048576}",
+    ))
+    .unwrap();
 }

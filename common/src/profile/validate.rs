@@ -1,6 +1,10 @@
 //! Checks that a parsed profile describes something fleetbench can run, with errors that name
 //! the key and what is allowed.
 
+use super::limits::{
+    above, MAX_GROUPS, MAX_REQUEST_TOKENS, MAX_ROUNDS, MAX_STAGE_USERS, MAX_WAIT_SECONDS,
+    MAX_WEIGHT,
+};
 use super::{DataType, Distribution, Profile, ProfileError};
 use crate::data::{Dataset, LengthDist};
 use serde_norway::Value;
@@ -123,6 +127,9 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     format!("must be a number of seconds > 0, got {v}"),
                 ));
             }
+            if v > MAX_WAIT_SECONDS {
+                return Err(invalid(key, above(v, MAX_WAIT_SECONDS, "seconds (a day)")));
+            }
         }
     }
     if !(p.server.base_url.starts_with("http://") || p.server.base_url.starts_with("https://")) {
@@ -140,11 +147,21 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             "https endpoints are not supported yet; use http://".into(),
         ));
     }
-    for role in p.fleet.weights.keys() {
+    for (role, &w) in &p.fleet.weights {
         if role.is_empty() {
             return Err(invalid(
                 "fleet.weights",
                 "a weight needs a role or agent name".into(),
+            ));
+        }
+        if w > MAX_WEIGHT {
+            return Err(invalid(
+                &format!("fleet.weights.{role}"),
+                above(
+                    w,
+                    MAX_WEIGHT,
+                    "(weights are proportions: the request stripe has Σ weights slots)",
+                ),
             ));
         }
     }
@@ -364,6 +381,7 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     return Err(invalid(key, "must be ≥ 1".into()));
                 }
             }
+            check_multi_turn_sizes(mt, &invalid)?;
             for (key, set) in [
                 ("data.input_distribution", d.input_distribution.is_some()),
                 ("data.output_distribution", d.output_distribution.is_some()),
@@ -424,6 +442,7 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     return Err(invalid(key, "must be ≥ 1".into()));
                 }
             }
+            check_shared_prefix_sizes(sp, &invalid)?;
             for (key, dist, len) in [
                 (
                     "data.shared_prefix.question_distribution",
@@ -541,6 +560,135 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
     }
     if d.max == Some(0) {
         return Err(invalid(".max", "must be ≥ 1".into()));
+    }
+    let tokens = "tokens of a request (2^20, the longest context windows)";
+    for (k, v) in [(".min", d.min), (".max", d.max)] {
+        if let Some(v) = v.filter(|&v| u64::from(v) > MAX_REQUEST_TOKENS) {
+            return Err(invalid(k, above(v, MAX_REQUEST_TOKENS, tokens)));
+        }
+    }
+    if let Some(mean) = d.mean.filter(|&m| m > MAX_REQUEST_TOKENS as f64) {
+        return Err(invalid(".mean", above(mean, MAX_REQUEST_TOKENS, tokens)));
+    }
+    // A spread without a max reaches past the limit: ask for the max that bounds it.
+    let spread = kind != LengthDist::Uniform && d.std_dev > 0.0;
+    if spread && d.max.is_none() {
+        let reach = d.mean.unwrap_or(0.0) + 10.0 * d.std_dev;
+        if reach > MAX_REQUEST_TOKENS as f64 {
+            return Err(invalid(
+                ".max",
+                format!(
+                    "is needed: mean {} + 10 × std_dev {} reaches {reach}, past the limit {MAX_REQUEST_TOKENS} {tokens}; set max ≤ {MAX_REQUEST_TOKENS}",
+                    d.mean.unwrap_or(0.0),
+                    d.std_dev
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The largest value a length setting can take: a fixed length, else a distribution's max, else
+/// its mean (checked separately against the limit).
+fn longest(len: Option<u32>, dist: Option<&Distribution>, default: u32) -> u64 {
+    match (len, dist) {
+        (Some(n), _) => u64::from(n),
+        (None, Some(d)) => d
+            .max
+            .map(u64::from)
+            .or(d.mean.map(|m| m.max(0.0) as u64))
+            .unwrap_or(u64::from(default)),
+        (None, None) => u64::from(default),
+    }
+}
+
+type Invalid<'a> = dyn Fn(&str, String) -> ProfileError + 'a;
+
+/// Shared-prefix groups and the tokens of one prompt (the group's system prompt + a question).
+fn check_shared_prefix_sizes(
+    sp: &super::SharedPrefixConfig,
+    invalid: &Invalid<'_>,
+) -> Result<(), ProfileError> {
+    for (key, v) in [
+        ("data.shared_prefix.num_groups", sp.num_groups),
+        (
+            "data.shared_prefix.num_prompts_per_group",
+            sp.num_prompts_per_group,
+        ),
+    ] {
+        if u64::from(v) > MAX_GROUPS {
+            return Err(invalid(key, above(v, MAX_GROUPS, "")));
+        }
+    }
+    let tokens = "tokens of a request (2^20, the longest context windows)";
+    for (key, v) in [
+        (
+            "data.shared_prefix.system_prompt_len",
+            Some(sp.system_prompt_len),
+        ),
+        ("data.shared_prefix.question_len", sp.question_len),
+        ("data.shared_prefix.output_len", sp.output_len),
+    ] {
+        if let Some(v) = v.filter(|&v| u64::from(v) > MAX_REQUEST_TOKENS) {
+            return Err(invalid(key, above(v, MAX_REQUEST_TOKENS, tokens)));
+        }
+    }
+    let prompt = u64::from(sp.system_prompt_len)
+        + longest(sp.question_len, sp.question_distribution.as_ref(), 128);
+    if prompt > MAX_REQUEST_TOKENS {
+        return Err(invalid(
+            "data.shared_prefix.system_prompt_len",
+            format!(
+                "{} + the longest question make prompts of {prompt} tokens: {}",
+                sp.system_prompt_len,
+                above(prompt, MAX_REQUEST_TOKENS, tokens)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Multi-turn users and rounds, and the tokens of a session's last prompt (with its history).
+fn check_multi_turn_sizes(
+    mt: &super::MultiTurnConfig,
+    invalid: &Invalid<'_>,
+) -> Result<(), ProfileError> {
+    if u64::from(mt.users) > MAX_STAGE_USERS {
+        return Err(invalid(
+            "data.multi_turn.users",
+            above(mt.users, MAX_STAGE_USERS, "users"),
+        ));
+    }
+    if u64::from(mt.rounds) > MAX_ROUNDS {
+        return Err(invalid(
+            "data.multi_turn.rounds",
+            above(mt.rounds, MAX_ROUNDS, "rounds of a session"),
+        ));
+    }
+    let (q, a) = (
+        u64::from(mt.question_len.unwrap_or(64)),
+        u64::from(mt.answer_len.unwrap_or(128)),
+    );
+    let carried = if mt.history == super::History::Carry {
+        u64::from(mt.rounds.saturating_sub(1)) * (q + a)
+    } else {
+        0
+    };
+    let last = u64::from(mt.system_prompt_len) + carried + q;
+    if last > MAX_REQUEST_TOKENS || a > MAX_REQUEST_TOKENS {
+        let (key, v) = if a > MAX_REQUEST_TOKENS {
+            ("data.multi_turn.answer_len", a)
+        } else {
+            ("data.multi_turn.rounds", last)
+        };
+        return Err(invalid(
+            key,
+            format!(
+                "a session's longest request has {v} tokens (system prompt, {} earlier rounds of question + answer, the question): {}",
+                if carried > 0 { mt.rounds - 1 } else { 0 },
+                above(v, MAX_REQUEST_TOKENS, "tokens of a request (2^20)")
+            ),
+        ));
     }
     Ok(())
 }

@@ -5,7 +5,9 @@
 use super::load::RunData;
 use super::plots::Plot;
 use super::table::cell_text;
-use fleetbench_common::report::{Cell, Statistics, COLUMNS};
+use fleetbench_common::report::{
+    assess, printable, worst, Cell, StageVerdict, Statistics, Verdict, COLUMNS,
+};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -47,6 +49,12 @@ figure svg{width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:#5b6773;margin-top:4px}
 code{font-size:12px;background:#f3f6f9;padding:1px 4px;border-radius:3px}
 .note{color:#5b6773;font-size:13px}
+.banner{border-radius:6px;padding:12px 16px;margin:12px 0;border:1px solid}
+.banner h2{border:0;margin:0 0 6px;padding:0}
+.banner ul{margin:0;padding-left:20px}
+.banner.failed{background:#fdecea;border-color:#e0a39d;color:#7a1c12}
+.banner.degraded{background:#fff6e0;border-color:#e4c77a;color:#6b4d00}
+.banner.ok{background:#eaf6ec;border-color:#a6d3ae;color:#1f5b2a}
 ";
 
 /// The whole page.
@@ -75,6 +83,8 @@ pub fn report_html(
         escape(&gpu),
         escape(&run.stages[0].report.scenario.model.name),
     );
+
+    verdict_banner(&mut h, run);
 
     h.push_str("<h2>Headline</h2>\n<ul class=\"headline\">\n");
     for l in headline {
@@ -157,6 +167,64 @@ pub fn report_html(
         env!("CARGO_PKG_VERSION")
     );
     h
+}
+
+/// The run's verdict: a red (failed) or amber (degraded) banner with each stage's verdict, its
+/// reasons and its top failure classes (with the server's first error body); a green line when
+/// every stage is ok.
+fn verdict_banner(h: &mut String, run: &RunData) {
+    let verdicts: Vec<StageVerdict> = run.stages.iter().map(|s| assess(&s.report)).collect();
+    let overall = worst(&verdicts);
+    let _ = writeln!(
+        h,
+        "<div class=\"banner {cls}\" id=\"verdict\"><h2>Verdict: {}</h2>",
+        overall.as_str().to_uppercase(),
+        cls = overall.as_str()
+    );
+    if overall == Verdict::Ok {
+        h.push_str("<p>Every stage is ok.</p></div>\n");
+        return;
+    }
+    h.push_str("<ul>\n");
+    for v in &verdicts {
+        let reasons = if v.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", v.reasons.join("; "))
+        };
+        let _ = write!(
+            h,
+            "<li>stage {} ({}): <b>{}</b>{}",
+            v.stage,
+            escape(&v.label),
+            v.verdict.as_str(),
+            escape(&reasons)
+        );
+        if !v.top_failures.is_empty() {
+            h.push_str("<ul>");
+            for f in &v.top_failures {
+                let body = f
+                    .first_error_body
+                    .as_deref()
+                    .map(|b| {
+                        format!(
+                            " — server said: <code>{}</code>",
+                            escape(&printable(b, 512))
+                        )
+                    })
+                    .unwrap_or_default();
+                let _ = write!(
+                    h,
+                    "<li><code>{}</code>: {} requests{body}</li>",
+                    escape(&f.class),
+                    f.count
+                );
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</li>\n");
+    }
+    h.push_str("</ul></div>\n");
 }
 
 fn compact(v: &Value) -> String {

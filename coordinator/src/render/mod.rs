@@ -25,7 +25,10 @@ pub use llmd::{v0_1_name, v0_2_1_name, write_llm_d_reports, ReportFormat};
 pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 
-use fleetbench_common::report::{summary_rows, vllm_results, vllm_table, BenchmarkRun};
+use fleetbench_common::report::{
+    assess, summary_rows, verdicts_markdown, vllm_results, vllm_table, with_verdicts,
+    BenchmarkRun, StageVerdict,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,8 @@ pub struct RenderSummary {
     pub files: Vec<String>,
     pub summary_markdown: String,
     pub headline: Vec<String>,
+    /// Each stage's verdict, judged from its stored report.
+    pub verdicts: Vec<StageVerdict>,
     /// What could not be read (a missing snapshot log, say) and was left out.
     pub warnings: Vec<String>,
 }
@@ -88,9 +93,10 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
         Ok(())
     };
 
+    let verdicts: Vec<StageVerdict> = reports.iter().map(assess).collect();
     let results = vllm_results(&run.profile_name, &reports);
     let table = vllm_table(&results);
-    let md = table.markdown();
+    let md = table.markdown() + &verdicts_markdown(&verdicts);
     put("summary.md", md.as_bytes())?;
     let to_json = |name: &str, v: &serde_json::Value| {
         serde_json::to_vec_pretty(v).map_err(|e| RenderError::Parse {
@@ -98,7 +104,10 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
             message: e.to_string(),
         })
     };
-    put("summary.json", &to_json("summary.json", &table.json())?)?;
+    put(
+        "summary.json",
+        &to_json("summary.json", &with_verdicts(table.json(), &verdicts))?,
+    )?;
     let vllm_dir = dir.join("vllm");
     std::fs::create_dir_all(&vllm_dir).map_err(|source| RenderError::Io {
         path: vllm_dir.clone(),
@@ -138,6 +147,7 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
         files,
         summary_markdown: md,
         headline,
+        verdicts,
         warnings: run.warnings,
     })
 }

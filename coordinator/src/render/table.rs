@@ -3,7 +3,9 @@
 //! highest stage that met it.
 
 use super::load::{RunData, StageData};
-use fleetbench_common::report::{Cell, Statistics, COLUMNS};
+use fleetbench_common::report::{
+    assess, verdict_lines, worst, Cell, StageVerdict, Statistics, COLUMNS,
+};
 use serde_json::Value;
 
 /// A cell as text: numbers with two decimals, so that columns line up.
@@ -240,6 +242,16 @@ pub fn summary_txt(run: &RunData, rows: &[Vec<Cell>], headline: &[String]) -> St
         if run.stages.len() == 1 { "" } else { "s" },
         gpu
     );
+    let verdicts: Vec<StageVerdict> = run.stages.iter().map(|s| assess(&s.report)).collect();
+    out.push_str(&format!(
+        "Verdict: {}\n",
+        worst(&verdicts).as_str().to_uppercase()
+    ));
+    for l in verdict_lines(&verdicts) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push('\n');
     for l in headline {
         out.push_str(l);
         out.push('\n');
