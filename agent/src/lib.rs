@@ -6,9 +6,10 @@
 //! arrives ([`client`]), turns finished requests into HDR histograms per interval ([`record`]),
 //! and streams those snapshots back with what [`telemetry`] sampled on the host meanwhile
 //! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
-//! coordinator.
+//! coordinator. [`dial`] is how the link reaches the coordinator (TLS, mutual TLS, token).
 
 pub mod client;
+pub mod dial;
 pub mod link;
 pub mod record;
 pub mod request;

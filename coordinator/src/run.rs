@@ -69,7 +69,7 @@ pub enum RunError {
         agent: String,
         reason: String,
     },
-    #[error("stage {stage}: snapshot from agent {agent} is unreadable: {reason}")]
+    #[error("stage {stage}: snapshot from agent {agent} refused: {reason}")]
     BadSnapshot {
         stage: u32,
         agent: String,
@@ -198,7 +198,7 @@ async fn execute(
         .unwrap_or_else(rand::random);
     let plan = plan_run(&req.loaded, &members, run_id, seed)?;
     let dir = hub.config.results_dir.join(run_id);
-    let mut store = RunStore::create(dir.clone())?;
+    let mut store = RunStore::create(dir.clone())?.with_secrets(req.loaded.secrets.clone());
     store.write_file("profile.yaml", req.profile_text.as_bytes())?;
     store.write_file(
         "plan.json",
@@ -311,7 +311,8 @@ async fn run_stage(
     let limit = window.end_s.map(|w| {
         hub.config.start_lead + Duration::from_secs_f64(w) + grace + Duration::from_secs(30)
     });
-    let mut collector = StageCollector::new(stage.index, ids.len());
+    let mut collector =
+        StageCollector::new(stage.index, ids.len()).with_request_limit(stage.planned_requests());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut degraded: Vec<serde_json::Value> = Vec::new();
     let begun = Instant::now();
@@ -459,6 +460,14 @@ async fn handle_event(
             }
             if snapshot.stage == stage {
                 if collector.is_new(&snapshot) {
+                    // A forged or broken snapshot is refused before it reaches the log.
+                    if let Err(e) = collector.check(&snapshot) {
+                        return Err(RunError::BadSnapshot {
+                            stage,
+                            agent: agent_id,
+                            reason: e.to_string(),
+                        });
+                    }
                     // Stored before it is applied and acknowledged.
                     store.append_snapshot(&snapshot)?;
                     store.append_requests(&agent_id, &snapshot)?;

@@ -5,6 +5,7 @@
 //! `snapshots/stage-<k>.pb` (length-delimited `fleetbench.v1.Snapshot` messages, in arrival
 //! order), `stage-<k>/report.yaml` + `report.json`, `summary.md` + `summary.json`.
 
+use fleetbench_common::profile::Secrets;
 use fleetbench_common::report::BenchmarkRun;
 use fleetbench_proto::v1 as wire;
 use prost::Message;
@@ -32,6 +33,8 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub struct RunStore {
     dir: PathBuf,
     logs: HashMap<u32, File>,
+    /// Written `<redacted>` in every text file of the run directory.
+    secrets: Secrets,
 }
 
 impl RunStore {
@@ -41,7 +44,16 @@ impl RunStore {
         Ok(RunStore {
             dir,
             logs: HashMap::new(),
+            secrets: Secrets::default(),
         })
+    }
+
+    /// The store with `secrets` redacted from every text file it writes (profile, plan,
+    /// agents, reports, summaries, `requests.jsonl`); the outputs rendered later are built
+    /// from these files.
+    pub fn with_secrets(mut self, secrets: Secrets) -> RunStore {
+        self.secrets = secrets;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -53,7 +65,7 @@ impl RunStore {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(at(parent))?;
         }
-        std::fs::write(&path, contents).map_err(at(&path))
+        std::fs::write(&path, self.secrets.redact_bytes(contents)).map_err(at(&path))
     }
 
     /// Appends one snapshot to its stage's log (handed to the OS before this returns).
@@ -110,7 +122,8 @@ impl RunStore {
             .append(true)
             .open(&path)
             .map_err(at(&path))?;
-        file.write_all(&lines).map_err(at(&path))
+        file.write_all(&self.secrets.redact_bytes(&lines))
+            .map_err(at(&path))
     }
 
     /// `stage-<k>/report.yaml` and `report.json`, the same content.
