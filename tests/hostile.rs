@@ -252,6 +252,7 @@ fn forged_snapshots_fail_their_run_and_the_coordinator_stays_small() -> Result<(
         anyhow::Ok(())
     })?;
     let peak = peak_rss_bytes(coord.pid())?;
+    eprintln!("coordinator peak RSS (VmHWM): {} MB", peak >> 20);
     assert!(
         peak < PEAK_RSS_LIMIT,
         "coordinator peak RSS {} MB",
@@ -335,6 +336,7 @@ fn concurrent_huge_submits_do_not_disturb_a_running_stage() -> Result<()> {
     let r = stage_report(&run_dir(&dir)?, 0)?;
     assert_eq!(num(&r, "metrics.requests.total") as u64, 40);
     let peak = peak_rss_bytes(coord.pid())?;
+    eprintln!("coordinator peak RSS (VmHWM): {} MB", peak >> 20);
     assert!(
         peak < PEAK_RSS_LIMIT,
         "coordinator peak RSS {} MB",

@@ -170,9 +170,11 @@ pub(crate) fn cert_identity(der: &[u8]) -> Result<(Access, String), String> {
     let access = match role.as_str() {
         "agent" => Access::Agent,
         "client" => Access::Client,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "the client certificate of {name} names role {other:?} (OU); expected agent or client"
-        )),
+        ))
+        }
     };
     Ok((access, name))
 }
