@@ -6,10 +6,11 @@
 //! arrives ([`client`]), turns finished requests into HDR histograms per interval ([`record`]),
 //! and streams those snapshots back with what [`telemetry`] sampled on the host meanwhile
 //! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
-//! coordinator.
+//! coordinator. [`dial`] is how the link reaches the coordinator (TLS, mutual TLS, token).
 
 mod capacity;
 pub mod client;
+pub mod dial;
 pub mod link;
 mod preflight;
 pub mod record;

@@ -19,7 +19,6 @@ use fleetbench_common::role::Role;
 use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::agent_message::Body as Up;
-use fleetbench_proto::v1::control_client::ControlClient;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -29,8 +28,10 @@ use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// `http://HOST:PORT` of the coordinator.
+    /// `HOST:PORT` of the coordinator, for messages.
     pub coordinator: String,
+    /// How to reach it (TLS, token).
+    pub dialer: crate::dial::Dialer,
     pub agent_id: String,
     pub role: Role,
     pub host_name: String,
@@ -231,12 +232,7 @@ async fn session(
     let retry = |e: anyhow::Error| SessionError::Retry(e);
     // An Assign carries the shard's data (up to 20,000 trace records): more than tonic's 4 MiB.
     // A hung connect counts as unreachable (the orphan timeout must be able to fire).
-    let mut client = match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        ControlClient::connect(cfg.coordinator.clone()),
-    )
-    .await
-    {
+    let mut client = match tokio::time::timeout(CONNECT_TIMEOUT, cfg.dialer.connect()).await {
         Ok(c) => c
             .with_context(|| format!("connect to coordinator {}", cfg.coordinator))
             .map_err(retry)?,
@@ -270,10 +266,24 @@ async fn session(
     let mut down = match joined {
         Ok(r) => r.into_inner(),
         Err(status)
-            if status.code() == tonic::Code::FailedPrecondition
-                || status.code() == tonic::Code::InvalidArgument =>
+            if matches!(
+                status.code(),
+                tonic::Code::FailedPrecondition
+                    | tonic::Code::InvalidArgument
+                    | tonic::Code::Unauthenticated
+                    | tonic::Code::PermissionDenied
+            ) =>
         {
             return Err(SessionError::Fatal(anyhow::anyhow!(
+                "coordinator refused this agent: {}",
+                status.message()
+            )));
+        }
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {
+            // The name is taken by a connected agent; after a network break that may be this
+            // agent's own old stream, which the coordinator drops once it is silent: retry.
+            tracing::warn!("coordinator refused this agent: {}", status.message());
+            return Err(retry(anyhow::anyhow!(
                 "coordinator refused this agent: {}",
                 status.message()
             )));

@@ -1,13 +1,16 @@
 //! `agent`: the fleetbench agent binary. See the crate docs of `fleetbench_agent`.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use fleetbench_agent::dial::{DialConfig, Dialer};
 use fleetbench_agent::link::{run, AgentConfig};
 use fleetbench_agent::stage::AgentLimits;
 use fleetbench_agent::telemetry::gpu::FakeGpu;
 use fleetbench_agent::telemetry::{NvmlMode, Telemetry, TelemetryConfig};
 use fleetbench_common::role::Role;
+use fleetbench_common::token::{Access, Tokens};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Join a coordinator and run the shards it assigns.
-    Join(JoinArgs),
+    Join(Box<JoinArgs>),
     /// Sample this host's telemetry for a while without a coordinator and print the
     /// accelerator inventory and the statistics (JSON): a check that NVML and the engine
     /// metrics work here.
@@ -46,9 +49,24 @@ struct JoinArgs {
     /// Labels for the report, KEY=VALUE, repeatable.
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
-    /// Talk to the coordinator without TLS. Required for now: TLS is not implemented yet.
+    /// Talk to the coordinator without TLS (plaintext).
     #[arg(long)]
     insecure: bool,
+    /// The CA that signed the coordinator's certificate (PEM), e.g. ca.pem of `coordinator certs`.
+    #[arg(long, env = "FLEETBENCH_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// This agent's certificate (PEM) for a coordinator with --client-ca; its CN must be --name.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The key of --cert (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The name the coordinator's certificate carries (default: the host of --coordinator).
+    #[arg(long)]
+    tls_server_name: Option<String>,
+    /// A file with the agent token (`agent:SECRET`); default: FLEETBENCH_TOKEN.
+    #[arg(long, env = "FLEETBENCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// At most this many requests in flight; arrivals beyond it wait and are counted as held back.
     #[arg(long, default_value_t = 100_000)]
     max_in_flight: usize,
@@ -137,16 +155,36 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Join(args) => join(args),
+        Command::Join(args) => join(*args),
         Command::Probe(args) => probe(args),
     }
 }
 
 fn join(args: JoinArgs) -> anyhow::Result<()> {
-    if !args.insecure {
-        bail!("TLS to the coordinator is not implemented yet: pass --insecure to use plaintext");
-    }
+    let tokens = Tokens::from_file_or_env(args.token_file.as_deref())?;
+    let token = match &tokens {
+        Some(t) => Some(
+            t.require(
+                Access::Agent,
+                "the agent's token (--token-file or FLEETBENCH_TOKEN)",
+            )?
+            .to_string(),
+        ),
+        None => None,
+    };
+    let dialer = Dialer::new(
+        &args.coordinator,
+        &DialConfig {
+            insecure: args.insecure,
+            ca_cert: args.ca_cert.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+            server_name: args.tls_server_name.clone(),
+            token,
+        },
+    )?;
     let host_name = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| {
@@ -158,11 +196,6 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     let agent_id = args
         .name
         .unwrap_or_else(|| format!("{host_name}-{}", std::process::id()));
-    let coordinator = if args.coordinator.contains("://") {
-        args.coordinator.clone()
-    } else {
-        format!("http://{}", args.coordinator)
-    };
     let telemetry = args.telemetry.open()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -170,7 +203,8 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         .context("start the async runtime")?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let cfg = AgentConfig {
-        coordinator,
+        coordinator: args.coordinator.clone(),
+        dialer,
         agent_id,
         role: args.role,
         host_name,

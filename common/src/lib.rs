@@ -10,7 +10,8 @@
 //! - [`report`]: the BenchmarkRun 0.1 report and the summary table, built from merged data;
 //! - [`clock`]: Unix-nanosecond time and NTP-style clock offset estimation;
 //! - [`tokenize`]: the word tokenizer shared with the simulated engine, prompt synthesis;
-//! - [`role`]: what an agent's host is (prefill, decode, client, other).
+//! - [`role`]: what an agent's host is (prefill, decode, client, other);
+//! - [`token`]: the control plane's shared-token credentials (`agent:` and `client:` tokens).
 //!
 //! Nothing here does network or heavy file I/O; the binaries do.
 
@@ -21,6 +22,7 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod role;
+pub mod token;
 pub mod tokenize;
 
 /// The version agents and coordinators exchange; both must match.

@@ -5,6 +5,10 @@
 //! A shard declared lost is closed: whatever its agent sends afterwards is excluded (the policy
 //! `exclude_after_loss`), so a frozen client that resumes cannot add its stalled requests to
 //! the stage. Its lost window starts at the end of its last applied snapshot's interval.
+//!
+//! Snapshots come from the network: [`StageCollector::check`] refuses one whose histogram
+//! headers declare more than a stage histogram, whose counters overflow, or whose requests
+//! exceed what the plan assigned, before it is stored or merged.
 
 use fleetbench_common::measure::{Counters, MeasureError, Measurements};
 use fleetbench_common::plan::Window;
@@ -36,6 +40,9 @@ pub struct StageCollector {
     pub endpoint: Option<wire::EndpointInfo>,
     /// Per failure class, the first error body an applied snapshot carried.
     pub error_bodies: std::collections::BTreeMap<String, String>,
+    /// The requests the plan fixes for the whole stage (no shard, nor all together, may
+    /// report more), where it fixes them.
+    request_limit: Option<u64>,
 }
 
 /// What became of one snapshot.
@@ -57,7 +64,57 @@ impl StageCollector {
             merged: Measurements::new(),
             endpoint: None,
             error_bodies: std::collections::BTreeMap::new(),
+            request_limit: None,
         }
+    }
+
+    /// The collector with the stage's planned request count as a bound on what agents report.
+    pub fn with_request_limit(mut self, limit: Option<u64>) -> Self {
+        self.request_limit = limit;
+        self
+    }
+
+    /// Whether a new snapshot is acceptable: decodable histogram headers of at most a stage
+    /// histogram's size, counters that do not overflow, and no more requests than planned.
+    pub fn check(&self, s: &wire::Snapshot) -> Result<(), MeasureError> {
+        let Some(st) = self.shards.get(s.shard as usize) else {
+            return Ok(());
+        };
+        Measurements::check_wire(&s.histograms)?;
+        let bad = |m: String| Err(MeasureError::Counters(m));
+        let new = Counters::from_wire(&s.counters);
+        let Some(sum) = st.counters.checked_add(&new) else {
+            return bad(format!("shard {} counters overflow", s.shard));
+        };
+        if sum.ok > sum.requests || sum.failed() > sum.requests {
+            return bad(format!(
+                "shard {} reports {} ok and {} failed of {} requests",
+                s.shard,
+                sum.ok,
+                sum.failed(),
+                sum.requests
+            ));
+        }
+        if let Some(limit) = self.request_limit {
+            let all = self
+                .shards
+                .iter()
+                .map(|x| {
+                    x.counters
+                        .requests
+                        .saturating_add(x.counters.outside_window)
+                })
+                .fold(0u64, u64::saturating_add)
+                .saturating_add(new.requests.saturating_add(new.outside_window));
+            let mine = sum.requests.saturating_add(sum.outside_window);
+            if mine > limit || all > limit {
+                return bad(format!(
+                    "shard {} reports {mine} requests (all shards {all}); the stage planned {limit}",
+                    s.shard
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether `s` would be merged: not seen before, and its shard is not lost.
@@ -81,6 +138,10 @@ impl StageCollector {
                 Applied::Duplicate
             });
         }
+        self.check(s)?;
+        let Some(st) = self.shards.get_mut(s.shard as usize) else {
+            return Ok(Applied::Duplicate);
+        };
         self.merged.add_snapshot(s)?;
         st.counters.add(&Counters::from_wire(&s.counters));
         st.samples.extend(s.samples.iter().cloned());

@@ -32,8 +32,16 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Registers a (re)joined agent; returns its generation.
-    pub fn join(&self, hello: &wire::Hello, downlink: Downlink) -> u64 {
+    /// Registers a (re)joined agent; returns its generation. While another stream of the same
+    /// name is open and that agent was heard from within `silence`, the join is refused (the
+    /// name is the agent's identity: nobody takes over a connected agent's shard); a stream that
+    /// is closed or silent that long is replaced, as after a network break.
+    pub fn join(
+        &self,
+        hello: &wire::Hello,
+        downlink: Downlink,
+        silence: Duration,
+    ) -> Result<u64, String> {
         let generation = {
             let mut g = self
                 .next_generation
@@ -57,6 +65,14 @@ impl Fleet {
                 .collect(),
         };
         let mut agents = self.lock();
+        if let Some(old) = agents.get(&hello.agent_id) {
+            if old.connected && !old.downlink.is_closed() && old.last_seen.elapsed() <= silence {
+                return Err(format!(
+                    "an agent named {} is connected; a second one may not join under its name",
+                    hello.agent_id
+                ));
+            }
+        }
         let clock = agents
             .remove(&hello.agent_id)
             .map(|old| old.clock)
@@ -72,7 +88,7 @@ impl Fleet {
                 clock,
             },
         );
-        generation
+        Ok(generation)
     }
 
     pub fn left(&self, agent_id: &str, generation: u64) {

@@ -7,17 +7,26 @@
 //! BenchmarkRun reports (each with its verdict) and the summary table; before the first stage
 //! [`preflight`] tests the endpoint once per agent; [`render`] turns a run directory into the tables,
 //! plots and HTML page people read. [`hub`] holds the state that these share.
+//!
+//! Security: [`tls`] sets up TLS / mutual TLS on both ends of the control plane, [`auth`]
+//! checks every call's credential (token or client certificate) and its role, [`certs`] issues
+//! first-time certificates and tokens, [`redact`] keeps profiles' secrets out of logs.
 
+pub mod auth;
+pub mod certs;
 pub mod collect;
 pub mod fleet;
 pub mod hub;
 pub mod recover;
 pub mod preflight;
+pub mod redact;
 pub mod render;
 pub mod resume;
 pub mod run;
 pub mod service;
 pub mod store;
+pub mod submit_gate;
+pub mod tls;
 
 use fleetbench_proto::v1::control_server::ControlServer;
 use hub::Hub;
@@ -25,12 +34,23 @@ use service::ControlService;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 
-/// Serves the control plane on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-        .add_service(ControlServer::new(ControlService { hub }).max_decoding_message_size(64 << 20))
+/// Serves the control plane on `listener` until the process ends: over TLS when `security`
+/// has it, every call authenticated by its [`auth::Authenticator`].
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    security: tls::ServerSecurity,
+) -> Result<(), tonic::transport::Error> {
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)));
+    if let Some(config) = security.tls {
+        builder = builder.tls_config(config.timeout(std::time::Duration::from_secs(10)))?;
+    }
+    let service = ControlServer::new(ControlService::new(hub)).max_decoding_message_size(64 << 20);
+    builder
+        .add_service(InterceptedService::new(service, security.auth))
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await
 }

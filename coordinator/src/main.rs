@@ -3,13 +3,16 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use fleetbench_common::profile::{load_profile_with, LoadedProfile};
+use fleetbench_common::profile::{env_values, load_profile_with, LoadedProfile};
 use fleetbench_common::report::{StageVerdict, Verdict};
+use fleetbench_common::token::{Access, Tokens};
+use fleetbench_coordinator::certs::{write_certs, CertsRequest};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
+use fleetbench_coordinator::redact::{redact, register as register_secrets, RedactingWriter};
 use fleetbench_coordinator::render::{self, live};
 use fleetbench_coordinator::run::{start_run, RunOptions, RunRequest, STOP_GRACE};
+use fleetbench_coordinator::tls::{self, Client, DialSecurity, ListenSecurity};
 use fleetbench_proto::v1 as wire;
-use fleetbench_proto::v1::control_client::ControlClient;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,9 +107,8 @@ enum Command {
         select: MatrixSelect,
         #[command(flatten)]
         verdict: VerdictArgs,
-        /// Plaintext to the coordinator (required for now: TLS is not implemented yet).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        dial: DialArgs,
     },
     /// Follow a run of a `coordinator serve` until it ends.
     Watch {
@@ -114,9 +116,27 @@ enum Command {
         /// The coordinator's address, HOST:PORT.
         #[arg(long, env = "FLEETBENCH_COORDINATOR")]
         coordinator: String,
-        /// Plaintext to the coordinator (required for now: TLS is not implemented yet).
+        #[command(flatten)]
+        dial: DialArgs,
+    },
+    /// Issue a CA, the coordinator's certificate, agent and client certificates (CN = name,
+    /// OU = role) and fresh tokens into DIR, for first-time users; keys and tokens mode 0600.
+    Certs {
+        /// Where the files go.
         #[arg(long)]
-        insecure: bool,
+        out: PathBuf,
+        /// DNS names and IP addresses of the coordinator, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+        hosts: Vec<String>,
+        /// Agent names, comma-separated: one certificate each (the name they join with).
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<String>,
+        /// Client (submitter) names, comma-separated: one certificate each.
+        #[arg(long, value_delimiter = ',')]
+        clients: Vec<String>,
+        /// Days the certificates are valid (the CA: five times as long).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
     },
     /// Outputs of finished runs, from their run directories.
     Report {
@@ -197,14 +217,75 @@ fn exit_for_verdicts(verdicts: &[StageVerdict], allow_degraded: bool) {
     std::process::exit(code);
 }
 
+/// How `submit` and `watch` reach the coordinator.
+#[derive(clap::Args, Clone)]
+struct DialArgs {
+    /// Plaintext to the coordinator, without TLS.
+    #[arg(long)]
+    insecure: bool,
+    /// The CA that signed the coordinator's certificate (PEM), e.g. ca.pem of `coordinator certs`.
+    #[arg(long, env = "FLEETBENCH_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// This client's certificate (PEM), for a coordinator with --client-ca.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The key of --cert (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The name the coordinator's certificate carries (default: the host of --coordinator).
+    #[arg(long)]
+    tls_server_name: Option<String>,
+    /// A file with the client token (`client:SECRET`); default: FLEETBENCH_TOKEN.
+    #[arg(long, env = "FLEETBENCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+}
+
+impl DialArgs {
+    fn security(&self) -> anyhow::Result<DialSecurity> {
+        let tokens = Tokens::from_file_or_env(self.token_file.as_deref())?;
+        let token = match &tokens {
+            Some(t) => Some(
+                t.require(
+                    Access::Client,
+                    "the client's token (--token-file or FLEETBENCH_TOKEN)",
+                )?
+                .to_string(),
+            ),
+            None => None,
+        };
+        Ok(DialSecurity {
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            server_name: self.tls_server_name.clone(),
+            token,
+        })
+    }
+}
+
 #[derive(clap::Args, Clone)]
 struct ServerArgs {
     /// Where to listen for agents and clients (port 0: any free port, printed on stdout).
     #[arg(long, default_value = "127.0.0.1:7600")]
     listen: SocketAddr,
-    /// Serve plaintext gRPC (required for now: TLS is not implemented yet).
+    /// Serve plaintext gRPC without TLS (loopback unless --listen names another address, then
+    /// with a loud warning). Tokens, if given, are still checked.
     #[arg(long)]
     insecure: bool,
+    /// The coordinator's TLS certificate (PEM), e.g. server.pem from `coordinator certs`.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: agents and clients must present a certificate signed by this CA (PEM); its
+    /// subject names them (CN) and their role (OU agent or client).
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
+    /// Tokens (`agent:SECRET` and `client:SECRET`, one a line); default: FLEETBENCH_TOKEN.
+    #[arg(long, env = "FLEETBENCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// Results go to DIR/<run-id>/ (default: the profile's storage.local_storage.path, else results).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -233,9 +314,10 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(live::LogWriter)
+        .with_writer(RedactingWriter(live::LogWriter))
         .init();
     let cli = Cli::parse();
+    tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -275,7 +357,7 @@ fn main() -> anyhow::Result<()> {
                 overrides,
                 select,
                 verdict,
-                insecure,
+                dial,
             } => {
                 submit(
                     profile,
@@ -284,15 +366,33 @@ fn main() -> anyhow::Result<()> {
                     &overrides,
                     &select,
                     verdict,
-                    insecure,
+                    dial.security()?,
                 )
                 .await
             }
             Command::Watch {
                 run_id,
                 coordinator,
-                insecure,
-            } => watch(run_id, coordinator, insecure).await,
+                dial,
+            } => watch(run_id, coordinator, dial.security()?).await,
+            Command::Certs {
+                out,
+                hosts,
+                agents,
+                clients,
+                days,
+            } => {
+                let req = CertsRequest {
+                    hosts,
+                    agents,
+                    clients,
+                    days,
+                };
+                for f in write_certs(&out, &req)? {
+                    println!("{}", f.display());
+                }
+                Ok(())
+            }
             Command::Report { command } => report(command),
         }
     })
@@ -303,9 +403,14 @@ async fn listen(
     results: PathBuf,
     state_dir: Option<PathBuf>,
 ) -> anyhow::Result<Arc<Hub>> {
-    if !args.insecure {
-        bail!("TLS is not implemented yet: pass --insecure to serve plaintext gRPC");
+    let security = ListenSecurity {
+        insecure: args.insecure,
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        client_ca: args.client_ca.clone(),
+        tokens: Tokens::from_file_or_env(args.token_file.as_deref())?,
     }
+    .prepare(args.listen)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -329,7 +434,7 @@ async fn listen(
     }
     let h = hub.clone();
     tokio::spawn(async move {
-        if let Err(e) = fleetbench_coordinator::serve(listener, h).await {
+        if let Err(e) = fleetbench_coordinator::serve(listener, h, security).await {
             tracing::error!("control plane stopped: {e}");
         }
     });
@@ -418,6 +523,7 @@ async fn run(
         if count > 1 {
             eprintln!("run {} of {count}: {}", k + 1, loaded.name);
         }
+        register_secrets(&loaded.secrets);
         let handle = start_run(
             hub.clone(),
             RunRequest {
@@ -446,7 +552,7 @@ async fn run(
         let _ = printer.await;
         if hub.stop_requested() {
             if let Ok(o) = &outcome {
-                println!("{}", o.summary_markdown);
+                println!("{}", redact(&o.summary_markdown));
                 println!("report (partial): {}", o.dir.display());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -460,7 +566,7 @@ async fn run(
                 return Err(e.into());
             }
         };
-        println!("{}", outcome.summary_markdown);
+        println!("{}", redact(&outcome.summary_markdown));
         println!("report: {}", outcome.dir.display());
         verdicts.extend(outcome.verdicts);
     }
@@ -477,24 +583,27 @@ async fn submit(
     overrides: &[String],
     select: &MatrixSelect,
     verdict: VerdictArgs,
-    insecure: bool,
+    dial: DialSecurity,
 ) -> anyhow::Result<()> {
-    if !insecure {
-        bail!("TLS is not implemented yet: pass --insecure to use plaintext gRPC");
-    }
     // Check here first (with this machine's environment), then send the overridden text (of
     // each selected run of a sweep matrix, one after another).
     let runs = matrix_cli::profiles_to_run(&profile, overrides, select)?;
     let matrix = runs.len() > 1 || fleetbench_common::profile::is_matrix_file(&profile)?;
-    let mut client = connect(&coordinator).await?;
+    // REPLACE_ENV_ placeholders are filled with this machine's values, never the coordinator's:
+    // they travel with the text (over TLS) and the coordinator redacts them everywhere.
+    let file_text =
+        std::fs::read_to_string(&profile).with_context(|| format!("read {}", profile.display()))?;
+    let mut client = connect(&coordinator, &dial).await?;
     let mut verdicts = Vec::new();
     for (loaded, text) in runs {
+        let mut env = env_values(&file_text);
+        env.extend(env_values(&text));
         let name = if matrix {
             format!("{} (run {})", profile.display(), loaded.name)
         } else {
             profile.display().to_string()
         };
-        verdicts.extend(submit_one(&mut client, text, name, expect_agents, verdict).await?);
+        verdicts.extend(submit_one(&mut client, text, env, name, expect_agents, verdict).await?);
     }
     exit_for_verdicts(&verdicts, verdict.allow_degraded);
     Ok(())
@@ -502,8 +611,9 @@ async fn submit(
 
 /// Submits one profile's text and follows its run to the end; its stages' verdicts.
 async fn submit_one(
-    client: &mut ControlClient<tonic::transport::Channel>,
+    client: &mut Client,
     text: String,
+    env: std::collections::BTreeMap<String, String>,
     profile_name: String,
     expect_agents: u32,
     verdict: VerdictArgs,
@@ -515,6 +625,7 @@ async fn submit_one(
             expect_agents,
             max_failure_rate: Some(verdict.max_failure_rate),
             no_preflight: verdict.no_preflight,
+            env: env.into_iter().collect(),
         })
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
@@ -639,22 +750,14 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(coordinator: &str) -> anyhow::Result<ControlClient<tonic::transport::Channel>> {
-    let url = if coordinator.contains("://") {
-        coordinator.to_string()
-    } else {
-        format!("http://{coordinator}")
-    };
-    ControlClient::connect(url.clone())
+async fn connect(coordinator: &str, dial: &DialSecurity) -> anyhow::Result<Client> {
+    dial.connect(coordinator)
         .await
-        .with_context(|| format!("connect to {url}"))
+        .with_context(|| format!("connect to the coordinator at {coordinator}"))
 }
 
 /// Shows a run's `Watch` events until it ends; an error if the run failed.
-async fn follow_events(
-    client: &mut ControlClient<tonic::transport::Channel>,
-    run_id: &str,
-) -> anyhow::Result<()> {
+async fn follow_events(client: &mut Client, run_id: &str) -> anyhow::Result<()> {
     let mut events = client
         .watch(wire::WatchRequest {
             run_id: run_id.to_string(),
@@ -677,11 +780,8 @@ async fn follow_events(
     bail!("the coordinator closed the watch of run {run_id} before it finished")
 }
 
-async fn watch(run_id: String, coordinator: String, insecure: bool) -> anyhow::Result<()> {
-    if !insecure {
-        bail!("TLS is not implemented yet: pass --insecure to use plaintext gRPC");
-    }
-    let mut client = connect(&coordinator).await?;
+async fn watch(run_id: String, coordinator: String, dial: DialSecurity) -> anyhow::Result<()> {
+    let mut client = connect(&coordinator, &dial).await?;
     follow_events(&mut client, &run_id).await?;
     let report = client
         .get_report(wire::GetReportRequest { run_id })

@@ -105,7 +105,7 @@ pub enum RunError {
         agent: String,
         reason: String,
     },
-    #[error("stage {stage}: snapshot from agent {agent} is unreadable: {reason}")]
+    #[error("stage {stage}: snapshot from agent {agent} refused: {reason}")]
     BadSnapshot {
         stage: u32,
         agent: String,
@@ -246,7 +246,7 @@ async fn execute(
         crate::preflight::preflight(hub, &plan, &mut events).await?;
     }
     let dir = hub.config.results_dir.join(run_id);
-    let mut store = RunStore::create(dir.clone())?;
+    let mut store = RunStore::create(dir.clone())?.with_secrets(req.loaded.secrets.clone());
     if let Some(state_dir) = hub.state_dir() {
         // A restarted `serve` on this state dir finds the run there.
         if let Err(e) = crate::resume::register(&state_dir, run_id, &dir) {
@@ -394,7 +394,8 @@ pub(crate) async fn run_stage(
     let limit = window.end_s.map(|w| {
         hub.config.start_lead + Duration::from_secs_f64(w) + grace + Duration::from_secs(30)
     });
-    let mut collector = StageCollector::new(stage.index, ids.len());
+    let mut collector =
+        StageCollector::new(stage.index, ids.len()).with_request_limit(stage.planned_requests());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     // Lost shards: (agent, shard, seconds after the start when the loss was detected).
     let mut lost_agents: Vec<(String, u32, f64)> = Vec::new();
@@ -618,6 +619,14 @@ pub(crate) async fn handle_event(
             }
             if snapshot.stage == stage {
                 if collector.is_new(&snapshot) {
+                    // A forged or broken snapshot is refused before it reaches the log.
+                    if let Err(e) = collector.check(&snapshot) {
+                        return Err(RunError::BadSnapshot {
+                            stage,
+                            agent: agent_id,
+                            reason: e.to_string(),
+                        });
+                    }
                     // Stored before it is applied and acknowledged.
                     store.append_snapshot(&snapshot)?;
                     store.append_requests(&agent_id, &snapshot)?;

@@ -1,15 +1,19 @@
 //! The `Control` gRPC service: agents' `Join` streams, and `Submit` / `Watch` / `GetReport` for
 //! clients of a long-running coordinator.
 
+use crate::auth::require;
 use crate::hub::{AgentEvent, Hub};
 use crate::run::{start_run, RunOptions, RunRequest};
+use crate::submit_gate::{SubmitGate, MAX_PER_CLIENT, MAX_PROFILE_BYTES, PARSE_TIME_LIMIT};
 use fleetbench_common::clock::unix_ns;
-use fleetbench_common::profile::parse_profile;
+use fleetbench_common::profile::{parse_profile_env, EnvSource, LoadedProfile};
+use fleetbench_common::token::Access;
 use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::agent_message::Body as Up;
 use fleetbench_proto::v1::control_server::Control;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +25,16 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub struct ControlService {
     pub hub: Arc<Hub>,
+    submits: SubmitGate,
+}
+
+impl ControlService {
+    pub fn new(hub: Arc<Hub>) -> ControlService {
+        ControlService {
+            hub,
+            submits: SubmitGate::default(),
+        }
+    }
 }
 
 /// Probes sent to a newly joined agent; the one with the smallest round trip is kept.
@@ -35,6 +49,10 @@ impl Control for ControlService {
         &self,
         request: Request<Streaming<wire::AgentMessage>>,
     ) -> Result<Response<Self::JoinStream>, Status> {
+        let caller = require(&request, Access::Agent)?;
+        let peer = request
+            .remote_addr()
+            .map_or("unknown peer".to_string(), |a| a.to_string());
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(wire::AgentMessage {
@@ -55,8 +73,24 @@ impl Control for ControlService {
         if hello.agent_id.is_empty() {
             return Err(Status::invalid_argument("Hello.agent_id is empty"));
         }
+        if let Some(name) = caller.cert_name.as_deref() {
+            if name != hello.agent_id {
+                tracing::warn!(%peer, agent = %hello.agent_id, "refused a join: the certificate is for agent {name}");
+                return Err(Status::permission_denied(format!(
+                    "this agent's certificate is for agent {name:?}, not {:?}: join with --name {name} or use its own certificate",
+                    hello.agent_id
+                )));
+            }
+        }
         let (tx, rx) = mpsc::channel(1024);
-        let generation = self.hub.fleet.join(&hello, tx.clone());
+        let generation = self
+            .hub
+            .fleet
+            .join(&hello, tx.clone(), self.hub.config.agent_timeout)
+            .map_err(|e| {
+                tracing::warn!(%peer, agent = %hello.agent_id, host = %hello.host_name, "refused a join: {e}");
+                Status::already_exists(e)
+            })?;
         let agent_id = hello.agent_id.clone();
         tracing::info!(agent = %agent_id, role = ?hello.role(), host = %hello.host_name, "agent joined");
         let welcome = Down::Welcome(wire::Welcome {
@@ -158,18 +192,50 @@ impl Control for ControlService {
         &self,
         request: Request<wire::SubmitRequest>,
     ) -> Result<Response<wire::SubmitReply>, Status> {
+        let caller = require(&request, Access::Client)?;
+        let client = caller.cert_name.clone().unwrap_or_else(|| {
+            request
+                .remote_addr()
+                .map_or("unknown".to_string(), |a| a.ip().to_string())
+        });
         let r = request.into_inner();
+        if r.profile_yaml.len() > MAX_PROFILE_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "the profile is {} bytes; at most {MAX_PROFILE_BYTES} are accepted",
+                r.profile_yaml.len()
+            )));
+        }
+        let slot = self.submits.enter(&client).ok_or_else(|| {
+            tracing::warn!(%client, "refused a submit: {MAX_PER_CLIENT} of this client's are being parsed");
+            Status::resource_exhausted(format!(
+                "{MAX_PER_CLIENT} submits of this client are still being parsed; try again later"
+            ))
+        })?;
         let origin = if r.profile_name.is_empty() {
             "submitted profile".to_string()
         } else {
             r.profile_name.clone()
         };
-        let stem = Path::new(&origin)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "profile".into());
-        let loaded = parse_profile(&r.profile_yaml, Path::new(&origin), &stem)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let text = r.profile_yaml.clone();
+        let env = r.env.clone();
+        let parse = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            parse_submitted(&text, &origin, &env)
+        });
+        let loaded = match tokio::time::timeout(PARSE_TIME_LIMIT, parse).await {
+            Ok(Ok(Ok(loaded))) => {
+                crate::redact::register(&loaded.secrets);
+                loaded
+            }
+            Ok(Ok(Err(e))) => return Err(Status::invalid_argument(e.to_string())),
+            Ok(Err(e)) => return Err(Status::internal(format!("parsing the profile failed: {e}"))),
+            Err(_) => {
+                tracing::warn!(%client, "a submitted profile took longer than {PARSE_TIME_LIMIT:?} to parse: refused");
+                return Err(Status::deadline_exceeded(format!(
+                    "the profile took longer than {PARSE_TIME_LIMIT:?} to parse and check"
+                )));
+            }
+        };
         if let Some(rate) = r.max_failure_rate {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(Status::invalid_argument(format!(
@@ -210,6 +276,7 @@ impl Control for ControlService {
         &self,
         request: Request<wire::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        require(&request, Access::Client)?;
         let run_id = request.into_inner().run_id;
         let rx = self
             .hub
@@ -225,6 +292,7 @@ impl Control for ControlService {
         &self,
         request: Request<wire::GetReportRequest>,
     ) -> Result<Response<wire::GetReportReply>, Status> {
+        require(&request, Access::Client)?;
         let run_id = request.into_inner().run_id;
         let rx = self
             .hub
@@ -242,10 +310,26 @@ impl Control for ControlService {
             run_id,
             status: status.into(),
             results_dir: p.results_dir,
-            summary_markdown: p.summary_markdown,
+            summary_markdown: crate::redact::redact(&p.summary_markdown),
             verdicts_json: serde_json::to_vec(&p.verdicts).unwrap_or_default(),
         }))
     }
+}
+
+/// Parses a submitted profile (on a blocking thread): `REPLACE_ENV_` from the values the
+/// submitter sent, every one of them a secret.
+fn parse_submitted(
+    text: &str,
+    origin: &str,
+    env: &std::collections::HashMap<String, String>,
+) -> Result<LoadedProfile, fleetbench_common::profile::ProfileError> {
+    let stem = fleetbench_common::profile::profile_stem(Path::new(origin), "profile");
+    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut loaded = parse_profile_env(text, Path::new(origin), &stem, &[], EnvSource::Sent(&env))?;
+    for v in env.values() {
+        loaded.secrets.add_env(v);
+    }
+    Ok(loaded)
 }
 
 /// Probes the agent's clock again every `every` (a burst of [`REPROBES`]) while its stream is

@@ -8,6 +8,7 @@
 //! (BenchmarkRun 0.1), `summary.md` + `summary.json`. The llm-d reports (0.2.1 and the copies
 //! under llm-d's file names) and the vLLM dashboard files are rebuilt from these by `render`.
 
+use fleetbench_common::profile::Secrets;
 use fleetbench_common::report::BenchmarkRun;
 use fleetbench_proto::v1 as wire;
 use prost::Message;
@@ -35,6 +36,8 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub struct RunStore {
     dir: PathBuf,
     logs: HashMap<u32, File>,
+    /// Written `<redacted>` in every text file of the run directory.
+    secrets: Secrets,
 }
 
 impl RunStore {
@@ -44,7 +47,16 @@ impl RunStore {
         Ok(RunStore {
             dir,
             logs: HashMap::new(),
+            secrets: Secrets::default(),
         })
+    }
+
+    /// The store with `secrets` redacted from every text file it writes (profile, plan,
+    /// agents, reports, summaries, `requests.jsonl`); the outputs rendered later are built
+    /// from these files.
+    pub fn with_secrets(mut self, secrets: Secrets) -> RunStore {
+        self.secrets = secrets;
+        self
     }
 
     /// An existing run directory (for rewriting its reports).
@@ -52,6 +64,7 @@ impl RunStore {
         RunStore {
             dir,
             logs: HashMap::new(),
+            secrets: Secrets::default(),
         }
     }
 
@@ -78,7 +91,7 @@ impl RunStore {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(at(parent))?;
         }
-        std::fs::write(&path, contents).map_err(at(&path))
+        std::fs::write(&path, self.secrets.redact_bytes(contents)).map_err(at(&path))
     }
 
     /// Appends one snapshot to its stage's log (handed to the OS before this returns).
@@ -150,7 +163,8 @@ impl RunStore {
             .append(true)
             .open(&path)
             .map_err(at(&path))?;
-        file.write_all(&lines).map_err(at(&path))
+        file.write_all(&self.secrets.redact_bytes(&lines))
+            .map_err(at(&path))
     }
 
     /// `stage-<k>/report.yaml` and `report.json`, the same content.

@@ -113,6 +113,18 @@ pub struct ServeArgs {
     /// Worker threads of the tokio runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
+
+    /// Refuse every generation request (401, like an API gateway) that lacks the header NAME
+    /// with exactly VALUE (repeatable; e.g. `authorization=Bearer sk-...`). The value is never
+    /// logged: tests use it to prove that a secret reached the engine.
+    #[arg(long = "require-header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    pub require_headers: Vec<(String, String)>,
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.to_string()))
+        .ok_or_else(|| "expected NAME=VALUE".to_string())
 }
 
 #[derive(Debug, Args, Clone)]

@@ -72,6 +72,17 @@ pub(crate) async fn generate(
         state.ground_truth.clone(),
         matches!(state.timing, Timing::Deterministic { .. }),
     );
+    for (name, value) in &state.required_headers {
+        if req.headers().get(name.as_str()).map(|v| v.as_bytes()) != Some(value.as_bytes()) {
+            // The expected value is a credential: name the header only.
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "AuthenticationError",
+                &format!("missing or wrong header {name}"),
+                None,
+            );
+        }
+    }
     let fault = match req.headers().get(FAULT_HEADER).map(|v| v.to_str()) {
         Some(Ok(spec)) => match spec.parse::<Fault>() {
             Ok(f) => Some(f),

@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub fault: Option<Fault>,
     pub fault_rate: f64,
     pub seed: u64,
+    /// Headers (lower-case name, value) every generation request must carry.
+    pub required_headers: Vec<(String, String)>,
 }
 
 /// A bad command line for `serve`.
@@ -87,6 +89,7 @@ impl ServeConfig {
             fault: a.fault.as_deref().map(str::parse).transpose()?,
             fault_rate: a.fault_rate,
             seed: a.seed,
+            required_headers: a.require_headers.clone(),
         })
     }
 }
@@ -108,6 +111,7 @@ pub(crate) struct AppState {
     pub(crate) seed: u64,
     pub(crate) models_body: Bytes,
     pub(crate) instance_id: String,
+    pub(crate) required_headers: Vec<(String, String)>,
 }
 
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process ends.
@@ -154,6 +158,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         seed: cfg.seed,
         models_body: Bytes::from(models_body),
         instance_id: format!("sim-{addr}"),
+        required_headers: cfg.required_headers.clone(),
     });
     crate::announce(addr);
     tracing::info!(%addr, role = ?cfg.role, model = %cfg.model, "sim serving");

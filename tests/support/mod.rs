@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod docker;
+pub mod security;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -54,10 +55,22 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Proc> {
+        Proc::spawn_env(name, program, args, &[], log_dir)
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    pub fn spawn_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> Result<Proc> {
         let stderr = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
         let mut child = Command::new(program)
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

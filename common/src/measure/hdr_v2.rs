@@ -12,6 +12,49 @@ use hdrhistogram::Histogram;
 const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
 const HEADER_LEN: usize = 40;
 
+/// Checks a V2 header from the network before anything is decoded or allocated: the plain V2
+/// cookie (no DEFLATE: a compressed payload could expand without bound), a payload that fits in
+/// `bytes`, and a layout no larger than the target's (lowest value at least 1, highest at most
+/// `highest`, at most `sigfig` significant digits), so that even the general deserializer
+/// allocates no more than one target histogram.
+pub fn check_header(bytes: &[u8], highest: u64, sigfig: u8) -> Result<(), String> {
+    if bytes.len() < HEADER_LEN {
+        return Err(format!(
+            "{} bytes: shorter than the {HEADER_LEN}-byte V2 header",
+            bytes.len()
+        ));
+    }
+    let u32_at = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap_or_default());
+    let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
+    let (cookie, payload_len, digits) = (u32_at(0), u32_at(4) as usize, u32_at(12));
+    let (low, high, ratio) = (u64_at(16), u64_at(24), f64::from_bits(u64_at(32)));
+    if cookie != V2_COOKIE {
+        return Err(format!(
+            "cookie {cookie:#x} is not an uncompressed V2 histogram ({V2_COOKIE:#x})"
+        ));
+    }
+    if payload_len > bytes.len() - HEADER_LEN {
+        return Err(format!(
+            "the header declares {payload_len} payload bytes, {} follow",
+            bytes.len() - HEADER_LEN
+        ));
+    }
+    if digits == 0 || digits > u32::from(sigfig) {
+        return Err(format!(
+            "{digits} significant digits (1 to {sigfig} accepted)"
+        ));
+    }
+    if low < 1 || high > highest || high < low.saturating_mul(2) {
+        return Err(format!(
+            "value range {low}..{high} (within 1..{highest} accepted)"
+        ));
+    }
+    if !ratio.is_finite() || ratio <= 0.0 {
+        return Err(format!("integer-to-double ratio {ratio}"));
+    }
+    Ok(())
+}
+
 /// The (value, count) pairs of the histogram encoded in `bytes`, for a target with lowest value
 /// 1 and `sigfig` digits. `None` when the encoding is not one this fast path takes; `Some(Err)`
 /// when it is malformed.

@@ -85,23 +85,50 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Failed requests of every class (saturating: counts come from the network).
     pub fn failed(&self) -> u64 {
-        self.failures.values().sum()
+        self.failures
+            .values()
+            .fold(0u64, |a, &b| a.saturating_add(b))
     }
 
+    /// Adds `o`, saturating at `u64::MAX` (counts from the network never panic; the
+    /// coordinator refuses overflowing ones first with [`Counters::checked_add`]).
     pub fn add(&mut self, o: &Counters) {
-        self.requests += o.requests;
-        self.ok += o.ok;
-        self.incomplete += o.incomplete;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.tokens_from_usage += o.tokens_from_usage;
-        self.tokens_from_chunks += o.tokens_from_chunks;
-        self.tokens_from_tokenizer += o.tokens_from_tokenizer;
-        self.held_back += o.held_back;
-        self.outside_window += o.outside_window;
+        self.fold(o, u64::saturating_add);
+    }
+
+    /// `self + o`, or `None` when a counter would overflow.
+    pub fn checked_add(&self, o: &Counters) -> Option<Counters> {
+        let mut sum = self.clone();
+        let mut overflow = false;
+        sum.fold(o, |a, b| {
+            a.checked_add(b).unwrap_or_else(|| {
+                overflow = true;
+                u64::MAX
+            })
+        });
+        (!overflow).then_some(sum)
+    }
+
+    fn fold(&mut self, o: &Counters, mut add: impl FnMut(u64, u64) -> u64) {
+        for (mine, theirs) in [
+            (&mut self.requests, o.requests),
+            (&mut self.ok, o.ok),
+            (&mut self.incomplete, o.incomplete),
+            (&mut self.input_tokens, o.input_tokens),
+            (&mut self.output_tokens, o.output_tokens),
+            (&mut self.tokens_from_usage, o.tokens_from_usage),
+            (&mut self.tokens_from_chunks, o.tokens_from_chunks),
+            (&mut self.tokens_from_tokenizer, o.tokens_from_tokenizer),
+            (&mut self.held_back, o.held_back),
+            (&mut self.outside_window, o.outside_window),
+        ] {
+            *mine = add(*mine, theirs);
+        }
         for (k, v) in &o.failures {
-            *self.failures.entry(k.clone()).or_default() += v;
+            let c = self.failures.entry(k.clone()).or_default();
+            *c = add(*c, *v);
         }
     }
 
@@ -167,6 +194,8 @@ pub enum MeasureError {
     Unknown(String),
     #[error("histogram `{name}` cannot be merged: {message}")]
     Merge { name: String, message: String },
+    #[error("counters: {0}")]
+    Counters(String),
 }
 
 impl Default for Measurements {
@@ -242,6 +271,23 @@ impl Measurements {
         Ok(out)
     }
 
+    /// Checks every histogram of a snapshot (known name, a header no larger than a stage
+    /// histogram) without decoding a payload or allocating for it.
+    pub fn check_wire(
+        hists: &std::collections::HashMap<String, Vec<u8>>,
+    ) -> Result<(), MeasureError> {
+        for (name, bytes) in hists {
+            Metric::from_name(name).ok_or_else(|| MeasureError::Unknown(name.clone()))?;
+            hdr_v2::check_header(bytes, HIGHEST, SIGFIG).map_err(|message| {
+                MeasureError::Decode {
+                    name: name.clone(),
+                    message,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     /// Adds a snapshot's contents directly, without building a full `Measurements` for it (a
     /// decoded histogram is only as large as its values need). Nothing is added on error.
     pub fn add_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), MeasureError> {
@@ -266,6 +312,7 @@ impl Measurements {
                 name: name.clone(),
                 message,
             };
+            hdr_v2::check_header(bytes, HIGHEST, SIGFIG).map_err(bad)?;
             let d = match hdr_v2::decode_v2(bytes, SIGFIG) {
                 Some(values) => Decoded::Values(values.map_err(bad)?),
                 None => Decoded::Histogram(

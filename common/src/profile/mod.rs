@@ -10,6 +10,7 @@ mod locate;
 mod matrix;
 mod model;
 mod overrides;
+mod secrets;
 mod validate;
 mod vllm_args;
 
@@ -21,6 +22,9 @@ pub use matrix::{
 };
 pub use model::*;
 pub use overrides::{apply_overrides, split_assignments};
+pub use secrets::{
+    env_names, env_values, is_secret_header, EnvSource, Secrets, MIN_ENV_SECRET_LEN, REDACTED,
+};
 
 use crate::data::Dataset;
 use std::path::Path;
@@ -35,6 +39,9 @@ pub struct LoadedProfile {
     pub dataset: Option<Arc<Dataset>>,
     /// Single-token words of `tokenizer.pretrained_model_name_or_path`, for exact-length prompts.
     pub vocab: Option<Arc<Vec<String>>>,
+    /// What must never be written in clear: `server.api_key`, credential headers, values from
+    /// the environment.
+    pub secrets: Secrets,
 }
 
 /// Reads, parses and validates a profile file.
@@ -89,7 +96,20 @@ pub fn parse_profile_with(
     default_name: &str,
     overrides: &[String],
 ) -> Result<LoadedProfile, ProfileError> {
-    let filled = replace_env(text, origin)?;
+    parse_profile_env(text, origin, default_name, overrides, EnvSource::Process)
+}
+
+/// [`parse_profile_with`] with `REPLACE_ENV_` filled from `env`: a submitted profile is filled
+/// from the values its submitter sent, never from this process's environment.
+pub fn parse_profile_env(
+    text: &str,
+    origin: &Path,
+    default_name: &str,
+    overrides: &[String],
+    env: EnvSource<'_>,
+) -> Result<LoadedProfile, ProfileError> {
+    check_nesting(text, origin)?;
+    let (filled, from_env) = secrets::fill_env(text, origin, env)?;
     let effective = apply_overrides(&filled, origin, overrides)?;
     let profile: Profile = serde_norway::from_str(&effective).map_err(|e| ProfileError::Parse {
         file: origin.to_path_buf(),
@@ -101,7 +121,11 @@ pub fn parse_profile_with(
         },
     })?;
     let located = |e: ProfileError| position(e, &filled, &effective);
-    finish(profile, origin, default_name, &located)
+    let mut loaded = finish(profile, origin, default_name, &located)?;
+    for v in &from_env {
+        loaded.secrets.add_env(v);
+    }
+    Ok(loaded)
 }
 
 /// Validates a parsed profile and reads what it names (tokenizer, dataset file); `located` adds
@@ -131,6 +155,7 @@ fn finish(
         .unwrap_or_else(|| default_name.to_string());
     Ok(LoadedProfile {
         name,
+        secrets: Secrets::of_profile(&profile),
         profile,
         dataset: dataset.map(Arc::new),
         vocab: vocab.map(Arc::new),
@@ -178,27 +203,45 @@ fn describe_parse_error(e: &serde_norway::Error) -> String {
     }
 }
 
-/// Replaces every `REPLACE_ENV_<NAME>` (NAME: `[A-Za-z0-9_]+`) with the variable's value.
-fn replace_env(text: &str, origin: &Path) -> Result<String, ProfileError> {
-    const MARK: &str = "REPLACE_ENV_";
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(MARK) {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + MARK.len()..];
-        let len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        let name = &after[..len];
-        let value = std::env::var(name).map_err(|_| ProfileError::MissingEnv {
-            file: origin.to_path_buf(),
-            name: name.to_string(),
-        })?;
-        out.push_str(&value);
-        rest = &after[len..];
+/// Deepest `[` / `{` nesting a profile may have; no profile needs more than a handful, and the
+/// YAML parser's memory grows with the depth (a 4 MiB `[[[[...` took hundreds of MB).
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// Refuses text whose flow collections (`[`, `{`, outside quotes and comments) nest deeper than
+/// [`MAX_FLOW_DEPTH`], before the YAML parser sees it.
+fn check_nesting(text: &str, origin: &Path) -> Result<(), ProfileError> {
+    let (mut depth, mut quote, mut comment) = (0usize, None::<char>, false);
+    let mut prev = ' ';
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+            (None, '#') if prev.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    let line = text[..i].matches('\n').count() + 1;
+                    return Err(ProfileError::Parse {
+                        file: origin.to_path_buf(),
+                        message: format!(
+                            "line {line}: [ and {{ nest deeper than {MAX_FLOW_DEPTH} levels"
+                        ),
+                    });
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
     }
-    out.push_str(rest);
-    Ok(out)
+    Ok(())
+}
+
+/// Replaces every `REPLACE_ENV_<NAME>` with the variable's value from this process's environment.
+fn replace_env(text: &str, origin: &Path) -> Result<String, ProfileError> {
+    secrets::fill_env(text, origin, EnvSource::Process).map(|(t, _)| t)
 }
 
 #[cfg(test)]

@@ -541,6 +541,8 @@ fn a_template_file_is_named_without_its_in_suffix() {
     assert_eq!(profile_stem(Path::new("w/chatbot.yaml"), "p"), "chatbot");
     assert_eq!(profile_stem(Path::new("plain"), "p"), "plain");
     assert_eq!(profile_stem(Path::new(""), "p"), "p");
+}
+
 /// Absurd magnitudes: each refused at once (closed forms, nothing enumerated), naming the file,
 /// the key, the value and the limit.
 #[test]
