@@ -312,7 +312,14 @@ async fn start_stage(
         );
         Instant::now()
     };
-    let timeout = Duration::from_millis(spec.request_timeout_ms);
+    let mut timeouts =
+        crate::client::Timeouts::with_total(Duration::from_millis(spec.request_timeout_ms));
+    if let Some(ms) = spec.first_byte_timeout_ms {
+        timeouts.first_byte = Duration::from_millis(ms).min(timeouts.total);
+    }
+    if let Some(ms) = spec.idle_timeout_ms {
+        timeouts.idle = Duration::from_millis(ms).min(timeouts.total);
+    }
     if spec.telemetry.nvml == Some(fleetbench_common::profile::NvmlSetting::On)
         && !cfg.telemetry.lock().await.has_accelerators()
     {
@@ -322,7 +329,7 @@ async fn start_stage(
             "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".into(),
         ));
     }
-    let client = match EndpointClient::new(&spec.endpoint, timeout).await {
+    let client = match EndpointClient::new(&spec.endpoint, timeouts).await {
         Ok(c) => Arc::new(c),
         Err(e) => return Err(shard_failed(stage_tx, &spec, e.to_string())),
     };

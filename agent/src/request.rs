@@ -79,6 +79,8 @@ pub enum Failure {
     Truncated,
     ShortOutput,
     Incomplete,
+    /// An SSE line or event, or a whole non-streamed body, beyond the client's caps.
+    OversizedEvent,
 }
 
 impl Failure {
@@ -94,6 +96,7 @@ impl Failure {
             Failure::Truncated => "truncated".into(),
             Failure::ShortOutput => "short_output".into(),
             Failure::Incomplete => "incomplete".into(),
+            Failure::OversizedEvent => "oversized_event".into(),
         }
     }
 }
@@ -123,5 +126,8 @@ pub struct RequestRecord {
     pub in_tokens: u64,
     pub out_tokens: u64,
     pub token_source: TokenSource,
+    /// `usage.prompt_tokens_details.cached_tokens`: prompt tokens the server took from its
+    /// prefix cache, when it said.
+    pub cached_tokens: Option<u64>,
     pub outcome: Result<(), Failure>,
 }

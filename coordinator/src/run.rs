@@ -404,6 +404,7 @@ async fn run_stage(
                 "clock_offset_ms": hub.fleet.offset_ns(id).map(|o| o as f64 / 1e6),
                 "clock_round_trip_ms": hub.fleet.round_trip_ns(id).map(|o| o as f64 / 1e6),
                 "clock_probes": hub.fleet.clock_probes(id),
+                "connections": {"opened": r.conn_opened, "reused": r.conn_reused, "retries": r.retries},
             }))
             .collect::<Vec<_>>()),
     );
