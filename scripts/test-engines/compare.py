@@ -113,7 +113,7 @@ def run_profile(bindir, work, name, profile_text, metrics_url):
 
 
 TIMING = re.compile(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
-EVAL = re.compile(r"^\s*eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
+EVAL = re.compile(r"(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
 
 
 def server_timings(log_path, start_offset):
@@ -184,13 +184,14 @@ def main():
             client_out = sum(q["output_tokens"] for q in reqs if q["status"] == "ok")
             server_out = after.get("llamacpp:tokens_predicted_total", 0) - before.get("llamacpp:tokens_predicted_total", 0)
             # Per request: TTFT (from the send) against the server's prompt eval time, paired in
-            # order of the first token (exact when requests do not overlap, as at 0.5 req/s).
+            # order of the end (the server logs a request's timings when it ends).
             ok = sorted((q for q in reqs if q["status"] == "ok" and q.get("first_token_unix_ns")),
-                        key=lambda q: q["first_token_unix_ns"])
+                        key=lambda q: q["end_unix_ns"])
             diffs = [
                 (q["first_token_unix_ns"] - q["sent_unix_ns"]) / 1e6 - t[0]
                 for q, t in zip(ok, timings)
             ] if len(ok) == len(timings) else []
+            out_server = sum(t[3] for t in timings)
             service = m.get("service") or {}
             fam = ",".join(sorted(set((meta.get("host_groups") or [{}])[0].get("engine", {}).get("families", {}).values())))
             rows.append({
@@ -201,7 +202,7 @@ def main():
                 "conns opened/reused/retries": f"{conns.get('opened')}/{conns.get('reused')}/{conns.get('retries')}",
                 "TTFT p50 ms": round(m["latency"]["time_to_first_token"].get("median", m["latency"]["time_to_first_token"].get("p50", 0)), 1),
                 "server prompt eval p50 ms": round(sorted(t[0] for t in timings)[len(timings) // 2], 1) if timings else None,
-                "TTFT − prompt eval, mean/max ms": f"{sum(diffs)/len(diffs):.1f}/{max(diffs):.1f}" if diffs else "n/a (overlapping)",
+                "TTFT − prompt eval, mean/max ms": f"{sum(diffs)/len(diffs):.1f}/{max(diffs):.1f}" if diffs else f"n/a ({len(ok)} ok, {len(timings)} timings)",
                 "output tokens client/server": f"{client_out}/{server_out:.0f}",
                 "metrics.service": f"{'filled' if service.get('batch_size') else 'empty'} ({fam})",
             })
