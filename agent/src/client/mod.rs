@@ -24,9 +24,10 @@ use tokio::time::timeout_at;
 /// No byte for this long from a streaming response: `timeout_idle`.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// No response headers this long after the send: `timeout_headers`. Streaming servers send
-/// their headers when the request is admitted (vLLM, SGLang) or with the first token
-/// (llama.cpp), so this also bounds the queueing a request may see.
+/// No response headers this long after a streamed request's send: `timeout_headers`. Streaming
+/// servers send their headers when the request is admitted (vLLM, SGLang) or with the first
+/// token (llama.cpp), so this also bounds the queueing a request may see. (A non-streamed
+/// response's headers come with the whole answer: only the total timeout applies.)
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The most of an error body that is read (the rest is discarded with the connection).
@@ -294,7 +295,12 @@ impl EndpointClient {
         rec.t_sent = Instant::now();
         let t = self.timeouts;
         let deadline = tokio::time::Instant::from_std(rec.t_sent + t.total);
-        let first_byte = deadline.min(tokio::time::Instant::from_std(rec.t_sent + t.first_byte));
+        // A non-streamed response's headers come with the whole answer: only the total bounds it.
+        let first_byte = if self.streaming {
+            deadline.min(tokio::time::Instant::from_std(rec.t_sent + t.first_byte))
+        } else {
+            deadline
+        };
         let (conn, resp) = match self.send(data, first_byte).await {
             Ok(x) => x,
             Err(f) => return finish(rec, f),

@@ -327,7 +327,7 @@ pub struct LoadConfig {
     /// Per-request timeout in seconds (default 600).
     #[serde(default)]
     pub request_timeout: Option<f64>,
-    /// Seconds a request may wait for the response headers (default 300, at most
+    /// Seconds a streamed request may wait for the response headers (default 300, at most
     /// `request_timeout`): `timeout_headers`.
     #[serde(default)]
     pub first_byte_timeout: Option<f64>,
