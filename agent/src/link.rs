@@ -442,7 +442,14 @@ async fn start_stage(
         );
         Instant::now()
     };
-    let timeout = Duration::from_millis(spec.request_timeout_ms);
+    let mut timeouts =
+        crate::client::Timeouts::with_total(Duration::from_millis(spec.request_timeout_ms));
+    if let Some(ms) = spec.first_byte_timeout_ms {
+        timeouts.first_byte = Duration::from_millis(ms).min(timeouts.total);
+    }
+    if let Some(ms) = spec.idle_timeout_ms {
+        timeouts.idle = Duration::from_millis(ms).min(timeouts.total);
+    }
     if spec.telemetry.nvml == Some(fleetbench_common::profile::NvmlSetting::On)
         && !state.has_accelerators
     {
@@ -455,7 +462,7 @@ async fn start_stage(
     if let Some(why) = crate::capacity::refuse(&spec, crate::capacity::open_files_limit()) {
         return Err(shard_failed(stage_tx, &spec, why));
     }
-    let client = match EndpointClient::new(&spec.endpoint, timeout).await {
+    let client = match EndpointClient::new(&spec.endpoint, timeouts).await {
         Ok(c) => Arc::new(c),
         Err(e) => return Err(shard_failed(stage_tx, &spec, e.to_string())),
     };

@@ -49,13 +49,16 @@ async fn run(p: &wire::Preflight) -> wire::PreflightResult {
         }
     };
     let timeout = Duration::from_millis(spec.request_timeout_ms).min(PREFLIGHT_TIMEOUT);
-    let client = match EndpointClient::new(&spec.endpoint, timeout).await {
-        Ok(c) => c,
-        Err(e) => {
-            result.error = e.to_string();
-            return result;
-        }
-    };
+    let client =
+        match EndpointClient::new(&spec.endpoint, crate::client::Timeouts::with_total(timeout))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                result.error = e.to_string();
+                return result;
+            }
+        };
     let data = test_request(&spec);
     let sent = Instant::now();
     let rec = client.execute(&data, sent).await;

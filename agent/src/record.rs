@@ -123,6 +123,11 @@ impl Recorder {
                 m.counters.ok += 1;
                 m.counters.input_tokens += r.in_tokens;
                 m.counters.output_tokens += r.out_tokens;
+                if let Some(cached) = r.cached_tokens {
+                    m.counters.cache_reported += 1;
+                    m.counters.cached_tokens += cached;
+                    m.counters.cache_prompt_tokens += r.in_tokens;
+                }
                 match r.token_source {
                     TokenSource::Usage => m.counters.tokens_from_usage += 1,
                     TokenSource::Chunks => m.counters.tokens_from_chunks += 1,
@@ -179,6 +184,18 @@ impl Recorder {
     }
 
     /// Requests the in-flight cap held back (sent late).
+    /// Adds what the stage's connection pool did (once, at the stage's end).
+    pub fn record_connections(&self, c: crate::client::ConnStats) {
+        if let Ok(mut g) = self.inner.lock() {
+            let k = &mut g.current.counters;
+            k.conn_opened += c.opened;
+            k.conn_reused += c.reused;
+            k.retries += c.retries;
+            k.conn_server_closed += c.server_closed;
+            k.conn_idle_closed += c.idle_closed;
+        }
+    }
+
     pub fn record_held_back(&self) {
         if let Ok(mut g) = self.inner.lock() {
             g.current.counters.held_back += 1;

@@ -81,6 +81,8 @@ pub enum Failure {
     Incomplete,
     /// Not sent: due more than the agent's `--max-send-lag` ago (the agent had stalled).
     ClientLate,
+    /// An SSE line or event, or a whole non-streamed body, beyond the client's caps.
+    OversizedEvent,
 }
 
 impl Failure {
@@ -97,6 +99,7 @@ impl Failure {
             Failure::ShortOutput => "short_output".into(),
             Failure::Incomplete => "incomplete".into(),
             Failure::ClientLate => "client_late".into(),
+            Failure::OversizedEvent => "oversized_event".into(),
         }
     }
 }
@@ -126,6 +129,9 @@ pub struct RequestRecord {
     pub in_tokens: u64,
     pub out_tokens: u64,
     pub token_source: TokenSource,
+    /// `usage.prompt_tokens_details.cached_tokens`: prompt tokens the server took from its
+    /// prefix cache, when it said.
+    pub cached_tokens: Option<u64>,
     pub outcome: Result<(), Failure>,
     /// The start of the body of a non-2xx response ([`error_excerpt`]).
     pub error_body: Option<String>,

@@ -21,8 +21,12 @@ use tokio::task::JoinSet;
 /// Send lag (sent − intended) p99 above which the agent warns that it is the bottleneck.
 const SEND_LAG_WARN_US: u64 = 10_000;
 
-/// Connections opened ahead of an open-loop stage.
-const PREWARM_OPEN_LOOP: usize = 32;
+/// How long before the stage start its pre-warmed connections are opened: close enough that
+/// they are not idle for long (an idle connection may hold one of the server's HTTP threads).
+const PREWARM_LEAD: Duration = Duration::from_millis(300);
+
+/// How often idle connections past their idle limit are closed.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 /// What a stage sends towards the coordinator.
 #[derive(Debug)]
@@ -109,23 +113,39 @@ pub async fn run_stage(ctx: StageContext) {
         stop_rx,
     ));
     let spec = &ctx.spec;
-    // Open the connections the stage will need before it starts: connection setup is not the
-    // server's latency.
-    let warm = match &spec.load {
+    // Never more idle connections than the stage has in flight at once: each idle one may
+    // hold one of the server's HTTP threads.
+    let in_flight = match &spec.load {
         ShardLoad::Concurrent { users, .. } => *users as usize,
-        ShardLoad::Constant { .. }
-        | ShardLoad::Poisson { .. }
-        | ShardLoad::Gamma { .. }
-        | ShardLoad::Trace { .. } => PREWARM_OPEN_LOOP,
         ShardLoad::Idle => 0,
+        _ => ctx.limits.max_in_flight,
+    }
+    .min(ctx.limits.max_in_flight);
+    ctx.client.pool().set_max_idle(in_flight);
+    // Pre-warm only when the profile asks (`load.warmup_connections`), at most what the stage
+    // uses at once, opened just before the start so that they do not sit idle.
+    let warm = (spec.warmup_connections as usize).min(in_flight);
+    if warm > 0 {
+        if let Some(t) = ctx.start.checked_sub(PREWARM_LEAD) {
+            tokio::time::sleep_until(t.into()).await;
+        }
+        ctx.client.prewarm(warm, ctx.start).await;
+    }
+    let (sweep_stop_tx, mut sweep_stop) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = {
+        let client = ctx.client.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => client.pool().sweep(),
+                    _ = &mut sweep_stop => return,
+                }
+            }
+        })
     };
     tokio::select! {
-        _ = async {
-            ctx.client
-                .prewarm(warm.min(ctx.limits.max_in_flight), ctx.start)
-                .await;
-            wait_until(ctx.start).await;
-        } => {}
+        _ = wait_until(ctx.start) => {}
         _ = ctx.stop.wait() => {}
     }
     let started_unix_ns = fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns;
@@ -186,6 +206,20 @@ pub async fn run_stage(ctx: StageContext) {
         .unwrap_or_default();
     let _ = sampling_tx.send(());
     let _ = sampler.await;
+    let _ = sweep_stop_tx.send(());
+    let _ = sweeper.await;
+    ctx.client.pool().close_idle();
+    let conns = ctx.client.pool().stats();
+    tracing::info!(
+        "stage {} connections: {} opened, {} reused, {} retries, {} closed by the server, {} idle closed",
+        spec.stage,
+        conns.opened,
+        conns.reused,
+        conns.retries,
+        conns.server_closed,
+        conns.idle_closed
+    );
+    recorder.record_connections(conns);
     let _ = stop_tx.send(());
     let snapshots = cutter.await.unwrap_or(0);
     let _ = ctx.out.send(Outbound::Done(wire::ShardDone {

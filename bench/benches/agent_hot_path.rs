@@ -53,6 +53,7 @@ fn events(endpoint: Endpoint) -> Vec<Vec<u8>> {
             Usage {
                 prompt_tokens: 16,
                 completion_tokens: TOKENS,
+                cached_tokens: None,
             },
         )
     }));
@@ -101,7 +102,7 @@ fn sse(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 per_chunk(iters, chunks, || {
                     for r in &reads {
-                        p.feed(black_box(r), |e| {
+                        let _ = p.feed(black_box(r), |e| {
                             black_box(e);
                         });
                     }
@@ -162,7 +163,7 @@ fn decode(c: &mut Criterion) {
                     let mut p = SseParser::new();
                     let (mut text, mut gaps, mut done) = (0u64, Vec::new(), false);
                     for r in &reads {
-                        p.feed(black_box(r), |e| {
+                        let _ = p.feed(black_box(r), |e| {
                             if e == b"[DONE]" {
                                 done = true;
                                 return;
@@ -206,6 +207,7 @@ fn recorder(c: &mut Criterion) {
         in_tokens: 16,
         out_tokens: u64::from(TOKENS),
         token_source: TokenSource::Usage,
+        cached_tokens: None,
         outcome: Ok(()),
         error_body: None,
     };

@@ -16,7 +16,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use fleetbench_agent::client::EndpointClient;
+use fleetbench_agent::client::{EndpointClient, Timeouts};
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestData, RequestRecord};
 use fleetbench_agent::schedule::{pace, Due};
@@ -299,7 +299,10 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
         let mut clients = Vec::new();
         for (i, sim) in used.iter().enumerate() {
             let endpoint = shard(&sim.addr, args.tokens, &load)?.endpoint;
-            let client = Arc::new(EndpointClient::new(&endpoint, Duration::from_secs(60)).await?);
+            let client = Arc::new(
+                EndpointClient::new(&endpoint, Timeouts::with_total(Duration::from_secs(60)))
+                    .await?,
+            );
             // Streams go round-robin: sim i serves streams i, i + k, ...
             let streams = (c as usize + used.len() - 1 - i) / used.len();
             client
@@ -412,7 +415,13 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
         tokens,
         &format!("load: {{type: constant, stages: [{{rate: {rate}, duration: {seconds}}}]}}"),
     )?;
-    let client = Arc::new(EndpointClient::new(&spec.endpoint, Duration::from_secs(60)).await?);
+    let client = Arc::new(
+        EndpointClient::new(
+            &spec.endpoint,
+            Timeouts::with_total(Duration::from_secs(60)),
+        )
+        .await?,
+    );
     client
         .prewarm(
             streams as usize + 64,

@@ -253,6 +253,9 @@ impl StageCollector {
                 ok: s.counters.ok,
                 started_unix_ns: s.started_unix_ns,
                 lost: s.lost,
+                conn_opened: s.counters.conn_opened,
+                conn_reused: s.counters.conn_reused,
+                retries: s.counters.retries,
             })
             .collect()
     }
@@ -276,6 +279,11 @@ pub struct ShardReport {
     pub ok: u64,
     pub started_unix_ns: i64,
     pub lost: bool,
+    /// HTTP connections the shard's agent opened, requests it sent on reused ones, and
+    /// requests it retried on a fresh one.
+    pub conn_opened: u64,
+    pub conn_reused: u64,
+    pub retries: u64,
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@ use fleetbench_common::measure::Metric;
 use fleetbench_common::plan::{plan_run, RunPlan, ShardLoad, StagePlan};
 use fleetbench_common::profile::{LoadedProfile, OnAgentLoss};
 use fleetbench_common::report::{
-    assess, build_stage_report, judge, verdicts_markdown, vllm_results, vllm_table,
-    with_verdicts, AgentInfo, BenchmarkRun, EndpointFacts, ShardTally, StageInput, StageVerdict,
-    VerdictInputs, DEFAULT_MAX_FAILURE_RATE,
+    assess, build_stage_report, judge, verdicts_markdown, vllm_results, vllm_table, with_verdicts,
+    AgentInfo, BenchmarkRun, EndpointFacts, ShardTally, StageInput, StageVerdict, VerdictInputs,
+    DEFAULT_MAX_FAILURE_RATE,
 };
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
@@ -509,6 +509,7 @@ pub(crate) async fn run_stage(
                 "clock_offset_ms": hub.fleet.offset_ns(id).map(|o| o as f64 / 1e6),
                 "clock_round_trip_ms": hub.fleet.round_trip_ns(id).map(|o| o as f64 / 1e6),
                 "clock_probes": hub.fleet.clock_probes(id),
+                "connections": {"opened": r.conn_opened, "reused": r.conn_reused, "retries": r.retries},
             }))
             .collect::<Vec<_>>()),
     );

@@ -114,11 +114,48 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
 
+    /// Close the connection after each response although the response advertises keep-alive
+    /// (`Connection: keep-alive`, `Keep-Alive: timeout=5, max=100`), as llama.cpp's
+    /// `llama-server` does after a streamed response.
+    #[arg(long)]
+    pub close_after_response: bool,
+
+    /// A fixed number of HTTP worker threads, as llama.cpp's server has (n_parallel + 4): each
+    /// connection holds one from accept until it closes, idle keep-alive included; further
+    /// connections wait, their requests unread, until one is free. 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub http_workers: usize,
+
+    /// With --http-workers: seconds after which an idle keep-alive connection is closed
+    /// (llama.cpp: 5).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub keep_alive_timeout: f64,
+
+    /// Report `usage.prompt_tokens_details.cached_tokens`: the prompt tokens found in the
+    /// prefix cache (whole blocks of a prompt prefix seen before), as vLLM with
+    /// `--enable-prompt-tokens-details` and llama.cpp do.
+    #[arg(long)]
+    pub cached_tokens: bool,
+
+    /// The names /metrics exports: vllm (default), llamacpp (`llamacpp:*`, as llama-server
+    /// --metrics) or tgi (`tgi_*`, as text-generation-inference).
+    #[arg(long, value_enum, default_value_t = MetricNames::Vllm)]
+    pub metric_names: MetricNames,
+
     /// Refuse every generation request (401, like an API gateway) that lacks the header NAME
     /// with exactly VALUE (repeatable; e.g. `authorization=Bearer sk-...`). The value is never
     /// logged: tests use it to prove that a secret reached the engine.
     #[arg(long = "require-header", value_name = "NAME=VALUE", value_parser = parse_header)]
     pub require_headers: Vec<(String, String)>,
+}
+
+/// Which engine's metric names `/metrics` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MetricNames {
+    #[default]
+    Vllm,
+    Llamacpp,
+    Tgi,
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {

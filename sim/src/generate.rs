@@ -120,7 +120,11 @@ pub(crate) async fn generate(
         Timing::Engine(h) => Some(h),
         Timing::Deterministic { .. } => None,
     };
-    let gen = match GenRequest::parse(endpoint, &body, engine.is_some()) {
+    let gen = match GenRequest::parse(
+        endpoint,
+        &body,
+        engine.is_some() || state.prefix_cache.is_some(),
+    ) {
         Ok(g) => {
             log.set_prompt_tokens(g.prompt_tokens);
             g
@@ -209,6 +213,26 @@ pub(crate) async fn generate(
     };
     let created = arrival_unix_us / 1_000_000;
     log.set_prompt_tokens(gen.prompt_tokens);
+    if let Some(cache) = &state.prefix_cache {
+        let bs = match &state.timing {
+            Timing::Engine(h) => h.card().block_size,
+            Timing::Deterministic { .. } => 16,
+        };
+        let hashes = block_hashes(&gen.prompt_token_ids, bs);
+        let cached = cache.lookup_and_insert(&hashes, bs, gen.prompt_tokens);
+        log.cached_tokens = Some(cached);
+        if let Timing::Deterministic { .. } = state.timing {
+            // The engine counts its own; deterministic mode counts what the usage says.
+            state.metrics.prefix_queries.fetch_add(
+                gen.prompt_tokens as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            state
+                .metrics
+                .prefix_hits
+                .fetch_add(cached as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     log.accept();
 
     // P/D prefill role: compute the prompt, answer with a KV handle and no tokens.
@@ -236,6 +260,7 @@ pub(crate) async fn generate(
         let usage = Usage {
             prompt_tokens: gen.prompt_tokens,
             completion_tokens: 0,
+            cached_tokens: log.cached_tokens,
         };
         return with_request_id(
             json(
@@ -322,6 +347,7 @@ pub(crate) async fn generate(
     let usage = Usage {
         prompt_tokens: gen.prompt_tokens,
         completion_tokens: got,
+        cached_tokens: log.cached_tokens,
     };
     with_request_id(
         json(

@@ -1,11 +1,13 @@
 //! HTTP plumbing shared by `sim serve` and `sim proxy`: the accept loop (hyper 1, HTTP/1.1
-//! keep-alive, TCP_NODELAY on every accepted socket), the response body type, and JSON/error
-//! response helpers.
+//! keep-alive, TCP_NODELAY on every accepted socket; optionally llama.cpp's connection habits:
+//! close after each response, a fixed pool of HTTP workers held by idle connections), the
+//! response body type, and JSON/error response helpers.
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -14,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::openai::error_body;
 use crate::sse_body::SseBody;
@@ -91,8 +94,102 @@ pub fn error(
     json(status, error_body(status.as_u16(), kind, message, param))
 }
 
+/// How the server treats its connections: by default like vLLM's uvicorn (keep-alive, no limit
+/// on connections); the engine modes imitate llama.cpp's `llama-server`.
+#[derive(Debug, Clone, Default)]
+pub struct ConnPolicy {
+    /// Close the connection after each response although the response advertises keep-alive
+    /// (`Connection: keep-alive`, `Keep-Alive: timeout=5, max=100`).
+    pub close_after_response: bool,
+    /// A fixed number of HTTP worker threads: each connection holds one from the moment it is
+    /// served until it closes (idle keep-alive included); further connections wait, their
+    /// requests unread, until a worker is free.
+    pub workers: Option<Arc<Semaphore>>,
+    /// With `workers`: an idle connection is closed after this long without a request.
+    pub keep_alive_timeout: Duration,
+}
+
+impl ConnPolicy {
+    /// Whether this policy changes anything per connection.
+    fn tracks(&self) -> bool {
+        self.close_after_response || self.workers.is_some()
+    }
+}
+
+/// A connection's requests in flight and when the last one ended (for the idle timeout and the
+/// close after a response).
+#[derive(Debug)]
+struct ConnActivity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    last_end: std::sync::Mutex<Instant>,
+    ended: Notify,
+}
+
+/// A response body that tells its connection when it ended.
+struct Tracked {
+    inner: ResponseBody,
+    activity: Option<Arc<ConnActivity>>,
+}
+
+impl Tracked {
+    fn end(&mut self) {
+        if let Some(a) = self.activity.take() {
+            if let Ok(mut t) = a.last_end.lock() {
+                *t = Instant::now();
+            }
+            a.in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            a.ended.notify_one();
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = r {
+            this.end();
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Accepts connections forever, serving each with `handler` on its own task.
 pub async fn accept_loop<F, Fut>(listener: TcpListener, handler: F) -> anyhow::Result<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    accept_loop_with(listener, handler, ConnPolicy::default()).await
+}
+
+/// [`accept_loop`] with a connection policy.
+pub async fn accept_loop_with<F, Fut>(
+    listener: TcpListener,
+    handler: F,
+    policy: ConnPolicy,
+) -> anyhow::Result<()>
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<ResponseBody>> + Send + 'static,
@@ -109,18 +206,93 @@ where
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!("TCP_NODELAY not set: {e}");
         }
+        // A fixed worker pool: the connection waits (accepted, unread) for a free worker.
+        let worker = match &policy.workers {
+            Some(w) => match w.clone().acquire_owned().await {
+                Ok(p) => Some(p),
+                Err(_) => continue,
+            },
+            None => None,
+        };
         let handler = handler.clone();
+        let policy = policy.clone();
         tokio::spawn(async move {
+            let _worker = worker;
+            let activity = policy.tracks().then(|| {
+                Arc::new(ConnActivity {
+                    in_flight: Default::default(),
+                    last_end: std::sync::Mutex::new(Instant::now()),
+                    ended: Notify::new(),
+                })
+            });
+            let close_after = policy.close_after_response;
+            let act = activity.clone();
             let svc = service_fn(move |req| {
                 let h = handler.clone();
-                async move { Ok::<_, Infallible>(h(req).await) }
+                let act = act.clone();
+                async move {
+                    if let Some(a) = &act {
+                        a.in_flight
+                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    let (mut parts, inner) = h(req).await.into_parts();
+                    if close_after {
+                        // What llama.cpp's server says, before it closes anyway.
+                        parts
+                            .headers
+                            .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+                        parts
+                            .headers
+                            .insert("keep-alive", HeaderValue::from_static("timeout=5, max=100"));
+                    }
+                    let body = Tracked {
+                        inner,
+                        activity: act,
+                    };
+                    Ok::<_, Infallible>(Response::from_parts(parts, body))
+                }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!("connection ended: {e}");
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let Some(activity) = activity else {
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection ended: {e}");
+                }
+                return;
+            };
+            let idle_limit = policy.keep_alive_timeout;
+            loop {
+                let idle_check = async {
+                    if policy.workers.is_some() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!("connection ended: {e}");
+                        }
+                        return;
+                    }
+                    _ = activity.ended.notified(), if close_after => {
+                        if activity.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                            // Let hyper flush the end of the response, then close.
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                    _ = idle_check => {
+                        let idle = activity.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0
+                            && activity.last_end.lock().map(|t| t.elapsed() >= idle_limit).unwrap_or(false);
+                        if idle {
+                            // Dropping the connection closes the socket and frees the worker.
+                            return;
+                        }
+                    }
+                }
             }
         });
     }

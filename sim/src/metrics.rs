@@ -81,6 +81,8 @@ impl Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     model: String,
+    /// Whose metric names `render` uses.
+    names: crate::cli::MetricNames,
     /// Labels of `vllm:cache_config_info` (engine mode only).
     cache_config: std::sync::OnceLock<String>,
     pub running: AtomicI64,
@@ -104,6 +106,7 @@ impl Metrics {
     pub fn new(model: &str) -> Self {
         Metrics {
             model: model.to_string(),
+            names: crate::cli::MetricNames::Vllm,
             cache_config: std::sync::OnceLock::new(),
             running: AtomicI64::new(0),
             waiting: AtomicI64::new(0),
@@ -149,8 +152,94 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
-    /// Prometheus text exposition format (version 0.0.4).
+    /// Renders with another engine's names (`--metric-names`).
+    pub fn with_names(mut self, names: crate::cli::MetricNames) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// llama.cpp's `llama-server --metrics` names (no labels), the quantities the sim has.
+    fn render_llamacpp(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut one = |name: &str, kind: &str, help: &str, v: String| {
+            let _ = writeln!(
+                out,
+                "# HELP llamacpp:{name} {help}\n# TYPE llamacpp:{name} {kind}\nllamacpp:{name} {v}"
+            );
+        };
+        let prompt = self
+            .prompt_tokens
+            .load(Relaxed)
+            .max(self.prefix_queries.load(Relaxed));
+        one(
+            "prompt_tokens_total",
+            "counter",
+            "Number of prompt tokens processed.",
+            prompt.to_string(),
+        );
+        one(
+            "prompt_tokens_cached_total",
+            "counter",
+            "Number of prompt tokens taken from the cache.",
+            self.prefix_hits.load(Relaxed).to_string(),
+        );
+        one(
+            "tokens_predicted_total",
+            "counter",
+            "Number of generation tokens processed.",
+            self.generation_tokens.load(Relaxed).to_string(),
+        );
+        one(
+            "requests_processing",
+            "gauge",
+            "Number of requests processing.",
+            self.running.load(Relaxed).max(0).to_string(),
+        );
+        one(
+            "requests_deferred",
+            "gauge",
+            "Number of requests deferred.",
+            self.waiting.load(Relaxed).max(0).to_string(),
+        );
+        out
+    }
+
+    /// Text-generation-inference's names, the quantities the sim has.
+    fn render_tgi(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut one = |name: &str, kind: &str, v: String| {
+            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {v}");
+        };
+        one(
+            "tgi_queue_size",
+            "gauge",
+            self.waiting.load(Relaxed).max(0).to_string(),
+        );
+        one(
+            "tgi_batch_current_size",
+            "gauge",
+            self.running.load(Relaxed).max(0).to_string(),
+        );
+        let done = self.success_length.load(Relaxed) + self.success_stop.load(Relaxed);
+        one("tgi_request_success", "counter", done.to_string());
+        one(
+            "tgi_request_count",
+            "counter",
+            (done + self.aborted.load(Relaxed)).to_string(),
+        );
+        out
+    }
+
+    /// Prometheus text exposition format (version 0.0.4), with the names of `--metric-names`.
     pub fn render(&self) -> String {
+        match self.names {
+            crate::cli::MetricNames::Vllm => self.render_vllm(),
+            crate::cli::MetricNames::Llamacpp => self.render_llamacpp(),
+            crate::cli::MetricNames::Tgi => self.render_tgi(),
+        }
+    }
+
+    fn render_vllm(&self) -> String {
         let model = self.model.replace('\\', "\\\\").replace('"', "\\\"");
         let labels = format!("model_name=\"{model}\"");
         let mut out = String::with_capacity(8192);
@@ -272,5 +361,24 @@ mod tests {
         assert!(text
             .contains("vllm:time_to_first_token_seconds_bucket{model_name=\"m\",le=\"+Inf\"} 3"));
         assert_eq!(m.ttft.count(), 3);
+    }
+
+    #[test]
+    fn llamacpp_and_tgi_names() {
+        let m = Metrics::new("m").with_names(crate::cli::MetricNames::Llamacpp);
+        m.running.store(2, Relaxed);
+        m.prefix_hits.store(32, Relaxed);
+        let text = m.render();
+        assert!(
+            text.contains("\nllamacpp:requests_processing 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nllamacpp:prompt_tokens_cached_total 32\n"));
+        assert!(!text.contains("vllm:"));
+        let m = Metrics::new("m").with_names(crate::cli::MetricNames::Tgi);
+        m.waiting.store(3, Relaxed);
+        let text = m.render();
+        assert!(text.contains("\ntgi_queue_size 3\n"), "{text}");
+        assert!(!text.contains("vllm:"));
     }
 }

@@ -248,15 +248,24 @@ pub fn error_body(status: u16, kind: &str, message: &str, param: Option<&str>) -
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// `prompt_tokens_details.cached_tokens` (with `--cached-tokens`).
+    pub cached_tokens: Option<u32>,
 }
 
 impl Usage {
     pub fn json(&self) -> Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens as u64 + self.completion_tokens as u64,
-        })
+        });
+        if let (Some(c), Some(o)) = (self.cached_tokens, v.as_object_mut()) {
+            o.insert(
+                "prompt_tokens_details".into(),
+                serde_json::json!({"cached_tokens": c}),
+            );
+        }
+        v
     }
 }
 

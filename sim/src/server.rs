@@ -17,7 +17,7 @@ use crate::engine::card::EngineCard;
 use crate::engine::EngineHandle;
 use crate::faults::{Fault, FaultPlan};
 use crate::ground_truth::{unix_us, GroundTruthLog};
-use crate::http::{accept_loop, full, json, ResponseBody};
+use crate::http::{accept_loop_with, full, json, ConnPolicy, ResponseBody};
 use crate::metrics::Metrics;
 use crate::openai::Endpoint;
 
@@ -44,6 +44,11 @@ pub struct ServeConfig {
     pub seed: u64,
     /// Headers (lower-case name, value) every generation request must carry.
     pub required_headers: Vec<(String, String)>,
+    pub close_after_response: bool,
+    pub http_workers: usize,
+    pub keep_alive_timeout: Duration,
+    pub cached_tokens: bool,
+    pub metric_names: crate::cli::MetricNames,
 }
 
 /// A bad command line for `serve`.
@@ -53,6 +58,8 @@ pub enum ConfigError {
     BadTiming,
     #[error("--fault-rate must be within 0..=1")]
     BadFaultRate,
+    #[error("--keep-alive-timeout must be finite and > 0")]
+    BadKeepAlive,
     #[error(transparent)]
     Fault(#[from] crate::faults::FaultParseError),
     #[error(transparent)]
@@ -79,6 +86,9 @@ impl ServeConfig {
         if !(0.0..=1.0).contains(&a.fault_rate) {
             return Err(ConfigError::BadFaultRate);
         }
+        if !(a.keep_alive_timeout.is_finite() && a.keep_alive_timeout > 0.0) {
+            return Err(ConfigError::BadKeepAlive);
+        }
         Ok(ServeConfig {
             listen: a.listen,
             model: a.model.clone(),
@@ -90,6 +100,11 @@ impl ServeConfig {
             fault_rate: a.fault_rate,
             seed: a.seed,
             required_headers: a.require_headers.clone(),
+            close_after_response: a.close_after_response,
+            http_workers: a.http_workers,
+            keep_alive_timeout: Duration::from_secs_f64(a.keep_alive_timeout.min(86_400.0)),
+            cached_tokens: a.cached_tokens,
+            metric_names: a.metric_names,
         })
     }
 }
@@ -112,13 +127,15 @@ pub(crate) struct AppState {
     pub(crate) models_body: Bytes,
     pub(crate) instance_id: String,
     pub(crate) required_headers: Vec<(String, String)>,
+    /// With `--cached-tokens`: the prefix cache as the usage reports it.
+    pub(crate) prefix_cache: Option<crate::prefix_cache::PrefixCache>,
 }
 
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process ends.
 pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let metrics = Arc::new(Metrics::new(&cfg.model));
+    let metrics = Arc::new(Metrics::new(&cfg.model).with_names(cfg.metric_names));
     let timing = match &cfg.mode {
         Mode::Deterministic { ttft, itl } => Timing::Deterministic {
             ttft: *ttft,
@@ -159,10 +176,19 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         models_body: Bytes::from(models_body),
         instance_id: format!("sim-{addr}"),
         required_headers: cfg.required_headers.clone(),
+        prefix_cache: cfg
+            .cached_tokens
+            .then(crate::prefix_cache::PrefixCache::default),
     });
     crate::announce(addr);
     tracing::info!(%addr, role = ?cfg.role, model = %cfg.model, "sim serving");
-    accept_loop(listener, move |req| handle(state.clone(), req)).await
+    let policy = ConnPolicy {
+        close_after_response: cfg.close_after_response,
+        workers: (cfg.http_workers > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(cfg.http_workers))),
+        keep_alive_timeout: cfg.keep_alive_timeout,
+    };
+    accept_loop_with(listener, move |req| handle(state.clone(), req), policy).await
 }
 
 async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ResponseBody> {

@@ -161,6 +161,7 @@ mod tests {
             Usage {
                 prompt_tokens: 3,
                 completion_tokens: 3,
+                cached_tokens: Some(2),
             },
         );
         let ev = events(&b);

@@ -30,6 +30,8 @@ pub struct RequestLog {
     pub arrival: Instant,
     pub arrival_unix_us: u64,
     pub prompt_tokens: u32,
+    /// Prompt tokens found in the prefix cache, when the sim reports them.
+    pub cached_tokens: Option<u32>,
     /// The model or adapter serving the request, once known.
     pub model: Option<String>,
     accepted: bool,
@@ -59,6 +61,7 @@ impl RequestLog {
             arrival,
             arrival_unix_us,
             prompt_tokens: 0,
+            cached_tokens: None,
             model: None,
             accepted: false,
             metrics,
@@ -232,6 +235,7 @@ impl SseBody {
                     Usage {
                         prompt_tokens: self.log.prompt_tokens,
                         completion_tokens: self.total,
+                        cached_tokens: self.log.cached_tokens,
                     },
                 );
             }

@@ -88,6 +88,23 @@ pub struct Usage {
     pub prompt_tokens: Option<u64>,
     #[serde(default)]
     pub completion_tokens: Option<u64>,
+    /// `prompt_tokens_details.cached_tokens`, flattened.
+    #[serde(
+        default,
+        rename = "prompt_tokens_details",
+        deserialize_with = "cached_tokens"
+    )]
+    pub cached_tokens: Option<u64>,
+}
+
+/// `prompt_tokens_details: {cached_tokens: N, ...}` (or null) → `Some(N)`.
+fn cached_tokens<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default)]
+        cached_tokens: Option<u64>,
+    }
+    Ok(Option::<Details>::deserialize(d)?.and_then(|x| x.cached_tokens))
 }
 
 impl<'a> Chunk<'a> {
@@ -136,6 +153,16 @@ impl<'a> Chunk<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_tokens_come_from_prompt_tokens_details() {
+        let c = Chunk::parse(br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":8,"audio_tokens":0}}}"#).unwrap();
+        assert_eq!(c.usage.unwrap().cached_tokens, Some(8));
+        let c = Chunk::parse(br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2,"prompt_tokens_details":null}}"#).unwrap();
+        assert_eq!(c.usage.unwrap().cached_tokens, None);
+        let c = Chunk::parse(br#"{"choices":[],"usage":{"prompt_tokens":10}}"#).unwrap();
+        assert_eq!(c.usage.unwrap().cached_tokens, None);
+    }
 
     #[test]
     fn text_role_usage_and_error_chunks() {

@@ -6,8 +6,8 @@ mod pool;
 mod sse;
 
 pub use chunk::{Chunk, Usage};
-pub use pool::{ConnPool, ConnectError};
-pub use sse::SseParser;
+pub use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints};
+pub use sse::{Oversized, SseParser};
 
 use crate::request::{Failure, RequestData, RequestRecord, TokenSource};
 use bytes::Bytes;
@@ -16,12 +16,79 @@ use fleetbench_common::profile::ApiType;
 use fleetbench_common::tokenize::count_words;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
 
 /// No byte for this long from a streaming response: `timeout_idle`.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// No response headers this long after a streamed request's send: `timeout_headers`. Streaming
+/// servers send their headers when the request is admitted (vLLM, SGLang) or with the first
+/// token (llama.cpp), so this also bounds the queueing a request may see. (A non-streamed
+/// response's headers come with the whole answer: only the total timeout applies.)
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most of an error body that is read (the rest is discarded with the connection).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The largest non-streamed response body accepted (`oversized_event` beyond).
+pub const MAX_BODY: usize = 16 << 20;
+
+/// The client's timeouts: response headers, silence between chunks, and the whole request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub first_byte: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl Timeouts {
+    /// The defaults with the given total (the profile's `load.request_timeout`).
+    pub fn with_total(total: Duration) -> Timeouts {
+        Timeouts {
+            first_byte: FIRST_BYTE_TIMEOUT.min(total),
+            idle: IDLE_TIMEOUT.min(total),
+            total,
+        }
+    }
+}
+
+/// How reading a body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyEnd {
+    Complete,
+    OverCap,
+    Failed,
+    TimedOut,
+}
+
+/// Reads a body until it ends, `cap` bytes were read, it fails, or `deadline`; returns what was
+/// read (at most `cap` bytes).
+pub(crate) async fn read_capped(
+    body: &mut Incoming,
+    cap: usize,
+    deadline: tokio::time::Instant,
+) -> (Vec<u8>, BodyEnd) {
+    let mut out = Vec::new();
+    loop {
+        let frame = match timeout_at(deadline, body.frame()).await {
+            Err(_) => return (out, BodyEnd::TimedOut),
+            Ok(None) => return (out, BodyEnd::Complete),
+            Ok(Some(Err(_))) => return (out, BodyEnd::Failed),
+            Ok(Some(Ok(f))) => f,
+        };
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > cap {
+                let room = cap - out.len();
+                out.extend_from_slice(&d[..room]);
+                return (out, BodyEnd::OverCap);
+            }
+            out.extend_from_slice(d);
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -45,14 +112,11 @@ pub struct EndpointClient {
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
     streaming: bool,
     ignore_eos: bool,
-    request_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl EndpointClient {
-    pub async fn new(
-        spec: &EndpointSpec,
-        request_timeout: Duration,
-    ) -> Result<Self, EndpointError> {
+    pub async fn new(spec: &EndpointSpec, timeouts: Timeouts) -> Result<Self, EndpointError> {
         let rest = spec
             .base_url
             .strip_prefix("http://")
@@ -105,7 +169,7 @@ impl EndpointClient {
             headers,
             streaming: spec.streaming,
             ignore_eos: spec.ignore_eos,
-            request_timeout,
+            timeouts,
         })
     }
 
@@ -114,9 +178,14 @@ impl EndpointClient {
         self.pool.prewarm(n, deadline).await;
     }
 
+    /// The connection pool (limits, idle sweeping, counts).
+    pub fn pool(&self) -> &ConnPool {
+        &self.pool
+    }
+
     /// The server's `/v1/models`: the model ids and the first entry's `owned_by`.
     pub async fn models(&self) -> Option<(Vec<String>, String)> {
-        let mut sender = self.pool.checkout().await.ok()?;
+        let mut conn = self.pool.checkout().await.ok()?;
         let prefix = self
             .path
             .trim_end_matches("/chat/completions")
@@ -125,16 +194,17 @@ impl EndpointClient {
             .header(header::HOST, &self.authority)
             .body(Full::new(Bytes::new()))
             .ok()?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+        let resp = tokio::time::timeout(Duration::from_secs(10), conn.sender.send_request(req))
             .await
             .ok()?
             .ok()?;
-        let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
-            .await
-            .ok()?
-            .ok()?
-            .to_bytes();
-        self.pool.give_back(sender);
+        let hints = ReuseHints::from_headers(resp.headers());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (body, end) = read_capped(&mut resp.into_body(), MAX_BODY, deadline).await;
+        if end != BodyEnd::Complete {
+            return None;
+        }
+        self.pool.give_back(conn, hints);
         let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
         let data = v.get("data")?.as_array()?;
         let ids = data
@@ -150,6 +220,63 @@ impl EndpointClient {
         Some((ids, owned_by))
     }
 
+    /// Sends the request on a pooled connection; when a reused connection fails before any
+    /// response byte (the server closed it while it sat idle, or under the request being
+    /// written), sends it once more on a fresh connection, as hyper's pool and browsers do.
+    async fn send(
+        &self,
+        data: &RequestData,
+        first_byte: tokio::time::Instant,
+    ) -> Result<(Conn, http::Response<Incoming>), Failure> {
+        let mut conn = match self.pool.checkout().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("request {}: {e}", data.index);
+                return Err(Failure::Connect);
+            }
+        };
+        loop {
+            let req = self.build(data).ok_or(Failure::Connect)?;
+            match timeout_at(first_byte, conn.sender.send_request(req)).await {
+                Err(_) => return Err(Failure::TimeoutHeaders),
+                Ok(Ok(r)) => return Ok((conn, r)),
+                Ok(Err(e)) if conn.reused && !e.is_parse() && !e.is_timeout() => {
+                    tracing::debug!(
+                        "request {}: reused connection failed before a response ({e}); retrying on a fresh one",
+                        data.index
+                    );
+                    self.pool.count_retry();
+                    conn = match timeout_at(first_byte, self.pool.fresh()).await {
+                        Ok(Ok(c)) => c,
+                        Ok(Err(e)) => {
+                            tracing::debug!("request {}: {e}", data.index);
+                            return Err(Failure::Connect);
+                        }
+                        Err(_) => return Err(Failure::TimeoutHeaders),
+                    };
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!("request {}: {e}", data.index);
+                    return Err(Failure::Connect);
+                }
+            }
+        }
+    }
+
+    fn build(&self, data: &RequestData) -> Option<Request<Full<Bytes>>> {
+        let mut builder = Request::post(self.path.as_str())
+            .header(header::HOST, &self.authority)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-request-id", data.id.as_str());
+        if let Some(a) = &self.authorization {
+            builder = builder.header(header::AUTHORIZATION, a);
+        }
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        builder.body(Full::new(data.body.clone())).ok()
+    }
+
     /// Sends one request intended at `t_intended` and measures it.
     pub async fn execute(&self, data: &RequestData, t_intended: Instant) -> RequestRecord {
         let mut rec = RequestRecord {
@@ -162,63 +289,46 @@ impl EndpointClient {
             in_tokens: data.input_tokens as u64,
             out_tokens: 0,
             token_source: TokenSource::Chunks,
+            cached_tokens: None,
             outcome: Ok(()),
             error_body: None,
         };
-        let mut sender = match self.pool.checkout().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!("request {}: {e}", data.index);
-                rec.t_end = Instant::now();
-                rec.outcome = Err(Failure::Connect);
-                return rec;
-            }
-        };
-        let mut builder = Request::post(self.path.as_str())
-            .header(header::HOST, &self.authority)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", data.id.as_str());
-        if let Some(a) = &self.authorization {
-            builder = builder.header(header::AUTHORIZATION, a);
-        }
-        for (k, v) in &self.headers {
-            builder = builder.header(k, v);
-        }
-        let req = match builder.body(Full::new(data.body.clone())) {
-            Ok(r) => r,
-            Err(_) => {
-                rec.outcome = Err(Failure::Connect);
-                return rec;
-            }
-        };
         rec.t_sent = Instant::now();
-        let deadline = tokio::time::Instant::from_std(rec.t_sent + self.request_timeout);
-        let resp = match timeout_at(deadline, sender.send_request(req)).await {
-            Err(_) => return finish(rec, Failure::TimeoutHeaders),
-            Ok(Err(e)) => {
-                tracing::debug!("request {}: {e}", data.index);
-                return finish(rec, Failure::Connect);
-            }
-            Ok(Ok(r)) => r,
+        let t = self.timeouts;
+        let deadline = tokio::time::Instant::from_std(rec.t_sent + t.total);
+        // A non-streamed response's headers come with the whole answer: only the total bounds it.
+        let first_byte = if self.streaming {
+            deadline.min(tokio::time::Instant::from_std(rec.t_sent + t.first_byte))
+        } else {
+            deadline
+        };
+        let (conn, resp) = match self.send(data, first_byte).await {
+            Ok(x) => x,
+            Err(f) => return finish(rec, f),
         };
         let status = resp.status();
+        let hints = ReuseHints::from_headers(resp.headers());
         let mut body = resp.into_body();
         if !status.is_success() {
-            // Drain the error body so the connection can be reused; keep its start.
-            if let Ok(Ok(b)) = timeout_at(deadline, body.collect()).await {
-                rec.error_body = Some(crate::request::error_excerpt(&b.to_bytes()));
-                self.pool.give_back(sender);
+            // The server's error body, read up to MAX_ERROR_BODY (its start kept for the
+            // console); the rest is discarded with the connection.
+            let (error_body, end) = read_capped(&mut body, MAX_ERROR_BODY, deadline).await;
+            rec.error_body = Some(crate::request::error_excerpt(&error_body));
+            if end == BodyEnd::Complete {
+                self.pool.give_back(conn, hints);
             }
             return finish(rec, Failure::Http(status.as_u16()));
         }
         if !self.streaming {
-            let bytes = match timeout_at(deadline, body.collect()).await {
-                Err(_) => return finish(rec, Failure::TimeoutTotal),
-                Ok(Err(_)) => return finish(rec, Failure::Truncated),
-                Ok(Ok(b)) => b.to_bytes(),
-            };
+            let (bytes, end) = read_capped(&mut body, MAX_BODY, deadline).await;
+            match end {
+                BodyEnd::Complete => {}
+                BodyEnd::OverCap => return finish(rec, Failure::OversizedEvent),
+                BodyEnd::Failed => return finish(rec, Failure::Truncated),
+                BodyEnd::TimedOut => return finish(rec, Failure::TimeoutTotal),
+            }
             rec.t_end = Instant::now();
-            self.pool.give_back(sender);
+            self.pool.give_back(conn, hints);
             return match Chunk::parse(&bytes) {
                 Err(_) => finish_at(rec, Failure::Malformed),
                 Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
@@ -236,6 +346,7 @@ impl EndpointClient {
                     if let Some(p) = c.usage.and_then(|u| u.prompt_tokens) {
                         rec.in_tokens = p;
                     }
+                    rec.cached_tokens = c.usage.and_then(|u| u.cached_tokens);
                     self.check_length(rec, data)
                 }
             };
@@ -248,7 +359,7 @@ impl EndpointClient {
         st.itl_us
             .reserve((data.max_tokens as usize).saturating_sub(1).min(1024));
         loop {
-            let idle = tokio::time::Instant::now() + IDLE_TIMEOUT;
+            let idle = tokio::time::Instant::now() + t.idle;
             let frame = tokio::select! {
                 f = body.frame() => f,
                 _ = tokio::time::sleep_until(idle.min(deadline)) => {
@@ -268,7 +379,11 @@ impl EndpointClient {
                         continue;
                     };
                     let now = Instant::now();
-                    parser.feed(bytes, |event| st.on_event(event, now));
+                    if parser.feed(bytes, |event| st.on_event(event, now)).is_err() {
+                        // The connection goes with the request: the rest of the stream is
+                        // never read.
+                        return finish(rec, Failure::OversizedEvent);
+                    }
                     if st.done {
                         st.t_end = Some(now);
                     }
@@ -286,7 +401,7 @@ impl EndpointClient {
         if !st.done {
             return finish_at(rec, Failure::Truncated);
         }
-        self.pool.give_back(sender);
+        self.pool.give_back(conn, hints);
         match st.usage.and_then(|u| u.completion_tokens) {
             Some(n) => {
                 rec.out_tokens = n;
@@ -300,6 +415,7 @@ impl EndpointClient {
         if let Some(p) = st.usage.and_then(|u| u.prompt_tokens) {
             rec.in_tokens = p;
         }
+        rec.cached_tokens = st.usage.and_then(|u| u.cached_tokens);
         self.check_length(rec, data)
     }
 

@@ -3,6 +3,20 @@
 //! grown. Follows the SSE rules that matter for OpenAI streams: lines end in LF, CRLF or CR (also
 //! when the CR and LF arrive in different reads), `:` starts a comment, several `data` lines of
 //! one event are joined with `\n`, a blank line ends the event, other fields are ignored.
+//!
+//! Memory is bounded: a line longer than [`MAX_LINE`] or an event whose data grows past
+//! [`MAX_EVENT`] makes [`SseParser::feed`] return [`Oversized`] (failure class
+//! `oversized_event`); nothing more is buffered after that.
+
+/// The longest line the parser buffers.
+pub const MAX_LINE: usize = 1 << 20;
+/// The most `data` one event may carry.
+pub const MAX_EVENT: usize = 1 << 20;
+
+/// A line or an event beyond the caps: the stream is not a sane SSE stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("SSE line or event over {} bytes", MAX_LINE.max(MAX_EVENT))]
+pub struct Oversized;
 
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -13,6 +27,8 @@ pub struct SseParser {
     has_data: bool,
     /// The previous read ended in CR: an LF at the start of the next read belongs to it.
     skip_lf: bool,
+    /// A cap was exceeded; the parser ignores all further input.
+    oversized: bool,
 }
 
 impl SseParser {
@@ -21,8 +37,13 @@ impl SseParser {
     }
 
     /// Feeds bytes as they arrive; calls `on_event` with the data of every event they complete.
-    pub fn feed(&mut self, mut input: &[u8], mut on_event: impl FnMut(&[u8])) {
-        while !input.is_empty() {
+    /// Fails (and stays failed) once a line or an event exceeds its cap.
+    pub fn feed(
+        &mut self,
+        mut input: &[u8],
+        mut on_event: impl FnMut(&[u8]),
+    ) -> Result<(), Oversized> {
+        while !input.is_empty() && !self.oversized {
             if self.skip_lf {
                 self.skip_lf = false;
                 if input[0] == b'\n' {
@@ -46,17 +67,34 @@ impl SseParser {
                     input = &input[end + 1..];
                 }
                 None => {
-                    self.partial.extend_from_slice(input);
+                    if self.partial.len() + input.len() > MAX_LINE {
+                        self.overflow();
+                    } else {
+                        self.partial.extend_from_slice(input);
+                    }
                     break;
                 }
             }
         }
+        if self.oversized {
+            Err(Oversized)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Drops what is buffered (and its memory) and refuses further input.
+    fn overflow(&mut self) {
+        self.oversized = true;
+        self.partial = Vec::new();
+        self.data = Vec::new();
+        self.has_data = false;
     }
 
     /// The stream ended. An event whose closing blank line never came is still delivered if its
     /// last line was complete (servers that end with `data: [DONE]\n` are common).
     pub fn finish(&mut self, mut on_event: impl FnMut(&[u8])) {
-        if self.partial.is_empty() && self.has_data {
+        if self.partial.is_empty() && self.has_data && !self.oversized {
             on_event(&self.data);
         }
         self.partial.clear();
@@ -70,6 +108,10 @@ impl SseParser {
     }
 
     fn end_line(&mut self, tail: &[u8], on_event: &mut impl FnMut(&[u8])) {
+        if self.partial.len() + tail.len() > MAX_LINE {
+            self.overflow();
+            return;
+        }
         if self.partial.is_empty() {
             self.line(tail, on_event);
         } else {
@@ -101,6 +143,10 @@ impl SseParser {
             None => (line, &b""[..]),
         };
         if field == b"data" {
+            if self.data.len() + value.len() + 1 > MAX_EVENT {
+                self.overflow();
+                return;
+            }
             if self.has_data {
                 self.data.push(b'\n');
             }
@@ -118,7 +164,8 @@ mod tests {
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for r in reads {
-            p.feed(r, |e| out.push(String::from_utf8_lossy(e).into_owned()));
+            p.feed(r, |e| out.push(String::from_utf8_lossy(e).into_owned()))
+                .unwrap();
         }
         p.finish(|e| out.push(String::from_utf8_lossy(e).into_owned()));
         out
@@ -179,5 +226,114 @@ mod tests {
     fn unterminated_last_event_is_delivered_only_when_its_line_ended() {
         assert_eq!(events(&[b"data: a\n\ndata: [DONE]\n"]), vec!["a", "[DONE]"]);
         assert_eq!(events(&[b"data: a\n\ndata: [DO"]), vec!["a"]);
+    }
+
+    #[test]
+    fn an_endless_line_fails_at_the_cap_and_keeps_no_more() {
+        let mut p = SseParser::new();
+        let block = vec![b'x'; 64 * 1024];
+        let mut fed = 0;
+        let mut result = p.feed(b"data: ", |_| {});
+        while result.is_ok() {
+            result = p.feed(&block, |_| panic!("no event"));
+            fed += block.len();
+            assert!(fed <= MAX_LINE + block.len(), "the cap was not enforced");
+        }
+        assert_eq!(result, Err(Oversized));
+        assert!(p.partial.capacity() <= MAX_LINE && p.data.capacity() <= MAX_EVENT);
+        // Stays failed, even when a newline comes later.
+        assert_eq!(
+            p.feed(b"\n\ndata: x\n\n", |_| panic!("no event")),
+            Err(Oversized)
+        );
+    }
+
+    #[test]
+    fn endless_data_lines_without_a_blank_line_fail_at_the_event_cap() {
+        let mut p = SseParser::new();
+        let line = [b"data: ".as_slice(), &[b'y'; 1000], b"\n"].concat();
+        let mut n = 0;
+        let result = loop {
+            if let Err(e) = p.feed(&line, |_| panic!("no event")) {
+                break Err(e);
+            }
+            n += 1;
+            if n > 2 * MAX_EVENT / 1000 {
+                break Ok(());
+            }
+        };
+        assert_eq!(result, Err(Oversized));
+        assert!(n * 1001 >= MAX_EVENT - 1001, "failed early: {n} lines");
+    }
+
+    #[test]
+    fn events_just_under_the_caps_pass() {
+        let big = vec![b'z'; MAX_EVENT - 16];
+        let body = [b"data: ".as_slice(), &big, b"\n\n"].concat();
+        let mut p = SseParser::new();
+        let mut sizes = Vec::new();
+        p.feed(&body, |e| sizes.push(e.len())).unwrap();
+        assert_eq!(sizes, vec![big.len()]);
+    }
+
+    mod property {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn encode(events: &[String], crlf: bool) -> Vec<u8> {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut out = String::new();
+            for e in events {
+                out.push_str(": comment");
+                out.push_str(nl);
+                for line in e.split('\n') {
+                    out.push_str("data: ");
+                    out.push_str(line);
+                    out.push_str(nl);
+                }
+                out.push_str(nl);
+            }
+            out.into_bytes()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// Any events, cut into any reads, come out whole and in order.
+            #[test]
+            fn events_survive_any_split(
+                events in proptest::collection::vec("[a-z{}\":, \n]{0,40}", 0..8),
+                crlf in any::<bool>(),
+                cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+            ) {
+                let body = encode(&events, crlf);
+                let mut points: Vec<usize> = cuts.iter().map(|i| i.index(body.len() + 1)).collect();
+                points.push(0);
+                points.push(body.len());
+                points.sort_unstable();
+                let mut p = SseParser::new();
+                let mut out = Vec::new();
+                for w in points.windows(2) {
+                    p.feed(&body[w[0]..w[1]], |e| out.push(String::from_utf8_lossy(e).into_owned()))
+                        .unwrap();
+                }
+                p.finish(|e| out.push(String::from_utf8_lossy(e).into_owned()));
+                prop_assert_eq!(out, events);
+            }
+
+            /// Arbitrary bytes never panic and never make the parser hold more than its caps.
+            #[test]
+            fn arbitrary_input_stays_bounded(
+                reads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..4096), 0..16),
+            ) {
+                let mut p = SseParser::new();
+                for r in &reads {
+                    let _ = p.feed(r, |e| assert!(e.len() <= MAX_EVENT));
+                    prop_assert!(p.partial.len() <= MAX_LINE);
+                    prop_assert!(p.data.len() <= MAX_EVENT);
+                }
+                p.finish(|e| assert!(e.len() <= MAX_EVENT));
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The engine's Prometheus `/metrics`, scraped over plain HTTP and parsed with a real Prometheus
-//! text parser, mapped to fleetbench's names through one table per engine family. A new engine
-//! is a new table.
+//! text parser, mapped to fleetbench's names through one table per engine family (vLLM, SGLang,
+//! llama.cpp, TGI, TensorRT-LLM, Triton's TensorRT-LLM backend, Dynamo's frontend), detected
+//! from the names present. A new engine is a new table.
 
 use bytes::Bytes;
 use fleetbench_proto::v1 as wire;
@@ -8,8 +9,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 
-/// Where each fleetbench quantity comes from, per engine: the first name present wins.
+/// Where each fleetbench quantity comes from, per engine: the first name present wins. A name
+/// may select series by one label, `name{label=value}` (Triton's TensorRT-LLM backend puts
+/// several quantities in one family).
 struct MetricNames {
+    /// What the report calls this engine family.
+    family: &'static str,
     running: &'static [&'static str],
     waiting: &'static [&'static str],
     kv_cache_usage: &'static [&'static str],
@@ -21,6 +26,7 @@ struct MetricNames {
 }
 
 const VLLM: MetricNames = MetricNames {
+    family: "vllm",
     running: &["vllm:num_requests_running"],
     waiting: &["vllm:num_requests_waiting"],
     kv_cache_usage: &["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"],
@@ -39,6 +45,7 @@ const VLLM: MetricNames = MetricNames {
 };
 
 const SGLANG: MetricNames = MetricNames {
+    family: "sglang",
     running: &["sglang:num_running_reqs"],
     waiting: &["sglang:num_queue_reqs"],
     kv_cache_usage: &["sglang:token_usage"],
@@ -48,10 +55,89 @@ const SGLANG: MetricNames = MetricNames {
     preemptions: &["sglang:num_retracted_reqs"],
 };
 
-const ENGINES: [&MetricNames; 2] = [&VLLM, &SGLANG];
+/// llama.cpp's `llama-server --metrics`: slots processing and deferred requests; prompt tokens
+/// and those taken from the cache (a token-level hit rate, like vLLM's).
+const LLAMACPP: MetricNames = MetricNames {
+    family: "llamacpp",
+    running: &["llamacpp:requests_processing"],
+    waiting: &["llamacpp:requests_deferred"],
+    kv_cache_usage: &["llamacpp:kv_cache_usage_ratio"],
+    prefix_queries: &["llamacpp:prompt_tokens_total"],
+    prefix_hits: &["llamacpp:prompt_tokens_cached_total"],
+    prefix_hit_rate: &[],
+    preemptions: &[],
+};
+
+/// Hugging Face text-generation-inference.
+const TGI: MetricNames = MetricNames {
+    family: "tgi",
+    running: &["tgi_batch_current_size"],
+    waiting: &["tgi_queue_size"],
+    kv_cache_usage: &[],
+    prefix_queries: &[],
+    prefix_hits: &[],
+    prefix_hit_rate: &[],
+    preemptions: &[],
+};
+
+/// TensorRT-LLM's own server (`trtllm-serve`), and its names as Dynamo workers pass them on.
+const TRTLLM: MetricNames = MetricNames {
+    family: "trtllm",
+    running: &["trtllm_num_requests_running"],
+    waiting: &["trtllm_num_requests_waiting"],
+    kv_cache_usage: &["trtllm_kv_cache_utilization"],
+    prefix_queries: &[],
+    prefix_hits: &[],
+    prefix_hit_rate: &["trtllm_kv_cache_hit_rate"],
+    preemptions: &[],
+};
+
+/// Triton Inference Server with the TensorRT-LLM backend.
+const TRITON_TRTLLM: MetricNames = MetricNames {
+    family: "triton-trtllm",
+    running: &["nv_trt_llm_request_metrics{request_type=scheduled}"],
+    waiting: &["nv_trt_llm_request_metrics{request_type=waiting}"],
+    kv_cache_usage: &["nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=fraction}"],
+    prefix_queries: &[],
+    prefix_hits: &[],
+    prefix_hit_rate: &[],
+    preemptions: &[],
+};
+
+/// NVIDIA Dynamo's HTTP frontend (`python -m dynamo.frontend`): requests in flight and queued.
+const DYNAMO_FRONTEND: MetricNames = MetricNames {
+    family: "dynamo-frontend",
+    running: &["dynamo_frontend_inflight_requests"],
+    waiting: &["dynamo_frontend_queued_requests"],
+    kv_cache_usage: &[],
+    prefix_queries: &[],
+    prefix_hits: &[],
+    prefix_hit_rate: &[],
+    preemptions: &[],
+};
+
+/// In detection order: engines before the Dynamo frontend (a Dynamo worker's endpoint carries
+/// its engine's names as well).
+const ENGINES: [&MetricNames; 7] = [
+    &VLLM,
+    &SGLANG,
+    &LLAMACPP,
+    &TGI,
+    &TRTLLM,
+    &TRITON_TRTLLM,
+    &DYNAMO_FRONTEND,
+];
+
+/// How many of the names an unknown endpoint exports are named in its warning.
+const SEEN_NAMES: usize = 12;
+
+/// Metric names of endpoints already warned about (one warning per endpoint).
+static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// Maps parsed Prometheus text to an engine sample (NaN for what the engine does not export).
 /// Series of one name are summed over their labels (several models or ranks on one server).
+/// The engine family is detected from the names present; an endpoint with none of the known
+/// names gets `family` empty, the names it exports in `unknown_names`, and one warning.
 pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
     use prom_text_format_parser::{Scrape, ValueType};
     // A parser that accepts `:` in metric names, as vLLM's and SGLang's use.
@@ -60,13 +146,24 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
         let Some(scrape) = &scrape else {
             return f64::NAN;
         };
-        for name in names {
+        for spec in names {
+            let (name, label) = match spec.split_once('{') {
+                Some((n, sel)) => (n, sel.trim_end_matches('}').split_once('=')),
+                None => (*spec, None),
+            };
             let samples = scrape
                 .metrics
                 .iter()
-                .filter(|m| m.name == *name)
+                .filter(|m| m.name == name)
                 .flat_map(|m| &m.samples)
-                .filter(|s| s.value.value_type == ValueType::Sample);
+                .filter(|s| s.value.value_type == ValueType::Sample)
+                .filter(|s| {
+                    label.is_none_or(|(k, v)| {
+                        s.labels
+                            .iter()
+                            .any(|l| l.key == k && l.value.trim_matches('"') == v)
+                    })
+                });
             let mut found = false;
             let mut sum = 0.0;
             for s in samples {
@@ -93,11 +190,48 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
                 .and_then(|l| l.value.parse::<f64>().ok())
         })
         .unwrap_or(f64::NAN);
-    let names = ENGINES
+    let detected = ENGINES
         .iter()
-        .find(|n| !value(n.running).is_nan())
-        .copied()
-        .unwrap_or(&VLLM);
+        .find(|n| !value(n.running).is_nan() || !value(n.waiting).is_nan())
+        .copied();
+    let mut unknown_names = Vec::new();
+    if detected.is_none() {
+        if let Some(scrape) = &scrape {
+            let mut names: Vec<&str> = scrape.metrics.iter().map(|m| m.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            let total = names.len();
+            unknown_names = names
+                .into_iter()
+                .take(SEEN_NAMES)
+                .map(String::from)
+                .collect();
+            if total > SEEN_NAMES {
+                unknown_names.push(format!("... ({total} names)"));
+            }
+        }
+        let first = WARNED
+            .lock()
+            .map(|mut w| {
+                let new = !w.iter().any(|u| u == url);
+                if new && w.len() < 64 {
+                    w.push(url.to_string());
+                }
+                new
+            })
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(
+                "{url} exports none of the engine metrics fleetbench knows (vLLM, SGLang, llama.cpp, TGI, TensorRT-LLM, Triton, Dynamo); it exports: {}",
+                if unknown_names.is_empty() {
+                    "nothing parseable".to_string()
+                } else {
+                    unknown_names.join(", ")
+                }
+            );
+        }
+    }
+    let names = detected.unwrap_or(&VLLM);
     let (queries, hits) = {
         let (q, h) = (value(names.prefix_queries), value(names.prefix_hits));
         if q.is_nan() && !names.prefix_hit_rate.is_empty() {
@@ -117,6 +251,8 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
         prefix_cache_hits: hits,
         preemptions: value(names.preemptions),
         kv_cache_blocks: blocks,
+        family: detected.map(|n| n.family.to_string()).unwrap_or_default(),
+        unknown_names,
     }
 }
 
@@ -176,5 +312,59 @@ mod tests {
         assert_eq!(s.prefix_cache_hits / s.prefix_cache_queries, 0.3);
         let s = map_metrics("u", "garbage {{{");
         assert!(s.running.is_nan());
+    }
+
+    #[test]
+    fn llamacpp_tgi_triton_and_dynamo_names_are_detected() {
+        let llama = "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.\n\
+            # TYPE llamacpp:prompt_tokens_total counter\nllamacpp:prompt_tokens_total 120\n\
+            # TYPE llamacpp:prompt_tokens_cached_total counter\nllamacpp:prompt_tokens_cached_total 30\n\
+            # TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 2\n\
+            # TYPE llamacpp:requests_deferred gauge\nllamacpp:requests_deferred 1\n";
+        let s = map_metrics("u", llama);
+        assert_eq!(s.family, "llamacpp");
+        assert_eq!((s.running, s.waiting), (2.0, 1.0));
+        assert_eq!((s.prefix_cache_queries, s.prefix_cache_hits), (120.0, 30.0));
+        assert!(s.unknown_names.is_empty());
+
+        let tgi = "# TYPE tgi_queue_size gauge\ntgi_queue_size 4\n\
+            # TYPE tgi_batch_current_size gauge\ntgi_batch_current_size 9\n";
+        let s = map_metrics("u", tgi);
+        assert_eq!((s.family.as_str(), s.running, s.waiting), ("tgi", 9.0, 4.0));
+
+        let triton = "# TYPE nv_trt_llm_request_metrics gauge\n\
+            nv_trt_llm_request_metrics{model=\"tensorrt_llm\",request_type=\"scheduled\",version=\"1\"} 5\n\
+            nv_trt_llm_request_metrics{model=\"tensorrt_llm\",request_type=\"waiting\",version=\"1\"} 2\n\
+            nv_trt_llm_request_metrics{model=\"tensorrt_llm\",request_type=\"max\",version=\"1\"} 64\n\
+            # TYPE nv_trt_llm_kv_cache_block_metrics gauge\n\
+            nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"fraction\",model=\"tensorrt_llm\",version=\"1\"} 0.25\n";
+        let s = map_metrics("u", triton);
+        assert_eq!(s.family, "triton-trtllm");
+        assert_eq!((s.running, s.waiting, s.kv_cache_usage), (5.0, 2.0, 0.25));
+
+        let dynamo = "# TYPE dynamo_frontend_inflight_requests gauge\n\
+            dynamo_frontend_inflight_requests{model=\"m\"} 7\n\
+            # TYPE dynamo_frontend_queued_requests gauge\ndynamo_frontend_queued_requests{model=\"m\"} 3\n";
+        let s = map_metrics("u", dynamo);
+        assert_eq!(
+            (s.family.as_str(), s.running, s.waiting),
+            ("dynamo-frontend", 7.0, 3.0)
+        );
+    }
+
+    #[test]
+    fn an_unknown_endpoint_names_what_it_exports() {
+        let text = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 3\n\
+            # TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 10\n";
+        let s = map_metrics("http://x/metrics", text);
+        assert_eq!(s.family, "");
+        assert!(s.running.is_nan());
+        assert_eq!(
+            s.unknown_names,
+            vec![
+                "http_requests_total".to_string(),
+                "process_cpu_seconds_total".into()
+            ]
+        );
     }
 }

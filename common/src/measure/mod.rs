@@ -81,6 +81,19 @@ pub struct Counters {
     pub held_back: u64,
     /// Requests sent in the warm-up or cool-down: outside the window, not measured.
     pub outside_window: u64,
+    /// The agents' HTTP connections: opened, requests sent on a reused one, requests retried
+    /// once on a fresh one, not reused because the server closed them or said so, closed by
+    /// the client while idle. Counted over the whole stage (warm-up included).
+    pub conn_opened: u64,
+    pub conn_reused: u64,
+    pub retries: u64,
+    pub conn_server_closed: u64,
+    pub conn_idle_closed: u64,
+    /// ok requests whose `usage` said `prompt_tokens_details.cached_tokens`, the sum of those,
+    /// and the prompt tokens of those requests (the client's view of prefix-cache hits).
+    pub cache_reported: u64,
+    pub cached_tokens: u64,
+    pub cache_prompt_tokens: u64,
     pub failures: BTreeMap<String, u64>,
 }
 
@@ -123,6 +136,14 @@ impl Counters {
             (&mut self.tokens_from_tokenizer, o.tokens_from_tokenizer),
             (&mut self.held_back, o.held_back),
             (&mut self.outside_window, o.outside_window),
+            (&mut self.conn_opened, o.conn_opened),
+            (&mut self.conn_reused, o.conn_reused),
+            (&mut self.retries, o.retries),
+            (&mut self.conn_server_closed, o.conn_server_closed),
+            (&mut self.conn_idle_closed, o.conn_idle_closed),
+            (&mut self.cache_reported, o.cache_reported),
+            (&mut self.cached_tokens, o.cached_tokens),
+            (&mut self.cache_prompt_tokens, o.cache_prompt_tokens),
         ] {
             *mine = add(*mine, theirs);
         }
@@ -144,6 +165,14 @@ impl Counters {
             ("tokens_from_tokenizer", self.tokens_from_tokenizer),
             ("held_back", self.held_back),
             ("outside_window", self.outside_window),
+            ("conn_opened", self.conn_opened),
+            ("conn_reused", self.conn_reused),
+            ("retries", self.retries),
+            ("conn_server_closed", self.conn_server_closed),
+            ("conn_idle_closed", self.conn_idle_closed),
+            ("cache_reported", self.cache_reported),
+            ("cached_tokens", self.cached_tokens),
+            ("cache_prompt_tokens", self.cache_prompt_tokens),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -168,6 +197,14 @@ impl Counters {
                 "tokens_from_tokenizer" => c.tokens_from_tokenizer = v,
                 "held_back" => c.held_back = v,
                 "outside_window" => c.outside_window = v,
+                "conn_opened" => c.conn_opened = v,
+                "conn_reused" => c.conn_reused = v,
+                "retries" => c.retries = v,
+                "conn_server_closed" => c.conn_server_closed = v,
+                "conn_idle_closed" => c.conn_idle_closed = v,
+                "cache_reported" => c.cache_reported = v,
+                "cached_tokens" => c.cached_tokens = v,
+                "cache_prompt_tokens" => c.cache_prompt_tokens = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

@@ -271,6 +271,14 @@ pub struct ShardSpec {
     /// .engine_metrics`), besides its own `--engine-metrics`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_metrics: Vec<String>,
+    /// `load.first_byte_timeout` and `load.idle_timeout` (None: the agent's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
+    /// `load.warmup_connections`: connections to open just before the stage (0: none).
+    #[serde(default)]
+    pub warmup_connections: u32,
 }
 
 impl ShardSpec {
@@ -391,6 +399,10 @@ pub fn plan_run(
     let request_timeout_ms = (p.load.request_timeout.unwrap_or(600.0) * 1000.0).round() as u64;
     let grace_period_ms = (p.load.grace_period.unwrap_or(30.0) * 1000.0).round() as u64;
     let think_time_ms = (p.load.think_time.unwrap_or(0.0) * 1000.0).round() as u64;
+    let ms = |s: Option<f64>| s.map(|s| (s * 1000.0).round() as u64);
+    let (first_byte_timeout_ms, idle_timeout_ms) =
+        (ms(p.load.first_byte_timeout), ms(p.load.idle_timeout));
+    let warmup_connections = p.load.warmup_connections.unwrap_or(0);
 
     let scrapes = engine_scrapes(p, members);
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
@@ -430,6 +442,9 @@ pub fn plan_run(
                 think_time_ms,
                 telemetry: p.telemetry.unwrap_or_default(),
                 engine_metrics: scrapes[shard].clone(),
+                first_byte_timeout_ms,
+                idle_timeout_ms,
+                warmup_connections,
                 seed: stage_seed,
             })
             .collect();

@@ -327,6 +327,19 @@ pub struct LoadConfig {
     /// Per-request timeout in seconds (default 600).
     #[serde(default)]
     pub request_timeout: Option<f64>,
+    /// Seconds a streamed request may wait for the response headers (default 300, at most
+    /// `request_timeout`): `timeout_headers`.
+    #[serde(default)]
+    pub first_byte_timeout: Option<f64>,
+    /// Seconds a streamed response may stay silent between chunks (default 60): `timeout_idle`.
+    #[serde(default)]
+    pub idle_timeout: Option<f64>,
+    /// Connections each agent opens just before every stage starts, at most as many as the
+    /// stage has in flight at once on that agent (default 0: none; connections open as
+    /// requests need them). Pre-warmed connections keep connection setup out of the first
+    /// requests' latency, but each idle one may hold one of the server's HTTP threads.
+    #[serde(default)]
+    pub warmup_connections: Option<u32>,
     /// Seconds that requests still in flight at a stage's end may take to finish (default 30).
     #[serde(default)]
     pub grace_period: Option<f64>,

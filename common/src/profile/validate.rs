@@ -117,6 +117,8 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     crate::plan::stage_defs(p, file)?;
     for (key, v) in [
         ("load.request_timeout", p.load.request_timeout),
+        ("load.first_byte_timeout", p.load.first_byte_timeout),
+        ("load.idle_timeout", p.load.idle_timeout),
         ("load.grace_period", p.load.grace_period),
         ("fleet.snapshot_interval", p.fleet.snapshot_interval),
     ] {

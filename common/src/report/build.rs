@@ -186,6 +186,20 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                "tokenizer": c.tokens_from_tokenizer}),
     );
     metrics_meta.insert("held_back".into(), json!(c.held_back));
+    metrics_meta.insert(
+        "connections".into(),
+        json!({"opened": c.conn_opened, "reused": c.conn_reused, "retries": c.retries,
+               "server_closed": c.conn_server_closed, "idle_closed": c.conn_idle_closed}),
+    );
+    // The prefix-cache hit rate as the client saw it (`usage.prompt_tokens_details
+    // .cached_tokens`), beside the engine's own counters under `host_groups[].engine`.
+    metrics_meta.insert(
+        "client_prefix_cache".into(),
+        json!({"requests_reporting": c.cache_reported, "cached_tokens": c.cached_tokens,
+               "prompt_tokens": c.cache_prompt_tokens,
+               "hit_rate": (c.cache_prompt_tokens > 0)
+                   .then(|| c.cached_tokens as f64 / c.cache_prompt_tokens as f64)}),
+    );
     metrics_meta.insert("outside_window".into(), json!(c.outside_window));
     if empty {
         metrics_meta.insert("empty".into(), json!(true));

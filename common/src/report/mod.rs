@@ -10,8 +10,8 @@ mod statistics;
 mod summary;
 mod telemetry;
 mod v0_2_1;
-mod vllm;
 mod verdict;
+mod vllm;
 
 pub use benchmark_run::*;
 pub use build::{
@@ -23,8 +23,8 @@ pub use check::{check_v0_1, check_v0_2_1};
 pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
 pub use telemetry::{accelerator_metrics, group_metadata, service, AgentTelemetry};
 pub use v0_2_1::*;
-pub use vllm::{vllm_results, vllm_table, VllmResult, VllmTable, VLLM_SERVING_COLUMNS};
 pub use verdict::{
     assess, judge, printable, verdict_lines, verdicts_markdown, with_verdicts, worst, FailureClass,
     ShardTally, StageVerdict, Verdict, VerdictInputs, DEFAULT_MAX_FAILURE_RATE,
 };
+pub use vllm::{vllm_results, vllm_table, VllmResult, VllmTable, VLLM_SERVING_COLUMNS};

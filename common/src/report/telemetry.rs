@@ -124,6 +124,27 @@ pub fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -
     let e = engines(samples.iter().copied());
     let queries = increase(&e, |s| s.prefix_cache_queries);
     let hits = increase(&e, |s| s.prefix_cache_hits);
+    // The engine family per scraped endpoint, and a warning for each endpoint that exported
+    // none of the known names (naming what it did export).
+    let mut families = serde_json::Map::new();
+    let mut warnings = Vec::new();
+    for s in &e {
+        if families.contains_key(&s.url) {
+            continue;
+        }
+        families.insert(s.url.clone(), json!(s.family));
+        if s.family.is_empty() {
+            warnings.push(format!(
+                "{} exports none of the known engine metric names; it exports: {}",
+                s.url,
+                if s.unknown_names.is_empty() {
+                    "nothing parseable".to_string()
+                } else {
+                    s.unknown_names.join(", ")
+                }
+            ));
+        }
+    }
     json!({
         "type": g.kind,
         "agents": g.agents.iter().map(|a| a.agent_id.clone()).collect::<Vec<_>>(),
@@ -150,6 +171,8 @@ pub fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -
             "prefix_cache_hits": hits,
             "prefix_cache_hit_rate": match (queries, hits) { (Some(q), Some(h)) if q > 0.0 => Some(h / q), _ => None },
             "preemptions": increase(&e, |s| s.preemptions),
+            "families": families,
+            "warnings": warnings,
         },
     })
 }

@@ -26,8 +26,8 @@ pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 
 use fleetbench_common::report::{
-    assess, summary_rows, verdicts_markdown, vllm_results, vllm_table, with_verdicts,
-    BenchmarkRun, StageVerdict,
+    assess, summary_rows, verdicts_markdown, vllm_results, vllm_table, with_verdicts, BenchmarkRun,
+    StageVerdict,
 };
 use std::path::{Path, PathBuf};
 
