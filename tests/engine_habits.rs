@@ -261,7 +261,14 @@ fn a_hostile_endpoint_cannot_grow_the_agent() -> anyhow::Result<()> {
         8,
         "load: {type: concurrent, request_timeout: 30, stages: [{concurrency_level: 3, num_requests: 12}]}",
     );
-    let (mut coord, caddr) = start_coordinator_run(&dir, &profile, 1, &[])?;
+    // Every request fails on purpose: no preflight (it would stop the run before any load) and
+    // no failure-rate limit on the verdict.
+    let (mut coord, caddr) = start_coordinator_run(
+        &dir,
+        &profile,
+        1,
+        &["--no-preflight", "--max-failure-rate", "1"],
+    )?;
     let metrics = format!("http://{addr}/metrics");
     let agent = start_agent(
         &dir,
