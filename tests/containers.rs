@@ -265,3 +265,77 @@ fn a_network_cut_costs_nothing_when_short_and_degrades_when_long() -> Result<()>
     ensure!(code != 0, "a degraded run must not exit 0");
     Ok(())
 }
+
+/// (c) `coordinator serve --state-dir` on the results volume is killed mid-run and its container
+/// started again: it resumes the run, the agents reattach, and every stage ends with a report
+/// that counts each planned request once (or is marked partial); nothing acknowledged is lost.
+#[test]
+fn a_restarted_coordinator_container_finishes_the_run() -> Result<()> {
+    if !docker_available("a_restarted_coordinator_container_finishes_the_run") {
+        return Ok(());
+    }
+    let dir = scratch("containers-restart");
+    build_image(IMAGE)?;
+    let results = dir.join("results");
+    let profile = loss_profile(&dir, "[{rate: 4, duration: 8}, {rate: 4, duration: 3}]")?;
+    // The coordinator serves (no one-shot run) with its state on the results volume; restarts
+    // are the test's to make.
+    let over = dir.join("serve.yaml");
+    std::fs::write(
+        &over,
+        "services:\n  coordinator:\n    command: [coordinator, serve, --listen, \"0.0.0.0:7600\", \
+         --insecure, --out, /results, --state-dir, /results/.state, --agent-timeout, \"6\"]\n",
+    )?;
+    let project = format!("fbe2e-restart-{}", std::process::id());
+    let cluster = Cluster::up_full(&project, IMAGE, &profile, &results, &[], &[over])?;
+    // The submitter: its own container on the deployment's network.
+    let submit = std::process::Command::new("docker")
+        .args(["run", "-d", "--rm", "--name", &format!("{project}-submit")])
+        .args(["--network", &cluster.network_name()])
+        .args(["-v", &format!("{}:/p.yaml:ro", profile.display())])
+        .args([IMAGE, "coordinator", "submit", "/p.yaml", "--coordinator"])
+        .args(["coordinator:7600", "--insecure", "--expect-agents", "3"])
+        .output()?;
+    ensure!(
+        submit.status.success(),
+        "submit: {}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let run = wait_stage_started(&results, 0)?;
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("coordinator")?;
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.start("coordinator")?;
+    // The resumed run ends: both stages reported.
+    let start = std::time::Instant::now();
+    let finished = loop {
+        let state = std::fs::read_to_string(run.join("state.jsonl")).unwrap_or_default();
+        if state.lines().any(|l| l.contains("\"event\":\"finished\"")) {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &format!("{project}-submit")])
+        .output();
+    ensure!(
+        finished,
+        "the run did not finish:\n{}",
+        cluster.logs("coordinator")
+    );
+    for (stage, planned) in [(0u32, 32u64), (1, 12)] {
+        let r = report(&run, stage)?;
+        let total = r["metrics"]["requests"]["total"]
+            .as_u64()
+            .context("total")?;
+        let partial = r["metrics"]["metadata"]["partial"] == true;
+        ensure!(
+            total == planned || (partial && total <= planned),
+            "stage {stage}: {total} requests of {planned} planned (partial {partial})"
+        );
+    }
+    Ok(())
+}

@@ -62,6 +62,8 @@ pub fn build_image(tag: &str) -> Result<()> {
 pub struct Cluster {
     project: String,
     env: Vec<(String, String)>,
+    /// Compose files applied over `deploy/compose/compose.yaml`, in order.
+    overrides: Vec<PathBuf>,
 }
 
 impl Cluster {
@@ -77,6 +79,18 @@ impl Cluster {
         profile: &Path,
         results: &Path,
         vars: &[(&str, &str)],
+    ) -> Result<Cluster> {
+        Self::up_full(project, image, profile, results, vars, &[])
+    }
+
+    /// As [`Cluster::up_with`], with compose files applied over the deployment's.
+    pub fn up_full(
+        project: &str,
+        image: &str,
+        profile: &Path,
+        results: &Path,
+        vars: &[(&str, &str)],
+        overrides: &[PathBuf],
     ) -> Result<Cluster> {
         std::fs::create_dir_all(results)?;
         let uid = run(Command::new("id").arg("-u"))?;
@@ -100,6 +114,7 @@ impl Cluster {
         let cluster = Cluster {
             project: project.to_string(),
             env,
+            overrides: overrides.to_vec(),
         };
         cluster.compose(&["up", "-d", "--no-build"])?;
         Ok(cluster)
@@ -122,8 +137,11 @@ impl Cluster {
             Command::new("docker-compose")
         };
         cmd.arg("-f")
-            .arg(repo_root().join("deploy/compose/compose.yaml"))
-            .args(["-p", &self.project])
+            .arg(repo_root().join("deploy/compose/compose.yaml"));
+        for o in &self.overrides {
+            cmd.arg("-f").arg(o);
+        }
+        cmd.args(["-p", &self.project])
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         run(&mut cmd)
@@ -164,13 +182,24 @@ impl Cluster {
     /// the deployment's network.
     pub fn network(&self, service: &str, connect: bool) -> Result<()> {
         let id = self.container(service)?;
-        let net = format!("{}_fleet", self.project.replace(['.'], ""));
+        let net = self.network_name();
         run(Command::new("docker").args([
             "network",
             if connect { "connect" } else { "disconnect" },
             &net,
             &id,
         ]))?;
+        Ok(())
+    }
+
+    /// The deployment's network, as `docker network` names it.
+    pub fn network_name(&self) -> String {
+        format!("{}_fleet", self.project)
+    }
+
+    /// `docker start` of a service's (stopped) container.
+    pub fn start(&self, service: &str) -> Result<()> {
+        run(Command::new("docker").args(["start", &self.container(service)?]))?;
         Ok(())
     }
 
