@@ -114,6 +114,8 @@ async fn submit(client: &mut Client, profile: &str) -> Result<String> {
             profile_yaml: profile.into(),
             profile_name: "hostile.yaml".into(),
             expect_agents: 1,
+            // The fake agent answers no preflight: it only forges snapshots.
+            no_preflight: true,
             ..Default::default()
         })
         .await?;
