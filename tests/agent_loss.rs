@@ -7,24 +7,6 @@ use fleetbench_e2e::*;
 use serde_json::Value;
 use std::time::Duration;
 
-fn sim_with_truth(dir: &std::path::Path) -> anyhow::Result<(Proc, String, std::path::PathBuf)> {
-    let truth = dir.join("truth.jsonl");
-    let (sim, addr) = start_sim(
-        dir,
-        "sim",
-        &[
-            "--deterministic",
-            "--ttft-ms",
-            "2",
-            "--itl-ms",
-            "1",
-            "--ground-truth",
-            &truth.display().to_string(),
-        ],
-    )?;
-    Ok((sim, addr, truth))
-}
-
 fn agent_entry(r: &Value, id: &str) -> Value {
     at(r, "metrics.metadata.agents")
         .as_array()

@@ -7,24 +7,6 @@ use fleetbench_e2e::chaos::*;
 use fleetbench_e2e::*;
 use std::time::Duration;
 
-fn sim_with_truth(dir: &std::path::Path) -> anyhow::Result<(Proc, String, std::path::PathBuf)> {
-    let truth = dir.join("truth.jsonl");
-    let (sim, addr) = start_sim(
-        dir,
-        "sim",
-        &[
-            "--deterministic",
-            "--ttft-ms",
-            "2",
-            "--itl-ms",
-            "1",
-            "--ground-truth",
-            &truth.display().to_string(),
-        ],
-    )?;
-    Ok((sim, addr, truth))
-}
-
 /// (d) Agent `b` reaches the coordinator through a proxy that cuts the link for 300 ms in the
 /// middle of the stage: the agent reconnects at once, resends what was not acknowledged, and
 /// the run passes with every request counted once.

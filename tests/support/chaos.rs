@@ -165,3 +165,25 @@ pub fn now_unix_us() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
 }
+
+/// A deterministic sim (TTFT 2 ms, ITL 1 ms) that logs its ground truth: the process, its
+/// address and the ground-truth file.
+pub fn sim_with_truth(
+    dir: &std::path::Path,
+) -> anyhow::Result<(crate::Proc, String, std::path::PathBuf)> {
+    let truth = dir.join("truth.jsonl");
+    let (sim, addr) = crate::start_sim(
+        dir,
+        "sim",
+        &[
+            "--deterministic",
+            "--ttft-ms",
+            "2",
+            "--itl-ms",
+            "1",
+            "--ground-truth",
+            &truth.display().to_string(),
+        ],
+    )?;
+    Ok((sim, addr, truth))
+}
