@@ -3,6 +3,39 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A UTC calendar instant, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub second: i64,
+}
+
+/// The UTC calendar instant of `secs` Unix seconds (the civil date from days since 1970-01-01
+/// by Howard Hinnant's algorithm).
+pub fn utc(secs: i64) -> UtcTime {
+    let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = d + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    UtcTime {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month,
+        day,
+        hour: s / 3600,
+        minute: (s / 60) % 60,
+        second: s % 60,
+    }
+}
+
 /// Now, in Unix nanoseconds.
 pub fn unix_ns() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
@@ -76,6 +109,14 @@ impl OffsetEstimate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn utc_gives_the_civil_instant() {
+        let t = super::utc(951_782_400 + 3_723); // 2000-02-29 01:02:03
+        assert_eq!((t.year, t.month, t.day), (2000, 2, 29));
+        assert_eq!((t.hour, t.minute, t.second), (1, 2, 3));
+        assert_eq!(super::utc(-1).year, 1969);
+    }
+
     use super::*;
 
     #[test]

@@ -121,23 +121,15 @@ pub enum RunError {
 
 /// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
 fn new_run_id() -> String {
-    let secs = unix_ns() / 1_000_000_000;
-    let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = d + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = fleetbench_common::clock::utc(unix_ns() / 1_000_000_000);
     format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{:04x}",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60,
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{:04x}",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
         rand::random::<u16>()
     )
 }
