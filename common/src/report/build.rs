@@ -341,7 +341,7 @@ pub fn harness_config(as_given: &Value, plan: &RunPlan) -> Map<String, Value> {
     // `REPLACE_ENV_` placeholder is kept, it names the variable and holds no secret).
     let redact = |v: &mut Value| {
         if v.as_str().is_some_and(|s| !s.starts_with("REPLACE_ENV_")) {
-            *v = json!("<redacted>");
+            *v = json!(crate::profile::REDACTED);
         }
     };
     if let Some(k) = cfg.get_mut("server").and_then(|s| s.get_mut("api_key")) {
