@@ -3,6 +3,7 @@
 //! boundary. The lock is taken once per request (never per chunk).
 
 use crate::request::{Failure, RequestRecord, TokenSource};
+use fleetbench_common::measure::goodput::{GoodputSlo, RequestTimes};
 use fleetbench_common::measure::{Measurements, Metric};
 use fleetbench_common::plan::Window;
 use fleetbench_proto::v1 as wire;
@@ -26,6 +27,8 @@ pub struct Recorder {
     window: Window,
     /// `start` in Unix ns of the agent's clock, when per-request records are kept.
     keep_requests_from: Option<i64>,
+    /// The profile's goodput limits: requests meeting them are counted as good.
+    goodput: Option<GoodputSlo>,
 }
 
 #[derive(Debug, Default)]
@@ -49,7 +52,14 @@ impl Recorder {
             start,
             window,
             keep_requests_from: None,
+            goodput: None,
         }
+    }
+
+    /// Counts the ok requests that meet `slo` (`Counters::good`).
+    pub fn with_goodput(mut self, slo: Option<GoodputSlo>) -> Self {
+        self.goodput = slo;
+        self
     }
 
     /// Also keep one record per request (`requests.jsonl`); `start_unix_ns` is the stage start
@@ -137,17 +147,32 @@ impl Recorder {
                 m.record(Metric::OutputTokens, r.out_tokens);
                 let e2e = us(r.t_end, r.t_intended);
                 m.record(Metric::E2e, e2e);
-                if r.out_tokens >= 1 {
-                    m.record(Metric::Ntpot, e2e / r.out_tokens);
+                let times = RequestTimes {
+                    ttft_us: r.t_first.map(|first| us(first, r.t_intended)),
+                    tpot_us: r
+                        .t_first
+                        .filter(|_| r.out_tokens >= 2)
+                        .map(|first| us(r.t_end, first) / (r.out_tokens - 1)),
+                    mean_itl_us: (!r.itl_us.is_empty())
+                        .then(|| r.itl_us.iter().sum::<u64>() / r.itl_us.len() as u64),
+                    ntpot_us: (r.out_tokens >= 1).then(|| e2e / r.out_tokens),
+                    e2e_us: e2e,
+                };
+                if let Some(v) = times.ntpot_us {
+                    m.record(Metric::Ntpot, v);
                 }
-                if let Some(first) = r.t_first {
-                    m.record(Metric::Ttft, us(first, r.t_intended));
-                    if r.out_tokens >= 2 {
-                        m.record(Metric::Tpot, us(r.t_end, first) / (r.out_tokens - 1));
-                    }
+                if let Some(v) = times.ttft_us {
+                    m.record(Metric::Ttft, v);
+                }
+                if let Some(v) = times.tpot_us {
+                    m.record(Metric::Tpot, v);
                 }
                 for &gap in &r.itl_us {
                     m.record(Metric::Itl, gap);
+                }
+                if self.goodput.is_some_and(|g| g.meets(&times)) {
+                    m.counters.good += 1;
+                    m.counters.good_tokens += r.in_tokens + r.out_tokens;
                 }
             }
         }

@@ -93,7 +93,7 @@ pub struct StageContext {
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
 pub async fn run_stage(ctx: StageContext) {
-    let mut recorder = Recorder::new(ctx.start, ctx.spec.window);
+    let mut recorder = Recorder::new(ctx.start, ctx.spec.window).with_goodput(ctx.spec.goodput);
     if ctx.spec.per_request {
         // The stage start in this agent's clock, for the records' Unix times.
         let now = Instant::now();
@@ -445,7 +445,7 @@ struct Users {
 }
 
 /// Samples the host at the telemetry interval (the profile's, else the agent's) until told to
-/// stop (one sample at once, so even a short stage has one); no accelerator samples when the
+/// stop (one sample at once and one when stopped, so even a short stage has both ends); no accelerator samples when the
 /// profile says `nvml: off`; `engines`: the host group's endpoints from the profile.
 async fn sample_telemetry(
     telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
@@ -470,7 +470,14 @@ async fn sample_telemetry(
                 let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
                 recorder.push_sample(s);
             }
-            _ = &mut stop => return,
+            _ = &mut stop => {
+                // One last sample after the last request, so the engines' counters cover the
+                // whole stage (the per-pool breakdown takes increases between samples).
+                let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
+                let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
+                recorder.push_sample(s);
+                return;
+            }
         }
     }
 }

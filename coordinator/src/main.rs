@@ -171,6 +171,14 @@ struct VerdictArgs {
     /// Skip the test request each agent sends to the endpoint before stage 0.
     #[arg(long)]
     no_preflight: bool,
+    /// A failed P/D path check (the prefill pool did not compute the prompts, or the decode
+    /// pool recomputed them) fails the stage. Default: on when the profile declares prefill
+    /// and decode hosts.
+    #[arg(long, overrides_with = "no_require_pd")]
+    require_pd: bool,
+    /// The P/D path check is reported but never fails a stage.
+    #[arg(long, overrides_with = "require_pd")]
+    no_require_pd: bool,
 }
 
 impl VerdictArgs {
@@ -178,6 +186,11 @@ impl VerdictArgs {
         RunOptions {
             max_failure_rate: self.max_failure_rate,
             preflight: !self.no_preflight,
+            require_pd: match (self.require_pd, self.no_require_pd) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
         }
     }
 }

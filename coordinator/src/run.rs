@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub max_failure_rate: f64,
     /// One test request per agent before stage 0 (`--no-preflight` turns it off).
     pub preflight: bool,
+    /// A failed P/D path check fails the stage (`--require-pd` / `--no-require-pd`); `None`:
+    /// when the profile declares prefill and decode hosts.
+    pub require_pd: Option<bool>,
 }
 
 impl Default for RunOptions {
@@ -51,6 +54,7 @@ impl Default for RunOptions {
         RunOptions {
             max_failure_rate: DEFAULT_MAX_FAILURE_RATE,
             preflight: true,
+            require_pd: None,
         }
     }
 }
@@ -563,6 +567,13 @@ pub(crate) async fn run_stage(
         telemetry: &collector.telemetry_in(&ids, window),
         profile_as_given: as_given.as_ref(),
     });
+    let require_pd = req
+        .options
+        .require_pd
+        .unwrap_or_else(|| fleetbench_common::report::declares_pd(&req.loaded.profile));
+    if let Some(pd) = fleetbench_common::report::attach_pd_path(&mut report, require_pd) {
+        tracing::info!("stage {} ({}): {}", stage.index, stage.label, pd.line());
+    }
     let verdict = judge(
         &mut report,
         &VerdictInputs {

@@ -183,6 +183,12 @@ pub struct ProxyArgs {
     #[arg(long, default_value_t = 2.0, value_name = "F")]
     pub kv_transfer_us_per_token: f64,
 
+    /// Fault: the decode-only fallback. Every request goes straight to a decode instance
+    /// without a KV handle, so the decode instance computes the prompt itself and the prefill
+    /// instances get nothing (what a P/D router does when it falls back to decode-only).
+    #[arg(long)]
+    pub decode_only: bool,
+
     /// Worker threads of the tokio runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,

@@ -234,6 +234,14 @@ pub(crate) async fn generate(
         }
     }
     log.accept();
+    let skip_prefill = state.role == Role::Decode && gen.has_remote_prefill();
+    if skip_prefill {
+        log.kv_received = Some((gen.prompt_tokens, gen.kv_transfer_time()));
+    } else {
+        log.computed_prompt_tokens = gen
+            .prompt_tokens
+            .saturating_sub(log.cached_tokens.unwrap_or(0));
+    }
 
     // P/D prefill role: compute the prompt, answer with a KV handle and no tokens.
     if state.role == Role::Prefill {
@@ -249,6 +257,7 @@ pub(crate) async fn generate(
             )),
         };
         src.wait_prefill().await;
+        log.prefill_done();
         log.finish("length");
         let handle = serde_json::json!({
             "do_remote_prefill": true,
@@ -279,7 +288,6 @@ pub(crate) async fn generate(
         );
     }
 
-    let skip_prefill = state.role == Role::Decode && gen.has_remote_prefill();
     let src = match &state.timing {
         Timing::Deterministic { ttft, itl } => {
             // A decode instance with transferred KV pays no prefill: first token after one gap.

@@ -31,6 +31,13 @@ pub struct GroundTruthRecord {
     /// The model or LoRA adapter that served it (absent when the request was refused before).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// When the prompt was computed (P/D prefill role) or the first token was sent.
+    pub prefill_done_unix_us: Option<u64>,
+    /// Prompt tokens this instance computed (0 when the KV came from a prefill instance).
+    pub computed_prompt_tokens: u32,
+    /// Prompt tokens whose KV came from a prefill instance (P/D decode role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_received_tokens: Option<u32>,
 }
 
 /// Append-only JSONL file, flushed after every line.

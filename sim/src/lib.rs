@@ -35,6 +35,7 @@ pub mod ground_truth;
 pub mod http;
 pub mod metrics;
 pub mod openai;
+pub mod pd_metrics;
 pub mod prefix_cache;
 pub mod proxy;
 pub mod server;

@@ -19,22 +19,46 @@ const E2E_BUCKETS: &[f64] = &[
     480.0, 960.0, 1920.0, 7680.0,
 ];
 
-/// A Prometheus histogram of seconds with fixed buckets.
+/// vLLM's buckets of a per-request token count (1-2-5 steps).
+const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
+    50000.0, 100000.0,
+];
+
+/// A Prometheus histogram with fixed buckets: of seconds (its sum kept in ns) or of counts.
 #[derive(Debug)]
 pub struct Histogram {
     bounds: &'static [f64],
     /// Non-cumulative count per bucket; the last one is +Inf.
     counts: Vec<AtomicU64>,
+    /// The sum in integer units: ns for a histogram of seconds, 1 for counts.
     sum_ns: AtomicU64,
+    /// Units of `sum_ns` per rendered unit (1e9 for seconds).
+    per_unit: f64,
 }
 
 impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
+    pub(crate) fn new(bounds: &'static [f64]) -> Self {
         Histogram {
             bounds,
             counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_ns: AtomicU64::new(0),
+            per_unit: 1e9,
         }
+    }
+
+    pub(crate) fn of_counts(bounds: &'static [f64]) -> Self {
+        Histogram {
+            per_unit: 1.0,
+            ..Histogram::new(bounds)
+        }
+    }
+
+    /// Records one observation of a count (a histogram made by `of_counts`).
+    pub fn observe_count(&self, v: u64) {
+        let i = self.bounds.partition_point(|b| *b < v as f64);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(v, Relaxed);
     }
 
     /// Records `n` observations of `d`.
@@ -58,7 +82,7 @@ impl Histogram {
         self.counts.iter().map(|c| c.load(Relaxed)).sum()
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
+    pub(crate) fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cum = 0;
         for (i, c) in self.counts.iter().enumerate() {
@@ -69,7 +93,7 @@ impl Histogram {
             };
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cum}");
         }
-        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let sum = self.sum_ns.load(Relaxed) as f64 / self.per_unit;
         let _ = writeln!(
             out,
             "{name}_sum{{{labels}}} {sum:?}\n{name}_count{{{labels}}} {cum}"
@@ -100,6 +124,9 @@ pub struct Metrics {
     pub ttft: Histogram,
     pub itl: Histogram,
     pub e2e: Histogram,
+    /// P/D figures (`pd_metrics.rs`): prefill and decode time, prompt tokens computed, KV
+    /// received from a prefill instance.
+    pub pd: crate::pd_metrics::PdMetrics,
 }
 
 impl Metrics {
@@ -122,6 +149,7 @@ impl Metrics {
             ttft: Histogram::new(TTFT_BUCKETS),
             itl: Histogram::new(ITL_BUCKETS),
             e2e: Histogram::new(E2E_BUCKETS),
+            pd: crate::pd_metrics::PdMetrics::new(E2E_BUCKETS, TOKEN_BUCKETS),
         }
     }
 
@@ -342,6 +370,7 @@ impl Metrics {
             "Histogram of e2e request latency in seconds.",
             &labels,
         );
+        self.pd.render(&mut out, &labels);
         out
     }
 }

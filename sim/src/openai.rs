@@ -55,6 +55,9 @@ struct RawMessage {
     content: Value,
 }
 
+/// The key of a KV handle in which `sim proxy` passes the transfer time it waited (µs).
+pub const KV_TRANSFER_US: &str = "sim_kv_transfer_us";
+
 /// A parsed generation request: what the sim needs, no more.
 #[derive(Debug, Clone)]
 pub struct GenRequest {
@@ -154,6 +157,19 @@ impl GenRequest {
             prompt_token_ids: words.ids,
             kv_transfer_params: raw.kv_transfer_params,
         })
+    }
+
+    /// The KV transfer time `sim proxy` waited for this request (`sim_kv_transfer_us` in its
+    /// KV handle; zero without one).
+    pub fn kv_transfer_time(&self) -> std::time::Duration {
+        let us = self
+            .kv_transfer_params
+            .as_ref()
+            .and_then(|p| p.get(KV_TRANSFER_US))
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .unwrap_or(0.0);
+        std::time::Duration::from_secs_f64(us.min(3.6e9) / 1e6)
     }
 
     /// True when this request carries a KV handle from a prefill instance.

@@ -3,7 +3,9 @@
 //! `kv_transfer_params: {"do_remote_decode": true}`; the proxy then waits the simulated KV
 //! transfer time (`--kv-transfer-us-per-token` × prompt tokens) and forwards the original
 //! request, plus the prefill instance's `kv_transfer_params` handle, to a decode instance
-//! (round robin), streaming its response bytes back unchanged.
+//! (round robin), streaming its response bytes back unchanged. The handle carries the transfer
+//! time waited (`sim_kv_transfer_us`), which the decode instance exports as NIXL's transfer
+//! time. `--decode-only` is the decode-only fallback fault: no prefill, no handle.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::cli::ProxyArgs;
 use crate::faults::FAULT_HEADER;
 use crate::http::{accept_loop, ResponseBody};
-use crate::openai::error_body;
+use crate::openai::{error_body, KV_TRANSFER_US};
 
 /// A decode instance's response streamed through; its connection goes back to the pool when
 /// the body has been read to the end.
@@ -156,6 +158,7 @@ struct ProxyState {
     prefill: Upstreams,
     decode: Upstreams,
     us_per_token: f64,
+    decode_only: bool,
 }
 
 /// Runs the proxy until the process ends (prints `listening on ADDR` first).
@@ -167,7 +170,11 @@ pub async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
         prefill: Upstreams::parse("prefill", &args.prefill)?,
         decode: Upstreams::parse("decode", &args.decode)?,
         us_per_token: args.kv_transfer_us_per_token,
+        decode_only: args.decode_only,
     });
+    if state.decode_only {
+        tracing::warn!("fault --decode-only: requests skip the prefill instances");
+    }
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     crate::announce(addr);
@@ -305,64 +312,12 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
         }
     };
 
-    // 1. Prefill.
-    let mut prefill = original.clone();
-    if let Some(o) = prefill.as_object_mut() {
-        o.insert("stream".into(), Value::Bool(false));
-        o.remove("stream_options");
-        o.remove("max_completion_tokens");
-        o.insert("max_tokens".into(), Value::from(1));
-        o.insert(
-            "kv_transfer_params".into(),
-            serde_json::json!({"do_remote_decode": true}),
-        );
-    }
-    let (prefill_addr, prefill_pool) = state.prefill.pick();
-    let (resp, conn) = match send(
-        Method::POST,
-        prefill_addr,
-        prefill_pool,
-        &path,
-        &fwd,
-        Bytes::from(prefill.to_string()),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return bad_gateway(e),
-    };
-    let status = resp.status();
-    let presp = match resp.into_body().collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            return bad_gateway(UpstreamError::Http {
-                addr: prefill_addr.to_string(),
-                source: e,
-            })
+    if !state.decode_only {
+        if let Err(r) = prefill_and_transfer(&state, &path, &fwd, &mut original).await {
+            return *r;
         }
-    };
-    prefill_pool.put(conn);
-    if !status.is_success() {
-        return json_response(status, presp);
     }
-    let presp: Value = serde_json::from_slice(&presp).unwrap_or(Value::Null);
-    let prompt_tokens = presp
-        .pointer("/usage/prompt_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let handle = presp
-        .get("kv_transfer_params")
-        .cloned()
-        .unwrap_or(Value::Null);
-
-    // 2. KV transfer.
-    let transfer = Duration::from_secs_f64(state.us_per_token * prompt_tokens as f64 / 1e6);
-    tokio::time::sleep(transfer).await;
-
-    // 3. Decode, streamed back as is.
-    if let Some(o) = original.as_object_mut() {
-        o.insert("kv_transfer_params".into(), handle);
-    }
+    // Decode (the fault header, if any, goes to the decode instance), streamed back as is.
     if let Some(f) = fault {
         fwd.push((FAULT_HEADER, f));
     }
@@ -395,4 +350,70 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
         r.headers_mut().insert("x-request-id", v.clone());
     }
     r
+}
+
+/// Prefill on a prefill instance, then the KV transfer wait; on success `original` carries the
+/// prefill instance's KV handle, with the transfer time waited, for the decode instance.
+async fn prefill_and_transfer(
+    state: &ProxyState,
+    path: &str,
+    fwd: &[(&'static str, HeaderValue)],
+    original: &mut Value,
+) -> Result<(), Box<Response<ResponseBody>>> {
+    let mut prefill = original.clone();
+    if let Some(o) = prefill.as_object_mut() {
+        o.insert("stream".into(), Value::Bool(false));
+        o.remove("stream_options");
+        o.remove("max_completion_tokens");
+        o.insert("max_tokens".into(), Value::from(1));
+        o.insert(
+            "kv_transfer_params".into(),
+            serde_json::json!({"do_remote_decode": true}),
+        );
+    }
+    let (prefill_addr, prefill_pool) = state.prefill.pick();
+    let (resp, conn) = send(
+        Method::POST,
+        prefill_addr,
+        prefill_pool,
+        path,
+        fwd,
+        Bytes::from(prefill.to_string()),
+    )
+    .await
+    .map_err(|e| Box::new(bad_gateway(e)))?;
+    let status = resp.status();
+    let presp = match resp.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Err(Box::new(bad_gateway(UpstreamError::Http {
+                addr: prefill_addr.to_string(),
+                source: e,
+            })))
+        }
+    };
+    prefill_pool.put(conn);
+    if !status.is_success() {
+        return Err(Box::new(json_response(status, presp)));
+    }
+    let presp: Value = serde_json::from_slice(&presp).unwrap_or(Value::Null);
+    let prompt_tokens = presp
+        .pointer("/usage/prompt_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let mut handle = presp
+        .get("kv_transfer_params")
+        .cloned()
+        .unwrap_or(Value::Null);
+
+    // KV transfer.
+    let us = state.us_per_token * prompt_tokens as f64;
+    tokio::time::sleep(Duration::from_secs_f64(us / 1e6)).await;
+    if let Some(h) = handle.as_object_mut() {
+        h.insert(KV_TRANSFER_US.into(), Value::from(us));
+    }
+    if let Some(o) = original.as_object_mut() {
+        o.insert("kv_transfer_params".into(), handle);
+    }
+    Ok(())
 }

@@ -34,6 +34,13 @@ pub struct RequestLog {
     pub cached_tokens: Option<u32>,
     /// The model or adapter serving the request, once known.
     pub model: Option<String>,
+    /// Prompt tokens this instance computes (0 when its KV came from a prefill instance).
+    pub computed_prompt_tokens: u32,
+    /// Prompt tokens whose KV came from a prefill instance, and the transfer time.
+    pub kv_received: Option<(u32, Duration)>,
+    /// When the prompt was computed (prefill role) or the first token went out.
+    prefill_done: Option<(Instant, u64)>,
+    first_token: Option<Instant>,
     accepted: bool,
     metrics: Arc<Metrics>,
     ground_truth: Option<Arc<GroundTruthLog>>,
@@ -63,6 +70,10 @@ impl RequestLog {
             prompt_tokens: 0,
             cached_tokens: None,
             model: None,
+            computed_prompt_tokens: 0,
+            kv_received: None,
+            prefill_done: None,
+            first_token: None,
             accepted: false,
             metrics,
             ground_truth,
@@ -93,6 +104,29 @@ impl RequestLog {
         }
     }
 
+    /// The prompt is computed and no token will follow (P/D prefill role): counts its prompt
+    /// tokens as processed.
+    pub fn prefill_done(&mut self) {
+        self.prefill_done = Some((Instant::now(), unix_us()));
+        self.metrics.prompt_tokens.fetch_add(
+            self.prompt_tokens as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The P/D figures of a finished request.
+    fn pd_record(&self) -> crate::pd_metrics::PdRecord {
+        crate::pd_metrics::PdRecord {
+            prefill: self.prefill_done.map(|(t, _)| t - self.arrival),
+            decode: self
+                .first_token
+                .zip(self.last_token)
+                .map(|(first, last)| last - first),
+            computed_prompt_tokens: self.computed_prompt_tokens,
+            kv_received: self.kv_received,
+        }
+    }
+
     /// Records `n` tokens handed to the connection now.
     pub fn tokens_sent(&mut self, n: u32) {
         if n == 0 {
@@ -104,6 +138,10 @@ impl RequestLog {
         match self.last_token {
             None => {
                 self.first_token_unix_us = Some(now_us);
+                self.first_token = Some(now);
+                if self.prefill_done.is_none() {
+                    self.prefill_done = Some((now, now_us));
+                }
                 self.metrics.ttft.observe(now - self.arrival);
                 self.metrics
                     .prompt_tokens
@@ -145,6 +183,7 @@ impl Drop for RequestLog {
             self.metrics.finished(reason);
             if self.finished.is_some() {
                 self.metrics.e2e.observe(self.arrival.elapsed());
+                self.metrics.pd.record(&self.pd_record());
             }
         }
         if let Some(gt) = &self.ground_truth {
@@ -156,6 +195,9 @@ impl Drop for RequestLog {
                 prompt_tokens: self.prompt_tokens,
                 completion_tokens: self.completion_tokens,
                 model: self.model.take(),
+                prefill_done_unix_us: self.prefill_done.map(|(_, us)| us),
+                computed_prompt_tokens: self.computed_prompt_tokens,
+                kv_received_tokens: self.kv_received.map(|(n, _)| n),
             });
         }
     }

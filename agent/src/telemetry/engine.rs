@@ -178,6 +178,34 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
         }
         f64::NAN
     };
+    // A histogram's sum and count, summed over its series (NaN when absent).
+    let histogram = |name: &str| -> (f64, f64) {
+        let Some(scrape) = &scrape else {
+            return (f64::NAN, f64::NAN);
+        };
+        let (mut sum, mut count) = (f64::NAN, f64::NAN);
+        let samples = scrape
+            .metrics
+            .iter()
+            .filter(|m| m.name == name)
+            .flat_map(|m| &m.samples);
+        for s in samples {
+            let Ok(v) = s.value.value.parse::<f64>() else {
+                continue;
+            };
+            match s.value.value_type {
+                ValueType::Sum => sum = if sum.is_nan() { v } else { sum + v },
+                ValueType::Count => count = if count.is_nan() { v } else { count + v },
+                ValueType::Sample => {}
+            }
+        }
+        if sum.is_nan() {
+            // Untyped text: `NAME_sum` and `NAME_count` as plain samples.
+            sum = value(&[format!("{name}_sum").as_str()]);
+            count = value(&[format!("{name}_count").as_str()]);
+        }
+        (sum, count)
+    };
     let blocks = scrape
         .as_ref()
         .and_then(|s| {
@@ -242,7 +270,21 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
             (q, h)
         }
     };
+    let pd = pd_figures(detected.map(|n| n.family), &value, &histogram);
     wire::EngineSample {
+        prompt_tokens: pd.prompt_tokens,
+        generation_tokens: pd.generation_tokens,
+        requests_finished: pd.requests_finished,
+        prompt_tokens_computed: pd.prompt_tokens_computed,
+        kv_received_tokens: pd.kv_received_tokens,
+        prefill_time_s_sum: pd.prefill_time_s_sum,
+        prefill_time_count: pd.prefill_time_count,
+        decode_time_s_sum: pd.decode_time_s_sum,
+        decode_time_count: pd.decode_time_count,
+        queue_time_s_sum: pd.queue_time_s_sum,
+        queue_time_count: pd.queue_time_count,
+        kv_transfer_time_s_sum: pd.kv_transfer_time_s_sum,
+        kv_transfer_count: pd.kv_transfer_count,
         url: url.to_string(),
         running: value(names.running),
         waiting: value(names.waiting),
@@ -253,6 +295,69 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
         kv_cache_blocks: blocks,
         family: detected.map(|n| n.family.to_string()).unwrap_or_default(),
         unknown_names,
+    }
+}
+
+/// The P/D figures of one scrape (NaN for what the engine does not export).
+struct PdFigures {
+    prompt_tokens: f64,
+    generation_tokens: f64,
+    requests_finished: f64,
+    prompt_tokens_computed: f64,
+    kv_received_tokens: f64,
+    prefill_time_s_sum: f64,
+    prefill_time_count: f64,
+    decode_time_s_sum: f64,
+    decode_time_count: f64,
+    queue_time_s_sum: f64,
+    queue_time_count: f64,
+    kv_transfer_time_s_sum: f64,
+    kv_transfer_count: f64,
+}
+
+/// vLLM's names for the P/D figures (the NIXL connector's transfer time); SGLang's token
+/// counters. Other engines export none of them.
+fn pd_figures(
+    family: Option<&str>,
+    value: &dyn Fn(&[&str]) -> f64,
+    histogram: &dyn Fn(&str) -> (f64, f64),
+) -> PdFigures {
+    let vllm = family == Some("vllm");
+    let nan = (f64::NAN, f64::NAN);
+    let hist = |name: &str| if vllm { histogram(name) } else { nan };
+    let (prefill_sum, prefill_n) = hist("vllm:request_prefill_time_seconds");
+    let (decode_sum, decode_n) = hist("vllm:request_decode_time_seconds");
+    let (queue_sum, queue_n) = hist("vllm:request_queue_time_seconds");
+    let (xfer_sum, xfer_n) = hist("vllm:nixl_xfer_time_seconds");
+    let (computed, _) = hist("vllm:request_prefill_kv_computed_tokens");
+    let pick = |v: &[&str], s: &[&str]| match family {
+        Some("vllm") => value(v),
+        Some("sglang") => value(s),
+        _ => f64::NAN,
+    };
+    PdFigures {
+        prompt_tokens: pick(
+            &["vllm:prompt_tokens_total"],
+            &["sglang:prompt_tokens_total"],
+        ),
+        generation_tokens: pick(
+            &["vllm:generation_tokens_total"],
+            &["sglang:generation_tokens_total"],
+        ),
+        requests_finished: pick(
+            &["vllm:request_success_total"],
+            &["sglang:num_requests_total"],
+        ),
+        prompt_tokens_computed: computed,
+        kv_received_tokens: pick(&["vllm:external_prefix_cache_hits_total"], &[]),
+        prefill_time_s_sum: prefill_sum,
+        prefill_time_count: prefill_n,
+        decode_time_s_sum: decode_sum,
+        decode_time_count: decode_n,
+        queue_time_s_sum: queue_sum,
+        queue_time_count: queue_n,
+        kv_transfer_time_s_sum: xfer_sum,
+        kv_transfer_count: xfer_n,
     }
 }
 

@@ -2,6 +2,7 @@
 //! `docs/metrics.md` plus counters, for one interval of one shard. Merging is histogram addition
 //! and counter sums, so merged percentiles are as exact as one agent's.
 
+pub mod goodput;
 mod hdr_v2;
 
 use fleetbench_proto::v1 as wire;
@@ -94,6 +95,9 @@ pub struct Counters {
     pub cache_reported: u64,
     pub cached_tokens: u64,
     pub cache_prompt_tokens: u64,
+    /// ok requests that met every goodput constraint, and their input + output tokens.
+    pub good: u64,
+    pub good_tokens: u64,
     pub failures: BTreeMap<String, u64>,
 }
 
@@ -144,6 +148,8 @@ impl Counters {
             (&mut self.cache_reported, o.cache_reported),
             (&mut self.cached_tokens, o.cached_tokens),
             (&mut self.cache_prompt_tokens, o.cache_prompt_tokens),
+            (&mut self.good, o.good),
+            (&mut self.good_tokens, o.good_tokens),
         ] {
             *mine = add(*mine, theirs);
         }
@@ -173,6 +179,8 @@ impl Counters {
             ("cache_reported", self.cache_reported),
             ("cached_tokens", self.cached_tokens),
             ("cache_prompt_tokens", self.cache_prompt_tokens),
+            ("good", self.good),
+            ("good_tokens", self.good_tokens),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -205,6 +213,8 @@ impl Counters {
                 "cache_reported" => c.cache_reported = v,
                 "cached_tokens" => c.cached_tokens = v,
                 "cache_prompt_tokens" => c.cache_prompt_tokens = v,
+                "good" => c.good = v,
+                "good_tokens" => c.good_tokens = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

@@ -279,6 +279,9 @@ pub struct ShardSpec {
     /// `load.warmup_connections`: connections to open just before the stage (0: none).
     #[serde(default)]
     pub warmup_connections: u32,
+    /// `report.goodput.constraints`: the agent counts the requests that meet them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<crate::measure::goodput::GoodputSlo>,
 }
 
 impl ShardSpec {
@@ -403,6 +406,13 @@ pub fn plan_run(
     let (first_byte_timeout_ms, idle_timeout_ms) =
         (ms(p.load.first_byte_timeout), ms(p.load.idle_timeout));
     let warmup_connections = p.load.warmup_connections.unwrap_or(0);
+    // Validated with the profile: a bad constraint never gets here.
+    let goodput = p
+        .report
+        .as_ref()
+        .and_then(|r| r.goodput.as_ref())
+        .and_then(|g| crate::measure::goodput::GoodputSlo::from_constraints(&g.constraints).ok())
+        .filter(|g| *g != Default::default());
 
     let scrapes = engine_scrapes(p, members);
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
@@ -445,6 +455,7 @@ pub fn plan_run(
                 first_byte_timeout_ms,
                 idle_timeout_ms,
                 warmup_connections,
+                goodput,
                 seed: stage_seed,
             })
             .collect();

@@ -451,6 +451,17 @@ pub struct ReportConfig {
     pub request_lifecycle: Option<RequestLifecycleReport>,
     #[serde(default)]
     pub prometheus: Option<Value>,
+    /// inference-perf's goodput: per-request limits in seconds (`measure::goodput`).
+    #[serde(default)]
+    pub goodput: Option<GoodputConfig>,
+}
+
+/// `report.goodput` as inference-perf has it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoodputConfig {
+    #[serde(default)]
+    pub constraints: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -24,6 +24,10 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             ));
         }
     }
+    if let Some(g) = p.report.as_ref().and_then(|r| r.goodput.as_ref()) {
+        crate::measure::goodput::GoodputSlo::from_constraints(&g.constraints)
+            .map_err(|(key, message)| invalid(&key, message))?;
+    }
     const SLO_METRICS: [&str; 5] = ["ttft_ms", "tpot_ms", "itl_ms", "ntpot_ms", "e2e_ms"];
     const SLO_STATS: [&str; 7] = ["mean", "p50", "p75", "p90", "p95", "p99", "p99p9"];
     for (metric, stats) in &p.slo {

@@ -201,6 +201,15 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                    .then(|| c.cached_tokens as f64 / c.cache_prompt_tokens as f64)}),
     );
     metrics_meta.insert("outside_window".into(), json!(c.outside_window));
+    if let Some(g) = i.stage.shards.first().and_then(|s| s.goodput) {
+        // Goodput (docs/metrics.md): ok requests meeting every `report.goodput` limit.
+        metrics_meta.insert(
+            "goodput".into(),
+            json!({"constraints_s": g.constraints_s(), "good_requests": c.good,
+                   "requests_per_sec": per_s(c.good), "tokens_per_sec": per_s(c.good_tokens),
+                   "share_of_requests": (c.requests > 0).then(|| c.good as f64 / c.requests as f64)}),
+        );
+    }
     if empty {
         metrics_meta.insert("empty".into(), json!(true));
     }
@@ -210,6 +219,15 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
             json!("time_to_first_token is the full response time; TPOT and ITL are 0"),
         );
     }
+    let client_ttft_ms = Statistics::from_histogram(h(Metric::Ttft), "ms", 1e-3).map(|s| s.mean);
+    metrics_meta.insert(
+        "pools".into(),
+        json!(super::pools::breakdown(
+            &groups,
+            i.telemetry,
+            client_ttft_ms
+        )),
+    );
     metrics_meta.insert(
         "host_groups".into(),
         json!(groups

@@ -6,6 +6,8 @@ mod benchmark_run;
 mod build;
 mod build_v0_2_1;
 mod check;
+mod pd_path;
+mod pools;
 mod statistics;
 mod summary;
 mod telemetry;
@@ -20,6 +22,13 @@ pub use build::{
 };
 pub use build_v0_2_1::{build_v021, iso8601, RequestInterval, ResourceInterval, V021Input};
 pub use check::{check_v0_1, check_v0_2_1};
+pub use pd_path::{
+    attach as attach_pd_path, declares_pd, stored as stored_pd_path, PdPath, PdStatus,
+};
+pub use pools::{
+    pool_rows, pools_markdown, stage_pd_lines, Pool, PoolBreakdown, PoolTime, TtftSplit,
+    POOL_COLUMNS,
+};
 pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
 pub use telemetry::{accelerator_metrics, group_metadata, service, AgentTelemetry};
 pub use v0_2_1::*;

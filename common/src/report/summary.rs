@@ -5,7 +5,7 @@ use super::benchmark_run::{BenchmarkRun, Statistics};
 use super::build::gpu_label;
 use serde_json::{json, Map, Value};
 
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "Test name",
     "GPU",
     "# of req.",
@@ -21,6 +21,7 @@ pub const COLUMNS: [&str; 15] = [
     "Mean ITL (ms)",
     "Median ITL (ms)",
     "P99 ITL (ms)",
+    "Goodput (req/s)",
 ];
 
 /// One cell: text for the first two columns, numbers for the rest.
@@ -29,6 +30,16 @@ pub enum Cell {
     Text(String),
     Count(u64),
     Number(f64),
+}
+
+/// Goodput in requests per second (`metrics.metadata.goodput`), `—` without constraints.
+fn goodput_cell(r: &BenchmarkRun) -> Cell {
+    r.metrics
+        .metadata
+        .as_ref()
+        .and_then(|m| m.pointer("/goodput/requests_per_sec"))
+        .and_then(Value::as_f64)
+        .map_or(Cell::Text("—".into()), |v| Cell::Number(round2(v)))
 }
 
 /// One row per stage report, columns in [`COLUMNS`] order.
@@ -69,6 +80,7 @@ pub fn summary_rows(profile_name: &str, reports: &[BenchmarkRun]) -> Vec<Vec<Cel
                 stat(l.inter_token_latency.as_ref(), mean),
                 stat(l.inter_token_latency.as_ref(), p50),
                 stat(l.inter_token_latency.as_ref(), p99),
+                goodput_cell(r),
             ]
         })
         .collect()

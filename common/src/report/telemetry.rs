@@ -15,7 +15,7 @@ pub struct AgentTelemetry {
     pub samples: Vec<wire::TelemetrySample>,
 }
 
-fn of_group<'a>(
+pub(crate) fn of_group<'a>(
     g: &'a HostGroup,
     t: &'a [AgentTelemetry],
 ) -> impl Iterator<Item = &'a wire::TelemetrySample> {
@@ -47,7 +47,7 @@ pub fn accelerator_metrics(g: &HostGroup, t: &[AgentTelemetry]) -> AcceleratorMe
     }
 }
 
-fn engines<'a>(
+pub(crate) fn engines<'a>(
     samples: impl Iterator<Item = &'a wire::TelemetrySample>,
 ) -> Vec<&'a wire::EngineSample> {
     samples.flat_map(|s| &s.engines).collect()
@@ -72,7 +72,10 @@ pub fn service(t: &[AgentTelemetry]) -> Option<Service> {
 }
 
 /// Counter increase over the window, per scraped URL, summed.
-fn increase(e: &[&wire::EngineSample], f: fn(&wire::EngineSample) -> f64) -> Option<f64> {
+pub(crate) fn increase(
+    e: &[&wire::EngineSample],
+    f: fn(&wire::EngineSample) -> f64,
+) -> Option<f64> {
     let mut urls: Vec<&str> = e.iter().map(|s| s.url.as_str()).collect();
     urls.sort();
     urls.dedup();
@@ -97,11 +100,8 @@ fn stats_json(values: impl IntoIterator<Item = f64>, units: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The per-group figures beyond the schema, for `metrics.metadata.host_groups`.
-pub fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -> Value {
-    let samples: Vec<&wire::TelemetrySample> = of_group(g, t).collect();
-    let devices: Vec<&wire::DeviceSample> = samples.iter().flat_map(|s| &s.devices).collect();
-    // Energy: the increase of each device's counter over the window.
+/// The group's accelerator energy over the window: the increase of each device's counter.
+pub(crate) fn group_energy_j(g: &HostGroup, t: &[AgentTelemetry]) -> Option<f64> {
     let mut energy_j: Option<f64> = None;
     let mut by_device: std::collections::BTreeMap<(String, u32), (f64, f64)> = Default::default();
     for a in t
@@ -120,6 +120,14 @@ pub fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -
     for (first, last) in by_device.values() {
         *energy_j.get_or_insert(0.0) += (last - first).max(0.0) / 1000.0;
     }
+    energy_j
+}
+
+/// The per-group figures beyond the schema, for `metrics.metadata.host_groups`.
+pub fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -> Value {
+    let samples: Vec<&wire::TelemetrySample> = of_group(g, t).collect();
+    let devices: Vec<&wire::DeviceSample> = samples.iter().flat_map(|s| &s.devices).collect();
+    let energy_j = group_energy_j(g, t);
     let hosts: Vec<&wire::HostSample> = samples.iter().filter_map(|s| s.host.as_ref()).collect();
     let e = engines(samples.iter().copied());
     let queries = increase(&e, |s| s.prefix_cache_queries);

@@ -4,7 +4,7 @@
 //! the stored report again with the same function, so both give the same verdict.
 //!
 //! - **failed**: no request succeeded, or the failure rate is above the run's
-//!   `--max-failure-rate` (default 0.5);
+//!   `--max-failure-rate` (default 0.5), or the P/D path check failed with `--require-pd`;
 //! - **degraded**: a shard was lost or abandoned, the stage was cut short (`partial`), or a shard
 //!   counted other than its plan fixes (exactly, or at most, its planned requests);
 //! - **ok** otherwise.
@@ -226,6 +226,11 @@ pub fn assess(report: &BenchmarkRun) -> StageVerdict {
         if ok == 0 {
             failed.push("no successful requests".to_string());
         }
+    }
+    if let Some(pd) = super::pd_path::stored(report)
+        .filter(|p| p.required && p.status == super::pd_path::PdStatus::Fail)
+    {
+        failed.push(format!("{} (--require-pd)", pd.line()));
     }
     let mut degraded = Vec::new();
     if flag(report.metadata.as_ref(), "partial") || flag(metrics_meta, "partial") {

@@ -121,6 +121,7 @@ pub fn report_html(
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody></table></div>\n");
+    pools(&mut h, run);
 
     h.push_str("<h2>Plots</h2>\n");
     if plots.is_empty() {
@@ -332,6 +333,34 @@ fn scenario(h: &mut String, run: &RunData) {
         );
     }
     h.push_str("</tbody></table></div>\n");
+}
+
+/// The per-pool breakdown, each stage's P/D path check and its TTFT split.
+fn pools(h: &mut String, run: &RunData) {
+    use fleetbench_common::report::{pool_rows, stage_pd_lines, POOL_COLUMNS};
+    let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
+    let rows = pool_rows(&reports);
+    if rows.is_empty() {
+        return;
+    }
+    h.push_str("<h2 id=\"pools\">Per-pool breakdown</h2>\n<div class=\"scroll\"><table class=\"summary\">\n<thead><tr>");
+    for name in POOL_COLUMNS {
+        let _ = write!(h, "<th>{}</th>", escape(name));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let cls = if i >= 2 { " class=\"n\"" } else { "" };
+            let _ = write!(h, "<td{cls}>{}</td>", escape(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table></div>\n<ul class=\"pd\">\n");
+    for l in stage_pd_lines(&reports) {
+        let _ = writeln!(h, "<li>{}</li>", escape(&l));
+    }
+    h.push_str("</ul>\n");
 }
 
 fn resources(h: &mut String, run: &RunData) {

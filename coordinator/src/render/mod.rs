@@ -26,8 +26,8 @@ pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 
 use fleetbench_common::report::{
-    assess, summary_rows, verdicts_markdown, vllm_results, vllm_table, with_verdicts, BenchmarkRun,
-    StageVerdict,
+    assess, pools_markdown, summary_rows, verdicts_markdown, vllm_results, vllm_table,
+    with_verdicts, BenchmarkRun, StageVerdict,
 };
 use std::path::{Path, PathBuf};
 
@@ -96,7 +96,7 @@ pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
     let verdicts: Vec<StageVerdict> = reports.iter().map(assess).collect();
     let results = vllm_results(&run.profile_name, &reports);
     let table = vllm_table(&results);
-    let md = table.markdown() + &verdicts_markdown(&verdicts);
+    let md = table.markdown() + &verdicts_markdown(&verdicts) + &pools_markdown(&reports);
     put("summary.md", md.as_bytes())?;
     let to_json = |name: &str, v: &serde_json::Value| {
         serde_json::to_vec_pretty(v).map_err(|e| RenderError::Parse {

@@ -17,7 +17,7 @@ pub fn cell_text(c: &Cell) -> String {
     }
 }
 
-/// RFC 4180 CSV with the summary's 15 columns.
+/// RFC 4180 CSV with the summary's 16 columns.
 pub fn summary_csv(rows: &[Vec<Cell>]) -> String {
     let field = |s: &str| {
         if s.contains([',', '"', '\n']) {
@@ -251,6 +251,11 @@ pub fn summary_txt(run: &RunData, rows: &[Vec<Cell>], headline: &[String]) -> St
         out.push_str(&l);
         out.push('\n');
     }
+    let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
+    for l in fleetbench_common::report::stage_pd_lines(&reports) {
+        out.push_str(&l);
+        out.push('\n');
+    }
     out.push('\n');
     for l in headline {
         out.push_str(l);
@@ -276,7 +281,7 @@ mod tests {
         ]];
         let csv = summary_csv(&rows);
         let mut lines = csv.lines();
-        assert_eq!(lines.next().unwrap().split(',').count(), 15);
+        assert_eq!(lines.next().unwrap().split(',').count(), 16);
         assert_eq!(lines.next().unwrap(), "\"a,b\",sim,3,1.5");
     }
 
