@@ -6,7 +6,8 @@
 //! before acknowledging it ([`store`]), merges snapshots exactly ([`collect`]) and writes the
 //! BenchmarkRun reports (each with its verdict) and the summary table; before the first stage
 //! [`preflight`] tests the endpoint once per agent; [`render`] turns a run directory into the tables,
-//! plots and HTML page people read. [`hub`] holds the state that these share.
+//! plots and HTML page people read; [`sweep`] runs a profile over deployment points (with an
+//! SLA search per point). [`hub`] holds the state that these share.
 //!
 //! Security: [`tls`] sets up TLS / mutual TLS on both ends of the control plane, [`auth`]
 //! checks every call's credential (token or client certificate) and its role, [`certs`] issues
@@ -26,6 +27,7 @@ pub mod run;
 pub mod service;
 pub mod store;
 pub mod submit_gate;
+pub mod sweep;
 pub mod tls;
 
 use fleetbench_proto::v1::control_server::ControlServer;

@@ -66,6 +66,27 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Sweep deployment points: for each point of FILE run its reconfigure command, wait for
+    /// the endpoint and the expected agents, run the profile's stages (or, with `sla:` targets,
+    /// bisect for the highest load that meets them); results in DIR/<sweep-id>/<point>/ and
+    /// the comparison in sweep.{md,json,html} and plots/pareto.*. Exit status: 0 every point
+    /// ok, 1 the sweep could not start, 3 a point failed (or was skipped after one), 4 a stage
+    /// was degraded (unless --allow-degraded). See docs/sweep.md.
+    Sweep {
+        /// The sweep file (YAML).
+        file: PathBuf,
+        /// Agents to wait for when the sweep file's ready.agents is empty (default: the
+        /// profile's fleet.expect_agents, else 1).
+        #[arg(long)]
+        expect_agents: Option<u32>,
+        /// Override a profile key, as for `run` (after the sweep file's overrides); repeatable.
+        #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        #[command(flatten)]
+        verdict: VerdictArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Parse, validate and expand PROFILE; print the effective plan (stages, planned requests,
     /// per-agent shares, data) without running anything; for a sweep matrix, of every run.
     Validate {
@@ -346,6 +367,13 @@ fn main() -> anyhow::Result<()> {
                 verdict,
                 server,
             } => run(profile, expect_agents, &overrides, &select, verdict, server).await,
+            Command::Sweep {
+                file,
+                expect_agents,
+                overrides,
+                verdict,
+                server,
+            } => sweep(file, expect_agents, &overrides, verdict, server).await,
             Command::Validate {
                 profile,
                 overrides,
@@ -586,6 +614,47 @@ async fn run(
     // Give agents a moment to receive RunEnd before the process exits.
     tokio::time::sleep(Duration::from_millis(200)).await;
     exit_for_verdicts(&verdicts, verdict.allow_degraded);
+    Ok(())
+}
+
+/// `coordinator sweep`: serve, run every point of the sweep file, exit with its status.
+async fn sweep(
+    file: PathBuf,
+    expect_agents: Option<u32>,
+    overrides: &[String],
+    verdict: VerdictArgs,
+    args: ServerArgs,
+) -> anyhow::Result<()> {
+    use fleetbench_coordinator::sweep;
+    let spec = sweep::load_sweep(&file)?;
+    let root = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
+    let dir = root.join(sweep::sweep_id(&spec.name));
+    let hub = listen(&args, dir.clone(), None).await?;
+    let h = hub.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("stopping: cancelling the stage in progress; later points are skipped (again to quit at once)");
+        h.request_stop();
+        wait_for_signal().await;
+        std::process::exit(EXIT_INTERRUPTED);
+    });
+    let request = sweep::SweepRequest {
+        sweep: &spec,
+        overrides,
+        options: verdict.options(),
+        expect_agents,
+    };
+    let summary = sweep::run_sweep(&hub, request).await?;
+    println!("{}", redact(&summary.markdown()));
+    println!("sweep: {}", dir.display());
+    // Give agents a moment to receive RunEnd before the process exits.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let code = summary.exit_code(verdict.allow_degraded);
+    if code != 0 {
+        eprintln!("sweep {}: exit status {code} (see sweep.md)", spec.name);
+        std::io::stdout().flush().ok();
+        std::process::exit(code);
+    }
     Ok(())
 }
 

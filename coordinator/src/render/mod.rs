@@ -24,6 +24,9 @@ pub use compare::compare_runs;
 pub use llmd::{v0_1_name, v0_2_1_name, write_llm_d_reports, ReportFormat};
 pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
+// The sweep summary draws its Pareto plot and page with the same pieces.
+pub(crate) use html::escape;
+pub(crate) use plots::{pareto_front, render_chart, Chart, Series};
 
 use fleetbench_common::report::{
     assess, pools_markdown, summary_rows, verdicts_markdown, vllm_results, vllm_table,
