@@ -95,6 +95,59 @@ impl HubEnv {
     }
 }
 
+/// inference-perf's default ShareGPT dataset (`data.type: shareGPT` without `data.path`).
+pub const SHAREGPT_REPO: &str = "anon8231489123/ShareGPT_Vicuna_unfiltered";
+/// The file of [`SHAREGPT_REPO`] that inference-perf reads.
+pub const SHAREGPT_FILE: &str = "ShareGPT_V3_unfiltered_cleaned_split.json";
+
+impl HubEnv {
+    /// `filename` of the dataset `repo_id` (main revision): found in the cache
+    /// (`datasets--ORG--NAME/snapshots/*/`), else downloaded into it. The error names the
+    /// dataset, the cache directory tried and the variables that decide.
+    pub fn dataset_file(&self, repo_id: &str, filename: &str) -> Result<PathBuf, String> {
+        let snapshots = self
+            .cache
+            .join(format!("datasets--{}", repo_id.replace('/', "--")))
+            .join("snapshots");
+        let cached = std::fs::read_dir(&snapshots)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join(filename))
+            .find(|p| p.is_file());
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let why = if self.offline {
+            "HF_HUB_OFFLINE is set, so nothing is downloaded".to_string()
+        } else {
+            match self.download_dataset(repo_id, filename) {
+                Ok(p) => return Ok(p),
+                Err(e) => e,
+            }
+        };
+        Err(format!(
+            "dataset {repo_id} (file {filename}) is not in the Hugging Face cache (looked in {}) and {why}; set HF_HOME or HF_HUB_CACHE to a cache that has it, unset HF_HUB_OFFLINE to download it (HF_ENDPOINT, HF_TOKEN), or give data.path",
+            snapshots.display()
+        ))
+    }
+
+    fn download_dataset(&self, repo_id: &str, filename: &str) -> Result<PathBuf, String> {
+        let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.cache.clone()))
+            .with_endpoint(self.endpoint.clone())
+            .with_token(self.token.clone())
+            .with_progress(false)
+            .build()
+            .map_err(|e| format!("cannot start the Hub client: {e}"))?;
+        api.dataset(repo_id.to_string()).get(filename).map_err(|e| {
+            format!(
+                "the download of {}/datasets/{repo_id}/resolve/main/{filename} failed: {e}",
+                self.endpoint
+            )
+        })
+    }
+}
+
 /// Whether `name` can be a Hub model id (`NAME` or `ORG/NAME` of letters, digits, `-`, `_`, `.`),
 /// as opposed to a local path.
 pub fn is_model_id(name: &str) -> bool {

@@ -120,6 +120,15 @@ fn offline_with_an_empty_cache_names_the_id_the_paths_and_the_variable() {
 /// Serves `body` as `/org/tiny/resolve/main/tokenizer.json` the way the Hub does (ETag, commit
 /// header, ranges), `requests` times; returns the endpoint and the request lines it saw.
 fn hub_server(body: Vec<u8>, requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    hub_server_at("/org/tiny/resolve/main/tokenizer.json", body, requests)
+}
+
+/// [`hub_server`] for the file at `path`.
+fn hub_server_at(
+    path: &'static str,
+    body: Vec<u8>,
+    requests: usize,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
@@ -146,7 +155,7 @@ fn hub_server(body: Vec<u8>, requests: usize) -> (String, std::thread::JoinHandl
                 }
             }
             seen.push(format!("{} {auth}", line.trim()));
-            let head = if line.starts_with("GET /org/tiny/resolve/main/tokenizer.json ") {
+            let head = if line.starts_with(&format!("GET {path} ")) {
                 let end = if from == 0 && seen.len() == 1 {
                     0
                 } else {
@@ -210,6 +219,39 @@ fn a_failed_download_names_the_model_the_endpoint_and_what_to_set() {
             && err.contains(&endpoint)
             && err.contains("HF_TOKEN")
             && err.contains("HF_ENDPOINT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dataset_is_found_in_the_cache_or_downloaded_or_named_with_the_paths() {
+    let body = br#"[{"conversations": [{"from": "human", "value": "hi there"}, {"from": "gpt", "value": "hello you"}]}]"#.to_vec();
+    let (endpoint, server) =
+        hub_server_at("/datasets/org/chat/resolve/main/sg.json", body.clone(), 2);
+    let cache = scratch("dataset");
+    let path = env(&cache, &endpoint, false)
+        .dataset_file("org/chat", "sg.json")
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(
+        path,
+        cache.join("datasets--org--chat/snapshots/c0ffee/sg.json")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    // In the cache: found offline.
+    let again = env(&cache, &endpoint, true)
+        .dataset_file("org/chat", "sg.json")
+        .unwrap();
+    assert_eq!(again, path);
+    // Offline and absent: the dataset, the directory looked in and the variables.
+    let err = env(&cache, &endpoint, true)
+        .dataset_file("org/other", "sg.json")
+        .unwrap_err();
+    assert!(
+        err.contains("org/other")
+            && err.contains(&cache.join("datasets--org--other").display().to_string())
+            && err.contains("HF_HUB_OFFLINE")
+            && err.contains("data.path"),
         "{err}"
     );
 }

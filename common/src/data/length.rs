@@ -1,9 +1,9 @@
 //! Token-length distributions: fixed, uniform, normal (inference-perf's `input_distribution`
-//! semantics) and lognormal, each clamped to `[min, max]` and rounded.
+//! semantics), skew-normal, lognormal and Poisson, each clamped to `[min, max]` and rounded.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal, Normal};
+use rand_distr::{Distribution, LogNormal, Normal, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 /// The shape of a length distribution.
@@ -19,6 +19,11 @@ pub enum LengthDist {
     Uniform,
     /// Lognormal whose own mean and standard deviation are `mean` and `std_dev`.
     Lognormal,
+    /// Skew-normal with location `mean`, scale `std_dev` and shape `skew` (Azzalini's
+    /// two-normal method, as inference-perf samples it).
+    SkewNormal,
+    /// Poisson with rate `mean`.
+    Poisson,
 }
 
 /// Token lengths: a distribution clamped to `[min, max]` and rounded.
@@ -30,6 +35,13 @@ pub struct LengthSpec {
     pub std_dev: f64,
     pub min: u32,
     pub max: u32,
+    /// Shape of a skew-normal (0: normal).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skew: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl LengthSpec {
@@ -41,6 +53,7 @@ impl LengthSpec {
             std_dev: 0.0,
             min: n.max(1),
             max: n.max(1),
+            skew: 0.0,
         }
     }
 
@@ -69,6 +82,19 @@ impl LengthSpec {
                 }
             }
             LengthDist::Lognormal => self.mean,
+            LengthDist::SkewNormal => {
+                let delta = self.skew / (1.0 + self.skew * self.skew).sqrt();
+                let u0: f64 = rng.sample(StandardNormal);
+                let v: f64 = rng.sample(StandardNormal);
+                let u1 = delta * u0 + (1.0 - delta * delta).sqrt() * v;
+                self.mean + self.std_dev * if u0 >= 0.0 { u1 } else { -u1 }
+            }
+            LengthDist::Poisson => {
+                match Poisson::new(if self.mean > 0.0 { self.mean } else { 1.0 }) {
+                    Ok(d) => d.sample(rng),
+                    Err(_) => self.mean,
+                }
+            }
         };
         (v.round().max(0.0) as u64).clamp(self.min as u64, self.max as u64) as u32
     }
@@ -102,9 +128,10 @@ impl From<&crate::profile::Distribution> for LengthSpec {
         LengthSpec {
             dist,
             mean,
-            std_dev: d.std_dev,
+            std_dev: d.spread(),
             min,
             max,
+            skew: d.skew.unwrap_or(0.0),
         }
     }
 }

@@ -9,19 +9,21 @@
 //!   same system-prompt words, then a question of their own (inference-perf's keys);
 //! - `prompts`: ShareGPT conversations sampled with a fixed seed (prompt = first human turn,
 //!   output length = the answer's word count), read by the coordinator and carried in the spec;
-//! - `trace`: Mooncake-style records; each hash id is a block of [`TRACE_BLOCK_WORDS`] words shared
+//! - `trace`: Mooncake-style records (or inference-perf's Azure trace CSV, without blocks); each hash id is a block of [`TRACE_BLOCK_WORDS`] words shared
 //!   by every record that names it.
 //!
 //! Tokens are the word tokenizer's (`crate::tokenize`): one token per whitespace-separated word.
 
+mod azure;
 mod files;
 mod hub;
 mod length;
 mod plan;
 mod tokenizer;
 
+pub use azure::read_azure_trace;
 pub use files::{read_mooncake, read_sharegpt, resolve_data_path, sample, Dataset, DatasetError};
-pub use hub::{is_model_id, HubEnv, DEFAULT_ENDPOINT};
+pub use hub::{is_model_id, HubEnv, DEFAULT_ENDPOINT, SHAREGPT_FILE, SHAREGPT_REPO};
 pub use length::{LengthDist, LengthSpec};
 pub use plan::plan_data;
 pub use tokenizer::{tokenizer_candidates, ModelTokenizer, MAX_VOCAB_WORDS};
@@ -174,8 +176,16 @@ pub enum DataSource {
         num_groups: u32,
         prompts_per_group: u32,
         system_prompt_len: u32,
+        /// A system prompt length drawn once per group (over `system_prompt_len`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system_prompt: Option<LengthSpec>,
         question: LengthSpec,
         output: LengthSpec,
+    },
+    /// inference-perf's mock data: request j's prompt is `1 2 3 <j+1>` (completion) or
+    /// `mock prompt <j+1>` (chat), with its default of 30 output tokens.
+    Mock {
+        chat: bool,
     },
     Prompts {
         prompts: Vec<PromptEntry>,
@@ -275,6 +285,7 @@ impl DataSource {
                 num_groups,
                 prompts_per_group,
                 system_prompt_len,
+                system_prompt,
                 question,
                 output,
             } => {
@@ -282,13 +293,17 @@ impl DataSource {
                 let group = index % groups;
                 let q = (index / groups) % (*prompts_per_group).max(1) as u64;
                 let group_seed = splitmix64(seed ^ 0x6_0000_0000 ^ group);
+                let system_prompt_len = match system_prompt {
+                    Some(l) => l.draw(&mut ChaCha8Rng::seed_from_u64(group_seed ^ 0x515)),
+                    None => *system_prompt_len,
+                };
                 // The question (and its lengths) repeat once every group has used all of its
                 // prompts: the dataset has num_groups × prompts_per_group prompts.
                 let q_seed = splitmix64(group_seed ^ (q + 1).wrapping_mul(0x9E37_79B9));
                 let mut rng = ChaCha8Rng::seed_from_u64(q_seed);
                 let q_len = question.draw(&mut rng);
                 let max_tokens = output.draw(&mut rng).max(1);
-                let mut prompt = synthesize_prompt(*system_prompt_len, group_seed);
+                let mut prompt = synthesize_prompt(system_prompt_len, group_seed);
                 if q_len > 0 {
                     if !prompt.is_empty() {
                         prompt.push(' ');
@@ -299,6 +314,20 @@ impl DataSource {
                     input_tokens: system_prompt_len + q_len,
                     prompt,
                     max_tokens,
+                    model: None,
+                    messages: None,
+                }
+            }
+            DataSource::Mock { chat } => {
+                let prompt = if *chat {
+                    format!("mock prompt {}", index + 1)
+                } else {
+                    format!("1 2 3 {}", index + 1)
+                };
+                RequestContent {
+                    input_tokens: count_words(&prompt) as u32,
+                    prompt,
+                    max_tokens: 30,
                     model: None,
                     messages: None,
                 }
@@ -406,13 +435,21 @@ impl DataSource {
                 num_groups,
                 prompts_per_group,
                 system_prompt_len,
+                system_prompt,
                 question,
                 output,
                 ..
             } => format!(
-                "shared_prefix: {num_groups} groups × {prompts_per_group} prompts, system prompt {system_prompt_len} + question {} tokens, output {}",
+                "shared_prefix: {num_groups} groups × {prompts_per_group} prompts, system prompt {} + question {} tokens, output {}",
+                system_prompt
+                    .as_ref()
+                    .map_or(system_prompt_len.to_string(), |l| len(l)),
                 len(question),
                 len(output)
+            ),
+            DataSource::Mock { chat } => format!(
+                "mock: prompts `{}`, 30 output tokens (inference-perf's mock data)",
+                if *chat { "mock prompt <i>" } else { "1 2 3 <i>" }
             ),
             DataSource::Prompts { prompts } => {
                 let n = prompts.len().max(1) as f64;

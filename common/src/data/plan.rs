@@ -45,29 +45,16 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
     let default_len = LengthSpec::fixed(128);
     let len = |x: Option<&crate::profile::Distribution>| x.map(LengthSpec::from);
     match (&d.kind, loaded.dataset.as_deref()) {
-        (DataType::SharedPrefix, _) => {
-            let sp = d
-                .shared_prefix
-                .unwrap_or(crate::profile::SharedPrefixConfig {
-                    num_groups: 1,
-                    num_prompts_per_group: 1,
-                    system_prompt_len: 0,
-                    question_len: None,
-                    output_len: None,
-                    question_distribution: None,
-                    output_distribution: None,
-                });
-            DataSource::SharedPrefix {
-                seed,
-                num_groups: sp.num_groups,
-                prompts_per_group: sp.num_prompts_per_group,
-                system_prompt_len: sp.system_prompt_len,
-                question: len(sp.question_distribution.as_ref())
-                    .unwrap_or_else(|| LengthSpec::fixed(sp.question_len.unwrap_or(128))),
-                output: len(sp.output_distribution.as_ref())
-                    .unwrap_or_else(|| LengthSpec::fixed(sp.output_len.unwrap_or(128))),
-            }
-        }
+        (DataType::SharedPrefix, _) => match &d.shared_prefix {
+            Some(sp) => shared_prefix_source(sp, seed),
+            None => DataSource::Synthetic {
+                input: default_len,
+                output: default_len,
+            },
+        },
+        (DataType::Mock, _) => DataSource::Mock {
+            chat: loaded.profile.api.kind == crate::profile::ApiType::Chat,
+        },
         (DataType::MultiTurn, _) => {
             let mt = d.multi_turn.unwrap_or_default();
             DataSource::MultiTurn {
@@ -103,5 +90,51 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
             input: len(d.input_distribution.as_ref()).unwrap_or(default_len),
             output: len(d.output_distribution.as_ref()).unwrap_or(default_len),
         },
+    }
+}
+
+/// A length of `data.shared_prefix`: its number of tokens, the legacy distribution that wins
+/// over a number, or its inline distribution.
+fn length_of(
+    len: &crate::profile::LenOrDist,
+    legacy: Option<&crate::profile::Distribution>,
+) -> LengthSpec {
+    use crate::profile::LenOrDist;
+    match (len, legacy) {
+        (LenOrDist::Dist(d), _) | (LenOrDist::Tokens(_), Some(d)) => LengthSpec::from(d),
+        (LenOrDist::Tokens(n), None) => LengthSpec::fixed(*n),
+    }
+}
+
+/// inference-perf's shared prefix: groups of prompts with a common system prompt (its own
+/// `seed`, else the run's), or with `enable_multi_turn_chat` one chat session per group whose
+/// rounds are the group's prompts (each round carries the earlier ones).
+fn shared_prefix_source(sp: &crate::profile::SharedPrefixConfig, run_seed: u64) -> DataSource {
+    let seed = sp.seed.unwrap_or(run_seed);
+    let question = length_of(&sp.question_len, sp.question_distribution.as_ref());
+    let output = length_of(&sp.output_len, sp.output_distribution.as_ref());
+    let (system_prompt_len, system_prompt) = match sp.system_prompt_len {
+        crate::profile::LenOrDist::Tokens(n) => (n, None),
+        crate::profile::LenOrDist::Dist(d) => (0, Some(LengthSpec::from(&d))),
+    };
+    if sp.enable_multi_turn_chat {
+        return DataSource::MultiTurn {
+            seed,
+            users: sp.num_groups,
+            rounds: sp.num_prompts_per_group,
+            system_prompt_len,
+            question,
+            answer: output,
+            carry_history: true,
+        };
+    }
+    DataSource::SharedPrefix {
+        seed,
+        num_groups: sp.num_groups,
+        prompts_per_group: sp.num_prompts_per_group,
+        system_prompt_len,
+        system_prompt,
+        question,
+        output,
     }
 }

@@ -7,6 +7,7 @@ fn spec(dist: LengthDist, mean: f64, std_dev: f64, min: u32, max: u32) -> Length
         std_dev,
         min,
         max,
+        skew: 0.0,
     }
 }
 
@@ -65,6 +66,7 @@ fn shared_prefix_groups_share_their_system_prompt_only() {
         num_groups: 4,
         prompts_per_group: 3,
         system_prompt_len: 64,
+        system_prompt: None,
         question: LengthSpec::fixed(16),
         output: LengthSpec::fixed(8),
     };

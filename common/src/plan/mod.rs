@@ -169,6 +169,9 @@ pub struct EndpointSpec {
     pub ignore_eos: bool,
     pub api_key: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// `api.response_format`: the body's `response_format`, as given (structured output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
 }
 
 pub use crate::data::{DataSpec, LengthDist, LengthSpec};
@@ -305,6 +308,9 @@ pub struct RunPlan {
     pub members: Vec<Member>,
     pub weights: Vec<u32>,
     pub stages: Vec<StagePlan>,
+    /// `load.interval`: seconds between one stage's end and the next one's start.
+    #[serde(default)]
+    pub stage_interval_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -389,6 +395,7 @@ pub fn plan_run(
         ignore_eos: p.server.ignore_eos,
         api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
         headers: p.api.headers.clone(),
+        response_format: p.api.response_format.as_ref().map(|r| r.to_api_format()),
     };
     let data = crate::data::plan_data(loaded, seed);
     let per_request = p
@@ -425,7 +432,11 @@ pub fn plan_run(
                 &data.source,
                 full_len,
                 index,
-                p.data.path.as_deref(),
+                p.load
+                    .trace
+                    .as_ref()
+                    .map(|t| t.file.as_str())
+                    .or(p.data.path.as_deref()),
             )?;
         }
         let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
@@ -474,6 +485,7 @@ pub fn plan_run(
         members: members.to_vec(),
         weights,
         stages,
+        stage_interval_s: p.load.interval.unwrap_or(0.0),
     })
 }
 
@@ -552,9 +564,7 @@ fn check_agent_share(
 /// the group's first agent only, so every engine is sampled once.
 fn engine_scrapes(p: &crate::profile::Profile, members: &[Member]) -> Vec<Vec<String>> {
     let mut out = vec![Vec::new(); members.len()];
-    let Some(hosts) = &p.fleet.hosts else {
-        return out;
-    };
+    let hosts = p.fleet.hosts.as_deref().unwrap_or_default();
     let infos: Vec<crate::report::AgentInfo> = members
         .iter()
         .map(|m| crate::report::AgentInfo {
@@ -576,6 +586,13 @@ fn engine_scrapes(p: &crate::profile::Profile, members: &[Member]) -> Vec<Vec<St
             .filter(|h| h.role.as_deref().is_none_or(|r| r == g.kind))
         {
             out[i].extend(h.engine_metrics.iter().flatten().cloned());
+        }
+    }
+    // `metrics.prometheus`: one agent reads the engines' series from the Prometheus server.
+    let prom = p.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
+    if let (Some(prom), Some(first)) = (prom, out.first_mut()) {
+        if let Some(url) = &prom.url {
+            first.push(crate::profile::federate_url(url, &prom.filters));
         }
     }
     out
@@ -602,7 +619,7 @@ fn fit_trace(
     let crate::data::DataSource::Trace { records } = source else {
         return Err(PlanError::Trace {
             file,
-            message: "load type trace replays the timestamps of data type mooncake_trace".into(),
+            message: "load type trace_replay replays the timestamps of load.trace or of data type mooncake_trace".into(),
         });
     };
     if let Some(i) = records

@@ -125,11 +125,14 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
             ));
         }
     }
-    if l.kind == LoadType::Trace && p.data.kind != crate::profile::DataType::MooncakeTrace {
+    if l.kind == LoadType::Trace
+        && p.data.kind != crate::profile::DataType::MooncakeTrace
+        && l.trace.is_none()
+    {
         return Err(invalid(
             "load.type".into(),
             format!(
-                "trace replays the timestamps of data type mooncake_trace, and data.type is {}; allowed load types for it: constant, poisson, gamma, concurrent",
+                "trace_replay replays the timestamps of load.trace (an Azure trace CSV) or of data type mooncake_trace, and neither is given (data.type is {}); allowed load types for it: constant, poisson, gamma, concurrent",
                 p.data.kind.name()
             ),
         ));
@@ -371,15 +374,16 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
                 }
             }
             LoadType::Trace => {
+                // `rate` is required by inference-perf's stage model and unused by its trace
+                // timer: the times come from the trace.
                 for (field, given) in [
-                    ("rate", s.rate.is_some()),
                     ("ramp_to", s.ramp_to.is_some()),
                     ("concurrency_level", s.concurrency_level.is_some()),
                 ] {
                     if given {
                         return Err(invalid(
                             key(field),
-                            "a trace stage takes its times from the trace: allowed keys duration, num_requests, warmup, cooldown (and load.time_scale)".into(),
+                            "a trace stage takes its times from the trace: allowed keys duration, num_requests, warmup, cooldown, rate (unused, as in inference-perf) and load.time_scale".into(),
                         ));
                     }
                 }
@@ -392,7 +396,7 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
             LoadType::TraceSessionReplay => {
                 return Err(invalid(
                     "load.type".into(),
-                    "trace_session_replay is not supported; allowed: constant, poisson, gamma, concurrent, trace".into(),
+                    "trace_session_replay is not supported; allowed: constant, poisson, gamma, concurrent, trace_replay".into(),
                 ))
             }
         };
@@ -410,5 +414,9 @@ fn empty_stage() -> crate::profile::LoadStage {
         duration: None,
         concurrency_level: None,
         num_requests: None,
+        concurrent_sessions: None,
+        session_rate: None,
+        num_sessions: None,
+        timeout: None,
     }
 }

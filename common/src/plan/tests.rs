@@ -385,12 +385,13 @@ fn trace_replay_errors_name_the_key_and_what_is_allowed() {
     );
     let err = trace_profile(
         &[0, 10],
-        "load: {type: trace, stages: [{rate: 3, duration: 1}]}",
+        "load: {type: trace, stages: [{ramp_to: 3, duration: 1}]}",
     )
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("load.stages.0.rate") && err.contains("allowed keys duration, num_requests"),
+        err.contains("load.stages.0.ramp_to")
+            && err.contains("allowed keys duration, num_requests"),
         "{err}"
     );
     let err = trace_profile(

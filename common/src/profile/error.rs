@@ -33,10 +33,12 @@ pub enum ProfileError {
         arg: String,
         message: String,
     },
-    #[error("{file}: {}`{key}` is an inference-perf setting that fleetbench does not support yet; remove it", at_position(.line))]
+    #[error("{file}: {}`{key}` is an inference-perf setting that fleetbench does not support yet: {reason}", at_position(.line))]
     NotSupported {
         file: PathBuf,
         key: String,
+        /// Why, and what to do instead.
+        reason: String,
         /// Line and column of the key, when known.
         line: Option<(usize, usize)>,
     },

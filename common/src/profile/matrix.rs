@@ -801,16 +801,16 @@ standalone_runs:
         let m = parse(&text).unwrap();
         let r = &m.runs[0];
         assert_eq!(r.name, "Llama-3.1-8B-Instruct-tp1-in256-out128-prefix100");
-        let sp = r.loaded.profile.data.shared_prefix.unwrap();
+        let sp = r.loaded.profile.data.shared_prefix.clone().unwrap();
         assert_eq!(
             (
                 sp.num_groups,
                 sp.num_prompts_per_group,
-                sp.system_prompt_len,
-                sp.question_len,
-                sp.output_len
+                sp.system_prompt_len.tokens(),
+                sp.question_len.tokens(),
+                sp.output_len.tokens()
             ),
-            (1, 200, 100, Some(256), Some(128))
+            (1, 200, Some(100), Some(256), Some(128))
         );
     }
 

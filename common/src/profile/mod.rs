@@ -4,7 +4,9 @@
 //! dataset file a `shareGPT` or `mooncake_trace` profile names; everything downstream may assume
 //! a valid [`Profile`].
 
+mod breaker;
 mod error;
+mod inference_perf;
 pub mod limits;
 mod locate;
 mod matrix;
@@ -14,7 +16,9 @@ mod secrets;
 mod validate;
 mod vllm_args;
 
+pub use breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
 pub use error::ProfileError;
+pub use inference_perf::federate_url;
 pub use locate::locate;
 pub use matrix::{
     is_matrix, is_matrix_file, load_matrix, parse_matrix, tensor_parallel_sizes, ExpandedRun,
@@ -183,10 +187,16 @@ fn position_with(e: ProfileError, find: &dyn Fn(&str) -> Option<(usize, usize)>)
             },
             None => ProfileError::Invalid { file, key, message },
         },
-        ProfileError::NotSupported { file, key, line } => ProfileError::NotSupported {
+        ProfileError::NotSupported {
+            file,
+            key,
+            reason,
+            line,
+        } => ProfileError::NotSupported {
             line: line.or_else(|| find(&key)),
             file,
             key,
+            reason,
         },
         other => other,
     }
@@ -246,3 +256,6 @@ fn replace_env(text: &str, origin: &Path) -> Result<String, ProfileError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod inference_perf_tests;

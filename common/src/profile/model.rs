@@ -39,6 +39,9 @@ pub struct Profile {
     /// `--telemetry-interval` and `--nvml` apply where it is silent).
     #[serde(default)]
     pub telemetry: Option<TelemetrySection>,
+    /// inference-perf's circuit breakers, enabled by name in `load.circuit_breakers`.
+    #[serde(default)]
+    pub circuit_breakers: Option<Vec<super::breaker::CircuitBreakerConfig>>,
 }
 
 /// `telemetry: {interval: 0.2, nvml: auto}`.
@@ -85,6 +88,53 @@ pub struct ApiConfig {
     pub slo_tpot_header: Option<Value>,
     #[serde(default)]
     pub slo_ttft_header: Option<Value>,
+    /// Structured output: sent as the request body's `response_format`.
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    /// A header that carries the session id on every request of a multi-turn session (refused
+    /// until the agents send per-request headers).
+    #[serde(default)]
+    pub session_id_header_key: Option<String>,
+    #[serde(default)]
+    pub session_token_header_key: Option<Value>,
+}
+
+/// inference-perf's `api.response_format`: `json_schema` (with `name` and `json_schema`) or
+/// `json_object`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFormat {
+    #[serde(rename = "type", default)]
+    pub kind: ResponseFormatType,
+    #[serde(default = "default_schema_name")]
+    pub name: String,
+    #[serde(default)]
+    pub json_schema: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormatType {
+    #[default]
+    JsonSchema,
+    JsonObject,
+}
+
+fn default_schema_name() -> String {
+    "structured_output".into()
+}
+
+impl ResponseFormat {
+    /// The request body's `response_format` value, as inference-perf sends it.
+    pub fn to_api_format(&self) -> serde_json::Value {
+        match self.kind {
+            ResponseFormatType::JsonObject => serde_json::json!({"type": "json_object"}),
+            ResponseFormatType::JsonSchema => serde_json::json!({
+                "type": "json_schema",
+                "json_schema": {"name": self.name, "schema": self.json_schema},
+            }),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -96,6 +146,9 @@ impl Default for ApiConfig {
             slo_unit: None,
             slo_tpot_header: None,
             slo_ttft_header: None,
+            response_format: None,
+            session_id_header_key: None,
+            session_token_header_key: None,
         }
     }
 }
@@ -122,6 +175,10 @@ pub enum DataType {
     OtelTraceReplay,
     #[serde(rename = "visionarena")]
     Visionarena,
+    #[serde(rename = "weka_trace_replay")]
+    WekaTraceReplay,
+    #[serde(rename = "conversation_replay")]
+    ConversationReplay,
     /// fleetbench's addition: a Mooncake-style trace (JSONL) from `data.path`.
     #[serde(rename = "mooncake_trace")]
     MooncakeTrace,
@@ -144,6 +201,8 @@ impl DataType {
             DataType::InfinityInstruct => "infinity_instruct",
             DataType::OtelTraceReplay => "otel_trace_replay",
             DataType::Visionarena => "visionarena",
+            DataType::WekaTraceReplay => "weka_trace_replay",
+            DataType::ConversationReplay => "conversation_replay",
             DataType::MooncakeTrace => "mooncake_trace",
             DataType::MultiTurn => "multi_turn",
         }
@@ -175,6 +234,34 @@ pub struct DataConfig {
     pub use_chat_template: Option<Value>,
     #[serde(default)]
     pub otel_trace_replay: Option<Value>,
+    #[serde(default)]
+    pub weka_trace_replay: Option<Value>,
+    #[serde(default)]
+    pub conversation_replay: Option<Value>,
+    #[serde(default)]
+    pub visionarena: Option<Value>,
+    #[serde(default)]
+    pub corpus_file_path: Option<Value>,
+    /// inference-perf's `data.trace` (data type random): request lengths from a trace file.
+    #[serde(default)]
+    pub trace: Option<TraceFile>,
+}
+
+/// inference-perf's trace file: `{file, format: AzurePublicDataset}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TraceFile {
+    pub file: String,
+    #[serde(default)]
+    pub format: TraceFormat,
+}
+
+/// The trace formats inference-perf reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub enum TraceFormat {
+    /// CSV with `TIMESTAMP,ContextTokens,GeneratedTokens` (Azure LLM inference traces).
+    #[default]
+    AzurePublicDataset,
 }
 
 /// inference-perf's length distribution: a normal distribution clamped to `[min, max]`; with
@@ -195,26 +282,113 @@ pub struct Distribution {
     pub std_dev: f64,
     #[serde(default)]
     pub total_count: Option<u64>,
+    /// inference-perf's alternative to `std_dev` (std_dev = √variance).
+    #[serde(default)]
+    pub variance: Option<f64>,
+    /// Skewness of type `skew_normal`.
+    #[serde(default)]
+    pub skew: Option<f64>,
+}
+
+impl Distribution {
+    /// The standard deviation: `std_dev`, or √`variance` when that is given instead.
+    pub fn spread(&self) -> f64 {
+        match self.variance {
+            Some(v) if self.std_dev == 0.0 => v.max(0.0).sqrt(),
+            _ => self.std_dev,
+        }
+    }
+}
+
+/// A length given as a number of tokens or as a distribution (inference-perf's
+/// `Union[int, Distribution]`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum LenOrDist {
+    Tokens(u32),
+    Dist(Distribution),
+}
+
+impl<'de> Deserialize<'de> for LenOrDist {
+    /// A number, else a distribution with the distribution's own errors (unknown keys named).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(LenOrDist::Tokens)
+                .ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "a length is a whole number of tokens or a distribution, got {n}"
+                    ))
+                }),
+            other => serde_norway::from_value(other)
+                .map(LenOrDist::Dist)
+                .map_err(D::Error::custom),
+        }
+    }
+}
+
+impl LenOrDist {
+    pub fn tokens(&self) -> Option<u32> {
+        match self {
+            LenOrDist::Tokens(n) => Some(*n),
+            LenOrDist::Dist(_) => None,
+        }
+    }
+
+    pub fn dist(&self) -> Option<&Distribution> {
+        match self {
+            LenOrDist::Tokens(_) => None,
+            LenOrDist::Dist(d) => Some(d),
+        }
+    }
 }
 
 /// inference-perf's `data.shared_prefix`: `num_groups` groups of `num_prompts_per_group` prompts;
-/// the prompts of a group start with the same `system_prompt_len` tokens.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+/// the prompts of a group start with the same system prompt. Lengths are a number of tokens or a
+/// distribution (a group's system prompt length is drawn once per group). Defaults are
+/// inference-perf's: 10 groups of 10 prompts, system prompt 100, question 50, output 50.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SharedPrefixConfig {
+    #[serde(default = "ten", alias = "num_unique_system_prompts")]
     pub num_groups: u32,
+    #[serde(default = "ten", alias = "num_users_per_system_prompt")]
     pub num_prompts_per_group: u32,
-    pub system_prompt_len: u32,
-    /// Tokens of each question (default 128), unless `question_distribution` is given.
+    #[serde(default = "hundred")]
+    pub system_prompt_len: LenOrDist,
+    /// Tokens of each question; with a number, a legacy `question_distribution` wins over it
+    /// (as in inference-perf).
+    #[serde(default = "fifty")]
+    pub question_len: LenOrDist,
+    #[serde(default = "fifty")]
+    pub output_len: LenOrDist,
+    /// The seed of the prompts (default: the run's seed).
     #[serde(default)]
-    pub question_len: Option<u32>,
-    /// Output tokens (default 128), unless `output_distribution` is given.
-    #[serde(default)]
-    pub output_len: Option<u32>,
+    pub seed: Option<u64>,
     #[serde(default)]
     pub question_distribution: Option<Distribution>,
     #[serde(default)]
     pub output_distribution: Option<Distribution>,
+    /// Each group's prompts are the consecutive rounds of one chat session.
+    #[serde(default)]
+    pub enable_multi_turn_chat: bool,
+    #[serde(default)]
+    pub multimodal: Option<Value>,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn hundred() -> LenOrDist {
+    LenOrDist::Tokens(100)
+}
+
+fn fifty() -> LenOrDist {
+    LenOrDist::Tokens(50)
 }
 
 /// Whether a round's prompt carries the session's earlier questions and answers.
@@ -253,8 +427,9 @@ pub enum LoadType {
     /// Gamma-distributed gaps with `load.burstiness` (1.0 = Poisson), as `vllm bench serve`.
     Gamma,
     Concurrent,
-    /// Timestamps from the data's trace (`data.type: mooncake_trace`), scaled by
-    /// `load.time_scale`.
+    /// inference-perf's `trace_replay` (alias `trace`): timestamps from `load.trace` or the
+    /// data's trace (`data.type: mooncake_trace`), scaled by `load.time_scale`.
+    #[serde(rename = "trace_replay", alias = "trace")]
     Trace,
     TraceSessionReplay,
 }
@@ -360,6 +535,12 @@ pub struct LoadConfig {
     pub request_retries: Option<Value>,
     #[serde(default)]
     pub request_retry_backoff_sec: Option<Value>,
+    /// inference-perf's `load.trace`: the request times (and lengths) of a `trace_replay` load.
+    #[serde(default)]
+    pub trace: Option<TraceFile>,
+    /// Names of the `circuit_breakers` entries that watch this run.
+    #[serde(default)]
+    pub circuit_breakers: Option<Vec<String>>,
 }
 
 /// One adapter of `load.lora_traffic_split` and its share of the requests.
@@ -394,6 +575,16 @@ pub struct LoadStage {
     /// Requests of the stage (concurrent loads; a cap on rate stages; required at rate `inf`).
     #[serde(default)]
     pub num_requests: Option<u64>,
+    /// inference-perf's session stages (`trace_session_replay`): sessions at once, sessions
+    /// started per second, sessions of the stage, wall-clock limit.
+    #[serde(default)]
+    pub concurrent_sessions: Option<u32>,
+    #[serde(default)]
+    pub session_rate: Option<f64>,
+    #[serde(default)]
+    pub num_sessions: Option<u64>,
+    #[serde(default)]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -438,10 +629,28 @@ pub struct TokenizerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
+    /// `prometheus` or `default` (no server metrics beyond `fleet.hosts[].engine_metrics`).
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
-    pub prometheus: Option<Value>,
+    pub prometheus: Option<PrometheusConfig>,
+}
+
+/// `metrics.prometheus`: the Prometheus server that holds the engines' series. The first agent
+/// reads their latest values through the server's `/federate` endpoint, filtered by `filters`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// How often the server scrapes the engines (seconds): its samples are this old at most.
+    #[serde(default)]
+    pub scrape_interval: Option<u32>,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PromQL label matchers (`namespace="default"`) that select the engines' series.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    #[serde(default)]
+    pub google_managed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -451,13 +660,16 @@ pub struct ReportConfig {
     pub request_lifecycle: Option<RequestLifecycleReport>,
     #[serde(default)]
     pub prometheus: Option<Value>,
+    #[serde(default)]
+    pub session_lifecycle: Option<Value>,
     /// inference-perf's goodput: per-request limits in seconds (`measure::goodput`).
     #[serde(default)]
     pub goodput: Option<GoodputConfig>,
 }
 
-/// `report.goodput` as inference-perf has it.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// `report.goodput` as inference-perf has it: the SLOs a request must meet to count as good
+/// (metric → seconds).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GoodputConfig {
     #[serde(default)]

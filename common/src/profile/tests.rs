@@ -134,7 +134,7 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
     assert!(
         err.contains("line 3 column 8: `data.type`")
             && err.contains("cnn_dailymail")
-            && err.contains("random, synthetic, shared_prefix, shareGPT, mooncake_trace"),
+            && err.contains("random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace"),
         "{err}"
     );
     // A not-supported inference-perf key says so, with its position.
@@ -206,13 +206,11 @@ fn data_sources_check_their_sections() {
         err.contains("prefix_len") && err.contains("system_prompt_len"),
         "{err}"
     );
-    let err = parse(&data("data: {type: shareGPT}"))
+    let err = parse(&data("data: {type: mooncake_trace}"))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("`data.path`")
-            && err.contains("never downloads")
-            && err.contains("sharegpt_sample.json"),
+        err.contains("`data.path`") && err.contains("mooncake_sample.jsonl"),
         "{err}"
     );
     let err = parse(&data("data: {type: shareGPT, path: /no/such/file.json}"))

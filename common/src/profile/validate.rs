@@ -7,7 +7,6 @@ use super::limits::{
 };
 use super::{DataType, Distribution, Profile, ProfileError};
 use crate::data::{Dataset, LengthDist};
-use serde_norway::Value;
 use std::path::Path;
 
 pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -52,48 +51,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             }
         }
     }
-    let unsupported: [(&str, &Option<Value>); 10] = [
-        ("api.slo_unit", &p.api.slo_unit),
-        ("api.slo_tpot_header", &p.api.slo_tpot_header),
-        ("api.slo_ttft_header", &p.api.slo_ttft_header),
-        ("data.multimodal", &p.data.multimodal),
-        ("data.use_chat_template", &p.data.use_chat_template),
-        ("data.otel_trace_replay", &p.data.otel_trace_replay),
-        ("load.sweep", &p.load.sweep),
-        ("load.request_retries", &p.load.request_retries),
-        ("server.cert_path", &p.server.cert_path),
-        ("server.key_path", &p.server.key_path),
-    ];
-    let storage = p.storage.as_ref();
-    let storage_unsupported = [
-        (
-            "storage.google_cloud_storage",
-            storage.and_then(|s| s.google_cloud_storage.as_ref()),
-        ),
-        (
-            "storage.simple_storage_service",
-            storage.and_then(|s| s.simple_storage_service.as_ref()),
-        ),
-    ];
-    let named = unsupported
-        .iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(k, _)| *k)
-        .chain(
-            storage_unsupported
-                .iter()
-                .filter(|(_, v)| v.is_some())
-                .map(|(k, _)| *k),
-        )
-        .next();
-    if let Some(key) = named {
-        return Err(ProfileError::NotSupported {
-            file: file.to_path_buf(),
-            key: key.to_string(),
-            line: None,
-        });
-    }
-
+    super::inference_perf::check_unsupported(p, file)?;
     for (key, set) in [
         ("load.num_workers", p.load.num_workers.is_some()),
         (
@@ -104,7 +62,6 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             "load.worker_max_tcp_connections",
             p.load.worker_max_tcp_connections.is_some(),
         ),
-        ("load.interval", p.load.interval.is_some()),
     ] {
         if set {
             tracing::info!(
@@ -113,6 +70,15 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             );
         }
     }
+    if let Some(i) = p.load.interval {
+        if !(i.is_finite() && (0.0..=MAX_WAIT_SECONDS).contains(&i)) {
+            return Err(invalid(
+                "load.interval",
+                format!("the wait between stages is a number of seconds from 0 to {MAX_WAIT_SECONDS}, got {i}"),
+            ));
+        }
+    }
+    super::inference_perf::validate_sections(p, file)?;
 
     validate_data(p, file)?;
     validate_lora_split(p, file)?;
@@ -313,7 +279,8 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
-const DATA_TYPES: &str = "random, synthetic, shared_prefix, shareGPT, mooncake_trace, multi_turn";
+const DATA_TYPES: &str =
+    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn";
 
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
@@ -400,7 +367,7 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                 }
             }
         }
-        DataType::Random | DataType::Synthetic => {
+        DataType::Random | DataType::Synthetic if d.trace.is_none() => {
             for (key, dist) in [
                 ("data.input_distribution", &d.input_distribution),
                 ("data.output_distribution", &d.output_distribution),
@@ -408,24 +375,35 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                 let dist = dist.as_ref().ok_or_else(|| {
                     invalid(
                         key,
-                        "required for data type random: {type (normal | fixed | uniform | lognormal), min, max, mean, std_dev, total_count}"
+                        "required for data type random: {type (normal | fixed | uniform | lognormal | skew_normal | poisson), min, max, mean, std_dev, total_count}"
                             .into(),
                     )
                 })?;
                 check_distribution(key, dist, file)?;
             }
         }
-        DataType::SharedPrefix => {
-            for key in ["data.input_distribution", "data.output_distribution"] {
-                let set = if key.ends_with("input_distribution") {
-                    d.input_distribution.is_some()
-                } else {
-                    d.output_distribution.is_some()
-                };
+        DataType::Random | DataType::Synthetic => {
+            for (key, set) in [
+                ("data.input_distribution", d.input_distribution.is_some()),
+                ("data.output_distribution", d.output_distribution.is_some()),
+            ] {
                 if set {
                     return Err(unused(
                         key,
-                        "give lengths in data.shared_prefix (question_len / question_distribution, output_len / output_distribution)",
+                        "with data.trace the lengths come from the trace",
+                    ));
+                }
+            }
+        }
+        DataType::SharedPrefix => {
+            for (key, set) in [
+                ("data.input_distribution", d.input_distribution.is_some()),
+                ("data.output_distribution", d.output_distribution.is_some()),
+            ] {
+                if set {
+                    return Err(unused(
+                        key,
+                        "give lengths in data.shared_prefix (question_len, output_len: tokens or a distribution)",
                     ));
                 }
             }
@@ -435,53 +413,23 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     "required for data type shared_prefix: {num_groups, num_prompts_per_group, system_prompt_len, question_len, output_len}".into(),
                 )
             })?;
-            for (key, v) in [
-                ("data.shared_prefix.num_groups", Some(sp.num_groups)),
-                (
-                    "data.shared_prefix.num_prompts_per_group",
-                    Some(sp.num_prompts_per_group),
-                ),
-                ("data.shared_prefix.question_len", sp.question_len),
-                ("data.shared_prefix.output_len", sp.output_len),
+            check_shared_prefix(sp, file, &invalid)?;
+        }
+        DataType::Mock => {
+            for (key, set) in [
+                ("data.input_distribution", d.input_distribution.is_some()),
+                ("data.output_distribution", d.output_distribution.is_some()),
             ] {
-                if v == Some(0) {
-                    return Err(invalid(key, "must be ≥ 1".into()));
-                }
-            }
-            check_shared_prefix_sizes(sp, &invalid)?;
-            for (key, dist, len) in [
-                (
-                    "data.shared_prefix.question_distribution",
-                    &sp.question_distribution,
-                    ("question_len", sp.question_len),
-                ),
-                (
-                    "data.shared_prefix.output_distribution",
-                    &sp.output_distribution,
-                    ("output_len", sp.output_len),
-                ),
-            ] {
-                if let Some(dist) = dist {
-                    if len.1.is_some() {
-                        return Err(invalid(
-                            key,
-                            format!("give either {} or this distribution, not both", len.0),
-                        ));
-                    }
-                    check_distribution(key, dist, file)?;
+                if set {
+                    return Err(unused(key, "mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"));
                 }
             }
         }
         DataType::ShareGpt | DataType::MooncakeTrace => {
-            if d.path.is_none() {
+            if d.path.is_none() && d.kind == DataType::MooncakeTrace {
                 return Err(invalid(
                     "data.path",
-                    format!(
-                        "required for data type {}: a local {} file (fleetbench never downloads datasets), e.g. {}",
-                        d.kind.name(),
-                        if d.kind == DataType::ShareGpt { "ShareGPT JSON" } else { "Mooncake trace JSONL" },
-                        if d.kind == DataType::ShareGpt { "profiles/data/sharegpt_sample.json" } else { "profiles/data/mooncake_sample.jsonl" },
-                    ),
+                    "required for data type mooncake_trace: a Mooncake trace JSONL file, e.g. profiles/data/mooncake_sample.jsonl".into(),
                 ));
             }
             for (key, set) in [
@@ -514,6 +462,28 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
         message,
     };
     let kind = d.kind.unwrap_or_default();
+    if let Some(v) = d.variance {
+        if d.std_dev != 0.0 {
+            return Err(invalid(
+                ".variance",
+                "give either std_dev or variance, not both".into(),
+            ));
+        }
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(invalid(
+                ".variance",
+                format!("must be a number ≥ 0, got {v}"),
+            ));
+        }
+    }
+    if let Some(k) = d.skew {
+        if !k.is_finite() {
+            return Err(invalid(".skew", format!("must be a number, got {k}")));
+        }
+        if kind != LengthDist::SkewNormal && k != 0.0 {
+            return Err(invalid(".skew", "only type skew_normal has a skew".into()));
+        }
+    }
     match kind {
         LengthDist::Uniform => {
             if d.min.is_none() || d.max.is_none() {
@@ -529,7 +499,11 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
                 ));
             }
         }
-        LengthDist::Normal | LengthDist::Lognormal | LengthDist::Fixed => {
+        LengthDist::Normal
+        | LengthDist::Lognormal
+        | LengthDist::Fixed
+        | LengthDist::SkewNormal
+        | LengthDist::Poisson => {
             let mean = d.mean.ok_or_else(|| {
                 invalid(
                     ".mean",
@@ -551,7 +525,7 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
                     format!("must be a number ≥ 0, got {}", d.std_dev),
                 ));
             }
-            if kind == LengthDist::Fixed && d.std_dev != 0.0 {
+            if kind == LengthDist::Fixed && d.spread() != 0.0 {
                 return Err(invalid(
                     ".std_dev",
                     "a fixed length has no spread; use type normal or lognormal".into(),
@@ -577,9 +551,9 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
         return Err(invalid(".mean", above(mean, MAX_REQUEST_TOKENS, tokens)));
     }
     // A spread without a max reaches past the limit: ask for the max that bounds it.
-    let spread = kind != LengthDist::Uniform && d.std_dev > 0.0;
+    let spread = kind != LengthDist::Uniform && d.spread() > 0.0;
     if spread && d.max.is_none() {
-        let reach = d.mean.unwrap_or(0.0) + 10.0 * d.std_dev;
+        let reach = d.mean.unwrap_or(0.0) + 10.0 * d.spread();
         if reach > MAX_REQUEST_TOKENS as f64 {
             return Err(invalid(
                 ".max",
@@ -594,27 +568,26 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
     Ok(())
 }
 
-/// The largest value a length setting can take: a fixed length, else a distribution's max, else
-/// its mean (checked separately against the limit).
-fn longest(len: Option<u32>, dist: Option<&Distribution>, default: u32) -> u64 {
-    match (len, dist) {
-        (Some(n), _) => u64::from(n),
-        (None, Some(d)) => d
-            .max
-            .map(u64::from)
-            .or(d.mean.map(|m| m.max(0.0) as u64))
-            .unwrap_or(u64::from(default)),
-        (None, None) => u64::from(default),
-    }
+/// The largest value a length distribution can take: its max, else its mean (checked
+/// separately against the limit).
+fn longest(d: &Distribution) -> u64 {
+    d.max
+        .map(u64::from)
+        .or(d.mean.map(|m| m.max(0.0) as u64))
+        .unwrap_or(0)
 }
 
 type Invalid<'a> = dyn Fn(&str, String) -> ProfileError + 'a;
 
-/// Shared-prefix groups and the tokens of one prompt (the group's system prompt + a question).
-fn check_shared_prefix_sizes(
+/// A shared-prefix section: counts ≥ 1, each length a number of tokens or a distribution (a
+/// number with a legacy `*_distribution` takes the distribution, an inline one with it is an
+/// error, as in inference-perf), and the tokens of one prompt (system prompt + question).
+fn check_shared_prefix(
     sp: &super::SharedPrefixConfig,
+    file: &Path,
     invalid: &Invalid<'_>,
 ) -> Result<(), ProfileError> {
+    let tokens = "tokens of a request (2^20, the longest context windows)";
     for (key, v) in [
         ("data.shared_prefix.num_groups", sp.num_groups),
         (
@@ -622,31 +595,81 @@ fn check_shared_prefix_sizes(
             sp.num_prompts_per_group,
         ),
     ] {
+        if v == 0 {
+            return Err(invalid(key, "must be ≥ 1".into()));
+        }
         if u64::from(v) > MAX_GROUPS {
             return Err(invalid(key, above(v, MAX_GROUPS, "")));
         }
     }
-    let tokens = "tokens of a request (2^20, the longest context windows)";
-    for (key, v) in [
+    let lengths = [
+        ("system_prompt_len", &sp.system_prompt_len, None, true),
         (
-            "data.shared_prefix.system_prompt_len",
-            Some(sp.system_prompt_len),
+            "question_len",
+            &sp.question_len,
+            sp.question_distribution.as_ref(),
+            false,
         ),
-        ("data.shared_prefix.question_len", sp.question_len),
-        ("data.shared_prefix.output_len", sp.output_len),
-    ] {
-        if let Some(v) = v.filter(|&v| u64::from(v) > MAX_REQUEST_TOKENS) {
-            return Err(invalid(key, above(v, MAX_REQUEST_TOKENS, tokens)));
+        (
+            "output_len",
+            &sp.output_len,
+            sp.output_distribution.as_ref(),
+            false,
+        ),
+    ];
+    let mut longest_len = [0u64; 3];
+    for (i, (name, len, legacy, zero_ok)) in lengths.into_iter().enumerate() {
+        let key = format!("data.shared_prefix.{name}");
+        let legacy_key = format!(
+            "data.shared_prefix.{}_distribution",
+            &name[..name.len() - 4]
+        );
+        match (len, legacy) {
+            (super::LenOrDist::Dist(_), Some(_)) => {
+                return Err(invalid(
+                    &legacy_key,
+                    format!("give either an inline distribution on {name} or this one, not both"),
+                ))
+            }
+            (super::LenOrDist::Dist(d), None) => check_distribution(&key, d, file)?,
+            (super::LenOrDist::Tokens(_), Some(d)) => check_distribution(&legacy_key, d, file)?,
+            (super::LenOrDist::Tokens(n), None) => {
+                if *n == 0 && !zero_ok {
+                    return Err(invalid(&key, "must be ≥ 1".into()));
+                }
+                if u64::from(*n) > MAX_REQUEST_TOKENS {
+                    return Err(invalid(&key, above(*n, MAX_REQUEST_TOKENS, tokens)));
+                }
+            }
         }
+        longest_len[i] = match (len, legacy) {
+            (_, Some(d)) | (super::LenOrDist::Dist(d), None) => longest(d),
+            (super::LenOrDist::Tokens(n), None) => u64::from(*n),
+        };
     }
-    let prompt = u64::from(sp.system_prompt_len)
-        + longest(sp.question_len, sp.question_distribution.as_ref(), 128);
+    if sp.enable_multi_turn_chat {
+        if sp.system_prompt_len.dist().is_some() {
+            return Err(invalid(
+                "data.shared_prefix.system_prompt_len",
+                "with enable_multi_turn_chat give a number of tokens: every session's system prompt has this length".into(),
+            ));
+        }
+        let sessions = super::MultiTurnConfig {
+            users: sp.num_groups,
+            rounds: sp.num_prompts_per_group,
+            system_prompt_len: longest_len[0] as u32,
+            question_len: Some(longest_len[1].min(u64::from(u32::MAX)) as u32),
+            answer_len: Some(longest_len[2].min(u64::from(u32::MAX)) as u32),
+            history: super::History::Carry,
+        };
+        return check_multi_turn_sizes(&sessions, invalid);
+    }
+    let prompt = longest_len[0] + longest_len[1];
     if prompt > MAX_REQUEST_TOKENS {
         return Err(invalid(
             "data.shared_prefix.system_prompt_len",
             format!(
-                "{} + the longest question make prompts of {prompt} tokens: {}",
-                sp.system_prompt_len,
+                "the longest system prompt and question make prompts of {prompt} tokens: {}",
                 above(prompt, MAX_REQUEST_TOKENS, tokens)
             ),
         ));
@@ -699,8 +722,10 @@ fn check_multi_turn_sizes(
     Ok(())
 }
 
-/// Reads the dataset file of a `shareGPT` or `mooncake_trace` profile (relative paths: from the
-/// working directory, else from the profile's directory).
+/// Reads the dataset of a profile: `data.path` of a `shareGPT` or `mooncake_trace` profile
+/// (relative paths: from the working directory, else from the profile's directory), ShareGPT
+/// without a path from inference-perf's default Hub dataset (into the HF cache, once), or the
+/// Azure trace of `load.trace` / `data.trace`.
 pub(super) fn read_dataset(
     p: &Profile,
     file: &Path,
@@ -708,20 +733,57 @@ pub(super) fn read_dataset(
 ) -> Result<Option<Dataset>, ProfileError> {
     let count = tokenizer.map(|t| move |s: &str| t.count(s));
     let count: Option<&dyn Fn(&str) -> u32> = count.as_ref().map(|f| f as &dyn Fn(&str) -> u32);
-    let Some(path) = p.data.path.as_deref() else {
-        return Ok(None);
+    let failed = |key: &str, e: crate::data::DatasetError| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message: format!("{}: {}", e.path.display(), e.message),
     };
-    let resolved = crate::data::resolve_data_path(path, file);
+    if let Some((key, trace)) = azure_trace(p, file)? {
+        let resolved = crate::data::resolve_data_path(&trace.file, file);
+        return crate::data::read_azure_trace(&resolved)
+            .map(|t| Some(Dataset::Trace(t)))
+            .map_err(|e| failed(key, e));
+    }
+    let resolved = match (p.data.path.as_deref(), p.data.kind) {
+        (Some(path), _) => crate::data::resolve_data_path(path, file),
+        (None, DataType::ShareGpt) => crate::data::HubEnv::from_env()
+            .dataset_file(crate::data::SHAREGPT_REPO, crate::data::SHAREGPT_FILE)
+            .map_err(|message| ProfileError::Invalid {
+                file: file.to_path_buf(),
+                key: "data.type".into(),
+                message: format!(
+                    "shareGPT without data.path reads inference-perf's default: {message}"
+                ),
+            })?,
+        (None, _) => return Ok(None),
+    };
     let read = match p.data.kind {
         DataType::ShareGpt => crate::data::read_sharegpt(&resolved, count).map(Dataset::Prompts),
         DataType::MooncakeTrace => crate::data::read_mooncake(&resolved).map(Dataset::Trace),
         _ => return Ok(None),
     };
-    read.map(Some).map_err(|e| ProfileError::Invalid {
-        file: file.to_path_buf(),
-        key: "data.path".into(),
-        message: format!("{}: {}", e.path.display(), e.message),
-    })
+    read.map(Some).map_err(|e| failed("data.path", e))
+}
+
+/// The Azure trace a profile replays (`load.trace`) or takes its lengths from (`data.trace`),
+/// with the key that names it; both given: the same file.
+fn azure_trace<'a>(
+    p: &'a Profile,
+    file: &Path,
+) -> Result<Option<(&'static str, &'a super::TraceFile)>, ProfileError> {
+    match (&p.load.trace, &p.data.trace) {
+        (Some(l), Some(d)) if l.file != d.file => Err(ProfileError::Invalid {
+            file: file.to_path_buf(),
+            key: "data.trace.file".into(),
+            message: format!(
+                "fleetbench replays one trace: its times and lengths from the same file, and load.trace.file is {:?}",
+                l.file
+            ),
+        }),
+        (Some(l), _) => Ok(Some(("load.trace.file", l))),
+        (None, Some(d)) => Ok(Some(("data.trace.file", d))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The tokenizer that `tokenizer.pretrained_model_name_or_path` names (a local directory or

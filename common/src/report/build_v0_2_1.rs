@@ -674,17 +674,22 @@ fn seq_len(given: Option<&Value>, measured: &Statistics) -> SequenceLength {
 }
 
 fn prefix_of(sp: &Value) -> Option<LoadPrefix> {
-    let n = |k: &str| sp.get(k).and_then(Value::as_u64);
+    // inference-perf's names and its serialized ones; a length is tokens or a distribution.
+    let n = |k: &str, alias: &str| sp.get(k).or_else(|| sp.get(alias)).and_then(Value::as_u64);
+    let len = sp.get("system_prompt_len")?;
+    let mean = len
+        .as_f64()
+        .or_else(|| len.get("mean").and_then(Value::as_f64))?;
     Some(LoadPrefix {
         prefix_len: SequenceLength {
-            distribution: "fixed".into(),
-            value: n("system_prompt_len")? as f64,
+            distribution: if len.is_number() { "fixed" } else { "normal" }.into(),
+            value: mean,
             std_dev: None,
             min: None,
             max: None,
         },
-        num_groups: n("num_groups")?.max(1),
-        num_users_per_group: n("num_prompts_per_group")?.max(1),
+        num_groups: n("num_groups", "num_unique_system_prompts")?.max(1),
+        num_users_per_group: n("num_prompts_per_group", "num_users_per_system_prompt")?.max(1),
         num_prefixes: 1,
     })
 }

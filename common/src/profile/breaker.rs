@@ -1,0 +1,41 @@
+//! inference-perf's `circuit_breakers` section as data: each breaker watches the requests that
+//! its `metrics.matches` select, counts the ones its `rules` call hits, and trips on its
+//! `triggers` (consecutive hits, or a hit rate over a window).
+
+use serde::{Deserialize, Serialize};
+
+/// One named breaker; `load.circuit_breakers` enables it by name.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    pub name: String,
+    pub metrics: BreakerMetrics,
+    pub triggers: Vec<Trigger>,
+}
+
+/// Which requests a breaker watches (`matches`, any one) and which of those are hits (`rules`,
+/// any one; none: every watched request is a hit). Both are inference-perf's JMESPath
+/// expressions over a request's record.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerMetrics {
+    pub matches: Vec<String>,
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+/// When a breaker trips.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// `threshold` hits in a row.
+    Consecutive { threshold: u32 },
+    /// A hit rate of at least `threshold` (0..=1) among the watched requests of the last
+    /// `window_sec` seconds, once there are `min_samples` of them.
+    RateOverWindow {
+        window_sec: f64,
+        threshold: f64,
+        #[serde(default)]
+        min_samples: u32,
+    },
+}
