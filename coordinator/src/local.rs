@@ -182,7 +182,8 @@ mod tests {
     fn profile(expect: Option<u32>, hosts: bool) -> Profile {
         let mut text = String::from(
             "server: {type: vllm, model_name: m, base_url: 'http://127.0.0.1:1'}\n\
-             data: {type: random}\n\
+             data: {type: random, input_distribution: {min: 8, max: 8, mean: 8, std_dev: 0, total_count: 10},\n\
+                    output_distribution: {min: 8, max: 8, mean: 8, std_dev: 0, total_count: 10}}\n\
              load: {type: constant, stages: [{rate: 1, duration: 1}]}\n",
         );
         if let Some(n) = expect {

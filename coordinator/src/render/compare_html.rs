@@ -1,10 +1,10 @@
-//! The comparison page of `report compare`: one self-contained HTML file (inline CSS, SVG and
-//! script; nothing is fetched) with the runs, plots that overlay the runs (output throughput,
+//! The comparison page of `report compare`: one self-contained HTML file (inline CSS and SVG;
+//! no script, nothing is fetched) with the runs, plots that overlay the runs (output throughput,
 //! TTFT p50 and ITL p50 vs load, and the efficiency Pareto plot), the stages without a partner
 //! and the table of [`super::compare`]. Failed stages are left out of the plots.
 
 use super::compare::{lines, unpaired, Compared, Group};
-use super::html::{enlarge_script, escape, figure, STYLE};
+use super::html::{escape, figure, STYLE};
 use super::plots::{color, inline_svg, load_axis, pareto_front, Chart, Series};
 use plotters::prelude::SeriesLabelPosition;
 use std::fmt::Write;
@@ -192,7 +192,7 @@ pub(crate) fn page(runs: &[Compared], groups: &[Group]) -> String {
         }
         h.push_str("</ul></div>\n");
     }
-    h.push_str("<h2>Plots</h2>\n<div class=\"plots\">\n");
+    h.push_str("<h2 id=\"plots\">Plots</h2>\n<div class=\"plots\">\n");
     for c in charts(runs) {
         match inline_svg(&c) {
             Ok(svg) => h.push_str(&figure(&c.name, &c.title, &svg, "", false)),
@@ -203,7 +203,6 @@ pub(crate) fn page(runs: &[Compared], groups: &[Group]) -> String {
     }
     h.push_str("</div>\n");
     table(&mut h, runs, groups);
-    h.push_str(enlarge_script());
     h.push_str("</body>\n</html>\n");
     h
 }

@@ -1,6 +1,6 @@
 //! `report.html`: one self-contained page (inline CSS, plots as inline SVG; nothing is fetched)
 //! with the headline, the summary table, the plots, the scenario and the per-host-group
-//! resources. Each plot enlarges on a click (inline script; Escape or a second click closes it).
+//! resources. Each plot enlarges (CSS `:target`, no script): its caption's "enlarge" link and "close".
 
 use super::load::RunData;
 use super::plots::Plot;
@@ -56,25 +56,16 @@ code{font-size:12px;background:#f3f6f9;padding:1px 4px;border-radius:3px}
 .banner.degraded{background:#fff6e0;border-color:#e4c77a;color:#6b4d00}
 .banner.ok{background:#eaf6ec;border-color:#a6d3ae;color:#1f5b2a}
 .plots figure.headline{grid-column:1/-1}
-figure{cursor:zoom-in}
-figure.big{position:fixed;inset:2vh 2vw;z-index:10;cursor:zoom-out;overflow:auto;
+figure:target{position:fixed;inset:2vh 2vw;z-index:10;overflow:auto;
   box-shadow:0 0 0 100vmax rgba(20,28,36,.55)}
-figure.big svg{max-height:90vh}
+figure:target svg{max-height:88vh}
+figure .close{display:none}
+figure:target .close{display:inline}
+figure:target .open{display:none}
 dl.args{display:grid;grid-template-columns:max-content auto;gap:0 10px;margin:0}
 dl.args dt{color:#5b6773}
 dl.args dd{margin:0}
 ";
-
-/// The page's script: a click on a plot enlarges it, a second click or Escape closes it.
-pub(crate) fn enlarge_script() -> &'static str {
-    "<script>\n\
-     document.querySelectorAll('figure').forEach(function(f){f.addEventListener('click',function(){\
-     var big=f.classList.contains('big');document.querySelectorAll('figure.big').forEach(function(o){o.classList.remove('big')});\
-     if(!big){f.classList.add('big')}})});\n\
-     document.addEventListener('keydown',function(e){if(e.key==='Escape'){\
-     document.querySelectorAll('figure.big').forEach(function(o){o.classList.remove('big')})}});\n\
-     </script>\n"
-}
 
 /// One plot as a figure: the SVG (its XML declaration dropped) with `title` as the caption,
 /// links to `plots/<name>.png` and `.svg` when `files`; `class` (e.g. `headline`) on the figure.
@@ -92,7 +83,8 @@ pub(crate) fn figure(name: &str, title: &str, svg: &str, class: &str, files: boo
         String::new()
     };
     format!(
-        "<figure id=\"plot-{name}\" class=\"{class}\" title=\"click to enlarge\">{svg}<figcaption>{title}{links} · click to enlarge</figcaption></figure>\n",
+        "<figure id=\"plot-{name}\" class=\"{class}\">{svg}<figcaption>{title}{links} · \
+         <a class=\"open\" href=\"#plot-{name}\">enlarge</a><a class=\"close\" href=\"#plots\">close</a></figcaption></figure>\n",
         class = escape(class),
         title = escape(title),
     )
@@ -166,7 +158,7 @@ pub fn report_html(
     }
     h.push_str("</tbody></table></div>\n");
 
-    h.push_str("<h2>Plots</h2>\n");
+    h.push_str("<h2 id=\"plots\">Plots</h2>\n");
     if plots.is_empty() {
         h.push_str(
             "<p class=\"note\">No plots: the run directory has no readable data for them.</p>\n",
@@ -199,7 +191,6 @@ pub fn report_html(
         }
         h.push_str("</ul>\n");
     }
-    h.push_str(enlarge_script());
     let _ = writeln!(
         h,
         "<p class=\"note\">Rendered by fleetbench {} from the files of the run directory.</p>\n</body>\n</html>",
