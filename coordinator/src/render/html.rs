@@ -56,6 +56,7 @@ code{font-size:12px;background:#f3f6f9;padding:1px 4px;border-radius:3px}
 .banner.degraded{background:#fff6e0;border-color:#e4c77a;color:#6b4d00}
 .banner.ok{background:#eaf6ec;border-color:#a6d3ae;color:#1f5b2a}
 .plots figure.headline{grid-column:1/-1}
+.plots figure.headline:not(:target) svg{max-height:440px}
 figure:target{position:fixed;inset:2vh 2vw;z-index:10;overflow:auto;
   box-shadow:0 0 0 100vmax rgba(20,28,36,.55)}
 figure:target svg{max-height:88vh}
