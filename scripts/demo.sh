@@ -26,7 +26,7 @@ echo "   sim on $sim"
 export FLEETBENCH_ENDPOINT="http://$sim"
 
 echo "== starting the coordinator (one-shot run of profiles/quickstart.yaml, waits for 2 agents)"
-"$BIN/coordinator" run profiles/quickstart.yaml --listen 127.0.0.1:0 --insecure --out results \
+"$BIN/coordinator" run profiles/quickstart.yaml --expect-agents 2 --listen 127.0.0.1:0 --insecure --out results \
   >"$logs/coordinator.out" 2> >(tee "$logs/coordinator.log" | grep --line-buffered -E '^\[|ERROR|stage .* done' >&2) &
 coord_pid=$!
 pids+=($coord_pid)

@@ -198,6 +198,8 @@ fn a_three_stage_sweep_renders_tables_plots_and_a_self_contained_page() -> anyho
         .args(["report", "compare"])
         .arg(&run)
         .arg(&run)
+        .arg("--html")
+        .arg(dir.join("compare.html"))
         .output()?;
     assert!(out.status.success());
     let cmp = String::from_utf8(out.stdout)?;

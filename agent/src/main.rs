@@ -33,6 +33,9 @@ enum Command {
     /// accelerator inventory and the statistics (JSON): a check that NVML and the engine
     /// metrics work here.
     Probe(ProbeArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    /// (e.g. `agent completions bash > ~/.local/share/bash-completion/completions/agent`).
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(clap::Args)]
@@ -159,6 +162,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Join(args) => join(*args),
         Command::Probe(args) => probe(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "agent", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 

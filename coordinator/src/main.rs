@@ -19,8 +19,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod local;
 mod matrix_cli;
+mod quick;
+use local::{AgentChoice, Agents, LocalAgents};
 use matrix_cli::MatrixSelect;
+use quick::QuickArgs;
 
 #[derive(Parser)]
 #[command(
@@ -45,16 +49,27 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
-    /// One-shot: serve, wait for the agents, run PROFILE, write the report, exit (non-zero on failure).
+    /// One-shot: serve, start or wait for the agents, run PROFILE, write the report, exit
+    /// (non-zero on failure). Without --expect-agents, a non-loopback --listen, TLS or the
+    /// profile's fleet.hosts, the agents are started on this host (as many as the profile
+    /// expects). Quick form without a profile: --url URL --model NAME [--rate R | --concurrency C].
     /// For a sweep matrix: its selected runs one after another, each its own results/<run-id>/.
     /// Exit status: 0 every stage ok, 1 the run could not be made (preflight included), 3 a stage
     /// failed, 4 a stage was degraded (unless --allow-degraded).
     Run {
         /// The workload profile (YAML), or a vLLM-style sweep matrix (`standalone_runs`).
-        profile: PathBuf,
-        /// Wait for this many agents (default: the profile's fleet.expect_agents, else 1).
-        #[arg(long)]
+        #[arg(required_unless_present = "url")]
+        profile: Option<PathBuf>,
+        /// Wait for this many agents to join from other hosts (default: the profile's
+        /// fleet.expect_agents, else 1).
+        #[arg(long, conflicts_with = "local_agents")]
         expect_agents: Option<u32>,
+        /// Start this many agents on this host, joined over loopback with a fresh token
+        /// (default when no --expect-agents: the profile's fleet.expect_agents, else 1).
+        #[arg(long)]
+        local_agents: Option<u32>,
+        #[command(flatten)]
+        quick: QuickArgs,
         /// Override a profile key: a full path (`load.stages.0.rate=4`) or a leaf that is unique
         /// in the file (`min=20,total_count=200`); repeatable.
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
@@ -159,6 +174,9 @@ enum Command {
         #[arg(long, default_value_t = 365)]
         days: u32,
     },
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    /// (e.g. `coordinator completions bash > ~/.local/share/bash-completion/completions/coordinator`).
+    Completions { shell: clap_complete::Shell },
     /// Outputs of finished runs, from their run directories.
     Report {
         #[command(subcommand)]
@@ -176,8 +194,16 @@ enum ReportCommand {
         #[arg(long, default_value = "both")]
         report_format: render::ReportFormat,
     },
-    /// Side-by-side table of two runs per stage and metric with relative differences (markdown).
-    Compare { run_a: PathBuf, run_b: PathBuf },
+    /// Runs side by side (the first is the baseline): stages paired by load, every metric with
+    /// its difference (markdown on stdout), and a comparison page with overlaid plots.
+    Compare {
+        /// Run directories (results/<run-id>), two or more.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Where the comparison page goes.
+        #[arg(long, default_value = "compare.html")]
+        html: PathBuf,
+    },
 }
 
 /// How stages are judged and what the exit status makes of it.
@@ -351,6 +377,16 @@ fn main() -> anyhow::Result<()> {
         .with_writer(RedactingWriter(live::LogWriter))
         .init();
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "coordinator",
+            &mut std::io::stdout(),
+        );
+        return Ok(());
+    }
     tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -362,11 +398,21 @@ fn main() -> anyhow::Result<()> {
             Command::Run {
                 profile,
                 expect_agents,
+                local_agents,
+                quick,
                 overrides,
                 select,
                 verdict,
                 server,
-            } => run(profile, expect_agents, &overrides, &select, verdict, server).await,
+            } => {
+                let runs = match &profile {
+                    Some(p) => matrix_cli::profiles_to_run(p, &overrides, &select)?,
+                    None => vec![quick.load()?],
+                };
+                let name = profile
+                    .map_or_else(|| "the quick form".to_string(), |p| p.display().to_string());
+                run(&name, runs, (expect_agents, local_agents), verdict, server).await
+            }
             Command::Sweep {
                 file,
                 expect_agents,
@@ -435,21 +481,32 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Report { command } => report(command),
+            Command::Completions { .. } => Ok(()),
         }
     })
 }
 
+/// Serves the control plane as `args` say; with `local` tokens (local agents), plaintext on
+/// loopback guarded by those tokens. The hub and the address it listens on.
 async fn listen(
     args: &ServerArgs,
     results: PathBuf,
     state_dir: Option<PathBuf>,
-) -> anyhow::Result<Arc<Hub>> {
-    let security = ListenSecurity {
-        insecure: args.insecure,
-        tls_cert: args.tls_cert.clone(),
-        tls_key: args.tls_key.clone(),
-        client_ca: args.client_ca.clone(),
-        tokens: Tokens::from_file_or_env(args.token_file.as_deref())?,
+    local: Option<Tokens>,
+) -> anyhow::Result<(Arc<Hub>, SocketAddr)> {
+    let security = match local {
+        Some(tokens) => ListenSecurity {
+            insecure: true,
+            tokens: Some(tokens),
+            ..ListenSecurity::default()
+        },
+        None => ListenSecurity {
+            insecure: args.insecure,
+            tls_cert: args.tls_cert.clone(),
+            tls_key: args.tls_key.clone(),
+            client_ca: args.client_ca.clone(),
+            tokens: Tokens::from_file_or_env(args.token_file.as_deref())?,
+        },
     }
     .prepare(args.listen)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -479,12 +536,12 @@ async fn listen(
             tracing::error!("control plane stopped: {e}");
         }
     });
-    Ok(hub)
+    Ok((hub, addr))
 }
 
 async fn serve(args: ServerArgs, state_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let results = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
-    let hub = listen(&args, results, state_dir).await?;
+    let (hub, _) = listen(&args, results, state_dir, None).await?;
     wait_for_signal().await;
     if hub.is_busy() {
         eprintln!("stopping: cancelling the run's stage and writing a partial report (again to quit at once)");
@@ -531,22 +588,36 @@ async fn wait_for_signal() {
     }
 }
 
+/// `coordinator run`: `runs` (one profile, or the selected runs of a sweep matrix, one after
+/// another with the same agents) over the agents `agents` (--expect-agents, --local-agents)
+/// calls for.
 async fn run(
-    profile: PathBuf,
-    expect_agents: Option<u32>,
-    overrides: &[String],
-    select: &MatrixSelect,
+    name: &str,
+    runs: Vec<(LoadedProfile, String)>,
+    agents: (Option<u32>, Option<u32>),
     verdict: VerdictArgs,
     args: ServerArgs,
 ) -> anyhow::Result<()> {
-    // One profile, or the selected runs of a sweep matrix (one after another, same agents).
-    let runs = matrix_cli::profiles_to_run(&profile, overrides, select)?;
     let Some((first, _)) = runs.first() else {
-        bail!("{}: nothing to run", profile.display());
+        bail!("{name}: nothing to run");
     };
-    let expect = expect_agents
-        .or(first.profile.fleet.expect_agents)
-        .unwrap_or(1);
+    let agents = AgentChoice {
+        expect_agents: agents.0,
+        local_agents: agents.1,
+        listen: args.listen,
+        tls: args.tls_cert.is_some(),
+        profile: &first.profile,
+    }
+    .decide()?;
+    let (expect, local_tokens) = match agents {
+        Agents::Remote(n) => (n, None),
+        Agents::Local(n) => (
+            n,
+            Some(local::tokens(Tokens::from_file_or_env(
+                args.token_file.as_deref(),
+            )?)),
+        ),
+    };
     let results = args.out.clone().unwrap_or_else(|| {
         first
             .profile
@@ -557,7 +628,27 @@ async fn run(
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("results"))
     });
-    let hub = listen(&args, results, None).await?;
+    let mut args = args;
+    if local_tokens.is_some() {
+        // Local agents learn the address from this process: any free port, so that two runs on
+        // one machine never collide on the default one.
+        args.listen.set_port(0);
+    }
+    let (hub, addr) = listen(&args, results, None, local_tokens.clone()).await?;
+    let mut locals = match &local_tokens {
+        Some(tokens) => {
+            let dir =
+                std::env::temp_dir().join(format!("fleetbench-agents-{}", std::process::id()));
+            let l = LocalAgents::start(expect, addr, tokens, &dir)?;
+            eprintln!(
+                "started {} local agents on {addr} (logs: {}); --expect-agents N waits for agents started elsewhere instead",
+                l.count(),
+                l.log_dir.display()
+            );
+            Some(l)
+        }
+        None => None,
+    };
     let count = runs.len();
     let mut verdicts = Vec::new();
     for (k, (loaded, text)) in runs.into_iter().enumerate() {
@@ -583,8 +674,8 @@ async fn run(
                 hub.request_stop();
                 tokio::select! {
                     r = &mut task => r,
-                    _ = wait_for_signal() => std::process::exit(EXIT_INTERRUPTED),
-                    _ = tokio::time::sleep(STOP_GRACE + Duration::from_secs(30)) => std::process::exit(EXIT_INTERRUPTED),
+                    _ = wait_for_signal() => stop_and_exit(&mut locals, EXIT_INTERRUPTED),
+                    _ = tokio::time::sleep(STOP_GRACE + Duration::from_secs(30)) => stop_and_exit(&mut locals, EXIT_INTERRUPTED),
                 }
             }
         }
@@ -597,7 +688,7 @@ async fn run(
                 println!("report (partial): {}", o.dir.display());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
-            std::process::exit(EXIT_INTERRUPTED);
+            stop_and_exit(&mut locals, EXIT_INTERRUPTED);
         }
         let outcome = match outcome {
             Ok(o) => o,
@@ -613,6 +704,7 @@ async fn run(
     }
     // Give agents a moment to receive RunEnd before the process exits.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(locals);
     exit_for_verdicts(&verdicts, verdict.allow_degraded);
     Ok(())
 }
@@ -629,7 +721,7 @@ async fn sweep(
     let spec = sweep::load_sweep(&file)?;
     let root = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
     let dir = root.join(sweep::sweep_id(&spec.name));
-    let hub = listen(&args, dir.clone(), None).await?;
+    let (hub, _) = listen(&args, dir.clone(), None, None).await?;
     let h = hub.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -656,6 +748,14 @@ async fn sweep(
         std::process::exit(code);
     }
     Ok(())
+}
+
+/// Stops the local agents (if any) and ends the process with `code`.
+fn stop_and_exit(locals: &mut Option<LocalAgents>, code: i32) -> ! {
+    if let Some(l) = locals.as_mut() {
+        l.stop();
+    }
+    std::process::exit(code)
 }
 
 async fn submit(
@@ -913,8 +1013,11 @@ fn report(command: ReportCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        ReportCommand::Compare { run_a, run_b } => {
-            print!("{}", render::compare_runs(&run_a, &run_b)?);
+        ReportCommand::Compare { runs, html } => {
+            let c = render::compare_runs(&runs)?;
+            print!("{}", c.markdown);
+            std::fs::write(&html, c.html).with_context(|| format!("write {}", html.display()))?;
+            eprintln!("comparison page: {}", html.display());
             Ok(())
         }
     }

@@ -1,6 +1,6 @@
 //! `report.html`: one self-contained page (inline CSS, plots as inline SVG; nothing is fetched)
 //! with the headline, the summary table, the plots, the scenario and the per-host-group
-//! resources.
+//! resources. Each plot enlarges (CSS `:target`, no script): its caption's "enlarge" link and "close".
 
 use super::load::RunData;
 use super::plots::Plot;
@@ -26,7 +26,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Liberation Sans',Arial,sans-serif;
   margin:0 auto;max-width:1360px;padding:24px 32px;color:#1d232a;background:#fff}
 h1{font-size:26px;margin:0 0 4px}
@@ -55,7 +55,41 @@ code{font-size:12px;background:#f3f6f9;padding:1px 4px;border-radius:3px}
 .banner.failed{background:#fdecea;border-color:#e0a39d;color:#7a1c12}
 .banner.degraded{background:#fff6e0;border-color:#e4c77a;color:#6b4d00}
 .banner.ok{background:#eaf6ec;border-color:#a6d3ae;color:#1f5b2a}
+.plots figure.headline{grid-column:1/-1}
+.plots figure.headline:not(:target) svg{max-height:440px}
+figure:target{position:fixed;inset:2vh 2vw;z-index:10;overflow:auto;
+  box-shadow:0 0 0 100vmax rgba(20,28,36,.55)}
+figure:target svg{max-height:88vh}
+figure .close{display:none}
+figure:target .close{display:inline}
+figure:target .open{display:none}
+dl.args{display:grid;grid-template-columns:max-content auto;gap:0 10px;margin:0}
+dl.args dt{color:#5b6773}
+dl.args dd{margin:0}
 ";
+
+/// One plot as a figure: the SVG (its XML declaration dropped) with `title` as the caption,
+/// links to `plots/<name>.png` and `.svg` when `files`; `class` (e.g. `headline`) on the figure.
+pub(crate) fn figure(name: &str, title: &str, svg: &str, class: &str, files: bool) -> String {
+    let svg = svg
+        .trim_start()
+        .strip_prefix("<?xml")
+        .and_then(|s| s.split_once("?>").map(|(_, rest)| rest))
+        .unwrap_or(svg)
+        .trim();
+    let name = escape(name);
+    let links = if files {
+        format!(" — <a href=\"plots/{name}.png\">PNG</a>, <a href=\"plots/{name}.svg\">SVG</a>")
+    } else {
+        String::new()
+    };
+    format!(
+        "<figure id=\"plot-{name}\" class=\"{class}\">{svg}<figcaption>{title}{links} · \
+         <a class=\"open\" href=\"#plot-{name}\">enlarge</a><a class=\"close\" href=\"#plots\">close</a></figcaption></figure>\n",
+        class = escape(class),
+        title = escape(title),
+    )
+}
 
 /// The whole page.
 pub fn report_html(
@@ -87,6 +121,9 @@ pub fn report_html(
     verdict_banner(&mut h, run);
 
     h.push_str("<h2>Headline</h2>\n<ul class=\"headline\">\n");
+    if headline.is_empty() {
+        h.push_str("<li><b>No headline figures</b>no stage produced successful requests: see the verdict above</li>\n");
+    }
     for l in headline {
         let (k, v) = l.split_once(": ").unwrap_or(("", l));
         let _ = writeln!(
@@ -123,27 +160,17 @@ pub fn report_html(
     h.push_str("</tbody></table></div>\n");
     pools(&mut h, run);
 
-    h.push_str("<h2>Plots</h2>\n");
+    h.push_str("<h2 id=\"plots\">Plots</h2>\n");
     if plots.is_empty() {
         h.push_str(
             "<p class=\"note\">No plots: the run directory has no readable data for them.</p>\n",
         );
     }
     h.push_str("<div class=\"plots\">\n");
-    for p in plots {
-        let svg = p
-            .svg
-            .trim_start()
-            .strip_prefix("<?xml")
-            .and_then(|s| s.split_once("?>").map(|(_, rest)| rest))
-            .unwrap_or(&p.svg)
-            .trim();
-        let _ = writeln!(
-            h,
-            "<figure id=\"plot-{name}\">{svg}<figcaption>{title} — <code>plots/{name}.png</code>, <code>plots/{name}.svg</code></figcaption></figure>",
-            name = escape(&p.name),
-            title = escape(&p.title),
-        );
+    for (i, p) in plots.iter().enumerate() {
+        // The first plot (throughput vs load in a sweep) spans the page's width.
+        let class = if i == 0 { "headline" } else { "" };
+        h.push_str(&figure(&p.name, &p.title, &p.svg, class, true));
     }
     h.push_str("</div>\n");
 
@@ -152,7 +179,11 @@ pub fn report_html(
 
     h.push_str("<h2>Files</h2>\n<ul>\n");
     for f in files {
-        let _ = writeln!(h, "<li><code>{}</code></li>", escape(f));
+        let _ = writeln!(
+            h,
+            "<li><a href=\"{f}\"><code>{f}</code></a></li>",
+            f = escape(f)
+        );
     }
     h.push_str("</ul>\n");
     if !run.warnings.is_empty() {
@@ -235,6 +266,30 @@ fn compact(v: &Value) -> String {
     }
 }
 
+/// A plan argument as readable `key: value` pairs: nested objects as dotted keys (three levels,
+/// deeper ones counted), lists of scalars joined (the first 8), lists of objects counted; nulls
+/// left out.
+fn flatten(key: &str, v: &Value, depth: usize, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Null => {}
+        Value::Object(o) if depth < 3 => {
+            for (k, v) in o {
+                flatten(&format!("{key}.{k}"), v, depth + 1, out);
+            }
+        }
+        Value::Object(o) => out.push((key.into(), format!("{} fields", o.len()))),
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            let mut items: Vec<String> = a.iter().take(8).map(compact).collect();
+            if a.len() > 8 {
+                items.push(format!("… ({} in all)", a.len()));
+            }
+            out.push((key.into(), items.join(", ")));
+        }
+        Value::Array(a) => out.push((key.into(), format!("{} entries", a.len()))),
+        other => out.push((key.into(), compact(other))),
+    }
+}
+
 fn scenario(h: &mut String, run: &RunData) {
     let first = &run.stages[0].report.scenario;
     h.push_str("<h2>Scenario</h2>\n");
@@ -309,24 +364,22 @@ fn scenario(h: &mut String, run: &RunData) {
     h.push_str("<h3>Load</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th>Stage</th><th>Label</th><th>Type</th><th>Arguments</th><th class=\"n\">Duration (s)</th><th class=\"n\">Requests</th><th class=\"n\">Failures</th></tr></thead>\n<tbody>\n");
     for s in &run.stages {
         let load = &s.report.scenario.load;
-        let args = s
-            .report
-            .stage_plan()
-            .map(|a| {
-                a.iter()
-                    .filter(|(k, v)| k.as_str() != "type" && !v.is_null())
-                    .map(|(k, v)| format!("{k}={}", compact(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let mut pairs = Vec::new();
+        if let Some(a) = s.report.stage_plan() {
+            for (k, v) in a.iter().filter(|(k, _)| k.as_str() != "type") {
+                flatten(k, v, 0, &mut pairs);
+            }
+        }
+        let args: String = pairs
+            .iter()
+            .map(|(k, v)| format!("<dt>{}</dt><dd>{}</dd>", escape(k), escape(v)))
+            .collect();
         let _ = writeln!(
             h,
-            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td><dl class=\"args\">{args}</dl></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             s.index,
             escape(&s.label),
             escape(load.kind.as_deref().unwrap_or(s.load_kind())),
-            escape(&args),
             s.report.metrics.time.duration,
             s.report.metrics.requests.total,
             s.report.metrics.requests.failures.unwrap_or(0),
@@ -425,7 +478,28 @@ fn resources(h: &mut String, run: &RunData) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, flatten};
+    use serde_json::json;
+
+    #[test]
+    fn plan_arguments_read_as_pairs_not_json() {
+        let mut out = Vec::new();
+        let data = json!({"kind": "random", "input": {"min": 8, "max": 8}, "weights": [1, 2], "files": [{"a": 1}], "x": null});
+        flatten("data", &data, 0, &mut out);
+        flatten("rate", &json!(5.0), 0, &mut out);
+        let text: Vec<String> = out.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        assert_eq!(
+            text,
+            [
+                "data.kind: random",
+                "data.input.min: 8",
+                "data.input.max: 8",
+                "data.weights: 1, 2",
+                "data.files: 1 entries",
+                "rate: 5.0"
+            ]
+        );
+    }
 
     #[test]
     fn escapes_markup() {

@@ -1,7 +1,7 @@
 //! The outputs people look at, rebuilt from the files of a run directory alone (so a run written
 //! by an older version renders too): `summary.md`, `summary.json`, `summary.csv`, `SUMMARY.txt`
 //! (fixed-width table and headline), plots as PNG and SVG under `plots/`, and `report.html`, one
-//! self-contained page. Also the comparison of two runs ([`compare_runs`]) and the live progress
+//! self-contained page. Also the comparison of runs ([`compare_runs`]: a table and a page) and the live progress
 //! display of the console ([`live`]).
 //!
 //! The llm-d reports (v0.1 and v0.2.1 under the names llm-d's tools look for) are rebuilt by
@@ -13,6 +13,7 @@
 //! distributions and time series); it writes nothing else.
 
 mod compare;
+mod compare_html;
 mod html;
 pub mod live;
 mod llmd;
@@ -20,7 +21,7 @@ mod load;
 mod plots;
 mod table;
 
-pub use compare::compare_runs;
+pub use compare::{compare_runs, Comparison};
 pub use llmd::{v0_1_name, v0_2_1_name, write_llm_d_reports, ReportFormat};
 pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};

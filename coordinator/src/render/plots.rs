@@ -2,8 +2,8 @@
 //! `png`) and SVG. Text uses the font the project ships (`assets/fonts`), registered with
 //! plotters' `ab_glyph` support, so nothing depends on the fonts of the machine.
 //!
-//! Sweeps (two stages or more) get Dynamo's set: ITL vs load, request throughput vs load, the
-//! Pareto plot (output tok/s per GPU vs tok/s per user) and TTFT vs load. Every run gets TTFT and
+//! Sweeps (two stages or more) get Dynamo's set, request throughput vs load first (the
+//! headline), then ITL vs load, the Pareto plot (output tok/s per GPU vs tok/s per user) and TTFT vs load. Every run gets TTFT and
 //! ITL distributions (CDF per stage, from the merged snapshot histograms) and time series over
 //! the run (completed requests and TTFT p50/p99 per snapshot interval; accelerator power per host
 //! group and the engine queue where the agents sampled telemetry).
@@ -39,7 +39,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-fn color(i: usize) -> RGBColor {
+pub(crate) fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
@@ -66,7 +66,7 @@ pub struct Series {
 }
 
 impl Series {
-    fn new(name: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Series {
+    pub(crate) fn new(name: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Series {
         Series {
             name: name.into(),
             points,
@@ -78,7 +78,7 @@ impl Series {
         }
     }
 
-    fn with_markers(mut self) -> Series {
+    pub(crate) fn with_markers(mut self) -> Series {
         self.markers = true;
         self
     }
@@ -306,6 +306,20 @@ pub fn render_chart(c: &Chart, dir: &Path) -> Result<Plot, RenderError> {
     })
 }
 
+/// Draws `c` as SVG text for a page only (no files), text enlarged as in `report.html`.
+pub(crate) fn inline_svg(c: &Chart) -> Result<String, RenderError> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, c, INLINE_TEXT_SCALE).map_err(|message| RenderError::Plot {
+            name: c.name.clone(),
+            message,
+        })?;
+    }
+    Ok(svg)
+}
+
 fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     {
@@ -319,7 +333,7 @@ fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The x axis of a sweep: the stages' rate or users when all stages have one of one kind.
-fn load_axis(stages: &[StageData]) -> (String, Vec<f64>) {
+pub(crate) fn load_axis(stages: &[StageData]) -> (String, Vec<f64>) {
     let kinds: Vec<&str> = stages.iter().map(|s| s.load_kind()).collect();
     let values: Option<Vec<f64>> = stages.iter().map(|s| s.load_value()).collect();
     match values {
@@ -485,6 +499,8 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
         marks: Vec::new(),
         legend_at: SeriesLabelPosition::UpperLeft,
     });
+    // The headline plot first: throughput vs load.
+    out.sort_by_key(|c| c.name != "throughput_vs_load");
     out
 }
 
