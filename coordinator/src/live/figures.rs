@@ -37,8 +37,19 @@ pub fn stage_live(src: &StageSources<'_>, elapsed_s: f64) -> wire::StageLive {
             h.value_at_quantile(at) as f64 / 1000.0
         }
     };
-    let achieved = if elapsed_s > 0.0 {
-        c.requests as f64 / elapsed_s
+    // Over the intervals the merged snapshots cover (they arrive an interval late: dividing
+    // by the elapsed time would understate the rate).
+    let interval_s = src
+        .stage
+        .shards
+        .first()
+        .map_or(1.0, |s| s.snapshot_interval_ms as f64 / 1000.0);
+    let covered_s = src
+        .collector
+        .latest_interval()
+        .map_or(0.0, |k| f64::from(k + 1) * interval_s);
+    let achieved = if covered_s > 0.0 {
+        c.requests as f64 / covered_s
     } else {
         0.0
     };
