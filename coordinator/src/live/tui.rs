@@ -73,7 +73,8 @@ pub(crate) fn draw(f: &mut Frame, p: &Progress, logs: &[String]) {
     let live = p.live.as_ref();
     let groups = live.map_or(0, |l| l.groups.len());
     let agents = live.map_or(0, |l| l.agents.len());
-    let lower_rows = (groups.max(p.ended.len()).max(1) + 3) as u16;
+    // Room for the stages that ended and the one in progress.
+    let lower_rows = (groups.max(p.ended.len() + 1) + 3) as u16;
     let [title, gauge, figures, lower, agents_area, logs_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(3),
