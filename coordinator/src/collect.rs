@@ -30,6 +30,8 @@ struct ShardState {
     /// Snapshots applied; snapshots (seq) excluded because they came after the loss.
     applied: u64,
     excluded: HashSet<u64>,
+    /// Send lag p50 and p99 of the latest interval, µs (for the live view).
+    send_lag_us: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -148,6 +150,9 @@ impl StageCollector {
         st.seen.insert(s.seq);
         st.applied += 1;
         st.last_interval = Some(st.last_interval.map_or(s.interval, |k| k.max(s.interval)));
+        if let Some(lag) = interval_send_lag(s) {
+            st.send_lag_us = Some(lag);
+        }
         for (class, body) in &s.error_bodies {
             self.error_bodies
                 .entry(class.clone())
@@ -259,6 +264,41 @@ impl StageCollector {
             })
             .collect()
     }
+}
+
+impl StageCollector {
+    /// Each shard as the live view shows it: requests so far, lost or not, its latest
+    /// interval's send lag and its latest telemetry sample.
+    pub fn shard_live(&self) -> Vec<ShardLive<'_>> {
+        self.shards
+            .iter()
+            .map(|s| ShardLive {
+                requests: s.counters.requests,
+                lost: s.lost,
+                send_lag_us: s.send_lag_us,
+                latest_sample: s.samples.last(),
+            })
+            .collect()
+    }
+}
+
+/// The send lag p50 and p99 of one snapshot's interval, µs; `None` without send lag values.
+fn interval_send_lag(s: &wire::Snapshot) -> Option<(u64, u64)> {
+    let name = fleetbench_common::measure::Metric::SendLag.name();
+    let bytes = s.histograms.get(name)?;
+    let one = std::collections::HashMap::from([(name.to_string(), bytes.clone())]);
+    let m = Measurements::from_wire(&one, &std::collections::HashMap::new()).ok()?;
+    let h = m.histogram(fleetbench_common::measure::Metric::SendLag);
+    (!h.is_empty()).then(|| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+}
+
+/// See [`StageCollector::shard_live`].
+#[derive(Debug, Clone, Copy)]
+pub struct ShardLive<'a> {
+    pub requests: u64,
+    pub lost: bool,
+    pub send_lag_us: Option<(u64, u64)>,
+    pub latest_sample: Option<&'a wire::TelemetrySample>,
 }
 
 /// See [`StageCollector::loss_facts`].

@@ -167,6 +167,13 @@ impl Fleet {
             .and_then(|a| a.clock.round_trip_ns())
     }
 
+    /// Whether `agent_id`'s stream is open, and how long since it was last heard from.
+    pub fn link(&self, agent_id: &str) -> Option<(bool, Duration)> {
+        self.lock()
+            .get(agent_id)
+            .map(|a| (a.connected, a.last_seen.elapsed()))
+    }
+
     /// Agents of `ids` not heard from within `timeout`.
     pub fn silent(&self, ids: &[String], timeout: Duration) -> Vec<String> {
         let agents = self.lock();

@@ -65,6 +65,10 @@ pub struct Progress {
     pub summary_markdown: String,
     /// Each stage's verdict, once the run finished.
     pub verdicts: Vec<fleetbench_common::report::StageVerdict>,
+    /// The stage in progress as the live view shows it (`crate::live::figures`).
+    pub live: Option<wire::StageLive>,
+    /// The stages that ended, with their final counts.
+    pub ended: Vec<wire::StageEnded>,
 }
 
 impl Progress {
@@ -81,6 +85,8 @@ impl Progress {
             message: self.message.clone(),
             finished: self.finished,
             error: self.error.clone(),
+            live: self.live.clone(),
+            ended: self.ended.clone(),
         }
     }
 }

@@ -6,8 +6,9 @@
 //! before acknowledging it ([`store`]), merges snapshots exactly ([`collect`]) and writes the
 //! BenchmarkRun reports (each with its verdict) and the summary table; before the first stage
 //! [`preflight`] tests the endpoint once per agent; [`render`] turns a run directory into the tables,
-//! plots and HTML page people read; [`sweep`] runs a profile over deployment points (with an
-//! SLA search per point). [`hub`] holds the state that these share.
+//! plots and HTML page people read; [`live`] is the console's view of a run in progress;
+//! [`sweep`] runs a profile over deployment points (with an SLA search per point). [`hub`] holds
+//! the state that these share.
 //!
 //! Security: [`tls`] sets up TLS / mutual TLS on both ends of the control plane, [`auth`]
 //! checks every call's credential (token or client certificate) and its role, [`certs`] issues
@@ -18,6 +19,7 @@ pub mod certs;
 pub mod collect;
 pub mod fleet;
 pub mod hub;
+pub mod live;
 pub mod preflight;
 pub mod recover;
 pub mod redact;

@@ -8,8 +8,9 @@ use fleetbench_common::report::{StageVerdict, Verdict};
 use fleetbench_common::token::{Access, Tokens};
 use fleetbench_coordinator::certs::{write_certs, CertsRequest};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
+use fleetbench_coordinator::live;
 use fleetbench_coordinator::redact::{redact, register as register_secrets, RedactingWriter};
-use fleetbench_coordinator::render::{self, live};
+use fleetbench_coordinator::render;
 use fleetbench_coordinator::run::{start_run, RunOptions, RunRequest, STOP_GRACE};
 use fleetbench_coordinator::tls::{self, Client, DialSecurity, ListenSecurity};
 use fleetbench_proto::v1 as wire;
@@ -80,6 +81,10 @@ enum Command {
         verdict: VerdictArgs,
         #[command(flatten)]
         server: ServerArgs,
+        /// Progress display: tui (full-screen), plain (lines on stderr) or off; default tui
+        /// when stdout is a terminal, plain otherwise.
+        #[arg(long, value_enum)]
+        progress: Option<live::ProgressMode>,
     },
     /// Sweep deployment points: for each point of FILE run its reconfigure command, wait for
     /// the endpoint and the expected agents, run the profile's stages (or, with `sla:` targets,
@@ -145,6 +150,10 @@ enum Command {
         verdict: VerdictArgs,
         #[command(flatten)]
         dial: DialArgs,
+        /// Progress display: tui (full-screen), plain (lines on stderr) or off; default tui
+        /// when stdout is a terminal, plain otherwise.
+        #[arg(long, value_enum)]
+        progress: Option<live::ProgressMode>,
     },
     /// Follow a run of a `coordinator serve` until it ends.
     Watch {
@@ -154,6 +163,10 @@ enum Command {
         coordinator: String,
         #[command(flatten)]
         dial: DialArgs,
+        /// Progress display: tui (full-screen), plain (lines on stderr) or off; default tui
+        /// when stdout is a terminal, plain otherwise.
+        #[arg(long, value_enum)]
+        progress: Option<live::ProgressMode>,
     },
     /// Issue a CA, the coordinator's certificate, agent and client certificates (CN = name,
     /// OU = role) and fresh tokens into DIR, for first-time users; keys and tokens mode 0600.
@@ -404,7 +417,9 @@ fn main() -> anyhow::Result<()> {
                 select,
                 verdict,
                 server,
+                progress,
             } => {
+                live::configure(progress);
                 let runs = match &profile {
                     Some(p) => matrix_cli::profiles_to_run(p, &overrides, &select)?,
                     None => vec![quick.load()?],
@@ -445,7 +460,9 @@ fn main() -> anyhow::Result<()> {
                 select,
                 verdict,
                 dial,
+                progress,
             } => {
+                live::configure(progress);
                 submit(
                     profile,
                     coordinator,
@@ -461,7 +478,11 @@ fn main() -> anyhow::Result<()> {
                 run_id,
                 coordinator,
                 dial,
-            } => watch(run_id, coordinator, dial.security()?).await,
+                progress,
+            } => {
+                live::configure(progress);
+                watch(run_id, coordinator, dial.security()?).await
+            }
             Command::Certs {
                 out,
                 hosts,
@@ -565,6 +586,12 @@ async fn serve(args: ServerArgs, state_dir: Option<PathBuf>) -> anyhow::Result<(
 /// The exit status after SIGINT or SIGTERM (as a shell reports a SIGINT).
 const EXIT_INTERRUPTED: i32 = 130;
 
+/// Exits with [`EXIT_INTERRUPTED`], the terminal restored first.
+fn exit_interrupted() -> ! {
+    live::restore_terminal();
+    std::process::exit(EXIT_INTERRUPTED)
+}
+
 /// SIGINT or SIGTERM.
 async fn wait_for_signal() {
     #[cfg(unix)]
@@ -575,6 +602,7 @@ async fn wait_for_signal() {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
+                    _ = live::interrupted() => {}
                 }
             }
             Err(_) => {
@@ -670,7 +698,7 @@ async fn run(
         let outcome = tokio::select! {
             r = &mut task => r,
             _ = wait_for_signal() => {
-                eprintln!("stopping: cancelling the stage and writing a partial report (again to quit at once)");
+                tracing::warn!("stopping: cancelling the stage and writing a partial report (again to quit at once)");
                 hub.request_stop();
                 tokio::select! {
                     r = &mut task => r,
@@ -755,6 +783,7 @@ fn stop_and_exit(locals: &mut Option<LocalAgents>, code: i32) -> ! {
     if let Some(l) = locals.as_mut() {
         l.stop();
     }
+    live::restore_terminal();
     std::process::exit(code)
 }
 
@@ -938,7 +967,8 @@ async fn connect(coordinator: &str, dial: &DialSecurity) -> anyhow::Result<Clien
         .with_context(|| format!("connect to the coordinator at {coordinator}"))
 }
 
-/// Shows a run's `Watch` events until it ends; an error if the run failed.
+/// Shows a run's `Watch` events until it ends; an error if the run failed. Ctrl-C in the
+/// full-screen view stops following (exit status 130); the run goes on at the coordinator.
 async fn follow_events(client: &mut Client, run_id: &str) -> anyhow::Result<()> {
     let mut events = client
         .watch(wire::WatchRequest {
@@ -947,19 +977,19 @@ async fn follow_events(client: &mut Client, run_id: &str) -> anyhow::Result<()> 
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
         .into_inner();
-    let mut view = live::LiveView::new();
-    while let Some(ev) = events.message().await? {
-        let p = live::progress_from_wire(&ev);
-        if ev.finished {
-            view.finish(&p);
-            if !ev.error.is_empty() {
-                bail!("run {} failed: {}", ev.run_id, ev.error);
-            }
-            return Ok(());
+    match live::follow_events(&mut events).await? {
+        live::Followed::Finished(p) if !p.error.is_empty() => {
+            bail!("run {} failed: {}", p.run_id, p.error)
         }
-        view.update(&p);
+        live::Followed::Finished(_) => Ok(()),
+        live::Followed::Closed => {
+            bail!("the coordinator closed the watch of run {run_id} before it finished")
+        }
+        live::Followed::Interrupted => {
+            eprintln!("stopped following run {run_id}; it goes on at the coordinator");
+            exit_interrupted()
+        }
     }
-    bail!("the coordinator closed the watch of run {run_id} before it finished")
 }
 
 async fn watch(run_id: String, coordinator: String, dial: DialSecurity) -> anyhow::Result<()> {

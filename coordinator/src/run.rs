@@ -357,6 +357,7 @@ pub(crate) async fn run_stage(
         p.ttft_p50_ms = None;
         p.agents = ids.len() as u32;
         p.message = format!("stage {} ({})", stage.index, stage.label);
+        p.live = None;
     });
 
     // Fresh clock offsets, then one start for all, in each agent's own clock.
@@ -442,10 +443,8 @@ pub(crate) async fn run_stage(
                 });
             }
             _ = tick.tick() => {
-                // The median on the tick, not per snapshot: it scans the histogram.
-                let ttft = collector.merged.histogram(Metric::Ttft);
-                let p50 = (!ttft.is_empty()).then(|| ttft.value_at_quantile(0.5) as f64 / 1000.0);
-                progress.send_modify(|p| p.ttft_p50_ms = p50);
+                // The figures on the tick, not per snapshot: they scan the histograms.
+                publish_live(hub, stage, &collector, &ids, agents, started, progress);
                 if let Some(l) = limit {
                     if begun.elapsed() > l {
                         cancel(hub, &ids, &plan.run_id, "stage timed out").await;
@@ -595,7 +594,55 @@ pub(crate) async fn run_stage(
             format!(": {}", verdict.reasons.join("; "))
         }
     );
-    Ok((report, stopping.is_some()))
+    publish_live(hub, stage, &collector, &ids, agents, started, progress);
+    let stopped = stopping.is_some();
+    progress.send_modify(|p| {
+        p.requests_done = collector.merged.counters.requests;
+        p.failures = collector.merged.counters.failed();
+        p.ended.push(wire::StageEnded {
+            stage: stage.index,
+            label: stage.label.clone(),
+            requests: collector.merged.counters.requests,
+            failures: collector.merged.counters.failed(),
+            ttft_p50_ms: p.ttft_p50_ms.unwrap_or(f64::NAN),
+            elapsed_s: p.live.as_ref().map_or(f64::NAN, |l| l.elapsed_s),
+            verdict: if stopped {
+                "stopped"
+            } else {
+                verdict.verdict.as_str()
+            }
+            .to_string(),
+        });
+    });
+    Ok((report, stopped))
+}
+
+/// The stage's live figures (and TTFT median) into the progress the views follow.
+fn publish_live(
+    hub: &Hub,
+    stage: &StagePlan,
+    collector: &StageCollector,
+    ids: &[String],
+    agents: &[AgentInfo],
+    started: Instant,
+    progress: &watch::Sender<Progress>,
+) {
+    let sources = crate::live::figures::StageSources {
+        stage,
+        collector,
+        ids,
+        agents,
+        fleet: &hub.fleet,
+        agent_timeout: hub.config.agent_timeout,
+    };
+    let elapsed = Instant::now().saturating_duration_since(started);
+    let live = crate::live::figures::stage_live(&sources, elapsed.as_secs_f64());
+    let ttft = collector.merged.histogram(Metric::Ttft);
+    let p50 = (!ttft.is_empty()).then(|| ttft.value_at_quantile(0.5) as f64 / 1000.0);
+    progress.send_modify(|p| {
+        p.ttft_p50_ms = p50;
+        p.live = Some(live);
+    });
 }
 
 pub(crate) async fn handle_event(

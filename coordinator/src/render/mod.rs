@@ -1,8 +1,7 @@
 //! The outputs people look at, rebuilt from the files of a run directory alone (so a run written
 //! by an older version renders too): `summary.md`, `summary.json`, `summary.csv`, `SUMMARY.txt`
 //! (fixed-width table and headline), plots as PNG and SVG under `plots/`, and `report.html`, one
-//! self-contained page. Also the comparison of runs ([`compare_runs`]: a table and a page) and the live progress
-//! display of the console ([`live`]).
+//! self-contained page. Also the comparison of runs ([`compare_runs`]: a table and a page).
 //!
 //! The llm-d reports (v0.1 and v0.2.1 under the names llm-d's tools look for) are rebuilt by
 //! [`write_llm_d_reports`]; `summary.md` and `summary.json` carry vLLM's dashboard columns and
@@ -15,7 +14,6 @@
 mod compare;
 mod compare_html;
 mod html;
-pub mod live;
 mod llmd;
 mod load;
 mod plots;
