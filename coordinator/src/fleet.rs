@@ -138,6 +138,28 @@ impl Fleet {
         m
     }
 
+    /// The connected agents as a fleet check shows them (role as joined, clock estimate), by
+    /// name.
+    pub fn statuses(&self) -> Vec<wire::AgentStatus> {
+        self.lock()
+            .values()
+            .filter(|a| a.connected)
+            .map(|a| wire::AgentStatus {
+                agent_id: a.info.agent_id.clone(),
+                role: a.info.role.as_str().to_string(),
+                host_name: a.info.host_name.clone(),
+                clock_offset_ns: a.clock.offset_ns().unwrap_or(0),
+                clock_round_trip_ns: a.clock.round_trip_ns().unwrap_or(0),
+                clock_probes: if a.clock.offset_ns().is_some() {
+                    a.clock.samples()
+                } else {
+                    0
+                },
+                silent_ms: a.last_seen.elapsed().as_millis() as u64,
+            })
+            .collect()
+    }
+
     pub fn connected_count(&self) -> usize {
         self.lock().values().filter(|a| a.connected).count()
     }

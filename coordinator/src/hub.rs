@@ -100,6 +100,8 @@ pub struct Hub {
     stop: watch::Sender<bool>,
     /// `serve --state-dir`: where runs are listed for a restarted coordinator.
     state_dir: Mutex<Option<PathBuf>>,
+    /// Fleet checks (`coordinator preflight`) waiting for their agents' answers, by check id.
+    checks: Mutex<BTreeMap<String, mpsc::UnboundedSender<AgentEvent>>>,
 }
 
 /// Returns once a stop was requested (see [`Hub::stop_signal`]).
@@ -118,6 +120,7 @@ impl Hub {
             runs: Mutex::new(BTreeMap::new()),
             stop: watch::channel(false).0,
             state_dir: Mutex::new(None),
+            checks: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -179,13 +182,46 @@ impl Hub {
             .is_some_and(|(_, tx)| !tx.is_closed())
     }
 
-    /// Delivers an event to the run it belongs to; false when that run is not in progress.
+    /// Delivers an event to the run it belongs to (or the fleet check of that id); false when
+    /// that run is not in progress.
     pub fn deliver(&self, run_id: &str, ev: AgentEvent) -> bool {
-        let a = self.active.lock().unwrap_or_else(|e| e.into_inner());
-        match a.as_ref() {
-            Some((r, tx)) if r == run_id => tx.send(ev).is_ok(),
-            _ => false,
-        }
+        let ev = {
+            let a = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            match a.as_ref() {
+                Some((r, tx)) if r == run_id => return tx.send(ev).is_ok(),
+                _ => ev,
+            }
+        };
+        let checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        checks.get(run_id).is_some_and(|tx| tx.send(ev).is_ok())
+    }
+
+    /// Routes the agent events of `check_id` (a fleet check's preflight answers) to the
+    /// returned receiver until [`Hub::close_check`].
+    pub(crate) fn open_check(&self, check_id: &str) -> mpsc::UnboundedReceiver<AgentEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(check_id.to_string(), tx);
+        rx
+    }
+
+    pub(crate) fn close_check(&self, check_id: &str) {
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(check_id);
+    }
+
+    /// The ids of the runs of this process, oldest first.
+    pub fn run_ids(&self) -> Vec<String> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn register_run(&self, run_id: &str, progress: watch::Receiver<Progress>) {

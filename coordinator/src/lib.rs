@@ -13,6 +13,7 @@
 //! Security: [`tls`] sets up TLS / mutual TLS on both ends of the control plane, [`auth`]
 //! checks every call's credential (token or client certificate) and its role, [`certs`] issues
 //! first-time certificates and tokens, [`redact`] keeps profiles' secrets out of logs.
+//! [`remote`] answers remote clients' fleet checks, run listings and run downloads.
 
 pub mod auth;
 pub mod certs;
@@ -23,6 +24,7 @@ pub mod live;
 pub mod preflight;
 pub mod recover;
 pub mod redact;
+pub mod remote;
 pub mod render;
 pub mod resume;
 pub mod run;

@@ -24,6 +24,7 @@ mod local;
 mod matrix_cli;
 mod quick;
 use local::{AgentChoice, Agents, LocalAgents};
+mod remote_cli;
 use matrix_cli::MatrixSelect;
 use quick::QuickArgs;
 
@@ -168,6 +169,16 @@ enum Command {
         #[arg(long, value_enum)]
         progress: Option<live::ProgressMode>,
     },
+    /// Check a running `coordinator serve` before a long run: it answers, the expected agents
+    /// are joined with their roles, their clocks agree within a bound, and (given PROFILE) the
+    /// endpoint answers a test request from every agent. One line per check; exit status 0
+    /// only when all pass.
+    Preflight(remote_cli::preflight::Args),
+    /// List the runs of a running `coordinator serve` (id, profile, state, start, stages,
+    /// verdict).
+    Runs(remote_cli::Remote),
+    /// Download a run's directory from a running `coordinator serve` into DIR/RUN_ID/.
+    Fetch(remote_cli::fetch::Args),
     /// Issue a CA, the coordinator's certificate, agent and client certificates (CN = name,
     /// OU = role) and fresh tokens into DIR, for first-time users; keys and tokens mode 0600.
     Certs {
@@ -481,8 +492,11 @@ fn main() -> anyhow::Result<()> {
                 progress,
             } => {
                 live::configure(progress);
-                watch(run_id, coordinator, dial.security()?).await
+                watch(run_id, coordinator, dial).await
             }
+            Command::Preflight(args) => remote_cli::preflight::run(args).await,
+            Command::Runs(remote) => remote_cli::runs::run(remote).await,
+            Command::Fetch(args) => remote_cli::fetch::run(args).await,
             Command::Certs {
                 out,
                 hosts,
@@ -992,8 +1006,9 @@ async fn follow_events(client: &mut Client, run_id: &str) -> anyhow::Result<()> 
     }
 }
 
-async fn watch(run_id: String, coordinator: String, dial: DialSecurity) -> anyhow::Result<()> {
-    let mut client = connect(&coordinator, &dial).await?;
+async fn watch(run_id: String, coordinator: String, dial: DialArgs) -> anyhow::Result<()> {
+    let fetch = remote_cli::fetch_command(&run_id, &coordinator, &dial);
+    let mut client = connect(&coordinator, &dial.security()?).await?;
     follow_events(&mut client, &run_id).await?;
     let report = client
         .get_report(wire::GetReportRequest { run_id })
@@ -1001,7 +1016,8 @@ async fn watch(run_id: String, coordinator: String, dial: DialSecurity) -> anyho
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
         .into_inner();
     println!("{}", report.summary_markdown);
-    println!("report: {}", report.results_dir);
+    println!("report: {} (on the coordinator's host)", report.results_dir);
+    println!("fetch: {fetch}");
     Ok(())
 }
 

@@ -36,7 +36,7 @@ impl std::error::Error for PreflightFailure {}
 
 /// One agent's failed answer as a line: `agent a: HTTP 404 (http_404) after 2.1 ms; the server
 /// said: ...`.
-pub(crate) fn describe(agent: &str, r: &wire::PreflightResult) -> String {
+pub fn describe(agent: &str, r: &wire::PreflightResult) -> String {
     let mut line = format!("agent {agent}: ");
     if !r.error.is_empty() {
         line.push_str(&r.error);
@@ -61,8 +61,36 @@ pub(crate) async fn preflight(
     plan: &RunPlan,
     events: &mut mpsc::UnboundedReceiver<AgentEvent>,
 ) -> Result<(), PreflightFailure> {
+    let mut failed = Vec::new();
+    for (agent, answer) in ask(hub, plan, events).await {
+        match answer {
+            Ok(r) if r.ok => {
+                tracing::info!(agent = %agent, "preflight ok in {:.1} ms", r.latency_us as f64 / 1000.0)
+            }
+            Ok(r) => failed.push(describe(&agent, &r)),
+            Err(line) => failed.push(line),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightFailure { lines: failed })
+    }
+}
+
+/// One agent's answer to its test request, or the line saying it gave none in time.
+pub(crate) type Answer = Result<wire::PreflightResult, String>;
+
+/// Sends each load-generating member of the plan's stage 0 its test request and collects the
+/// answers, by agent; events of other kinds that arrive meanwhile are dropped.
+pub(crate) async fn ask(
+    hub: &Arc<Hub>,
+    plan: &RunPlan,
+    events: &mut mpsc::UnboundedReceiver<AgentEvent>,
+) -> BTreeMap<String, Answer> {
+    let mut answers = BTreeMap::new();
     let Some(stage) = plan.stages.first() else {
-        return Ok(());
+        return answers;
     };
     let mut waiting: BTreeMap<String, u32> = BTreeMap::new();
     let mut limit = Duration::ZERO;
@@ -81,20 +109,11 @@ pub(crate) async fn preflight(
             limit.max(Duration::from_millis(spec.request_timeout_ms).min(Duration::from_secs(30)));
     }
     let deadline = tokio::time::Instant::now() + limit + ANSWER_SLACK;
-    let mut failed = Vec::new();
     while !waiting.is_empty() {
         let ev = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(ev)) => ev,
             Ok(None) => break,
-            Err(_) => {
-                for agent in waiting.keys() {
-                    failed.push(format!(
-                        "agent {agent}: no answer within {:?} (an agent of an older version?)",
-                        limit + ANSWER_SLACK
-                    ));
-                }
-                break;
-            }
+            Err(_) => break,
         };
         let AgentEvent::Preflight { agent_id, result } = ev else {
             continue;
@@ -103,17 +122,16 @@ pub(crate) async fn preflight(
             continue;
         }
         waiting.remove(&agent_id);
-        if result.ok {
-            tracing::info!(agent = %agent_id, "preflight ok in {:.1} ms", result.latency_us as f64 / 1000.0);
-        } else {
-            failed.push(describe(&agent_id, &result));
-        }
+        answers.insert(agent_id, Ok(result));
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(PreflightFailure { lines: failed })
+    for agent in waiting.into_keys() {
+        let line = format!(
+            "agent {agent}: no answer within {:?} (an agent of an older version?)",
+            limit + ANSWER_SLACK
+        );
+        answers.insert(agent, Err(line));
     }
+    answers
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ const JOIN_PROBES: u64 = 8;
 impl Control for ControlService {
     type JoinStream = ReceiverStream<Result<wire::CoordinatorMessage, Status>>;
     type WatchStream = Pin<Box<dyn Stream<Item = Result<wire::RunEvent, Status>> + Send>>;
+    type FetchRunStream = ReceiverStream<Result<wire::FileChunk, Status>>;
 
     async fn join(
         &self,
@@ -193,49 +194,11 @@ impl Control for ControlService {
         request: Request<wire::SubmitRequest>,
     ) -> Result<Response<wire::SubmitReply>, Status> {
         let caller = require(&request, Access::Client)?;
-        let client = caller.cert_name.clone().unwrap_or_else(|| {
-            request
-                .remote_addr()
-                .map_or("unknown".to_string(), |a| a.ip().to_string())
-        });
+        let client = client_name(&caller, &request);
         let r = request.into_inner();
-        if r.profile_yaml.len() > MAX_PROFILE_BYTES {
-            return Err(Status::resource_exhausted(format!(
-                "the profile is {} bytes; at most {MAX_PROFILE_BYTES} are accepted",
-                r.profile_yaml.len()
-            )));
-        }
-        let slot = self.submits.enter(&client).ok_or_else(|| {
-            tracing::warn!(%client, "refused a submit: {MAX_PER_CLIENT} of this client's are being parsed");
-            Status::resource_exhausted(format!(
-                "{MAX_PER_CLIENT} submits of this client are still being parsed; try again later"
-            ))
-        })?;
-        let origin = if r.profile_name.is_empty() {
-            "submitted profile".to_string()
-        } else {
-            r.profile_name.clone()
-        };
-        let text = r.profile_yaml.clone();
-        let env = r.env.clone();
-        let parse = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            parse_submitted(&text, &origin, &env)
-        });
-        let loaded = match tokio::time::timeout(PARSE_TIME_LIMIT, parse).await {
-            Ok(Ok(Ok(loaded))) => {
-                crate::redact::register(&loaded.secrets);
-                loaded
-            }
-            Ok(Ok(Err(e))) => return Err(Status::invalid_argument(e.to_string())),
-            Ok(Err(e)) => return Err(Status::internal(format!("parsing the profile failed: {e}"))),
-            Err(_) => {
-                tracing::warn!(%client, "a submitted profile took longer than {PARSE_TIME_LIMIT:?} to parse: refused");
-                return Err(Status::deadline_exceeded(format!(
-                    "the profile took longer than {PARSE_TIME_LIMIT:?} to parse and check"
-                )));
-            }
-        };
+        let loaded = self
+            .parse_gated(&client, &r.profile_yaml, &r.profile_name, &r.env)
+            .await?;
         if let Some(rate) = r.max_failure_rate {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(Status::invalid_argument(format!(
@@ -314,6 +277,108 @@ impl Control for ControlService {
             summary_markdown: crate::redact::redact(&p.summary_markdown),
             verdicts_json: serde_json::to_vec(&p.verdicts).unwrap_or_default(),
         }))
+    }
+
+    async fn preflight(
+        &self,
+        request: Request<wire::PreflightRequest>,
+    ) -> Result<Response<wire::PreflightReply>, Status> {
+        let caller = require(&request, Access::Client)?;
+        let client = client_name(&caller, &request);
+        let r = request.into_inner();
+        let loaded = if r.profile_yaml.is_empty() {
+            None
+        } else {
+            Some(
+                self.parse_gated(&client, &r.profile_yaml, &r.profile_name, &r.env)
+                    .await?,
+            )
+        };
+        Ok(Response::new(
+            crate::remote::check::check(&self.hub, loaded).await,
+        ))
+    }
+
+    async fn list_runs(
+        &self,
+        request: Request<wire::ListRunsRequest>,
+    ) -> Result<Response<wire::ListRunsReply>, Status> {
+        require(&request, Access::Client)?;
+        let hub = self.hub.clone();
+        let runs = tokio::task::spawn_blocking(move || crate::remote::runs::list(&hub))
+            .await
+            .map_err(|e| Status::internal(format!("listing the runs failed: {e}")))?;
+        Ok(Response::new(wire::ListRunsReply { runs }))
+    }
+
+    async fn fetch_run(
+        &self,
+        request: Request<wire::FetchRunRequest>,
+    ) -> Result<Response<Self::FetchRunStream>, Status> {
+        require(&request, Access::Client)?;
+        let run_id = request.into_inner().run_id;
+        let dir = crate::remote::fetch::run_dir(&self.hub, &run_id)?;
+        let (tx, rx) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || crate::remote::fetch::send_files(dir, tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Who is calling, for the per-client limits: the certificate's name, else the peer's address.
+fn client_name<T>(caller: &crate::auth::Caller, request: &Request<T>) -> String {
+    caller.cert_name.clone().unwrap_or_else(|| {
+        request
+            .remote_addr()
+            .map_or("unknown".to_string(), |a| a.ip().to_string())
+    })
+}
+
+impl ControlService {
+    /// Parses a profile a client sent (`Submit`, `Preflight`) off the runtime, within the
+    /// gate's size, time and per-client limits; its secrets are registered for redaction.
+    async fn parse_gated(
+        &self,
+        client: &str,
+        text: &str,
+        name: &str,
+        env: &std::collections::HashMap<String, String>,
+    ) -> Result<LoadedProfile, Status> {
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "the profile is {} bytes; at most {MAX_PROFILE_BYTES} are accepted",
+                text.len()
+            )));
+        }
+        let slot = self.submits.enter(client).ok_or_else(|| {
+            tracing::warn!(%client, "refused a submit: {MAX_PER_CLIENT} of this client's are being parsed");
+            Status::resource_exhausted(format!(
+                "{MAX_PER_CLIENT} submits of this client are still being parsed; try again later"
+            ))
+        })?;
+        let origin = if name.is_empty() {
+            "submitted profile".to_string()
+        } else {
+            name.to_string()
+        };
+        let (text, env) = (text.to_string(), env.clone());
+        let parse = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            parse_submitted(&text, &origin, &env)
+        });
+        match tokio::time::timeout(PARSE_TIME_LIMIT, parse).await {
+            Ok(Ok(Ok(loaded))) => {
+                crate::redact::register(&loaded.secrets);
+                Ok(loaded)
+            }
+            Ok(Ok(Err(e))) => Err(Status::invalid_argument(e.to_string())),
+            Ok(Err(e)) => Err(Status::internal(format!("parsing the profile failed: {e}"))),
+            Err(_) => {
+                tracing::warn!(%client, "a submitted profile took longer than {PARSE_TIME_LIMIT:?} to parse: refused");
+                Err(Status::deadline_exceeded(format!(
+                    "the profile took longer than {PARSE_TIME_LIMIT:?} to parse and check"
+                )))
+            }
+        }
     }
 }
 

@@ -1,0 +1,143 @@
+//! The `FetchRun` RPC: a run directory's regular files, streamed in chunks of at most
+//! [`CHUNK_BYTES`]. Only what lies under that run's directory goes out: the run id is a plain
+//! name, symbolic links are never followed (neither a linked file nor a linked directory), and
+//! each file's real path is checked to be inside the run directory before it is read.
+
+use crate::hub::Hub;
+use crate::remote::runs::is_run_id;
+use fleetbench_proto::v1 as wire;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+use tonic::Status;
+
+/// The data of one chunk, at most.
+pub const CHUNK_BYTES: usize = 256 << 10;
+
+/// Directory levels below the run directory that are walked, at most.
+const MAX_DEPTH: usize = 16;
+
+/// Files sent for one run, at most.
+const MAX_FILES: usize = 100_000;
+
+/// The directory of `run_id`, if it is a run of this coordinator with a real directory.
+pub fn run_dir(hub: &Hub, run_id: &str) -> Result<PathBuf, Status> {
+    if !is_run_id(run_id) {
+        return Err(Status::invalid_argument(format!(
+            "{run_id:?} is not a run id (letters, digits, '-', '_', '.'; see `coordinator runs`)"
+        )));
+    }
+    let dir = hub.config.results_dir.join(run_id);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(dir),
+        Ok(_) => Err(Status::not_found(format!(
+            "run {run_id}: its directory is not a plain directory"
+        ))),
+        Err(_) if hub.run_progress(run_id).is_some() => Err(Status::not_found(format!(
+            "run {run_id} has no files yet (it is waiting for its agents or failed before its plan)"
+        ))),
+        Err(_) => Err(Status::not_found(format!("no run {run_id}"))),
+    }
+}
+
+/// Streams the files of `dir` into `tx` (on a blocking thread); stops when the receiver is gone.
+pub fn send_files(dir: PathBuf, tx: mpsc::Sender<Result<wire::FileChunk, Status>>) {
+    let result = walk(&dir, &tx);
+    if let Err(status) = result {
+        let _ = tx.blocking_send(Err(status));
+    }
+}
+
+/// The files under `root`, depth first, each sent in chunks.
+fn walk(root: &Path, tx: &mpsc::Sender<Result<wire::FileChunk, Status>>) -> Result<(), Status> {
+    let real_root = root
+        .canonicalize()
+        .map_err(|e| Status::internal(format!("the run directory: {e}")))?;
+    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(root.to_path_buf(), Vec::new())];
+    let mut files = 0usize;
+    while let Some((dir, rel)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| Status::internal(format!("{}: {e}", rel.join("/"))))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let Ok(name) = e.file_name().into_string() else {
+                tracing::warn!(
+                    "fetch: skipped a file whose name is not UTF-8 in {}",
+                    dir.display()
+                );
+                continue;
+            };
+            let Ok(kind) = e.file_type() else { continue };
+            let mut path = rel.clone();
+            path.push(name);
+            if kind.is_dir() && path.len() <= MAX_DEPTH {
+                stack.push((e.path(), path));
+            } else if kind.is_file() {
+                files += 1;
+                if files > MAX_FILES {
+                    return Err(Status::resource_exhausted(format!(
+                        "the run directory has more than {MAX_FILES} files"
+                    )));
+                }
+                if !send_file(&e.path(), &real_root, &path.join("/"), tx)? {
+                    return Ok(());
+                }
+            }
+            // Symbolic links and anything else are not sent.
+        }
+    }
+    Ok(())
+}
+
+/// One file in chunks; false when the receiver is gone.
+fn send_file(
+    path: &Path,
+    real_root: &Path,
+    rel: &str,
+    tx: &mpsc::Sender<Result<wire::FileChunk, Status>>,
+) -> Result<bool, Status> {
+    let err = |e: std::io::Error| Status::internal(format!("{rel}: {e}"));
+    // Replaced by a link since it was listed, or reached through one: not sent.
+    if !path.canonicalize().map_err(err)?.starts_with(real_root) {
+        return Err(Status::permission_denied(format!(
+            "{rel} lies outside the run directory"
+        )));
+    }
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    if !f.metadata().map_err(err)?.is_file() {
+        return Ok(true);
+    }
+    let mut offset = 0u64;
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = read_full(&mut f, &mut buf).map_err(err)?;
+        let last = n < buf.len();
+        let chunk = wire::FileChunk {
+            path: rel.to_string(),
+            offset,
+            data: buf[..n].to_vec(),
+            last,
+        };
+        if tx.blocking_send(Ok(chunk)).is_err() {
+            return Ok(false);
+        }
+        offset += n as u64;
+        if last {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends; the bytes read.
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
