@@ -169,6 +169,9 @@ pub struct EndpointSpec {
     pub ignore_eos: bool,
     pub api_key: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// `api.http_version`.
+    #[serde(default)]
+    pub http_version: crate::profile::HttpVersion,
 }
 
 pub use crate::data::{DataSpec, LengthDist, LengthSpec};
@@ -386,6 +389,7 @@ pub fn plan_run(
         ignore_eos: p.server.ignore_eos,
         api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
         headers: p.api.headers.clone(),
+        http_version: p.api.http_version,
     };
     let data = crate::data::plan_data(loaded, seed);
     let per_request = p
