@@ -46,6 +46,8 @@ pub struct AgentConfig {
     /// A running stage stops sending load after the coordinator has been unreachable this long.
     pub orphan_timeout: Duration,
     pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
+    /// The roots HTTPS endpoints are checked against (`--endpoint-ca`, else Mozilla's).
+    pub endpoint_trust: crate::client::EndpointTrust,
     /// Set to true to shut down: stop the stage, flush its last snapshots, exit.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -359,7 +361,7 @@ async fn session(
                         }
                     }
                     Down::Preflight(p) => {
-                        tokio::spawn(crate::preflight::answer(p, stage_tx.clone()));
+                        tokio::spawn(crate::preflight::answer(p, cfg.endpoint_trust.clone(), stage_tx.clone()));
                     }
                     Down::StageEnd(e) => {
                         if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == e.run_id && s.stage == e.stage) {
@@ -462,7 +464,7 @@ async fn start_stage(
     if let Some(why) = crate::capacity::refuse(&spec, crate::capacity::open_files_limit()) {
         return Err(shard_failed(stage_tx, &spec, why));
     }
-    let client = match EndpointClient::new(&spec.endpoint, timeouts).await {
+    let client = match EndpointClient::new(&spec.endpoint, timeouts, &cfg.endpoint_trust).await {
         Ok(c) => Arc::new(c),
         Err(e) => return Err(shard_failed(stage_tx, &spec, e.to_string())),
     };

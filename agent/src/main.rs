@@ -87,6 +87,10 @@ struct JoinArgs {
     /// `client_late` (after a stall of this host, no burst).
     #[arg(long, default_value_t = 1.0)]
     max_send_lag: f64,
+    /// The CA certificates (PEM) that HTTPS endpoints' certificates must chain to, instead of
+    /// the built-in Mozilla roots (a private CA, a gateway's self-signed certificate).
+    #[arg(long, env = "FLEETBENCH_ENDPOINT_CA", value_name = "PEM")]
+    endpoint_ca: Option<PathBuf>,
     #[command(flatten)]
     telemetry: TelemetryArgs,
     /// Testing only: pretend this host's clock is off by this many milliseconds.
@@ -204,6 +208,10 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     let agent_id = args
         .name
         .unwrap_or_else(|| format!("{host_name}-{}", std::process::id()));
+    let endpoint_trust = match &args.endpoint_ca {
+        Some(path) => fleetbench_agent::client::EndpointTrust::from_ca_file(path)?,
+        None => fleetbench_agent::client::EndpointTrust::default(),
+    };
     let telemetry = args.telemetry.open()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -226,6 +234,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         reconnect_timeout: Duration::from_secs_f64(args.reconnect_timeout),
         orphan_timeout: Duration::from_secs_f64(args.orphan_timeout.max(0.0)),
         telemetry: Arc::new(tokio::sync::Mutex::new(telemetry)),
+        endpoint_trust,
         shutdown: shutdown_rx,
     };
     runtime.block_on(async move {

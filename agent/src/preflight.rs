@@ -5,7 +5,7 @@
 //! with the outcome: the failure class, the HTTP status and the start of the error body, so a
 //! wrong model name or URL stops the run before any load is sent, with the server's own words.
 
-use crate::client::EndpointClient;
+use crate::client::{EndpointClient, EndpointTrust};
 use crate::request::{Failure, RequestData};
 use crate::stage::Outbound;
 use bytes::Bytes;
@@ -21,8 +21,12 @@ pub(crate) const PREFLIGHT_MAX_TOKENS: u32 = 8;
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends the test request `p` asks for and its result towards the coordinator.
-pub(crate) async fn answer(p: wire::Preflight, out: mpsc::UnboundedSender<Outbound>) {
-    let result = run(&p).await;
+pub(crate) async fn answer(
+    p: wire::Preflight,
+    trust: EndpointTrust,
+    out: mpsc::UnboundedSender<Outbound>,
+) {
+    let result = run(&p, &trust).await;
     if !result.ok {
         tracing::warn!(
             "preflight of run {} failed: {} {}{}",
@@ -35,7 +39,7 @@ pub(crate) async fn answer(p: wire::Preflight, out: mpsc::UnboundedSender<Outbou
     let _ = out.send(Outbound::Preflight(result));
 }
 
-async fn run(p: &wire::Preflight) -> wire::PreflightResult {
+async fn run(p: &wire::Preflight, trust: &EndpointTrust) -> wire::PreflightResult {
     let mut result = wire::PreflightResult {
         run_id: p.run_id.clone(),
         id: p.id,
@@ -49,16 +53,34 @@ async fn run(p: &wire::Preflight) -> wire::PreflightResult {
         }
     };
     let timeout = Duration::from_millis(spec.request_timeout_ms).min(PREFLIGHT_TIMEOUT);
-    let client =
-        match EndpointClient::new(&spec.endpoint, crate::client::Timeouts::with_total(timeout))
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                result.error = e.to_string();
-                return result;
-            }
-        };
+    let client = match EndpointClient::new(
+        &spec.endpoint,
+        crate::client::Timeouts::with_total(timeout),
+        trust,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = e.to_string();
+            return result;
+        }
+    };
+    // A connection first, so that a refused connection or a failed TLS handshake is named
+    // (e.g. `TLS handshake with ADDR: invalid peer certificate: UnknownIssuer`).
+    let error = match tokio::time::timeout(timeout, client.check_connection()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!(
+            "no connection to the endpoint within {:.0} s",
+            timeout.as_secs_f64()
+        )),
+    };
+    if let Some(error) = error {
+        result.failure_class = Failure::Connect.class();
+        result.error = error;
+        return result;
+    }
     let data = test_request(&spec);
     let sent = Instant::now();
     let rec = client.execute(&data, sent).await;

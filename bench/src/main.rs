@@ -16,7 +16,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use fleetbench_agent::client::{EndpointClient, Timeouts};
+use fleetbench_agent::client::{EndpointClient, EndpointTrust, Timeouts};
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestData, RequestRecord};
 use fleetbench_agent::schedule::{pace, Due};
@@ -300,8 +300,12 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
         for (i, sim) in used.iter().enumerate() {
             let endpoint = shard(&sim.addr, args.tokens, &load)?.endpoint;
             let client = Arc::new(
-                EndpointClient::new(&endpoint, Timeouts::with_total(Duration::from_secs(60)))
-                    .await?,
+                EndpointClient::new(
+                    &endpoint,
+                    Timeouts::with_total(Duration::from_secs(60)),
+                    &EndpointTrust::default(),
+                )
+                .await?,
             );
             // Streams go round-robin: sim i serves streams i, i + k, ...
             let streams = (c as usize + used.len() - 1 - i) / used.len();
@@ -419,6 +423,7 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
         EndpointClient::new(
             &spec.endpoint,
             Timeouts::with_total(Duration::from_secs(60)),
+            &EndpointTrust::default(),
         )
         .await?,
     );

@@ -142,6 +142,15 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = MetricNames::Vllm)]
     pub metric_names: MetricNames,
 
+    /// Serve HTTPS with this certificate chain (PEM), offering HTTP/2 and HTTP/1.1 by ALPN
+    /// (needs --tls-key). Cleartext connections speak HTTP/1.1 or, by prior knowledge, HTTP/2.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Refuse every generation request (401, like an API gateway) that lacks the header NAME
     /// with exactly VALUE (repeatable; e.g. `authorization=Bearer sk-...`). The value is never
     /// logged: tests use it to prove that a secret reached the engine.

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by `sim serve` and `sim proxy`: the accept loop (hyper 1, HTTP/1.1
-//! keep-alive, TCP_NODELAY on every accepted socket; optionally llama.cpp's connection habits:
+//! keep-alive or HTTP/2 (h2c by prior knowledge, or `h2` by ALPN under `--tls-cert`),
+//! TCP_NODELAY on every accepted socket; optionally llama.cpp's connection habits:
 //! close after each response, a fixed pool of HTTP workers held by idle connections), the
 //! response body type, and JSON/error response helpers.
 
@@ -14,7 +15,8 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
@@ -107,6 +109,8 @@ pub struct ConnPolicy {
     pub workers: Option<Arc<Semaphore>>,
     /// With `workers`: an idle connection is closed after this long without a request.
     pub keep_alive_timeout: Duration,
+    /// Serve HTTPS (`--tls-cert/--tls-key`).
+    pub tls: Option<crate::tls::SimTls>,
 }
 
 impl ConnPolicy {
@@ -218,82 +222,99 @@ where
         let policy = policy.clone();
         tokio::spawn(async move {
             let _worker = worker;
-            let activity = policy.tracks().then(|| {
-                Arc::new(ConnActivity {
-                    in_flight: Default::default(),
-                    last_end: std::sync::Mutex::new(Instant::now()),
-                    ended: Notify::new(),
-                })
-            });
-            let close_after = policy.close_after_response;
-            let act = activity.clone();
-            let svc = service_fn(move |req| {
-                let h = handler.clone();
-                let act = act.clone();
-                async move {
-                    if let Some(a) = &act {
-                        a.in_flight
-                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                    }
-                    let (mut parts, inner) = h(req).await.into_parts();
-                    if close_after {
-                        // What llama.cpp's server says, before it closes anyway.
-                        parts
-                            .headers
-                            .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-                        parts
-                            .headers
-                            .insert("keep-alive", HeaderValue::from_static("timeout=5, max=100"));
-                    }
-                    let body = Tracked {
-                        inner,
-                        activity: act,
-                    };
-                    Ok::<_, Infallible>(Response::from_parts(parts, body))
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            let Some(activity) = activity else {
-                if let Err(e) = conn.await {
+            match &policy.tls {
+                None => serve_connection(stream, handler, &policy).await,
+                Some(tls) => match tls.0.accept(stream).await {
+                    Ok(s) => serve_connection(s, handler, &policy).await,
+                    Err(e) => tracing::debug!("TLS handshake failed: {e}"),
+                },
+            }
+        });
+    }
+}
+
+/// Serves one connection (HTTP/1.1 keep-alive, or HTTP/2: by ALPN over TLS, by the client's
+/// preface in cleartext) until it ends or the policy closes it.
+async fn serve_connection<I, F, Fut>(io: I, handler: F, policy: &ConnPolicy)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let activity = policy.tracks().then(|| {
+        Arc::new(ConnActivity {
+            in_flight: Default::default(),
+            last_end: std::sync::Mutex::new(Instant::now()),
+            ended: Notify::new(),
+        })
+    });
+    let close_after = policy.close_after_response;
+    let act = activity.clone();
+    let svc = service_fn(move |req| {
+        let h = handler.clone();
+        let act = act.clone();
+        async move {
+            if let Some(a) = &act {
+                a.in_flight
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+            let (mut parts, inner) = h(req).await.into_parts();
+            if close_after {
+                // What llama.cpp's server says, before it closes anyway.
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+                parts
+                    .headers
+                    .insert("keep-alive", HeaderValue::from_static("timeout=5, max=100"));
+            }
+            let body = Tracked {
+                inner,
+                activity: act,
+            };
+            Ok::<_, Infallible>(Response::from_parts(parts, body))
+        }
+    });
+    let mut builder = AutoBuilder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let Some(activity) = activity else {
+        if let Err(e) = conn.await {
+            tracing::debug!("connection ended: {e}");
+        }
+        return;
+    };
+    let idle_limit = policy.keep_alive_timeout;
+    loop {
+        let idle_check = async {
+            if policy.workers.is_some() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
                     tracing::debug!("connection ended: {e}");
                 }
                 return;
-            };
-            let idle_limit = policy.keep_alive_timeout;
-            loop {
-                let idle_check = async {
-                    if policy.workers.is_some() {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    } else {
-                        std::future::pending::<()>().await;
-                    }
-                };
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(e) = r {
-                            tracing::debug!("connection ended: {e}");
-                        }
-                        return;
-                    }
-                    _ = activity.ended.notified(), if close_after => {
-                        if activity.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
-                            // Let hyper flush the end of the response, then close.
-                            conn.as_mut().graceful_shutdown();
-                        }
-                    }
-                    _ = idle_check => {
-                        let idle = activity.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0
-                            && activity.last_end.lock().map(|t| t.elapsed() >= idle_limit).unwrap_or(false);
-                        if idle {
-                            // Dropping the connection closes the socket and frees the worker.
-                            return;
-                        }
-                    }
+            }
+            _ = activity.ended.notified(), if close_after => {
+                if activity.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                    // Let hyper flush the end of the response, then close.
+                    conn.as_mut().graceful_shutdown();
                 }
             }
-        });
+            _ = idle_check => {
+                let idle = activity.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0
+                    && activity.last_end.lock().map(|t| t.elapsed() >= idle_limit).unwrap_or(false);
+                if idle {
+                    // Dropping the connection closes the socket and frees the worker.
+                    return;
+                }
+            }
+        }
     }
 }

@@ -25,7 +25,8 @@
 //! path), [`http`] (accept loop, response body), [`openai`] (request and
 //! response shapes), [`sse`] (pre-rendered chunks), [`sse_body`] (the streamed body, metrics and
 //! ground truth per request), [`token_source`] (deterministic schedule or engine channel),
-//! [`engine`] (card, scheduler, KV cache), [`faults`], [`metrics`], [`ground_truth`], [`proxy`].
+//! [`engine`] (card, scheduler, KV cache), [`faults`], [`metrics`], [`ground_truth`], [`proxy`],
+//! [`tls`] (HTTPS for `--tls-cert/--tls-key`).
 
 pub mod cli;
 pub mod engine;
@@ -41,6 +42,7 @@ pub mod proxy;
 pub mod server;
 pub mod sse;
 pub mod sse_body;
+pub mod tls;
 pub mod token_source;
 
 use std::io::Write;

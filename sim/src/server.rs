@@ -49,6 +49,8 @@ pub struct ServeConfig {
     pub keep_alive_timeout: Duration,
     pub cached_tokens: bool,
     pub metric_names: crate::cli::MetricNames,
+    /// HTTPS (`--tls-cert/--tls-key`), read at start-up.
+    pub tls: Option<crate::tls::SimTls>,
 }
 
 /// A bad command line for `serve`.
@@ -64,6 +66,8 @@ pub enum ConfigError {
     Fault(#[from] crate::faults::FaultParseError),
     #[error(transparent)]
     Card(#[from] crate::engine::card::CardError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl ServeConfig {
@@ -105,6 +109,10 @@ impl ServeConfig {
             keep_alive_timeout: Duration::from_secs_f64(a.keep_alive_timeout.min(86_400.0)),
             cached_tokens: a.cached_tokens,
             metric_names: a.metric_names,
+            tls: match (&a.tls_cert, &a.tls_key) {
+                (Some(c), Some(k)) => Some(crate::tls::SimTls::load(c, k)?),
+                _ => None,
+            },
         })
     }
 }
@@ -187,6 +195,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         workers: (cfg.http_workers > 0)
             .then(|| Arc::new(tokio::sync::Semaphore::new(cfg.http_workers))),
         keep_alive_timeout: cfg.keep_alive_timeout,
+        tls: cfg.tls.clone(),
     };
     accept_loop_with(listener, move |req| handle(state.clone(), req), policy).await
 }

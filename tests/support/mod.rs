@@ -247,9 +247,20 @@ pub fn run_with_two_agents_and(
     limit: Duration,
     coordinator_flags: &[&str],
 ) -> Result<(PathBuf, Vec<String>)> {
+    run_with_two_agents_flags(dir, profile, limit, coordinator_flags, &[])
+}
+
+/// [`run_with_two_agents`] with extra `coordinator run` and `agent join` flags.
+pub fn run_with_two_agents_flags(
+    dir: &Path,
+    profile: &Path,
+    limit: Duration,
+    coordinator_flags: &[&str],
+    agent_flags: &[&str],
+) -> Result<(PathBuf, Vec<String>)> {
     let (mut coord, addr) = start_coordinator_run(dir, profile, 2, coordinator_flags)?;
-    let mut a = start_agent(dir, &addr, "agent-a", "client", &[])?;
-    let mut b = start_agent(dir, &addr, "agent-b", "client", &[])?;
+    let mut a = start_agent(dir, &addr, "agent-a", "client", agent_flags)?;
+    let mut b = start_agent(dir, &addr, "agent-b", "client", agent_flags)?;
     if !coord.wait(limit)?.success() {
         bail!(
             "coordinator failed: see {}",

@@ -4,10 +4,12 @@
 mod chunk;
 mod pool;
 mod sse;
+mod tls;
 
 pub use chunk::{Chunk, Usage};
-pub use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints};
+pub use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints, Sender, Target};
 pub use sse::{Oversized, SseParser};
+pub use tls::{EndpointTrust, TrustError};
 
 use crate::request::{Failure, RequestData, RequestRecord, TokenSource};
 use bytes::Bytes;
@@ -92,8 +94,10 @@ pub(crate) async fn read_capped(
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error("base_url {0:?} is not http://HOST:PORT[/PATH]")]
+    #[error("base_url {0:?} is not http(s)://HOST[:PORT][/PATH]")]
     BadUrl(String),
+    #[error("base_url {url:?}: {host:?} is not a name a TLS certificate can carry")]
+    BadServerName { url: String, host: String },
     #[error("cannot resolve {host}: {source}")]
     Resolve {
         host: String,
@@ -106,8 +110,12 @@ pub enum EndpointError {
 #[derive(Debug)]
 pub struct EndpointClient {
     pool: ConnPool,
-    authority: String,
-    path: String,
+    /// `Host` of HTTP/1.1 requests.
+    host: http::HeaderValue,
+    /// The request path (HTTP/1.1's origin form).
+    path: http::Uri,
+    /// `scheme://authority/path`: HTTP/2's `:scheme`, `:authority` and `:path`.
+    absolute: http::Uri,
     authorization: Option<String>,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
     streaming: bool,
@@ -116,25 +124,33 @@ pub struct EndpointClient {
 }
 
 impl EndpointClient {
-    pub async fn new(spec: &EndpointSpec, timeouts: Timeouts) -> Result<Self, EndpointError> {
-        let rest = spec
-            .base_url
-            .strip_prefix("http://")
-            .ok_or_else(|| EndpointError::BadUrl(spec.base_url.clone()))?;
+    /// A client for `spec`'s `http://` or `https://` base URL (HTTPS trusting `trust`).
+    pub async fn new(
+        spec: &EndpointSpec,
+        timeouts: Timeouts,
+        trust: &EndpointTrust,
+    ) -> Result<Self, EndpointError> {
+        let bad = || EndpointError::BadUrl(spec.base_url.clone());
+        let (https, rest) = match spec.base_url.split_once("://") {
+            Some(("http", rest)) => (false, rest),
+            Some(("https", rest)) => (true, rest),
+            _ => return Err(bad()),
+        };
         let (authority, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
         if authority.is_empty() {
-            return Err(EndpointError::BadUrl(spec.base_url.clone()));
+            return Err(bad());
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
+        let host = match authority.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => h,
+            _ => authority,
+        };
+        let with_port = if host.len() < authority.len() {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if https { 443 } else { 80 })
         };
         let addr: SocketAddr = tokio::net::lookup_host(&with_port)
             .await
@@ -147,10 +163,29 @@ impl EndpointClient {
                 host: with_port.clone(),
                 source: std::io::Error::other("no address"),
             })?;
+        let tls = if https {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|_| {
+                EndpointError::BadServerName {
+                    url: spec.base_url.clone(),
+                    host: bare.to_string(),
+                }
+            })?;
+            Some(tls::TlsTarget {
+                connector: trust.connector(spec.http_version),
+                name,
+            })
+        } else {
+            None
+        };
         let path = match spec.api {
             ApiType::Completion => format!("{prefix}/v1/completions"),
             ApiType::Chat => format!("{prefix}/v1/chat/completions"),
         };
+        let scheme = if https { "https" } else { "http" };
+        let absolute = format!("{scheme}://{authority}{path}")
+            .parse()
+            .map_err(|_| bad())?;
         let headers = spec
             .headers
             .iter()
@@ -162,9 +197,14 @@ impl EndpointClient {
             })
             .collect();
         Ok(EndpointClient {
-            pool: ConnPool::new(addr),
-            authority: authority.to_string(),
-            path,
+            pool: ConnPool::new(Target {
+                addr,
+                tls,
+                version: spec.http_version,
+            }),
+            host: http::HeaderValue::from_str(authority).map_err(|_| bad())?,
+            path: path.parse().map_err(|_| bad())?,
+            absolute,
             authorization: spec.api_key.as_ref().map(|k| format!("Bearer {k}")),
             headers,
             streaming: spec.streaming,
@@ -178,6 +218,14 @@ impl EndpointClient {
         self.pool.prewarm(n, deadline).await;
     }
 
+    /// Opens (or finds) a connection and keeps it for the next request: the preflight's check
+    /// that names a refused connection or a failed TLS handshake.
+    pub async fn check_connection(&self) -> Result<(), ConnectError> {
+        let conn = self.pool.checkout().await?;
+        self.pool.give_back(conn, ReuseHints::default());
+        Ok(())
+    }
+
     /// The connection pool (limits, idle sweeping, counts).
     pub fn pool(&self) -> &ConnPool {
         &self.pool
@@ -186,14 +234,20 @@ impl EndpointClient {
     /// The server's `/v1/models`: the model ids and the first entry's `owned_by`.
     pub async fn models(&self) -> Option<(Vec<String>, String)> {
         let mut conn = self.pool.checkout().await.ok()?;
-        let prefix = self
-            .path
+        let full = if conn.sender.is_h2() {
+            &self.absolute
+        } else {
+            &self.path
+        };
+        let base = full.to_string();
+        let prefix = base
             .trim_end_matches("/chat/completions")
             .trim_end_matches("/completions");
-        let req = Request::get(format!("{prefix}/models"))
-            .header(header::HOST, &self.authority)
-            .body(Full::new(Bytes::new()))
-            .ok()?;
+        let mut builder = Request::get(format!("{prefix}/models"));
+        if !conn.sender.is_h2() {
+            builder = builder.header(header::HOST, self.host.clone());
+        }
+        let req = builder.body(Full::new(Bytes::new())).ok()?;
         let resp = tokio::time::timeout(Duration::from_secs(10), conn.sender.send_request(req))
             .await
             .ok()?
@@ -236,7 +290,9 @@ impl EndpointClient {
             }
         };
         loop {
-            let req = self.build(data).ok_or(Failure::Connect)?;
+            let req = self
+                .build(data, conn.sender.is_h2())
+                .ok_or(Failure::Connect)?;
             match timeout_at(first_byte, conn.sender.send_request(req)).await {
                 Err(_) => return Err(Failure::TimeoutHeaders),
                 Ok(Ok(r)) => return Ok((conn, r)),
@@ -263,9 +319,14 @@ impl EndpointClient {
         }
     }
 
-    fn build(&self, data: &RequestData) -> Option<Request<Full<Bytes>>> {
-        let mut builder = Request::post(self.path.as_str())
-            .header(header::HOST, &self.authority)
+    /// The request; HTTP/2 takes the absolute URI (its `:authority` instead of `Host`).
+    fn build(&self, data: &RequestData, h2: bool) -> Option<Request<Full<Bytes>>> {
+        let mut builder = if h2 {
+            Request::post(self.absolute.clone())
+        } else {
+            Request::post(self.path.clone()).header(header::HOST, self.host.clone())
+        };
+        builder = builder
             .header(header::CONTENT_TYPE, "application/json")
             .header("x-request-id", data.id.as_str());
         if let Some(a) = &self.authorization {

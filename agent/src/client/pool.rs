@@ -1,6 +1,7 @@
 //! Keep-alive HTTP/1.1 connections to one endpoint, TCP_NODELAY on each (small SSE chunks must
-//! not wait for Nagle). A request checks a connection out and gives it back when its response
-//! was read to the end.
+//! not wait for Nagle), over TLS for `https://`. A request checks a connection out and gives it
+//! back when its response was read to the end. An HTTP/2 connection (h2c by prior knowledge, or
+//! `h2` chosen by ALPN) is shared instead: every request opens a stream on it.
 //!
 //! Reuse follows the rules of a well-kept HTTP client: a connection whose response said
 //! `Connection: close`, whose `Keep-Alive: max=` is used up, that the server already closed
@@ -9,18 +10,80 @@
 //! `max_idle` stay, so that a server with a fixed pool of HTTP threads is not held by idle
 //! sockets. The pool counts what it opened, reused and retried (see [`ConnStats`]).
 
+use super::tls::TlsTarget;
 use bytes::Bytes;
-use http::HeaderMap;
+use fleetbench_common::profile::HttpVersion;
+use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-pub type Sender = SendRequest<Full<Bytes>>;
+type H2Sender = http2::SendRequest<Full<Bytes>>;
+
+/// A connection's request side: HTTP/1.1 (one request at a time) or HTTP/2 (shared).
+#[derive(Debug)]
+pub enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(H2Sender),
+}
+
+impl Sender {
+    /// Whether requests on it need the absolute URI (HTTP/2's `:scheme` and `:authority`).
+    pub fn is_h2(&self) -> bool {
+        matches!(self, Sender::H2(_))
+    }
+
+    pub async fn send_request(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, hyper::Error> {
+        match self {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => s.send_request(req).await,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_ready(),
+            Sender::H2(s) => s.is_ready(),
+        }
+    }
+}
+
+/// Where a pool connects and how: the address, TLS (for `https://`) and the HTTP version the
+/// profile allows (`api.http_version`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub tls: Option<TlsTarget>,
+    pub version: HttpVersion,
+}
+
+impl Target {
+    /// Whether a connection may turn out to be HTTP/2.
+    fn may_be_h2(&self) -> bool {
+        match self.version {
+            HttpVersion::Http1 => false,
+            HttpVersion::Http2 => true,
+            HttpVersion::Auto => self.tls.is_some(),
+        }
+    }
+}
 
 /// Idle time after which the pool closes a connection itself when the server named no
 /// `Keep-Alive: timeout=`: shorter than common server defaults (llama.cpp 5 s, nginx 75 s,
@@ -72,8 +135,15 @@ struct Counters {
 
 #[derive(Debug)]
 pub struct ConnPool {
-    addr: SocketAddr,
+    target: Target,
     idle: Mutex<Vec<Conn>>,
+    /// The HTTP/2 connection every request shares, once one is open.
+    shared: Mutex<Option<H2Sender>>,
+    /// Held while a connection that may turn out HTTP/2 is opened, so that concurrent first
+    /// requests share one instead of each opening its own.
+    h2_gate: tokio::sync::Mutex<()>,
+    /// A connection turned out HTTP/1.1 (ALPN): no more waiting at the gate.
+    h1_seen: std::sync::atomic::AtomicBool,
     /// Idle connections kept at most; more are closed when given back.
     max_idle: AtomicUsize,
     idle_limit: Duration,
@@ -84,6 +154,12 @@ pub struct ConnPool {
 pub enum ConnectError {
     #[error("connect to {addr}: {source}")]
     Tcp {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {addr}: {source}")]
+    Tls {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -138,10 +214,13 @@ impl ReuseHints {
 }
 
 impl ConnPool {
-    pub fn new(addr: SocketAddr) -> Self {
+    pub fn new(target: Target) -> Self {
         ConnPool {
-            addr,
+            target,
             idle: Mutex::new(Vec::new()),
+            shared: Mutex::new(None),
+            h2_gate: tokio::sync::Mutex::new(()),
+            h1_seen: std::sync::atomic::AtomicBool::new(false),
             max_idle: AtomicUsize::new(usize::MAX),
             idle_limit: DEFAULT_IDLE_LIMIT,
             counters: Counters::default(),
@@ -153,22 +232,78 @@ impl ConnPool {
         self.max_idle.store(n.max(1), Ordering::Relaxed);
     }
 
-    /// Opens connections (until `deadline`) so that `n` are idle, and keeps them.
+    /// Opens connections (until `deadline`) so that `n` are idle, and keeps them; only one
+    /// when the endpoint speaks HTTP/2 (its streams carry the stage's requests).
     pub async fn prewarm(&self, n: usize, deadline: std::time::Instant) {
-        let have = self.idle.lock().map(|v| v.len()).unwrap_or(0);
+        let mut have = self.idle.lock().map(|v| v.len()).unwrap_or(0);
+        if have >= n || self.shared_h2().is_some() {
+            return;
+        }
+        if self.target.may_be_h2() {
+            // The first connection tells whether the server speaks HTTP/2.
+            match tokio::time::timeout_at(deadline.into(), self.connect()).await {
+                Ok(Ok(Sender::H2(s))) => {
+                    self.share(s);
+                    return;
+                }
+                Ok(Ok(sender)) => {
+                    self.h1_seen.store(true, Ordering::Relaxed);
+                    self.keep_idle(vec![sender]);
+                    have += 1;
+                }
+                _ => return,
+            }
+        }
         let opening = (have..n).map(|_| self.connect());
         let opened =
             tokio::time::timeout_at(deadline.into(), futures::future::join_all(opening)).await;
         if let Ok(conns) = opened {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.extend(conns.into_iter().flatten().map(|sender| Conn {
-                    sender,
-                    reused: false,
-                    remaining: None,
-                    server_idle: None,
-                    idle_since: Instant::now(),
-                }));
+            self.keep_idle(conns.into_iter().flatten().collect());
+        }
+    }
+
+    fn keep_idle(&self, senders: Vec<Sender>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.extend(senders.into_iter().map(|sender| Conn {
+                sender,
+                reused: false,
+                remaining: None,
+                server_idle: None,
+                idle_since: Instant::now(),
+            }));
+        }
+    }
+
+    /// The shared HTTP/2 connection while it is open.
+    fn shared_h2(&self) -> Option<H2Sender> {
+        let mut shared = self.shared.lock().ok()?;
+        match shared.as_ref() {
+            Some(s) if !s.is_closed() && s.is_ready() => Some(s.clone()),
+            Some(_) => {
+                *shared = None;
+                self.counters.server_closed.fetch_add(1, Ordering::Relaxed);
+                None
             }
+            None => None,
+        }
+    }
+
+    /// A stream on the shared HTTP/2 connection, counted as a reuse.
+    fn reuse_h2(&self) -> Option<Conn> {
+        let s = self.shared_h2()?;
+        self.counters.reused.fetch_add(1, Ordering::Relaxed);
+        Some(Conn {
+            sender: Sender::H2(s),
+            reused: true,
+            remaining: None,
+            server_idle: None,
+            idle_since: Instant::now(),
+        })
+    }
+
+    fn share(&self, s: H2Sender) {
+        if let Ok(mut shared) = self.shared.lock() {
+            *shared = Some(s);
         }
     }
 
@@ -189,6 +324,9 @@ impl ConnPool {
 
     /// An idle connection that is still usable, or a new one.
     pub async fn checkout(&self) -> Result<Conn, ConnectError> {
+        if let Some(c) = self.reuse_h2() {
+            return Ok(c);
+        }
         let now = Instant::now();
         loop {
             let candidate = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
@@ -207,13 +345,25 @@ impl ConnPool {
                 }
             }
         }
+        if self.target.may_be_h2() && !self.h1_seen.load(Ordering::Relaxed) {
+            let _gate = self.h2_gate.lock().await;
+            if let Some(c) = self.reuse_h2() {
+                return Ok(c);
+            }
+            return self.fresh().await;
+        }
         self.fresh().await
     }
 
     /// A new connection, never an idle one (the retry after a reused connection failed).
     pub async fn fresh(&self) -> Result<Conn, ConnectError> {
+        let sender = self.connect().await?;
+        match &sender {
+            Sender::H2(s) => self.share(s.clone()),
+            Sender::H1(_) => self.h1_seen.store(true, Ordering::Relaxed),
+        }
         Ok(Conn {
-            sender: self.connect().await?,
+            sender,
             reused: false,
             remaining: None,
             server_idle: None,
@@ -222,25 +372,29 @@ impl ConnPool {
     }
 
     async fn connect(&self) -> Result<Sender, ConnectError> {
-        let stream = TcpStream::connect(self.addr)
+        let addr = self.target.addr;
+        let stream = TcpStream::connect(addr)
             .await
-            .map_err(|source| ConnectError::Tcp {
-                addr: self.addr,
-                source,
-            })?;
+            .map_err(|source| ConnectError::Tcp { addr, source })?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|source| ConnectError::Handshake {
-                addr: self.addr,
-                source,
-            })?;
+        let sender = match &self.target.tls {
+            None => handshake(stream, self.target.version == HttpVersion::Http2).await,
+            Some(tls) => {
+                let stream = tls
+                    .connector
+                    .connect(tls.name.clone(), stream)
+                    .await
+                    .map_err(|source| ConnectError::Tls { addr, source })?;
+                let h2 = match self.target.version {
+                    HttpVersion::Http1 => false,
+                    HttpVersion::Http2 => true,
+                    HttpVersion::Auto => stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]),
+                };
+                handshake(stream, h2).await
+            }
+        }
+        .map_err(|source| ConnectError::Handshake { addr, source })?;
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
-            // The connection ends when the server closes it or the sender is dropped; while it
-            // is idle this task reads, so a FIN marks the sender closed.
-            let _ = conn.await;
-        });
         Ok(sender)
     }
 
@@ -252,6 +406,10 @@ impl ConnPool {
     /// Returns a connection whose last response was read completely, with what that response's
     /// headers said about reuse. A connection the server is closing is dropped.
     pub fn give_back(&self, mut c: Conn, hints: ReuseHints) {
+        if c.sender.is_h2() {
+            // Shared: the stream ended, the connection stays open for the next one.
+            return;
+        }
         if hints.close || c.sender.is_closed() {
             self.counters.server_closed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -315,6 +473,9 @@ impl ConnPool {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
         }
+        if let Ok(mut shared) = self.shared.lock() {
+            *shared = None;
+        }
     }
 
     /// How long the pool's idle connections may stay, at most.
@@ -337,6 +498,29 @@ impl ConnPool {
 enum Closed {
     Server,
     Idle,
+}
+
+/// The HTTP handshake on an open stream; the connection's task runs until the server closes it
+/// or every sender is dropped. While an HTTP/1.1 connection is idle that task reads, so a FIN
+/// marks the sender closed.
+async fn handshake<I>(io: I, h2: bool) -> Result<Sender, hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    if h2 {
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H2(sender))
+    } else {
+        let (sender, conn) = http1::handshake(io).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H1(sender))
+    }
 }
 
 #[cfg(test)]

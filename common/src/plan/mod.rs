@@ -172,6 +172,9 @@ pub struct EndpointSpec {
     /// `api.response_format`: the body's `response_format`, as given (structured output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<serde_json::Value>,
+    /// `api.http_version`.
+    #[serde(default)]
+    pub http_version: crate::profile::HttpVersion,
 }
 
 pub use crate::data::{DataSpec, LengthDist, LengthSpec};
@@ -396,6 +399,7 @@ pub fn plan_run(
         api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
         headers: p.api.headers.clone(),
         response_format: p.api.response_format.as_ref().map(|r| r.to_api_format()),
+        http_version: p.api.http_version,
     };
     let data = crate::data::plan_data(loaded, seed);
     let per_request = p

@@ -73,6 +73,44 @@ pub enum ApiType {
     Chat,
 }
 
+/// `api.http_version`: the HTTP version the agents speak to the endpoint. `auto` (the
+/// default): HTTP/2 when a TLS server picks `h2` by ALPN, else HTTP/1.1; `1.1`: always HTTP/1.1;
+/// `2`: always HTTP/2 (h2c by prior knowledge over `http://`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum HttpVersion {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "1.1")]
+    Http1,
+    #[serde(rename = "2")]
+    Http2,
+}
+
+impl<'de> Deserialize<'de> for HttpVersion {
+    /// `auto`, `1.1` or `2`, written as a string or a YAML number.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Number(n) => n.to_string(),
+        };
+        match text.as_str() {
+            "auto" => Ok(HttpVersion::Auto),
+            "1.1" => Ok(HttpVersion::Http1),
+            "2" | "2.0" => Ok(HttpVersion::Http2),
+            _ => Err(serde::de::Error::custom(format!(
+                "api.http_version must be auto, 1.1 or 2, got {text:?}"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
@@ -82,6 +120,9 @@ pub struct ApiConfig {
     pub streaming: bool,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// HTTP/1.1 or HTTP/2 to the endpoint (see [`HttpVersion`]).
+    #[serde(default)]
+    pub http_version: HttpVersion,
     #[serde(default)]
     pub slo_unit: Option<Value>,
     #[serde(default)]
@@ -143,6 +184,7 @@ impl Default for ApiConfig {
             kind: ApiType::Completion,
             streaming: false,
             headers: BTreeMap::new(),
+            http_version: HttpVersion::Auto,
             slo_unit: None,
             slo_tpot_header: None,
             slo_ttft_header: None,

@@ -113,12 +113,6 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             ),
         ));
     }
-    if p.server.base_url.starts_with("https://") {
-        return Err(invalid(
-            "server.base_url",
-            "https endpoints are not supported yet; use http://".into(),
-        ));
-    }
     for (role, &w) in &p.fleet.weights {
         if role.is_empty() {
             return Err(invalid(
