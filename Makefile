@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests test-engines
+.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests test-engines differential
 
 all: build
 
@@ -42,6 +42,21 @@ $(DEPLOY_VENV)/.ready:
 manifests: $(DEPLOY_VENV)/.ready
 	VENV=$(DEPLOY_VENV) bash scripts/check-manifests.sh
 
+# inference-perf from PyPI in .venv-ip (it needs Python >= 3.12: PY312, else python3.12, else
+# pyenv's 3.12.1): `make differential` loads every fixture of tests/data/inference-perf/ with
+# inference-perf's own loader and with `coordinator validate` (scripts/ip_differential.py).
+# Without Python 3.12 or PyPI it says so and is skipped.
+IP_VENV := .venv-ip
+PY312 ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12*/bin/python 2>/dev/null | head -1)
+
+differential: build
+	@if [ -z "$(PY312)" ]; then echo "differential: SKIPPED: no Python 3.12 (set PY312=/path/to/python3.12)"; exit 0; fi; \
+	if [ ! -f $(IP_VENV)/.ready ]; then \
+	  $(PY312) -m venv $(IP_VENV) && $(IP_VENV)/bin/pip install --quiet --disable-pip-version-check inference-perf pyyaml \
+	  && touch $(IP_VENV)/.ready || { echo "differential: SKIPPED: cannot install inference-perf from PyPI"; exit 0; }; \
+	fi; \
+	$(IP_VENV)/bin/python scripts/ip_differential.py $(BIN)/coordinator tests/data/inference-perf
+
 # Unit tests next to the code, then the end-to-end tests (real processes on loopback, and the
 # container tests where a Docker Engine runs) one at a time, since they measure timing on a
 # small machine; then the Kubernetes manifests.
@@ -49,6 +64,7 @@ test: build pyenv
 	$(CARGO) test --workspace --exclude fleetbench-e2e
 	$(CARGO) test -p fleetbench-e2e -- --test-threads=1
 	$(MAKE) --no-print-directory manifests
+	$(MAKE) --no-print-directory differential
 
 demo: build
 	BIN=$(BIN) bash scripts/demo.sh

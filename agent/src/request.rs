@@ -54,6 +54,9 @@ impl RequestData {
         let mut body = body;
         if let Some(o) = body.as_object_mut() {
             o.retain(|_, v| !v.is_null());
+            if let Some(rf) = &endpoint.response_format {
+                o.insert("response_format".into(), rf.clone());
+            }
         }
         RequestData {
             index,
@@ -163,6 +166,32 @@ pub fn error_excerpt(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn response_format_is_sent_as_given() {
+        use fleetbench_common::plan::{plan_run, Member};
+        let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
+                    api: {type: chat, response_format: {type: json_schema, name: n, json_schema: {type: object}}}\n\
+                    data: {type: mock}\n\
+                    load: {type: constant, stages: [{rate: 1, duration: 1}]}\n";
+        let lp =
+            fleetbench_common::profile::parse_profile(text, std::path::Path::new("t.yaml"), "t")
+                .unwrap();
+        let members = vec![Member {
+            agent_id: "a".into(),
+            role: fleetbench_common::role::Role::Client,
+            host_name: "h".into(),
+        }];
+        let plan = plan_run(&lp, &members, "r", 1).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&RequestData::build(&plan.stages[0].shards[0], 2).body).unwrap();
+        assert_eq!(
+            body["response_format"],
+            serde_json::json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}})
+        );
+        assert_eq!(body["messages"][0]["content"], "mock prompt 3");
+        assert_eq!(body["max_tokens"], 30);
+    }
 
     #[test]
     fn an_error_excerpt_is_at_most_the_limit_and_valid_utf8() {

@@ -120,6 +120,9 @@ enum Command {
         /// Plan for this many agents (all of role client, weight 1).
         #[arg(long, default_value_t = 1)]
         agents: u32,
+        /// Print the plan as JSON (stages, shard specs with their data) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Expand a vLLM-style sweep matrix into one profile file per run (DIR/<run>.yaml).
     Expand {
@@ -451,7 +454,8 @@ fn main() -> anyhow::Result<()> {
                 overrides,
                 select,
                 agents,
-            } => validate(&profile, &overrides, &select, agents),
+                json,
+            } => validate(&profile, &overrides, &select, agents, json),
             Command::Expand {
                 matrix,
                 out,
@@ -880,7 +884,19 @@ fn validate(
     overrides: &[String],
     select: &MatrixSelect,
     agents: u32,
+    json: bool,
 ) -> anyhow::Result<()> {
+    if json {
+        let loaded = load_profile_with(profile, overrides)?;
+        let plan = fleetbench_common::plan::plan_run(
+            &loaded,
+            &validate_members(agents),
+            "validate",
+            loaded.profile.load.base_seed.unwrap_or(0),
+        )?;
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
     if let Some(runs) = matrix_cli::matrix_runs(profile, overrides, select)? {
         println!("matrix {}: {} runs", profile.display(), runs.len());
         for r in &runs {
@@ -893,16 +909,21 @@ fn validate(
     print_plan(&load_profile_with(profile, overrides)?, agents)
 }
 
-/// The effective plan of a loaded profile for `agents` client agents, on stdout.
-fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
-    use fleetbench_common::plan::{plan_run, Member, ShardLoad};
-    let members: Vec<Member> = (0..agents.max(1))
-        .map(|i| Member {
+/// `agents` (at least one) client agents of weight 1, as `validate` plans for.
+fn validate_members(agents: u32) -> Vec<fleetbench_common::plan::Member> {
+    (0..agents.max(1))
+        .map(|i| fleetbench_common::plan::Member {
             agent_id: format!("agent-{i}"),
             role: fleetbench_common::role::Role::Client,
             host_name: format!("host-{i}"),
         })
-        .collect();
+        .collect()
+}
+
+/// The effective plan of a loaded profile for `agents` client agents, on stdout.
+fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
+    use fleetbench_common::plan::{plan_run, ShardLoad};
+    let members = validate_members(agents);
     let seed = loaded.profile.load.base_seed.unwrap_or(0);
     let plan = plan_run(loaded, &members, "validate", seed)?;
     let p = &loaded.profile;
@@ -924,6 +945,12 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
         }
     }
     println!("agents: {} (weights {:?})", members.len(), plan.weights);
+    if plan.stage_interval_s > 0.0 {
+        println!(
+            "between stages: {} s (load.interval)",
+            plan.stage_interval_s
+        );
+    }
     for st in &plan.stages {
         let planned = st
             .planned_requests()

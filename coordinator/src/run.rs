@@ -270,6 +270,10 @@ async fn execute(
     let mut reports = Vec::new();
     let mut partial = false;
     for stage in &plan.stages {
+        // `load.interval`: inference-perf's wait between stages.
+        if stage.index > 0 && plan.stage_interval_s > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(plan.stage_interval_s)).await;
+        }
         if hub.stop_requested() {
             partial = true;
             break;

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The differential test against inference-perf's own loader (`make differential`).
+
+Every fixture of tests/data/inference-perf/ is loaded by inference-perf (`read_config`, the
+package from PyPI) and by `coordinator validate --json`:
+- accept/: both accept it, with the same meaning: load type, stages (rate, duration,
+  concurrency, requests), the wait between stages, the data source and its lengths;
+- reject/: both refuse it;
+- unsupported/: inference-perf accepts it and fleetbench refuses it saying "does not support yet"
+  and why (the keys fleetbench does not implement yet, listed in docs/profile.md).
+Exits 1 naming every fixture where they disagree.
+
+Usage: ip_differential.py COORDINATOR_BINARY [FIXTURE_DIR]
+"""
+
+import json
+import logging
+import os
+import pathlib
+import subprocess
+import sys
+
+logging.disable(logging.CRITICAL)
+from inference_perf.config import read_config  # noqa: E402
+
+
+def inference_perf(path):
+    try:
+        return read_config(str(path)), None
+    except BaseException as e:  # pydantic's ValidationError, ValueError, YAML errors
+        return None, str(e).splitlines()[0]
+
+
+def fleetbench(binary, path):
+    env = dict(os.environ, RUST_BACKTRACE="0", RUST_LOG="warn")
+    p = subprocess.run(
+        [binary, "validate", "--json", str(path)], capture_output=True, text=True, timeout=120, env=env
+    )
+    if p.returncode != 0:
+        lines = p.stderr.strip().splitlines() or ["(no message)"]
+        return None, next((line for line in lines if line.startswith("Error")), lines[-1])
+    return json.loads(p.stdout), None
+
+
+def close(a, b):
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+
+
+def check_dist(where, given, spec, problems):
+    """The keys the file gives must reach fleetbench's length spec unchanged."""
+    if given is None:
+        return
+    raw = given.model_dump(exclude_unset=True)
+    kind = raw.get("type")
+    kind = getattr(kind, "value", kind)
+    if kind is not None and kind != spec["dist"]:
+        problems.append(f"{where}: type {kind} vs {spec['dist']}")
+    for k in ("min", "max"):
+        if k in raw and raw[k] != spec[k]:
+            problems.append(f"{where}: {k} {raw[k]} vs {spec[k]}")
+    if "mean" in raw and kind != "uniform" and not close(raw["mean"], spec["mean"]):
+        problems.append(f"{where}: mean {raw['mean']} vs {spec['mean']}")
+    std = given.std_dev if ("std_dev" in raw or "variance" in raw) else None
+    if std is not None and kind not in ("uniform", "fixed", "poisson") and not close(std, spec["std_dev"]):
+        problems.append(f"{where}: std_dev {std} vs {spec['std_dev']}")
+    if "skew" in raw and not close(raw["skew"], spec.get("skew", 0.0)):
+        problems.append(f"{where}: skew {raw['skew']} vs {spec.get('skew', 0.0)}")
+
+
+def fixed_or(length, legacy):
+    """inference-perf's resolution of a shared-prefix length: legacy distribution, else inline."""
+    if legacy is not None:
+        return legacy
+    return length
+
+
+def check_shared_prefix(sp, source, problems):
+    if sp.enable_multi_turn_chat:
+        if source["kind"] != "multi_turn":
+            return problems.append(f"multi-turn chat: source {source['kind']}")
+        pairs = [("num_groups", "users"), ("num_prompts_per_group", "rounds")]
+        lengths = [("question_len", "question_distribution", "question"),
+                   ("output_len", "output_distribution", "answer")]
+    else:
+        if source["kind"] != "shared_prefix":
+            return problems.append(f"shared prefix: source {source['kind']}")
+        pairs = [("num_groups", "num_groups"), ("num_prompts_per_group", "prompts_per_group")]
+        lengths = [("question_len", "question_distribution", "question"),
+                   ("output_len", "output_distribution", "output")]
+    for ours_ip, ours in pairs:
+        if getattr(sp, ours_ip) != source[ours]:
+            problems.append(f"shared_prefix.{ours_ip}: {getattr(sp, ours_ip)} vs {source[ours]}")
+    if sp.seed is not None and sp.seed != source["seed"]:
+        problems.append(f"shared_prefix.seed: {sp.seed} vs {source['seed']}")
+    sys_len = sp.system_prompt_len
+    if isinstance(sys_len, int):
+        if sys_len != source["system_prompt_len"]:
+            problems.append(f"system_prompt_len {sys_len} vs {source['system_prompt_len']}")
+    else:
+        check_dist("system_prompt_len", sys_len, source.get("system_prompt") or {}, problems)
+    for name, legacy, key in lengths:
+        value = fixed_or(getattr(sp, name), getattr(sp, legacy))
+        spec = source[key]
+        if isinstance(value, int):
+            if spec["dist"] != "fixed" or not close(value, spec["mean"]):
+                problems.append(f"shared_prefix.{name}: {value} vs {spec}")
+        else:
+            check_dist(f"shared_prefix.{name}", value, spec, problems)
+
+
+def check_data(cfg, text, plan, problems):
+    source = plan["stages"][0]["shards"][0]["data"]
+    kind = cfg.data.type.value
+    if kind in ("random", "synthetic") and cfg.data.trace is None:
+        if source["kind"] != "synthetic":
+            problems.append(f"data {kind}: source {source['kind']}")
+        else:
+            check_dist("input_distribution", cfg.data.input_distribution, source["input"], problems)
+            check_dist("output_distribution", cfg.data.output_distribution, source["output"], problems)
+    elif kind in ("random", "synthetic"):
+        if source["kind"] != "trace":
+            problems.append(f"data {kind} with a trace: source {source['kind']}")
+    elif kind == "shared_prefix":
+        check_shared_prefix(cfg.data.shared_prefix, source, problems)
+    elif kind == "mock":
+        if source != {"kind": "mock", "chat": cfg.api.type.value == "chat"}:
+            problems.append(f"mock: source {source}")
+    elif kind == "shareGPT":
+        if source["kind"] != "prompts":
+            problems.append(f"shareGPT: source {source['kind']}")
+    else:
+        problems.append(f"data type {kind}: no meaning check")
+
+
+def check_load(cfg, text, plan, problems):
+    load_type = cfg.load.type.value
+    ours = {"trace_replay": "trace"}.get(load_type, load_type)
+    stages = plan["stages"]
+    if len(stages) != len(cfg.load.stages):
+        problems.append(f"{len(cfg.load.stages)} stages vs {len(stages)}")
+    for i, (theirs, st) in enumerate(zip(cfg.load.stages, stages)):
+        load = st["load"]
+        if load["type"] != ours:
+            problems.append(f"stage {i}: type {load_type} vs {load['type']}")
+        elif ours in ("constant", "poisson"):
+            if not close(theirs.rate, load["rate"]) or not close(theirs.duration, load["duration_s"]):
+                problems.append(f"stage {i}: rate/duration {theirs.rate}/{theirs.duration} vs {load}")
+        elif ours == "concurrent":
+            if theirs.concurrency_level != load["users"] or theirs.num_requests != load["num_requests"]:
+                problems.append(f"stage {i}: {theirs.concurrency_level} users / {theirs.num_requests} vs {load}")
+    if "interval" in (text.get("load") or {}) and not close(cfg.load.interval, plan["stage_interval_s"]):
+        problems.append(f"load.interval {cfg.load.interval} vs {plan['stage_interval_s']}")
+    endpoint = plan["stages"][0]["shards"][0]["endpoint"]
+    rf = cfg.api.response_format
+    if (rf.to_api_format() if rf else None) != endpoint.get("response_format"):
+        problems.append(f"response_format {rf} vs {endpoint.get('response_format')}")
+    if endpoint["api"] != cfg.api.type.value or endpoint["streaming"] != cfg.api.streaming:
+        problems.append(f"api {cfg.api.type.value}/{cfg.api.streaming} vs {endpoint['api']}/{endpoint['streaming']}")
+
+
+def main():
+    import yaml
+
+    binary = sys.argv[1]
+    root = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "tests/data/inference-perf")
+    failures, counts = [], {}
+    for group in ("accept", "reject", "unsupported"):
+        for path in sorted((root / group).glob("*.yaml")):
+            cfg, ip_err = inference_perf(path)
+            plan, fb_err = fleetbench(binary, path)
+            problems = []
+            if group == "accept":
+                if ip_err or fb_err:
+                    problems.append(f"inference-perf: {ip_err or 'ok'}; fleetbench: {fb_err or 'ok'}")
+                else:
+                    text = yaml.safe_load(path.read_text())
+                    check_load(cfg, text, plan, problems)
+                    check_data(cfg, text, plan, problems)
+            elif group == "reject":
+                if ip_err is None or fb_err is None:
+                    problems.append(f"inference-perf: {ip_err or 'accepted'}; fleetbench: {fb_err or 'accepted'}")
+            else:
+                if ip_err is not None:
+                    problems.append(f"inference-perf refuses it: {ip_err}")
+                if fb_err is None or "does not support yet" not in fb_err:
+                    problems.append(f"fleetbench: {fb_err or 'accepted'}")
+            counts[group] = counts.get(group, 0) + 1
+            status = "ok" if not problems else "DIFFERS"
+            print(f"{status:8} {group}/{path.name}" + "".join(f"\n         {p}" for p in problems))
+            if fb_err and not problems:
+                print(f"         fleetbench: {fb_err}")
+            if problems:
+                failures.append(path.name)
+    print(f"\n{sum(counts.values())} fixtures ({counts}); {len(failures)} differ")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+//! inference-perf configurations run unchanged against the sim, each checked against the sim's
+//! ground truth: an Azure trace replayed at its times with its lengths (`trace_replay`),
+//! shared-prefix multi-turn chat (one session per group, rounds carrying the earlier ones), mock
+//! data with `load.interval` between stages and a `response_format`, and shareGPT without a path
+//! read from inference-perf's default dataset in the Hugging Face cache.
+
+use fleetbench_e2e::chaos::sim_with_truth;
+use fleetbench_e2e::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The sim's ground-truth records of the run's requests (the agents' test requests left out).
+fn truth_records(truth: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(truth)?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let rec: serde_json::Value = serde_json::from_str(line)?;
+        if !rec["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("preflight-"))
+        {
+            out.push(rec);
+        }
+    }
+    Ok(out)
+}
+
+fn field(rec: &serde_json::Value, key: &str) -> u64 {
+    rec[key].as_u64().unwrap_or(u64::MAX)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path
+}
+
+#[test]
+fn an_azure_trace_is_replayed_at_its_times_with_its_lengths() -> anyhow::Result<()> {
+    let dir = scratch("ip_trace_replay");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    // Offsets 0, 0.3, 0.35, 0.8, 1.2 s.
+    let csv = write(
+        &dir,
+        "trace.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n\
+         2023-11-16 18:15:46.000000,37,4\n\
+         2023-11-16 18:15:46.300000,12,9\n\
+         2023-11-16 18:15:46.350000,80,3\n\
+         2023-11-16 18:15:46.800000,25,7\n\
+         2023-11-16 18:15:47.200000,51,5\n",
+    );
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data: {{type: random, trace: {{file: {f}, format: AzurePublicDataset}}}}\n\
+             load: {{type: trace_replay, trace: {{file: {f}, format: AzurePublicDataset}}, stages: [{{rate: 1, duration: 30}}]}}\n",
+            f = csv.display()
+        ),
+    );
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 5.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    let mut recs = truth_records(&truth)?;
+    recs.sort_by_key(|r| field(r, "arrival_unix_us"));
+    let lengths: Vec<(u64, u64)> = recs
+        .iter()
+        .map(|r| (field(r, "prompt_tokens"), field(r, "completion_tokens")))
+        .collect();
+    assert_eq!(lengths, [(37, 4), (12, 9), (80, 3), (25, 7), (51, 5)]);
+    let t0 = field(&recs[0], "arrival_unix_us") as f64;
+    for (rec, want_s) in recs.iter().zip([0.0, 0.3, 0.35, 0.8, 1.2]) {
+        let got = (field(rec, "arrival_unix_us") as f64 - t0) / 1e6;
+        assert!(
+            (got - want_s).abs() < 0.15,
+            "arrival at {got:.3} s, the trace says {want_s} s"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn shared_prefix_multi_turn_chat_runs_one_session_per_group() -> anyhow::Result<()> {
+    let dir = scratch("ip_multi_turn_chat");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data:\n\
+             \x20 type: shared_prefix\n\
+             \x20 shared_prefix: {{num_unique_system_prompts: 3, num_users_per_system_prompt: 4, system_prompt_len: 20, question_len: 5, output_len: 6, enable_multi_turn_chat: true}}\n\
+             load: {{type: constant, stages: [{{rate: 1.5, duration: 2}}]}}\n"
+        ),
+    );
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    // 3 sessions (arrivals at 0, 0.67, 1.33 s) of 4 rounds.
+    assert_eq!(num(&r, "metrics.requests.total"), 12.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    let mut per_prompt: BTreeMap<u64, u32> = BTreeMap::new();
+    for rec in truth_records(&truth)? {
+        assert_eq!(field(&rec, "completion_tokens"), 6);
+        *per_prompt.entry(field(&rec, "prompt_tokens")).or_default() += 1;
+    }
+    // Round k carries the system prompt and k earlier questions and answers: 20 + 11k + 5.
+    let want: BTreeMap<u64, u32> = [(25, 3), (36, 3), (47, 3), (58, 3)].into();
+    assert_eq!(per_prompt, want);
+    Ok(())
+}
+
+#[test]
+fn mock_data_waits_load_interval_between_stages() -> anyhow::Result<()> {
+    let dir = scratch("ip_mock_interval");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: mock, base_url: 'http://{sim}'}}\n\
+             api: {{type: completion, response_format: {{type: json_object}}}}\n\
+             data: {{type: mock}}\n\
+             load: {{type: constant, interval: 3, stages: [{{rate: 10, duration: 1}}, {{rate: 10, duration: 1}}]}}\n"
+        ),
+    );
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    for stage in 0..2 {
+        let r = stage_report(&run, stage)?;
+        assert_eq!(num(&r, "metrics.requests.total"), 10.0);
+        assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    }
+    let recs = truth_records(&truth)?;
+    assert_eq!(recs.len(), 20);
+    let (mut last0, mut first1) = (0u64, u64::MAX);
+    for rec in &recs {
+        // inference-perf's mock prompt `1 2 3 <i>` and its default of 30 output tokens.
+        assert_eq!(
+            (field(rec, "prompt_tokens"), field(rec, "completion_tokens")),
+            (4, 30)
+        );
+        let t = field(rec, "arrival_unix_us");
+        match rec["request_id"].as_str().unwrap_or("") {
+            id if id.starts_with("0-") => last0 = last0.max(t),
+            id if id.starts_with("1-") => first1 = first1.min(t),
+            id => panic!("request id {id}"),
+        }
+    }
+    let gap_s = (first1 - last0) as f64 / 1e6;
+    assert!(
+        gap_s >= 3.0,
+        "stage 1 started {gap_s:.2} s after stage 0's last request; load.interval is 3 s"
+    );
+    Ok(())
+}
+
+#[test]
+fn sharegpt_without_a_path_reads_inference_perfs_dataset_from_the_hf_cache() -> anyhow::Result<()> {
+    let dir = scratch("ip_sharegpt_default");
+    let cache = dir.join("hf/hub");
+    let snap = cache.join("datasets--anon8231489123--ShareGPT_Vicuna_unfiltered/snapshots/abc");
+    std::fs::create_dir_all(&snap)?;
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/data/sharegpt_sample.json");
+    std::fs::copy(
+        &sample,
+        snap.join("ShareGPT_V3_unfiltered_cleaned_split.json"),
+    )?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        "server: {type: vllm, model_name: m, base_url: 'http://127.0.0.1:8000'}\n\
+         api: {type: chat}\n\
+         data: {type: shareGPT}\n\
+         load: {type: constant, stages: [{rate: 1, duration: 3}]}\n",
+    );
+    let validate = |home: &Path| {
+        std::process::Command::new(bin("coordinator"))
+            .args(["validate", &profile.display().to_string()])
+            .env("HF_HOME", home)
+            .env_remove("HF_HUB_CACHE")
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+    };
+    let out = validate(&dir.join("hf"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("data: prompts:"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An empty cache, offline: the error names the dataset, where it looked and what to set.
+    let out = validate(&dir.join("empty"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("anon8231489123/ShareGPT_Vicuna_unfiltered")
+            && stderr.contains(&dir.join("empty/hub").display().to_string())
+            && stderr.contains("HF_HUB_OFFLINE"),
+        "{stderr}"
+    );
+    Ok(())
+}
