@@ -3,7 +3,7 @@
 //! prefill + 1 decode, each instance with its own agent) between points and runs two rates on
 //! each, giving four stage reports whose host entries match the point and a sweep summary whose
 //! Pareto plot has both points; and its SLA search finds the capacity knee of a sim whose knee
-//! is known from its engine card.
+//! is known from its settings.
 
 use fleetbench_e2e::*;
 use serde_json::Value;
@@ -133,7 +133,7 @@ fn a_two_point_pd_sweep_gives_four_stage_reports_and_a_pareto_of_both_points() -
         for stage in 0..2 {
             let r = stage_report(&sweep.join(point).join("stages"), stage)?;
             assert_eq!(
-                at(&r, "scenario.host.kind"),
+                at(&r, "scenario.host.type"),
                 &serde_json::json!(["prefill", "decode"]),
                 "{point} stage {stage}"
             );
@@ -189,22 +189,27 @@ fn a_two_point_pd_sweep_gives_four_stage_reports_and_a_pareto_of_both_points() -
     Ok(())
 }
 
-/// An engine card with a known knee: 4 sequences at once, every step 20 ms whatever it holds,
-/// so a request of 10 output tokens holds a slot for 10 steps (200 ms): at most 4 / 0.2 = 20
-/// requests per second.
-const KNEE_CARD: &str =
-    "name: knee\nmax_num_seqs: 4\nmax_num_batched_tokens: 8192\nmax_model_len: 4096\n\
-block_size: 16\nnum_gpu_blocks: 10000\nenable_prefix_caching: false\n\
-step: {base_us: 20000, prefill_us_per_token: 0, decode_us_per_seq: 0, context_us_per_token: 0}\n";
+/// A sim with a known knee: 4 HTTP workers, each held by one request from its headers to its
+/// end (the connection closes after every response), and every request of 10 output tokens
+/// lasting 20 ms + 9 × 20 ms = 200 ms on absolute deadlines: at most 4 / 0.2 = 20 requests per
+/// second; above that, requests queue for a worker and their TTFT grows.
+const KNEE_FLAGS: [&str; 8] = [
+    "--deterministic",
+    "--ttft-ms",
+    "20",
+    "--itl-ms",
+    "20",
+    "--http-workers",
+    "4",
+    "--close-after-response",
+];
 const KNEE_RPS: f64 = 20.0;
 
 #[test]
 fn the_sla_search_finds_a_known_capacity_knee_within_ten_percent_in_at_most_eight_probes(
 ) -> anyhow::Result<()> {
     let dir = scratch("sweep_sla_knee");
-    let card = dir.join("knee.yaml");
-    std::fs::write(&card, KNEE_CARD)?;
-    let (_sim, sim) = start_sim(&dir, "sim", &["--card", &card.display().to_string()])?;
+    let (_sim, sim) = start_sim(&dir, "sim", &KNEE_FLAGS)?;
     write_profile(
         &dir,
         &sim,

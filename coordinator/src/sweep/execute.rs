@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_probe_replaces_the_stages_with_one_stage_at_its_value() {
-        let text = "server: {base_url: 'http://127.0.0.1:1'}\napi: {type: completion}\ndata: {type: random}\nload:\n  type: poisson\n  rates: [1, 2]\n  stage_duration: 5\n";
+        let text = "server: {base_url: 'http://127.0.0.1:1'}\napi: {type: completion}\ndata: {type: random, input_distribution: {min: 8, max: 8, mean: 8}, output_distribution: {min: 4, max: 4, mean: 4}}\nload:\n  type: poisson\n  rates: [1, 2]\n  stage_duration: 5\n";
         let s = SearchSpec {
             over: SearchOver::Rate,
             lo: 1.0,
