@@ -22,7 +22,7 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             || s.num_sessions.is_some()
             || s.timeout.is_some()
     });
-    let refused: [(&str, bool, &str); 21] = [
+    let refused: [(&str, bool, &str); 20] = [
         ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
         ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
         ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
@@ -81,11 +81,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             "load.circuit_breakers",
             p.load.circuit_breakers.as_ref().is_some_and(|c| !c.is_empty()),
             "stopping a stage on a circuit breaker is not implemented yet",
-        ),
-        (
-            "report.goodput",
-            p.report.as_ref().is_some_and(|r| r.goodput.is_some()),
-            "give the objectives in the `slo` section (metric → statistic → ms)",
         ),
         (
             "server.cert_path",
