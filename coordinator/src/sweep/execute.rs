@@ -9,7 +9,7 @@ use super::summary::{figures, PointStatus, PointSummary, Probe, SlaResult, Sweep
 use super::SweepError;
 use crate::hub::Hub;
 use crate::redact::register as register_secrets;
-use crate::render::live;
+use crate::live;
 use crate::run::{start_run, RunOptions, RunOutcome, RunRequest};
 use fleetbench_common::clock::{unix_ns, utc};
 use fleetbench_common::profile::{
