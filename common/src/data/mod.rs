@@ -443,7 +443,7 @@ impl DataSource {
                 "shared_prefix: {num_groups} groups × {prompts_per_group} prompts, system prompt {} + question {} tokens, output {}",
                 system_prompt
                     .as_ref()
-                    .map_or(system_prompt_len.to_string(), |l| len(l)),
+                    .map_or(system_prompt_len.to_string(), &len),
                 len(question),
                 len(output)
             ),

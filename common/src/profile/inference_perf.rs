@@ -252,15 +252,16 @@ fn validate_breakers(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         for (j, t) in b.triggers.iter().enumerate() {
             let key = format!("circuit_breakers.{i}.triggers.{j}");
             match *t {
-                Trigger::Consecutive { threshold } if threshold == 0 => {
+                Trigger::Consecutive { threshold: 0 } => {
                     return Err(invalid(key, "threshold must be ≥ 1".into()))
                 }
                 Trigger::RateOverWindow {
                     window_sec,
                     threshold,
                     ..
-                } if !(window_sec.is_finite() && window_sec > 0.0)
-                    || !(0.0..=1.0).contains(&threshold) =>
+                } if !(window_sec.is_finite()
+                    && window_sec > 0.0
+                    && (0.0..=1.0).contains(&threshold)) =>
                 {
                     return Err(invalid(
                         key,

@@ -401,13 +401,14 @@ mod tests {
             Cell::Number(0.0),
             Cell::Number(0.0),
             Cell::Number(12.5),
+            Cell::Number(1.5),
         ]];
         let t = fixed_width(&rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("Test name"));
-        assert!(lines[0].ends_with("P99 ITL (ms)"));
-        assert!(lines[2].ends_with("12.50"));
+        assert!(lines[0].ends_with("Goodput (req/s)"));
+        assert!(lines[2].ends_with("1.50"));
         // The count sits under the right end of its header.
         let h = lines[0].find("# of req.").unwrap() + "# of req.".len();
         assert_eq!(&lines[2][h - 2..h], "10");

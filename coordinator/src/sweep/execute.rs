@@ -8,8 +8,8 @@ use super::spec::{OnFailure, Point, SearchOver, SearchSpec, Sweep};
 use super::summary::{figures, PointStatus, PointSummary, Probe, SlaResult, SweepSummary};
 use super::SweepError;
 use crate::hub::Hub;
-use crate::redact::register as register_secrets;
 use crate::live;
+use crate::redact::register as register_secrets;
 use crate::run::{start_run, RunOptions, RunOutcome, RunRequest};
 use fleetbench_common::clock::{unix_ns, utc};
 use fleetbench_common::profile::{
@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(l.stages.len(), 1);
         assert_eq!(l.stages[0].rate.map(|r| r.0), Some(2.5));
         assert_eq!(l.stages[0].duration, Some(3.0));
-        assert_eq!(serde_json::to_value(&l.kind).unwrap(), "poisson");
+        assert_eq!(serde_json::to_value(l.kind).unwrap(), "poisson");
         let s = SearchSpec {
             over: SearchOver::Concurrency,
             ..s
