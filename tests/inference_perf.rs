@@ -126,7 +126,7 @@ fn mock_data_waits_load_interval_between_stages() -> anyhow::Result<()> {
         &dir,
         "profile.yaml",
         &format!(
-            "server: {{type: mock, base_url: 'http://{sim}'}}\n\
+            "server: {{type: mock, model_name: sim-model, base_url: 'http://{sim}'}}\n\
              api: {{type: completion, response_format: {{type: json_object}}}}\n\
              data: {{type: mock}}\n\
              load: {{type: constant, interval: 3, stages: [{{rate: 10, duration: 1}}, {{rate: 10, duration: 1}}]}}\n"
