@@ -295,7 +295,7 @@ fn preflight_runs_and_fetch_against_serve_with_tls_and_token() -> Result<()> {
     for a in ["agent-a", "agent-b"] {
         let l = line(
             &out,
-            &format!("FAIL agent {a}: request failed (connect) after "),
+            &format!("FAIL agent {a}: connect to {sim_addr}: "),
         );
         assert!(l.ends_with(&format!("(endpoint http://{sim_addr})")), "{l}");
     }
