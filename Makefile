@@ -47,7 +47,8 @@ manifests: $(DEPLOY_VENV)/.ready
 # inference-perf's own loader and with `coordinator validate` (scripts/ip_differential.py).
 # Without Python 3.12 or PyPI it says so and is skipped.
 IP_VENV := .venv-ip
-PY312 ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12*/bin/python 2>/dev/null | head -1)
+# A python3.12 that runs (pyenv's shim exists even where that version is not selected).
+PY312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls /root/.pyenv/versions/3.12*/bin/python 2>/dev/null | head -1)
 
 differential: build
 	@if [ -z "$(PY312)" ]; then echo "differential: SKIPPED: no Python 3.12 (set PY312=/path/to/python3.12)"; exit 0; fi; \

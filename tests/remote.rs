@@ -293,10 +293,7 @@ fn preflight_runs_and_fetch_against_serve_with_tls_and_token() -> Result<()> {
         &format!("FAIL endpoint http://{sim_addr}: no test request succeeded"),
     );
     for a in ["agent-a", "agent-b"] {
-        let l = line(
-            &out,
-            &format!("FAIL agent {a}: connect to {sim_addr}: "),
-        );
+        let l = line(&out, &format!("FAIL agent {a}: connect to {sim_addr}: "));
         assert!(l.ends_with(&format!("(endpoint http://{sim_addr})")), "{l}");
     }
     assert!(log.contains("3 of 6 checks failed"), "{log}");
