@@ -145,17 +145,18 @@ fn a_three_stage_sweep_renders_tables_plots_and_a_self_contained_page() -> anyho
         );
     }
 
-    // summary.csv: the 15 columns and one row per stage.
+    // summary.csv: the 16 columns (vLLM's 15 and goodput) and one row per stage.
     let csv = std::fs::read_to_string(run.join("summary.csv"))?;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4, "{csv}");
     let header: Vec<&str> = lines[0].split(',').collect();
-    assert_eq!(header.len(), 15);
+    assert_eq!(header.len(), 16);
     assert_eq!(header[0], "Test name");
     assert_eq!(header[14], "P99 ITL (ms)");
+    assert_eq!(header[15], "Goodput (req/s)");
     for (line, name) in lines[1..].iter().zip(&names) {
         let cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(cells.len(), 15, "{line}");
+        assert_eq!(cells.len(), 16, "{line}");
         assert_eq!(cells[0], name);
         assert_eq!(cells[1], "sim");
     }
