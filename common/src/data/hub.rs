@@ -80,12 +80,7 @@ impl HubEnv {
         if self.offline {
             return Err("HF_HUB_OFFLINE is set, so nothing is downloaded".into());
         }
-        let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.cache.clone()))
-            .with_endpoint(self.endpoint.clone())
-            .with_token(self.token.clone())
-            .with_progress(false)
-            .build()
-            .map_err(|e| format!("cannot start the Hub client: {e}"))?;
+        let api = self.client()?;
         api.model(model_id.to_string()).get(filename).map_err(|e| {
             format!(
                 "download of {}/{model_id}/resolve/main/{filename} failed: {e}",
@@ -132,13 +127,18 @@ impl HubEnv {
         ))
     }
 
-    fn download_dataset(&self, repo_id: &str, filename: &str) -> Result<PathBuf, String> {
-        let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.cache.clone()))
+    /// The Hub client over this cache, endpoint and token.
+    fn client(&self) -> Result<hf_hub::api::sync::Api, String> {
+        hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.cache.clone()))
             .with_endpoint(self.endpoint.clone())
             .with_token(self.token.clone())
             .with_progress(false)
             .build()
-            .map_err(|e| format!("cannot start the Hub client: {e}"))?;
+            .map_err(|e| format!("cannot start the Hub client: {e}"))
+    }
+
+    fn download_dataset(&self, repo_id: &str, filename: &str) -> Result<PathBuf, String> {
+        let api = self.client()?;
         api.dataset(repo_id.to_string()).get(filename).map_err(|e| {
             format!(
                 "the download of {}/datasets/{repo_id}/resolve/main/{filename} failed: {e}",
