@@ -12,7 +12,9 @@
 //! 3. Coordinator merge: snapshots as 1,000 agents would send them, applied by the coordinator's
 //!    `StageCollector`: snapshots/s and CPU-µs per snapshot.
 //!
-//! `make bench` (release build) runs all three with the defaults.
+//! The ceiling runs once per `--framing`: sims writing a whole zero-delay response as one HTTP
+//! chunk (batched), and one chunk and TCP segment per SSE event (per-event), as real engines
+//! stream. `make bench` (release build) runs all three with the defaults.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -39,6 +41,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
     about = "Agent ceiling, timing fidelity and coordinator merge rate"
 )]
 struct Args {
+    /// How the sims frame their streams in the ceiling runs (sim `--framing`): batched (a
+    /// whole zero-delay response in one HTTP chunk, the regime of the first headline) and
+    /// per-event (one chunk and one TCP segment per SSE event, as real engines stream).
+    #[arg(long, value_delimiter = ',', default_value = "batched,per-event")]
+    framing: Vec<String>,
     /// Concurrencies of the ceiling runs.
     #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096,10000")]
     concurrency: Vec<u32>,
@@ -266,6 +273,13 @@ fn shard(addr: &str, tokens: u32, load: &str) -> anyhow::Result<ShardSpec> {
 // ---------------------------------------------------------------- 1. ceiling
 
 async fn ceiling(args: &Args) -> anyhow::Result<()> {
+    for framing in &args.framing {
+        ceiling_framed(args, framing).await?;
+    }
+    Ok(())
+}
+
+async fn ceiling_framed(args: &Args, framing: &str) -> anyhow::Result<()> {
     let per_sim = args.streams_per_sim.max(1);
     let sims_for = |c: u32| c.div_ceil(per_sim).max(1) as usize;
     let most = args
@@ -276,10 +290,15 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
         .unwrap_or(1);
     let limit = open_files_limit();
     let sims = (0..most)
-        .map(|_| start_sim(args.sim_core, &["--ttft-ms", "0", "--itl-ms", "0"]))
+        .map(|_| {
+            start_sim(
+                args.sim_core,
+                &["--ttft-ms", "0", "--itl-ms", "0", "--framing", framing],
+            )
+        })
         .collect::<anyhow::Result<Vec<Sim>>>()?;
     println!(
-        "\n## Agent ceiling ({}-token streamed completions, closed loop, {} s each; up to {per_sim} streams per sim, all sims on core {})\n",
+        "\n## Agent ceiling, {framing} framing ({}-token streamed completions, closed loop, {} s each; up to {per_sim} streams per sim, all sims on core {})\n",
         args.tokens, args.seconds, args.sim_core
     );
     println!("| streams | sims | requests/s | chunks/s | agent CPU-µs/chunk | agent CPU-s per 1k chunks | agent CPU-µs/request | agent CPU busy | sims' CPU busy | RSS MB | RSS MB per 1k streams |");
@@ -394,6 +413,17 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
+/// The fidelity run's figures, per matched request.
+#[derive(Default)]
+struct Errors {
+    matched: usize,
+    ttft: Vec<f64>,
+    to_server: Vec<f64>,
+    from_server: Vec<f64>,
+    itl: Vec<f64>,
+    lag: Vec<f64>,
+}
+
 async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("fleetbench-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -419,6 +449,36 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
         tokens,
         &format!("load: {{type: constant, stages: [{{rate: {rate}, duration: {seconds}}}]}}"),
     )?;
+    let anchor = (
+        Instant::now(),
+        SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1e6,
+    );
+    let records = open_loop_records(&spec, streams, rate, seconds).await?;
+    drop(sim); // flushes the ground truth
+    std::thread::sleep(Duration::from_millis(300));
+    let truth = std::fs::read_to_string(&truth_path).context("read the sim's ground truth")?;
+    let errors = compare_with_truth(&truth, &records, anchor)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "\n## Timing fidelity ({} streams in flight: {rate} req/s open loop for {seconds} s, sim TTFT {} ms, gap {} ms, {tokens} tokens)\n",
+        streams, args.ttft_ms, args.itl_ms
+    );
+    println!(
+        "matched {} of {} requests with the sim's ground truth\n",
+        errors.matched,
+        records.len()
+    );
+    print_errors(errors);
+    Ok(())
+}
+
+/// Sends `spec`'s requests at `rate` for `seconds` on one client; every request's record by id.
+async fn open_loop_records(
+    spec: &ShardSpec,
+    streams: u32,
+    rate: f64,
+    seconds: f64,
+) -> anyhow::Result<HashMap<String, RequestRecord>> {
     let client = Arc::new(
         EndpointClient::new(
             &spec.endpoint,
@@ -433,10 +493,6 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
             Instant::now() + Duration::from_secs(20),
         )
         .await;
-    let anchor = (
-        Instant::now(),
-        SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1e6,
-    );
     let start = Instant::now() + Duration::from_millis(200);
     let total = (rate * seconds) as u64;
     let arrivals = (0..total).map(move |j| Arrival {
@@ -449,20 +505,21 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
         let client = client.clone();
         tasks.spawn(async move { (data.id.clone(), client.execute(&data, intended).await) });
     }
-    let mut records: HashMap<String, RequestRecord> = HashMap::new();
+    let mut records = HashMap::new();
     while let Some(r) = tasks.join_next().await {
         let (id, rec) = r?;
         records.insert(id, rec);
     }
-    drop(sim); // flushes the ground truth
-    std::thread::sleep(Duration::from_millis(300));
-    let mut ttft_err = Vec::new();
-    let mut to_server = Vec::new();
-    let mut from_server = Vec::new();
-    let mut itl_err = Vec::new();
-    let mut lag = Vec::new();
-    let mut matched = 0;
-    let truth = std::fs::read_to_string(&truth_path).context("read the sim's ground truth")?;
+    Ok(records)
+}
+
+/// Each record against the sim's ground-truth line for the same request.
+fn compare_with_truth(
+    truth: &str,
+    records: &HashMap<String, RequestRecord>,
+    anchor: (Instant, f64),
+) -> anyhow::Result<Errors> {
+    let mut e = Errors::default();
     for line in truth.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
         let Some(rec) = v["request_id"].as_str().and_then(|id| records.get(id)) else {
@@ -471,75 +528,55 @@ async fn fidelity(args: &Args, streams: u32) -> anyhow::Result<()> {
         let (Some(first), Some(tokens_us)) = (rec.t_first, v["token_unix_us"].as_array()) else {
             continue;
         };
-        matched += 1;
+        e.matched += 1;
+        let us = |k: &str| v[k].as_f64().unwrap_or(0.0);
         // TTFT as the server produced it (arrival → first token) vs as the agent saw it from
         // the moment it sent (loopback transit on both ends is part of the error).
-        let true_ttft = v["first_token_unix_us"].as_f64().unwrap_or(0.0)
-            - v["arrival_unix_us"].as_f64().unwrap_or(0.0);
+        let true_ttft = us("first_token_unix_us") - us("arrival_unix_us");
         let seen_ttft = unix_us(first, anchor) - unix_us(rec.t_sent, anchor);
-        ttft_err.push((seen_ttft - true_ttft).abs() / 1000.0);
+        e.ttft.push((seen_ttft - true_ttft).abs() / 1000.0);
         // Where the difference arises: sent → the server read the request (transit and the
         // server's own input queue), and the server wrote the first token → the agent saw it.
-        to_server.push(
-            (v["arrival_unix_us"].as_f64().unwrap_or(0.0) - unix_us(rec.t_sent, anchor)) / 1000.0,
-        );
-        from_server.push(
-            (unix_us(first, anchor) - v["first_token_unix_us"].as_f64().unwrap_or(0.0)) / 1000.0,
-        );
+        e.to_server
+            .push((us("arrival_unix_us") - unix_us(rec.t_sent, anchor)) / 1000.0);
+        e.from_server
+            .push((unix_us(first, anchor) - us("first_token_unix_us")) / 1000.0);
         let true_gaps: Vec<f64> = tokens_us
             .windows(2)
             .map(|w| w[1].as_f64().unwrap_or(0.0) - w[0].as_f64().unwrap_or(0.0))
             .collect();
         for (seen, truth) in rec.itl_us.iter().zip(&true_gaps) {
-            itl_err.push((*seen as f64 - truth).abs() / 1000.0);
+            e.itl.push((*seen as f64 - truth).abs() / 1000.0);
         }
-        lag.push(
+        e.lag.push(
             rec.t_sent
                 .saturating_duration_since(rec.t_intended)
                 .as_secs_f64()
                 * 1000.0,
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    println!(
-        "\n## Timing fidelity ({} streams in flight: {rate} req/s open loop for {seconds} s, sim TTFT {} ms, gap {} ms, {tokens} tokens)\n",
-        streams, args.ttft_ms, args.itl_ms
-    );
-    println!(
-        "matched {matched} of {} requests with the sim's ground truth\n",
-        records.len()
-    );
+    Ok(e)
+}
+
+fn print_errors(e: Errors) {
     println!("| figure | median | p99 |");
     println!("|---|---:|---:|");
-    println!(
-        "| TTFT error, ms | {:.3} | {:.3} |",
-        quantile(&mut ttft_err.clone(), 0.5),
-        quantile(&mut ttft_err, 0.99)
-    );
-    println!(
-        "| ITL error, ms | {:.3} | {:.3} |",
-        quantile(&mut itl_err.clone(), 0.5),
-        quantile(&mut itl_err, 0.99)
-    );
-    println!(
-        "| send lag, ms | {:.3} | {:.3} |",
-        quantile(&mut lag.clone(), 0.5),
-        quantile(&mut lag, 0.99)
-    );
     for (figure, mut v) in [
+        ("TTFT error, ms", e.ttft),
+        ("ITL error, ms", e.itl),
+        ("send lag, ms", e.lag),
         (
             "TTFT part: agent sent → sim read the request, ms",
-            to_server,
+            e.to_server,
         ),
         (
             "TTFT part: sim wrote the first token → agent saw it, ms",
-            from_server,
+            e.from_server,
         ),
     ] {
         let median = quantile(&mut v, 0.5);
         println!("| {figure} | {median:.3} | {:.3} |", quantile(&mut v, 0.99));
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- 3. merge

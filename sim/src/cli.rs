@@ -114,6 +114,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
 
+    /// How streamed events are framed: per-event (every SSE event its own HTTP chunk and TCP
+    /// segment, as real engines write them), batched (every token that is ready in one chunk:
+    /// at zero delay a whole response is one write), or auto (per-event whenever tokens are
+    /// timed — engine mode, or a non-zero --ttft-ms/--itl-ms — batched otherwise).
+    #[arg(long, value_enum, default_value_t = FramingArg::Auto)]
+    pub framing: FramingArg,
+
     /// Close the connection after each response although the response advertises keep-alive
     /// (`Connection: keep-alive`, `Keep-Alive: timeout=5, max=100`), as llama.cpp's
     /// `llama-server` does after a streamed response.
@@ -151,11 +158,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
 
+    /// With --tls-cert: require every client to present a certificate signed by a CA of this
+    /// PEM file (mutual TLS); a client without one fails the handshake.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+
     /// Refuse every generation request (401, like an API gateway) that lacks the header NAME
     /// with exactly VALUE (repeatable; e.g. `authorization=Bearer sk-...`). The value is never
     /// logged: tests use it to prove that a secret reached the engine.
     #[arg(long = "require-header", value_name = "NAME=VALUE", value_parser = parse_header)]
     pub require_headers: Vec<(String, String)>,
+}
+
+/// `--framing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FramingArg {
+    #[default]
+    Auto,
+    Batched,
+    PerEvent,
 }
 
 /// Which engine's metric names `/metrics` uses.

@@ -30,8 +30,8 @@ pub enum ResponseBody {
     /// Fails on first poll: the connection is dropped (the `reset` fault on a non-streamed
     /// request).
     Reset,
-    /// An upstream response streamed through (the P/D proxy).
-    Upstream(crate::proxy::UpstreamBody),
+    /// An upstream response streamed through (the P/D proxy's body type).
+    Upstream(Pin<Box<dyn Body<Data = Bytes, Error = std::io::Error> + Send>>),
 }
 
 impl Body for ResponseBody {
@@ -49,7 +49,7 @@ impl Body for ResponseBody {
                 std::io::ErrorKind::ConnectionReset,
                 "injected fault: reset",
             )))),
-            ResponseBody::Upstream(b) => Pin::new(b).poll_frame(cx),
+            ResponseBody::Upstream(b) => b.as_mut().poll_frame(cx),
         }
     }
 

@@ -33,6 +33,7 @@ pub mod engine;
 pub mod faults;
 pub mod generate;
 pub mod ground_truth;
+pub mod histogram;
 pub mod http;
 pub mod metrics;
 pub mod openai;
@@ -42,6 +43,7 @@ pub mod proxy;
 pub mod server;
 pub mod sse;
 pub mod sse_body;
+pub mod state;
 pub mod tls;
 pub mod token_source;
 

@@ -3,8 +3,9 @@
 //! counts at the moment tokens are sent), and rendered as text on scrape.
 
 use std::fmt::Write as _;
+
+pub use crate::histogram::Histogram;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
 
 const TTFT_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
@@ -24,82 +25,6 @@ const TOKEN_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
     50000.0, 100000.0,
 ];
-
-/// A Prometheus histogram with fixed buckets: of seconds (its sum kept in ns) or of counts.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// Non-cumulative count per bucket; the last one is +Inf.
-    counts: Vec<AtomicU64>,
-    /// The sum in integer units: ns for a histogram of seconds, 1 for counts.
-    sum_ns: AtomicU64,
-    /// Units of `sum_ns` per rendered unit (1e9 for seconds).
-    per_unit: f64,
-}
-
-impl Histogram {
-    pub(crate) fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_ns: AtomicU64::new(0),
-            per_unit: 1e9,
-        }
-    }
-
-    pub(crate) fn of_counts(bounds: &'static [f64]) -> Self {
-        Histogram {
-            per_unit: 1.0,
-            ..Histogram::new(bounds)
-        }
-    }
-
-    /// Records one observation of a count (a histogram made by `of_counts`).
-    pub fn observe_count(&self, v: u64) {
-        let i = self.bounds.partition_point(|b| *b < v as f64);
-        self.counts[i].fetch_add(1, Relaxed);
-        self.sum_ns.fetch_add(v, Relaxed);
-    }
-
-    /// Records `n` observations of `d`.
-    pub fn observe_n(&self, d: Duration, n: u64) {
-        if n == 0 {
-            return;
-        }
-        let s = d.as_secs_f64();
-        let i = self.bounds.partition_point(|b| *b < s);
-        self.counts[i].fetch_add(n, Relaxed);
-        self.sum_ns
-            .fetch_add((d.as_nanos() as u64).saturating_mul(n), Relaxed);
-    }
-
-    pub fn observe(&self, d: Duration) {
-        self.observe_n(d, 1);
-    }
-
-    /// Total number of observations.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Relaxed)).sum()
-    }
-
-    pub(crate) fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cum = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            cum += c.load(Relaxed);
-            let le = match self.bounds.get(i) {
-                Some(b) => format!("{b:?}"),
-                None => "+Inf".to_string(),
-            };
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cum}");
-        }
-        let sum = self.sum_ns.load(Relaxed) as f64 / self.per_unit;
-        let _ = writeln!(
-            out,
-            "{name}_sum{{{labels}}} {sum:?}\n{name}_count{{{labels}}} {cum}"
-        );
-    }
-}
 
 /// All metrics of one sim instance.
 #[derive(Debug)]
@@ -378,6 +303,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn histogram_is_cumulative() {

@@ -285,9 +285,12 @@ impl Usage {
     }
 }
 
-/// Text of `n` output tokens (each token is the word " tok").
+/// The text of one output token: every token is the word " tok".
+pub const TOKEN_TEXT: &str = " tok";
+
+/// Text of `n` output tokens.
 pub fn output_text(n: u32) -> String {
-    crate::sse::TOKEN_TEXT.repeat(n as usize)
+    TOKEN_TEXT.repeat(n as usize)
 }
 
 /// The non-streamed response body for a finished request.

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::metrics::Histogram;
+use crate::histogram::Histogram;
 
 /// What one finished request contributes.
 #[derive(Debug, Clone, Copy, Default)]

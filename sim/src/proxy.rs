@@ -336,10 +336,10 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Resp
         Err(e) => return bad_gateway(e),
     };
     let (parts, body) = resp.into_parts();
-    let mut r = Response::new(ResponseBody::Upstream(UpstreamBody {
+    let mut r = Response::new(ResponseBody::Upstream(Box::pin(UpstreamBody {
         body,
         conn: Some((conn, decode_pool.clone())),
-    }));
+    })));
     *r.status_mut() = parts.status;
     for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
         if let Some(v) = parts.headers.get(&name) {

@@ -20,6 +20,7 @@ use crate::ground_truth::{unix_us, GroundTruthLog};
 use crate::http::{accept_loop_with, full, json, ConnPolicy, ResponseBody};
 use crate::metrics::Metrics;
 use crate::openai::Endpoint;
+use crate::state::{AppState, Timing};
 
 /// How tokens are timed.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct ServeConfig {
     pub http_workers: usize,
     pub keep_alive_timeout: Duration,
     pub cached_tokens: bool,
+    /// How streamed events are framed (`--framing`, resolved).
+    pub framing: crate::sse_body::Framing,
     pub metric_names: crate::cli::MetricNames,
     /// HTTPS (`--tls-cert/--tls-key`), read at start-up.
     pub tls: Option<crate::tls::SimTls>,
@@ -94,6 +97,7 @@ impl ServeConfig {
             return Err(ConfigError::BadKeepAlive);
         }
         Ok(ServeConfig {
+            framing: resolve_framing(a.framing, &mode),
             listen: a.listen,
             model: a.model.clone(),
             loras: a.loras.clone(),
@@ -110,33 +114,29 @@ impl ServeConfig {
             cached_tokens: a.cached_tokens,
             metric_names: a.metric_names,
             tls: match (&a.tls_cert, &a.tls_key) {
-                (Some(c), Some(k)) => Some(crate::tls::SimTls::load(c, k)?),
+                (Some(c), Some(k)) => {
+                    Some(crate::tls::SimTls::load(c, k, a.tls_client_ca.as_deref())?)
+                }
                 _ => None,
             },
         })
     }
 }
 
-pub(crate) enum Timing {
-    Deterministic { ttft: Duration, itl: Duration },
-    Engine(EngineHandle),
-}
-
-pub(crate) struct AppState {
-    pub(crate) model: String,
-    pub(crate) loras: Vec<String>,
-    pub(crate) role: Role,
-    pub(crate) timing: Timing,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) ground_truth: Option<Arc<GroundTruthLog>>,
-    pub(crate) faults: FaultPlan,
-    pub(crate) seq: AtomicU64,
-    pub(crate) seed: u64,
-    pub(crate) models_body: Bytes,
-    pub(crate) instance_id: String,
-    pub(crate) required_headers: Vec<(String, String)>,
-    /// With `--cached-tokens`: the prefix cache as the usage reports it.
-    pub(crate) prefix_cache: Option<crate::prefix_cache::PrefixCache>,
+/// `--framing auto` is per-event whenever tokens are timed, batched at zero delay.
+fn resolve_framing(arg: crate::cli::FramingArg, mode: &Mode) -> crate::sse_body::Framing {
+    use crate::cli::FramingArg;
+    use crate::sse_body::Framing;
+    match (arg, mode) {
+        (FramingArg::Batched, _) => Framing::Batched,
+        (FramingArg::PerEvent, _) => Framing::PerEvent,
+        (FramingArg::Auto, Mode::Deterministic { ttft, itl })
+            if ttft.is_zero() && itl.is_zero() =>
+        {
+            Framing::Batched
+        }
+        (FramingArg::Auto, _) => Framing::PerEvent,
+    }
 }
 
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process ends.
@@ -187,6 +187,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         prefix_cache: cfg
             .cached_tokens
             .then(crate::prefix_cache::PrefixCache::default),
+        framing: cfg.framing,
     });
     crate::announce(addr);
     tracing::info!(%addr, role = ?cfg.role, model = %cfg.model, "sim serving");

@@ -5,10 +5,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::openai::{json_str, Endpoint, Usage};
-
-/// Text of every output token: one word, so the load generator counts one token per chunk.
-pub const TOKEN_TEXT: &str = " tok";
+use crate::openai::{json_str, Endpoint, Usage, TOKEN_TEXT};
 
 /// The end-of-stream event.
 pub const DONE: &[u8] = b"data: [DONE]\n\n";

@@ -210,29 +210,59 @@ pub struct PendingFault {
     pub at: u32,
 }
 
+/// How a stream's events are framed: what one poll of the body hands to the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Every token that is ready goes into one frame (one write): at zero delay a whole
+    /// response is one HTTP chunk.
+    Batched,
+    /// Every SSE event (role, token, usage, `[DONE]`) is its own frame, and the body yields
+    /// between frames so that the connection writes (and, with TCP_NODELAY, sends) each one
+    /// before the next: one HTTP chunk and one TCP segment per event, as real engines stream.
+    PerEvent,
+}
+
+/// What a streamed response sends besides its tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct SseShape {
+    /// Tokens the response carries.
+    pub total: u32,
+    pub finish_reason: &'static str,
+    /// A usage chunk before `[DONE]` (`stream_options.include_usage`).
+    pub include_usage: bool,
+    pub framing: Framing,
+}
+
+/// A rendered event waiting for its turn, with the tokens it carries (counted as sent when it
+/// is handed to the connection).
+struct Pending {
+    bytes: Bytes,
+    tokens: u32,
+    last: bool,
+}
+
 /// SSE response body of one streamed request.
 pub struct SseBody {
     src: TokenSource,
     tpl: ChunkTemplates,
-    total: u32,
+    shape: SseShape,
     sent: u32,
-    finish_reason: &'static str,
-    include_usage: bool,
     fault: Option<PendingFault>,
     stall: Option<Pin<Box<Sleep>>>,
     log: RequestLog,
+    /// Per-event framing: rendered events not yet handed over, and whether the body yields
+    /// before the next one (so that the previous one is written first).
+    queue: std::collections::VecDeque<Pending>,
+    yield_first: bool,
     done: bool,
     reset_armed: bool,
 }
 
 impl SseBody {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         src: TokenSource,
         tpl: ChunkTemplates,
-        total: u32,
-        finish_reason: &'static str,
-        include_usage: bool,
+        shape: SseShape,
         fault: Option<Fault>,
         log: RequestLog,
     ) -> Self {
@@ -240,7 +270,7 @@ impl SseBody {
             Fault::Reset { .. } | Fault::Stall(_) | Fault::Malformed | Fault::StreamError => {
                 Some(PendingFault {
                     fault: f,
-                    at: f.fire_at(total),
+                    at: f.fire_at(shape.total),
                 })
             }
             _ => None,
@@ -248,20 +278,22 @@ impl SseBody {
         SseBody {
             src,
             tpl,
-            total,
+            shape,
             sent: 0,
-            finish_reason,
-            include_usage,
             fault,
             stall: None,
             log,
+            queue: Default::default(),
+            yield_first: false,
             done: false,
             reset_armed: false,
         }
     }
 
+    /// Renders the next `n` tokens (and the role, usage and `[DONE]` events around them) as
+    /// one frame.
     fn render(&mut self, n: u32) -> Bytes {
-        let last = self.sent + n >= self.total;
+        let last = self.sent + n >= self.shape.total;
         let mut buf = BytesMut::with_capacity(
             self.tpl.token_len() * (n as usize + 2) + sse::DONE.len() + 256,
         );
@@ -270,28 +302,96 @@ impl SseBody {
         }
         if last {
             self.tpl.put_tokens(&mut buf, n - 1);
-            self.tpl.put_last_token(&mut buf, self.finish_reason);
-            if self.include_usage {
-                self.tpl.put_usage(
-                    &mut buf,
-                    Usage {
-                        prompt_tokens: self.log.prompt_tokens,
-                        completion_tokens: self.total,
-                        cached_tokens: self.log.cached_tokens,
-                    },
-                );
-            }
+            self.tpl.put_last_token(&mut buf, self.shape.finish_reason);
+            self.put_usage(&mut buf);
             buf.extend_from_slice(sse::DONE);
         } else {
             self.tpl.put_tokens(&mut buf, n);
         }
         self.sent += n;
+        self.hand_over(n, last);
+        buf.freeze()
+    }
+
+    /// Queues one token's events, each its own frame (per-event framing).
+    fn render_events(&mut self, n: u32) {
+        for _ in 0..n {
+            let last = self.sent + 1 >= self.shape.total;
+            if self.sent == 0 {
+                let mut role = BytesMut::new();
+                self.tpl.put_role(&mut role);
+                if !role.is_empty() {
+                    self.queue_event(role, 0, false);
+                }
+            }
+            let mut token = BytesMut::with_capacity(self.tpl.token_len() + 64);
+            if last {
+                self.tpl
+                    .put_last_token(&mut token, self.shape.finish_reason);
+            } else {
+                self.tpl.put_tokens(&mut token, 1);
+            }
+            self.sent += 1;
+            self.queue_event(token, 1, false);
+            if last {
+                let mut usage = BytesMut::new();
+                self.put_usage(&mut usage);
+                if !usage.is_empty() {
+                    self.queue_event(usage, 0, false);
+                }
+                self.queue_event(BytesMut::from(sse::DONE), 0, true);
+                return;
+            }
+        }
+    }
+
+    fn queue_event(&mut self, bytes: BytesMut, tokens: u32, last: bool) {
+        self.queue.push_back(Pending {
+            bytes: bytes.freeze(),
+            tokens,
+            last,
+        });
+    }
+
+    fn put_usage(&self, buf: &mut BytesMut) {
+        if self.shape.include_usage {
+            self.tpl.put_usage(
+                buf,
+                Usage {
+                    prompt_tokens: self.log.prompt_tokens,
+                    completion_tokens: self.shape.total,
+                    cached_tokens: self.log.cached_tokens,
+                },
+            );
+        }
+    }
+
+    /// Records `n` tokens handed to the connection now (and the end of the response).
+    fn hand_over(&mut self, n: u32, last: bool) {
         self.log.tokens_sent(n);
         if last {
-            self.log.finish(self.finish_reason);
+            self.log.finish(self.shape.finish_reason);
             self.done = true;
         }
-        buf.freeze()
+    }
+
+    /// The next queued event, after one yield since the previous one (per-event framing).
+    fn poll_queued(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Option<Result<Frame<Bytes>, std::io::Error>>>> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        if self.yield_first {
+            self.yield_first = false;
+            cx.waker().wake_by_ref();
+            return Some(Poll::Pending);
+        }
+        let ev = self.queue.pop_front()?;
+        self.yield_first = true;
+        self.hand_over(ev.tokens, ev.last);
+        Some(Poll::Ready(Some(Ok(Frame::data(ev.bytes)))))
     }
 }
 
@@ -305,6 +405,9 @@ impl Body for SseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
         loop {
+            if let Some(p) = this.poll_queued(cx) {
+                return p;
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -319,7 +422,7 @@ impl Body for SseBody {
                     // Close when the next token would have gone out, and only after one yield
                     // so the connection flushes the tokens already handed over.
                     if !this.reset_armed {
-                        if this.sent < this.total
+                        if this.sent < this.shape.total
                             && this.src.poll_ready(cx, this.sent, 1).is_pending()
                         {
                             return Poll::Pending;
@@ -361,7 +464,7 @@ impl Body for SseBody {
             }
             let limit = match this.fault {
                 Some(pf) => pf.at - this.sent,
-                None => this.total - this.sent,
+                None => this.shape.total - this.sent,
             }
             .min(MAX_TOKENS_PER_FRAME);
             if limit == 0 {
@@ -370,7 +473,15 @@ impl Body for SseBody {
                 return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(sse::DONE)))));
             }
             return match this.src.poll_ready(cx, this.sent, limit) {
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    // Nothing to send until the source wakes us: the last frame gets written.
+                    this.yield_first = false;
+                    Poll::Pending
+                }
+                Poll::Ready(Ready::Tokens(n)) if this.shape.framing == Framing::PerEvent => {
+                    this.render_events(n);
+                    continue;
+                }
                 Poll::Ready(Ready::Tokens(n)) => Poll::Ready(Some(Ok(Frame::data(this.render(n))))),
                 Poll::Ready(Ready::PrefillDone | Ready::Ended) => {
                     this.done = true;

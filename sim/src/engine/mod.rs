@@ -4,8 +4,11 @@
 //! that request's own channel, one cheap message per token, drained in batches by the body.
 
 pub mod card;
+mod event;
 pub mod kv_cache;
 pub mod scheduler;
+
+pub use event::EngineEvent;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -16,15 +19,6 @@ use tokio::time::{sleep_until, Instant};
 use crate::metrics::Metrics;
 use card::EngineCard;
 use scheduler::{NewSeq, Scheduler};
-
-/// What the engine tells one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineEvent {
-    /// One output token was generated.
-    Token,
-    /// The prompt is computed (prefill-only requests; no token follows).
-    PrefillDone,
-}
 
 /// Submits requests to the engine task.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::card::EngineCard;
+use super::event::EngineEvent;
 use super::kv_cache::KvCache;
-use super::EngineEvent;
 
 /// A request handed to the engine.
 #[derive(Debug)]

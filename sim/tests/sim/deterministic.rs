@@ -175,3 +175,38 @@ async fn models_health_lora_and_unknown_model() {
     assert_eq!(nf.json()["error"]["code"], 404);
     assert_eq!(nf.json()["error"]["type"], "NotFoundError");
 }
+
+/// `--framing per-event` writes every SSE event as its own HTTP chunk even at zero delay (as
+/// real engines stream); `--framing batched` (auto at zero delay) writes all ready tokens in one.
+#[tokio::test]
+async fn per_event_framing_sends_one_event_per_chunk_at_zero_delay() {
+    let events_per_frame = |framing: &'static str| async move {
+        let sim = Sim::start(&["serve", "--deterministic", "--framing", framing]);
+        let r = post(
+            sim.addr,
+            "/v1/completions",
+            &completion(
+                "one two three",
+                16,
+                r#","stream_options":{"include_usage":true}"#,
+            ),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.token_events().len(), 16);
+        r.frames
+            .iter()
+            .map(|(_, b)| String::from_utf8_lossy(b).matches("data: ").count())
+            .collect::<Vec<_>>()
+    };
+    let per_event = events_per_frame("per-event").await;
+    // 16 tokens, the usage chunk and [DONE]: one event in every chunk.
+    assert_eq!(per_event, vec![1; 18], "{per_event:?}");
+    let batched = events_per_frame("batched").await;
+    assert_eq!(batched.iter().sum::<usize>(), 18, "{batched:?}");
+    assert!(
+        batched.len() < 18,
+        "batched framing merges events: {batched:?}"
+    );
+}
