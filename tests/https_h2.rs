@@ -23,6 +23,14 @@ fn json_lines(path: &Path) -> anyhow::Result<Vec<Value>> {
 /// A deterministic sim with a ground-truth log, serving TLS with `certs/server.pem` when
 /// `tls`; returns it, its address and the ground-truth file.
 fn sim(dir: &Path, certs: Option<&Path>) -> anyhow::Result<(Proc, String, PathBuf)> {
+    sim_with(dir, certs, &[])
+}
+
+fn sim_with(
+    dir: &Path,
+    certs: Option<&Path>,
+    extra: &[String],
+) -> anyhow::Result<(Proc, String, PathBuf)> {
     let truth = dir.join("truth.jsonl");
     let mut flags = vec![
         "--deterministic".to_string(),
@@ -41,6 +49,7 @@ fn sim(dir: &Path, certs: Option<&Path>) -> anyhow::Result<(Proc, String, PathBu
             arg(&c.join("server.key")),
         ]);
     }
+    flags.extend(extra.iter().cloned());
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (p, addr) = start_sim(dir, "sim", &flags)?;
     Ok((p, addr, truth))
@@ -190,5 +199,87 @@ fn a_certificate_from_another_ca_fails_the_preflight_naming_the_tls_error() -> a
     // (Both CAs of `coordinator certs` carry the same name: rustls reports `BadSignature`; an
     // unrelated CA gives `UnknownIssuer`.) Nothing reached the endpoint's HTTP layer.
     assert!(json_lines(&truth).unwrap_or_default().is_empty());
+    Ok(())
+}
+
+/// An endpoint that asks for client certificates (mutual TLS, `sim --tls-client-ca`): with the
+/// profile's `server.cert_path`/`key_path` (inference-perf's keys; files on each agent's host)
+/// every request succeeds and matches the sim; without them the preflight stops the run, naming
+/// the TLS failure; a missing key file is named with the agent's host.
+#[test]
+fn a_client_certificate_from_the_profile_passes_mutual_tls() -> anyhow::Result<()> {
+    let dir = scratch("https_mutual_tls");
+    let certs = make_certs(&dir, "certs", &[], &["bench"])?;
+    let (_sim, addr, truth) = sim_with(
+        &dir,
+        Some(&certs),
+        &["--tls-client-ca".into(), arg(&certs.join("ca.pem"))],
+    )?;
+    let ca = arg(&certs.join("ca.pem"));
+    let with_cert = |dir: &Path, key: &Path| {
+        let p = profile(
+            dir,
+            &format!("https://{addr}"),
+            "auto",
+            "load: {type: concurrent, stages: [{concurrency_level: 2, num_requests: 12}]}",
+        );
+        let text = std::fs::read_to_string(&p).expect("profile").replace(
+            "ignore_eos: true}",
+            &format!(
+                "ignore_eos: true, cert_path: '{}', key_path: '{}'}}",
+                arg(&certs.join("client-bench.pem")),
+                arg(key)
+            ),
+        );
+        std::fs::write(&p, text).expect("profile");
+        p
+    };
+    let p = with_cert(&dir, &certs.join("client-bench.key"));
+    run_and_check(&dir, &p, &truth, &["--endpoint-ca", &ca], 12)?;
+
+    // Without the certificate: the handshake fails and the preflight says so.
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare)?;
+    let p = profile(
+        &bare,
+        &format!("https://{addr}"),
+        "auto",
+        "load: {type: constant, stages: [{rate: 5, duration: 1}]}",
+    );
+    let (mut coord, caddr) = start_coordinator_run(&bare, &p, 2, &[])?;
+    let _a = start_agent(&bare, &caddr, "agent-a", "client", &["--endpoint-ca", &ca])?;
+    let _b = start_agent(&bare, &caddr, "agent-b", "client", &["--endpoint-ca", &ca])?;
+    assert_eq!(coord.wait(Duration::from_secs(60))?.code(), Some(1));
+    let text = log(&bare, "coordinator");
+    assert!(
+        text.contains("endpoint preflight failed"),
+        "no client certificate: the preflight fails: {text}"
+    );
+
+    // A key file missing on the agents' host is named.
+    let missing = dir.join("missing");
+    std::fs::create_dir_all(&missing)?;
+    let p = with_cert(&missing, &missing.join("nowhere.key"));
+    let (mut coord, caddr) = start_coordinator_run(&missing, &p, 2, &[])?;
+    let _a = start_agent(
+        &missing,
+        &caddr,
+        "agent-a",
+        "client",
+        &["--endpoint-ca", &ca],
+    )?;
+    let _b = start_agent(
+        &missing,
+        &caddr,
+        "agent-b",
+        "client",
+        &["--endpoint-ca", &ca],
+    )?;
+    assert_eq!(coord.wait(Duration::from_secs(60))?.code(), Some(1));
+    let text = log(&missing, "coordinator");
+    assert!(
+        text.contains("server.key_path") && text.contains("nowhere.key"),
+        "the missing key file is named: {text}"
+    );
     Ok(())
 }

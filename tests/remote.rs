@@ -180,16 +180,16 @@ fn preflight_runs_and_fetch_against_serve_with_tls_and_token() -> Result<()> {
     assert!(line(&out, "ok   clocks: 2 agents within 20 ms (largest: ").contains(" ms ± "));
     assert!(line(
         &out,
-        &format!("ok   endpoint http://{sim_addr}: answered a test request (HTTP ")
+        &format!("ok   endpoint http://{sim_addr}: answered a test request (HTTP 200 in ")
     )
     .contains("sent by agent-"));
     line(
         &out,
-        &format!("ok   agent agent-a reaches http://{sim_addr}: HTTP "),
+        &format!("ok   agent agent-a reaches http://{sim_addr}: HTTP 200 in "),
     );
     line(
         &out,
-        &format!("ok   agent agent-b reaches http://{sim_addr}: HTTP "),
+        &format!("ok   agent agent-b reaches http://{sim_addr}: HTTP 200 in "),
     );
     assert_eq!(
         out.last().map(String::as_str),

@@ -85,13 +85,11 @@ async fn run(p: &wire::Preflight, trust: &EndpointTrust) -> wire::PreflightResul
     let sent = Instant::now();
     let rec = client.execute(&data, sent).await;
     result.latency_us = rec.t_end.saturating_duration_since(sent).as_micros() as u64;
+    result.status = u32::from(rec.http_status);
     match &rec.outcome {
         Ok(()) => result.ok = true,
         Err(f) => {
             result.failure_class = f.class();
-            if let Failure::Http(status) = f {
-                result.status = u32::from(*status);
-            }
             result.body = rec.error_body.clone().unwrap_or_default();
         }
     }

@@ -136,6 +136,8 @@ pub struct RequestRecord {
     /// prefix cache, when it said.
     pub cached_tokens: Option<u64>,
     pub outcome: Result<(), Failure>,
+    /// The response's HTTP status code; 0 when no response arrived.
+    pub http_status: u16,
     /// The start of the body of a non-2xx response ([`error_excerpt`]).
     pub error_body: Option<String>,
 }

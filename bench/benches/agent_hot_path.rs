@@ -209,6 +209,7 @@ fn recorder(c: &mut Criterion) {
         token_source: TokenSource::Usage,
         cached_tokens: None,
         outcome: Ok(()),
+        http_status: 0,
         error_body: None,
     };
     let mut g = c.benchmark_group("recorder");

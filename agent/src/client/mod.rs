@@ -98,6 +98,8 @@ pub enum EndpointError {
     BadUrl(String),
     #[error("base_url {url:?}: {host:?} is not a name a TLS certificate can carry")]
     BadServerName { url: String, host: String },
+    #[error(transparent)]
+    ClientCert(#[from] TrustError),
     #[error("cannot resolve {host}: {source}")]
     Resolve {
         host: String,
@@ -172,7 +174,7 @@ impl EndpointClient {
                 }
             })?;
             Some(tls::TlsTarget {
-                connector: trust.connector(spec.http_version),
+                connector: trust.connector(spec.http_version, spec.client_cert.as_ref())?,
                 name,
             })
         } else {
@@ -352,6 +354,7 @@ impl EndpointClient {
             token_source: TokenSource::Chunks,
             cached_tokens: None,
             outcome: Ok(()),
+            http_status: 0,
             error_body: None,
         };
         rec.t_sent = Instant::now();
@@ -368,6 +371,7 @@ impl EndpointClient {
             Err(f) => return finish(rec, f),
         };
         let status = resp.status();
+        rec.http_status = status.as_u16();
         let hints = ReuseHints::from_headers(resp.headers());
         let mut body = resp.into_body();
         if !status.is_success() {
@@ -380,39 +384,57 @@ impl EndpointClient {
             }
             return finish(rec, Failure::Http(status.as_u16()));
         }
-        if !self.streaming {
-            let (bytes, end) = read_capped(&mut body, MAX_BODY, deadline).await;
-            match end {
-                BodyEnd::Complete => {}
-                BodyEnd::OverCap => return finish(rec, Failure::OversizedEvent),
-                BodyEnd::Failed => return finish(rec, Failure::Truncated),
-                BodyEnd::TimedOut => return finish(rec, Failure::TimeoutTotal),
-            }
-            rec.t_end = Instant::now();
-            self.pool.give_back(conn, hints);
-            return match Chunk::parse(&bytes) {
-                Err(_) => finish_at(rec, Failure::Malformed),
-                Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
-                Ok(c) => {
-                    match c.usage.and_then(|u| u.completion_tokens) {
-                        Some(n) => {
-                            rec.out_tokens = n;
-                            rec.token_source = TokenSource::Usage;
-                        }
-                        None => {
-                            rec.out_tokens = count_words(&c.full_text()) as u64;
-                            rec.token_source = TokenSource::Tokenizer;
-                        }
-                    }
-                    if let Some(p) = c.usage.and_then(|u| u.prompt_tokens) {
-                        rec.in_tokens = p;
-                    }
-                    rec.cached_tokens = c.usage.and_then(|u| u.cached_tokens);
-                    self.check_length(rec, data)
-                }
-            };
+        if self.streaming {
+            self.read_stream(rec, data, conn, hints, body, deadline)
+                .await
+        } else {
+            self.read_complete(rec, data, conn, hints, body, deadline)
+                .await
         }
+    }
 
+    /// A non-streamed response: the whole body, then its usage (or its words).
+    async fn read_complete(
+        &self,
+        mut rec: RequestRecord,
+        data: &RequestData,
+        conn: Conn,
+        hints: ReuseHints,
+        mut body: Incoming,
+        deadline: tokio::time::Instant,
+    ) -> RequestRecord {
+        let (bytes, end) = read_capped(&mut body, MAX_BODY, deadline).await;
+        match end {
+            BodyEnd::Complete => {}
+            BodyEnd::OverCap => return finish(rec, Failure::OversizedEvent),
+            BodyEnd::Failed => return finish(rec, Failure::Truncated),
+            BodyEnd::TimedOut => return finish(rec, Failure::TimeoutTotal),
+        }
+        rec.t_end = Instant::now();
+        self.pool.give_back(conn, hints);
+        match Chunk::parse(&bytes) {
+            Err(_) => finish_at(rec, Failure::Malformed),
+            Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
+            Ok(c) => {
+                take_usage(&mut rec, c.usage, || {
+                    (count_words(&c.full_text()) as u64, TokenSource::Tokenizer)
+                });
+                self.check_length(rec, data)
+            }
+        }
+    }
+
+    /// A streamed response: every event timestamped as its bytes arrive, until `[DONE]`.
+    async fn read_stream(
+        &self,
+        mut rec: RequestRecord,
+        data: &RequestData,
+        conn: Conn,
+        hints: ReuseHints,
+        mut body: Incoming,
+        deadline: tokio::time::Instant,
+    ) -> RequestRecord {
+        let t = self.timeouts;
         let mut parser = SseParser::new();
         let mut st = StreamState::default();
         // One allocation for the gaps instead of a doubling series of reallocations (and copies)
@@ -463,20 +485,7 @@ impl EndpointClient {
             return finish_at(rec, Failure::Truncated);
         }
         self.pool.give_back(conn, hints);
-        match st.usage.and_then(|u| u.completion_tokens) {
-            Some(n) => {
-                rec.out_tokens = n;
-                rec.token_source = TokenSource::Usage;
-            }
-            None => {
-                rec.out_tokens = st.text_chunks;
-                rec.token_source = TokenSource::Chunks;
-            }
-        }
-        if let Some(p) = st.usage.and_then(|u| u.prompt_tokens) {
-            rec.in_tokens = p;
-        }
-        rec.cached_tokens = st.usage.and_then(|u| u.cached_tokens);
+        take_usage(&mut rec, st.usage, || (st.text_chunks, TokenSource::Chunks));
         self.check_length(rec, data)
     }
 
@@ -531,6 +540,25 @@ impl StreamState {
             }
         }
     }
+}
+
+/// Token counts from the server's usage when it sent one, else the client's own count.
+fn take_usage(
+    rec: &mut RequestRecord,
+    usage: Option<Usage>,
+    own: impl FnOnce() -> (u64, TokenSource),
+) {
+    match usage.and_then(|u| u.completion_tokens) {
+        Some(n) => {
+            rec.out_tokens = n;
+            rec.token_source = TokenSource::Usage;
+        }
+        None => (rec.out_tokens, rec.token_source) = own(),
+    }
+    if let Some(p) = usage.and_then(|u| u.prompt_tokens) {
+        rec.in_tokens = p;
+    }
+    rec.cached_tokens = usage.and_then(|u| u.cached_tokens);
 }
 
 fn finish(mut rec: RequestRecord, f: Failure) -> RequestRecord {

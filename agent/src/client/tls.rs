@@ -5,10 +5,13 @@
 //! the same in a `FROM scratch` container without a system certificate store; or, with the
 //! agent's `--endpoint-ca FILE`, only the CAs of that PEM file (a private CA, a gateway's
 //! self-signed certificate).
+//!
+//! Client identity (mutual TLS): the profile's `server.cert_path`/`key_path`, PEM files read on
+//! the agent's own host when its stage's client is made.
 
-use fleetbench_common::profile::HttpVersion;
+use fleetbench_common::profile::{ClientCert, HttpVersion};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::RootCertStore;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +22,13 @@ use tokio_rustls::TlsConnector;
 pub enum TrustError {
     #[error("--endpoint-ca {path}: {message}")]
     CaFile { path: String, message: String },
+    /// The profile's `server.cert_path`/`key_path` on this agent's host.
+    #[error("server.{key} {path} (client certificate, read on this agent's host): {message}")]
+    ClientCert {
+        key: &'static str,
+        path: String,
+        message: String,
+    },
 }
 
 /// The roots the agent trusts for HTTPS endpoints; read once at start-up.
@@ -63,21 +73,64 @@ impl EndpointTrust {
         })
     }
 
-    /// A connector offering, by ALPN, the HTTP versions `version` allows.
-    pub(crate) fn connector(&self, version: HttpVersion) -> TlsConnector {
+    /// A connector offering, by ALPN, the HTTP versions `version` allows, presenting the
+    /// client certificate when the profile names one.
+    pub(crate) fn connector(
+        &self,
+        version: HttpVersion,
+        client: Option<&ClientCert>,
+    ) -> Result<TlsConnector, TrustError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
-            .with_root_certificates(self.roots.clone())
-            .with_no_client_auth();
+            .with_root_certificates(self.roots.clone());
+        let mut config = match client {
+            None => builder.with_no_client_auth(),
+            Some(c) => {
+                let (chain, key) = read_identity(c)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| TrustError::ClientCert {
+                        key: "key_path",
+                        path: c.key_path.clone(),
+                        message: format!("does not go with the certificate: {e}"),
+                    })?
+            }
+        };
         config.alpn_protocols = match version {
             HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
             HttpVersion::Http2 => vec![b"h2".to_vec()],
         };
-        TlsConnector::from(Arc::new(config))
+        Ok(TlsConnector::from(Arc::new(config)))
     }
+}
+
+/// The certificate chain and private key of a client identity.
+fn read_identity(
+    c: &ClientCert,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TrustError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&c.cert_path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TrustError::ClientCert {
+            key: "cert_path",
+            path: c.cert_path.clone(),
+            message: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TrustError::ClientCert {
+            key: "cert_path",
+            path: c.cert_path.clone(),
+            message: "no PEM certificate in the file".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(&c.key_path).map_err(|e| TrustError::ClientCert {
+        key: "key_path",
+        path: c.key_path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok((chain, key))
 }
 
 /// How a pool reaches an HTTPS endpoint: the connector and the name its certificate must carry.

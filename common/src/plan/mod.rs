@@ -175,6 +175,10 @@ pub struct EndpointSpec {
     /// `api.http_version`.
     #[serde(default)]
     pub http_version: crate::profile::HttpVersion,
+    /// `server.cert_path`/`key_path`: the client certificate for mutual TLS, files on each
+    /// agent's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<crate::profile::ClientCert>,
 }
 
 pub use crate::data::{DataSpec, LengthDist, LengthSpec};
@@ -400,6 +404,10 @@ pub fn plan_run(
         headers: p.api.headers.clone(),
         response_format: p.api.response_format.as_ref().map(|r| r.to_api_format()),
         http_version: p.api.http_version,
+        // Validated when the profile was loaded.
+        client_cert: crate::profile::client_cert(p, std::path::Path::new("profile"))
+            .ok()
+            .flatten(),
     };
     let data = crate::data::plan_data(loaded, seed);
     let per_request = p

@@ -22,7 +22,7 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             || s.num_sessions.is_some()
             || s.timeout.is_some()
     });
-    let refused: [(&str, bool, &str); 20] = [
+    let refused: [(&str, bool, &str); 19] = [
         ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
         ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
         ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
@@ -81,11 +81,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             "load.circuit_breakers",
             p.load.circuit_breakers.as_ref().is_some_and(|c| !c.is_empty()),
             "stopping a stage on a circuit breaker is not implemented yet",
-        ),
-        (
-            "server.cert_path",
-            p.server.cert_path.is_some() || p.server.key_path.is_some(),
-            "client TLS certificates are not supported yet",
         ),
         (
             "storage.google_cloud_storage",

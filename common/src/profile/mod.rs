@@ -5,6 +5,7 @@
 //! a valid [`Profile`].
 
 mod breaker;
+mod client_cert;
 mod error;
 mod inference_perf;
 pub mod limits;
@@ -17,6 +18,7 @@ mod validate;
 mod vllm_args;
 
 pub use breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
+pub use client_cert::{client_cert, ClientCert};
 pub use error::ProfileError;
 pub use inference_perf::federate_url;
 pub use locate::locate;

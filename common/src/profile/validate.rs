@@ -52,6 +52,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
     super::inference_perf::check_unsupported(p, file)?;
+    super::client_cert(p, file)?;
     for (key, set) in [
         ("load.num_workers", p.load.num_workers.is_some()),
         (
