@@ -120,6 +120,7 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(PYTHON) scripts/check-structure.py
 
 clean-results:
 	rm -rf results

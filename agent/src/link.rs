@@ -225,82 +225,16 @@ fn absorb(state: &mut LinkState, o: Outbound) -> Option<Up> {
     }
 }
 
+/// One connection to the coordinator: join, resend what it may not have, then heartbeats,
+/// stage messages up and the coordinator's messages down until the stream or the run ends.
 async fn session(
     cfg: &AgentConfig,
     state: &mut LinkState,
     stage_tx: &mpsc::UnboundedSender<Outbound>,
     stage_rx: &mut mpsc::UnboundedReceiver<Outbound>,
 ) -> Result<SessionEnd, SessionError> {
-    let retry = |e: anyhow::Error| SessionError::Retry(e);
-    // An Assign carries the shard's data (up to 20,000 trace records): more than tonic's 4 MiB.
-    // A hung connect counts as unreachable (the orphan timeout must be able to fire).
-    let mut client = match tokio::time::timeout(CONNECT_TIMEOUT, cfg.dialer.connect()).await {
-        Ok(c) => c
-            .with_context(|| format!("connect to coordinator {}", cfg.coordinator))
-            .map_err(retry)?,
-        Err(_) => {
-            return Err(retry(anyhow::anyhow!(
-                "connect to coordinator {}: timed out",
-                cfg.coordinator
-            )))
-        }
-    }
-    .max_decoding_message_size(64 << 20);
-    let (up_tx, up_rx) = mpsc::channel::<wire::AgentMessage>(4096);
+    let (up_tx, mut down) = open(cfg, state).await?;
     let send = |body: Up| wire::AgentMessage { body: Some(body) };
-    let hello = wire::Hello {
-        agent_id: cfg.agent_id.clone(),
-        role: cfg.role.to_wire() as i32,
-        host_name: cfg.host_name.clone(),
-        labels: cfg.labels.clone(),
-        accelerators: state.inventory.clone(),
-        software_version: SOFTWARE_VERSION.to_string(),
-        protocol_version: PROTOCOL_VERSION,
-    };
-    up_tx.send(send(Up::Hello(hello))).await.ok();
-    let joined = tokio::time::timeout(CONNECT_TIMEOUT, client.join(ReceiverStream::new(up_rx)))
-        .await
-        .map_err(|_| {
-            retry(anyhow::anyhow!(
-                "join: no answer within {CONNECT_TIMEOUT:?}"
-            ))
-        })?;
-    let mut down = match joined {
-        Ok(r) => r.into_inner(),
-        Err(status)
-            if matches!(
-                status.code(),
-                tonic::Code::FailedPrecondition
-                    | tonic::Code::InvalidArgument
-                    | tonic::Code::Unauthenticated
-                    | tonic::Code::PermissionDenied
-            ) =>
-        {
-            return Err(SessionError::Fatal(anyhow::anyhow!(
-                "coordinator refused this agent: {}",
-                status.message()
-            )));
-        }
-        Err(status) if status.code() == tonic::Code::AlreadyExists => {
-            // The name is taken by a connected agent; after a network break that may be this
-            // agent's own old stream, which the coordinator drops once it is silent: retry.
-            tracing::warn!("coordinator refused this agent: {}", status.message());
-            return Err(retry(anyhow::anyhow!(
-                "coordinator refused this agent: {}",
-                status.message()
-            )));
-        }
-        Err(status) => return Err(retry(anyhow::anyhow!("join: {status}"))),
-    };
-    // Resend what the coordinator may not have.
-    for s in state.unacked.values() {
-        if up_tx.send(send(Up::Snapshot(s.clone()))).await.is_err() {
-            return Err(retry(anyhow::anyhow!("stream closed while resending")));
-        }
-    }
-    if let Some(end) = state.last_end.clone() {
-        up_tx.send(send(end)).await.ok();
-    }
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     let mut flush_check = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -340,50 +274,175 @@ async fn session(
                     }
                 };
                 let Some(body) = msg.body else { continue };
-                match body {
-                    Down::Welcome(w) => tracing::info!("joined coordinator {} (version {})", cfg.coordinator, w.coordinator_version),
-                    Down::Clock(p) => {
-                        let reply = wire::ClockProbeReply { probe_id: p.probe_id, coordinator_unix_ns: p.coordinator_unix_ns, agent_unix_ns: cfg.now_ns() };
-                        up_tx.send(send(Up::Clock(reply))).await.ok();
-                    }
-                    Down::Ack(a) => {
-                        state.unacked.remove(&(a.run_id, a.stage, a.shard, a.seq));
-                    }
-                    Down::Assign(a) => {
-                        if let Err(e) = start_stage(cfg, state, stage_tx, a).await {
-                            tracing::error!("{e:#}");
-                        }
-                    }
-                    Down::Cancel(c) => {
-                        // The stage stops sending and still flushes its last snapshot and Done.
-                        if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == c.run_id) {
-                            s.stop(&format!("cancelled by the coordinator: {}", c.reason));
-                        }
-                    }
-                    Down::Preflight(p) => {
-                        tokio::spawn(crate::preflight::answer(p, cfg.endpoint_trust.clone(), stage_tx.clone()));
-                    }
-                    Down::StageEnd(e) => {
-                        if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == e.run_id && s.stage == e.stage) {
-                            s.end.notify_one();
-                        }
-                    }
-                    Down::RunEnd(e) => {
-                        tracing::info!("run {} ended ({})", e.run_id, if e.ok { "ok" } else { &e.message });
-                        state.runs_ended += 1;
-                        state.last_end = None;
-                        // The run is closed: what it did not acknowledge, it will not apply.
-                        state.unacked.retain(|k, _| k.0 != e.run_id);
-                        if cfg.once {
-                            // Let queued messages reach the coordinator before the stream closes.
-                            drop(up_tx);
-                            return Ok(SessionEnd::RunEnded);
-                        }
-                    }
+                if let Some(end) = on_message(cfg, state, stage_tx, &up_tx, body).await {
+                    drop(up_tx);
+                    return Ok(end);
                 }
             }
         }
     }
+}
+
+/// Connects, says Hello and joins (a refusal for good is fatal, anything else is retried),
+/// then resends the unacknowledged snapshots and the last end of a shard.
+async fn open(
+    cfg: &AgentConfig,
+    state: &mut LinkState,
+) -> Result<
+    (
+        mpsc::Sender<wire::AgentMessage>,
+        tonic::Streaming<wire::CoordinatorMessage>,
+    ),
+    SessionError,
+> {
+    let retry = |e: anyhow::Error| SessionError::Retry(e);
+    // An Assign carries the shard's data (up to 20,000 trace records): more than tonic's 4 MiB.
+    // A hung connect counts as unreachable (the orphan timeout must be able to fire).
+    let mut client = match tokio::time::timeout(CONNECT_TIMEOUT, cfg.dialer.connect()).await {
+        Ok(c) => c
+            .with_context(|| format!("connect to coordinator {}", cfg.coordinator))
+            .map_err(retry)?,
+        Err(_) => {
+            return Err(retry(anyhow::anyhow!(
+                "connect to coordinator {}: timed out",
+                cfg.coordinator
+            )))
+        }
+    }
+    .max_decoding_message_size(64 << 20);
+    let (up_tx, up_rx) = mpsc::channel::<wire::AgentMessage>(4096);
+    let send = |body: Up| wire::AgentMessage { body: Some(body) };
+    let hello = wire::Hello {
+        agent_id: cfg.agent_id.clone(),
+        role: cfg.role.to_wire() as i32,
+        host_name: cfg.host_name.clone(),
+        labels: cfg.labels.clone(),
+        accelerators: state.inventory.clone(),
+        software_version: SOFTWARE_VERSION.to_string(),
+        protocol_version: PROTOCOL_VERSION,
+    };
+    up_tx.send(send(Up::Hello(hello))).await.ok();
+    let joined = tokio::time::timeout(CONNECT_TIMEOUT, client.join(ReceiverStream::new(up_rx)))
+        .await
+        .map_err(|_| {
+            retry(anyhow::anyhow!(
+                "join: no answer within {CONNECT_TIMEOUT:?}"
+            ))
+        })?;
+    let down = match joined {
+        Ok(r) => r.into_inner(),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::FailedPrecondition
+                    | tonic::Code::InvalidArgument
+                    | tonic::Code::Unauthenticated
+                    | tonic::Code::PermissionDenied
+            ) =>
+        {
+            return Err(SessionError::Fatal(anyhow::anyhow!(
+                "coordinator refused this agent: {}",
+                status.message()
+            )));
+        }
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {
+            // The name is taken by a connected agent; after a network break that may be this
+            // agent's own old stream, which the coordinator drops once it is silent: retry.
+            tracing::warn!("coordinator refused this agent: {}", status.message());
+            return Err(retry(anyhow::anyhow!(
+                "coordinator refused this agent: {}",
+                status.message()
+            )));
+        }
+        Err(status) => return Err(retry(anyhow::anyhow!("join: {status}"))),
+    };
+    // Resend what the coordinator may not have.
+    for s in state.unacked.values() {
+        if up_tx.send(send(Up::Snapshot(s.clone()))).await.is_err() {
+            return Err(retry(anyhow::anyhow!("stream closed while resending")));
+        }
+    }
+    if let Some(end) = state.last_end.clone() {
+        up_tx.send(send(end)).await.ok();
+    }
+    Ok((up_tx, down))
+}
+
+/// One message from the coordinator; `Some` when the session ends with it (`--once` and the
+/// run ended).
+async fn on_message(
+    cfg: &AgentConfig,
+    state: &mut LinkState,
+    stage_tx: &mpsc::UnboundedSender<Outbound>,
+    up_tx: &mpsc::Sender<wire::AgentMessage>,
+    body: Down,
+) -> Option<SessionEnd> {
+    match body {
+        Down::Welcome(w) => tracing::info!(
+            "joined coordinator {} (version {})",
+            cfg.coordinator,
+            w.coordinator_version
+        ),
+        Down::Clock(p) => {
+            let reply = wire::ClockProbeReply {
+                probe_id: p.probe_id,
+                coordinator_unix_ns: p.coordinator_unix_ns,
+                agent_unix_ns: cfg.now_ns(),
+            };
+            up_tx
+                .send(wire::AgentMessage {
+                    body: Some(Up::Clock(reply)),
+                })
+                .await
+                .ok();
+        }
+        Down::Ack(a) => {
+            state.unacked.remove(&(a.run_id, a.stage, a.shard, a.seq));
+        }
+        Down::Assign(a) => {
+            if let Err(e) = start_stage(cfg, state, stage_tx, a).await {
+                tracing::error!("{e:#}");
+            }
+        }
+        Down::Cancel(c) => {
+            // The stage stops sending and still flushes its last snapshot and Done.
+            if let Some(s) = state.stage.as_ref().filter(|s| s.run_id == c.run_id) {
+                s.stop(&format!("cancelled by the coordinator: {}", c.reason));
+            }
+        }
+        Down::Preflight(p) => {
+            tokio::spawn(crate::preflight::answer(
+                p,
+                cfg.endpoint_trust.clone(),
+                stage_tx.clone(),
+            ));
+        }
+        Down::StageEnd(e) => {
+            if let Some(s) = state
+                .stage
+                .as_ref()
+                .filter(|s| s.run_id == e.run_id && s.stage == e.stage)
+            {
+                s.end.notify_one();
+            }
+        }
+        Down::RunEnd(e) => {
+            tracing::info!(
+                "run {} ended ({})",
+                e.run_id,
+                if e.ok { "ok" } else { &e.message }
+            );
+            state.runs_ended += 1;
+            state.last_end = None;
+            // The run is closed: what it did not acknowledge, it will not apply.
+            state.unacked.retain(|k, _| k.0 != e.run_id);
+            if cfg.once {
+                // Let queued messages reach the coordinator before the stream closes.
+                return Some(SessionEnd::RunEnded);
+            }
+        }
+    }
+    None
 }
 
 /// Tells the coordinator that this shard cannot run, and why; the error for the log.

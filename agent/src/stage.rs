@@ -93,17 +93,7 @@ pub struct StageContext {
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
 pub async fn run_stage(ctx: StageContext) {
-    let mut recorder = Recorder::new(ctx.start, ctx.spec.window).with_goodput(ctx.spec.goodput);
-    if ctx.spec.per_request {
-        // The stage start in this agent's clock, for the records' Unix times.
-        let now = Instant::now();
-        let ahead = ctx.start.saturating_duration_since(now).as_nanos() as i64;
-        let behind = now.saturating_duration_since(ctx.start).as_nanos() as i64;
-        let start_unix_ns =
-            fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns + ahead - behind;
-        recorder = recorder.keeping_requests(start_unix_ns);
-    }
-    let recorder = Arc::new(recorder);
+    let recorder = Arc::new(new_recorder(&ctx));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let cutter = tokio::spawn(cut_snapshots(
         ctx.spec.clone(),
@@ -113,37 +103,7 @@ pub async fn run_stage(ctx: StageContext) {
         stop_rx,
     ));
     let spec = &ctx.spec;
-    // Never more idle connections than the stage has in flight at once: each idle one may
-    // hold one of the server's HTTP threads.
-    let in_flight = match &spec.load {
-        ShardLoad::Concurrent { users, .. } => *users as usize,
-        ShardLoad::Idle => 0,
-        _ => ctx.limits.max_in_flight,
-    }
-    .min(ctx.limits.max_in_flight);
-    ctx.client.pool().set_max_idle(in_flight);
-    // Pre-warm only when the profile asks (`load.warmup_connections`), at most what the stage
-    // uses at once, opened just before the start so that they do not sit idle.
-    let warm = (spec.warmup_connections as usize).min(in_flight);
-    if warm > 0 {
-        if let Some(t) = ctx.start.checked_sub(PREWARM_LEAD) {
-            tokio::time::sleep_until(t.into()).await;
-        }
-        ctx.client.prewarm(warm, ctx.start).await;
-    }
-    let (sweep_stop_tx, mut sweep_stop) = tokio::sync::oneshot::channel::<()>();
-    let sweeper = {
-        let client = ctx.client.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => client.pool().sweep(),
-                    _ = &mut sweep_stop => return,
-                }
-            }
-        })
-    };
+    let (sweep_stop_tx, sweeper) = prepare_connections(&ctx).await;
     tokio::select! {
         _ = wait_until(ctx.start) => {}
         _ = ctx.stop.wait() => {}
@@ -163,42 +123,7 @@ pub async fn run_stage(ctx: StageContext) {
         .window
         .end_s
         .map(|w| ctx.start + Duration::from_secs_f64(w));
-    match &spec.load {
-        ShardLoad::Constant { .. }
-        | ShardLoad::Poisson { .. }
-        | ShardLoad::Gamma { .. }
-        | ShardLoad::Trace { .. } => {
-            if let Some(arrivals) = spec.arrivals() {
-                open_loop(&ctx, arrivals, &recorder, grace).await;
-            }
-        }
-        ShardLoad::Concurrent {
-            users,
-            num_requests,
-            duration_s,
-            first_user,
-            total_users,
-        } => {
-            let stop_at = duration_s.map(|d| ctx.start + Duration::from_secs_f64(d));
-            let users = Users {
-                count: *users,
-                first: *first_user,
-                total: *total_users,
-            };
-            closed_loop(&ctx, users, *num_requests, stop_at, &recorder, grace).await;
-        }
-        // Telemetry only: sample until the window ends, or until the coordinator says the
-        // load shards are done.
-        ShardLoad::Idle => tokio::select! {
-            _ = async {
-                match window_end {
-                    Some(end) => tokio::time::sleep_until(end.into()).await,
-                    None => ctx.stage_end.notified().await,
-                }
-            } => {}
-            _ = ctx.stop.wait() => {}
-        },
-    }
+    send_load(&ctx, &recorder, grace, window_end).await;
     let elapsed = recorder
         .last_end()
         .or(window_end)
@@ -231,6 +156,112 @@ pub async fn run_stage(ctx: StageContext) {
         elapsed_us: elapsed.as_micros() as u64,
         started_unix_ns,
     }));
+}
+
+/// The stage's recorder (keeping per-request records, with their Unix times in this agent's
+/// clock, when the profile asks).
+fn new_recorder(ctx: &StageContext) -> Recorder {
+    let recorder = Recorder::new(ctx.start, ctx.spec.window).with_goodput(ctx.spec.goodput);
+    if ctx.spec.per_request {
+        // The stage start in this agent's clock, for the records' Unix times.
+        let now = Instant::now();
+        let ahead = ctx.start.saturating_duration_since(now).as_nanos() as i64;
+        let behind = now.saturating_duration_since(ctx.start).as_nanos() as i64;
+        let start_unix_ns =
+            fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns + ahead - behind;
+        return recorder.keeping_requests(start_unix_ns);
+    }
+    recorder
+}
+
+/// The connection pool for the stage: idle connections capped at what it has in flight, the
+/// pre-warmed ones the profile asks for, and the idle sweeper (stopped through the sender).
+async fn prepare_connections(
+    ctx: &StageContext,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let spec = &ctx.spec;
+    // Never more idle connections than the stage has in flight at once: each idle one may
+    // hold one of the server's HTTP threads.
+    let in_flight = match &spec.load {
+        ShardLoad::Concurrent { users, .. } => *users as usize,
+        ShardLoad::Idle => 0,
+        _ => ctx.limits.max_in_flight,
+    }
+    .min(ctx.limits.max_in_flight);
+    ctx.client.pool().set_max_idle(in_flight);
+    // Pre-warm only when the profile asks (`load.warmup_connections`), at most what the stage
+    // uses at once, opened just before the start so that they do not sit idle.
+    let warm = (spec.warmup_connections as usize).min(in_flight);
+    if warm > 0 {
+        if let Some(t) = ctx.start.checked_sub(PREWARM_LEAD) {
+            tokio::time::sleep_until(t.into()).await;
+        }
+        ctx.client.prewarm(warm, ctx.start).await;
+    }
+    let (sweep_stop_tx, mut sweep_stop) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = {
+        let client = ctx.client.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => client.pool().sweep(),
+                    _ = &mut sweep_stop => return,
+                }
+            }
+        })
+    };
+    (sweep_stop_tx, sweeper)
+}
+
+/// Sends the shard's load: open loop, closed loop, or (telemetry only) nothing until the
+/// window ends or the coordinator ends the stage.
+async fn send_load(
+    ctx: &StageContext,
+    recorder: &Arc<Recorder>,
+    grace: Duration,
+    window_end: Option<Instant>,
+) {
+    let spec = &ctx.spec;
+    match &spec.load {
+        ShardLoad::Constant { .. }
+        | ShardLoad::Poisson { .. }
+        | ShardLoad::Gamma { .. }
+        | ShardLoad::Trace { .. } => {
+            if let Some(arrivals) = spec.arrivals() {
+                open_loop(ctx, arrivals, recorder, grace).await;
+            }
+        }
+        ShardLoad::Concurrent {
+            users,
+            num_requests,
+            duration_s,
+            first_user,
+            total_users,
+        } => {
+            let stop_at = duration_s.map(|d| ctx.start + Duration::from_secs_f64(d));
+            let users = Users {
+                count: *users,
+                first: *first_user,
+                total: *total_users,
+            };
+            closed_loop(ctx, users, *num_requests, stop_at, recorder, grace).await;
+        }
+        // Telemetry only: sample until the window ends, or until the coordinator says the
+        // load shards are done.
+        ShardLoad::Idle => tokio::select! {
+            _ = async {
+                match window_end {
+                    Some(end) => tokio::time::sleep_until(end.into()).await,
+                    None => ctx.stage_end.notified().await,
+                }
+            } => {}
+            _ = ctx.stop.wait() => {}
+        },
+    }
 }
 
 /// Sends each request at its intended time; latency counts from that time even when the send

@@ -29,6 +29,8 @@ pub struct AgentEntry {
 pub struct Fleet {
     agents: Mutex<BTreeMap<String, AgentEntry>>,
     next_generation: Mutex<u64>,
+    /// Woken on every clock reply, for [`crate::probe::probe_and_wait`].
+    clock_replies: tokio::sync::Notify,
 }
 
 impl Fleet {
@@ -115,6 +117,12 @@ impl Fleet {
             });
             a.last_seen = Instant::now();
         }
+        self.clock_replies.notify_waiters();
+    }
+
+    /// Completes at the next clock reply from any agent.
+    pub(crate) fn clock_replied(&self) -> tokio::sync::futures::Notified<'_> {
+        self.clock_replies.notified()
     }
 
     /// Connected agents, prefill first, then decode, client, other; by name within a role.

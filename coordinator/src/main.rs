@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use fleetbench_common::profile::{env_values, load_profile_with, LoadedProfile};
 use fleetbench_common::report::{StageVerdict, Verdict};
-use fleetbench_common::token::{Access, Tokens};
+use fleetbench_common::token::Tokens;
 use fleetbench_coordinator::certs::{write_certs, CertsRequest};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::live;
@@ -24,7 +24,9 @@ mod local;
 mod matrix_cli;
 mod quick;
 use local::{AgentChoice, Agents, LocalAgents};
+mod dial_cli;
 mod remote_cli;
+use dial_cli::{connect, DialArgs};
 use matrix_cli::MatrixSelect;
 use quick::QuickArgs;
 
@@ -304,53 +306,6 @@ fn exit_for_verdicts(verdicts: &[StageVerdict], allow_degraded: bool) {
     std::process::exit(code);
 }
 
-/// How `submit` and `watch` reach the coordinator.
-#[derive(clap::Args, Clone)]
-struct DialArgs {
-    /// Plaintext to the coordinator, without TLS.
-    #[arg(long)]
-    insecure: bool,
-    /// The CA that signed the coordinator's certificate (PEM), e.g. ca.pem of `coordinator certs`.
-    #[arg(long, env = "FLEETBENCH_CA_CERT")]
-    ca_cert: Option<PathBuf>,
-    /// This client's certificate (PEM), for a coordinator with --client-ca.
-    #[arg(long)]
-    cert: Option<PathBuf>,
-    /// The key of --cert (PEM).
-    #[arg(long)]
-    key: Option<PathBuf>,
-    /// The name the coordinator's certificate carries (default: the host of --coordinator).
-    #[arg(long)]
-    tls_server_name: Option<String>,
-    /// A file with the client token (`client:SECRET`); default: FLEETBENCH_TOKEN.
-    #[arg(long, env = "FLEETBENCH_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
-}
-
-impl DialArgs {
-    fn security(&self) -> anyhow::Result<DialSecurity> {
-        let tokens = Tokens::from_file_or_env(self.token_file.as_deref())?;
-        let token = match &tokens {
-            Some(t) => Some(
-                t.require(
-                    Access::Client,
-                    "the client's token (--token-file or FLEETBENCH_TOKEN)",
-                )?
-                .to_string(),
-            ),
-            None => None,
-        };
-        Ok(DialSecurity {
-            insecure: self.insecure,
-            ca_cert: self.ca_cert.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            server_name: self.tls_server_name.clone(),
-            token,
-        })
-    }
-}
-
 #[derive(clap::Args, Clone)]
 struct ServerArgs {
     /// Where to listen for agents and clients (port 0: any free port, printed on stdout).
@@ -419,110 +374,113 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Serve { server, state_dir } => serve(server, state_dir).await,
-            Command::Run {
-                profile,
-                expect_agents,
-                local_agents,
-                quick,
-                overrides,
-                select,
-                verdict,
-                server,
-                progress,
-            } => {
-                live::configure(progress);
-                let runs = match &profile {
-                    Some(p) => matrix_cli::profiles_to_run(p, &overrides, &select)?,
-                    None => vec![quick.load()?],
-                };
-                let name = profile
-                    .map_or_else(|| "the quick form".to_string(), |p| p.display().to_string());
-                run(&name, runs, (expect_agents, local_agents), verdict, server).await
+    runtime.block_on(dispatch(cli.command))
+}
+
+/// Runs one command of the command line on the async runtime.
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { server, state_dir } => serve(server, state_dir).await,
+        Command::Run {
+            profile,
+            expect_agents,
+            local_agents,
+            quick,
+            overrides,
+            select,
+            verdict,
+            server,
+            progress,
+        } => {
+            live::configure(progress);
+            let runs = match &profile {
+                Some(p) => matrix_cli::profiles_to_run(p, &overrides, &select)?,
+                None => vec![quick.load()?],
+            };
+            let name =
+                profile.map_or_else(|| "the quick form".to_string(), |p| p.display().to_string());
+            run(&name, runs, (expect_agents, local_agents), verdict, server).await
+        }
+        Command::Sweep {
+            file,
+            expect_agents,
+            overrides,
+            verdict,
+            server,
+        } => sweep(file, expect_agents, &overrides, verdict, server).await,
+        Command::Validate {
+            profile,
+            overrides,
+            select,
+            agents,
+            json,
+        } => validate(&profile, &overrides, &select, agents, json),
+        Command::Expand {
+            matrix,
+            out,
+            overrides,
+            select,
+        } => {
+            for f in matrix_cli::expand(&matrix, &overrides, &select, &out)? {
+                println!("{}", f.display());
             }
-            Command::Sweep {
-                file,
-                expect_agents,
-                overrides,
-                verdict,
-                server,
-            } => sweep(file, expect_agents, &overrides, verdict, server).await,
-            Command::Validate {
-                profile,
-                overrides,
-                select,
-                agents,
-                json,
-            } => validate(&profile, &overrides, &select, agents, json),
-            Command::Expand {
-                matrix,
-                out,
-                overrides,
-                select,
-            } => {
-                for f in matrix_cli::expand(&matrix, &overrides, &select, &out)? {
-                    println!("{}", f.display());
-                }
-                Ok(())
-            }
-            Command::Submit {
+            Ok(())
+        }
+        Command::Submit {
+            profile,
+            coordinator,
+            expect_agents,
+            overrides,
+            select,
+            verdict,
+            dial,
+            progress,
+        } => {
+            live::configure(progress);
+            submit(
                 profile,
                 coordinator,
                 expect_agents,
-                overrides,
-                select,
+                &overrides,
+                &select,
                 verdict,
-                dial,
-                progress,
-            } => {
-                live::configure(progress);
-                submit(
-                    profile,
-                    coordinator,
-                    expect_agents,
-                    &overrides,
-                    &select,
-                    verdict,
-                    dial.security()?,
-                )
-                .await
-            }
-            Command::Watch {
-                run_id,
-                coordinator,
-                dial,
-                progress,
-            } => {
-                live::configure(progress);
-                watch(run_id, coordinator, dial).await
-            }
-            Command::Preflight(args) => remote_cli::preflight::run(args).await,
-            Command::Runs(remote) => remote_cli::runs::run(remote).await,
-            Command::Fetch(args) => remote_cli::fetch::run(args).await,
-            Command::Certs {
-                out,
+                dial.security()?,
+            )
+            .await
+        }
+        Command::Watch {
+            run_id,
+            coordinator,
+            dial,
+            progress,
+        } => {
+            live::configure(progress);
+            watch(run_id, coordinator, dial).await
+        }
+        Command::Preflight(args) => remote_cli::preflight::run(args).await,
+        Command::Runs(remote) => remote_cli::runs::run(remote).await,
+        Command::Fetch(args) => remote_cli::fetch::run(args).await,
+        Command::Certs {
+            out,
+            hosts,
+            agents,
+            clients,
+            days,
+        } => {
+            let req = CertsRequest {
                 hosts,
                 agents,
                 clients,
                 days,
-            } => {
-                let req = CertsRequest {
-                    hosts,
-                    agents,
-                    clients,
-                    days,
-                };
-                for f in write_certs(&out, &req)? {
-                    println!("{}", f.display());
-                }
-                Ok(())
+            };
+            for f in write_certs(&out, &req)? {
+                println!("{}", f.display());
             }
-            Command::Report { command } => report(command),
-            Command::Completions { .. } => Ok(()),
+            Ok(())
         }
-    })
+        Command::Report { command } => report(command),
+        Command::Completions { .. } => Ok(()),
+    }
 }
 
 /// Serves the control plane as `args` say; with `local` tokens (local agents), plaintext on
@@ -1000,12 +958,6 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn connect(coordinator: &str, dial: &DialSecurity) -> anyhow::Result<Client> {
-    dial.connect(coordinator)
-        .await
-        .with_context(|| format!("connect to the coordinator at {coordinator}"))
 }
 
 /// Shows a run's `Watch` events until it ends; an error if the run failed. Ctrl-C in the

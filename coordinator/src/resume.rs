@@ -11,39 +11,19 @@
 use crate::collect::StageCollector;
 use crate::hub::{AgentEvent, Hub, Progress};
 use crate::recover::{self, RecoverError, RunFiles};
-use crate::run::{cancel, handle_event, run_stage, RunRequest};
+use crate::run::{run_stages, RunError, RunOptions};
+use crate::stage::{cancel, handle_event, StageContext};
+use crate::state_dir::unfinished_runs;
 use crate::store::RunStore;
 use fleetbench_common::clock::unix_ns;
+use fleetbench_common::plan::StagePlan;
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-
-/// Appends a started run to `state_dir/runs.jsonl`.
-pub(crate) fn register(state_dir: &Path, run_id: &str, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state_dir.join("runs.jsonl"))?;
-    let mut line = serde_json::to_vec(&json!({"run_id": run_id, "dir": dir})).unwrap_or_default();
-    line.push(b'\n');
-    f.write_all(&line)
-}
-
-/// The run directories of the runs in `state_dir` that did not finish, oldest first.
-pub fn unfinished_runs(state_dir: &Path) -> Vec<PathBuf> {
-    let text = std::fs::read_to_string(state_dir.join("runs.jsonl")).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["dir"].as_str().map(PathBuf::from))
-        .filter(|d| d.is_dir() && !recover::finished(&recover::read_state(d)))
-        .collect()
-}
 
 /// Picks up the unfinished runs of `state_dir`: partial reports for all but the latest, which
 /// is resumed in the background (returns its run id).
@@ -127,8 +107,14 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
     let start_at = recover::stage_start(&state, stage_index);
     let (hub, dir, id) = (hub.clone(), dir.to_path_buf(), run_id.clone());
     tokio::spawn(async move {
-        let result =
-            finish_stage(&hub, &dir, files, stage, collector, start_at, events, &ptx).await;
+        let resumed = Resumed {
+            dir: dir.clone(),
+            files,
+            stage,
+            collector,
+            start_at,
+        };
+        let result = finish_stage(&hub, resumed, events, &ptx).await;
         hub.deactivate(&id);
         let message = match &result {
             Ok(()) => String::new(),
@@ -151,28 +137,77 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
     Ok(run_id)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The stage a restarted coordinator picks up: the run's files and the collector rebuilt from
+/// its snapshot log.
+struct Resumed {
+    dir: PathBuf,
+    files: RunFiles,
+    stage: StagePlan,
+    collector: StageCollector,
+    /// The stage's recorded start, Unix ns in the coordinator's clock.
+    start_at: Option<i64>,
+}
+
+/// Finishes the resumed stage (its report complete, or partial when agents did not come back),
+/// then the later stages as usual after a complete one; renders the outputs.
 async fn finish_stage(
     hub: &Arc<Hub>,
-    dir: &Path,
-    files: RunFiles,
-    stage: fleetbench_common::plan::StagePlan,
-    mut collector: StageCollector,
-    start_at: Option<i64>,
+    mut resumed: Resumed,
     mut events: mpsc::UnboundedReceiver<AgentEvent>,
     progress: &watch::Sender<Progress>,
 ) -> Result<(), RecoverError> {
-    let mut store = RunStore::open(dir.to_path_buf());
-    let ids: Vec<String> = files
+    let dir = resumed.dir.clone();
+    let mut store = RunStore::open(dir.clone());
+    let lost = collect_resumed(hub, &mut resumed, &mut store, &mut events).await;
+    let (report, complete) = resumed_report(&resumed, lost);
+    let stage = resumed.stage.index;
+    store.write_stage_report(stage, &report)?;
+    let _ = store.record_state(&json!({"event": "stage_finished", "stage": stage,
+        "partial": !complete, "at_unix_ns": unix_ns()}));
+    let total = report.metrics.requests.total;
+    let later = resumed.files.plan.stages.iter().any(|s| s.index > stage);
+    // The later stages run as usual when this one finished; otherwise the run ends partial.
+    let partial_run = match (complete, later) {
+        (true, true) => run_later_stages(hub, resumed, &mut store, &mut events, progress).await?,
+        (true, false) => false,
+        (false, _) => true,
+    };
+    store.record_state(
+        &json!({"event": "finished", "partial": partial_run, "at_unix_ns": unix_ns()}),
+    )?;
+    let how = if complete {
+        "finished"
+    } else {
+        "ended partial"
+    };
+    tracing::info!("resumed stage {stage} {how}: {total} requests");
+    match tokio::task::spawn_blocking(move || crate::render::render_run(&dir)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("rendering the report failed: {e}"),
+        Err(e) => tracing::warn!("rendering the report panicked: {e}"),
+    }
+    Ok(())
+}
+
+/// Collects the resumed stage until it is complete, its deadline passed (its planned end plus
+/// grace in our clock, at least the loss timeout, then twice that timeout) or a stop request;
+/// returns the agents that did not come back within the loss timeout.
+async fn collect_resumed(
+    hub: &Arc<Hub>,
+    r: &mut Resumed,
+    store: &mut RunStore,
+    events: &mut mpsc::UnboundedReceiver<AgentEvent>,
+) -> Vec<String> {
+    let ids: Vec<String> = r
+        .files
         .plan
         .members
         .iter()
         .map(|m| m.agent_id.clone())
         .collect();
     let timeout = hub.config.agent_timeout;
-    // Until the stage's planned end (+ grace) in our clock, and at least the loss timeout.
-    let grace = Duration::from_millis(stage.shards.first().map_or(0, |s| s.grace_period_ms));
-    let planned_end = match (start_at, stage.window.end_s) {
+    let grace = Duration::from_millis(r.stage.shards.first().map_or(0, |s| s.grace_period_ms));
+    let planned_end = match (r.start_at, r.stage.window.end_s) {
         (Some(s), Some(w)) => {
             let end_ns = s + (w * 1e9) as i64 + grace.as_nanos() as i64;
             Duration::from_nanos((end_ns - unix_ns()).max(0) as u64)
@@ -184,12 +219,13 @@ async fn finish_stage(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut lost: Vec<String> = Vec::new();
     let mut stop = hub.stop_signal();
-    while !collector.complete() && Instant::now() < deadline {
+    let stage = r.stage.index;
+    while !r.collector.complete() && Instant::now() < deadline {
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
-                if let Err(e) = handle_event(hub, &ids, stage.index, &mut collector, &mut store, ev).await {
-                    tracing::warn!("resumed stage {}: {e}", stage.index);
+                if let Err(e) = handle_event(hub, &ids, stage, &mut r.collector, store, ev).await {
+                    tracing::warn!("resumed stage {stage}: {e}");
                 }
             }
             _ = tick.tick() => {
@@ -197,21 +233,29 @@ async fn finish_stage(
                 if begun.elapsed() > timeout {
                     for agent in hub.fleet.silent(&ids, timeout) {
                         let shard = ids.iter().position(|i| *i == agent).unwrap_or(0) as u32;
-                        if !collector.lost_shards().contains(&shard) {
+                        if !r.collector.lost_shards().contains(&shard) {
                             tracing::warn!(agent = %agent, "did not come back after the restart: shard {shard} lost");
-                            collector.abandon(shard);
+                            r.collector.abandon(shard);
                             lost.push(agent);
                         }
                     }
                 }
             }
             _ = crate::hub::stopped(&mut stop) => {
-                cancel(hub, &ids, &files.plan.run_id, "the coordinator is stopping").await;
+                cancel(hub, &ids, &r.files.plan.run_id, "the coordinator is stopping").await;
                 break;
             }
         }
     }
-    let complete = collector.complete() && lost.is_empty();
+    lost
+}
+
+/// The resumed stage's report and whether every shard finished: partial unless all did.
+fn resumed_report(
+    r: &Resumed,
+    lost: Vec<String>,
+) -> (fleetbench_common::report::BenchmarkRun, bool) {
+    let complete = r.collector.complete() && lost.is_empty();
     let mut extra = serde_json::Map::new();
     extra.insert("recovered_after_restart".into(), json!(true));
     if !lost.is_empty() {
@@ -222,7 +266,8 @@ async fn finish_stage(
     } else {
         "the coordinator restarted during this stage and not every shard came back"
     };
-    let mut report = recover::partial_report(&files, &stage, &collector, start_at, reason, extra);
+    let mut report =
+        recover::partial_report(&r.files, &r.stage, &r.collector, r.start_at, reason, extra);
     if complete {
         if let Some(Value::Object(m)) = report.metrics.metadata.as_mut() {
             m.remove("partial");
@@ -231,91 +276,45 @@ async fn finish_stage(
             m.insert("restart_note".into(), json!(reason));
         }
     }
-    store.write_stage_report(stage.index, &report)?;
-    let _ = store.record_state(&json!({"event": "stage_finished", "stage": stage.index,
-        "partial": !complete, "at_unix_ns": unix_ns()}));
-    let total = report.metrics.requests.total;
-    // The later stages run as usual when this one finished; otherwise the run ends partial.
-    let mut partial_run = !complete;
-    let later: Vec<_> = files
-        .plan
-        .stages
-        .iter()
-        .filter(|s| s.index > stage.index)
-        .cloned()
-        .collect();
-    if complete && !later.is_empty() {
-        let RunFiles {
-            loaded,
-            plan,
-            agents,
-            ..
-        } = files;
-        let req = RunRequest {
-            loaded,
-            profile_text: std::fs::read_to_string(dir.join("profile.yaml")).unwrap_or_default(),
-            expect_agents: plan.members.len() as u32,
-            // The resumed run's verdicts use the default failure rate (the original's flag is
-            // not in the run directory); its preflight was done before stage 0.
-            options: crate::run::RunOptions {
-                preflight: false,
-                ..Default::default()
-            },
-        };
-        for next in &later {
-            if hub.stop_requested() {
-                partial_run = true;
-                break;
-            }
-            match run_stage(
-                hub,
-                &req,
-                &plan,
-                next,
-                &agents,
-                &mut store,
-                &mut events,
-                progress,
-            )
-            .await
-            {
-                Ok((r, cut_short)) => {
-                    store.write_stage_report(next.index, &r)?;
-                    let _ = store.record_state(&json!({"event": "stage_finished",
-                        "stage": next.index, "partial": cut_short, "at_unix_ns": unix_ns()}));
-                    if cut_short {
-                        partial_run = true;
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("resumed run, stage {}: {e}", next.index);
-                    partial_run = true;
-                    break;
-                }
-            }
-        }
-    } else if !later.is_empty() {
-        partial_run = true;
-    }
-    store.record_state(
-        &json!({"event": "finished", "partial": partial_run, "at_unix_ns": unix_ns()}),
-    )?;
-    tracing::info!(
-        "resumed stage {} {}: {} requests",
-        stage.index,
-        if complete {
-            "finished"
-        } else {
-            "ended partial"
+    (report, complete)
+}
+
+/// The stages after the resumed one, as a run runs them; whether the run ended partial (a
+/// stage failed or was cut short). A store error is the resume's error.
+async fn run_later_stages(
+    hub: &Arc<Hub>,
+    r: Resumed,
+    store: &mut RunStore,
+    events: &mut mpsc::UnboundedReceiver<AgentEvent>,
+    progress: &watch::Sender<Progress>,
+) -> Result<bool, RecoverError> {
+    let profile_path = r.dir.join("profile.yaml");
+    let profile_text = std::fs::read_to_string(&profile_path).map_err(|e| RecoverError::Read {
+        path: profile_path,
+        message: e.to_string(),
+    })?;
+    let mut ctx = StageContext {
+        hub,
+        loaded: &r.files.loaded,
+        profile_text: &profile_text,
+        // The resumed run's verdicts use the default failure rate (the original's flag is not
+        // in the run directory); its preflight was done before stage 0.
+        options: RunOptions {
+            preflight: false,
+            ..Default::default()
         },
-        total
-    );
-    let d = dir.to_path_buf();
-    match tokio::task::spawn_blocking(move || crate::render::render_run(&d)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!("rendering the report failed: {e}"),
-        Err(e) => tracing::warn!("rendering the report panicked: {e}"),
+        plan: &r.files.plan,
+        agents: &r.files.agents,
+        store,
+        events,
+        progress,
+    };
+    match run_stages(&mut ctx, r.stage.index + 1).await {
+        Ok((_, cut_short)) => Ok(cut_short),
+        Err(RunError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::error!("resumed run: {e}");
+            Ok(true)
+        }
     }
-    Ok(())
 }

@@ -2,10 +2,11 @@
 //! clients of a long-running coordinator.
 
 use crate::auth::require;
+use crate::fleet::Downlink;
 use crate::hub::{AgentEvent, Hub};
+use crate::probe;
 use crate::run::{start_run, RunOptions, RunRequest};
 use crate::submit_gate::{SubmitGate, MAX_PER_CLIENT, MAX_PROFILE_BYTES, PARSE_TIME_LIMIT};
-use fleetbench_common::clock::unix_ns;
 use fleetbench_common::profile::{parse_profile_env, EnvSource, LoadedProfile};
 use fleetbench_common::token::Access;
 use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
@@ -37,9 +38,6 @@ impl ControlService {
     }
 }
 
-/// Probes sent to a newly joined agent; the one with the smallest round trip is kept.
-const JOIN_PROBES: u64 = 8;
-
 #[tonic::async_trait]
 impl Control for ControlService {
     type JoinStream = ReceiverStream<Result<wire::CoordinatorMessage, Status>>;
@@ -55,34 +53,7 @@ impl Control for ControlService {
             .remote_addr()
             .map_or("unknown peer".to_string(), |a| a.to_string());
         let mut inbound = request.into_inner();
-        let hello = match inbound.message().await? {
-            Some(wire::AgentMessage {
-                body: Some(Up::Hello(h)),
-            }) => h,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first message of Join must be Hello",
-                ))
-            }
-        };
-        if hello.protocol_version != PROTOCOL_VERSION {
-            return Err(Status::failed_precondition(format!(
-                "agent speaks protocol {} (software {}), this coordinator speaks {} (software {})",
-                hello.protocol_version, hello.software_version, PROTOCOL_VERSION, SOFTWARE_VERSION
-            )));
-        }
-        if hello.agent_id.is_empty() {
-            return Err(Status::invalid_argument("Hello.agent_id is empty"));
-        }
-        if let Some(name) = caller.cert_name.as_deref() {
-            if name != hello.agent_id {
-                tracing::warn!(%peer, agent = %hello.agent_id, "refused a join: the certificate is for agent {name}");
-                return Err(Status::permission_denied(format!(
-                    "this agent's certificate is for agent {name:?}, not {:?}: join with --name {name} or use its own certificate",
-                    hello.agent_id
-                )));
-            }
-        }
+        let hello = check_hello(&caller, &peer, inbound.message().await?)?;
         let (tx, rx) = mpsc::channel(1024);
         let generation = self
             .hub
@@ -103,8 +74,8 @@ impl Control for ControlService {
                 body: Some(welcome),
             }))
             .await;
-        tokio::spawn(probe_clock(tx.clone(), JOIN_PROBES));
-        tokio::spawn(reprobe_clock(tx.clone(), self.hub.config.clock_reprobe));
+        tokio::spawn(probe::send_probes(tx.clone(), probe::JOIN_PROBES));
+        tokio::spawn(probe::reprobe(tx.clone(), self.hub.config.clock_reprobe));
         let hub = self.hub.clone();
         tokio::spawn(async move {
             loop {
@@ -117,70 +88,8 @@ impl Control for ControlService {
                     }
                 };
                 hub.fleet.heard_from(&agent_id);
-                let Some(body) = msg.body else { continue };
-                match body {
-                    Up::Hello(_) | Up::Heartbeat(_) => {}
-                    Up::Clock(r) => hub.fleet.clock_reply(&agent_id, &r),
-                    Up::Snapshot(s) => {
-                        let (run, key) = (s.run_id.clone(), (s.stage, s.shard, s.seq));
-                        if !hub.deliver(
-                            &run,
-                            AgentEvent::Snapshot {
-                                agent_id: agent_id.clone(),
-                                snapshot: s,
-                            },
-                        ) {
-                            // A run this coordinator does not know (it restarted, say): no ack,
-                            // so the agent keeps the snapshot for a coordinator that can apply it.
-                            if !hub.run_finished(&run) {
-                                tracing::warn!(agent = %agent_id, "snapshot for run {run}, which is not in progress here: not acknowledged (the agent keeps it)");
-                                continue;
-                            }
-                            // Its run is over: nothing will apply it, so let the agent drop it.
-                            tracing::debug!(agent = %agent_id, "snapshot for finished run {run}: acknowledged, dropped");
-                            let ack = wire::SnapshotAck {
-                                run_id: run,
-                                stage: key.0,
-                                shard: key.1,
-                                seq: key.2,
-                            };
-                            let _ = tx
-                                .send(Ok(wire::CoordinatorMessage {
-                                    body: Some(Down::Ack(ack)),
-                                }))
-                                .await;
-                        }
-                    }
-                    Up::Done(d) => {
-                        let run = d.run_id.clone();
-                        hub.deliver(
-                            &run,
-                            AgentEvent::Done {
-                                agent_id: agent_id.clone(),
-                                done: d,
-                            },
-                        );
-                    }
-                    Up::Preflight(p) => {
-                        let run = p.run_id.clone();
-                        hub.deliver(
-                            &run,
-                            AgentEvent::Preflight {
-                                agent_id: agent_id.clone(),
-                                result: p,
-                            },
-                        );
-                    }
-                    Up::Failed(f) => {
-                        let run = f.run_id.clone();
-                        hub.deliver(
-                            &run,
-                            AgentEvent::Failed {
-                                agent_id: agent_id.clone(),
-                                failed: f,
-                            },
-                        );
-                    }
+                if let Some(body) = msg.body {
+                    route(&hub, &agent_id, &tx, body).await;
                 }
             }
             hub.fleet.left(&agent_id, generation);
@@ -333,6 +242,96 @@ fn client_name<T>(caller: &crate::auth::Caller, request: &Request<T>) -> String 
     })
 }
 
+/// The first message of a Join: a Hello of our protocol, with a name, and the name of the
+/// agent's certificate where it has one.
+fn check_hello(
+    caller: &crate::auth::Caller,
+    peer: &str,
+    first: Option<wire::AgentMessage>,
+) -> Result<wire::Hello, Status> {
+    let hello = match first {
+        Some(wire::AgentMessage {
+            body: Some(Up::Hello(h)),
+        }) => h,
+        _ => {
+            return Err(Status::invalid_argument(
+                "the first message of Join must be Hello",
+            ))
+        }
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        return Err(Status::failed_precondition(format!(
+            "agent speaks protocol {} (software {}), this coordinator speaks {} (software {})",
+            hello.protocol_version, hello.software_version, PROTOCOL_VERSION, SOFTWARE_VERSION
+        )));
+    }
+    if hello.agent_id.is_empty() {
+        return Err(Status::invalid_argument("Hello.agent_id is empty"));
+    }
+    if let Some(name) = caller.cert_name.as_deref() {
+        if name != hello.agent_id {
+            tracing::warn!(%peer, agent = %hello.agent_id, "refused a join: the certificate is for agent {name}");
+            return Err(Status::permission_denied(format!(
+                "this agent's certificate is for agent {name:?}, not {:?}: join with --name {name} or use its own certificate",
+                hello.agent_id
+            )));
+        }
+    }
+    Ok(hello)
+}
+
+/// One message of a joined agent: clock replies to the fleet, the rest to the run it names.
+async fn route(hub: &Hub, agent_id: &str, tx: &Downlink, body: Up) {
+    let agent_id = agent_id.to_string();
+    match body {
+        Up::Hello(_) | Up::Heartbeat(_) => {}
+        Up::Clock(r) => hub.fleet.clock_reply(&agent_id, &r),
+        Up::Snapshot(s) => {
+            let (run, key) = (s.run_id.clone(), (s.stage, s.shard, s.seq));
+            if hub.deliver(
+                &run,
+                AgentEvent::Snapshot {
+                    agent_id: agent_id.clone(),
+                    snapshot: s,
+                },
+            ) {
+                return;
+            }
+            // A run this coordinator does not know (it restarted, say): no ack, so the agent
+            // keeps the snapshot for a coordinator that can apply it.
+            if !hub.run_finished(&run) {
+                tracing::warn!(agent = %agent_id, "snapshot for run {run}, which is not in progress here: not acknowledged (the agent keeps it)");
+                return;
+            }
+            // Its run is over: nothing will apply it, so let the agent drop it.
+            tracing::debug!(agent = %agent_id, "snapshot for finished run {run}: acknowledged, dropped");
+            let ack = wire::SnapshotAck {
+                run_id: run,
+                stage: key.0,
+                shard: key.1,
+                seq: key.2,
+            };
+            let _ = tx
+                .send(Ok(wire::CoordinatorMessage {
+                    body: Some(Down::Ack(ack)),
+                }))
+                .await;
+        }
+        Up::Done(done) => {
+            let run = done.run_id.clone();
+            hub.deliver(&run, AgentEvent::Done { agent_id, done });
+        }
+        Up::Preflight(result) => {
+            let run = result.run_id.clone();
+            hub.deliver(&run, AgentEvent::Preflight { agent_id, result });
+        }
+        Up::Failed(failed) => {
+            let run = failed.run_id.clone();
+            hub.deliver(&run, AgentEvent::Failed { agent_id, failed });
+        }
+    }
+}
+
 impl ControlService {
     /// Parses a profile a client sent (`Submit`, `Preflight`) off the runtime, within the
     /// gate's size, time and per-client limits; its secrets are registered for redaction.
@@ -396,40 +395,4 @@ fn parse_submitted(
         loaded.secrets.add_env(v);
     }
     Ok(loaded)
-}
-
-/// Probes the agent's clock again every `every` (a burst of [`REPROBES`]) while its stream is
-/// open, so that the offsets used for stage starts and reported times follow a drifting clock.
-async fn reprobe_clock(
-    tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>,
-    every: Duration,
-) {
-    loop {
-        tokio::time::sleep(every).await;
-        if tx.is_closed() {
-            return;
-        }
-        probe_clock(tx.clone(), REPROBES).await;
-    }
-}
-
-/// Probes in each periodic burst.
-const REPROBES: u64 = 3;
-
-/// Sends `n` clock probes, 10 ms apart; the replies update the fleet's offset estimate.
-pub async fn probe_clock(tx: mpsc::Sender<Result<wire::CoordinatorMessage, Status>>, n: u64) {
-    for probe_id in 0..n {
-        let probe = Down::Clock(wire::ClockProbe {
-            probe_id,
-            coordinator_unix_ns: unix_ns(),
-        });
-        if tx
-            .send(Ok(wire::CoordinatorMessage { body: Some(probe) }))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -94,6 +94,19 @@ impl RunStore {
         std::fs::write(&path, self.secrets.redact_bytes(contents)).map_err(at(&path))
     }
 
+    /// Writes `value` as pretty JSON; a value that cannot be encoded is an error of that file.
+    pub fn write_json<T: serde::Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError {
+            path: self.dir.join(name),
+            source: std::io::Error::other(e),
+        })?;
+        self.write_file(name, &bytes)
+    }
+
     /// Appends one snapshot to its stage's log (handed to the OS before this returns).
     pub fn append_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
         let path = self

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use fleetbench_proto::v1 as wire;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
+use prom_text_format_parser::{Scrape, ValueType};
 use std::time::Duration;
 
 /// Where each fleetbench quantity comes from, per engine: the first name present wins. A name
@@ -139,126 +140,19 @@ static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new())
 /// The engine family is detected from the names present; an endpoint with none of the known
 /// names gets `family` empty, the names it exports in `unknown_names`, and one warning.
 pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
-    use prom_text_format_parser::{Scrape, ValueType};
     // A parser that accepts `:` in metric names, as vLLM's and SGLang's use.
     let scrape = Scrape::parse(text).ok();
-    let value = |names: &[&str]| -> f64 {
-        let Some(scrape) = &scrape else {
-            return f64::NAN;
-        };
-        for spec in names {
-            let (name, label) = match spec.split_once('{') {
-                Some((n, sel)) => (n, sel.trim_end_matches('}').split_once('=')),
-                None => (*spec, None),
-            };
-            let samples = scrape
-                .metrics
-                .iter()
-                .filter(|m| m.name == name)
-                .flat_map(|m| &m.samples)
-                .filter(|s| s.value.value_type == ValueType::Sample)
-                .filter(|s| {
-                    label.is_none_or(|(k, v)| {
-                        s.labels
-                            .iter()
-                            .any(|l| l.key == k && l.value.trim_matches('"') == v)
-                    })
-                });
-            let mut found = false;
-            let mut sum = 0.0;
-            for s in samples {
-                if let Ok(v) = s.value.value.parse::<f64>() {
-                    found = true;
-                    sum += v;
-                }
-            }
-            if found {
-                return sum;
-            }
-        }
-        f64::NAN
-    };
-    // A histogram's sum and count, summed over its series (NaN when absent).
-    let histogram = |name: &str| -> (f64, f64) {
-        let Some(scrape) = &scrape else {
-            return (f64::NAN, f64::NAN);
-        };
-        let (mut sum, mut count) = (f64::NAN, f64::NAN);
-        let samples = scrape
-            .metrics
-            .iter()
-            .filter(|m| m.name == name)
-            .flat_map(|m| &m.samples);
-        for s in samples {
-            let Ok(v) = s.value.value.parse::<f64>() else {
-                continue;
-            };
-            match s.value.value_type {
-                ValueType::Sum => sum = if sum.is_nan() { v } else { sum + v },
-                ValueType::Count => count = if count.is_nan() { v } else { count + v },
-                ValueType::Sample => {}
-            }
-        }
-        if sum.is_nan() {
-            // Untyped text: `NAME_sum` and `NAME_count` as plain samples.
-            sum = value(&[format!("{name}_sum").as_str()]);
-            count = value(&[format!("{name}_count").as_str()]);
-        }
-        (sum, count)
-    };
-    let blocks = scrape
-        .as_ref()
-        .and_then(|s| {
-            s.metrics
-                .iter()
-                .filter(|m| m.name == "vllm:cache_config_info")
-                .flat_map(|m| &m.samples)
-                .flat_map(|s| s.labels.iter())
-                .find(|l| l.key == "num_gpu_blocks")
-                .and_then(|l| l.value.parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
+    let value = |names: &[&str]| value_of(scrape.as_ref(), names);
+    let histogram = |name: &str| histogram_of(scrape.as_ref(), name);
+    let blocks = cache_blocks(scrape.as_ref());
     let detected = ENGINES
         .iter()
         .find(|n| !value(n.running).is_nan() || !value(n.waiting).is_nan())
         .copied();
-    let mut unknown_names = Vec::new();
-    if detected.is_none() {
-        if let Some(scrape) = &scrape {
-            let mut names: Vec<&str> = scrape.metrics.iter().map(|m| m.name.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            let total = names.len();
-            unknown_names = names
-                .into_iter()
-                .take(SEEN_NAMES)
-                .map(String::from)
-                .collect();
-            if total > SEEN_NAMES {
-                unknown_names.push(format!("... ({total} names)"));
-            }
-        }
-        let first = WARNED
-            .lock()
-            .map(|mut w| {
-                let new = !w.iter().any(|u| u == url);
-                if new && w.len() < 64 {
-                    w.push(url.to_string());
-                }
-                new
-            })
-            .unwrap_or(false);
-        if first {
-            tracing::warn!(
-                "{url} exports none of the engine metrics fleetbench knows (vLLM, SGLang, llama.cpp, TGI, TensorRT-LLM, Triton, Dynamo); it exports: {}",
-                if unknown_names.is_empty() {
-                    "nothing parseable".to_string()
-                } else {
-                    unknown_names.join(", ")
-                }
-            );
-        }
-    }
+    let unknown_names = match detected {
+        Some(_) => Vec::new(),
+        None => unknown_names(url, scrape.as_ref()),
+    };
     let names = detected.unwrap_or(&VLLM);
     let (queries, hits) = {
         let (q, h) = (value(names.prefix_queries), value(names.prefix_hits));
@@ -296,6 +190,130 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
         family: detected.map(|n| n.family.to_string()).unwrap_or_default(),
         unknown_names,
     }
+}
+
+/// The first of `names` (`NAME` or `NAME{label=value}`) the scrape has, summed over its series;
+/// NaN when none is there.
+fn value_of(scrape: Option<&Scrape>, names: &[&str]) -> f64 {
+    let Some(scrape) = scrape else {
+        return f64::NAN;
+    };
+    for spec in names {
+        let (name, label) = match spec.split_once('{') {
+            Some((n, sel)) => (n, sel.trim_end_matches('}').split_once('=')),
+            None => (*spec, None),
+        };
+        let samples = scrape
+            .metrics
+            .iter()
+            .filter(|m| m.name == name)
+            .flat_map(|m| &m.samples)
+            .filter(|s| s.value.value_type == ValueType::Sample)
+            .filter(|s| {
+                label.is_none_or(|(k, v)| {
+                    s.labels
+                        .iter()
+                        .any(|l| l.key == k && l.value.trim_matches('"') == v)
+                })
+            });
+        let mut found = false;
+        let mut sum = 0.0;
+        for s in samples {
+            if let Ok(v) = s.value.value.parse::<f64>() {
+                found = true;
+                sum += v;
+            }
+        }
+        if found {
+            return sum;
+        }
+    }
+    f64::NAN
+}
+
+/// A histogram's sum and count, summed over its series (NaN when absent).
+fn histogram_of(scrape: Option<&Scrape>, name: &str) -> (f64, f64) {
+    let Some(scrape) = scrape else {
+        return (f64::NAN, f64::NAN);
+    };
+    let (mut sum, mut count) = (f64::NAN, f64::NAN);
+    let samples = scrape
+        .metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .flat_map(|m| &m.samples);
+    for s in samples {
+        let Ok(v) = s.value.value.parse::<f64>() else {
+            continue;
+        };
+        match s.value.value_type {
+            ValueType::Sum => sum = if sum.is_nan() { v } else { sum + v },
+            ValueType::Count => count = if count.is_nan() { v } else { count + v },
+            ValueType::Sample => {}
+        }
+    }
+    if sum.is_nan() {
+        // Untyped text: `NAME_sum` and `NAME_count` as plain samples.
+        sum = value_of(Some(scrape), &[format!("{name}_sum").as_str()]);
+        count = value_of(Some(scrape), &[format!("{name}_count").as_str()]);
+    }
+    (sum, count)
+}
+
+/// vLLM's KV cache size in blocks (`vllm:cache_config_info`'s `num_gpu_blocks` label).
+fn cache_blocks(scrape: Option<&Scrape>) -> f64 {
+    scrape
+        .and_then(|s| {
+            s.metrics
+                .iter()
+                .filter(|m| m.name == "vllm:cache_config_info")
+                .flat_map(|m| &m.samples)
+                .flat_map(|s| s.labels.iter())
+                .find(|l| l.key == "num_gpu_blocks")
+                .and_then(|l| l.value.parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// The names an endpoint of no known engine exports (the first [`SEEN_NAMES`]), with one
+/// warning per endpoint.
+fn unknown_names(url: &str, scrape: Option<&Scrape>) -> Vec<String> {
+    let mut unknown_names = Vec::new();
+    if let Some(scrape) = scrape {
+        let mut names: Vec<&str> = scrape.metrics.iter().map(|m| m.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let total = names.len();
+        unknown_names = names
+            .into_iter()
+            .take(SEEN_NAMES)
+            .map(String::from)
+            .collect();
+        if total > SEEN_NAMES {
+            unknown_names.push(format!("... ({total} names)"));
+        }
+    }
+    let first = WARNED
+        .lock()
+        .map(|mut w| {
+            let new = !w.iter().any(|u| u == url);
+            if new && w.len() < 64 {
+                w.push(url.to_string());
+            }
+            new
+        })
+        .unwrap_or(false);
+    if first {
+        tracing::warn!(
+            "{url} exports none of the engine metrics fleetbench knows (vLLM, SGLang, llama.cpp, TGI, TensorRT-LLM, Triton, Dynamo); it exports: {}",
+            if unknown_names.is_empty() {
+                "nothing parseable".to_string()
+            } else {
+                unknown_names.join(", ")
+            }
+        );
+    }
+    unknown_names
 }
 
 /// The P/D figures of one scrape (NaN for what the engine does not export).

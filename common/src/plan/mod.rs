@@ -372,6 +372,38 @@ pub enum PlanError {
     Trace { file: String, message: String },
 }
 
+/// Where and how every shard sends its requests: the profile's `server` and `api` sections.
+fn endpoint_spec(p: &crate::profile::Profile) -> EndpointSpec {
+    EndpointSpec {
+        base_url: p.server.base_url.trim_end_matches('/').to_string(),
+        model: p
+            .server
+            .model_name
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        api: p.api.kind,
+        streaming: p.api.streaming,
+        ignore_eos: p.server.ignore_eos,
+        api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
+        headers: p.api.headers.clone(),
+        response_format: p.api.response_format.as_ref().map(|r| r.to_api_format()),
+        http_version: p.api.http_version,
+        // Validated when the profile was loaded.
+        client_cert: crate::profile::client_cert(p, std::path::Path::new("profile"))
+            .ok()
+            .flatten(),
+    }
+}
+
+/// The goodput objectives of `report.goodput`, when any is set. Validated with the profile: a
+/// bad constraint never gets here.
+fn goodput_slo(p: &crate::profile::Profile) -> Option<crate::measure::goodput::GoodputSlo> {
+    (p.report.as_ref())
+        .and_then(|r| r.goodput.as_ref())
+        .and_then(|g| crate::measure::goodput::GoodputSlo::from_constraints(&g.constraints).ok())
+        .filter(|g| *g != Default::default())
+}
+
 /// Splits a validated profile over `members` (ordered; shard i is member i).
 pub fn plan_run(
     loaded: &LoadedProfile,
@@ -390,29 +422,9 @@ pub fn plan_run(
     if weights.iter().all(|&w| w == 0) {
         return Err(PlanError::NoLoad);
     }
-    let endpoint = EndpointSpec {
-        base_url: p.server.base_url.trim_end_matches('/').to_string(),
-        model: p
-            .server
-            .model_name
-            .clone()
-            .unwrap_or_else(|| "default".to_string()),
-        api: p.api.kind,
-        streaming: p.api.streaming,
-        ignore_eos: p.server.ignore_eos,
-        api_key: p.server.api_key.clone().filter(|k| !k.is_empty()),
-        headers: p.api.headers.clone(),
-        response_format: p.api.response_format.as_ref().map(|r| r.to_api_format()),
-        http_version: p.api.http_version,
-        // Validated when the profile was loaded.
-        client_cert: crate::profile::client_cert(p, std::path::Path::new("profile"))
-            .ok()
-            .flatten(),
-    };
+    let endpoint = endpoint_spec(p);
     let data = crate::data::plan_data(loaded, seed);
-    let per_request = p
-        .report
-        .as_ref()
+    let per_request = (p.report.as_ref())
         .and_then(|r| r.request_lifecycle.as_ref())
         .and_then(|l| l.per_request)
         .unwrap_or(false);
@@ -425,13 +437,7 @@ pub fn plan_run(
     let (first_byte_timeout_ms, idle_timeout_ms) =
         (ms(p.load.first_byte_timeout), ms(p.load.idle_timeout));
     let warmup_connections = p.load.warmup_connections.unwrap_or(0);
-    // Validated with the profile: a bad constraint never gets here.
-    let goodput = p
-        .report
-        .as_ref()
-        .and_then(|r| r.goodput.as_ref())
-        .and_then(|g| crate::measure::goodput::GoodputSlo::from_constraints(&g.constraints).ok())
-        .filter(|g| *g != Default::default());
+    let goodput = goodput_slo(p);
 
     let scrapes = engine_scrapes(p, members);
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;

@@ -273,7 +273,14 @@ pub fn parse_matrix(
                         ),
                     ));
                 }
-                let doc = expanded_profile(&name, &file, &raw, entry, &plan, &run_name, tp, lc);
+                let run = MatrixRun {
+                    entry,
+                    plan: &plan,
+                    run_name: &run_name,
+                    tp,
+                    lc,
+                };
+                let doc = expanded_profile(&name, &file, &raw, &run);
                 let text = format!(
                     "# Expanded from {} (standalone_runs entry `{}`, tp {tp}, length config {j}).\n{}",
                     origin.display(),
@@ -536,18 +543,24 @@ fn args_load(mode: &str, c: &ClientArgs) -> Result<Value, String> {
     Ok(Value::Mapping(load))
 }
 
-/// The profile of one run.
-#[allow(clippy::too_many_arguments)]
-fn expanded_profile(
-    matrix: &str,
-    file: &MatrixFile,
-    raw: &Value,
-    entry: &RunEntry,
-    plan: &EntryPlan,
-    run_name: &str,
+/// One run of a matrix: an entry at one tensor parallel size and one length config.
+struct MatrixRun<'a> {
+    entry: &'a RunEntry,
+    plan: &'a EntryPlan,
+    run_name: &'a str,
     tp: u32,
-    lc: &LengthConfig,
-) -> Value {
+    lc: &'a LengthConfig,
+}
+
+/// The profile of one run of the matrix `matrix` (`file` parsed, `raw` as text values).
+fn expanded_profile(matrix: &str, file: &MatrixFile, raw: &Value, run: &MatrixRun<'_>) -> Value {
+    let MatrixRun {
+        entry,
+        plan,
+        run_name,
+        tp,
+        lc,
+    } = *run;
     let section = |k: &str| raw.get(k).cloned();
     let mut doc = Mapping::new();
     doc.insert("name".into(), run_name.into());

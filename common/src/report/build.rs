@@ -98,64 +98,79 @@ pub struct StageInput<'a> {
 
 pub const GENERATOR: &str = "fleetbench";
 
+/// A stage's BenchmarkRun 0.1 report from its merged measurements.
 pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     let groups = host_groups(i.agents);
     let m = i.merged;
     let c = &m.counters;
-    let h = |metric| m.histogram(metric);
     let duration = if i.duration_s > 0.0 {
         i.duration_s
     } else {
         0.0
     };
-    let per_s = |v: u64| {
-        if duration > 0.0 {
-            round3(v as f64 / duration)
-        } else {
-            0.0
-        }
-    };
+    let per_s = |v: u64| per_second(v, duration);
     let empty = c.ok == 0;
     // A non-streamed response arrives in one piece: its first token is its last, so TTFT is the
     // full response time and TPOT and ITL are 0, as inference-perf (llm-d's converters) have it.
-    let one_piece = !i.profile.profile.api.streaming && h(Metric::Ttft).is_empty() && !empty;
-
-    let accelerators: Vec<Accelerator> = groups
-        .iter()
-        .map(|g| Accelerator {
-            // Always filled (1 where the profile is silent): llm-d's explorer reads it.
-            parallelism: Some(parallelism(
-                host_spec(i.profile, g.kind)
-                    .and_then(|h| h.parallelism)
-                    .unwrap_or_default(),
-            )),
-            ..group_accelerator(g, i.endpoint)
-        })
-        .collect();
-    let engines: Vec<Engine> = groups
-        .iter()
-        .map(|g| {
-            let spec = host_spec(i.profile, g.kind).and_then(|h| h.engine.as_ref());
-            Engine {
-                name: if i.endpoint.is_sim() {
-                    "fleetbench-sim".into()
-                } else {
-                    spec.and_then(|e| e.name.clone())
-                        .unwrap_or_else(|| i.profile.profile.server.kind.clone())
-                },
-                version: spec.and_then(|e| e.version.clone()),
-                args: spec.map(engine_args).unwrap_or_default(),
-                metadata: None,
-            }
-        })
-        .collect();
+    let one_piece =
+        !i.profile.profile.api.streaming && m.histogram(Metric::Ttft).is_empty() && !empty;
     let resources = Resources {
         accelerator: groups
             .iter()
             .map(|g| telemetry::accelerator_metrics(g, i.telemetry))
             .collect(),
     };
+    let metrics_meta = metrics_metadata(i, &groups, duration, one_piece);
+    BenchmarkRun {
+        version: "0.1".into(),
+        scenario: scenario(i, &groups),
+        metrics: Metrics {
+            time: Time {
+                duration: round3(duration),
+                start: Some(round3(i.start_unix_s)),
+                stop: Some(round3(i.stop_unix_s)),
+            },
+            requests: Requests {
+                total: c.requests,
+                failures: Some(c.failed()),
+                incomplete: Some(c.incomplete),
+                input_length: Statistics::from_counts(
+                    m.histogram(Metric::InputTokens),
+                    c.input_tokens,
+                ),
+                output_length: Statistics::from_counts(
+                    m.histogram(Metric::OutputTokens),
+                    c.output_tokens,
+                ),
+            },
+            latency: latency(m, one_piece),
+            throughput: Throughput {
+                input_tokens_per_sec: Some(per_s(c.input_tokens)),
+                output_tokens_per_sec: Some(per_s(c.output_tokens)),
+                total_tokens_per_sec: per_s(c.input_tokens + c.output_tokens),
+                requests_per_sec: Some(per_s(c.ok)),
+            },
+            service: telemetry::service(i.telemetry),
+            resources: Some(resources),
+            description: None,
+            metadata: Some(Value::Object(metrics_meta)),
+        },
+        metadata: None,
+    }
+}
 
+/// `v` per second of a `duration_s` window (0 for an empty window), to 3 decimals.
+fn per_second(v: u64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 {
+        round3(v as f64 / duration_s)
+    } else {
+        0.0
+    }
+}
+
+/// The report's `scenario`: host groups and their accelerators, engines, model, the load as
+/// given and as planned, the run's agents.
+fn scenario(i: &StageInput<'_>, groups: &[HostGroup]) -> Scenario {
     let stage_plan = stage_plan_args(i.profile, i.stage);
     let as_given = match i.profile_as_given {
         Some(v) => v.clone(),
@@ -174,7 +189,123 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
                    "shard": shard, "weight": w})
         })
         .collect();
+    Scenario {
+        description: i.profile.profile.description.clone(),
+        host: Host {
+            kind: groups.iter().map(|g| g.kind.to_string()).collect(),
+            accelerator: accelerators(i, groups),
+            metadata: Some(json!({"groups": groups.iter().map(|g| json!({
+                "type": g.kind,
+                "agents": g.agents.iter().map(|a| json!({"id": a.agent_id, "host": a.host_name})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>()})),
+        },
+        platform: Platform {
+            engine: engines(i, groups),
+            metadata: None,
+        },
+        model: Model {
+            name: i
+                .stage
+                .shards
+                .first()
+                .map(|s| s.endpoint.model.clone())
+                .unwrap_or_default(),
+            quantization: None,
+            adapters: None,
+            metadata: None,
+        },
+        load: Load {
+            name: "inference-perf".into(),
+            kind: Some(i.stage.load.kind_name().into()),
+            args: Some(load_args),
+            metadata: Some(json!({
+                "generator": {"name": GENERATOR, "version": env!("CARGO_PKG_VERSION")},
+                "profile": i.profile.name,
+                "stage": i.stage.index,
+                "stage_label": i.stage.label,
+                "plan": stage_plan,
+            })),
+        },
+        metadata: Some(json!({
+            "run_id": i.plan.run_id,
+            "seed": i.plan.seed,
+            "agents": agents_meta,
+        })),
+    }
+}
 
+/// Each host group's accelerator, with its parallelism (1 where the profile is silent).
+fn accelerators(i: &StageInput<'_>, groups: &[HostGroup]) -> Vec<Accelerator> {
+    groups
+        .iter()
+        .map(|g| Accelerator {
+            // Always filled (1 where the profile is silent): llm-d's explorer reads it.
+            parallelism: Some(parallelism(
+                host_spec(i.profile, g.kind)
+                    .and_then(|h| h.parallelism)
+                    .unwrap_or_default(),
+            )),
+            ..group_accelerator(g, i.endpoint)
+        })
+        .collect()
+}
+
+/// Each host group's engine: the sim, else the profile's engine name or server type.
+fn engines(i: &StageInput<'_>, groups: &[HostGroup]) -> Vec<Engine> {
+    groups
+        .iter()
+        .map(|g| {
+            let spec = host_spec(i.profile, g.kind).and_then(|h| h.engine.as_ref());
+            Engine {
+                name: if i.endpoint.is_sim() {
+                    "fleetbench-sim".into()
+                } else {
+                    spec.and_then(|e| e.name.clone())
+                        .unwrap_or_else(|| i.profile.profile.server.kind.clone())
+                },
+                version: spec.and_then(|e| e.version.clone()),
+                args: spec.map(engine_args).unwrap_or_default(),
+                metadata: None,
+            }
+        })
+        .collect()
+}
+
+/// The latency statistics (for a response that came in one piece: TTFT is its full time, TPOT
+/// and ITL are 0).
+fn latency(m: &Measurements, one_piece: bool) -> Latency {
+    let h = |metric| m.histogram(metric);
+    Latency {
+        time_to_first_token: Statistics::from_histogram_or_empty(
+            h(if one_piece { Metric::E2e } else { Metric::Ttft }),
+            "ms",
+            1e-3,
+        ),
+        normalized_time_per_output_token: Statistics::from_histogram(
+            h(Metric::Ntpot),
+            "ms/token",
+            1e-3,
+        ),
+        time_per_output_token: Statistics::from_histogram(h(Metric::Tpot), "ms/token", 1e-3)
+            .or_else(|| one_piece.then(|| Statistics::zero("ms/token"))),
+        inter_token_latency: Statistics::from_histogram(h(Metric::Itl), "ms/token", 1e-3)
+            .or_else(|| one_piece.then(|| Statistics::zero("ms/token"))),
+        request_latency: Statistics::from_histogram(h(Metric::E2e), "ms", 1e-3),
+    }
+}
+
+/// `metrics.metadata`: the coordinator's own facts, then failure classes, send lag, token
+/// sources, connections, the client's prefix-cache view, goodput, pools and host groups.
+fn metrics_metadata(
+    i: &StageInput<'_>,
+    groups: &[HostGroup],
+    duration: f64,
+    one_piece: bool,
+) -> Map<String, Value> {
+    let c = &i.merged.counters;
+    let h = |metric| i.merged.histogram(metric);
+    let per_s = |v: u64| per_second(v, duration);
+    let empty = c.ok == 0;
     let mut metrics_meta = i.extra_metadata.clone();
     metrics_meta.insert("failures_by_class".into(), json!(c.failures));
     if let Some(s) = Statistics::from_histogram(h(Metric::SendLag), "ms", 1e-3) {
@@ -222,11 +353,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
     let client_ttft_ms = Statistics::from_histogram(h(Metric::Ttft), "ms", 1e-3).map(|s| s.mean);
     metrics_meta.insert(
         "pools".into(),
-        json!(super::pools::breakdown(
-            &groups,
-            i.telemetry,
-            client_ttft_ms
-        )),
+        json!(super::pools::breakdown(groups, i.telemetry, client_ttft_ms)),
     );
     metrics_meta.insert(
         "host_groups".into(),
@@ -236,98 +363,7 @@ pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
             .collect::<Vec<_>>()),
     );
 
-    BenchmarkRun {
-        version: "0.1".into(),
-        scenario: Scenario {
-            description: i.profile.profile.description.clone(),
-            host: Host {
-                kind: groups.iter().map(|g| g.kind.to_string()).collect(),
-                accelerator: accelerators,
-                metadata: Some(json!({"groups": groups.iter().map(|g| json!({
-                    "type": g.kind,
-                    "agents": g.agents.iter().map(|a| json!({"id": a.agent_id, "host": a.host_name})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>()})),
-            },
-            platform: Platform {
-                engine: engines,
-                metadata: None,
-            },
-            model: Model {
-                name: i
-                    .stage
-                    .shards
-                    .first()
-                    .map(|s| s.endpoint.model.clone())
-                    .unwrap_or_default(),
-                quantization: None,
-                adapters: None,
-                metadata: None,
-            },
-            load: Load {
-                name: "inference-perf".into(),
-                kind: Some(i.stage.load.kind_name().into()),
-                args: Some(load_args),
-                metadata: Some(json!({
-                    "generator": {"name": GENERATOR, "version": env!("CARGO_PKG_VERSION")},
-                    "profile": i.profile.name,
-                    "stage": i.stage.index,
-                    "stage_label": i.stage.label,
-                    "plan": stage_plan,
-                })),
-            },
-            metadata: Some(json!({
-                "run_id": i.plan.run_id,
-                "seed": i.plan.seed,
-                "agents": agents_meta,
-            })),
-        },
-        metrics: Metrics {
-            time: Time {
-                duration: round3(duration),
-                start: Some(round3(i.start_unix_s)),
-                stop: Some(round3(i.stop_unix_s)),
-            },
-            requests: Requests {
-                total: c.requests,
-                failures: Some(c.failed()),
-                incomplete: Some(c.incomplete),
-                input_length: Statistics::from_counts(h(Metric::InputTokens), c.input_tokens),
-                output_length: Statistics::from_counts(h(Metric::OutputTokens), c.output_tokens),
-            },
-            latency: Latency {
-                time_to_first_token: Statistics::from_histogram_or_empty(
-                    h(if one_piece { Metric::E2e } else { Metric::Ttft }),
-                    "ms",
-                    1e-3,
-                ),
-                normalized_time_per_output_token: Statistics::from_histogram(
-                    h(Metric::Ntpot),
-                    "ms/token",
-                    1e-3,
-                ),
-                time_per_output_token: Statistics::from_histogram(
-                    h(Metric::Tpot),
-                    "ms/token",
-                    1e-3,
-                )
-                .or_else(|| one_piece.then(|| Statistics::zero("ms/token"))),
-                inter_token_latency: Statistics::from_histogram(h(Metric::Itl), "ms/token", 1e-3)
-                    .or_else(|| one_piece.then(|| Statistics::zero("ms/token"))),
-                request_latency: Statistics::from_histogram(h(Metric::E2e), "ms", 1e-3),
-            },
-            throughput: Throughput {
-                input_tokens_per_sec: Some(per_s(c.input_tokens)),
-                output_tokens_per_sec: Some(per_s(c.output_tokens)),
-                total_tokens_per_sec: per_s(c.input_tokens + c.output_tokens),
-                requests_per_sec: Some(per_s(c.ok)),
-            },
-            service: telemetry::service(i.telemetry),
-            resources: Some(resources),
-            description: None,
-            metadata: Some(Value::Object(metrics_meta)),
-        },
-        metadata: None,
-    }
+    metrics_meta
 }
 
 /// The stage as fleetbench planned it (`scenario.load.metadata.plan`): its load, the API,

@@ -284,6 +284,22 @@ pub fn check_v0_2_1(r: &Value) -> Result<(), Vec<String>> {
         c.fail(format!("version: {} is not \"0.2.1\"", r["version"]));
     }
     c.required(&["run.uid", "results"]);
+    let labels = v021_stack(&mut c);
+    v021_load(&mut c);
+    v021_performance(&mut c);
+    v021_observability(&mut c, &labels);
+    v021_times(&mut c);
+    if c.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(c.errors)
+    }
+}
+
+/// `scenario.stack`: each component's required fields, unique labels, an engine's role,
+/// replicas and parallelism; returns the labels.
+fn v021_stack(c: &mut Checker<'_>) -> Vec<String> {
+    let r = c.root;
     let stack = at(r, "scenario.stack")
         .as_array()
         .cloned()
@@ -322,6 +338,12 @@ pub fn check_v0_2_1(r: &Value) -> Result<(), Vec<String>> {
             );
         }
     }
+    labels
+}
+
+/// `scenario.load.standardized`: source, parallelism, rate and the length distributions.
+fn v021_load(c: &mut Checker<'_>) {
+    let r = c.root;
     if !at(r, "scenario.load").is_null() {
         let l = "scenario.load.standardized";
         c.one_of(&format!("{l}.source"), &["random", "sampled", "unknown"]);
@@ -354,6 +376,11 @@ pub fn check_v0_2_1(r: &Value) -> Result<(), Vec<String>> {
             c.min(&format!("{l}.prefix.{s}"), 1.0);
         }
     }
+}
+
+/// `results.request_performance` and `results.session_performance`: units of every statistic
+/// and time series.
+fn v021_performance(c: &mut Checker<'_>) {
     let a = "results.request_performance.aggregate";
     c.min(&format!("{a}.requests.total"), 0.0);
     c.stat(&format!("{a}.requests.input_length"), QUANTITY);
@@ -389,6 +416,12 @@ pub fn check_v0_2_1(r: &Value) -> Result<(), Vec<String>> {
     ] {
         c.stat(&format!("{s}.{m}"), QUANTITY);
     }
+}
+
+/// `results.observability` and `results.component_health`: components named in the stack,
+/// units of their figures.
+fn v021_observability(c: &mut Checker<'_>, labels: &[String]) {
+    let r = c.root;
     let comps = at(r, "results.observability.components")
         .as_array()
         .cloned()
@@ -445,6 +478,11 @@ pub fn check_v0_2_1(r: &Value) -> Result<(), Vec<String>> {
             )),
         }
     }
+}
+
+/// `run.time`: ISO-8601 instants and duration.
+fn v021_times(c: &mut Checker<'_>) {
+    let r = c.root;
     for p in ["run.time.start", "run.time.end"] {
         if let Some(s) = at(r, p).as_str() {
             if !is_iso8601(s) {
@@ -458,11 +496,6 @@ pub fn check_v0_2_1(r: &Value) -> Result<(), Vec<String>> {
                 "run.time.duration: `{d}` is not an ISO-8601 duration"
             ));
         }
-    }
-    if c.errors.is_empty() {
-        Ok(())
-    } else {
-        Err(c.errors)
     }
 }
 

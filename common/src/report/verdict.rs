@@ -156,15 +156,10 @@ fn flag(meta: Option<&Value>, key: &str) -> bool {
 /// before verdicts existed are judged on what they have.
 pub fn assess(report: &BenchmarkRun) -> StageVerdict {
     let stored = report.metadata.as_ref().and_then(|m| m.get("verdict"));
-    let metrics_meta = report.metrics.metadata.as_ref();
     let max_failure_rate = stored
         .and_then(|v| v.get("max_failure_rate"))
         .and_then(Value::as_f64)
         .unwrap_or(DEFAULT_MAX_FAILURE_RATE);
-    let mut shards: Vec<ShardTally> = stored
-        .and_then(|v| v.get("shards"))
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .unwrap_or_default();
     let bodies: BTreeMap<String, String> = stored
         .and_then(|v| v.get("failure_classes"))
         .and_then(|c| serde_json::from_value::<Vec<FailureClass>>(c.clone()).ok())
@@ -172,6 +167,53 @@ pub fn assess(report: &BenchmarkRun) -> StageVerdict {
         .into_iter()
         .filter_map(|c| Some((c.class, c.first_error_body?)))
         .collect();
+    let requests = report.metrics.requests.total;
+    let failures = report.metrics.requests.failures.unwrap_or(0);
+    let failed = failed_reasons(report, max_failure_rate);
+    let degraded = degraded_reasons(report, &shard_tallies(report));
+    let verdict = if !failed.is_empty() {
+        Verdict::Failed
+    } else if !degraded.is_empty() {
+        Verdict::Degraded
+    } else {
+        Verdict::Ok
+    };
+    let load_meta = report.scenario.load.metadata.as_ref();
+    StageVerdict {
+        stage: load_meta
+            .and_then(|m| m.get("stage"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32,
+        label: load_meta
+            .and_then(|m| m.get("stage_label"))
+            .and_then(Value::as_str)
+            .unwrap_or("stage")
+            .to_string(),
+        verdict,
+        reasons: failed.into_iter().chain(degraded).collect(),
+        requests,
+        failures,
+        top_failures: failure_counts(report)
+            .into_iter()
+            .take(TOP_CLASSES)
+            .map(|(class, count)| FailureClass {
+                first_error_body: bodies.get(&class).cloned(),
+                class,
+                count,
+            })
+            .collect(),
+    }
+}
+
+/// Each shard's planned and counted requests as [`judge`] stored them, with the lost shards
+/// that `metrics.metadata.lost_shards` names (also in older reports).
+fn shard_tallies(report: &BenchmarkRun) -> Vec<ShardTally> {
+    let stored = report.metadata.as_ref().and_then(|m| m.get("verdict"));
+    let metrics_meta = report.metrics.metadata.as_ref();
+    let mut shards: Vec<ShardTally> = stored
+        .and_then(|v| v.get("shards"))
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or_default();
     // Lost shards as `metrics.metadata.lost_shards` names them (also in older reports).
     for l in metrics_meta
         .and_then(|m| m.get("lost_shards"))
@@ -208,6 +250,12 @@ pub fn assess(report: &BenchmarkRun) -> StageVerdict {
         }
     }
 
+    shards
+}
+
+/// Why the stage failed: no requests, no successful one, a failure rate above the limit, a
+/// required P/D path check that failed.
+fn failed_reasons(report: &BenchmarkRun, max_failure_rate: f64) -> Vec<String> {
     let requests = report.metrics.requests.total;
     let failures = report.metrics.requests.failures.unwrap_or(0);
     let ok = requests.saturating_sub(failures);
@@ -232,6 +280,12 @@ pub fn assess(report: &BenchmarkRun) -> StageVerdict {
     {
         failed.push(format!("{} (--require-pd)", pd.line()));
     }
+    failed
+}
+
+/// Why the stage is degraded: cut short, a shard lost, a shard that counted other than planned.
+fn degraded_reasons(report: &BenchmarkRun, shards: &[ShardTally]) -> Vec<String> {
+    let metrics_meta = report.metrics.metadata.as_ref();
     let mut degraded = Vec::new();
     if flag(report.metadata.as_ref(), "partial") || flag(metrics_meta, "partial") {
         degraded.push("partial: the stage was cut short before all its shards finished".into());
@@ -257,38 +311,7 @@ pub fn assess(report: &BenchmarkRun) -> StageVerdict {
             degraded.push(count_mismatch(&who, s.planned, s.counted));
         }
     }
-    let verdict = if !failed.is_empty() {
-        Verdict::Failed
-    } else if !degraded.is_empty() {
-        Verdict::Degraded
-    } else {
-        Verdict::Ok
-    };
-    let load_meta = report.scenario.load.metadata.as_ref();
-    StageVerdict {
-        stage: load_meta
-            .and_then(|m| m.get("stage"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as u32,
-        label: load_meta
-            .and_then(|m| m.get("stage_label"))
-            .and_then(Value::as_str)
-            .unwrap_or("stage")
-            .to_string(),
-        verdict,
-        reasons: failed.into_iter().chain(degraded).collect(),
-        requests,
-        failures,
-        top_failures: failure_counts(report)
-            .into_iter()
-            .take(TOP_CLASSES)
-            .map(|(class, count)| FailureClass {
-                first_error_body: bodies.get(&class).cloned(),
-                class,
-                count,
-            })
-            .collect(),
-    }
+    degraded
 }
 
 fn count_mismatch(who: &str, planned: PlannedCount, counted: u64) -> String {

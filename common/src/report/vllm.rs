@@ -7,7 +7,7 @@
 //! A column that no stage knows is left out (as the script drops the keys no result has); a
 //! cell a stage does not know is empty in markdown and `null` in JSON.
 
-use super::benchmark_run::{BenchmarkRun, Statistics};
+use super::benchmark_run::{BenchmarkRun, Parallelism, Statistics};
 use super::build::gpu_label;
 use super::summary::Cell;
 use serde_json::{json, Map, Value};
@@ -82,138 +82,159 @@ pub fn vllm_results(profile_name: &str, reports: &[BenchmarkRun]) -> Vec<VllmRes
     reports
         .iter()
         .map(|r| {
-            let harness = r.scenario.load.args.as_ref();
-            let data = harness.and_then(|h| h.get("data"));
-            let plan = r.stage_plan();
-            let engine_args = r.scenario.platform.engine.first().map(|e| &e.args);
-            let par = r
-                .scenario
-                .host
-                .accelerator
-                .first()
-                .and_then(|a| a.parallelism.clone());
-            let given_len = |k: &str| {
-                data.and_then(|d| d.get(k))
-                    .and_then(|d| d.get("mean").or_else(|| d.get("max")))
-                    .and_then(Value::as_f64)
-                    .map(|v| v.round() as u64)
-            };
-            let dataset = data
+            let facts = StageFacts::of(r);
+            let test_name = format!("{profile_name}_{}", stage_label(r));
+            VllmResult {
+                result: result_columns(&test_name, r, &facts),
+                test_name,
+                commands: commands(&facts),
+            }
+        })
+        .collect()
+}
+
+/// What vLLM's columns and commands take from a stage report besides its figures.
+struct StageFacts {
+    model: String,
+    dataset: Option<String>,
+    input_len: Option<u64>,
+    output_len: Option<u64>,
+    parallelism: Option<Parallelism>,
+    dtype: Option<String>,
+    /// The planned rate (a number, or "inf").
+    rate: Option<Value>,
+    users: Option<u64>,
+}
+
+impl StageFacts {
+    fn of(r: &BenchmarkRun) -> StageFacts {
+        let data = r.scenario.load.args.as_ref().and_then(|h| h.get("data"));
+        let plan = r.stage_plan();
+        let given_len = |k: &str| {
+            data.and_then(|d| d.get(k))
+                .and_then(|d| d.get("mean").or_else(|| d.get("max")))
+                .and_then(Value::as_f64)
+                .map(|v| v.round() as u64)
+        };
+        StageFacts {
+            model: r.scenario.model.name.clone(),
+            dataset: data
                 .and_then(|d| d.get("type"))
                 .and_then(Value::as_str)
                 .map(|t| match t {
                     "shareGPT" => "sharegpt".to_string(),
                     t => t.to_string(),
-                });
-            let rate = plan.and_then(|p| p.get("rate")).cloned();
-            let users = plan.and_then(|p| p.get("users")).and_then(Value::as_u64);
-            let dtype = engine_args
-                .and_then(|a| a.get("dtype"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let l = &r.metrics.latency;
-            let t = &r.metrics.throughput;
-            let ok = r.metrics.requests.total - r.metrics.requests.failures.unwrap_or(0);
-            let pick = |s: Option<&Statistics>, f: fn(&Statistics) -> Option<f64>| {
-                json!(round2(s.and_then(f).unwrap_or(0.0)))
-            };
-            let mean = |s: &Statistics| Some(s.mean);
-            let p50 = |s: &Statistics| s.p50;
-            let p99 = |s: &Statistics| s.p99;
-            let std = |s: &Statistics| s.stddev;
-            let ttft = Some(&l.time_to_first_token);
-            let tpot = l.time_per_output_token.as_ref();
-            let itl = l.inter_token_latency.as_ref();
-            let devices: Vec<String> = r
-                .scenario
-                .host
-                .accelerator
-                .iter()
-                .flat_map(|a| std::iter::repeat_n(a.model.clone(), a.count as usize))
-                .collect();
-            let mut m = Map::new();
-            let mut put = |k: &str, v: Value| {
-                if !v.is_null() {
-                    m.insert(k.into(), v);
-                }
-            };
-            let test_name = format!("{profile_name}_{}", stage_label(r));
-            put("test_name", json!(test_name));
-            put("backend", json!("openai"));
-            put("model_id", json!(r.scenario.model.name));
-            put("dataset_name", json!(dataset));
-            put("input_len", json!(given_len("input_distribution")));
-            put("output_len", json!(given_len("output_distribution")));
-            put("tp_size", json!(par.as_ref().map(|p| p.tp)));
-            put("pp_size", json!(par.as_ref().map(|p| p.pp)));
-            put("dtype", json!(dtype));
-            put(
-                "gpu_type",
-                json!(if devices.is_empty() {
-                    gpu_label(r)
-                } else {
-                    devices.join("\n")
                 }),
-            );
-            put("completed", json!(ok));
-            put("num_prompts", json!(r.metrics.requests.total));
-            put("duration", json!(r.metrics.time.duration));
-            put("qps", rate.clone().unwrap_or(Value::Null));
-            put("max_concurrency", json!(users));
-            put(
-                "request_throughput",
-                json!(round2(t.requests_per_sec.unwrap_or(0.0))),
-            );
-            put(
-                "total_token_throughput",
-                json!(round2(t.total_tokens_per_sec)),
-            );
-            put(
-                "output_throughput",
-                json!(round2(t.output_tokens_per_sec.unwrap_or(0.0))),
-            );
-            for (name, s) in [("ttft", ttft), ("tpot", tpot), ("itl", itl)] {
-                put(&format!("mean_{name}_ms"), pick(s, mean));
-                put(&format!("median_{name}_ms"), pick(s, p50));
-                put(&format!("p99_{name}_ms"), pick(s, p99));
-                put(&format!("std_{name}_ms"), pick(s, std));
-            }
-            let model = &r.scenario.model.name;
-            let mut server = format!("vllm serve {model}");
-            if let Some(p) = &par {
-                server.push_str(&format!(
-                    " --tensor-parallel-size {} --pipeline-parallel-size {}",
-                    p.tp, p.pp
-                ));
-            }
-            if let Some(d) = &dtype {
-                server.push_str(&format!(" --dtype {d}"));
-            }
-            let mut client = format!("vllm bench serve --model {model}");
-            if let Some(d) = &dataset {
-                client.push_str(&format!(" --dataset-name {d}"));
-            }
-            if let Some(n) = given_len("input_distribution") {
-                client.push_str(&format!(" --random-input-len {n}"));
-            }
-            if let Some(n) = given_len("output_distribution") {
-                client.push_str(&format!(" --random-output-len {n}"));
-            }
-            match (&rate, users) {
-                (Some(Value::Number(q)), _) => client.push_str(&format!(" --request-rate {q}")),
-                (Some(Value::String(q)), _) => client.push_str(&format!(" --request-rate {q}")),
-                (_, Some(u)) => {
-                    client.push_str(&format!(" --request-rate inf --max-concurrency {u}"))
-                }
-                _ => {}
-            }
-            VllmResult {
-                test_name,
-                result: m,
-                commands: json!({"server_command": server, "client_command": client}),
-            }
-        })
-        .collect()
+            input_len: given_len("input_distribution"),
+            output_len: given_len("output_distribution"),
+            parallelism: (r.scenario.host.accelerator.first()).and_then(|a| a.parallelism.clone()),
+            dtype: (r.scenario.platform.engine.first())
+                .and_then(|e| e.args.get("dtype"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            rate: plan.and_then(|p| p.get("rate")).cloned(),
+            users: plan.and_then(|p| p.get("users")).and_then(Value::as_u64),
+        }
+    }
+}
+
+/// One stage's columns, named as in vLLM's results JSON (absent values left out).
+fn result_columns(test_name: &str, r: &BenchmarkRun, f: &StageFacts) -> Map<String, Value> {
+    let l = &r.metrics.latency;
+    let t = &r.metrics.throughput;
+    let ok = r.metrics.requests.total - r.metrics.requests.failures.unwrap_or(0);
+    let pick = |s: Option<&Statistics>, f: fn(&Statistics) -> Option<f64>| {
+        json!(round2(s.and_then(f).unwrap_or(0.0)))
+    };
+    let mean = |s: &Statistics| Some(s.mean);
+    let p50 = |s: &Statistics| s.p50;
+    let p99 = |s: &Statistics| s.p99;
+    let std = |s: &Statistics| s.stddev;
+    let ttft = Some(&l.time_to_first_token);
+    let tpot = l.time_per_output_token.as_ref();
+    let itl = l.inter_token_latency.as_ref();
+    let devices: Vec<String> = (r.scenario.host.accelerator.iter())
+        .flat_map(|a| std::iter::repeat_n(a.model.clone(), a.count as usize))
+        .collect();
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        if !v.is_null() {
+            m.insert(k.into(), v);
+        }
+    };
+    put("test_name", json!(test_name));
+    put("backend", json!("openai"));
+    put("model_id", json!(f.model));
+    put("dataset_name", json!(f.dataset));
+    put("input_len", json!(f.input_len));
+    put("output_len", json!(f.output_len));
+    put("tp_size", json!(f.parallelism.as_ref().map(|p| p.tp)));
+    put("pp_size", json!(f.parallelism.as_ref().map(|p| p.pp)));
+    put("dtype", json!(f.dtype));
+    put(
+        "gpu_type",
+        json!(if devices.is_empty() {
+            gpu_label(r)
+        } else {
+            devices.join("\n")
+        }),
+    );
+    put("completed", json!(ok));
+    put("num_prompts", json!(r.metrics.requests.total));
+    put("duration", json!(r.metrics.time.duration));
+    put("qps", f.rate.clone().unwrap_or(Value::Null));
+    put("max_concurrency", json!(f.users));
+    put(
+        "request_throughput",
+        json!(round2(t.requests_per_sec.unwrap_or(0.0))),
+    );
+    put(
+        "total_token_throughput",
+        json!(round2(t.total_tokens_per_sec)),
+    );
+    put(
+        "output_throughput",
+        json!(round2(t.output_tokens_per_sec.unwrap_or(0.0))),
+    );
+    for (name, s) in [("ttft", ttft), ("tpot", tpot), ("itl", itl)] {
+        put(&format!("mean_{name}_ms"), pick(s, mean));
+        put(&format!("median_{name}_ms"), pick(s, p50));
+        put(&format!("p99_{name}_ms"), pick(s, p99));
+        put(&format!("std_{name}_ms"), pick(s, std));
+    }
+    m
+}
+
+/// The `vllm serve` and `vllm bench serve` commands that would run the stage.
+fn commands(f: &StageFacts) -> Value {
+    let model = &f.model;
+    let mut server = format!("vllm serve {model}");
+    if let Some(p) = &f.parallelism {
+        server.push_str(&format!(
+            " --tensor-parallel-size {} --pipeline-parallel-size {}",
+            p.tp, p.pp
+        ));
+    }
+    if let Some(d) = &f.dtype {
+        server.push_str(&format!(" --dtype {d}"));
+    }
+    let mut client = format!("vllm bench serve --model {model}");
+    if let Some(d) = &f.dataset {
+        client.push_str(&format!(" --dataset-name {d}"));
+    }
+    if let Some(n) = f.input_len {
+        client.push_str(&format!(" --random-input-len {n}"));
+    }
+    if let Some(n) = f.output_len {
+        client.push_str(&format!(" --random-output-len {n}"));
+    }
+    match (&f.rate, f.users) {
+        (Some(Value::Number(q)), _) => client.push_str(&format!(" --request-rate {q}")),
+        (Some(Value::String(q)), _) => client.push_str(&format!(" --request-rate {q}")),
+        (_, Some(u)) => client.push_str(&format!(" --request-rate inf --max-concurrency {u}")),
+        _ => {}
+    }
+    json!({"server_command": server, "client_command": client})
 }
 
 /// The serving table as `convert-results-json-to-markdown.py` shows it.

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// Clock probes sent to every agent before its offset is read.
 const FRESH_PROBES: u64 = 3;
 
-/// How long the fresh probes' replies are waited for.
+/// How long the fresh probes' replies are waited for at most.
 const PROBE_WAIT: Duration = Duration::from_millis(300);
 
 /// Runs the fleet check; with `loaded`, the agents' test requests too.
@@ -45,19 +45,16 @@ pub async fn check(hub: &Arc<Hub>, loaded: Option<LoadedProfile>) -> wire::Prefl
     reply
 }
 
-/// A few clock probes to every connected agent, then a short wait for their replies, so the
-/// offsets the check reports are current.
+/// A few clock probes to every connected agent, and their replies awaited (at most
+/// [`PROBE_WAIT`]), so the offsets the check reports are current.
 async fn reprobe_clocks(hub: &Arc<Hub>) {
-    let members = hub.fleet.members();
-    if members.is_empty() {
-        return;
-    }
-    for m in &members {
-        if let Some(tx) = hub.fleet.downlink(&m.agent_id) {
-            tokio::spawn(crate::service::probe_clock(tx, FRESH_PROBES));
-        }
-    }
-    tokio::time::sleep(PROBE_WAIT).await;
+    let ids: Vec<String> = hub
+        .fleet
+        .members()
+        .into_iter()
+        .map(|m| m.agent_id)
+        .collect();
+    crate::probe::probe_and_wait(&hub.fleet, &ids, FRESH_PROBES, PROBE_WAIT).await;
 }
 
 /// Stage 0 of the profile planned over the joined agents (roles as a run would give them);

@@ -34,7 +34,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let mut client =
-        crate::connect(&args.remote.coordinator, &args.remote.dial.security()?).await?;
+        crate::dial_cli::connect(&args.remote.coordinator, &args.remote.dial.security()?).await?;
     let mut chunks = client
         .fetch_run(wire::FetchRunRequest {
             run_id: args.run_id.clone(),

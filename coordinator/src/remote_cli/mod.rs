@@ -13,12 +13,12 @@ pub struct Remote {
     #[arg(long, env = "FLEETBENCH_COORDINATOR")]
     pub coordinator: String,
     #[command(flatten)]
-    pub dial: crate::DialArgs,
+    pub dial: crate::dial_cli::DialArgs,
 }
 
 /// The command that downloads `run_id` from `coordinator` as `dial` reaches it (credentials
 /// from files or the environment are not repeated).
-pub fn fetch_command(run_id: &str, coordinator: &str, dial: &crate::DialArgs) -> String {
+pub fn fetch_command(run_id: &str, coordinator: &str, dial: &crate::dial_cli::DialArgs) -> String {
     let mut cmd = format!("coordinator fetch {run_id} --coordinator {coordinator} --out .");
     if dial.insecure {
         cmd.push_str(" --insecure");

@@ -81,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let addr = &args.remote.coordinator;
     let dial = args.remote.dial.security()?;
-    let reply = match crate::connect(addr, &dial).await {
+    let reply = match crate::dial_cli::connect(addr, &dial).await {
         Ok(mut client) => client.preflight(request).await,
         Err(e) => {
             println!("FAIL coordinator {addr}: {e:#}");

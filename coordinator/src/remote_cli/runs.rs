@@ -6,7 +6,8 @@ use fleetbench_proto::v1 as wire;
 
 /// Prints the coordinator's runs as a table.
 pub async fn run(remote: Remote) -> anyhow::Result<()> {
-    let mut client = crate::connect(&remote.coordinator, &remote.dial.security()?).await?;
+    let mut client =
+        crate::dial_cli::connect(&remote.coordinator, &remote.dial.security()?).await?;
     let reply = client
         .list_runs(wire::ListRunsRequest {})
         .await

@@ -93,58 +93,21 @@ pub enum Depth {
     ReportsOnly,
 }
 
+/// Reads the run directory `dir` (with `Full`, its snapshot logs too).
 pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
     let mut warnings = Vec::new();
-    let plan: Option<Value> = match std::fs::read(dir.join("plan.json")) {
-        Ok(b) => match serde_json::from_slice(&b) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                warnings.push(format!("plan.json does not parse: {e}"));
-                None
-            }
-        },
-        Err(_) => {
-            warnings.push("plan.json is missing".into());
-            None
-        }
-    };
+    let plan = read_plan(dir, &mut warnings);
     let profile: Option<Value> = std::fs::read_to_string(dir.join("profile.yaml"))
         .ok()
         .and_then(|t| serde_norway::from_str(&t).ok());
 
-    let mut indices: Vec<u32> = std::fs::read_dir(dir)
-        .map_err(|source| RenderError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix("stage-"))
-                .and_then(|k| k.parse().ok())
-        })
-        .filter(|k: &u32| dir.join(format!("stage-{k}/report.json")).is_file())
-        .collect();
-    indices.sort_unstable();
-    if indices.is_empty() {
-        return Err(RenderError::NoReports(dir.to_path_buf()));
-    }
+    let indices = stage_indices(dir)?;
 
     let mut stages = Vec::new();
     let mut first_start: Option<f64> = None;
     let mut running_offset = 0.0;
     for k in indices {
-        let path = dir.join(format!("stage-{k}/report.json"));
-        let bytes = std::fs::read(&path).map_err(|source| RenderError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let report: BenchmarkRun =
-            serde_json::from_slice(&bytes).map_err(|e| RenderError::Parse {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let report = read_report(dir, k)?;
         let meta = report.scenario.load.metadata.as_ref();
         let label = meta
             .and_then(|m| m.get("stage_label"))
@@ -215,6 +178,59 @@ pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
         profile,
         stages,
         warnings,
+    })
+}
+
+/// `plan.json` as a generic value; a warning when it is missing or does not parse.
+fn read_plan(dir: &Path, warnings: &mut Vec<String>) -> Option<Value> {
+    match std::fs::read(dir.join("plan.json")) {
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                warnings.push(format!("plan.json does not parse: {e}"));
+                None
+            }
+        },
+        Err(_) => {
+            warnings.push("plan.json is missing".into());
+            None
+        }
+    }
+}
+
+/// The stages with a `stage-<k>/report.json`, in order; an error when there is none.
+fn stage_indices(dir: &Path) -> Result<Vec<u32>, RenderError> {
+    let mut indices: Vec<u32> = std::fs::read_dir(dir)
+        .map_err(|source| RenderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("stage-"))
+                .and_then(|k| k.parse().ok())
+        })
+        .filter(|k: &u32| dir.join(format!("stage-{k}/report.json")).is_file())
+        .collect();
+    indices.sort_unstable();
+    if indices.is_empty() {
+        return Err(RenderError::NoReports(dir.to_path_buf()));
+    }
+    Ok(indices)
+}
+
+/// `stage-<k>/report.json`.
+fn read_report(dir: &Path, k: u32) -> Result<BenchmarkRun, RenderError> {
+    let path = dir.join(format!("stage-{k}/report.json"));
+    let bytes = std::fs::read(&path).map_err(|source| RenderError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| RenderError::Parse {
+        path: path.clone(),
+        message: e.to_string(),
     })
 }
 
