@@ -876,6 +876,7 @@ async fn submit_one(
             expect_agents,
             max_failure_rate: Some(verdict.max_failure_rate),
             no_preflight: verdict.no_preflight,
+            require_pd: verdict.options().require_pd,
             env: env.into_iter().collect(),
         })
         .await
