@@ -455,17 +455,13 @@ fn main() -> anyhow::Result<()> {
                 verdict,
                 server,
             } => {
-                let trust = match endpoint_ca {
-                    Some(p) => fleetbench_agent::client::EndpointTrust::from_ca_file(&p)?,
-                    None => Default::default(),
-                };
-                let request = SweepCli {
+                let cli = SweepCli {
                     file,
                     expect_agents,
                     overrides,
-                    trust,
+                    endpoint_ca,
                 };
-                sweep(request, verdict, server).await
+                sweep(cli, verdict, server).await
             }
             Command::Validate {
                 profile,
@@ -778,13 +774,17 @@ struct SweepCli {
     file: PathBuf,
     expect_agents: Option<u32>,
     overrides: Vec<String>,
-    trust: fleetbench_agent::client::EndpointTrust,
+    endpoint_ca: Option<PathBuf>,
 }
 
 /// `coordinator sweep`: serve, run every point of the sweep file, exit with its status.
 async fn sweep(cli: SweepCli, verdict: VerdictArgs, args: ServerArgs) -> anyhow::Result<()> {
     use fleetbench_coordinator::sweep;
     let spec = sweep::load_sweep(&cli.file)?;
+    let trust = match &cli.endpoint_ca {
+        Some(p) => fleetbench_agent::client::EndpointTrust::from_ca_file(p)?,
+        None => Default::default(),
+    };
     let root = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
     let dir = root.join(sweep::sweep_id(&spec.name));
     let (hub, addr) = listen(&args, dir.clone(), None, None).await?;
@@ -802,7 +802,7 @@ async fn sweep(cli: SweepCli, verdict: VerdictArgs, args: ServerArgs) -> anyhow:
         options: verdict.options(),
         expect_agents: cli.expect_agents,
         coordinator: addr.to_string(),
-        trust: cli.trust,
+        trust,
     };
     let summary = sweep::run_sweep(&hub, request).await?;
     println!("{}", redact(&summary.markdown()));

@@ -98,9 +98,8 @@ pub fn describe(sweep: &Sweep, c: &CheckedPoint<'_>) -> String {
         s.push_str(&format!("; GPUs {g}"));
     }
     s.push_str(&format!(
-        "\n  profile {}: valid, {} stages{}",
+        "\n  profile {}: valid{}",
         c.profile.name,
-        c.profile.profile.load.stages.len(),
         match &sweep.search {
             Some(s) => format!("; SLA search over {:?} {}..{}", s.over, s.lo, s.hi),
             None => String::new(),
