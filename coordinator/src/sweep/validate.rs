@@ -63,7 +63,7 @@ pub fn checked_points<'a>(
     Ok(out)
 }
 
-/// A point in a few lines: values, command, agents, GPUs, profile and stages.
+/// A point in a few lines: values, command, overrides, readiness, agents, GPUs, search.
 pub fn describe(sweep: &Sweep, c: &CheckedPoint<'_>) -> String {
     let p = c.point;
     let values: Vec<String> = p
@@ -97,14 +97,12 @@ pub fn describe(sweep: &Sweep, c: &CheckedPoint<'_>) -> String {
     if let Some(g) = p.gpus {
         s.push_str(&format!("; GPUs {g}"));
     }
-    s.push_str(&format!(
-        "\n  profile {}: valid{}",
-        c.profile.name,
-        match &sweep.search {
-            Some(s) => format!("; SLA search over {:?} {}..{}", s.over, s.lo, s.hi),
-            None => String::new(),
-        }
-    ));
+    if let Some(search) = &sweep.search {
+        s.push_str(&format!(
+            "\n  SLA search over {:?} {}..{} (probe profiles at both ends checked)",
+            search.over, search.lo, search.hi
+        ));
+    }
     s
 }
 
