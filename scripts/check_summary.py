@@ -14,13 +14,14 @@ import sys
 import pandas as pd
 
 # vLLM's convert-results-json-to-markdown.py serving columns, in its order. A column no stage
-# knows is left out (as that script drops them); the others are always there.
+# knows is left out (as that script drops them); the others are always there. Goodput comes
+# last, only when some stage had `report.goodput` constraints.
 VLLM_COLUMNS = [
     "Test name", "Model", "Dataset Name", "Input Len", "Output Len", "TP Size", "PP Size",
     "dtype", "GPU", "# of req.", "qps", "# of max concurrency.", "Tput (req/s)",
     "Total Token Tput (tok/s)", "Output Tput (tok/s)", "Mean TTFT (ms)", "Median TTFT (ms)",
     "P99 TTFT (ms)", "STD TTFT (ms)", "Mean TPOT (ms)", "Median", "P99", "STD TPOT (ms)",
-    "Mean ITL (ms)", "Median ITL (ms)", "P99 ITL (ms)",
+    "Mean ITL (ms)", "Median ITL (ms)", "P99 ITL (ms)", "Goodput (req/s)",
 ]
 ALWAYS = [
     "Test name", "Model", "GPU", "# of req.", "Tput (req/s)", "Total Token Tput (tok/s)",
@@ -45,7 +46,7 @@ def expected_row(profile, report):
     label = report["scenario"]["load"].get("metadata", {}).get("stage_label", "stage")
     ok = m["requests"]["total"] - (m["requests"].get("failures") or 0)
     ttft, tpot, itl = "time_to_first_token", "time_per_output_token", "inter_token_latency"
-    return {
+    row = {
         "Test name": f"{profile}_{label}",
         "Model": report["scenario"]["model"]["name"],
         "# of req.": ok,
@@ -64,6 +65,10 @@ def expected_row(profile, report):
         "Median ITL (ms)": stat(report, itl, "p50"),
         "P99 ITL (ms)": stat(report, itl, "p99"),
     }
+    goodput = (m.get("metadata") or {}).get("goodput")
+    if goodput is not None:
+        row["Goodput (req/s)"] = goodput["requests_per_sec"]
+    return row
 
 
 def main(argv):

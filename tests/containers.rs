@@ -1,14 +1,23 @@
 //! Multi-host runs in containers (issue 18): the project's image, the compose deployment of
 //! `deploy/compose/` (coordinator, prefill host, decode host, P/D proxy, client host, each with
-//! its own address on a private network). Skipped with a message where no Docker Engine runs.
+//! its own address on a private network), and a P:D sweep over its shapes (issue 19). Skipped
+//! with a message where no Docker Engine runs.
 
 use anyhow::{ensure, Context, Result};
-use fleetbench_e2e::docker::{build_image, docker_available, repo_root, Cluster};
-use fleetbench_e2e::scratch;
+use fleetbench_e2e::docker::{build_image, docker_available, repo_root, Cluster, Network};
+use fleetbench_e2e::{bin, scratch, Proc};
 use serde_json::Value;
 use std::time::Duration;
 
 const IMAGE: &str = "fleetbench:e2e";
+
+/// A free loopback port (bound and released: the deployment publishes its proxy there next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
 
 /// The run directory the coordinator wrote under `results` (the only one there).
 fn run_dir(results: &std::path::Path) -> Result<std::path::PathBuf> {
@@ -337,5 +346,163 @@ fn a_restarted_coordinator_container_finishes_the_run() -> Result<()> {
             "stage {stage}: {total} requests of {planned} planned (partial {partial})"
         );
     }
+    Ok(())
+}
+
+/// The agent hosts of each host group of a stage report, sorted (`[prefill, decode]` order).
+fn group_hosts(r: &Value) -> Vec<Vec<String>> {
+    r["scenario"]["host"]["metadata"]["groups"]
+        .as_array()
+        .map(|gs| {
+            gs.iter()
+                .map(|g| {
+                    let mut h: Vec<String> = g["agents"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|x| x["host"].as_str().unwrap_or("").to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    h.sort();
+                    h
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (e) The shipped P:D sweep (`deploy/compose/pd-sweep.yaml`) on the compose deployment: the
+/// coordinator runs here and listens on the gateway of a network the test makes; for each
+/// point its reconfigure command (`pd-shape.sh`, `docker-compose up`/`rm` of the prefill and
+/// decode hosts) deploys 1P:1D, then 1P:2D, and the agents join from their containers with
+/// their roles. Two stages per point give 4 stage reports whose host groups name the point's
+/// containers, and the sweep summary's Pareto plot has both points.
+#[test]
+fn a_two_point_pd_sweep_runs_on_the_compose_deployment() -> Result<()> {
+    if !docker_available("a_two_point_pd_sweep_runs_on_the_compose_deployment") {
+        return Ok(());
+    }
+    let dir = scratch("containers-sweep");
+    build_image(IMAGE)?;
+    let project = format!("fbe2e-sweep-{}", std::process::id());
+    let network = Network::create(&project)?;
+    let gateway = network.gateway()?;
+    // The shipped sweep, with absolute paths and a free port for the proxy.
+    let compose = repo_root().join("deploy/compose");
+    let proxy_port = free_port().to_string();
+    let text = std::fs::read_to_string(compose.join("pd-sweep.yaml"))?
+        .replace(
+            "profile: pd-sweep-profile.yaml",
+            &format!(
+                "profile: {}",
+                compose.join("pd-sweep-profile.yaml").display()
+            ),
+        )
+        .replace(
+            "command: deploy/compose/pd-shape.sh",
+            &format!("command: {}", compose.join("pd-shape.sh").display()),
+        )
+        .replace("127.0.0.1:18000", &format!("127.0.0.1:{proxy_port}"));
+    let file = dir.join("pd-sweep.yaml");
+    std::fs::write(&file, text)?;
+    let vars = [
+        ("COMPOSE_PROJECT_NAME", project.as_str()),
+        ("COMPOSE_PROFILES", "scale"),
+        ("FLEETBENCH_IMAGE", IMAGE),
+        ("FLEETBENCH_NETWORK", project.as_str()),
+        ("FLEETBENCH_PROXY_PORT", proxy_port.as_str()),
+        // What compose.yaml's coordinator service would need, were it started.
+        ("FLEETBENCH_PROFILE", "/dev/null"),
+        ("FLEETBENCH_COORDINATOR", "unused:7600"),
+    ];
+    let _cluster = Cluster::attach(&project, &vars, &[compose.join("compose.sweep.yaml")]);
+    let results = dir.join("results");
+    let args: Vec<String> = [
+        "sweep".to_string(),
+        file.display().to_string(),
+        "--listen".into(),
+        format!("{gateway}:0"),
+        "--insecure".into(),
+        "--out".into(),
+        results.display().to_string(),
+        "--agent-timeout".into(),
+        "3".into(),
+    ]
+    .into();
+    let env: Vec<(&str, &str)> = vars
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "FLEETBENCH_COORDINATOR")
+        .collect();
+    let mut coord = Proc::spawn_env("coordinator", &bin("coordinator"), &args, &env, &dir)?;
+    coord.listening_addr()?;
+    let status = coord.wait(Duration::from_secs(240))?;
+    ensure!(
+        status.success(),
+        "the sweep exited {status}: see {}",
+        dir.join("coordinator.log").display()
+    );
+    let sweep = run_dir(&results)?;
+    for (point, decode) in [
+        ("1p1d", vec!["decode-0"]),
+        ("1p2d", vec!["decode-0", "decode-1"]),
+    ] {
+        for (stage, planned) in [(0u32, 12u64), (1, 24)] {
+            let r = report(&sweep.join(point).join("stages"), stage)?;
+            ensure!(
+                r["scenario"]["host"]["type"] == serde_json::json!(["prefill", "decode"]),
+                "{point} stage {stage}: host types {}",
+                r["scenario"]["host"]["type"]
+            );
+            let hosts = group_hosts(&r);
+            ensure!(
+                hosts
+                    == [
+                        vec!["prefill-0".to_string()],
+                        decode.iter().map(|s| s.to_string()).collect()
+                    ],
+                "{point} stage {stage}: group hosts {hosts:?}"
+            );
+            let agents = r["scenario"]["metadata"]["agents"]
+                .as_array()
+                .context("agents")?;
+            let client = agents
+                .iter()
+                .find(|a| a["role"] == "client")
+                .context("client agent")?;
+            ensure!(
+                client["host"] == "client-0",
+                "{point}: client host {client}"
+            );
+            let req = &r["metrics"]["requests"];
+            ensure!(
+                req["total"].as_u64() == Some(planned) && req["failures"].as_u64() == Some(0),
+                "{point} stage {stage}: {req} (planned {planned})"
+            );
+        }
+    }
+    let summary: Value = serde_json::from_slice(&std::fs::read(sweep.join("sweep.json"))?)?;
+    let points = summary["points"].as_array().context("points")?;
+    ensure!(
+        points.len() == 2 && points.iter().all(|p| p["status"] == "ok"),
+        "sweep points: {}",
+        summary["points"]
+    );
+    let series = summary["pareto"]["series"].as_array().context("pareto")?;
+    for name in ["1p1d", "1p2d"] {
+        let s = series
+            .iter()
+            .find(|s| s["name"] == name)
+            .with_context(|| format!("no Pareto series {name}: {series:?}"))?;
+        ensure!(
+            s["points"].as_array().map(Vec::len) == Some(2),
+            "series {name}: {s}"
+        );
+    }
+    ensure!(sweep.join("plots/pareto.png").exists(), "no Pareto plot");
+    // The second point's reconfigure log shows the second decode host deployed.
+    let log = std::fs::read_to_string(sweep.join("1p2d/reconfigure.log"))?;
+    ensure!(log.contains("shape 1P:2D"), "1p2d reconfigure.log: {log}");
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! prefill and a decode sim behind `sim proxy`, an agent on each scraping its engine, a client
 //! agent sending the load). A correct P/D run passes the path check and its per-pool figures
 //! agree with each sim's ground truth within 5%; with the proxy's decode-only fallback fault the
-//! check fails, names its numbers, and `coordinator run` exits 3.
+//! check fails, names its numbers, and `coordinator run` exits 3; `coordinator submit
+//! --no-require-pd` carries the choice to `serve`, whose run then reports the failed check
+//! without failing the stage.
 
 use anyhow::Context;
 use fleetbench_e2e::*;
@@ -41,8 +43,20 @@ fn role_sim(dir: &Path, role: &str) -> anyhow::Result<(Proc, String, PathBuf)> {
     Ok((p, addr, truth))
 }
 
+/// How the run is started: `coordinator run`, or `coordinator serve` and `coordinator submit`
+/// with these flags (the submitter's exit status is the run's).
+enum Via<'a> {
+    Run,
+    Submit(&'a [&'a str]),
+}
+
 /// `goodput_ttft_s`: the profile's `report.goodput.constraints.ttft`.
-fn pd_run(test: &str, proxy_flags: &[&str], goodput_ttft_s: f64) -> anyhow::Result<PdRun> {
+fn pd_run(
+    test: &str,
+    proxy_flags: &[&str],
+    goodput_ttft_s: f64,
+    via: Via<'_>,
+) -> anyhow::Result<PdRun> {
     let dir = scratch(test);
     let (_p_sim, p_addr, prefill_truth) = role_sim(&dir, "prefill")?;
     let (_d_sim, d_addr, decode_truth) = role_sim(&dir, "decode")?;
@@ -73,7 +87,19 @@ fn pd_run(test: &str, proxy_flags: &[&str], goodput_ttft_s: f64) -> anyhow::Resu
              fleet: {{weights: {{prefill: 0, decode: 0}}, hosts: [{{role: prefill}}, {{role: decode}}]}}"
         ),
     );
-    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 3, &[])?;
+    let (mut coord, addr) = match via {
+        Via::Run => start_coordinator_run(&dir, &profile, 3, &[])?,
+        Via::Submit(_) => {
+            let args: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--insecure", "--out"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([dir.join("results").display().to_string()])
+                .collect();
+            let mut p = Proc::spawn("coordinator", &bin("coordinator"), &args, &dir)?;
+            let addr = p.listening_addr()?;
+            (p, addr)
+        }
+    };
     let gpu = "NVIDIA H100 80GB HBM3:80:400";
     let (pm, dm) = (
         format!("http://{p_addr}/metrics"),
@@ -94,7 +120,23 @@ fn pd_run(test: &str, proxy_flags: &[&str], goodput_ttft_s: f64) -> anyhow::Resu
         &["--fake-gpu", gpu, "--engine-metrics", &dm],
     )?;
     let _c = start_agent(&dir, &addr, "c0", "client", &[])?;
-    let exit = coord.wait(Duration::from_secs(90))?;
+    let exit = match via {
+        Via::Run => coord.wait(Duration::from_secs(90))?,
+        Via::Submit(flags) => {
+            let mut args: Vec<String> = ["submit", &profile.display().to_string()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(
+                ["--coordinator", &addr, "--insecure", "--expect-agents", "3"]
+                    .iter()
+                    .chain(flags)
+                    .map(|s| s.to_string()),
+            );
+            let mut submit = Proc::spawn("submit", &bin("coordinator"), &args, &dir)?;
+            submit.wait(Duration::from_secs(90))?
+        }
+    };
     Ok(PdRun {
         dir,
         exit,
@@ -141,7 +183,7 @@ fn pool<'a>(r: &'a Value, kind: &str) -> &'a Value {
 
 #[test]
 fn a_correct_pd_run_passes_and_its_pools_match_the_ground_truth() -> anyhow::Result<()> {
-    let run = pd_run("pd_path_ok", &[], 5.0)?;
+    let run = pd_run("pd_path_ok", &[], 5.0, Via::Run)?;
     assert!(run.exit.success(), "coordinator failed: {:?}", run.exit);
     let dir = run_dir(&run.dir)?;
     let r = stage_report(&dir, 0)?;
@@ -227,6 +269,20 @@ fn a_correct_pd_run_passes_and_its_pools_match_the_ground_truth() -> anyhow::Res
     let summary = std::fs::read_to_string(dir.join("SUMMARY.txt"))?;
     assert!(summary.contains("P/D path check: PASS"), "{summary}");
     assert!(summary.contains("Goodput (req/s)"), "{summary}");
+    // Goodput in summary.md/summary.json (vLLM's `request_goodput`) and in the 0.2.1 report.
+    let rps = num(g, "requests_per_sec");
+    let table: Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json"))?)?;
+    let cell = table["serving"]["Goodput (req/s)"]["0"].as_f64().unwrap();
+    assert!(
+        (cell - rps).abs() <= 0.006,
+        "summary.json goodput {cell} vs {rps}"
+    );
+    let v021: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("stage-0/report_v0.2.1.json"))?)?;
+    assert_eq!(
+        v021["results"]["observability"]["fleetbench"]["goodput"], *g,
+        "0.2.1 goodput"
+    );
     let md = std::fs::read_to_string(dir.join("summary.md"))?;
     assert!(
         md.contains("## Per-pool breakdown") && md.contains("| prefill |"),
@@ -240,7 +296,7 @@ fn a_correct_pd_run_passes_and_its_pools_match_the_ground_truth() -> anyhow::Res
 #[test]
 fn the_decode_only_fallback_fails_the_check_and_the_run() -> anyhow::Result<()> {
     // A TTFT limit of 1 ms no request meets: goodput 0 of 40.
-    let run = pd_run("pd_path_fallback", &["--decode-only"], 0.001)?;
+    let run = pd_run("pd_path_fallback", &["--decode-only"], 0.001, Via::Run)?;
     assert_eq!(run.exit.code(), Some(3), "a failed P/D check exits 3");
     let dir = run_dir(&run.dir)?;
     let r = stage_report(&dir, 0)?;
@@ -277,5 +333,27 @@ fn the_decode_only_fallback_fails_the_check_and_the_run() -> anyhow::Result<()> 
     let summary = std::fs::read_to_string(dir.join("SUMMARY.txt"))?;
     assert!(summary.contains("Verdict: FAILED"), "{summary}");
     assert!(summary.contains("recomputed prompts"), "{summary}");
+    Ok(())
+}
+
+/// `coordinator submit --no-require-pd` to `serve`: the submit request carries the choice and
+/// the run applies it — the decode-only fallback's failed check is reported, not required, so
+/// the stage is not failed and the submitter exits 0 (with `coordinator run`'s default the
+/// same fault exits 3, above).
+#[test]
+fn submit_carries_no_require_pd_to_serve() -> anyhow::Result<()> {
+    let run = pd_run(
+        "pd_path_submit",
+        &["--decode-only"],
+        5.0,
+        Via::Submit(&["--no-require-pd"]),
+    )?;
+    assert!(run.exit.success(), "submit exited {:?}", run.exit);
+    let dir = run_dir(&run.dir)?;
+    let r = stage_report(&dir, 0)?;
+    let pd = at(&r, "metrics.metadata.pd_path");
+    assert_eq!(pd["status"], "fail", "{pd}");
+    assert_eq!(pd["required"], false, "{pd}");
+    assert_ne!(at(&r, "metadata.verdict")["status"], "failed");
     Ok(())
 }

@@ -112,7 +112,7 @@ fn a_two_point_pd_sweep_gives_four_stage_reports_and_a_pareto_of_both_points() -
              \x20 - {{name: 1p1d, prefill: 1, decode: 1}}\n\
              \x20 - {{name: 2p1d, prefill: 2, decode: 1}}\n\
              reconfigure:\n\
-             \x20 command: \"bash {script} start --state {state} --port {proxy_port} --prefill {{prefill}} --decode {{decode}} --coordinator 127.0.0.1:{coord_port} --agent-args '--insecure --fake-gpu H100:80:700' --bin {bin} -- --deterministic --ttft-ms 5 --itl-ms 2\"\n\
+             \x20 command: \"bash {script} start --state {state} --port {proxy_port} --prefill {{prefill}} --decode {{decode}} --coordinator {{coordinator}} --agent-args '--insecure --fake-gpu H100:80:700' --bin {bin} -- --deterministic --ttft-ms 5 --itl-ms 2\"\n\
              \x20 timeout: 60\n\
              ready: {{timeout: 60, agents: {{client: 1, prefill: '{{prefill}}', decode: '{{decode}}'}}}}\n",
             script = script().display(),

@@ -105,13 +105,18 @@ enum Command {
         /// Override a profile key, as for `run` (after the sweep file's overrides); repeatable.
         #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        /// Readiness checks of an https:// endpoint trust only the CAs of this PEM file
+        /// (default: the built-in Mozilla roots), as the agent's --endpoint-ca.
+        #[arg(long, env = "FLEETBENCH_ENDPOINT_CA", value_name = "PEM")]
+        endpoint_ca: Option<PathBuf>,
         #[command(flatten)]
         verdict: VerdictArgs,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Parse, validate and expand PROFILE; print the effective plan (stages, planned requests,
-    /// per-agent shares, data) without running anything; for a sweep matrix, of every run.
+    /// per-agent shares, data) without running anything; for a sweep matrix, of every run; for
+    /// a sweep file (`coordinator sweep`), the file and every point's profile with its values.
     Validate {
         profile: PathBuf,
         /// Override a profile key, as for `run`; repeatable.
@@ -405,9 +410,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             file,
             expect_agents,
             overrides,
+            endpoint_ca,
             verdict,
             server,
-        } => sweep(file, expect_agents, &overrides, verdict, server).await,
+        } => {
+            let cli = SweepCli {
+                file,
+                expect_agents,
+                overrides,
+                endpoint_ca,
+            };
+            sweep(cli, verdict, server).await
+        }
         Command::Validate {
             profile,
             overrides,
@@ -713,19 +727,25 @@ async fn run(
     Ok(())
 }
 
-/// `coordinator sweep`: serve, run every point of the sweep file, exit with its status.
-async fn sweep(
+/// What `coordinator sweep` was given besides the server and verdict flags.
+struct SweepCli {
     file: PathBuf,
     expect_agents: Option<u32>,
-    overrides: &[String],
-    verdict: VerdictArgs,
-    args: ServerArgs,
-) -> anyhow::Result<()> {
+    overrides: Vec<String>,
+    endpoint_ca: Option<PathBuf>,
+}
+
+/// `coordinator sweep`: serve, run every point of the sweep file, exit with its status.
+async fn sweep(cli: SweepCli, verdict: VerdictArgs, args: ServerArgs) -> anyhow::Result<()> {
     use fleetbench_coordinator::sweep;
-    let spec = sweep::load_sweep(&file)?;
+    let spec = sweep::load_sweep(&cli.file)?;
+    let trust = match &cli.endpoint_ca {
+        Some(p) => fleetbench_agent::client::EndpointTrust::from_ca_file(p)?,
+        None => Default::default(),
+    };
     let root = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
     let dir = root.join(sweep::sweep_id(&spec.name));
-    let (hub, _) = listen(&args, dir.clone(), None, None).await?;
+    let (hub, addr) = listen(&args, dir.clone(), None, None).await?;
     let h = hub.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -736,9 +756,11 @@ async fn sweep(
     });
     let request = sweep::SweepRequest {
         sweep: &spec,
-        overrides,
+        overrides: &cli.overrides,
         options: verdict.options(),
-        expect_agents,
+        expect_agents: cli.expect_agents,
+        coordinator: addr.to_string(),
+        trust,
     };
     let summary = sweep::run_sweep(&hub, request).await?;
     println!("{}", redact(&summary.markdown()));
@@ -812,6 +834,7 @@ async fn submit_one(
             expect_agents,
             max_failure_rate: Some(verdict.max_failure_rate),
             no_preflight: verdict.no_preflight,
+            require_pd: verdict.options().require_pd,
             env: env.into_iter().collect(),
         })
         .await
@@ -844,6 +867,9 @@ fn validate(
     agents: u32,
     json: bool,
 ) -> anyhow::Result<()> {
+    if fleetbench_coordinator::sweep::validate::is_sweep_file(profile) {
+        return validate_sweep(profile, overrides, agents);
+    }
     if json {
         let loaded = load_profile_with(profile, overrides)?;
         let plan = fleetbench_common::plan::plan_run(
@@ -865,6 +891,26 @@ fn validate(
         return Ok(());
     }
     print_plan(&load_profile_with(profile, overrides)?, agents)
+}
+
+/// `coordinator validate` of a sweep file: each point as it would run, then its plan.
+fn validate_sweep(file: &std::path::Path, overrides: &[String], agents: u32) -> anyhow::Result<()> {
+    use fleetbench_coordinator::sweep::{load_sweep, validate};
+    let sweep = load_sweep(file)?;
+    let checked = validate::checked_points(&sweep, overrides)?;
+    println!(
+        "sweep {} ({}): valid, {} points",
+        sweep.name,
+        file.display(),
+        sweep.points.len()
+    );
+    for c in &checked {
+        println!();
+        println!("{}", validate::describe(&sweep, c));
+        let clients = c.point.agents.get("client").copied().unwrap_or(agents);
+        print_plan(&c.profile, clients.max(1))?;
+    }
+    Ok(())
 }
 
 /// `agents` (at least one) client agents of weight 1, as `validate` plans for.

@@ -136,7 +136,7 @@ impl Control for ControlService {
                         .max_failure_rate
                         .unwrap_or(fleetbench_common::report::DEFAULT_MAX_FAILURE_RATE),
                     preflight: !r.no_preflight,
-                    require_pd: None,
+                    require_pd: r.require_pd,
                 },
             },
         );

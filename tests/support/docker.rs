@@ -120,6 +120,19 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// A project that something else deploys (a sweep's reconfigure command), with the same
+    /// variables and compose files; nothing is started here, and it is torn down when dropped.
+    pub fn attach(project: &str, vars: &[(&str, &str)], overrides: &[PathBuf]) -> Cluster {
+        Cluster {
+            project: project.to_string(),
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            overrides: overrides.to_vec(),
+        }
+    }
+
     /// `docker compose` (or the standalone `docker-compose`) on this project.
     pub fn compose(&self, args: &[&str]) -> Result<Output> {
         let plugin = Command::new("docker")
@@ -220,5 +233,44 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "2"]);
+    }
+}
+
+/// A Docker network the test creates (`docker network create`), removed when dropped.
+pub struct Network {
+    pub name: String,
+}
+
+impl Network {
+    pub fn create(name: &str) -> Result<Network> {
+        run(Command::new("docker").args(["network", "create", name]))?;
+        Ok(Network {
+            name: name.to_string(),
+        })
+    }
+
+    /// The network's gateway address: the machine running the test, as the containers on
+    /// this network reach it.
+    pub fn gateway(&self) -> Result<String> {
+        let out = run(Command::new("docker").args([
+            "network",
+            "inspect",
+            &self.name,
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ]))?;
+        let gw = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if gw.is_empty() {
+            bail!("network {} has no gateway address", self.name);
+        }
+        Ok(gw)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.name])
+            .output();
     }
 }

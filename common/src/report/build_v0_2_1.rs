@@ -156,24 +156,92 @@ pub struct V021Input<'a> {
     pub coordinator_host: Option<String>,
 }
 
-/// The stage's report v0.2.1.
+/// The stage's report v0.2.1. Goodput (when the profile gives `report.goodput` constraints)
+/// has no field in the published schema: it travels with the client-side figures under the
+/// open `results.observability.fleetbench.goodput`, as in the v0.1 report's metadata.
 pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
     let r = i.v01;
+    let labels: Vec<String> = r.scenario.host.kind.clone();
+    let (load, multi_turn) = load_of(r, i.stage);
     let meta = r.metrics.metadata.as_ref();
-    let groups = r
-        .scenario
+    let client = meta.and_then(Value::as_object).map(|m| {
+        let mut m = m.clone();
+        m.remove("host_groups");
+        Value::Object(m)
+    });
+    let health = health_of(r, &labels);
+    let time = &r.metrics.time;
+    let model = &r.scenario.model.name;
+    ReportV021 {
+        version: VERSION_0_2_1.into(),
+        run: RunInfo {
+            uid: format!("{}-stage-{}", i.run_id, i.stage),
+            eid: Some(i.run_id.to_string()),
+            cid: None,
+            pid: i.coordinator_host.clone(),
+            time: Some(RunTime {
+                start: time.start.map(iso8601),
+                end: time.stop.map(iso8601),
+                duration: Some(format!("PT{}S", round6(time.duration))),
+            }),
+            user: None,
+            description: Some(format!("{model} [{}]", i.run_id)),
+            keywords: None,
+        },
+        scenario: Some(ScenarioV2 {
+            stack: Some(stack_of(r, &labels)),
+            load: Some(load),
+        }),
+        results: Results {
+            request_performance: Some(RequestPerformance {
+                aggregate: Some(aggregate_of(r)),
+                time_series: request_time_series(i),
+            }),
+            session_performance: session_performance(r, multi_turn.as_ref()),
+            observability: Some(Observability {
+                components: Some(
+                    labels
+                        .iter()
+                        .enumerate()
+                        .map(|(g, label)| component_of(i, g, label))
+                        .collect(),
+                ),
+                fleetbench: client,
+            }),
+            component_health: (!health.is_empty()).then_some(health),
+        },
+    }
+}
+
+/// The groups of `scenario.host.metadata.groups` (each with its agents).
+fn host_groups_meta(r: &BenchmarkRun) -> Vec<Value> {
+    r.scenario
         .host
         .metadata
         .as_ref()
         .and_then(|m| m.get("groups"))
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default();
-    let labels: Vec<String> = r.scenario.host.kind.clone();
-    let model = r.scenario.model.name.clone();
-    let ts = |k: u32| iso8601(i.stage_start_unix_s + f64::from(k + 1) * i.interval_s);
+        .unwrap_or_default()
+}
 
-    // scenario.stack: one inference engine per host group.
+/// Host group `g`'s figures beyond the schema (`metrics.metadata.host_groups[g]`).
+fn host_group_meta(r: &BenchmarkRun, g: usize) -> Option<&Value> {
+    r.metrics
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("host_groups"))
+        .and_then(|h| h.get(g))
+}
+
+/// The end of interval `k` as an ISO 8601 instant.
+fn interval_ts(i: &V021Input<'_>, k: u32) -> String {
+    iso8601(i.stage_start_unix_s + f64::from(k + 1) * i.interval_s)
+}
+
+/// `scenario.stack`: one inference engine per host group.
+fn stack_of(r: &BenchmarkRun, labels: &[String]) -> Vec<Component> {
+    let groups = host_groups_meta(r);
     let mut stack = Vec::new();
     for (g, kind) in labels.iter().enumerate() {
         let acc = r.scenario.host.accelerator.get(g);
@@ -202,7 +270,7 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
             role: kind.clone(),
             replicas,
             model: EngineModel {
-                name: model.clone(),
+                name: r.scenario.model.name.clone(),
             },
             accelerator: EngineAccelerator {
                 model: acc.map_or_else(|| "unknown".into(), |a| a.model.clone()),
@@ -216,10 +284,7 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
         if let Some(m) = acc.and_then(|a| a.memory) {
             config.insert("accelerator_memory_gb".into(), json!(m));
         }
-        if let Some(hg) = meta
-            .and_then(|m| m.get("host_groups"))
-            .and_then(|h| h.get(g))
-        {
+        if let Some(hg) = host_group_meta(r, g) {
             config.insert("telemetry".into(), hg.clone());
         }
         let cfg_id = hash_hex(&json!({"standardized": &standardized, "args": &args}));
@@ -238,8 +303,11 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
             },
         });
     }
+    stack
+}
 
-    // scenario.load
+/// `scenario.load`, and its multi-turn description (also used for session performance).
+fn load_of(r: &BenchmarkRun, stage: u32) -> (LoadV2, Option<MultiTurn>) {
     let harness = r.scenario.load.args.clone().map(Value::Object);
     let plan = r.stage_plan().cloned();
     let data = harness.as_ref().and_then(|h| h.get("data"));
@@ -285,7 +353,7 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             parallelism: generators,
             source: source_of(data),
-            stage: i.stage,
+            stage,
             input_seq_len: seq_len(
                 data.and_then(|d| d.get("input_distribution")),
                 &req.input_length,
@@ -307,15 +375,19 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
             config: harness,
         },
     };
+    (load, multi_turn)
+}
 
-    // results.request_performance
+/// `results.request_performance.aggregate`: the v0.1 figures in seconds.
+fn aggregate_of(r: &BenchmarkRun) -> Aggregate {
+    let req = &r.metrics.requests;
     let l = &r.metrics.latency;
     let t = &r.metrics.throughput;
     let rate = |v: f64, units: &str| Statistics {
         mean: v,
         ..Statistics::empty(units)
     };
-    let aggregate = Aggregate {
+    Aggregate {
         requests: Some(AggregateRequests {
             total: req.total,
             failures: req.failures,
@@ -345,14 +417,18 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
             total_token_rate: Some(rate(t.total_tokens_per_sec, "tokens/s")),
             request_rate: t.requests_per_sec.map(|v| rate(v, "queries/s")),
         }),
-    };
+    }
+}
+
+/// `results.request_performance.time_series`: latencies and rates per snapshot interval.
+fn request_time_series(i: &V021Input<'_>) -> Option<TimeSeries> {
     let lat_series = |slot: usize, units: &str| -> Option<TimeSeriesData> {
         let series: Vec<TimeSeriesPoint> = i
             .requests
             .iter()
             .filter_map(|p| {
                 p.latency[slot].map(|[mean, p50, p90, p99]| TimeSeriesPoint {
-                    ts: ts(p.interval),
+                    ts: interval_ts(i, p.interval),
                     mean: Some(mean),
                     p50: Some(p50),
                     p90: Some(p90),
@@ -375,14 +451,14 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
                     .requests
                     .iter()
                     .map(|p| TimeSeriesPoint {
-                        ts: ts(p.interval),
+                        ts: interval_ts(i, p.interval),
                         value: Some(per_s(f(p))),
                         ..Default::default()
                     })
                     .collect(),
             })
         };
-    let time_series = (!i.requests.is_empty()).then(|| TimeSeries {
+    (!i.requests.is_empty()).then(|| TimeSeries {
         latency: Some(LatencySet {
             time_to_first_token: lat_series(0, "s"),
             normalized_time_per_output_token: lat_series(1, "s/token"),
@@ -397,125 +473,132 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
             total_token_rate: rate_series(&|p| p.input_tokens + p.output_tokens, "tokens/s"),
             request_rate: rate_series(&|p| p.ok, "queries/s"),
         }),
-    });
+    })
+}
 
-    // results.session_performance: multi-turn stages, from the stage's counts.
-    let session_performance = multi_turn.as_ref().and_then(|mt| {
-        let rounds = mt.max_turns.as_ref()?.value.max(1.0);
-        let started = ((req.total as f64) / rounds).ceil() as u64;
-        let per_session = |total: f64| Statistics {
-            mean: round6(total / started.max(1) as f64),
-            ..Statistics::empty("count")
-        };
-        let ok = req.total - req.failures.unwrap_or(0);
-        Some(SessionPerformance {
-            sessions: Some(SessionRequests {
-                total: started,
-                total_events: Some(req.total),
-                total_events_completed: Some(ok),
-                total_events_cancelled: req.incomplete,
-                session_rate: (r.metrics.time.duration > 0.0).then(|| Statistics {
-                    mean: round6(started as f64 / r.metrics.time.duration),
-                    ..Statistics::empty("queries/s")
-                }),
-                events_per_session: Some(per_session(req.total as f64)),
-                input_tokens_per_session: Some(per_session(req.input_length.mean * ok as f64)),
-                output_tokens_per_session: Some(per_session(req.output_length.mean * ok as f64)),
-                ..Default::default()
+/// `results.session_performance`: multi-turn stages, from the stage's counts.
+fn session_performance(
+    r: &BenchmarkRun,
+    multi_turn: Option<&MultiTurn>,
+) -> Option<SessionPerformance> {
+    let req = &r.metrics.requests;
+    let rounds = multi_turn?.max_turns.as_ref()?.value.max(1.0);
+    let started = ((req.total as f64) / rounds).ceil() as u64;
+    let per_session = |total: f64| Statistics {
+        mean: round6(total / started.max(1) as f64),
+        ..Statistics::empty("count")
+    };
+    let ok = req.total - req.failures.unwrap_or(0);
+    Some(SessionPerformance {
+        sessions: Some(SessionRequests {
+            total: started,
+            total_events: Some(req.total),
+            total_events_completed: Some(ok),
+            total_events_cancelled: req.incomplete,
+            session_rate: (r.metrics.time.duration > 0.0).then(|| Statistics {
+                mean: round6(started as f64 / r.metrics.time.duration),
+                ..Statistics::empty("queries/s")
             }),
-        })
-    });
+            events_per_session: Some(per_session(req.total as f64)),
+            input_tokens_per_session: Some(per_session(req.input_length.mean * ok as f64)),
+            output_tokens_per_session: Some(per_session(req.output_length.mean * ok as f64)),
+            ..Default::default()
+        }),
+    })
+}
 
-    // results.observability: per component, from the v0.1 figures and the interval telemetry.
-    let resources = r.metrics.resources.as_ref();
-    let components: Vec<ComponentObservability> = labels
-        .iter()
-        .enumerate()
-        .map(|(g, label)| {
-            let acc = resources.and_then(|x| x.accelerator.get(g));
-            let hg = meta
-                .and_then(|m| m.get("host_groups"))
-                .and_then(|h| h.get(g));
-            let stat = |path: &[&str], units: &str, scale: f64| -> Option<Statistics> {
-                let mut v = hg?;
-                for k in path {
-                    v = v.get(*k)?;
-                }
-                let mut s: Statistics = serde_json::from_value(v.clone()).ok()?;
-                s = scaled(&s, scale);
-                s.units = units.into();
-                Some(s)
-            };
-            let aggregate = ResourceMetrics {
-                kv_cache_usage: stat(&["engine", "kv_cache_usage_percent"], "percent", 1.0),
-                cache_hit_rate: hg
-                    .and_then(|h| h["engine"]["prefix_cache_hit_rate"].as_f64())
-                    .map(|v| Statistics {
-                        mean: round6(v * 100.0),
-                        ..Statistics::empty("percent")
-                    }),
-                gpu_memory_usage: acc
-                    .and_then(|a| a.memory.as_ref())
-                    .and_then(|m| m.consumption.clone()),
-                cpu_memory_usage: stat(&["host", "memory_used_gb"], "GB", 1.0),
-                gpu_utilization: acc
-                    .and_then(|a| a.compute.as_ref())
-                    .and_then(|c| c.utilization.clone()),
-                cpu_utilization: stat(&["host", "cpu_percent"], "percent", 1.0),
-                power_consumption: acc.and_then(|a| a.power.clone()),
-                running_requests: stat(&["engine", "batch_size"], "count", 1.0),
-                waiting_requests: stat(&["engine", "queue_size"], "count", 1.0),
-                preemptions: hg
-                    .and_then(|h| h["engine"]["preemptions"].as_f64())
-                    .map(|v| Statistics {
-                        mean: v,
-                        ..Statistics::empty("count")
-                    }),
-            };
-            let res = i.resources.get(g).map(Vec::as_slice).unwrap_or(&[]);
-            let series = |f: fn(&ResourceInterval) -> Option<f64>, units: &str| {
-                let points: Vec<TimeSeriesPoint> = res
-                    .iter()
-                    .filter_map(|p| {
-                        f(p).map(|v| TimeSeriesPoint {
-                            ts: ts(p.interval),
-                            value: Some(round6(v)),
-                            ..Default::default()
-                        })
-                    })
-                    .collect();
-                (!points.is_empty()).then(|| TimeSeriesData {
-                    units: units.into(),
-                    series: points,
+/// One host group's `results.observability.components` entry.
+fn component_of(i: &V021Input<'_>, g: usize, label: &str) -> ComponentObservability {
+    let aggregate = component_aggregate(i.v01, g);
+    let res = i.resources.get(g).map(Vec::as_slice).unwrap_or(&[]);
+    let series = |f: fn(&ResourceInterval) -> Option<f64>, units: &str| {
+        let points: Vec<TimeSeriesPoint> = res
+            .iter()
+            .filter_map(|p| {
+                f(p).map(|v| TimeSeriesPoint {
+                    ts: interval_ts(i, p.interval),
+                    value: Some(round6(v)),
+                    ..Default::default()
                 })
-            };
-            let time_series = ResourceTimeSeries {
-                kv_cache_usage: series(|p| p.kv_cache_pct, "percent"),
-                gpu_memory_usage: series(|p| p.gpu_memory_gb, "GB"),
-                cpu_memory_usage: series(|p| p.cpu_memory_gb, "GB"),
-                gpu_utilization: series(|p| p.gpu_utilization_pct, "percent"),
-                cpu_utilization: series(|p| p.cpu_utilization_pct, "percent"),
-                power_consumption: series(|p| p.power_w, "Watts"),
-                num_requests_running: series(|p| p.running, "count"),
-                num_requests_waiting: series(|p| p.waiting, "count"),
-            };
-            ComponentObservability {
-                component_label: label.clone(),
-                replica_id: None,
-                aggregate: (aggregate != ResourceMetrics::default()).then_some(aggregate),
-                time_series: (time_series != ResourceTimeSeries::default()).then_some(time_series),
-            }
+            })
+            .collect();
+        (!points.is_empty()).then(|| TimeSeriesData {
+            units: units.into(),
+            series: points,
         })
-        .collect();
-    let client = meta.and_then(Value::as_object).map(|m| {
-        let mut m = m.clone();
-        m.remove("host_groups");
-        Value::Object(m)
-    });
+    };
+    let time_series = ResourceTimeSeries {
+        kv_cache_usage: series(|p| p.kv_cache_pct, "percent"),
+        gpu_memory_usage: series(|p| p.gpu_memory_gb, "GB"),
+        cpu_memory_usage: series(|p| p.cpu_memory_gb, "GB"),
+        gpu_utilization: series(|p| p.gpu_utilization_pct, "percent"),
+        cpu_utilization: series(|p| p.cpu_utilization_pct, "percent"),
+        power_consumption: series(|p| p.power_w, "Watts"),
+        num_requests_running: series(|p| p.running, "count"),
+        num_requests_waiting: series(|p| p.waiting, "count"),
+    };
+    ComponentObservability {
+        component_label: label.to_string(),
+        replica_id: None,
+        aggregate: (aggregate != ResourceMetrics::default()).then_some(aggregate),
+        time_series: (time_series != ResourceTimeSeries::default()).then_some(time_series),
+    }
+}
 
-    // results.component_health: the groups whose agents run on the serving hosts (prefill,
-    // decode): a host whose agent was lost during the stage is unhealthy.
-    let lost: Vec<String> = meta
+/// Host group `g`'s aggregate resource figures, from its v0.1 figures.
+fn component_aggregate(r: &BenchmarkRun, g: usize) -> ResourceMetrics {
+    let acc = r
+        .metrics
+        .resources
+        .as_ref()
+        .and_then(|x| x.accelerator.get(g));
+    let hg = host_group_meta(r, g);
+    let stat = |path: &[&str], units: &str, scale: f64| -> Option<Statistics> {
+        let mut v = hg?;
+        for k in path {
+            v = v.get(*k)?;
+        }
+        let mut s: Statistics = serde_json::from_value(v.clone()).ok()?;
+        s = scaled(&s, scale);
+        s.units = units.into();
+        Some(s)
+    };
+    ResourceMetrics {
+        kv_cache_usage: stat(&["engine", "kv_cache_usage_percent"], "percent", 1.0),
+        cache_hit_rate: hg
+            .and_then(|h| h["engine"]["prefix_cache_hit_rate"].as_f64())
+            .map(|v| Statistics {
+                mean: round6(v * 100.0),
+                ..Statistics::empty("percent")
+            }),
+        gpu_memory_usage: acc
+            .and_then(|a| a.memory.as_ref())
+            .and_then(|m| m.consumption.clone()),
+        cpu_memory_usage: stat(&["host", "memory_used_gb"], "GB", 1.0),
+        gpu_utilization: acc
+            .and_then(|a| a.compute.as_ref())
+            .and_then(|c| c.utilization.clone()),
+        cpu_utilization: stat(&["host", "cpu_percent"], "percent", 1.0),
+        power_consumption: acc.and_then(|a| a.power.clone()),
+        running_requests: stat(&["engine", "batch_size"], "count", 1.0),
+        waiting_requests: stat(&["engine", "queue_size"], "count", 1.0),
+        preemptions: hg
+            .and_then(|h| h["engine"]["preemptions"].as_f64())
+            .map(|v| Statistics {
+                mean: v,
+                ..Statistics::empty("count")
+            }),
+    }
+}
+
+/// `results.component_health`: the groups whose agents run on the serving hosts (prefill,
+/// decode): a host whose agent was lost during the stage is unhealthy.
+fn health_of(r: &BenchmarkRun, labels: &[String]) -> Vec<ComponentHealth> {
+    let groups = host_groups_meta(r);
+    let lost: Vec<String> = r
+        .metrics
+        .metadata
+        .as_ref()
         .and_then(|m| m.get("lost_shards"))
         .and_then(Value::as_array)
         .map(|a| {
@@ -524,7 +607,7 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
                 .collect()
         })
         .unwrap_or_default();
-    let health: Vec<ComponentHealth> = labels
+    labels
         .iter()
         .enumerate()
         .filter(|(_, k)| k.as_str() != "replica")
@@ -555,42 +638,7 @@ pub fn build_v021(i: &V021Input<'_>) -> ReportV021 {
                 replica_health: Some(replicas),
             }
         })
-        .collect();
-
-    let time = &r.metrics.time;
-    ReportV021 {
-        version: VERSION_0_2_1.into(),
-        run: RunInfo {
-            uid: format!("{}-stage-{}", i.run_id, i.stage),
-            eid: Some(i.run_id.to_string()),
-            cid: None,
-            pid: i.coordinator_host.clone(),
-            time: Some(RunTime {
-                start: time.start.map(iso8601),
-                end: time.stop.map(iso8601),
-                duration: Some(format!("PT{}S", round6(time.duration))),
-            }),
-            user: None,
-            description: Some(format!("{model} [{}]", i.run_id)),
-            keywords: None,
-        },
-        scenario: Some(ScenarioV2 {
-            stack: Some(stack),
-            load: Some(load),
-        }),
-        results: Results {
-            request_performance: Some(RequestPerformance {
-                aggregate: Some(aggregate),
-                time_series,
-            }),
-            session_performance,
-            observability: Some(Observability {
-                components: Some(components),
-                fleetbench: client,
-            }),
-            component_health: (!health.is_empty()).then_some(health),
-        },
-    }
+        .collect()
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -857,5 +905,39 @@ mod tests {
         assert_eq!(v["scenario"]["load"]["standardized"]["rate_qps"], 5.0);
         assert_eq!(v["scenario"]["load"]["standardized"]["parallelism"], 2);
         assert_eq!(v["results"]["component_health"][0]["failed_replicas"], 0);
+        // Without goodput constraints no goodput figure (not 0).
+        let client = &v["results"]["observability"]["fleetbench"];
+        assert!(
+            client.is_object() && client.get("goodput").is_none(),
+            "{client}"
+        );
+
+        // With constraints: goodput under the open observability object, and still valid.
+        let mut v01 = v01;
+        let goodput = json!({"constraints_s": {"ttft": 0.2}, "good_requests": 8,
+                             "requests_per_sec": 4.0, "tokens_per_sec": 16.0,
+                             "share_of_requests": 0.8});
+        v01.metrics
+            .metadata
+            .as_mut()
+            .and_then(Value::as_object_mut)
+            .unwrap()
+            .insert("goodput".into(), goodput.clone());
+        let r = build_v021(&V021Input {
+            v01: &v01,
+            run_id: "r1",
+            stage: 0,
+            stage_start_unix_s: 1_764_612_042.0,
+            interval_s: 1.0,
+            requests: &requests,
+            resources: &resources,
+            coordinator_host: None,
+        });
+        let v = serde_json::to_value(&r).unwrap();
+        super::super::check_v0_2_1(&v).unwrap();
+        assert_eq!(
+            v["results"]["observability"]["fleetbench"]["goodput"],
+            goodput
+        );
     }
 }

@@ -5,15 +5,18 @@
 //! size, dtype, dataset, input/output length and qps).
 //!
 //! A column that no stage knows is left out (as the script drops the keys no result has); a
-//! cell a stage does not know is empty in markdown and `null` in JSON.
+//! cell a stage does not know is empty in markdown and `null` in JSON. After the script's
+//! columns comes goodput (`request_goodput`, the key `vllm bench serve --goodput` writes): only
+//! stages run with `report.goodput` constraints have it, so without constraints there is no
+//! goodput figure (no column, or an empty cell), never a 0.
 
 use super::benchmark_run::{BenchmarkRun, Parallelism, Statistics};
 use super::build::gpu_label;
 use super::summary::Cell;
 use serde_json::{json, Map, Value};
 
-/// (result key, column header), in the script's order.
-pub const VLLM_SERVING_COLUMNS: [(&str, &str); 26] = [
+/// (result key, column header), in the script's order, then goodput.
+pub const VLLM_SERVING_COLUMNS: [(&str, &str); 27] = [
     ("test_name", "Test name"),
     ("model_id", "Model"),
     ("dataset_name", "Dataset Name"),
@@ -40,6 +43,7 @@ pub const VLLM_SERVING_COLUMNS: [(&str, &str); 26] = [
     ("mean_itl_ms", "Mean ITL (ms)"),
     ("median_itl_ms", "Median ITL (ms)"),
     ("p99_itl_ms", "P99 ITL (ms)"),
+    ("request_goodput", "Goodput (req/s)"),
 ];
 
 /// The serving table: the columns some stage knows, one row per stage.
@@ -202,6 +206,11 @@ fn result_columns(test_name: &str, r: &BenchmarkRun, f: &StageFacts) -> Map<Stri
         put(&format!("p99_{name}_ms"), pick(s, p99));
         put(&format!("std_{name}_ms"), pick(s, std));
     }
+    // Goodput (`metrics.metadata.goodput`): absent without constraints.
+    let goodput = (r.metrics.metadata.as_ref())
+        .and_then(|m| m.pointer("/goodput/requests_per_sec"))
+        .and_then(Value::as_f64);
+    put("request_goodput", json!(goodput.map(round2)));
     m
 }
 
@@ -323,5 +332,54 @@ impl VllmTable {
             serving.insert((*name).to_string(), Value::Object(col));
         }
         json!({"latency": {}, "throughput": {}, "serving": serving})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(goodput: Option<f64>) -> BenchmarkRun {
+        let stat = |u: &str, v: f64| json!({"units": u, "mean": v, "p50": v, "p99": v});
+        let mut meta = json!({});
+        if let Some(g) = goodput {
+            meta["goodput"] = json!({"good_requests": 3, "requests_per_sec": g});
+        }
+        serde_json::from_value(json!({
+            "version": "0.1",
+            "scenario": {
+                "host": {"type": ["replica"], "accelerator": [{"model": "sim", "count": 0}]},
+                "platform": {"engine": [{"name": "sim"}]},
+                "model": {"name": "m"},
+                "load": {"name": "inference-perf", "type": "constant",
+                         "metadata": {"stage_label": "qps_02"}}
+            },
+            "metrics": {
+                "time": {"duration": 2.0},
+                "requests": {"total": 4, "failures": 0,
+                             "input_length": stat("count", 8.0), "output_length": stat("count", 4.0)},
+                "latency": {"time_to_first_token": stat("ms", 12.0)},
+                "throughput": {"total_tokens_per_sec": 24.0, "requests_per_sec": 2.0},
+                "metadata": meta
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Goodput is the last column only when a stage had constraints; a stage without them
+    /// has no figure (null), never 0.
+    #[test]
+    fn goodput_appears_only_with_constraints() {
+        let t = vllm_table(&vllm_results("p", &[report(None)]));
+        assert!(!t.columns.contains(&"Goodput (req/s)"), "{:?}", t.columns);
+        let t = vllm_table(&vllm_results("p", &[report(Some(1.456)), report(None)]));
+        assert_eq!(t.columns.last(), Some(&"Goodput (req/s)"));
+        let j = t.json();
+        assert_eq!(j["serving"]["Goodput (req/s)"]["0"], json!(1.46));
+        assert!(j["serving"]["Goodput (req/s)"]["1"].is_null());
+        let md = t.markdown();
+        let rows: Vec<&str> = md.lines().skip(2).collect();
+        assert!(rows[0].ends_with("| 1.46 |"), "{md}");
+        assert!(rows[1].ends_with("|  |"), "{md}");
     }
 }

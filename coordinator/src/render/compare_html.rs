@@ -5,7 +5,8 @@
 
 use super::compare::{lines, unpaired, Compared, Group};
 use super::html::{escape, figure, STYLE};
-use super::plots::{color, inline_svg, load_axis, pareto_front, Chart, Series};
+use super::pareto::{pareto_front, tokens_per_sec_per_user};
+use super::plots::{color, inline_svg, load_axis, Chart, Series};
 use plotters::prelude::SeriesLabelPosition;
 use std::fmt::Write;
 
@@ -110,10 +111,8 @@ fn charts(runs: &[Compared]) -> Vec<Chart> {
             .zip(&run.failed)
             .filter(|(_, f)| !**f)
             .filter_map(|(s, _)| {
-                let m = &s.report.metrics;
-                let tpot = m.latency.time_per_output_token.as_ref()?.mean;
-                let tok = m.throughput.output_tokens_per_sec?;
-                (tpot > 0.0).then(|| (1000.0 / tpot, tok))
+                let tok = s.report.metrics.throughput.output_tokens_per_sec?;
+                Some((tokens_per_sec_per_user(&s.report)?, tok))
             })
             .collect();
         let front = pareto_front(&pts);

@@ -16,6 +16,7 @@ mod compare_html;
 mod html;
 mod llmd;
 mod load;
+mod pareto;
 mod plots;
 mod table;
 
@@ -25,7 +26,8 @@ pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 // The sweep summary draws its Pareto plot and page with the same pieces.
 pub(crate) use html::escape;
-pub(crate) use plots::{pareto_front, render_chart, Chart, Series};
+pub(crate) use pareto::{pareto_chart, tokens_per_sec_per_user, Group as ParetoGroup};
+pub(crate) use plots::{render_chart, Chart};
 
 use fleetbench_common::report::{
     assess, pools_markdown, summary_rows, verdicts_markdown, vllm_results, vllm_table,

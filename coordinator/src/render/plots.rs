@@ -9,6 +9,7 @@
 //! group and the engine queue where the agents sampled telemetry).
 
 use super::load::{IntervalPoint, RunData, StageData};
+use super::pareto::{pareto_chart, tokens_per_sec_per_user, Group};
 use super::RenderError;
 use fleetbench_common::measure::Metric;
 use plotters::coord::Shift;
@@ -366,7 +367,6 @@ pub fn charts(run: &RunData) -> Vec<Chart> {
 
 fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
     let (x_label, xs) = load_axis(stages);
-    let labels: Vec<String> = stages.iter().map(|s| s.label.clone()).collect();
     let mut out = Vec::new();
     let pick = |f: &dyn Fn(&StageData) -> Option<f64>| -> Vec<(f64, f64)> {
         stages
@@ -435,53 +435,20 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
 
     // Efficiency: output tok/s per GPU (per stage without a GPU count) vs tok/s per user.
     let per_gpu = stages.iter().all(|s| s.gpu_count() > 0);
-    let mut pts = Vec::new();
-    let mut pt_labels = Vec::new();
-    for (s, label) in stages.iter().zip(&labels) {
-        let tpot = s
-            .report
-            .metrics
-            .latency
-            .time_per_output_token
-            .as_ref()
-            .map(|t| t.mean)
-            .filter(|m| *m > 0.0);
+    let mut group = Group {
+        name: "stages".into(),
+        points: Vec::new(),
+        labels: Vec::new(),
+    };
+    for s in stages {
         let tok = s.report.metrics.throughput.output_tokens_per_sec;
-        if let (Some(tpot), Some(tok)) = (tpot, tok) {
-            let y = if per_gpu {
-                tok / s.gpu_count() as f64
-            } else {
-                tok
-            };
-            pts.push((1000.0 / tpot, y));
-            pt_labels.push(label.clone());
+        if let (Some(x), Some(tok)) = (tokens_per_sec_per_user(&s.report), tok) {
+            let gpus = if per_gpu { s.gpu_count() as f64 } else { 1.0 };
+            group.points.push((x, tok / gpus));
+            group.labels.push(s.label.clone());
         }
     }
-    if !pts.is_empty() {
-        let front = pareto_front(&pts);
-        let mut stages_series = Series::new("stages", pts, color(0)).with_markers();
-        stages_series.line = false;
-        stages_series.labels = pt_labels;
-        out.push(Chart {
-            name: "pareto".into(),
-            title: if per_gpu {
-                "Efficiency: output tok/s per GPU vs tok/s per user".into()
-            } else {
-                "Efficiency: output tok/s vs tok/s per user (no GPU count)".into()
-            },
-            x_label: "Output tok/s per user (1000 / mean TPOT)".into(),
-            y_label: if per_gpu {
-                "Output tok/s per GPU".into()
-            } else {
-                "Output tok/s (whole stage)".into()
-            },
-            series: vec![stages_series, Series::new("Pareto front", front, color(3))],
-            y_range: None,
-            x_from_zero: false,
-            marks: Vec::new(),
-            legend_at: SeriesLabelPosition::UpperRight,
-        });
-    }
+    out.extend(pareto_chart("Efficiency", per_gpu, vec![group]));
 
     let ttft_mean = pick(&|s| Some(s.report.metrics.latency.time_to_first_token.mean));
     let ttft_p99 = pick(&|s| s.report.metrics.latency.time_to_first_token.p99);
@@ -502,22 +469,6 @@ fn sweep_charts(stages: &[StageData]) -> Vec<Chart> {
     // The headline plot first: throughput vs load.
     out.sort_by_key(|c| c.name != "throughput_vs_load");
     out
-}
-
-/// The points no other point beats in both coordinates, by increasing x.
-pub fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut front: Vec<(f64, f64)> = points
-        .iter()
-        .copied()
-        .filter(|&(x, y)| {
-            !points
-                .iter()
-                .any(|&(a, b)| a >= x && b >= y && (a > x || b > y))
-        })
-        .collect();
-    front.sort_by(|a, b| a.0.total_cmp(&b.0));
-    front.dedup();
-    front
 }
 
 fn distribution_charts(stages: &[StageData]) -> Vec<Chart> {
@@ -722,15 +673,6 @@ fn time_series_charts(stages: &[StageData]) -> Vec<Chart> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pareto_front_keeps_undominated_points() {
-        let pts = [(1.0, 10.0), (2.0, 8.0), (1.5, 7.0), (3.0, 2.0), (0.5, 9.0)];
-        assert_eq!(
-            pareto_front(&pts),
-            vec![(1.0, 10.0), (2.0, 8.0), (3.0, 2.0)]
-        );
-    }
 
     #[test]
     fn a_chart_draws_to_png_and_svg_with_the_shipped_font() {

@@ -2,6 +2,7 @@
 //! search's probes (each a run of [`start_run`], its directory moved under the point), record
 //! the point, and write the sweep summary after every point so a stopped sweep still has one.
 
+use super::profile::PointProfile;
 use super::ready::{reconfigure, wait_ready, Readiness};
 use super::search::{meets, Bisection};
 use super::spec::{OnFailure, Point, SearchOver, SearchSpec, Sweep};
@@ -11,12 +12,11 @@ use crate::hub::Hub;
 use crate::live;
 use crate::redact::register as register_secrets;
 use crate::run::{start_run, RunOptions, RunOutcome, RunRequest};
+use fleetbench_agent::client::EndpointTrust;
 use fleetbench_common::clock::{unix_ns, utc};
-use fleetbench_common::profile::{
-    apply_overrides, parse_profile_with, profile_stem, LoadedProfile,
-};
+use fleetbench_common::profile::LoadedProfile;
 use serde_norway::{Mapping, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,11 @@ pub struct SweepRequest<'a> {
     /// Agents to wait for when the file's `ready.agents` is empty (default: the profile's
     /// `fleet.expect_agents`, else 1).
     pub expect_agents: Option<u32>,
+    /// The coordinator's listen address: the command's `{coordinator}` and its
+    /// `FLEETBENCH_COORDINATOR`.
+    pub coordinator: String,
+    /// The roots readiness trusts for an `https://` endpoint (the agent's client and trust).
+    pub trust: EndpointTrust,
 }
 
 /// A sweep id that sorts by time: `<name>-YYYYMMDD-HHMMSS`.
@@ -40,39 +45,6 @@ pub fn sweep_id(name: &str) -> String {
     )
 }
 
-/// The profile of a sweep: its text with the overrides applied, parsed again for each run.
-struct Profile {
-    path: PathBuf,
-    stem: String,
-    text: String,
-    loaded: LoadedProfile,
-}
-
-impl Profile {
-    fn load(sweep: &Sweep, cli: &[String]) -> Result<Profile, SweepError> {
-        let path = sweep.profile.clone();
-        let mut overrides = sweep.overrides.clone();
-        overrides.extend(cli.iter().cloned());
-        let text = std::fs::read_to_string(&path).map_err(|source| SweepError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let text = apply_overrides(&text, &path, &overrides)?;
-        let stem = profile_stem(&path, "profile");
-        let loaded = parse_profile_with(&text, &path, &stem, &[])?;
-        Ok(Profile {
-            path,
-            stem,
-            text,
-            loaded,
-        })
-    }
-
-    fn parse(&self, text: &str) -> Result<LoadedProfile, SweepError> {
-        Ok(parse_profile_with(text, &self.path, &self.stem, &[])?)
-    }
-}
-
 /// Runs every point of the sweep in the hub's results directory (the sweep's directory).
 pub async fn run_sweep(hub: &Arc<Hub>, req: SweepRequest<'_>) -> Result<SweepSummary, SweepError> {
     let dir = hub.config.results_dir.clone();
@@ -80,11 +52,18 @@ pub async fn run_sweep(hub: &Arc<Hub>, req: SweepRequest<'_>) -> Result<SweepSum
         path: dir.clone(),
         source,
     })?;
-    let profile = Profile::load(req.sweep, req.overrides)?;
-    let mut summary = SweepSummary::new(req.sweep, &profile.loaded.name);
+    // Every point's profile, checked before anything runs.
+    let profiles = req
+        .sweep
+        .points
+        .iter()
+        .map(|p| PointProfile::load(req.sweep, p, req.overrides))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = profiles.first().map_or("", |p| p.loaded.name.as_str());
+    let mut summary = SweepSummary::new(req.sweep, name);
     let count = req.sweep.points.len();
     let mut stop = false;
-    for (i, point) in req.sweep.points.iter().enumerate() {
+    for (i, (point, profile)) in req.sweep.points.iter().zip(&profiles).enumerate() {
         if stop {
             summary
                 .points
@@ -97,7 +76,7 @@ pub async fn run_sweep(hub: &Arc<Hub>, req: SweepRequest<'_>) -> Result<SweepSum
             i + 1,
             point.name
         );
-        let p = match run_point(hub, &req, point, &profile, &dir).await {
+        let p = match run_point(hub, &req, point, profile, &dir).await {
             Ok(p) => p,
             Err(SweepError::Stopped) => {
                 summary.interrupted = true;
@@ -132,7 +111,7 @@ async fn run_point(
     hub: &Arc<Hub>,
     req: &SweepRequest<'_>,
     point: &Point,
-    profile: &Profile,
+    profile: &PointProfile,
     dir: &Path,
 ) -> Result<PointSummary, SweepError> {
     let sweep = req.sweep;
@@ -141,14 +120,30 @@ async fn run_point(
         path: pdir.clone(),
         source,
     })?;
-    if let Some(command) = &point.command {
+    if let Some(command) = sweep.command_for(point, &req.coordinator) {
+        let command = command.map_err(|message| SweepError::Reconfigure {
+            point: point.name.clone(),
+            message,
+        })?;
         eprintln!("  reconfigure: {command}");
         let log = pdir.join("reconfigure.log");
-        reconfigure(&point.name, command, secs(sweep.command_timeout), &log).await?;
+        let env = [
+            ("FLEETBENCH_COORDINATOR", req.coordinator.as_str()),
+            ("FLEETBENCH_POINT", point.name.as_str()),
+        ];
+        reconfigure(
+            &point.name,
+            &command,
+            secs(sweep.command_timeout),
+            &log,
+            &env,
+        )
+        .await?;
     }
     let server = &profile.loaded.profile.server;
     let readiness = Readiness {
-        base_url: &server.base_url,
+        base_url: sweep.ready_url.as_deref().unwrap_or(&server.base_url),
+        trust: &req.trust,
         model: server.model_name.as_deref(),
         health: sweep.check_health,
         models: sweep.check_models,
@@ -256,7 +251,7 @@ async fn search_point(
     sweep: &Sweep,
     s: &SearchSpec,
     point: &Point,
-    profile: &Profile,
+    profile: &PointProfile,
     pdir: &Path,
 ) -> Result<SlaResult, SweepError> {
     let mut b = Bisection::new(s);
@@ -326,7 +321,12 @@ pub(crate) fn over_name(o: SearchOver) -> &'static str {
 /// The profile text with its `load` reduced to one probe stage at `value`: a constant-rate
 /// stage (the profile's poisson or gamma arrivals kept) or a closed loop of `value` users,
 /// `probe_duration` seconds long.
-fn probe_text(text: &str, path: &Path, s: &SearchSpec, value: f64) -> Result<String, SweepError> {
+pub(crate) fn probe_text(
+    text: &str,
+    path: &Path,
+    s: &SearchSpec,
+    value: f64,
+) -> Result<String, SweepError> {
     let bad = |message: String| SweepError::Parse {
         file: path.to_path_buf(),
         message,
@@ -373,6 +373,8 @@ fn probe_text(text: &str, path: &Path, s: &SearchSpec, value: f64) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use fleetbench_common::profile::parse_profile_with;
 
     #[test]
     fn a_probe_replaces_the_stages_with_one_stage_at_its_value() {

@@ -1,13 +1,17 @@
 //! Deploying one point and waiting for it: the reconfigure command (`sh -c`, its output in the
 //! point's `reconfigure.log`, killed at its timeout), then readiness — the endpoint's
 //! `/health`, its `/v1/models` listing the profile's model, and the expected agents per role
-//! joined — polled until all hold or the timeout passes.
+//! joined — polled until all hold or the timeout passes. The endpoint is asked over the
+//! agent's own HTTP client (`http://`, or `https://` with its rustls trust), so readiness
+//! reaches whatever endpoint the agents can.
 
 use super::SweepError;
 use crate::hub::Hub;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
+use fleetbench_agent::client::{EndpointClient, EndpointTrust, Timeouts};
+use fleetbench_common::plan::EndpointSpec;
+use fleetbench_common::profile::{ApiType, HttpVersion};
+use http_body_util::{BodyExt, Full, Limited};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ pub async fn reconfigure(
     command: &str,
     timeout: Duration,
     log: &Path,
+    env: &[(&str, &str)],
 ) -> Result<(), SweepError> {
     let fail = |message: String| SweepError::Reconfigure {
         point: point.to_string(),
@@ -39,6 +44,7 @@ pub async fn reconfigure(
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -60,6 +66,8 @@ pub async fn reconfigure(
 #[derive(Debug, Clone)]
 pub struct Readiness<'a> {
     pub base_url: &'a str,
+    /// The roots an `https://` endpoint's certificate must chain to.
+    pub trust: &'a EndpointTrust,
     pub model: Option<&'a str>,
     pub health: bool,
     pub models: bool,
@@ -98,10 +106,10 @@ async fn check_once(hub: &Arc<Hub>, r: &Readiness<'_>) -> Result<(), String> {
         }
     }
     if r.health {
-        get(r.base_url, "/health").await?;
+        get(r.base_url, "/health", r.trust).await?;
     }
     if r.models {
-        let body = get(r.base_url, "/v1/models").await?;
+        let body = get(r.base_url, "/v1/models", r.trust).await?;
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| format!("{}/v1/models: not JSON ({e})", r.base_url))?;
         let ids: Vec<&str> = v
@@ -128,31 +136,51 @@ async fn check_once(hub: &Arc<Hub>, r: &Readiness<'_>) -> Result<(), String> {
 /// The largest response body readiness reads.
 const MAX_BODY: usize = 1 << 20;
 
-/// `GET base_url + path` over plain HTTP/1.1 within 5 s; the body of a 2xx answer.
-async fn get(base_url: &str, path: &str) -> Result<Bytes, String> {
-    let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let rest = base_url.strip_prefix("http://").ok_or_else(|| {
-        format!("{base_url}: readiness checks speak plain http:// only; set ready.health and ready.models to false for other endpoints")
-    })?;
-    let (authority, prefix) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-        None => (rest, ""),
+/// How long one readiness request may take.
+const REQUEST_LIMIT: Duration = Duration::from_secs(5);
+
+/// `GET base_url + path` (`http://` or `https://`, HTTP/1.1 or, by ALPN, HTTP/2) within 5 s;
+/// the body of a 2xx answer, else what went wrong, naming the URL.
+async fn get(base_url: &str, path: &str, trust: &EndpointTrust) -> Result<Bytes, String> {
+    let base = base_url.trim_end_matches('/');
+    let url = format!("{base}{path}");
+    let (authority, prefix) = base
+        .split_once("://")
+        .map(|(_, rest)| match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        })
+        .ok_or_else(|| format!("{base_url}: not an http:// or https:// URL"))?;
+    let spec = EndpointSpec {
+        base_url: base.to_string(),
+        model: String::new(),
+        api: ApiType::Completion,
+        streaming: false,
+        ignore_eos: false,
+        api_key: None,
+        headers: Default::default(),
+        response_format: None,
+        http_version: HttpVersion::Auto,
     };
     let request = async {
-        let stream = tokio::net::TcpStream::connect(authority)
+        let client = EndpointClient::new(&spec, Timeouts::with_total(REQUEST_LIMIT), trust)
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let mut conn = client
+            .pool()
+            .checkout()
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = hyper::Request::get(format!("{prefix}{path}"))
-            .header(hyper::header::HOST, authority)
-            .body(Empty::<Bytes>::new())
+        let builder = if conn.sender.is_h2() {
+            hyper::Request::get(url.as_str())
+        } else {
+            hyper::Request::get(format!("{prefix}{path}")).header(hyper::header::HOST, authority)
+        };
+        let req = builder
+            .body(Full::new(Bytes::new()))
             .map_err(|e| format!("{url}: {e}"))?;
-        let resp = sender
+        let resp = conn
+            .sender
             .send_request(req)
             .await
             .map_err(|e| format!("{url}: {e}"))?;
@@ -167,7 +195,7 @@ async fn get(base_url: &str, path: &str) -> Result<Bytes, String> {
         }
         Ok(body)
     };
-    tokio::time::timeout(Duration::from_secs(5), request)
+    tokio::time::timeout(REQUEST_LIMIT, request)
         .await
         .map_err(|_| format!("{url}: no answer within 5 s"))?
 }

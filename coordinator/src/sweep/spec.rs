@@ -1,6 +1,7 @@
 //! The sweep file (`docs/sweep.md`): the profile, the deployment points, the reconfigure
 //! command, readiness, the failure policy and the optional SLA search, parsed strictly and
-//! checked before anything runs (every point's command and agent counts are filled in once).
+//! checked before anything runs (every point's command, profile overrides and agent counts are
+//! filled in once; the command's `{coordinator}`, the listen address, when the point runs).
 
 use super::SweepError;
 use serde::Deserialize;
@@ -52,6 +53,8 @@ struct ReadyFile {
     models: bool,
     #[serde(default)]
     agents: BTreeMap<String, Value>,
+    #[serde(default)]
+    url: Option<String>,
 }
 
 impl Default for ReadyFile {
@@ -61,9 +64,14 @@ impl Default for ReadyFile {
             health: true,
             models: true,
             agents: BTreeMap::new(),
+            url: None,
         }
     }
 }
+
+/// The placeholder of the coordinator's listen address in the reconfigure command (a point
+/// may not have a value of that name).
+pub const COORDINATOR: &str = "coordinator";
 
 fn default_timeout() -> f64 {
     300.0
@@ -134,13 +142,13 @@ pub const SLA_METRICS: [&str; 5] = ["ttft_ms", "itl_ms", "tpot_ms", "ntpot_ms", 
 /// The statistics an SLA target may name.
 pub const SLA_STATS: [&str; 7] = ["mean", "p50", "p75", "p90", "p95", "p99", "p99p9"];
 
-/// One deployment point, its values checked and its command and agent counts filled in.
+/// One deployment point, its values checked and its overrides and agent counts filled in.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Point {
     pub name: String,
     pub values: BTreeMap<String, String>,
-    /// The command that deploys this point (the template filled with its values).
-    pub command: Option<String>,
+    /// The sweep file's `overrides` of the profile, filled with the point's values.
+    pub overrides: Vec<String>,
     /// Agents expected per role before the point runs.
     pub agents: BTreeMap<String, u32>,
     /// GPUs the point uses: its `gpus` value, else (prefill + decode) × tp when it names them.
@@ -153,15 +161,28 @@ pub struct Sweep {
     pub file: PathBuf,
     pub name: String,
     pub profile: PathBuf,
-    pub overrides: Vec<String>,
+    /// The reconfigure command's template (`{key}`: a point's value, `{coordinator}`).
+    pub command: Option<String>,
     pub points: Vec<Point>,
     pub command_timeout: f64,
     pub ready_timeout: f64,
     pub check_health: bool,
     pub check_models: bool,
+    /// Where readiness polls `/health` and `/v1/models` (default: the profile's base URL).
+    pub ready_url: Option<String>,
     pub on_failure: OnFailure,
     pub sla: Vec<Target>,
     pub search: Option<SearchSpec>,
+}
+
+impl Sweep {
+    /// The command that deploys `p`: the template filled with its values and the
+    /// coordinator's listen address (checked when the file was loaded).
+    pub fn command_for(&self, p: &Point, coordinator: &str) -> Option<Result<String, String>> {
+        let mut values = p.values.clone();
+        values.insert(COORDINATOR.into(), coordinator.into());
+        self.command.as_deref().map(|c| fill(c, &values))
+    }
 }
 
 fn invalid(file: &Path, key: impl Into<String>, message: impl Into<String>) -> SweepError {
@@ -205,9 +226,23 @@ fn check(path: &Path, f: SweepFile) -> Result<Sweep, SweepError> {
     };
     check_seconds(path, "reconfigure.timeout", command_timeout)?;
     check_seconds(path, "ready.timeout", f.ready.timeout)?;
+    if let Some(u) = &f.ready.url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 2048 {
+            return Err(invalid(
+                path,
+                "ready.url",
+                format!("{u:?}: an http:// or https:// URL (at most 2048 characters)"),
+            ));
+        }
+    }
+    let templates = Templates {
+        command: command.as_deref(),
+        overrides: &f.overrides,
+        agents: &f.ready.agents,
+    };
     let mut points = Vec::new();
     for (i, raw) in f.points.iter().enumerate() {
-        let p = point(path, i, raw, command.as_deref(), &f.ready.agents)?;
+        let p = point(path, i, raw, &templates)?;
         if points.iter().any(|q: &Point| q.name == p.name) {
             return Err(invalid(
                 path,
@@ -237,12 +272,13 @@ fn check(path: &Path, f: SweepFile) -> Result<Sweep, SweepError> {
         file: path.to_path_buf(),
         name,
         profile: base.join(&f.profile),
-        overrides: f.overrides,
+        command,
         points,
         command_timeout,
         ready_timeout: f.ready.timeout,
         check_health: f.ready.health,
         check_models: f.ready.models,
+        ready_url: f.ready.url,
         on_failure: f.on_failure,
         sla,
         search: f.search,
@@ -289,16 +325,29 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// What each point fills in with its values.
+struct Templates<'a> {
+    command: Option<&'a str>,
+    overrides: &'a [String],
+    agents: &'a BTreeMap<String, Value>,
+}
+
 fn point(
     file: &Path,
     i: usize,
     raw: &BTreeMap<String, Value>,
-    command: Option<&str>,
-    agents: &BTreeMap<String, Value>,
+    t: &Templates<'_>,
 ) -> Result<Point, SweepError> {
     let mut values = BTreeMap::new();
     for (k, v) in raw {
         let key = format!("points.{i}.{k}");
+        if k == COORDINATOR {
+            return Err(invalid(
+                file,
+                key,
+                "{coordinator} is the coordinator's listen address; name the value otherwise",
+            ));
+        }
         if !is_name(k) {
             return Err(invalid(
                 file,
@@ -328,14 +377,23 @@ fn point(
             format!("{name:?}: use letters, digits, '.', '-', '_' (at most 64)"),
         ));
     }
-    let command = command
-        .map(|c| {
-            fill(c, &values)
-                .map_err(|m| invalid(file, "reconfigure.command", format!("point {name}: {m}")))
+    if let Some(c) = t.command {
+        let mut with = values.clone();
+        with.insert(COORDINATOR.into(), "127.0.0.1:7600".into());
+        fill(c, &with)
+            .map_err(|m| invalid(file, "reconfigure.command", format!("point {name}: {m}")))?;
+    }
+    let overrides = t
+        .overrides
+        .iter()
+        .enumerate()
+        .map(|(j, o)| {
+            fill(o, &values)
+                .map_err(|m| invalid(file, format!("overrides.{j}"), format!("point {name}: {m}")))
         })
-        .transpose()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let mut expected = BTreeMap::new();
-    for (role, v) in agents {
+    for (role, v) in t.agents {
         let key = format!("ready.agents.{role}");
         if !matches!(role.as_str(), "client" | "prefill" | "decode" | "other") {
             return Err(invalid(
@@ -361,7 +419,7 @@ fn point(
     Ok(Point {
         name,
         values,
-        command,
+        overrides,
         agents: expected,
         gpus,
     })
@@ -532,8 +590,8 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            s.points[0].command.as_deref(),
-            Some("deploy --p 1 --d 1 {x}")
+            s.command_for(&s.points[0], "10.0.0.1:7600"),
+            Some(Ok("deploy --p 1 --d 1 {x}".to_string()))
         );
         assert_eq!(s.points[1].agents["prefill"], 2);
         assert_eq!(s.points[1].agents["client"], 1);
@@ -555,6 +613,31 @@ mod tests {
         assert!(e.to_string().contains("given twice"), "{e}");
         let e = parse("profile: p.yaml\npoints: [{name: '../a'}]\n").unwrap_err();
         assert!(e.to_string().contains("points.0"), "{e}");
+    }
+
+    /// `{coordinator}` is the listen address in the command only; overrides take the
+    /// point's values, and a point may not name a value `coordinator`.
+    #[test]
+    fn the_coordinator_placeholder_and_per_point_overrides() {
+        let s = parse(&format!(
+            "{BASE}overrides: ['fleet.expect_agents={{prefill}}']\nreconfigure: {{command: 'up --c {{coordinator}} --d {{decode}}'}}\nready: {{url: 'https://127.0.0.1:8443'}}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.command_for(&s.points[1], "172.18.0.1:7600"),
+            Some(Ok("up --c 172.18.0.1:7600 --d 1".to_string()))
+        );
+        assert_eq!(s.points[1].overrides, ["fleet.expect_agents=2"]);
+        assert_eq!(s.ready_url.as_deref(), Some("https://127.0.0.1:8443"));
+        let e = parse("profile: p.yaml\npoints: [{name: a, coordinator: x}]\n").unwrap_err();
+        assert!(e.to_string().contains("points.0.coordinator"), "{e}");
+        let e = parse(&format!("{BASE}overrides: ['a={{coordinator}}']\n")).unwrap_err();
+        assert!(
+            e.to_string().contains("overrides.0") && e.to_string().contains("point 1p1d"),
+            "{e}"
+        );
+        let e = parse(&format!("{BASE}ready: {{url: 'ftp://x'}}\n")).unwrap_err();
+        assert!(e.to_string().contains("ready.url"), "{e}");
     }
 
     #[test]
@@ -594,10 +677,8 @@ mod tests {
                 path.display(),
                 s.profile.display()
             );
-            assert!(s
-                .points
-                .iter()
-                .all(|p| p.command.is_some() && !p.agents.is_empty()));
+            assert!(s.command.is_some());
+            assert!(s.points.iter().all(|p| !p.agents.is_empty()));
             n += 1;
         }
         assert!(n >= 1);

@@ -6,9 +6,10 @@
 use super::search::Bisection;
 use super::spec::{OnFailure, Point, SearchOver, SearchSpec, Sweep, Target};
 use super::SweepError;
-use crate::render::{escape, pareto_front, render_chart, Chart, Series};
+use crate::render::{
+    escape, pareto_chart, render_chart, tokens_per_sec_per_user, Chart, ParetoGroup,
+};
 use fleetbench_common::report::{worst, BenchmarkRun, StageVerdict, Verdict};
-use plotters::prelude::{RGBColor, SeriesLabelPosition};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -61,6 +62,9 @@ pub struct StageFigures {
     pub ttft_p99_ms: Option<f64>,
     pub itl_p50_ms: Option<f64>,
     pub itl_p99_ms: Option<f64>,
+    /// Requests per second that met every `report.goodput` constraint (None: the profile
+    /// gives no constraints, so there is no goodput figure).
+    pub goodput_requests_per_sec: Option<f64>,
     /// The stage's directory, relative to the sweep's.
     pub dir: String,
 }
@@ -79,17 +83,16 @@ pub fn figures(r: &BenchmarkRun, v: &StageVerdict, gpus: Option<f64>, dir: &str)
         requests_per_sec: m.throughput.requests_per_sec,
         output_tokens_per_sec: out,
         output_tokens_per_sec_per_gpu: out.zip(gpus).map(|(o, g)| o / g),
-        tokens_per_sec_per_user: m
-            .latency
-            .time_per_output_token
-            .as_ref()
-            .map(|t| t.mean)
-            .filter(|t| *t > 0.0)
-            .map(|t| 1000.0 / t),
+        tokens_per_sec_per_user: tokens_per_sec_per_user(r),
         ttft_p50_ms: m.latency.time_to_first_token.p50,
         ttft_p99_ms: m.latency.time_to_first_token.p99,
         itl_p50_ms: itl.and_then(|s| s.p50),
         itl_p99_ms: itl.and_then(|s| s.p99),
+        goodput_requests_per_sec: m
+            .metadata
+            .as_ref()
+            .and_then(|x| x.pointer("/goodput/requests_per_sec"))
+            .and_then(serde_json::Value::as_f64),
         dir: dir.to_string(),
     }
 }
@@ -245,9 +248,10 @@ impl SweepSummary {
             std::fs::write(&path, bytes).map_err(|source| SweepError::Io { path, source })
         };
         let chart = self.pareto_chart();
+        let series = chart.iter().flat_map(|c| &c.series);
         let mut json = serde_json::to_value(self).unwrap_or_default();
         json["pareto"] = serde_json::json!({
-            "series": chart.series.iter().map(|s| serde_json::json!({"name": s.name, "points": s.points})).collect::<Vec<_>>(),
+            "series": series.map(|s| serde_json::json!({"name": s.name, "points": s.points})).collect::<Vec<_>>(),
         });
         put(
             "sweep.json",
@@ -256,77 +260,40 @@ impl SweepSummary {
                 .as_bytes(),
         )?;
         put("sweep.md", self.markdown().as_bytes())?;
-        let svg = if chart.series.is_empty() {
-            None
-        } else {
-            Some(render_chart(&chart, dir)?.svg)
+        let svg = match chart {
+            Some(c) => Some(render_chart(&c, dir)?.svg),
+            None => None,
         };
         put("sweep.html", self.html(svg.as_deref()).as_bytes())
     }
 
-    fn pareto_chart(&self) -> Chart {
+    /// The Pareto plot: a series per point (its stages, or its probes that met the SLA).
+    fn pareto_chart(&self) -> Option<Chart> {
         let per_gpu = self.points.iter().all(|p| p.gpus.is_some());
-        let y = |f: &StageFigures| {
-            if per_gpu {
-                f.output_tokens_per_sec_per_gpu
-            } else {
-                f.output_tokens_per_sec
-            }
-        };
-        let mut series = Vec::new();
-        let mut all = Vec::new();
-        for (i, p) in self.points.iter().enumerate() {
-            let (mut pts, mut labels) = (Vec::new(), Vec::new());
-            for f in p.plotted() {
-                if let (Some(x), Some(y)) = (f.tokens_per_sec_per_user, y(f)) {
-                    pts.push((x, y));
-                    labels.push(f.label.clone());
+        let groups = self
+            .points
+            .iter()
+            .map(|p| {
+                let mut g = ParetoGroup {
+                    name: p.name.clone(),
+                    points: Vec::new(),
+                    labels: Vec::new(),
+                };
+                for f in p.plotted() {
+                    let y = if per_gpu {
+                        f.output_tokens_per_sec_per_gpu
+                    } else {
+                        f.output_tokens_per_sec
+                    };
+                    if let (Some(x), Some(y)) = (f.tokens_per_sec_per_user, y) {
+                        g.points.push((x, y));
+                        g.labels.push(f.label.clone());
+                    }
                 }
-            }
-            if pts.is_empty() {
-                continue;
-            }
-            all.extend(pts.iter().copied());
-            series.push(Series {
-                name: p.name.clone(),
-                points: pts,
-                color: COLORS[i % COLORS.len()],
-                line: true,
-                markers: true,
-                legend: true,
-                labels,
-            });
-        }
-        if !all.is_empty() {
-            series.push(Series {
-                name: "Pareto front".into(),
-                points: pareto_front(&all),
-                color: RGBColor(40, 40, 40),
-                line: true,
-                markers: false,
-                legend: true,
-                labels: Vec::new(),
-            });
-        }
-        Chart {
-            name: "pareto".into(),
-            title: if per_gpu {
-                "Deployment points: output tok/s per GPU vs tok/s per user".into()
-            } else {
-                "Deployment points: output tok/s vs tok/s per user (no GPU count)".into()
-            },
-            x_label: "Output tok/s per user (1000 / mean TPOT)".into(),
-            y_label: if per_gpu {
-                "Output tok/s per GPU".into()
-            } else {
-                "Output tok/s".into()
-            },
-            series,
-            y_range: None,
-            x_from_zero: false,
-            marks: Vec::new(),
-            legend_at: SeriesLabelPosition::UpperRight,
-        }
+                g
+            })
+            .collect();
+        pareto_chart("Deployment points", per_gpu, groups)
     }
 
     /// The tables of `sweep.md`: points, then every stage or probe of every point.
@@ -347,12 +314,14 @@ impl SweepSummary {
                 point_result(p).replace('|', "/")
             );
         }
-        s.push_str("\n| point | stage | load | verdict | requests | failures | req/s | output tok/s | tok/s/GPU | tok/s/user | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | SLA |\n");
-        s.push_str("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        s.push_str("\n| point | stage | load | verdict | requests | failures | req/s | output tok/s | tok/s/GPU | tok/s/user | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | goodput req/s | SLA |\n");
+        s.push_str(
+            "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        );
         for (p, f, sla) in self.rows() {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.name,
                 f.stage,
                 f.label,
@@ -367,6 +336,7 @@ impl SweepSummary {
                 opt(f.ttft_p99_ms, 1),
                 opt(f.itl_p50_ms, 1),
                 opt(f.itl_p99_ms, 1),
+                opt(f.goodput_requests_per_sec, 2),
                 sla.replace('|', "/")
             );
         }
@@ -434,11 +404,11 @@ impl SweepSummary {
         if let Some(svg) = svg {
             let _ = write!(h, "<h2>Pareto</h2>{svg}");
         }
-        h.push_str("<h2>Stages and probes</h2><table><tr><th>point</th><th>stage</th><th>load</th><th>verdict</th><th>requests</th><th>failures</th><th>output tok/s</th><th>tok/s/GPU</th><th>tok/s/user</th><th>TTFT p99 ms</th><th>ITL p99 ms</th><th>SLA</th></tr>");
+        h.push_str("<h2>Stages and probes</h2><table><tr><th>point</th><th>stage</th><th>load</th><th>verdict</th><th>requests</th><th>failures</th><th>output tok/s</th><th>tok/s/GPU</th><th>tok/s/user</th><th>TTFT p99 ms</th><th>ITL p99 ms</th><th>goodput req/s</th><th>SLA</th></tr>");
         for (p, f, sla) in self.rows() {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&p.name),
                 f.stage,
                 escape(&f.label),
@@ -450,6 +420,7 @@ impl SweepSummary {
                 opt(f.tokens_per_sec_per_user, 1),
                 opt(f.ttft_p99_ms, 1),
                 opt(f.itl_p99_ms, 1),
+                opt(f.goodput_requests_per_sec, 2),
                 escape(&sla)
             );
         }
@@ -499,12 +470,60 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
 }
 
-/// One color per point.
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(stage: u32, goodput: Option<f64>) -> StageFigures {
+        StageFigures {
+            stage,
+            label: format!("qps_0{stage}"),
+            verdict: "ok".into(),
+            requests: 10,
+            failures: 0,
+            requests_per_sec: Some(2.0),
+            output_tokens_per_sec: Some(64.0),
+            output_tokens_per_sec_per_gpu: Some(32.0),
+            tokens_per_sec_per_user: Some(50.0 + f64::from(stage)),
+            ttft_p50_ms: Some(10.0),
+            ttft_p99_ms: Some(20.0),
+            itl_p50_ms: Some(5.0),
+            itl_p99_ms: Some(9.0),
+            goodput_requests_per_sec: goodput,
+            dir: format!("p/stages/stage-{stage}"),
+        }
+    }
+
+    /// The stages table shows goodput where the stage had constraints and `-` (no figure)
+    /// where it had none; sweep.json carries it (null without constraints).
+    #[test]
+    fn the_stage_table_shows_goodput_only_with_constraints() {
+        let s = SweepSummary {
+            sweep: "s".into(),
+            file: "s.yaml".into(),
+            profile: "p".into(),
+            on_failure: OnFailure::Continue,
+            interrupted: false,
+            points: vec![PointSummary {
+                name: "1p1d".into(),
+                values: BTreeMap::new(),
+                gpus: Some(2.0),
+                status: PointStatus::Ok,
+                error: None,
+                stages: vec![stage(1, Some(1.5)), stage(2, None)],
+                sla: None,
+            }],
+        };
+        let md = s.markdown();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 1p1d | ")).collect();
+        assert!(md.contains("| goodput req/s | SLA |"), "{md}");
+        assert!(rows[1].ends_with("| 1.50 |  |"), "{md}");
+        assert!(rows[2].ends_with("| - |  |"), "{md}");
+        let j = serde_json::to_value(&s).unwrap();
+        assert_eq!(j["points"][0]["stages"][0]["goodput_requests_per_sec"], 1.5);
+        assert!(j["points"][0]["stages"][1]["goodput_requests_per_sec"].is_null());
+        let chart = s.pareto_chart().unwrap();
+        assert_eq!(chart.series.len(), 2, "the point and the front");
+        assert_eq!(chart.series[0].points, vec![(51.0, 32.0), (52.0, 32.0)]);
+    }
+}
