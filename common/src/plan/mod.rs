@@ -175,6 +175,10 @@ pub struct EndpointSpec {
     /// `api.http_version`.
     #[serde(default)]
     pub http_version: crate::profile::HttpVersion,
+    /// `api.session_id_header_key`: the header that carries a session's id on every request of
+    /// a multi-turn session (see [`crate::data::DataSource::session_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id_header: Option<String>,
 }
 
 pub use crate::data::{DataSpec, LengthDist, LengthSpec};
@@ -311,7 +315,8 @@ pub struct RunPlan {
     pub members: Vec<Member>,
     pub weights: Vec<u32>,
     pub stages: Vec<StagePlan>,
-    /// `load.interval`: seconds between one stage's end and the next one's start.
+    /// `load.interval`: seconds between one stage's end and the next one's start (default 1,
+    /// inference-perf's).
     #[serde(default)]
     pub stage_interval_s: f64,
 }
@@ -400,6 +405,7 @@ pub fn plan_run(
         headers: p.api.headers.clone(),
         response_format: p.api.response_format.as_ref().map(|r| r.to_api_format()),
         http_version: p.api.http_version,
+        session_id_header: p.api.session_id_header_key.clone(),
     };
     let data = crate::data::plan_data(loaded, seed);
     let per_request = p
@@ -489,7 +495,10 @@ pub fn plan_run(
         members: members.to_vec(),
         weights,
         stages,
-        stage_interval_s: p.load.interval.unwrap_or(0.0),
+        stage_interval_s: p
+            .load
+            .interval
+            .unwrap_or(crate::profile::DEFAULT_STAGE_INTERVAL_S),
     })
 }
 
