@@ -72,6 +72,11 @@ pub(crate) async fn generate(
         state.ground_truth.clone(),
         matches!(state.timing, Timing::Deterministic { .. }),
     );
+    for name in &state.log_headers {
+        if let Some(v) = req.headers().get(name.as_str()) {
+            tracing::info!("header {name}={} request {request_id}", v.to_str().unwrap_or("?"));
+        }
+    }
     for (name, value) in &state.required_headers {
         if req.headers().get(name.as_str()).map(|v| v.as_bytes()) != Some(value.as_bytes()) {
             // The expected value is a credential: name the header only.

@@ -248,6 +248,18 @@ impl DataSource {
         }
     }
 
+    /// The session that request `index` belongs to, for sources made of sessions: the inverse
+    /// of [`DataSource::session_round_index`] (`None`: requests stand alone).
+    pub fn session_of(&self, index: u64) -> Option<u64> {
+        match self {
+            DataSource::MultiTurn { users, rounds, .. } => {
+                let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
+                Some(index / users / rounds * users + index % users)
+            }
+            _ => None,
+        }
+    }
+
     /// Request `index` of the stage whose seed is `stage_seed` (no adapter, the word
     /// tokenizer's vocabulary).
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
