@@ -123,7 +123,15 @@ fn shared_prefix_multi_turn_chat_runs_one_session_per_group() -> anyhow::Result<
 fn session_id_header_is_sent_on_every_round_of_a_session() -> anyhow::Result<()> {
     let dir = scratch("ip_session_header");
     let truth = dir.join("truth.jsonl");
-    let flags = ["--deterministic", "--ttft-ms", "2", "--itl-ms", "1", "--log-header", "x-session-id"];
+    let flags = [
+        "--deterministic",
+        "--ttft-ms",
+        "2",
+        "--itl-ms",
+        "1",
+        "--log-header",
+        "x-session-id",
+    ];
     let truth_arg = truth.display().to_string();
     let mut args: Vec<&str> = flags.to_vec();
     args.extend(["--ground-truth", &truth_arg]);

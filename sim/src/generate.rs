@@ -74,7 +74,10 @@ pub(crate) async fn generate(
     );
     for name in &state.log_headers {
         if let Some(v) = req.headers().get(name.as_str()) {
-            tracing::info!("header {name}={} request {request_id}", v.to_str().unwrap_or("?"));
+            tracing::info!(
+                "header {name}={} request {request_id}",
+                v.to_str().unwrap_or("?")
+            );
         }
     }
     for (name, value) in &state.required_headers {

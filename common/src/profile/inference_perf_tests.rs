@@ -190,7 +190,10 @@ fn omitted_distribution_keys_take_inference_perfs_defaults() {
     let DataSource::Synthetic { input, output } = source(&lp, 1) else {
         panic!()
     };
-    assert_eq!((input.dist, input.min, input.max, input.mean), (LengthDist::Fixed, 4, 4, 4.0));
+    assert_eq!(
+        (input.dist, input.min, input.max, input.mean),
+        (LengthDist::Fixed, 4, 4, 4.0)
+    );
     assert_eq!((output.min, output.max, output.mean), (10, 30, 20.0));
     for j in 0..50 {
         let r = source(&lp, 1).request(3, j);
@@ -198,7 +201,9 @@ fn omitted_distribution_keys_take_inference_perfs_defaults() {
         assert!((10..=30).contains(&r.max_tokens), "{}", r.max_tokens);
     }
     // A max below the default min is min above max, as in inference-perf.
-    let err = err_of(with_data("{type: random, input_distribution: {max: 5}, output_distribution: {type: fixed, mean: 4}}"));
+    let err = err_of(with_data(
+        "{type: random, input_distribution: {max: 5}, output_distribution: {type: fixed, mean: 4}}",
+    ));
     assert!(err.contains("min 10 is above max 5"), "{err}");
 }
 
