@@ -47,24 +47,45 @@ def close(a, b):
 
 
 def check_dist(where, given, spec, problems):
-    """The keys the file gives must reach fleetbench's length spec unchanged."""
+    """inference-perf's distribution, its defaults filled in (min 10, max 1024, mean 512, std_dev
+    200, type normal; std_dev from a variance), must be fleetbench's length spec: fixed is
+    int(mean) whatever min and max say; the others are clamped to [max(min, 1), max]."""
     if given is None:
         return
-    raw = given.model_dump(exclude_unset=True)
-    kind = raw.get("type")
-    kind = getattr(kind, "value", kind)
-    if kind is not None and kind != spec["dist"]:
-        problems.append(f"{where}: type {kind} vs {spec['dist']}")
-    for k in ("min", "max"):
-        if k in raw and raw[k] != spec[k]:
-            problems.append(f"{where}: {k} {raw[k]} vs {spec[k]}")
-    if "mean" in raw and kind != "uniform" and not close(raw["mean"], spec["mean"]):
-        problems.append(f"{where}: mean {raw['mean']} vs {spec['mean']}")
-    std = given.std_dev if ("std_dev" in raw or "variance" in raw) else None
-    if std is not None and kind not in ("uniform", "fixed", "poisson") and not close(std, spec["std_dev"]):
-        problems.append(f"{where}: std_dev {std} vs {spec['std_dev']}")
-    if "skew" in raw and not close(raw["skew"], spec.get("skew", 0.0)):
-        problems.append(f"{where}: skew {raw['skew']} vs {spec.get('skew', 0.0)}")
+    kind = getattr(given.type, "value", given.type)
+    if kind != spec["dist"]:
+        return problems.append(f"{where}: type {kind} vs {spec['dist']}")
+    if kind == "fixed":
+        if not close(int(given.mean), spec["mean"]):
+            problems.append(f"{where}: fixed {int(given.mean)} vs {spec['mean']}")
+        return
+    lo = max(given.min, 1)
+    if (lo, max(given.max, lo)) != (spec["min"], spec["max"]):
+        problems.append(f"{where}: [min, max] [{given.min}, {given.max}] vs [{spec['min']}, {spec['max']}]")
+    if kind != "uniform" and not close(given.mean, spec["mean"]):
+        problems.append(f"{where}: mean {given.mean} vs {spec['mean']}")
+    if kind in ("normal", "lognormal", "skew_normal") and not close(given.std_dev, spec["std_dev"]):
+        problems.append(f"{where}: std_dev {given.std_dev} vs {spec['std_dev']}")
+    if kind == "skew_normal" and not close(given.skew, spec.get("skew", 0.0)):
+        problems.append(f"{where}: skew {given.skew} vs {spec.get('skew', 0.0)}")
+
+
+def check_sharegpt(cfg, source, problems):
+    """shareGPT: on the completion API only conversations whose prompt and answer lengths lie in
+    [min, max] of input_distribution and output_distribution (inference-perf's filter)."""
+    if source["kind"] != "prompts":
+        return problems.append(f"shareGPT: source {source['kind']}")
+    if cfg.api.type.value != "completion":
+        return
+    for name, key, dist in (("input", "input_tokens", cfg.data.input_distribution),
+                            ("output", "output_tokens", cfg.data.output_distribution)):
+        if dist is None:
+            continue
+        for e in source["prompts"]:
+            n = e.get(key, len(e["prompt"].split()))
+            if not dist.min <= n <= dist.max:
+                problems.append(f"shareGPT: a prompt with {n} {name} tokens outside [{dist.min}, {dist.max}]")
+                break
 
 
 def fixed_or(length, legacy):
@@ -126,8 +147,7 @@ def check_data(cfg, text, plan, problems):
         if source != {"kind": "mock", "chat": cfg.api.type.value == "chat"}:
             problems.append(f"mock: source {source}")
     elif kind == "shareGPT":
-        if source["kind"] != "prompts":
-            problems.append(f"shareGPT: source {source['kind']}")
+        check_sharegpt(cfg, source, problems)
     else:
         problems.append(f"data type {kind}: no meaning check")
 
@@ -148,9 +168,11 @@ def check_load(cfg, text, plan, problems):
         elif ours == "concurrent":
             if theirs.concurrency_level != load["users"] or theirs.num_requests != load["num_requests"]:
                 problems.append(f"stage {i}: {theirs.concurrency_level} users / {theirs.num_requests} vs {load}")
-    if "interval" in (text.get("load") or {}) and not close(cfg.load.interval, plan["stage_interval_s"]):
+    if not close(cfg.load.interval, plan["stage_interval_s"]):
         problems.append(f"load.interval {cfg.load.interval} vs {plan['stage_interval_s']}")
     endpoint = plan["stages"][0]["shards"][0]["endpoint"]
+    if cfg.api.session_id_header_key != endpoint.get("session_id_header"):
+        problems.append(f"session_id_header_key {cfg.api.session_id_header_key} vs {endpoint.get('session_id_header')}")
     rf = cfg.api.response_format
     if (rf.to_api_format() if rf else None) != endpoint.get("response_format"):
         problems.append(f"response_format {rf} vs {endpoint.get('response_format')}")

@@ -159,7 +159,7 @@ fn forged_snapshots_fail_their_run_and_the_coordinator_stays_small() -> Result<(
     // The endpoint is never called: the fake agent only forges snapshots.
     let profile = "server: {base_url: 'http://127.0.0.1:9', model_name: m}\n\
                    api: {type: completion, streaming: true}\n\
-                   data: {type: random, input_distribution: {mean: 8}, output_distribution: {mean: 4}}\n\
+                   data: {type: random, input_distribution: {type: fixed, mean: 8}, output_distribution: {type: fixed, mean: 4}}\n\
                    load: {type: constant, stages: [{rate: 20, duration: 1}]}\n";
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

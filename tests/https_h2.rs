@@ -63,8 +63,8 @@ fn profile(dir: &Path, base_url: &str, http_version: &str, load: &str) -> PathBu
          server: {{type: vllm, model_name: sim-model, base_url: '{base_url}', ignore_eos: true}}\n\
          api: {{type: completion, streaming: true, http_version: {http_version}}}\n\
          data: {{type: random,\n\
-                 input_distribution: {{min: 12, max: 12, mean: 12}},\n\
-                 output_distribution: {{min: 4, max: 24, mean: 12}}}}\n\
+                 input_distribution: {{min: 12, max: 12, mean: 12, std_dev: 0}},\n\
+                 output_distribution: {{min: 4, max: 24, mean: 12, std_dev: 0}}}}\n\
          {load}\n\
          report: {{request_lifecycle: {{per_request: true}}}}\n"
     );

@@ -1,6 +1,7 @@
 //! inference-perf configurations run unchanged against the sim, each checked against the sim's
 //! ground truth: an Azure trace replayed at its times with its lengths (`trace_replay`),
-//! shared-prefix multi-turn chat (one session per group, rounds carrying the earlier ones), mock
+//! shared-prefix multi-turn chat (one session per group, rounds carrying the earlier ones; with
+//! `api.session_id_header_key` each session's id on all its rounds), mock
 //! data with `load.interval` between stages and a `response_format`, and shareGPT without a path
 //! read from inference-perf's default dataset in the Hugging Face cache.
 
@@ -115,6 +116,71 @@ fn shared_prefix_multi_turn_chat_runs_one_session_per_group() -> anyhow::Result<
     // Round k carries the system prompt and k earlier questions and answers: 20 + 11k + 5.
     let want: BTreeMap<u64, u32> = [(25, 3), (36, 3), (47, 3), (58, 3)].into();
     assert_eq!(per_prompt, want);
+    Ok(())
+}
+
+#[test]
+fn session_id_header_is_sent_on_every_round_of_a_session() -> anyhow::Result<()> {
+    let dir = scratch("ip_session_header");
+    let truth = dir.join("truth.jsonl");
+    let flags = [
+        "--deterministic",
+        "--ttft-ms",
+        "2",
+        "--itl-ms",
+        "1",
+        "--log-header",
+        "x-session-id",
+    ];
+    let truth_arg = truth.display().to_string();
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend(["--ground-truth", &truth_arg]);
+    let (_sim, sim) = start_sim(&dir, "sim", &args)?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true, session_id_header_key: x-session-id}}\n\
+             data:\n\
+             \x20 type: shared_prefix\n\
+             \x20 shared_prefix: {{num_groups: 3, num_prompts_per_group: 4, system_prompt_len: 20, question_len: 5, output_len: 6, enable_multi_turn_chat: true}}\n\
+             load: {{type: constant, stages: [{{rate: 1.5, duration: 2}}]}}\n"
+        ),
+    );
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    assert_eq!(num(&r, "metrics.requests.total"), 12.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    // The sim's log: `header x-session-id=VALUE request ID` for every request that carried it.
+    let log = std::fs::read_to_string(dir.join("sim.log"))?;
+    let mut session_of: BTreeMap<String, String> = BTreeMap::new();
+    for line in log.lines() {
+        let Some(rest) = line.split("header x-session-id=").nth(1) else {
+            continue;
+        };
+        let (value, id) = rest.split_once(" request ").expect("header line");
+        session_of.insert(id.trim().to_string(), value.to_string());
+    }
+    // Every request of the run carried it; each session's 4 rounds carried one id, and the
+    // rounds of one id are rounds 0..3 of one conversation (prompts 20 + 11k + 5 tokens).
+    let mut rounds: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for rec in truth_records(&truth)? {
+        let id = rec["request_id"].as_str().unwrap_or("").to_string();
+        let session = session_of
+            .get(&id)
+            .unwrap_or_else(|| panic!("request {id} reached the sim without x-session-id"));
+        rounds
+            .entry(session.clone())
+            .or_default()
+            .push(field(&rec, "prompt_tokens"));
+    }
+    assert_eq!(rounds.len(), 3, "{rounds:?}");
+    for (session, mut prompts) in rounds {
+        assert!(session.starts_with("0-session-"), "{session}");
+        prompts.sort();
+        assert_eq!(prompts, [25, 36, 47, 58], "session {session}");
+    }
     Ok(())
 }
 

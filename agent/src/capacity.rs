@@ -57,7 +57,7 @@ Max open files            1024                 524288               files     \n
     fn a_shard_with_more_users_than_descriptors_is_refused() {
         let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
                     api: {type: completion, streaming: true}\n\
-                    data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\n\
+                    data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}\n\
                     load: {type: concurrent, stages: [{concurrency_level: 2000, num_requests: 4000}]}\n";
         let lp = parse_profile(text, std::path::Path::new("t.yaml"), "t").unwrap();
         let members = vec![Member {

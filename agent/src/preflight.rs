@@ -125,7 +125,7 @@ mod tests {
     fn the_test_request_is_request_0_with_its_output_capped() {
         let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
                     api: {type: completion, streaming: true}\n\
-                    data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 100}}\n\
+                    data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 100}}\n\
                     load: {type: constant, stages: [{rate: 1, duration: 1}]}\n";
         let lp = parse_profile(text, std::path::Path::new("t.yaml"), "t").unwrap();
         let members = vec![Member {

@@ -15,6 +15,8 @@ pub struct RequestData {
     pub input_tokens: u32,
     pub max_tokens: u32,
     pub body: Bytes,
+    /// Headers of this request alone (`api.session_id_header_key` with its session's id).
+    pub headers: Vec<(String, String)>,
 }
 
 impl RequestData {
@@ -65,8 +67,18 @@ impl RequestData {
             max_tokens,
             // A json! value always serializes.
             body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            headers: session_header(spec, index).into_iter().collect(),
         }
     }
+}
+
+/// `api.session_id_header_key` with the id of the session request `index` belongs to,
+/// `<stage>-session-<n>` (the same on every round of the session, on every agent); none for
+/// data without sessions, as inference-perf sends it only where a request has a session.
+fn session_header(spec: &ShardSpec, index: u64) -> Option<(String, String)> {
+    let key = spec.endpoint.session_id_header.as_ref()?;
+    let session = spec.data.source.session_of(index)?;
+    Some((key.clone(), format!("{}-session-{session}", spec.stage)))
 }
 
 /// A request's failure class (`docs/metrics.md`, "A request's outcome").

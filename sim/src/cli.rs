@@ -168,6 +168,12 @@ pub struct ServeArgs {
     /// logged: tests use it to prove that a secret reached the engine.
     #[arg(long = "require-header", value_name = "NAME=VALUE", value_parser = parse_header)]
     pub require_headers: Vec<(String, String)>,
+
+    /// Log the header NAME of every generation request that carries it, with the request's id
+    /// (`header NAME=VALUE request ID`, info level; repeatable): tests read which session id
+    /// each request carried.
+    #[arg(long = "log-header", value_name = "NAME")]
+    pub log_headers: Vec<String>,
 }
 
 /// `--framing`.

@@ -169,6 +169,15 @@ async fn plan(
     arrival: &Arrival,
     log: &mut RequestLog,
 ) -> Result<Planned, Reply> {
+    for name in &state.log_headers {
+        if let Some(v) = req.headers().get(name.as_str()) {
+            tracing::info!(
+                "header {name}={} request {}",
+                v.to_str().unwrap_or("?"),
+                arrival.request_id
+            );
+        }
+    }
     for (name, value) in &state.required_headers {
         if req.headers().get(name.as_str()).map(|v| v.as_bytes()) != Some(value.as_bytes()) {
             // The expected value is a credential: name the header only.

@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub seed: u64,
     /// Headers (lower-case name, value) every generation request must carry.
     pub required_headers: Vec<(String, String)>,
+    /// Headers whose value is logged per request (`--log-header`).
+    pub log_headers: Vec<String>,
     pub close_after_response: bool,
     pub http_workers: usize,
     pub keep_alive_timeout: Duration,
@@ -108,6 +110,7 @@ impl ServeConfig {
             fault_rate: a.fault_rate,
             seed: a.seed,
             required_headers: a.require_headers.clone(),
+            log_headers: a.log_headers.clone(),
             close_after_response: a.close_after_response,
             http_workers: a.http_workers,
             keep_alive_timeout: Duration::from_secs_f64(a.keep_alive_timeout.min(86_400.0)),
@@ -184,6 +187,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         models_body: Bytes::from(models_body),
         instance_id: format!("sim-{addr}"),
         required_headers: cfg.required_headers.clone(),
+        log_headers: cfg.log_headers.clone(),
         prefix_cache: cfg
             .cached_tokens
             .then(crate::prefix_cache::PrefixCache::default),

@@ -32,6 +32,7 @@ pub(crate) struct AppState {
     pub(crate) models_body: Bytes,
     pub(crate) instance_id: String,
     pub(crate) required_headers: Vec<(String, String)>,
+    pub(crate) log_headers: Vec<String>,
     /// With `--cached-tokens`: the prefix cache as the usage reports it.
     pub(crate) prefix_cache: Option<crate::prefix_cache::PrefixCache>,
     pub(crate) framing: crate::sse_body::Framing,

@@ -337,6 +337,9 @@ impl EndpointClient {
         for (k, v) in &self.headers {
             builder = builder.header(k, v);
         }
+        for (k, v) in &data.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
         builder.body(Full::new(data.body.clone())).ok()
     }
 

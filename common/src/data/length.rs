@@ -116,14 +116,19 @@ impl LengthSpec {
 }
 
 impl From<&crate::profile::Distribution> for LengthSpec {
-    /// A validated profile distribution (`validate` checks that the keys its type needs are there).
+    /// A validated profile distribution with inference-perf's defaults for omitted keys and its
+    /// meaning of each type: fixed is `int(mean)` whatever min and max say; the others are
+    /// clamped to `[min, max]` (at least 1 token).
     fn from(d: &crate::profile::Distribution) -> Self {
-        let dist = d.kind.unwrap_or_default();
-        let min = d.min.unwrap_or(1).max(1);
-        let max = d.max.unwrap_or(u32::MAX).max(min);
+        let dist = d.shape();
+        if dist == LengthDist::Fixed {
+            return LengthSpec::fixed(d.center().max(0.0).min(u32::MAX as f64) as u32);
+        }
+        let min = d.lo().max(1);
+        let max = d.hi().max(min);
         let mean = match dist {
             LengthDist::Uniform => (min as f64 + max as f64) / 2.0,
-            _ => d.mean.unwrap_or(min as f64),
+            _ => d.center(),
         };
         LengthSpec {
             dist,

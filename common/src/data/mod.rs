@@ -248,6 +248,18 @@ impl DataSource {
         }
     }
 
+    /// The session that request `index` belongs to, for sources made of sessions: the inverse
+    /// of [`DataSource::session_round_index`] (`None`: requests stand alone).
+    pub fn session_of(&self, index: u64) -> Option<u64> {
+        match self {
+            DataSource::MultiTurn { users, rounds, .. } => {
+                let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
+                Some(index / users / rounds * users + index % users)
+            }
+            _ => None,
+        }
+    }
+
     /// Request `index` of the stage whose seed is `stage_seed` (no adapter, the word
     /// tokenizer's vocabulary).
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
@@ -280,44 +292,7 @@ impl DataSource {
                     messages: None,
                 }
             }
-            DataSource::SharedPrefix {
-                seed,
-                num_groups,
-                prompts_per_group,
-                system_prompt_len,
-                system_prompt,
-                question,
-                output,
-            } => {
-                let groups = (*num_groups).max(1) as u64;
-                let group = index % groups;
-                let q = (index / groups) % (*prompts_per_group).max(1) as u64;
-                let group_seed = splitmix64(seed ^ 0x6_0000_0000 ^ group);
-                let system_prompt_len = match system_prompt {
-                    Some(l) => l.draw(&mut ChaCha8Rng::seed_from_u64(group_seed ^ 0x515)),
-                    None => *system_prompt_len,
-                };
-                // The question (and its lengths) repeat once every group has used all of its
-                // prompts: the dataset has num_groups × prompts_per_group prompts.
-                let q_seed = splitmix64(group_seed ^ (q + 1).wrapping_mul(0x9E37_79B9));
-                let mut rng = ChaCha8Rng::seed_from_u64(q_seed);
-                let q_len = question.draw(&mut rng);
-                let max_tokens = output.draw(&mut rng).max(1);
-                let mut prompt = synthesize_prompt(system_prompt_len, group_seed);
-                if q_len > 0 {
-                    if !prompt.is_empty() {
-                        prompt.push(' ');
-                    }
-                    prompt.push_str(&synthesize_prompt(q_len, q_seed));
-                }
-                RequestContent {
-                    input_tokens: system_prompt_len + q_len,
-                    prompt,
-                    max_tokens,
-                    model: None,
-                    messages: None,
-                }
-            }
+            DataSource::SharedPrefix { .. } => self.shared_prefix_request(index, vocab),
             DataSource::Mock { chat } => {
                 let prompt = if *chat {
                     format!("mock prompt {}", index + 1)
@@ -332,54 +307,7 @@ impl DataSource {
                     messages: None,
                 }
             }
-            DataSource::MultiTurn {
-                seed,
-                users,
-                rounds,
-                system_prompt_len,
-                question,
-                answer,
-                carry_history,
-            } => {
-                let users = (*users).max(1) as u64;
-                let user = index % users;
-                let round = (index / users) % (*rounds).max(1) as u64;
-                let user_seed = splitmix64(seed ^ 0x3_0000_0000 ^ user);
-                let turn = |k: u64| {
-                    let s = splitmix64(user_seed ^ (k + 1).wrapping_mul(0x9E37_79B9));
-                    let mut rng = ChaCha8Rng::seed_from_u64(s);
-                    (s, question.draw(&mut rng), answer.draw(&mut rng).max(1))
-                };
-                let mut turns: Vec<(String, String)> = vec![(
-                    "system".into(),
-                    synthesize_prompt(*system_prompt_len, user_seed),
-                )];
-                let mut tokens = *system_prompt_len;
-                if *carry_history {
-                    for k in 0..round {
-                        let (s, q, a) = turn(k);
-                        turns.push(("user".into(), synthesize_prompt(q, s)));
-                        turns.push(("assistant".into(), synthesize_prompt(a, s ^ 0xA5)));
-                        tokens += q + a;
-                    }
-                }
-                let (s, q, a) = turn(round);
-                turns.push(("user".into(), synthesize_prompt(q, s)));
-                tokens += q;
-                turns.retain(|(_, c)| !c.is_empty());
-                let prompt = turns
-                    .iter()
-                    .map(|(_, c)| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                RequestContent {
-                    prompt,
-                    input_tokens: tokens,
-                    max_tokens: a,
-                    model: None,
-                    messages: Some(turns),
-                }
-            }
+            DataSource::MultiTurn { .. } => self.multi_turn_request(index, vocab),
             DataSource::Prompts { prompts } => {
                 match prompts.get(index as usize % prompts.len().max(1)) {
                     Some(e) => RequestContent {
@@ -406,6 +334,108 @@ impl DataSource {
                     None => one_word(),
                 }
             }
+        }
+    }
+
+    /// Request `index` of a shared-prefix source: group `index % num_groups`, its system prompt, then
+    /// a question of its own.
+    fn shared_prefix_request(&self, index: u64, vocab: &[String]) -> RequestContent {
+        let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
+        let DataSource::SharedPrefix {
+            seed,
+            num_groups,
+            prompts_per_group,
+            system_prompt_len,
+            system_prompt,
+            question,
+            output,
+        } = self
+        else {
+            unreachable!("shared_prefix_request of another source")
+        };
+        let groups = (*num_groups).max(1) as u64;
+        let group = index % groups;
+        let q = (index / groups) % (*prompts_per_group).max(1) as u64;
+        let group_seed = splitmix64(seed ^ 0x6_0000_0000 ^ group);
+        let system_prompt_len = match system_prompt {
+            Some(l) => l.draw(&mut ChaCha8Rng::seed_from_u64(group_seed ^ 0x515)),
+            None => *system_prompt_len,
+        };
+        // The question (and its lengths) repeat once every group has used all of its
+        // prompts: the dataset has num_groups × prompts_per_group prompts.
+        let q_seed = splitmix64(group_seed ^ (q + 1).wrapping_mul(0x9E37_79B9));
+        let mut rng = ChaCha8Rng::seed_from_u64(q_seed);
+        let q_len = question.draw(&mut rng);
+        let max_tokens = output.draw(&mut rng).max(1);
+        let mut prompt = synthesize_prompt(system_prompt_len, group_seed);
+        if q_len > 0 {
+            if !prompt.is_empty() {
+                prompt.push(' ');
+            }
+            prompt.push_str(&synthesize_prompt(q_len, q_seed));
+        }
+        RequestContent {
+            input_tokens: system_prompt_len + q_len,
+            prompt,
+            max_tokens,
+            model: None,
+            messages: None,
+        }
+    }
+
+    /// Request `index` of a multi-turn source: a round of a user's session, with the earlier rounds
+    /// when the history is carried.
+    fn multi_turn_request(&self, index: u64, vocab: &[String]) -> RequestContent {
+        let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
+        let DataSource::MultiTurn {
+            seed,
+            users,
+            rounds,
+            system_prompt_len,
+            question,
+            answer,
+            carry_history,
+        } = self
+        else {
+            unreachable!("multi_turn_request of another source")
+        };
+        let users = (*users).max(1) as u64;
+        let user = index % users;
+        let round = (index / users) % (*rounds).max(1) as u64;
+        let user_seed = splitmix64(seed ^ 0x3_0000_0000 ^ user);
+        let turn = |k: u64| {
+            let s = splitmix64(user_seed ^ (k + 1).wrapping_mul(0x9E37_79B9));
+            let mut rng = ChaCha8Rng::seed_from_u64(s);
+            (s, question.draw(&mut rng), answer.draw(&mut rng).max(1))
+        };
+        let mut turns: Vec<(String, String)> = vec![(
+            "system".into(),
+            synthesize_prompt(*system_prompt_len, user_seed),
+        )];
+        let mut tokens = *system_prompt_len;
+        if *carry_history {
+            for k in 0..round {
+                let (s, q, a) = turn(k);
+                turns.push(("user".into(), synthesize_prompt(q, s)));
+                turns.push(("assistant".into(), synthesize_prompt(a, s ^ 0xA5)));
+                tokens += q + a;
+            }
+        }
+        let (s, q, a) = turn(round);
+        turns.push(("user".into(), synthesize_prompt(q, s)));
+        tokens += q;
+        turns.retain(|(_, c)| !c.is_empty());
+        let prompt = turns
+            .iter()
+            .map(|(_, c)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        RequestContent {
+            prompt,
+            input_tokens: tokens,
+            max_tokens: a,
+            model: None,
+            messages: Some(turns),
         }
     }
 

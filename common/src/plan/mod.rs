@@ -179,6 +179,10 @@ pub struct EndpointSpec {
     /// agent's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_cert: Option<crate::profile::ClientCert>,
+    /// `api.session_id_header_key`: the header that carries a session's id on every request of
+    /// a multi-turn session (see [`crate::data::DataSource::session_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id_header: Option<String>,
 }
 
 pub use crate::data::{DataSpec, LengthDist, LengthSpec};
@@ -315,7 +319,8 @@ pub struct RunPlan {
     pub members: Vec<Member>,
     pub weights: Vec<u32>,
     pub stages: Vec<StagePlan>,
-    /// `load.interval`: seconds between one stage's end and the next one's start.
+    /// `load.interval`: seconds between one stage's end and the next one's start (default 1,
+    /// inference-perf's).
     #[serde(default)]
     pub stage_interval_s: f64,
 }
@@ -392,6 +397,7 @@ fn endpoint_spec(p: &crate::profile::Profile) -> EndpointSpec {
         client_cert: crate::profile::client_cert(p, std::path::Path::new("profile"))
             .ok()
             .flatten(),
+        session_id_header: p.api.session_id_header_key.clone(),
     }
 }
 
@@ -503,7 +509,10 @@ pub fn plan_run(
         members: members.to_vec(),
         weights,
         stages,
-        stage_interval_s: p.load.interval.unwrap_or(0.0),
+        stage_interval_s: p
+            .load
+            .interval
+            .unwrap_or(crate::profile::DEFAULT_STAGE_INTERVAL_S),
     })
 }
 

@@ -7,7 +7,7 @@ fn profile(load: &str) -> LoadedProfile {
     let text = format!(
         "server: {{base_url: 'http://127.0.0.1:1', model_name: m}}\n\
          api: {{type: completion, streaming: true}}\n\
-         data: {{type: random, input_distribution: {{mean: 10, std_dev: 0}}, output_distribution: {{mean: 4}}}}\n\
+         data: {{type: random, input_distribution: {{mean: 10, std_dev: 0}}, output_distribution: {{type: fixed, mean: 4}}}}\n\
          {load}\n\
          fleet: {{weights: {{a: 1, b: 2, c: 0}}}}\n"
     );
@@ -265,7 +265,7 @@ fn bad_stages_name_the_key() {
     ];
     for (load, needle) in bad {
         let text = format!(
-            "server: {{base_url: 'http://127.0.0.1:1'}}\ndata: {{type: random, input_distribution: {{mean: 1}}, output_distribution: {{mean: 1}}}}\n{load}\n"
+            "server: {{base_url: 'http://127.0.0.1:1'}}\ndata: {{type: random, input_distribution: {{type: fixed, mean: 1}}, output_distribution: {{type: fixed, mean: 1}}}}\n{load}\n"
         );
         let err = crate::profile::parse_profile(&text, Path::new("p.yaml"), "p")
             .unwrap_err()
@@ -405,7 +405,7 @@ fn trace_replay_errors_name_the_key_and_what_is_allowed() {
         "{err}"
     );
     let err = parse_profile(
-        "server: {base_url: 'http://127.0.0.1:1'}\ndata: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\nload: {type: trace}\n",
+        "server: {base_url: 'http://127.0.0.1:1'}\ndata: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}\nload: {type: trace}\n",
         Path::new("t.yaml"),
         "t",
     )
@@ -419,7 +419,7 @@ fn trace_replay_errors_name_the_key_and_what_is_allowed() {
 
 #[test]
 fn think_time_is_only_for_users_and_sessions() {
-    let text = "server: {base_url: 'http://127.0.0.1:1'}\ndata: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\n\
+    let text = "server: {base_url: 'http://127.0.0.1:1'}\ndata: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}\n\
                 load: {type: constant, think_time: 1, stages: [{rate: 3, duration: 1}]}\n";
     let err = parse_profile(text, Path::new("t.yaml"), "t")
         .unwrap_err()
@@ -471,7 +471,7 @@ fn sessions_keep_every_round_of_a_user_together() {
 #[test]
 fn each_host_groups_engine_metrics_go_to_its_first_agent_only() {
     let text = "server: {base_url: 'http://127.0.0.1:1'}\n\
-                data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\n\
+                data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}\n\
                 load: {type: constant, stages: [{rate: 3, duration: 1}]}\n\
                 fleet: {weights: {prefill: 0, decode: 0}, hosts: [\n\
                   {role: prefill, engine_metrics: ['http://10.0.0.1:8000/metrics']},\n\

@@ -1,6 +1,6 @@
 //! inference-perf keys beyond the stages and the data: what fleetbench maps them onto
-//! (`metrics.prometheus`, `api.response_format`, `load.trace`, `circuit_breakers`), and the ones
-//! it refuses, each with the reason and what to do instead.
+//! (`metrics.prometheus`, `api.response_format`, `api.session_id_header_key`, `load.trace`,
+//! `circuit_breakers`), and the ones it refuses, each with the reason and what to do instead.
 
 use super::{DataType, LoadType, Profile, ProfileError, Trigger};
 use serde_norway::Value;
@@ -26,11 +26,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
         ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
         ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
         ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
-        (
-            "api.session_id_header_key",
-            p.api.session_id_header_key.is_some(),
-            "a per-session request header is not sent by the agents yet",
-        ),
         (
             "api.session_token_header_key",
             p.api.session_token_header_key.is_some(),
@@ -138,6 +133,15 @@ pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileE
             "data.trace",
             "is only read by data types random and synthetic".into(),
         ));
+    }
+    if let Some(key) = &p.api.session_id_header_key {
+        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if key.is_empty() || !key.chars().all(tchar) {
+            return Err(invalid(
+                "api.session_id_header_key",
+                format!("{key:?}: an HTTP header name (letters, digits, - and the other token characters)"),
+            ));
+        }
     }
     validate_metrics(p, file)?;
     validate_breakers(p, file)

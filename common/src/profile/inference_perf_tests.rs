@@ -4,7 +4,7 @@
 //! say why.
 
 use super::*;
-use crate::data::{DataSource, LengthDist};
+use crate::data::{DataSource, LengthDist, LengthSpec};
 use crate::plan::{plan_run, Member};
 use crate::role::Role;
 use std::path::Path;
@@ -142,7 +142,7 @@ fn multi_turn_chat_makes_one_session_per_group() {
 fn distribution_forms_of_inference_perf() {
     for d in [
         "{type: poisson, mean: 20, min: 1, max: 100}",
-        "{type: normal, mean: 20, variance: 16, min: 1, max: 100}",
+        "{type: normal, mean: 20, variance: 16, std_dev: 0, min: 1, max: 100}",
         "{type: skew_normal, mean: 20, std_dev: 4, skew: -3, min: 1, max: 100}",
     ] {
         let lp = with_data(&format!(
@@ -156,7 +156,7 @@ fn distribution_forms_of_inference_perf() {
             / 400.0;
         assert!((14.0..26.0).contains(&mean), "{d}: mean {mean}");
     }
-    let lp = with_data("{type: random, input_distribution: {mean: 20, variance: 16, min: 1, max: 100}, output_distribution: {type: fixed, mean: 4}}").unwrap();
+    let lp = with_data("{type: random, input_distribution: {mean: 20, variance: 16, std_dev: 0, min: 1, max: 100}, output_distribution: {type: fixed, mean: 4}}").unwrap();
     let DataSource::Synthetic { input, .. } = source(&lp, 1) else {
         panic!()
     };
@@ -166,6 +166,52 @@ fn distribution_forms_of_inference_perf() {
         err.contains("input_distribution.variance") && err.contains("not both"),
         "{err}"
     );
+    // A variance alone is "both" to inference-perf: std_dev defaults to 200.
+    let err = err_of(with_data("{type: random, input_distribution: {mean: 20, variance: 16}, output_distribution: {type: fixed, mean: 4}}"));
+    assert!(
+        err.contains("input_distribution.variance") && err.contains("inference-perf's default"),
+        "{err}"
+    );
+}
+
+#[test]
+fn omitted_distribution_keys_take_inference_perfs_defaults() {
+    let lp = with_data("{type: random, input_distribution: {}, output_distribution: {mean: 100}}")
+        .unwrap();
+    let DataSource::Synthetic { input, output } = source(&lp, 1) else {
+        panic!()
+    };
+    let l = |s: &LengthSpec| (s.dist, s.min, s.max, s.mean, s.std_dev);
+    assert_eq!(l(&input), (LengthDist::Normal, 10, 1024, 512.0, 200.0));
+    assert_eq!(l(&output), (LengthDist::Normal, 10, 1024, 100.0, 200.0));
+    // fixed is int(mean), below the default min too; uniform keeps min and max, not the mean.
+    let lp = with_data("{type: random, input_distribution: {type: fixed, mean: 4.9}, output_distribution: {type: uniform, max: 30, mean: 3}}")
+        .unwrap();
+    let DataSource::Synthetic { input, output } = source(&lp, 1) else {
+        panic!()
+    };
+    assert_eq!(
+        (input.dist, input.min, input.max, input.mean),
+        (LengthDist::Fixed, 4, 4, 4.0)
+    );
+    assert_eq!((output.min, output.max, output.mean), (10, 30, 20.0));
+    for j in 0..50 {
+        let r = source(&lp, 1).request(3, j);
+        assert_eq!(r.input_tokens, 4);
+        assert!((10..=30).contains(&r.max_tokens), "{}", r.max_tokens);
+    }
+    // A max below the default min is min above max, as in inference-perf.
+    let err = err_of(with_data(
+        "{type: random, input_distribution: {max: 5}, output_distribution: {type: fixed, mean: 4}}",
+    ));
+    assert!(err.contains("min 10 is above max 5"), "{err}");
+}
+
+#[test]
+fn load_interval_defaults_to_inference_perfs_second() {
+    let lp = with_data("{type: mock}").unwrap();
+    let plan = plan_run(&lp, &one_member(), "r", 1).unwrap();
+    assert_eq!(plan.stage_interval_s, 1.0);
 }
 
 #[test]
@@ -277,7 +323,7 @@ fn keys_not_implemented_are_refused_with_the_reason() {
         let err = err_of(parse(&format!("{HEAD}data: {{type: mock}}\n{extra}\n")));
         assert!(err.contains(key) && err.contains(why), "{extra}: {err}");
     }
-    let err = err_of(with_data("{type: random, multimodal: {image: {}}, input_distribution: {mean: 3}, output_distribution: {mean: 3}}"));
+    let err = err_of(with_data("{type: random, multimodal: {image: {}}, input_distribution: {type: fixed, mean: 3}, output_distribution: {type: fixed, mean: 3}}"));
     assert!(
         err.contains("data.multimodal") && err.contains("multimodal requests"),
         "{err}"

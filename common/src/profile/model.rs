@@ -132,8 +132,7 @@ pub struct ApiConfig {
     /// Structured output: sent as the request body's `response_format`.
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
-    /// A header that carries the session id on every request of a multi-turn session (refused
-    /// until the agents send per-request headers).
+    /// A header that carries the session's id on every request of a multi-turn session.
     #[serde(default)]
     pub session_id_header_key: Option<String>,
     #[serde(default)]
@@ -306,9 +305,11 @@ pub enum TraceFormat {
     AzurePublicDataset,
 }
 
-/// inference-perf's length distribution: a normal distribution clamped to `[min, max]`; with
-/// fleetbench's `type` key also `fixed` (mean), `uniform` (min..=max) or `lognormal` (mean and
-/// std_dev of the lognormal itself), as inference-perf's multimodal count distributions.
+/// inference-perf's length distribution (`Distribution` of its `config/common.py`): a normal
+/// distribution clamped to `[min, max]`, or with `type` fixed (`mean`, min and max unused),
+/// uniform (min..=max), lognormal (mean and std_dev of the lognormal itself), skew_normal or
+/// poisson. An omitted key takes inference-perf's default: min 10, max 1024, mean 512,
+/// std_dev 200, type normal (see [`Distribution::lo`] and the other accessors).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
@@ -321,23 +322,58 @@ pub struct Distribution {
     #[serde(default)]
     pub mean: Option<f64>,
     #[serde(default, alias = "std")]
-    pub std_dev: f64,
+    pub std_dev: Option<f64>,
     #[serde(default)]
     pub total_count: Option<u64>,
-    /// inference-perf's alternative to `std_dev` (std_dev = √variance).
+    /// inference-perf's alternative to `std_dev` (std_dev = √variance; with `std_dev: 0`, since
+    /// std_dev's default 200 and a variance are "both" to inference-perf).
     #[serde(default)]
     pub variance: Option<f64>,
-    /// Skewness of type `skew_normal`.
+    /// Skewness of type `skew_normal` (other types ignore it, as inference-perf does).
     #[serde(default)]
     pub skew: Option<f64>,
 }
 
+/// `load.interval` when omitted: inference-perf's default wait between stages, in seconds.
+pub const DEFAULT_STAGE_INTERVAL_S: f64 = 1.0;
+
+/// inference-perf's defaults for a distribution's omitted keys.
+pub const DIST_DEFAULT_MIN: u32 = 10;
+pub const DIST_DEFAULT_MAX: u32 = 1024;
+pub const DIST_DEFAULT_MEAN: f64 = 512.0;
+pub const DIST_DEFAULT_STD_DEV: f64 = 200.0;
+
 impl Distribution {
-    /// The standard deviation: `std_dev`, or √`variance` when that is given instead.
+    /// The shape (`type`, default normal).
+    pub fn shape(&self) -> crate::data::LengthDist {
+        self.kind.unwrap_or_default()
+    }
+
+    /// `min`, default 10.
+    pub fn lo(&self) -> u32 {
+        self.min.unwrap_or(DIST_DEFAULT_MIN)
+    }
+
+    /// `max`, default 1024.
+    pub fn hi(&self) -> u32 {
+        self.max.unwrap_or(DIST_DEFAULT_MAX)
+    }
+
+    /// `mean`, default 512.
+    pub fn center(&self) -> f64 {
+        self.mean.unwrap_or(DIST_DEFAULT_MEAN)
+    }
+
+    /// `std_dev` as given, else inference-perf's default 200.
+    pub fn std_dev_or_default(&self) -> f64 {
+        self.std_dev.unwrap_or(DIST_DEFAULT_STD_DEV)
+    }
+
+    /// The standard deviation: √`variance` when that is given, else `std_dev` (default 200).
     pub fn spread(&self) -> f64 {
         match self.variance {
-            Some(v) if self.std_dev == 0.0 => v.max(0.0).sqrt(),
-            _ => self.std_dev,
+            Some(v) => v.max(0.0).sqrt(),
+            None => self.std_dev_or_default(),
         }
     }
 }
@@ -536,7 +572,8 @@ pub struct LoadConfig {
     /// its next request (default 0).
     #[serde(default)]
     pub think_time: Option<f64>,
-    /// inference-perf's batching interval; fleetbench schedules every request individually.
+    /// inference-perf's wait between stages: seconds from one stage's end to the next one's
+    /// start (default [`DEFAULT_STAGE_INTERVAL_S`], inference-perf's).
     #[serde(default)]
     pub interval: Option<f64>,
     #[serde(default)]

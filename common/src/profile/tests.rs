@@ -3,7 +3,7 @@ use std::path::Path;
 
 const BASE: &str = "server: {base_url: 'http://127.0.0.1:8000', model_name: m}\n\
 api: {type: completion, streaming: true}\n\
-data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}\n\
+data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}\n\
 load: {type: constant, stages: [{rate: 1, duration: 2}]}\n";
 
 fn parse(text: &str) -> Result<LoadedProfile, ProfileError> {
@@ -151,23 +151,19 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
 }
 
 #[test]
-fn distribution_types_need_their_keys() {
+fn distribution_types_take_inference_perfs_keys() {
     let with = |d: &str| BASE.replace("{mean: 10, std_dev: 0}", d);
     assert!(parse(&with("{type: uniform, min: 5, max: 50}")).is_ok());
     assert!(parse(&with("{type: lognormal, mean: 100, std_dev: 40, max: 400}")).is_ok());
     assert!(parse(&with("{type: fixed, mean: 64}")).is_ok());
-    let err = parse(&with("{type: uniform, min: 5}"))
+    // Keys a type does not use are accepted, as inference-perf accepts them.
+    assert!(parse(&with("{type: fixed, std_dev: 3}")).is_ok());
+    assert!(parse(&with("{type: uniform, min: 5, mean: 7}")).is_ok());
+    let err = parse(&with("{type: lognormal, mean: 0}"))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("`data.input_distribution`") && err.contains("needs min and max"),
-        "{err}"
-    );
-    let err = parse(&with("{type: fixed, std_dev: 3}"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("`data.input_distribution.mean`") && err.contains("required for type fixed"),
+        err.contains("`data.input_distribution.mean`") && err.contains("> 0 for type lognormal"),
         "{err}"
     );
     let err = parse(&with("{type: gaussian, mean: 4}"))
@@ -183,7 +179,7 @@ fn distribution_types_need_their_keys() {
 fn data_sources_check_their_sections() {
     let data = |d: &str| {
         BASE.replace(
-            "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}",
+            "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}",
             d,
         )
     };
@@ -426,8 +422,8 @@ fn lora_traffic_split_errors_name_the_key_and_what_is_allowed() {
             "lora_traffic_split: [{name: a, split: 1}], stages:",
         )
         .replace(
-            "output_distribution: {mean: 4}",
-            "output_distribution: {mean: 4}, lora_mix: {a: 1}",
+            "output_distribution: {type: fixed, mean: 4}",
+            "output_distribution: {type: fixed, mean: 4}, lora_mix: {a: 1}",
         );
     let err = parse(&both).unwrap_err().to_string();
     assert!(
@@ -572,11 +568,6 @@ fn absurd_magnitudes_are_refused_with_key_value_and_limit() {
             "1000000000 is above the limit 1048576 tokens",
         ),
         (
-            BASE.replace("{mean: 10, std_dev: 0}", "{mean: 1000, std_dev: 1000000}"),
-            "`data.input_distribution.max`",
-            "is needed: mean 1000 + 10 × std_dev 1000000 reaches 10001000",
-        ),
-        (
             BASE.replace(
                 "type: constant, stages: [{rate: 1, duration: 2}]",
                 "type: concurrent, stages: [{concurrency_level: 4000000000, num_requests: 10}]",
@@ -596,7 +587,7 @@ fn absurd_magnitudes_are_refused_with_key_value_and_limit() {
         ),
         (
             BASE.replace(
-                "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}",
+                "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}",
                 "data: {type: shared_prefix, shared_prefix: {num_groups: 2, num_prompts_per_group: 2, system_prompt_len: 2000000000, question_len: 8, output_len: 4}}",
             ),
             "`data.shared_prefix.system_prompt_len`",
@@ -604,7 +595,7 @@ fn absurd_magnitudes_are_refused_with_key_value_and_limit() {
         ),
         (
             BASE.replace(
-                "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {mean: 4}}",
+                "data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}",
                 "data: {type: multi_turn, multi_turn: {users: 4, rounds: 9000, question_len: 100, answer_len: 100}}",
             ),
             "`data.multi_turn.rounds`",

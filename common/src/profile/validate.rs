@@ -277,6 +277,7 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
 const DATA_TYPES: &str =
     "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn";
 
+/// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
@@ -284,12 +285,6 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         message,
     };
     let d = &p.data;
-    let unused = |key: &str, instead: &str| {
-        invalid(
-            key,
-            format!("is not used by data type {}; {instead}", d.kind.name()),
-        )
-    };
     let needs_file = matches!(d.kind, DataType::ShareGpt | DataType::MooncakeTrace);
     if d.path.is_some() && !needs_file {
         return Err(invalid(
@@ -310,27 +305,57 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         ));
     }
     if let Some(mix) = &d.lora_mix {
-        if mix.is_empty() {
+        check_lora_mix(mix, &invalid)?;
+    }
+    validate_data_kind(p, file, &invalid)
+}
+
+/// `data.lora_mix`: at least one adapter, weights ≥ 0, not all 0.
+fn check_lora_mix(
+    mix: &std::collections::BTreeMap<String, f64>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ProfileError> {
+    if mix.is_empty() {
+        return Err(invalid(
+            "data.lora_mix",
+            "give at least one adapter: {name: weight, ...}".into(),
+        ));
+    }
+    for (name, w) in mix {
+        if !(w.is_finite() && *w >= 0.0) {
             return Err(invalid(
-                "data.lora_mix",
-                "give at least one adapter: {name: weight, ...}".into(),
-            ));
-        }
-        for (name, w) in mix {
-            if !(w.is_finite() && *w >= 0.0) {
-                return Err(invalid(
-                    &format!("data.lora_mix.{name}"),
-                    format!("a weight is a number ≥ 0, got {w}"),
-                ));
-            }
-        }
-        if mix.values().sum::<f64>() <= 0.0 {
-            return Err(invalid(
-                "data.lora_mix",
-                "every weight is 0: at least one must be > 0".into(),
+                &format!("data.lora_mix.{name}"),
+                format!("a weight is a number ≥ 0, got {w}"),
             ));
         }
     }
+    if mix.values().sum::<f64>() <= 0.0 {
+        return Err(invalid(
+            "data.lora_mix",
+            "every weight is 0: at least one must be > 0".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of each data type; `input_distribution`/`output_distribution` where the type
+/// does not read them are errors that say where its lengths come from.
+fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result<(), ProfileError> {
+    let d = &p.data;
+    let no_io_lengths = |instead: &str| {
+        for (key, set) in [
+            ("data.input_distribution", d.input_distribution.is_some()),
+            ("data.output_distribution", d.output_distribution.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    key,
+                    format!("is not used by data type {}; {instead}", d.kind.name()),
+                ));
+            }
+        }
+        Ok(())
+    };
     match d.kind {
         DataType::MultiTurn => {
             let mt = d.multi_turn.as_ref().ok_or_else(|| {
@@ -349,18 +374,8 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     return Err(invalid(key, "must be ≥ 1".into()));
                 }
             }
-            check_multi_turn_sizes(mt, &invalid)?;
-            for (key, set) in [
-                ("data.input_distribution", d.input_distribution.is_some()),
-                ("data.output_distribution", d.output_distribution.is_some()),
-            ] {
-                if set {
-                    return Err(unused(
-                        key,
-                        "give lengths in data.multi_turn (question_len, answer_len)",
-                    ));
-                }
-            }
+            check_multi_turn_sizes(mt, invalid)?;
+            no_io_lengths("give lengths in data.multi_turn (question_len, answer_len)")
         }
         DataType::Random | DataType::Synthetic if d.trace.is_none() => {
             for (key, dist) in [
@@ -376,92 +391,70 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                 })?;
                 check_distribution(key, dist, file)?;
             }
+            Ok(())
         }
         DataType::Random | DataType::Synthetic => {
-            for (key, set) in [
-                ("data.input_distribution", d.input_distribution.is_some()),
-                ("data.output_distribution", d.output_distribution.is_some()),
-            ] {
-                if set {
-                    return Err(unused(
-                        key,
-                        "with data.trace the lengths come from the trace",
-                    ));
-                }
-            }
+            no_io_lengths("with data.trace the lengths come from the trace")
         }
         DataType::SharedPrefix => {
-            for (key, set) in [
-                ("data.input_distribution", d.input_distribution.is_some()),
-                ("data.output_distribution", d.output_distribution.is_some()),
-            ] {
-                if set {
-                    return Err(unused(
-                        key,
-                        "give lengths in data.shared_prefix (question_len, output_len: tokens or a distribution)",
-                    ));
-                }
-            }
+            no_io_lengths("give lengths in data.shared_prefix (question_len, output_len: tokens or a distribution)")?;
             let sp = d.shared_prefix.as_ref().ok_or_else(|| {
                 invalid(
                     "data.shared_prefix",
                     "required for data type shared_prefix: {num_groups, num_prompts_per_group, system_prompt_len, question_len, output_len}".into(),
                 )
             })?;
-            check_shared_prefix(sp, file, &invalid)?;
+            check_shared_prefix(sp, file, invalid)
         }
-        DataType::Mock => {
-            for (key, set) in [
-                ("data.input_distribution", d.input_distribution.is_some()),
-                ("data.output_distribution", d.output_distribution.is_some()),
+        DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
+        DataType::ShareGpt => {
+            // inference-perf keeps the conversations whose lengths fall in [min, max] of each.
+            for (key, dist) in [
+                ("data.input_distribution", &d.input_distribution),
+                ("data.output_distribution", &d.output_distribution),
             ] {
-                if set {
-                    return Err(unused(key, "mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"));
+                if let Some(dist) = dist {
+                    check_distribution(key, dist, file)?;
                 }
             }
+            Ok(())
         }
-        DataType::ShareGpt | DataType::MooncakeTrace => {
-            if d.path.is_none() && d.kind == DataType::MooncakeTrace {
+        DataType::MooncakeTrace => {
+            if d.path.is_none() {
                 return Err(invalid(
                     "data.path",
                     "required for data type mooncake_trace: a Mooncake trace JSONL file, e.g. profiles/data/mooncake_sample.jsonl".into(),
                 ));
             }
-            for (key, set) in [
-                ("data.input_distribution", d.input_distribution.is_some()),
-                ("data.output_distribution", d.output_distribution.is_some()),
-            ] {
-                if set {
-                    return Err(unused(key, "lengths come from the dataset file"));
-                }
-            }
+            no_io_lengths("lengths come from the dataset file")
         }
-        other => {
-            return Err(invalid(
-                "data.type",
-                format!(
-                    "{} is not supported yet; allowed: {DATA_TYPES}",
-                    other.name()
-                ),
-            ))
-        }
+        other => Err(invalid(
+            "data.type",
+            format!(
+                "{} is not supported yet; allowed: {DATA_TYPES}",
+                other.name()
+            ),
+        )),
     }
-    Ok(())
 }
 
-/// A length distribution: the keys its `type` needs, sane values.
+/// A length distribution, with inference-perf's rules (its defaults fill omitted keys: min 10,
+/// max 1024, mean 512, std_dev 200) and fleetbench's limit on a request's tokens.
 fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), ProfileError> {
     let invalid = |k: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: format!("{key}{k}"),
         message,
     };
-    let kind = d.kind.unwrap_or_default();
     if let Some(v) = d.variance {
-        if d.std_dev != 0.0 {
+        if d.std_dev_or_default() > 0.0 {
             return Err(invalid(
                 ".variance",
-                "give either std_dev or variance, not both".into(),
+                format!(
+                    "give either std_dev or variance, not both (std_dev is {}{}; with a variance set std_dev: 0)",
+                    d.std_dev_or_default(),
+                    if d.std_dev.is_none() { ", inference-perf's default" } else { "" }
+                ),
             ));
         }
         if !(v.is_finite() && v >= 0.0) {
@@ -471,69 +464,30 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
             ));
         }
     }
-    if let Some(k) = d.skew {
-        if !k.is_finite() {
-            return Err(invalid(".skew", format!("must be a number, got {k}")));
-        }
-        if kind != LengthDist::SkewNormal && k != 0.0 {
-            return Err(invalid(".skew", "only type skew_normal has a skew".into()));
-        }
+    let std_dev = d.std_dev_or_default();
+    if !(std_dev.is_finite() && std_dev >= 0.0) {
+        return Err(invalid(
+            ".std_dev",
+            format!("must be a number ≥ 0, got {std_dev}"),
+        ));
     }
-    match kind {
-        LengthDist::Uniform => {
-            if d.min.is_none() || d.max.is_none() {
-                return Err(invalid(
-                    "",
-                    "type uniform needs min and max (tokens)".into(),
-                ));
-            }
-            if d.mean.is_some() || d.std_dev != 0.0 {
-                return Err(invalid(
-                    if d.mean.is_some() { ".mean" } else { ".std_dev" },
-                    "type uniform takes min and max only; for a mean use type normal, lognormal or fixed".into(),
-                ));
-            }
-        }
-        LengthDist::Normal
-        | LengthDist::Lognormal
-        | LengthDist::Fixed
-        | LengthDist::SkewNormal
-        | LengthDist::Poisson => {
-            let mean = d.mean.ok_or_else(|| {
-                invalid(
-                    ".mean",
-                    format!(
-                        "required for type {}: a number ≥ 1 (tokens)",
-                        format!("{kind:?}").to_lowercase()
-                    ),
-                )
-            })?;
-            if !(mean.is_finite() && mean >= 1.0) {
-                return Err(invalid(
-                    ".mean",
-                    format!("must be a number ≥ 1 (tokens), got {mean}"),
-                ));
-            }
-            if !(d.std_dev.is_finite() && d.std_dev >= 0.0) {
-                return Err(invalid(
-                    ".std_dev",
-                    format!("must be a number ≥ 0, got {}", d.std_dev),
-                ));
-            }
-            if kind == LengthDist::Fixed && d.spread() != 0.0 {
-                return Err(invalid(
-                    ".std_dev",
-                    "a fixed length has no spread; use type normal or lognormal".into(),
-                ));
-            }
-        }
+    if let Some(k) = d.skew.filter(|k| !k.is_finite()) {
+        return Err(invalid(".skew", format!("must be a number, got {k}")));
     }
-    if let (Some(lo), Some(hi)) = (d.min, d.max) {
-        if lo > hi {
-            return Err(invalid(".min", format!("min {lo} is above max {hi}")));
-        }
+    let mean = d.center();
+    if !mean.is_finite() || (d.shape() == LengthDist::Lognormal && mean <= 0.0) {
+        return Err(invalid(
+            ".mean",
+            format!("must be a number (> 0 for type lognormal), got {mean}"),
+        ));
     }
-    if d.max == Some(0) {
+    if d.lo() > d.hi() {
+        return Err(invalid(
+            ".min",
+            format!("min {} is above max {}", d.lo(), d.hi()),
+        ));
+    }
+    if d.hi() == 0 {
         return Err(invalid(".max", "must be ≥ 1".into()));
     }
     let tokens = "tokens of a request (2^20, the longest context windows)";
@@ -542,34 +496,19 @@ fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), Pr
             return Err(invalid(k, above(v, MAX_REQUEST_TOKENS, tokens)));
         }
     }
-    if let Some(mean) = d.mean.filter(|&m| m > MAX_REQUEST_TOKENS as f64) {
+    if mean > MAX_REQUEST_TOKENS as f64 {
         return Err(invalid(".mean", above(mean, MAX_REQUEST_TOKENS, tokens)));
-    }
-    // A spread without a max reaches past the limit: ask for the max that bounds it.
-    let spread = kind != LengthDist::Uniform && d.spread() > 0.0;
-    if spread && d.max.is_none() {
-        let reach = d.mean.unwrap_or(0.0) + 10.0 * d.spread();
-        if reach > MAX_REQUEST_TOKENS as f64 {
-            return Err(invalid(
-                ".max",
-                format!(
-                    "is needed: mean {} + 10 × std_dev {} reaches {reach}, past the limit {MAX_REQUEST_TOKENS} {tokens}; set max ≤ {MAX_REQUEST_TOKENS}",
-                    d.mean.unwrap_or(0.0),
-                    d.std_dev
-                ),
-            ));
-        }
     }
     Ok(())
 }
 
-/// The largest value a length distribution can take: its max, else its mean (checked
-/// separately against the limit).
+/// The largest value a length distribution can take: a fixed length's mean, else its max
+/// (each checked against the limit).
 fn longest(d: &Distribution) -> u64 {
-    d.max
-        .map(u64::from)
-        .or(d.mean.map(|m| m.max(0.0) as u64))
-        .unwrap_or(0)
+    if d.shape() == LengthDist::Fixed {
+        return d.center().max(0.0) as u64;
+    }
+    u64::from(d.hi())
 }
 
 type Invalid<'a> = dyn Fn(&str, String) -> ProfileError + 'a;
@@ -753,11 +692,57 @@ pub(super) fn read_dataset(
         (None, _) => return Ok(None),
     };
     let read = match p.data.kind {
-        DataType::ShareGpt => crate::data::read_sharegpt(&resolved, count).map(Dataset::Prompts),
+        DataType::ShareGpt => crate::data::read_sharegpt(&resolved, count)
+            .and_then(|e| sharegpt_in_lengths(p, e, &resolved).map(Dataset::Prompts)),
         DataType::MooncakeTrace => crate::data::read_mooncake(&resolved).map(Dataset::Trace),
         _ => return Ok(None),
     };
     read.map(Some).map_err(|e| failed("data.path", e))
+}
+
+/// inference-perf's use of `input_distribution`/`output_distribution` with shareGPT: on the
+/// completion API only the conversations whose prompt and answer lengths (tokens) lie within
+/// `[min, max]` of each are sent (the other keys of the distributions are unused); the chat API
+/// sends every conversation, as inference-perf's chat path does.
+fn sharegpt_in_lengths(
+    p: &Profile,
+    entries: Vec<crate::data::PromptEntry>,
+    path: &Path,
+) -> Result<Vec<crate::data::PromptEntry>, crate::data::DatasetError> {
+    let d = &p.data;
+    if p.api.kind != super::ApiType::Completion
+        || (d.input_distribution.is_none() && d.output_distribution.is_none())
+    {
+        return Ok(entries);
+    }
+    let within = |dist: &Option<Distribution>, n: u32| {
+        dist.as_ref().is_none_or(|x| (x.lo()..=x.hi()).contains(&n))
+    };
+    let total = entries.len();
+    let kept: Vec<_> = entries
+        .into_iter()
+        .filter(|e| {
+            let input = e
+                .input_tokens
+                .unwrap_or_else(|| crate::tokenize::count_words(&e.prompt) as u32);
+            within(&d.input_distribution, input) && within(&d.output_distribution, e.output_tokens)
+        })
+        .collect();
+    if kept.is_empty() {
+        let range = |dist: &Option<Distribution>| {
+            dist.as_ref()
+                .map_or("any".to_string(), |x| format!("[{}, {}]", x.lo(), x.hi()))
+        };
+        return Err(crate::data::DatasetError {
+            path: path.to_path_buf(),
+            message: format!(
+                "none of its {total} conversations has a prompt of data.input_distribution's {} tokens and an answer of data.output_distribution's {} tokens",
+                range(&d.input_distribution),
+                range(&d.output_distribution)
+            ),
+        });
+    }
+    Ok(kept)
 }
 
 /// The Azure trace a profile replays (`load.trace`) or takes its lengths from (`data.trace`),
