@@ -21,6 +21,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Serve the OpenAI API (/v1/completions, /v1/chat/completions, /v1/models, /health,
     /// /metrics).

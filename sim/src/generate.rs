@@ -2,6 +2,8 @@
 //! length, then a token source (fixed schedule or engine) feeding a streamed or a complete
 //! response.
 
+#![allow(clippy::result_large_err)] // see `Reply`
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -48,7 +50,8 @@ fn status_fault_response(code: u16) -> Response<ResponseBody> {
     error(status, kind, msg, None)
 }
 
-/// One response: the error that refused the request, or what it generated.
+/// One response: the error that refused the request, or what it generated. A refusal is
+/// returned as is (once per request), so its size in a `Result` costs nothing worth a box.
 type Reply = Response<ResponseBody>;
 
 fn bad_request(msg: &str, param: Option<&str>) -> Reply {

@@ -210,6 +210,9 @@ pub struct PendingFault {
     pub at: u32,
 }
 
+/// What one poll of a body answers.
+type FramePoll = Poll<Option<Result<Frame<Bytes>, std::io::Error>>>;
+
 /// How a stream's events are framed: what one poll of the body hands to the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -379,7 +382,7 @@ impl SseBody {
     fn poll_queued(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Option<Poll<Option<Result<Frame<Bytes>, std::io::Error>>>> {
+    ) -> Option<FramePoll> {
         if self.queue.is_empty() {
             return None;
         }

@@ -22,7 +22,7 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             || s.num_sessions.is_some()
             || s.timeout.is_some()
     });
-    let refused: [(&str, bool, &str); 19] = [
+    let refused: [(&str, bool, &str); 18] = [
         ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
         ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
         ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),

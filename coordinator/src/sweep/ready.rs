@@ -161,6 +161,10 @@ async fn get(base_url: &str, path: &str, trust: &EndpointTrust) -> Result<Bytes,
         headers: Default::default(),
         response_format: None,
         http_version: HttpVersion::Auto,
+        // Readiness presents no client certificate (an endpoint asking for one: ready.health
+        // and ready.models off).
+        client_cert: None,
+        session_id_header: None,
     };
     let request = async {
         let client = EndpointClient::new(&spec, Timeouts::with_total(REQUEST_LIMIT), trust)
