@@ -85,6 +85,9 @@ def run_profile(bindir, work, name, profile_text, metrics_url):
         [
             f"{bindir}/coordinator", "run", str(prof), "--expect-agents", "2",
             "--listen", "127.0.0.1:0", "--insecure", "--out", str(d / "results"),
+            # The preflight's test requests would count in the server's figures beside the
+            # stage's: compared here are exactly the benchmark's requests.
+            "--no-preflight",
         ],
         stdout=subprocess.PIPE,
         stderr=open(d / "coordinator.log", "w"),

@@ -379,10 +379,7 @@ impl SseBody {
     }
 
     /// The next queued event, after one yield since the previous one (per-event framing).
-    fn poll_queued(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Option<FramePoll> {
+    fn poll_queued(&mut self, cx: &mut Context<'_>) -> Option<FramePoll> {
         if self.queue.is_empty() {
             return None;
         }
