@@ -211,17 +211,18 @@ pub(crate) fn stage_report(
         &mut report,
         &VerdictInputs {
             max_failure_rate: inputs.options.max_failure_rate,
-            shards: tallies(stage, ids, &c.collector),
+            shards: tallies(stage, ids, c),
             error_bodies: c.collector.error_bodies.clone(),
         },
     );
     Ok((report, verdict))
 }
 
-/// Planned and counted requests per shard, for the verdict.
-fn tallies(stage: &StagePlan, ids: &[String], collector: &StageCollector) -> Vec<ShardTally> {
+/// Planned and counted requests per shard, for the verdict (a lost shard with when its loss
+/// was detected, from the stage start).
+fn tallies(stage: &StagePlan, ids: &[String], c: &Collected) -> Vec<ShardTally> {
     ids.iter()
-        .zip(collector.shard_reports())
+        .zip(c.collector.shard_reports())
         .zip(&stage.shards)
         .map(|((id, r), spec)| ShardTally {
             shard: spec.shard,
@@ -229,7 +230,9 @@ fn tallies(stage: &StagePlan, ids: &[String], collector: &StageCollector) -> Vec
             planned: spec.planned_count(),
             counted: r.requests + r.outside_window,
             lost: r.lost,
-            lost_after_s: None,
+            lost_after_s: (c.lost.iter())
+                .find(|l| l.shard == spec.shard)
+                .map(|l| l.detected_after_s),
         })
         .collect()
 }

@@ -223,7 +223,9 @@ fn shard_tallies(report: &BenchmarkRun) -> Vec<ShardTally> {
     {
         let shard = l.get("shard").and_then(Value::as_u64).unwrap_or(0) as u32;
         let agent = l.get("agent").and_then(Value::as_str).unwrap_or("?");
-        let after = l.get("lost_after_s").and_then(Value::as_f64);
+        // The coordinator writes `detected_after_s`; older reports `lost_after_s`.
+        let after =
+            (l.get("detected_after_s").or_else(|| l.get("lost_after_s"))).and_then(Value::as_f64);
         match shards.iter_mut().find(|s| s.shard == shard) {
             Some(s) => {
                 s.lost = true;

@@ -164,7 +164,7 @@ fn a_lost_shard_or_a_partial_stage_is_degraded() {
     if let Some(Value::Object(m)) = r.metrics.metadata.as_mut() {
         m.insert(
             "lost_shards".into(),
-            json!([{"agent": "b", "shard": 1, "lost_after_s": 2.5}]),
+            json!([{"agent": "b", "shard": 1, "detected_after_s": 2.5}]),
         );
     }
     let v = assess(&r);
