@@ -1,6 +1,7 @@
-//! The streamed response body: pulls ready tokens from a [`TokenSource`], renders every token
-//! that is ready into one frame (one write), applies mid-stream faults, records latency metrics
-//! and the ground-truth times at the moment each frame is handed to the connection.
+//! The streamed response body: pulls ready tokens from a [`TokenSource`], renders them as one
+//! frame per poll (batched framing) or one frame per SSE event with a yield between frames
+//! (per-event framing), applies mid-stream faults, records latency metrics and the ground-truth
+//! times at the moment each frame is handed to the connection.
 
 use std::future::Future;
 use std::pin::Pin;
