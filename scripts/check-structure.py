@@ -7,7 +7,8 @@ allowlist):
   long-fn     no function longer than MAX_FN_LINES lines (from its `fn` line to its closing
               brace) outside tests: `#[cfg(test)]` items, test-only module files (`tests.rs`,
               `*_tests.rs`), every crate's `tests/` directory, the `tests` crate and `benches/`
-              are skipped; `bench/src` counts.
+              are skipped; `bench/src` counts. Generated code (a file whose first line says
+              `@generated`, e.g. proto/src/generated/) is not written by hand and is skipped.
   many-args   no `allow(clippy::too_many_arguments)`.
   cycle       no file cycles inside a crate: each crate's module graph (one node per file) with
               an edge for every `use crate::…`, `super::…`, `self::…` or child-module path a file
@@ -282,10 +283,16 @@ def cycles(crate):
     return findings
 
 
+def generated(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        return "@generated" in f.readline()
+
+
 def skipped_for_functions(path, crate):
     parts = path.split(os.sep)
     return (
-        parts[0] == "tests"
+        generated(path)
+        or parts[0] == "tests"
         or "tests" in parts[1:-1]
         or "benches" in parts
         or os.path.basename(path) == "tests.rs"

@@ -5,7 +5,10 @@
 //! long-running coordinator. Domain types live in `fleetbench-common`, which converts to and from
 //! these messages in one place (`common::wire`).
 
-/// Version 1 of the control protocol (`package fleetbench.v1`).
+/// Version 1 of the control protocol (`package fleetbench.v1`): the code tonic-prost-build
+/// generates from `proto/fleetbench/v1/control.proto`, committed in `src/generated/` so that a
+/// build needs no protobuf compiler; `tests/generated.rs` fails when it is not current
+/// (`FLEETBENCH_REGENERATE=1 cargo test -p fleetbench-proto` rewrites it).
 pub mod v1 {
-    tonic::include_proto!("fleetbench.v1");
+    include!("generated/fleetbench.v1.rs");
 }
