@@ -1,13 +1,13 @@
-//! The engine's Prometheus `/metrics`, scraped over plain HTTP and parsed with a real Prometheus
-//! text parser, mapped to fleetbench's names through one table per engine family (vLLM, SGLang,
+//! The engine's Prometheus `/metrics`, scraped over plain HTTP and read by [`exposition`]
+//! (names with `:` included), mapped to fleetbench's names through one table per engine family (vLLM, SGLang,
 //! llama.cpp, TGI, TensorRT-LLM, Triton's TensorRT-LLM backend, Dynamo's frontend), detected
 //! from the names present. A new engine is a new table.
 
+use super::exposition::{self, Sample};
 use bytes::Bytes;
 use fleetbench_proto::v1 as wire;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use prom_text_format_parser::{Scrape, ValueType};
 use std::time::Duration;
 
 /// Where each fleetbench quantity comes from, per engine: the first name present wins. A name
@@ -140,18 +140,17 @@ static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new())
 /// The engine family is detected from the names present; an endpoint with none of the known
 /// names gets `family` empty, the names it exports in `unknown_names`, and one warning.
 pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
-    // A parser that accepts `:` in metric names, as vLLM's and SGLang's use.
-    let scrape = Scrape::parse(text).ok();
-    let value = |names: &[&str]| value_of(scrape.as_ref(), names);
-    let histogram = |name: &str| histogram_of(scrape.as_ref(), name);
-    let blocks = cache_blocks(scrape.as_ref());
+    let scrape = exposition::parse(text);
+    let value = |names: &[&str]| value_of(&scrape, names);
+    let histogram = |name: &str| histogram_of(&scrape, name);
+    let blocks = cache_blocks(&scrape);
     let detected = ENGINES
         .iter()
         .find(|n| !value(n.running).is_nan() || !value(n.waiting).is_nan())
         .copied();
     let unknown_names = match detected {
         Some(_) => Vec::new(),
-        None => unknown_names(url, scrape.as_ref()),
+        None => unknown_names(url, &scrape),
     };
     let names = detected.unwrap_or(&VLLM);
     let (queries, hits) = {
@@ -194,35 +193,20 @@ pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
 
 /// The first of `names` (`NAME` or `NAME{label=value}`) the scrape has, summed over its series;
 /// NaN when none is there.
-fn value_of(scrape: Option<&Scrape>, names: &[&str]) -> f64 {
-    let Some(scrape) = scrape else {
-        return f64::NAN;
-    };
+fn value_of(scrape: &[Sample<'_>], names: &[&str]) -> f64 {
     for spec in names {
         let (name, label) = match spec.split_once('{') {
             Some((n, sel)) => (n, sel.trim_end_matches('}').split_once('=')),
             None => (*spec, None),
         };
-        let samples = scrape
-            .metrics
-            .iter()
-            .filter(|m| m.name == name)
-            .flat_map(|m| &m.samples)
-            .filter(|s| s.value.value_type == ValueType::Sample)
-            .filter(|s| {
-                label.is_none_or(|(k, v)| {
-                    s.labels
-                        .iter()
-                        .any(|l| l.key == k && l.value.trim_matches('"') == v)
-                })
-            });
         let mut found = false;
         let mut sum = 0.0;
-        for s in samples {
-            if let Ok(v) = s.value.value.parse::<f64>() {
-                found = true;
-                sum += v;
-            }
+        let samples = scrape.iter().filter(|s| s.name == name).filter(|s| {
+            label.is_none_or(|(k, v)| s.label(k).is_some_and(|x| x.trim_matches('"') == v))
+        });
+        for s in samples.filter(|s| !s.value.is_nan()) {
+            found = true;
+            sum += s.value;
         }
         if found {
             return sum;
@@ -231,56 +215,31 @@ fn value_of(scrape: Option<&Scrape>, names: &[&str]) -> f64 {
     f64::NAN
 }
 
-/// A histogram's sum and count, summed over its series (NaN when absent).
-fn histogram_of(scrape: Option<&Scrape>, name: &str) -> (f64, f64) {
-    let Some(scrape) = scrape else {
-        return (f64::NAN, f64::NAN);
-    };
-    let (mut sum, mut count) = (f64::NAN, f64::NAN);
-    let samples = scrape
-        .metrics
-        .iter()
-        .filter(|m| m.name == name)
-        .flat_map(|m| &m.samples);
-    for s in samples {
-        let Ok(v) = s.value.value.parse::<f64>() else {
-            continue;
-        };
-        match s.value.value_type {
-            ValueType::Sum => sum = if sum.is_nan() { v } else { sum + v },
-            ValueType::Count => count = if count.is_nan() { v } else { count + v },
-            ValueType::Sample => {}
-        }
-    }
-    if sum.is_nan() {
-        // Untyped text: `NAME_sum` and `NAME_count` as plain samples.
-        sum = value_of(Some(scrape), &[format!("{name}_sum").as_str()]);
-        count = value_of(Some(scrape), &[format!("{name}_count").as_str()]);
-    }
-    (sum, count)
+/// A histogram's sum and count (its `NAME_sum` and `NAME_count` series), summed over its
+/// series (NaN when absent).
+fn histogram_of(scrape: &[Sample<'_>], name: &str) -> (f64, f64) {
+    (
+        value_of(scrape, &[format!("{name}_sum").as_str()]),
+        value_of(scrape, &[format!("{name}_count").as_str()]),
+    )
 }
 
 /// vLLM's KV cache size in blocks (`vllm:cache_config_info`'s `num_gpu_blocks` label).
-fn cache_blocks(scrape: Option<&Scrape>) -> f64 {
+fn cache_blocks(scrape: &[Sample<'_>]) -> f64 {
     scrape
-        .and_then(|s| {
-            s.metrics
-                .iter()
-                .filter(|m| m.name == "vllm:cache_config_info")
-                .flat_map(|m| &m.samples)
-                .flat_map(|s| s.labels.iter())
-                .find(|l| l.key == "num_gpu_blocks")
-                .and_then(|l| l.value.parse::<f64>().ok())
-        })
+        .iter()
+        .filter(|s| s.name == "vllm:cache_config_info")
+        .find_map(|s| s.label("num_gpu_blocks"))
+        .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(f64::NAN)
 }
 
 /// The names an endpoint of no known engine exports (the first [`SEEN_NAMES`]), with one
 /// warning per endpoint.
-fn unknown_names(url: &str, scrape: Option<&Scrape>) -> Vec<String> {
+fn unknown_names(url: &str, scrape: &[Sample<'_>]) -> Vec<String> {
     let mut unknown_names = Vec::new();
-    if let Some(scrape) = scrape {
-        let mut names: Vec<&str> = scrape.metrics.iter().map(|m| m.name.as_str()).collect();
+    if !scrape.is_empty() {
+        let mut names: Vec<&str> = scrape.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
         let total = names.len();

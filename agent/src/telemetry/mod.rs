@@ -4,6 +4,7 @@
 //! window and computes statistics per host group.
 
 pub mod engine;
+mod exposition;
 pub mod gpu;
 pub mod host;
 
