@@ -67,7 +67,10 @@ test: build pyenv
 	$(MAKE) --no-print-directory manifests
 	$(MAKE) --no-print-directory differential
 
-demo: build
+# The demo builds only the three binaries it runs (no benchmarks, no test crates).
+DEMO_BINS := -p fleetbench-coordinator -p fleetbench-agent -p fleetbench-sim --bin coordinator --bin agent --bin sim
+demo: toolchain
+	$(CARGO) build $(DEMO_BINS)
 	BIN=$(BIN) bash scripts/demo.sh
 
 # The runtime image (coordinator, agent, sim) FROM scratch out of locally built binaries: no
