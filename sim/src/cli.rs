@@ -105,7 +105,7 @@ pub struct ServeArgs {
 
     /// Fraction (0..=1) of requests that get --fault.
     #[arg(long, default_value_t = 1.0, value_name = "F")]
-    pub fault_rate: f64,
+    pub(crate) fault_rate: f64,
 
     /// Seed for fault selection and for output lengths drawn in engine mode.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -126,18 +126,18 @@ pub struct ServeArgs {
     /// (`Connection: keep-alive`, `Keep-Alive: timeout=5, max=100`), as llama.cpp's
     /// `llama-server` does after a streamed response.
     #[arg(long)]
-    pub close_after_response: bool,
+    pub(crate) close_after_response: bool,
 
     /// A fixed number of HTTP worker threads, as llama.cpp's server has (n_parallel + 4): each
     /// connection holds one from accept until it closes, idle keep-alive included; further
     /// connections wait, their requests unread, until one is free. 0: no limit.
     #[arg(long, default_value_t = 0, value_name = "N")]
-    pub http_workers: usize,
+    pub(crate) http_workers: usize,
 
     /// With --http-workers: seconds after which an idle keep-alive connection is closed
     /// (llama.cpp: 5).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
-    pub keep_alive_timeout: f64,
+    pub(crate) keep_alive_timeout: f64,
 
     /// Report `usage.prompt_tokens_details.cached_tokens`: the prompt tokens found in the
     /// prefix cache (whole blocks of a prompt prefix seen before), as vLLM with
@@ -148,7 +148,7 @@ pub struct ServeArgs {
     /// The names /metrics exports: vllm (default), llamacpp (`llamacpp:*`, as llama-server
     /// --metrics) or tgi (`tgi_*`, as text-generation-inference).
     #[arg(long, value_enum, default_value_t = MetricNames::Vllm)]
-    pub metric_names: MetricNames,
+    pub(crate) metric_names: MetricNames,
 
     /// Serve HTTPS with this certificate chain (PEM), offering HTTP/2 and HTTP/1.1 by ALPN
     /// (needs --tls-key). Cleartext connections speak HTTP/1.1 or, by prior knowledge, HTTP/2.
@@ -162,19 +162,19 @@ pub struct ServeArgs {
     /// With --tls-cert: require every client to present a certificate signed by a CA of this
     /// PEM file (mutual TLS); a client without one fails the handshake.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_client_ca: Option<std::path::PathBuf>,
+    pub(crate) tls_client_ca: Option<std::path::PathBuf>,
 
     /// Refuse every generation request (401, like an API gateway) that lacks the header NAME
     /// with exactly VALUE (repeatable; e.g. `authorization=Bearer sk-...`). The value is never
     /// logged: tests use it to prove that a secret reached the engine.
     #[arg(long = "require-header", value_name = "NAME=VALUE", value_parser = parse_header)]
-    pub require_headers: Vec<(String, String)>,
+    pub(crate) require_headers: Vec<(String, String)>,
 
     /// Log the header NAME of every generation request that carries it, with the request's id
     /// (`header NAME=VALUE request ID`, info level; repeatable): tests read which session id
     /// each request carried.
     #[arg(long = "log-header", value_name = "NAME")]
-    pub log_headers: Vec<String>,
+    pub(crate) log_headers: Vec<String>,
 }
 
 /// `--framing`.
@@ -218,13 +218,13 @@ pub struct ProxyArgs {
     /// Simulated KV-cache transfer time per prompt token, in microseconds, waited between the
     /// prefill response and the decode request.
     #[arg(long, default_value_t = 2.0, value_name = "F")]
-    pub kv_transfer_us_per_token: f64,
+    pub(crate) kv_transfer_us_per_token: f64,
 
     /// Fault: the decode-only fallback. Every request goes straight to a decode instance
     /// without a KV handle, so the decode instance computes the prompt itself and the prefill
     /// instances get nothing (what a P/D router does when it falls back to decode-only).
     #[arg(long)]
-    pub decode_only: bool,
+    pub(crate) decode_only: bool,
 
     /// Worker threads of the tokio runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// Request header that asks for a fault on this request.
-pub const FAULT_HEADER: &str = "x-fleetbench-fault";
+pub(crate) const FAULT_HEADER: &str = "x-fleetbench-fault";
 
 /// One injectable fault.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,7 +79,7 @@ impl std::str::FromStr for Fault {
 
 impl Fault {
     /// The token index before which a mid-stream fault fires, for a stream of `total` tokens.
-    pub fn fire_at(&self, total: u32) -> u32 {
+    pub(crate) fn fire_at(&self, total: u32) -> u32 {
         match self {
             Fault::Reset { after: Some(n) } => (*n).min(total),
             _ => total / 2,
@@ -89,14 +89,14 @@ impl Fault {
 
 /// Chooses the faulted fraction of requests, reproducibly from a seed.
 #[derive(Debug, Clone)]
-pub struct FaultPlan {
+pub(crate) struct FaultPlan {
     fault: Option<Fault>,
     rate: f64,
     seed: u64,
 }
 
 impl FaultPlan {
-    pub fn new(fault: Option<Fault>, rate: f64, seed: u64) -> Self {
+    pub(crate) fn new(fault: Option<Fault>, rate: f64, seed: u64) -> Self {
         FaultPlan {
             fault,
             rate: rate.clamp(0.0, 1.0),
@@ -106,7 +106,7 @@ impl FaultPlan {
 
     /// The configured fault for request number `seq` (0, 1, 2, ... in arrival order), if this
     /// request is in the faulted fraction.
-    pub fn for_request(&self, seq: u64) -> Option<Fault> {
+    pub(crate) fn for_request(&self, seq: u64) -> Option<Fault> {
         let f = self.fault?;
         let u = (splitmix64(self.seed ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 11) as f64
             / (1u64 << 53) as f64;

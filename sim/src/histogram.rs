@@ -35,14 +35,14 @@ impl Histogram {
     }
 
     /// Records one observation of a count (a histogram made by `of_counts`).
-    pub fn observe_count(&self, v: u64) {
+    pub(crate) fn observe_count(&self, v: u64) {
         let i = self.bounds.partition_point(|b| *b < v as f64);
         self.counts[i].fetch_add(1, Relaxed);
         self.sum_ns.fetch_add(v, Relaxed);
     }
 
     /// Records `n` observations of `d`.
-    pub fn observe_n(&self, d: Duration, n: u64) {
+    pub(crate) fn observe_n(&self, d: Duration, n: u64) {
         if n == 0 {
             return;
         }
@@ -53,7 +53,7 @@ impl Histogram {
             .fetch_add((d.as_nanos() as u64).saturating_mul(n), Relaxed);
     }
 
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         self.observe_n(d, 1);
     }
 

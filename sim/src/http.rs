@@ -99,16 +99,16 @@ pub fn error(
 /// How the server treats its connections: by default like vLLM's uvicorn (keep-alive, no limit
 /// on connections); the engine modes imitate llama.cpp's `llama-server`.
 #[derive(Debug, Clone, Default)]
-pub struct ConnPolicy {
+pub(crate) struct ConnPolicy {
     /// Close the connection after each response although the response advertises keep-alive
     /// (`Connection: keep-alive`, `Keep-Alive: timeout=5, max=100`).
-    pub close_after_response: bool,
+    pub(crate) close_after_response: bool,
     /// A fixed number of HTTP worker threads: each connection holds one from the moment it is
     /// served until it closes (idle keep-alive included); further connections wait, their
     /// requests unread, until a worker is free.
     pub workers: Option<Arc<Semaphore>>,
     /// With `workers`: an idle connection is closed after this long without a request.
-    pub keep_alive_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
     /// Serve HTTPS (`--tls-cert/--tls-key`).
     pub tls: Option<crate::tls::SimTls>,
 }
@@ -180,7 +180,7 @@ impl Body for Tracked {
 }
 
 /// Accepts connections forever, serving each with `handler` on its own task.
-pub async fn accept_loop<F, Fut>(listener: TcpListener, handler: F) -> anyhow::Result<()>
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, handler: F) -> anyhow::Result<()>
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<ResponseBody>> + Send + 'static,
@@ -189,7 +189,7 @@ where
 }
 
 /// [`accept_loop`] with a connection policy.
-pub async fn accept_loop_with<F, Fut>(
+pub(crate) async fn accept_loop_with<F, Fut>(
     listener: TcpListener,
     handler: F,
     policy: ConnPolicy,

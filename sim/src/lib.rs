@@ -28,6 +28,8 @@
 //! [`engine`] (card, scheduler, KV cache), [`faults`], [`metrics`], [`ground_truth`], [`proxy`],
 //! [`tls`] (HTTPS for `--tls-cert/--tls-key`).
 
+#![warn(unreachable_pub)]
+
 pub mod cli;
 pub mod engine;
 pub mod faults;

@@ -43,9 +43,9 @@ pub struct Metrics {
     pub preemptions: AtomicU64,
     pub prompt_tokens: AtomicU64,
     pub generation_tokens: AtomicU64,
-    pub success_length: AtomicU64,
-    pub success_stop: AtomicU64,
-    pub aborted: AtomicU64,
+    pub(crate) success_length: AtomicU64,
+    pub(crate) success_stop: AtomicU64,
+    pub(crate) aborted: AtomicU64,
     pub ttft: Histogram,
     pub itl: Histogram,
     pub e2e: Histogram,
@@ -80,18 +80,23 @@ impl Metrics {
 
     /// Exports `vllm:cache_config_info` (an info gauge, value 1, the KV cache configuration in
     /// its labels) as vLLM does.
-    pub fn set_cache_config(&self, block_size: u32, num_gpu_blocks: u32, prefix_caching: bool) {
+    pub(crate) fn set_cache_config(
+        &self,
+        block_size: u32,
+        num_gpu_blocks: u32,
+        prefix_caching: bool,
+    ) {
         let caching = if prefix_caching { "True" } else { "False" };
         let _ = self.cache_config.set(format!(
             "block_size=\"{block_size}\",cache_dtype=\"auto\",enable_prefix_caching=\"{caching}\",num_cpu_blocks=\"0\",num_gpu_blocks=\"{num_gpu_blocks}\""
         ));
     }
 
-    pub fn set_kv_usage(&self, fraction: f64) {
+    pub(crate) fn set_kv_usage(&self, fraction: f64) {
         self.kv_usage_bits.store(fraction.to_bits(), Relaxed);
     }
 
-    pub fn kv_usage(&self) -> f64 {
+    pub(crate) fn kv_usage(&self) -> f64 {
         f64::from_bits(self.kv_usage_bits.load(Relaxed))
     }
 
@@ -106,7 +111,7 @@ impl Metrics {
     }
 
     /// Renders with another engine's names (`--metric-names`).
-    pub fn with_names(mut self, names: crate::cli::MetricNames) -> Self {
+    pub(crate) fn with_names(mut self, names: crate::cli::MetricNames) -> Self {
         self.names = names;
         self
     }

@@ -15,7 +15,7 @@ pub enum Endpoint {
 
 /// Why a request body was refused (becomes a 400 with vLLM's error body).
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     #[error("invalid JSON body: {0}")]
     Json(#[from] serde_json::Error),
     #[error("field `{0}` is required")]
@@ -56,32 +56,31 @@ struct RawMessage {
 }
 
 /// The key of a KV handle in which `sim proxy` passes the transfer time it waited (µs).
-pub const KV_TRANSFER_US: &str = "sim_kv_transfer_us";
+pub(crate) const KV_TRANSFER_US: &str = "sim_kv_transfer_us";
 
 /// A parsed generation request: what the sim needs, no more.
 #[derive(Debug, Clone)]
-pub struct GenRequest {
-    pub endpoint: Endpoint,
+pub(crate) struct GenRequest {
     /// Requested model name (None: the served model).
     pub model: Option<String>,
     pub stream: bool,
     pub include_usage: bool,
     pub max_tokens: Option<u32>,
-    pub min_tokens: u32,
+    pub(crate) min_tokens: u32,
     pub ignore_eos: bool,
     /// Prompt tokens: the number of whitespace-separated words of the prompt(s) or of all
     /// messages' content.
     pub prompt_tokens: u32,
     /// One 64-bit id per prompt token (hash of the word), for prefix-cache block hashes.
-    pub prompt_token_ids: Vec<u64>,
+    pub(crate) prompt_token_ids: Vec<u64>,
     /// P/D handle: present when a decode instance receives a request prefilled elsewhere.
-    pub kv_transfer_params: Option<Value>,
+    pub(crate) kv_transfer_params: Option<Value>,
 }
 
 impl GenRequest {
     /// Parses a request body for `endpoint`. Prompt token ids are only computed when
     /// `want_token_ids` (engine mode needs them, deterministic mode does not).
-    pub fn parse(
+    pub(crate) fn parse(
         endpoint: Endpoint,
         body: &[u8],
         want_token_ids: bool,
@@ -146,7 +145,6 @@ impl GenRequest {
             }
         };
         Ok(GenRequest {
-            endpoint,
             model: raw.model,
             stream: raw.stream,
             include_usage: raw.stream_options.is_some_and(|o| o.include_usage),
@@ -161,7 +159,7 @@ impl GenRequest {
 
     /// The KV transfer time `sim proxy` waited for this request (`sim_kv_transfer_us` in its
     /// KV handle; zero without one).
-    pub fn kv_transfer_time(&self) -> std::time::Duration {
+    pub(crate) fn kv_transfer_time(&self) -> std::time::Duration {
         let us = self
             .kv_transfer_params
             .as_ref()
@@ -173,7 +171,7 @@ impl GenRequest {
     }
 
     /// True when this request carries a KV handle from a prefill instance.
-    pub fn has_remote_prefill(&self) -> bool {
+    pub(crate) fn has_remote_prefill(&self) -> bool {
         self.kv_transfer_params
             .as_ref()
             .and_then(|p| p.get("do_remote_prefill"))
@@ -232,7 +230,7 @@ impl WordCounter {
 }
 
 /// FNV-1a of a word: a stable token id for the fallback whitespace tokenizer.
-pub fn word_id(word: &str) -> u64 {
+pub(crate) fn word_id(word: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in word.as_bytes() {
         h ^= *b as u64;
@@ -242,7 +240,7 @@ pub fn word_id(word: &str) -> u64 {
 }
 
 /// JSON string literal (with quotes) of `s`.
-pub fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
@@ -286,15 +284,15 @@ impl Usage {
 }
 
 /// The text of one output token: every token is the word " tok".
-pub const TOKEN_TEXT: &str = " tok";
+pub(crate) const TOKEN_TEXT: &str = " tok";
 
 /// Text of `n` output tokens.
-pub fn output_text(n: u32) -> String {
+pub(crate) fn output_text(n: u32) -> String {
     TOKEN_TEXT.repeat(n as usize)
 }
 
 /// The non-streamed response body for a finished request.
-pub fn full_response(
+pub(crate) fn full_response(
     endpoint: Endpoint,
     id: &str,
     created: u64,

@@ -22,7 +22,7 @@ pub struct PdRecord {
     /// Prompt tokens computed here.
     pub computed_prompt_tokens: u32,
     /// Prompt tokens whose KV came from a prefill instance, and the transfer time.
-    pub kv_received: Option<(u32, Duration)>,
+    pub(crate) kv_received: Option<(u32, Duration)>,
 }
 
 #[derive(Debug)]

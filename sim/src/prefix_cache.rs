@@ -11,14 +11,19 @@ use std::sync::Mutex;
 const MAX_BLOCKS: usize = 1 << 20;
 
 #[derive(Debug, Default)]
-pub struct PrefixCache {
+pub(crate) struct PrefixCache {
     seen: Mutex<HashSet<u64>>,
 }
 
 impl PrefixCache {
     /// The cached tokens of a prompt of `prompt_tokens` tokens with these block hashes (a hash
     /// chain: each covers the whole prefix up to its block), then remembers them.
-    pub fn lookup_and_insert(&self, hashes: &[u64], block_size: u32, prompt_tokens: u32) -> u32 {
+    pub(crate) fn lookup_and_insert(
+        &self,
+        hashes: &[u64],
+        block_size: u32,
+        prompt_tokens: u32,
+    ) -> u32 {
         let Ok(mut seen) = self.seen.lock() else {
             return 0;
         };

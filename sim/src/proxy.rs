@@ -26,7 +26,7 @@ use crate::openai::{error_body, KV_TRANSFER_US};
 
 /// A decode instance's response streamed through; its connection goes back to the pool when
 /// the body has been read to the end.
-pub struct UpstreamBody {
+pub(crate) struct UpstreamBody {
     body: Incoming,
     conn: Option<(Sender, Arc<ConnPool>)>,
 }
@@ -59,7 +59,7 @@ impl http_body::Body for UpstreamBody {
 
 /// A bad `sim proxy` command line.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyConfigError {
+pub(crate) enum ProxyConfigError {
     #[error("--{flag} {url}: expected http://HOST:PORT")]
     BadUrl { flag: &'static str, url: String },
     #[error("--kv-transfer-us-per-token must be finite and >= 0")]
@@ -68,7 +68,7 @@ pub enum ProxyConfigError {
 
 /// Failure talking to an upstream instance.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     #[error("connect to {addr}: {source}")]
     Connect {
         addr: String,

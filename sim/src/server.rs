@@ -41,19 +41,19 @@ pub struct ServeConfig {
     pub mode: Mode,
     pub ground_truth: Option<std::path::PathBuf>,
     pub fault: Option<Fault>,
-    pub fault_rate: f64,
+    pub(crate) fault_rate: f64,
     pub seed: u64,
     /// Headers (lower-case name, value) every generation request must carry.
-    pub required_headers: Vec<(String, String)>,
+    pub(crate) required_headers: Vec<(String, String)>,
     /// Headers whose value is logged per request (`--log-header`).
-    pub log_headers: Vec<String>,
-    pub close_after_response: bool,
-    pub http_workers: usize,
-    pub keep_alive_timeout: Duration,
+    pub(crate) log_headers: Vec<String>,
+    pub(crate) close_after_response: bool,
+    pub(crate) http_workers: usize,
+    pub(crate) keep_alive_timeout: Duration,
     pub cached_tokens: bool,
     /// How streamed events are framed (`--framing`, resolved).
     pub framing: crate::sse_body::Framing,
-    pub metric_names: crate::cli::MetricNames,
+    pub(crate) metric_names: crate::cli::MetricNames,
     /// HTTPS (`--tls-cert/--tls-key`), read at start-up.
     pub tls: Option<crate::tls::SimTls>,
 }

@@ -11,7 +11,8 @@ use crate::openai::{json_str, Endpoint, Usage, TOKEN_TEXT};
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// One chunk of invalid JSON (the `malformed` fault).
-pub const MALFORMED: &[u8] = b"data: {\"id\":\"malformed\",\"choices\":[{\"text\":\" tok\",\n\n";
+pub(crate) const MALFORMED: &[u8] =
+    b"data: {\"id\":\"malformed\",\"choices\":[{\"text\":\" tok\",\n\n";
 
 /// Pre-rendered chunks of one streamed request.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ impl ChunkTemplates {
     }
 
     /// Length of one token event, for sizing frame buffers.
-    pub fn token_len(&self) -> usize {
+    pub(crate) fn token_len(&self) -> usize {
         self.token.len()
     }
 
@@ -125,7 +126,7 @@ impl ChunkTemplates {
 
 /// A `data: {"error": ...}` event (the `stream_error` fault), as vLLM sends when generation
 /// fails mid-stream.
-pub fn error_event(message: &str) -> Vec<u8> {
+pub(crate) fn error_event(message: &str) -> Vec<u8> {
     format!(
         "data: {}\n\n",
         crate::openai::error_body(500, "InternalServerError", message, None)

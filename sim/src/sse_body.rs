@@ -38,7 +38,7 @@ pub struct RequestLog {
     /// Prompt tokens this instance computes (0 when its KV came from a prefill instance).
     pub computed_prompt_tokens: u32,
     /// Prompt tokens whose KV came from a prefill instance, and the transfer time.
-    pub kv_received: Option<(u32, Duration)>,
+    pub(crate) kv_received: Option<(u32, Duration)>,
     /// When the prompt was computed (prefill role) or the first token went out.
     prefill_done: Option<(Instant, u64)>,
     first_token: Option<Instant>,
@@ -87,7 +87,7 @@ impl RequestLog {
         }
     }
 
-    pub fn set_prompt_tokens(&mut self, n: u32) {
+    pub(crate) fn set_prompt_tokens(&mut self, n: u32) {
         self.prompt_tokens = n;
     }
 
@@ -107,7 +107,7 @@ impl RequestLog {
 
     /// The prompt is computed and no token will follow (P/D prefill role): counts its prompt
     /// tokens as processed.
-    pub fn prefill_done(&mut self) {
+    pub(crate) fn prefill_done(&mut self) {
         self.prefill_done = Some((Instant::now(), unix_us()));
         self.metrics.prompt_tokens.fetch_add(
             self.prompt_tokens as u64,
@@ -129,7 +129,7 @@ impl RequestLog {
     }
 
     /// Records `n` tokens handed to the connection now.
-    pub fn tokens_sent(&mut self, n: u32) {
+    pub(crate) fn tokens_sent(&mut self, n: u32) {
         if n == 0 {
             return;
         }
@@ -206,7 +206,7 @@ impl Drop for RequestLog {
 
 /// A mid-stream fault waiting for its token index.
 #[derive(Debug, Clone, Copy)]
-pub struct PendingFault {
+pub(crate) struct PendingFault {
     pub fault: Fault,
     pub at: u32,
 }

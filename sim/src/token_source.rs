@@ -115,7 +115,7 @@ impl TokenSource {
 
     /// Waits until `total` tokens (or prefill completion, or the end) have come; returns the
     /// number of tokens received.
-    pub async fn wait_all(&mut self, total: u32) -> u32 {
+    pub(crate) async fn wait_all(&mut self, total: u32) -> u32 {
         let mut got = 0;
         while got < total {
             match std::future::poll_fn(|cx| self.poll_ready(cx, got, total - got)).await {
@@ -127,7 +127,7 @@ impl TokenSource {
     }
 
     /// Waits for the prompt to be computed (P/D prefill role).
-    pub async fn wait_prefill(&mut self) {
+    pub(crate) async fn wait_prefill(&mut self) {
         match self {
             TokenSource::Fixed(f) => tokio::time::sleep_until(f.base + f.ttft).await,
             TokenSource::Engine(rx) => while let Some(EngineEvent::Token) = rx.recv().await {},

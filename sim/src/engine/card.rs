@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 /// The card used when `--card` is not given: Llama-3.1-8B on one H100.
-pub const DEFAULT_CARD: &str = include_str!("../../cards/llama-3.1-8b-h100.yaml");
+pub(crate) const DEFAULT_CARD: &str = include_str!("../../cards/llama-3.1-8b-h100.yaml");
 
 /// Step time model: `base_us + prefill_us_per_token * prefill tokens + decode_us_per_seq *
 /// decoding sequences + context_us_per_token * tokens of KV held by the scheduled sequences`.
@@ -18,7 +18,7 @@ pub struct StepModel {
     pub prefill_us_per_token: f64,
     pub decode_us_per_seq: f64,
     #[serde(default)]
-    pub context_us_per_token: f64,
+    pub(crate) context_us_per_token: f64,
 }
 
 /// A simulated engine's description.
@@ -33,7 +33,7 @@ pub struct EngineCard {
     pub max_num_seqs: u32,
     /// Token budget of one step, prefill chunks and decode tokens together
     /// (vLLM `max_num_batched_tokens`, chunked prefill).
-    pub max_num_batched_tokens: u32,
+    pub(crate) max_num_batched_tokens: u32,
     /// Longest prompt + output (vLLM `max_model_len`); longer requests get a 400.
     pub max_model_len: u32,
     #[serde(default = "default_block_size")]
@@ -41,12 +41,12 @@ pub struct EngineCard {
     /// KV cache capacity in blocks.
     pub num_gpu_blocks: u32,
     #[serde(default = "default_true")]
-    pub enable_prefix_caching: bool,
+    pub(crate) enable_prefix_caching: bool,
     pub step: StepModel,
     /// Mean of the exponential output length drawn when a request neither sets `ignore_eos`
     /// nor runs in deterministic mode (clipped to `min_tokens..=max_tokens`).
     #[serde(default = "default_output_len_mean")]
-    pub output_len_mean: f64,
+    pub(crate) output_len_mean: f64,
 }
 
 fn default_block_size() -> u32 {
@@ -92,7 +92,7 @@ impl EngineCard {
     }
 
     /// The built-in default card.
-    pub fn builtin() -> EngineCard {
+    pub(crate) fn builtin() -> EngineCard {
         Self::parse(DEFAULT_CARD, "<builtin>").unwrap_or_else(|e| panic!("builtin card: {e}"))
     }
 

@@ -18,7 +18,7 @@ struct Block {
 
 /// Block pool with an intrusive doubly-linked LRU free list.
 #[derive(Debug)]
-pub struct KvCache {
+pub(crate) struct KvCache {
     block_size: u32,
     blocks: Vec<Block>,
     head: u32,
@@ -29,7 +29,7 @@ pub struct KvCache {
 }
 
 /// Chained hashes of the full blocks of `token_ids`.
-pub fn block_hashes(token_ids: &[u64], block_size: u32) -> Vec<u64> {
+pub(crate) fn block_hashes(token_ids: &[u64], block_size: u32) -> Vec<u64> {
     let mut out = Vec::with_capacity(token_ids.len() / block_size.max(1) as usize);
     let mut parent: u64 = 0x51_7cc1_b727_220a;
     for chunk in token_ids.chunks_exact(block_size.max(1) as usize) {
@@ -44,7 +44,7 @@ pub fn block_hashes(token_ids: &[u64], block_size: u32) -> Vec<u64> {
 }
 
 impl KvCache {
-    pub fn new(num_blocks: u32, block_size: u32, prefix_caching: bool) -> Self {
+    pub(crate) fn new(num_blocks: u32, block_size: u32, prefix_caching: bool) -> Self {
         let n = num_blocks as usize;
         let blocks = (0..n)
             .map(|i| Block {
@@ -66,20 +66,16 @@ impl KvCache {
         }
     }
 
-    pub fn block_size(&self) -> u32 {
+    pub(crate) fn block_size(&self) -> u32 {
         self.block_size
     }
 
-    pub fn num_blocks(&self) -> usize {
-        self.blocks.len()
-    }
-
-    pub fn num_free(&self) -> usize {
+    pub(crate) fn num_free(&self) -> usize {
         self.num_free
     }
 
     /// Fraction of blocks in use by running requests (cached free blocks count as free).
-    pub fn usage(&self) -> f64 {
+    pub(crate) fn usage(&self) -> f64 {
         if self.blocks.is_empty() {
             return 0.0;
         }
@@ -87,12 +83,12 @@ impl KvCache {
     }
 
     /// Blocks needed to hold `tokens` tokens.
-    pub fn blocks_for(&self, tokens: u32) -> usize {
+    pub(crate) fn blocks_for(&self, tokens: u32) -> usize {
         tokens.div_ceil(self.block_size) as usize
     }
 
     /// The leading blocks of `hashes` that are cached.
-    pub fn cached_prefix(&self, hashes: &[u64]) -> Vec<u32> {
+    pub(crate) fn cached_prefix(&self, hashes: &[u64]) -> Vec<u32> {
         if !self.prefix_caching {
             return Vec::new();
         }
@@ -103,7 +99,7 @@ impl KvCache {
     }
 
     /// How many of `blocks` are currently on the free list (touching them takes them off).
-    pub fn free_among(&self, blocks: &[u32]) -> usize {
+    pub(crate) fn free_among(&self, blocks: &[u32]) -> usize {
         blocks
             .iter()
             .filter(|b| self.blocks[**b as usize].on_free_list)
@@ -111,7 +107,7 @@ impl KvCache {
     }
 
     /// Takes a reference on cached blocks (a prefix-cache hit).
-    pub fn touch(&mut self, blocks: &[u32]) {
+    pub(crate) fn touch(&mut self, blocks: &[u32]) {
         for &b in blocks {
             if self.blocks[b as usize].on_free_list {
                 self.unlink(b);
@@ -122,7 +118,7 @@ impl KvCache {
 
     /// Allocates `n` blocks from the LRU end of the free list, evicting their cached hashes;
     /// None (and nothing allocated) when fewer than `n` are free.
-    pub fn allocate(&mut self, n: usize, out: &mut Vec<u32>) -> bool {
+    pub(crate) fn allocate(&mut self, n: usize, out: &mut Vec<u32>) -> bool {
         if n > self.num_free {
             return false;
         }
@@ -143,7 +139,7 @@ impl KvCache {
 
     /// Drops a reference on each block; blocks reaching zero go to the free list, the last
     /// block of a request first so that a request's tail is evicted before its prefix.
-    pub fn free(&mut self, blocks: &[u32]) {
+    pub(crate) fn free(&mut self, blocks: &[u32]) {
         for &b in blocks.iter().rev() {
             let blk = &mut self.blocks[b as usize];
             blk.ref_cnt = blk.ref_cnt.saturating_sub(1);
@@ -157,7 +153,7 @@ impl KvCache {
     }
 
     /// Marks a block, now fully computed, as holding the prompt block with hash `h`.
-    pub fn register(&mut self, block: u32, h: u64) {
+    pub(crate) fn register(&mut self, block: u32, h: u64) {
         if !self.prefix_caching {
             return;
         }

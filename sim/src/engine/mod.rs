@@ -5,10 +5,10 @@
 
 pub mod card;
 mod event;
-pub mod kv_cache;
+pub(crate) mod kv_cache;
 pub mod scheduler;
 
-pub use event::EngineEvent;
+pub(crate) use event::EngineEvent;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -22,14 +22,14 @@ use scheduler::{NewSeq, Scheduler};
 
 /// Submits requests to the engine task.
 #[derive(Debug, Clone)]
-pub struct EngineHandle {
+pub(crate) struct EngineHandle {
     tx: UnboundedSender<NewSeq>,
     card: Arc<EngineCard>,
 }
 
 impl EngineHandle {
     /// Spawns the engine task on the current runtime.
-    pub fn spawn(card: EngineCard, metrics: Arc<Metrics>) -> EngineHandle {
+    pub(crate) fn spawn(card: EngineCard, metrics: Arc<Metrics>) -> EngineHandle {
         let (tx, rx) = unbounded_channel();
         metrics.set_cache_config(
             card.block_size,
@@ -41,13 +41,13 @@ impl EngineHandle {
         EngineHandle { tx, card }
     }
 
-    pub fn card(&self) -> &EngineCard {
+    pub(crate) fn card(&self) -> &EngineCard {
         &self.card
     }
 
     /// Queues a request; its events arrive on the returned receiver, which closes when the
     /// request ends (or the engine stops).
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         prompt_len: u32,
         block_hashes: Vec<u64>,

@@ -16,15 +16,15 @@ use super::kv_cache::KvCache;
 
 /// A request handed to the engine.
 #[derive(Debug)]
-pub struct NewSeq {
+pub(crate) struct NewSeq {
     /// Prompt tokens (at least 1 is used).
-    pub prompt_len: u32,
+    pub(crate) prompt_len: u32,
     /// Chained hashes of the prompt's full blocks.
-    pub block_hashes: Vec<u64>,
+    pub(crate) block_hashes: Vec<u64>,
     /// Output tokens to generate; 0 means prefill only (P/D prefill role).
     pub target: u32,
     /// KV arrived from a prefill instance: allocate the prompt's blocks without computing them.
-    pub skip_prefill: bool,
+    pub(crate) skip_prefill: bool,
     pub tx: UnboundedSender<EngineEvent>,
 }
 
@@ -46,21 +46,21 @@ impl Seq {
 
 /// What one step computes and how long it takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct StepPlan {
+pub(crate) struct StepPlan {
     pub duration: Duration,
-    pub prefill_tokens: u32,
-    pub decode_seqs: u32,
+    pub(crate) prefill_tokens: u32,
+    pub(crate) decode_seqs: u32,
 }
 
 impl StepPlan {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.prefill_tokens == 0 && self.decode_seqs == 0
     }
 }
 
 /// Counters the engine exports as metrics.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SchedulerStats {
+pub(crate) struct SchedulerStats {
     pub prefix_queries: u64,
     pub prefix_hits: u64,
     pub preemptions: u64,
@@ -68,7 +68,7 @@ pub struct SchedulerStats {
 
 /// Waiting queue, running batch and KV cache.
 #[derive(Debug)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     card: EngineCard,
     kv: KvCache,
     waiting: VecDeque<Seq>,
@@ -77,7 +77,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(card: &EngineCard) -> Self {
+    pub(crate) fn new(card: &EngineCard) -> Self {
         Scheduler {
             kv: KvCache::new(
                 card.num_gpu_blocks,
@@ -91,7 +91,7 @@ impl Scheduler {
         }
     }
 
-    pub fn add(&mut self, mut new: NewSeq) {
+    pub(crate) fn add(&mut self, mut new: NewSeq) {
         new.prompt_len = new.prompt_len.max(1);
         self.waiting.push_back(Seq {
             new,
@@ -103,25 +103,25 @@ impl Scheduler {
         });
     }
 
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.waiting.is_empty() && self.running.is_empty()
     }
 
-    pub fn num_running(&self) -> usize {
+    pub(crate) fn num_running(&self) -> usize {
         self.running.len()
     }
 
-    pub fn num_waiting(&self) -> usize {
+    pub(crate) fn num_waiting(&self) -> usize {
         self.waiting.len()
     }
 
-    pub fn kv_usage(&self) -> f64 {
+    pub(crate) fn kv_usage(&self) -> f64 {
         self.kv.usage()
     }
 
     /// Plans the next step: schedules tokens of running sequences, preempting when blocks run
     /// out, then admits waiting ones while the budget, `max_num_seqs` and free blocks allow.
-    pub fn schedule(&mut self) -> StepPlan {
+    pub(crate) fn schedule(&mut self) -> StepPlan {
         // Requests whose client went away while waiting leave the queue (and the gauge).
         self.waiting.retain(|s| !s.new.tx.is_closed());
         let mut budget = self.card.max_num_batched_tokens;
@@ -263,7 +263,7 @@ impl Scheduler {
     /// Applies the step just executed: advances computed tokens, registers full prompt blocks
     /// in the prefix cache, emits one token to every sequence whose tokens are all computed,
     /// and retires finished or abandoned sequences.
-    pub fn complete_step(&mut self) {
+    pub(crate) fn complete_step(&mut self) {
         let bs = self.kv.block_size();
         let running = std::mem::take(&mut self.running);
         let mut keep = Vec::with_capacity(running.len());
