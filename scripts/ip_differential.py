@@ -129,6 +129,41 @@ def check_shared_prefix(sp, source, problems):
             check_dist(f"shared_prefix.{name}", value, spec, problems)
 
 
+def in_dist(value, dist, default):
+    """Whether a value drawn by fleetbench is one inference-perf's distribution can give:
+    int(mean) when fixed, else within [min, max] (the default when none is given)."""
+    if dist is None:
+        return value == default
+    if getattr(dist.type, "value", dist.type) == "fixed":
+        return value == int(dist.mean)
+    return dist.min <= value <= dist.max
+
+
+def check_conversations(cr, source, problems):
+    """conversation_replay: the seed, counts and lengths inference-perf's generator would draw
+    from (its defaults: 10 turns, 512 input, 256 output tokens, 225000 max_model_len)."""
+    if source["kind"] != "conversations":
+        return problems.append(f"conversation_replay: source {source['kind']}")
+    convs = source["conversations"]
+    for name, theirs, ours in (("seed", cr.seed, source["seed"]),
+                               ("num_conversations", cr.num_conversations, len(convs)),
+                               ("shared_system_prompt_len", cr.shared_system_prompt_len,
+                                source["shared_system_prompt_len"]),
+                               ("max_model_len", cr.max_model_len or 225000, source["max_model_len"])):
+        if theirs != ours:
+            problems.append(f"conversation_replay.{name}: {theirs} vs {ours}")
+    for c in convs:
+        checks = [("turns_per_conversation", len(c["turns"]), cr.turns_per_conversation, 10),
+                  ("dynamic_system_prompt_len", c["dynamic_system_prompt_len"], cr.dynamic_system_prompt_len, 0)]
+        for t in c["turns"]:
+            checks += [("input_tokens_per_turn", t["i"], cr.input_tokens_per_turn, 512),
+                       ("output_tokens_per_turn", t["o"], cr.output_tokens_per_turn, 256),
+                       ("tool_call_latency_sec", t.get("w", 0), cr.tool_call_latency_sec, 0)]
+        for name, value, dist, default in checks:
+            if not in_dist(value, dist, default):
+                return problems.append(f"conversation_replay.{name}: drew {value}, outside {dist}")
+
+
 def check_data(cfg, text, plan, problems):
     source = plan["stages"][0]["shards"][0]["data"]
     kind = cfg.data.type.value
@@ -148,13 +183,16 @@ def check_data(cfg, text, plan, problems):
             problems.append(f"mock: source {source}")
     elif kind == "shareGPT":
         check_sharegpt(cfg, source, problems)
+    elif kind == "conversation_replay":
+        check_conversations(cfg.data.conversation_replay, source, problems)
     else:
         problems.append(f"data type {kind}: no meaning check")
 
 
 def check_load(cfg, text, plan, problems):
     load_type = cfg.load.type.value
-    ours = {"trace_replay": "trace"}.get(load_type, load_type)
+    ours = {"trace_replay": "trace", "trace_session_replay": "sessions"}.get(load_type, load_type)
+    cursor = 0
     stages = plan["stages"]
     if len(stages) != len(cfg.load.stages):
         problems.append(f"{len(cfg.load.stages)} stages vs {len(stages)}")
@@ -168,6 +206,16 @@ def check_load(cfg, text, plan, problems):
         elif ours == "concurrent":
             if theirs.concurrency_level != load["users"] or theirs.num_requests != load["num_requests"]:
                 problems.append(f"stage {i}: {theirs.concurrency_level} users / {theirs.num_requests} vs {load}")
+        elif ours == "sessions":
+            # inference-perf's session cursor: each stage takes the next num_sessions (all left
+            # without it).
+            corpus = cfg.data.conversation_replay.num_conversations if cfg.data.conversation_replay else None
+            left = corpus - cursor if corpus is not None else None
+            want = min(theirs.num_sessions or left, left) if left is not None else theirs.num_sessions
+            got = (load["concurrent"], load["session_rate"], load["first_session"], load["sessions"], load["timeout_s"])
+            if got != (theirs.concurrent_sessions, theirs.session_rate, cursor, want, theirs.timeout):
+                problems.append(f"stage {i}: {theirs} vs {load}")
+            cursor += load["sessions"]
     if not close(cfg.load.interval, plan["stage_interval_s"]):
         problems.append(f"load.interval {cfg.load.interval} vs {plan['stage_interval_s']}")
     endpoint = plan["stages"][0]["shards"][0]["endpoint"]

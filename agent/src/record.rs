@@ -191,6 +191,19 @@ impl Recorder {
         }
     }
 
+    /// Requests of sessions the stage's timeout cancelled: per session, the round it was
+    /// sending or would have sent next (failure class `session_timeout`).
+    pub fn record_session_timeout(&self, n: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.current.counters.requests += n;
+            *g.current
+                .counters
+                .failures
+                .entry(Failure::SessionTimeout.class())
+                .or_default() += n;
+        }
+    }
+
     /// An open-loop request not sent because it was already more than the agent's
     /// `--max-send-lag` late: counted as a failure of class `client_late` when its intended
     /// time is in the window.

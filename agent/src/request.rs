@@ -98,6 +98,8 @@ pub enum Failure {
     ClientLate,
     /// An SSE line or event, or a whole non-streamed body, beyond the client's caps.
     OversizedEvent,
+    /// A session's round cancelled (or not started) by its stage's `timeout`.
+    SessionTimeout,
 }
 
 impl Failure {
@@ -115,6 +117,7 @@ impl Failure {
             Failure::Incomplete => "incomplete".into(),
             Failure::ClientLate => "client_late".into(),
             Failure::OversizedEvent => "oversized_event".into(),
+            Failure::SessionTimeout => "session_timeout".into(),
         }
     }
 }

@@ -187,6 +187,12 @@ async fn prepare_connections(
     // hold one of the server's HTTP threads.
     let in_flight = match &spec.load {
         ShardLoad::Concurrent { users, .. } => *users as usize,
+        ShardLoad::Sessions {
+            concurrent: 0,
+            sessions,
+            ..
+        } => usize::try_from(*sessions).unwrap_or(usize::MAX),
+        ShardLoad::Sessions { concurrent, .. } => *concurrent as usize,
         ShardLoad::Idle => 0,
         _ => ctx.limits.max_in_flight,
     }
@@ -249,6 +255,22 @@ async fn send_load(
                 total: *total_users,
             };
             closed_loop(ctx, users, *num_requests, stop_at, recorder, grace).await;
+        }
+        ShardLoad::Sessions {
+            concurrent,
+            session_rate,
+            first_session,
+            sessions,
+            timeout_s,
+        } => {
+            let share = SessionShare {
+                concurrent: *concurrent,
+                rate: *session_rate,
+                first: *first_session,
+                count: *sessions,
+                timeout_s: *timeout_s,
+            };
+            session_stage(ctx, share, recorder).await;
         }
         // Telemetry only: sample until the window ends, or until the coordinator says the
         // load shards are done.
@@ -368,8 +390,10 @@ async fn later_rounds(
     recorder: &Recorder,
     stop: &StopSignal,
 ) {
-    for round in 1..spec.session_rounds().unwrap_or(1) {
-        if !think(spec, stop_at).await || stop.is_set() {
+    let source = &spec.data.source;
+    for round in 1..source.rounds_of(session) {
+        let wait = source.wait_after_ms(session, round - 1);
+        if !think(spec, wait, stop_at).await || stop.is_set() {
             return;
         }
         let index = spec.data.source.session_round_index(session, round);
@@ -379,10 +403,12 @@ async fn later_rounds(
     }
 }
 
-/// Waits the user's think time; false when `stop_at` has passed by then (send nothing more).
-async fn think(spec: &ShardSpec, stop_at: Option<Instant>) -> bool {
-    if spec.think_time_ms > 0 {
-        let wake = Instant::now() + Duration::from_millis(spec.think_time_ms);
+/// Waits the user's think time and `extra_ms` (a conversation's tool call); false when
+/// `stop_at` has passed by then (send nothing more).
+async fn think(spec: &ShardSpec, extra_ms: u64, stop_at: Option<Instant>) -> bool {
+    let wait_ms = spec.think_time_ms + extra_ms;
+    if wait_ms > 0 {
+        let wake = Instant::now() + Duration::from_millis(wait_ms);
         if stop_at.is_some_and(|s| wake >= s) {
             return false;
         }
@@ -412,21 +438,23 @@ async fn closed_loop(
         let spec = spec.clone();
         let stop = ctx.stop.clone();
         tasks.spawn(async move {
-            let rounds = spec.session_rounds().unwrap_or(1);
+            let sessions = spec.session_rounds().is_some();
             let mut first = true;
+            let mut wait_ms = 0;
             'sessions: for sessions_run in 0u64.. {
-                let session = match (rounds, users.total) {
+                let session = match (sessions, users.total) {
                     // Multi-turn: the stage's user g runs sessions g, g + total, g + 2·total...
-                    (2.., 1..) => {
+                    (true, 1..) => {
                         u64::from(users.first + user) + sessions_run * u64::from(users.total)
                     }
                     _ => (u64::from(spec.shard) << 40) | next.fetch_add(1, Ordering::Relaxed),
                 };
-                for round in 0..rounds {
-                    if !first && !think(&spec, stop_at).await {
+                for round in 0..spec.data.source.rounds_of(session) {
+                    if !first && !think(&spec, wait_ms, stop_at).await {
                         break 'sessions;
                     }
                     first = false;
+                    wait_ms = spec.data.source.wait_after_ms(session, round);
                     if stop.is_set() || stop_at.is_some_and(|s| Instant::now() >= s) {
                         break 'sessions;
                     }
@@ -464,6 +492,132 @@ async fn closed_loop(
         _ = stopped => {}
     }
     abandon(tasks, recorder);
+}
+
+/// This shard's part of a session stage (see `ShardLoad::Sessions`).
+#[derive(Debug, Clone, Copy)]
+struct SessionShare {
+    concurrent: u32,
+    rate: Option<f64>,
+    first: u64,
+    count: u64,
+    timeout_s: Option<f64>,
+}
+
+/// What a session stage knows of its sessions: how many are running, and whether the timeout
+/// closed the stage (a round that ends after it is not recorded: it was counted cancelled).
+#[derive(Debug, Default)]
+struct SessionBook {
+    active: u64,
+    closed: bool,
+}
+
+/// A session stage: the shard's sessions started in order, at most `concurrent` running (0:
+/// all; never more than the agent's in-flight cap), at most `rate` started per second; each runs
+/// all its rounds, each after the previous answer and its wait. At the timeout the running
+/// sessions are cancelled and each running or never started session counts one request of
+/// class `session_timeout` (the stage fails); a stop drains as the other loads do.
+async fn session_stage(ctx: &StageContext, share: SessionShare, recorder: &Arc<Recorder>) {
+    let cap = match share.concurrent {
+        0 => usize::try_from(share.count).unwrap_or(usize::MAX),
+        n => n as usize,
+    };
+    let slots = Arc::new(Semaphore::new(
+        cap.min(ctx.limits.max_in_flight)
+            .clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    let book = Arc::new(std::sync::Mutex::new(SessionBook::default()));
+    let spec = Arc::new(ctx.spec.clone());
+    let gap = share.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut tasks = JoinSet::new();
+    let mut started = 0u64;
+    let start_all = async {
+        let mut next_start = ctx.start;
+        for session in share.first..share.first.saturating_add(share.count) {
+            tokio::time::sleep_until(next_start.into()).await;
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            if let Some(g) = gap {
+                next_start = (next_start + g).max(Instant::now());
+            }
+            started += 1;
+            if let Ok(mut b) = book.lock() {
+                b.active += 1;
+            }
+            let (client, recorder, spec, book) = (
+                ctx.client.clone(),
+                recorder.clone(),
+                spec.clone(),
+                book.clone(),
+            );
+            tasks.spawn(async move {
+                run_session(&spec, session, &client, &recorder, &book).await;
+                drop(permit);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    };
+    let timeout = async {
+        match share.timeout_s {
+            Some(t) => {
+                tokio::time::sleep_until((ctx.start + Duration::from_secs_f64(t)).into()).await
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let timed_out = tokio::select! {
+        _ = start_all => false,
+        _ = timeout => true,
+        _ = ctx.stop.wait() => {
+            drain(tasks, Instant::now() + STOP_DRAIN, recorder).await;
+            return;
+        }
+    };
+    if timed_out {
+        let cancelled = match book.lock() {
+            Ok(mut b) => {
+                b.closed = true;
+                b.active + (share.count - started)
+            }
+            Err(_) => 0,
+        };
+        tasks.abort_all();
+        tracing::warn!(
+            "stage {}: timeout after {} s: {cancelled} sessions cancelled or never started (the stage fails, as in inference-perf)",
+            ctx.spec.stage,
+            share.timeout_s.unwrap_or(0.0)
+        );
+        recorder.record_session_timeout(cancelled);
+    }
+}
+
+/// All rounds of session `session`, each after the previous answer and its wait (think time,
+/// a conversation's tool call); a round that ends after the stage's timeout is not recorded.
+async fn run_session(
+    spec: &ShardSpec,
+    session: u64,
+    client: &EndpointClient,
+    recorder: &Recorder,
+    book: &std::sync::Mutex<SessionBook>,
+) {
+    let source = &spec.data.source;
+    let rounds = source.rounds_of(session);
+    for round in 0..rounds {
+        if round > 0 {
+            think(spec, source.wait_after_ms(session, round - 1), None).await;
+        }
+        let data = RequestData::build(spec, source.session_round_index(session, round));
+        let rec = client.execute(&data, Instant::now()).await;
+        let Ok(mut b) = book.lock() else { return };
+        if b.closed {
+            return;
+        }
+        recorder.record(&rec);
+        if round + 1 == rounds {
+            b.active -= 1;
+        }
+    }
 }
 
 /// A shard's closed-loop users: `count` of them, users `first..first + count` of the stage's

@@ -942,8 +942,13 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
     if let Some(first) = plan.stages.first().and_then(|s| s.shards.first()) {
         println!("data: {}", first.data.describe());
         if let Some(rounds) = first.session_rounds() {
+            let up_to = if first.data.source.fixed_rounds() {
+                ""
+            } else {
+                "up to "
+            };
             println!(
-                "sessions: each arrival (or closed-loop user) runs whole sessions of {rounds} rounds on one agent; a round is sent when the previous answer ended + think time {} s; no round starts after a stage's duration",
+                "sessions: each arrival (or closed-loop user) runs whole sessions of {up_to}{rounds} rounds on one agent; a round is sent when the previous answer ended + think time {} s (+ a conversation's tool call); no round starts after a stage's duration",
                 first.think_time_ms as f64 / 1000.0
             );
         }
@@ -998,6 +1003,24 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
                     let mine = fleetbench_common::plan::stripe_share(*total, &cycle, sh.shard);
                     format!("{mine} of {total} trace records (striped), time scale {time_scale}")
                 }
+                ShardLoad::Sessions {
+                    concurrent,
+                    session_rate,
+                    first_session,
+                    sessions,
+                    timeout_s,
+                } => format!(
+                    "sessions {first_session}..{} ({sessions}), {} at once, {}, timeout {}",
+                    first_session + sessions,
+                    if *concurrent == 0 {
+                        "all".to_string()
+                    } else {
+                        concurrent.to_string()
+                    },
+                    session_rate
+                        .map_or("no start rate".to_string(), |r| format!("{r:.3} started/s")),
+                    timeout_s.map_or("none".to_string(), |t| format!("{t} s"))
+                ),
                 ShardLoad::Idle => "idle (weight 0)".to_string(),
             };
             println!("  {}: {share}", m.agent_id);

@@ -15,6 +15,7 @@
 //! Tokens are the word tokenizer's (`crate::tokenize`): one token per whitespace-separated word.
 
 mod azure;
+mod conversation;
 mod files;
 mod hub;
 mod length;
@@ -22,10 +23,11 @@ mod plan;
 mod tokenizer;
 
 pub use azure::read_azure_trace;
+pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
 pub use files::{read_mooncake, read_sharegpt, resolve_data_path, sample, Dataset, DatasetError};
 pub use hub::{is_model_id, HubEnv, DEFAULT_ENDPOINT, SHAREGPT_FILE, SHAREGPT_REPO};
 pub use length::{LengthDist, LengthSpec};
-pub use plan::plan_data;
+pub use plan::{conversations_from, plan_data};
 pub use tokenizer::{tokenizer_candidates, ModelTokenizer, MAX_VOCAB_WORDS};
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
@@ -205,6 +207,9 @@ pub enum DataSource {
         answer: LengthSpec,
         carry_history: bool,
     },
+    /// inference-perf's conversation replay: session s replays conversation s % n, turn after
+    /// turn (see [`Conversations`]).
+    Conversations(Conversations),
 }
 
 /// What request j sends.
@@ -231,7 +236,37 @@ impl DataSource {
     pub fn session_rounds(&self) -> Option<u32> {
         match self {
             DataSource::MultiTurn { rounds, .. } => Some((*rounds).max(1)),
+            DataSource::Conversations(c) => Some(c.most_rounds()),
             _ => None,
+        }
+    }
+
+    /// Rounds of session `session` (1 for sources without sessions).
+    pub fn rounds_of(&self, session: u64) -> u32 {
+        match self {
+            DataSource::Conversations(c) => c.rounds_of(session),
+            _ => self.session_rounds().unwrap_or(1),
+        }
+    }
+
+    /// Whether every session has the same number of rounds ([`DataSource::session_rounds`]);
+    /// conversations drawn with a turn distribution do not.
+    pub fn fixed_rounds(&self) -> bool {
+        match self {
+            DataSource::Conversations(c) => {
+                let most = c.most_rounds();
+                (c.conversations.iter()).all(|x| x.turns.len().max(1) as u32 == most)
+            }
+            _ => true,
+        }
+    }
+
+    /// What session `session` waits after the answer of round `round` before its next round,
+    /// besides the load's think time: a conversation's tool call.
+    pub fn wait_after_ms(&self, session: u64, round: u32) -> u64 {
+        match self {
+            DataSource::Conversations(c) => u64::from(c.tool_wait_s(session, round)) * 1000,
+            _ => 0,
         }
     }
 
@@ -244,6 +279,7 @@ impl DataSource {
                 let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
                 ((session / users) * rounds + u64::from(round)) * users + session % users
             }
+            DataSource::Conversations(_) => session << ROUND_BITS | u64::from(round),
             _ => session,
         }
     }
@@ -256,6 +292,7 @@ impl DataSource {
                 let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
                 Some(index / users / rounds * users + index % users)
             }
+            DataSource::Conversations(_) => Some(index >> ROUND_BITS),
             _ => None,
         }
     }
@@ -308,6 +345,23 @@ impl DataSource {
                 }
             }
             DataSource::MultiTurn { .. } => self.multi_turn_request(index, vocab),
+            DataSource::Conversations(c) => {
+                match c.request(stage_seed, index, |n, seed| synthesize_from(vocab, n, seed)) {
+                    Some(r) => RequestContent {
+                        prompt: r
+                            .turns
+                            .iter()
+                            .map(|(_, c)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        input_tokens: r.input_tokens,
+                        max_tokens: r.max_tokens,
+                        model: None,
+                        messages: Some(r.turns),
+                    },
+                    None => one_word(),
+                }
+            }
             DataSource::Prompts { prompts } => {
                 match prompts.get(index as usize % prompts.len().max(1)) {
                     Some(e) => RequestContent {
@@ -458,6 +512,7 @@ impl DataSource {
             .to_lowercase(),
         };
         match self {
+            DataSource::Conversations(c) => c.describe(),
             DataSource::Synthetic { input, output } => {
                 format!("synthetic: input {} tokens, output {}", len(input), len(output))
             }
@@ -545,6 +600,8 @@ pub fn trace_prompt(r: &TraceRecord, req_seed: u64, vocab: &[String]) -> String 
     words.join(" ")
 }
 
+#[cfg(test)]
+mod conversation_tests;
 #[cfg(test)]
 mod hub_tests;
 #[cfg(test)]

@@ -52,6 +52,13 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
                 output: default_len,
             },
         },
+        (DataType::ConversationReplay, _) => match &d.conversation_replay {
+            Some(c) => DataSource::Conversations(conversations_from(c)),
+            None => DataSource::Synthetic {
+                input: default_len,
+                output: default_len,
+            },
+        },
         (DataType::Mock, _) => DataSource::Mock {
             chat: loaded.profile.api.kind == crate::profile::ApiType::Chat,
         },
@@ -136,5 +143,60 @@ fn shared_prefix_source(sp: &crate::profile::SharedPrefixConfig, run_seed: u64) 
         system_prompt,
         question,
         output,
+    }
+}
+
+/// A value of a validated distribution (`default` without one): `fixed` is `int(mean)`, the
+/// others are clamped to `[min, max]` as given, 0 included.
+fn draw_value(
+    d: Option<&crate::profile::Distribution>,
+    default: u32,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> u32 {
+    match d {
+        None => default,
+        Some(d) if d.shape() == super::LengthDist::Fixed => d.center().max(0.0) as u32,
+        Some(d) => {
+            let mut spec = LengthSpec::from(d);
+            spec.min = d.lo().min(spec.max);
+            spec.draw(rng)
+        }
+    }
+}
+
+/// inference-perf's conversation replay drawn from its `seed`: per conversation its turn count
+/// and own system prompt length, then per turn its input and output tokens and tool-call wait
+/// (whole seconds, as inference-perf samples them); omitted distributions take its defaults.
+pub fn conversations_from(c: &crate::profile::ConversationReplayConfig) -> super::Conversations {
+    use crate::profile::{
+        DEFAULT_MAX_MODEL_LEN, DEFAULT_TURNS, DEFAULT_TURN_INPUT, DEFAULT_TURN_OUTPUT,
+    };
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c.seed);
+    let n = c.num_conversations as usize;
+    let turn_counts: Vec<u32> = (0..n)
+        .map(|_| draw_value(c.turns_per_conversation.as_ref(), DEFAULT_TURNS, &mut rng).max(1))
+        .collect();
+    let dynamic: Vec<u32> = (0..n)
+        .map(|_| draw_value(c.dynamic_system_prompt_len.as_ref(), 0, &mut rng))
+        .collect();
+    let turn = |rng: &mut rand_chacha::ChaCha8Rng| super::Turn {
+        input: draw_value(c.input_tokens_per_turn.as_ref(), DEFAULT_TURN_INPUT, rng),
+        output: draw_value(c.output_tokens_per_turn.as_ref(), DEFAULT_TURN_OUTPUT, rng).max(1),
+        tool_wait_s: draw_value(c.tool_call_latency_sec.as_ref(), 0, rng),
+    };
+    let conversations = turn_counts
+        .iter()
+        .zip(dynamic)
+        .map(|(&turns, dynamic_system_prompt_len)| super::Conversation {
+            dynamic_system_prompt_len,
+            turns: (0..turns).map(|_| turn(&mut rng)).collect(),
+        })
+        .collect();
+    super::Conversations {
+        seed: c.seed,
+        shared_system_prompt_len: c.shared_system_prompt_len,
+        max_model_len: c.max_model_len.unwrap_or(DEFAULT_MAX_MODEL_LEN),
+        conversations,
     }
 }

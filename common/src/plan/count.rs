@@ -64,7 +64,8 @@ pub fn stripe_share(total: u64, cycle: &[u32], shard: u32) -> u64 {
 }
 
 impl ShardSpec {
-    /// The requests this shard sends (each round of a multi-turn session is one request).
+    /// The requests this shard sends (each round of a multi-turn session is one request; with
+    /// sessions of different lengths, the longest's rounds per session at most).
     pub fn planned_count(&self) -> PlannedCount {
         let rounds = u64::from(self.session_rounds().unwrap_or(1));
         let sessions = self.session_rounds().is_some();
@@ -76,9 +77,12 @@ impl ShardSpec {
                 ..
             } => {
                 let n = stripe_share(*total, &stripe_cycle(weights), self.shard);
+                let fixed = self.data.source.fixed_rounds();
                 match (sessions, duration_s) {
                     (false, _) => PlannedCount::Exact(n),
-                    (true, None) => PlannedCount::Exact(n.saturating_mul(rounds)),
+                    (true, None) if fixed => PlannedCount::Exact(n.saturating_mul(rounds)),
+                    // Conversations of different lengths: the longest bounds each.
+                    (true, None) => PlannedCount::AtMost(n.saturating_mul(rounds)),
                     // The stage end stops later rounds.
                     (true, Some(_)) => PlannedCount::AtMost(n.saturating_mul(rounds)),
                 }
@@ -102,6 +106,22 @@ impl ShardSpec {
                 (Some(n), Some(_)) => PlannedCount::AtMost(*n),
                 (None, _) => PlannedCount::Open,
             },
+            // Every round of every session, unless the stage's timeout cancels some.
+            ShardLoad::Sessions {
+                first_session,
+                sessions,
+                timeout_s,
+                ..
+            } => {
+                let source = &self.data.source;
+                let n = (*first_session..first_session.saturating_add(*sessions))
+                    .map(|s| u64::from(source.rounds_of(s)))
+                    .sum();
+                match timeout_s {
+                    None => PlannedCount::Exact(n),
+                    Some(_) => PlannedCount::AtMost(n),
+                }
+            }
             ShardLoad::Idle => PlannedCount::Exact(0),
         }
     }

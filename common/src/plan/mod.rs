@@ -76,6 +76,17 @@ pub enum StageLoad {
         duration_s: Option<f64>,
         total: u64,
     },
+    /// inference-perf's session stage (`trace_session_replay`): the data's sessions
+    /// `first_session..first_session + sessions`, each run whole, at most `concurrent` at once
+    /// (0: all at once), started at most `session_rate` per second; at `timeout_s` the sessions
+    /// still running are cancelled and the stage fails.
+    Sessions {
+        concurrent: u32,
+        session_rate: Option<f64>,
+        first_session: u64,
+        sessions: u64,
+        timeout_s: Option<f64>,
+    },
 }
 
 impl StageLoad {
@@ -83,7 +94,9 @@ impl StageLoad {
     pub fn planned_requests(&self) -> Option<u64> {
         match *self {
             StageLoad::Constant { total, .. } | StageLoad::Trace { total, .. } => Some(total),
-            StageLoad::Poisson { .. } | StageLoad::Gamma { .. } => None,
+            StageLoad::Poisson { .. } | StageLoad::Gamma { .. } | StageLoad::Sessions { .. } => {
+                None
+            }
             StageLoad::Concurrent {
                 num_requests,
                 duration_s,
@@ -121,6 +134,8 @@ impl StageLoad {
                 time_scale: 1.0, ..
             } => "trace".to_string(),
             StageLoad::Trace { time_scale, .. } => format!("trace_x{time_scale}"),
+            StageLoad::Sessions { concurrent: 0, .. } => "sessions_all".to_string(),
+            StageLoad::Sessions { concurrent, .. } => format!("sessions_c{concurrent}"),
         }
     }
 
@@ -131,6 +146,7 @@ impl StageLoad {
             StageLoad::Gamma { .. } => "gamma",
             StageLoad::Concurrent { .. } => "concurrency",
             StageLoad::Trace { .. } => "trace",
+            StageLoad::Sessions { .. } => "sessions",
         }
     }
 }
@@ -235,6 +251,16 @@ pub enum ShardLoad {
         total: u64,
         weights: Vec<u32>,
     },
+    /// Sessions `first_session..first_session + sessions` of the stage's (each whole, on this
+    /// agent), at most `concurrent` at once (0: all), at most `session_rate` started per second
+    /// (this shard's share); at `timeout_s` from the stage start the running ones are cancelled.
+    Sessions {
+        concurrent: u32,
+        session_rate: Option<f64>,
+        first_session: u64,
+        sessions: u64,
+        timeout_s: Option<f64>,
+    },
     /// A telemetry-only shard: no load.
     Idle,
 }
@@ -249,7 +275,7 @@ impl ShardLoad {
             ShardLoad::Poisson { duration_s, .. } | ShardLoad::Gamma { duration_s, .. } => {
                 Some(duration_s)
             }
-            ShardLoad::Trace { .. } | ShardLoad::Idle => None,
+            ShardLoad::Trace { .. } | ShardLoad::Sessions { .. } | ShardLoad::Idle => None,
         }
     }
 }
@@ -338,13 +364,22 @@ impl StagePlan {
     /// The requests this stage will send, where the plan fixes it: the load's count, times the
     /// rounds of each session when it starts multi-turn sessions that no stage end can cut.
     pub fn planned_requests(&self) -> Option<u64> {
+        if let StageLoad::Sessions { .. } = self.load {
+            let shards = self.shards.iter().map(ShardSpec::planned_count);
+            return match shards.fold(PlannedCount::Exact(0), PlannedCount::plus) {
+                PlannedCount::Exact(n) => Some(n),
+                _ => None,
+            };
+        }
         let n = self.load.planned_requests()?;
-        match self.shards.first().and_then(|s| s.session_rounds()) {
+        let first = self.shards.first();
+        let fixed = first.is_none_or(|s| s.data.source.fixed_rounds());
+        match first.and_then(|s| s.session_rounds()) {
             None => Some(n),
             Some(rounds) => match self.load {
                 StageLoad::Constant {
                     duration_s: None, ..
-                } => Some(n * u64::from(rounds)),
+                } if fixed => Some(n * u64::from(rounds)),
                 // Closed loop by count counts requests (rounds) already; a duration may cut
                 // sessions short.
                 StageLoad::Concurrent {
@@ -568,7 +603,7 @@ fn check_agent_share(
                 }
                 continue;
             }
-            ShardLoad::Trace { .. } | ShardLoad::Idle => continue,
+            ShardLoad::Trace { .. } | ShardLoad::Sessions { .. } | ShardLoad::Idle => continue,
         };
         if rate.is_finite() && rate > MAX_AGENT_RATE {
             return Err(invalid(
@@ -681,6 +716,9 @@ fn fit_trace(
 
 fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<ShardLoad> {
     let w: Vec<u64> = weights.iter().map(|&w| w as u64).collect();
+    if let StageLoad::Sessions { .. } = load {
+        return split_sessions(load, &w);
+    }
     // Closed loop: users by weight, then requests by users; open loop: request caps by weight.
     let users = match *load {
         StageLoad::Concurrent { users, .. } => Some(largest_remainder(users as u64, &w)),
@@ -766,10 +804,54 @@ fn split_stage(load: &StageLoad, weights: &[u32], total_weight: u64) -> Vec<Shar
                     total,
                     weights: weights.to_vec(),
                 },
+                StageLoad::Sessions { .. } => ShardLoad::Idle,
             }
         })
         .collect()
 }
 
+/// A session stage over weighted shards: the cap of sessions at once split by largest
+/// remainder over the weights (as closed-loop users), the sessions over the shares of the cap
+/// (over the weights when all run at once), each shard a contiguous range of them (a session
+/// never spans agents), the session rate in proportion to the sessions.
+fn split_sessions(load: &StageLoad, w: &[u64]) -> Vec<ShardLoad> {
+    let StageLoad::Sessions {
+        concurrent,
+        session_rate,
+        first_session,
+        sessions,
+        timeout_s,
+    } = *load
+    else {
+        return vec![ShardLoad::Idle; w.len()];
+    };
+    let caps = if concurrent > 0 {
+        largest_remainder(u64::from(concurrent), w)
+    } else {
+        vec![0; w.len()]
+    };
+    let counts = largest_remainder(sessions, if concurrent > 0 { &caps[..] } else { w });
+    let mut next = first_session;
+    caps.iter()
+        .zip(counts)
+        .map(|(&cap, n)| {
+            if n == 0 {
+                return ShardLoad::Idle;
+            }
+            let first = next;
+            next += n;
+            ShardLoad::Sessions {
+                concurrent: cap as u32,
+                session_rate: session_rate.map(|r| r * n as f64 / sessions as f64),
+                first_session: first,
+                sessions: n,
+                timeout_s,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod sessions_tests;
 #[cfg(test)]
 mod tests;

@@ -77,7 +77,9 @@ impl ShardSpec {
                 };
                 Box::new(trace_arrivals(times, weights, shard))
             }
-            ShardLoad::Concurrent { .. } | ShardLoad::Idle => return None,
+            ShardLoad::Concurrent { .. } | ShardLoad::Sessions { .. } | ShardLoad::Idle => {
+                return None
+            }
         })
     }
 }

@@ -66,6 +66,9 @@ pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileErro
             format!("must be a number > 0, got {burstiness}"),
         ));
     }
+    if l.kind == LoadType::TraceSessionReplay {
+        return session_defs(p, &stages, file);
+    }
     let section = Section {
         l,
         burstiness,
@@ -151,11 +154,14 @@ fn check_load_keys(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         }
     }
     if let Some(t) = l.think_time {
-        let sessions = p.data.kind == DataType::MultiTurn;
+        let sessions = matches!(
+            p.data.kind,
+            DataType::MultiTurn | DataType::ConversationReplay
+        );
         if l.kind != LoadType::Concurrent && !sessions {
             return Err(invalid(
                 "load.think_time",
-                "only for load type concurrent or data type multi_turn (the wait between a user's answer and its next request)".into(),
+                "only for load type concurrent or data type multi_turn or conversation_replay (the wait between a user's answer and its next request)".into(),
             ));
         }
         if !(t.is_finite() && t >= 0.0) {
@@ -245,6 +251,19 @@ fn stage_def(
     s: &LoadStage,
     keys: &StageKeys<'_>,
 ) -> Result<StageDef, ProfileError> {
+    for (field, set) in [
+        ("concurrent_sessions", s.concurrent_sessions.is_some()),
+        ("session_rate", s.session_rate.is_some()),
+        ("num_sessions", s.num_sessions.is_some()),
+        ("timeout", s.timeout.is_some()),
+    ] {
+        if set {
+            return Err(keys.err(
+                field,
+                "only for load type trace_session_replay (session stages)".into(),
+            ));
+        }
+    }
     let duration = keys.positive(s.duration, keys.duration())?;
     if let Some(d) = duration.filter(|&d| d > MAX_STAGE_SECONDS) {
         return Err(keys.err(
@@ -284,12 +303,9 @@ fn stage_def(
                 total: s.num_requests.unwrap_or(u64::MAX),
             }
         }
+        // Planned by `session_defs`.
         LoadType::TraceSessionReplay => {
-            return Err(ProfileError::Invalid {
-                file: keys.file.to_path_buf(),
-                key: "load.type".into(),
-                message: "trace_session_replay is not supported; allowed: constant, poisson, gamma, concurrent, trace_replay".into(),
-            })
+            return Err(keys.err("type", "a session stage is planned apart".into()))
         }
     };
     Ok(StageDef { load, window })
@@ -488,6 +504,141 @@ fn concurrent_load(
         users,
         num_requests: s.num_requests,
         duration_s: duration,
+    })
+}
+
+/// The sessions of the data a session stage draws from: conversations, multi-turn users, or
+/// shared-prefix groups chatting (`None`: the data has no sessions).
+fn session_corpus(p: &Profile) -> Option<u64> {
+    let d = &p.data;
+    match d.kind {
+        DataType::ConversationReplay => d
+            .conversation_replay
+            .as_ref()
+            .map(|c| u64::from(c.num_conversations)),
+        DataType::MultiTurn => d.multi_turn.as_ref().map(|m| u64::from(m.users)),
+        DataType::SharedPrefix => (d.shared_prefix.as_ref())
+            .filter(|sp| sp.enable_multi_turn_chat)
+            .map(|sp| u64::from(sp.num_groups)),
+        _ => None,
+    }
+}
+
+/// The stages of load type `trace_session_replay`, as inference-perf plans them: each stage
+/// takes the next `num_sessions` sessions of the data (all that are left without it), so the
+/// stages walk through the data once.
+fn session_defs(
+    p: &Profile,
+    stages: &[LoadStage],
+    file: &Path,
+) -> Result<Vec<StageDef>, ProfileError> {
+    let corpus = session_corpus(p).ok_or_else(|| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: "load.type".into(),
+        message: format!(
+            "trace_session_replay runs the data's sessions: data types conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat (otel_trace_replay and weka_trace_replay are not supported yet); data.type is {}",
+            p.data.kind.name()
+        ),
+    })?;
+    let mut cursor = 0u64;
+    let mut defs = Vec::with_capacity(stages.len());
+    for (index, s) in stages.iter().enumerate() {
+        let keys = StageKeys {
+            file,
+            shorthand: false,
+            index,
+        };
+        let load = session_load(s, &keys, corpus, &mut cursor)?;
+        defs.push(StageDef {
+            load,
+            window: Window {
+                start_s: 0.0,
+                end_s: None,
+            },
+        });
+    }
+    Ok(defs)
+}
+
+/// One session stage: `concurrent_sessions` (required, 0 = all at once), `session_rate` (at
+/// most the cap, as inference-perf requires), `num_sessions` and `timeout`, the sessions taken
+/// from `cursor` on.
+fn session_load(
+    s: &LoadStage,
+    keys: &StageKeys<'_>,
+    corpus: u64,
+    cursor: &mut u64,
+) -> Result<StageLoad, ProfileError> {
+    for (field, set) in [
+        ("rate", s.rate.is_some()),
+        ("ramp_to", s.ramp_to.is_some()),
+        ("duration", s.duration.is_some()),
+        ("concurrency_level", s.concurrency_level.is_some()),
+        ("num_requests", s.num_requests.is_some()),
+        ("warmup", s.warmup.is_some()),
+        ("cooldown", s.cooldown.is_some()),
+    ] {
+        if set {
+            return Err(keys.err(
+                field,
+                "a session stage (trace_session_replay) takes concurrent_sessions, session_rate, num_sessions and timeout".into(),
+            ));
+        }
+    }
+    let concurrent = s.concurrent_sessions.ok_or_else(|| {
+        keys.err(
+            "concurrent_sessions",
+            "required for load type trace_session_replay: sessions active at once (0: all at once)"
+                .into(),
+        )
+    })?;
+    if u64::from(concurrent) > MAX_STAGE_USERS {
+        return Err(keys.err(
+            "concurrent_sessions",
+            above(concurrent, MAX_STAGE_USERS, "sessions of a stage at once"),
+        ));
+    }
+    let session_rate = keys.positive(s.session_rate, "session_rate")?;
+    if let Some(r) = session_rate {
+        if concurrent > 0 && r > f64::from(concurrent) {
+            return Err(keys.err(
+                "session_rate",
+                format!("{r} sessions/s cannot exceed concurrent_sessions ({concurrent}): sessions cannot start faster than the concurrency limit allows"),
+            ));
+        }
+        if r > MAX_STAGE_RATE {
+            return Err(keys.err(
+                "session_rate",
+                above(r, MAX_STAGE_RATE, "sessions/s of a stage"),
+            ));
+        }
+    }
+    if s.num_sessions == Some(0) {
+        return Err(keys.err("num_sessions", "must be ≥ 1".into()));
+    }
+    let timeout_s = keys.positive(s.timeout, "timeout")?;
+    if let Some(t) = timeout_s.filter(|&t| t > MAX_STAGE_SECONDS) {
+        return Err(keys.err(
+            "timeout",
+            above(t, MAX_STAGE_SECONDS, "seconds of a stage (a week)"),
+        ));
+    }
+    let left = corpus.saturating_sub(*cursor);
+    if left == 0 {
+        return Err(keys.err(
+            "num_sessions",
+            format!("no session is left for this stage: the data has {corpus} sessions and the stages before took them all"),
+        ));
+    }
+    let sessions = s.num_sessions.map_or(left, |n| n.min(left));
+    let first_session = *cursor;
+    *cursor += sessions;
+    Ok(StageLoad::Sessions {
+        concurrent,
+        session_rate,
+        first_session,
+        sessions,
+        timeout_s,
     })
 }
 

@@ -10,19 +10,13 @@ use std::path::Path;
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     const MULTIMODAL: &str =
         "multimodal requests (image, audio and video content parts) are not implemented yet";
-    const SESSIONS: &str = "replaying traced agent sessions (calls that wait for earlier calls) is not implemented yet";
+    const SESSIONS: &str = "replaying traced agent sessions is not implemented yet: fleetbench does not read trace files into a graph of calls that wait for earlier calls and carry their live output; load type trace_session_replay runs the sessions of data types conversation_replay, multi_turn and shared_prefix with enable_multi_turn_chat";
     const SLO_HEADERS: &str =
         "per-request SLO headers are not sent yet; give the objectives in the `slo` section";
     let data = &p.data;
     let sp = data.shared_prefix.as_ref();
     let storage = p.storage.as_ref();
-    let stage_sessions = p.load.stages.iter().any(|s| {
-        s.concurrent_sessions.is_some()
-            || s.session_rate.is_some()
-            || s.num_sessions.is_some()
-            || s.timeout.is_some()
-    });
-    let refused: [(&str, bool, &str); 18] = [
+    let refused: [(&str, bool, &str); 16] = [
         ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
         ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
         ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
@@ -48,11 +42,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
         ("data.otel_trace_replay", data.otel_trace_replay.is_some(), SESSIONS),
         ("data.weka_trace_replay", data.weka_trace_replay.is_some(), SESSIONS),
         (
-            "data.conversation_replay",
-            data.conversation_replay.is_some(),
-            "synthetic conversation replay is not implemented yet; data type shared_prefix with enable_multi_turn_chat runs chat sessions",
-        ),
-        (
             "data.corpus_file_path",
             data.corpus_file_path.is_some(),
             "prompts are synthesized from the tokenizer's vocabulary, not from a corpus file",
@@ -61,11 +50,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             "load.sweep",
             p.load.sweep.is_some(),
             "the automatic saturation sweep is not implemented yet; list the rates instead (load.rates: [...] with load.stage_duration)",
-        ),
-        (
-            "load.stages",
-            stage_sessions,
-            "session stages (concurrent_sessions, session_rate, num_sessions, timeout) belong to load type trace_session_replay, which is not implemented yet",
         ),
         (
             "load.request_retries",
@@ -113,14 +97,6 @@ pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileE
                 "required for type json_schema: the JSON schema the output must follow (or type json_object)".into(),
             ));
         }
-    }
-    if p.load.kind == LoadType::TraceSessionReplay {
-        return Err(ProfileError::NotSupported {
-            file: file.to_path_buf(),
-            key: "load.type".into(),
-            reason: "trace_session_replay (sessions of traced calls) is not implemented yet".into(),
-            line: None,
-        });
     }
     if p.load.trace.is_some() && p.load.kind != LoadType::Trace {
         return Err(invalid(

@@ -317,7 +317,7 @@ fn keys_not_implemented_are_refused_with_the_reason() {
     for (extra, key, why) in [
         ("load: {type: constant, sweep: {type: linear}, stages: [{rate: 1, duration: 2}]}", "load.sweep", "load.rates"),
         ("load: {type: concurrent, stages: [{concurrent_sessions: 2, num_sessions: 4}]}", "load.stages", "trace_session_replay"),
-        ("load: {type: trace_session_replay, stages: []}", "load.type", "trace_session_replay"),
+        ("load: {type: trace_session_replay, stages: [{concurrent_sessions: 1}]}", "load.type", "trace_session_replay runs the data's sessions"),
         ("circuit_breakers: [{name: b, metrics: {matches: [x]}, triggers: [{type: consecutive, threshold: 2}]}]\nload: {type: constant, circuit_breakers: [b], stages: [{rate: 1, duration: 2}]}", "load.circuit_breakers", "circuit breaker"),
     ] {
         let err = err_of(parse(&format!("{HEAD}data: {{type: mock}}\n{extra}\n")));

@@ -277,8 +277,9 @@ pub struct DataConfig {
     pub otel_trace_replay: Option<Value>,
     #[serde(default)]
     pub weka_trace_replay: Option<Value>,
+    /// inference-perf's synthetic conversations (data type conversation_replay).
     #[serde(default)]
-    pub conversation_replay: Option<Value>,
+    pub conversation_replay: Option<ConversationReplayConfig>,
     #[serde(default)]
     pub visionarena: Option<Value>,
     #[serde(default)]
@@ -496,6 +497,64 @@ pub struct MultiTurnConfig {
     #[serde(default)]
     pub history: History,
 }
+
+/// Most turns of all conversations together: the coordinator draws every turn's lengths and
+/// they travel in each shard spec.
+pub const MAX_CONVERSATION_TURNS: u64 = 50_000;
+
+/// `data.conversation_replay` (inference-perf's `ConversationReplayConfig`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationReplayConfig {
+    /// Seed of the conversations' lengths and prompts (inference-perf's default 42).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Conversations generated (each is one session; default 200).
+    #[serde(default = "default_conversations")]
+    pub num_conversations: u32,
+    /// Tokens of the system prompt every conversation starts with (default 8359).
+    #[serde(default = "default_shared_len")]
+    pub shared_system_prompt_len: u32,
+    /// Tokens of each conversation's own system prompt, after the shared one (default 0).
+    #[serde(default)]
+    pub dynamic_system_prompt_len: Option<Distribution>,
+    /// Turns of each conversation (default 10).
+    #[serde(default)]
+    pub turns_per_conversation: Option<Distribution>,
+    /// Tokens of each turn's user message (default 512).
+    #[serde(default)]
+    pub input_tokens_per_turn: Option<Distribution>,
+    /// `max_tokens` of each turn (default 256).
+    #[serde(default)]
+    pub output_tokens_per_turn: Option<Distribution>,
+    /// Seconds a conversation waits after an answer before its next turn (whole seconds, as
+    /// inference-perf samples them; default none).
+    #[serde(default)]
+    pub tool_call_latency_sec: Option<Distribution>,
+    /// The model's context: the oldest turns leave a request that would not fit (default
+    /// 225000, inference-perf's).
+    #[serde(default)]
+    pub max_model_len: Option<u32>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+fn default_conversations() -> u32 {
+    200
+}
+
+fn default_shared_len() -> u32 {
+    8359
+}
+
+/// inference-perf's defaults for omitted distributions: turns, input and output tokens.
+pub const DEFAULT_TURNS: u32 = 10;
+pub const DEFAULT_TURN_INPUT: u32 = 512;
+pub const DEFAULT_TURN_OUTPUT: u32 = 256;
+/// inference-perf's `max_model_len` when none is given.
+pub const DEFAULT_MAX_MODEL_LEN: u32 = 225_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

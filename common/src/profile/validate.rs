@@ -275,7 +275,7 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
 }
 
 const DATA_TYPES: &str =
-    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn";
+    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn, conversation_replay";
 
 /// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -296,6 +296,12 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         return Err(invalid(
             "data.shared_prefix",
             "is only read by data type shared_prefix".into(),
+        ));
+    }
+    if d.conversation_replay.is_some() && d.kind != DataType::ConversationReplay {
+        return Err(invalid(
+            "data.conversation_replay",
+            "is only read by data type conversation_replay".into(),
         ));
     }
     if d.multi_turn.is_some() && d.kind != DataType::MultiTurn {
@@ -406,6 +412,16 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
             })?;
             check_shared_prefix(sp, file, invalid)
         }
+        DataType::ConversationReplay => {
+            no_io_lengths("give lengths in data.conversation_replay (input_tokens_per_turn, output_tokens_per_turn)")?;
+            let c = d.conversation_replay.as_ref().ok_or_else(|| {
+                invalid(
+                    "data.conversation_replay",
+                    "required for data type conversation_replay: {seed, num_conversations, shared_system_prompt_len, dynamic_system_prompt_len, turns_per_conversation, input_tokens_per_turn, output_tokens_per_turn, tool_call_latency_sec, max_model_len}".into(),
+                )
+            })?;
+            check_conversation_replay(c, file)
+        }
         DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
         DataType::ShareGpt => {
             // inference-perf keeps the conversations whose lengths fall in [min, max] of each.
@@ -435,6 +451,101 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
                 other.name()
             ),
         )),
+    }
+}
+
+/// The checks of `data.conversation_replay`: sizes within fleetbench's limits, distributions
+/// sane (the upper bound of each is what a request may carry).
+fn check_conversation_replay(
+    c: &super::ConversationReplayConfig,
+    file: &Path,
+) -> Result<(), ProfileError> {
+    let invalid = |key: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: format!("data.conversation_replay.{key}"),
+        message,
+    };
+    if c.num_conversations == 0 {
+        return Err(invalid("num_conversations", "must be ≥ 1".into()));
+    }
+    if u64::from(c.num_conversations) > MAX_STAGE_USERS {
+        return Err(invalid(
+            "num_conversations",
+            above(c.num_conversations, MAX_STAGE_USERS, "conversations"),
+        ));
+    }
+    let dists = [
+        (
+            "dynamic_system_prompt_len",
+            &c.dynamic_system_prompt_len,
+            MAX_REQUEST_TOKENS,
+            "tokens",
+        ),
+        (
+            "turns_per_conversation",
+            &c.turns_per_conversation,
+            MAX_ROUNDS,
+            "turns",
+        ),
+        (
+            "input_tokens_per_turn",
+            &c.input_tokens_per_turn,
+            MAX_REQUEST_TOKENS,
+            "tokens",
+        ),
+        (
+            "output_tokens_per_turn",
+            &c.output_tokens_per_turn,
+            MAX_REQUEST_TOKENS,
+            "tokens",
+        ),
+        (
+            "tool_call_latency_sec",
+            &c.tool_call_latency_sec,
+            MAX_WAIT_SECONDS as u64,
+            "seconds",
+        ),
+    ];
+    for (key, d, limit, unit) in dists {
+        let Some(d) = d else { continue };
+        check_distribution(&format!("data.conversation_replay.{key}"), d, file)?;
+        let top = longest(d);
+        if top > limit {
+            return Err(invalid(key, above(top, limit, unit)));
+        }
+    }
+    if u64::from(c.shared_system_prompt_len) > MAX_REQUEST_TOKENS {
+        return Err(invalid(
+            "shared_system_prompt_len",
+            above(c.shared_system_prompt_len, MAX_REQUEST_TOKENS, "tokens"),
+        ));
+    }
+    let longest_turns = c
+        .turns_per_conversation
+        .as_ref()
+        .map_or(u64::from(super::DEFAULT_TURNS), longest);
+    let turns = u64::from(c.num_conversations).saturating_mul(longest_turns.max(1));
+    if turns > super::MAX_CONVERSATION_TURNS {
+        return Err(invalid(
+            "num_conversations",
+            format!(
+                "{} conversations of up to {longest_turns} turns: {}",
+                c.num_conversations,
+                above(
+                    turns,
+                    super::MAX_CONVERSATION_TURNS,
+                    "turns in all (each turn's lengths travel to every agent)"
+                )
+            ),
+        ));
+    }
+    match c.max_model_len {
+        Some(0) => Err(invalid("max_model_len", "must be ≥ 1".into())),
+        Some(n) if u64::from(n) > MAX_REQUEST_TOKENS => Err(invalid(
+            "max_model_len",
+            above(n, MAX_REQUEST_TOKENS, "tokens"),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -471,6 +471,18 @@ fn stage_entry(load: &StageLoad) -> Value {
             put("duration", json!(duration_s));
             put("num_requests", json!(total));
         }
+        StageLoad::Sessions {
+            concurrent,
+            session_rate,
+            sessions,
+            timeout_s,
+            ..
+        } => {
+            put("concurrent_sessions", json!(concurrent));
+            put("session_rate", json!(session_rate));
+            put("num_sessions", json!(sessions));
+            put("timeout", json!(timeout_s));
+        }
     }
     Value::Object(e)
 }

@@ -277,6 +277,14 @@ fn failed_reasons(report: &BenchmarkRun, max_failure_rate: f64) -> Vec<String> {
             failed.push("no successful requests".to_string());
         }
     }
+    if let Some((_, n)) = failure_counts(report)
+        .into_iter()
+        .find(|(class, _)| class == "session_timeout")
+    {
+        failed.push(format!(
+            "the stage's timeout (load.stages[].timeout) cancelled {n} sessions running or not yet started (failure class session_timeout)"
+        ));
+    }
     if let Some(pd) = super::pd_path::stored(report)
         .filter(|p| p.required && p.status == super::pd_path::PdStatus::Fail)
     {

@@ -69,6 +69,7 @@ pub fn stage_live(src: &StageSources<'_>, elapsed_s: f64) -> wire::StageLive {
         in_flight,
         users: match src.stage.load {
             StageLoad::Concurrent { users, .. } => users,
+            StageLoad::Sessions { concurrent, .. } => concurrent,
             _ => 0,
         },
         ttft_p99_ms: q(Metric::Ttft, 0.99),
@@ -94,6 +95,7 @@ fn stage_duration_s(load: &StageLoad) -> Option<f64> {
         StageLoad::Constant { duration_s, .. }
         | StageLoad::Concurrent { duration_s, .. }
         | StageLoad::Trace { duration_s, .. } => duration_s,
+        StageLoad::Sessions { .. } => None,
     }
 }
 
