@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod gpu;
 pub mod host;
+pub mod summary;
 
 use fleetbench_proto::v1 as wire;
 use gpu::{FakeBackend, FakeGpu, GpuBackend, NvmlBackend};
