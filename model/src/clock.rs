@@ -76,9 +76,9 @@ impl ProbeSample {
 
 /// Probes an estimate remembers: the offset comes from the one with the smallest round trip
 /// among the latest of them, so a clock that drifts during a long run is followed.
-pub const PROBE_WINDOW: usize = 16;
+pub(crate) const PROBE_WINDOW: usize = 16;
 
-/// Keeps the latest [`PROBE_WINDOW`] samples and uses the one with the smallest round trip: its
+/// Keeps the latest `PROBE_WINDOW` (16) samples and uses the one with the smallest round trip: its
 /// offset has the smallest error bound.
 #[derive(Debug, Clone, Default)]
 pub struct OffsetEstimate {

@@ -57,7 +57,7 @@ pub enum TokenError {
         /// The entry's number, from 1.
         entry: usize,
     },
-    /// A secret is shorter than [`MIN_SECRET_LEN`].
+    /// A secret is shorter than 16 characters.
     #[error("{source_name}: the secret of the {access} token is shorter than {MIN_SECRET_LEN} characters")]
     Short {
         /// Where the tokens came from (a file, the environment).
@@ -84,7 +84,7 @@ pub enum TokenError {
 }
 
 /// Shortest secret accepted: 16 characters.
-pub const MIN_SECRET_LEN: usize = 16;
+pub(crate) const MIN_SECRET_LEN: usize = 16;
 
 /// The tokens of one source. `Debug` shows the roles only, never a secret.
 #[derive(Clone, Default, PartialEq, Eq)]

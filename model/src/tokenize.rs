@@ -9,7 +9,7 @@ pub fn count_words(text: &str) -> usize {
 
 /// A prompt of exactly `tokens` words. The words are drawn from a small vocabulary by a seed so
 /// that different requests do not share a prefix by accident.
-pub fn synthesize_prompt(tokens: u32, seed: u64) -> String {
+pub(crate) fn synthesize_prompt(tokens: u32, seed: u64) -> String {
     const VOCAB: [&str; 16] = [
         "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",

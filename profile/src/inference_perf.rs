@@ -209,7 +209,7 @@ const ENGINE_NAME_RE: &str = "vllm:.*|sglang:.*|tgi_.*|llamacpp:.*|nv_.*|dynamo_
 /// The `/federate` URL of a Prometheus server that returns the engines' latest series, selected
 /// by the profile's label `filters`: an exposition page that the agent's engine scrape reads
 /// like an engine's own `/metrics`, summing each name over the matching series.
-pub fn federate_url(base: &str, filters: &[String]) -> String {
+pub(crate) fn federate_url(base: &str, filters: &[String]) -> String {
     let mut selector = format!("{{__name__=~\"{ENGINE_NAME_RE}\"");
     for f in filters {
         selector.push(',');

@@ -1,7 +1,7 @@
 //! fleetbench's workload profiles: an inference-perf configuration file plus fleetbench's `fleet`
 //! section (`docs/profile.md`).
 //!
-//! - loading ([`load_profile`], [`parse_profile`]): `REPLACE_ENV_*` filling and secrets, `-o`
+//! - loading ([`load_profile_with`], [`parse_profile`]): `REPLACE_ENV_*` filling and secrets, `-o`
 //!   overrides, the strict parse, validation with errors that name file, key, position and what
 //!   is allowed, and the dataset and tokenizer a profile names (`data/`: ShareGPT, Mooncake and
 //!   Azure trace files, Hub datasets and tokenizers);
@@ -34,21 +34,16 @@ mod vllm_args;
 pub use breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
 pub use client_cert::client_cert;
 pub use error::ProfileError;
-pub use inference_perf::federate_url;
 pub use load::{
-    load_profile, load_profile_with, parse_profile, parse_profile_env, parse_profile_with,
-    profile_stem, LoadedProfile,
+    load_profile_with, parse_profile, parse_profile_env, parse_profile_with, profile_stem,
+    LoadedProfile,
 };
-pub use locate::locate;
 pub use matrix::{
-    is_matrix, is_matrix_file, load_matrix, parse_matrix, tensor_parallel_sizes, ExpandedRun,
-    Matrix, SelectError,
+    is_matrix_file, load_matrix, tensor_parallel_sizes, ExpandedRun, Matrix, SelectError,
 };
 pub use model::*;
-pub use overrides::{apply_overrides, split_assignments};
-pub use secrets::{
-    env_names, env_values, is_secret_header, EnvSource, Secrets, MIN_ENV_SECRET_LEN, REDACTED,
-};
+pub use overrides::apply_overrides;
+pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Loading a profile: [`load_profile`] reads, fills `REPLACE_ENV_*` placeholders, applies `-o`
+//! Loading a profile: [`load_profile_with`] reads, fills `REPLACE_ENV_*` placeholders, applies `-o`
 //! overrides, parses strictly, validates (errors carry the key's line and column) and reads the
 //! dataset file a `shareGPT` or `mooncake_trace` profile names; everything downstream may assume
 //! a valid [`Profile`].
@@ -29,12 +29,7 @@ pub struct LoadedProfile {
     pub secrets: Secrets,
 }
 
-/// Reads, parses and validates a profile file.
-pub fn load_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
-    load_profile_with(path, &[])
-}
-
-/// [`load_profile`] with `-o` overrides (`load.stages.0.rate=4`, `min=20,total_count=200`).
+/// Reads, parses and validates a profile file, with `-o` overrides (`load.stages.0.rate=4`, `min=20,total_count=200`).
 pub fn load_profile_with(path: &Path, overrides: &[String]) -> Result<LoadedProfile, ProfileError> {
     let (text, stem) = read_file(path, "profile")?;
     parse_profile_with(&text, path, &stem, overrides)

@@ -4,7 +4,7 @@
 //! out in the text (a default, a shorthand), the deepest part of it that is gives the position.
 
 /// 1-based line and column of `path`'s key (or of the deepest prefix found) in `text`.
-pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+pub(crate) fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     let path = path.split_whitespace().next().unwrap_or("");
     let b = text.as_bytes();
     let (mut s, mut e) = (0usize, b.len());

@@ -209,7 +209,7 @@ pub fn tensor_parallel_sizes(runs: &[&ExpandedRun]) -> String {
 }
 
 /// Whether `text` is a sweep matrix: a YAML mapping with a top-level `standalone_runs` key.
-pub fn is_matrix(text: &str) -> bool {
+pub(crate) fn is_matrix(text: &str) -> bool {
     matches!(
         serde_norway::from_str::<Value>(text),
         Ok(Value::Mapping(m)) if m.contains_key(MATRIX_KEY)
@@ -233,7 +233,7 @@ pub fn load_matrix(path: &Path, overrides: &[String]) -> Result<Matrix, ProfileE
 
 /// Parses, checks and expands matrix text; `origin` names it in errors, `default_name` is the
 /// matrix's name when it has no `name`.
-pub fn parse_matrix(
+pub(crate) fn parse_matrix(
     text: &str,
     origin: &Path,
     default_name: &str,

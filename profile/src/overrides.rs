@@ -11,7 +11,7 @@ use std::path::Path;
 /// separated by commas (`min=20,total_count=200`); a comma inside brackets or one that is not
 /// followed by `key=` belongs to the value (`rates=[1,4,inf]`).
 /// A piece without `=` has no value (`None`).
-pub fn split_assignments(args: &[String]) -> Vec<(String, Option<String>)> {
+pub(crate) fn split_assignments(args: &[String]) -> Vec<(String, Option<String>)> {
     let mut out: Vec<(String, Option<String>)> = Vec::new();
     for arg in args {
         let mut pieces: Vec<String> = Vec::new();

@@ -21,7 +21,7 @@ pub const REDACTED: &str = "<redacted>";
 
 /// Environment values shorter than this are not redacted (a port or a count would erase every
 /// such digit from the reports); the README says so.
-pub const MIN_ENV_SECRET_LEN: usize = 4;
+pub(crate) const MIN_ENV_SECRET_LEN: usize = 4;
 
 const MARK: &str = "REPLACE_ENV_";
 
@@ -131,7 +131,7 @@ impl Secrets {
 }
 
 /// Whether a header's value is a credential, by its name.
-pub fn is_secret_header(name: &str) -> bool {
+pub(crate) fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
         "authorization",

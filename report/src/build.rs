@@ -52,7 +52,7 @@ pub struct StageInput<'a> {
 }
 
 /// The generator name reports carry.
-pub const GENERATOR: &str = "fleetbench";
+pub(crate) const GENERATOR: &str = "fleetbench";
 
 /// A stage's BenchmarkRun 0.1 report from its merged measurements.
 pub fn build_stage_report(i: &StageInput<'_>) -> BenchmarkRun {
@@ -342,7 +342,7 @@ fn stage_plan_args(profile: &LoadedProfile, stage: &StagePlan) -> Map<String, Va
 /// as given, with `load.stages` listing every stage of the run (one entry per plan stage, so
 /// that `load.stages[metadata.stage]` is this stage) where the profile used a shorthand
 /// (`rates`, `concurrencies`) or a trace gave none.
-pub fn harness_config(as_given: &Value, plan: &RunPlan) -> Map<String, Value> {
+pub(crate) fn harness_config(as_given: &Value, plan: &RunPlan) -> Map<String, Value> {
     let mut cfg = match as_given {
         Value::Object(o) => o.clone(),
         _ => Map::new(),
@@ -499,7 +499,7 @@ fn group_accelerator(g: &HostGroup, endpoint: &EndpointFacts) -> Accelerator {
 
 /// How the summary's GPU column names a run's accelerators: `4xH100 prefill + 4xH100 decode`,
 /// `sim` when simulated.
-pub fn gpu_label(report: &BenchmarkRun) -> String {
+pub(crate) fn gpu_label(report: &BenchmarkRun) -> String {
     let host = &report.scenario.host;
     if host.accelerator.iter().all(|a| a.count == 0) {
         return if host.accelerator.iter().any(|a| a.model == "sim") {

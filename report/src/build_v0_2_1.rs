@@ -774,7 +774,7 @@ fn hash_hex(v: &Value) -> String {
 }
 
 /// Unix seconds as an ISO-8601 UTC instant with milliseconds.
-pub fn iso8601(unix_s: f64) -> String {
+pub(crate) fn iso8601(unix_s: f64) -> String {
     let ms = (unix_s * 1000.0).round() as i64;
     let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     let t = fleetbench_model::clock::utc(secs);

@@ -21,21 +21,17 @@ mod verdict;
 mod vllm;
 
 pub use benchmark_run::*;
-pub use build::{
-    build_stage_report, gpu_label, harness_config, EndpointFacts, StageInput, GENERATOR,
-};
-pub use build_v0_2_1::{build_v021, iso8601, RequestInterval, ResourceInterval, V021Input};
+pub use build::{build_stage_report, EndpointFacts, StageInput};
+pub use build_v0_2_1::{build_v021, RequestInterval, ResourceInterval, V021Input};
 pub use check::{check_v0_1, check_v0_2_1};
-pub use pd_path::{
-    attach as attach_pd_path, declares_pd, stored as stored_pd_path, PdPath, PdStatus,
-};
+pub use pd_path::{attach as attach_pd_path, declares_pd, PdPath, PdStatus};
 pub use pools::{pool_rows, Pool, PoolBreakdown, PoolTime, TtftSplit, POOL_COLUMNS};
 pub use pools_summary::{pools_markdown, stage_pd_lines};
-pub use summary::{summary_json, summary_markdown, summary_rows, Cell, COLUMNS};
-pub use telemetry::{accelerator_metrics, group_metadata, service, AgentTelemetry};
+pub use summary::{summary_markdown, summary_rows, Cell, COLUMNS};
+pub use telemetry::{service, AgentTelemetry};
 pub use v0_2_1::*;
 pub use verdict::{
     assess, judge, printable, verdict_lines, verdicts_markdown, with_verdicts, worst, FailureClass,
     ShardTally, StageVerdict, Verdict, VerdictInputs, DEFAULT_MAX_FAILURE_RATE,
 };
-pub use vllm::{vllm_results, vllm_table, VllmResult, VllmTable, VLLM_SERVING_COLUMNS};
+pub use vllm::{vllm_results, vllm_table, VllmResult, VllmTable};

@@ -184,7 +184,7 @@ pub fn attach(report: &mut BenchmarkRun, required: bool) -> Option<PdPath> {
 }
 
 /// The P/D path check stored in a stage report, if any.
-pub fn stored(report: &BenchmarkRun) -> Option<PdPath> {
+pub(crate) fn stored(report: &BenchmarkRun) -> Option<PdPath> {
     let v: &Value = report.metrics.metadata.as_ref()?.get("pd_path")?;
     serde_json::from_value(v.clone()).ok()
 }

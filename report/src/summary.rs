@@ -3,7 +3,7 @@
 
 use super::benchmark_run::{BenchmarkRun, Statistics};
 use super::build::gpu_label;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// The summary table's columns, in order.
 pub const COLUMNS: [&str; 16] = [
@@ -107,24 +107,6 @@ pub fn summary_markdown(rows: &[Vec<Cell>]) -> String {
         out.push_str(" |\n");
     }
     out
-}
-
-/// `{"latency": {}, "throughput": {}, "serving": {column: {"0": v, ...}}}`.
-pub fn summary_json(rows: &[Vec<Cell>]) -> Value {
-    let mut serving = Map::new();
-    for (c, name) in COLUMNS.iter().enumerate() {
-        let mut col = Map::new();
-        for (r, row) in rows.iter().enumerate() {
-            let v = match &row[c] {
-                Cell::Text(s) => json!(s),
-                Cell::Count(n) => json!(n),
-                Cell::Number(n) => json!(n),
-            };
-            col.insert(r.to_string(), v);
-        }
-        serving.insert(name.to_string(), Value::Object(col));
-    }
-    json!({"latency": {}, "throughput": {}, "serving": serving})
 }
 
 fn cell_text(c: &Cell) -> String {

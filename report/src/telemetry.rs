@@ -27,7 +27,7 @@ pub(crate) fn of_group<'a>(
 }
 
 /// `metrics.resources.accelerator[i]` for group `g`.
-pub fn accelerator_metrics(g: &HostGroup, t: &[AgentTelemetry]) -> AcceleratorMetrics {
+pub(crate) fn accelerator_metrics(g: &HostGroup, t: &[AgentTelemetry]) -> AcceleratorMetrics {
     let devices: Vec<&wire::DeviceSample> = of_group(g, t).flat_map(|s| &s.devices).collect();
     let stat = |f: fn(&wire::DeviceSample) -> f64, units: &str| {
         Statistics::from_values(devices.iter().map(|d| f(d)), units)
@@ -126,7 +126,7 @@ pub(crate) fn group_energy_j(g: &HostGroup, t: &[AgentTelemetry]) -> Option<f64>
 }
 
 /// The per-group figures beyond the schema, for `metrics.metadata.host_groups`.
-pub fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -> Value {
+pub(crate) fn group_metadata(g: &HostGroup, t: &[AgentTelemetry], output_tokens: u64) -> Value {
     let samples: Vec<&wire::TelemetrySample> = of_group(g, t).collect();
     let devices: Vec<&wire::DeviceSample> = samples.iter().flat_map(|s| &s.devices).collect();
     let energy_j = group_energy_j(g, t);

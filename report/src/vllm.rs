@@ -16,7 +16,7 @@ use super::summary::Cell;
 use serde_json::{json, Map, Value};
 
 /// (result key, column header), in the script's order, then goodput.
-pub const VLLM_SERVING_COLUMNS: [(&str, &str); 27] = [
+pub(crate) const VLLM_SERVING_COLUMNS: [(&str, &str); 27] = [
     ("test_name", "Test name"),
     ("model_id", "Model"),
     ("dataset_name", "Dataset Name"),

@@ -9,7 +9,7 @@
 //!   same system-prompt words, then a question of their own (inference-perf's keys);
 //! - `prompts`: ShareGPT conversations sampled with a fixed seed (prompt = first human turn,
 //!   output length = the answer's word count), read by the coordinator and carried in the spec;
-//! - `trace`: Mooncake-style records (or inference-perf's Azure trace CSV, without blocks); each hash id is a block of [`TRACE_BLOCK_WORDS`] words shared
+//! - `trace`: Mooncake-style records (or inference-perf's Azure trace CSV, without blocks); each hash id is a block of `TRACE_BLOCK_WORDS` (16) words shared
 //!   by every record that names it.
 //!
 //! Tokens are the word tokenizer's (`crate::tokenize`): one token per whitespace-separated word.
@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// Words per trace hash id: the prefix-cache block a Mooncake hash id stands for.
-pub const TRACE_BLOCK_WORDS: u32 = 16;
+pub(crate) const TRACE_BLOCK_WORDS: u32 = 16;
 
 /// Most dataset entries carried in one shard spec (requests beyond cycle through them).
 pub const MAX_CARRIED_ENTRIES: usize = 2048;
@@ -244,7 +244,7 @@ pub struct RequestContent {
 }
 
 /// The per-request seed of request `index` of a stage with seed `stage_seed`.
-pub fn request_seed(stage_seed: u64, index: u64) -> u64 {
+pub(crate) fn request_seed(stage_seed: u64, index: u64) -> u64 {
     splitmix64(stage_seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F))
 }
 
@@ -291,7 +291,12 @@ impl DataSource {
 
     /// [`DataSource::request`] with prompts synthesized from `vocab` (single-token words of the
     /// model's tokenizer; empty: the word tokenizer's).
-    pub fn request_with(&self, stage_seed: u64, index: u64, vocab: &[String]) -> RequestContent {
+    pub(crate) fn request_with(
+        &self,
+        stage_seed: u64,
+        index: u64,
+        vocab: &[String],
+    ) -> RequestContent {
         let req_seed = request_seed(stage_seed, index);
         let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
         // An empty dataset (validation rejects one; a hand-made spec may carry it): one word.
@@ -544,7 +549,7 @@ impl DataSource {
     }
 }
 
-/// A trace record's prompt: one block of [`TRACE_BLOCK_WORDS`] words per hash id (the same words
+/// A trace record's prompt: one block of `TRACE_BLOCK_WORDS` words per hash id (the same words
 /// wherever the id appears), then words of its own, cut to `input_length` words.
 pub fn trace_prompt(r: &TraceRecord, req_seed: u64, vocab: &[String]) -> String {
     let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The keys of `report.goodput.constraints`.
-pub const GOODPUT_KEYS: [&str; 5] = ["ttft", "tpot", "itl", "ntpot", "request_latency"];
+pub(crate) const GOODPUT_KEYS: [&str; 5] = ["ttft", "tpot", "itl", "ntpot", "request_latency"];
 
 /// Per-request limits, µs (`None`: not constrained).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,7 +99,7 @@ pub struct Ramp {
 impl Ramp {
     /// The time at which the rate's integral reaches `n` (requests): the inverse of
     /// N(t) = from·t + k·t²/2 with k = (to − from)/duration.
-    pub fn time_of(&self, n: f64) -> f64 {
+    pub(crate) fn time_of(&self, n: f64) -> f64 {
         if self.from.is_infinite() {
             return 0.0;
         }
@@ -148,7 +148,7 @@ pub fn trace_times(
 
 /// This shard's share of a trace's schedule: record j at `times_s[j]`, striped over the shards
 /// as the constant schedule is.
-pub fn trace_arrivals(
+pub(crate) fn trace_arrivals(
     times_s: Vec<f64>,
     weights: &[u32],
     shard: u32,
@@ -168,7 +168,7 @@ pub fn trace_arrivals(
 
 /// A Poisson process with the (ramped) rate on `[0, duration_s)`, at most `max` arrivals: unit
 /// exponential steps of the integrated rate, mapped back to time. Indices are `shard << 40 | k`.
-pub fn poisson_arrivals(
+pub(crate) fn poisson_arrivals(
     ramp: Ramp,
     duration_s: f64,
     max: Option<u64>,
@@ -186,7 +186,7 @@ pub fn poisson_arrivals(
 
 /// Gaps drawn from Gamma(shape = burstiness, scale = 1/(rate·burstiness)), as
 /// `vllm bench serve --burstiness` does; burstiness 1 is Poisson.
-pub fn gamma_arrivals(
+pub(crate) fn gamma_arrivals(
     rate: f64,
     burstiness: f64,
     duration_s: f64,

@@ -13,8 +13,6 @@
 
 pub(crate) mod stages;
 
-pub use stages::{stage_defs, StageDef};
-
 use crate::load::LoadedProfile;
 use fleetbench_model::data::{DataSource, MAX_TRACE_RECORDS};
 use fleetbench_model::hosts::{host_groups, AgentInfo};
@@ -23,10 +21,11 @@ use fleetbench_model::spec::{
     largest_remainder, EndpointSpec, Member, RunPlan, ShardLoad, ShardSpec, StageLoad, StagePlan,
 };
 use fleetbench_model::tokenize::splitmix64;
+use stages::{stage_defs, StageDef};
 use std::collections::BTreeMap;
 
 /// The load weight of an agent: its name's weight, else its role's, else 1.
-pub fn weight_of(weights: &BTreeMap<String, u32>, member: &Member) -> u32 {
+pub(crate) fn weight_of(weights: &BTreeMap<String, u32>, member: &Member) -> u32 {
     weights
         .get(&member.agent_id)
         .or_else(|| weights.get(member.role.as_str()))

@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// One stage of a profile: its whole load and measured window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageDef {
+pub(crate) struct StageDef {
     /// The stage's load, before splitting.
     pub load: StageLoad,
     /// Its measured window.
@@ -27,7 +27,7 @@ pub(crate) fn constant_count(rate: f64, ramp_to: Option<f64>, duration_s: f64) -
 }
 
 /// The stages of a profile, validated.
-pub fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
+pub(crate) fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: key.to_string(),
