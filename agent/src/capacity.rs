@@ -3,7 +3,7 @@
 //! process may open files would fail most of its requests with `connect` errors. The shard is
 //! refused at once instead, with the numbers and what to change.
 
-use fleetbench_common::plan::{ShardLoad, ShardSpec};
+use fleetbench_model::spec::{ShardLoad, ShardSpec};
 
 /// Descriptors the agent keeps for itself (the coordinator link, telemetry, logs, the runtime).
 const RESERVED_FDS: u64 = 64;
@@ -37,9 +37,10 @@ pub(crate) fn refuse(spec: &ShardSpec, open_files: Option<u64>) -> Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetbench_common::plan::{plan_run, Member};
-    use fleetbench_common::profile::parse_profile;
-    use fleetbench_common::role::Role;
+    use crate::test_spec::shard_spec;
+    use fleetbench_model::data::{DataSource, LengthSpec};
+    use fleetbench_model::settings::ApiType;
+    use fleetbench_model::spec::ShardLoad;
 
     const LIMITS: &str =
         "Limit                     Soft Limit           Hard Limit           Units     \n\
@@ -55,18 +56,19 @@ Max open files            1024                 524288               files     \n
 
     #[test]
     fn a_shard_with_more_users_than_descriptors_is_refused() {
-        let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
-                    api: {type: completion, streaming: true}\n\
-                    data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 4}}\n\
-                    load: {type: concurrent, stages: [{concurrency_level: 2000, num_requests: 4000}]}\n";
-        let lp = parse_profile(text, std::path::Path::new("t.yaml"), "t").unwrap();
-        let members = vec![Member {
-            agent_id: "a".into(),
-            role: Role::Client,
-            host_name: "h".into(),
-        }];
-        let plan = plan_run(&lp, &members, "r", 1).unwrap();
-        let spec = &plan.stages[0].shards[0];
+        // `load: {type: concurrent, stages: [{concurrency_level: 2000, num_requests: 4000}]}`
+        let data = DataSource::Synthetic {
+            input: LengthSpec::fixed(10),
+            output: LengthSpec::fixed(4),
+        };
+        let load = ShardLoad::Concurrent {
+            users: 2000,
+            num_requests: Some(4000),
+            duration_s: None,
+            first_user: 0,
+            total_users: 2000,
+        };
+        let spec = &shard_spec(ApiType::Completion, data, load);
         let why = refuse(spec, Some(1024)).expect("refused");
         assert!(
             why.contains("2000 closed-loop users") && why.contains("may open 1024 files"),

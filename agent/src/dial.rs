@@ -3,7 +3,7 @@
 //! `--insecure`; the agent token (`agent:SECRET`) on every call. rustls with the `ring` provider,
 //! through tonic.
 
-use fleetbench_common::token::TOKEN_HEADER;
+use fleetbench_model::token::TOKEN_HEADER;
 use fleetbench_proto::v1::control_client::ControlClient;
 use std::path::{Path, PathBuf};
 use tonic::metadata::{Ascii, MetadataValue};

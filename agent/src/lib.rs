@@ -18,3 +18,5 @@ pub mod request;
 pub mod schedule;
 pub mod stage;
 pub mod telemetry;
+#[cfg(test)]
+mod test_spec;

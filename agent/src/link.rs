@@ -13,10 +13,10 @@ use crate::client::EndpointClient;
 use crate::stage::{run_stage, AgentLimits, Outbound, StageContext, StopSignal};
 use crate::telemetry::Telemetry;
 use anyhow::{bail, Context};
-use fleetbench_common::clock::unix_ns;
-use fleetbench_common::plan::ShardSpec;
-use fleetbench_common::role::Role;
-use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
+use fleetbench_model::clock::unix_ns;
+use fleetbench_model::role::Role;
+use fleetbench_model::spec::ShardSpec;
+use fleetbench_model::{PROTOCOL_VERSION, SOFTWARE_VERSION};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::agent_message::Body as Up;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
@@ -511,7 +511,7 @@ async fn start_stage(
     if let Some(ms) = spec.idle_timeout_ms {
         timeouts.idle = Duration::from_millis(ms).min(timeouts.total);
     }
-    if spec.telemetry.nvml == Some(fleetbench_common::profile::NvmlSetting::On)
+    if spec.telemetry.nvml == Some(fleetbench_model::settings::NvmlSetting::On)
         && !state.has_accelerators
     {
         return Err(shard_failed(

@@ -7,8 +7,8 @@ use fleetbench_agent::link::{run, AgentConfig};
 use fleetbench_agent::stage::AgentLimits;
 use fleetbench_agent::telemetry::gpu::FakeGpu;
 use fleetbench_agent::telemetry::{NvmlMode, Telemetry, TelemetryConfig};
-use fleetbench_common::role::Role;
-use fleetbench_common::token::{Access, Tokens};
+use fleetbench_model::role::Role;
+use fleetbench_model::token::{Access, Tokens};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -286,7 +286,7 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
             tick.tick().await;
             samples.push(
                 telemetry
-                    .sample(fleetbench_common::clock::unix_ns(), true, &[])
+                    .sample(fleetbench_model::clock::unix_ns(), true, &[])
                     .await,
             );
         }
@@ -300,26 +300,11 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
                 "pci_bus_id": a.pci_bus_id, "uuid": a.uuid, "driver": a.driver_version, "cuda": a.cuda_version})
         })
         .collect();
-    let agents = [fleetbench_common::report::AgentTelemetry {
-        agent_id: "probe".into(),
-        samples,
-    }];
-    let group = fleetbench_common::report::HostGroup {
-        kind: "replica",
-        agents: vec![fleetbench_common::report::AgentInfo {
-            agent_id: "probe".into(),
-            role: Role::Other,
-            host_name: String::new(),
-            devices: Vec::new(),
-        }],
-    };
-    let out = serde_json::json!({
-        "inventory": inventory,
-        "samples": agents[0].samples.len(),
-        "resources": fleetbench_common::report::accelerator_metrics(&group, &agents),
-        "service": fleetbench_common::report::service(&agents),
-        "details": fleetbench_common::report::group_metadata(&group, &agents, 0),
-    });
+    let mut out = serde_json::json!({"inventory": inventory, "samples": samples.len()});
+    let summary = fleetbench_agent::telemetry::summary::summarize(&samples);
+    if let (Some(o), serde_json::Value::Object(summary)) = (out.as_object_mut(), summary) {
+        o.extend(summary);
+    }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::client::{EndpointClient, EndpointTrust};
 use crate::request::{Failure, RequestData};
 use crate::stage::Outbound;
 use bytes::Bytes;
-use fleetbench_common::plan::ShardSpec;
+use fleetbench_model::spec::ShardSpec;
 use fleetbench_proto::v1 as wire;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -116,25 +116,19 @@ pub(crate) fn test_request(spec: &ShardSpec) -> RequestData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetbench_common::plan::{plan_run, Member};
-    use fleetbench_common::profile::parse_profile;
-    use fleetbench_common::role::Role;
+    use crate::test_spec::{one_request, shard_spec};
+    use fleetbench_model::data::{DataSource, LengthSpec};
+    use fleetbench_model::settings::ApiType;
     use serde_json::Value;
 
     #[test]
     fn the_test_request_is_request_0_with_its_output_capped() {
-        let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
-                    api: {type: completion, streaming: true}\n\
-                    data: {type: random, input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 100}}\n\
-                    load: {type: constant, stages: [{rate: 1, duration: 1}]}\n";
-        let lp = parse_profile(text, std::path::Path::new("t.yaml"), "t").unwrap();
-        let members = vec![Member {
-            agent_id: "a".into(),
-            role: Role::Client,
-            host_name: "h".into(),
-        }];
-        let plan = plan_run(&lp, &members, "r", 1).unwrap();
-        let spec = &plan.stages[0].shards[0];
+        // `input_distribution: {mean: 10, std_dev: 0}, output_distribution: {type: fixed, mean: 100}`
+        let data = DataSource::Synthetic {
+            input: LengthSpec::fixed(10),
+            output: LengthSpec::fixed(100),
+        };
+        let spec = &shard_spec(ApiType::Completion, data, one_request());
         let d = test_request(spec);
         assert_eq!(d.id, "preflight-0");
         assert_eq!(d.max_tokens, PREFLIGHT_MAX_TOKENS);

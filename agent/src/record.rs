@@ -3,9 +3,9 @@
 //! boundary. The lock is taken once per request (never per chunk).
 
 use crate::request::{Failure, RequestRecord, TokenSource};
-use fleetbench_common::measure::goodput::{GoodputSlo, RequestTimes};
-use fleetbench_common::measure::{Measurements, Metric};
-use fleetbench_common::plan::Window;
+use fleetbench_model::measure::goodput::{GoodputSlo, RequestTimes};
+use fleetbench_model::measure::{Measurements, Metric};
+use fleetbench_model::spec::Window;
 use fleetbench_proto::v1 as wire;
 use std::sync::Mutex;
 use std::time::Instant;

@@ -2,8 +2,8 @@
 //! build the same request j), its body, and what happened to it.
 
 use bytes::Bytes;
-use fleetbench_common::plan::ShardSpec;
-use fleetbench_common::profile::ApiType;
+use fleetbench_model::settings::ApiType;
+use fleetbench_model::spec::ShardSpec;
 use std::time::Instant;
 
 /// What to send for one request.
@@ -21,7 +21,7 @@ pub struct RequestData {
 
 impl RequestData {
     /// Request `index` of the shard's stage: its prompt and lengths from the shard's data source
-    /// (`fleetbench_common::data`), the body for the endpoint's API.
+    /// (`fleetbench_model::data`), the body for the endpoint's API.
     pub fn build(spec: &ShardSpec, index: u64) -> RequestData {
         let endpoint = &spec.endpoint;
         let content = spec.data.request(spec.seed, index);
@@ -186,22 +186,21 @@ mod tests {
 
     #[test]
     fn response_format_is_sent_as_given() {
-        use fleetbench_common::plan::{plan_run, Member};
-        let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
-                    api: {type: chat, response_format: {type: json_schema, name: n, json_schema: {type: object}}}\n\
-                    data: {type: mock}\n\
-                    load: {type: constant, stages: [{rate: 1, duration: 1}]}\n";
-        let lp =
-            fleetbench_common::profile::parse_profile(text, std::path::Path::new("t.yaml"), "t")
-                .unwrap();
-        let members = vec![Member {
-            agent_id: "a".into(),
-            role: fleetbench_common::role::Role::Client,
-            host_name: "h".into(),
-        }];
-        let plan = plan_run(&lp, &members, "r", 1).unwrap();
+        use crate::test_spec::{one_request, shard_spec};
+        use fleetbench_model::data::DataSource;
+        use fleetbench_model::settings::ApiType;
+        // `api: {type: chat, response_format: {type: json_schema, name: n, json_schema: {type:
+        // object}}}` with `data: {type: mock}`: the plan puts the body's value in the spec.
+        let mut spec = shard_spec(
+            ApiType::Chat,
+            DataSource::Mock { chat: true },
+            one_request(),
+        );
+        spec.endpoint.response_format = Some(serde_json::json!(
+            {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}
+        ));
         let body: serde_json::Value =
-            serde_json::from_slice(&RequestData::build(&plan.stages[0].shards[0], 2).body).unwrap();
+            serde_json::from_slice(&RequestData::build(&spec, 2).body).unwrap();
         assert_eq!(
             body["response_format"],
             serde_json::json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}})

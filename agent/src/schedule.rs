@@ -5,7 +5,7 @@
 //! the very chunks being timed.
 
 use crate::request::RequestData;
-use fleetbench_common::plan::{Arrival, ShardSpec};
+use fleetbench_model::spec::{Arrival, ShardSpec};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 

@@ -8,9 +8,9 @@ use crate::record::Recorder;
 use crate::request::RequestData;
 use crate::schedule::{pace, Due};
 use crate::telemetry::Telemetry;
-use fleetbench_common::measure::Metric;
-use fleetbench_common::plan::{Arrival, ShardLoad, ShardSpec};
-use fleetbench_common::profile::{NvmlSetting, TelemetrySection};
+use fleetbench_model::measure::Metric;
+use fleetbench_model::settings::{NvmlSetting, TelemetrySection};
+use fleetbench_model::spec::{Arrival, ShardLoad, ShardSpec};
 use fleetbench_proto::v1 as wire;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,7 +108,7 @@ pub async fn run_stage(ctx: StageContext) {
         _ = wait_until(ctx.start) => {}
         _ = ctx.stop.wait() => {}
     }
-    let started_unix_ns = fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns;
+    let started_unix_ns = fleetbench_model::clock::unix_ns() + ctx.clock_offset_ns;
     let (sampling_tx, sampling_rx) = tokio::sync::oneshot::channel::<()>();
     let sampler = tokio::spawn(sample_telemetry(
         ctx.telemetry.clone(),
@@ -168,7 +168,7 @@ fn new_recorder(ctx: &StageContext) -> Recorder {
         let ahead = ctx.start.saturating_duration_since(now).as_nanos() as i64;
         let behind = now.saturating_duration_since(ctx.start).as_nanos() as i64;
         let start_unix_ns =
-            fleetbench_common::clock::unix_ns() + ctx.clock_offset_ns + ahead - behind;
+            fleetbench_model::clock::unix_ns() + ctx.clock_offset_ns + ahead - behind;
         return recorder.keeping_requests(start_unix_ns);
     }
     recorder
@@ -651,14 +651,14 @@ async fn sample_telemetry(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
+                let now = fleetbench_model::clock::unix_ns() + clock_offset_ns;
                 let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
                 recorder.push_sample(s);
             }
             _ = &mut stop => {
                 // One last sample after the last request, so the engines' counters cover the
                 // whole stage (the per-pool breakdown takes increases between samples).
-                let now = fleetbench_common::clock::unix_ns() + clock_offset_ns;
+                let now = fleetbench_model::clock::unix_ns() + clock_offset_ns;
                 let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
                 recorder.push_sample(s);
                 return;

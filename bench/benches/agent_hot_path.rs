@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fleetbench_agent::client::{Chunk, SseParser};
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestRecord, TokenSource};
-use fleetbench_common::plan::Window;
+use fleetbench_model::spec::Window;
 use fleetbench_sim::openai::{Endpoint, Usage};
 use fleetbench_sim::sse::{ChunkTemplates, DONE};
 use std::hint::black_box;

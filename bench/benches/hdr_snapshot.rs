@@ -3,7 +3,7 @@
 //! - `snapshot/encode`: `Measurements::to_wire` on the agent (V2 serialization of the 8 HDR
 //!   histograms and the counters) of an interval of 50 requests of 128 tokens.
 //! - `snapshot/decode-merge`: `StageCollector::apply` on the coordinator (the run-length V2
-//!   decode of `common/src/measure/hdr_v2.rs` straight into the stage's histograms, counters,
+//!   decode of `model/src/measure/hdr_v2.rs` straight into the stage's histograms, counters,
 //!   duplicate check) of that snapshot; each iteration is a new `seq`, as a new interval would be.
 //! - `snapshot/decode-merge, general deserializer`: the same bytes through `hdrhistogram`'s
 //!   deserializer and `Histogram::add` (`Measurements::from_wire` + `add`), the path the fast
@@ -12,8 +12,8 @@
 //! Unit: one snapshot per iteration.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fleetbench_common::measure::Measurements;
 use fleetbench_coordinator::collect::StageCollector;
+use fleetbench_model::measure::Measurements;
 use fleetbench_proto::v1 as wire;
 use std::hint::black_box;
 

@@ -1,6 +1,6 @@
 //! What the benchmark binary (`fleetbench-bench`) and the criterion benches (`benches/`) share.
 
-use fleetbench_common::measure::{Measurements, Metric};
+use fleetbench_model::measure::{Measurements, Metric};
 
 /// One interval of one agent's measurements: 50 requests of 1,024 input and 128 output tokens,
 /// with latencies drawn from a fixed xorshift sequence (the same bytes on every run). The

@@ -8,7 +8,7 @@
 //! A certificate's identity is its subject: the common name is the agent's (or client's) name,
 //! the organizational unit its role (`agent` or `client`), as `coordinator certs` issues them.
 
-use fleetbench_common::token::{Access, Tokens, TOKEN_HEADER};
+use fleetbench_model::token::{Access, Tokens, TOKEN_HEADER};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tonic::service::Interceptor;

@@ -8,7 +8,7 @@
 //! coordinator), `agent.token` and `client.token` (one each). Keys and tokens are written with
 //! mode 0600.
 
-use fleetbench_common::token::{Access, Tokens};
+use fleetbench_model::token::{Access, Tokens};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,

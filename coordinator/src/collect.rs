@@ -10,10 +10,10 @@
 //! headers declare more than a stage histogram, whose counters overflow, or whose requests
 //! exceed what the plan assigned, before it is stored or merged.
 
-use fleetbench_common::measure::{Counters, MeasureError, Measurements};
-use fleetbench_common::plan::Window;
-use fleetbench_common::report::AgentTelemetry;
+use fleetbench_model::measure::{Counters, MeasureError, Measurements};
+use fleetbench_model::spec::Window;
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::AgentTelemetry;
 use std::collections::HashSet;
 
 #[derive(Debug, Default)]
@@ -284,11 +284,11 @@ impl StageCollector {
 
 /// The send lag p50 and p99 of one snapshot's interval, µs; `None` without send lag values.
 fn interval_send_lag(s: &wire::Snapshot) -> Option<(u64, u64)> {
-    let name = fleetbench_common::measure::Metric::SendLag.name();
+    let name = fleetbench_model::measure::Metric::SendLag.name();
     let bytes = s.histograms.get(name)?;
     let one = std::collections::HashMap::from([(name.to_string(), bytes.clone())]);
     let m = Measurements::from_wire(&one, &std::collections::HashMap::new()).ok()?;
-    let h = m.histogram(fleetbench_common::measure::Metric::SendLag);
+    let h = m.histogram(fleetbench_model::measure::Metric::SendLag);
     (!h.is_empty()).then(|| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
 }
 
@@ -329,7 +329,7 @@ pub struct ShardReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetbench_common::measure::Measurements;
+    use fleetbench_model::measure::Measurements;
 
     fn snapshot(shard: u32, seq: u64, requests: u64) -> wire::Snapshot {
         let mut m = Measurements::new();

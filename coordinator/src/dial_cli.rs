@@ -2,8 +2,8 @@
 //! coordinator: the dial flags and the connection they give.
 
 use anyhow::Context;
-use fleetbench_common::token::{Access, Tokens};
 use fleetbench_coordinator::tls::{Client, DialSecurity};
+use fleetbench_model::token::{Access, Tokens};
 use std::path::PathBuf;
 
 /// How `submit` and `watch` reach the coordinator.

@@ -1,10 +1,10 @@
 //! The agents that joined: who they are, how to reach them, when they were last heard from and
 //! how far their clocks are from ours.
 
-use fleetbench_common::clock::{unix_ns, OffsetEstimate, ProbeSample};
-use fleetbench_common::plan::Member;
-use fleetbench_common::report::{AgentInfo, DeviceInfo};
-use fleetbench_common::role::Role;
+use fleetbench_model::clock::{unix_ns, OffsetEstimate, ProbeSample};
+use fleetbench_model::hosts::{AgentInfo, DeviceInfo};
+use fleetbench_model::role::Role;
+use fleetbench_model::spec::Member;
 use fleetbench_proto::v1 as wire;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -64,7 +64,7 @@ pub struct Progress {
     pub results_dir: String,
     pub summary_markdown: String,
     /// Each stage's verdict, once the run finished.
-    pub verdicts: Vec<fleetbench_common::report::StageVerdict>,
+    pub verdicts: Vec<fleetbench_report::StageVerdict>,
     /// The stage in progress as the live view shows it (`crate::live::figures`).
     pub live: Option<wire::StageLive>,
     /// The stages that ended, with their final counts.

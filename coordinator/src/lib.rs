@@ -1,7 +1,7 @@
 //! The fleetbench coordinator: the control plane of a distributed benchmark.
 //!
 //! Agents join over one gRPC stream each ([`service`], [`fleet`]). A run ([`run`]) waits for
-//! the expected agents, splits the profile into shards (`fleetbench_common::plan`), starts every
+//! the expected agents, splits the profile into shards (`fleetbench_profile::plan`), starts every
 //! stage on all agents at one instant (clock offsets measured per agent), stores each snapshot
 //! before acknowledging it ([`store`]), merges snapshots exactly ([`collect`]) and writes the
 //! BenchmarkRun reports (each with its verdict) and the summary table; before the first stage

@@ -7,8 +7,8 @@
 //! seconds after the coordinator is gone (a crash).
 
 use anyhow::{bail, Context};
-use fleetbench_common::profile::Profile;
-use fleetbench_common::token::{Access, Tokens, TOKEN_ENV};
+use fleetbench_model::token::{Access, Tokens, TOKEN_ENV};
+use fleetbench_profile::Profile;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -191,7 +191,7 @@ mod tests {
         } else if hosts {
             text.push_str("fleet: {hosts: [{role: decode}]}\n");
         }
-        fleetbench_common::profile::parse_profile(&text, Path::new("t.yaml"), "t")
+        fleetbench_profile::parse_profile(&text, Path::new("t.yaml"), "t")
             .unwrap()
             .profile
     }

@@ -3,9 +3,6 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use fleetbench_common::profile::{env_values, load_profile_with, LoadedProfile};
-use fleetbench_common::report::{StageVerdict, Verdict};
-use fleetbench_common::token::Tokens;
 use fleetbench_coordinator::certs::{write_certs, CertsRequest};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::live;
@@ -13,7 +10,10 @@ use fleetbench_coordinator::redact::{redact, register as register_secrets, Redac
 use fleetbench_coordinator::render;
 use fleetbench_coordinator::run::{start_run, RunOptions, RunRequest, STOP_GRACE};
 use fleetbench_coordinator::tls::{self, Client, DialSecurity, ListenSecurity};
+use fleetbench_model::token::Tokens;
+use fleetbench_profile::{env_values, load_profile_with, LoadedProfile};
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::{StageVerdict, Verdict};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -244,7 +244,7 @@ enum ReportCommand {
 #[derive(clap::Args, Clone, Copy)]
 struct VerdictArgs {
     /// A stage fails when more than this fraction of its requests failed (0 to 1).
-    #[arg(long, default_value_t = fleetbench_common::report::DEFAULT_MAX_FAILURE_RATE, value_parser = parse_fraction)]
+    #[arg(long, default_value_t = fleetbench_report::DEFAULT_MAX_FAILURE_RATE, value_parser = parse_fraction)]
     max_failure_rate: f64,
     /// Exit 0 also when a stage is degraded (a lost agent, a count that differs from the plan).
     #[arg(long)]
@@ -286,7 +286,7 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 /// Ends the process with the status the runs' verdicts call for: 3 when a stage failed, 4 when
 /// one was degraded (unless allowed); returns when every stage is ok (or allowed).
 fn exit_for_verdicts(verdicts: &[StageVerdict], allow_degraded: bool) {
-    let worst = fleetbench_common::report::worst(verdicts);
+    let worst = fleetbench_report::worst(verdicts);
     let code = match worst {
         Verdict::Failed => 3,
         Verdict::Degraded if !allow_degraded => 4,
@@ -797,7 +797,7 @@ async fn submit(
     // Check here first (with this machine's environment), then send the overridden text (of
     // each selected run of a sweep matrix, one after another).
     let runs = matrix_cli::profiles_to_run(&profile, overrides, select)?;
-    let matrix = runs.len() > 1 || fleetbench_common::profile::is_matrix_file(&profile)?;
+    let matrix = runs.len() > 1 || fleetbench_profile::is_matrix_file(&profile)?;
     // REPLACE_ENV_ placeholders are filled with this machine's values, never the coordinator's:
     // they travel with the text (over TLS) and the coordinator redacts them everywhere.
     let file_text =
@@ -872,7 +872,7 @@ fn validate(
     }
     if json {
         let loaded = load_profile_with(profile, overrides)?;
-        let plan = fleetbench_common::plan::plan_run(
+        let plan = fleetbench_profile::plan::plan_run(
             &loaded,
             &validate_members(agents),
             "validate",
@@ -914,11 +914,11 @@ fn validate_sweep(file: &std::path::Path, overrides: &[String], agents: u32) -> 
 }
 
 /// `agents` (at least one) client agents of weight 1, as `validate` plans for.
-fn validate_members(agents: u32) -> Vec<fleetbench_common::plan::Member> {
+fn validate_members(agents: u32) -> Vec<fleetbench_model::spec::Member> {
     (0..agents.max(1))
-        .map(|i| fleetbench_common::plan::Member {
+        .map(|i| fleetbench_model::spec::Member {
             agent_id: format!("agent-{i}"),
-            role: fleetbench_common::role::Role::Client,
+            role: fleetbench_model::role::Role::Client,
             host_name: format!("host-{i}"),
         })
         .collect()
@@ -926,7 +926,8 @@ fn validate_members(agents: u32) -> Vec<fleetbench_common::plan::Member> {
 
 /// The effective plan of a loaded profile for `agents` client agents, on stdout.
 fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
-    use fleetbench_common::plan::{plan_run, ShardLoad};
+    use fleetbench_model::spec::ShardLoad;
+    use fleetbench_profile::plan::plan_run;
     let members = validate_members(agents);
     let seed = loaded.profile.load.base_seed.unwrap_or(0);
     let plan = plan_run(loaded, &members, "validate", seed)?;
@@ -975,8 +976,8 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
         for (m, sh) in members.iter().zip(&st.shards) {
             let share = match &sh.load {
                 ShardLoad::Constant { total, weights, .. } => {
-                    let cycle = fleetbench_common::plan::stripe_cycle(weights);
-                    let mine = fleetbench_common::plan::stripe_share(*total, &cycle, sh.shard);
+                    let cycle = fleetbench_model::spec::stripe_cycle(weights);
+                    let mine = fleetbench_model::spec::stripe_share(*total, &cycle, sh.shard);
                     format!("{mine} of {total} requests (striped)")
                 }
                 ShardLoad::Poisson {
@@ -999,8 +1000,8 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
                     total,
                     weights,
                 } => {
-                    let cycle = fleetbench_common::plan::stripe_cycle(weights);
-                    let mine = fleetbench_common::plan::stripe_share(*total, &cycle, sh.shard);
+                    let cycle = fleetbench_model::spec::stripe_cycle(weights);
+                    let mine = fleetbench_model::spec::stripe_share(*total, &cycle, sh.shard);
                     format!("{mine} of {total} trace records (striped), time scale {time_scale}")
                 }
                 ShardLoad::Sessions {
@@ -1092,7 +1093,7 @@ fn report(command: ReportCommand) -> anyhow::Result<()> {
             for w in &r.warnings {
                 tracing::warn!("{w}");
             }
-            for l in fleetbench_common::report::verdict_lines(&r.verdicts) {
+            for l in fleetbench_report::verdict_lines(&r.verdicts) {
                 println!("{l}");
             }
             for l in &r.headline {

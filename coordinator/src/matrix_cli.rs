@@ -1,8 +1,8 @@
-//! The command line's side of vLLM-style sweep matrices (`fleetbench_common::profile::Matrix`):
+//! The command line's side of vLLM-style sweep matrices (`fleetbench_profile::Matrix`):
 //! which expanded runs a command takes (`--tp`, `--entry`, `--all`), and `coordinator expand`.
 
 use anyhow::{bail, Context};
-use fleetbench_common::profile::{
+use fleetbench_profile::{
     apply_overrides, is_matrix_file, load_matrix, load_profile_with, ExpandedRun, LoadedProfile,
 };
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub fn profiles_to_run(
         return Ok(vec![(loaded, text)]);
     };
     let refs: Vec<&ExpandedRun> = runs.iter().collect();
-    let tps = fleetbench_common::profile::tensor_parallel_sizes(&refs);
+    let tps = fleetbench_profile::tensor_parallel_sizes(&refs);
     if !select.all && tps.contains(',') {
         bail!(
             "{}: the selected runs need tensor parallel sizes {tps}, but fleetbench measures the one deployment behind server.base_url: pick its size with --tp N (or runs with --entry NAME; --all runs them all against it)",

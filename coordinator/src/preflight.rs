@@ -4,10 +4,10 @@
 //! load is sent, with each failing agent's status, failure class and the server's error body.
 
 use crate::hub::{AgentEvent, Hub};
-use fleetbench_common::plan::{RunPlan, ShardLoad};
-use fleetbench_common::report::printable;
+use fleetbench_model::spec::{RunPlan, ShardLoad};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
+use fleetbench_report::printable;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

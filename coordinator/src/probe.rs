@@ -3,7 +3,7 @@
 //! their replies, which [`Fleet::clock_reply`] folds into the agent's offset estimate.
 
 use crate::fleet::{Downlink, Fleet};
-use fleetbench_common::clock::unix_ns;
+use fleetbench_model::clock::unix_ns;
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! run directory keeps it as `profile.yaml`, so `coordinator run results/<id>/profile.yaml`
 //! repeats the run exactly.
 
-use fleetbench_common::profile::{parse_profile, LoadedProfile};
+use fleetbench_profile::{parse_profile, LoadedProfile};
 use std::fmt::Write as _;
 use std::path::Path;
 

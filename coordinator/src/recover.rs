@@ -6,12 +6,11 @@
 
 use crate::collect::StageCollector;
 use crate::store::{read_snapshots, RunStore, StoreError};
-use fleetbench_common::plan::{RunPlan, StagePlan};
-use fleetbench_common::profile::{parse_profile, LoadedProfile};
-use fleetbench_common::report::{
-    build_stage_report, AgentInfo, BenchmarkRun, DeviceInfo, EndpointFacts, StageInput,
-};
-use fleetbench_common::role::Role;
+use fleetbench_model::hosts::{AgentInfo, DeviceInfo};
+use fleetbench_model::role::Role;
+use fleetbench_model::spec::{RunPlan, StagePlan};
+use fleetbench_profile::{parse_profile, LoadedProfile};
+use fleetbench_report::{build_stage_report, BenchmarkRun, EndpointFacts, StageInput};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! [`redact`] (for what is printed on stdout) write each as `<redacted>`. The run directory's
 //! files are redacted by the store ([`crate::store::RunStore::with_secrets`]).
 
-use fleetbench_common::profile::Secrets;
+use fleetbench_profile::Secrets;
 use std::sync::RwLock;
 
 static REGISTERED: RwLock<Option<Secrets>> = RwLock::new(None);

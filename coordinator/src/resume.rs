@@ -15,8 +15,8 @@ use crate::run::{run_stages, RunError, RunOptions};
 use crate::stage::{cancel, handle_event, StageContext};
 use crate::state_dir::unfinished_runs;
 use crate::store::RunStore;
-use fleetbench_common::clock::unix_ns;
-use fleetbench_common::plan::StagePlan;
+use fleetbench_model::clock::unix_ns;
+use fleetbench_model::spec::StagePlan;
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
 use serde_json::{json, Value};
@@ -251,10 +251,7 @@ async fn collect_resumed(
 }
 
 /// The resumed stage's report and whether every shard finished: partial unless all did.
-fn resumed_report(
-    r: &Resumed,
-    lost: Vec<String>,
-) -> (fleetbench_common::report::BenchmarkRun, bool) {
+fn resumed_report(r: &Resumed, lost: Vec<String>) -> (fleetbench_report::BenchmarkRun, bool) {
     let complete = r.collector.complete() && lost.is_empty();
     let mut extra = serde_json::Map::new();
     extra.insert("recovered_after_restart".into(), json!(true));

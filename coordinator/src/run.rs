@@ -11,15 +11,16 @@
 use crate::hub::{Hub, Progress};
 use crate::stage::{run_stage, StageContext, StageError};
 use crate::store::RunStore;
-use fleetbench_common::clock::unix_ns;
-use fleetbench_common::plan::{plan_run, Member, RunPlan};
-use fleetbench_common::profile::LoadedProfile;
-use fleetbench_common::report::{
-    assess, verdicts_markdown, vllm_results, vllm_table, with_verdicts, AgentInfo, BenchmarkRun,
-    StageVerdict,
-};
+use fleetbench_model::clock::unix_ns;
+use fleetbench_model::hosts::AgentInfo;
+use fleetbench_model::spec::{Member, RunPlan};
+use fleetbench_profile::plan::plan_run;
+use fleetbench_profile::LoadedProfile;
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
+use fleetbench_report::{
+    assess, verdicts_markdown, vllm_results, vllm_table, with_verdicts, BenchmarkRun, StageVerdict,
+};
 use serde::Serialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -65,7 +66,7 @@ pub enum RunError {
         waited: Duration,
     },
     #[error(transparent)]
-    Plan(#[from] fleetbench_common::plan::PlanError),
+    Plan(#[from] fleetbench_profile::plan::PlanError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
@@ -80,7 +81,7 @@ pub enum RunError {
 
 /// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
 fn new_run_id() -> String {
-    let t = fleetbench_common::clock::utc(unix_ns() / 1_000_000_000);
+    let t = fleetbench_model::clock::utc(unix_ns() / 1_000_000_000);
     format!(
         "{:04}{:02}{:02}-{:02}{:02}{:02}-{:04x}",
         t.year,

@@ -7,9 +7,9 @@ use crate::hub::{AgentEvent, Hub};
 use crate::probe;
 use crate::run::{start_run, RunOptions, RunRequest};
 use crate::submit_gate::{SubmitGate, MAX_PER_CLIENT, MAX_PROFILE_BYTES, PARSE_TIME_LIMIT};
-use fleetbench_common::profile::{parse_profile_env, EnvSource, LoadedProfile};
-use fleetbench_common::token::Access;
-use fleetbench_common::{PROTOCOL_VERSION, SOFTWARE_VERSION};
+use fleetbench_model::token::Access;
+use fleetbench_model::{PROTOCOL_VERSION, SOFTWARE_VERSION};
+use fleetbench_profile::{parse_profile_env, EnvSource, LoadedProfile};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::agent_message::Body as Up;
 use fleetbench_proto::v1::control_server::Control;
@@ -134,7 +134,7 @@ impl Control for ControlService {
                 options: RunOptions {
                     max_failure_rate: r
                         .max_failure_rate
-                        .unwrap_or(fleetbench_common::report::DEFAULT_MAX_FAILURE_RATE),
+                        .unwrap_or(fleetbench_report::DEFAULT_MAX_FAILURE_RATE),
                     preflight: !r.no_preflight,
                     require_pd: r.require_pd,
                 },
@@ -387,8 +387,8 @@ fn parse_submitted(
     text: &str,
     origin: &str,
     env: &std::collections::HashMap<String, String>,
-) -> Result<LoadedProfile, fleetbench_common::profile::ProfileError> {
-    let stem = fleetbench_common::profile::profile_stem(Path::new(origin), "profile");
+) -> Result<LoadedProfile, fleetbench_profile::ProfileError> {
+    let stem = fleetbench_profile::profile_stem(Path::new(origin), "profile");
     let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut loaded = parse_profile_env(text, Path::new(origin), &stem, &[], EnvSource::Sent(&env))?;
     for v in env.values() {

@@ -6,13 +6,14 @@
 use crate::collect::StageCollector;
 use crate::fleet::Fleet;
 use crate::hub::Progress;
-use fleetbench_common::plan::{RunPlan, StagePlan};
-use fleetbench_common::profile::LoadedProfile;
-use fleetbench_common::report::{
-    attach_pd_path, build_stage_report, declares_pd, judge, AgentInfo, BenchmarkRun, EndpointFacts,
+use fleetbench_model::hosts::AgentInfo;
+use fleetbench_model::spec::{RunPlan, StagePlan};
+use fleetbench_profile::LoadedProfile;
+use fleetbench_proto::v1 as wire;
+use fleetbench_report::{
+    attach_pd_path, build_stage_report, declares_pd, judge, BenchmarkRun, EndpointFacts,
     ShardTally, StageInput, StageVerdict, VerdictInputs, DEFAULT_MAX_FAILURE_RATE,
 };
-use fleetbench_proto::v1 as wire;
 use serde::Serialize;
 use tokio::sync::watch;
 

@@ -8,9 +8,9 @@
 //! (BenchmarkRun 0.1), `summary.md` + `summary.json`. The llm-d reports (0.2.1 and the copies
 //! under llm-d's file names) and the vLLM dashboard files are rebuilt from these by `render`.
 
-use fleetbench_common::profile::Secrets;
-use fleetbench_common::report::BenchmarkRun;
+use fleetbench_profile::Secrets;
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::BenchmarkRun;
 use prost::Message;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

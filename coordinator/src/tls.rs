@@ -5,7 +5,7 @@
 //! token on every call). rustls with the `ring` provider, through tonic.
 
 use crate::auth::Authenticator;
-use fleetbench_common::token::{Access, TokenError, Tokens, TOKEN_HEADER};
+use fleetbench_model::token::{Access, TokenError, Tokens, TOKEN_HEADER};
 use fleetbench_proto::v1::control_client::ControlClient;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -312,11 +312,11 @@ fn read_yaml(path: &Path) -> Result<Value> {
 }
 
 /// Every report of stage K that the run wrote, checked by the project's checker of its format
-/// (`fleetbench_common::report::check_v0_1` / `check_v0_2_1`: required fields, units, enums as
+/// (`fleetbench_report::check_v0_1` / `check_v0_2_1`: required fields, units, enums as
 /// llm-d's published schemas state them); the copies under llm-d's names hold the same report.
 /// Returns the v0.2.1 report when the run wrote one.
 pub fn check_stage_formats(run: &Path, stage: u32) -> Result<Option<Value>> {
-    use fleetbench_common::report::{check_v0_1, check_v0_2_1};
+    use fleetbench_report::{check_v0_1, check_v0_2_1};
     let v01: Value = serde_json::from_slice(&std::fs::read(
         run.join(format!("stage-{stage}/report.json")),
     )?)?;
@@ -380,7 +380,7 @@ pub fn num(v: &Value, path: &str) -> f64 {
 /// The rules of `docs/report-0.1.md` that a report must meet: required fields, units
 /// from the allowed sets, equal list lengths, load.name from the five generators, host types.
 pub fn check_benchmark_run(r: &Value) {
-    if let Err(e) = fleetbench_common::report::check_v0_1(r) {
+    if let Err(e) = fleetbench_report::check_v0_1(r) {
         panic!("report v0.1 fails its format check: {}", e.join("; "));
     }
     assert_eq!(r["version"], "0.1");

@@ -13,9 +13,9 @@ pub use tls::{EndpointTrust, TrustError};
 
 use crate::request::{Failure, RequestData, RequestRecord, TokenSource};
 use bytes::Bytes;
-use fleetbench_common::plan::EndpointSpec;
-use fleetbench_common::profile::ApiType;
-use fleetbench_common::tokenize::count_words;
+use fleetbench_model::settings::ApiType;
+use fleetbench_model::spec::EndpointSpec;
+use fleetbench_model::tokenize::count_words;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

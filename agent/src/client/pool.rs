@@ -12,7 +12,7 @@
 
 use super::tls::TlsTarget;
 use bytes::Bytes;
-use fleetbench_common::profile::HttpVersion;
+use fleetbench_model::settings::HttpVersion;
 use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;

@@ -9,7 +9,7 @@
 //! Client identity (mutual TLS): the profile's `server.cert_path`/`key_path`, PEM files read on
 //! the agent's own host when its stage's client is made.
 
-use fleetbench_common::profile::{ClientCert, HttpVersion};
+use fleetbench_model::settings::{ClientCert, HttpVersion};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::RootCertStore;

@@ -7,6 +7,7 @@ pub mod engine;
 mod exposition;
 pub mod gpu;
 pub mod host;
+pub mod summary;
 
 use fleetbench_proto::v1 as wire;
 use gpu::{FakeBackend, FakeGpu, GpuBackend, NvmlBackend};

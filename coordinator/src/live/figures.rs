@@ -5,9 +5,9 @@
 
 use crate::collect::{ShardLive, StageCollector};
 use crate::fleet::Fleet;
-use fleetbench_common::measure::Metric;
-use fleetbench_common::plan::{StageLoad, StagePlan};
-use fleetbench_common::report::AgentInfo;
+use fleetbench_model::hosts::AgentInfo;
+use fleetbench_model::measure::Metric;
+use fleetbench_model::spec::{StageLoad, StagePlan};
 use fleetbench_proto::v1 as wire;
 use std::collections::BTreeMap;
 use std::time::Duration;

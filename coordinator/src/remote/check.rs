@@ -5,10 +5,10 @@
 
 use crate::hub::Hub;
 use crate::redact::redact;
-use fleetbench_common::clock::unix_ns;
-use fleetbench_common::plan::plan_run;
-use fleetbench_common::profile::LoadedProfile;
-use fleetbench_common::SOFTWARE_VERSION;
+use fleetbench_model::clock::unix_ns;
+use fleetbench_model::SOFTWARE_VERSION;
+use fleetbench_profile::plan::plan_run;
+use fleetbench_profile::LoadedProfile;
 use fleetbench_proto::v1 as wire;
 use std::sync::Arc;
 use std::time::Duration;

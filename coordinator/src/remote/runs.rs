@@ -3,8 +3,8 @@
 //! its profile, state, start, stages done and worst verdict, read from the run's own files.
 
 use crate::hub::Hub;
-use fleetbench_common::report::{worst, StageVerdict};
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::{worst, StageVerdict};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -6,8 +6,8 @@
 
 use super::Remote;
 use anyhow::bail;
-use fleetbench_common::profile::env_values;
-use fleetbench_common::role::Role;
+use fleetbench_model::role::Role;
+use fleetbench_profile::env_values;
 use fleetbench_proto::v1 as wire;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -5,10 +5,10 @@
 //! than as a difference. The first run is the baseline: Δ = X − A, Δ % = (X − A) / A. The same
 //! comparison becomes a page ([`super::compare_html`]).
 
+use super::error::RenderError;
 use super::load::{load_run, Depth, RunData, StageData};
 use super::table::cell_text;
-use super::RenderError;
-use fleetbench_common::report::{assess, summary_rows, BenchmarkRun, Cell, Verdict, COLUMNS};
+use fleetbench_report::{assess, summary_rows, BenchmarkRun, Cell, Verdict, COLUMNS};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -27,14 +27,6 @@ pub(crate) struct Compared {
 pub(crate) struct Group {
     pub load: String,
     pub members: Vec<Option<usize>>,
-}
-
-/// What `report compare` found.
-pub struct Comparison {
-    /// The table as markdown, with the stages that have no partner.
-    pub markdown: String,
-    /// The comparison page (self-contained HTML).
-    pub html: String,
 }
 
 /// A stage's load as a pairing key: `10 req/s`, `4 users`, else `label <label>`.
@@ -314,16 +306,6 @@ pub(crate) fn markdown(runs: &[Compared], groups: &[Group]) -> String {
         }
     }
     out
-}
-
-/// Compares the runs in `dirs` (at least two; the first is the baseline).
-pub fn compare_runs(dirs: &[PathBuf]) -> Result<Comparison, RenderError> {
-    let runs = read_runs(dirs)?;
-    let groups = pair(&runs);
-    Ok(Comparison {
-        markdown: markdown(&runs, &groups),
-        html: super::compare_html::page(&runs, &groups),
-    })
 }
 
 #[cfg(test)]

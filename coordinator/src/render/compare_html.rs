@@ -3,25 +3,26 @@
 //! TTFT p50 and ITL p50 vs load, and the efficiency Pareto plot), the stages without a partner
 //! and the table of [`super::compare`]. Failed stages are left out of the plots.
 
+use super::chart::{color, Chart, Series};
 use super::compare::{lines, unpaired, Compared, Group};
 use super::html::{escape, figure, STYLE};
 use super::pareto::{pareto_front, tokens_per_sec_per_user};
-use super::plots::{color, inline_svg, load_axis, Chart, Series};
+use super::plots::{inline_svg, load_axis};
 use plotters::prelude::SeriesLabelPosition;
 use std::fmt::Write;
 
 /// What a chart plots per stage.
-type Pick = fn(&fleetbench_common::report::BenchmarkRun) -> Option<f64>;
+type Pick = fn(&fleetbench_report::BenchmarkRun) -> Option<f64>;
 
-fn output_tps(r: &fleetbench_common::report::BenchmarkRun) -> Option<f64> {
+fn output_tps(r: &fleetbench_report::BenchmarkRun) -> Option<f64> {
     r.metrics.throughput.output_tokens_per_sec
 }
 
-fn ttft_p50(r: &fleetbench_common::report::BenchmarkRun) -> Option<f64> {
+fn ttft_p50(r: &fleetbench_report::BenchmarkRun) -> Option<f64> {
     r.metrics.latency.time_to_first_token.p50
 }
 
-fn itl_p50(r: &fleetbench_common::report::BenchmarkRun) -> Option<f64> {
+fn itl_p50(r: &fleetbench_report::BenchmarkRun) -> Option<f64> {
     r.metrics
         .latency
         .inter_token_latency

@@ -5,7 +5,7 @@
 use super::load::RunData;
 use super::plots::Plot;
 use super::table::cell_text;
-use fleetbench_common::report::{
+use fleetbench_report::{
     assess, printable, worst, Cell, StageVerdict, Statistics, Verdict, COLUMNS,
 };
 use serde_json::Value;
@@ -390,7 +390,7 @@ fn scenario(h: &mut String, run: &RunData) {
 
 /// The per-pool breakdown, each stage's P/D path check and its TTFT split.
 fn pools(h: &mut String, run: &RunData) {
-    use fleetbench_common::report::{pool_rows, stage_pd_lines, POOL_COLUMNS};
+    use fleetbench_report::{pool_rows, stage_pd_lines, POOL_COLUMNS};
     let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
     let rows = pool_rows(&reports);
     if rows.is_empty() {

@@ -8,12 +8,12 @@
 //! `stage-<k>/report.{yaml,json}` (v0.1) are always written: every other output is rebuilt from
 //! them. The report format selects which llm-d reports are written besides.
 
+use super::error::{write, RenderError};
 use super::load::{load_run, Depth};
-use super::{write, RenderError};
 use crate::store::read_snapshots;
-use fleetbench_common::measure::Measurements;
-use fleetbench_common::report::{build_v021, RequestInterval, ResourceInterval, V021Input};
+use fleetbench_model::measure::Measurements;
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::{build_v021, RequestInterval, ResourceInterval, V021Input};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -3,11 +3,11 @@
 //! run written by an older version renders as long as its reports parse; what is missing (a
 //! snapshot log, the plan) becomes a warning and the plots that need it are left out.
 
-use super::RenderError;
+use super::error::RenderError;
 use crate::store::read_snapshots;
-use fleetbench_common::measure::{Measurements, Metric};
-use fleetbench_common::report::BenchmarkRun;
+use fleetbench_model::measure::{Measurements, Metric};
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::BenchmarkRun;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -11,8 +11,11 @@
 //! snapshot interval), `profile.yaml` (SLOs) and the snapshot logs (`snapshots/stage-<k>.pb`:
 //! distributions and time series); it writes nothing else.
 
+mod chart;
 mod compare;
 mod compare_html;
+mod comparison;
+mod error;
 mod html;
 mod llmd;
 mod load;
@@ -20,36 +23,23 @@ mod pareto;
 mod plots;
 mod table;
 
-pub use compare::{compare_runs, Comparison};
+pub use comparison::{compare_runs, Comparison};
+pub use error::RenderError;
 pub use llmd::{v0_1_name, v0_2_1_name, write_llm_d_reports, ReportFormat};
 pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
 pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
 // The sweep summary draws its Pareto plot and page with the same pieces.
+pub(crate) use chart::Chart;
 pub(crate) use html::escape;
 pub(crate) use pareto::{pareto_chart, tokens_per_sec_per_user, Group as ParetoGroup};
-pub(crate) use plots::{render_chart, Chart};
+pub(crate) use plots::render_chart;
 
-use fleetbench_common::report::{
+use error::write;
+use fleetbench_report::{
     assess, pools_markdown, summary_rows, verdicts_markdown, vllm_results, vllm_table,
     with_verdicts, BenchmarkRun, StageVerdict,
 };
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{0}: no stage reports (stage-<k>/report.json): is this a run directory?")]
-    NoReports(PathBuf),
-    #[error("plot {name}: {message}")]
-    Plot { name: String, message: String },
-}
 
 /// What [`render_run`] wrote.
 #[derive(Debug, Clone)]
@@ -63,13 +53,6 @@ pub struct RenderSummary {
     pub verdicts: Vec<StageVerdict>,
     /// What could not be read (a missing snapshot log, say) and was left out.
     pub warnings: Vec<String>,
-}
-
-pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), RenderError> {
-    std::fs::write(path, contents).map_err(|source| RenderError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// A test name as a file name: anything but letters, digits, `.`, `-` and `_` becomes `_`.

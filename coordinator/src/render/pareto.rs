@@ -4,8 +4,8 @@
 //! them. `report.html` draws it over a run's stages (one group), `sweep.html` over the sweep's
 //! points (a group per point: its stages, or its probes that met the SLA).
 
-use super::plots::{color, Chart, Series};
-use fleetbench_common::report::BenchmarkRun;
+use super::chart::{color, Chart, Series};
+use fleetbench_report::BenchmarkRun;
 use plotters::prelude::{RGBColor, SeriesLabelPosition};
 
 /// One series of the chart: its (tok/s per user, tok/s per GPU) points and their labels.

@@ -8,10 +8,11 @@
 //! the run (completed requests and TTFT p50/p99 per snapshot interval; accelerator power per host
 //! group and the engine queue where the agents sampled telemetry).
 
+use super::chart::{color, Chart, Series};
+use super::error::{write, RenderError};
 use super::load::{IntervalPoint, RunData, StageData};
 use super::pareto::{pareto_chart, tokens_per_sec_per_user, Group};
-use super::RenderError;
-use fleetbench_common::measure::Metric;
+use fleetbench_model::measure::Metric;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -26,81 +27,12 @@ const FONT: &str = "sans-serif";
 const INLINE_TEXT_SCALE: f64 = 1.3;
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
 
-/// Tableau 10.
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-pub(crate) fn color(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
-}
-
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The shipped font is a valid TrueType file (a unit test draws with it).
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES);
     });
-}
-
-/// One line and/or set of markers.
-#[derive(Debug, Clone)]
-pub struct Series {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-    pub color: RGBColor,
-    pub line: bool,
-    pub markers: bool,
-    /// Shown in the legend (off for the second and later pieces of one logical series).
-    pub legend: bool,
-    /// Text next to each point (same length as `points`, or empty).
-    pub labels: Vec<String>,
-}
-
-impl Series {
-    pub(crate) fn new(name: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Series {
-        Series {
-            name: name.into(),
-            points,
-            color,
-            line: true,
-            markers: false,
-            legend: true,
-            labels: Vec::new(),
-        }
-    }
-
-    pub(crate) fn with_markers(mut self) -> Series {
-        self.markers = true;
-        self
-    }
-}
-
-/// A chart: what is drawn, with units in the axis descriptions.
-#[derive(Debug, Clone)]
-pub struct Chart {
-    /// File stem under `plots/`.
-    pub name: String,
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub series: Vec<Series>,
-    /// A fixed y range (CDFs: 0–100 %); otherwise from 0 to the data's maximum plus headroom.
-    pub y_range: Option<(f64, f64)>,
-    /// Start the x axis at 0 (loads, time); off where the data sit far from 0 (CDFs, Pareto).
-    pub x_from_zero: bool,
-    /// Vertical marks with a label at the top (stage starts in time series).
-    pub marks: Vec<(f64, String)>,
-    pub legend_at: SeriesLabelPosition,
 }
 
 /// A drawn chart: its title and the SVG text to inline into the HTML page.
@@ -298,8 +230,8 @@ pub fn render_chart(c: &Chart, dir: &Path) -> Result<Plot, RenderError> {
         source,
     })?;
     let png_path = plots.join(format!("{}.png", c.name));
-    super::write(&png_path, &encode_png(&rgb).map_err(plot_err)?)?;
-    super::write(&plots.join(format!("{}.svg", c.name)), svg.as_bytes())?;
+    write(&png_path, &encode_png(&rgb).map_err(plot_err)?)?;
+    write(&plots.join(format!("{}.svg", c.name)), svg.as_bytes())?;
     Ok(Plot {
         name: c.name.clone(),
         title: c.title.clone(),

@@ -3,9 +3,7 @@
 //! highest stage that met it.
 
 use super::load::{RunData, StageData};
-use fleetbench_common::report::{
-    assess, verdict_lines, worst, Cell, StageVerdict, Statistics, COLUMNS,
-};
+use fleetbench_report::{assess, verdict_lines, worst, Cell, StageVerdict, Statistics, COLUMNS};
 use serde_json::Value;
 
 /// A cell as text: numbers with two decimals, so that columns line up.
@@ -252,7 +250,7 @@ pub fn summary_txt(run: &RunData, rows: &[Vec<Cell>], headline: &[String]) -> St
         out.push('\n');
     }
     let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
-    for l in fleetbench_common::report::stage_pd_lines(&reports) {
+    for l in fleetbench_report::stage_pd_lines(&reports) {
         out.push_str(&l);
         out.push('\n');
     }
@@ -352,7 +350,7 @@ mod tests {
             warnings: Vec::new(),
         };
         let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
-        let rows = fleetbench_common::report::summary_rows("t", &reports);
+        let rows = fleetbench_report::summary_rows("t", &reports);
         let h = headline(&run, &rows);
         assert!(h[0].contains("20.00 req/s (t_qps_20)"), "{h:?}");
         assert!(h[1].contains("200.00 tok/s (t_qps_20)"), "{h:?}");

@@ -2,19 +2,19 @@
 //! search's probes (each a run of [`start_run`], its directory moved under the point), record
 //! the point, and write the sweep summary after every point so a stopped sweep still has one.
 
+use super::error::SweepError;
 use super::profile::PointProfile;
 use super::ready::{reconfigure, wait_ready, Readiness};
 use super::search::{meets, Bisection};
-use super::spec::{OnFailure, Point, SearchOver, SearchSpec, Sweep};
+use super::spec::{over_name, OnFailure, Point, SearchOver, SearchSpec, Sweep};
 use super::summary::{figures, PointStatus, PointSummary, Probe, SlaResult, SweepSummary};
-use super::SweepError;
 use crate::hub::Hub;
 use crate::live;
 use crate::redact::register as register_secrets;
 use crate::run::{start_run, RunOptions, RunOutcome, RunRequest};
 use fleetbench_agent::client::EndpointTrust;
-use fleetbench_common::clock::{unix_ns, utc};
-use fleetbench_common::profile::LoadedProfile;
+use fleetbench_model::clock::{unix_ns, utc};
+use fleetbench_profile::LoadedProfile;
 use serde_norway::{Mapping, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -311,13 +311,6 @@ async fn search_point(
     Ok(SlaResult::new(s, &sweep.sla, &b, probes))
 }
 
-pub(crate) fn over_name(o: SearchOver) -> &'static str {
-    match o {
-        SearchOver::Rate => "rate",
-        SearchOver::Concurrency => "concurrency",
-    }
-}
-
 /// The profile text with its `load` reduced to one probe stage at `value`: a constant-rate
 /// stage (the profile's poisson or gamma arrivals kept) or a closed loop of `value` users,
 /// `probe_duration` seconds long.
@@ -374,7 +367,7 @@ pub(crate) fn probe_text(
 mod tests {
     use super::*;
 
-    use fleetbench_common::profile::parse_profile_with;
+    use fleetbench_profile::parse_profile_with;
 
     #[test]
     fn a_probe_replaces_the_stages_with_one_stage_at_its_value() {

@@ -11,6 +11,7 @@
 //! and `plots/pareto.{png,svg}` there ([`summary`]). `coordinator validate FILE` checks a sweep
 //! file and every point's profile without running anything ([`validate`]).
 
+mod error;
 pub mod execute;
 pub mod profile;
 pub mod ready;
@@ -19,49 +20,7 @@ pub mod spec;
 pub mod summary;
 pub mod validate;
 
+pub use error::SweepError;
 pub use execute::{run_sweep, sweep_id, SweepRequest};
 pub use spec::{load_sweep, Sweep};
 pub use summary::SweepSummary;
-
-use std::path::PathBuf;
-use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SweepError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}")]
-    Parse { file: PathBuf, message: String },
-    #[error("{file}: {key}: {message}")]
-    Invalid {
-        file: PathBuf,
-        key: String,
-        message: String,
-    },
-    #[error(transparent)]
-    Profile(#[from] fleetbench_common::profile::ProfileError),
-    #[error("point {point}: {source}")]
-    PointProfile {
-        point: String,
-        #[source]
-        source: fleetbench_common::profile::ProfileError,
-    },
-    #[error("point {point}: reconfigure failed: {message}")]
-    Reconfigure { point: String, message: String },
-    #[error("point {point}: not ready after {waited:?}: {reason}")]
-    NotReady {
-        point: String,
-        waited: Duration,
-        reason: String,
-    },
-    #[error("point {point}: run failed: {message}")]
-    Run { point: String, message: String },
-    #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
-    #[error("stopped (a stop request)")]
-    Stopped,
-}

@@ -2,11 +2,9 @@
 //! file's `overrides` filled with its values) and the command line's, parsed and checked as
 //! `coordinator run` would; probes parse their variants of its text again.
 
+use super::error::SweepError;
 use super::spec::{Point, Sweep};
-use super::SweepError;
-use fleetbench_common::profile::{
-    apply_overrides, parse_profile_with, profile_stem, LoadedProfile,
-};
+use fleetbench_profile::{apply_overrides, parse_profile_with, profile_stem, LoadedProfile};
 use std::path::PathBuf;
 
 /// The profile one point runs: its text with the overrides applied, and that text parsed.

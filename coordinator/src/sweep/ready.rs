@@ -5,12 +5,12 @@
 //! agent's own HTTP client (`http://`, or `https://` with its rustls trust), so readiness
 //! reaches whatever endpoint the agents can.
 
-use super::SweepError;
+use super::error::SweepError;
 use crate::hub::Hub;
 use bytes::Bytes;
 use fleetbench_agent::client::{EndpointClient, EndpointTrust, Timeouts};
-use fleetbench_common::plan::EndpointSpec;
-use fleetbench_common::profile::{ApiType, HttpVersion};
+use fleetbench_model::settings::{ApiType, HttpVersion};
+use fleetbench_model::spec::EndpointSpec;
 use http_body_util::{BodyExt, Full, Limited};
 use std::collections::BTreeMap;
 use std::path::Path;

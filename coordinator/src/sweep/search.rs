@@ -3,17 +3,7 @@
 //! check of one probe's report against the targets (from the report's own percentiles).
 
 use super::spec::{SearchOver, SearchSpec, Target};
-use fleetbench_common::report::{BenchmarkRun, StageVerdict, Statistics, Verdict};
-
-/// Probes a search of `lo..hi` may need to reach `hi / lo <= 1 + precision`: the halvings of
-/// the bracket (in log space) plus one probe that confirms an end no halving tested.
-pub fn probes_needed(lo: f64, hi: f64, precision: f64) -> u32 {
-    let halvings = ((hi / lo).ln() / (1.0 + precision).ln())
-        .log2()
-        .ceil()
-        .max(0.0);
-    halvings as u32 + 1
-}
+use fleetbench_report::{BenchmarkRun, StageVerdict, Statistics, Verdict};
 
 /// The state of one point's bisection.
 #[derive(Debug, Clone)]
@@ -156,6 +146,7 @@ pub fn meets(r: &BenchmarkRun, verdict: &StageVerdict, targets: &[Target]) -> (b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::spec::probes_needed;
 
     fn spec(over: SearchOver, lo: f64, hi: f64, max_probes: u32, precision: f64) -> SearchSpec {
         SearchSpec {

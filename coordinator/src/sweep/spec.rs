@@ -3,7 +3,7 @@
 //! checked before anything runs (every point's command, profile overrides and agent counts are
 //! filled in once; the command's `{coordinator}`, the listen address, when the point runs).
 
-use super::SweepError;
+use super::error::SweepError;
 use serde::Deserialize;
 use serde_norway::Value;
 use std::collections::BTreeMap;
@@ -209,7 +209,7 @@ pub fn load_sweep(path: &Path) -> Result<Sweep, SweepError> {
 fn check(path: &Path, f: SweepFile) -> Result<Sweep, SweepError> {
     let name = f
         .name
-        .unwrap_or_else(|| fleetbench_common::profile::profile_stem(path, "sweep"));
+        .unwrap_or_else(|| fleetbench_profile::profile_stem(path, "sweep"));
     if !is_name(&name) {
         return Err(invalid(
             path,
@@ -559,7 +559,7 @@ fn check_search(file: &Path, s: &SearchSpec) -> Result<(), SweepError> {
         ));
     }
     check_seconds(file, "search.probe_duration", s.probe_duration)?;
-    let needed = super::search::probes_needed(s.lo, s.hi, s.precision);
+    let needed = probes_needed(s.lo, s.hi, s.precision);
     if needed > s.max_probes {
         return Err(invalid(
             file,
@@ -571,6 +571,24 @@ fn check_search(file: &Path, s: &SearchSpec) -> Result<(), SweepError> {
         ));
     }
     Ok(())
+}
+
+/// Probes a search of `lo..hi` may need to reach `hi / lo <= 1 + precision`: the halvings of
+/// the bracket (in log space) plus one probe that confirms an end no halving tested.
+pub fn probes_needed(lo: f64, hi: f64, precision: f64) -> u32 {
+    let halvings = ((hi / lo).ln() / (1.0 + precision).ln())
+        .log2()
+        .ceil()
+        .max(0.0);
+    halvings as u32 + 1
+}
+
+/// The name of what a search varies, as the sweep file and the summaries write it.
+pub(crate) fn over_name(o: SearchOver) -> &'static str {
+    match o {
+        SearchOver::Rate => "rate",
+        SearchOver::Concurrency => "concurrency",
+    }
 }
 
 #[cfg(test)]

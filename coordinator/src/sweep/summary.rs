@@ -3,13 +3,13 @@
 //! per GPU vs tok/s per user, one series per point, and the front across points) and
 //! `sweep.html`, one self-contained page.
 
+use super::error::SweepError;
 use super::search::Bisection;
 use super::spec::{OnFailure, Point, SearchOver, SearchSpec, Sweep, Target};
-use super::SweepError;
 use crate::render::{
     escape, pareto_chart, render_chart, tokens_per_sec_per_user, Chart, ParetoGroup,
 };
-use fleetbench_common::report::{worst, BenchmarkRun, StageVerdict, Verdict};
+use fleetbench_report::{worst, BenchmarkRun, StageVerdict, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -148,7 +148,7 @@ impl SlaResult {
 
     /// The answer as a person reads it.
     fn describe(&self) -> String {
-        let over = super::execute::over_name(self.over);
+        let over = super::spec::over_name(self.over);
         match (self.found, self.upper) {
             (Some(f), Some(u)) => format!(
                 "max {over} meeting the SLA: {f:.3} (next probe up, {u:.3}, missed; within {:.1}%)",

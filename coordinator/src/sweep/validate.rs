@@ -3,11 +3,11 @@
 //! command line's) parsed and checked, and with an SLA search the probe profiles at both ends
 //! of its range — nothing is run. Errors name the file, the key, the value and the point.
 
+use super::error::SweepError;
 use super::execute::probe_text;
 use super::profile::PointProfile;
 use super::spec::{Point, Sweep};
-use super::SweepError;
-use fleetbench_common::profile::LoadedProfile;
+use fleetbench_profile::LoadedProfile;
 use std::path::Path;
 
 /// Whether `path` is a sweep file (a mapping with `points` and `profile`) rather than a

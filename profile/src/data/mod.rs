@@ -1,0 +1,19 @@
+//! The request data a profile names, read by the coordinator when it loads the profile:
+//! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
+//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`), and the [`DataSpec`] every shard
+//! carries (`plan.rs`).
+//!
+//! [`DataSpec`]: fleetbench_model::data::DataSpec
+
+pub(crate) mod azure;
+pub(crate) mod files;
+pub(crate) mod hub;
+pub(crate) mod plan;
+pub(crate) mod tokenizer;
+
+#[cfg(test)]
+mod conversation_tests;
+#[cfg(test)]
+mod hub_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! inference-perf keys beyond the stages and the data: what fleetbench maps them onto
+//! (`metrics.prometheus`, `api.response_format`, `api.session_id_header_key`, `load.trace`,
+//! `circuit_breakers`), and the ones it refuses, each with the reason and what to do instead.
+
+use crate::breaker::Trigger;
+use crate::error::ProfileError;
+use crate::model::{DataType, LoadType, Profile};
+use serde_norway::Value;
+use std::path::Path;
+
+/// Refuses the inference-perf keys that fleetbench does not implement, naming why.
+pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    const MULTIMODAL: &str =
+        "multimodal requests (image, audio and video content parts) are not implemented yet";
+    const SESSIONS: &str = "replaying traced agent sessions is not implemented yet: fleetbench does not read trace files into a graph of calls that wait for earlier calls and carry their live output; load type trace_session_replay runs the sessions of data types conversation_replay, multi_turn and shared_prefix with enable_multi_turn_chat";
+    const SLO_HEADERS: &str =
+        "per-request SLO headers are not sent yet; give the objectives in the `slo` section";
+    let data = &p.data;
+    let sp = data.shared_prefix.as_ref();
+    let storage = p.storage.as_ref();
+    let refused: [(&str, bool, &str); 16] = [
+        ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
+        ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
+        ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
+        (
+            "api.session_token_header_key",
+            p.api.session_token_header_key.is_some(),
+            "echoing a server-assigned session token is not implemented yet",
+        ),
+        ("data.multimodal", data.multimodal.is_some(), MULTIMODAL),
+        (
+            "data.shared_prefix.multimodal",
+            sp.is_some_and(|s| s.multimodal.is_some()),
+            MULTIMODAL,
+        ),
+        ("data.visionarena", data.visionarena.is_some(), MULTIMODAL),
+        (
+            "data.use_chat_template",
+            data.use_chat_template
+                .as_ref()
+                .is_some_and(|v| v != &Value::Bool(false)),
+            "templating prompts with the tokenizer's chat template is not implemented yet; use api.type chat",
+        ),
+        ("data.otel_trace_replay", data.otel_trace_replay.is_some(), SESSIONS),
+        ("data.weka_trace_replay", data.weka_trace_replay.is_some(), SESSIONS),
+        (
+            "data.corpus_file_path",
+            data.corpus_file_path.is_some(),
+            "prompts are synthesized from the tokenizer's vocabulary, not from a corpus file",
+        ),
+        (
+            "load.sweep",
+            p.load.sweep.is_some(),
+            "the automatic saturation sweep is not implemented yet; list the rates instead (load.rates: [...] with load.stage_duration)",
+        ),
+        (
+            "load.request_retries",
+            p.load.request_retries.is_some() || p.load.request_retry_backoff_sec.is_some(),
+            "an agent sends each request once (one resend on a fresh connection when a kept-alive one was closed)",
+        ),
+        (
+            "load.circuit_breakers",
+            p.load.circuit_breakers.as_ref().is_some_and(|c| !c.is_empty()),
+            "stopping a stage on a circuit breaker is not implemented yet",
+        ),
+        (
+            "storage.google_cloud_storage",
+            storage.is_some_and(|s| s.google_cloud_storage.is_some()),
+            "results are written under storage.local_storage.path; upload them from there",
+        ),
+        (
+            "storage.simple_storage_service",
+            storage.is_some_and(|s| s.simple_storage_service.is_some()),
+            "results are written under storage.local_storage.path; upload them from there",
+        ),
+    ];
+    match refused.iter().find(|(_, set, _)| *set) {
+        Some((key, _, reason)) => Err(ProfileError::NotSupported {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            reason: reason.to_string(),
+            line: None,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The keys fleetbench maps onto its own machinery, checked.
+pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |key: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    if let Some(rf) = &p.api.response_format {
+        if rf.kind == crate::model::ResponseFormatType::JsonSchema && rf.json_schema.is_none() {
+            return Err(invalid(
+                "api.response_format.json_schema",
+                "required for type json_schema: the JSON schema the output must follow (or type json_object)".into(),
+            ));
+        }
+    }
+    if p.load.trace.is_some() && p.load.kind != LoadType::Trace {
+        return Err(invalid(
+            "load.trace",
+            "is only read by load type trace_replay".into(),
+        ));
+    }
+    if p.data.trace.is_some() && !matches!(p.data.kind, DataType::Random | DataType::Synthetic) {
+        return Err(invalid(
+            "data.trace",
+            "is only read by data types random and synthetic".into(),
+        ));
+    }
+    if let Some(key) = &p.api.session_id_header_key {
+        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if key.is_empty() || !key.chars().all(tchar) {
+            return Err(invalid(
+                "api.session_id_header_key",
+                format!("{key:?}: an HTTP header name (letters, digits, - and the other token characters)"),
+            ));
+        }
+    }
+    validate_metrics(p, file)?;
+    validate_breakers(p, file)
+}
+
+/// `metrics`: `type: default` (none), or `type: prometheus` with `prometheus.url`, which the
+/// first agent scrapes through the server's `/federate` endpoint (see [`federate_url`]).
+fn validate_metrics(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |key: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let Some(m) = &p.metrics else {
+        return Ok(());
+    };
+    match m.kind.as_str() {
+        "default" => Ok(()),
+        "prometheus" => {
+            let prom = m.prometheus.as_ref().ok_or_else(|| {
+                invalid(
+                    "metrics.prometheus",
+                    "required for type prometheus: {url, scrape_interval, filters}".into(),
+                )
+            })?;
+            if prom.google_managed {
+                return Err(ProfileError::NotSupported {
+                    file: file.to_path_buf(),
+                    key: "metrics.prometheus.google_managed".into(),
+                    reason: "querying Google Cloud Managed Prometheus needs Google credentials; give the engines' /metrics in fleet.hosts[].engine_metrics".into(),
+                    line: None,
+                });
+            }
+            let url = prom.url.as_deref().unwrap_or("");
+            if !url.starts_with("http://") {
+                return Err(invalid(
+                    "metrics.prometheus.url",
+                    format!("the Prometheus server, http://HOST:PORT, got {url:?} (https is not supported yet)"),
+                ));
+            }
+            for (i, f) in prom.filters.iter().enumerate() {
+                if !f.contains('=') || f.contains('}') || f.contains('{') {
+                    return Err(invalid(
+                        &format!("metrics.prometheus.filters.{i}"),
+                        format!(
+                            "a PromQL label matcher (label=\"value\", label=~\"re\"), got {f:?}"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        other => Err(invalid(
+            "metrics.type",
+            format!("{other:?}: allowed: prometheus, default"),
+        )),
+    }
+}
+
+/// Prometheus series names the engines' tables read (see the agent's engine scrape).
+const ENGINE_NAME_RE: &str = "vllm:.*|sglang:.*|tgi_.*|llamacpp:.*|nv_.*|dynamo_.*";
+
+/// The `/federate` URL of a Prometheus server that returns the engines' latest series, selected
+/// by the profile's label `filters`: an exposition page that the agent's engine scrape reads
+/// like an engine's own `/metrics`, summing each name over the matching series.
+pub(crate) fn federate_url(base: &str, filters: &[String]) -> String {
+    let mut selector = format!("{{__name__=~\"{ENGINE_NAME_RE}\"");
+    for f in filters {
+        selector.push(',');
+        selector.push_str(f);
+    }
+    selector.push('}');
+    format!(
+        "{}/federate?match%5B%5D={}",
+        base.trim_end_matches('/'),
+        percent_encode(&selector)
+    )
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Every breaker named in `load.circuit_breakers` is defined; triggers are sane.
+fn validate_breakers(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |key: String, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key,
+        message,
+    };
+    let defined = p.circuit_breakers.as_deref().unwrap_or_default();
+    for (i, b) in defined.iter().enumerate() {
+        if b.metrics.matches.is_empty() {
+            return Err(invalid(
+                format!("circuit_breakers.{i}.metrics.matches"),
+                "give at least one expression selecting the requests to watch".into(),
+            ));
+        }
+        for (j, t) in b.triggers.iter().enumerate() {
+            let key = format!("circuit_breakers.{i}.triggers.{j}");
+            match *t {
+                Trigger::Consecutive { threshold: 0 } => {
+                    return Err(invalid(key, "threshold must be ≥ 1".into()))
+                }
+                Trigger::RateOverWindow {
+                    window_sec,
+                    threshold,
+                    ..
+                } if !(window_sec.is_finite()
+                    && window_sec > 0.0
+                    && (0.0..=1.0).contains(&threshold)) =>
+                {
+                    return Err(invalid(
+                        key,
+                        format!("window_sec must be > 0 and threshold from 0 to 1, got {window_sec} and {threshold}"),
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    for (i, name) in p.load.circuit_breakers.iter().flatten().enumerate() {
+        if !defined.iter().any(|b| &b.name == name) {
+            let names: Vec<&str> = defined.iter().map(|b| b.name.as_str()).collect();
+            return Err(invalid(
+                format!("load.circuit_breakers.{i}"),
+                format!(
+                    "no circuit breaker named {name:?}; defined: [{}]",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! fleetbench's workload profiles: an inference-perf configuration file plus fleetbench's `fleet`
+//! section (`docs/profile.md`).
+//!
+//! - loading ([`load_profile_with`], [`parse_profile`]): `REPLACE_ENV_*` filling and secrets, `-o`
+//!   overrides, the strict parse, validation with errors that name file, key, position and what
+//!   is allowed, and the dataset and tokenizer a profile names (`data/`: ShareGPT, Mooncake and
+//!   Azure trace files, Hub datasets and tokenizers);
+//! - sweep matrices ([`load_matrix`]): vLLM-style `standalone_runs` expanded into one profile
+//!   per run;
+//! - [`plan`]: from a loaded profile and the joined agents to the run plan, one shard spec per
+//!   agent per stage.
+//!
+//! Everything downstream of a load may assume a valid [`Profile`].
+
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod breaker;
+mod client_cert;
+mod data;
+mod error;
+mod inference_perf;
+pub mod limits;
+mod load;
+mod locate;
+mod matrix;
+mod model;
+mod overrides;
+pub mod plan;
+mod secrets;
+mod validate;
+mod vllm_args;
+
+pub use breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
+pub use client_cert::client_cert;
+pub use error::ProfileError;
+pub use load::{
+    load_profile_with, parse_profile, parse_profile_env, parse_profile_with, profile_stem,
+    LoadedProfile,
+};
+pub use matrix::{
+    is_matrix_file, load_matrix, tensor_parallel_sizes, ExpandedRun, Matrix, SelectError,
+};
+pub use model::*;
+pub use overrides::apply_overrides;
+pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod inference_perf_tests;
