@@ -98,6 +98,11 @@ pub struct Counters {
     /// ok requests that met every goodput constraint, and their input + output tokens.
     pub good: u64,
     pub good_tokens: u64,
+    /// `load.request_retries`: attempts sent again after no response, the requests that needed
+    /// one or more, and those of them that ended ok.
+    pub request_retries: u64,
+    pub retried_requests: u64,
+    pub retries_recovered: u64,
     pub failures: BTreeMap<String, u64>,
 }
 
@@ -150,6 +155,9 @@ impl Counters {
             (&mut self.cache_prompt_tokens, o.cache_prompt_tokens),
             (&mut self.good, o.good),
             (&mut self.good_tokens, o.good_tokens),
+            (&mut self.request_retries, o.request_retries),
+            (&mut self.retried_requests, o.retried_requests),
+            (&mut self.retries_recovered, o.retries_recovered),
         ] {
             *mine = add(*mine, theirs);
         }
@@ -181,6 +189,9 @@ impl Counters {
             ("cache_prompt_tokens", self.cache_prompt_tokens),
             ("good", self.good),
             ("good_tokens", self.good_tokens),
+            ("request_retries", self.request_retries),
+            ("retried_requests", self.retried_requests),
+            ("retries_recovered", self.retries_recovered),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -215,6 +226,9 @@ impl Counters {
                 "cache_prompt_tokens" => c.cache_prompt_tokens = v,
                 "good" => c.good = v,
                 "good_tokens" => c.good_tokens = v,
+                "request_retries" => c.request_retries = v,
+                "retried_requests" => c.retried_requests = v,
+                "retries_recovered" => c.retries_recovered = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

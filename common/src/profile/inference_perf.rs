@@ -1,18 +1,25 @@
 //! inference-perf keys beyond the stages and the data: what fleetbench maps them onto
 //! (`metrics.prometheus`, `api.response_format`, `api.session_id_header_key`, `load.trace`,
-//! `circuit_breakers`), and the ones it refuses, each with the reason and what to do instead.
+//! `circuit_breakers`, the `api.slo_*` headers), and the ones it refuses, each with the reason
+//! and what to do instead.
 
 use super::{DataType, LoadType, Profile, ProfileError, Trigger};
 use serde_norway::Value;
 use std::path::Path;
+
+/// `load.request_retry_backoff_sec` when not given (inference-perf's).
+pub const DEFAULT_RETRY_BACKOFF_S: f64 = 0.5;
+
+/// The most retries a request may get, and the longest base backoff: a request's attempts and
+/// waits stay bounded.
+const MAX_REQUEST_RETRIES: u32 = 100;
+const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     const MULTIMODAL: &str =
         "multimodal requests (image, audio and video content parts) are not implemented yet";
     const SESSIONS: &str = "replaying traced agent sessions (calls that wait for earlier calls) is not implemented yet";
-    const SLO_HEADERS: &str =
-        "per-request SLO headers are not sent yet; give the objectives in the `slo` section";
     let data = &p.data;
     let sp = data.shared_prefix.as_ref();
     let storage = p.storage.as_ref();
@@ -22,15 +29,7 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             || s.num_sessions.is_some()
             || s.timeout.is_some()
     });
-    let refused: [(&str, bool, &str); 18] = [
-        ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
-        ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
-        ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
-        (
-            "api.session_token_header_key",
-            p.api.session_token_header_key.is_some(),
-            "echoing a server-assigned session token is not implemented yet",
-        ),
+    let refused: [(&str, bool, &str); 12] = [
         ("data.multimodal", data.multimodal.is_some(), MULTIMODAL),
         (
             "data.shared_prefix.multimodal",
@@ -66,16 +65,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             "load.stages",
             stage_sessions,
             "session stages (concurrent_sessions, session_rate, num_sessions, timeout) belong to load type trace_session_replay, which is not implemented yet",
-        ),
-        (
-            "load.request_retries",
-            p.load.request_retries.is_some() || p.load.request_retry_backoff_sec.is_some(),
-            "an agent sends each request once (one resend on a fresh connection when a kept-alive one was closed)",
-        ),
-        (
-            "load.circuit_breakers",
-            p.load.circuit_breakers.as_ref().is_some_and(|c| !c.is_empty()),
-            "stopping a stage on a circuit breaker is not implemented yet",
         ),
         (
             "storage.google_cloud_storage",
@@ -134,12 +123,41 @@ pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileE
             "is only read by data types random and synthetic".into(),
         ));
     }
-    if let Some(key) = &p.api.session_id_header_key {
-        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if key.is_empty() || !key.chars().all(tchar) {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    for (name, key) in [
+        ("api.session_id_header_key", &p.api.session_id_header_key),
+        (
+            "api.session_token_header_key",
+            &p.api.session_token_header_key,
+        ),
+    ] {
+        if let Some(key) = key
+            .as_ref()
+            .filter(|k| k.is_empty() || !k.chars().all(tchar))
+        {
             return Err(invalid(
-                "api.session_id_header_key",
+                name,
                 format!("{key:?}: an HTTP header name (letters, digits, - and the other token characters)"),
+            ));
+        }
+    }
+    p.api
+        .header_slos()
+        .map_err(|(key, message)| invalid(&key, message))?;
+    if p.load
+        .request_retries
+        .is_some_and(|n| n > MAX_REQUEST_RETRIES)
+    {
+        return Err(invalid(
+            "load.request_retries",
+            format!("at most {MAX_REQUEST_RETRIES} retries of a request"),
+        ));
+    }
+    if let Some(b) = p.load.request_retry_backoff_sec {
+        if !(b.is_finite() && (0.0..=MAX_RETRY_BACKOFF_S).contains(&b)) {
+            return Err(invalid(
+                "load.request_retry_backoff_sec",
+                format!("{b}: seconds from 0 to {MAX_RETRY_BACKOFF_S}"),
             ));
         }
     }
@@ -246,6 +264,12 @@ fn validate_breakers(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             return Err(invalid(
                 format!("circuit_breakers.{i}.metrics.matches"),
                 "give at least one expression selecting the requests to watch".into(),
+            ));
+        }
+        if let Err((entry, message)) = b.metrics.parse() {
+            return Err(invalid(
+                format!("circuit_breakers.{i}.metrics.{entry}"),
+                message,
             ));
         }
         for (j, t) in b.triggers.iter().enumerate() {

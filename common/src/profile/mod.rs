@@ -5,6 +5,7 @@
 //! a valid [`Profile`].
 
 mod breaker;
+mod breaker_expr;
 mod client_cert;
 mod error;
 mod inference_perf;
@@ -14,13 +15,15 @@ mod matrix;
 mod model;
 mod overrides;
 mod secrets;
+mod slo_headers;
 mod validate;
 mod vllm_args;
 
 pub use breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
+pub use breaker_expr::Expr as BreakerExpr;
 pub use client_cert::{client_cert, ClientCert};
 pub use error::ProfileError;
-pub use inference_perf::federate_url;
+pub use inference_perf::{federate_url, DEFAULT_RETRY_BACKOFF_S};
 pub use locate::locate;
 pub use matrix::{
     is_matrix, is_matrix_file, load_matrix, parse_matrix, tensor_parallel_sizes, ExpandedRun,
@@ -31,6 +34,7 @@ pub use overrides::{apply_overrides, split_assignments};
 pub use secrets::{
     env_names, env_values, is_secret_header, EnvSource, Secrets, MIN_ENV_SECRET_LEN, REDACTED,
 };
+pub use slo_headers::HeaderSlos;
 
 use crate::data::Dataset;
 use std::path::Path;
