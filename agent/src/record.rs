@@ -2,6 +2,7 @@
 //! the current interval's measurements; the snapshot cutter swaps the interval out at each
 //! boundary. The lock is taken once per request (never per chunk).
 
+use crate::breaker::BreakerWatch;
 use crate::request::{Failure, RequestRecord, TokenSource};
 use fleetbench_model::measure::goodput::{GoodputSlo, RequestTimes};
 use fleetbench_model::measure::{Measurements, Metric};
@@ -29,6 +30,8 @@ pub struct Recorder {
     keep_requests_from: Option<i64>,
     /// The profile's goodput limits: requests meeting them are counted as good.
     goodput: Option<GoodputSlo>,
+    /// The shard's circuit breakers, fed every finished request (warm-up included).
+    breakers: Option<BreakerWatch>,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,7 @@ impl Recorder {
             window,
             keep_requests_from: None,
             goodput: None,
+            breakers: None,
         }
     }
 
@@ -60,6 +64,17 @@ impl Recorder {
     pub fn with_goodput(mut self, slo: Option<GoodputSlo>) -> Self {
         self.goodput = slo;
         self
+    }
+
+    /// Feeds every finished request to the shard's circuit breakers.
+    pub(crate) fn with_breakers(mut self, breakers: BreakerWatch) -> Self {
+        self.breakers = Some(breakers);
+        self
+    }
+
+    /// The circuit breaker trip that stopped the shard, if one tripped.
+    pub fn breaker_trip(&self) -> Option<fleetbench_proto::v1::BreakerTrip> {
+        self.breakers.as_ref().and_then(BreakerWatch::tripped)
     }
 
     /// Also keep one record per request (`requests.jsonl`); `start_unix_ns` is the stage start
@@ -98,6 +113,9 @@ impl Recorder {
     }
 
     pub fn record(&self, r: &RequestRecord) {
+        if let Some(b) = &self.breakers {
+            b.feed(r);
+        }
         let intended_s = r
             .t_intended
             .saturating_duration_since(self.start)
@@ -119,6 +137,11 @@ impl Recorder {
         }
         m.counters.requests += 1;
         m.record(Metric::SendLag, us(r.t_sent, r.t_intended));
+        if r.retries > 0 {
+            m.counters.request_retries += u64::from(r.retries);
+            m.counters.retried_requests += 1;
+            m.counters.retries_recovered += u64::from(r.outcome.is_ok());
+        }
         match &r.outcome {
             Err(f) => {
                 let class = f.class();

@@ -17,6 +17,9 @@ pub struct RequestData {
     pub body: Bytes,
     /// Headers of this request alone (`api.session_id_header_key` with its session's id).
     pub headers: Vec<(String, String)>,
+    /// The id of the session the request belongs to, `<stage>-session-<n>`, when the profile
+    /// names a session header (`api.session_id_header_key`, `api.session_token_header_key`).
+    pub session: Option<String>,
 }
 
 impl RequestData {
@@ -53,6 +56,7 @@ impl RequestData {
                 "stream_options": endpoint.streaming.then(|| serde_json::json!({"include_usage": true})),
             }),
         };
+        let session = session_id(spec, index);
         let mut body = body;
         if let Some(o) = body.as_object_mut() {
             o.retain(|_, v| !v.is_null());
@@ -67,18 +71,25 @@ impl RequestData {
             max_tokens,
             // A json! value always serializes.
             body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
-            headers: session_header(spec, index).into_iter().collect(),
+            headers: (spec.endpoint.session_id_header.clone())
+                .zip(session.clone())
+                .into_iter()
+                .collect(),
+            session,
         }
     }
 }
 
-/// `api.session_id_header_key` with the id of the session request `index` belongs to,
-/// `<stage>-session-<n>` (the same on every round of the session, on every agent); none for
-/// data without sessions, as inference-perf sends it only where a request has a session.
-fn session_header(spec: &ShardSpec, index: u64) -> Option<(String, String)> {
-    let key = spec.endpoint.session_id_header.as_ref()?;
+/// The id of the session request `index` belongs to, `<stage>-session-<n>` (the same on every
+/// round of the session, on every agent), when a session header asks for it; none for data
+/// without sessions, as inference-perf sends session headers only where a request has one.
+fn session_id(spec: &ShardSpec, index: u64) -> Option<String> {
+    let e = &spec.endpoint;
+    if e.session_id_header.is_none() && e.session_token_header.is_none() {
+        return None;
+    }
     let session = spec.data.source.session_of(index)?;
-    Some((key.clone(), format!("{}-session-{session}", spec.stage)))
+    Some(format!("{}-session-{session}", spec.stage))
 }
 
 /// A request's failure class (`docs/metrics.md`, "A request's outcome").
@@ -155,6 +166,9 @@ pub struct RequestRecord {
     pub http_status: u16,
     /// The start of the body of a non-2xx response ([`error_excerpt`]).
     pub error_body: Option<String>,
+    /// Attempts sent again under `load.request_retries` (the measurements still count from the
+    /// intended time, the first attempt's wait and the backoff included).
+    pub retries: u32,
 }
 
 /// Bytes of an error body that travel to the coordinator (per failure class, the first one).

@@ -3,6 +3,7 @@
 //! stage start, lets requests still in flight finish within the grace period, and reports done.
 //! It never waits on the coordinator: snapshots go into a channel that the link drains.
 
+use crate::breaker::BreakerWatch;
 use crate::client::EndpointClient;
 use crate::record::Recorder;
 use crate::request::RequestData;
@@ -92,8 +93,9 @@ pub struct StageContext {
 }
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
-pub async fn run_stage(ctx: StageContext) {
-    let recorder = Arc::new(new_recorder(&ctx));
+pub async fn run_stage(mut ctx: StageContext) {
+    let (breakers, forward_stop) = arm_breakers(&mut ctx).unzip();
+    let recorder = Arc::new(new_recorder(&ctx, breakers));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let cutter = tokio::spawn(cut_snapshots(
         ctx.spec.clone(),
@@ -155,13 +157,41 @@ pub async fn run_stage(ctx: StageContext) {
         endpoint: Some(ctx.endpoint.clone()),
         elapsed_us: elapsed.as_micros() as u64,
         started_unix_ns,
+        circuit_breaker: recorder.breaker_trip(),
     }));
+    if let Some(f) = forward_stop {
+        f.abort();
+    }
+}
+
+/// With circuit breakers, the stage's stop becomes "the link's stop, or a trip": the breakers
+/// (stopping through the new signal) and the task that forwards the link's stop to it.
+fn arm_breakers(ctx: &mut StageContext) -> Option<(BreakerWatch, tokio::task::JoinHandle<()>)> {
+    if ctx.spec.circuit_breakers.is_empty() {
+        return None;
+    }
+    let (tx, stop) = StopSignal::new();
+    let tx = Arc::new(tx);
+    let link = std::mem::replace(&mut ctx.stop, stop);
+    let forward = {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            link.wait().await;
+            tx.send_replace(true);
+        })
+    };
+    let spec = &ctx.spec;
+    let watch = BreakerWatch::new(&spec.circuit_breakers, spec.stage, ctx.start, tx);
+    Some((watch, forward))
 }
 
 /// The stage's recorder (keeping per-request records, with their Unix times in this agent's
 /// clock, when the profile asks).
-fn new_recorder(ctx: &StageContext) -> Recorder {
-    let recorder = Recorder::new(ctx.start, ctx.spec.window).with_goodput(ctx.spec.goodput);
+fn new_recorder(ctx: &StageContext, breakers: Option<BreakerWatch>) -> Recorder {
+    let mut recorder = Recorder::new(ctx.start, ctx.spec.window).with_goodput(ctx.spec.goodput);
+    if let Some(b) = breakers {
+        recorder = recorder.with_breakers(b);
+    }
     if ctx.spec.per_request {
         // The stage start in this agent's clock, for the records' Unix times.
         let now = Instant::now();

@@ -26,6 +26,9 @@ pub(crate) fn shard_spec(api: ApiType, data: DataSource, load: ShardLoad) -> Sha
             http_version: HttpVersion::Auto,
             client_cert: None,
             session_id_header: None,
+            request_retries: 0,
+            retry_backoff_s: 0.5,
+            session_token_header: None,
         },
         data: data.into(),
         load,
@@ -45,6 +48,7 @@ pub(crate) fn shard_spec(api: ApiType, data: DataSource, load: ShardLoad) -> Sha
         idle_timeout_ms: None,
         warmup_connections: 0,
         goodput: None,
+        circuit_breakers: Vec::new(),
     }
 }
 

@@ -211,6 +211,7 @@ fn recorder(c: &mut Criterion) {
         outcome: Ok(()),
         http_status: 0,
         error_body: None,
+        retries: 0,
     };
     let mut g = c.benchmark_group("recorder");
     g.throughput(Throughput::Elements(1));

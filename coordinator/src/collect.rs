@@ -45,6 +45,8 @@ pub struct StageCollector {
     /// The requests the plan fixes for the whole stage (no shard, nor all together, may
     /// report more), where it fixes them.
     request_limit: Option<u64>,
+    /// The first circuit breaker trip a shard reported (its `ShardDone`), with the shard.
+    pub breaker_trip: Option<(u32, wire::BreakerTrip)>,
 }
 
 /// What became of one snapshot.
@@ -67,6 +69,7 @@ impl StageCollector {
             endpoint: None,
             error_bodies: std::collections::BTreeMap::new(),
             request_limit: None,
+            breaker_trip: None,
         }
     }
 
@@ -166,6 +169,9 @@ impl StageCollector {
             st.announced = Some(d.snapshots);
             st.elapsed_us = d.elapsed_us;
             st.started_unix_ns = d.started_unix_ns;
+            if self.breaker_trip.is_none() {
+                self.breaker_trip = (d.circuit_breaker.clone()).map(|t| (d.shard, t));
+            }
         }
         if let Some(e) = &d.endpoint {
             if self.endpoint.as_ref().is_none_or(|x| x.owned_by.is_empty()) {

@@ -90,6 +90,8 @@ struct Running<'s> {
     lost: Vec<LostShard>,
     /// Set when a stop request cut the stage short: collect until then, then report partial.
     stopping: Option<Instant>,
+    /// A shard's circuit breaker tripped and the other shards were told to stop.
+    breaker_stopped: bool,
 }
 
 /// Runs one stage on every member of the plan; the report and whether a stop cut it short.
@@ -113,8 +115,10 @@ pub(crate) async fn run_stage(
         started: Instant::now() + ctx.hub.config.start_lead,
         lost: Vec::new(),
         stopping: None,
+        breaker_stopped: false,
     };
     collect(ctx, &mut run).await?;
+    let tripped = run.collector.breaker_trip.is_some();
     let collected = Collected {
         collector: run.collector,
         start_at,
@@ -147,7 +151,14 @@ pub(crate) async fn run_stage(
     };
     publish_live(&live, ctx.progress);
     announce(stage, &report, &verdict, &collected, ctx.progress);
-    Ok((report, collected.stopped))
+    if tripped && stage.index + 1 < ctx.plan.stages.len() as u32 {
+        // inference-perf never closes a tripped breaker: its later stages end at once.
+        tracing::warn!(
+            "a circuit breaker tripped in stage {}: the run's later stages are not started",
+            stage.index
+        );
+    }
+    Ok((report, collected.stopped || tripped))
 }
 
 fn reset_progress(ctx: &StageContext<'_>, stage: &StagePlan, agents: usize) {
@@ -250,6 +261,7 @@ async fn collect(ctx: &mut StageContext<'_>, run: &mut Running<'_>) -> Result<()
             ev = ctx.events.recv() => {
                 let Some(ev) = ev else { break };
                 handle_event(hub, &run.ids, stage.index, &mut run.collector, ctx.store, ev).await?;
+                stop_on_breaker(hub, run, &ctx.plan.run_id).await;
                 let c = &run.collector.merged.counters;
                 ctx.progress.send_modify(|p| {
                     p.requests_done = c.requests;
@@ -271,6 +283,32 @@ async fn collect(ctx: &mut StageContext<'_>, run: &mut Running<'_>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Once a shard reports that a circuit breaker tripped, every other shard is told to stop.
+async fn stop_on_breaker(hub: &Arc<Hub>, run: &mut Running<'_>, run_id: &str) {
+    let Some((shard, trip)) = (!run.breaker_stopped)
+        .then_some(run.collector.breaker_trip.as_ref())
+        .flatten()
+    else {
+        return;
+    };
+    let agent = run.ids.get(*shard as usize).cloned().unwrap_or_default();
+    let reason = format!(
+        "circuit breaker {:?} tripped on agent {agent} {:.1} s into stage {}",
+        trip.name, trip.at_s, run.stage.index
+    );
+    tracing::warn!(
+        "{reason} ({}: {}); stopping the stage's other shards",
+        trip.trigger,
+        trip.reason
+    );
+    run.breaker_stopped = true;
+    let others: Vec<String> = (run.ids.iter())
+        .filter(|id| **id != agent)
+        .cloned()
+        .collect();
+    cancel(hub, &others, run_id, &reason).await;
 }
 
 /// Agents silent past `--agent-timeout`: the run fails, or (`on_agent_loss: continue`) their

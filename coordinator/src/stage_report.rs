@@ -84,6 +84,22 @@ struct StageMetadata {
     partial: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     partial_reason: Option<&'static str>,
+    /// The circuit breaker that stopped the stage (the verdict fails it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    circuit_breaker: Option<BreakerFacts>,
+}
+
+/// A circuit breaker trip: which breaker, on which agent's requests, when and why.
+#[derive(Serialize)]
+struct BreakerFacts {
+    name: String,
+    agent: String,
+    shard: u32,
+    /// Seconds from the stage start (the agent's clock) to the request that tripped it.
+    at_s: f64,
+    trigger: String,
+    reason: String,
+    request_id: String,
 }
 
 #[derive(Serialize)]
@@ -165,6 +181,19 @@ fn metadata(fleet: &Fleet, stage: &StagePlan, ids: &[String], c: &Collected) -> 
         partial_reason: c
             .stopped
             .then_some("the coordinator was stopped (SIGINT/SIGTERM) during this stage"),
+        circuit_breaker: c
+            .collector
+            .breaker_trip
+            .as_ref()
+            .map(|(shard, t)| BreakerFacts {
+                name: t.name.clone(),
+                agent: ids.get(*shard as usize).cloned().unwrap_or_default(),
+                shard: *shard,
+                at_s: t.at_s,
+                trigger: t.trigger.clone(),
+                reason: t.reason.clone(),
+                request_id: t.request_id.clone(),
+            }),
     }
 }
 

@@ -18,6 +18,8 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod breaker;
+pub mod breaker_expr;
 pub mod clock;
 pub mod data;
 pub mod hosts;

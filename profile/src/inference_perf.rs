@@ -1,32 +1,31 @@
 //! inference-perf keys beyond the stages and the data: what fleetbench maps them onto
 //! (`metrics.prometheus`, `api.response_format`, `api.session_id_header_key`, `load.trace`,
-//! `circuit_breakers`), and the ones it refuses, each with the reason and what to do instead.
+//! `circuit_breakers`, the `api.slo_*` headers), and the ones it refuses, each with the reason
+//! and what to do instead.
 
-use crate::breaker::Trigger;
 use crate::error::ProfileError;
 use crate::model::{DataType, LoadType, Profile};
+use fleetbench_model::breaker::Trigger;
 use serde_norway::Value;
 use std::path::Path;
+
+/// `load.request_retry_backoff_sec` when not given (inference-perf's).
+pub const DEFAULT_RETRY_BACKOFF_S: f64 = 0.5;
+
+/// The most retries a request may get, and the longest base backoff: a request's attempts and
+/// waits stay bounded.
+const MAX_REQUEST_RETRIES: u32 = 100;
+const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     const MULTIMODAL: &str =
         "multimodal requests (image, audio and video content parts) are not implemented yet";
     const SESSIONS: &str = "replaying traced agent sessions is not implemented yet: fleetbench does not read trace files into a graph of calls that wait for earlier calls and carry their live output; load type trace_session_replay runs the sessions of data types conversation_replay, multi_turn and shared_prefix with enable_multi_turn_chat";
-    const SLO_HEADERS: &str =
-        "per-request SLO headers are not sent yet; give the objectives in the `slo` section";
     let data = &p.data;
     let sp = data.shared_prefix.as_ref();
     let storage = p.storage.as_ref();
-    let refused: [(&str, bool, &str); 16] = [
-        ("api.slo_unit", p.api.slo_unit.is_some(), SLO_HEADERS),
-        ("api.slo_tpot_header", p.api.slo_tpot_header.is_some(), SLO_HEADERS),
-        ("api.slo_ttft_header", p.api.slo_ttft_header.is_some(), SLO_HEADERS),
-        (
-            "api.session_token_header_key",
-            p.api.session_token_header_key.is_some(),
-            "echoing a server-assigned session token is not implemented yet",
-        ),
+    let refused: [(&str, bool, &str); 10] = [
         ("data.multimodal", data.multimodal.is_some(), MULTIMODAL),
         (
             "data.shared_prefix.multimodal",
@@ -52,16 +51,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             "load.sweep",
             p.load.sweep.is_some(),
             "the automatic saturation sweep is not implemented yet; list the rates instead (load.rates: [...] with load.stage_duration)",
-        ),
-        (
-            "load.request_retries",
-            p.load.request_retries.is_some() || p.load.request_retry_backoff_sec.is_some(),
-            "an agent sends each request once (one resend on a fresh connection when a kept-alive one was closed)",
-        ),
-        (
-            "load.circuit_breakers",
-            p.load.circuit_breakers.as_ref().is_some_and(|c| !c.is_empty()),
-            "stopping a stage on a circuit breaker is not implemented yet",
         ),
         (
             "storage.google_cloud_storage",
@@ -112,12 +101,41 @@ pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileE
             "is only read by data types random and synthetic".into(),
         ));
     }
-    if let Some(key) = &p.api.session_id_header_key {
-        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if key.is_empty() || !key.chars().all(tchar) {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    for (name, key) in [
+        ("api.session_id_header_key", &p.api.session_id_header_key),
+        (
+            "api.session_token_header_key",
+            &p.api.session_token_header_key,
+        ),
+    ] {
+        if let Some(key) = key
+            .as_ref()
+            .filter(|k| k.is_empty() || !k.chars().all(tchar))
+        {
             return Err(invalid(
-                "api.session_id_header_key",
+                name,
                 format!("{key:?}: an HTTP header name (letters, digits, - and the other token characters)"),
+            ));
+        }
+    }
+    p.api
+        .header_slos()
+        .map_err(|(key, message)| invalid(&key, message))?;
+    if p.load
+        .request_retries
+        .is_some_and(|n| n > MAX_REQUEST_RETRIES)
+    {
+        return Err(invalid(
+            "load.request_retries",
+            format!("at most {MAX_REQUEST_RETRIES} retries of a request"),
+        ));
+    }
+    if let Some(b) = p.load.request_retry_backoff_sec {
+        if !(b.is_finite() && (0.0..=MAX_RETRY_BACKOFF_S).contains(&b)) {
+            return Err(invalid(
+                "load.request_retry_backoff_sec",
+                format!("{b}: seconds from 0 to {MAX_RETRY_BACKOFF_S}"),
             ));
         }
     }
@@ -224,6 +242,12 @@ fn validate_breakers(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             return Err(invalid(
                 format!("circuit_breakers.{i}.metrics.matches"),
                 "give at least one expression selecting the requests to watch".into(),
+            ));
+        }
+        if let Err((entry, message)) = b.metrics.parse() {
+            return Err(invalid(
+                format!("circuit_breakers.{i}.metrics.{entry}"),
+                message,
             ));
         }
         for (j, t) in b.triggers.iter().enumerate() {

@@ -317,10 +317,21 @@ fn response_format_interval_and_prometheus_reach_the_plan() {
 #[test]
 fn keys_not_implemented_are_refused_with_the_reason() {
     for (extra, key, why) in [
-        ("load: {type: constant, sweep: {type: linear}, stages: [{rate: 1, duration: 2}]}", "load.sweep", "load.rates"),
-        ("load: {type: concurrent, stages: [{concurrent_sessions: 2, num_sessions: 4}]}", "load.stages", "trace_session_replay"),
-        ("load: {type: trace_session_replay, stages: [{concurrent_sessions: 1}]}", "load.type", "trace_session_replay runs the data's sessions"),
-        ("circuit_breakers: [{name: b, metrics: {matches: [x]}, triggers: [{type: consecutive, threshold: 2}]}]\nload: {type: constant, circuit_breakers: [b], stages: [{rate: 1, duration: 2}]}", "load.circuit_breakers", "circuit breaker"),
+        (
+            "load: {type: constant, sweep: {type: linear}, stages: [{rate: 1, duration: 2}]}",
+            "load.sweep",
+            "load.rates",
+        ),
+        (
+            "load: {type: concurrent, stages: [{concurrent_sessions: 2, num_sessions: 4}]}",
+            "load.stages",
+            "trace_session_replay",
+        ),
+        (
+            "load: {type: trace_session_replay, stages: [{concurrent_sessions: 1}]}",
+            "load.type",
+            "trace_session_replay runs the data's sessions",
+        ),
     ] {
         let err = err_of(parse(&format!("{HEAD}data: {{type: mock}}\n{extra}\n")));
         assert!(err.contains(key) && err.contains(why), "{extra}: {err}");
@@ -335,4 +346,34 @@ fn keys_not_implemented_are_refused_with_the_reason() {
         "{HEAD}data: {{type: mock}}\n{LOAD}circuit_breakers: [{{name: b, metrics: {{matches: [x]}}, triggers: [{{type: rate_over_window, window_sec: 2.5, threshold: 0.8, min_samples: 2}}]}}]\n"
     ))
     .unwrap();
+}
+
+#[test]
+fn enabled_circuit_breakers_are_accepted_and_their_expressions_checked() {
+    const BREAKER: &str = "circuit_breakers: [{name: b, metrics: {matches: [\"error.error_type == 'TimeoutError'\"], rules: [\"contains(error.error_msg, 'x')\"]}, triggers: [{type: consecutive, threshold: 2}]}]";
+    let lp = parse(&format!(
+        "{HEAD}data: {{type: mock}}\n{BREAKER}\nload: {{type: constant, circuit_breakers: [b], stages: [{{rate: 1, duration: 2}}]}}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        lp.profile.load.circuit_breakers,
+        Some(vec!["b".to_string()])
+    );
+    for (matches, key, why) in [
+        (
+            "[\"error.code == 503\"]",
+            "circuit_breakers.0.metrics.matches.0",
+            "backticks",
+        ),
+        (
+            "[error, \"items[?x]\"]",
+            "circuit_breakers.0.metrics.matches.1",
+            "not supported",
+        ),
+    ] {
+        let err = err_of(parse(&format!(
+            "{HEAD}data: {{type: mock}}\ncircuit_breakers: [{{name: b, metrics: {{matches: {matches}}}, triggers: [{{type: consecutive, threshold: 2}}]}}]\n{LOAD}"
+        )));
+        assert!(err.contains(key) && err.contains(why), "{matches}: {err}");
+    }
 }

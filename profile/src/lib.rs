@@ -15,7 +15,6 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
-mod breaker;
 mod client_cert;
 mod data;
 mod error;
@@ -28,12 +27,14 @@ mod model;
 mod overrides;
 pub mod plan;
 mod secrets;
+mod slo_headers;
 mod validate;
 mod vllm_args;
 
-pub use breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
 pub use client_cert::client_cert;
 pub use error::ProfileError;
+pub use fleetbench_model::breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
+pub use inference_perf::DEFAULT_RETRY_BACKOFF_S;
 pub use load::{
     load_profile_with, parse_profile, parse_profile_env, parse_profile_with, profile_stem,
     LoadedProfile,
@@ -44,6 +45,7 @@ pub use matrix::{
 pub use model::*;
 pub use overrides::apply_overrides;
 pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
+pub use slo_headers::HeaderSlos;
 
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,7 @@ pub struct Profile {
     pub telemetry: Option<TelemetrySection>,
     /// inference-perf's circuit breakers, enabled by name in `load.circuit_breakers`.
     #[serde(default)]
-    pub circuit_breakers: Option<Vec<crate::breaker::CircuitBreakerConfig>>,
+    pub circuit_breakers: Option<Vec<fleetbench_model::breaker::CircuitBreakerConfig>>,
 }
 
 /// `api`: the API the requests use and how.
@@ -73,24 +73,25 @@ pub struct ApiConfig {
     /// HTTP/1.1 or HTTP/2 to the endpoint (see [`HttpVersion`]).
     #[serde(default)]
     pub http_version: HttpVersion,
-    /// `api.slo_unit`: inference-perf's key, kept as given so that validation can name it.
+    /// The unit of the SLO header values: s, ms (default) or us (see `slo_headers.rs`).
     #[serde(default)]
-    pub slo_unit: Option<Value>,
-    /// `api.slo_tpot_header`: inference-perf's key, kept as given so that validation can name it.
+    pub slo_unit: Option<String>,
+    /// The request header carrying a request's TPOT objective (default `x-slo-tpot-<unit>`).
     #[serde(default)]
-    pub slo_tpot_header: Option<Value>,
-    /// `api.slo_ttft_header`: inference-perf's key, kept as given so that validation can name it.
+    pub slo_tpot_header: Option<String>,
+    /// The request header carrying a request's TTFT objective (default `x-slo-ttft-<unit>`).
     #[serde(default)]
-    pub slo_ttft_header: Option<Value>,
+    pub slo_ttft_header: Option<String>,
     /// Structured output: sent as the request body's `response_format`.
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
     /// A header that carries the session's id on every request of a multi-turn session.
     #[serde(default)]
     pub session_id_header_key: Option<String>,
-    /// `api.session_token_header_key`: inference-perf's key, kept as given so that validation can name it.
+    /// A response header carrying a server-assigned session token, sent back on the later
+    /// requests of the same session (router session affinity).
     #[serde(default)]
-    pub session_token_header_key: Option<Value>,
+    pub session_token_header_key: Option<String>,
 }
 
 /// inference-perf's `api.response_format`: `json_schema` (with `name` and `json_schema`) or
@@ -134,6 +135,20 @@ impl ResponseFormat {
                 "json_schema": {"name": self.name, "schema": self.json_schema},
             }),
         }
+    }
+}
+
+impl ApiConfig {
+    /// The TTFT and TPOT objectives of the SLO headers (`slo_headers.rs`); the error names the
+    /// key and says what is allowed.
+    pub fn header_slos(&self) -> Result<crate::slo_headers::HeaderSlos, (String, String)> {
+        crate::slo_headers::header_slos(crate::slo_headers::SloKeys {
+            unit: self.slo_unit.as_deref(),
+            ttft_header: self.slo_ttft_header.as_deref(),
+            tpot_header: self.slo_tpot_header.as_deref(),
+            streaming: self.streaming,
+            headers: &self.headers,
+        })
     }
 }
 
@@ -667,12 +682,14 @@ pub struct LoadConfig {
     /// inference-perf's LoRA traffic split: `[{name, split}]`; the same mix as `data.lora_mix`.
     #[serde(default)]
     pub lora_traffic_split: Option<Vec<LoraSplit>>,
-    /// `load.request_retries`: inference-perf's key, kept as given so that validation can name it.
+    /// inference-perf's retries of a request whose attempt failed before any response (a
+    /// connection refused, reset or closed): at most this many more attempts (default 0).
     #[serde(default)]
-    pub request_retries: Option<Value>,
-    /// `load.request_retry_backoff_sec`: inference-perf's key, kept as given so that validation can name it.
+    pub request_retries: Option<u32>,
+    /// The wait before the first retry, seconds (default 0.5); doubled before each further
+    /// one, with jitter.
     #[serde(default)]
-    pub request_retry_backoff_sec: Option<Value>,
+    pub request_retry_backoff_sec: Option<f64>,
     /// inference-perf's `load.trace`: the request times (and lengths) of a `trace_replay` load.
     #[serde(default)]
     pub trace: Option<TraceFile>,

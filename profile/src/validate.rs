@@ -520,7 +520,7 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
 /// The checks of `data.conversation_replay`: sizes within fleetbench's limits, distributions
 /// sane (the upper bound of each is what a request may carry).
 fn check_conversation_replay(
-    c: &super::ConversationReplayConfig,
+    c: &crate::model::ConversationReplayConfig,
     file: &Path,
 ) -> Result<(), ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
@@ -586,9 +586,9 @@ fn check_conversation_replay(
     let longest_turns = c
         .turns_per_conversation
         .as_ref()
-        .map_or(u64::from(super::DEFAULT_TURNS), longest);
+        .map_or(u64::from(crate::model::DEFAULT_TURNS), longest);
     let turns = u64::from(c.num_conversations).saturating_mul(longest_turns.max(1));
-    if turns > super::MAX_CONVERSATION_TURNS {
+    if turns > crate::model::MAX_CONVERSATION_TURNS {
         return Err(invalid(
             "num_conversations",
             format!(
@@ -596,7 +596,7 @@ fn check_conversation_replay(
                 c.num_conversations,
                 above(
                     turns,
-                    super::MAX_CONVERSATION_TURNS,
+                    crate::model::MAX_CONVERSATION_TURNS,
                     "turns in all (each turn's lengths travel to every agent)"
                 )
             ),

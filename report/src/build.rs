@@ -273,6 +273,21 @@ fn metrics_metadata(
                "tokenizer": c.tokens_from_tokenizer}),
     );
     metrics_meta.insert("held_back".into(), json!(c.held_back));
+    if let Some(e) = i
+        .stage
+        .shards
+        .first()
+        .map(|s| &s.endpoint)
+        .filter(|e| e.request_retries > 0)
+    {
+        // `load.request_retries` (docs/metrics.md): attempts sent again after no response.
+        metrics_meta.insert(
+            "request_retries".into(),
+            json!({"limit": e.request_retries, "backoff_s": e.retry_backoff_s,
+                   "retries": c.request_retries, "retried_requests": c.retried_requests,
+                   "recovered": c.retries_recovered}),
+        );
+    }
     metrics_meta.insert(
         "connections".into(),
         json!({"opened": c.conn_opened, "reused": c.conn_reused, "retries": c.retries,

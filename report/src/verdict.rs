@@ -4,7 +4,9 @@
 //! the stored report again with the same function, so both give the same verdict.
 //!
 //! - **failed**: no request succeeded, or the failure rate is above the run's
-//!   `--max-failure-rate` (default 0.5), or the P/D path check failed with `--require-pd`;
+//!   `--max-failure-rate` (default 0.5), or the P/D path check failed with `--require-pd`, or a
+//!   circuit breaker tripped and stopped the stage (`metrics.metadata.circuit_breaker`; its
+//!   shards then count fewer requests than planned, which is not listed again);
 //! - **degraded**: a shard was lost or abandoned, the stage was cut short (`partial`), or a shard
 //!   counted other than its plan fixes (exactly, or at most, its planned requests);
 //! - **ok** otherwise.
@@ -312,7 +314,23 @@ fn failed_reasons(report: &BenchmarkRun, max_failure_rate: f64) -> Vec<String> {
     {
         failed.push(format!("{} (--require-pd)", pd.line()));
     }
+    if let Some(b) = breaker(report) {
+        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("?");
+        failed.push(format!(
+            "circuit breaker {} tripped on agent {} {:.1} s into the stage ({}: {}); the stage was stopped",
+            s("name"),
+            s("agent"),
+            b.get("at_s").and_then(Value::as_f64).unwrap_or(f64::NAN),
+            s("trigger"),
+            s("reason")
+        ));
+    }
     failed
+}
+
+/// `metrics.metadata.circuit_breaker`: the breaker that stopped the stage.
+fn breaker(report: &BenchmarkRun) -> Option<&Value> {
+    (report.metrics.metadata.as_ref()).and_then(|m| m.get("circuit_breaker"))
 }
 
 /// Why the stage is degraded: cut short, a shard lost, a shard that counted other than planned.
@@ -339,7 +357,7 @@ fn degraded_reasons(report: &BenchmarkRun, shards: &[ShardTally]) -> Vec<String>
                 "{who} was lost{when}; {} requests{planned} were counted before",
                 s.counted
             ));
-        } else if !s.planned.admits(s.counted) {
+        } else if !s.planned.admits(s.counted) && breaker(report).is_none() {
             degraded.push(count_mismatch(&who, s.planned, s.counted));
         }
     }

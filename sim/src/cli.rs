@@ -175,6 +175,11 @@ pub struct ServeArgs {
     /// each request carried.
     #[arg(long = "log-header", value_name = "NAME")]
     pub(crate) log_headers: Vec<String>,
+
+    /// A router's session affinity: every generation response carries the header NAME, with
+    /// the token the request sent in it, else a new one, `tok-<request id>`.
+    #[arg(long = "session-token-header", value_name = "NAME")]
+    pub(crate) session_token_header: Option<String>,
 }
 
 /// `--framing`.

@@ -22,11 +22,14 @@ pub enum Fault {
     SlowHeaders(Duration),
     /// A `data: {"error": {...}}` event mid-stream, then `data: [DONE]`.
     StreamError,
+    /// The connection is closed (HTTP/2: the stream reset) before any response byte, after the
+    /// request was read: a transport fault a client may retry.
+    Drop,
 }
 
 /// A fault specification that could not be parsed.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid fault `{spec}`: {why} (kinds: http_429, http_500, http_503, reset[:N], stall:SECS, malformed, slow_headers:SECS, stream_error)")]
+#[error("invalid fault `{spec}`: {why} (kinds: http_429, http_500, http_503, reset[:N], stall:SECS, malformed, slow_headers:SECS, stream_error, drop)")]
 pub struct FaultParseError {
     spec: String,
     why: &'static str,
@@ -72,6 +75,7 @@ impl std::str::FromStr for Fault {
             "malformed" => no_param(Fault::Malformed),
             "slow_headers" => Ok(Fault::SlowHeaders(secs(param)?)),
             "stream_error" => no_param(Fault::StreamError),
+            "drop" => no_param(Fault::Drop),
             _ => Err(err("unknown kind")),
         }
     }

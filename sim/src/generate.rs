@@ -112,15 +112,25 @@ pub(crate) async fn generate(
         state.ground_truth.clone(),
         matches!(state.timing, Timing::Deterministic { .. }),
     );
+    let token = (state.session_token_header.as_ref()).map(|name| {
+        let sent = req.headers().get(name).cloned();
+        let token = sent.or_else(|| HeaderValue::from_str(&format!("tok-{request_id}")).ok());
+        (name.clone(), token)
+    });
     let arrival = Arrival {
         at,
         unix_us: arrival_unix_us,
         seq,
         request_id,
     };
-    match respond(&state, req, endpoint, &arrival, log).await {
+    let mut reply = match respond(&state, req, endpoint, &arrival, log).await {
         Ok(r) | Err(r) => r,
+    };
+    // A router's session token: the one the request sent back, else a new one.
+    if let Some((name, Some(value))) = token {
+        reply.headers_mut().insert(name, value);
     }
+    reply
 }
 
 async fn respond(
@@ -230,6 +240,9 @@ async fn plan(
     log.model = Some(model.clone());
     if let Some(Fault::Status(code)) = fault {
         return Err(status_fault_response(code));
+    }
+    if let Some(Fault::Drop) = fault {
+        return Err(Response::new(ResponseBody::Drop));
     }
     let mut base = arrival.at;
     if let Some(Fault::SlowHeaders(d)) = fault {

@@ -4,7 +4,6 @@
 //! close after each response, a fixed pool of HTTP workers held by idle connections), the
 //! response body type, and JSON/error response helpers.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -30,6 +29,9 @@ pub enum ResponseBody {
     /// Fails on first poll: the connection is dropped (the `reset` fault on a non-streamed
     /// request).
     Reset,
+    /// No response at all: the connection is closed (HTTP/2: the stream reset) before any
+    /// response byte (the `drop` fault).
+    Drop,
     /// An upstream response streamed through (the P/D proxy's body type).
     Upstream(Pin<Box<dyn Body<Data = Bytes, Error = std::io::Error> + Send>>),
 }
@@ -45,6 +47,7 @@ impl Body for ResponseBody {
         match self.get_mut() {
             ResponseBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Sse(s) => Pin::new(s.as_mut()).poll_frame(cx),
+            ResponseBody::Drop => Poll::Ready(None),
             ResponseBody::Reset => Poll::Ready(Some(Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
                 "injected fault: reset",
@@ -58,6 +61,7 @@ impl Body for ResponseBody {
             ResponseBody::Full(b) => b.is_none(),
             ResponseBody::Sse(s) => s.is_end_stream(),
             ResponseBody::Reset => false,
+            ResponseBody::Drop => true,
             ResponseBody::Upstream(b) => b.is_end_stream(),
         }
     }
@@ -259,6 +263,15 @@ where
                     .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             }
             let (mut parts, inner) = h(req).await.into_parts();
+            if let ResponseBody::Drop = inner {
+                // The request ends here for the connection's bookkeeping; the service error
+                // makes hyper close the connection without writing a response.
+                drop(Tracked {
+                    inner,
+                    activity: act,
+                });
+                return Err(std::io::Error::other("injected fault: drop"));
+            }
             if close_after {
                 // What llama.cpp's server says, before it closes anyway.
                 parts
@@ -272,7 +285,7 @@ where
                 inner,
                 activity: act,
             };
-            Ok::<_, Infallible>(Response::from_parts(parts, body))
+            Ok::<_, std::io::Error>(Response::from_parts(parts, body))
         }
     });
     let mut builder = AutoBuilder::new(TokioExecutor::new());

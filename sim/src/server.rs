@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub(crate) required_headers: Vec<(String, String)>,
     /// Headers whose value is logged per request (`--log-header`).
     pub(crate) log_headers: Vec<String>,
+    /// `--session-token-header`.
+    pub(crate) session_token_header: Option<http::HeaderName>,
     pub(crate) close_after_response: bool,
     pub(crate) http_workers: usize,
     pub(crate) keep_alive_timeout: Duration,
@@ -67,6 +69,8 @@ pub enum ConfigError {
     BadFaultRate,
     #[error("--keep-alive-timeout must be finite and > 0")]
     BadKeepAlive,
+    #[error("--session-token-header {0:?} is not a header name")]
+    BadHeaderName(String),
     #[error(transparent)]
     Fault(#[from] crate::faults::FaultParseError),
     #[error(transparent)]
@@ -111,6 +115,12 @@ impl ServeConfig {
             seed: a.seed,
             required_headers: a.require_headers.clone(),
             log_headers: a.log_headers.clone(),
+            session_token_header: (a.session_token_header.as_deref())
+                .map(|h| {
+                    http::HeaderName::from_bytes(h.as_bytes())
+                        .map_err(|_| ConfigError::BadHeaderName(h.to_string()))
+                })
+                .transpose()?,
             close_after_response: a.close_after_response,
             http_workers: a.http_workers,
             keep_alive_timeout: Duration::from_secs_f64(a.keep_alive_timeout.min(86_400.0)),
@@ -188,6 +198,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         instance_id: format!("sim-{addr}"),
         required_headers: cfg.required_headers.clone(),
         log_headers: cfg.log_headers.clone(),
+        session_token_header: cfg.session_token_header.clone(),
         prefix_cache: cfg
             .cached_tokens
             .then(crate::prefix_cache::PrefixCache::default),

@@ -460,7 +460,7 @@ impl Body for SseBody {
                         b.extend_from_slice(sse::DONE);
                         return Poll::Ready(Some(Ok(Frame::data(Bytes::from(b)))));
                     }
-                    Fault::Status(_) | Fault::SlowHeaders(_) => {}
+                    Fault::Status(_) | Fault::SlowHeaders(_) | Fault::Drop => {}
                 }
             }
             let limit = match this.fault {

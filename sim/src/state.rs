@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) instance_id: String,
     pub(crate) required_headers: Vec<(String, String)>,
     pub(crate) log_headers: Vec<String>,
+    /// `--session-token-header`: the header that carries a session token on every response.
+    pub(crate) session_token_header: Option<http::HeaderName>,
     /// With `--cached-tokens`: the prefix cache as the usage reports it.
     pub(crate) prefix_cache: Option<crate::prefix_cache::PrefixCache>,
     pub(crate) framing: crate::sse_body::Framing,

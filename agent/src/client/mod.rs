@@ -3,6 +3,7 @@
 
 mod chunk;
 mod pool;
+mod session;
 mod sse;
 mod tls;
 
@@ -123,6 +124,35 @@ pub struct EndpointClient {
     streaming: bool,
     ignore_eos: bool,
     timeouts: Timeouts,
+    /// `load.request_retries` and the base backoff, seconds.
+    retries: u32,
+    retry_backoff_s: f64,
+    /// `api.session_token_header_key`: the tokens the server assigned, per session.
+    session_tokens: Option<session::SessionTokens>,
+}
+
+/// Why an attempt got no response: the failure, and whether another attempt may help (a
+/// connection refused, reset or closed before any response byte; not a timeout, nor a TLS
+/// handshake that fails the same way every time — inference-perf's rule).
+struct NoResponse {
+    failure: Failure,
+    retryable: bool,
+}
+
+impl NoResponse {
+    fn connect(e: &ConnectError) -> NoResponse {
+        NoResponse {
+            failure: Failure::Connect,
+            retryable: !matches!(e, ConnectError::Tls { .. }),
+        }
+    }
+
+    fn fatal(failure: Failure) -> NoResponse {
+        NoResponse {
+            failure,
+            retryable: false,
+        }
+    }
 }
 
 impl EndpointClient {
@@ -212,6 +242,10 @@ impl EndpointClient {
             streaming: spec.streaming,
             ignore_eos: spec.ignore_eos,
             timeouts,
+            retries: spec.request_retries,
+            retry_backoff_s: spec.retry_backoff_s,
+            session_tokens: (spec.session_token_header.as_deref())
+                .and_then(session::SessionTokens::new),
         })
     }
 
@@ -283,20 +317,19 @@ impl EndpointClient {
         &self,
         data: &RequestData,
         first_byte: tokio::time::Instant,
-    ) -> Result<(Conn, http::Response<Incoming>), Failure> {
+    ) -> Result<(Conn, http::Response<Incoming>), NoResponse> {
         let mut conn = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!("request {}: {e}", data.index);
-                return Err(Failure::Connect);
+                return Err(NoResponse::connect(&e));
             }
         };
         loop {
-            let req = self
-                .build(data, conn.sender.is_h2())
-                .ok_or(Failure::Connect)?;
+            let req = (self.build(data, conn.sender.is_h2()))
+                .ok_or(NoResponse::fatal(Failure::Connect))?;
             match timeout_at(first_byte, conn.sender.send_request(req)).await {
-                Err(_) => return Err(Failure::TimeoutHeaders),
+                Err(_) => return Err(NoResponse::fatal(Failure::TimeoutHeaders)),
                 Ok(Ok(r)) => return Ok((conn, r)),
                 Ok(Err(e)) if conn.reused && !e.is_parse() && !e.is_timeout() => {
                     tracing::debug!(
@@ -308,15 +341,59 @@ impl EndpointClient {
                         Ok(Ok(c)) => c,
                         Ok(Err(e)) => {
                             tracing::debug!("request {}: {e}", data.index);
-                            return Err(Failure::Connect);
+                            return Err(NoResponse::connect(&e));
                         }
-                        Err(_) => return Err(Failure::TimeoutHeaders),
+                        Err(_) => return Err(NoResponse::fatal(Failure::TimeoutHeaders)),
                     };
                 }
                 Ok(Err(e)) => {
                     tracing::debug!("request {}: {e}", data.index);
-                    return Err(Failure::Connect);
+                    return Err(NoResponse {
+                        failure: Failure::Connect,
+                        retryable: !e.is_parse() && !e.is_timeout(),
+                    });
                 }
+            }
+        }
+    }
+
+    /// [`Self::send`] with `load.request_retries`: an attempt that got no response for a
+    /// retryable reason is sent again after `retry_backoff_s` · 2^k · (0.5 + U[0, 1)), k = 0,
+    /// 1, ... (inference-perf's backoff with jitter), each attempt with the whole timeouts;
+    /// `rec.retries` counts the attempts sent again. Returns the response and its deadline.
+    async fn send_attempts(
+        &self,
+        data: &RequestData,
+        rec: &mut RequestRecord,
+    ) -> Result<(Conn, http::Response<Incoming>, tokio::time::Instant), Failure> {
+        let t = self.timeouts;
+        loop {
+            let begun = Instant::now();
+            let deadline = tokio::time::Instant::from_std(begun + t.total);
+            // A non-streamed response's headers come with the whole answer: only the total
+            // bounds it.
+            let first_byte = if self.streaming {
+                deadline.min(tokio::time::Instant::from_std(begun + t.first_byte))
+            } else {
+                deadline
+            };
+            match self.send(data, first_byte).await {
+                Ok((conn, resp)) => return Ok((conn, resp, deadline)),
+                Err(e) if e.retryable && rec.retries < self.retries => {
+                    let k = rec.retries.min(30);
+                    let wait =
+                        self.retry_backoff_s * f64::from(1u32 << k) * (0.5 + rand::random::<f64>());
+                    rec.retries += 1;
+                    tracing::debug!(
+                        "request {}: no response ({}); attempt {} of {} in {wait:.3} s",
+                        data.index,
+                        e.failure.class(),
+                        rec.retries + 1,
+                        self.retries + 1
+                    );
+                    tokio::time::sleep(Duration::from_secs_f64(wait.min(3600.0))).await;
+                }
+                Err(e) => return Err(e.failure),
             }
         }
     }
@@ -340,6 +417,10 @@ impl EndpointClient {
         for (k, v) in &data.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
+        let token = (self.session_tokens.as_ref()).zip(data.session.as_deref());
+        if let Some((name, value)) = token.and_then(|(t, s)| t.for_session(s)) {
+            builder = builder.header(name, value);
+        }
         builder.body(Full::new(data.body.clone())).ok()
     }
 
@@ -359,20 +440,17 @@ impl EndpointClient {
             outcome: Ok(()),
             http_status: 0,
             error_body: None,
+            retries: 0,
         };
         rec.t_sent = Instant::now();
-        let t = self.timeouts;
-        let deadline = tokio::time::Instant::from_std(rec.t_sent + t.total);
-        // A non-streamed response's headers come with the whole answer: only the total bounds it.
-        let first_byte = if self.streaming {
-            deadline.min(tokio::time::Instant::from_std(rec.t_sent + t.first_byte))
-        } else {
-            deadline
-        };
-        let (conn, resp) = match self.send(data, first_byte).await {
+        let (conn, resp, deadline) = match self.send_attempts(data, &mut rec).await {
             Ok(x) => x,
             Err(f) => return finish(rec, f),
         };
+        if let Some((tokens, session)) = (self.session_tokens.as_ref()).zip(data.session.as_deref())
+        {
+            tokens.remember(session, resp.headers());
+        }
         let status = resp.status();
         rec.http_status = status.as_u16();
         let hints = ReuseHints::from_headers(resp.headers());

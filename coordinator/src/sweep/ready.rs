@@ -165,6 +165,9 @@ async fn get(base_url: &str, path: &str, trust: &EndpointTrust) -> Result<Bytes,
         // and ready.models off).
         client_cert: None,
         session_id_header: None,
+        request_retries: 0,
+        retry_backoff_s: 0.0,
+        session_token_header: None,
     };
     let request = async {
         let client = EndpointClient::new(&spec, Timeouts::with_total(REQUEST_LIMIT), trust)

@@ -23,16 +23,22 @@ const CONTEXT_MARGIN: u32 = 200;
 /// The conversations of a `conversation_replay` source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversations {
+    /// The profile's `seed`: the prompts' words.
     pub seed: u64,
+    /// Tokens of the system prompt every conversation starts with.
     pub shared_system_prompt_len: u32,
+    /// The model's context: older turns leave a request that would not fit.
     pub max_model_len: u32,
+    /// The conversations; session s replays conversation s mod their number.
     pub conversations: Vec<Conversation>,
 }
 
 /// One conversation: its own system prompt's tokens and its turns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
+    /// Tokens of this conversation's own system prompt, after the shared one.
     pub dynamic_system_prompt_len: u32,
+    /// Its turns, in order.
     pub turns: Vec<Turn>,
 }
 
@@ -40,8 +46,11 @@ pub struct Conversation {
 /// the answer's `max_tokens`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRequest {
+    /// The chat messages `(role, content)`, system prompt first.
     pub turns: Vec<(String, String)>,
+    /// Tokens of all the messages.
     pub input_tokens: u32,
+    /// The answer's `max_tokens`.
     pub max_tokens: u32,
 }
 
@@ -49,10 +58,13 @@ pub struct ConversationRequest {
 /// conversation waits after the answer (the tool call) before its next turn.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
+    /// Tokens of the user message.
     #[serde(rename = "i")]
     pub input: u32,
+    /// The answer's `max_tokens`.
     #[serde(rename = "o")]
     pub output: u32,
+    /// Seconds the conversation waits after the answer.
     #[serde(rename = "w", default, skip_serializing_if = "is_zero")]
     pub tool_wait_s: u32,
 }

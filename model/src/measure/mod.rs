@@ -121,6 +121,12 @@ pub struct Counters {
     pub good: u64,
     /// Input + output tokens of the good requests.
     pub good_tokens: u64,
+    /// `load.request_retries`: attempts sent again after no response.
+    pub request_retries: u64,
+    /// Requests that needed one or more retries.
+    pub retried_requests: u64,
+    /// Retried requests that ended ok.
+    pub retries_recovered: u64,
     /// Failed requests by class.
     pub failures: BTreeMap<String, u64>,
 }
@@ -174,6 +180,9 @@ impl Counters {
             (&mut self.cache_prompt_tokens, o.cache_prompt_tokens),
             (&mut self.good, o.good),
             (&mut self.good_tokens, o.good_tokens),
+            (&mut self.request_retries, o.request_retries),
+            (&mut self.retried_requests, o.retried_requests),
+            (&mut self.retries_recovered, o.retries_recovered),
         ] {
             *mine = add(*mine, theirs);
         }
@@ -205,6 +214,9 @@ impl Counters {
             ("cache_prompt_tokens", self.cache_prompt_tokens),
             ("good", self.good),
             ("good_tokens", self.good_tokens),
+            ("request_retries", self.request_retries),
+            ("retried_requests", self.retried_requests),
+            ("retries_recovered", self.retries_recovered),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -240,6 +252,9 @@ impl Counters {
                 "cache_prompt_tokens" => c.cache_prompt_tokens = v,
                 "good" => c.good = v,
                 "good_tokens" => c.good_tokens = v,
+                "request_retries" => c.request_retries = v,
+                "retried_requests" => c.retried_requests = v,
+                "retries_recovered" => c.retries_recovered = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

@@ -1,8 +1,8 @@
 //! The whole plan of a run: its members, and per stage the stage's load and one shard spec per
 //! member.
 
-use super::rate::rate_or_inf;
 use super::count::PlannedCount;
+use super::rate::rate_or_inf;
 use super::shard::ShardSpec;
 use super::window::Window;
 use crate::role::Role;

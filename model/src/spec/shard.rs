@@ -3,6 +3,7 @@
 
 use super::rate::rate_or_inf;
 use super::window::Window;
+use crate::breaker::CircuitBreakerConfig;
 use crate::data::DataSpec;
 use crate::measure::goodput::GoodputSlo;
 use crate::settings::{ApiType, ClientCert, HttpVersion, TelemetrySection};
@@ -41,6 +42,17 @@ pub struct EndpointSpec {
     /// a multi-turn session (see [`crate::data::DataSource::session_of`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id_header: Option<String>,
+    /// `load.request_retries`: more attempts for a request whose attempt failed before any
+    /// response, each after `retry_backoff_s` · 2^k with jitter (k = 0, 1, ...).
+    #[serde(default)]
+    pub request_retries: u32,
+    /// `load.request_retry_backoff_sec`: the first retry's wait, seconds.
+    #[serde(default)]
+    pub retry_backoff_s: f64,
+    /// `api.session_token_header_key`: the response header carrying a server-assigned session
+    /// token, sent back on the session's later requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_header: Option<String>,
 }
 
 /// One shard's part of a stage's load.
@@ -200,6 +212,10 @@ pub struct ShardSpec {
     /// `report.goodput.constraints`: the agent counts the requests that meet them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputSlo>,
+    /// The circuit breakers `load.circuit_breakers` enables: the agent watches its own requests
+    /// with them and stops the shard when one trips.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub circuit_breakers: Vec<CircuitBreakerConfig>,
 }
 
 impl ShardSpec {

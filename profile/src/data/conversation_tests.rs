@@ -2,7 +2,7 @@
 //! each turn carrying the system prompt and the earlier turns, the context limit applied as
 //! inference-perf applies it, and profiles with `data.conversation_replay` checked.
 
-use super::plan::conversations_from;
+use super::plan::{conversations_from, plan_data};
 use crate::{parse_profile, ConversationReplayConfig, Distribution};
 use fleetbench_model::data::*;
 use fleetbench_model::tokenize::count_words;

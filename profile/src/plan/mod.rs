@@ -14,6 +14,7 @@
 pub(crate) mod stages;
 
 use crate::load::LoadedProfile;
+use fleetbench_model::breaker::CircuitBreakerConfig;
 use fleetbench_model::data::{DataSource, MAX_TRACE_RECORDS};
 use fleetbench_model::hosts::{host_groups, AgentInfo};
 use fleetbench_model::measure::goodput::GoodputSlo;
@@ -76,16 +77,38 @@ fn endpoint_spec(p: &crate::model::Profile) -> EndpointSpec {
             .ok()
             .flatten(),
         session_id_header: p.api.session_id_header_key.clone(),
+        request_retries: p.load.request_retries.unwrap_or(0),
+        retry_backoff_s: p
+            .load
+            .request_retry_backoff_sec
+            .unwrap_or(crate::DEFAULT_RETRY_BACKOFF_S),
+        session_token_header: p.api.session_token_header_key.clone(),
     }
 }
 
-/// The goodput objectives of `report.goodput`, when any is set. Validated with the profile: a
-/// bad constraint never gets here.
+/// The goodput objectives of `report.goodput`, with the TTFT and TPOT objectives of the SLO
+/// headers (`api.slo_*`) taking their place, as inference-perf's goodput takes a request's
+/// header SLO first; none when nothing is set. Validated with the profile: a bad constraint or
+/// header never gets here.
 fn goodput_slo(p: &crate::model::Profile) -> Option<GoodputSlo> {
-    (p.report.as_ref())
+    let mut slo = (p.report.as_ref())
         .and_then(|r| r.goodput.as_ref())
         .and_then(|g| GoodputSlo::from_constraints(&g.constraints).ok())
-        .filter(|g| *g != Default::default())
+        .unwrap_or_default();
+    let headers = p.api.header_slos().unwrap_or_default();
+    let us = |s: f64| (s * 1e6).round() as u64;
+    slo.ttft_us = headers.ttft_s.map(us).or(slo.ttft_us);
+    slo.tpot_us = headers.tpot_s.map(us).or(slo.tpot_us);
+    Some(slo).filter(|g| *g != Default::default())
+}
+
+/// The `circuit_breakers` entries `load.circuit_breakers` names, in that order (validated: each
+/// name is defined).
+fn enabled_breakers(p: &crate::model::Profile) -> Vec<CircuitBreakerConfig> {
+    let defined = p.circuit_breakers.as_deref().unwrap_or_default();
+    (p.load.circuit_breakers.iter().flatten())
+        .filter_map(|name| defined.iter().find(|b| &b.name == name).cloned())
+        .collect()
 }
 
 /// Splits a validated profile over `members` (ordered; shard i is member i).
@@ -122,6 +145,7 @@ pub fn plan_run(
         (ms(p.load.first_byte_timeout), ms(p.load.idle_timeout));
     let warmup_connections = p.load.warmup_connections.unwrap_or(0);
     let goodput = goodput_slo(p);
+    let circuit_breakers = enabled_breakers(p);
 
     let scrapes = engine_scrapes(p, members);
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
@@ -169,6 +193,7 @@ pub fn plan_run(
                 idle_timeout_ms,
                 warmup_connections,
                 goodput,
+                circuit_breakers: circuit_breakers.clone(),
                 seed: stage_seed,
             })
             .collect();

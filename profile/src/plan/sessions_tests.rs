@@ -4,14 +4,11 @@
 
 use super::*;
 use crate::parse_profile;
+use fleetbench_model::role::Role;
 use fleetbench_model::spec::*;
 use std::path::Path;
 
-fn parse(
-    data: &str,
-    load: &str,
-    weights: &str,
-) -> Result<LoadedProfile, crate::ProfileError> {
+fn parse(data: &str, load: &str, weights: &str) -> Result<LoadedProfile, crate::ProfileError> {
     let text = format!(
         "server: {{base_url: 'http://127.0.0.1:1', model_name: m}}\n\
          api: {{type: completion, streaming: true}}\n\

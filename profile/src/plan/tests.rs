@@ -583,3 +583,25 @@ fn an_agents_share_above_what_one_agent_carries_is_refused_naming_the_agent() {
         "{err}"
     );
 }
+
+#[test]
+fn slo_headers_become_the_goodput_objectives_and_breakers_travel_in_the_spec() {
+    let text = "server: {base_url: 'http://127.0.0.1:1', model_name: m}\n\
+         api: {type: completion, streaming: true, headers: {x-slo-ttft-ms: '200'}}\n\
+         data: {type: mock}\n\
+         report: {goodput: {constraints: {ttft: 5, tpot: 0.05}}}\n\
+         circuit_breakers: [{name: b, metrics: {matches: [error]}, triggers: [{type: consecutive, threshold: 3}]}, {name: unused, metrics: {matches: [error]}, triggers: []}]\n\
+         load: {type: constant, circuit_breakers: [b], stages: [{rate: 1, duration: 2}]}\n";
+    let lp = parse_profile(text, Path::new("t.yaml"), "t").expect("valid profile");
+    let plan = plan_run(&lp, &members(2), "r", 1).unwrap();
+    let spec = &plan.stages[0].shards[1];
+    // The header's 200 ms replaces report.goodput's ttft; its tpot stays.
+    let g = spec.goodput.expect("goodput objectives");
+    assert_eq!((g.ttft_us, g.tpot_us), (Some(200_000), Some(50_000)));
+    let names: Vec<&str> = spec
+        .circuit_breakers
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect();
+    assert_eq!(names, ["b"], "only the enabled breakers");
+}

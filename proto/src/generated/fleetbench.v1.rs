@@ -248,7 +248,7 @@ pub struct EngineSample {
     #[prost(double, tag = "23")]
     pub kv_transfer_count: f64,
 }
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ShardDone {
     #[prost(string, tag = "1")]
     pub run_id: ::prost::alloc::string::String,
@@ -267,6 +267,27 @@ pub struct ShardDone {
     /// When the shard actually started, in the agent's own clock (Unix ns).
     #[prost(int64, tag = "7")]
     pub started_unix_ns: i64,
+    /// Set when one of the profile's circuit breakers tripped on this shard and stopped it.
+    #[prost(message, optional, tag = "8")]
+    pub circuit_breaker: ::core::option::Option<BreakerTrip>,
+}
+/// A circuit breaker (the profile's `circuit_breakers`) that tripped on an agent's requests.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BreakerTrip {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// The trigger that fired: consecutive | rate_over_window.
+    #[prost(string, tag = "2")]
+    pub trigger: ::prost::alloc::string::String,
+    /// What it saw, in words (hits, watched requests, threshold, expressions).
+    #[prost(string, tag = "3")]
+    pub reason: ::prost::alloc::string::String,
+    /// Seconds from the stage start to the request record that tripped it.
+    #[prost(double, tag = "4")]
+    pub at_s: f64,
+    /// That request's id.
+    #[prost(string, tag = "5")]
+    pub request_id: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct EndpointInfo {
@@ -363,7 +384,7 @@ pub struct ClockProbe {
     #[prost(int64, tag = "2")]
     pub coordinator_unix_ns: i64,
 }
-/// One stage of one run for one shard. `shard_spec_json` is `fleetbench_common::plan::ShardSpec`
+/// One stage of one run for one shard. `shard_spec_json` is `fleetbench_model::spec::ShardSpec`
 /// as JSON: the shard's endpoint, data and load, owned by the common crate's serde model so that
 /// the profile model is defined once. `start_at_unix_ns` is in the agent's own clock.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -600,7 +621,7 @@ pub struct GetReportReply {
     pub results_dir: ::prost::alloc::string::String,
     #[prost(string, tag = "4")]
     pub summary_markdown: ::prost::alloc::string::String,
-    /// Each stage's verdict: `fleetbench_common::report::StageVerdict` list as JSON.
+    /// Each stage's verdict: `fleetbench_report::StageVerdict` list as JSON.
     #[prost(bytes = "vec", tag = "10")]
     pub verdicts_json: ::prost::alloc::vec::Vec<u8>,
 }

@@ -230,3 +230,28 @@ fn markdown_and_json_carry_the_verdicts() {
     assert_eq!(j["verdicts"][0]["top_failures"][0]["class"], "http_500");
     assert!(j["serving"].is_object());
 }
+
+#[test]
+fn a_tripped_circuit_breaker_fails_the_stage_and_names_breaker_agent_time_and_why() {
+    let mut r = report(12, &[("http_503", 12)]);
+    if let Some(Value::Object(m)) = r.metrics.metadata.as_mut() {
+        m.insert(
+            "circuit_breaker".into(),
+            json!({"name": "b503", "agent": "agent-1", "shard": 1, "at_s": 0.84,
+                   "trigger": "consecutive", "reason": "5 watched requests in a row were hits (threshold 5)"}),
+        );
+    }
+    let v = judge(
+        &mut r,
+        &inputs(vec![tally(0, Exact(100), 6), tally(1, Exact(100), 6)]),
+    );
+    assert_eq!(v.verdict, Verdict::Failed);
+    let said = v.reasons.join("\n");
+    assert!(
+        said.contains("circuit breaker b503 tripped on agent agent-1 0.8 s into the stage (consecutive: 5 watched requests in a row"),
+        "{said}"
+    );
+    // The shards' short counts are what the stop did: not listed again.
+    assert!(!said.contains("missing"), "{said}");
+    assert_eq!(assess(&r), v, "a stored report is judged the same");
+}

@@ -2,6 +2,7 @@
 //! its `metrics.matches` select, counts the ones its `rules` call hits, and trips on its
 //! `triggers` (consecutive hits, or a hit rate over a window).
 
+use crate::breaker_expr::Expr;
 use serde::{Deserialize, Serialize};
 
 /// One named breaker; `load.circuit_breakers` enables it by name.
@@ -49,4 +50,19 @@ pub enum Trigger {
         #[serde(default)]
         min_samples: u32,
     },
+}
+
+impl BreakerMetrics {
+    /// `matches` and `rules` parsed; the error names the entry (`matches.0`) and what is wrong.
+    pub fn parse(&self) -> Result<(Vec<Expr>, Vec<Expr>), (String, String)> {
+        let all = |list: &[String], key: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    Expr::parse(text).map_err(|e| (format!("{key}.{i}"), format!("{text:?}: {e}")))
+                })
+                .collect::<Result<Vec<Expr>, _>>()
+        };
+        Ok((all(&self.matches, "matches")?, all(&self.rules, "rules")?))
+    }
 }
