@@ -583,22 +583,30 @@ fn check_conversation_replay(
             above(c.shared_system_prompt_len, MAX_REQUEST_TOKENS, "tokens"),
         ));
     }
-    let longest_turns = c
-        .turns_per_conversation
-        .as_ref()
-        .map_or(u64::from(crate::model::DEFAULT_TURNS), longest);
-    let turns = u64::from(c.num_conversations).saturating_mul(longest_turns.max(1));
-    if turns > crate::model::MAX_CONVERSATION_TURNS {
+    // What the seed draws, not the distributions' worst case: the conversations are drawn once
+    // by the coordinator and every turn's lengths travel to every agent.
+    let limit = crate::model::MAX_CONVERSATION_TURNS;
+    if u64::from(c.num_conversations) > limit {
+        return Err(invalid(
+            "num_conversations",
+            above(
+                c.num_conversations,
+                limit,
+                "conversations (each has a turn at least)",
+            ),
+        ));
+    }
+    let mut rng = crate::data::draw::conversation_rng(c);
+    let turns: u64 = crate::data::draw::turn_counts(c, &mut rng)
+        .iter()
+        .map(|&t| u64::from(t))
+        .sum();
+    if turns > limit {
         return Err(invalid(
             "num_conversations",
             format!(
-                "{} conversations of up to {longest_turns} turns: {}",
-                c.num_conversations,
-                above(
-                    turns,
-                    crate::model::MAX_CONVERSATION_TURNS,
-                    "turns in all (each turn's lengths travel to every agent)"
-                )
+                "{} conversations drawn with seed {} have {turns} turns: above the limit {limit} turns in all (each turn's lengths travel to every agent)",
+                c.num_conversations, c.seed
             ),
         ));
     }

@@ -198,3 +198,31 @@ fn a_conversation_replay_profile_is_read_with_inference_perfs_keys_and_checked()
         assert!(e.contains(key), "{data}: {e}");
     }
 }
+
+#[test]
+fn the_turn_limit_is_checked_on_what_the_seed_draws_not_the_worst_case() {
+    // llm-d's catalog: 40 conversations of up to 3000 turns (mean 540) — 120,000 in the worst
+    // case, far fewer drawn; accepted, and the plan carries what validation counted.
+    let catalog = "{type: conversation_replay, conversation_replay: {seed: 7, num_conversations: 40, \
+                   turns_per_conversation: {type: lognormal, min: 1, max: 3000, mean: 540, std_dev: 48600}}}";
+    let lp = parse(catalog).expect("what the seed draws fits");
+    let DataSource::Conversations(c) = plan_data(&lp, 0).source else {
+        panic!("not conversations");
+    };
+    let turns: usize = c.conversations.iter().map(|x| x.turns.len()).sum();
+    assert!(
+        turns as u64 <= crate::model::MAX_CONVERSATION_TURNS,
+        "{turns}"
+    );
+    // 40 conversations of exactly 3000 turns are 120,000: refused, naming the seed and the count.
+    let e = parse(
+        "{type: conversation_replay, conversation_replay: {seed: 7, num_conversations: 40, \
+         turns_per_conversation: {type: fixed, mean: 3000}}}",
+    )
+    .expect_err("too many turns")
+    .to_string();
+    assert!(
+        e.contains("num_conversations") && e.contains("seed 7") && e.contains("120000 turns"),
+        "{e}"
+    );
+}

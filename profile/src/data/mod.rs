@@ -6,6 +6,7 @@
 //! [`DataSpec`]: fleetbench_model::data::DataSpec
 
 pub(crate) mod azure;
+pub(crate) mod draw;
 pub(crate) mod files;
 pub(crate) mod hub;
 pub(crate) mod plan;

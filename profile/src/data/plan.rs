@@ -1,5 +1,6 @@
 //! From a loaded profile's `data` section to the [`DataSpec`] that every shard carries.
 
+use super::draw::{conversation_rng, draw_value, turn_counts};
 use super::files::{sample, Dataset};
 use crate::load::LoadedProfile;
 use crate::model::DataType;
@@ -174,37 +175,14 @@ impl From<&crate::model::Distribution> for LengthSpec {
     }
 }
 
-/// A value of a validated distribution (`default` without one): `fixed` is `int(mean)`, the
-/// others are clamped to `[min, max]` as given, 0 included.
-fn draw_value(
-    d: Option<&crate::model::Distribution>,
-    default: u32,
-    rng: &mut rand_chacha::ChaCha8Rng,
-) -> u32 {
-    match d {
-        None => default,
-        Some(d) if d.shape() == LengthDist::Fixed => d.center().max(0.0) as u32,
-        Some(d) => {
-            let mut spec = LengthSpec::from(d);
-            spec.min = d.lo().min(spec.max);
-            spec.draw(rng)
-        }
-    }
-}
-
 /// inference-perf's conversation replay drawn from its `seed`: per conversation its turn count
 /// and own system prompt length, then per turn its input and output tokens and tool-call wait
 /// (whole seconds, as inference-perf samples them); omitted distributions take its defaults.
 pub(crate) fn conversations_from(c: &crate::model::ConversationReplayConfig) -> Conversations {
-    use crate::model::{
-        DEFAULT_MAX_MODEL_LEN, DEFAULT_TURNS, DEFAULT_TURN_INPUT, DEFAULT_TURN_OUTPUT,
-    };
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c.seed);
+    use crate::model::{DEFAULT_MAX_MODEL_LEN, DEFAULT_TURN_INPUT, DEFAULT_TURN_OUTPUT};
+    let mut rng = conversation_rng(c);
     let n = c.num_conversations as usize;
-    let turn_counts: Vec<u32> = (0..n)
-        .map(|_| draw_value(c.turns_per_conversation.as_ref(), DEFAULT_TURNS, &mut rng).max(1))
-        .collect();
+    let turn_counts = turn_counts(c, &mut rng);
     let dynamic: Vec<u32> = (0..n)
         .map(|_| draw_value(c.dynamic_system_prompt_len.as_ref(), 0, &mut rng))
         .collect();
