@@ -189,11 +189,36 @@ def check_data(cfg, text, plan, problems):
         problems.append(f"data type {kind}: no meaning check")
 
 
+def check_sweep(cfg, plan, problems):
+    """load.sweep: the plan's one stage is the probe (num_requests at num_requests / 5 per
+    second for 5 s, inference-perf's preprocess stage), and the sweep's keys, defaults filled
+    in, are inference-perf's; the given stages are replaced by the generated ones."""
+    sweep = cfg.load.sweep
+    ours = plan.get("sweep")
+    if ours is None:
+        return problems.append("sweep: not in fleetbench's plan")
+    for key in ("num_requests", "timeout", "num_stages", "stage_duration", "saturation_percentile"):
+        if not close(getattr(sweep, key), ours[key]):
+            problems.append(f"sweep.{key}: {getattr(sweep, key)} vs {ours[key]}")
+    if sweep.type.value != ours["type"]:
+        problems.append(f"sweep.type: {sweep.type.value} vs {ours['type']}")
+    stages = plan["stages"]
+    load = stages[0]["load"] if len(stages) == 1 else {}
+    want = {"constant": "constant", "poisson": "poisson"}.get(cfg.load.type.value)
+    rate = sweep.num_requests / 5
+    if load.get("type") != want or not close(load.get("rate", 0), rate) or stages[0]["label"] != "sweep-probe":
+        problems.append(f"sweep probe: {len(stages)} stages, {load} vs {want} at {rate} req/s for 5 s")
+    elif not close(load.get("duration_s", 0), 5):
+        problems.append(f"sweep probe: {load['duration_s']} s vs 5 s")
+
+
 def check_load(cfg, text, plan, problems):
     load_type = cfg.load.type.value
     ours = {"trace_replay": "trace", "trace_session_replay": "sessions"}.get(load_type, load_type)
     cursor = 0
     stages = plan["stages"]
+    if cfg.load.sweep is not None:
+        return check_sweep(cfg, plan, problems)
     if len(stages) != len(cfg.load.stages):
         problems.append(f"{len(cfg.load.stages)} stages vs {len(stages)}")
     for i, (theirs, st) in enumerate(zip(cfg.load.stages, stages)):

@@ -29,6 +29,7 @@ pub mod remote;
 pub mod render;
 pub mod resume;
 pub mod run;
+pub(crate) mod saturation;
 pub mod service;
 pub(crate) mod stage;
 pub(crate) mod stage_report;

@@ -878,7 +878,12 @@ fn validate(
             "validate",
             loaded.profile.load.base_seed.unwrap_or(0),
         )?;
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        let mut value = serde_json::to_value(&plan)?;
+        if let Some(sweep) = &loaded.profile.load.sweep {
+            // The stages after the probe come from the saturation rate it finds.
+            value["sweep"] = serde_json::to_value(sweep)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     if let Some(runs) = matrix_cli::matrix_runs(profile, overrides, select)? {
@@ -1026,6 +1031,12 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
             };
             println!("  {}: {share}", m.agent_id);
         }
+    }
+    if let Some(s) = &p.load.sweep {
+        println!(
+            "then {} {:?} stages of {} s up to the saturation rate: the {}th percentile of the probe's burn-down rates (docs/saturation.md)",
+            s.num_stages, s.kind, s.stage_duration, s.saturation_percentile
+        );
     }
     Ok(())
 }

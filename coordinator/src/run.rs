@@ -2,7 +2,8 @@
 //! endpoint once per agent (the preflight), write the run directory's first files, then the
 //! stages in step ([`crate::stage`]: clock probes, one start for all shards, collection, the
 //! report with its verdict) and at the end the summary table with every stage's verdict and the
-//! rendered outputs.
+//! rendered outputs. With `load.sweep` the stages are the saturation probe, then the stages
+//! generated from the rate it found ([`crate::saturation`], `docs/saturation.md`).
 //!
 //! A stop request ([`Hub::request_stop`]: Ctrl-C, SIGTERM) cancels the stage, waits
 //! [`STOP_GRACE`] for the agents' last snapshots and ends the run after that stage's report,
@@ -14,8 +15,8 @@ use crate::store::RunStore;
 use fleetbench_model::clock::unix_ns;
 use fleetbench_model::hosts::AgentInfo;
 use fleetbench_model::spec::{Member, RunPlan};
-use fleetbench_profile::plan::plan_run;
-use fleetbench_profile::LoadedProfile;
+use fleetbench_profile::plan::{plan_run, plan_sweep_stages};
+use fleetbench_profile::{LoadedProfile, SweepConfig};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
 use fleetbench_report::{
@@ -77,6 +78,9 @@ pub enum RunError {
     Stopped,
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightFailure),
+    /// `load.sweep`: no saturation rate, or no stages from it.
+    #[error("load.sweep: {0}")]
+    Saturation(String),
 }
 
 /// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
@@ -171,7 +175,10 @@ async fn execute(
         events: &mut events,
         progress,
     };
-    let (reports, partial) = run_stages(&mut ctx, 0).await?;
+    let (reports, partial) = match &req.loaded.profile.load.sweep {
+        Some(sweep) => run_sweep(&mut ctx, sweep).await?,
+        None => run_stages(&mut ctx, 0).await?,
+    };
     store
         .record_state(&json!({"event": "finished", "partial": partial, "at_unix_ns": unix_ns()}))?;
     let (verdicts, md) = write_summary(&store, &plan, &reports)?;
@@ -310,6 +317,63 @@ pub(crate) async fn run_stages(
         }
     }
     Ok((reports, false))
+}
+
+/// The probe (stage 0), the saturation rate from what it measured, then the generated stages
+/// as normal stages; the reports of all, and whether the run ended early.
+async fn run_sweep(
+    ctx: &mut StageContext<'_>,
+    sweep: &SweepConfig,
+) -> Result<(Vec<BenchmarkRun>, bool), RunError> {
+    let (mut reports, partial) = run_stages(ctx, 0).await?;
+    if partial {
+        return Ok((reports, true));
+    }
+    let offsets: Vec<i64> = (ctx.plan.members.iter())
+        .map(|m| ctx.hub.fleet.offset_ns(&m.agent_id).unwrap_or(0))
+        .collect();
+    let log = ctx.store.dir().join("snapshots").join("stage-0.pb");
+    let spans = if log.exists() {
+        crate::saturation::probe_spans(&log, &offsets)?
+    } else {
+        Vec::new()
+    };
+    let (found, result) = crate::saturation::measure(&spans, sweep);
+    ctx.store.write_json("saturation.json", &found)?;
+    ctx.store.record_state(&json!({"event": "saturation",
+        "saturation_rate": found.saturation_rate, "stage_rates": found.stage_rates,
+        "error": found.error, "at_unix_ns": unix_ns()}))?;
+    let rates = result.map_err(RunError::Saturation)?;
+    let sat = found.saturation_rate.unwrap_or_default();
+    tracing::info!(
+        "saturation rate {sat:.2} requests/s ({}th percentile of {} burn-down rates); stages at {rates:?} requests/s",
+        sweep.saturation_percentile,
+        found.burn_down_rates.len()
+    );
+    let (plan, members) = (ctx.plan, &ctx.plan.members);
+    let stages = plan_sweep_stages(ctx.loaded, &rates, members, &plan.run_id, plan.seed)
+        .map_err(|e| {
+            RunError::Saturation(format!(
+                "the stages generated from the saturation rate {sat:.2} requests/s ({rates:?}): {e}"
+            ))
+        })?;
+    let mut plan = plan.clone();
+    plan.stages.extend(stages);
+    ctx.store.write_json("plan.json", &plan)?;
+    let mut next = StageContext {
+        hub: ctx.hub,
+        loaded: ctx.loaded,
+        profile_text: ctx.profile_text,
+        options: ctx.options,
+        plan: &plan,
+        agents: ctx.agents,
+        store: &mut *ctx.store,
+        events: &mut *ctx.events,
+        progress: ctx.progress,
+    };
+    let (more, partial) = run_stages(&mut next, 1).await?;
+    reports.extend(more);
+    Ok((reports, partial))
 }
 
 /// `summary.md` and `summary.json` (vLLM's dashboard columns) with each stage's verdict.

@@ -25,7 +25,7 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
     let data = &p.data;
     let sp = data.shared_prefix.as_ref();
     let storage = p.storage.as_ref();
-    let refused: [(&str, bool, &str); 10] = [
+    let refused: [(&str, bool, &str); 9] = [
         ("data.multimodal", data.multimodal.is_some(), MULTIMODAL),
         (
             "data.shared_prefix.multimodal",
@@ -46,11 +46,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             "data.corpus_file_path",
             data.corpus_file_path.is_some(),
             "prompts are synthesized from the tokenizer's vocabulary, not from a corpus file",
-        ),
-        (
-            "load.sweep",
-            p.load.sweep.is_some(),
-            "the automatic saturation sweep is not implemented yet; list the rates instead (load.rates: [...] with load.stage_duration)",
         ),
         (
             "storage.google_cloud_storage",

@@ -318,11 +318,6 @@ fn response_format_interval_and_prometheus_reach_the_plan() {
 fn keys_not_implemented_are_refused_with_the_reason() {
     for (extra, key, why) in [
         (
-            "load: {type: constant, sweep: {type: linear}, stages: [{rate: 1, duration: 2}]}",
-            "load.sweep",
-            "load.rates",
-        ),
-        (
             "load: {type: concurrent, stages: [{concurrent_sessions: 2, num_sessions: 4}]}",
             "load.stages",
             "trace_session_replay",

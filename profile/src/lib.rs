@@ -26,6 +26,8 @@ mod matrix;
 mod model;
 mod overrides;
 pub mod plan;
+mod saturation;
+mod saturation_check;
 mod secrets;
 mod slo_headers;
 mod validate;
@@ -44,6 +46,10 @@ pub use matrix::{
 };
 pub use model::*;
 pub use overrides::apply_overrides;
+pub use saturation::{
+    percentile, sweep_rates, SweepConfig, SweepType, MAX_PROBE_REQUESTS, PROBE_LABEL,
+    PROBE_SECONDS,
+};
 pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
 pub use slo_headers::HeaderSlos;
 
@@ -52,3 +58,6 @@ mod tests;
 
 #[cfg(test)]
 mod inference_perf_tests;
+
+#[cfg(test)]
+mod saturation_tests;

@@ -675,10 +675,10 @@ pub struct LoadConfig {
     /// `load.worker_max_tcp_connections`: inference-perf's key, kept as given so that validation can name it.
     #[serde(default)]
     pub worker_max_tcp_connections: Option<Value>,
-    // Known to inference-perf, not implemented by fleetbench yet (but lora_traffic_split).
-    /// `load.sweep`: inference-perf's key, kept as given so that validation can name it.
+    /// inference-perf's automatic saturation sweep: a probe stage finds the saturation rate,
+    /// then the stages are generated up to it (`docs/saturation.md`).
     #[serde(default)]
-    pub sweep: Option<Value>,
+    pub sweep: Option<crate::saturation::SweepConfig>,
     /// inference-perf's LoRA traffic split: `[{name, split}]`; the same mix as `data.lora_mix`.
     #[serde(default)]
     pub lora_traffic_split: Option<Vec<LoraSplit>>,

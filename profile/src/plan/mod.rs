@@ -149,6 +149,8 @@ pub fn plan_run(
 
     let scrapes = engine_scrapes(p, members);
     let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
+    // `load.sweep`: the one stage is the saturation probe.
+    let probe = p.load.sweep.as_ref();
     let mut stages = Vec::with_capacity(defs.len());
     for (index, StageDef { mut load, window }) in defs.into_iter().enumerate() {
         if let StageLoad::Trace { .. } = load {
@@ -166,7 +168,10 @@ pub fn plan_run(
             )?;
         }
         let stage_seed = splitmix64(seed ^ ((index as u64) << 48));
-        let label = load.label();
+        let label = match probe {
+            Some(_) => crate::saturation::PROBE_LABEL.to_string(),
+            None => load.label(),
+        };
         let split = split_stage(&load, &weights, total_weight);
         check_agent_share(loaded, index, &split, members)?;
         let shards = split
@@ -184,8 +189,10 @@ pub fn plan_run(
                 window,
                 snapshot_interval_ms,
                 request_timeout_ms,
-                grace_period_ms,
-                per_request,
+                // The probe's requests may finish until its timeout; their send and end
+                // times are what the coordinator samples.
+                grace_period_ms: probe.map_or(grace_period_ms, crate::saturation::probe_grace_ms),
+                per_request: per_request || probe.is_some(),
                 think_time_ms,
                 telemetry: p.telemetry.unwrap_or_default(),
                 engine_metrics: scrapes[shard].clone(),
@@ -517,6 +524,43 @@ fn split_sessions(load: &StageLoad, w: &[u64]) -> Vec<ShardLoad> {
             }
         })
         .collect()
+}
+
+/// The generated stages planned over `members`, after the probe (stage 0): the profile with
+/// `load.stages` set to one stage per rate of `load.sweep.stage_duration` seconds, planned as
+/// any profile (the same data and run seed), numbered from 1.
+pub fn plan_sweep_stages(
+    loaded: &LoadedProfile,
+    rates: &[f64],
+    members: &[Member],
+    run_id: &str,
+    seed: u64,
+) -> Result<Vec<StagePlan>, PlanError> {
+    let mut generated = loaded.clone();
+    let load = &mut generated.profile.load;
+    let duration = load.sweep.take().map_or(0.0, |s| s.stage_duration as f64);
+    load.stages = (rates.iter())
+        .map(|&r| crate::model::LoadStage {
+            rate: Some(fleetbench_model::spec::Rate(r)),
+            duration: Some(duration),
+            ..stages::empty_stage()
+        })
+        .collect();
+    let plan = plan_run(&generated, members, run_id, seed)?;
+    Ok(plan
+        .stages
+        .into_iter()
+        .map(|mut st| {
+            st.index += 1;
+            // The seed plan_run gives the stage at this index.
+            let stage_seed = splitmix64(seed ^ (u64::from(st.index) << 48));
+            for shard in &mut st.shards {
+                shard.stage = st.index;
+                shard.seed = stage_seed;
+            }
+            st
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -26,8 +26,24 @@ pub(crate) fn constant_count(rate: f64, ramp_to: Option<f64>, duration_s: f64) -
     (integral - 1e-9).ceil().max(0.0) as u64
 }
 
-/// The stages of a profile, validated.
+/// The stages of a profile, validated: with `load.sweep`, only the saturation probe (the
+/// stages it generates are planned after it ran, `plan_sweep_stages`).
 pub(crate) fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
+    let Some(sweep) = &p.load.sweep else {
+        return given_stage_defs(p, file);
+    };
+    crate::saturation_check::check_sweep(p, sweep, file)?;
+    if !p.load.stages.is_empty() {
+        // inference-perf validates the stages that the generated ones replace.
+        given_stage_defs(p, file)?;
+    }
+    check_load_keys(p, file)?;
+    let (load, window) = crate::saturation_check::probe_load(p.load.kind, sweep);
+    Ok(vec![StageDef { load, window }])
+}
+
+/// The stages the profile lists (or its shorthands give), validated.
+fn given_stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: key.to_string(),
@@ -638,7 +654,7 @@ fn session_load(
     })
 }
 
-fn empty_stage() -> LoadStage {
+pub(crate) fn empty_stage() -> LoadStage {
     LoadStage {
         rate: None,
         ramp_to: None,
