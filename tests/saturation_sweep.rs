@@ -19,14 +19,15 @@ fn served(truth: &std::path::Path) -> anyhow::Result<Vec<(u32, u64)>> {
     for line in std::fs::read_to_string(truth)?.lines() {
         let v: Value = serde_json::from_str(line)?;
         let id = v["request_id"].as_str().unwrap_or("");
-        let Some((stage, _)) = id.split_once('-') else {
+        // `<stage>-<index>`; the preflight's `preflight-<shard>` is not a stage's.
+        let Some(Ok(stage)) = id.split_once('-').map(|(s, _)| s.parse()) else {
             continue;
         };
         let end = (v["token_unix_us"].as_array())
             .and_then(|t| t.last())
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        out.push((stage.parse()?, end));
+        out.push((stage, end));
     }
     Ok(out)
 }
