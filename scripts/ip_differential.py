@@ -164,8 +164,91 @@ def check_conversations(cr, source, problems):
                 return problems.append(f"conversation_replay.{name}: drew {value}, outside {dist}")
 
 
+PRESETS = {"4k": (3840, 2160), "1080p": (1920, 1080), "720p": (1280, 720), "360p": (640, 360)}
+
+
+def wh(res):
+    """(width, height) of inference-perf's resolution: a preset or {height, width}."""
+    value = getattr(res, "value", None)
+    if value is not None:
+        return PRESETS[value]
+    return (res.width, res.height)
+
+
+def check_modality(where, given, ours, sizes, problems):
+    """One modality: its count distribution (none: no item), its insertion point (none:
+    uniform; a float; a distribution) and its weighted sizes."""
+    if given.count is None:
+        if ours["count"] is not None:
+            problems.append(f"{where}.count: none vs {ours['count']}")
+    elif ours["count"] is None:
+        problems.append(f"{where}.count: {given.count} vs none")
+    elif getattr(given.count.type, "value", given.count.type) == "fixed":
+        if int(given.count.mean) != ours["count"]["mean"]:
+            problems.append(f"{where}.count: {int(given.count.mean)} vs {ours['count']}")
+    elif (given.count.min, given.count.max) != (ours["count"]["min"], ours["count"]["max"]):
+        problems.append(f"{where}.count: [{given.count.min}, {given.count.max}] vs {ours['count']}")
+    point, at = given.insertion_point, ours["insertion"]
+    if point is None and at != "uniform":
+        problems.append(f"{where}.insertion_point: uniform vs {at}")
+    elif isinstance(point, (int, float)) and not (isinstance(at, dict) and close(point, at.get("at", -1))):
+        problems.append(f"{where}.insertion_point: {point} vs {at}")
+    elif point is not None and not isinstance(point, (int, float)) and not (isinstance(at, dict) and "drawn" in at):
+        problems.append(f"{where}.insertion_point: {point} vs {at}")
+    got = [(s["value"], s["weight"]) for s in ours["sizes"]]
+    if len(got) != len(sizes) or any(a != b or not close(w, v) for (a, w), (b, v) in zip(sizes, got)):
+        problems.append(f"{where} sizes: {sizes} vs {got}")
+
+
+def check_media(where, mm, media, problems):
+    """A multimodal section: each modality with its sizes, image and frame encodings."""
+    media = media or {}
+    for name in ("image", "video", "audio"):
+        given = getattr(mm, name)
+        if (given is None) != (media.get(name) is None):
+            problems.append(f"{where}.{name}: {given} vs {media.get(name)}")
+            continue
+        if given is None:
+            continue
+        if name == "image":
+            ours, encoding = media[name]
+            r = given.resolutions
+            sizes = []
+            for x in r if isinstance(r, list) else ([] if r is None else [r]):
+                res, wt = (x.resolution, x.weight) if hasattr(x, "resolution") else (x, 1.0)
+                w, h = wh(res)
+                sizes.append(({"width": w, "height": h}, wt))
+            if encoding != given.representation.value:
+                problems.append(f"{where}.image.representation: {given.representation.value} vs {encoding}")
+        elif name == "video":
+            ours, encoding = media[name]
+            profiles = given.profiles
+            plist = profiles if isinstance(profiles, list) else ([] if profiles is None else [profiles])
+            sizes = []
+            for p in plist:
+                prof, wt = (p.profile, p.weight) if hasattr(p, "profile") else (p, 1.0)
+                w, h = wh(prof.resolution)
+                sizes.append(({"resolution": {"width": w, "height": h}, "frames": prof.frames}, wt))
+            want = {"png_frames": "png", "jpeg_frames": "jpeg"}.get(given.representation.value)
+            if encoding != want:
+                problems.append(f"{where}.video.representation: {given.representation.value} vs {encoding}")
+        else:
+            ours = media[name]
+            d = given.durations
+            sizes = [(x.duration, x.weight) for x in d] if isinstance(d, list) else ([] if d is None else [(float(d), 1.0)])
+        check_modality(f"{where}.{name}", given, ours, sizes, problems)
+
+
 def check_data(cfg, text, plan, problems):
-    source = plan["stages"][0]["shards"][0]["data"]
+    data = plan["stages"][0]["shards"][0]["data"]
+    source = data
+    if cfg.data.multimodal is not None:
+        check_media("data.multimodal", cfg.data.multimodal, data.get("media"), problems)
+    elif data.get("media") is not None:
+        problems.append(f"data.multimodal: none vs {data['media']}")
+    sp = cfg.data.shared_prefix
+    if sp is not None and sp.multimodal is not None:
+        check_media("data.shared_prefix.multimodal", sp.multimodal, data.get("prefix_media"), problems)
     kind = cfg.data.type.value
     if kind in ("random", "synthetic") and cfg.data.trace is None:
         if source["kind"] != "synthetic":

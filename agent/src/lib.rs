@@ -13,6 +13,7 @@ mod capacity;
 pub mod client;
 pub mod dial;
 pub mod link;
+pub mod media;
 mod preflight;
 pub mod record;
 pub mod request;

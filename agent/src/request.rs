@@ -44,6 +44,10 @@ impl RequestData {
             ApiType::Chat => serde_json::json!({
                 "model": model,
                 "messages": match &content.messages {
+                    _ if !content.media.is_empty() => vec![serde_json::json!({
+                        "role": "user",
+                        "content": crate::media::content_parts(prompt, &content.media),
+                    })],
                     Some(turns) => turns
                         .iter()
                         .map(|(role, text)| serde_json::json!({"role": role, "content": text}))

@@ -19,20 +19,12 @@ const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
-    const MULTIMODAL: &str =
-        "multimodal requests (image, audio and video content parts) are not implemented yet";
+    const VISIONARENA: &str = "VisionArena's real images (a Hugging Face dataset) are not read; use data.type: synthetic with data.multimodal.image for synthetic images of chosen resolutions";
     const SESSIONS: &str = "replaying traced agent sessions is not implemented yet: fleetbench does not read trace files into a graph of calls that wait for earlier calls and carry their live output; load type trace_session_replay runs the sessions of data types conversation_replay, multi_turn and shared_prefix with enable_multi_turn_chat";
     let data = &p.data;
-    let sp = data.shared_prefix.as_ref();
     let storage = p.storage.as_ref();
-    let refused: [(&str, bool, &str); 9] = [
-        ("data.multimodal", data.multimodal.is_some(), MULTIMODAL),
-        (
-            "data.shared_prefix.multimodal",
-            sp.is_some_and(|s| s.multimodal.is_some()),
-            MULTIMODAL,
-        ),
-        ("data.visionarena", data.visionarena.is_some(), MULTIMODAL),
+    let refused: [(&str, bool, &str); 7] = [
+        ("data.visionarena", data.visionarena.is_some(), VISIONARENA),
         (
             "data.use_chat_template",
             data.use_chat_template

@@ -331,9 +331,10 @@ fn keys_not_implemented_are_refused_with_the_reason() {
         let err = err_of(parse(&format!("{HEAD}data: {{type: mock}}\n{extra}\n")));
         assert!(err.contains(key) && err.contains(why), "{extra}: {err}");
     }
-    let err = err_of(with_data("{type: random, multimodal: {image: {}}, input_distribution: {type: fixed, mean: 3}, output_distribution: {type: fixed, mean: 3}}"));
+    // Media need the chat API (this HEAD's is completion).
+    let err = err_of(with_data("{type: synthetic, multimodal: {image: {}}, input_distribution: {type: fixed, mean: 3}, output_distribution: {type: fixed, mean: 3}}"));
     assert!(
-        err.contains("data.multimodal") && err.contains("multimodal requests"),
+        err.contains("data.multimodal") && err.contains("api.type chat"),
         "{err}"
     );
     // A breaker that is defined but not enabled changes nothing, as in inference-perf.

@@ -17,6 +17,7 @@
 
 mod client_cert;
 mod data;
+mod distribution;
 mod error;
 mod inference_perf;
 pub mod limits;
@@ -24,6 +25,8 @@ mod load;
 mod locate;
 mod matrix;
 mod model;
+mod multimodal;
+mod multimodal_check;
 mod overrides;
 pub mod plan;
 mod saturation;
@@ -45,6 +48,11 @@ pub use matrix::{
     is_matrix_file, load_matrix, tensor_parallel_sizes, ExpandedRun, Matrix, SelectError,
 };
 pub use model::*;
+pub use multimodal::{
+    AnyResolution, AudioConfig, Durations, ImageConfig, InsertionPoint, MultimodalConfig,
+    ResolutionPreset, Resolutions, Size, VideoConfig, VideoProfile, VideoProfiles,
+    VideoRepresentation, WeightedDuration, WeightedResolution, WeightedVideoProfile,
+};
 pub use overrides::apply_overrides;
 pub use saturation::{
     percentile, sweep_rates, SweepConfig, SweepType, MAX_PROBE_REQUESTS, PROBE_LABEL,
@@ -61,3 +69,4 @@ mod inference_perf_tests;
 
 #[cfg(test)]
 mod saturation_tests;
+mod multimodal_tests;

@@ -263,9 +263,9 @@ pub struct DataConfig {
     /// fleetbench's LoRA adapter mix: adapter (or model) name → weight; each request names one.
     #[serde(default)]
     pub lora_mix: Option<BTreeMap<String, f64>>,
-    /// `data.multimodal`: inference-perf's key, kept as given so that validation can name it.
+    /// `data.multimodal`: synthetic media for each request (inference-perf's).
     #[serde(default)]
-    pub multimodal: Option<Value>,
+    pub multimodal: Option<crate::multimodal::MultimodalConfig<Distribution>>,
     /// `data.use_chat_template`: inference-perf's key, kept as given so that validation can name it.
     #[serde(default)]
     pub use_chat_template: Option<Value>,
@@ -475,9 +475,9 @@ pub struct SharedPrefixConfig {
     /// Each group's prompts are the consecutive rounds of one chat session.
     #[serde(default)]
     pub enable_multi_turn_chat: bool,
-    /// `data.shared_prefix.multimodal`: inference-perf's key, kept as given so that validation can name it.
+    /// `data.shared_prefix.multimodal`: synthetic media of each group's shared prefix.
     #[serde(default)]
-    pub multimodal: Option<Value>,
+    pub multimodal: Option<crate::multimodal::MultimodalConfig<Distribution>>,
 }
 
 fn ten() -> u32 {

@@ -174,6 +174,10 @@ async fn respond(
     complete_response(endpoint, arrival, &plan, src, log).await
 }
 
+/// The largest request body read (64 MiB: a few dozen 1080p PNGs or minutes of WAV, base64);
+/// a larger one is answered 413 without being read to the end.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
 /// Checks the request (headers, body, model, lengths) and plans its output.
 async fn plan(
     state: &AppState,
@@ -210,8 +214,17 @@ async fn plan(
         Some(Err(_)) => return Err(bad_request("fault header is not ASCII", Some(FAULT_HEADER))),
         None => state.faults.for_request(arrival.seq),
     };
-    let body = match req.into_body().collect().await {
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
+    let body = match limited.collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BadRequestError",
+                &format!("request body over {MAX_BODY_BYTES} bytes"),
+                None,
+            ))
+        }
         Err(e) => return Err(bad_request(&format!("cannot read body: {e}"), None)),
     };
     let engine = match &state.timing {
@@ -225,6 +238,7 @@ async fn plan(
     )
     .map_err(|e| bad_request(&e.to_string(), None))?;
     log.set_prompt_tokens(gen.prompt_tokens);
+    log.set_media(gen.media);
     let model = match &gen.model {
         None => state.model.clone(),
         Some(m) if *m == state.model || state.loras.contains(m) => m.clone(),

@@ -38,6 +38,19 @@ pub struct GroundTruthRecord {
     /// Prompt tokens whose KV came from a prefill instance (P/D decode role).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv_received_tokens: Option<u32>,
+    /// `image_url` parts of a chat request (absent: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: u32,
+    /// `input_audio` parts (absent: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub audios: u32,
+    /// The prompt tokens charged for the media (in `prompt_tokens`; absent: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub media_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Append-only JSONL file, flushed after every line.

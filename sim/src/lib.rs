@@ -37,6 +37,7 @@ pub mod generate;
 pub mod ground_truth;
 pub mod histogram;
 pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod openai;
 pub mod pd_metrics;

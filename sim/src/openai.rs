@@ -20,6 +20,8 @@ pub(crate) enum RequestError {
     Json(#[from] serde_json::Error),
     #[error("field `{0}` is required")]
     Missing(&'static str),
+    #[error("messages[].content: {0}")]
+    Media(#[from] crate::media::MediaError),
     #[error("field `{field}` must be {expected}")]
     Invalid {
         field: &'static str,
@@ -75,6 +77,20 @@ pub(crate) struct GenRequest {
     pub(crate) prompt_token_ids: Vec<u64>,
     /// P/D handle: present when a decode instance receives a request prefilled elsewhere.
     pub(crate) kv_transfer_params: Option<Value>,
+    /// The media parts of a chat request and the prompt tokens charged for them (included in
+    /// `prompt_tokens`).
+    pub(crate) media: MediaCounts,
+}
+
+/// A request's media parts by kind and their prompt tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounts {
+    /// `image_url` parts.
+    pub images: u32,
+    /// `input_audio` parts.
+    pub audios: u32,
+    /// Prompt tokens charged for them (`crate::media`'s rule).
+    pub tokens: u32,
 }
 
 impl GenRequest {
@@ -104,8 +120,13 @@ impl GenRequest {
                         Value::String(s) => words.add(s),
                         Value::Array(parts) => {
                             for p in parts {
-                                if let Some(t) = p.get("text").and_then(Value::as_str) {
-                                    words.add(t);
+                                match crate::media::part(p)? {
+                                    Some((m, hash)) => words.add_media(m, hash),
+                                    None => {
+                                        if let Some(t) = p.get("text").and_then(Value::as_str) {
+                                            words.add(t);
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -154,6 +175,7 @@ impl GenRequest {
             prompt_tokens: words.count,
             prompt_token_ids: words.ids,
             kv_transfer_params: raw.kv_transfer_params,
+            media: words.media,
         })
     }
 
@@ -185,6 +207,7 @@ struct WordCounter {
     count: u32,
     ids: Vec<u64>,
     want_ids: bool,
+    media: MediaCounts,
 }
 
 impl WordCounter {
@@ -193,6 +216,22 @@ impl WordCounter {
             count: 0,
             ids: Vec::new(),
             want_ids,
+            media: MediaCounts::default(),
+        }
+    }
+
+    /// Adds a media part: its tokens, each with an id from its bytes' hash and its position
+    /// (the same media at the same place hit the prefix cache).
+    fn add_media(&mut self, m: crate::media::Media, hash: u64) {
+        let n = m.tokens();
+        match m {
+            crate::media::Media::Image { .. } => self.media.images += 1,
+            crate::media::Media::Audio { .. } => self.media.audios += 1,
+        }
+        self.media.tokens = self.media.tokens.saturating_add(n);
+        self.count = self.count.saturating_add(n);
+        if self.want_ids {
+            self.ids.extend((0..u64::from(n)).map(|i| hash ^ i.wrapping_mul(0x9E37_79B9)));
         }
     }
 

@@ -52,6 +52,8 @@ pub struct RequestLog {
     finished: Option<&'static str>,
     /// Deterministic mode counts running requests here (the engine counts its own).
     counts_running: bool,
+    /// The request's media parts and their prompt tokens.
+    media: crate::openai::MediaCounts,
 }
 
 impl RequestLog {
@@ -84,11 +86,16 @@ impl RequestLog {
             last_token: None,
             finished: None,
             counts_running,
+            media: Default::default(),
         }
     }
 
     pub(crate) fn set_prompt_tokens(&mut self, n: u32) {
         self.prompt_tokens = n;
+    }
+
+    pub(crate) fn set_media(&mut self, m: crate::openai::MediaCounts) {
+        self.media = m;
     }
 
     /// The request passed validation: it counts as running (deterministic mode) and, when it
@@ -199,6 +206,9 @@ impl Drop for RequestLog {
                 prefill_done_unix_us: self.prefill_done.map(|(_, us)| us),
                 computed_prompt_tokens: self.computed_prompt_tokens,
                 kv_received_tokens: self.kv_received.map(|(n, _)| n),
+                images: self.media.images,
+                audios: self.media.audios,
+                media_tokens: self.media.tokens,
             });
         }
     }

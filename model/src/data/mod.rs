@@ -16,9 +16,14 @@
 
 mod conversation;
 mod length;
+mod media;
 
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
 pub use length::{LengthDist, LengthSpec};
+pub use media::{
+    ImageEncoding, Insertion, MediaItem, MediaKind, MediaMix, ModalityMix, Resolution, VideoShape,
+    Weighted, MAX_AUDIO_SECONDS, MAX_MEDIA_PARTS, MAX_MEDIA_SIDE, MAX_VIDEO_FRAMES, MEDIA_VARIANTS,
+};
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
 use rand::SeedableRng;
@@ -94,6 +99,14 @@ pub struct DataSpec {
     /// (empty: the word tokenizer's vocabulary).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vocab: Vec<String>,
+    /// Each request's own synthetic media (`data.multimodal`), drawn from its seed and placed
+    /// in its prompt (in a shared-prefix request: in its question).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaMix>,
+    /// A shared prefix's media (`data.shared_prefix.multimodal`), drawn from its group's seed and
+    /// placed in the system prompt, so every request of a group sends the same media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_media: Option<MediaMix>,
 }
 
 /// One adapter of a LoRA mix and its share of the requests (weights need not sum to 1).
@@ -111,6 +124,8 @@ impl From<DataSource> for DataSpec {
             source,
             lora_mix: Vec::new(),
             vocab: Vec::new(),
+            media: None,
+            prefix_media: None,
         }
     }
 }
@@ -119,8 +134,28 @@ impl DataSpec {
     /// Request `index` of the stage whose seed is `stage_seed`.
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
         let mut c = self.source.request_with(stage_seed, index, &self.vocab);
-        c.model = pick_adapter(&self.lora_mix, request_seed(stage_seed, index));
+        let req_seed = request_seed(stage_seed, index);
+        c.model = pick_adapter(&self.lora_mix, req_seed);
+        c.media = self.media_of(req_seed, index, c.input_tokens);
         c
+    }
+
+    /// The media items of a request of `words` prompt words: a shared prefix's in its system
+    /// prompt (the same for the whole group), then the request's own in the rest.
+    fn media_of(&self, req_seed: u64, index: u64, words: u32) -> Vec<MediaItem> {
+        if self.media.is_none() && self.prefix_media.is_none() {
+            return Vec::new();
+        }
+        let (group_seed, prefix) = self.source.shared_prefix_of(index).unwrap_or((0, 0));
+        let mut items = match &self.prefix_media {
+            Some(m) => m.draw(splitmix64(group_seed ^ 0x4D_4544), prefix, 0),
+            None => Vec::new(),
+        };
+        if let Some(m) = &self.media {
+            let own = words.saturating_sub(prefix);
+            items.extend(m.draw(splitmix64(req_seed ^ 0x4D_4544), own, prefix));
+        }
+        items
     }
 
     /// A one-line description for `coordinator validate`.
@@ -139,6 +174,12 @@ impl DataSpec {
                 "; prompts from {} single-token words of the profile's tokenizer",
                 self.vocab.len()
             ));
+        }
+        if let Some(m) = &self.prefix_media {
+            d.push_str(&format!("; shared prefix media: {}", m.describe()));
+        }
+        if let Some(m) = &self.media {
+            d.push_str(&format!("; media: {}", m.describe()));
         }
         d
     }
@@ -246,6 +287,8 @@ pub struct RequestContent {
     /// The chat turns `(role, content)` where the source has them (multi-turn sessions); the
     /// chat API sends them as messages, the completion API sends `prompt` (the turns joined).
     pub messages: Option<Vec<(String, String)>>,
+    /// Synthetic media items to weave into the prompt (chat only), in prompt order.
+    pub media: Vec<MediaItem>,
 }
 
 /// The per-request seed of request `index` of a stage with seed `stage_seed`.
@@ -343,6 +386,7 @@ impl DataSource {
             max_tokens: 1,
             model: None,
             messages: None,
+            media: Vec::new(),
         };
         match self {
             DataSource::Synthetic { input, output } => {
@@ -355,6 +399,7 @@ impl DataSource {
                     max_tokens,
                     model: None,
                     messages: None,
+                    media: Vec::new(),
                 }
             }
             DataSource::SharedPrefix { .. } => self.shared_prefix_request(index, vocab),
@@ -370,6 +415,7 @@ impl DataSource {
                     max_tokens: 30,
                     model: None,
                     messages: None,
+                    media: Vec::new(),
                 }
             }
             DataSource::MultiTurn { .. } => self.multi_turn_request(index, vocab),
@@ -386,6 +432,7 @@ impl DataSource {
                         max_tokens: r.max_tokens,
                         model: None,
                         messages: Some(r.turns),
+                        media: Vec::new(),
                     },
                     None => one_word(),
                 }
@@ -400,6 +447,7 @@ impl DataSource {
                         max_tokens: e.output_tokens.max(1),
                         model: None,
                         messages: None,
+                        media: Vec::new(),
                     },
                     None => one_word(),
                 }
@@ -412,6 +460,7 @@ impl DataSource {
                         max_tokens: r.output_length.max(1),
                         model: None,
                         messages: None,
+                        media: Vec::new(),
                     },
                     None => one_word(),
                 }
@@ -424,25 +473,18 @@ impl DataSource {
     fn shared_prefix_request(&self, index: u64, vocab: &[String]) -> RequestContent {
         let synthesize_prompt = |n: u32, seed: u64| synthesize_from(vocab, n, seed);
         let DataSource::SharedPrefix {
-            seed,
             num_groups,
             prompts_per_group,
-            system_prompt_len,
-            system_prompt,
             question,
             output,
+            ..
         } = self
         else {
             unreachable!("shared_prefix_request of another source")
         };
         let groups = (*num_groups).max(1) as u64;
-        let group = index % groups;
         let q = (index / groups) % (*prompts_per_group).max(1) as u64;
-        let group_seed = splitmix64(seed ^ 0x6_0000_0000 ^ group);
-        let system_prompt_len = match system_prompt {
-            Some(l) => l.draw(&mut ChaCha8Rng::seed_from_u64(group_seed ^ 0x515)),
-            None => *system_prompt_len,
-        };
+        let (group_seed, system_prompt_len) = self.shared_prefix_of(index).unwrap_or((0, 0));
         // The question (and its lengths) repeat once every group has used all of its
         // prompts: the dataset has num_groups × prompts_per_group prompts.
         let q_seed = splitmix64(group_seed ^ (q + 1).wrapping_mul(0x9E37_79B9));
@@ -462,7 +504,30 @@ impl DataSource {
             max_tokens,
             model: None,
             messages: None,
+            media: Vec::new(),
         }
+    }
+
+    /// The seed of request `index`'s group and the length of its system prompt, for a
+    /// shared-prefix source.
+    fn shared_prefix_of(&self, index: u64) -> Option<(u64, u32)> {
+        let DataSource::SharedPrefix {
+            seed,
+            num_groups,
+            system_prompt_len,
+            system_prompt,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let group = index % (*num_groups).max(1) as u64;
+        let group_seed = splitmix64(seed ^ 0x6_0000_0000 ^ group);
+        let len = match system_prompt {
+            Some(l) => l.draw(&mut ChaCha8Rng::seed_from_u64(group_seed ^ 0x515)),
+            None => *system_prompt_len,
+        };
+        Some((group_seed, len))
     }
 
     /// Request `index` of a multi-turn source: a round of a user's session, with the earlier rounds
@@ -518,6 +583,7 @@ impl DataSource {
             max_tokens: a,
             model: None,
             messages: Some(turns),
+            media: Vec::new(),
         }
     }
 

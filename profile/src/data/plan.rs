@@ -12,10 +12,15 @@ use fleetbench_model::data::{
 /// The stage data of a validated profile; `seed` is the run's (dataset sampling and shared
 /// prefixes use it, so every stage of a run sees the same prompts).
 pub(crate) fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
+    let d = &loaded.profile.data;
     DataSpec {
         source: plan_source(loaded, seed),
         lora_mix: lora_mix(loaded),
         vocab: loaded.vocab.as_deref().cloned().unwrap_or_default(),
+        media: d.multimodal.as_ref().map(crate::multimodal_check::mix_of),
+        prefix_media: (d.shared_prefix.as_ref())
+            .and_then(|s| s.multimodal.as_ref())
+            .map(crate::multimodal_check::mix_of),
     }
 }
 

@@ -194,6 +194,8 @@ fn lora_mix_shares_follow_the_weights() {
             output: LengthSpec::fixed(2),
         },
         vocab: vec![],
+        media: None,
+        prefix_media: None,
         lora_mix: vec![
             LoraShare {
                 name: "a".into(),
