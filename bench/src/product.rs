@@ -294,21 +294,9 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
 /// (generation tokens, requests finished) from the sim's /metrics; zeros when it does not
 /// answer.
 fn sim_counters(addr: &str) -> (u64, u64) {
-    let mut body = String::new();
-    let fetched = (|| -> std::io::Result<()> {
-        let mut s = TcpStream::connect(addr)?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )?;
-        // The sim's /metrics is a few KB; 1 MB bounds a misbehaving answer.
-        s.take(1 << 20).read_to_string(&mut body)?;
-        Ok(())
-    })();
-    if fetched.is_err() {
+    let Ok(body) = fetch_metrics(addr) else {
         return (0, 0);
-    }
+    };
     let value = |l: &str| -> u64 {
         l.split_whitespace()
             .last()
@@ -324,6 +312,20 @@ fn sim_counters(addr: &str) -> (u64, u64) {
         }
     }
     (tokens, requests)
+}
+
+/// The sim's /metrics text (HTTP/1.1, one connection per fetch).
+fn fetch_metrics(addr: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    // The sim's /metrics is a few KB; 1 MB bounds a misbehaving answer.
+    let mut body = String::new();
+    s.take(1 << 20).read_to_string(&mut body)?;
+    Ok(body)
 }
 
 /// The stage's TTFT p50 (ms) from the run's `report.json`.
