@@ -91,6 +91,11 @@ struct JoinArgs {
     /// the built-in Mozilla roots (a private CA, a gateway's self-signed certificate).
     #[arg(long, env = "FLEETBENCH_ENDPOINT_CA", value_name = "PEM")]
     endpoint_ca: Option<PathBuf>,
+    /// Threads of the async runtime that sends and reads the requests: 0, one per core this
+    /// process may run on; 1, a single-threaded runtime (every task, timer and socket on the
+    /// thread that runs the link: no hand-off between threads).
+    #[arg(long, default_value_t = 0)]
+    worker_threads: usize,
     #[command(flatten)]
     telemetry: TelemetryArgs,
     /// Testing only: pretend this host's clock is off by this many milliseconds.
@@ -213,10 +218,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         None => fleetbench_agent::client::EndpointTrust::default(),
     };
     let telemetry = args.telemetry.open()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
+    let runtime = runtime(args.worker_threads)?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let cfg = AgentConfig {
         coordinator: args.coordinator.clone(),
@@ -247,6 +249,23 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         });
         run(cfg).await
     })
+}
+
+/// The runtime of `join` with `threads` workers (0: one per core; 1: single-threaded).
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("start the async runtime")
 }
 
 /// SIGINT or SIGTERM.

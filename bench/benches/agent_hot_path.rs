@@ -6,9 +6,10 @@
 //!   usage event, `[DONE]`), fed one event per read (tokens paced apart: one read per chunk) and in
 //!   1,448-byte reads (a TCP segment's payload on loopback with timestamps: a burst).
 //! - `chunk`: the borrowed chunk parse (`Chunk::parse` + `carries_text`) of one completion token
-//!   chunk, one chat token chunk, the chat role-only chunk and the final usage chunk.
-//! - `decode`: both together, as the client's stream loop does for every read: feed, parse each
-//!   event, count text chunks, push the gap since the previous one.
+//!   chunk, one chat token chunk, the chat role-only chunk and the final usage chunk, and the
+//!   one-pass read the stream loop uses (`Facts::of`, "one-pass facts").
+//! - `decode`: both together, as the client's stream loop does for every read: feed, read each
+//!   event's facts, count text chunks, push the gap since the previous one.
 //! - `recorder`: `Recorder::record` of one finished 128-token request (TTFT, E2E, TPOT, NTPOT, send
 //!   lag, token counts and 127 ITLs into the interval's HDR histograms).
 //!
@@ -18,7 +19,7 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fleetbench_agent::client::{Chunk, SseParser};
+use fleetbench_agent::client::{Chunk, Facts, SseParser};
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestRecord, TokenSource};
 use fleetbench_model::spec::Window;
@@ -134,6 +135,14 @@ fn chunk(c: &mut Criterion) {
                 black_box((c.carries_text(), c.usage, c.is_error()))
             })
         });
+        let facts = Facts::of(bytes).expect("sim chunk scans");
+        assert_eq!(
+            (facts.text, facts.usage, facts.error),
+            (c.carries_text(), c.usage, c.is_error())
+        );
+        g.bench_function(format!("{name}, one-pass facts"), |b| {
+            b.iter(|| black_box(Facts::of(black_box(bytes)).expect("scans")))
+        });
     }
     g.finish();
 }
@@ -168,8 +177,8 @@ fn decode(c: &mut Criterion) {
                                 done = true;
                                 return;
                             }
-                            if let Ok(c) = Chunk::parse(e) {
-                                if c.carries_text() {
+                            if let Ok(c) = Facts::of(e) {
+                                if c.text {
                                     if text > 0 {
                                         gaps.push(text);
                                     }

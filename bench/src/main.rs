@@ -1,5 +1,9 @@
 //! `fleetbench-bench`: the figures of `BENCHMARKS.md`, measured in one run.
 //!
+//! 0. Product path (`product.rs`): `coordinator run` and one `agent join` process pinned to one
+//!    core, a sim writing one HTTP chunk and TCP segment per SSE event on the other, 256 and
+//!    4,096 closed-loop streams at 0 and 5 ms between tokens: the agent's whole-process CPU per
+//!    1,000 chunks from /proc, median of three runs, each with its load average.
 //! 1. Agent ceiling: a sim in zero-delay deterministic mode pinned to one core, the agent's own
 //!    client and recorder (the code `agent join` runs) pinned to the other, closed-loop users at
 //!    several concurrencies: requests/s, chunks/s, agent CPU-µs per chunk and per request (from
@@ -14,9 +18,12 @@
 //!
 //! The ceiling runs once per `--framing`: sims writing a whole zero-delay response as one HTTP
 //! chunk (batched), and one chunk and TCP segment per SSE event (per-event), as real engines
-//! stream. `make bench` (release build) runs all three with the defaults.
+//! stream. `make bench` (release build) runs all four with the defaults.
 
-use anyhow::{bail, Context};
+mod procs;
+mod product;
+
+use anyhow::Context;
 use clap::Parser;
 use fleetbench_agent::client::{EndpointClient, EndpointTrust, Timeouts};
 use fleetbench_agent::record::Recorder;
@@ -28,10 +35,13 @@ use fleetbench_model::spec::{Arrival, Member, ShardSpec, Window};
 use fleetbench_profile::parse_profile;
 use fleetbench_profile::plan::plan_run;
 use fleetbench_proto::v1 as wire;
+use procs::{
+    cpu_model, cpu_seconds, num_cpus, open_files_limit, proc_cpu_seconds, raise_open_files_limit,
+    rss_mb, start_sim, Sim,
+};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -71,8 +81,30 @@ struct Args {
     /// Simulated agents in the merge run.
     #[arg(long, default_value_t = 1000)]
     agents: u32,
+    /// Streams of the product-path runs (`coordinator run` + one `agent join`, per-event
+    /// framing).
+    #[arg(long, value_delimiter = ',', default_value = "256,4096")]
+    product_streams: Vec<u32>,
+    /// Milliseconds between tokens (and to the first token) of the product-path runs.
+    #[arg(long, value_delimiter = ',', default_value = "0,5")]
+    product_delay_ms: Vec<f64>,
+    /// Seconds of each product-path run (its stage's duration).
+    #[arg(long, default_value_t = 8.0)]
+    product_seconds: f64,
+    /// Runs per product-path point (the table gives each and their median).
+    #[arg(long, default_value_t = 3)]
+    product_runs: usize,
+    /// `agent` binaries of the product-path runs instead of the one next to this binary; with
+    /// several, every point runs each of them in turn, `--product-runs` times (before/after
+    /// comparisons in one sequence).
+    #[arg(long, value_delimiter = ',')]
+    agent_bin: Vec<PathBuf>,
     /// Which parts to run.
-    #[arg(long, value_delimiter = ',', default_value = "ceiling,fidelity,merge")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "product,ceiling,fidelity,merge"
+    )]
     only: Vec<String>,
     /// Core of the sim; the benchmark pins itself to the other.
     #[arg(long, default_value_t = 0)]
@@ -111,6 +143,18 @@ fn main() -> anyhow::Result<()> {
         "open files limit: {} (each stream holds one socket here and one in a sim)",
         open_files_limit()
     );
+    if args.only.iter().any(|o| o == "product") {
+        product::product(&product::Product {
+            streams: args.product_streams.clone(),
+            delays_ms: args.product_delay_ms.clone(),
+            seconds: args.product_seconds,
+            runs: args.product_runs.max(1),
+            tokens: args.tokens,
+            sim_core: args.sim_core,
+            agent_core: args.agent_core,
+            agent_bins: args.agent_bin.clone(),
+        })?;
+    }
     if args.only.iter().any(|o| o == "ceiling") {
         rt.block_on(ceiling(&args))?;
     }
@@ -123,133 +167,6 @@ fn main() -> anyhow::Result<()> {
         merge(&args)?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------- processes and /proc
-
-struct Sim {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(core: usize, flags: &[&str]) -> anyhow::Result<Sim> {
-    let sim = std::env::current_exe()?
-        .parent()
-        .context("binary dir")?
-        .join("sim");
-    if !sim.exists() {
-        bail!(
-            "{} is missing: build the workspace (cargo build --release --workspace --bins)",
-            sim.display()
-        );
-    }
-    let mut child = Command::new("taskset")
-        .arg("-c")
-        .arg(core.to_string())
-        .arg(&sim)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--deterministic",
-        ])
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start the sim")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("sim stdout")?).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .context("sim's first line")?
-        .to_string();
-    Ok(Sim { child, addr })
-}
-
-/// Raises the soft limit of open files to the hard limit (10,000 streams need 10,000 sockets).
-fn raise_open_files_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid resource and a pointer to a live rlimit.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-/// The soft limit of open files of this process.
-fn open_files_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit with a valid resource and a pointer to a live rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur
-    } else {
-        0
-    }
-}
-
-/// utime + stime of this process, seconds.
-fn cpu_seconds() -> f64 {
-    proc_cpu_seconds("self")
-}
-
-/// utime + stime of process `pid` ("self" for this one), seconds.
-fn proc_cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0
-}
-
-/// Resident set size, MB.
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-/// Cores of the machine (not of this pinned process).
-fn num_cpus() -> usize {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .map(|c| c.lines().filter(|l| l.starts_with("processor")).count())
-        .unwrap_or(0)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// The shard spec of a one-agent plan of `load` against `addr`.

@@ -3,12 +3,14 @@
 
 mod chunk;
 mod pool;
+mod scan;
 mod session;
 mod sse;
 mod tls;
 
 pub use chunk::{Chunk, Usage};
 pub use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints, Sender, Target};
+pub use scan::Facts;
 pub use sse::{Oversized, SseParser};
 pub use tls::{EndpointTrust, TrustError};
 
@@ -522,15 +524,31 @@ impl EndpointClient {
         // per request; capped, as the stream may end long before `max_tokens`.
         st.itl_us
             .reserve((data.max_tokens as usize).saturating_sub(1).min(1024));
+        // One timer for the whole stream, moved only when it fires early: a fresh timer per
+        // frame cost a timer-wheel insertion and removal (a lock) per event.
+        let mut last_byte = tokio::time::Instant::now();
+        let timer = tokio::time::sleep_until((last_byte + t.idle).min(deadline));
+        tokio::pin!(timer);
         loop {
-            let idle = tokio::time::Instant::now() + t.idle;
             let frame = tokio::select! {
+                biased;
                 f = body.frame() => f,
-                _ = tokio::time::sleep_until(idle.min(deadline)) => {
-                    let class = if idle < deadline { Failure::TimeoutIdle } else { Failure::TimeoutTotal };
-                    return finish(rec, class);
+                _ = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return finish(rec, Failure::TimeoutTotal);
+                    }
+                    let idle = last_byte + t.idle;
+                    if idle <= now {
+                        return finish(rec, Failure::TimeoutIdle);
+                    }
+                    // Bytes came since the timer was set: wait for the rest of the idle time.
+                    timer.as_mut().reset(idle.min(deadline));
+                    continue;
                 }
             };
+            let now = Instant::now();
+            last_byte = tokio::time::Instant::from_std(now);
             match frame {
                 None => break,
                 Some(Err(e)) => {
@@ -542,7 +560,6 @@ impl EndpointClient {
                     let Some(bytes) = frame.data_ref() else {
                         continue;
                     };
-                    let now = Instant::now();
                     if parser.feed(bytes, |event| st.on_event(event, now)).is_err() {
                         // The connection goes with the request: the rest of the stream is
                         // never read.
@@ -600,14 +617,14 @@ impl StreamState {
             self.done = true;
             return;
         }
-        match Chunk::parse(data) {
+        match Facts::of(data) {
             Err(_) => self.failure = Some(Failure::Malformed),
-            Ok(c) if c.is_error() => self.failure = Some(Failure::StreamError),
+            Ok(c) if c.error => self.failure = Some(Failure::StreamError),
             Ok(c) => {
                 if c.usage.is_some() {
                     self.usage = c.usage;
                 }
-                if c.carries_text() {
+                if c.text {
                     self.text_chunks += 1;
                     if self.t_first.is_none() {
                         self.t_first = Some(now);

@@ -1,0 +1,337 @@
+//! The product path in the per-event regime: a sim writing every SSE event as its own HTTP chunk
+//! and TCP segment (`--framing per-event`) pinned to one core; `coordinator run` and one `agent
+//! join` process pinned to the other, closed-loop streams of fixed-length completions. The
+//! agent's whole-process CPU (utime + stime from /proc) over the steady part of the run, per
+//! 1,000 chunks (the sim's `vllm:generation_tokens_total`), the median of several runs, each
+//! with the load average at its start and end.
+
+use crate::procs::{load_average, proc_cpu_seconds, proc_rss_mb, sibling, start_sim};
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the product runs measure.
+pub(crate) struct Product {
+    pub(crate) streams: Vec<u32>,
+    /// Milliseconds between tokens (and to the first token) of the sim.
+    pub(crate) delays_ms: Vec<f64>,
+    pub(crate) seconds: f64,
+    pub(crate) runs: usize,
+    pub(crate) tokens: u32,
+    pub(crate) sim_core: usize,
+    pub(crate) agent_core: usize,
+    /// Another `agent` binary than the one next to this (before/after comparisons); with
+    /// several, each point's runs alternate between them.
+    pub(crate) agent_bins: Vec<PathBuf>,
+}
+
+/// A child process killed (and reaped) when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One reading every 250 ms.
+struct Sample {
+    t: f64,
+    agent_cpu: f64,
+    coordinator_cpu: f64,
+    sim_cpu: f64,
+    tokens: u64,
+    requests: u64,
+}
+
+/// One run's figures over its steady window (1 s after the first token to 1 s before the
+/// last).
+struct Figures {
+    wall: f64,
+    chunks: f64,
+    requests: f64,
+    agent_cpu: f64,
+    coordinator_cpu: f64,
+    sim_cpu: f64,
+    peak_rss_mb: f64,
+    load: (f64, f64),
+    ttft_p50_ms: Option<f64>,
+}
+
+impl Figures {
+    fn agent_per_1k(&self) -> f64 {
+        self.agent_cpu * 1e3 / self.chunks.max(1.0)
+    }
+}
+
+pub(crate) fn product(p: &Product) -> anyhow::Result<()> {
+    let bins = if p.agent_bins.is_empty() {
+        vec![sibling("agent")?]
+    } else {
+        p.agent_bins.clone()
+    };
+    println!(
+        "\n## Product path, per-event framing (`coordinator run` + one `agent join` on core {}, sim on core {}; {}-token completions, closed loop, {} s per run, median of {})\n",
+        p.agent_core, p.sim_core, p.tokens, p.seconds, p.runs
+    );
+    for (i, b) in bins.iter().enumerate() {
+        println!("agent {}: {}", i + 1, b.display());
+    }
+    println!("\n| streams | ms between tokens | agent | run | requests/s | chunks/s | agent CPU-s per 1k chunks | agent CPU busy | coordinator CPU-s per 1k chunks | sim CPU busy | agent peak RSS MB | TTFT p50 ms (report) | load average start → end |");
+    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for &streams in &p.streams {
+        for &delay in &p.delays_ms {
+            point(p, &bins, streams, delay)?;
+        }
+    }
+    Ok(())
+}
+
+/// One point's runs, alternating between the agent binaries; each binary's median, and its
+/// ratio to the first binary's.
+fn point(p: &Product, bins: &[PathBuf], streams: u32, delay: f64) -> anyhow::Result<()> {
+    let mut all: Vec<Vec<Figures>> = bins.iter().map(|_| Vec::new()).collect();
+    for k in 0..p.runs {
+        for (i, bin) in bins.iter().enumerate() {
+            let f = run_once(p, bin, streams, delay, k)?;
+            print_row(streams, delay, i + 1, &(k + 1).to_string(), &f);
+            all[i].push(f);
+        }
+    }
+    let mut medians = Vec::new();
+    for (i, runs) in all.iter_mut().enumerate() {
+        runs.sort_by(|a, b| a.agent_per_1k().total_cmp(&b.agent_per_1k()));
+        if let Some(m) = runs.get(runs.len() / 2) {
+            print_row(streams, delay, i + 1, "**median**", m);
+            medians.push(m.agent_per_1k());
+        }
+    }
+    if medians.len() > 1 {
+        let ratios: Vec<String> = medians[1..]
+            .iter()
+            .map(|m| format!("×{:.2}", m / medians[0]))
+            .collect();
+        println!(
+            "| {streams} | {delay} | 2.. vs 1 | median agent CPU per chunk {} |",
+            ratios.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn print_row(streams: u32, delay: f64, agent: usize, run: &str, f: &Figures) {
+    println!(
+        "| {streams} | {delay} | {agent} | {run} | {:.0} | {:.0} | {:.5} | {:.0}% | {:.5} | {:.0}% | {:.0} | {} | {:.2} → {:.2} |",
+        f.requests / f.wall,
+        f.chunks / f.wall,
+        f.agent_per_1k(),
+        100.0 * f.agent_cpu / f.wall,
+        f.coordinator_cpu * 1e3 / f.chunks.max(1.0),
+        100.0 * f.sim_cpu / f.wall,
+        f.peak_rss_mb,
+        f.ttft_p50_ms
+            .map(|t| format!("{t:.2}"))
+            .unwrap_or_else(|| "–".into()),
+        f.load.0,
+        f.load.1,
+    );
+}
+
+fn profile_text(addr: &str, streams: u32, tokens: u32, seconds: f64) -> String {
+    format!(
+        "name: bench-product\n\
+         server: {{type: vllm, model_name: sim-model, base_url: 'http://{addr}', ignore_eos: true}}\n\
+         api: {{type: completion, streaming: true}}\n\
+         data:\n  type: random\n\
+         \x20 input_distribution: {{min: 128, max: 128, mean: 128, std_dev: 0}}\n\
+         \x20 output_distribution: {{min: {tokens}, max: {tokens}, mean: {tokens}, std_dev: 0}}\n\
+         load:\n  type: concurrent\n\
+         \x20 stages: [{{concurrency_level: {streams}, duration: {seconds}}}]\n"
+    )
+}
+
+fn pinned(core: usize, binary: &Path) -> Command {
+    let mut c = Command::new("taskset");
+    c.arg("-c").arg(core.to_string()).arg(binary);
+    c
+}
+
+fn run_once(
+    p: &Product,
+    agent_bin: &Path,
+    streams: u32,
+    delay: f64,
+    k: usize,
+) -> anyhow::Result<Figures> {
+    let load_start = load_average();
+    let d = delay.to_string();
+    let sim = start_sim(
+        p.sim_core,
+        &["--ttft-ms", &d, "--itl-ms", &d, "--framing", "per-event"],
+    )?;
+    let dir = std::env::temp_dir().join(format!(
+        "fleetbench-bench-product-{}-{streams}-{d}-{k}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        profile_text(&sim.addr, streams, p.tokens, p.seconds),
+    )?;
+    let mut coordinator = Guard(
+        pinned(p.agent_core, &sibling("coordinator")?)
+            .arg("run")
+            .arg(&profile)
+            .args([
+                "--insecure",
+                "--expect-agents",
+                "1",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--progress", "off", "--out"])
+            .arg(dir.join("results"))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
+            .spawn()
+            .context("start the coordinator")?,
+    );
+    let mut line = String::new();
+    BufReader::new(coordinator.0.stdout.take().context("coordinator stdout")?)
+        .read_line(&mut line)?;
+    let Some(caddr) = line.trim().strip_prefix("listening on ") else {
+        bail!(
+            "coordinator's first line was {line:?} (log in {})",
+            dir.display()
+        );
+    };
+    let mut agent = Guard(
+        pinned(p.agent_core, agent_bin)
+            .args(["join", "--coordinator", caddr, "--insecure", "--once"])
+            .args(["--name", "bench", "--nvml", "off"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("agent.log"))?)
+            .spawn()
+            .context("start the agent")?,
+    );
+    let pids = [agent.0.id(), coordinator.0.id(), sim.child.id()].map(|p| p.to_string());
+    let t0 = Instant::now();
+    let limit = Duration::from_secs_f64(p.seconds + 90.0);
+    let (mut samples, mut peak_rss_mb) = (Vec::new(), 0.0f64);
+    while agent.0.try_wait()?.is_none() {
+        if t0.elapsed() > limit {
+            bail!("the agent ran past {limit:?} (logs in {})", dir.display());
+        }
+        let (tokens, requests) = sim_counters(&sim.addr);
+        samples.push(Sample {
+            t: t0.elapsed().as_secs_f64(),
+            agent_cpu: proc_cpu_seconds(&pids[0]),
+            coordinator_cpu: proc_cpu_seconds(&pids[1]),
+            sim_cpu: proc_cpu_seconds(&pids[2]),
+            tokens,
+            requests,
+        });
+        let rss = proc_rss_mb(&pids[0]);
+        if rss.is_finite() {
+            peak_rss_mb = peak_rss_mb.max(rss);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_or_kill(&mut coordinator.0, Duration::from_secs(30));
+    let mut f = steady(&samples)
+        .with_context(|| format!("too few samples with tokens (logs in {})", dir.display()))?;
+    f.peak_rss_mb = peak_rss_mb;
+    f.load = (load_start, load_average());
+    f.ttft_p50_ms = report_ttft_p50(&dir.join("results"));
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(f)
+}
+
+fn wait_or_kill(child: &mut Child, within: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+}
+
+/// The figures between the first sample 1 s after the first token and the last sample 1 s
+/// before the tokens stopped.
+fn steady(samples: &[Sample]) -> Option<Figures> {
+    let first = samples.iter().find(|s| s.tokens > 0)?.t;
+    let total = samples.iter().map(|s| s.tokens).max()?;
+    let last = samples.iter().find(|s| s.tokens == total)?.t;
+    let inside: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.t >= first + 1.0 && s.t <= last - 1.0)
+        .collect();
+    let (a, b) = (inside.first()?, inside.last()?);
+    if b.t - a.t < 0.5 {
+        return None;
+    }
+    Some(Figures {
+        wall: b.t - a.t,
+        chunks: (b.tokens - a.tokens) as f64,
+        requests: (b.requests - a.requests) as f64,
+        agent_cpu: b.agent_cpu - a.agent_cpu,
+        coordinator_cpu: b.coordinator_cpu - a.coordinator_cpu,
+        sim_cpu: b.sim_cpu - a.sim_cpu,
+        peak_rss_mb: 0.0,
+        load: (0.0, 0.0),
+        ttft_p50_ms: None,
+    })
+}
+
+/// (generation tokens, requests finished) from the sim's /metrics; zeros when it does not
+/// answer.
+fn sim_counters(addr: &str) -> (u64, u64) {
+    let Ok(body) = fetch_metrics(addr) else {
+        return (0, 0);
+    };
+    let value = |l: &str| -> u64 {
+        l.split_whitespace()
+            .last()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    let (mut tokens, mut requests) = (0, 0);
+    for l in body.lines() {
+        if l.starts_with("vllm:generation_tokens_total") {
+            tokens = value(l);
+        } else if l.starts_with("vllm:request_success_total") {
+            requests += value(l);
+        }
+    }
+    (tokens, requests)
+}
+
+/// The sim's /metrics text (HTTP/1.1, one connection per fetch).
+fn fetch_metrics(addr: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    // The sim's /metrics is a few KB; 1 MB bounds a misbehaving answer.
+    let mut body = String::new();
+    s.take(1 << 20).read_to_string(&mut body)?;
+    Ok(body)
+}
+
+/// The stage's TTFT p50 (ms) from the run's `report.json`.
+fn report_ttft_p50(results: &Path) -> Option<f64> {
+    let run = std::fs::read_dir(results).ok()?.flatten().next()?.path();
+    let text = std::fs::read_to_string(run.join("stage-0").join("report.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["metrics"]["latency"]["time_to_first_token"]["p50"].as_f64()
+}
