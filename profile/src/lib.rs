@@ -69,4 +69,6 @@ mod inference_perf_tests;
 
 #[cfg(test)]
 mod saturation_tests;
+
+#[cfg(test)]
 mod multimodal_tests;
