@@ -1034,8 +1034,14 @@ fn print_plan(loaded: &LoadedProfile, agents: u32) -> anyhow::Result<()> {
     }
     if let Some(s) = &p.load.sweep {
         println!(
-            "then {} {:?} stages of {} s up to the saturation rate: the {}th percentile of the probe's burn-down rates (docs/saturation.md)",
-            s.num_stages, s.kind, s.stage_duration, s.saturation_percentile
+            "then {} {} stages of {} s up to the saturation rate: the {}th percentile of the probe's burn-down rates (docs/saturation.md)",
+            s.num_stages,
+            match s.kind {
+                fleetbench_profile::SweepType::Geometric => "geometric",
+                fleetbench_profile::SweepType::Linear => "linear",
+            },
+            s.stage_duration,
+            s.saturation_percentile
         );
     }
     Ok(())

@@ -351,8 +351,8 @@ async fn run_sweep(
         found.burn_down_rates.len()
     );
     let (plan, members) = (ctx.plan, &ctx.plan.members);
-    let stages = plan_sweep_stages(ctx.loaded, &rates, members, &plan.run_id, plan.seed)
-        .map_err(|e| {
+    let stages =
+        plan_sweep_stages(ctx.loaded, &rates, members, &plan.run_id, plan.seed).map_err(|e| {
             RunError::Saturation(format!(
                 "the stages generated from the saturation rate {sat:.2} requests/s ({rates:?}): {e}"
             ))

@@ -30,14 +30,14 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
             data.use_chat_template
                 .as_ref()
                 .is_some_and(|v| v != &Value::Bool(false)),
-            "templating prompts with the tokenizer's chat template is not implemented yet; use api.type chat",
+            "wrapping prompts in the tokenizer's chat template (a Jinja template run by the coordinator) is not implemented yet; use api.type chat, which lets the server apply its own template",
         ),
         ("data.otel_trace_replay", data.otel_trace_replay.is_some(), SESSIONS),
         ("data.weka_trace_replay", data.weka_trace_replay.is_some(), SESSIONS),
         (
             "data.corpus_file_path",
             data.corpus_file_path.is_some(),
-            "prompts are synthesized from the tokenizer's vocabulary, not from a corpus file",
+            "synthetic prompts are built from the tokenizer's single-token words (exact lengths on every agent), not cut from a tokenized corpus file; leave it unset (inference-perf then uses its bundled Shakespeare text) or give prompts as data type shareGPT",
         ),
         (
             "storage.google_cloud_storage",

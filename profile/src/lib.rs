@@ -55,8 +55,7 @@ pub use multimodal::{
 };
 pub use overrides::apply_overrides;
 pub use saturation::{
-    percentile, sweep_rates, SweepConfig, SweepType, MAX_PROBE_REQUESTS, PROBE_LABEL,
-    PROBE_SECONDS,
+    percentile, sweep_rates, SweepConfig, SweepType, MAX_PROBE_REQUESTS, PROBE_LABEL, PROBE_SECONDS,
 };
 pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
 pub use slo_headers::HeaderSlos;
