@@ -43,7 +43,7 @@ pub struct CoordinatorConfig {
     /// Every connected agent's clock is probed again this often (clocks drift in long runs).
     pub clock_reprobe: Duration,
     /// Which llm-d report versions each run writes besides `stage-<k>/report.*`.
-    pub report_format: crate::render::ReportFormat,
+    pub report_format: fleetbench_report::render::ReportFormat,
 }
 
 /// Progress of a run, as `Watch` streams it and the console prints it.
