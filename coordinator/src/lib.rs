@@ -16,6 +16,8 @@
 //! first-time certificates and tokens, [`redact`] keeps profiles' secrets out of logs.
 //! [`remote`] answers remote clients' fleet checks, run listings and run downloads.
 
+#![warn(unreachable_pub)]
+
 pub mod auth;
 pub mod certs;
 pub mod collect;
