@@ -71,26 +71,6 @@ pub struct Progress {
     pub ended: Vec<wire::StageEnded>,
 }
 
-impl Progress {
-    pub fn to_wire(&self) -> wire::RunEvent {
-        wire::RunEvent {
-            run_id: self.run_id.clone(),
-            stage: self.stage,
-            stages: self.stages,
-            requests_done: self.requests_done,
-            requests_planned: self.requests_planned,
-            failures: self.failures,
-            ttft_p50_ms: self.ttft_p50_ms.unwrap_or(f64::NAN),
-            agents: self.agents,
-            message: self.message.clone(),
-            finished: self.finished,
-            error: self.error.clone(),
-            live: self.live.clone(),
-            ended: self.ended.clone(),
-        }
-    }
-}
-
 pub struct Hub {
     pub fleet: Fleet,
     pub config: CoordinatorConfig,

@@ -39,6 +39,7 @@ pub mod store;
 pub mod submit_gate;
 pub mod sweep;
 pub mod tls;
+mod wire;
 
 use fleetbench_proto::v1::control_server::ControlServer;
 use hub::Hub;
