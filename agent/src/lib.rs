@@ -8,6 +8,8 @@
 //! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
 //! coordinator. [`dial`] is how the link reaches the coordinator (TLS, mutual TLS, token).
 
+#![warn(unreachable_pub)]
+
 mod breaker;
 mod capacity;
 pub mod client;

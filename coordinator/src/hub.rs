@@ -43,7 +43,7 @@ pub struct CoordinatorConfig {
     /// Every connected agent's clock is probed again this often (clocks drift in long runs).
     pub clock_reprobe: Duration,
     /// Which llm-d report versions each run writes besides `stage-<k>/report.*`.
-    pub report_format: crate::render::ReportFormat,
+    pub report_format: fleetbench_report::render::ReportFormat,
 }
 
 /// Progress of a run, as `Watch` streams it and the console prints it.
@@ -69,26 +69,6 @@ pub struct Progress {
     pub live: Option<wire::StageLive>,
     /// The stages that ended, with their final counts.
     pub ended: Vec<wire::StageEnded>,
-}
-
-impl Progress {
-    pub fn to_wire(&self) -> wire::RunEvent {
-        wire::RunEvent {
-            run_id: self.run_id.clone(),
-            stage: self.stage,
-            stages: self.stages,
-            requests_done: self.requests_done,
-            requests_planned: self.requests_planned,
-            failures: self.failures,
-            ttft_p50_ms: self.ttft_p50_ms.unwrap_or(f64::NAN),
-            agents: self.agents,
-            message: self.message.clone(),
-            finished: self.finished,
-            error: self.error.clone(),
-            live: self.live.clone(),
-            ended: self.ended.clone(),
-        }
-    }
 }
 
 pub struct Hub {

@@ -3,17 +3,20 @@
 //! Agents join over one gRPC stream each ([`service`], [`fleet`]). A run ([`run`]) waits for
 //! the expected agents, splits the profile into shards (`fleetbench_profile::plan`), starts every
 //! stage on all agents at one instant (clock offsets measured per agent), stores each snapshot
-//! before acknowledging it ([`store`]), merges snapshots exactly ([`collect`]) and writes the
-//! BenchmarkRun reports (each with its verdict) and the summary table; before the first stage
-//! [`preflight`] tests the endpoint once per agent; [`render`] turns a run directory into the tables,
-//! plots and HTML page people read; [`live`] is the console's view of a run in progress;
-//! [`sweep`] runs a profile over deployment points (with an SLA search per point). [`hub`] holds
+//! before acknowledging it ([`store`]), merges snapshots exactly ([`collect`]) and stores each
+//! stage's BenchmarkRun report with its verdict; at the end
+//! `fleetbench_report::render::write_outputs` turns the run directory into the summaries,
+//! tables, plots and HTML page people read. Before the first stage [`preflight`] tests the
+//! endpoint once per agent; [`live`] is the console's view of a run in progress; [`sweep`]
+//! runs a profile over deployment points (with an SLA search per point). [`hub`] holds
 //! the state that these share.
 //!
 //! Security: [`tls`] sets up TLS / mutual TLS on both ends of the control plane, [`auth`]
 //! checks every call's credential (token or client certificate) and its role, [`certs`] issues
 //! first-time certificates and tokens, [`redact`] keeps profiles' secrets out of logs.
 //! [`remote`] answers remote clients' fleet checks, run listings and run downloads.
+
+#![warn(unreachable_pub)]
 
 pub mod auth;
 pub mod certs;
@@ -26,7 +29,6 @@ pub(crate) mod probe;
 pub mod recover;
 pub mod redact;
 pub mod remote;
-pub mod render;
 pub mod resume;
 pub mod run;
 pub(crate) mod saturation;
@@ -38,6 +40,7 @@ pub mod store;
 pub mod submit_gate;
 pub mod sweep;
 pub mod tls;
+mod wire;
 
 use fleetbench_proto::v1::control_server::ControlServer;
 use hub::Hub;

@@ -7,12 +7,12 @@ use fleetbench_coordinator::certs::{write_certs, CertsRequest};
 use fleetbench_coordinator::hub::{CoordinatorConfig, Hub};
 use fleetbench_coordinator::live;
 use fleetbench_coordinator::redact::{redact, register as register_secrets, RedactingWriter};
-use fleetbench_coordinator::render;
 use fleetbench_coordinator::run::{start_run, RunOptions, RunRequest, STOP_GRACE};
 use fleetbench_coordinator::tls::{self, Client, DialSecurity, ListenSecurity};
 use fleetbench_model::token::Tokens;
 use fleetbench_profile::{env_values, load_profile_with, LoadedProfile};
 use fleetbench_proto::v1 as wire;
+use fleetbench_report::render;
 use fleetbench_report::{StageVerdict, Verdict};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -1103,9 +1103,7 @@ fn report(command: ReportCommand) -> anyhow::Result<()> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!("cannot rebuild unfinished stages: {e}"),
             }
-            render::write_llm_d_reports(&run_dir, report_format)
-                .with_context(|| format!("llm-d reports of {}", run_dir.display()))?;
-            let r = render::render_run(&run_dir)
+            let r = render::write_outputs(&run_dir, report_format)
                 .with_context(|| format!("render {}", run_dir.display()))?;
             for w in &r.warnings {
                 tracing::warn!("{w}");

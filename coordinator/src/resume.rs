@@ -19,6 +19,7 @@ use fleetbench_model::clock::unix_ns;
 use fleetbench_model::spec::StagePlan;
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
+use fleetbench_report::render::{write_outputs, ReportFormat};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,27 +35,32 @@ pub fn resume_unfinished(hub: &Arc<Hub>, state_dir: &Path) -> Option<String> {
         close_partial(
             &dir,
             "the coordinator restarted; this run was not the latest",
+            hub.config.report_format,
         );
     }
     match resume(hub, &latest) {
         Ok(id) => Some(id),
         Err(e) => {
             tracing::error!("cannot resume {}: {e}", latest.display());
-            close_partial(&latest, "the coordinator restarted and could not resume it");
+            close_partial(
+                &latest,
+                "the coordinator restarted and could not resume it",
+                hub.config.report_format,
+            );
             None
         }
     }
 }
 
-/// Partial reports from the files, the outputs, and `finished` in the state log.
-fn close_partial(dir: &Path, reason: &str) {
+/// Partial reports from the files, `finished` in the state log, and the outputs.
+fn close_partial(dir: &Path, reason: &str, format: ReportFormat) {
     if let Err(e) = recover::report_unfinished_stages(dir) {
         tracing::warn!("{}: {e}", dir.display());
     }
     let store = RunStore::open(dir.to_path_buf());
     let _ = store.record_state(&json!({"event": "finished", "partial": true,
         "reason": reason, "at_unix_ns": unix_ns()}));
-    if let Err(e) = crate::render::render_run(dir) {
+    if let Err(e) = write_outputs(dir, format) {
         tracing::warn!("{}: rendering failed: {e}", dir.display());
     }
 }
@@ -72,7 +78,11 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
         .and_then(|e| e["stage"].as_u64())
         .map(|k| k as u32);
     let Some(stage_index) = current else {
-        close_partial(dir, "the coordinator restarted between stages");
+        close_partial(
+            dir,
+            "the coordinator restarted between stages",
+            hub.config.report_format,
+        );
         return Ok(run_id);
     };
     let Some(stage) = files
@@ -85,6 +95,7 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
         close_partial(
             dir,
             "the coordinator restarted; its stage is not in the plan",
+            hub.config.report_format,
         );
         return Ok(run_id);
     };
@@ -92,7 +103,11 @@ fn resume(hub: &Arc<Hub>, dir: &Path) -> Result<String, RecoverError> {
     let (events_tx, events) = mpsc::unbounded_channel();
     if let Err(e) = hub.activate(&run_id, events_tx) {
         tracing::error!("cannot resume run {run_id}: {e}");
-        close_partial(dir, "the coordinator restarted and could not resume it");
+        close_partial(
+            dir,
+            "the coordinator restarted and could not resume it",
+            hub.config.report_format,
+        );
         return Ok(run_id);
     }
     let (ptx, prx) = watch::channel(Progress {
@@ -181,11 +196,9 @@ async fn finish_stage(
         "ended partial"
     };
     tracing::info!("resumed stage {stage} {how}: {total} requests");
-    match tokio::task::spawn_blocking(move || crate::render::render_run(&dir)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!("rendering the report failed: {e}"),
-        Err(e) => tracing::warn!("rendering the report panicked: {e}"),
-    }
+    crate::run::render_outputs(dir.clone(), hub.config.report_format)
+        .await
+        .map_err(|message| RecoverError::Read { path: dir, message })?;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! One run, from a validated profile to the written report: wait for the agents, plan, test the
 //! endpoint once per agent (the preflight), write the run directory's first files, then the
 //! stages in step ([`crate::stage`]: clock probes, one start for all shards, collection, the
-//! report with its verdict) and at the end the summary table with every stage's verdict and the
-//! rendered outputs. With `load.sweep` the stages are the saturation probe, then the stages
-//! generated from the rate it found ([`crate::saturation`], `docs/saturation.md`).
+//! report with its verdict) and at the end every stage's verdict and the run's outputs
+//! (`fleetbench_report::render::write_outputs`: summaries, plots, HTML, llm-d reports). With
+//! `load.sweep` the stages are the saturation probe, then the stages generated from the rate it
+//! found ([`crate::saturation`], `docs/saturation.md`).
 //!
 //! A stop request ([`Hub::request_stop`]: Ctrl-C, SIGTERM) cancels the stage, waits
 //! [`STOP_GRACE`] for the agents' last snapshots and ends the run after that stage's report,
@@ -19,8 +20,9 @@ use fleetbench_profile::plan::{plan_run, plan_sweep_stages};
 use fleetbench_profile::{LoadedProfile, SweepConfig};
 use fleetbench_proto::v1 as wire;
 use fleetbench_proto::v1::coordinator_message::Body as Down;
+use fleetbench_report::render::{write_outputs, ReportFormat};
 use fleetbench_report::{
-    assess, verdicts_markdown, vllm_results, vllm_table, with_verdicts, BenchmarkRun, StageVerdict,
+    assess, verdicts_markdown, vllm_results, vllm_table, BenchmarkRun, StageVerdict,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -81,6 +83,10 @@ pub enum RunError {
     /// `load.sweep`: no saturation rate, or no stages from it.
     #[error("load.sweep: {0}")]
     Saturation(String),
+    /// The stages ran and their reports are stored, but the summaries, plots or HTML were not
+    /// written.
+    #[error("{0}")]
+    Outputs(String),
 }
 
 /// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
@@ -181,8 +187,10 @@ async fn execute(
     };
     store
         .record_state(&json!({"event": "finished", "partial": partial, "at_unix_ns": unix_ns()}))?;
-    let (verdicts, md) = write_summary(&store, &plan, &reports)?;
-    render_outputs(dir.clone(), hub.config.report_format).await;
+    let (verdicts, md) = summarize(&plan, &reports);
+    render_outputs(dir.clone(), hub.config.report_format)
+        .await
+        .map_err(|m| RunError::Outputs(format!("{}: {m}", dir.display())))?;
     progress.send_modify(|p| p.results_dir = dir.display().to_string());
     Ok(RunOutcome {
         run_id: run_id.to_string(),
@@ -376,35 +384,25 @@ async fn run_sweep(
     Ok((reports, partial))
 }
 
-/// `summary.md` and `summary.json` (vLLM's dashboard columns) with each stage's verdict.
-fn write_summary(
-    store: &RunStore,
-    plan: &RunPlan,
-    reports: &[BenchmarkRun],
-) -> Result<(Vec<StageVerdict>, String), RunError> {
+/// Each stage's verdict and the summary table (vLLM's dashboard columns) with them, from the
+/// reports in memory: what the run returns and prints. The files are `write_outputs`'s.
+fn summarize(plan: &RunPlan, reports: &[BenchmarkRun]) -> (Vec<StageVerdict>, String) {
     let verdicts: Vec<StageVerdict> = reports.iter().map(assess).collect();
     let table = vllm_table(&vllm_results(&plan.profile_name, reports));
     let md = table.markdown() + &verdicts_markdown(&verdicts);
-    store.write_file("summary.md", md.as_bytes())?;
-    store.write_json("summary.json", &with_verdicts(table.json(), &verdicts))?;
-    Ok((verdicts, md))
+    (verdicts, md)
 }
 
-/// The llm-d reports (v0.1 and v0.2.1 under llm-d's names), then SUMMARY.txt, summary.csv,
-/// plots and report.html, from the files just written; a failure here leaves the run's results
-/// intact and is logged.
-async fn render_outputs(dir: PathBuf, format: crate::render::ReportFormat) {
-    let render_dir = dir.clone();
-    match tokio::task::spawn_blocking(move || {
-        if let Err(e) = crate::render::write_llm_d_reports(&render_dir, format) {
-            tracing::warn!("writing the llm-d reports failed: {e}");
+/// The run's outputs (summaries, plots, report.html, llm-d reports) from the files just written,
+/// off the runtime. A failure leaves the run's stored files (stage reports, snapshot logs) intact
+/// and is returned: the summaries a person reads are missing, so the run must not look clean.
+pub(crate) async fn render_outputs(dir: PathBuf, format: ReportFormat) -> Result<(), String> {
+    match tokio::task::spawn_blocking(move || write_outputs(&dir, format)).await {
+        Ok(Ok(r)) => {
+            tracing::info!("report: {}", r.dir.join("report.html").display());
+            Ok(())
         }
-        crate::render::render_run(&render_dir)
-    })
-    .await
-    {
-        Ok(Ok(r)) => tracing::info!("report: {}", r.dir.join("report.html").display()),
-        Ok(Err(e)) => tracing::warn!("rendering the report failed: {e}"),
-        Err(e) => tracing::warn!("rendering the report panicked: {e}"),
+        Ok(Err(e)) => Err(format!("writing the run's outputs: {e}")),
+        Err(e) => Err(format!("writing the run's outputs panicked: {e}")),
     }
 }

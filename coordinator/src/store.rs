@@ -1,12 +1,15 @@
 //! The run directory `results/<run-id>/`: every accepted snapshot is appended here before it is
-//! acknowledged, and the outputs (stage reports, summary) are written here at the end.
+//! acknowledged, and each stage's report as soon as the stage ends (so a crash loses no
+//! finished stage).
 //!
-//! Layout: `profile.yaml` (the profile as submitted), `plan.json`, `agents.json`,
-//! `snapshots/stage-<k>.pb` (length-delimited `fleetbench.v1.Snapshot` messages, in arrival
-//! order), `snapshots/excluded/stage-<k>.pb` (snapshots not merged: a lost shard's after its
-//! loss), `state.jsonl` (the run's state transitions), `stage-<k>/report.yaml` + `report.json`
-//! (BenchmarkRun 0.1), `summary.md` + `summary.json`. The llm-d reports (0.2.1 and the copies
-//! under llm-d's file names) and the vLLM dashboard files are rebuilt from these by `render`.
+//! What this store writes: `profile.yaml` (the profile as submitted), `plan.json`,
+//! `agents.json`, `snapshots/stage-<k>.pb` (length-delimited `fleetbench.v1.Snapshot` messages,
+//! in arrival order; `fleetbench_report::read_snapshots` reads them back),
+//! `snapshots/excluded/stage-<k>.pb` (snapshots not merged: a lost shard's after its loss),
+//! `requests.jsonl`, `state.jsonl` (the run's state transitions), `stage-<k>/report.yaml` +
+//! `report.json` (BenchmarkRun 0.1). Everything else in the directory (summaries, vLLM files,
+//! plots, `report.html`, the llm-d reports) is written from these by
+//! `fleetbench_report::render::write_outputs` alone.
 
 use fleetbench_profile::Secrets;
 use fleetbench_proto::v1 as wire;
@@ -197,15 +200,8 @@ impl RunStore {
 
 /// Reads a stage's snapshot log back, in arrival order.
 pub fn read_snapshots(path: &Path) -> Result<Vec<wire::Snapshot>, StoreError> {
-    let bytes = std::fs::read(path).map_err(at(path))?;
-    let mut buf = bytes.as_slice();
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        let s = wire::Snapshot::decode_length_delimited(&mut buf).map_err(|e| StoreError {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
-        out.push(s);
-    }
-    Ok(out)
+    fleetbench_report::read_snapshots(path).map_err(|e| StoreError {
+        path: e.path,
+        source: e.source,
+    })
 }

@@ -11,7 +11,9 @@
 //! - [`clock`]: Unix-nanosecond time and NTP-style clock offset estimation;
 //! - [`tokenize`]: the word tokenizer and prompt synthesis;
 //! - [`role`]: what an agent's host is (prefill, decode, client, other);
-//! - [`token`]: the control plane's shared-token credentials (`agent:` and `client:` tokens).
+//! - [`token`]: the control plane's shared-token credentials (`agent:` and `client:` tokens);
+//! - `wire.rs`: every conversion to and from the control plane's messages (roles, a snapshot's
+//!   histograms and counters).
 //!
 //! No network or file I/O here; the agent links this crate and `fleetbench-proto` only.
 
@@ -29,6 +31,7 @@ pub mod settings;
 pub mod spec;
 pub mod token;
 pub mod tokenize;
+mod wire;
 
 /// The version agents and coordinators exchange; both must match.
 pub const PROTOCOL_VERSION: u32 = 1;

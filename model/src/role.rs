@@ -1,7 +1,6 @@
 //! What an agent's host is in the deployment: it decides the agent's host group and its default
 //! load weight.
 
-use fleetbench_proto::v1 as wire;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -31,27 +30,6 @@ impl Role {
             Role::Prefill => "prefill",
             Role::Decode => "decode",
             Role::Other => "other",
-        }
-    }
-
-    /// The role in the control plane's messages.
-    pub fn to_wire(self) -> wire::Role {
-        match self {
-            Role::Client => wire::Role::Client,
-            Role::Prefill => wire::Role::Prefill,
-            Role::Decode => wire::Role::Decode,
-            Role::Other => wire::Role::Other,
-        }
-    }
-
-    /// The role of a message; `None` when it is unspecified.
-    pub fn from_wire(r: wire::Role) -> Option<Role> {
-        match r {
-            wire::Role::Client => Some(Role::Client),
-            wire::Role::Prefill => Some(Role::Prefill),
-            wire::Role::Decode => Some(Role::Decode),
-            wire::Role::Other => Some(Role::Other),
-            wire::Role::Unspecified => None,
         }
     }
 }

@@ -88,7 +88,7 @@ impl Target {
 /// Idle time after which the pool closes a connection itself when the server named no
 /// `Keep-Alive: timeout=`: shorter than common server defaults (llama.cpp 5 s, nginx 75 s,
 /// uvicorn 5 s), so that the server never closes one under a request being written.
-pub const DEFAULT_IDLE_LIMIT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_IDLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// A margin kept below a server's `Keep-Alive: timeout=`.
 const KEEP_ALIVE_MARGIN: Duration = Duration::from_millis(500);

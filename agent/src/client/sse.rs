@@ -9,9 +9,9 @@
 //! `oversized_event`); nothing more is buffered after that.
 
 /// The longest line the parser buffers.
-pub const MAX_LINE: usize = 1 << 20;
+pub(crate) const MAX_LINE: usize = 1 << 20;
 /// The most `data` one event may carry.
-pub const MAX_EVENT: usize = 1 << 20;
+pub(crate) const MAX_EVENT: usize = 1 << 20;
 
 /// A line or an event beyond the caps: the stream is not a sane SSE stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

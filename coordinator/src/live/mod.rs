@@ -1,7 +1,7 @@
 //! The console's view of a run in progress, `--progress tui|plain|off` of `run`, `submit` and
 //! `watch` ([`configure`]). Its one source is the run's [`Progress`] (with the coordinator's
 //! [`figures`] of the stage in progress): `run` follows it in-process ([`follow`]), `submit` and
-//! `watch` as `Watch` events ([`follow_events`], converted by [`progress_from_wire`]). The
+//! `watch` as `Watch` events ([`follow_events`], converted by `Progress::from_wire`). The
 //! view never touches the measurements.
 //!
 //! - `tui` ([`tui`]): a full-screen dashboard; logs go to its pane ([`logs`]), the terminal is
@@ -62,26 +62,6 @@ pub fn configure(mode: Option<ProgressMode>) {
 /// This process's progress display (the default when [`configure`] was not called).
 pub fn mode() -> ProgressMode {
     *MODE.get_or_init(|| ProgressMode::resolve(None))
-}
-
-/// A `Watch` event as progress.
-pub fn progress_from_wire(ev: &wire::RunEvent) -> Progress {
-    Progress {
-        run_id: ev.run_id.clone(),
-        stage: ev.stage,
-        stages: ev.stages,
-        requests_done: ev.requests_done,
-        requests_planned: ev.requests_planned,
-        failures: ev.failures,
-        ttft_p50_ms: ev.ttft_p50_ms.is_finite().then_some(ev.ttft_p50_ms),
-        agents: ev.agents,
-        message: ev.message.clone(),
-        finished: ev.finished,
-        error: ev.error.clone(),
-        live: ev.live.clone(),
-        ended: ev.ended.clone(),
-        ..Default::default()
-    }
 }
 
 /// The view in one of its modes.
@@ -194,7 +174,7 @@ pub async fn follow_events(
             view.finish(&last);
             return Ok(Followed::Closed);
         };
-        last = progress_from_wire(&ev);
+        last = Progress::from_wire(&ev);
         if last.finished {
             view.finish(&last);
             return Ok(Followed::Finished(Box::new(last)));

@@ -38,7 +38,7 @@ pub enum SweepError {
     #[error("point {point}: run failed: {message}")]
     Run { point: String, message: String },
     #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
+    Render(#[from] fleetbench_report::render::RenderError),
     #[error("stopped (a stop request)")]
     Stopped,
 }

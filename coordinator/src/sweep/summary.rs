@@ -6,7 +6,7 @@
 use super::error::SweepError;
 use super::search::Bisection;
 use super::spec::{OnFailure, Point, SearchOver, SearchSpec, Sweep, Target};
-use crate::render::{
+use fleetbench_report::render::{
     escape, pareto_chart, render_chart, tokens_per_sec_per_user, Chart, ParetoGroup,
 };
 use fleetbench_report::{worst, BenchmarkRun, StageVerdict, Verdict};

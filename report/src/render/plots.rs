@@ -19,8 +19,8 @@ use std::path::Path;
 use std::sync::Once;
 
 /// Size of every plot, pixels (PNG) and user units (SVG).
-pub const WIDTH: u32 = 960;
-pub const HEIGHT: u32 = 600;
+pub(crate) const WIDTH: u32 = 960;
+pub(crate) const HEIGHT: u32 = 600;
 
 const FONT: &str = "sans-serif";
 /// Text scale of the SVG inlined into `report.html`.
@@ -38,8 +38,11 @@ fn register_font() {
 /// A drawn chart: its title and the SVG text to inline into the HTML page.
 #[derive(Debug, Clone)]
 pub struct Plot {
+    /// File stem under `plots/` (`<name>.png`, `<name>.svg`).
     pub name: String,
+    /// The chart's title.
     pub title: String,
+    /// The SVG text.
     pub svg: String,
 }
 
@@ -286,7 +289,7 @@ pub(crate) fn load_axis(stages: &[StageData]) -> (String, Vec<f64>) {
 }
 
 /// Every chart a run gets.
-pub fn charts(run: &RunData) -> Vec<Chart> {
+pub(crate) fn charts(run: &RunData) -> Vec<Chart> {
     let mut out = Vec::new();
     let stages = &run.stages;
     if stages.len() >= 2 {

@@ -8,25 +8,25 @@
 use super::error::RenderError;
 use super::load::{load_run, Depth, RunData, StageData};
 use super::table::cell_text;
-use fleetbench_report::{assess, summary_rows, BenchmarkRun, Cell, Verdict, COLUMNS};
+use crate::{assess, summary_rows, BenchmarkRun, Cell, Verdict, COLUMNS};
 use std::fmt::Write;
 use std::path::PathBuf;
 
 /// One run of a comparison.
 pub(crate) struct Compared {
     /// `A`, `B`, …
-    pub letter: String,
-    pub path: PathBuf,
-    pub data: RunData,
-    pub rows: Vec<Vec<Cell>>,
-    pub failed: Vec<bool>,
+    pub(crate) letter: String,
+    pub(crate) path: PathBuf,
+    pub(crate) data: RunData,
+    pub(crate) rows: Vec<Vec<Cell>>,
+    pub(crate) failed: Vec<bool>,
 }
 
 /// The stages of every run that share one load: `members[r]` is run r's stage (its position
 /// in `data.stages`), if it has one.
 pub(crate) struct Group {
-    pub load: String,
-    pub members: Vec<Option<usize>>,
+    pub(crate) load: String,
+    pub(crate) members: Vec<Option<usize>>,
 }
 
 /// A stage's load as a pairing key: `10 req/s`, `4 users`, else `label <label>`.
@@ -83,7 +83,7 @@ fn value(c: &Cell) -> Option<f64> {
 }
 
 /// `(b - a) / a` as a signed percentage; `0.00%` when equal, `n/a` when only `a` is zero.
-pub fn relative(a: f64, b: f64) -> String {
+pub(crate) fn relative(a: f64, b: f64) -> String {
     if a == b {
         "0.00%".into()
     } else if a == 0.0 {
@@ -104,13 +104,13 @@ pub(crate) fn number(v: f64) -> String {
 /// One line of the table: a load, a metric, and per run its value; per run after the first
 /// its difference and relative difference to the first.
 pub(crate) struct Line {
-    pub load: String,
-    pub stages: String,
-    pub names: String,
-    pub metric: &'static str,
-    pub values: Vec<String>,
+    pub(crate) load: String,
+    pub(crate) stages: String,
+    pub(crate) names: String,
+    pub(crate) metric: &'static str,
+    pub(crate) values: Vec<String>,
     /// `(Δ, Δ %)` of runs 1.. against run 0.
-    pub deltas: Vec<(String, String)>,
+    pub(crate) deltas: Vec<(String, String)>,
 }
 
 /// Every line of the comparison, group by group, metric by metric.

@@ -3,11 +3,11 @@
 //! highest stage that met it.
 
 use super::load::{RunData, StageData};
-use fleetbench_report::{assess, verdict_lines, worst, Cell, StageVerdict, Statistics, COLUMNS};
+use crate::{assess, verdict_lines, worst, Cell, StageVerdict, Statistics, COLUMNS};
 use serde_json::Value;
 
 /// A cell as text: numbers with two decimals, so that columns line up.
-pub fn cell_text(c: &Cell) -> String {
+pub(crate) fn cell_text(c: &Cell) -> String {
     match c {
         Cell::Text(s) => s.clone(),
         Cell::Count(n) => n.to_string(),
@@ -16,7 +16,7 @@ pub fn cell_text(c: &Cell) -> String {
 }
 
 /// RFC 4180 CSV with the summary's 16 columns.
-pub fn summary_csv(rows: &[Vec<Cell>]) -> String {
+pub(crate) fn summary_csv(rows: &[Vec<Cell>]) -> String {
     let field = |s: &str| {
         if s.contains([',', '"', '\n']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -42,7 +42,7 @@ pub fn summary_csv(rows: &[Vec<Cell>]) -> String {
 }
 
 /// A fixed-width table: text left-aligned, numbers right-aligned.
-pub fn fixed_width(rows: &[Vec<Cell>]) -> String {
+pub(crate) fn fixed_width(rows: &[Vec<Cell>]) -> String {
     let texts: Vec<Vec<String>> = rows
         .iter()
         .map(|r| r.iter().map(cell_text).collect())
@@ -93,14 +93,14 @@ pub fn fixed_width(rows: &[Vec<Cell>]) -> String {
 
 /// One SLO of the profile: `slo: {ttft_ms: {p99: 2000}}` gives metric `ttft_ms`, stat `p99`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Slo {
-    pub metric: String,
-    pub stat: String,
-    pub limit_ms: f64,
+pub(crate) struct Slo {
+    pub(crate) metric: String,
+    pub(crate) stat: String,
+    pub(crate) limit_ms: f64,
 }
 
 /// The profile's `slo` section (docs/profile.md); unknown metrics or stats are reported.
-pub fn slos_of(profile: Option<&Value>) -> (Vec<Slo>, Vec<String>) {
+pub(crate) fn slos_of(profile: Option<&Value>) -> (Vec<Slo>, Vec<String>) {
     let mut slos = Vec::new();
     let mut problems = Vec::new();
     let Some(Value::Object(section)) = profile.and_then(|p| p.get("slo")) else {
@@ -141,14 +141,14 @@ fn slo_statistics<'a>(stage: &'a StageData, metric: &str) -> Option<&'a Statisti
 }
 
 /// The value of `stat` (`mean`, `p50`, `p99`, ...) of a stage's SLO metric, in ms.
-pub fn slo_value(stage: &StageData, slo: &Slo) -> Option<f64> {
+pub(crate) fn slo_value(stage: &StageData, slo: &Slo) -> Option<f64> {
     let s = slo_statistics(stage, &slo.metric)?;
     let v = serde_json::to_value(s).ok()?;
     v.get(&slo.stat)?.as_f64()
 }
 
 /// The headline lines of `SUMMARY.txt` (and of the HTML page).
-pub fn headline(run: &RunData, rows: &[Vec<Cell>]) -> Vec<String> {
+pub(crate) fn headline(run: &RunData, rows: &[Vec<Cell>]) -> Vec<String> {
     let num = |r: &[Cell], c: usize| match &r[c] {
         Cell::Number(n) => *n,
         Cell::Count(n) => *n as f64,
@@ -227,7 +227,7 @@ pub fn headline(run: &RunData, rows: &[Vec<Cell>]) -> Vec<String> {
 }
 
 /// `SUMMARY.txt`: title, headline, the table.
-pub fn summary_txt(run: &RunData, rows: &[Vec<Cell>], headline: &[String]) -> String {
+pub(crate) fn summary_txt(run: &RunData, rows: &[Vec<Cell>], headline: &[String]) -> String {
     let gpu = rows
         .first()
         .map(|r| cell_text(&r[1]))
@@ -250,7 +250,7 @@ pub fn summary_txt(run: &RunData, rows: &[Vec<Cell>], headline: &[String]) -> St
         out.push('\n');
     }
     let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
-    for l in fleetbench_report::stage_pd_lines(&reports) {
+    for l in crate::stage_pd_lines(&reports) {
         out.push_str(&l);
         out.push('\n');
     }
@@ -338,7 +338,6 @@ mod tests {
     #[test]
     fn headline_names_the_best_stages_and_the_highest_stage_meeting_each_slo() {
         let run = RunData {
-            dir: "r".into(),
             run_id: "r".into(),
             profile_name: "t".into(),
             profile: Some(json!({"slo": {"ttft_ms": {"p99": 100}, "itl_ms": {"p99": 5}}})),
@@ -350,7 +349,7 @@ mod tests {
             warnings: Vec::new(),
         };
         let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
-        let rows = fleetbench_report::summary_rows("t", &reports);
+        let rows = crate::summary_rows("t", &reports);
         let h = headline(&run, &rows);
         assert!(h[0].contains("20.00 req/s (t_qps_20)"), "{h:?}");
         assert!(h[1].contains("200.00 tok/s (t_qps_20)"), "{h:?}");

@@ -10,10 +10,10 @@
 
 use super::error::{write, RenderError};
 use super::load::{load_run, Depth};
-use crate::store::read_snapshots;
+use crate::snapshot_log::read_snapshots;
+use crate::{build_v021, RequestInterval, ResourceInterval, V021Input};
 use fleetbench_model::measure::Measurements;
 use fleetbench_proto::v1 as wire;
-use fleetbench_report::{build_v021, RequestInterval, ResourceInterval, V021Input};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -21,17 +21,22 @@ use std::path::Path;
 /// Which llm-d report versions a run writes (`--report-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReportFormat {
+    /// Report 0.1 only.
     V0_1,
+    /// Report 0.2.1 only.
     V0_2_1,
+    /// Both versions.
     #[default]
     Both,
 }
 
 impl ReportFormat {
+    /// Whether the v0.1 copies under llm-d's names are written.
     pub fn v0_1(self) -> bool {
         self != ReportFormat::V0_2_1
     }
 
+    /// Whether the v0.2.1 reports are written.
     pub fn v0_2_1(self) -> bool {
         self != ReportFormat::V0_1
     }
@@ -50,12 +55,12 @@ impl std::str::FromStr for ReportFormat {
 }
 
 /// The v0.1 name of stage `k` at the top of the run directory.
-pub fn v0_1_name(k: u32) -> String {
+pub(crate) fn v0_1_name(k: u32) -> String {
     format!("benchmark_report,_stage_{k}.yaml")
 }
 
 /// The v0.2.1 name of stage `k` at the top of the run directory.
-pub fn v0_2_1_name(k: u32) -> String {
+pub(crate) fn v0_2_1_name(k: u32) -> String {
     format!("benchmark_report_v0.2.1,_stage_{k}.yaml")
 }
 
@@ -70,7 +75,10 @@ fn yaml<T: serde::Serialize>(path: &Path, v: &T) -> Result<Vec<u8>, RenderError>
 
 /// (Re)writes the llm-d reports of every stage of the run in `dir`; returns the files written
 /// (relative to `dir`). Reports of a format not selected are removed.
-pub fn write_llm_d_reports(dir: &Path, format: ReportFormat) -> Result<Vec<String>, RenderError> {
+pub(crate) fn write_llm_d_reports(
+    dir: &Path,
+    format: ReportFormat,
+) -> Result<Vec<String>, RenderError> {
     let run = load_run(dir, Depth::ReportsOnly)?;
     let plan: Option<Value> = std::fs::read(dir.join("plan.json"))
         .ok()

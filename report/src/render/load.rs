@@ -4,61 +4,60 @@
 //! snapshot log, the plan) becomes a warning and the plots that need it are left out.
 
 use super::error::RenderError;
-use crate::store::read_snapshots;
+use crate::snapshot_log::read_snapshots;
+use crate::BenchmarkRun;
 use fleetbench_model::measure::{Measurements, Metric};
 use fleetbench_proto::v1 as wire;
-use fleetbench_report::BenchmarkRun;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything the outputs are made of.
 #[derive(Debug)]
-pub struct RunData {
-    pub dir: PathBuf,
-    pub run_id: String,
-    pub profile_name: String,
+pub(crate) struct RunData {
+    pub(crate) run_id: String,
+    pub(crate) profile_name: String,
     /// `profile.yaml` as a generic value (for the `slo` section), when it parses.
-    pub profile: Option<Value>,
-    pub stages: Vec<StageData>,
-    pub warnings: Vec<String>,
+    pub(crate) profile: Option<Value>,
+    pub(crate) stages: Vec<StageData>,
+    pub(crate) warnings: Vec<String>,
 }
 
 #[derive(Debug)]
-pub struct StageData {
-    pub index: u32,
-    pub label: String,
-    pub report: BenchmarkRun,
+pub(crate) struct StageData {
+    pub(crate) index: u32,
+    pub(crate) label: String,
+    pub(crate) report: BenchmarkRun,
     /// The snapshot log merged over all shards and intervals; `None` without a readable log.
-    pub merged: Option<Measurements>,
+    pub(crate) merged: Option<Measurements>,
     /// Per interval, merged over shards, in interval order.
-    pub intervals: Vec<IntervalPoint>,
-    pub interval_s: f64,
+    pub(crate) intervals: Vec<IntervalPoint>,
+    pub(crate) interval_s: f64,
     /// Seconds from the first stage's start to this stage's start.
-    pub offset_s: f64,
+    pub(crate) offset_s: f64,
 }
 
 /// One snapshot interval of one stage, over all shards.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IntervalPoint {
-    pub interval: u32,
+pub(crate) struct IntervalPoint {
+    pub(crate) interval: u32,
     /// Requests that completed successfully in the interval.
-    pub ok: u64,
-    pub failed: u64,
-    pub output_tokens: u64,
-    pub ttft_p50_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) ttft_p50_ms: Option<f64>,
+    pub(crate) ttft_p99_ms: Option<f64>,
     /// Accelerator power per host group (W): per agent the mean over its samples of the sum
     /// over its devices, summed over the group's agents. Empty without telemetry.
-    pub power_w: BTreeMap<String, f64>,
+    pub(crate) power_w: BTreeMap<String, f64>,
     /// Engine queue: mean over the samples of each engine URL, summed over the URLs.
-    pub engine_waiting: Option<f64>,
-    pub engine_running: Option<f64>,
+    pub(crate) engine_waiting: Option<f64>,
+    pub(crate) engine_running: Option<f64>,
 }
 
 impl StageData {
     /// The stage's load as a number for sweep axes: the rate (req/s) or the users.
-    pub fn load_value(&self) -> Option<f64> {
+    pub(crate) fn load_value(&self) -> Option<f64> {
         let args = self.report.stage_plan()?;
         args.get("rate")
             .or_else(|| args.get("users"))
@@ -66,7 +65,7 @@ impl StageData {
     }
 
     /// `constant`, `poisson`, `concurrent` (the plan's stage load type).
-    pub fn load_kind(&self) -> &str {
+    pub(crate) fn load_kind(&self) -> &str {
         self.report
             .stage_plan()
             .and_then(|a| a.get("type"))
@@ -75,7 +74,7 @@ impl StageData {
     }
 
     /// Accelerators of the stage's hosts (0 when unknown, as with the sim).
-    pub fn gpu_count(&self) -> u64 {
+    pub(crate) fn gpu_count(&self) -> u64 {
         self.report
             .scenario
             .host
@@ -88,13 +87,13 @@ impl StageData {
 
 /// What to read: `Full` also decodes the snapshot logs (for plots), `ReportsOnly` does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
+pub(crate) enum Depth {
     Full,
     ReportsOnly,
 }
 
 /// Reads the run directory `dir` (with `Full`, its snapshot logs too).
-pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
+pub(crate) fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
     let mut warnings = Vec::new();
     let plan = read_plan(dir, &mut warnings);
     let profile: Option<Value> = std::fs::read_to_string(dir.join("profile.yaml"))
@@ -172,7 +171,6 @@ pub fn load_run(dir: &Path, depth: Depth) -> Result<RunData, RenderError> {
         })
         .unwrap_or_else(|| "run".into());
     Ok(RunData {
-        dir: dir.to_path_buf(),
         run_id,
         profile_name,
         profile,

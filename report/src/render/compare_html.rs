@@ -12,17 +12,17 @@ use plotters::prelude::SeriesLabelPosition;
 use std::fmt::Write;
 
 /// What a chart plots per stage.
-type Pick = fn(&fleetbench_report::BenchmarkRun) -> Option<f64>;
+type Pick = fn(&crate::BenchmarkRun) -> Option<f64>;
 
-fn output_tps(r: &fleetbench_report::BenchmarkRun) -> Option<f64> {
+fn output_tps(r: &crate::BenchmarkRun) -> Option<f64> {
     r.metrics.throughput.output_tokens_per_sec
 }
 
-fn ttft_p50(r: &fleetbench_report::BenchmarkRun) -> Option<f64> {
+fn ttft_p50(r: &crate::BenchmarkRun) -> Option<f64> {
     r.metrics.latency.time_to_first_token.p50
 }
 
-fn itl_p50(r: &fleetbench_report::BenchmarkRun) -> Option<f64> {
+fn itl_p50(r: &crate::BenchmarkRun) -> Option<f64> {
     r.metrics
         .latency
         .inter_token_latency

@@ -1,15 +1,17 @@
 //! The outputs people look at, rebuilt from the files of a run directory alone (so a run written
 //! by an older version renders too): `summary.md`, `summary.json`, `summary.csv`, `SUMMARY.txt`
-//! (fixed-width table and headline), plots as PNG and SVG under `plots/`, and `report.html`, one
-//! self-contained page. Also the comparison of runs ([`compare_runs`]: a table and a page).
+//! (fixed-width table and headline), plots as PNG and SVG under `plots/`, `report.html` (one
+//! self-contained page) and the llm-d reports. Also the comparison of runs ([`compare_runs`]: a
+//! table and a page).
 //!
-//! The llm-d reports (v0.1 and v0.2.1 under the names llm-d's tools look for) are rebuilt by
-//! [`write_llm_d_reports`]; `summary.md` and `summary.json` carry vLLM's dashboard columns and
-//! `vllm/serving_<test>.{json,commands}` are the per-test files vLLM's dashboard script loads.
-//!
-//! [`render_run`] reads the stage reports (`stage-<k>/report.json`), `plan.json` (profile name,
-//! snapshot interval), `profile.yaml` (SLOs) and the snapshot logs (`snapshots/stage-<k>.pb`:
-//! distributions and time series); it writes nothing else.
+//! [`write_outputs`] is the one writer of these files: `coordinator run` calls it after its
+//! stages, `coordinator report render` on a stored run directory, and a resumed or closed run
+//! when it ends. It reads the stage reports (`stage-<k>/report.json`), `plan.json` (profile
+//! name, snapshot interval), `profile.yaml` (SLOs) and the snapshot logs
+//! (`snapshots/stage-<k>.pb`: distributions and time series). `summary.md` and `summary.json`
+//! carry vLLM's dashboard columns and `vllm/serving_<test>.{json,commands}` are the per-test
+//! files vLLM's dashboard script loads; the llm-d reports (v0.2.1 per stage and the copies under
+//! the names llm-d's tools look for) come from [`write_llm_d_reports`].
 
 mod chart;
 mod compare;
@@ -23,31 +25,35 @@ mod pareto;
 mod plots;
 mod table;
 
+pub use chart::{Chart, Series};
 pub use comparison::{compare_runs, Comparison};
 pub use error::RenderError;
-pub use llmd::{v0_1_name, v0_2_1_name, write_llm_d_reports, ReportFormat};
-pub use load::{load_run, Depth, IntervalPoint, RunData, StageData};
-pub use plots::{HEIGHT as PLOT_HEIGHT, WIDTH as PLOT_WIDTH};
+pub use llmd::ReportFormat;
+pub use plots::Plot;
 // The sweep summary draws its Pareto plot and page with the same pieces.
-pub(crate) use chart::Chart;
-pub(crate) use html::escape;
-pub(crate) use pareto::{pareto_chart, tokens_per_sec_per_user, Group as ParetoGroup};
-pub(crate) use plots::render_chart;
+pub use html::escape;
+pub use pareto::{pareto_chart, tokens_per_sec_per_user, Group as ParetoGroup};
+pub use plots::render_chart;
 
-use error::write;
-use fleetbench_report::{
+use crate::{
     assess, pools_markdown, summary_rows, verdicts_markdown, vllm_results, vllm_table,
     with_verdicts, BenchmarkRun, StageVerdict,
 };
+use error::write;
+use llmd::write_llm_d_reports;
+use load::{load_run, Depth};
 use std::path::{Path, PathBuf};
 
-/// What [`render_run`] wrote.
+/// What [`write_outputs`] wrote.
 #[derive(Debug, Clone)]
 pub struct RenderSummary {
+    /// The run directory.
     pub dir: PathBuf,
     /// Paths relative to `dir`, in the order written.
     pub files: Vec<String>,
+    /// `summary.md` as written.
     pub summary_markdown: String,
+    /// The headline lines of `SUMMARY.txt`.
     pub headline: Vec<String>,
     /// Each stage's verdict, judged from its stored report.
     pub verdicts: Vec<StageVerdict>,
@@ -68,8 +74,19 @@ fn file_safe(name: &str) -> String {
         .collect()
 }
 
-/// (Re)writes every output of the run directory `dir` from its stored files.
-pub fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
+/// (Re)writes every output of the run directory `dir` from its stored files, in this order:
+/// `summary.md`, `summary.json`, `vllm/serving_<test>.{json,commands}`, `summary.csv`,
+/// `SUMMARY.txt`, `plots/*.{png,svg}`, `report.html`, then the llm-d reports of `format`
+/// ([`write_llm_d_reports`]). A plot that cannot be drawn is a warning; any other failure stops
+/// here with what was written so far left in place.
+pub fn write_outputs(dir: &Path, format: ReportFormat) -> Result<RenderSummary, RenderError> {
+    let mut written = render_run(dir)?;
+    written.files.extend(write_llm_d_reports(dir, format)?);
+    Ok(written)
+}
+
+/// The summaries, plots and page of [`write_outputs`].
+fn render_run(dir: &Path) -> Result<RenderSummary, RenderError> {
     let mut run = load_run(dir, Depth::Full)?;
     let reports: Vec<BenchmarkRun> = run.stages.iter().map(|s| s.report.clone()).collect();
     let rows = summary_rows(&run.profile_name, &reports);

@@ -5,12 +5,11 @@
 use super::load::RunData;
 use super::plots::Plot;
 use super::table::cell_text;
-use fleetbench_report::{
-    assess, printable, worst, Cell, StageVerdict, Statistics, Verdict, COLUMNS,
-};
+use crate::{assess, printable, worst, Cell, StageVerdict, Statistics, Verdict, COLUMNS};
 use serde_json::Value;
 use std::fmt::Write;
 
+/// `s` as HTML text: `&`, `<`, `>`, `"` and `'` escaped.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -92,7 +91,7 @@ pub(crate) fn figure(name: &str, title: &str, svg: &str, class: &str, files: boo
 }
 
 /// The whole page.
-pub fn report_html(
+pub(crate) fn report_html(
     run: &RunData,
     rows: &[Vec<Cell>],
     headline: &[String],
@@ -390,7 +389,7 @@ fn scenario(h: &mut String, run: &RunData) {
 
 /// The per-pool breakdown, each stage's P/D path check and its TTFT split.
 fn pools(h: &mut String, run: &RunData) {
-    use fleetbench_report::{pool_rows, stage_pd_lines, POOL_COLUMNS};
+    use crate::{pool_rows, stage_pd_lines, POOL_COLUMNS};
     let reports: Vec<_> = run.stages.iter().map(|s| s.report.clone()).collect();
     let rows = pool_rows(&reports);
     if rows.is_empty() {

@@ -5,19 +5,22 @@
 //! points (a group per point: its stages, or its probes that met the SLA).
 
 use super::chart::{color, Chart, Series};
-use fleetbench_report::BenchmarkRun;
+use crate::BenchmarkRun;
 use plotters::prelude::{RGBColor, SeriesLabelPosition};
 
 /// One series of the chart: its (tok/s per user, tok/s per GPU) points and their labels.
 #[derive(Debug, Clone)]
-pub(crate) struct Group {
+pub struct Group {
+    /// The series' name in the legend.
     pub name: String,
+    /// (tok/s per user, tok/s per GPU) points.
     pub points: Vec<(f64, f64)>,
+    /// Each point's label (same length as `points`).
     pub labels: Vec<String>,
 }
 
 /// The output tok/s one user sees: 1000 / mean TPOT (ms); `None` without a TPOT above 0.
-pub(crate) fn tokens_per_sec_per_user(r: &BenchmarkRun) -> Option<f64> {
+pub fn tokens_per_sec_per_user(r: &BenchmarkRun) -> Option<f64> {
     r.metrics
         .latency
         .time_per_output_token
@@ -29,7 +32,7 @@ pub(crate) fn tokens_per_sec_per_user(r: &BenchmarkRun) -> Option<f64> {
 
 /// The chart (`plots/pareto.*`); `None` when no group has a point. `subject` starts the title
 /// ("Efficiency", "Deployment points"); `per_gpu`: the y values are per GPU.
-pub(crate) fn pareto_chart(subject: &str, per_gpu: bool, groups: Vec<Group>) -> Option<Chart> {
+pub fn pareto_chart(subject: &str, per_gpu: bool, groups: Vec<Group>) -> Option<Chart> {
     let all: Vec<(f64, f64)> = groups.iter().flat_map(|g| g.points.clone()).collect();
     if all.is_empty() {
         return None;
@@ -71,7 +74,7 @@ pub(crate) fn pareto_chart(subject: &str, per_gpu: bool, groups: Vec<Group>) -> 
 }
 
 /// The points no other point beats in both coordinates, by increasing x.
-pub fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+pub(crate) fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut front: Vec<(f64, f64)> = points
         .iter()
         .copied()

@@ -25,10 +25,15 @@ pub(crate) fn color(i: usize) -> RGBColor {
 /// One line and/or set of markers.
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// The legend's text.
     pub name: String,
+    /// (x, y) in the axes' units.
     pub points: Vec<(f64, f64)>,
+    /// The line's and markers' color.
     pub color: RGBColor,
+    /// Points joined by a line.
     pub line: bool,
+    /// A marker at each point.
     pub markers: bool,
     /// Shown in the legend (off for the second and later pieces of one logical series).
     pub legend: bool,
@@ -60,9 +65,13 @@ impl Series {
 pub struct Chart {
     /// File stem under `plots/`.
     pub name: String,
+    /// The title above the plot.
     pub title: String,
+    /// The x axis's description, with its unit.
     pub x_label: String,
+    /// The y axis's description, with its unit.
     pub y_label: String,
+    /// What is drawn, in legend order.
     pub series: Vec<Series>,
     /// A fixed y range (CDFs: 0–100 %); otherwise from 0 to the data's maximum plus headroom.
     pub y_range: Option<(f64, f64)>,
@@ -70,5 +79,6 @@ pub struct Chart {
     pub x_from_zero: bool,
     /// Vertical marks with a label at the top (stage starts in time series).
     pub marks: Vec<(f64, String)>,
+    /// Where the legend sits.
     pub legend_at: SeriesLabelPosition,
 }
