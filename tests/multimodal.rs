@@ -64,9 +64,10 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
     let want = |j: u64| {
         let c = spec.data.request(spec.seed, j);
         assert_eq!(c.input_tokens, 20);
-        c.media.iter().map(|m| tokens(&m.kind)).fold((0, 0, 0), |a, t| {
-            (a.0 + t.0, a.1 + t.1, a.2 + t.2)
-        })
+        c.media
+            .iter()
+            .map(|m| tokens(&m.kind))
+            .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2))
     };
     let mut seen = BTreeMap::new();
     let text = std::fs::read_to_string(&truth)?;
@@ -92,9 +93,15 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
     }
     // Every request once; 2 frames plus 0, 1 or 2 images each, all three seen.
     assert_eq!(seen.values().sum::<u32>(), 20, "{seen:?}");
-    assert!(seen.keys().all(|k| (2..=4).contains(k)) && seen.len() == 3, "{seen:?}");
+    assert!(
+        seen.keys().all(|k| (2..=4).contains(k)) && seen.len() == 3,
+        "{seen:?}"
+    );
     // The report's prompt lengths are the server's usage: the media's tokens included.
     let mean = num(&r, "metrics.requests.input_length.mean");
-    assert!((mean - prompt_sum as f64 / 20.0).abs() < 0.05, "{mean} vs {prompt_sum}/20");
+    assert!(
+        (mean - prompt_sum as f64 / 20.0).abs() < 0.05,
+        "{mean} vs {prompt_sum}/20"
+    );
     Ok(())
 }

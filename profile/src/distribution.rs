@@ -10,7 +10,11 @@ use std::path::Path;
 
 /// A length distribution, with inference-perf's rules (its defaults fill omitted keys: min 10,
 /// max 1024, mean 512, std_dev 200) and fleetbench's limit on a request's tokens.
-pub(crate) fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Result<(), ProfileError> {
+pub(crate) fn check_distribution(
+    key: &str,
+    d: &Distribution,
+    file: &Path,
+) -> Result<(), ProfileError> {
     let invalid = |k: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: format!("{key}{k}"),
@@ -71,4 +75,3 @@ pub(crate) fn check_distribution(key: &str, d: &Distribution, file: &Path) -> Re
     }
     Ok(())
 }
-

@@ -263,7 +263,10 @@ impl<D> MultimodalConfig<D> {
                     .map(|r| weighted(r.resolution.resolution(), r.weight))
                     .collect(),
             };
-            (modality(&i.count, &i.insertion_point, sizes, &count), i.representation)
+            (
+                modality(&i.count, &i.insertion_point, sizes, &count),
+                i.representation,
+            )
         });
         let video = self.video.as_ref().map(|v| {
             let shape = |p: &VideoProfile| VideoShape {
@@ -273,15 +276,19 @@ impl<D> MultimodalConfig<D> {
             let sizes = match &v.profiles {
                 None => vec![],
                 Some(VideoProfiles::One(p)) => vec![weighted(shape(p), 1.0)],
-                Some(VideoProfiles::List(l)) => {
-                    l.iter().map(|p| weighted(shape(&p.profile), p.weight)).collect()
-                }
+                Some(VideoProfiles::List(l)) => l
+                    .iter()
+                    .map(|p| weighted(shape(&p.profile), p.weight))
+                    .collect(),
             };
             let encoding = match v.representation {
                 VideoRepresentation::JpegFrames => ImageEncoding::Jpeg,
                 _ => ImageEncoding::Png,
             };
-            (modality(&v.count, &v.insertion_point, sizes, &count), encoding)
+            (
+                modality(&v.count, &v.insertion_point, sizes, &count),
+                encoding,
+            )
         });
         let audio = self.audio.as_ref().map(|a| {
             let sizes = match &a.durations {
@@ -317,4 +324,3 @@ fn modality<T, D>(
         sizes,
     }
 }
-

@@ -60,10 +60,16 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         {
             return Err(unsupported(key, &format!("it is read by data types synthetic and shared_prefix only, and inference-perf ignores it for data type {}; use data.type: synthetic", d.kind.name())));
         }
-        if d.shared_prefix.as_ref().is_some_and(|s| s.enable_multi_turn_chat) {
+        if d.shared_prefix
+            .as_ref()
+            .is_some_and(|s| s.enable_multi_turn_chat)
+        {
             return Err(unsupported(key, "media in multi-turn shared-prefix chats (enable_multi_turn_chat) are not implemented; drop enable_multi_turn_chat"));
         }
-        if m.video.as_ref().is_some_and(|v| v.representation == VideoRepresentation::Mp4) {
+        if m.video
+            .as_ref()
+            .is_some_and(|v| v.representation == VideoRepresentation::Mp4)
+        {
             return Err(unsupported(&format!("{key}.video.representation"), "mp4 (inference-perf's default) needs an H.264 encoder, which fleetbench does not have; use representation: png_frames or jpeg_frames (each frame an image_url part)"));
         }
         check_section(key, m, file)?;
@@ -79,20 +85,28 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
-fn check_section(key: &str, m: &MultimodalConfig<Distribution>, file: &Path) -> Result<(), ProfileError> {
+fn check_section(
+    key: &str,
+    m: &MultimodalConfig<Distribution>,
+    file: &Path,
+) -> Result<(), ProfileError> {
     let invalid = |k: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: format!("{key}.{k}"),
         message,
     };
-    let common = |k: &str, count: &Option<Distribution>, at: &Option<InsertionPoint<Distribution>>| {
+    let common = |k: &str,
+                  count: &Option<Distribution>,
+                  at: &Option<InsertionPoint<Distribution>>| {
         if let Some(c) = count {
             check_distribution(&format!("{key}.{k}.count"), c, file)?;
         }
         match at {
             Some(InsertionPoint::At(x)) if !(0.0..=1.0).contains(x) => Err(invalid(
                 &format!("{k}.insertion_point"),
-                format!("must be a fraction of the prompt from 0.0 (before) to 1.0 (after), got {x}"),
+                format!(
+                    "must be a fraction of the prompt from 0.0 (before) to 1.0 (after), got {x}"
+                ),
             )),
             Some(InsertionPoint::Drawn(d)) => {
                 check_distribution(&format!("{key}.{k}.insertion_point"), d, file)
@@ -102,10 +116,15 @@ fn check_section(key: &str, m: &MultimodalConfig<Distribution>, file: &Path) -> 
     };
     let size = |k: &str, r: AnyResolution| {
         let (w, h) = r.wh();
-        if (1..=i64::from(MAX_MEDIA_SIDE)).contains(&w) && (1..=i64::from(MAX_MEDIA_SIDE)).contains(&h) {
+        if (1..=i64::from(MAX_MEDIA_SIDE)).contains(&w)
+            && (1..=i64::from(MAX_MEDIA_SIDE)).contains(&h)
+        {
             return Ok(());
         }
-        Err(invalid(k, format!("{w}x{h}: width and height must be 1 to {MAX_MEDIA_SIDE} pixels")))
+        Err(invalid(
+            k,
+            format!("{w}x{h}: width and height must be 1 to {MAX_MEDIA_SIDE} pixels"),
+        ))
     };
     let weight = |k: &str, w: f64| match w.is_finite() && w >= 0.0 {
         true => Ok(()),
@@ -136,7 +155,13 @@ fn check_section(key: &str, m: &MultimodalConfig<Distribution>, file: &Path) -> 
         for (k, p, w) in profiles {
             size(&format!("{k}.resolution"), p.resolution)?;
             if !(1..=i64::from(MAX_VIDEO_FRAMES)).contains(&p.frames) {
-                return Err(invalid(&format!("{k}.frames"), format!("must be 1 to {MAX_VIDEO_FRAMES} frames per video, got {}", p.frames)));
+                return Err(invalid(
+                    &format!("{k}.frames"),
+                    format!(
+                        "must be 1 to {MAX_VIDEO_FRAMES} frames per video, got {}",
+                        p.frames
+                    ),
+                ));
             }
             weight(&format!("{k}.weight"), w)?;
         }
@@ -146,13 +171,24 @@ fn check_section(key: &str, m: &MultimodalConfig<Distribution>, file: &Path) -> 
         let durations: Vec<(String, f64, f64)> = match &a.durations {
             Some(Durations::One(s)) => vec![("audio.durations".into(), *s, 1.0)],
             Some(Durations::List(l)) => (l.iter().enumerate())
-                .map(|(n, d)| (format!("audio.durations.{n}.duration"), d.duration, d.weight))
+                .map(|(n, d)| {
+                    (
+                        format!("audio.durations.{n}.duration"),
+                        d.duration,
+                        d.weight,
+                    )
+                })
                 .collect(),
             None => vec![],
         };
         for (k, s, w) in durations {
             if !(s.is_finite() && s > 0.0 && s <= MAX_AUDIO_SECONDS) {
-                return Err(invalid(&k, format!("must be above 0 and at most {MAX_AUDIO_SECONDS} seconds per clip, got {s}")));
+                return Err(invalid(
+                    &k,
+                    format!(
+                        "must be above 0 and at most {MAX_AUDIO_SECONDS} seconds per clip, got {s}"
+                    ),
+                ));
             }
             let weight_key = k.strip_suffix(".duration").unwrap_or(&k);
             weight(&format!("{weight_key}.weight"), w)?;

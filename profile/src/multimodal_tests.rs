@@ -15,7 +15,10 @@ fn parse(data: &str) -> Result<LoadedProfile, ProfileError> {
     const LENGTHS: &str =
         "input_distribution: {type: fixed, mean: 5}, output_distribution: {type: fixed, mean: 2},";
     let data = data
-        .replace("{type: synthetic,", &format!("{{type: synthetic, {LENGTHS}"))
+        .replace(
+            "{type: synthetic,",
+            &format!("{{type: synthetic, {LENGTHS}"),
+        )
         .replace("{type: random,", &format!("{{type: random, {LENGTHS}"));
     parse_profile(
         &format!("{HEAD}data: {data}\n"),
@@ -147,5 +150,9 @@ fn a_groups_prefix_media_are_the_same_and_its_own_media_follow_the_system_prompt
     // Group 0's requests 0 and 2 send the same prefix image; group 1's another draw.
     assert_eq!(r0.media[0], r2.media[0]);
     assert_eq!(r0.media[0].kind, r1.media[0].kind);
-    assert_eq!(spec.request(11, 0), r0, "request j is a function of the seed and j");
+    assert_eq!(
+        spec.request(11, 0),
+        r0,
+        "request j is a function of the seed and j"
+    );
 }

@@ -5,12 +5,12 @@ use crate::data::azure::read_azure_trace;
 use crate::data::files::{read_mooncake, read_sharegpt, resolve_data_path, Dataset, DatasetError};
 use crate::data::hub::{HubEnv, SHAREGPT_FILE, SHAREGPT_REPO};
 use crate::data::tokenizer::ModelTokenizer;
+use crate::distribution::check_distribution;
 use crate::error::ProfileError;
 use crate::limits::{
     above, MAX_GROUPS, MAX_REQUEST_TOKENS, MAX_ROUNDS, MAX_STAGE_USERS, MAX_WAIT_SECONDS,
     MAX_WEIGHT,
 };
-use crate::distribution::check_distribution;
 use crate::model::{DataType, Distribution, Profile};
 use fleetbench_model::data::{LengthDist, PromptEntry};
 use std::path::Path;

@@ -128,7 +128,11 @@ fn data_url(url: &str) -> Result<Vec<u8>, MediaError> {
 /// Width and height from a PNG's IHDR or a JPEG's start-of-frame marker.
 pub(crate) fn image_size(b: &[u8]) -> Option<(u32, u32)> {
     let be32 = |i: usize| Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?));
-    let be16 = |i: usize| Some(u32::from(u16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)));
+    let be16 = |i: usize| {
+        Some(u32::from(u16::from_be_bytes(
+            b.get(i..i + 2)?.try_into().ok()?,
+        )))
+    };
     if b.starts_with(b"\x89PNG\r\n\x1a\n") && b.get(12..16) == Some(b"IHDR") {
         return Some((be32(16)?, be32(20)?)).filter(|(w, h)| *w > 0 && *h > 0);
     }
@@ -219,8 +223,18 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(png_header(56, 28));
         let p = serde_json::json!({"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{b64}")}});
         let (m, _) = part(&p).unwrap().unwrap();
-        assert_eq!((m, m.tokens()), (Media::Image { width: 56, height: 28 }, 2));
-        let remote = serde_json::json!({"type": "image_url", "image_url": {"url": "http://x/y.png"}});
+        assert_eq!(
+            (m, m.tokens()),
+            (
+                Media::Image {
+                    width: 56,
+                    height: 28
+                },
+                2
+            )
+        );
+        let remote =
+            serde_json::json!({"type": "image_url", "image_url": {"url": "http://x/y.png"}});
         assert!(matches!(part(&remote), Err(MediaError::NotData(_))));
         let video = serde_json::json!({"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}});
         assert_eq!(part(&video), Err(MediaError::Video));

@@ -231,7 +231,8 @@ impl WordCounter {
         self.media.tokens = self.media.tokens.saturating_add(n);
         self.count = self.count.saturating_add(n);
         if self.want_ids {
-            self.ids.extend((0..u64::from(n)).map(|i| hash ^ i.wrapping_mul(0x9E37_79B9)));
+            self.ids
+                .extend((0..u64::from(n)).map(|i| hash ^ i.wrapping_mul(0x9E37_79B9)));
         }
     }
 

@@ -31,7 +31,12 @@ fn png_bytes(r: Resolution, rgb: [u8; 3]) -> Vec<u8> {
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
     enc.set_compression(png::Compression::Fast);
-    let row: Vec<u8> = rgb.iter().copied().cycle().take(r.width as usize * 3).collect();
+    let row: Vec<u8> = rgb
+        .iter()
+        .copied()
+        .cycle()
+        .take(r.width as usize * 3)
+        .collect();
     // Writing into a Vec fails only on a wrong row count, which the loop cannot produce.
     let written = enc.write_header().and_then(|mut w| {
         let mut s = w.stream_writer()?;
@@ -116,7 +121,9 @@ mod tests {
             height: 5,
         };
         let bytes = image(r, ImageEncoding::Png, [1, 2, 3]);
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).unwrap();
         assert_eq!((info.width, info.height), (37, 5));

@@ -82,7 +82,9 @@ fn parts_of(item: &MediaItem, out: &mut Vec<Value>) {
         }
         MediaKind::Audio { millis } => {
             let data = encoded(Key::Audio(millis));
-            out.push(json!({"type": "input_audio", "input_audio": {"data": &*data, "format": "wav"}}));
+            out.push(
+                json!({"type": "input_audio", "input_audio": {"data": &*data, "format": "wav"}}),
+            );
         }
     }
 }
@@ -148,7 +150,14 @@ mod tests {
         let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            ["image_url", "text", "image_url", "image_url", "text", "input_audio"]
+            [
+                "image_url",
+                "text",
+                "image_url",
+                "image_url",
+                "text",
+                "input_audio"
+            ]
         );
         assert_eq!(parts[1]["text"], "a b");
         assert_eq!(parts[4]["text"], "c");
@@ -165,6 +174,9 @@ mod tests {
         let first = encoded(Key::Image(r, ImageEncoding::Png, 3));
         assert!(Arc::ptr_eq(&again, &first));
         // Without media: the prompt as one text part.
-        assert_eq!(content_parts("x y", &[]), vec![json!({"type": "text", "text": "x y"})]);
+        assert_eq!(
+            content_parts("x y", &[]),
+            vec![json!({"type": "text", "text": "x y"})]
+        );
     }
 }

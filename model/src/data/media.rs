@@ -198,7 +198,9 @@ impl<T: Copy> ModalityMix<T> {
     /// Draws this modality's items: `(size, fraction)` each.
     fn draw(&self, rng: &mut ChaCha8Rng, default: T) -> Vec<(T, f64)> {
         let n = self.count.map_or(0, |c| c.draw(rng));
-        (0..n).map(|_| (self.pick(rng, default), self.at(rng))).collect()
+        (0..n)
+            .map(|_| (self.pick(rng, default), self.at(rng)))
+            .collect()
     }
 
     /// The most items a request may draw.
@@ -227,7 +229,14 @@ impl MediaMix {
         if let Some((m, encoding)) = &self.image {
             for (resolution, at) in m.draw(&mut rng, DEFAULT_IMAGE) {
                 let encoding = *encoding;
-                place(MediaKind::Image { resolution, encoding }, at, &mut rng);
+                place(
+                    MediaKind::Image {
+                        resolution,
+                        encoding,
+                    },
+                    at,
+                    &mut rng,
+                );
             }
         }
         if let Some((m, encoding)) = &self.video {
@@ -336,7 +345,9 @@ mod tests {
             assert!(items.windows(2).all(|w| w[0].word <= w[1].word));
             assert!(items.iter().all(|i| (5..=15).contains(&i.word)));
             assert!(items.iter().all(|i| i.variant < MEDIA_VARIANTS));
-            let audio = items.iter().find(|i| matches!(i.kind, MediaKind::Audio { .. }));
+            let audio = items
+                .iter()
+                .find(|i| matches!(i.kind, MediaKind::Audio { .. }));
             // Default duration 1 s, placed after the text.
             assert_eq!(
                 audio.map(|a| (a.kind, a.word)),
