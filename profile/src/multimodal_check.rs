@@ -95,25 +95,24 @@ fn check_section(
         key: format!("{key}.{k}"),
         message,
     };
-    let common = |k: &str,
-                  count: &Option<Distribution>,
-                  at: &Option<InsertionPoint<Distribution>>| {
-        if let Some(c) = count {
-            check_distribution(&format!("{key}.{k}.count"), c, file)?;
-        }
-        match at {
-            Some(InsertionPoint::At(x)) if !(0.0..=1.0).contains(x) => Err(invalid(
-                &format!("{k}.insertion_point"),
-                format!(
+    let common =
+        |k: &str, count: &Option<Distribution>, at: &Option<InsertionPoint<Distribution>>| {
+            if let Some(c) = count {
+                check_distribution(&format!("{key}.{k}.count"), c, file)?;
+            }
+            match at {
+                Some(InsertionPoint::At(x)) if !(0.0..=1.0).contains(x) => Err(invalid(
+                    &format!("{k}.insertion_point"),
+                    format!(
                     "must be a fraction of the prompt from 0.0 (before) to 1.0 (after), got {x}"
                 ),
-            )),
-            Some(InsertionPoint::Drawn(d)) => {
-                check_distribution(&format!("{key}.{k}.insertion_point"), d, file)
+                )),
+                Some(InsertionPoint::Drawn(d)) => {
+                    check_distribution(&format!("{key}.{k}.insertion_point"), d, file)
+                }
+                _ => Ok(()),
             }
-            _ => Ok(()),
-        }
-    };
+        };
     let size = |k: &str, r: AnyResolution| {
         let (w, h) = r.wh();
         if (1..=i64::from(MAX_MEDIA_SIDE)).contains(&w)
