@@ -290,12 +290,11 @@ impl StageCollector {
 
 /// The send lag p50 and p99 of one snapshot's interval, µs; `None` without send lag values.
 fn interval_send_lag(s: &wire::Snapshot) -> Option<(u64, u64)> {
-    let name = fleetbench_model::measure::Metric::SendLag.name();
-    let bytes = s.histograms.get(name)?;
-    let one = std::collections::HashMap::from([(name.to_string(), bytes.clone())]);
-    let m = Measurements::from_wire(&one, &std::collections::HashMap::new()).ok()?;
-    let h = m.histogram(fleetbench_model::measure::Metric::SendLag);
-    (!h.is_empty()).then(|| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+    let bytes = (s.histograms).get(fleetbench_model::measure::Metric::SendLag.name())?;
+    match Measurements::wire_quantiles(bytes, &[0.5, 0.99])?[..] {
+        [p50, p99] => Some((p50, p99)),
+        _ => None,
+    }
 }
 
 /// See [`StageCollector::shard_live`].

@@ -159,6 +159,25 @@ impl Measurements {
         Ok(())
     }
 
+    /// The `quantiles` of one metric's histogram as a snapshot carries it (`bytes`), without
+    /// building a full `Measurements`: the decoded counts go into one histogram bounded by the
+    /// largest value (the bucket layout depends only on the lowest value and the digits, so the
+    /// quantiles are those of the full-range histogram). `None` for an empty or undecodable one.
+    pub fn wire_quantiles(bytes: &[u8], quantiles: &[f64]) -> Option<Vec<u64>> {
+        hdr_v2::check_header(bytes, HIGHEST, SIGFIG).ok()?;
+        let h = match hdr_v2::decode_v2(bytes, SIGFIG) {
+            Some(values) => {
+                let values = values.ok()?;
+                let top = values.iter().map(|&(v, _)| v).max()?;
+                let mut h = Histogram::<u64>::new_with_bounds(1, top.max(2), SIGFIG).ok()?;
+                hdr_v2::add_values(&mut h, &values);
+                h
+            }
+            None => Deserializer::new().deserialize(&mut &bytes[..]).ok()?,
+        };
+        (!h.is_empty()).then(|| quantiles.iter().map(|&q| h.value_at_quantile(q)).collect())
+    }
+
     /// Adds a snapshot's contents directly, without building a full `Measurements` for it (a
     /// decoded histogram is only as large as its values need). Nothing is added on error.
     pub fn add_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), MeasureError> {
@@ -211,6 +230,28 @@ impl Measurements {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_quantiles_equal_the_full_histograms() {
+        let mut m = Measurements::new();
+        for i in 0..5_000u64 {
+            m.record(Metric::SendLag, (i * 7919) % 300_000 + 1);
+        }
+        let (hists, _) = m.to_wire();
+        let bytes = &hists[Metric::SendLag.name()];
+        let full = m.histogram(Metric::SendLag);
+        let got = Measurements::wire_quantiles(bytes, &[0.0, 0.5, 0.99, 1.0]).unwrap();
+        let want: Vec<u64> = [0.0, 0.5, 0.99, 1.0]
+            .iter()
+            .map(|&q| full.value_at_quantile(q))
+            .collect();
+        assert_eq!(got, want);
+        let (empty, _) = Measurements::new().to_wire();
+        if let Some(b) = empty.get(Metric::SendLag.name()) {
+            assert_eq!(Measurements::wire_quantiles(b, &[0.5]), None);
+        }
+        assert_eq!(Measurements::wire_quantiles(b"not hdr", &[0.5]), None);
+    }
 
     #[test]
     fn merging_shards_equals_histogram_of_all_values() {
