@@ -697,17 +697,28 @@ async fn sample_telemetry(
     }
 }
 
-/// Tokio's timer wheel has 1 ms ticks and rounds deadlines up, which would make every send up to
-/// 1 ms late: sleep on the timer until shortly before, then yield until the instant itself.
+/// Waits until the stage's start instant. Tokio's timer wheel has 1 ms ticks and rounds deadlines
+/// up, which would start every agent up to 1 ms late: sleep on the timer until shortly before,
+/// then sleep the rest on a blocking thread (the OS timer, tens of microseconds late). Not a spin:
+/// agents that share cores all reach their start at the same instant, and spinners would take the
+/// cores from each other (and from the agent that must send) for a scheduler slice — starts
+/// several milliseconds apart on a 2-core host.
 async fn wait_until(t: Instant) {
-    const TIMER_SLACK: Duration = Duration::from_micros(1500);
+    const TIMER_SLACK: Duration = Duration::from_millis(2);
     if let Some(early) = t.checked_sub(TIMER_SLACK) {
         if early > Instant::now() {
             tokio::time::sleep_until(early.into()).await;
         }
     }
-    while Instant::now() < t {
-        tokio::task::yield_now().await;
+    let precise = tokio::task::spawn_blocking(move || {
+        let now = Instant::now();
+        if t > now {
+            std::thread::sleep(t - now);
+        }
+    });
+    if precise.await.is_err() {
+        // The blocking pool is shutting down: the timer alone, 1 ms coarse.
+        tokio::time::sleep_until(t.into()).await;
     }
 }
 
