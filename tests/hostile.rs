@@ -37,7 +37,7 @@ impl FakeAgent {
             role: wire::Role::Client as i32,
             host_name: "fake".into(),
             software_version: "fake".into(),
-            protocol_version: 1,
+            protocol_version: fleetbench_model::PROTOCOL_VERSION,
             ..Default::default()
         })))
         .await?;
@@ -214,7 +214,7 @@ fn forged_snapshots_fail_their_run_and_the_coordinator_stays_small() -> Result<(
         prost::Message::encode(
             &msg(Up::Hello(wire::Hello {
                 agent_id: "fake-b".into(),
-                protocol_version: 1,
+                protocol_version: fleetbench_model::PROTOCOL_VERSION,
                 ..Default::default()
             })),
             &mut hello,

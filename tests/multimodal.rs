@@ -103,5 +103,97 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
         (mean - prompt_sum as f64 / 20.0).abs() < 0.05,
         "{mean} vs {prompt_sum}/20"
     );
+
+    // The payload statistics of llm-d's report 0.2.1 are what the plan drew: per request and
+    // per media instance, over the 20 ok requests.
+    let v = check_stage_formats(&run, 0)?.expect("the run wrote report v0.2.1");
+    let planned = Planned::of(&spec, 20);
+    let agg = "results.request_performance.aggregate";
+    let mm = format!("{agg}.requests.multimodal");
+    let close = |path: &str, want: f64, tol: f64| {
+        let got = num(&v, path);
+        assert!((got - want).abs() <= tol, "{path}: {got}, planned {want}");
+    };
+    close(
+        &format!("{mm}.image.count.mean"),
+        planned.images as f64 / 20.0,
+        1e-9,
+    );
+    close(
+        &format!("{mm}.image.pixels.mean"),
+        planned.image_pixels / planned.images as f64,
+        planned.image_pixels / planned.images as f64 * 1e-3,
+    );
+    close(&format!("{mm}.image.aspect_ratio.max"), 100.0 / 60.0, 0.002);
+    close(&format!("{mm}.image.aspect_ratio.min"), 64.0 / 48.0, 0.002);
+    close(&format!("{mm}.video.count.mean"), 1.0, 1e-9);
+    close(&format!("{mm}.video.frames.mean"), 2.0, 1e-9);
+    close(&format!("{mm}.video.pixels.mean"), 32.0 * 32.0 * 2.0, 2.0);
+    close(&format!("{mm}.audio.count.mean"), 1.0, 1e-9);
+    close(
+        &format!("{mm}.audio.duration.mean"),
+        planned.audio_s / 20.0,
+        0.002,
+    );
+    for (path, units) in [
+        (format!("{mm}.image.filesize"), "bytes"),
+        (format!("{mm}.image.pixels"), "pixels"),
+        (format!("{mm}.image.aspect_ratio"), "ratio"),
+        (format!("{mm}.audio.duration"), "s"),
+        (format!("{agg}.requests.request_size"), "bytes"),
+        (format!("{agg}.throughput.image_rate"), "images/s"),
+    ] {
+        assert_eq!(at(&v, &format!("{path}.units")), units, "{path}");
+    }
+    // A JPEG of a few thousand pixels is at least its headers; a 2-frame PNG video is two files.
+    assert!(num(&v, &format!("{mm}.image.filesize.min")) > 100.0);
+    assert!(num(&v, &format!("{mm}.video.filesize.min")) > 2.0 * 60.0);
+    // A body carries its media base64-encoded: 4/3 of the files' bytes at least.
+    let files = num(&v, &format!("{mm}.image.filesize.mean")) * planned.images as f64 / 20.0
+        + num(&v, &format!("{mm}.video.filesize.mean"))
+        + num(&v, &format!("{mm}.audio.filesize.mean"));
+    assert!(num(&v, &format!("{agg}.requests.request_size.mean")) > files * 4.0 / 3.0);
+    // Rates over the measured window, from the same counts as the 0.1 report's request rate.
+    let per_request = num(&r, "metrics.throughput.requests_per_sec") / 20.0;
+    close(
+        &format!("{agg}.throughput.image_rate.mean"),
+        planned.images as f64 * per_request,
+        0.01,
+    );
+    close(
+        &format!("{agg}.throughput.audio_rate.mean"),
+        20.0 * per_request,
+        0.01,
+    );
     Ok(())
+}
+
+/// What the plan's first 20 requests carry, summed.
+struct Planned {
+    images: u64,
+    image_pixels: f64,
+    audio_s: f64,
+}
+
+impl Planned {
+    fn of(spec: &ShardSpec, n: u64) -> Planned {
+        let mut p = Planned {
+            images: 0,
+            image_pixels: 0.0,
+            audio_s: 0.0,
+        };
+        for j in 0..n {
+            for m in spec.data.request(spec.seed, j).media {
+                match m.kind {
+                    MediaKind::Image { resolution: r, .. } => {
+                        p.images += 1;
+                        p.image_pixels += f64::from(r.width) * f64::from(r.height);
+                    }
+                    MediaKind::Audio { millis } => p.audio_s += f64::from(millis) / 1000.0,
+                    MediaKind::Video { .. } => {}
+                }
+            }
+        }
+        p
+    }
 }

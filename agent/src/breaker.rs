@@ -308,6 +308,8 @@ mod tests {
             http_status: 503,
             error_body: Some("{\"error\": \"busy\"}".into()),
             retries: 0,
+            body_bytes: 100,
+            media: None,
         }
     }
 

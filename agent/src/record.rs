@@ -3,6 +3,7 @@
 //! boundary. The lock is taken once per request (never per chunk).
 
 use crate::breaker::BreakerWatch;
+use crate::media::MediaSent;
 use crate::request::{Failure, RequestRecord, TokenSource};
 use fleetbench_model::measure::goodput::{GoodputSlo, RequestTimes};
 use fleetbench_model::measure::{Measurements, Metric};
@@ -41,6 +42,36 @@ struct Inner {
     requests: Vec<wire::RequestRecord>,
     error_bodies: std::collections::HashMap<String, String>,
     last_end: Option<Instant>,
+}
+
+/// An ok request's media: how many of each kind (zeros included) and each one's size.
+fn record_media(m: &mut Measurements, sent: &MediaSent) {
+    let per_request = [
+        (Metric::ImagesPerRequest, sent.images.len()),
+        (Metric::VideosPerRequest, sent.videos.len()),
+        (Metric::AudiosPerRequest, sent.audios.len()),
+    ];
+    for (metric, n) in per_request {
+        m.record(metric, n as u64);
+    }
+    m.counters.images += sent.images.len() as u64;
+    m.counters.videos += sent.videos.len() as u64;
+    m.counters.audios += sent.audios.len() as u64;
+    for p in &sent.images {
+        m.record(Metric::ImagePixels, p.pixels);
+        m.record(Metric::ImageBytes, p.bytes);
+        m.record(Metric::ImageAspectMilli, p.aspect_milli);
+    }
+    for p in &sent.videos {
+        m.record(Metric::VideoFrames, u64::from(p.frames));
+        m.record(Metric::VideoPixels, p.pixels);
+        m.record(Metric::VideoBytes, p.bytes);
+        m.record(Metric::VideoAspectMilli, p.aspect_milli);
+    }
+    for c in &sent.audios {
+        m.record(Metric::AudioMillis, u64::from(c.millis));
+        m.record(Metric::AudioBytes, c.bytes);
+    }
 }
 
 fn us(later: Instant, earlier: Instant) -> u64 {
@@ -168,6 +199,10 @@ impl Recorder {
                 }
                 m.record(Metric::InputTokens, r.in_tokens);
                 m.record(Metric::OutputTokens, r.out_tokens);
+                m.record(Metric::RequestBytes, r.body_bytes);
+                if let Some(media) = &r.media {
+                    record_media(m, media);
+                }
                 let e2e = us(r.t_end, r.t_intended);
                 m.record(Metric::E2e, e2e);
                 let times = RequestTimes {

@@ -1,9 +1,11 @@
 //! One request: its data (derived from the stage seed and its global index, so every agent would
 //! build the same request j), its body, and what happened to it.
 
+use crate::media::MediaSent;
 use bytes::Bytes;
 use fleetbench_model::settings::ApiType;
 use fleetbench_model::spec::ShardSpec;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What to send for one request.
@@ -20,6 +22,8 @@ pub struct RequestData {
     /// The id of the session the request belongs to, `<stage>-session-<n>`, when the profile
     /// names a session header (`api.session_id_header_key`, `api.session_token_header_key`).
     pub session: Option<String>,
+    /// The media it sends, in a stage with `data.multimodal` (also when it drew none).
+    pub media: Option<Arc<MediaSent>>,
 }
 
 impl RequestData {
@@ -32,6 +36,16 @@ impl RequestData {
             (&content.prompt, content.input_tokens, content.max_tokens);
         // A LoRA mix names an adapter per request; else the endpoint's model.
         let model = content.model.as_deref().unwrap_or(&endpoint.model);
+        let with_media = matches!(endpoint.api, ApiType::Chat)
+            && (spec.data.media.is_some() || spec.data.prefix_media.is_some());
+        let (media_parts, media) = match with_media {
+            true if !content.media.is_empty() => {
+                let (parts, sent) = crate::media::content_parts(prompt, &content.media);
+                (Some(parts), Some(Arc::new(sent)))
+            }
+            true => (None, Some(Arc::default())),
+            false => (None, None),
+        };
         let body = match endpoint.api {
             ApiType::Completion => serde_json::json!({
                 "model": model,
@@ -46,7 +60,7 @@ impl RequestData {
                 "messages": match &content.messages {
                     _ if !content.media.is_empty() => vec![serde_json::json!({
                         "role": "user",
-                        "content": crate::media::content_parts(prompt, &content.media),
+                        "content": media_parts,
                     })],
                     Some(turns) => turns
                         .iter()
@@ -80,6 +94,7 @@ impl RequestData {
                 .into_iter()
                 .collect(),
             session,
+            media,
         }
     }
 }
@@ -173,6 +188,10 @@ pub struct RequestRecord {
     /// Attempts sent again under `load.request_retries` (the measurements still count from the
     /// intended time, the first attempt's wait and the backoff included).
     pub retries: u32,
+    /// Bytes of the request's body.
+    pub body_bytes: u64,
+    /// The media it sent, in a stage with `data.multimodal`.
+    pub media: Option<Arc<MediaSent>>,
 }
 
 /// Bytes of an error body that travel to the coordinator (per failure class, the first one).

@@ -221,6 +221,8 @@ fn recorder(c: &mut Criterion) {
         http_status: 0,
         error_body: None,
         retries: 0,
+        body_bytes: 200,
+        media: None,
     };
     let mut g = c.benchmark_group("recorder");
     g.throughput(Throughput::Elements(1));

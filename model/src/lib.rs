@@ -33,7 +33,8 @@ pub mod token;
 pub mod tokenize;
 mod wire;
 
-/// The version agents and coordinators exchange; both must match.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The version agents and coordinators exchange; both must match. 2: snapshots carry the
+/// request-body and media metrics and counters (an older coordinator would refuse them mid-run).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// This build's version, sent in Hello and written into reports.
 pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -59,6 +59,9 @@ impl Counters {
             ("request_retries", self.request_retries),
             ("retried_requests", self.retried_requests),
             ("retries_recovered", self.retries_recovered),
+            ("images", self.images),
+            ("videos", self.videos),
+            ("audios", self.audios),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -97,6 +100,9 @@ impl Counters {
                 "request_retries" => c.request_retries = v,
                 "retried_requests" => c.retried_requests = v,
                 "retries_recovered" => c.retries_recovered = v,
+                "images" => c.images = v,
+                "videos" => c.videos = v,
+                "audios" => c.audios = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);
@@ -119,7 +125,9 @@ impl Measurements {
         let mut hists = std::collections::HashMap::new();
         let mut ser = V2Serializer::new();
         for m in Metric::ALL {
-            let h = &self.hist[m as usize];
+            let Some(h) = self.hist[m as usize].as_deref() else {
+                continue;
+            };
             if h.is_empty() {
                 continue;
             }
@@ -213,7 +221,7 @@ impl Measurements {
             decoded.push((m, d));
         }
         for (m, d) in decoded {
-            let target = &mut self.hist[m as usize];
+            let target = self.histogram_mut(m);
             match d {
                 Decoded::Values(v) => hdr_v2::add_values(target, &v),
                 Decoded::Histogram(h) => target.add(&h).map_err(|e| MeasureError::Merge {

@@ -303,6 +303,9 @@ fn metrics_metadata(
                    .then(|| c.cached_tokens as f64 / c.cache_prompt_tokens as f64)}),
     );
     metrics_meta.insert("outside_window".into(), json!(c.outside_window));
+    if let Some(p) = super::payload::payload(i.merged, per_s) {
+        metrics_meta.insert("payload".into(), json!(p));
+    }
     if let Some(g) = i.stage.shards.first().and_then(|s| s.goodput) {
         // Goodput (docs/metrics.md): ok requests meeting every `report.goodput` limit.
         metrics_meta.insert(

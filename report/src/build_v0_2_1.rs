@@ -403,6 +403,11 @@ fn aggregate_of(r: &BenchmarkRun) -> Aggregate {
         mean: v,
         ..Statistics::empty(units)
     };
+    let payload = super::payload::of_report(r);
+    let media_rates = payload.as_ref().and_then(|p| p.rates);
+    let media_rate = |v: fn(&super::payload::MediaRates) -> f64, units: &str| {
+        media_rates.as_ref().map(|m| rate(v(m), units))
+    };
     Aggregate {
         requests: Some(AggregateRequests {
             total: req.total,
@@ -410,6 +415,8 @@ fn aggregate_of(r: &BenchmarkRun) -> Aggregate {
             incomplete: req.incomplete,
             input_length: Some(req.input_length.clone()),
             output_length: Some(req.output_length.clone()),
+            request_size: payload.as_ref().and_then(|p| p.request_size.clone()),
+            multimodal: payload.and_then(|p| p.multimodal),
         }),
         latency: Some(LatencySet {
             time_to_first_token: Some(seconds(&l.time_to_first_token, "s")),
@@ -432,6 +439,9 @@ fn aggregate_of(r: &BenchmarkRun) -> Aggregate {
             output_token_rate: t.output_tokens_per_sec.map(|v| rate(v, "tokens/s")),
             total_token_rate: Some(rate(t.total_tokens_per_sec, "tokens/s")),
             request_rate: t.requests_per_sec.map(|v| rate(v, "queries/s")),
+            image_rate: media_rate(|m| m.images_per_s, "images/s"),
+            video_rate: media_rate(|m| m.videos_per_s, "videos/s"),
+            audio_rate: media_rate(|m| m.audios_per_s, "audios/s"),
         }),
     }
 }

@@ -12,6 +12,7 @@ mod benchmark_run;
 mod build;
 mod build_v0_2_1;
 mod check;
+mod payload;
 mod pd_path;
 mod pools;
 mod pools_summary;

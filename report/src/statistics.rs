@@ -59,10 +59,21 @@ impl Statistics {
     /// Token counts: each value is the lowest of its HDR bucket (so a fixed 2048 reads 2048, not
     /// 2049, where buckets are 2 wide), and the mean is the exact one from the counters' sum.
     pub fn from_counts(h: &Histogram<u64>, sum: u64) -> Statistics {
-        let Some(mut s) = Self::from_histogram(h, "count", 1.0) else {
+        let Some(mut s) = Self::from_integers(h, "count", 1.0) else {
             return Self::empty("count");
         };
-        let low = |v: Option<f64>| v.map(|v| h.lowest_equivalent(v as u64) as f64);
+        let exact_mean = sum as f64 / h.len().max(1) as f64;
+        s.mean = round(exact_mean).clamp(s.min.unwrap_or(0.0), s.max.unwrap_or(f64::MAX));
+        s
+    }
+
+    /// Integer quantities (counts, bytes, pixels; `scale` for one recorded in thousandths):
+    /// each value is the lowest of its HDR bucket, the mean HDR's; `None` without samples.
+    pub(crate) fn from_integers(h: &Histogram<u64>, units: &str, scale: f64) -> Option<Statistics> {
+        let mut s = Self::from_histogram(h, units, scale)?;
+        let low = |v: Option<f64>| {
+            v.map(|v| round(h.lowest_equivalent((v / scale).round() as u64) as f64 * scale))
+        };
         for field in [
             &mut s.min,
             &mut s.p0p1,
@@ -79,10 +90,10 @@ impl Statistics {
         ] {
             *field = low(*field);
         }
-        s.max = Some(h.lowest_equivalent(h.max()) as f64);
-        let exact_mean = sum as f64 / h.len().max(1) as f64;
-        s.mean = round(exact_mean).clamp(s.min.unwrap_or(0.0), s.max.unwrap_or(f64::MAX));
-        s
+        s.max = Some(round(h.lowest_equivalent(h.max()) as f64 * scale));
+        let (min, max) = (s.min.unwrap_or(0.0), s.max.unwrap_or(f64::MAX));
+        s.mean = s.mean.clamp(min, max);
+        Some(s)
     }
 }
 

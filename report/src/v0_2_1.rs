@@ -353,6 +353,12 @@ pub struct AggregateRequests {
     /// `results.request_performance.aggregate.requests.output_length`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub output_length: Option<Statistics>,
+    /// `results.request_performance.aggregate.requests.request_size`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request_size: Option<Statistics>,
+    /// `results.request_performance.aggregate.requests.multimodal`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub(crate) multimodal: Option<super::payload::Multimodal>,
 }
 
 /// The five latencies, as aggregate statistics (s, s/token) or as time series.
@@ -392,6 +398,15 @@ pub struct ThroughputSet<T> {
     /// `results.request_performance.aggregate.throughput.request_rate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_rate: Option<T>,
+    /// `results.request_performance.aggregate.throughput.image_rate` (aggregate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_rate: Option<T>,
+    /// `results.request_performance.aggregate.throughput.video_rate` (aggregate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_rate: Option<T>,
+    /// `results.request_performance.aggregate.throughput.audio_rate` (aggregate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_rate: Option<T>,
 }
 
 /// `results.request_performance.time_series`.

@@ -443,6 +443,8 @@ impl EndpointClient {
             http_status: 0,
             error_body: None,
             retries: 0,
+            body_bytes: data.body.len() as u64,
+            media: data.media.clone(),
         };
         rec.t_sent = Instant::now();
         let (conn, resp, deadline) = match self.send_attempts(data, &mut rec).await {

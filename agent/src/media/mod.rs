@@ -26,9 +26,16 @@ enum Key {
     Audio(u32),
 }
 
+/// One encoded medium: its base64 text and the bytes it encodes.
+#[derive(Clone)]
+struct Encoded {
+    text: Arc<str>,
+    raw_bytes: u64,
+}
+
 #[derive(Default)]
 struct Cache {
-    map: HashMap<Key, Arc<str>>,
+    map: HashMap<Key, Encoded>,
     bytes: usize,
 }
 
@@ -37,62 +44,131 @@ fn cache() -> &'static Mutex<Cache> {
     CACHE.get_or_init(Mutex::default)
 }
 
-/// The base64 text of `key`'s media: a data URL for an image, the bare base64 for audio.
-fn encoded(key: Key) -> Arc<str> {
+/// The base64 text of `key`'s media (a data URL for an image, the bare base64 for audio) and
+/// the encoded file's size.
+fn encoded(key: Key) -> Encoded {
     if let Some(v) = cache().lock().ok().and_then(|c| c.map.get(&key).cloned()) {
         return v;
     }
-    let b64 = |b: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
-    let text: Arc<str> = match key {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (text, raw_bytes): (Arc<str>, usize) = match key {
         Key::Image(r, e, variant) => {
             let bytes = encode::image(r, e, encode::colour(variant));
-            format!("data:{};base64,{}", e.mime(), b64(bytes)).into()
+            let url = format!("data:{};base64,{}", e.mime(), b64(&bytes));
+            (url.into(), bytes.len())
         }
-        Key::Audio(millis) => b64(encode::wav(millis)).into(),
+        Key::Audio(millis) => {
+            let wav = encode::wav(millis);
+            (b64(&wav).into(), wav.len())
+        }
+    };
+    let v = Encoded {
+        text,
+        raw_bytes: raw_bytes as u64,
     };
     if let Ok(mut c) = cache().lock() {
-        if c.bytes + text.len() > CACHE_BYTES {
+        if c.bytes + v.text.len() > CACHE_BYTES {
             c.map.clear();
             c.bytes = 0;
         }
-        if text.len() <= CACHE_BYTES {
-            c.bytes += text.len();
-            c.map.insert(key, text.clone());
+        if v.text.len() <= CACHE_BYTES {
+            c.bytes += v.text.len();
+            c.map.insert(key, v.clone());
         }
     }
-    text
+    v
 }
 
-fn image_part(r: Resolution, e: ImageEncoding, variant: u32) -> Value {
-    let url = encoded(Key::Image(r, e, variant % MEDIA_VARIANTS));
-    json!({"type": "image_url", "image_url": {"url": &*url}})
+/// One image or video a request sent, as inference-perf's payload statistics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Picture {
+    /// Width × height of an image; of a video, summed over its frames (llm-d report 0.2.1's
+    /// `pixels`; inference-perf counts one frame's).
+    pub pixels: u64,
+    /// Encoded bytes before base64 (a video's: all its frames).
+    pub bytes: u64,
+    /// Width / height, thousandths.
+    pub aspect_milli: u64,
+    /// A video's frames (1 for an image).
+    pub frames: u32,
 }
 
-/// The content parts one item becomes.
-fn parts_of(item: &MediaItem, out: &mut Vec<Value>) {
+/// One audio clip a request sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clip {
+    /// Its duration, ms.
+    pub millis: u32,
+    /// The WAV file's bytes before base64.
+    pub bytes: u64,
+}
+
+/// The media one request sent (`data.multimodal`): what the report's payload statistics count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaSent {
+    /// Its images.
+    pub images: Vec<Picture>,
+    /// Its videos.
+    pub videos: Vec<Picture>,
+    /// Its audio clips.
+    pub audios: Vec<Clip>,
+}
+
+fn picture(r: Resolution, frames: u32, bytes: u64) -> Picture {
+    Picture {
+        pixels: u64::from(r.width) * u64::from(r.height) * u64::from(frames),
+        bytes,
+        aspect_milli: (u64::from(r.width) * 1000 + u64::from(r.height) / 2)
+            / u64::from(r.height.max(1)),
+        frames,
+    }
+}
+
+fn image_part(r: Resolution, e: ImageEncoding, variant: u32) -> (Value, u64) {
+    let v = encoded(Key::Image(r, e, variant % MEDIA_VARIANTS));
+    let part = json!({"type": "image_url", "image_url": {"url": &*v.text}});
+    (part, v.raw_bytes)
+}
+
+/// The content parts one item becomes, and what it adds to the request's media.
+fn parts_of(item: &MediaItem, out: &mut Vec<Value>, sent: &mut MediaSent) {
     match item.kind {
         MediaKind::Image {
             resolution,
             encoding,
-        } => out.push(image_part(resolution, encoding, item.variant)),
+        } => {
+            let (part, bytes) = image_part(resolution, encoding, item.variant);
+            out.push(part);
+            sent.images.push(picture(resolution, 1, bytes));
+        }
         MediaKind::Video { shape, encoding } => {
+            let mut bytes = 0;
             for f in 0..shape.frames {
-                out.push(image_part(shape.resolution, encoding, item.variant + f));
+                let (part, b) = image_part(shape.resolution, encoding, item.variant + f);
+                out.push(part);
+                bytes += b;
             }
+            sent.videos
+                .push(picture(shape.resolution, shape.frames, bytes));
         }
         MediaKind::Audio { millis } => {
-            let data = encoded(Key::Audio(millis));
+            let v = encoded(Key::Audio(millis));
             out.push(
-                json!({"type": "input_audio", "input_audio": {"data": &*data, "format": "wav"}}),
+                json!({"type": "input_audio", "input_audio": {"data": &*v.text, "format": "wav"}}),
             );
+            sent.audios.push(Clip {
+                millis,
+                bytes: v.raw_bytes,
+            });
         }
     }
 }
 
-/// The user message's content: the prompt's words as text parts with the media woven in.
-pub fn content_parts(prompt: &str, media: &[MediaItem]) -> Vec<Value> {
+/// The user message's content: the prompt's words as text parts with the media woven in, and
+/// the media it sent.
+pub fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, MediaSent) {
     let words: Vec<&str> = prompt.split(' ').filter(|w| !w.is_empty()).collect();
     let mut out = Vec::with_capacity(media.len() * 2 + 1);
+    let mut sent = MediaSent::default();
     let text = |from: usize, to: usize, out: &mut Vec<Value>| {
         if to > from {
             out.push(json!({"type": "text", "text": words[from..to].join(" ")}));
@@ -103,10 +179,10 @@ pub fn content_parts(prompt: &str, media: &[MediaItem]) -> Vec<Value> {
         let at = (item.word as usize).clamp(last, words.len());
         text(last, at, &mut out);
         last = at;
-        parts_of(item, &mut out);
+        parts_of(item, &mut out, &mut sent);
     }
     text(last, words.len(), &mut out);
-    out
+    (out, sent)
 }
 
 #[cfg(test)]
@@ -146,7 +222,7 @@ mod tests {
                 variant: 0,
             },
         ];
-        let parts = content_parts("a b c", &media);
+        let (parts, sent) = content_parts("a b c", &media);
         let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
@@ -169,14 +245,52 @@ mod tests {
             .starts_with("data:image/jpeg;base64,"));
         assert_ne!(parts[2], parts[3], "frames differ");
         assert_eq!(parts[5]["input_audio"]["format"], "wav");
+        // What was sent: one 30x20 image, one 2-frame video, one 100 ms clip, with the bytes
+        // the base64 texts decode to.
+        let decoded = |b64: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
+                .len() as u64
+        };
+        let after_comma = |p: &Value| {
+            let url = p["image_url"]["url"].as_str().unwrap();
+            decoded(&url[url.find(',').unwrap() + 1..])
+        };
+        assert_eq!(sent.images.len(), 1);
+        assert_eq!(
+            sent.images[0],
+            Picture {
+                pixels: 600,
+                bytes: after_comma(&parts[0]),
+                aspect_milli: 1500,
+                frames: 1
+            }
+        );
+        assert_eq!(sent.videos.len(), 1);
+        assert_eq!(sent.videos[0].frames, 2);
+        assert_eq!(
+            sent.videos[0].bytes,
+            after_comma(&parts[2]) + after_comma(&parts[3])
+        );
+        assert_eq!(
+            sent.audios,
+            vec![Clip {
+                millis: 100,
+                bytes: decoded(parts[5]["input_audio"]["data"].as_str().unwrap())
+            }]
+        );
         // The second request of the same shapes takes the cached text.
         let again = encoded(Key::Image(r, ImageEncoding::Png, 3));
         let first = encoded(Key::Image(r, ImageEncoding::Png, 3));
-        assert!(Arc::ptr_eq(&again, &first));
+        assert!(Arc::ptr_eq(&again.text, &first.text));
         // Without media: the prompt as one text part.
         assert_eq!(
             content_parts("x y", &[]),
-            vec![json!({"type": "text", "text": "x y"})]
+            (
+                vec![json!({"type": "text", "text": "x y"})],
+                MediaSent::default()
+            )
         );
     }
 }

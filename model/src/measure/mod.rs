@@ -10,7 +10,8 @@ use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
 /// The distributions of `docs/metrics.md`. Latencies are microseconds (per token for the
-/// per-token ones); lengths are tokens.
+/// per-token ones); lengths are tokens; a request's body and media are bytes, pixels, frames,
+/// milliseconds, and aspect ratios in thousandths (inference-perf's payload statistics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Time to first token, µs.
@@ -29,11 +30,40 @@ pub enum Metric {
     InputTokens,
     /// Output tokens.
     OutputTokens,
+    /// Bytes of an ok request's body.
+    RequestBytes,
+    /// Images of an ok request (stages with media only, zeros included).
+    ImagesPerRequest,
+    /// Pixels of one image sent.
+    ImagePixels,
+    /// Encoded bytes of one image sent (before base64).
+    ImageBytes,
+    /// Width / height of one image sent, thousandths.
+    ImageAspectMilli,
+    /// Videos of an ok request (stages with media only, zeros included).
+    VideosPerRequest,
+    /// Frames of one video sent.
+    VideoFrames,
+    /// Pixels of one frame of a video sent.
+    VideoPixels,
+    /// Encoded bytes of one video sent, all frames (before base64).
+    VideoBytes,
+    /// Width / height of one video sent, thousandths.
+    VideoAspectMilli,
+    /// Audio clips of an ok request (stages with media only, zeros included).
+    AudiosPerRequest,
+    /// Duration of one clip sent, ms.
+    AudioMillis,
+    /// Encoded bytes of one clip sent (a WAV file, before base64).
+    AudioBytes,
 }
+
+/// How many metrics there are.
+const METRICS: usize = 21;
 
 impl Metric {
     /// Every metric, in the order snapshots list them.
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; METRICS] = [
         Metric::Ttft,
         Metric::Itl,
         Metric::Tpot,
@@ -42,6 +72,19 @@ impl Metric {
         Metric::SendLag,
         Metric::InputTokens,
         Metric::OutputTokens,
+        Metric::RequestBytes,
+        Metric::ImagesPerRequest,
+        Metric::ImagePixels,
+        Metric::ImageBytes,
+        Metric::ImageAspectMilli,
+        Metric::VideosPerRequest,
+        Metric::VideoFrames,
+        Metric::VideoPixels,
+        Metric::VideoBytes,
+        Metric::VideoAspectMilli,
+        Metric::AudiosPerRequest,
+        Metric::AudioMillis,
+        Metric::AudioBytes,
     ];
 
     /// The key on the wire and in stored snapshots.
@@ -55,6 +98,19 @@ impl Metric {
             Metric::SendLag => "send_lag_us",
             Metric::InputTokens => "input_tokens",
             Metric::OutputTokens => "output_tokens",
+            Metric::RequestBytes => "request_bytes",
+            Metric::ImagesPerRequest => "images_per_request",
+            Metric::ImagePixels => "image_pixels",
+            Metric::ImageBytes => "image_bytes",
+            Metric::ImageAspectMilli => "image_aspect_milli",
+            Metric::VideosPerRequest => "videos_per_request",
+            Metric::VideoFrames => "video_frames",
+            Metric::VideoPixels => "video_pixels",
+            Metric::VideoBytes => "video_bytes",
+            Metric::VideoAspectMilli => "video_aspect_milli",
+            Metric::AudiosPerRequest => "audios_per_request",
+            Metric::AudioMillis => "audio_millis",
+            Metric::AudioBytes => "audio_bytes",
         }
     }
 
@@ -125,6 +181,12 @@ pub struct Counters {
     pub retried_requests: u64,
     /// Retried requests that ended ok.
     pub retries_recovered: u64,
+    /// Images, videos and audio clips the ok requests sent (`data.multimodal`).
+    pub images: u64,
+    /// Videos the ok requests sent.
+    pub videos: u64,
+    /// Audio clips the ok requests sent.
+    pub audios: u64,
     /// Failed requests by class.
     pub failures: BTreeMap<String, u64>,
 }
@@ -181,6 +243,9 @@ impl Counters {
             (&mut self.request_retries, o.request_retries),
             (&mut self.retried_requests, o.retried_requests),
             (&mut self.retries_recovered, o.retries_recovered),
+            (&mut self.images, o.images),
+            (&mut self.videos, o.videos),
+            (&mut self.audios, o.audios),
         ] {
             *mine = add(*mine, theirs);
         }
@@ -191,12 +256,20 @@ impl Counters {
     }
 }
 
-/// Histograms and counters of one interval (or, merged, of a stage).
+/// Histograms and counters of one interval (or, merged, of a stage). A metric's histogram is
+/// allocated when its first value arrives (about 200 KB each at the common bounds), so an
+/// interval pays only for the metrics its requests had.
 #[derive(Debug, Clone)]
 pub struct Measurements {
-    pub(crate) hist: [Histogram<u64>; 8],
+    pub(crate) hist: [Option<Box<Histogram<u64>>>; METRICS],
     /// The request counts.
     pub counters: Counters,
+}
+
+/// The histogram of a metric nothing was recorded in.
+fn empty_histogram() -> &'static Histogram<u64> {
+    static EMPTY: std::sync::OnceLock<Histogram<u64>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(new_histogram)
 }
 
 /// Why a snapshot's measurements were refused.
@@ -236,31 +309,44 @@ impl Measurements {
     /// Empty histograms and zero counters.
     pub fn new() -> Self {
         Measurements {
-            hist: std::array::from_fn(|_| new_histogram()),
+            hist: Default::default(),
             counters: Counters::default(),
         }
     }
 
-    /// The histogram of metric `m`.
+    /// The histogram of metric `m` (an empty one where nothing was recorded).
     pub fn histogram(&self, m: Metric) -> &Histogram<u64> {
-        &self.hist[m as usize]
+        self.hist[m as usize]
+            .as_deref()
+            .unwrap_or_else(|| empty_histogram())
+    }
+
+    /// The histogram of metric `m` to add to, allocated on first use.
+    pub(crate) fn histogram_mut(&mut self, m: Metric) -> &mut Histogram<u64> {
+        self.hist[m as usize].get_or_insert_with(|| Box::new(new_histogram()))
     }
 
     /// Records one value, saturating at the histogram's range.
     pub fn record(&mut self, m: Metric, value: u64) {
-        self.hist[m as usize].saturating_record(value.min(HIGHEST));
+        self.histogram_mut(m).saturating_record(value.min(HIGHEST));
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.counters == Counters::default() && self.hist.iter().all(|h| h.is_empty())
+        self.counters == Counters::default() && self.hist.iter().flatten().all(|h| h.is_empty())
     }
 
     /// Adds `other` into `self`: histogram addition and counter sums.
     pub fn add(&mut self, other: &Measurements) -> Result<(), MeasureError> {
         for m in Metric::ALL {
-            self.hist[m as usize]
-                .add(&other.hist[m as usize])
+            let Some(theirs) = other.hist[m as usize].as_deref() else {
+                continue;
+            };
+            if theirs.is_empty() {
+                continue;
+            }
+            self.histogram_mut(m)
+                .add(theirs)
                 .map_err(|e| MeasureError::Merge {
                     name: m.name().into(),
                     message: format!("{e:?}"),
