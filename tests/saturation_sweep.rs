@@ -98,6 +98,11 @@ fn the_probe_finds_the_sims_capacity_and_the_generated_stages_run() -> anyhow::R
     );
     let truth_rate = (probe_ends.len() - 1) as f64 / ((last - first) as f64 / 1e6);
     let rate = sat["saturation_rate"].as_f64().expect("a saturation rate");
+    // The probe's own report says the same.
+    let said = at(&probe, "metrics.metadata.saturation");
+    assert_eq!(said["saturation_rate"], sat["saturation_rate"]);
+    assert_eq!(said["stage_rates"], sat["stage_rates"]);
+    assert_eq!(said["requests_sent"], 200);
     assert!(
         (rate - truth_rate).abs() <= 0.3 * truth_rate,
         "saturation rate {rate} vs the sim's {truth_rate:.2} requests/s"

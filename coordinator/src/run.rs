@@ -25,7 +25,7 @@ use fleetbench_report::{
     assess, verdicts_markdown, vllm_results, vllm_table, BenchmarkRun, StageVerdict,
 };
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -348,6 +348,14 @@ async fn run_sweep(
     };
     let (found, result) = crate::saturation::measure(&spans, sweep);
     ctx.store.write_json("saturation.json", &found)?;
+    if let Some(probe) = reports.first_mut() {
+        // The probe's own report says what it found (its 0.2.1 report carries it on, under
+        // `results.observability.fleetbench`).
+        if let Some(Value::Object(meta)) = probe.metrics.metadata.as_mut() {
+            meta.insert("saturation".into(), found.summary());
+        }
+        ctx.store.write_stage_report(0, probe)?;
+    }
     ctx.store.record_state(&json!({"event": "saturation",
         "saturation_rate": found.saturation_rate, "stage_rates": found.stage_rates,
         "error": found.error, "at_unix_ns": unix_ns()}))?;

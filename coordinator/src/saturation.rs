@@ -58,6 +58,22 @@ pub(crate) struct Saturation {
     pub(crate) error: Option<String>,
 }
 
+impl Saturation {
+    /// What the probe's report says of it (`metrics.metadata.saturation`): the rate, how it was
+    /// found, the generated rates or why there are none; the samples stay in `saturation.json`.
+    pub(crate) fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "saturation_rate": self.saturation_rate,
+            "saturation_percentile": self.sweep.saturation_percentile,
+            "burn_down_rates": self.burn_down_rates.len(),
+            "requests_sent": self.requests_sent,
+            "stage_rates": self.stage_rates,
+            "error": self.error,
+            "details": "saturation.json",
+        })
+    }
+}
+
 /// The in-flight count every [`SAMPLE_INTERVAL_S`] from 0 while t < `timeout_s`, up to one
 /// sample after the last request ended.
 pub(crate) fn in_flight_samples(spans: &[Span], timeout_s: f64) -> Vec<Sample> {
