@@ -159,37 +159,6 @@ fn orphaned_agents_stop_sending_load() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A free loopback port (bound, then released) for a coordinator that must come back on the
-/// same address.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn start_serve(dir: &std::path::Path, name: &str, listen: &str) -> anyhow::Result<(Proc, String)> {
-    let args: Vec<String> = [
-        "serve",
-        "--listen",
-        listen,
-        "--insecure",
-        "--out",
-        &dir.join("results").display().to_string(),
-        "--state-dir",
-        &dir.join("state").display().to_string(),
-        "--start-lead",
-        "0.5",
-        "--agent-timeout",
-        "3",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut p = Proc::spawn(name, &bin("coordinator"), &args, dir)?;
-    let addr = p.listening_addr()?;
-    Ok((p, addr))
-}
-
 /// (e) kill -9 `coordinator serve --state-dir` mid-stage and start it again on the same state
 /// dir: the agents reattach, resend what was not acknowledged, the stage finishes, the next
 /// stage runs, and every request the sim served is counted exactly once.

@@ -4,6 +4,7 @@
 //! plain lines whose final counts are the report's.
 
 use anyhow::{bail, Context, Result};
+use fleetbench_e2e::chaos::free_port;
 use fleetbench_e2e::*;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -53,13 +54,6 @@ impl Drop for Tmux {
             .args(["-L", &self.socket, "kill-server"])
             .output();
     }
-}
-
-/// A free loopback port (bound, then released for the coordinator).
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn wait_for_port(port: u16, limit: Duration) -> Result<()> {

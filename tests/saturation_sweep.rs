@@ -186,3 +186,84 @@ fn too_small_a_probe_fails_the_run_with_inference_perfs_advice() -> anyhow::Resu
     assert!(!run.join("stage-1").exists(), "no stage was generated");
     Ok(())
 }
+
+/// `coordinator serve --state-dir` killed during the probe and started again on its address
+/// and state: the resumed probe finishes, the saturation rate is measured from all its
+/// records, and the generated stages run — each request of the probe counted once.
+#[test]
+fn a_coordinator_restarted_during_the_probe_still_generates_and_runs_the_stages(
+) -> anyhow::Result<()> {
+    use fleetbench_e2e::chaos::{free_port, signal, start_serve, wait_for_stage};
+    let dir = scratch("saturation_sweep_restart");
+    let card = dir.join("card.yaml");
+    std::fs::write(&card, CARD)?;
+    let truth = dir.join("truth.jsonl");
+    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
+    let (_sim, sim) = start_sim(
+        &dir,
+        "sim",
+        &["--card", &card_arg, "--ground-truth", &truth_arg],
+    )?;
+    let profile = write_profile(
+        &dir,
+        &sim,
+        8,
+        20,
+        "load: {type: constant, sweep: {type: linear, num_requests: 200, timeout: 30, num_stages: 2, stage_duration: 2, saturation_percentile: 50}}",
+    );
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let (coord, addr) = start_serve(&dir, "coordinator", &listen)?;
+    let mut a = start_agent(&dir, &addr, "a", "client", &[])?;
+    let mut b = start_agent(&dir, &addr, "b", "client", &[])?;
+    let submit: Vec<String> = [
+        "submit",
+        &profile.display().to_string(),
+        "--coordinator",
+        &addr,
+        "--insecure",
+        "--expect-agents",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let _submit = Proc::spawn("submit", &bin("coordinator"), &submit, &dir)?;
+    let run = wait_for_stage(&dir, 0, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(coord.pid(), "KILL")?;
+    drop(coord);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_coord2, _) = start_serve(&dir, "coordinator-2", &listen)?;
+    assert!(
+        a.wait(Duration::from_secs(90))?.success(),
+        "agent a finishes the resumed run"
+    );
+    assert!(b.wait(Duration::from_secs(10))?.success());
+    let log = std::fs::read_to_string(dir.join("coordinator-2.log"))?;
+    assert!(log.contains("resuming run"), "{log}");
+
+    let sat: Value = serde_json::from_slice(&std::fs::read(run.join("saturation.json"))?)?;
+    assert_eq!(sat["requests_sent"], 200, "every probe record, once");
+    let rate = sat["saturation_rate"].as_f64().expect("a saturation rate");
+    let probe = stage_report(&run, 0)?;
+    assert_eq!(num(&probe, "metrics.requests.total"), 200.0);
+    assert_eq!(at(&probe, "metrics.metadata.recovered_after_restart"), true);
+    assert_eq!(
+        at(&probe, "metrics.metadata.saturation.saturation_rate"),
+        &sat["saturation_rate"]
+    );
+    let want = [1.0, round2(rate)];
+    let served = served(&truth)?;
+    for (k, want_rate) in want.iter().enumerate() {
+        let index = k as u32 + 1;
+        let r = stage_report(&run, index)?;
+        check_benchmark_run(&r);
+        let total = num(&r, "metrics.requests.total");
+        assert_eq!(total, (want_rate * 2.0 - 1e-9).ceil(), "stage {index}");
+        let seen = served.iter().filter(|(s, _)| *s == index).count();
+        assert_eq!(seen as f64, total, "stage {index} vs the sim");
+    }
+    let state = std::fs::read_to_string(run.join("state.jsonl"))?;
+    assert!(state.contains("\"saturation\"") && state.contains("\"finished\""));
+    Ok(())
+}

@@ -11,7 +11,7 @@
 use crate::collect::StageCollector;
 use crate::hub::{AgentEvent, Hub, Progress};
 use crate::recover::{self, RecoverError, RunFiles};
-use crate::run::{run_stages, RunError, RunOptions};
+use crate::run::{run_stages, sweep_after_probe, RunError, RunOptions};
 use crate::stage::{cancel, handle_event, StageContext};
 use crate::state_dir::unfinished_runs;
 use crate::store::RunStore;
@@ -174,16 +174,22 @@ async fn finish_stage(
     let dir = resumed.dir.clone();
     let mut store = RunStore::open(dir.clone());
     let lost = collect_resumed(hub, &mut resumed, &mut store, &mut events).await;
-    let (report, complete) = resumed_report(&resumed, lost);
+    let (mut report, complete) = resumed_report(&resumed, lost);
     let stage = resumed.stage.index;
     store.write_stage_report(stage, &report)?;
     let _ = store.record_state(&json!({"event": "stage_finished", "stage": stage,
         "partial": !complete, "at_unix_ns": unix_ns()}));
     let total = report.metrics.requests.total;
-    let later = resumed.files.plan.stages.iter().any(|s| s.index > stage);
+    let plan = &resumed.files.plan;
+    // A `load.sweep` probe's stages are generated once the probe is done.
+    let sweep_after = stage == 0 && plan.stages.len() == 1;
+    let later = sweep_after || plan.stages.iter().any(|s| s.index > stage);
     // The later stages run as usual when this one finished; otherwise the run ends partial.
     let partial_run = match (complete, later) {
-        (true, true) => run_later_stages(hub, resumed, &mut store, &mut events, progress).await?,
+        (true, true) => {
+            let probe = sweep_after.then_some(&mut report);
+            run_later_stages(hub, resumed, probe, &mut store, &mut events, progress).await?
+        }
         (true, false) => false,
         (false, _) => true,
     };
@@ -289,11 +295,13 @@ fn resumed_report(r: &Resumed, lost: Vec<String>) -> (fleetbench_report::Benchma
     (report, complete)
 }
 
-/// The stages after the resumed one, as a run runs them; whether the run ended partial (a
-/// stage failed or was cut short). A store error is the resume's error.
+/// The stages after the resumed one, as a run runs them (after a resumed `load.sweep` probe,
+/// `probe` its report: the saturation rate, then the stages generated from it); whether the
+/// run ended partial (a stage failed or was cut short). A store error is the resume's error.
 async fn run_later_stages(
     hub: &Arc<Hub>,
     r: Resumed,
+    probe: Option<&mut fleetbench_report::BenchmarkRun>,
     store: &mut RunStore,
     events: &mut mpsc::UnboundedReceiver<AgentEvent>,
     progress: &watch::Sender<Progress>,
@@ -319,7 +327,12 @@ async fn run_later_stages(
         events,
         progress,
     };
-    match run_stages(&mut ctx, r.stage.index + 1).await {
+    let sweep = r.files.loaded.profile.load.sweep.as_ref();
+    let later = match (sweep, probe) {
+        (Some(sweep), Some(probe)) => sweep_after_probe(&mut ctx, sweep, Some(probe)).await,
+        _ => run_stages(&mut ctx, r.stage.index + 1).await,
+    };
+    match later {
         Ok((_, cut_short)) => Ok(cut_short),
         Err(RunError::Store(e)) => Err(e.into()),
         Err(e) => {

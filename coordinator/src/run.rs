@@ -337,6 +337,19 @@ async fn run_sweep(
     if partial {
         return Ok((reports, true));
     }
+    let (more, partial) = sweep_after_probe(ctx, sweep, reports.first_mut()).await?;
+    reports.extend(more);
+    Ok((reports, partial))
+}
+
+/// After a complete probe (stage 0, `probe` its report): the saturation rate from its records,
+/// then the stages generated from it; their reports, and whether the run ended early. A run
+/// resumed after a restart during the probe goes on from here too.
+pub(crate) async fn sweep_after_probe(
+    ctx: &mut StageContext<'_>,
+    sweep: &SweepConfig,
+    probe: Option<&mut BenchmarkRun>,
+) -> Result<(Vec<BenchmarkRun>, bool), RunError> {
     let offsets: Vec<i64> = (ctx.plan.members.iter())
         .map(|m| ctx.hub.fleet.offset_ns(&m.agent_id).unwrap_or(0))
         .collect();
@@ -348,7 +361,7 @@ async fn run_sweep(
     };
     let (found, result) = crate::saturation::measure(&spans, sweep);
     ctx.store.write_json("saturation.json", &found)?;
-    if let Some(probe) = reports.first_mut() {
+    if let Some(probe) = probe {
         // The probe's own report says what it found (its 0.2.1 report carries it on, under
         // `results.observability.fleetbench`).
         if let Some(Value::Object(meta)) = probe.metrics.metadata.as_mut() {
@@ -387,9 +400,7 @@ async fn run_sweep(
         events: &mut *ctx.events,
         progress: ctx.progress,
     };
-    let (more, partial) = run_stages(&mut next, 1).await?;
-    reports.extend(more);
-    Ok((reports, partial))
+    run_stages(&mut next, 1).await
 }
 
 /// Each stage's verdict and the summary table (vLLM's dashboard columns) with them, from the

@@ -1,5 +1,6 @@
 //! Fault injection for the end-to-end tests: a TCP proxy whose link can be cut, signals to
-//! processes, waiting for a file, and the sim's ground truth per shard.
+//! processes, waiting for a file, a coordinator that can be killed and started again on its
+//! address and state, and the sim's ground truth per shard.
 
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
@@ -119,6 +120,39 @@ pub fn wait_for_run_dir(dir: &Path, limit: Duration) -> Result<PathBuf> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A free loopback port (bound, then released) for a process that must come back on the same
+/// address.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `coordinator serve` on `listen` with its results under `dir/results` and its state in
+/// `dir/state` (so that a second one started there resumes what the first left), a 0.5 s start
+/// lead and a 3 s agent timeout; the process and its address.
+pub fn start_serve(dir: &Path, name: &str, listen: &str) -> Result<(crate::Proc, String)> {
+    let (results, state) = (dir.join("results"), dir.join("state"));
+    let args: Vec<String> = [
+        "serve",
+        "--listen",
+        listen,
+        "--insecure",
+        "--out",
+        &results.display().to_string(),
+        "--state-dir",
+        &state.display().to_string(),
+        "--start-lead",
+        "0.5",
+        "--agent-timeout",
+        "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut p = crate::Proc::spawn(name, &crate::bin("coordinator"), &args, dir)?;
+    let addr = p.listening_addr()?;
+    Ok((p, addr))
 }
 
 /// Waits until stage `stage` of the (only) run under `dir/results` has stored a snapshot: the
