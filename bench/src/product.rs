@@ -263,7 +263,15 @@ fn run_once(
         limit: Duration::from_secs_f64(p.seconds + 90.0),
     };
     launch(&l, |agent, coordinator| {
-        let (tokens, requests) = sim_counters(&sim.addr);
+        // A sample without the sim's counters (its /metrics did not answer) is left out: with
+        // zeros the steady window's differences would wrap.
+        let rss = proc_rss_mb(agent);
+        if rss.is_finite() {
+            peak_rss_mb = peak_rss_mb.max(rss);
+        }
+        let Some((tokens, requests)) = sim_counters(&sim.addr) else {
+            return;
+        };
         samples.push(Sample {
             t: t0.elapsed().as_secs_f64(),
             agent_cpu: proc_cpu_seconds(agent),
@@ -272,10 +280,6 @@ fn run_once(
             tokens,
             requests,
         });
-        let rss = proc_rss_mb(agent);
-        if rss.is_finite() {
-            peak_rss_mb = peak_rss_mb.max(rss);
-        }
     })?;
     let mut f = steady(&samples)
         .with_context(|| format!("too few samples with tokens (logs in {})", dir.display()))?;
@@ -314,8 +318,8 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
     }
     Some(Figures {
         wall: b.t - a.t,
-        chunks: (b.tokens - a.tokens) as f64,
-        requests: (b.requests - a.requests) as f64,
+        chunks: b.tokens.saturating_sub(a.tokens) as f64,
+        requests: b.requests.saturating_sub(a.requests) as f64,
         agent_cpu: b.agent_cpu - a.agent_cpu,
         coordinator_cpu: b.coordinator_cpu - a.coordinator_cpu,
         sim_cpu: b.sim_cpu - a.sim_cpu,
@@ -325,12 +329,10 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
     })
 }
 
-/// (generation tokens, requests finished) from the sim's /metrics; zeros when it does not
+/// (generation tokens, requests finished) from the sim's /metrics; None when it does not
 /// answer.
-fn sim_counters(addr: &str) -> (u64, u64) {
-    let Ok(body) = fetch_metrics(addr) else {
-        return (0, 0);
-    };
+fn sim_counters(addr: &str) -> Option<(u64, u64)> {
+    let body = fetch_metrics(addr).ok()?;
     let value = |l: &str| -> u64 {
         l.split_whitespace()
             .last()
@@ -345,7 +347,7 @@ fn sim_counters(addr: &str) -> (u64, u64) {
             requests += value(l);
         }
     }
-    (tokens, requests)
+    Some((tokens, requests))
 }
 
 /// The sim's /metrics text (HTTP/1.1, one connection per fetch).
