@@ -31,3 +31,12 @@ pub fn sample_interval() -> Measurements {
     }
     m
 }
+
+/// The `q` quantile of `v` (nearest rank; sorts `v`); NaN when `v` is empty.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+}

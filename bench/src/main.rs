@@ -15,13 +15,19 @@
 //!    per gap |measured − true| ITL (median, p99), and the send lag.
 //! 3. Coordinator merge: snapshots as 1,000 agents would send them, applied by the coordinator's
 //!    `StageCollector`: snapshots/s and CPU-µs per snapshot.
+//! 4. The wire as the clock (`wire.rs`): the product path under a loopback packet capture
+//!    (tcpdump), the agent's send and receive instants and TTFT against the wire's and the
+//!    sim's; skipped, saying so, where tcpdump is missing or cannot capture.
 //!
 //! The ceiling runs once per `--framing`: sims writing a whole zero-delay response as one HTTP
 //! chunk (batched), and one chunk and TCP segment per SSE event (per-event), as real engines
 //! stream. `make bench` (release build) runs all four with the defaults.
 
+mod pcap;
 mod procs;
 mod product;
+mod tcpflow;
+mod wire;
 
 use anyhow::Context;
 use clap::Parser;
@@ -29,12 +35,13 @@ use fleetbench_agent::client::{EndpointClient, EndpointTrust, Timeouts};
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestData, RequestRecord};
 use fleetbench_agent::schedule::{pace, Due};
+use fleetbench_bench::quantile;
 use fleetbench_coordinator::collect::StageCollector;
 use fleetbench_model::role::Role;
 use fleetbench_model::spec::{Arrival, Member, ShardSpec, Window};
 use fleetbench_profile::parse_profile;
 use fleetbench_profile::plan::plan_run;
-use fleetbench_proto::v1 as wire;
+use fleetbench_proto::v1 as proto;
 use procs::{
     cpu_model, cpu_seconds, num_cpus, open_files_limit, proc_cpu_seconds, raise_open_files_limit,
     rss_mb, start_sim, Sim,
@@ -99,11 +106,17 @@ struct Args {
     /// comparisons in one sequence).
     #[arg(long, value_delimiter = ',')]
     agent_bin: Vec<PathBuf>,
+    /// Streams of the wire-clock runs (`--only wire`: the product path under tcpdump).
+    #[arg(long, value_delimiter = ',', default_value = "32,256")]
+    wire_streams: Vec<u32>,
+    /// Milliseconds to the first token and between tokens of the wire-clock runs.
+    #[arg(long, default_value_t = 5.0)]
+    wire_delay_ms: f64,
     /// Which parts to run.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "product,ceiling,fidelity,merge"
+        default_value = "product,ceiling,fidelity,merge,wire"
     )]
     only: Vec<String>,
     /// Core of the sim; the benchmark pins itself to the other.
@@ -165,6 +178,20 @@ fn main() -> anyhow::Result<()> {
     }
     if args.only.iter().any(|o| o == "merge") {
         merge(&args)?;
+    }
+    if args.only.iter().any(|o| o == "wire") {
+        wire::wire(&wire::Wire {
+            streams: args.wire_streams.clone(),
+            delay_ms: args.wire_delay_ms,
+            seconds: args.product_seconds,
+            tokens: args.tokens,
+            sim_core: args.sim_core,
+            agent_core: args.agent_core,
+            agent_bin: match args.agent_bin.first() {
+                Some(b) => b.clone(),
+                None => procs::sibling("agent")?,
+            },
+        })?;
     }
     Ok(())
 }
@@ -321,14 +348,6 @@ fn unix_us(t: Instant, anchor: (Instant, f64)) -> f64 {
     // Instants after the anchor map forward from its wall-clock time.
     anchor.1 + t.saturating_duration_since(anchor.0).as_secs_f64() * 1e6
         - anchor.0.saturating_duration_since(t).as_secs_f64() * 1e6
-}
-
-fn quantile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
 /// The fidelity run's figures, per matched request.
@@ -504,10 +523,10 @@ fn merge(args: &Args) -> anyhow::Result<()> {
     let m = fleetbench_bench::sample_interval();
     let (histograms, counters) = m.to_wire();
     let rounds = 5u64;
-    let snapshots: Vec<wire::Snapshot> = (0..rounds)
+    let snapshots: Vec<proto::Snapshot> = (0..rounds)
         .flat_map(|seq| {
             let (h, c) = (histograms.clone(), counters.clone());
-            (0..args.agents).map(move |shard| wire::Snapshot {
+            (0..args.agents).map(move |shard| proto::Snapshot {
                 run_id: "bench".into(),
                 stage: 0,
                 shard,

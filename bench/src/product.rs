@@ -141,7 +141,7 @@ fn print_row(streams: u32, delay: f64, agent: usize, run: &str, f: &Figures) {
     );
 }
 
-fn profile_text(addr: &str, streams: u32, tokens: u32, seconds: f64) -> String {
+pub(crate) fn profile_text(addr: &str, streams: u32, tokens: u32, seconds: f64) -> String {
     format!(
         "name: bench-product\n\
          server: {{type: vllm, model_name: sim-model, base_url: 'http://{addr}', ignore_eos: true}}\n\
@@ -158,6 +158,75 @@ fn pinned(core: usize, binary: &Path) -> Command {
     let mut c = Command::new("taskset");
     c.arg("-c").arg(core.to_string()).arg(binary);
     c
+}
+
+/// The two processes of one product-path run.
+pub(crate) struct Launch<'a> {
+    pub(crate) core: usize,
+    pub(crate) agent_bin: &'a Path,
+    pub(crate) profile: &'a Path,
+    /// Where the logs and the `results/` go.
+    pub(crate) dir: &'a Path,
+    /// How long the agent may run.
+    pub(crate) limit: Duration,
+}
+
+/// Runs `coordinator run <profile>` and one `agent join --once`, both pinned to `l.core`, until
+/// the agent exits (the coordinator is then given 30 s to write its results); `tick` gets the
+/// agent's and the coordinator's pids every 250 ms meanwhile.
+pub(crate) fn launch(l: &Launch, mut tick: impl FnMut(&str, &str)) -> anyhow::Result<()> {
+    let dir = l.dir;
+    let mut coordinator = Guard(
+        pinned(l.core, &sibling("coordinator")?)
+            .arg("run")
+            .arg(l.profile)
+            .args([
+                "--insecure",
+                "--expect-agents",
+                "1",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--progress", "off", "--out"])
+            .arg(dir.join("results"))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
+            .spawn()
+            .context("start the coordinator")?,
+    );
+    let mut line = String::new();
+    BufReader::new(coordinator.0.stdout.take().context("coordinator stdout")?)
+        .read_line(&mut line)?;
+    let Some(caddr) = line.trim().strip_prefix("listening on ") else {
+        bail!(
+            "coordinator's first line was {line:?} (log in {})",
+            dir.display()
+        );
+    };
+    let mut agent = Guard(
+        pinned(l.core, l.agent_bin)
+            .args(["join", "--coordinator", caddr, "--insecure", "--once"])
+            .args(["--name", "bench", "--nvml", "off"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("agent.log"))?)
+            .spawn()
+            .context("start the agent")?,
+    );
+    let pids = [agent.0.id(), coordinator.0.id()].map(|p| p.to_string());
+    let t0 = Instant::now();
+    while agent.0.try_wait()?.is_none() {
+        if t0.elapsed() > l.limit {
+            bail!(
+                "the agent ran past {:?} (logs in {})",
+                l.limit,
+                dir.display()
+            );
+        }
+        tick(&pids[0], &pids[1]);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_or_kill(&mut coordinator.0, Duration::from_secs(30));
+    Ok(())
 }
 
 fn run_once(
@@ -183,66 +252,35 @@ fn run_once(
         &profile,
         profile_text(&sim.addr, streams, p.tokens, p.seconds),
     )?;
-    let mut coordinator = Guard(
-        pinned(p.agent_core, &sibling("coordinator")?)
-            .arg("run")
-            .arg(&profile)
-            .args([
-                "--insecure",
-                "--expect-agents",
-                "1",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--progress", "off", "--out"])
-            .arg(dir.join("results"))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
-            .spawn()
-            .context("start the coordinator")?,
-    );
-    let mut line = String::new();
-    BufReader::new(coordinator.0.stdout.take().context("coordinator stdout")?)
-        .read_line(&mut line)?;
-    let Some(caddr) = line.trim().strip_prefix("listening on ") else {
-        bail!(
-            "coordinator's first line was {line:?} (log in {})",
-            dir.display()
-        );
-    };
-    let mut agent = Guard(
-        pinned(p.agent_core, agent_bin)
-            .args(["join", "--coordinator", caddr, "--insecure", "--once"])
-            .args(["--name", "bench", "--nvml", "off"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("agent.log"))?)
-            .spawn()
-            .context("start the agent")?,
-    );
-    let pids = [agent.0.id(), coordinator.0.id(), sim.child.id()].map(|p| p.to_string());
+    let sim_pid = sim.child.id().to_string();
     let t0 = Instant::now();
-    let limit = Duration::from_secs_f64(p.seconds + 90.0);
     let (mut samples, mut peak_rss_mb) = (Vec::new(), 0.0f64);
-    while agent.0.try_wait()?.is_none() {
-        if t0.elapsed() > limit {
-            bail!("the agent ran past {limit:?} (logs in {})", dir.display());
-        }
-        let (tokens, requests) = sim_counters(&sim.addr);
-        samples.push(Sample {
-            t: t0.elapsed().as_secs_f64(),
-            agent_cpu: proc_cpu_seconds(&pids[0]),
-            coordinator_cpu: proc_cpu_seconds(&pids[1]),
-            sim_cpu: proc_cpu_seconds(&pids[2]),
-            tokens,
-            requests,
-        });
-        let rss = proc_rss_mb(&pids[0]);
+    let l = Launch {
+        core: p.agent_core,
+        agent_bin,
+        profile: &profile,
+        dir: &dir,
+        limit: Duration::from_secs_f64(p.seconds + 90.0),
+    };
+    launch(&l, |agent, coordinator| {
+        // A sample without the sim's counters (its /metrics did not answer) is left out: with
+        // zeros the steady window's differences would wrap.
+        let rss = proc_rss_mb(agent);
         if rss.is_finite() {
             peak_rss_mb = peak_rss_mb.max(rss);
         }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    wait_or_kill(&mut coordinator.0, Duration::from_secs(30));
+        let Some((tokens, requests)) = sim_counters(&sim.addr) else {
+            return;
+        };
+        samples.push(Sample {
+            t: t0.elapsed().as_secs_f64(),
+            agent_cpu: proc_cpu_seconds(agent),
+            coordinator_cpu: proc_cpu_seconds(coordinator),
+            sim_cpu: proc_cpu_seconds(&sim_pid),
+            tokens,
+            requests,
+        });
+    })?;
     let mut f = steady(&samples)
         .with_context(|| format!("too few samples with tokens (logs in {})", dir.display()))?;
     f.peak_rss_mb = peak_rss_mb;
@@ -280,8 +318,8 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
     }
     Some(Figures {
         wall: b.t - a.t,
-        chunks: (b.tokens - a.tokens) as f64,
-        requests: (b.requests - a.requests) as f64,
+        chunks: b.tokens.saturating_sub(a.tokens) as f64,
+        requests: b.requests.saturating_sub(a.requests) as f64,
         agent_cpu: b.agent_cpu - a.agent_cpu,
         coordinator_cpu: b.coordinator_cpu - a.coordinator_cpu,
         sim_cpu: b.sim_cpu - a.sim_cpu,
@@ -291,12 +329,10 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
     })
 }
 
-/// (generation tokens, requests finished) from the sim's /metrics; zeros when it does not
+/// (generation tokens, requests finished) from the sim's /metrics; None when it does not
 /// answer.
-fn sim_counters(addr: &str) -> (u64, u64) {
-    let Ok(body) = fetch_metrics(addr) else {
-        return (0, 0);
-    };
+fn sim_counters(addr: &str) -> Option<(u64, u64)> {
+    let body = fetch_metrics(addr).ok()?;
     let value = |l: &str| -> u64 {
         l.split_whitespace()
             .last()
@@ -311,7 +347,7 @@ fn sim_counters(addr: &str) -> (u64, u64) {
             requests += value(l);
         }
     }
-    (tokens, requests)
+    Some((tokens, requests))
 }
 
 /// The sim's /metrics text (HTTP/1.1, one connection per fetch).
@@ -329,7 +365,7 @@ fn fetch_metrics(addr: &str) -> std::io::Result<String> {
 }
 
 /// The stage's TTFT p50 (ms) from the run's `report.json`.
-fn report_ttft_p50(results: &Path) -> Option<f64> {
+pub(crate) fn report_ttft_p50(results: &Path) -> Option<f64> {
     let run = std::fs::read_dir(results).ok()?.flatten().next()?.path();
     let text = std::fs::read_to_string(run.join("stage-0").join("report.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
