@@ -308,6 +308,7 @@ mod tests {
             http_status: 503,
             error_body: Some("{\"error\": \"busy\"}".into()),
             retries: 0,
+            text: None,
         }
     }
 

@@ -20,6 +20,9 @@ pub struct RequestData {
     /// The id of the session the request belongs to, `<stage>-session-<n>`, when the profile
     /// names a session header (`api.session_id_header_key`, `api.session_token_header_key`).
     pub session: Option<String>,
+    /// Keep the generated text in the record (an OTel replay's call whose output a successor
+    /// carries); off on the hot path of every other load.
+    pub capture_text: bool,
 }
 
 impl RequestData {
@@ -80,6 +83,7 @@ impl RequestData {
                 .into_iter()
                 .collect(),
             session,
+            capture_text: false,
         }
     }
 }
@@ -173,7 +177,13 @@ pub struct RequestRecord {
     /// Attempts sent again under `load.request_retries` (the measurements still count from the
     /// intended time, the first attempt's wait and the backoff included).
     pub retries: u32,
+    /// The generated text, when the request asked for it ([`RequestData::capture_text`]; at
+    /// most [`MAX_CAPTURED_TEXT`] bytes).
+    pub text: Option<String>,
 }
+
+/// Bytes of generated text a request keeps when it captures its output.
+pub const MAX_CAPTURED_TEXT: usize = 4 << 20;
 
 /// Bytes of an error body that travel to the coordinator (per failure class, the first one).
 pub const ERROR_BODY_KEEP: usize = 512;

@@ -221,6 +221,7 @@ fn recorder(c: &mut Criterion) {
         http_status: 0,
         error_body: None,
         retries: 0,
+        text: None,
     };
     let mut g = c.benchmark_group("recorder");
     g.throughput(Throughput::Elements(1));
