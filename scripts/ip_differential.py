@@ -239,6 +239,54 @@ def check_media(where, mm, media, problems):
         check_modality(f"{where}.{name}", given, ours, sizes, problems)
 
 
+def otel_files(c):
+    """The trace files inference-perf's OTel generator reads (relative to the working
+    directory): a directory's *.json, or trace_files with globs."""
+    import glob
+    if c.trace_directory:
+        return sorted(str(p) for p in pathlib.Path(c.trace_directory).glob("*.json"))
+    out = set()
+    for p in c.trace_files or []:
+        if "*" in p or "?" in p:
+            out.update(f for f in glob.glob(p, recursive=True) if os.path.isfile(f))
+        elif os.path.isfile(p):
+            out.add(p)
+    return sorted(out)
+
+
+def otel_sessions(c):
+    """Sessions of an OTel trace replay: one per trace, duplicated up to the target."""
+    return max(len(otel_files(c)), c.duplicate_sessions_target or 0)
+
+
+def check_otel(c, source, problems):
+    """otel_trace_replay: the replay settings, the sessions, and each trace's graph (every
+    call's predecessors, wait and max_tokens) as inference-perf's build_graph makes it."""
+    from inference_perf.datagen.replay.otel_trace_to_replay_graph import build_graph, build_raw_calls
+    if source["kind"] != "replay":
+        return problems.append(f"otel_trace_replay: source {source['kind']}")
+    timeout = round(c.predecessor_wait_timeout_sec * 1000) or None
+    want = {"max_wait_ms": c.max_wait_ms, "substitute_outputs": not c.disable_output_substitution,
+            "inject_session_id": c.inject_random_session_id, "predecessor_timeout_ms": timeout}
+    for key, value in want.items():
+        if source.get(key) != value:
+            problems.append(f"otel_trace_replay {key}: {value} vs {source.get(key)}")
+    if len(source["slots"]) != otel_sessions(c):
+        problems.append(f"otel_trace_replay: {otel_sessions(c)} sessions vs {len(source['slots'])}")
+    files = otel_files(c)
+    if len(files) != len(source["graphs"]):
+        return problems.append(f"otel_trace_replay: {len(files)} traces vs {len(source['graphs'])} graphs")
+    for path, ours in zip(files, source["graphs"]):
+        spans = json.loads(pathlib.Path(path).read_text(encoding="utf-8")).get("spans") or []
+        graph = build_graph(build_raw_calls(spans, include_errors=c.include_errors)[0])
+        ids = list(graph.events)
+        theirs = [(sorted(ids.index(p) for p in e.predecessor_event_ids), e.wait_ms, e.call.expected_output_tokens)
+                  for e in graph.events.values()]
+        got = [(e.get("preds", []), e["wait_ms"], e["max_tokens"]) for e in ours["events"]]
+        if theirs != got:
+            problems.append(f"otel_trace_replay {path}: graph {theirs} vs {got}")
+
+
 def check_data(cfg, text, plan, problems):
     data = plan["stages"][0]["shards"][0]["data"]
     source = data
@@ -268,6 +316,8 @@ def check_data(cfg, text, plan, problems):
         check_sharegpt(cfg, source, problems)
     elif kind == "conversation_replay":
         check_conversations(cfg.data.conversation_replay, source, problems)
+    elif kind == "otel_trace_replay":
+        check_otel(cfg.data.otel_trace_replay, source, problems)
     else:
         problems.append(f"data type {kind}: no meaning check")
 
@@ -318,6 +368,8 @@ def check_load(cfg, text, plan, problems):
             # inference-perf's session cursor: each stage takes the next num_sessions (all left
             # without it).
             corpus = cfg.data.conversation_replay.num_conversations if cfg.data.conversation_replay else None
+            if cfg.data.otel_trace_replay is not None:
+                corpus = otel_sessions(cfg.data.otel_trace_replay)
             left = corpus - cursor if corpus is not None else None
             want = min(theirs.num_sessions or left, left) if left is not None else theirs.num_sessions
             got = (load["concurrent"], load["session_rate"], load["first_session"], load["sessions"], load["timeout_s"])

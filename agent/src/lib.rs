@@ -17,6 +17,7 @@ pub mod dial;
 pub mod link;
 pub mod media;
 mod preflight;
+mod replay;
 pub mod record;
 pub mod request;
 pub mod schedule;

@@ -24,6 +24,9 @@ pub struct RequestData {
     pub session: Option<String>,
     /// The media it sends, in a stage with `data.multimodal` (also when it drew none).
     pub media: Option<Arc<MediaSent>>,
+    /// Keep the generated text in the record (an OTel replay's call whose output a successor
+    /// carries); off on the hot path of every other load.
+    pub capture_text: bool,
 }
 
 impl RequestData {
@@ -95,6 +98,7 @@ impl RequestData {
                 .collect(),
             session,
             media,
+            capture_text: false,
         }
     }
 }
@@ -192,7 +196,13 @@ pub struct RequestRecord {
     pub body_bytes: u64,
     /// The media it sent, in a stage with `data.multimodal`.
     pub media: Option<Arc<MediaSent>>,
+    /// The generated text, when the request asked for it ([`RequestData::capture_text`]; at
+    /// most [`MAX_CAPTURED_TEXT`] bytes).
+    pub text: Option<String>,
 }
+
+/// Bytes of generated text a request keeps when it captures its output.
+pub const MAX_CAPTURED_TEXT: usize = 4 << 20;
 
 /// Bytes of an error body that travel to the coordinator (per failure class, the first one).
 pub const ERROR_BODY_KEEP: usize = 512;

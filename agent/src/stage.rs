@@ -632,6 +632,29 @@ async fn run_session(
     book: &std::sync::Mutex<SessionBook>,
 ) {
     let source = &spec.data.source;
+    if let fleetbench_model::data::DataSource::Replay(r) = source {
+        let record = |rec: &crate::request::RequestRecord| -> bool {
+            let Ok(b) = book.lock() else { return false };
+            if !b.closed {
+                recorder.record(rec);
+            }
+            !b.closed
+        };
+        let out = crate::replay::run_graph_session(spec, r, session, client, &record).await;
+        tracing::debug!(
+            "stage {} session {session}: {} calls ok, {} failed, {} not sent after a failure",
+            spec.stage,
+            out.ok,
+            out.failed,
+            out.skipped
+        );
+        if let Ok(mut b) = book.lock() {
+            if !b.closed {
+                b.active -= 1;
+            }
+        }
+        return;
+    }
     let rounds = source.rounds_of(session);
     for round in 0..rounds {
         if round > 0 {

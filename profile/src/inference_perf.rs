@@ -20,10 +20,10 @@ const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     const VISIONARENA: &str = "VisionArena's real images (a Hugging Face dataset) are not read; use data.type: synthetic with data.multimodal.image for synthetic images of chosen resolutions";
-    const SESSIONS: &str = "replaying traced agent sessions is not implemented yet: fleetbench does not read trace files into a graph of calls that wait for earlier calls and carry their live output; load type trace_session_replay runs the sessions of data types conversation_replay, multi_turn and shared_prefix with enable_multi_turn_chat";
+    const SESSIONS: &str = "Weka's traces are not read yet; load type trace_session_replay runs the sessions of data types otel_trace_replay, conversation_replay, multi_turn and shared_prefix with enable_multi_turn_chat";
     let data = &p.data;
     let storage = p.storage.as_ref();
-    let refused: [(&str, bool, &str); 7] = [
+    let refused: [(&str, bool, &str); 6] = [
         ("data.visionarena", data.visionarena.is_some(), VISIONARENA),
         (
             "data.use_chat_template",
@@ -32,7 +32,6 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
                 .is_some_and(|v| v != &Value::Bool(false)),
             "wrapping prompts in the tokenizer's chat template (a Jinja template run by the coordinator) is not implemented yet; use api.type chat, which lets the server apply its own template",
         ),
-        ("data.otel_trace_replay", data.otel_trace_replay.is_some(), SESSIONS),
         ("data.weka_trace_replay", data.weka_trace_replay.is_some(), SESSIONS),
         (
             "data.corpus_file_path",

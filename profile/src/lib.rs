@@ -27,6 +27,8 @@ mod matrix;
 mod model;
 mod multimodal;
 mod multimodal_check;
+mod otel;
+mod otel_check;
 mod overrides;
 pub mod plan;
 mod saturation;
@@ -53,6 +55,7 @@ pub use multimodal::{
     ResolutionPreset, Resolutions, Size, VideoConfig, VideoProfile, VideoProfiles,
     VideoRepresentation, WeightedDuration, WeightedResolution, WeightedVideoProfile,
 };
+pub use otel::{BadToolCallHandling, OtelTraceReplayConfig};
 pub use overrides::apply_overrides;
 pub use saturation::{
     percentile, sweep_rates, SweepConfig, SweepType, MAX_PROBE_REQUESTS, PROBE_LABEL, PROBE_SECONDS,
@@ -71,3 +74,6 @@ mod saturation_tests;
 
 #[cfg(test)]
 mod multimodal_tests;
+
+#[cfg(test)]
+mod otel_tests;

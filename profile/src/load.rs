@@ -24,6 +24,8 @@ pub struct LoadedProfile {
     pub(crate) dataset: Option<Arc<Dataset>>,
     /// Single-token words of `tokenizer.pretrained_model_name_or_path`, for exact-length prompts.
     pub(crate) vocab: Option<Arc<Vec<String>>>,
+    /// The sessions of `data.otel_trace_replay`'s traces, read once by the coordinator.
+    pub(crate) replay: Option<Arc<fleetbench_model::data::ReplaySessions>>,
     /// What must never be written in clear: `server.api_key`, credential headers, values from
     /// the environment.
     pub secrets: Secrets,
@@ -129,6 +131,7 @@ pub(crate) fn finish(
         None => None,
     };
     let dataset = validate::read_dataset(&profile, origin, tokenizer.as_ref()).map_err(located)?;
+    let replay = read_replay(&profile, origin).map_err(located)?;
     let name = profile
         .name
         .clone()
@@ -139,7 +142,33 @@ pub(crate) fn finish(
         profile,
         dataset: dataset.map(Arc::new),
         vocab: vocab.map(Arc::new),
+        replay: replay.map(Arc::new),
     })
+}
+
+/// OTel trace replay: the traces read into sessions, then the session stages checked against
+/// their number.
+fn read_replay(
+    profile: &Profile,
+    origin: &Path,
+) -> Result<Option<fleetbench_model::data::ReplaySessions>, ProfileError> {
+    let d = &profile.data;
+    let Some(c) = d.otel_trace_replay.as_ref() else {
+        return Ok(None);
+    };
+    if d.kind != crate::model::DataType::OtelTraceReplay {
+        return Ok(None);
+    }
+    let sessions =
+        crate::data::otel::read_sessions(c, origin, profile.load.base_seed).map_err(|e| {
+            ProfileError::Invalid {
+                file: origin.to_path_buf(),
+                key: e.key.to_string(),
+                message: e.message,
+            }
+        })?;
+    crate::plan::stages::stage_defs(profile, origin, Some(sessions.slots.len() as u64))?;
+    Ok(Some(sessions))
 }
 
 /// Adds the key's line and column (in the file's text, else in the overridden text) to an error

@@ -196,7 +196,7 @@ pub enum DataType {
     /// `infinity_instruct` (refused: not supported).
     #[serde(rename = "infinity_instruct")]
     InfinityInstruct,
-    /// `otel_trace_replay` (refused: not supported).
+    /// `otel_trace_replay`: inference-perf's OTel traces replayed as graphs of calls.
     #[serde(rename = "otel_trace_replay")]
     OtelTraceReplay,
     /// `visionarena` (refused: not supported).
@@ -269,9 +269,9 @@ pub struct DataConfig {
     /// `data.use_chat_template`: inference-perf's key, kept as given so that validation can name it.
     #[serde(default)]
     pub use_chat_template: Option<Value>,
-    /// `data.otel_trace_replay`: inference-perf's key, kept as given so that validation can name it.
+    /// `data.otel_trace_replay`: inference-perf's OTel trace replay.
     #[serde(default)]
-    pub otel_trace_replay: Option<Value>,
+    pub otel_trace_replay: Option<crate::otel::OtelTraceReplayConfig>,
     /// `data.weka_trace_replay`: inference-perf's key, kept as given so that validation can name it.
     #[serde(default)]
     pub weka_trace_replay: Option<Value>,

@@ -27,11 +27,15 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     crate::inference_perf::validate_sections(p, file)?;
 
     validate_data(p, file)?;
+    crate::otel_check::check(p, file)?;
     crate::multimodal_check::check(p, file)?;
     validate_lora_split(p, file)?;
     validate_hosts(p, file)?;
 
-    crate::plan::stages::stage_defs(p, file)?;
+    // OTel trace replay: the stages take the sessions of the traces, checked once they are read.
+    if p.data.kind != DataType::OtelTraceReplay {
+        crate::plan::stages::stage_defs(p, file, None)?;
+    }
     check_waits(p, file)?;
     check_base_url(p, file)?;
     check_weights(p, file)
@@ -340,7 +344,7 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
 }
 
 const DATA_TYPES: &str =
-    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn, conversation_replay";
+    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay";
 
 /// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -486,6 +490,9 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
                 )
             })?;
             check_conversation_replay(c, file)
+        }
+        DataType::OtelTraceReplay => {
+            no_io_lengths("lengths come from the traces' recorded calls")
         }
         DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
         DataType::ShareGpt => {

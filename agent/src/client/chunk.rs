@@ -129,11 +129,15 @@ impl<'a> Chunk<'a> {
         })
     }
 
-    /// The generated text of a non-streamed response.
+    /// The generated text of a non-streamed response, or of one streamed chunk (`text`,
+    /// `delta.content`, `message.content`; not the reasoning).
     pub fn full_text(&self) -> String {
         let mut out = String::new();
         for c in self.choices.iter() {
             if let Some(t) = &c.text {
+                out.push_str(&t.0);
+            }
+            if let Some(t) = c.delta.as_ref().and_then(|d| d.content.as_ref()) {
                 out.push_str(&t.0);
             }
             if let Some(m) = &c.message {

@@ -445,6 +445,7 @@ impl EndpointClient {
             retries: 0,
             body_bytes: data.body.len() as u64,
             media: data.media.clone(),
+            text: None,
         };
         rec.t_sent = Instant::now();
         let (conn, resp, deadline) = match self.send_attempts(data, &mut rec).await {
@@ -501,6 +502,9 @@ impl EndpointClient {
             Err(_) => finish_at(rec, Failure::Malformed),
             Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
             Ok(c) => {
+                if data.capture_text {
+                    rec.text = Some(capped_text(c.full_text()));
+                }
                 take_usage(&mut rec, c.usage, || {
                     (count_words(&c.full_text()) as u64, TokenSource::Tokenizer)
                 });
@@ -521,7 +525,10 @@ impl EndpointClient {
     ) -> RequestRecord {
         let t = self.timeouts;
         let mut parser = SseParser::new();
-        let mut st = StreamState::default();
+        let mut st = StreamState {
+            captured: data.capture_text.then(String::new),
+            ..StreamState::default()
+        };
         // One allocation for the gaps instead of a doubling series of reallocations (and copies)
         // per request; capped, as the stream may end long before `max_tokens`.
         st.itl_us
@@ -578,6 +585,7 @@ impl EndpointClient {
         rec.t_end = st.t_end.unwrap_or(now);
         rec.t_first = st.t_first;
         rec.itl_us = std::mem::take(&mut st.itl_us);
+        rec.text = st.captured.take();
         if let Some(f) = st.failure.take() {
             return finish_at(rec, f);
         }
@@ -608,6 +616,21 @@ struct StreamState {
     usage: Option<Usage>,
     done: bool,
     failure: Option<Failure>,
+    /// The generated text so far, when the request captures it.
+    captured: Option<String>,
+}
+
+/// `text` cut to [`crate::request::MAX_CAPTURED_TEXT`] bytes (at a character boundary).
+fn capped_text(mut text: String) -> String {
+    let max = crate::request::MAX_CAPTURED_TEXT;
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
 }
 
 impl StreamState {
@@ -627,6 +650,15 @@ impl StreamState {
                     self.usage = c.usage;
                 }
                 if c.text {
+                    if let Some(buf) = &mut self.captured {
+                        if let Ok(chunk) = Chunk::parse(data) {
+                            let room = crate::request::MAX_CAPTURED_TEXT.saturating_sub(buf.len());
+                            let text = chunk.full_text();
+                            if text.len() <= room {
+                                buf.push_str(&text);
+                            }
+                        }
+                    }
                     self.text_chunks += 1;
                     if self.t_first.is_none() {
                         self.t_first = Some(now);

@@ -17,12 +17,17 @@
 mod conversation;
 mod length;
 mod media;
+mod replay;
 
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
 pub use length::{LengthDist, LengthSpec};
 pub use media::{
     ImageEncoding, Insertion, MediaItem, MediaKind, MediaMix, ModalityMix, Resolution, VideoShape,
     Weighted, MAX_AUDIO_SECONDS, MAX_MEDIA_PARTS, MAX_MEDIA_SIDE, MAX_VIDEO_FRAMES, MEDIA_VARIANTS,
+};
+pub use replay::{
+    message_text, message_words, LiveCall, ReplayEvent, ReplayGraph, ReplaySessions, ReplaySlot,
+    Segment, SegmentKind, MAX_REPLAY_EVENTS,
 };
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
@@ -135,7 +140,9 @@ impl DataSpec {
     pub fn request(&self, stage_seed: u64, index: u64) -> RequestContent {
         let mut c = self.source.request_with(stage_seed, index, &self.vocab);
         let req_seed = request_seed(stage_seed, index);
-        c.model = pick_adapter(&self.lora_mix, req_seed);
+        if let Some(adapter) = pick_adapter(&self.lora_mix, req_seed) {
+            c.model = Some(adapter);
+        }
         c.media = self.media_of(req_seed, index, c.input_tokens);
         c
     }
@@ -271,6 +278,9 @@ pub enum DataSource {
     /// inference-perf's conversation replay: session s replays conversation s % n, turn after
     /// turn (see [`Conversations`]).
     Conversations(Conversations),
+    /// inference-perf's OTel trace replay: session s replays graph `slots[s]`, its calls as a
+    /// DAG (see [`ReplaySessions`]).
+    Replay(ReplaySessions),
 }
 
 /// What request j sends.
@@ -303,6 +313,7 @@ impl DataSource {
         match self {
             DataSource::MultiTurn { rounds, .. } => Some((*rounds).max(1)),
             DataSource::Conversations(c) => Some(c.most_rounds()),
+            DataSource::Replay(r) => Some(r.most_rounds()),
             _ => None,
         }
     }
@@ -311,6 +322,7 @@ impl DataSource {
     pub fn rounds_of(&self, session: u64) -> u32 {
         match self {
             DataSource::Conversations(c) => c.rounds_of(session),
+            DataSource::Replay(r) => r.rounds_of(session),
             _ => self.session_rounds().unwrap_or(1),
         }
     }
@@ -322,6 +334,10 @@ impl DataSource {
             DataSource::Conversations(c) => {
                 let most = c.most_rounds();
                 (c.conversations.iter()).all(|x| x.turns.len().max(1) as u32 == most)
+            }
+            DataSource::Replay(r) => {
+                let most = r.most_rounds();
+                (r.graphs.iter()).all(|g| g.events.len().max(1) as u32 == most)
             }
             _ => true,
         }
@@ -345,7 +361,9 @@ impl DataSource {
                 let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
                 ((session / users) * rounds + u64::from(round)) * users + session % users
             }
-            DataSource::Conversations(_) => session << ROUND_BITS | u64::from(round),
+            DataSource::Conversations(_) | DataSource::Replay(_) => {
+                session << ROUND_BITS | u64::from(round)
+            }
             _ => session,
         }
     }
@@ -358,7 +376,7 @@ impl DataSource {
                 let (users, rounds) = (u64::from((*users).max(1)), u64::from((*rounds).max(1)));
                 Some(index / users / rounds * users + index % users)
             }
-            DataSource::Conversations(_) => Some(index >> ROUND_BITS),
+            DataSource::Conversations(_) | DataSource::Replay(_) => Some(index >> ROUND_BITS),
             _ => None,
         }
     }
@@ -437,6 +455,28 @@ impl DataSource {
                     None => one_word(),
                 }
             }
+            DataSource::Replay(r) => match r.event(index) {
+                Some(e) => {
+                    let messages = r.messages(index, &|_| None);
+                    let turns: Vec<(String, String)> = (messages.iter())
+                        .map(|m| {
+                            let role = m.get("role").and_then(|r| r.as_str()).unwrap_or("user");
+                            (role.to_string(), message_text(m))
+                        })
+                        .collect();
+                    RequestContent {
+                        prompt: (turns.iter().map(|(_, c)| c.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        input_tokens: message_words(&messages),
+                        max_tokens: e.max_tokens.max(1),
+                        model: e.model.clone(),
+                        messages: Some(turns),
+                        media: Vec::new(),
+                    }
+                }
+                None => one_word(),
+            },
             DataSource::Prompts { prompts } => {
                 match prompts.get(index as usize % prompts.len().max(1)) {
                     Some(e) => RequestContent {
@@ -607,6 +647,7 @@ impl DataSource {
         };
         match self {
             DataSource::Conversations(c) => c.describe(),
+            DataSource::Replay(r) => r.describe(),
             DataSource::Synthetic { input, output } => {
                 format!("synthetic: input {} tokens, output {}", len(input), len(output))
             }

@@ -118,8 +118,11 @@ impl ShardSpec {
                 let n = (*first_session..first_session.saturating_add(*sessions))
                     .map(|s| u64::from(source.rounds_of(s)))
                     .sum();
+                // A replay graph's calls after a failed one are not sent.
+                let replay = matches!(source, crate::data::DataSource::Replay(_));
                 match timeout_s {
-                    None => PlannedCount::Exact(n),
+                    None if !replay => PlannedCount::Exact(n),
+                    None => PlannedCount::AtMost(n),
                     Some(_) => PlannedCount::AtMost(n),
                 }
             }

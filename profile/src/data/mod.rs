@@ -1,6 +1,7 @@
 //! The request data a profile names, read by the coordinator when it loads the profile:
 //! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
-//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`), and the [`DataSpec`] every shard
+//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`), OTel traces as replay graphs
+//! (`otel/`), and the [`DataSpec`] every shard
 //! carries (`plan.rs`).
 //!
 //! [`DataSpec`]: fleetbench_model::data::DataSpec
@@ -9,6 +10,7 @@ pub(crate) mod azure;
 pub(crate) mod draw;
 pub(crate) mod files;
 pub(crate) mod hub;
+pub(crate) mod otel;
 pub(crate) mod plan;
 pub(crate) mod tokenizer;
 

@@ -67,6 +67,16 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
                 output: default_len,
             },
         },
+        (DataType::OtelTraceReplay, _) => match &loaded.replay {
+            Some(r) => DataSource::Replay(fleetbench_model::data::ReplaySessions {
+                seed,
+                ..r.as_ref().clone()
+            }),
+            None => DataSource::Synthetic {
+                input: default_len,
+                output: default_len,
+            },
+        },
         (DataType::Mock, _) => DataSource::Mock {
             chat: loaded.profile.api.kind == fleetbench_model::settings::ApiType::Chat,
         },

@@ -148,7 +148,8 @@ pub fn plan_run(
     let circuit_breakers = enabled_breakers(p);
 
     let scrapes = engine_scrapes(p, members);
-    let defs = stage_defs(p, std::path::Path::new(&loaded.name))?;
+    let traced = loaded.replay.as_ref().map(|r| r.slots.len() as u64);
+    let defs = stage_defs(p, std::path::Path::new(&loaded.name), traced)?;
     // `load.sweep`: the one stage is the saturation probe.
     let probe = p.load.sweep.as_ref();
     let mut stages = Vec::with_capacity(defs.len());

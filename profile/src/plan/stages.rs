@@ -27,15 +27,20 @@ pub(crate) fn constant_count(rate: f64, ramp_to: Option<f64>, duration_s: f64) -
 }
 
 /// The stages of a profile, validated: with `load.sweep`, only the saturation probe (the
-/// stages it generates are planned after it ran, `plan_sweep_stages`).
-pub(crate) fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
+/// stages it generates are planned after it ran, `plan_sweep_stages`). `traced`: the sessions
+/// of the trace files the coordinator read (OTel trace replay).
+pub(crate) fn stage_defs(
+    p: &Profile,
+    file: &Path,
+    traced: Option<u64>,
+) -> Result<Vec<StageDef>, ProfileError> {
     let Some(sweep) = &p.load.sweep else {
-        return given_stage_defs(p, file);
+        return given_stage_defs(p, file, traced);
     };
     crate::saturation_check::check_sweep(p, sweep, file)?;
     if !p.load.stages.is_empty() {
         // inference-perf validates the stages that the generated ones replace.
-        given_stage_defs(p, file)?;
+        given_stage_defs(p, file, traced)?;
     }
     check_load_keys(p, file)?;
     let (load, window) = crate::saturation_check::probe_load(p.load.kind, sweep);
@@ -43,7 +48,11 @@ pub(crate) fn stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, Prof
 }
 
 /// The stages the profile lists (or its shorthands give), validated.
-fn given_stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileError> {
+fn given_stage_defs(
+    p: &Profile,
+    file: &Path,
+    traced: Option<u64>,
+) -> Result<Vec<StageDef>, ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: key.to_string(),
@@ -79,7 +88,7 @@ fn given_stage_defs(p: &Profile, file: &Path) -> Result<Vec<StageDef>, ProfileEr
         ));
     }
     if l.kind == LoadType::TraceSessionReplay {
-        return session_defs(p, &stages, file);
+        return session_defs(p, &stages, file, traced);
     }
     let section = Section {
         l,
@@ -520,10 +529,11 @@ fn concurrent_load(
 }
 
 /// The sessions of the data a session stage draws from: conversations, multi-turn users, or
-/// shared-prefix groups chatting (`None`: the data has no sessions).
-fn session_corpus(p: &Profile) -> Option<u64> {
+/// shared-prefix groups chatting, the traces read (`None`: the data has no sessions).
+fn session_corpus(p: &Profile, traced: Option<u64>) -> Option<u64> {
     let d = &p.data;
     match d.kind {
+        DataType::OtelTraceReplay => traced,
         DataType::ConversationReplay => d
             .conversation_replay
             .as_ref()
@@ -543,12 +553,13 @@ fn session_defs(
     p: &Profile,
     stages: &[LoadStage],
     file: &Path,
+    traced: Option<u64>,
 ) -> Result<Vec<StageDef>, ProfileError> {
-    let corpus = session_corpus(p).ok_or_else(|| ProfileError::Invalid {
+    let corpus = session_corpus(p, traced).ok_or_else(|| ProfileError::Invalid {
         file: file.to_path_buf(),
         key: "load.type".into(),
         message: format!(
-            "trace_session_replay runs the data's sessions: data types conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat (otel_trace_replay and weka_trace_replay are not supported yet); data.type is {}",
+            "trace_session_replay runs the data's sessions: data types otel_trace_replay, conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat (weka_trace_replay is not supported yet); data.type is {}",
             p.data.kind.name()
         ),
     })?;

@@ -1,0 +1,230 @@
+//! One session of an OTel trace replay (`fleetbench_model::data::ReplaySessions`): its calls as
+//! a DAG. Every call starts as a task that waits for its predecessors; when they all ended it
+//! waits its recorded gap (capped by `max_wait_ms`) and sends its messages, where an ancestor's
+//! recorded output appeared its live output (output substitution, unless the profile disables
+//! it; the calls then capture their generated text). Its latency counts from that instant (the
+//! intended start). A failed call fails the session: the calls that
+//! depend on it, directly or not, are not sent (inference-perf's failure propagation); calls on
+//! other branches go on. The number of tasks is the session's calls (bounded by
+//! `MAX_REPLAY_EVENTS`), each ending once its predecessors did.
+
+use crate::client::EndpointClient;
+use crate::request::RequestData;
+use bytes::Bytes;
+use fleetbench_model::data::{LiveCall, ReplaySessions, ROUND_BITS};
+use fleetbench_model::settings::ApiType;
+use fleetbench_model::spec::ShardSpec;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A call's state as its successors see it.
+#[derive(Debug, Clone, PartialEq)]
+enum Done {
+    Pending,
+    /// Ended ok, at this instant, with what it sent and generated (for substitution).
+    Ok(Instant, Arc<LiveCall>),
+    /// Failed, or skipped because a predecessor failed.
+    Failed,
+}
+
+/// What a session's run came to: calls sent ok, failed, and skipped after a failure.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionOutcome {
+    pub ok: u32,
+    pub failed: u32,
+    pub skipped: u32,
+}
+
+/// Runs session `session` of `r` to its end; `record` takes each sent call's record (false:
+/// the stage closed, stop recording).
+pub(crate) async fn run_graph_session(
+    spec: &ShardSpec,
+    r: &ReplaySessions,
+    session: u64,
+    client: &EndpointClient,
+    record: &(dyn Fn(&crate::request::RequestRecord) -> bool + Sync),
+) -> SessionOutcome {
+    let Some(graph) = r.graph_of(session) else {
+        return SessionOutcome::default();
+    };
+    let n = graph.events.len();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..n).map(|_| watch::channel(Done::Pending)).unzip();
+    let max_wait = Duration::from_millis(r.max_wait_ms);
+    let pred_timeout = r.predecessor_timeout_ms.map(Duration::from_millis);
+    let receivers = &receivers;
+    let calls = graph.events.iter().enumerate().map(|(i, e)| {
+        let preds: Vec<watch::Receiver<Done>> = e
+            .preds
+            .iter()
+            .filter_map(|&p| receivers.get(p as usize).cloned())
+            .collect();
+        let tx = &senders[i];
+        let wait = Duration::from_millis(e.wait_ms).min(max_wait);
+        let index = session << ROUND_BITS | i as u64;
+        async move {
+            let mut ready: Option<Instant> = None;
+            for mut p in preds {
+                // A predecessor always ends (Ok or Failed): its own task sets it; after
+                // `predecessor_wait_timeout_sec` this call fails instead.
+                let ended = p.wait_for(|d| *d != Done::Pending);
+                let state = match pred_timeout {
+                    Some(t) => match tokio::time::timeout(t, ended).await {
+                        Ok(Ok(d)) => d.clone(),
+                        _ => Done::Failed,
+                    },
+                    None => match ended.await {
+                        Ok(d) => d.clone(),
+                        Err(_) => Done::Failed,
+                    },
+                };
+                match state {
+                    Done::Ok(t, _) => ready = Some(ready.map_or(t, |r: Instant| r.max(t))),
+                    _ => {
+                        let _ = tx.send(Done::Failed);
+                        return 'S';
+                    }
+                }
+            }
+            let intended = ready.unwrap_or_else(Instant::now) + wait;
+            tokio::time::sleep_until(intended.into()).await;
+            // An ancestor whose output this call carries has ended ok (it precedes a
+            // predecessor that did).
+            let live = |p: u32| match &*receivers.get(p as usize)?.borrow() {
+                Done::Ok(_, l) => Some(l.clone()),
+                _ => None,
+            };
+            let (data, messages) = replay_request(spec, r, index, &live);
+            let mut rec = client.execute(&data, intended).await;
+            let ok = rec.outcome.is_ok();
+            let keep = record(&rec);
+            let sent = LiveCall {
+                messages,
+                output: rec.text.take(),
+            };
+            let _ = tx.send(if ok && keep {
+                Done::Ok(rec.t_end, Arc::new(sent))
+            } else {
+                Done::Failed
+            });
+            if ok {
+                'O'
+            } else {
+                'F'
+            }
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut out = SessionOutcome::default();
+    for c in results {
+        match c {
+            'O' => out.ok += 1,
+            'F' => out.failed += 1,
+            _ => out.skipped += 1,
+        }
+    }
+    out
+}
+
+/// Call `index` of a replay session as a request: the chat API sends the recorded messages
+/// (tool calls and results structured, the session string injected, `live(ancestor)`'s output
+/// where the ancestor's recorded output was) and tools; the completion API the recorded
+/// messages' text joined. With output substitution the call captures its own output, and its
+/// messages come back for its successors (none without substitution).
+pub(crate) fn replay_request(
+    spec: &ShardSpec,
+    r: &ReplaySessions,
+    index: u64,
+    live: &dyn Fn(u32) -> Option<Arc<LiveCall>>,
+) -> (RequestData, Vec<serde_json::Value>) {
+    let mut data = RequestData::build(spec, index);
+    data.capture_text = r.substitute_outputs;
+    let (Some(event), ApiType::Chat) = (r.event(index), spec.endpoint.api) else {
+        return (data, Vec::new());
+    };
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&data.body) else {
+        return (data, Vec::new());
+    };
+    let messages = r.messages(index, live);
+    if let Some(o) = body.as_object_mut() {
+        data.input_tokens = fleetbench_model::data::message_words(&messages);
+        o.insert(
+            "messages".into(),
+            serde_json::Value::Array(messages.clone()),
+        );
+        if let Some(tools) = &event.tools {
+            o.insert("tools".into(), tools.clone());
+        }
+    }
+    data.body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let keep = if r.substitute_outputs {
+        messages
+    } else {
+        Vec::new()
+    };
+    (data, keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_spec::{one_request, shard_spec};
+    use fleetbench_model::data::{
+        DataSource, ReplayEvent, ReplayGraph, ReplaySlot, Segment, SegmentKind,
+    };
+    use serde_json::json;
+
+    #[test]
+    fn a_call_is_sent_with_its_recorded_messages_model_and_max_tokens() {
+        let event = ReplayEvent {
+            id: "event_000_a".into(),
+            preds: vec![],
+            wait_ms: 0,
+            model: Some("m2".into()),
+            messages: vec![
+                json!({"role": "system", "content": "be brief"}),
+                json!({"role": "user", "content": "hello world"}),
+            ],
+            segments: vec![Segment {
+                kind: SegmentKind::Unique,
+                messages: 2,
+                tokens: 4,
+                source: None,
+            }],
+            max_tokens: 9,
+            expected_output: String::new(),
+            tools: Some(json!([{"type": "function", "function": {"name": "f"}}])),
+        };
+        let r = ReplaySessions {
+            graphs: vec![ReplayGraph {
+                source: "t.json".into(),
+                events: vec![event],
+            }],
+            slots: vec![ReplaySlot {
+                graph: 0,
+                id: "trace0_t".into(),
+                duplicate: false,
+            }],
+            max_wait_ms: 10,
+            predecessor_timeout_ms: Some(1000),
+            substitute_outputs: true,
+            inject_session_id: false,
+            seed: 1,
+        };
+        let spec = shard_spec(ApiType::Chat, DataSource::Replay(r.clone()), one_request());
+        let (data, sent) = replay_request(&spec, &r, 0, &|_| None);
+        assert_eq!(sent.len(), 2, "kept for the successors' shared prefixes");
+        assert!(
+            data.capture_text,
+            "substitution on: the call keeps its output"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&data.body).unwrap();
+        assert_eq!(body["model"], "m2");
+        assert_eq!(body["max_tokens"], 9);
+        assert_eq!(body["messages"][1]["content"], "hello world");
+        assert_eq!(body["tools"][0]["function"]["name"], "f");
+        assert_eq!(data.input_tokens, 4);
+        assert_eq!(data.id, format!("{}-0", spec.stage));
+    }
+}

@@ -1,0 +1,101 @@
+//! `data.otel_trace_replay`, inference-perf's OTel trace replay, under its key names
+//! (`OTelTraceReplayConfig` of its `config/datagen/replay.py`) with its defaults; its checks
+//! are in `otel_check.rs`, the trace files are read by `data/otel/`.
+
+use serde::{Deserialize, Serialize};
+use serde_norway::Value;
+use std::collections::BTreeMap;
+
+/// The longest recorded gap a call may wait (`max_wait_ms`): one day.
+pub(crate) const MAX_WAIT_MS: u64 = 86_400_000;
+/// The most sessions `duplicate_sessions_target` may ask for (each travels as a slot).
+pub(crate) const MAX_REPLAY_SESSIONS: u64 = 1_000_000;
+/// The largest `default_max_tokens`.
+pub(crate) const MAX_DEFAULT_MAX_TOKENS: u64 = crate::limits::MAX_REQUEST_TOKENS;
+
+/// `data.otel_trace_replay`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtelTraceReplayConfig {
+    /// Name every request's model `static_model_name`.
+    #[serde(default)]
+    pub use_static_model: bool,
+    /// The model of every request with `use_static_model`.
+    #[serde(default)]
+    pub static_model_name: String,
+    /// Recorded model name → the model to name.
+    #[serde(default)]
+    pub model_mapping: Option<BTreeMap<String, String>>,
+    /// `max_tokens` of a call whose trace records neither completion tokens nor output (1000).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
+    /// inference-perf raises a forced tool call's `max_tokens` to ≥ 4096 (default true).
+    #[serde(default = "yes")]
+    pub override_tool_call_max_tokens: bool,
+    /// `[SESS:<random>] ` before unique messages, so that sessions share no prefix cache.
+    #[serde(default)]
+    pub inject_random_session_id: bool,
+    /// Sessions to reach by repeating the traces (round robin, `_dup<n>` ids).
+    #[serde(default)]
+    pub duplicate_sessions_target: Option<i64>,
+    /// The longest recorded gap between predecessors' end and a call's start (15000 ms).
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: i64,
+    /// Seconds a call waits for its predecessors before it fails (3600; 0: forever).
+    #[serde(default = "default_predecessor_timeout")]
+    pub predecessor_wait_timeout_sec: f64,
+    /// Keep spans whose status is an error (default true).
+    #[serde(default = "yes")]
+    pub include_errors: bool,
+    /// Skip a trace that cannot be read or built instead of refusing the profile.
+    #[serde(default)]
+    pub skip_invalid_files: bool,
+    /// A directory whose `*.json` files are the traces.
+    #[serde(default)]
+    pub trace_directory: Option<String>,
+    /// Trace files or glob patterns (`*`, `?`, `**`).
+    #[serde(default)]
+    pub trace_files: Option<Vec<String>>,
+    /// A Hugging Face dataset of traces (refused, see `otel_check.rs`).
+    #[serde(default)]
+    pub hf_dataset_path: Option<Value>,
+    /// A Python lambda over each trace (refused, see `otel_check.rs`).
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Send the recorded outputs in successors' inputs, not the live ones.
+    #[serde(default)]
+    pub disable_output_substitution: bool,
+    /// Span attributes sent as HTTP headers (refused unless empty).
+    #[serde(default)]
+    pub attribute_to_header_map: Option<BTreeMap<String, String>>,
+    /// Span attributes as report labels (refused unless empty).
+    #[serde(default)]
+    pub attribute_to_label_map: Option<BTreeMap<String, String>>,
+    /// `none` or `use_recorded`: what to do with a live tool call whose arguments are not JSON.
+    #[serde(default)]
+    pub bad_tool_call_handling: BadToolCallHandling,
+}
+
+/// `bad_tool_call_handling`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BadToolCallHandling {
+    /// No mitigation (inference-perf's default).
+    #[default]
+    None,
+    /// Replace a malformed live tool call by the recorded message.
+    UseRecorded,
+}
+
+fn default_max_tokens() -> u64 {
+    1000
+}
+fn default_max_wait_ms() -> i64 {
+    15_000
+}
+fn default_predecessor_timeout() -> f64 {
+    3600.0
+}
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,167 @@
+//! The checks of `data.otel_trace_replay`: inference-perf's validators (one trace source;
+//! `static_model_name` with `use_static_model`; `disable_output_substitution` without
+//! session-id injection or duplication; the data type requires load type
+//! `trace_session_replay`), fleetbench's bounds, and the keys refused with their reason.
+
+use crate::error::ProfileError;
+use crate::model::{DataType, LoadType, Profile};
+use crate::otel::{
+    OtelTraceReplayConfig, MAX_DEFAULT_MAX_TOKENS, MAX_REPLAY_SESSIONS, MAX_WAIT_MS,
+};
+use std::path::Path;
+
+/// The checks of `data.otel_trace_replay` and of `data.type: otel_trace_replay`.
+pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |key: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let d = &p.data;
+    let Some(c) = &d.otel_trace_replay else {
+        if d.kind == DataType::OtelTraceReplay {
+            return Err(invalid(
+                "data.otel_trace_replay",
+                "required for data type otel_trace_replay: {trace_directory | trace_files, ...}"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    };
+    if d.kind != DataType::OtelTraceReplay {
+        return Err(invalid(
+            "data.otel_trace_replay",
+            "is only read by data type otel_trace_replay".into(),
+        ));
+    }
+    if p.load.kind != LoadType::TraceSessionReplay {
+        return Err(invalid(
+            "load.type",
+            format!("data.type 'otel_trace_replay' requires load.type 'trace_session_replay', but got '{}': a trace's calls wait for the calls they depend on, which only session stages dispatch (as inference-perf requires)", load_name(p)),
+        ));
+    }
+    check_sources(c, file)?;
+    check_values(c, file)
+}
+
+fn load_name(p: &Profile) -> String {
+    serde_norway::to_string(&p.load.kind)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Exactly one trace source, and not the refused ones.
+fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileError> {
+    let key = |k: &str| format!("data.otel_trace_replay.{k}");
+    let given = [
+        c.trace_directory.is_some(),
+        c.trace_files.is_some(),
+        c.hf_dataset_path.is_some(),
+    ];
+    let n = given.iter().filter(|g| **g).count();
+    if n != 1 {
+        return Err(ProfileError::Invalid {
+            file: file.to_path_buf(),
+            key: key("trace_directory"),
+            message: if n == 0 {
+                "Either trace_directory, trace_files, or hf_dataset_path must be provided".into()
+            } else {
+                "Cannot specify multiple trace sources; choose one of: trace_directory, trace_files, or hf_dataset_path".into()
+            },
+        });
+    }
+    let refuse = |k: &str, reason: &str| ProfileError::NotSupported {
+        file: file.to_path_buf(),
+        key: key(k),
+        reason: reason.into(),
+        line: None,
+    };
+    if c.hf_dataset_path.is_some() {
+        return Err(refuse("hf_dataset_path", "traces from a Hugging Face dataset are read with Python's `datasets` (Arrow files of any schema), which the coordinator does not have; download the dataset's JSON trace files and name them in trace_files or trace_directory"));
+    }
+    if c.filter.is_some() {
+        return Err(refuse("filter", "the filter is a Python lambda that inference-perf runs with eval(); fleetbench runs no Python and evaluates no code from a profile; select the traces with trace_files (globs) instead"));
+    }
+    for (k, m) in [
+        ("attribute_to_header_map", &c.attribute_to_header_map),
+        ("attribute_to_label_map", &c.attribute_to_label_map),
+    ] {
+        if m.as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(refuse(
+                k,
+                "span attributes are not carried to requests or reports yet; leave it unset",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// inference-perf's field constraints and validators, and fleetbench's bounds.
+fn check_values(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |k: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: format!("data.otel_trace_replay.{k}"),
+        message,
+    };
+    if c.use_static_model && c.static_model_name.is_empty() {
+        return Err(invalid(
+            "static_model_name",
+            "static_model_name is required when use_static_model=True".into(),
+        ));
+    }
+    if !c.use_static_model && !c.static_model_name.is_empty() && c.model_mapping.is_none() {
+        return Err(invalid(
+            "use_static_model",
+            "Either use_static_model must be True or model_mapping must be provided".into(),
+        ));
+    }
+    if !(1..=MAX_DEFAULT_MAX_TOKENS).contains(&c.default_max_tokens) {
+        return Err(invalid(
+            "default_max_tokens",
+            format!(
+                "{}: from 1 to {MAX_DEFAULT_MAX_TOKENS} tokens",
+                c.default_max_tokens
+            ),
+        ));
+    }
+    if !(0..=MAX_WAIT_MS as i64).contains(&c.max_wait_ms) {
+        return Err(invalid(
+            "max_wait_ms",
+            format!("{}: from 0 to {MAX_WAIT_MS} ms (one day)", c.max_wait_ms),
+        ));
+    }
+    let t = c.predecessor_wait_timeout_sec;
+    if !(t.is_finite() && (0.0..=crate::limits::MAX_WAIT_SECONDS).contains(&t)) {
+        return Err(invalid(
+            "predecessor_wait_timeout_sec",
+            format!(
+                "{t}: seconds from 0 (no limit) to {}",
+                crate::limits::MAX_WAIT_SECONDS
+            ),
+        ));
+    }
+    if let Some(n) = c.duplicate_sessions_target {
+        if !(1..=MAX_REPLAY_SESSIONS as i64).contains(&n) {
+            return Err(invalid(
+                "duplicate_sessions_target",
+                format!("{n}: from 1 to {MAX_REPLAY_SESSIONS} sessions"),
+            ));
+        }
+    }
+    if c.disable_output_substitution {
+        let mut conflicting = Vec::new();
+        if c.inject_random_session_id {
+            conflicting.push("inject_random_session_id");
+        }
+        if c.duplicate_sessions_target.is_some() {
+            conflicting.push("duplicate_sessions_target");
+        }
+        if !conflicting.is_empty() {
+            return Err(invalid(
+                "disable_output_substitution",
+                format!("disable_output_substitution=True cannot be combined with {}: those options inject a random session id, which rewrites the messages that disable_output_substitution asks to send as recorded", conflicting.join(" or ")),
+            ));
+        }
+    }
+    Ok(())
+}

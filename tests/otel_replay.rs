@@ -1,0 +1,224 @@
+//! inference-perf's OTel trace replay against the sim's ground truth: two traces of
+//! `tests/data/otel/` (a chain of three calls; a fan-out of two calls after a first one, a
+//! fan-in after both, then one more) duplicated to four sessions and replayed by two agents.
+//! Per session the sim saw each call once, no call before its predecessors' last tokens plus
+//! their recorded gap (capped by `max_wait_ms`), each call's recorded completion tokens
+//! (`max_tokens`, the server ignoring EOS), and prompts as inference-perf's output-aware replay
+//! builds them: a shared prefix as its ancestor sent it, an ancestor's output as the sim
+//! generated it (`" tok"` per token), the rest as recorded (one more word per unique message
+//! in a duplicate: the injected session string); the report counts every call.
+
+use fleetbench_e2e::docker::repo_root;
+use fleetbench_e2e::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// What the sim saw of one call.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    arrival_us: u64,
+    end_us: u64,
+    prompt: u64,
+    completion: u64,
+}
+
+/// The run's calls at the sim: session → call → what it saw (request ids are
+/// `<stage>-<session << 16 | call>`).
+fn calls_at_sim(truth: &Path) -> anyhow::Result<BTreeMap<u64, BTreeMap<u64, Seen>>> {
+    let mut out: BTreeMap<u64, BTreeMap<u64, Seen>> = BTreeMap::new();
+    for line in std::fs::read_to_string(truth)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let rec: Value = serde_json::from_str(line)?;
+        let id = rec["request_id"].as_str().unwrap_or("");
+        if id.starts_with("preflight-") {
+            continue;
+        }
+        let index: u64 = id.split_once('-').expect("<stage>-<index>").1.parse()?;
+        let n = |k: &str| rec[k].as_u64().unwrap_or(u64::MAX);
+        let last = rec["token_unix_us"]
+            .as_array()
+            .and_then(|t| t.last()?.as_u64());
+        let seen = Seen {
+            arrival_us: n("arrival_unix_us"),
+            end_us: last.unwrap_or(n("arrival_unix_us")),
+            prompt: n("prompt_tokens"),
+            completion: n("completion_tokens"),
+        };
+        let prev = out
+            .entry(index >> 16)
+            .or_default()
+            .insert(index & 0xFFFF, seen);
+        assert!(prev.is_none(), "call {id} reached the sim twice");
+    }
+    Ok(out)
+}
+
+/// A trace fixture's calls: (recorded start s, words of each input message, completion tokens).
+fn trace(name: &str) -> anyhow::Result<Vec<(f64, Vec<u64>, u64)>> {
+    let path = repo_root().join("tests/data/otel").join(name);
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let mut calls = Vec::new();
+    for s in t["spans"].as_array().expect("spans") {
+        let a = &s["attributes"];
+        if a["gen_ai.operation.name"] != "chat" {
+            continue;
+        }
+        let msgs: Value = serde_json::from_str(a["gen_ai.input.messages"].as_str().unwrap())?;
+        let words = (msgs.as_array().unwrap().iter())
+            .map(|m| {
+                m["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .count() as u64
+            })
+            .collect();
+        let sec: f64 = s["start_time"].as_str().unwrap()[17..26].parse()?;
+        calls.push((
+            sec,
+            words,
+            a["gen_ai.usage.completion_tokens"].as_u64().unwrap(),
+        ));
+    }
+    calls.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(calls)
+}
+
+/// A segment of inference-perf's graph: kind, messages, source call.
+type Seg = (String, usize, Option<u64>);
+
+/// inference-perf's graph of a fixture (its golden file): per call its predecessors, recorded
+/// wait and segments.
+fn golden(name: &str) -> anyhow::Result<Vec<(Vec<u64>, u64, Vec<Seg>)>> {
+    let path = repo_root().join("tests/data/otel/inference_perf_graphs.golden");
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Ok((g[name].as_array().expect("the trace's graph").iter())
+        .map(|e| {
+            let preds = e["preds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_u64().unwrap())
+                .collect();
+            let segs = (e["segments"].as_array().unwrap().iter())
+                .map(|s| {
+                    (
+                        s[0].as_str().unwrap().to_string(),
+                        s[1].as_u64().unwrap() as usize,
+                        s[3].as_u64(),
+                    )
+                })
+                .collect();
+            (preds, e["wait_ms"].as_u64().unwrap(), segs)
+        })
+        .collect())
+}
+
+#[test]
+fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<()> {
+    let dir = scratch("otel_replay");
+    let truth = dir.join("truth.jsonl");
+    let truth_arg = truth.display().to_string();
+    let flags = [
+        "--deterministic",
+        "--ttft-ms",
+        "20",
+        "--itl-ms",
+        "20",
+        "--ground-truth",
+        &truth_arg,
+    ];
+    let (_sim, sim) = start_sim(&dir, "sim", &flags)?;
+    let traces = repo_root().join("tests/data/otel");
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: chat, streaming: true}}\n\
+             data:\n\
+             \x20 type: otel_trace_replay\n\
+             \x20 otel_trace_replay:\n\
+             \x20   trace_files: ['{}/*.json']\n\
+             \x20   use_static_model: true\n\
+             \x20   static_model_name: sim-model\n\
+             \x20   duplicate_sessions_target: 4\n\
+             \x20   max_wait_ms: 150\n\
+             load: {{type: trace_session_replay, stages: [{{concurrent_sessions: 2}}]}}\n",
+            traces.display()
+        ),
+    )?;
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(
+        num(&r, "metrics.requests.total"),
+        16.0,
+        "3 + 5 calls, twice"
+    );
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    let seen = calls_at_sim(&truth)?;
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    // Sorted file names: session 0 chain.json, 1 fanout.json, then their duplicates.
+    for (session, name) in [
+        (0, "chain.json"),
+        (1, "fanout.json"),
+        (2, "chain.json"),
+        (3, "fanout.json"),
+    ] {
+        let (calls, graph) = (trace(name)?, golden(name)?);
+        let got = &seen[&session];
+        assert_eq!(
+            got.len(),
+            calls.len(),
+            "session {session} ({name}): {got:?}"
+        );
+        let dup = session >= 2;
+        // Words of each message call k sent, built as inference-perf substitutes.
+        let mut sent: Vec<Vec<u64>> = Vec::new();
+        for (k, ((_, words, completion), (preds, wait_ms, segs))) in
+            calls.iter().zip(&graph).enumerate()
+        {
+            let s = got[&(k as u64)];
+            assert_eq!(
+                s.completion, *completion,
+                "session {session} call {k}: recorded completion tokens"
+            );
+            let mut mine: Vec<u64> = Vec::new();
+            for (kind, n, source) in segs {
+                let at = mine.len();
+                match (kind.as_str(), source) {
+                    ("shared", Some(src)) => mine.extend_from_slice(&sent[*src as usize][..*n]),
+                    ("output", Some(src)) => mine.push(got[src].completion),
+                    _ => mine.extend(words[at..at + n].iter().map(|w| w + u64::from(dup))),
+                }
+            }
+            assert_eq!(
+                s.prompt,
+                mine.iter().sum::<u64>(),
+                "session {session} call {k}: the words it sent, {mine:?}"
+            );
+            sent.push(mine);
+            for p in preds {
+                let before = got[p];
+                let gap_us = s.arrival_us as i64 - before.end_us as i64;
+                let want_us = (*wait_ms).min(150) as i64 * 1000;
+                assert!(
+                    gap_us >= want_us - 2_000,
+                    "session {session}: call {k} arrived {gap_us} µs after predecessor {p}'s last token; its wait is {want_us} µs"
+                );
+            }
+        }
+    }
+    // The fan-out ran in parallel: calls 1 and 2 of a fan-out session overlap at the sim.
+    let f = &seen[&1];
+    assert!(
+        f[&2].arrival_us < f[&1].end_us,
+        "the branches overlap: {f:?}"
+    );
+    Ok(())
+}
