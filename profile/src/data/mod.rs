@@ -1,20 +1,23 @@
 //! The request data a profile names, read by the coordinator when it loads the profile:
 //! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
-//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`), and the [`DataSpec`] every shard
-//! carries (`plan.rs`).
+//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`; the crates behind the `hf` feature
+//! in `hf.rs`), and the [`DataSpec`] every shard carries (`plan.rs`).
 //!
 //! [`DataSpec`]: fleetbench_model::data::DataSpec
 
 pub(crate) mod azure;
 pub(crate) mod draw;
 pub(crate) mod files;
+pub(crate) mod hf;
 pub(crate) mod hub;
 pub(crate) mod plan;
 pub(crate) mod tokenizer;
 
 #[cfg(test)]
 mod conversation_tests;
-#[cfg(test)]
+#[cfg(all(test, not(feature = "hf")))]
+mod hf_off_tests;
+#[cfg(all(test, feature = "hf"))]
 mod hub_tests;
 #[cfg(test)]
 mod tests;
