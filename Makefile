@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= /var/cache/fleetbench/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: all build test demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests test-engines differential
+.PHONY: all build test test-features demo bench gpu-check fmt lint toolchain clean-results pyenv bench-peers image demo-cluster manifests test-engines differential
 
 all: build
 
@@ -63,12 +63,25 @@ differential: build
 # small machine; then the Kubernetes manifests.
 test: build pyenv
 	$(CARGO) test --workspace --exclude fleetbench-e2e
+	$(MAKE) --no-print-directory test-features
 	$(CARGO) test -p fleetbench-e2e -- --test-threads=1
 	$(MAKE) --no-print-directory manifests
 	$(MAKE) --no-print-directory differential
 
-# The demo builds only the three binaries it runs (no benchmarks, no test crates).
-DEMO_BINS := -p fleetbench-coordinator -p fleetbench-agent -p fleetbench-sim --bin coordinator --bin agent --bin sim
+# The builds without the default features (ARCHITECTURE.md, "Cargo features"): the profile
+# crate's tests without `hf` (a named tokenizer refused with its key and the feature), and the
+# coordinator and agent binaries checked without `hf`, `tui` and `nvml` (what `make demo` builds).
+test-features:
+	$(CARGO) test -p fleetbench-profile --no-default-features --lib
+	$(CARGO) check -p fleetbench-coordinator -p fleetbench-agent --no-default-features --bins
+
+# The demo builds only the three binaries it runs (no benchmarks, no test crates), and only the
+# features it uses: without the default ones (`hf`: HuggingFace tokenizers and Hub downloads,
+# `tui`: the full-screen live view, `nvml`: GPU telemetry), which quickstart.yaml and demo.sh do
+# not need; the report keeps its plots. Cargo builds a crate once per feature set, so a `make
+# demo` after `make test` (default features) rebuilds the workspace's own crates that the
+# features change (profile, report, agent, coordinator), and the other way round.
+DEMO_BINS := -p fleetbench-coordinator -p fleetbench-agent -p fleetbench-sim --bin coordinator --bin agent --bin sim --no-default-features
 demo: toolchain
 	$(CARGO) build $(DEMO_BINS)
 	BIN=$(BIN) bash scripts/demo.sh

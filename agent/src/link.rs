@@ -89,7 +89,8 @@ struct LinkState {
     runs_ended: u32,
     /// Read once at start: the Hello never waits for the telemetry lock.
     inventory: Vec<wire::Accelerator>,
-    has_accelerators: bool,
+    /// Why no accelerators are sampled (`None` when they are).
+    no_accelerators: Option<String>,
     /// Set once shutdown began: exit when flushed or at this instant.
     shutdown_until: Option<Instant>,
 }
@@ -136,9 +137,9 @@ impl AgentConfig {
 /// Runs the agent until the coordinator is gone for good (or, with `once`, the run ended).
 pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
     let (stage_tx, mut stage_rx) = mpsc::unbounded_channel::<Outbound>();
-    let (inventory, has_accelerators) = {
+    let (inventory, no_accelerators) = {
         let t = cfg.telemetry.lock().await;
-        (t.inventory(), t.has_accelerators())
+        (t.inventory(), t.no_accelerators().map(str::to_string))
     };
     let mut state = LinkState {
         unacked: BTreeMap::new(),
@@ -146,7 +147,7 @@ pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
         stage: None,
         runs_ended: 0,
         inventory,
-        has_accelerators,
+        no_accelerators,
         shutdown_until: None,
     };
     let mut down_since: Option<Instant> = None;
@@ -511,13 +512,15 @@ async fn start_stage(
     if let Some(ms) = spec.idle_timeout_ms {
         timeouts.idle = Duration::from_millis(ms).min(timeouts.total);
     }
-    if spec.telemetry.nvml == Some(fleetbench_model::settings::NvmlSetting::On)
-        && !state.has_accelerators
+    if let (Some(fleetbench_model::settings::NvmlSetting::On), Some(why)) =
+        (spec.telemetry.nvml, state.no_accelerators.as_deref())
     {
         return Err(shard_failed(
             stage_tx,
             &spec,
-            "the profile's telemetry.nvml is on, but this agent samples no accelerators (NVML unavailable, or --nvml off)".into(),
+            format!(
+                "the profile's telemetry.nvml is on, but this agent samples no accelerators: {why}"
+            ),
         ));
     }
     if let Some(why) = crate::capacity::refuse(&spec, crate::capacity::open_files_limit()) {

@@ -30,8 +30,8 @@ enum Command {
     /// Join a coordinator and run the shards it assigns.
     Join(Box<JoinArgs>),
     /// Sample this host's telemetry for a while without a coordinator and print the
-    /// accelerator inventory and the statistics (JSON): a check that NVML and the engine
-    /// metrics work here.
+    /// accelerator inventory and the statistics (JSON; without accelerators, `no_accelerators`
+    /// says why): a check that NVML and the engine metrics work here.
     Probe(ProbeArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     /// (e.g. `agent completions bash > ~/.local/share/bash-completion/completions/agent`).
@@ -320,6 +320,9 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         })
         .collect();
     let mut out = serde_json::json!({"inventory": inventory, "samples": samples.len()});
+    if let Some(why) = telemetry.no_accelerators() {
+        out["no_accelerators"] = why.into();
+    }
     let summary = fleetbench_agent::telemetry::summary::summarize(&samples);
     if let (Some(o), serde_json::Value::Object(summary)) = (out.as_object_mut(), summary) {
         o.extend(summary);

@@ -330,6 +330,7 @@ fn override_errors_name_the_path_and_what_is_allowed() {
     );
 }
 
+#[cfg(feature = "hf")]
 #[test]
 fn a_missing_tokenizer_names_the_key_and_where_it_looked() {
     // A local path (a model id would be fetched from the Hub: see data::hub_tests).

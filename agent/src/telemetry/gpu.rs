@@ -1,5 +1,6 @@
 //! Accelerators: what the host has (inventory, sent at join) and what they do (samples). NVML
-//! is one backend; a scripted fake backend stands in for it where there is no GPU (CI, tests).
+//! is one backend (`super::nvml`); a scripted fake backend stands in for it where there is no
+//! GPU (CI, tests).
 
 use fleetbench_proto::v1 as wire;
 use std::time::Instant;
@@ -23,80 +24,6 @@ pub fn selected(count: u32, flag: Option<&[u32]>) -> Vec<u32> {
         }
     }
     (0..count).collect()
-}
-
-pub struct NvmlBackend {
-    nvml: nvml_wrapper::Nvml,
-    devices: Vec<u32>,
-}
-
-impl NvmlBackend {
-    /// Loads libnvidia-ml at run time; an error when the driver is not there.
-    pub fn open(gpus: Option<&[u32]>) -> Result<Self, nvml_wrapper::error::NvmlError> {
-        let nvml = nvml_wrapper::Nvml::init()?;
-        let count = nvml.device_count()?;
-        let devices = selected(count, gpus);
-        Ok(NvmlBackend { nvml, devices })
-    }
-}
-
-impl GpuBackend for NvmlBackend {
-    fn inventory(&self) -> Vec<wire::Accelerator> {
-        let driver = self.nvml.sys_driver_version().unwrap_or_default();
-        let cuda = self
-            .nvml
-            .sys_cuda_driver_version()
-            .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10))
-            .unwrap_or_default();
-        self.devices
-            .iter()
-            .filter_map(|&i| {
-                let d = self.nvml.device_by_index(i).ok()?;
-                Some(wire::Accelerator {
-                    index: i,
-                    model: d.name().unwrap_or_default(),
-                    memory_bytes: d.memory_info().map(|m| m.total).unwrap_or(0),
-                    pci_bus_id: d.pci_info().map(|p| p.bus_id).unwrap_or_default(),
-                    uuid: d.uuid().unwrap_or_default(),
-                    driver_version: driver.clone(),
-                    cuda_version: cuda.clone(),
-                })
-            })
-            .collect()
-    }
-
-    fn sample(&mut self) -> Vec<wire::DeviceSample> {
-        use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
-        self.devices
-            .iter()
-            .filter_map(|&i| {
-                let d = self.nvml.device_by_index(i).ok()?;
-                let util = d.utilization_rates().ok();
-                Some(wire::DeviceSample {
-                    index: i,
-                    power_w: d
-                        .power_usage()
-                        .map(|mw| mw as f64 / 1000.0)
-                        .unwrap_or(f64::NAN),
-                    memory_used_bytes: d.memory_info().map(|m| m.used as f64).unwrap_or(f64::NAN),
-                    memory_util_pct: util.as_ref().map(|u| u.memory as f64).unwrap_or(f64::NAN),
-                    gpu_util_pct: util.as_ref().map(|u| u.gpu as f64).unwrap_or(f64::NAN),
-                    sm_clock_mhz: d
-                        .clock_info(Clock::SM)
-                        .map(|c| c as f64)
-                        .unwrap_or(f64::NAN),
-                    temperature_c: d
-                        .temperature(TemperatureSensor::Gpu)
-                        .map(|t| t as f64)
-                        .unwrap_or(f64::NAN),
-                    energy_mj: d
-                        .total_energy_consumption()
-                        .map(|e| e as f64)
-                        .unwrap_or(f64::NAN),
-                })
-            })
-            .collect()
-    }
 }
 
 /// One scripted device: `MODEL:MEMORY_GB:POWER_W` (the `--fake-gpu` flag).

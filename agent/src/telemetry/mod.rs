@@ -1,5 +1,5 @@
-//! What the agent samples on its host while a stage runs: accelerators ([`gpu`], NVML or a
-//! scripted fake), the host and the agent process ([`host`]), and the engine's Prometheus
+//! What the agent samples on its host while a stage runs: accelerators ([`gpu`], NVML (`nvml`,
+//! behind the `nvml` cargo feature) or a scripted fake), the host and the agent process ([`host`]), and the engine's Prometheus
 //! metrics ([`engine`]). Samples ride in the interval snapshots; the coordinator cuts the stage
 //! window and computes statistics per host group.
 
@@ -7,10 +7,12 @@ pub mod engine;
 mod exposition;
 pub mod gpu;
 pub mod host;
+mod nvml;
 pub mod summary;
 
 use fleetbench_proto::v1 as wire;
-use gpu::{FakeBackend, FakeGpu, GpuBackend, NvmlBackend};
+use gpu::{FakeBackend, FakeGpu, GpuBackend};
+use nvml::NvmlBackend;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,6 +38,8 @@ pub struct TelemetryConfig {
 
 pub struct Telemetry {
     gpu: Option<Box<dyn GpuBackend>>,
+    /// Why no accelerators are sampled (`--nvml off`, no driver, no NVML support built in).
+    no_accelerators: Option<String>,
     host: host::HostReader,
     engine_urls: Vec<String>,
     pub interval: Duration,
@@ -57,23 +61,28 @@ pub struct NvmlUnavailable(String);
 
 impl Telemetry {
     pub fn open(cfg: &TelemetryConfig) -> Result<Self, NvmlUnavailable> {
-        let gpu: Option<Box<dyn GpuBackend>> = if !cfg.fake_gpus.is_empty() {
-            Some(Box::new(FakeBackend::new(cfg.fake_gpus.clone())))
+        let gpu: Result<Box<dyn GpuBackend>, String> = if !cfg.fake_gpus.is_empty() {
+            Ok(Box::new(FakeBackend::new(cfg.fake_gpus.clone())))
         } else {
             match cfg.nvml {
-                NvmlMode::Off => None,
+                NvmlMode::Off => Err("--nvml off".to_string()),
                 mode => match NvmlBackend::open(cfg.gpus.as_deref()) {
-                    Ok(b) => Some(Box::new(b)),
-                    Err(e) if mode == NvmlMode::On => return Err(NvmlUnavailable(e.to_string())),
+                    Ok(b) => Ok(Box::new(b)),
+                    Err(e) if mode == NvmlMode::On => return Err(NvmlUnavailable(e)),
                     Err(e) => {
                         tracing::info!("no accelerator telemetry on this host (NVML: {e})");
-                        None
+                        Err(format!("NVML: {e}"))
                     }
                 },
             }
         };
+        let (gpu, no_accelerators) = match gpu {
+            Ok(g) => (Some(g), None),
+            Err(why) => (None, Some(why)),
+        };
         Ok(Telemetry {
             gpu,
+            no_accelerators,
             host: host::HostReader::default(),
             engine_urls: cfg.engine_urls.clone(),
             interval: cfg.interval,
@@ -87,6 +96,11 @@ impl Telemetry {
     /// Whether this agent samples accelerators (NVML or scripted ones).
     pub fn has_accelerators(&self) -> bool {
         self.gpu.is_some()
+    }
+
+    /// Why this agent samples no accelerators (`None` when it does).
+    pub fn no_accelerators(&self) -> Option<&str> {
+        self.no_accelerators.as_deref()
     }
 
     /// One sample of the host, the engines (this agent's and `more_engines`) and (with

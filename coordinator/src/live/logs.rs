@@ -1,7 +1,8 @@
 //! Where the coordinator's log lines go: stderr, or, while the full-screen view is up, a
 //! bounded in-memory pane that the view draws (the lines are never written across the view).
 //! When the view closes, the pane's lines are written to stderr, so none is lost from sight
-//! but those beyond the pane's bound (their count is said).
+//! but those beyond the pane's bound (their count is said). Without the `tui` feature there is
+//! no pane to fill: the lines always go to stderr.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -49,11 +50,13 @@ fn pane() -> std::sync::MutexGuard<'static, Option<Pane>> {
 }
 
 /// From now on, log lines go to the pane.
+#[cfg(feature = "tui")]
 pub(crate) fn capture() {
     pane().get_or_insert_with(Pane::default);
 }
 
 /// Log lines go to stderr again; the pane's lines (and how many were dropped) are returned.
+#[cfg(feature = "tui")]
 pub(crate) fn release() -> (Vec<String>, u64) {
     match pane().take() {
         Some(mut p) => {
@@ -68,6 +71,7 @@ pub(crate) fn release() -> (Vec<String>, u64) {
 }
 
 /// The pane's last `n` lines.
+#[cfg(feature = "tui")]
 pub(crate) fn tail(n: usize) -> Vec<String> {
     pane().as_ref().map_or_else(Vec::new, |p| {
         p.lines

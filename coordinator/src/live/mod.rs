@@ -10,15 +10,24 @@
 //!   counts when it ends.
 //! - `off`: nothing but the logs.
 //!
-//! The default is `tui` when stdout is a terminal, `plain` otherwise.
+//! The default is `tui` when stdout is a terminal, `plain` otherwise. The full-screen view is
+//! behind the `tui` cargo feature (on by default); built without it ([`no_tui`]), the default is
+//! `plain` and `--progress tui` says so and shows plain lines.
 
 pub mod figures;
 pub mod logs;
+#[cfg(not(feature = "tui"))]
+mod no_tui;
 mod plain;
+#[cfg(feature = "tui")]
 mod terminal;
+#[cfg(feature = "tui")]
 mod tui;
 
 pub use logs::LogWriter;
+#[cfg(not(feature = "tui"))]
+pub use no_tui::{interrupted, restore_terminal};
+#[cfg(feature = "tui")]
 pub use terminal::{interrupted, restore as restore_terminal};
 
 use crate::hub::Progress;
@@ -39,10 +48,11 @@ pub enum ProgressMode {
 }
 
 impl ProgressMode {
-    /// `mode`, or by default `tui` when stdout is a terminal and `plain` otherwise.
+    /// `mode`, or by default `tui` when stdout is a terminal (and the `tui` feature is built
+    /// in) and `plain` otherwise.
     pub fn resolve(mode: Option<ProgressMode>) -> ProgressMode {
         mode.unwrap_or_else(|| {
-            if std::io::stdout().is_terminal() {
+            if cfg!(feature = "tui") && std::io::stdout().is_terminal() {
                 ProgressMode::Tui
             } else {
                 ProgressMode::Plain
@@ -70,6 +80,7 @@ pub struct LiveView {
 }
 
 enum View {
+    #[cfg(feature = "tui")]
     Tui(tui::TuiView),
     Plain(plain::PlainView),
     Off,
@@ -77,9 +88,15 @@ enum View {
 
 impl LiveView {
     /// The view in `mode`; `tui` falls back to `plain` (saying why) when the terminal cannot be
-    /// taken over.
+    /// taken over or the `tui` feature is not built in.
     pub fn new(mode: ProgressMode) -> LiveView {
         let view = match mode {
+            #[cfg(not(feature = "tui"))]
+            ProgressMode::Tui => {
+                tracing::warn!("{}; plain progress lines instead", no_tui::NO_TUI);
+                View::Plain(plain::PlainView::new())
+            }
+            #[cfg(feature = "tui")]
             ProgressMode::Tui => match tui::TuiView::enter() {
                 Ok(t) => View::Tui(t),
                 Err(e) => {
@@ -103,6 +120,7 @@ impl LiveView {
     /// Shows the latest progress.
     pub fn update(&mut self, p: &Progress) {
         match &mut self.view {
+            #[cfg(feature = "tui")]
             View::Tui(t) => t.update(p),
             View::Plain(v) => v.update(p),
             View::Off => {}
@@ -112,6 +130,7 @@ impl LiveView {
     /// The run ended: the last state; the terminal is given back.
     pub fn finish(&mut self, p: &Progress) {
         match &mut self.view {
+            #[cfg(feature = "tui")]
             View::Tui(t) => t.finish(p),
             View::Plain(v) => v.update(p),
             View::Off => {}

@@ -1,7 +1,8 @@
 //! The Hugging Face Hub, as the Python `huggingface_hub` package sees it: where its cache is, which
 //! endpoint and token to use, whether downloads are allowed. The coordinator fetches a model's
 //! `tokenizer.json` through the `hf-hub` crate into that cache, once, when it loads a profile;
-//! agents never do (their shard spec carries the tokenized data).
+//! agents never do (their shard spec carries the tokenized data). The download is in
+//! [`super::hf`], behind the `hf` feature; what is already in the cache is found without it.
 //!
 //! The variables, read exactly as `huggingface_hub` reads them:
 //! - `HF_HUB_CACHE` (legacy `HUGGINGFACE_HUB_CACHE`), else `$HF_HOME/hub`, where `HF_HOME`
@@ -71,6 +72,15 @@ impl HubEnv {
         }
     }
 
+    /// The Hub as [`super::hf::download`] takes it.
+    fn hf(&self) -> super::hf::Hub<'_> {
+        super::hf::Hub {
+            cache: &self.cache,
+            endpoint: &self.endpoint,
+            token: self.token.as_deref(),
+        }
+    }
+
     /// `snapshots/` of a model in the cache.
     pub(crate) fn snapshots(&self, model_id: &str) -> PathBuf {
         self.cache
@@ -78,18 +88,13 @@ impl HubEnv {
             .join("snapshots")
     }
 
-    /// `filename` of `model_id`'s main revision, downloaded into the cache (or found there).
+    /// `filename` of `model_id`'s main revision, downloaded into the cache (or found there);
+    /// without the `hf` feature, an error that names it.
     pub(crate) fn fetch(&self, model_id: &str, filename: &str) -> Result<PathBuf, String> {
         if self.offline {
             return Err("HF_HUB_OFFLINE is set, so nothing is downloaded".into());
         }
-        let api = self.client()?;
-        api.model(model_id.to_string()).get(filename).map_err(|e| {
-            format!(
-                "download of {}/{model_id}/resolve/main/{filename} failed: {e}",
-                self.endpoint
-            )
-        })
+        super::hf::download(self.hf(), super::hf::Repo::Model(model_id), filename)
     }
 }
 
@@ -119,7 +124,7 @@ impl HubEnv {
         let why = if self.offline {
             "HF_HUB_OFFLINE is set, so nothing is downloaded".to_string()
         } else {
-            match self.download_dataset(repo_id, filename) {
+            match super::hf::download(self.hf(), super::hf::Repo::Dataset(repo_id), filename) {
                 Ok(p) => return Ok(p),
                 Err(e) => e,
             }
@@ -128,26 +133,6 @@ impl HubEnv {
             "dataset {repo_id} (file {filename}) is not in the Hugging Face cache (looked in {}) and {why}; set HF_HOME or HF_HUB_CACHE to a cache that has it, unset HF_HUB_OFFLINE to download it (HF_ENDPOINT, HF_TOKEN), or give data.path",
             snapshots.display()
         ))
-    }
-
-    /// The Hub client over this cache, endpoint and token.
-    fn client(&self) -> Result<hf_hub::api::sync::Api, String> {
-        hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.cache.clone()))
-            .with_endpoint(self.endpoint.clone())
-            .with_token(self.token.clone())
-            .with_progress(false)
-            .build()
-            .map_err(|e| format!("cannot start the Hub client: {e}"))
-    }
-
-    fn download_dataset(&self, repo_id: &str, filename: &str) -> Result<PathBuf, String> {
-        let api = self.client()?;
-        api.dataset(repo_id.to_string()).get(filename).map_err(|e| {
-            format!(
-                "the download of {}/datasets/{repo_id}/resolve/main/{filename} failed: {e}",
-                self.endpoint
-            )
-        })
     }
 }
 

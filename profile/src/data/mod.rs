@@ -1,7 +1,7 @@
 //! The request data a profile names, read by the coordinator when it loads the profile:
 //! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
-//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`), OTel traces as replay graphs
-//! (`otel/`), and the [`DataSpec`] every shard
+//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`; the crates behind the `hf` feature
+//! in `hf.rs`), OTel traces as replay graphs (`otel/`), and the [`DataSpec`] every shard
 //! carries (`plan.rs`).
 //!
 //! [`DataSpec`]: fleetbench_model::data::DataSpec
@@ -9,6 +9,7 @@
 pub(crate) mod azure;
 pub(crate) mod draw;
 pub(crate) mod files;
+pub(crate) mod hf;
 pub(crate) mod hub;
 pub(crate) mod otel;
 pub(crate) mod plan;
@@ -16,7 +17,9 @@ pub(crate) mod tokenizer;
 
 #[cfg(test)]
 mod conversation_tests;
-#[cfg(test)]
+#[cfg(all(test, not(feature = "hf")))]
+mod hf_off_tests;
+#[cfg(all(test, feature = "hf"))]
 mod hub_tests;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,5 @@
 use super::files::*;
+#[cfg(feature = "hf")]
 use super::tokenizer::*;
 use fleetbench_model::data::*;
 use fleetbench_model::tokenize::count_words;
@@ -225,11 +226,13 @@ fn lora_mix_shares_follow_the_weights() {
     assert!(!serde_json::to_string(&plain).unwrap().contains("lora_mix"));
 }
 
+#[cfg(feature = "hf")]
 fn tiny_tokenizer() -> ModelTokenizer {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tokenizer");
     ModelTokenizer::load(dir.to_str().unwrap()).unwrap()
 }
 
+#[cfg(feature = "hf")]
 #[test]
 fn a_model_tokenizer_gives_exact_token_counts() {
     let t = tiny_tokenizer();

@@ -3,8 +3,10 @@
 //! coordinator uses it once, when it loads a profile: to count the tokens of dataset prompts and
 //! answers, and to pick a vocabulary of words that are one token each, alone and in a
 //! space-separated row. Agents synthesize prompts from that vocabulary, so a prompt of N words is
-//! N tokens for the model, and agents need no tokenizer.
+//! N tokens for the model, and agents need no tokenizer. The `tokenizers` crate is behind the
+//! `hf` feature ([`super::hf`]); without it a named tokenizer is refused, never replaced.
 
+use super::hf::{Backend, BUILT_IN, NO_HF};
 use super::hub::{is_model_id, HubEnv};
 use std::path::PathBuf;
 
@@ -13,7 +15,7 @@ pub(crate) const MAX_VOCAB_WORDS: usize = 512;
 
 /// A loaded `tokenizer.json`.
 pub(crate) struct ModelTokenizer {
-    tokenizer: tokenizers::Tokenizer,
+    tokenizer: Backend,
     /// The `tokenizer.json` it was loaded from.
     pub path: PathBuf,
 }
@@ -57,6 +59,12 @@ impl ModelTokenizer {
     /// Loads the tokenizer of `name_or_path` (see [`tokenizer_candidates`]); a model id found
     /// nowhere locally is fetched from the Hub into its cache, unless `hub` is offline.
     pub(crate) fn load_with(name_or_path: &str, hub: &HubEnv) -> Result<ModelTokenizer, String> {
+        if !BUILT_IN {
+            return Err(format!(
+                "{name_or_path:?} names a HuggingFace tokenizer, and {NO_HF} (or remove the key: \
+                 prompts are then counted in words)"
+            ));
+        }
         let candidates = tokenizer_candidates(name_or_path, hub);
         let path = match candidates.iter().find(|p| p.is_file()) {
             Some(path) => path.clone(),
@@ -81,23 +89,21 @@ impl ModelTokenizer {
                 })?
             }
         };
-        let tokenizer = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| format!("{}: not a usable tokenizer.json: {e}", path.display()))?;
+        let tokenizer = Backend::from_file(&path)?;
         Ok(ModelTokenizer { tokenizer, path })
     }
 
     /// Tokens of `text` (no special tokens added).
     pub(crate) fn count(&self, text: &str) -> u32 {
         self.tokenizer
-            .encode(text, false)
-            .map(|e| e.len() as u32)
-            .unwrap_or_else(|_| fleetbench_model::tokenize::count_words(text) as u32)
+            .count(text)
+            .unwrap_or_else(|| fleetbench_model::tokenize::count_words(text) as u32)
     }
 
     /// Up to [`MAX_VOCAB_WORDS`] lowercase ASCII words that are one token each, alone and in a
     /// space-separated row, in vocabulary-id order; checked on a synthesized prompt.
     pub(crate) fn single_token_words(&self) -> Result<Vec<String>, String> {
-        let mut vocab: Vec<(String, u32)> = self.tokenizer.get_vocab(false).into_iter().collect();
+        let mut vocab = self.tokenizer.vocab();
         vocab.sort_by_key(|(_, id)| *id);
         let mut words: Vec<String> = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
