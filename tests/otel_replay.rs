@@ -91,9 +91,11 @@ fn trace(name: &str) -> anyhow::Result<Vec<(f64, Vec<u64>, u64)>> {
 /// A segment of inference-perf's graph: kind, messages, source call.
 type Seg = (String, usize, Option<u64>);
 
-/// inference-perf's graph of a fixture (its golden file): per call its predecessors, recorded
-/// wait and segments.
-fn golden(name: &str) -> anyhow::Result<Vec<(Vec<u64>, u64, Vec<Seg>)>> {
+/// One call of inference-perf's graph: its predecessors, recorded wait and segments.
+type GoldenCall = (Vec<u64>, u64, Vec<Seg>);
+
+/// inference-perf's graph of a fixture (its golden file), call by call.
+fn golden(name: &str) -> anyhow::Result<Vec<GoldenCall>> {
     let path = repo_root().join("tests/data/otel/inference_perf_graphs.golden");
     let g: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     Ok((g[name].as_array().expect("the trace's graph").iter())

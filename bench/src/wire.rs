@@ -183,7 +183,11 @@ fn case(w: &Wire, tcpdump: &Path, streams: u32) -> anyhow::Result<bool> {
     let results = dir.join("results");
     let agent = agent_records(&results)?;
     let truth = truth_records(&truth)?;
-    let (exchanges, broken, packets) = read_capture(&pcap, port)?;
+    let Captured {
+        exchanges,
+        broken,
+        segments: packets,
+    } = read_capture(&pcap, port)?;
     println!(
         "### {streams} streams (load average {load_start:.2} → {load_end:.2})\n\ntcpdump: {stats}; {packets} TCP segments read, {} exchanges parsed, {} connections not parseable{}\n",
         exchanges.len(),
@@ -199,12 +203,16 @@ fn case(w: &Wire, tcpdump: &Path, streams: u32) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Every exchange of the capture with the sim on `port`, the connections given up on, and the
-/// TCP segments read.
-fn read_capture(
-    pcap: &Path,
-    port: u16,
-) -> anyhow::Result<(Vec<Exchange>, Vec<(u16, String)>, u64)> {
+/// What a capture held: every exchange with the sim, the connections given up on (client port,
+/// why) and the TCP segments read.
+struct Captured {
+    exchanges: Vec<Exchange>,
+    broken: Vec<(u16, String)>,
+    segments: u64,
+}
+
+/// The capture of the traffic with the sim on `port`.
+fn read_capture(pcap: &Path, port: u16) -> anyhow::Result<Captured> {
     let file = std::fs::File::open(pcap).with_context(|| format!("open {}", pcap.display()))?;
     let mut reader = PcapReader::new(
         BufReader::with_capacity(1 << 20, file),
@@ -217,7 +225,11 @@ fn read_capture(
         flows.push(&s);
     }
     let (exchanges, broken) = flows.finish();
-    Ok((exchanges, broken, segments))
+    Ok(Captured {
+        exchanges,
+        broken,
+        segments,
+    })
 }
 
 /// One request as the agent recorded it (Unix ns, the agent's CLOCK_REALTIME).
