@@ -77,3 +77,6 @@ mod multimodal_tests;
 
 #[cfg(test)]
 mod otel_tests;
+
+#[cfg(test)]
+mod test_support;

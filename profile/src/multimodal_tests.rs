@@ -3,32 +3,36 @@
 //! and a shared prefix's media the same for every request of its group.
 
 use super::*;
+use crate::test_support::Section;
 use fleetbench_model::data::{ImageEncoding, Insertion, MediaKind, Resolution};
-use std::path::Path;
 
 const HEAD: &str = "server: {base_url: 'http://127.0.0.1:8000', model_name: m}\n\
 api: {type: chat, streaming: true}\n\
 load: {type: constant, stages: [{rate: 1, duration: 2}]}\n";
 
+const DATA: Section = Section {
+    head: HEAD,
+    key: "data",
+    file: "profiles/mm.yaml",
+};
+
 /// `data` with text lengths added for the types that need them.
-fn parse(data: &str) -> Result<LoadedProfile, ProfileError> {
+fn with_lengths(data: &str) -> String {
     const LENGTHS: &str =
         "input_distribution: {type: fixed, mean: 5}, output_distribution: {type: fixed, mean: 2},";
-    let data = data
-        .replace(
-            "{type: synthetic,",
-            &format!("{{type: synthetic, {LENGTHS}"),
-        )
-        .replace("{type: random,", &format!("{{type: random, {LENGTHS}"));
-    parse_profile(
-        &format!("{HEAD}data: {data}\n"),
-        Path::new("profiles/mm.yaml"),
-        "mm",
+    data.replace(
+        "{type: synthetic,",
+        &format!("{{type: synthetic, {LENGTHS}"),
     )
+    .replace("{type: random,", &format!("{{type: random, {LENGTHS}"))
+}
+
+fn parse(data: &str) -> Result<LoadedProfile, ProfileError> {
+    DATA.parse(&with_lengths(data))
 }
 
 fn err_of(data: &str) -> String {
-    parse(data).unwrap_err().to_string()
+    DATA.err_of(&with_lengths(data))
 }
 
 #[test]

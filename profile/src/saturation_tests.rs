@@ -3,34 +3,25 @@
 
 use super::*;
 use crate::plan::{plan_run, plan_sweep_stages};
-use fleetbench_model::role::Role;
-use fleetbench_model::spec::{Member, StageLoad};
-use std::path::Path;
+use crate::test_support::{members, Section};
+use fleetbench_model::spec::StageLoad;
 
 const HEAD: &str = "server: {base_url: 'http://127.0.0.1:8000', model_name: m}\n\
 api: {type: completion, streaming: true}\n\
 data: {type: mock}\n";
 
+const LOAD: Section = Section {
+    head: HEAD,
+    key: "load",
+    file: "profiles/sweep.yaml",
+};
+
 fn parse(load: &str) -> Result<LoadedProfile, ProfileError> {
-    parse_profile(
-        &format!("{HEAD}load: {load}\n"),
-        Path::new("profiles/sweep.yaml"),
-        "sweep",
-    )
+    LOAD.parse(load)
 }
 
 fn err_of(load: &str) -> String {
-    parse(load).unwrap_err().to_string()
-}
-
-fn members(n: usize) -> Vec<Member> {
-    (0..n)
-        .map(|i| Member {
-            agent_id: format!("a{i}"),
-            role: Role::Client,
-            host_name: "h".into(),
-        })
-        .collect()
+    LOAD.err_of(load)
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use super::benchmark_run::{BenchmarkRun, Statistics};
 use super::build::GENERATOR;
 use super::v0_2_1::*;
+use crate::statistics::mean_of_finite as mean;
 use fleetbench_model::measure::{Measurements, Metric};
 use fleetbench_proto::v1 as wire;
 use serde_json::{json, Map, Value};
@@ -665,15 +666,6 @@ fn health_of(r: &BenchmarkRun, labels: &[String]) -> Vec<ComponentHealth> {
             }
         })
         .collect()
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (mut sum, mut n) = (0.0, 0u32);
-    for v in values.filter(|v| v.is_finite()) {
-        sum += v;
-        n += 1;
-    }
-    (n > 0).then(|| sum / f64::from(n))
 }
 
 /// A v0.1 statistic in ms (or ms/token) as seconds.

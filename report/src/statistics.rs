@@ -163,6 +163,16 @@ fn round(v: f64) -> f64 {
     }
 }
 
+/// The mean of the finite values (NaN and infinities skipped); `None` when there are none.
+pub(crate) fn mean_of_finite(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0u32);
+    for v in values.filter(|v| v.is_finite()) {
+        sum += v;
+        n += 1;
+    }
+    (n > 0).then(|| sum / f64::from(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::parse_profile;
-use fleetbench_model::role::Role;
+use crate::test_support::members;
 use fleetbench_model::spec::*;
 use std::path::Path;
 
@@ -22,16 +22,6 @@ fn parse(data: &str, load: &str, weights: &str) -> Result<LoadedProfile, crate::
 const CONVERSATIONS: &str =
     "{type: conversation_replay, conversation_replay: {num_conversations: 10, \
     shared_system_prompt_len: 4, turns_per_conversation: {type: uniform, min: 1, max: 5}}}";
-
-fn members(n: usize) -> Vec<Member> {
-    (0..n)
-        .map(|i| Member {
-            agent_id: format!("a{i}"),
-            role: Role::Client,
-            host_name: "h".into(),
-        })
-        .collect()
-}
 
 #[test]
 fn each_stage_takes_the_next_sessions_and_splits_them_over_the_agents() {

@@ -5,6 +5,7 @@
 
 use super::error::RenderError;
 use crate::snapshot_log::read_snapshots;
+use crate::statistics::mean_of_finite as mean;
 use crate::BenchmarkRun;
 use fleetbench_model::measure::{Measurements, Metric};
 use fleetbench_proto::v1 as wire;
@@ -333,15 +334,6 @@ fn shard_groups(plan: Option<&Value>, stage: u32, report: &BenchmarkRun) -> Vec<
                 .to_string()
         })
         .collect()
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (mut sum, mut n) = (0.0, 0u32);
-    for v in values.filter(|v| v.is_finite()) {
-        sum += v;
-        n += 1;
-    }
-    (n > 0).then(|| sum / n as f64)
 }
 
 /// Power per host group and the engine queue of one interval's snapshots.
