@@ -177,25 +177,13 @@ fn a_restarted_coordinator_finishes_the_stage_counting_each_request_once() -> an
         8,
         "load: {type: constant, stages: [{rate: 20, duration: 4}, {rate: 20, duration: 2}]}",
     );
-    let submit_args: Vec<String> = [
-        "submit",
-        &path.display().to_string(),
-        "--coordinator",
-        &addr,
-        "--insecure",
-        "--expect-agents",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let _submit = Proc::spawn("submit", &bin("coordinator"), &submit_args, &dir)?;
-    let run = wait_for_stage(&dir, 0, Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(1200));
-    signal(coord.pid(), "KILL")?;
-    drop(coord);
-    std::thread::sleep(Duration::from_millis(300));
-    let (_coord2, _) = start_serve(&dir, "coordinator-2", &listen)?;
+    let (run, _coord2, _submit) = restart_during_stage_0(
+        &dir,
+        coord,
+        (&listen, &addr),
+        &path,
+        Duration::from_millis(1200),
+    )?;
     assert!(
         a.wait(Duration::from_secs(30))?.success(),
         "agent a finishes the resumed run"

@@ -193,7 +193,7 @@ fn too_small_a_probe_fails_the_run_with_inference_perfs_advice() -> anyhow::Resu
 #[test]
 fn a_coordinator_restarted_during_the_probe_still_generates_and_runs_the_stages(
 ) -> anyhow::Result<()> {
-    use fleetbench_e2e::chaos::{free_port, signal, start_serve, wait_for_stage};
+    use fleetbench_e2e::chaos::{free_port, restart_during_stage_0, start_serve};
     let dir = scratch("saturation_sweep_restart");
     let card = dir.join("card.yaml");
     std::fs::write(&card, CARD)?;
@@ -215,25 +215,13 @@ fn a_coordinator_restarted_during_the_probe_still_generates_and_runs_the_stages(
     let (coord, addr) = start_serve(&dir, "coordinator", &listen)?;
     let mut a = start_agent(&dir, &addr, "a", "client", &[])?;
     let mut b = start_agent(&dir, &addr, "b", "client", &[])?;
-    let submit: Vec<String> = [
-        "submit",
-        &profile.display().to_string(),
-        "--coordinator",
-        &addr,
-        "--insecure",
-        "--expect-agents",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let _submit = Proc::spawn("submit", &bin("coordinator"), &submit, &dir)?;
-    let run = wait_for_stage(&dir, 0, Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(coord.pid(), "KILL")?;
-    drop(coord);
-    std::thread::sleep(Duration::from_millis(300));
-    let (_coord2, _) = start_serve(&dir, "coordinator-2", &listen)?;
+    let (run, _coord2, _submit) = restart_during_stage_0(
+        &dir,
+        coord,
+        (&listen, &addr),
+        &profile,
+        Duration::from_millis(1500),
+    )?;
     assert!(
         a.wait(Duration::from_secs(90))?.success(),
         "agent a finishes the resumed run"

@@ -155,6 +155,39 @@ pub fn start_serve(dir: &Path, name: &str, listen: &str) -> Result<(crate::Proc,
     Ok((p, addr))
 }
 
+/// Submits `profile` for two agents to the [`start_serve`] coordinator `coord` (listening on
+/// `listen`, at `addr`), kills it with SIGKILL `after` stage 0 stored its first snapshot, and
+/// starts `coordinator-2` on the same address and state. Returns the run directory, the second
+/// coordinator and the submitter (kept alive until the caller drops them).
+pub fn restart_during_stage_0(
+    dir: &Path,
+    coord: crate::Proc,
+    (listen, addr): (&str, &str),
+    profile: &Path,
+    after: Duration,
+) -> Result<(PathBuf, crate::Proc, crate::Proc)> {
+    let submit: Vec<String> = [
+        "submit",
+        &profile.display().to_string(),
+        "--coordinator",
+        addr,
+        "--insecure",
+        "--expect-agents",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let submitter = crate::Proc::spawn("submit", &crate::bin("coordinator"), &submit, dir)?;
+    let run = wait_for_stage(dir, 0, Duration::from_secs(30))?;
+    std::thread::sleep(after);
+    signal(coord.pid(), "KILL")?;
+    drop(coord);
+    std::thread::sleep(Duration::from_millis(300));
+    let (coord2, _) = start_serve(dir, "coordinator-2", listen)?;
+    Ok((run, coord2, submitter))
+}
+
 /// Waits until stage `stage` of the (only) run under `dir/results` has stored a snapshot: the
 /// stage is under way. Returns the run directory.
 pub fn wait_for_stage(dir: &Path, stage: u32, limit: Duration) -> Result<PathBuf> {
