@@ -32,6 +32,22 @@ fn served(truth: &std::path::Path) -> anyhow::Result<Vec<(u32, u64)>> {
     Ok(out)
 }
 
+/// A sim with [`CARD`] writing its ground truth: the process, its address, the truth file.
+fn sim_of_known_capacity(
+    dir: &std::path::Path,
+) -> anyhow::Result<(Proc, String, std::path::PathBuf)> {
+    let card = dir.join("card.yaml");
+    std::fs::write(&card, CARD)?;
+    let truth = dir.join("truth.jsonl");
+    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
+    let (sim, addr) = start_sim(
+        dir,
+        "sim",
+        &["--card", &card_arg, "--ground-truth", &truth_arg],
+    )?;
+    Ok((sim, addr, truth))
+}
+
 fn round2(x: f64) -> f64 {
     format!("{x:.2}").parse().unwrap()
 }
@@ -39,15 +55,7 @@ fn round2(x: f64) -> f64 {
 #[test]
 fn the_probe_finds_the_sims_capacity_and_the_generated_stages_run() -> anyhow::Result<()> {
     let dir = scratch("saturation_sweep");
-    let card = dir.join("card.yaml");
-    std::fs::write(&card, CARD)?;
-    let truth = dir.join("truth.jsonl");
-    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
-    let (_sim, sim) = start_sim(
-        &dir,
-        "sim",
-        &["--card", &card_arg, "--ground-truth", &truth_arg],
-    )?;
+    let (_sim, sim, truth) = sim_of_known_capacity(&dir)?;
     let profile = dir.join("profile.yaml");
     std::fs::write(
         &profile,
@@ -195,15 +203,7 @@ fn a_coordinator_restarted_during_the_probe_still_generates_and_runs_the_stages(
 ) -> anyhow::Result<()> {
     use fleetbench_e2e::chaos::{free_port, restart_during_stage_0, start_serve};
     let dir = scratch("saturation_sweep_restart");
-    let card = dir.join("card.yaml");
-    std::fs::write(&card, CARD)?;
-    let truth = dir.join("truth.jsonl");
-    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
-    let (_sim, sim) = start_sim(
-        &dir,
-        "sim",
-        &["--card", &card_arg, "--ground-truth", &truth_arg],
-    )?;
+    let (_sim, sim, truth) = sim_of_known_capacity(&dir)?;
     let profile = write_profile(
         &dir,
         &sim,
