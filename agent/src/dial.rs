@@ -13,11 +13,13 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 /// The files and token the agent dials with.
 #[derive(Debug, Clone, Default)]
 pub struct DialConfig {
+    /// Plain TCP (`--insecure`): no TLS to the coordinator.
     pub insecure: bool,
     /// The CA that signed the coordinator's certificate (PEM).
     pub ca_cert: Option<PathBuf>,
     /// This agent's certificate and key (PEM), for mutual TLS.
     pub cert: Option<PathBuf>,
+    /// The key of `cert` (PEM).
     pub key: Option<PathBuf>,
     /// The name the coordinator's certificate carries (default: the address's host).
     pub server_name: Option<String>,
@@ -42,11 +44,11 @@ impl std::fmt::Debug for Dialer {
 }
 
 /// A control-plane client that sends the agent's token on every call.
-pub type Client = ControlClient<InterceptedService<Channel, AgentToken>>;
+pub(crate) type Client = ControlClient<InterceptedService<Channel, AgentToken>>;
 
 /// Adds `authorization: Bearer TOKEN` to a call.
 #[derive(Clone)]
-pub struct AgentToken(Option<MetadataValue<Ascii>>);
+pub(crate) struct AgentToken(Option<MetadataValue<Ascii>>);
 
 impl tonic::service::Interceptor for AgentToken {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
@@ -90,7 +92,7 @@ impl Dialer {
     }
 
     /// Opens a connection.
-    pub async fn connect(&self) -> Result<Client, tonic::transport::Error> {
+    pub(crate) async fn connect(&self) -> Result<Client, tonic::transport::Error> {
         let channel = self.endpoint.connect().await?;
         Ok(ControlClient::with_interceptor(
             channel,

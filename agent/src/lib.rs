@@ -8,6 +8,7 @@
 //! (accelerators, host, engine metrics). The hot path only records: no printing, no waiting on the
 //! coordinator. [`dial`] is how the link reaches the coordinator (TLS, mutual TLS, token).
 
+#![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
 mod breaker;
@@ -15,7 +16,7 @@ mod capacity;
 pub mod client;
 pub mod dial;
 pub mod link;
-pub mod media;
+mod media;
 mod preflight;
 pub mod record;
 mod replay;

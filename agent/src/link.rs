@@ -26,18 +26,24 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+/// Everything an agent process needs to join a coordinator and run its shards.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     /// `HOST:PORT` of the coordinator, for messages.
     pub coordinator: String,
     /// How to reach it (TLS, token).
     pub dialer: crate::dial::Dialer,
+    /// This agent's id in the fleet (unique per coordinator).
     pub agent_id: String,
+    /// The host group it measures (`prefill`, `decode`, `client`, ...).
     pub role: Role,
+    /// The host's name, as reports show it.
     pub host_name: String,
+    /// `--label KEY=VALUE` pairs, matched by profiles' agent selectors.
     pub labels: HashMap<String, String>,
     /// Added to this agent's wall clock (tests use it to fake a skewed host).
     pub clock_offset_ns: i64,
+    /// What this agent accepts of a shard (streams, rates, send lag).
     pub limits: AgentLimits,
     /// Exit after the first run ends.
     pub once: bool,
@@ -45,6 +51,7 @@ pub struct AgentConfig {
     pub reconnect_timeout: Duration,
     /// A running stage stops sending load after the coordinator has been unreachable this long.
     pub orphan_timeout: Duration,
+    /// The host's samplers, shared with the stages that run.
     pub telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
     /// The roots HTTPS endpoints are checked against (`--endpoint-ca`, else Mozilla's).
     pub endpoint_trust: crate::client::EndpointTrust,

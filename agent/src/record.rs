@@ -15,13 +15,17 @@ use std::time::Instant;
 /// What one interval recorded.
 #[derive(Debug, Default)]
 pub struct Interval {
+    /// The interval's histograms and counters.
     pub measurements: Measurements,
+    /// The telemetry sampled during the interval.
     pub samples: Vec<wire::TelemetrySample>,
+    /// Per-request records (when the profile asks for them), bounded per interval.
     pub requests: Vec<wire::RequestRecord>,
     /// Per failure class, the first error body of the interval.
     pub error_bodies: std::collections::HashMap<String, String>,
 }
 
+/// Turns finished requests into per-interval measurements; shared by a stage's request tasks.
 #[derive(Debug)]
 pub struct Recorder {
     inner: Mutex<Inner>,
@@ -92,7 +96,7 @@ impl Recorder {
     }
 
     /// Counts the ok requests that meet `slo` (`Counters::good`).
-    pub fn with_goodput(mut self, slo: Option<GoodputSlo>) -> Self {
+    pub(crate) fn with_goodput(mut self, slo: Option<GoodputSlo>) -> Self {
         self.goodput = slo;
         self
     }
@@ -104,13 +108,13 @@ impl Recorder {
     }
 
     /// The circuit breaker trip that stopped the shard, if one tripped.
-    pub fn breaker_trip(&self) -> Option<fleetbench_proto::v1::BreakerTrip> {
+    pub(crate) fn breaker_trip(&self) -> Option<fleetbench_proto::v1::BreakerTrip> {
         self.breakers.as_ref().and_then(BreakerWatch::tripped)
     }
 
     /// Also keep one record per request (`requests.jsonl`); `start_unix_ns` is the stage start
     /// in the agent's clock, to turn monotonic instants into Unix times.
-    pub fn keeping_requests(mut self, start_unix_ns: i64) -> Self {
+    pub(crate) fn keeping_requests(mut self, start_unix_ns: i64) -> Self {
         self.keep_requests_from = Some(start_unix_ns);
         self
     }
@@ -143,6 +147,7 @@ impl Recorder {
         }
     }
 
+    /// Adds one finished request to the interval it ended in (and feeds the circuit breakers).
     pub fn record(&self, r: &RequestRecord) {
         if let Some(b) = &self.breakers {
             b.feed(r);
@@ -237,7 +242,7 @@ impl Recorder {
     }
 
     /// Requests abandoned at the end of the grace period.
-    pub fn record_incomplete(&self, n: u64) {
+    pub(crate) fn record_incomplete(&self, n: u64) {
         if let Ok(mut g) = self.inner.lock() {
             g.current.counters.requests += n;
             g.current.counters.incomplete += n;
@@ -251,7 +256,7 @@ impl Recorder {
 
     /// Requests of sessions the stage's timeout cancelled: per session, the round it was
     /// sending or would have sent next (failure class `session_timeout`).
-    pub fn record_session_timeout(&self, n: u64) {
+    pub(crate) fn record_session_timeout(&self, n: u64) {
         if let Ok(mut g) = self.inner.lock() {
             g.current.counters.requests += n;
             *g.current
@@ -265,7 +270,7 @@ impl Recorder {
     /// An open-loop request not sent because it was already more than the agent's
     /// `--max-send-lag` late: counted as a failure of class `client_late` when its intended
     /// time is in the window.
-    pub fn record_client_late(&self, intended: Instant) {
+    pub(crate) fn record_client_late(&self, intended: Instant) {
         let intended_s = intended.saturating_duration_since(self.start).as_secs_f64();
         let in_window = self.window.contains(intended_s);
         if let Ok(mut g) = self.inner.lock() {
@@ -281,7 +286,7 @@ impl Recorder {
 
     /// Requests the in-flight cap held back (sent late).
     /// Adds what the stage's connection pool did (once, at the stage's end).
-    pub fn record_connections(&self, c: crate::client::ConnStats) {
+    pub(crate) fn record_connections(&self, c: crate::client::ConnStats) {
         if let Ok(mut g) = self.inner.lock() {
             let k = &mut g.current.counters;
             k.conn_opened += c.opened;
@@ -292,13 +297,13 @@ impl Recorder {
         }
     }
 
-    pub fn record_held_back(&self) {
+    pub(crate) fn record_held_back(&self) {
         if let Ok(mut g) = self.inner.lock() {
             g.current.counters.held_back += 1;
         }
     }
 
-    pub fn push_sample(&self, s: fleetbench_proto::v1::TelemetrySample) {
+    pub(crate) fn push_sample(&self, s: fleetbench_proto::v1::TelemetrySample) {
         if let Ok(mut g) = self.inner.lock() {
             g.samples.push(s);
         }
@@ -318,7 +323,7 @@ impl Recorder {
         }
     }
 
-    pub fn last_end(&self) -> Option<Instant> {
+    pub(crate) fn last_end(&self) -> Option<Instant> {
         self.inner.lock().ok().and_then(|g| g.last_end)
     }
 }

@@ -1,7 +1,7 @@
 //! One request: its data (derived from the stage seed and its global index, so every agent would
 //! build the same request j), its body, and what happened to it.
 
-use crate::media::MediaSent;
+pub use crate::media::MediaSent;
 use bytes::Bytes;
 use fleetbench_model::settings::ApiType;
 use fleetbench_model::spec::ShardSpec;
@@ -11,11 +11,15 @@ use std::time::Instant;
 /// What to send for one request.
 #[derive(Debug, Clone)]
 pub struct RequestData {
+    /// The request's index in the stage (over all agents).
     pub index: u64,
     /// `<stage>-<index>`, sent as `x-request-id` (the sim's ground truth keys on it).
     pub id: String,
+    /// Prompt tokens as built (the server's usage is what gets recorded).
     pub input_tokens: u32,
+    /// `max_tokens` sent.
     pub max_tokens: u32,
+    /// The JSON body, encoded once before the stage starts.
     pub body: Bytes,
     /// Headers of this request alone (`api.session_id_header_key` with its session's id).
     pub headers: Vec<(String, String)>,
@@ -118,15 +122,25 @@ fn session_id(spec: &ShardSpec, index: u64) -> Option<String> {
 /// A request's failure class (`docs/metrics.md`, "A request's outcome").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
+    /// The server answered with this non-2xx status.
     Http(u16),
+    /// No connection (refused, reset, TLS failed) before any response byte.
     Connect,
+    /// No response headers within `timeout_headers`.
     TimeoutHeaders,
+    /// A streamed response was silent longer than `timeout_idle`.
     TimeoutIdle,
+    /// The request took longer than `timeout_total`.
     TimeoutTotal,
+    /// The stream (or body) carried an error object.
     StreamError,
+    /// An unparseable chunk or body.
     Malformed,
+    /// The body ended, or its connection broke, before `[DONE]`.
     Truncated,
+    /// Fewer output tokens than `max_tokens` while `ignore_eos` was asked.
     ShortOutput,
+    /// Still in flight when the stage's grace period ended: abandoned.
     Incomplete,
     /// Not sent: due more than the agent's `--max-send-lag` ago (the agent had stalled).
     ClientLate,
@@ -137,7 +151,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn class(&self) -> String {
+    pub(crate) fn class(&self) -> String {
         match self {
             Failure::Http(s) => format!("http_{s}"),
             Failure::Connect => "connect".into(),
@@ -172,18 +186,26 @@ pub enum TokenSource {
 pub struct RequestRecord {
     /// The request's `x-request-id`.
     pub id: String,
+    /// When it was due (latency counts from here).
     pub t_intended: Instant,
+    /// When its bytes were handed to the connection.
     pub t_sent: Instant,
+    /// When the first text-carrying chunk arrived.
     pub t_first: Option<Instant>,
+    /// When the response ended (or the request failed).
     pub t_end: Instant,
     /// Gaps between consecutive text-carrying chunks, µs.
     pub itl_us: Vec<u64>,
+    /// Prompt tokens (see `token_source`).
     pub in_tokens: u64,
+    /// Output tokens (see `token_source`).
     pub out_tokens: u64,
+    /// Where the token counts came from.
     pub token_source: TokenSource,
     /// `usage.prompt_tokens_details.cached_tokens`: prompt tokens the server took from its
     /// prefix cache, when it said.
     pub cached_tokens: Option<u64>,
+    /// Success, or the failure class.
     pub outcome: Result<(), Failure>,
     /// The response's HTTP status code; 0 when no response arrived.
     pub http_status: u16,
@@ -202,14 +224,14 @@ pub struct RequestRecord {
 }
 
 /// Bytes of generated text a request keeps when it captures its output.
-pub const MAX_CAPTURED_TEXT: usize = 4 << 20;
+pub(crate) const MAX_CAPTURED_TEXT: usize = 4 << 20;
 
 /// Bytes of an error body that travel to the coordinator (per failure class, the first one).
-pub const ERROR_BODY_KEEP: usize = 512;
+pub(crate) const ERROR_BODY_KEEP: usize = 512;
 
 /// The first [`ERROR_BODY_KEEP`] bytes of an error body as text: cut at a character boundary,
 /// invalid UTF-8 replaced.
-pub fn error_excerpt(body: &[u8]) -> String {
+pub(crate) fn error_excerpt(body: &[u8]) -> String {
     let head = &body[..body.len().min(ERROR_BODY_KEEP)];
     match std::str::from_utf8(head) {
         Ok(s) => s.to_string(),

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 pub struct Due {
     /// The arrival's index: the request's, or the session's when arrivals start sessions.
     pub arrival: u64,
+    /// What to send.
     pub data: RequestData,
+    /// When it is due (its intended start).
     pub intended: Instant,
 }
 

@@ -31,7 +31,7 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 /// What a stage sends towards the coordinator.
 #[derive(Debug)]
-pub enum Outbound {
+pub(crate) enum Outbound {
     Snapshot(wire::Snapshot),
     Done(wire::ShardDone),
     Failed(wire::ShardFailed),
@@ -56,20 +56,20 @@ const STOP_DRAIN: Duration = Duration::from_secs(1);
 /// no new request starts, what is in flight gets [`STOP_DRAIN`], and the last snapshot and
 /// `ShardDone` are still sent.
 #[derive(Debug, Clone)]
-pub struct StopSignal(tokio::sync::watch::Receiver<bool>);
+pub(crate) struct StopSignal(tokio::sync::watch::Receiver<bool>);
 
 impl StopSignal {
-    pub fn new() -> (tokio::sync::watch::Sender<bool>, StopSignal) {
+    pub(crate) fn new() -> (tokio::sync::watch::Sender<bool>, StopSignal) {
         let (tx, rx) = tokio::sync::watch::channel(false);
         (tx, StopSignal(rx))
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         *self.0.borrow()
     }
 
     /// Returns once the stop is set (never, if its sender is gone unset).
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let mut rx = self.0.clone();
         if rx.wait_for(|s| *s).await.is_err() {
             std::future::pending::<()>().await;
@@ -77,7 +77,7 @@ impl StopSignal {
     }
 }
 
-pub struct StageContext {
+pub(crate) struct StageContext {
     pub spec: ShardSpec,
     pub start: Instant,
     pub client: Arc<EndpointClient>,
@@ -93,7 +93,7 @@ pub struct StageContext {
 }
 
 /// Runs the stage to its end and sends its snapshots and `ShardDone`.
-pub async fn run_stage(mut ctx: StageContext) {
+pub(crate) async fn run_stage(mut ctx: StageContext) {
     let (breakers, forward_stop) = arm_breakers(&mut ctx).unzip();
     let recorder = Arc::new(new_recorder(&ctx, breakers));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

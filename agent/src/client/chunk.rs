@@ -8,10 +8,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+/// One streamed chunk's JSON, borrowed from its bytes: what the client reads of it.
 #[derive(Debug, Deserialize)]
 pub struct Chunk<'a> {
     #[serde(borrow, default)]
     choices: Choices<'a>,
+    /// The `usage` object, when the chunk carries one (the last chunk, or every chunk with
+    /// `continuous_usage_stats`).
     #[serde(default)]
     pub usage: Option<Usage>,
     #[serde(default)]
@@ -82,10 +85,13 @@ struct Delta<'a> {
     reasoning_content: Option<Text<'a>>,
 }
 
+/// A response's `usage`: the server's token counts.
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
+    /// `usage.prompt_tokens`.
     #[serde(default)]
     pub prompt_tokens: Option<u64>,
+    /// `usage.completion_tokens`.
     #[serde(default)]
     pub completion_tokens: Option<u64>,
     /// `prompt_tokens_details.cached_tokens`, flattened.
@@ -108,6 +114,7 @@ fn cached_tokens<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
 }
 
 impl<'a> Chunk<'a> {
+    /// Parses one event's `data` (a JSON object).
     pub fn parse(bytes: &'a [u8]) -> Result<Chunk<'a>, serde_json::Error> {
         // One UTF-8 check of the whole chunk, then the `str` reader: `from_slice` validates every
         // key and string separately (an eighth of the agent's instructions per chunk). Invalid
@@ -131,7 +138,7 @@ impl<'a> Chunk<'a> {
 
     /// The generated text of a non-streamed response, or of one streamed chunk (`text`,
     /// `delta.content`, `message.content`; not the reasoning).
-    pub fn full_text(&self) -> String {
+    pub(crate) fn full_text(&self) -> String {
         let mut out = String::new();
         for c in self.choices.iter() {
             if let Some(t) = &c.text {
@@ -149,6 +156,7 @@ impl<'a> Chunk<'a> {
         out
     }
 
+    /// Whether the chunk is an error event (`{"error": ...}` in the stream).
     pub fn is_error(&self) -> bool {
         self.error.is_some()
     }

@@ -2,14 +2,17 @@
 //! timestamps every text-carrying chunk as it arrives and classifies the outcome.
 
 mod chunk;
+mod get;
 mod pool;
 mod scan;
 mod session;
 mod sse;
 mod tls;
 
-pub use chunk::{Chunk, Usage};
-pub use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints, Sender, Target};
+pub use chunk::Chunk;
+pub use chunk::Usage;
+pub use get::GetError;
+pub(crate) use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints, Target};
 pub use scan::Facts;
 pub use sse::{Oversized, SseParser};
 pub use tls::{EndpointTrust, TrustError};
@@ -27,25 +30,28 @@ use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
 
 /// No byte for this long from a streaming response: `timeout_idle`.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// No response headers this long after a streamed request's send: `timeout_headers`. Streaming
 /// servers send their headers when the request is admitted (vLLM, SGLang) or with the first
 /// token (llama.cpp), so this also bounds the queueing a request may see. (A non-streamed
 /// response's headers come with the whole answer: only the total timeout applies.)
-pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The most of an error body that is read (the rest is discarded with the connection).
-pub const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The largest non-streamed response body accepted (`oversized_event` beyond).
-pub const MAX_BODY: usize = 16 << 20;
+pub(crate) const MAX_BODY: usize = 16 << 20;
 
 /// The client's timeouts: response headers, silence between chunks, and the whole request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// Longest wait for the response headers after the send (`timeout_headers`).
     pub first_byte: Duration,
+    /// Longest silence between two chunks of a stream (`timeout_idle`).
     pub idle: Duration,
+    /// Longest a whole request may take (`timeout_total`).
     pub total: Duration,
 }
 
@@ -95,17 +101,29 @@ pub(crate) async fn read_capped(
     }
 }
 
+/// Why a client for an endpoint cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
+    /// The base URL is not `http(s)://HOST[:PORT][/PATH]`.
     #[error("base_url {0:?} is not http(s)://HOST[:PORT][/PATH]")]
     BadUrl(String),
+    /// An HTTPS base URL whose host cannot be a certificate's name (`url`, `host`).
     #[error("base_url {url:?}: {host:?} is not a name a TLS certificate can carry")]
-    BadServerName { url: String, host: String },
+    BadServerName {
+        /// The base URL.
+        url: String,
+        /// Its host.
+        host: String,
+    },
+    /// The client certificate or the CA file cannot be used.
     #[error(transparent)]
     ClientCert(#[from] TrustError),
+    /// The host name does not resolve.
     #[error("cannot resolve {host}: {source}")]
     Resolve {
+        /// `HOST:PORT` that was looked up.
         host: String,
+        /// The resolver's error.
         #[source]
         source: std::io::Error,
     },
@@ -258,45 +276,26 @@ impl EndpointClient {
 
     /// Opens (or finds) a connection and keeps it for the next request: the preflight's check
     /// that names a refused connection or a failed TLS handshake.
-    pub async fn check_connection(&self) -> Result<(), ConnectError> {
+    pub(crate) async fn check_connection(&self) -> Result<(), ConnectError> {
         let conn = self.pool.checkout().await?;
         self.pool.give_back(conn, ReuseHints::default());
         Ok(())
     }
 
     /// The connection pool (limits, idle sweeping, counts).
-    pub fn pool(&self) -> &ConnPool {
+    pub(crate) fn pool(&self) -> &ConnPool {
         &self.pool
     }
 
     /// The server's `/v1/models`: the model ids and the first entry's `owned_by`.
-    pub async fn models(&self) -> Option<(Vec<String>, String)> {
-        let mut conn = self.pool.checkout().await.ok()?;
-        let full = if conn.sender.is_h2() {
-            &self.absolute
-        } else {
-            &self.path
-        };
-        let base = full.to_string();
-        let prefix = base
-            .trim_end_matches("/chat/completions")
-            .trim_end_matches("/completions");
-        let mut builder = Request::get(format!("{prefix}/models"));
-        if !conn.sender.is_h2() {
-            builder = builder.header(header::HOST, self.host.clone());
-        }
-        let req = builder.body(Full::new(Bytes::new())).ok()?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), conn.sender.send_request(req))
-            .await
-            .ok()?
+    pub(crate) async fn models(&self) -> Option<(Vec<String>, String)> {
+        let (status, body) = (self
+            .get("/v1/models", MAX_BODY, Duration::from_secs(10))
+            .await)
             .ok()?;
-        let hints = ReuseHints::from_headers(resp.headers());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let (body, end) = read_capped(&mut resp.into_body(), MAX_BODY, deadline).await;
-        if end != BodyEnd::Complete {
+        if !status.is_success() {
             return None;
         }
-        self.pool.give_back(conn, hints);
         let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
         let data = v.get("data")?.as_array()?;
         let ids = data

@@ -29,18 +29,18 @@ type H2Sender = http2::SendRequest<Full<Bytes>>;
 
 /// A connection's request side: HTTP/1.1 (one request at a time) or HTTP/2 (shared).
 #[derive(Debug)]
-pub enum Sender {
+pub(crate) enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(H2Sender),
 }
 
 impl Sender {
     /// Whether requests on it need the absolute URI (HTTP/2's `:scheme` and `:authority`).
-    pub fn is_h2(&self) -> bool {
+    pub(crate) fn is_h2(&self) -> bool {
         matches!(self, Sender::H2(_))
     }
 
-    pub async fn send_request(
+    pub(crate) async fn send_request(
         &mut self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, hyper::Error> {
@@ -68,7 +68,7 @@ impl Sender {
 /// Where a pool connects and how: the address, TLS (for `https://`) and the HTTP version the
 /// profile allows (`api.http_version`).
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub addr: SocketAddr,
     pub tls: Option<TlsTarget>,
     pub version: HttpVersion,
@@ -95,7 +95,7 @@ const KEEP_ALIVE_MARGIN: Duration = Duration::from_millis(500);
 
 /// One connection and what the server said about its reuse.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     pub sender: Sender,
     /// Whether this checkout reuses a connection that served an earlier request.
     pub reused: bool,
@@ -108,7 +108,7 @@ pub struct Conn {
 
 /// What a pool did during one stage; it reaches the report's metadata.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ConnStats {
+pub(crate) struct ConnStats {
     /// Connections opened (pre-warmed, on demand and for retries).
     pub opened: u64,
     /// Requests sent on a connection that had served an earlier one.
@@ -134,7 +134,7 @@ struct Counters {
 }
 
 #[derive(Debug)]
-pub struct ConnPool {
+pub(crate) struct ConnPool {
     target: Target,
     idle: Mutex<Vec<Conn>>,
     /// The HTTP/2 connection every request shares, once one is open.
@@ -151,7 +151,7 @@ pub struct ConnPool {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     #[error("connect to {addr}: {source}")]
     Tcp {
         addr: SocketAddr,
@@ -174,14 +174,14 @@ pub enum ConnectError {
 
 /// `Connection: close` or the `Keep-Alive` parameters of a response.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReuseHints {
+pub(crate) struct ReuseHints {
     pub close: bool,
     pub max: Option<u64>,
     pub timeout: Option<Duration>,
 }
 
 impl ReuseHints {
-    pub fn from_headers(h: &HeaderMap) -> ReuseHints {
+    pub(crate) fn from_headers(h: &HeaderMap) -> ReuseHints {
         let mut hints = ReuseHints::default();
         for v in h.get_all(http::header::CONNECTION) {
             if let Ok(s) = v.to_str() {
@@ -214,7 +214,7 @@ impl ReuseHints {
 }
 
 impl ConnPool {
-    pub fn new(target: Target) -> Self {
+    pub(crate) fn new(target: Target) -> Self {
         ConnPool {
             target,
             idle: Mutex::new(Vec::new()),
@@ -228,13 +228,13 @@ impl ConnPool {
     }
 
     /// Keeps at most `n` idle connections (the most the stage has in flight at once).
-    pub fn set_max_idle(&self, n: usize) {
+    pub(crate) fn set_max_idle(&self, n: usize) {
         self.max_idle.store(n.max(1), Ordering::Relaxed);
     }
 
     /// Opens connections (until `deadline`) so that `n` are idle, and keeps them; only one
     /// when the endpoint speaks HTTP/2 (its streams carry the stage's requests).
-    pub async fn prewarm(&self, n: usize, deadline: std::time::Instant) {
+    pub(crate) async fn prewarm(&self, n: usize, deadline: std::time::Instant) {
         let mut have = self.idle.lock().map(|v| v.len()).unwrap_or(0);
         if have >= n || self.shared_h2().is_some() {
             return;
@@ -323,7 +323,7 @@ impl ConnPool {
     }
 
     /// An idle connection that is still usable, or a new one.
-    pub async fn checkout(&self) -> Result<Conn, ConnectError> {
+    pub(crate) async fn checkout(&self) -> Result<Conn, ConnectError> {
         if let Some(c) = self.reuse_h2() {
             return Ok(c);
         }
@@ -356,7 +356,7 @@ impl ConnPool {
     }
 
     /// A new connection, never an idle one (the retry after a reused connection failed).
-    pub async fn fresh(&self) -> Result<Conn, ConnectError> {
+    pub(crate) async fn fresh(&self) -> Result<Conn, ConnectError> {
         let sender = self.connect().await?;
         match &sender {
             Sender::H2(s) => self.share(s.clone()),
@@ -399,13 +399,13 @@ impl ConnPool {
     }
 
     /// Counts a retry on a fresh connection.
-    pub fn count_retry(&self) {
+    pub(crate) fn count_retry(&self) {
         self.counters.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Returns a connection whose last response was read completely, with what that response's
     /// headers said about reuse. A connection the server is closing is dropped.
-    pub fn give_back(&self, mut c: Conn, hints: ReuseHints) {
+    pub(crate) fn give_back(&self, mut c: Conn, hints: ReuseHints) {
         if c.sender.is_h2() {
             // Shared: the stream ended, the connection stays open for the next one.
             return;
@@ -444,7 +444,7 @@ impl ConnPool {
     }
 
     /// Closes every idle connection that is past its idle limit (or already closed).
-    pub fn sweep(&self) {
+    pub(crate) fn sweep(&self) {
         let now = Instant::now();
         let Ok(mut idle) = self.idle.lock() else {
             return;
@@ -469,7 +469,7 @@ impl ConnPool {
     }
 
     /// Closes every idle connection (the stage ended).
-    pub fn close_idle(&self) {
+    pub(crate) fn close_idle(&self) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
         }
@@ -478,12 +478,7 @@ impl ConnPool {
         }
     }
 
-    /// How long the pool's idle connections may stay, at most.
-    pub fn idle_limit(&self) -> Duration {
-        self.idle_limit
-    }
-
-    pub fn stats(&self) -> ConnStats {
+    pub(crate) fn stats(&self) -> ConnStats {
         let c = &self.counters;
         ConnStats {
             opened: c.opened.load(Ordering::Relaxed),

@@ -17,7 +17,9 @@ pub(crate) const MAX_DEPTH: usize = 32;
 pub struct Facts {
     /// `choices[].text`, `delta.content` or `delta.reasoning_content` non-empty.
     pub text: bool,
+    /// The chunk's `usage`, when it has one.
     pub usage: Option<Usage>,
+    /// The chunk is an error event.
     pub error: bool,
 }
 

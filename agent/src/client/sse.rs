@@ -18,6 +18,7 @@ pub(crate) const MAX_EVENT: usize = 1 << 20;
 #[error("SSE line or event over {} bytes", MAX_LINE.max(MAX_EVENT))]
 pub struct Oversized;
 
+/// Splits a byte stream into server-sent events' `data`, across reads, with bounded buffers.
 #[derive(Debug, Default)]
 pub struct SseParser {
     /// A line not yet ended by the bytes fed so far.
@@ -32,6 +33,7 @@ pub struct SseParser {
 }
 
 impl SseParser {
+    /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
@@ -93,18 +95,13 @@ impl SseParser {
 
     /// The stream ended. An event whose closing blank line never came is still delivered if its
     /// last line was complete (servers that end with `data: [DONE]\n` are common).
-    pub fn finish(&mut self, mut on_event: impl FnMut(&[u8])) {
+    pub(crate) fn finish(&mut self, mut on_event: impl FnMut(&[u8])) {
         if self.partial.is_empty() && self.has_data && !self.oversized {
             on_event(&self.data);
         }
         self.partial.clear();
         self.data.clear();
         self.has_data = false;
-    }
-
-    /// Whether bytes of an unfinished line or event are pending.
-    pub fn has_pending(&self) -> bool {
-        !self.partial.is_empty() || self.has_data
     }
 
     fn end_line(&mut self, tail: &[u8], on_event: &mut impl FnMut(&[u8])) {

@@ -20,13 +20,23 @@ use tokio_rustls::TlsConnector;
 /// A CA file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
+    /// The `--endpoint-ca` file at `path` cannot be read or holds no certificate (`message` says
+    /// which).
     #[error("--endpoint-ca {path}: {message}")]
-    CaFile { path: String, message: String },
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The profile's `server.cert_path`/`key_path` on this agent's host.
     #[error("server.{key} {path} (client certificate, read on this agent's host): {message}")]
     ClientCert {
+        /// `cert_path` or `key_path`.
         key: &'static str,
+        /// The file named there.
         path: String,
+        /// What is wrong with it.
         message: String,
     },
 }
@@ -135,7 +145,7 @@ fn read_identity(
 
 /// How a pool reaches an HTTPS endpoint: the connector and the name its certificate must carry.
 #[derive(Clone)]
-pub struct TlsTarget {
+pub(crate) struct TlsTarget {
     pub(crate) connector: TlsConnector,
     pub(crate) name: ServerName<'static>,
 }

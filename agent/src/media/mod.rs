@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The most bytes of encoded (base64) media the agent keeps.
-pub const CACHE_BYTES: usize = 256 << 20;
+pub(crate) const CACHE_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
@@ -81,7 +81,7 @@ fn encoded(key: Key) -> Encoded {
 
 /// One image or video a request sent, as inference-perf's payload statistics count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Picture {
+pub(crate) struct Picture {
     /// Width × height of an image; of a video, summed over its frames (llm-d report 0.2.1's
     /// `pixels`; inference-perf counts one frame's).
     pub pixels: u64,
@@ -95,7 +95,7 @@ pub struct Picture {
 
 /// One audio clip a request sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clip {
+pub(crate) struct Clip {
     /// Its duration, ms.
     pub millis: u32,
     /// The WAV file's bytes before base64.
@@ -106,11 +106,11 @@ pub struct Clip {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaSent {
     /// Its images.
-    pub images: Vec<Picture>,
+    pub(crate) images: Vec<Picture>,
     /// Its videos.
-    pub videos: Vec<Picture>,
+    pub(crate) videos: Vec<Picture>,
     /// Its audio clips.
-    pub audios: Vec<Clip>,
+    pub(crate) audios: Vec<Clip>,
 }
 
 fn picture(r: Resolution, frames: u32, bytes: u64) -> Picture {
@@ -165,7 +165,7 @@ fn parts_of(item: &MediaItem, out: &mut Vec<Value>, sent: &mut MediaSent) {
 
 /// The user message's content: the prompt's words as text parts with the media woven in, and
 /// the media it sent.
-pub fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, MediaSent) {
+pub(crate) fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, MediaSent) {
     let words: Vec<&str> = prompt.split(' ').filter(|w| !w.is_empty()).collect();
     let mut out = Vec::with_capacity(media.len() * 2 + 1);
     let mut sent = MediaSent::default();

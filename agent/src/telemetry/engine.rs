@@ -139,7 +139,7 @@ static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new())
 /// Series of one name are summed over their labels (several models or ranks on one server).
 /// The engine family is detected from the names present; an endpoint with none of the known
 /// names gets `family` empty, the names it exports in `unknown_names`, and one warning.
-pub fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
+pub(crate) fn map_metrics(url: &str, text: &str) -> wire::EngineSample {
     let scrape = exposition::parse(text);
     let value = |names: &[&str]| value_of(&scrape, names);
     let histogram = |name: &str| histogram_of(&scrape, name);
@@ -339,7 +339,7 @@ fn pd_figures(
 }
 
 /// GET `url` (http://HOST:PORT/PATH) and return the body, within `timeout`.
-pub async fn fetch(url: &str, timeout: Duration) -> Option<String> {
+pub(crate) async fn fetch(url: &str, timeout: Duration) -> Option<String> {
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),

@@ -6,31 +6,19 @@ use fleetbench_proto::v1 as wire;
 use std::time::Instant;
 
 /// A source of accelerator inventory and samples.
-pub trait GpuBackend: Send {
+pub(crate) trait GpuBackend: Send {
     fn inventory(&self) -> Vec<wire::Accelerator>;
     fn sample(&mut self) -> Vec<wire::DeviceSample>;
-}
-
-/// Which devices to sample: `--gpus 0,1`, else `CUDA_VISIBLE_DEVICES` when it lists indices,
-/// else all.
-pub fn selected(count: u32, flag: Option<&[u32]>) -> Vec<u32> {
-    if let Some(list) = flag {
-        return list.iter().copied().filter(|&i| i < count).collect();
-    }
-    if let Ok(v) = std::env::var("CUDA_VISIBLE_DEVICES") {
-        let parsed: Result<Vec<u32>, _> = v.split(',').map(|s| s.trim().parse::<u32>()).collect();
-        if let Ok(list) = parsed {
-            return list.into_iter().filter(|&i| i < count).collect();
-        }
-    }
-    (0..count).collect()
 }
 
 /// One scripted device: `MODEL:MEMORY_GB:POWER_W` (the `--fake-gpu` flag).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeGpu {
+    /// The model name reported.
     pub model: String,
+    /// Its memory, GB.
     pub memory_gb: f64,
+    /// Its power draw, W.
     pub power_w: f64,
 }
 
@@ -54,13 +42,13 @@ impl std::str::FromStr for FakeGpu {
 }
 
 /// Scripted devices: constant power, 60% of memory used, 50% busy; energy integrates the power.
-pub struct FakeBackend {
+pub(crate) struct FakeBackend {
     devices: Vec<FakeGpu>,
     started: Instant,
 }
 
 impl FakeBackend {
-    pub fn new(devices: Vec<FakeGpu>) -> Self {
+    pub(crate) fn new(devices: Vec<FakeGpu>) -> Self {
         FakeBackend {
             devices,
             started: Instant::now(),

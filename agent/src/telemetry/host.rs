@@ -9,7 +9,7 @@ use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// Reads the host between samples. Where `sysinfo` cannot start (an unsupported system), every
 /// figure is NaN rather than invented.
-pub struct HostReader {
+pub(crate) struct HostReader {
     sys: Option<System>,
     networks: Option<Networks>,
     pid: Option<Pid>,
@@ -51,7 +51,7 @@ fn net_delta(networks: &mut Networks) -> (u64, u64) {
 }
 
 impl HostReader {
-    pub fn sample(&mut self) -> wire::HostSample {
+    pub(crate) fn sample(&mut self) -> wire::HostSample {
         let now = Instant::now();
         let dt = self.last.map(|l| now.duration_since(l).as_secs_f64());
         let mut s = wire::HostSample {

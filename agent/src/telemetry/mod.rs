@@ -3,10 +3,10 @@
 //! metrics ([`engine`]). Samples ride in the interval snapshots; the coordinator cuts the stage
 //! window and computes statistics per host group.
 
-pub mod engine;
+pub(crate) mod engine;
 mod exposition;
 pub mod gpu;
-pub mod host;
+pub(crate) mod host;
 mod nvml;
 pub mod summary;
 
@@ -15,6 +15,7 @@ use gpu::{FakeBackend, FakeGpu, GpuBackend};
 use nvml::NvmlBackend;
 use std::time::Duration;
 
+/// Whether the agent samples accelerators through NVML (`--nvml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NvmlMode {
     /// Use NVML when the driver is there; say once when it is not.
@@ -25,10 +26,14 @@ pub enum NvmlMode {
     Off,
 }
 
+/// What and how often the agent samples.
 #[derive(Debug, Clone)]
 pub struct TelemetryConfig {
+    /// Between two samples.
     pub interval: Duration,
+    /// NVML use (`--nvml`).
     pub nvml: NvmlMode,
+    /// Device indices to sample (`--gpus`), else `CUDA_VISIBLE_DEVICES` or all.
     pub gpus: Option<Vec<u32>>,
     /// Scripted devices instead of NVML (tests, demos without a GPU).
     pub fake_gpus: Vec<FakeGpu>,
@@ -36,12 +41,14 @@ pub struct TelemetryConfig {
     pub engine_urls: Vec<String>,
 }
 
+/// The host's samplers: accelerators, the host and this process, the engines' `/metrics`.
 pub struct Telemetry {
     gpu: Option<Box<dyn GpuBackend>>,
     /// Why no accelerators are sampled (`--nvml off`, no driver, no NVML support built in).
     no_accelerators: Option<String>,
     host: host::HostReader,
     engine_urls: Vec<String>,
+    /// Between two samples.
     pub interval: Duration,
 }
 
@@ -55,11 +62,13 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
+/// `--nvml on` on a host where NVML cannot be used (the reason inside).
 #[derive(Debug, thiserror::Error)]
 #[error("NVML is required (--nvml on) but cannot be used: {0}")]
 pub struct NvmlUnavailable(String);
 
 impl Telemetry {
+    /// Opens the samplers `cfg` names; fails only when `--nvml on` cannot be met.
     pub fn open(cfg: &TelemetryConfig) -> Result<Self, NvmlUnavailable> {
         let gpu: Result<Box<dyn GpuBackend>, String> = if !cfg.fake_gpus.is_empty() {
             Ok(Box::new(FakeBackend::new(cfg.fake_gpus.clone())))
@@ -89,13 +98,9 @@ impl Telemetry {
         })
     }
 
+    /// The accelerators sampled (model, memory), for the agent's registration.
     pub fn inventory(&self) -> Vec<wire::Accelerator> {
         self.gpu.as_ref().map(|g| g.inventory()).unwrap_or_default()
-    }
-
-    /// Whether this agent samples accelerators (NVML or scripted ones).
-    pub fn has_accelerators(&self) -> bool {
-        self.gpu.is_some()
     }
 
     /// Why this agent samples no accelerators (`None` when it does).

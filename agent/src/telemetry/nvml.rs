@@ -12,7 +12,7 @@ pub(crate) use imp::NvmlBackend;
 
 #[cfg(feature = "nvml")]
 mod imp {
-    use crate::telemetry::gpu::{selected, GpuBackend};
+    use crate::telemetry::gpu::GpuBackend;
     use fleetbench_proto::v1 as wire;
 
     /// The devices NVML sees (those [`selected`]).
@@ -29,6 +29,22 @@ mod imp {
             let devices = selected(count, gpus);
             Ok(NvmlBackend { nvml, devices })
         }
+    }
+
+    /// Which devices to sample: `--gpus 0,1`, else `CUDA_VISIBLE_DEVICES` when it lists indices,
+    /// else all.
+    fn selected(count: u32, flag: Option<&[u32]>) -> Vec<u32> {
+        if let Some(list) = flag {
+            return list.iter().copied().filter(|&i| i < count).collect();
+        }
+        if let Ok(v) = std::env::var("CUDA_VISIBLE_DEVICES") {
+            let parsed: Result<Vec<u32>, _> =
+                v.split(',').map(|s| s.trim().parse::<u32>()).collect();
+            if let Ok(list) = parsed {
+                return list.into_iter().filter(|&i| i < count).collect();
+            }
+        }
+        (0..count).collect()
     }
 
     impl GpuBackend for NvmlBackend {

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use fleetbench_agent::client::{EndpointClient, EndpointTrust, Timeouts};
 use fleetbench_model::settings::{ApiType, HttpVersion};
 use fleetbench_model::spec::EndpointSpec;
-use http_body_util::{BodyExt, Full, Limited};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -144,13 +143,6 @@ const REQUEST_LIMIT: Duration = Duration::from_secs(5);
 async fn get(base_url: &str, path: &str, trust: &EndpointTrust) -> Result<Bytes, String> {
     let base = base_url.trim_end_matches('/');
     let url = format!("{base}{path}");
-    let (authority, prefix) = base
-        .split_once("://")
-        .map(|(_, rest)| match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        })
-        .ok_or_else(|| format!("{base_url}: not an http:// or https:// URL"))?;
     let spec = EndpointSpec {
         base_url: base.to_string(),
         model: String::new(),
@@ -173,30 +165,8 @@ async fn get(base_url: &str, path: &str, trust: &EndpointTrust) -> Result<Bytes,
         let client = EndpointClient::new(&spec, Timeouts::with_total(REQUEST_LIMIT), trust)
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        let mut conn = client
-            .pool()
-            .checkout()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let builder = if conn.sender.is_h2() {
-            hyper::Request::get(url.as_str())
-        } else {
-            hyper::Request::get(format!("{prefix}{path}")).header(hyper::header::HOST, authority)
-        };
-        let req = builder
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| format!("{url}: {e}"))?;
-        let resp = conn
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = resp.status();
-        let body = Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| format!("{url}: body: {e}"))?
-            .to_bytes();
+        let (status, body) =
+            (client.get(path, MAX_BODY, REQUEST_LIMIT).await).map_err(|e| format!("{url}: {e}"))?;
         if !status.is_success() {
             return Err(format!("{url}: HTTP {status}"));
         }
