@@ -40,7 +40,7 @@ fn snapshot(c: &mut Criterion) {
         b.iter(|| black_box(black_box(&m).to_wire()))
     });
     g.bench_function("decode-merge (coordinator), per snapshot", |b| {
-        let mut collector = StageCollector::new(0, 1);
+        let mut collector = StageCollector::new(1);
         b.iter(|| {
             snap.seq += 1;
             collector.apply(black_box(&snap)).expect("applies")

@@ -541,7 +541,7 @@ fn merge(args: &Args) -> anyhow::Result<()> {
         })
         .collect();
     let bytes: usize = histograms.values().map(|b| b.len()).sum();
-    let mut collector = StageCollector::new(0, args.agents as usize);
+    let mut collector = StageCollector::new(args.agents as usize);
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     for s in &snapshots {
         collector.apply(s)?;

@@ -25,7 +25,7 @@ pub(crate) struct Caller {
 
 /// The credentials the coordinator checks on every RPC.
 #[derive(Clone, Default)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     tokens: Option<Arc<Tokens>>,
     /// Client certificates are required and carry the caller's role.
     mutual_tls: bool,
@@ -33,7 +33,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// `tokens` must hold both roles' tokens when given.
-    pub fn new(tokens: Option<Tokens>, mutual_tls: bool) -> Authenticator {
+    pub(crate) fn new(tokens: Option<Tokens>, mutual_tls: bool) -> Authenticator {
         Authenticator {
             tokens: tokens.map(Arc::new),
             mutual_tls,
@@ -41,7 +41,8 @@ impl Authenticator {
     }
 
     /// Whether any credential is checked at all.
-    pub fn is_open(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
         self.tokens.is_none() && !self.mutual_tls
     }
 

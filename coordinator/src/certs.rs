@@ -16,17 +16,24 @@ use rcgen::{
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
+/// Why `coordinator certs` could not write a credential set.
 #[derive(Debug, thiserror::Error)]
 pub enum CertsError {
+    /// Generating a key or certificate failed.
     #[error("certificate generation: {0}")]
     Rcgen(#[from] rcgen::Error),
+    /// A file could not be written.
     #[error("{path}: {error}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The write's error.
         error: std::io::Error,
     },
+    /// An agent or client name that cannot be a file or certificate name.
     #[error("{0:?} is not a usable name: use letters, digits, '-', '_' and '.'")]
     BadName(String),
+    /// Any other unusable input (the message says which).
     #[error("{0}")]
     Input(String),
 }
@@ -36,7 +43,9 @@ pub enum CertsError {
 pub struct CertsRequest {
     /// DNS names and IP addresses the coordinator is reached at.
     pub hosts: Vec<String>,
+    /// Agent names: one certificate (and token) each.
     pub agents: Vec<String>,
+    /// Client names (`submit`, `watch`, `runs`): one certificate each.
     pub clients: Vec<String>,
     /// Days the server and client certificates are valid (the CA: five times as long).
     pub days: u32,

@@ -34,19 +34,20 @@ struct ShardState {
     send_lag_us: Option<(u64, u64)>,
 }
 
+/// Merges one stage's snapshots from all its shards, exactly once each (by sequence number).
 #[derive(Debug)]
 pub struct StageCollector {
-    pub stage: u32,
     shards: Vec<ShardState>,
+    /// The stage's measurements merged so far.
     pub merged: Measurements,
-    pub endpoint: Option<wire::EndpointInfo>,
+    pub(crate) endpoint: Option<wire::EndpointInfo>,
     /// Per failure class, the first error body an applied snapshot carried.
-    pub error_bodies: std::collections::BTreeMap<String, String>,
+    pub(crate) error_bodies: std::collections::BTreeMap<String, String>,
     /// The requests the plan fixes for the whole stage (no shard, nor all together, may
     /// report more), where it fixes them.
     request_limit: Option<u64>,
     /// The first circuit breaker trip a shard reported (its `ShardDone`), with the shard.
-    pub breaker_trip: Option<(u32, wire::BreakerTrip)>,
+    pub(crate) breaker_trip: Option<(u32, wire::BreakerTrip)>,
 }
 
 /// What became of one snapshot.
@@ -61,9 +62,9 @@ pub enum Applied {
 }
 
 impl StageCollector {
-    pub fn new(stage: u32, shards: usize) -> Self {
+    /// A collector for a stage of `shards` shards.
+    pub fn new(shards: usize) -> Self {
         StageCollector {
-            stage,
             shards: (0..shards).map(|_| ShardState::default()).collect(),
             merged: Measurements::new(),
             endpoint: None,
@@ -74,14 +75,14 @@ impl StageCollector {
     }
 
     /// The collector with the stage's planned request count as a bound on what agents report.
-    pub fn with_request_limit(mut self, limit: Option<u64>) -> Self {
+    pub(crate) fn with_request_limit(mut self, limit: Option<u64>) -> Self {
         self.request_limit = limit;
         self
     }
 
     /// Whether a new snapshot is acceptable: decodable histogram headers of at most a stage
     /// histogram's size, counters that do not overflow, and no more requests than planned.
-    pub fn check(&self, s: &wire::Snapshot) -> Result<(), MeasureError> {
+    pub(crate) fn check(&self, s: &wire::Snapshot) -> Result<(), MeasureError> {
         let Some(st) = self.shards.get(s.shard as usize) else {
             return Ok(());
         };
@@ -123,12 +124,13 @@ impl StageCollector {
     }
 
     /// Whether `s` would be merged: not seen before, and its shard is not lost.
-    pub fn is_new(&self, s: &wire::Snapshot) -> bool {
+    pub(crate) fn is_new(&self, s: &wire::Snapshot) -> bool {
         self.shards
             .get(s.shard as usize)
             .is_some_and(|st| !st.lost && !st.seen.contains(&s.seq))
     }
 
+    /// Merges one snapshot (a duplicate is acknowledged and not merged again).
     pub fn apply(&mut self, s: &wire::Snapshot) -> Result<Applied, MeasureError> {
         let Some(st) = self.shards.get_mut(s.shard as usize) else {
             return Ok(Applied::Duplicate);
@@ -164,7 +166,7 @@ impl StageCollector {
         Ok(Applied::New)
     }
 
-    pub fn done(&mut self, d: &wire::ShardDone) {
+    pub(crate) fn done(&mut self, d: &wire::ShardDone) {
         if let Some(st) = self.shards.get_mut(d.shard as usize).filter(|st| !st.lost) {
             st.announced = Some(d.snapshots);
             st.elapsed_us = d.elapsed_us;
@@ -182,7 +184,7 @@ impl StageCollector {
 
     /// A shard whose agent is gone: the stage completes without its missing snapshots, and
     /// nothing it sends from now on is merged.
-    pub fn abandon(&mut self, shard: u32) {
+    pub(crate) fn abandon(&mut self, shard: u32) {
         if let Some(st) = self.shards.get_mut(shard as usize) {
             st.lost = true;
         }
@@ -190,7 +192,7 @@ impl StageCollector {
 
     /// Of a lost shard: snapshots applied before the loss, the first interval not covered
     /// (the lost window starts at its beginning), snapshots excluded since.
-    pub fn loss_facts(&self, shard: u32) -> Option<LossFacts> {
+    pub(crate) fn loss_facts(&self, shard: u32) -> Option<LossFacts> {
         self.shards.get(shard as usize).map(|st| LossFacts {
             applied_snapshots: st.applied,
             first_missing_interval: st.last_interval.map_or(0, |k| k + 1),
@@ -199,12 +201,12 @@ impl StageCollector {
         })
     }
 
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.complete_except(&[])
     }
 
     /// Whether every shard but those in `skip` has finished and delivered all its snapshots.
-    pub fn complete_except(&self, skip: &[u32]) -> bool {
+    pub(crate) fn complete_except(&self, skip: &[u32]) -> bool {
         self.shards.iter().enumerate().all(|(i, st)| {
             skip.contains(&(i as u32))
                 || st.lost
@@ -214,25 +216,25 @@ impl StageCollector {
         })
     }
 
-    pub fn lost_shards(&self) -> Vec<u32> {
+    pub(crate) fn lost_shards(&self) -> Vec<u32> {
         (0..self.shards.len() as u32)
             .filter(|&i| self.shards[i as usize].lost)
             .collect()
     }
 
     /// The latest interval among all applied snapshots.
-    pub fn latest_interval(&self) -> Option<u32> {
+    pub(crate) fn latest_interval(&self) -> Option<u32> {
         self.shards.iter().filter_map(|s| s.last_interval).max()
     }
 
     /// The longest time any shard took from start to its last request's end.
-    pub fn elapsed_s(&self) -> f64 {
+    pub(crate) fn elapsed_s(&self) -> f64 {
         self.shards.iter().map(|s| s.elapsed_us).max().unwrap_or(0) as f64 / 1e6
     }
 
     /// Each shard's telemetry samples taken inside `window` (seconds from the shard's own
     /// start, in its own clock).
-    pub fn telemetry_in(&self, ids: &[String], window: Window) -> Vec<AgentTelemetry> {
+    pub(crate) fn telemetry_in(&self, ids: &[String], window: Window) -> Vec<AgentTelemetry> {
         self.shards
             .iter()
             .zip(ids)
@@ -255,7 +257,7 @@ impl StageCollector {
     }
 
     /// What each shard reported: its counts and its start in its own clock.
-    pub fn shard_reports(&self) -> Vec<ShardReport> {
+    pub(crate) fn shard_reports(&self) -> Vec<ShardReport> {
         self.shards
             .iter()
             .map(|s| ShardReport {
@@ -275,7 +277,7 @@ impl StageCollector {
 impl StageCollector {
     /// Each shard as the live view shows it: requests so far, lost or not, its latest
     /// interval's send lag and its latest telemetry sample.
-    pub fn shard_live(&self) -> Vec<ShardLive<'_>> {
+    pub(crate) fn shard_live(&self) -> Vec<ShardLive<'_>> {
         self.shards
             .iter()
             .map(|s| ShardLive {
@@ -299,35 +301,35 @@ fn interval_send_lag(s: &wire::Snapshot) -> Option<(u64, u64)> {
 
 /// See [`StageCollector::shard_live`].
 #[derive(Debug, Clone, Copy)]
-pub struct ShardLive<'a> {
+pub(crate) struct ShardLive<'a> {
     pub requests: u64,
     pub lost: bool,
-    pub send_lag_us: Option<(u64, u64)>,
-    pub latest_sample: Option<&'a wire::TelemetrySample>,
+    pub(crate) send_lag_us: Option<(u64, u64)>,
+    pub(crate) latest_sample: Option<&'a wire::TelemetrySample>,
 }
 
 /// See [`StageCollector::loss_facts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LossFacts {
-    pub applied_snapshots: u64,
-    pub first_missing_interval: u32,
-    pub excluded_snapshots: u64,
+pub(crate) struct LossFacts {
+    pub(crate) applied_snapshots: u64,
+    pub(crate) first_missing_interval: u32,
+    pub(crate) excluded_snapshots: u64,
     /// Requests counted from the applied snapshots.
     pub requests: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShardReport {
+pub(crate) struct ShardReport {
     pub requests: u64,
     /// Requests intended in the warm-up or cool-down (counted, not measured).
-    pub outside_window: u64,
+    pub(crate) outside_window: u64,
     pub ok: u64,
-    pub started_unix_ns: i64,
+    pub(crate) started_unix_ns: i64,
     pub lost: bool,
     /// HTTP connections the shard's agent opened, requests it sent on reused ones, and
     /// requests it retried on a fresh one.
-    pub conn_opened: u64,
-    pub conn_reused: u64,
+    pub(crate) conn_opened: u64,
+    pub(crate) conn_reused: u64,
     pub retries: u64,
 }
 
@@ -355,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_lost_shard_keeps_what_was_applied_and_excludes_what_comes_later() {
-        let mut c = StageCollector::new(0, 2);
+        let mut c = StageCollector::new(2);
         assert_eq!(c.apply(&snapshot(1, 0, 5)).unwrap(), Applied::New);
         assert_eq!(c.apply(&snapshot(1, 1, 4)).unwrap(), Applied::New);
         c.abandon(1);

@@ -12,21 +12,21 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-pub type Downlink = mpsc::Sender<Result<wire::CoordinatorMessage, Status>>;
+pub(crate) type Downlink = mpsc::Sender<Result<wire::CoordinatorMessage, Status>>;
 
 #[derive(Debug)]
-pub struct AgentEntry {
+pub(crate) struct AgentEntry {
     pub info: AgentInfo,
-    pub downlink: Downlink,
+    pub(crate) downlink: Downlink,
     /// Bumped on every (re)join, so a replaced stream's handler cannot mark the new one gone.
     pub generation: u64,
     pub connected: bool,
-    pub last_seen: Instant,
+    pub(crate) last_seen: Instant,
     pub clock: OffsetEstimate,
 }
 
 #[derive(Debug, Default)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     agents: Mutex<BTreeMap<String, AgentEntry>>,
     next_generation: Mutex<u64>,
     /// Woken on every clock reply, for [`crate::probe::probe_and_wait`].
@@ -38,7 +38,7 @@ impl Fleet {
     /// name is open and that agent was heard from within `silence`, the join is refused (the
     /// name is the agent's identity: nobody takes over a connected agent's shard); a stream that
     /// is closed or silent that long is replaced, as after a network break.
-    pub fn join(
+    pub(crate) fn join(
         &self,
         hello: &wire::Hello,
         downlink: Downlink,
@@ -93,7 +93,7 @@ impl Fleet {
         Ok(generation)
     }
 
-    pub fn left(&self, agent_id: &str, generation: u64) {
+    pub(crate) fn left(&self, agent_id: &str, generation: u64) {
         if let Some(a) = self.lock().get_mut(agent_id) {
             if a.generation == generation {
                 a.connected = false;
@@ -101,13 +101,13 @@ impl Fleet {
         }
     }
 
-    pub fn heard_from(&self, agent_id: &str) {
+    pub(crate) fn heard_from(&self, agent_id: &str) {
         if let Some(a) = self.lock().get_mut(agent_id) {
             a.last_seen = Instant::now();
         }
     }
 
-    pub fn clock_reply(&self, agent_id: &str, r: &wire::ClockProbeReply) {
+    pub(crate) fn clock_reply(&self, agent_id: &str, r: &wire::ClockProbeReply) {
         let t3 = unix_ns();
         if let Some(a) = self.lock().get_mut(agent_id) {
             a.clock.add(ProbeSample {
@@ -126,7 +126,7 @@ impl Fleet {
     }
 
     /// Connected agents, prefill first, then decode, client, other; by name within a role.
-    pub fn members(&self) -> Vec<Member> {
+    pub(crate) fn members(&self) -> Vec<Member> {
         let agents = self.lock();
         let mut m: Vec<Member> = agents
             .values()
@@ -148,7 +148,7 @@ impl Fleet {
 
     /// The connected agents as a fleet check shows them (role as joined, clock estimate), by
     /// name.
-    pub fn statuses(&self) -> Vec<wire::AgentStatus> {
+    pub(crate) fn statuses(&self) -> Vec<wire::AgentStatus> {
         self.lock()
             .values()
             .filter(|a| a.connected)
@@ -168,44 +168,44 @@ impl Fleet {
             .collect()
     }
 
-    pub fn connected_count(&self) -> usize {
+    pub(crate) fn connected_count(&self) -> usize {
         self.lock().values().filter(|a| a.connected).count()
     }
 
-    pub fn info(&self, agent_id: &str) -> Option<AgentInfo> {
+    pub(crate) fn info(&self, agent_id: &str) -> Option<AgentInfo> {
         self.lock().get(agent_id).map(|a| a.info.clone())
     }
 
-    pub fn downlink(&self, agent_id: &str) -> Option<Downlink> {
+    pub(crate) fn downlink(&self, agent_id: &str) -> Option<Downlink> {
         self.lock().get(agent_id).map(|a| a.downlink.clone())
     }
 
     /// Agent clock minus ours, if measured.
-    pub fn offset_ns(&self, agent_id: &str) -> Option<i64> {
+    pub(crate) fn offset_ns(&self, agent_id: &str) -> Option<i64> {
         self.lock().get(agent_id).and_then(|a| a.clock.offset_ns())
     }
 
     /// Clock probes the agent has answered since it joined.
-    pub fn clock_probes(&self, agent_id: &str) -> u32 {
+    pub(crate) fn clock_probes(&self, agent_id: &str) -> u32 {
         self.lock().get(agent_id).map_or(0, |a| a.clock.samples())
     }
 
     /// Round trip of the probe behind the offset estimate.
-    pub fn round_trip_ns(&self, agent_id: &str) -> Option<i64> {
+    pub(crate) fn round_trip_ns(&self, agent_id: &str) -> Option<i64> {
         self.lock()
             .get(agent_id)
             .and_then(|a| a.clock.round_trip_ns())
     }
 
     /// Whether `agent_id`'s stream is open, and how long since it was last heard from.
-    pub fn link(&self, agent_id: &str) -> Option<(bool, Duration)> {
+    pub(crate) fn link(&self, agent_id: &str) -> Option<(bool, Duration)> {
         self.lock()
             .get(agent_id)
             .map(|a| (a.connected, a.last_seen.elapsed()))
     }
 
     /// Agents of `ids` not heard from within `timeout`.
-    pub fn silent(&self, ids: &[String], timeout: Duration) -> Vec<String> {
+    pub(crate) fn silent(&self, ids: &[String], timeout: Duration) -> Vec<String> {
         let agents = self.lock();
         ids.iter()
             .filter(|id| {
@@ -218,7 +218,7 @@ impl Fleet {
     }
 
     /// Sends to one agent; false when its stream is gone.
-    pub async fn send(&self, agent_id: &str, body: wire::coordinator_message::Body) -> bool {
+    pub(crate) async fn send(&self, agent_id: &str, body: wire::coordinator_message::Body) -> bool {
         match self.downlink(agent_id) {
             Some(d) => d
                 .send(Ok(wire::CoordinatorMessage { body: Some(body) }))
@@ -230,7 +230,7 @@ impl Fleet {
 
     /// Sends to one agent without waiting (a frozen agent's full downlink must not hold up the
     /// run); false when its stream is gone or full.
-    pub fn try_send(&self, agent_id: &str, body: wire::coordinator_message::Body) -> bool {
+    pub(crate) fn try_send(&self, agent_id: &str, body: wire::coordinator_message::Body) -> bool {
         self.downlink(agent_id).is_some_and(|d| {
             d.try_send(Ok(wire::CoordinatorMessage { body: Some(body) }))
                 .is_ok()

@@ -11,13 +11,12 @@ use tokio::sync::{mpsc, watch};
 
 /// What an agent's stream delivers to the run in progress.
 #[derive(Debug)]
-pub enum AgentEvent {
+pub(crate) enum AgentEvent {
     Snapshot {
         agent_id: String,
         snapshot: wire::Snapshot,
     },
     Done {
-        agent_id: String,
         done: wire::ShardDone,
     },
     Failed {
@@ -31,8 +30,10 @@ pub enum AgentEvent {
     },
 }
 
+/// The coordinator's settings (`serve` and `run` flags).
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
+    /// Where run directories are written.
     pub results_dir: PathBuf,
     /// An agent silent this long is lost (docs/design.md: default 5 s).
     pub agent_timeout: Duration,
@@ -49,19 +50,29 @@ pub struct CoordinatorConfig {
 /// Progress of a run, as `Watch` streams it and the console prints it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
+    /// The run's id.
     pub run_id: String,
+    /// The stage running (index).
     pub stage: u32,
+    /// Stages in the run.
     pub stages: u32,
-    pub requests_done: u64,
-    pub requests_planned: u64,
+    pub(crate) requests_done: u64,
+    pub(crate) requests_planned: u64,
+    /// Failed requests of the stage so far.
     pub failures: u64,
     /// Merged TTFT median of the stage so far, ms.
     pub ttft_p50_ms: Option<f64>,
+    /// Agents connected.
     pub agents: u32,
+    /// What the run is doing, in words.
     pub message: String,
+    /// The run ended (see `error`).
     pub finished: bool,
+    /// Why the run failed; empty when it did not.
     pub error: String,
+    /// The run's directory.
     pub results_dir: String,
+    /// The run's summary, once written.
     pub summary_markdown: String,
     /// Each stage's verdict, once the run finished.
     pub verdicts: Vec<fleetbench_report::StageVerdict>,
@@ -71,9 +82,10 @@ pub struct Progress {
     pub ended: Vec<wire::StageEnded>,
 }
 
+/// The coordinator's shared state: the fleet, the run in progress, stop requests.
 pub struct Hub {
-    pub fleet: Fleet,
-    pub config: CoordinatorConfig,
+    pub(crate) fleet: Fleet,
+    pub(crate) config: CoordinatorConfig,
     active: Mutex<Option<(String, mpsc::UnboundedSender<AgentEvent>)>>,
     runs: Mutex<BTreeMap<String, watch::Receiver<Progress>>>,
     /// Set once by a stop request (Ctrl-C, SIGTERM): the run in progress ends its stage early.
@@ -85,13 +97,14 @@ pub struct Hub {
 }
 
 /// Returns once a stop was requested (see [`Hub::stop_signal`]).
-pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
         std::future::pending::<()>().await;
     }
 }
 
 impl Hub {
+    /// A hub with no agents and no run.
     pub fn new(config: CoordinatorConfig) -> Self {
         Hub {
             fleet: Fleet::default(),
@@ -109,6 +122,7 @@ impl Hub {
         *self.state_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir);
     }
 
+    /// Where unfinished runs are kept for `--resume`, when set.
     pub fn state_dir(&self) -> Option<PathBuf> {
         self.state_dir
             .lock()
@@ -122,17 +136,18 @@ impl Hub {
         self.stop.send_replace(true);
     }
 
+    /// Whether a stop was asked for (Ctrl-C, `coordinator stop`).
     pub fn stop_requested(&self) -> bool {
         *self.stop.borrow()
     }
 
     /// Changes to true on a stop request.
-    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
         self.stop.subscribe()
     }
 
     /// Makes `run_id` the run that receives agent events; fails if another run is active.
-    pub fn activate(
+    pub(crate) fn activate(
         &self,
         run_id: &str,
         events: mpsc::UnboundedSender<AgentEvent>,
@@ -147,13 +162,14 @@ impl Hub {
         Ok(())
     }
 
-    pub fn deactivate(&self, run_id: &str) {
+    pub(crate) fn deactivate(&self, run_id: &str) {
         let mut a = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if a.as_ref().is_some_and(|(r, _)| r == run_id) {
             *a = None;
         }
     }
 
+    /// Whether a run is in progress.
     pub fn is_busy(&self) -> bool {
         self.active
             .lock()
@@ -164,7 +180,7 @@ impl Hub {
 
     /// Delivers an event to the run it belongs to (or the fleet check of that id); false when
     /// that run is not in progress.
-    pub fn deliver(&self, run_id: &str, ev: AgentEvent) -> bool {
+    pub(crate) fn deliver(&self, run_id: &str, ev: AgentEvent) -> bool {
         let ev = {
             let a = self.active.lock().unwrap_or_else(|e| e.into_inner());
             match a.as_ref() {
@@ -195,7 +211,7 @@ impl Hub {
     }
 
     /// The ids of the runs of this process, oldest first.
-    pub fn run_ids(&self) -> Vec<String> {
+    pub(crate) fn run_ids(&self) -> Vec<String> {
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -204,7 +220,7 @@ impl Hub {
             .collect()
     }
 
-    pub fn register_run(&self, run_id: &str, progress: watch::Receiver<Progress>) {
+    pub(crate) fn register_run(&self, run_id: &str, progress: watch::Receiver<Progress>) {
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -212,12 +228,12 @@ impl Hub {
     }
 
     /// Whether `run_id` is a run of this coordinator that has ended.
-    pub fn run_finished(&self, run_id: &str) -> bool {
+    pub(crate) fn run_finished(&self, run_id: &str) -> bool {
         self.run_progress(run_id)
             .is_some_and(|p| p.borrow().finished)
     }
 
-    pub fn run_progress(&self, run_id: &str) -> Option<watch::Receiver<Progress>> {
+    pub(crate) fn run_progress(&self, run_id: &str) -> Option<watch::Receiver<Progress>> {
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())

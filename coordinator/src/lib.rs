@@ -16,28 +16,29 @@
 //! first-time certificates and tokens, [`redact`] keeps profiles' secrets out of logs.
 //! [`remote`] answers remote clients' fleet checks, run listings and run downloads.
 
+#![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
-pub mod auth;
+mod auth;
 pub mod certs;
 pub mod collect;
-pub mod fleet;
+mod fleet;
 pub mod hub;
 pub mod live;
 pub mod preflight;
-pub(crate) mod probe;
+mod probe;
 pub mod recover;
 pub mod redact;
 pub mod remote;
 pub mod resume;
 pub mod run;
-pub(crate) mod saturation;
-pub mod service;
-pub(crate) mod stage;
-pub(crate) mod stage_report;
-pub(crate) mod state_dir;
-pub mod store;
-pub mod submit_gate;
+mod saturation;
+mod service;
+mod stage;
+mod stage_report;
+mod state_dir;
+mod store;
+mod submit_gate;
 pub mod sweep;
 pub mod tls;
 mod wire;

@@ -19,6 +19,7 @@ const ANSWER_SLACK: Duration = Duration::from_secs(5);
 /// The agents' test requests did not all succeed: one line per failing agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreflightFailure {
+    /// One line per agent that failed, naming it and what failed.
     pub lines: Vec<String>,
 }
 

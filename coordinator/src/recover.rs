@@ -14,10 +14,18 @@ use fleetbench_report::{build_stage_report, BenchmarkRun, EndpointFacts, StageIn
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+/// Why an unfinished run's stages could not be reported.
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
+    /// A run file (`path`) could not be read (`message`).
     #[error("{path}: {message}")]
-    Read { path: PathBuf, message: String },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing the report failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,7 +43,7 @@ pub(crate) struct RunFiles {
     pub plan: RunPlan,
     pub agents: Vec<AgentInfo>,
     /// `profile.yaml` as given, for the report's `scenario.load.args`.
-    pub as_given: Option<Value>,
+    pub(crate) as_given: Option<Value>,
 }
 
 pub(crate) fn read_run_files(dir: &Path) -> Result<RunFiles, RecoverError> {
@@ -109,7 +117,7 @@ pub(crate) fn stage_start(state: &[Value], stage: u32) -> Option<i64> {
 
 /// A collector for `stage` holding every snapshot of its log (each (shard, seq) once).
 pub(crate) fn collect_log(dir: &Path, stage: &StagePlan) -> Result<StageCollector, RecoverError> {
-    let mut c = StageCollector::new(stage.index, stage.shards.len());
+    let mut c = StageCollector::new(stage.shards.len());
     let path = dir.join(format!("snapshots/stage-{}.pb", stage.index));
     if path.is_file() {
         for s in read_snapshots(&path)? {

@@ -11,7 +11,7 @@
 //! marked `partial: true`.
 
 use crate::hub::{Hub, Progress};
-use crate::stage::{run_stage, StageContext, StageError};
+use crate::stage::{run_stage, StageContext};
 use crate::store::RunStore;
 use fleetbench_model::clock::unix_ns;
 use fleetbench_model::hosts::AgentInfo;
@@ -31,53 +31,78 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-pub use crate::stage::STOP_GRACE;
+pub use crate::stage::{StageError, STOP_GRACE};
 pub use crate::stage_report::RunOptions;
+pub use crate::store::StoreError;
 
+/// A run to start: the profile and how to run it.
 pub struct RunRequest {
+    /// The validated profile.
     pub loaded: LoadedProfile,
     /// The profile as given, stored with the results.
     pub profile_text: String,
+    /// Agents to wait for before the first stage.
     pub expect_agents: u32,
+    /// Verdict thresholds and outputs.
     pub options: RunOptions,
 }
 
+/// A started run: its id, its progress, and the task that ends with its outcome.
 pub struct RunHandle {
+    /// The run's id.
     pub run_id: String,
+    /// Progress updates, for the console.
     pub progress: watch::Receiver<Progress>,
+    /// Ends when the run does.
     pub task: tokio::task::JoinHandle<Result<RunOutcome, RunError>>,
 }
 
+/// What a finished run left: its directory, reports and verdicts.
 #[derive(Debug)]
 pub struct RunOutcome {
+    /// The run's id.
     pub run_id: String,
+    /// The run's directory.
     pub dir: std::path::PathBuf,
+    /// Each stage's report.
     pub reports: Vec<BenchmarkRun>,
     /// Each stage's verdict, judged from its report.
     pub verdicts: Vec<StageVerdict>,
+    /// The run's summary (`summary.md`).
     pub summary_markdown: String,
     /// Stopped before its end (a stop request): the last report is partial.
     pub partial: bool,
 }
 
+/// Why a run stopped before its last stage ended.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// Fewer agents than expected joined in time.
     #[error("waited {waited:?} for {expected} agents, {joined} joined")]
     NotEnoughAgents {
+        /// Agents expected.
         expected: u32,
+        /// Agents that joined.
         joined: usize,
+        /// How long the run waited.
         waited: Duration,
     },
+    /// The profile could not be split into shards.
     #[error(transparent)]
     Plan(#[from] fleetbench_profile::plan::PlanError),
+    /// A run file could not be written.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Another run is in progress.
     #[error("{0}")]
     Busy(String),
+    /// A stage failed.
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// A stop request came before any stage started.
     #[error("stopped before any stage started")]
     Stopped,
+    /// The endpoint preflight failed on some agent.
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightFailure),
     /// `load.sweep`: no saturation rate, or no stages from it.

@@ -24,13 +24,13 @@ use tokio_stream::wrappers::{ReceiverStream, WatchStream};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-pub struct ControlService {
+pub(crate) struct ControlService {
     pub hub: Arc<Hub>,
     submits: SubmitGate,
 }
 
 impl ControlService {
-    pub fn new(hub: Arc<Hub>) -> ControlService {
+    pub(crate) fn new(hub: Arc<Hub>) -> ControlService {
         ControlService {
             hub,
             submits: SubmitGate::default(),
@@ -319,7 +319,7 @@ async fn route(hub: &Hub, agent_id: &str, tx: &Downlink, body: Up) {
         }
         Up::Done(done) => {
             let run = done.run_id.clone();
-            hub.deliver(&run, AgentEvent::Done { agent_id, done });
+            hub.deliver(&run, AgentEvent::Done { done });
         }
         Up::Preflight(result) => {
             let run = result.run_id.clone();

@@ -35,32 +35,55 @@ const STAGE_PROBE_WAIT: Duration = Duration::from_secs(1);
 /// Why a stage could not be completed.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
+    /// A snapshot or report could not be stored.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// An agent was silent past `fleet.agent_timeout` and `fleet.on_agent_loss` is `fail`.
     #[error("stage {stage}: agent {agent} was lost (silent for {timeout:?}); fleet.on_agent_loss is fail")]
     AgentLost {
+        /// The stage (index).
         stage: u32,
+        /// The agent's id.
         agent: String,
+        /// How long it was silent.
         timeout: Duration,
     },
+    /// An agent reported its shard failed.
     #[error("stage {stage}: agent {agent} failed its shard: {reason}")]
     ShardFailed {
+        /// The stage (index).
         stage: u32,
+        /// The agent's id.
         agent: String,
+        /// What went wrong.
         reason: String,
     },
+    /// An agent sent a snapshot that cannot be merged.
     #[error("stage {stage}: snapshot from agent {agent} refused: {reason}")]
     BadSnapshot {
+        /// The stage (index).
         stage: u32,
+        /// The agent's id.
         agent: String,
+        /// What went wrong.
         reason: String,
     },
+    /// The stage ran past its limit (`stage`, `limit`).
     #[error("stage {stage} did not finish within {limit:?}")]
-    StageTimeout { stage: u32, limit: Duration },
+    StageTimeout {
+        /// The stage (index).
+        stage: u32,
+        /// The stage's time limit.
+        limit: Duration,
+    },
+    /// A shard spec or report could not be encoded.
     #[error("stage {stage}: cannot encode {what}: {source}")]
     Encode {
+        /// The stage (index).
         stage: u32,
+        /// What was being encoded.
         what: &'static str,
+        /// The underlying error.
         source: serde_json::Error,
     },
 }
@@ -109,8 +132,7 @@ pub(crate) async fn run_stage(
     let start_at = start(ctx, stage, &ids).await?;
     let mut run = Running {
         stage,
-        collector: StageCollector::new(stage.index, ids.len())
-            .with_request_limit(stage.planned_requests()),
+        collector: StageCollector::new(ids.len()).with_request_limit(stage.planned_requests()),
         ids,
         started: Instant::now() + ctx.hub.config.start_lead,
         lost: Vec::new(),

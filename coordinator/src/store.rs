@@ -20,10 +20,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A run file that could not be written or read.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
 pub struct StoreError {
+    /// The file.
     pub path: PathBuf,
+    /// The I/O error.
     #[source]
     pub source: std::io::Error,
 }
@@ -36,7 +39,7 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 #[derive(Debug)]
-pub struct RunStore {
+pub(crate) struct RunStore {
     dir: PathBuf,
     logs: HashMap<u32, File>,
     /// Written `<redacted>` in every text file of the run directory.
@@ -44,7 +47,7 @@ pub struct RunStore {
 }
 
 impl RunStore {
-    pub fn create(dir: PathBuf) -> Result<RunStore, StoreError> {
+    pub(crate) fn create(dir: PathBuf) -> Result<RunStore, StoreError> {
         let snaps = dir.join("snapshots");
         std::fs::create_dir_all(&snaps).map_err(at(&snaps))?;
         Ok(RunStore {
@@ -57,13 +60,13 @@ impl RunStore {
     /// The store with `secrets` redacted from every text file it writes (profile, plan,
     /// agents, reports, summaries, `requests.jsonl`); the outputs rendered later are built
     /// from these files.
-    pub fn with_secrets(mut self, secrets: Secrets) -> RunStore {
+    pub(crate) fn with_secrets(mut self, secrets: Secrets) -> RunStore {
         self.secrets = secrets;
         self
     }
 
     /// An existing run directory (for rewriting its reports).
-    pub fn open(dir: PathBuf) -> RunStore {
+    pub(crate) fn open(dir: PathBuf) -> RunStore {
         RunStore {
             dir,
             logs: HashMap::new(),
@@ -73,7 +76,7 @@ impl RunStore {
 
     /// Appends one state transition of the run to `state.jsonl` (`{"event": ..., ...}`): what a
     /// restarted coordinator and `report render` read back.
-    pub fn record_state(&self, event: &serde_json::Value) -> Result<(), StoreError> {
+    pub(crate) fn record_state(&self, event: &serde_json::Value) -> Result<(), StoreError> {
         let path = self.dir.join("state.jsonl");
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
@@ -85,11 +88,11 @@ impl RunStore {
         file.write_all(&line).map_err(at(&path))
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn write_file(&self, name: &str, contents: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn write_file(&self, name: &str, contents: &[u8]) -> Result<(), StoreError> {
         let path = self.dir.join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(at(parent))?;
@@ -98,7 +101,7 @@ impl RunStore {
     }
 
     /// Writes `value` as pretty JSON; a value that cannot be encoded is an error of that file.
-    pub fn write_json<T: serde::Serialize + ?Sized>(
+    pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
         &self,
         name: &str,
         value: &T,
@@ -111,7 +114,7 @@ impl RunStore {
     }
 
     /// Appends one snapshot to its stage's log (handed to the OS before this returns).
-    pub fn append_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
+    pub(crate) fn append_snapshot(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
         let path = self
             .dir
             .join("snapshots")
@@ -132,7 +135,7 @@ impl RunStore {
 
     /// Keeps a snapshot that is not merged (a lost shard's, arriving after its loss) in
     /// `snapshots/excluded/stage-<k>.pb`, apart from the stage's log.
-    pub fn append_excluded(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
+    pub(crate) fn append_excluded(&mut self, s: &wire::Snapshot) -> Result<(), StoreError> {
         let dir = self.dir.join("snapshots").join("excluded");
         std::fs::create_dir_all(&dir).map_err(at(&dir))?;
         let path = dir.join(format!("stage-{}.pb", s.stage));
@@ -148,7 +151,7 @@ impl RunStore {
     /// Appends a snapshot's per-request records to `requests.jsonl` (when the profile asked
     /// for them: `report.request_lifecycle.per_request`). Times are Unix ns in the agent's
     /// clock (its offset to the coordinator's is in the stage report's `metrics.metadata.agents`).
-    pub fn append_requests(
+    pub(crate) fn append_requests(
         &mut self,
         agent_id: &str,
         s: &wire::Snapshot,
@@ -184,7 +187,11 @@ impl RunStore {
     }
 
     /// `stage-<k>/report.yaml` and `report.json`, the same content.
-    pub fn write_stage_report(&self, stage: u32, report: &BenchmarkRun) -> Result<(), StoreError> {
+    pub(crate) fn write_stage_report(
+        &self,
+        stage: u32,
+        report: &BenchmarkRun,
+    ) -> Result<(), StoreError> {
         let yaml = serde_norway::to_string(report).map_err(|e| StoreError {
             path: self.dir.join(format!("stage-{stage}/report.yaml")),
             source: std::io::Error::other(e),
@@ -199,7 +206,7 @@ impl RunStore {
 }
 
 /// Reads a stage's snapshot log back, in arrival order.
-pub fn read_snapshots(path: &Path) -> Result<Vec<wire::Snapshot>, StoreError> {
+pub(crate) fn read_snapshots(path: &Path) -> Result<Vec<wire::Snapshot>, StoreError> {
     fleetbench_report::read_snapshots(path).map_err(|e| StoreError {
         path: e.path,
         source: e.source,

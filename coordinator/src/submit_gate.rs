@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Largest profile text accepted by `Submit`: 4 MiB.
-pub const MAX_PROFILE_BYTES: usize = 4 << 20;
+pub(crate) const MAX_PROFILE_BYTES: usize = 4 << 20;
 
 /// How long parsing and validating a submitted profile may take.
-pub const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const PARSE_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// Submits of one client being parsed at once.
-pub const MAX_PER_CLIENT: usize = 2;
+pub(crate) const MAX_PER_CLIENT: usize = 2;
 
 /// Counts the submits in progress per client.
 #[derive(Debug, Default, Clone)]

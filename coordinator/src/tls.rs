@@ -15,17 +15,24 @@ use tonic::transport::{
     Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig,
 };
 
+/// Why the control plane's TLS or token setup failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A certificate, key or CA file could not be read.
     #[error("{path}: {error}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         error: std::io::Error,
     },
+    /// A token is unusable.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The flags do not make a valid setup (the message says why).
     #[error("{0}")]
     Config(String),
+    /// The gRPC transport refused the TLS configuration or the connection.
     #[error("{0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -38,9 +45,13 @@ pub fn install_crypto_provider() {
 /// How the coordinator listens: the flags of `serve` and `run`.
 #[derive(Debug, Clone, Default)]
 pub struct ListenSecurity {
+    /// `--insecure`: plaintext, only where allowed.
     pub insecure: bool,
+    /// The server certificate (PEM).
     pub tls_cert: Option<PathBuf>,
+    /// Its key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// The CA of client certificates: mutual TLS when set.
     pub client_ca: Option<PathBuf>,
     /// Both roles' tokens (`--token-file` or `FLEETBENCH_TOKEN`).
     pub tokens: Option<Tokens>,
@@ -48,8 +59,9 @@ pub struct ListenSecurity {
 
 /// What [`ListenSecurity::prepare`] decided.
 pub struct ServerSecurity {
+    /// The server's TLS configuration; `None`: plaintext.
     pub tls: Option<ServerTlsConfig>,
-    pub auth: Authenticator,
+    pub(crate) auth: Authenticator,
 }
 
 impl ListenSecurity {
@@ -132,11 +144,13 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 /// How a client (`submit`, `watch`) reaches the coordinator.
 #[derive(Debug, Clone, Default)]
 pub struct DialSecurity {
+    /// `--insecure`: plaintext to the coordinator.
     pub insecure: bool,
     /// The CA that signed the coordinator's certificate.
     pub ca_cert: Option<PathBuf>,
     /// This client's certificate and key, for mutual TLS.
     pub cert: Option<PathBuf>,
+    /// The key of `cert` (PEM).
     pub key: Option<PathBuf>,
     /// The name the coordinator's certificate must carry (default: the address's host).
     pub server_name: Option<String>,
@@ -149,6 +163,7 @@ pub struct DialSecurity {
 pub struct BearerToken(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl BearerToken {
+    /// The interceptor that sends `token` (none: no header).
     pub fn new(token: Option<&str>) -> Result<BearerToken, TlsError> {
         token
             .map(|t| {

@@ -1,13 +1,14 @@
 //! A plain `GET` on the endpoint's server beside the measured requests: the server's model list
 //! and the readiness checks of a sweep (`/health`, `/v1/models`).
 
-use super::{read_capped, BodyEnd, EndpointClient, ReuseHints};
+use super::body::{read_capped, BodyEnd};
+use super::pool::{ConnPool, ReuseHints};
 use bytes::Bytes;
-use http::{header, Request, StatusCode};
+use http::{header, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use std::time::Duration;
 
-/// Why a [`EndpointClient::get`] got no whole answer.
+/// Why a [`EndpointClient::get`](super::EndpointClient::get) got no whole answer.
 #[derive(Debug, thiserror::Error)]
 pub enum GetError {
     /// No connection (refused, unreachable, TLS handshake failed).
@@ -27,55 +28,53 @@ pub enum GetError {
     Body(&'static str),
 }
 
-impl EndpointClient {
-    /// `GET` of `path` (`/health`, `/v1/models`) under the base URL's path, on one of this
-    /// client's connections, within `limit`: the status and the body, at most `max_body` bytes.
-    pub async fn get(
-        &self,
-        path: &str,
-        max_body: usize,
-        limit: Duration,
-    ) -> Result<(StatusCode, Bytes), GetError> {
-        let deadline = tokio::time::Instant::now() + limit;
-        tokio::time::timeout_at(deadline, self.get_within(path, max_body, deadline))
-            .await
-            .map_err(|_| GetError::Timeout(limit))?
-    }
+/// Where a `GET` goes: the request target in HTTP/1.1's origin form (sent with `Host`) and in
+/// HTTP/2's absolute form.
+pub(super) struct GetTarget<'a> {
+    pub(super) host: &'a HeaderValue,
+    pub(super) origin_form: String,
+    pub(super) absolute_form: String,
+}
 
-    async fn get_within(
-        &self,
-        path: &str,
-        max_body: usize,
-        deadline: tokio::time::Instant,
-    ) -> Result<(StatusCode, Bytes), GetError> {
-        let base = self
-            .path
-            .path()
-            .trim_end_matches("/v1/chat/completions")
-            .trim_end_matches("/v1/completions");
-        let mut conn =
-            (self.pool.checkout().await).map_err(|e| GetError::Connect(e.to_string()))?;
-        let builder = if conn.sender.is_h2() {
-            let scheme = self.absolute.scheme_str().unwrap_or("http");
-            let authority = self.absolute.authority().map(|a| a.as_str()).unwrap_or("");
-            Request::get(format!("{scheme}://{authority}{base}{path}"))
-        } else {
-            Request::get(format!("{base}{path}")).header(header::HOST, self.host.clone())
-        };
-        let req = (builder.body(Full::new(Bytes::new())))
-            .map_err(|_| GetError::BadPath(path.to_string()))?;
-        let resp = conn.sender.send_request(req).await?;
-        let status = resp.status();
-        let hints = ReuseHints::from_headers(resp.headers());
-        let (body, end) = read_capped(&mut resp.into_body(), max_body, deadline).await;
-        match end {
-            BodyEnd::Complete => {
-                self.pool.give_back(conn, hints);
-                Ok((status, Bytes::from(body)))
-            }
-            BodyEnd::OverCap => Err(GetError::Body("larger than the limit")),
-            BodyEnd::Failed => Err(GetError::Body("the connection failed while reading it")),
-            BodyEnd::TimedOut => Err(GetError::Body("not finished within the limit")),
+/// `GET` of `target` on one of `pool`'s connections within `limit`: the status and the body, at
+/// most `max_body` bytes. The connection goes back to the pool when the body was read whole.
+pub(super) async fn get(
+    pool: &ConnPool,
+    target: GetTarget<'_>,
+    max_body: usize,
+    limit: Duration,
+) -> Result<(StatusCode, Bytes), GetError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    tokio::time::timeout_at(deadline, get_within(pool, target, max_body, deadline))
+        .await
+        .map_err(|_| GetError::Timeout(limit))?
+}
+
+async fn get_within(
+    pool: &ConnPool,
+    target: GetTarget<'_>,
+    max_body: usize,
+    deadline: tokio::time::Instant,
+) -> Result<(StatusCode, Bytes), GetError> {
+    let mut conn = (pool.checkout().await).map_err(|e| GetError::Connect(e.to_string()))?;
+    let builder = if conn.sender.is_h2() {
+        Request::get(&target.absolute_form)
+    } else {
+        Request::get(&target.origin_form).header(header::HOST, target.host.clone())
+    };
+    let req = (builder.body(Full::new(Bytes::new())))
+        .map_err(|_| GetError::BadPath(target.origin_form.clone()))?;
+    let resp = conn.sender.send_request(req).await?;
+    let status = resp.status();
+    let hints = ReuseHints::from_headers(resp.headers());
+    let (body, end) = read_capped(&mut resp.into_body(), max_body, deadline).await;
+    match end {
+        BodyEnd::Complete => {
+            pool.give_back(conn, hints);
+            Ok((status, Bytes::from(body)))
         }
+        BodyEnd::OverCap => Err(GetError::Body("larger than the limit")),
+        BodyEnd::Failed => Err(GetError::Body("the connection failed while reading it")),
+        BodyEnd::TimedOut => Err(GetError::Body("not finished within the limit")),
     }
 }

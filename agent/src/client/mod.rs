@@ -1,6 +1,7 @@
 //! The measuring OpenAI client: sends one request, reads the streamed (SSE) or whole response,
 //! timestamps every text-carrying chunk as it arrives and classifies the outcome.
 
+mod body;
 mod chunk;
 mod get;
 mod pool;
@@ -9,6 +10,7 @@ mod session;
 mod sse;
 mod tls;
 
+use body::{read_capped, BodyEnd};
 pub use chunk::Chunk;
 pub use chunk::Usage;
 pub use get::GetError;
@@ -62,41 +64,6 @@ impl Timeouts {
             first_byte: FIRST_BYTE_TIMEOUT.min(total),
             idle: IDLE_TIMEOUT.min(total),
             total,
-        }
-    }
-}
-
-/// How reading a body ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyEnd {
-    Complete,
-    OverCap,
-    Failed,
-    TimedOut,
-}
-
-/// Reads a body until it ends, `cap` bytes were read, it fails, or `deadline`; returns what was
-/// read (at most `cap` bytes).
-pub(crate) async fn read_capped(
-    body: &mut Incoming,
-    cap: usize,
-    deadline: tokio::time::Instant,
-) -> (Vec<u8>, BodyEnd) {
-    let mut out = Vec::new();
-    loop {
-        let frame = match timeout_at(deadline, body.frame()).await {
-            Err(_) => return (out, BodyEnd::TimedOut),
-            Ok(None) => return (out, BodyEnd::Complete),
-            Ok(Some(Err(_))) => return (out, BodyEnd::Failed),
-            Ok(Some(Ok(f))) => f,
-        };
-        if let Some(d) = frame.data_ref() {
-            if out.len() + d.len() > cap {
-                let room = cap - out.len();
-                out.extend_from_slice(&d[..room]);
-                return (out, BodyEnd::OverCap);
-            }
-            out.extend_from_slice(d);
         }
     }
 }
@@ -280,6 +247,27 @@ impl EndpointClient {
         let conn = self.pool.checkout().await?;
         self.pool.give_back(conn, ReuseHints::default());
         Ok(())
+    }
+
+    /// `GET` of `path` (`/health`, `/v1/models`) under the base URL's path, on one of this
+    /// client's connections, within `limit`: the status and the body, at most `max_body` bytes.
+    pub async fn get(
+        &self,
+        path: &str,
+        max_body: usize,
+        limit: Duration,
+    ) -> Result<(http::StatusCode, Bytes), GetError> {
+        let base = (self.path.path())
+            .trim_end_matches("/v1/chat/completions")
+            .trim_end_matches("/v1/completions");
+        let scheme = self.absolute.scheme_str().unwrap_or("http");
+        let authority = self.absolute.authority().map_or("", |a| a.as_str());
+        let target = get::GetTarget {
+            host: &self.host,
+            origin_form: format!("{base}{path}"),
+            absolute_form: format!("{scheme}://{authority}{base}{path}"),
+        };
+        get::get(&self.pool, target, max_body, limit).await
     }
 
     /// The connection pool (limits, idle sweeping, counts).

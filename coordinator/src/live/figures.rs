@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What the figures of one stage are made from.
-pub struct StageSources<'a> {
+pub(crate) struct StageSources<'a> {
     pub stage: &'a StagePlan,
     pub collector: &'a StageCollector,
     /// The stage's agents, in shard order.
-    pub ids: &'a [String],
+    pub(crate) ids: &'a [String],
     /// The run's agents with their roles (host groups).
     pub agents: &'a [AgentInfo],
     pub fleet: &'a Fleet,
@@ -26,7 +26,7 @@ pub struct StageSources<'a> {
 }
 
 /// The stage's figures `elapsed_s` after its start.
-pub fn stage_live(src: &StageSources<'_>, elapsed_s: f64) -> wire::StageLive {
+pub(crate) fn stage_live(src: &StageSources<'_>, elapsed_s: f64) -> wire::StageLive {
     let merged = &src.collector.merged;
     let c = &merged.counters;
     let q = |m: Metric, at: f64| {

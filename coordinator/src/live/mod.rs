@@ -14,8 +14,8 @@
 //! behind the `tui` cargo feature (on by default); built without it ([`no_tui`]), the default is
 //! `plain` and `--progress tui` says so and shows plain lines.
 
-pub mod figures;
-pub mod logs;
+pub(crate) mod figures;
+pub(crate) mod logs;
 #[cfg(not(feature = "tui"))]
 mod no_tui;
 mod plain;
@@ -50,7 +50,7 @@ pub enum ProgressMode {
 impl ProgressMode {
     /// `mode`, or by default `tui` when stdout is a terminal (and the `tui` feature is built
     /// in) and `plain` otherwise.
-    pub fn resolve(mode: Option<ProgressMode>) -> ProgressMode {
+    pub(crate) fn resolve(mode: Option<ProgressMode>) -> ProgressMode {
         mode.unwrap_or_else(|| {
             if cfg!(feature = "tui") && std::io::stdout().is_terminal() {
                 ProgressMode::Tui
@@ -70,12 +70,12 @@ pub fn configure(mode: Option<ProgressMode>) {
 }
 
 /// This process's progress display (the default when [`configure`] was not called).
-pub fn mode() -> ProgressMode {
+pub(crate) fn mode() -> ProgressMode {
     *MODE.get_or_init(|| ProgressMode::resolve(None))
 }
 
 /// The view in one of its modes.
-pub struct LiveView {
+pub(crate) struct LiveView {
     view: View,
 }
 
@@ -89,7 +89,7 @@ enum View {
 impl LiveView {
     /// The view in `mode`; `tui` falls back to `plain` (saying why) when the terminal cannot be
     /// taken over or the `tui` feature is not built in.
-    pub fn new(mode: ProgressMode) -> LiveView {
+    pub(crate) fn new(mode: ProgressMode) -> LiveView {
         let view = match mode {
             #[cfg(not(feature = "tui"))]
             ProgressMode::Tui => {
@@ -113,12 +113,12 @@ impl LiveView {
     }
 
     /// How often the caller should redraw.
-    pub fn tick(&self) -> Duration {
+    pub(crate) fn tick(&self) -> Duration {
         Duration::from_millis(250)
     }
 
     /// Shows the latest progress.
-    pub fn update(&mut self, p: &Progress) {
+    pub(crate) fn update(&mut self, p: &Progress) {
         match &mut self.view {
             #[cfg(feature = "tui")]
             View::Tui(t) => t.update(p),
@@ -128,7 +128,7 @@ impl LiveView {
     }
 
     /// The run ended: the last state; the terminal is given back.
-    pub fn finish(&mut self, p: &Progress) {
+    pub(crate) fn finish(&mut self, p: &Progress) {
         match &mut self.view {
             #[cfg(feature = "tui")]
             View::Tui(t) => t.finish(p),

@@ -20,7 +20,7 @@ const FRESH_PROBES: u64 = 3;
 const PROBE_WAIT: Duration = Duration::from_millis(300);
 
 /// Runs the fleet check; with `loaded`, the agents' test requests too.
-pub async fn check(hub: &Arc<Hub>, loaded: Option<LoadedProfile>) -> wire::PreflightReply {
+pub(crate) async fn check(hub: &Arc<Hub>, loaded: Option<LoadedProfile>) -> wire::PreflightReply {
     reprobe_clocks(hub).await;
     let mut agents = hub.fleet.statuses();
     let mut reply = wire::PreflightReply {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 /// The data of one chunk, at most.
-pub const CHUNK_BYTES: usize = 256 << 10;
+pub(crate) const CHUNK_BYTES: usize = 256 << 10;
 
 /// Directory levels below the run directory that are walked, at most.
 const MAX_DEPTH: usize = 16;
@@ -21,7 +21,7 @@ const MAX_DEPTH: usize = 16;
 const MAX_FILES: usize = 100_000;
 
 /// The directory of `run_id`, if it is a run of this coordinator with a real directory.
-pub fn run_dir(hub: &Hub, run_id: &str) -> Result<PathBuf, Status> {
+pub(crate) fn run_dir(hub: &Hub, run_id: &str) -> Result<PathBuf, Status> {
     if !is_run_id(run_id) {
         return Err(Status::invalid_argument(format!(
             "{run_id:?} is not a run id (letters, digits, '-', '_', '.'; see `coordinator runs`)"
@@ -41,7 +41,7 @@ pub fn run_dir(hub: &Hub, run_id: &str) -> Result<PathBuf, Status> {
 }
 
 /// Streams the files of `dir` into `tx` (on a blocking thread); stops when the receiver is gone.
-pub fn send_files(dir: PathBuf, tx: mpsc::Sender<Result<wire::FileChunk, Status>>) {
+pub(crate) fn send_files(dir: PathBuf, tx: mpsc::Sender<Result<wire::FileChunk, Status>>) {
     let result = walk(&dir, &tx);
     if let Err(status) = result {
         let _ = tx.blocking_send(Err(status));

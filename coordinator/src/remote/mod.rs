@@ -2,6 +2,6 @@
 //! before a long run ([`check`], `coordinator preflight`), the list of its runs ([`runs`]) and a
 //! run directory's files ([`fetch`]).
 
-pub mod check;
-pub mod fetch;
+pub(crate) mod check;
+pub(crate) mod fetch;
 pub mod runs;

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// At most this many runs are listed (the newest).
-pub const MAX_LISTED: usize = 1000;
+pub(crate) const MAX_LISTED: usize = 1000;
 
 /// At most this many entries of the results directory are looked at.
 const MAX_SCANNED: usize = 100_000;
@@ -27,7 +27,7 @@ pub fn is_run_id(name: &str) -> bool {
 }
 
 /// Every run this coordinator knows, oldest first (at most [`MAX_LISTED`], the newest).
-pub fn list(hub: &Hub) -> Vec<wire::RunInfo> {
+pub(crate) fn list(hub: &Hub) -> Vec<wire::RunInfo> {
     let root = &hub.config.results_dir;
     let mut ids: BTreeSet<String> = hub.run_ids().into_iter().collect();
     if let Ok(entries) = std::fs::read_dir(root) {

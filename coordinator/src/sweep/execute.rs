@@ -22,9 +22,11 @@ use std::time::Duration;
 
 /// What `coordinator sweep` asks for besides the file.
 pub struct SweepRequest<'a> {
+    /// The sweep file, loaded.
     pub sweep: &'a Sweep,
     /// `-o` overrides of the profile from the command line (after the file's own).
     pub overrides: &'a [String],
+    /// Verdict thresholds and outputs of every point's run.
     pub options: RunOptions,
     /// Agents to wait for when the file's `ready.agents` is empty (default: the profile's
     /// `fleet.expect_agents`, else 1).

@@ -12,12 +12,12 @@
 //! file and every point's profile without running anything ([`validate`]).
 
 mod error;
-pub mod execute;
-pub mod profile;
-pub mod ready;
-pub mod search;
-pub mod spec;
-pub mod summary;
+pub(crate) mod execute;
+pub(crate) mod profile;
+pub(crate) mod ready;
+pub(crate) mod search;
+pub(crate) mod spec;
+pub(crate) mod summary;
 pub mod validate;
 
 pub use error::SweepError;

@@ -8,16 +8,20 @@ use fleetbench_profile::{apply_overrides, parse_profile_with, profile_stem, Load
 use std::path::PathBuf;
 
 /// The profile one point runs: its text with the overrides applied, and that text parsed.
-pub struct PointProfile {
+pub(crate) struct PointProfile {
     pub path: PathBuf,
-    pub stem: String,
+    pub(crate) stem: String,
     pub text: String,
     pub loaded: LoadedProfile,
 }
 
 impl PointProfile {
     /// The profile of `point`; an error names the point, the profile file, the key and value.
-    pub fn load(sweep: &Sweep, point: &Point, cli: &[String]) -> Result<PointProfile, SweepError> {
+    pub(crate) fn load(
+        sweep: &Sweep,
+        point: &Point,
+        cli: &[String],
+    ) -> Result<PointProfile, SweepError> {
         let path = sweep.profile.clone();
         let mut overrides = point.overrides.clone();
         overrides.extend(cli.iter().cloned());
@@ -41,7 +45,7 @@ impl PointProfile {
     }
 
     /// Another text of this profile (a probe's), parsed as the profile was.
-    pub fn parse(&self, text: &str) -> Result<LoadedProfile, SweepError> {
+    pub(crate) fn parse(&self, text: &str) -> Result<LoadedProfile, SweepError> {
         Ok(parse_profile_with(text, &self.path, &self.stem, &[])?)
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `command` with `sh -c`, stdout and stderr into `log`; an error unless it exits 0 within
 /// `timeout` (then it is killed).
-pub async fn reconfigure(
+pub(crate) async fn reconfigure(
     point: &str,
     command: &str,
     timeout: Duration,
@@ -63,19 +63,23 @@ pub async fn reconfigure(
 
 /// What readiness checks for one point.
 #[derive(Debug, Clone)]
-pub struct Readiness<'a> {
+pub(crate) struct Readiness<'a> {
     pub base_url: &'a str,
     /// The roots an `https://` endpoint's certificate must chain to.
     pub trust: &'a EndpointTrust,
     pub model: Option<&'a str>,
-    pub health: bool,
-    pub models: bool,
+    pub(crate) health: bool,
+    pub(crate) models: bool,
     pub agents: &'a BTreeMap<String, u32>,
     pub timeout: Duration,
 }
 
 /// Polls until every check holds; the error names what did not, as last seen.
-pub async fn wait_ready(point: &str, hub: &Arc<Hub>, r: &Readiness<'_>) -> Result<(), SweepError> {
+pub(crate) async fn wait_ready(
+    point: &str,
+    hub: &Arc<Hub>,
+    r: &Readiness<'_>,
+) -> Result<(), SweepError> {
     let started = Instant::now();
     loop {
         let reason = match check_once(hub, r).await {

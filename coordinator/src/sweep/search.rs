@@ -7,7 +7,7 @@ use fleetbench_report::{BenchmarkRun, StageVerdict, Statistics, Verdict};
 
 /// The state of one point's bisection.
 #[derive(Debug, Clone)]
-pub struct Bisection {
+pub(crate) struct Bisection {
     over: SearchOver,
     /// Highest value known to meet the SLA (a probe passed), or the search's `lo` before one did.
     lo: f64,
@@ -20,7 +20,7 @@ pub struct Bisection {
 }
 
 impl Bisection {
-    pub fn new(s: &SearchSpec) -> Bisection {
+    pub(crate) fn new(s: &SearchSpec) -> Bisection {
         Bisection {
             over: s.over,
             lo: s.lo,
@@ -33,7 +33,7 @@ impl Bisection {
     }
 
     /// The next value to probe, or None when the search is over.
-    pub fn next(&self) -> Option<f64> {
+    pub(crate) fn next(&self) -> Option<f64> {
         if self.probes_left == 0 {
             return None;
         }
@@ -63,7 +63,7 @@ impl Bisection {
     }
 
     /// Records a probe's outcome at `value`.
-    pub fn record(&mut self, value: f64, met: bool) {
+    pub(crate) fn record(&mut self, value: f64, met: bool) {
         self.probes_left = self.probes_left.saturating_sub(1);
         if met {
             if value >= self.lo {
@@ -89,7 +89,7 @@ impl Bisection {
 
     /// The highest value that met the SLA (None: no probe did) and the lowest that missed it
     /// (None: no probe did), given whether any probe passed and any failed.
-    pub fn result(&self, passed_any: bool, failed_any: bool) -> (Option<f64>, Option<f64>) {
+    pub(crate) fn result(&self, passed_any: bool, failed_any: bool) -> (Option<f64>, Option<f64>) {
         let found = passed_any.then_some(self.lo);
         let upper = failed_any.then_some(self.hi);
         (found, upper)
@@ -110,7 +110,7 @@ fn statistics<'a>(r: &'a BenchmarkRun, metric: &str) -> Option<&'a Statistics> {
 }
 
 /// A statistic of an SLA metric in ms (the report's latencies are in ms).
-pub fn value(r: &BenchmarkRun, t: &Target) -> Option<f64> {
+pub(crate) fn value(r: &BenchmarkRun, t: &Target) -> Option<f64> {
     let s = statistics(r, &t.metric)?;
     let v = serde_json::to_value(s).ok()?;
     v.get(&t.stat)?.as_f64()
@@ -118,7 +118,11 @@ pub fn value(r: &BenchmarkRun, t: &Target) -> Option<f64> {
 
 /// Whether a probe met every target, and why not: each missed target with its value, a stage
 /// that was not ok, or a stage without successful requests.
-pub fn meets(r: &BenchmarkRun, verdict: &StageVerdict, targets: &[Target]) -> (bool, Vec<String>) {
+pub(crate) fn meets(
+    r: &BenchmarkRun,
+    verdict: &StageVerdict,
+    targets: &[Target],
+) -> (bool, Vec<String>) {
     let mut why = Vec::new();
     if verdict.verdict != Verdict::Ok {
         why.push(format!(

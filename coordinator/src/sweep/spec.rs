@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The most probes one SLA search may make per point.
-pub const MAX_PROBES: u32 = 8;
+pub(crate) const MAX_PROBES: u32 = 8;
 
 /// The file as written (unknown keys refused).
 #[derive(Debug, Deserialize)]
@@ -71,7 +71,7 @@ impl Default for ReadyFile {
 
 /// The placeholder of the coordinator's listen address in the reconfigure command (a point
 /// may not have a value of that name).
-pub const COORDINATOR: &str = "coordinator";
+pub(crate) const COORDINATOR: &str = "coordinator";
 
 fn default_timeout() -> f64 {
     300.0
@@ -84,7 +84,7 @@ fn yes() -> bool {
 /// What a failed point does to the rest of the sweep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OnFailure {
+pub(crate) enum OnFailure {
     #[default]
     Continue,
     Stop,
@@ -93,7 +93,7 @@ pub enum OnFailure {
 /// What the SLA search varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SearchOver {
+pub(crate) enum SearchOver {
     /// Requests per second of a constant-rate probe.
     Rate,
     /// Closed-loop users of a concurrent probe.
@@ -103,18 +103,18 @@ pub enum SearchOver {
 /// `search:` — the bisection of each point's SLA search.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SearchSpec {
+pub(crate) struct SearchSpec {
     pub over: SearchOver,
     pub lo: f64,
-    pub hi: f64,
+    pub(crate) hi: f64,
     #[serde(default = "default_probes")]
-    pub max_probes: u32,
+    pub(crate) max_probes: u32,
     /// Relative width of the final bracket (0.1: the maximum is known within 10%).
     #[serde(default = "default_precision")]
     pub precision: f64,
     /// Seconds of each probe stage (rate and concurrency probes).
     #[serde(default = "default_probe_duration")]
-    pub probe_duration: f64,
+    pub(crate) probe_duration: f64,
 }
 
 fn default_probes() -> u32 {
@@ -131,54 +131,60 @@ fn default_probe_duration() -> f64 {
 
 /// One SLA target: `sla: {ttft_ms: {p99: 500}}` gives metric `ttft_ms`, stat `p99`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Target {
+pub(crate) struct Target {
     pub metric: String,
     pub stat: String,
-    pub limit_ms: f64,
+    pub(crate) limit_ms: f64,
 }
 
 /// The metrics an SLA target may name.
-pub const SLA_METRICS: [&str; 5] = ["ttft_ms", "itl_ms", "tpot_ms", "ntpot_ms", "e2e_ms"];
+pub(crate) const SLA_METRICS: [&str; 5] = ["ttft_ms", "itl_ms", "tpot_ms", "ntpot_ms", "e2e_ms"];
 /// The statistics an SLA target may name.
-pub const SLA_STATS: [&str; 7] = ["mean", "p50", "p75", "p90", "p95", "p99", "p99p9"];
+pub(crate) const SLA_STATS: [&str; 7] = ["mean", "p50", "p75", "p90", "p95", "p99", "p99p9"];
 
 /// One deployment point, its values checked and its overrides and agent counts filled in.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Point {
     pub name: String,
-    pub values: BTreeMap<String, String>,
+    pub(crate) values: BTreeMap<String, String>,
     /// The sweep file's `overrides` of the profile, filled with the point's values.
-    pub overrides: Vec<String>,
+    pub(crate) overrides: Vec<String>,
     /// Agents expected per role before the point runs.
     pub agents: BTreeMap<String, u32>,
     /// GPUs the point uses: its `gpus` value, else (prefill + decode) × tp when it names them.
-    pub gpus: Option<f64>,
+    pub(crate) gpus: Option<f64>,
 }
 
 /// A checked sweep file.
 #[derive(Debug, Clone)]
 pub struct Sweep {
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
+    /// The sweep's name (from the file).
     pub name: String,
-    pub profile: PathBuf,
+    pub(crate) profile: PathBuf,
     /// The reconfigure command's template (`{key}`: a point's value, `{coordinator}`).
-    pub command: Option<String>,
+    pub(crate) command: Option<String>,
+    /// The deployment points, in order.
     pub points: Vec<Point>,
-    pub command_timeout: f64,
-    pub ready_timeout: f64,
-    pub check_health: bool,
-    pub check_models: bool,
+    pub(crate) command_timeout: f64,
+    pub(crate) ready_timeout: f64,
+    pub(crate) check_health: bool,
+    pub(crate) check_models: bool,
     /// Where readiness polls `/health` and `/v1/models` (default: the profile's base URL).
-    pub ready_url: Option<String>,
-    pub on_failure: OnFailure,
-    pub sla: Vec<Target>,
-    pub search: Option<SearchSpec>,
+    pub(crate) ready_url: Option<String>,
+    pub(crate) on_failure: OnFailure,
+    pub(crate) sla: Vec<Target>,
+    pub(crate) search: Option<SearchSpec>,
 }
 
 impl Sweep {
     /// The command that deploys `p`: the template filled with its values and the
     /// coordinator's listen address (checked when the file was loaded).
-    pub fn command_for(&self, p: &Point, coordinator: &str) -> Option<Result<String, String>> {
+    pub(crate) fn command_for(
+        &self,
+        p: &Point,
+        coordinator: &str,
+    ) -> Option<Result<String, String>> {
         let mut values = p.values.clone();
         values.insert(COORDINATOR.into(), coordinator.into());
         self.command.as_deref().map(|c| fill(c, &values))
@@ -450,7 +456,7 @@ fn gpu_count(values: &BTreeMap<String, String>) -> Result<Option<f64>, String> {
 }
 
 /// Replaces each `{key}` of `template` with the point's value; `{{` and `}}` are literal braces.
-pub fn fill(template: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
+pub(crate) fn fill(template: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
@@ -575,7 +581,7 @@ fn check_search(file: &Path, s: &SearchSpec) -> Result<(), SweepError> {
 
 /// Probes a search of `lo..hi` may need to reach `hi / lo <= 1 + precision`: the halvings of
 /// the bracket (in log space) plus one probe that confirms an end no halving tested.
-pub fn probes_needed(lo: f64, hi: f64, precision: f64) -> u32 {
+pub(crate) fn probes_needed(lo: f64, hi: f64, precision: f64) -> u32 {
     let halvings = ((hi / lo).ln() / (1.0 + precision).ln())
         .log2()
         .ceil()

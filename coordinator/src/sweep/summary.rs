@@ -17,7 +17,7 @@ use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PointStatus {
+pub(crate) enum PointStatus {
     Ok,
     Degraded,
     Failed,
@@ -26,7 +26,7 @@ pub enum PointStatus {
 
 impl PointStatus {
     /// A point's status from its stages' verdicts.
-    pub fn of(verdicts: &[StageVerdict]) -> PointStatus {
+    pub(crate) fn of(verdicts: &[StageVerdict]) -> PointStatus {
         match worst(verdicts) {
             Verdict::Ok => PointStatus::Ok,
             Verdict::Degraded => PointStatus::Degraded,
@@ -46,31 +46,36 @@ impl PointStatus {
 
 /// One stage's (or probe's) figures; latencies in ms.
 #[derive(Debug, Clone, Serialize)]
-pub struct StageFigures {
+pub(crate) struct StageFigures {
     pub stage: u32,
     pub label: String,
     pub verdict: String,
     pub requests: u64,
     pub failures: u64,
-    pub requests_per_sec: Option<f64>,
-    pub output_tokens_per_sec: Option<f64>,
+    pub(crate) requests_per_sec: Option<f64>,
+    pub(crate) output_tokens_per_sec: Option<f64>,
     /// Output tok/s divided by the point's GPUs (None without a GPU count).
-    pub output_tokens_per_sec_per_gpu: Option<f64>,
+    pub(crate) output_tokens_per_sec_per_gpu: Option<f64>,
     /// 1000 / mean TPOT: the tokens per second one user sees.
-    pub tokens_per_sec_per_user: Option<f64>,
+    pub(crate) tokens_per_sec_per_user: Option<f64>,
     pub ttft_p50_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub itl_p50_ms: Option<f64>,
-    pub itl_p99_ms: Option<f64>,
+    pub(crate) ttft_p99_ms: Option<f64>,
+    pub(crate) itl_p50_ms: Option<f64>,
+    pub(crate) itl_p99_ms: Option<f64>,
     /// Requests per second that met every `report.goodput` constraint (None: the profile
     /// gives no constraints, so there is no goodput figure).
-    pub goodput_requests_per_sec: Option<f64>,
+    pub(crate) goodput_requests_per_sec: Option<f64>,
     /// The stage's directory, relative to the sweep's.
     pub dir: String,
 }
 
 /// A stage report's figures for the summary.
-pub fn figures(r: &BenchmarkRun, v: &StageVerdict, gpus: Option<f64>, dir: &str) -> StageFigures {
+pub(crate) fn figures(
+    r: &BenchmarkRun,
+    v: &StageVerdict,
+    gpus: Option<f64>,
+    dir: &str,
+) -> StageFigures {
     let m = &r.metrics;
     let out = m.throughput.output_tokens_per_sec;
     let itl = m.latency.inter_token_latency.as_ref();
@@ -99,23 +104,23 @@ pub fn figures(r: &BenchmarkRun, v: &StageVerdict, gpus: Option<f64>, dir: &str)
 
 /// One probe of an SLA search.
 #[derive(Debug, Clone, Serialize)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub k: usize,
     pub value: f64,
-    pub met: bool,
+    pub(crate) met: bool,
     /// Why it missed the SLA (empty when it met it).
-    pub reasons: Vec<String>,
+    pub(crate) reasons: Vec<String>,
     pub figures: Option<StageFigures>,
 }
 
 /// One point's SLA search: the range, the stated precision, the answer and every probe.
 #[derive(Debug, Clone, Serialize)]
-pub struct SlaResult {
+pub(crate) struct SlaResult {
     pub over: SearchOver,
     pub targets: Vec<Target>,
     pub lo: f64,
-    pub hi: f64,
-    pub max_probes: u32,
+    pub(crate) hi: f64,
+    pub(crate) max_probes: u32,
     /// The precision asked for: the answer is within this fraction of the true maximum when
     /// both `found` and `upper` are given.
     pub precision: f64,
@@ -123,14 +128,19 @@ pub struct SlaResult {
     pub found: Option<f64>,
     /// The lowest value whose probe missed (None: every probe met the SLA, so the maximum is
     /// at least `found`).
-    pub upper: Option<f64>,
+    pub(crate) upper: Option<f64>,
     /// `upper / found - 1`, the bracket the probes left.
-    pub achieved_precision: Option<f64>,
+    pub(crate) achieved_precision: Option<f64>,
     pub probes: Vec<Probe>,
 }
 
 impl SlaResult {
-    pub fn new(s: &SearchSpec, targets: &[Target], b: &Bisection, probes: Vec<Probe>) -> SlaResult {
+    pub(crate) fn new(
+        s: &SearchSpec,
+        targets: &[Target],
+        b: &Bisection,
+        probes: Vec<Probe>,
+    ) -> SlaResult {
         let (found, upper) = b.result(probes.iter().any(|p| p.met), probes.iter().any(|p| !p.met));
         SlaResult {
             over: s.over,
@@ -165,10 +175,10 @@ impl SlaResult {
 
 /// One point of the sweep.
 #[derive(Debug, Clone, Serialize)]
-pub struct PointSummary {
+pub(crate) struct PointSummary {
     pub name: String,
     pub values: BTreeMap<String, String>,
-    pub gpus: Option<f64>,
+    pub(crate) gpus: Option<f64>,
     pub status: PointStatus,
     pub error: Option<String>,
     pub stages: Vec<StageFigures>,
@@ -176,7 +186,7 @@ pub struct PointSummary {
 }
 
 impl PointSummary {
-    pub fn new(p: &Point, status: PointStatus) -> PointSummary {
+    pub(crate) fn new(p: &Point, status: PointStatus) -> PointSummary {
         PointSummary {
             name: p.name.clone(),
             values: p.values.clone(),
@@ -205,17 +215,17 @@ impl PointSummary {
 /// The whole sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepSummary {
-    pub sweep: String,
-    pub file: String,
-    pub profile: String,
-    pub on_failure: OnFailure,
+    pub(crate) sweep: String,
+    pub(crate) file: String,
+    pub(crate) profile: String,
+    pub(crate) on_failure: OnFailure,
     /// A stop request ended the sweep early.
-    pub interrupted: bool,
-    pub points: Vec<PointSummary>,
+    pub(crate) interrupted: bool,
+    pub(crate) points: Vec<PointSummary>,
 }
 
 impl SweepSummary {
-    pub fn new(s: &Sweep, profile: &str) -> SweepSummary {
+    pub(crate) fn new(s: &Sweep, profile: &str) -> SweepSummary {
         SweepSummary {
             sweep: s.name.clone(),
             file: s.file.display().to_string(),
@@ -242,7 +252,7 @@ impl SweepSummary {
     }
 
     /// Writes `sweep.json`, `sweep.md`, the Pareto plot and `sweep.html` into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), SweepError> {
         let put = |name: &str, bytes: &[u8]| {
             let path = dir.join(name);
             std::fs::write(&path, bytes).map_err(|source| SweepError::Io { path, source })

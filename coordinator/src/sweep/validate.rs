@@ -24,9 +24,11 @@ pub fn is_sweep_file(path: &Path) -> bool {
 
 /// One point as it would run.
 pub struct CheckedPoint<'a> {
+    /// The point.
     pub point: &'a Point,
     /// The reconfigure command with `{coordinator}` left as a placeholder.
     pub command: Option<String>,
+    /// The profile with the point's overrides, validated.
     pub profile: LoadedProfile,
 }
 
