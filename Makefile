@@ -78,13 +78,14 @@ test-features:
 # The demo builds only the three binaries it runs (no benchmarks, no test crates), and only the
 # features it uses: without the default ones (`hf`: HuggingFace tokenizers and Hub downloads,
 # `tui`: the full-screen live view, `nvml`: GPU telemetry), which quickstart.yaml and demo.sh do
-# not need; the report keeps its plots. Cargo builds a crate once per feature set, so a `make
-# demo` after `make test` (default features) rebuilds the workspace's own crates that the
-# features change (profile, report, agent, coordinator), and the other way round.
+# not need; the report keeps its plots. It builds them in the `demo` cargo profile (Cargo.toml:
+# no optimization, no debug info), the cheapest build: a first run waits for the build, not for
+# the at most 20 requests a second the quickstart sends. Its outputs are in
+# $(CARGO_TARGET_DIR)/demo, apart from `make test`'s debug build, so each builds once.
 DEMO_BINS := -p fleetbench-coordinator -p fleetbench-agent -p fleetbench-sim --bin coordinator --bin agent --bin sim --no-default-features
 demo: toolchain
-	$(CARGO) build $(DEMO_BINS)
-	BIN=$(BIN) bash scripts/demo.sh
+	$(CARGO) build --profile demo $(DEMO_BINS)
+	BIN=$(CARGO_TARGET_DIR)/demo bash scripts/demo.sh
 
 # The runtime image (coordinator, agent, sim) FROM scratch out of locally built binaries: no
 # registry needed (deploy/image/Dockerfile is the multi-stage build for machines that have one).
