@@ -229,7 +229,7 @@ def check_media(where, mm, media, problems):
                 prof, wt = (p.profile, p.weight) if hasattr(p, "profile") else (p, 1.0)
                 w, h = wh(prof.resolution)
                 sizes.append(({"resolution": {"width": w, "height": h}, "frames": prof.frames}, wt))
-            want = {"png_frames": "png", "jpeg_frames": "jpeg"}.get(given.representation.value)
+            want = {"png_frames": "png", "jpeg_frames": "jpeg", "mp4": "mp4"}.get(given.representation.value)
             if encoding != want:
                 problems.append(f"{where}.video.representation: {given.representation.value} vs {encoding}")
         else:

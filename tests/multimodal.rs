@@ -1,7 +1,8 @@
 //! inference-perf's synthetic multimodal data against the sim: images (JPEG), a video sent as
-//! PNG frames and WAV audio clips woven into chat requests, each request's media parts and
-//! prompt tokens checked against the sim's ground truth, and what the plan says request j
-//! carries (`plan.json`'s shard specs, drawn again here).
+//! PNG frames and WAV audio clips woven into chat requests, and videos sent as MP4 files
+//! (`representation: mp4`), each request's media parts and prompt tokens checked against the
+//! sim's ground truth, and what the plan says request j carries (`plan.json`'s shard specs,
+//! drawn again here).
 
 use fleetbench_e2e::chaos::sim_with_truth;
 use fleetbench_e2e::*;
@@ -165,6 +166,71 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
         20.0 * per_request,
         0.01,
     );
+    Ok(())
+}
+
+#[test]
+fn mp4_videos_reach_the_sim_as_one_part_each_with_their_frames_tokens() -> anyhow::Result<()> {
+    let dir = scratch("multimodal_mp4");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: chat, streaming: true}}\n\
+             data:\n\
+             \x20 type: synthetic\n\
+             \x20 input_distribution: {{type: fixed, mean: 20}}\n\
+             \x20 output_distribution: {{type: fixed, mean: 4}}\n\
+             \x20 multimodal:\n\
+             \x20   video:\n\
+             \x20     count: {{type: uniform, min: 0, max: 2}}\n\
+             \x20     insertion_point: 0.5\n\
+             \x20     profiles: [{{profile: {{resolution: {{width: 64, height: 48}}, frames: 3}}}}, {{profile: {{resolution: {{width: 100, height: 60}}, frames: 2}}}}]\n\
+             load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\n"
+        ),
+    )?;
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(90))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 20.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("plan.json"))?)?;
+    let spec: ShardSpec = serde_json::from_value(plan["stages"][0]["shards"][0].clone())?;
+    // Request j's videos and their tokens: each frame charged as an image of its size.
+    let want = |j: u64| {
+        let media = spec.data.request(spec.seed, j).media;
+        let tokens: u64 = media.iter().map(|m| tokens(&m.kind).2).sum();
+        (media.len() as u64, tokens)
+    };
+    let mut seen = BTreeMap::new();
+    let text = std::fs::read_to_string(&truth)?;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let rec: serde_json::Value = serde_json::from_str(line)?;
+        let id = rec["request_id"].as_str().unwrap_or_default().to_string();
+        if id.starts_with("preflight-") {
+            continue;
+        }
+        let j: u64 = id.rsplit('-').next().unwrap_or_default().parse()?;
+        let get = |k: &str| rec[k].as_u64().unwrap_or(0);
+        let (videos, media_tokens) = want(j);
+        assert_eq!(
+            (get("videos"), get("images"), get("media_tokens")),
+            (videos, 0, media_tokens),
+            "request {id}"
+        );
+        assert_eq!(get("prompt_tokens"), 20 + media_tokens, "request {id}");
+        *seen.entry(videos).or_insert(0) += 1;
+    }
+    assert_eq!(seen.values().sum::<u32>(), 20, "{seen:?}");
+    assert_eq!(seen.len(), 3, "0, 1 and 2 videos all drawn: {seen:?}");
+    // The payload statistics count each MP4 file once, with its frames.
+    let v = check_stage_formats(&run, 0)?.expect("the run wrote report v0.2.1");
+    let mm = "results.request_performance.aggregate.requests.multimodal";
+    let frames = num(&v, &format!("{mm}.video.frames.mean"));
+    assert!((2.0..=3.0).contains(&frames), "{frames}");
+    assert!(num(&v, &format!("{mm}.video.filesize.min")) > 300.0);
     Ok(())
 }
 

@@ -4,8 +4,8 @@
 //! profile model can hold it; the checks are in `multimodal_check.rs`.
 
 use fleetbench_model::data::{
-    ImageEncoding, Insertion, LengthSpec, MediaMix, ModalityMix, Resolution, VideoShape, Weighted,
-    MAX_MEDIA_SIDE, MAX_VIDEO_FRAMES,
+    ImageEncoding, Insertion, LengthSpec, MediaMix, ModalityMix, Resolution, VideoEncoding,
+    VideoShape, Weighted, MAX_MEDIA_SIDE, MAX_VIDEO_FRAMES,
 };
 use serde::{Deserialize, Serialize};
 
@@ -145,7 +145,7 @@ pub enum VideoProfiles {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum VideoRepresentation {
-    /// One `video_url` part with an MP4 (inference-perf's default; refused: no H.264 encoder).
+    /// One `video_url` part with an H.264 MP4 (inference-perf's default).
     #[default]
     Mp4,
     /// `frames` PNG `image_url` parts.
@@ -282,8 +282,9 @@ impl<D> MultimodalConfig<D> {
                     .collect(),
             };
             let encoding = match v.representation {
-                VideoRepresentation::JpegFrames => ImageEncoding::Jpeg,
-                _ => ImageEncoding::Png,
+                VideoRepresentation::Mp4 => VideoEncoding::Mp4,
+                VideoRepresentation::PngFrames => VideoEncoding::Png,
+                VideoRepresentation::JpegFrames => VideoEncoding::Jpeg,
             };
             (
                 modality(&v.count, &v.insertion_point, sizes, &count),

@@ -6,7 +6,7 @@ use crate::error::ProfileError;
 use crate::model::{DataType, Distribution, Profile};
 use crate::multimodal::{
     AnyResolution, Durations, InsertionPoint, MultimodalConfig, Resolutions, VideoProfile,
-    VideoProfiles, VideoRepresentation,
+    VideoProfiles,
 };
 use fleetbench_model::data::{
     LengthDist, LengthSpec, MediaMix, MAX_AUDIO_SECONDS, MAX_MEDIA_PARTS, MAX_MEDIA_SIDE,
@@ -65,12 +65,6 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             .is_some_and(|s| s.enable_multi_turn_chat)
         {
             return Err(unsupported(key, "media in multi-turn shared-prefix chats (enable_multi_turn_chat) are not implemented; drop enable_multi_turn_chat"));
-        }
-        if m.video
-            .as_ref()
-            .is_some_and(|v| v.representation == VideoRepresentation::Mp4)
-        {
-            return Err(unsupported(&format!("{key}.video.representation"), "mp4 (inference-perf's default) needs an H.264 encoder, which fleetbench does not have; use representation: png_frames or jpeg_frames (each frame an image_url part)"));
         }
         check_section(key, m, file)?;
         parts += mix_of(m).most_parts();

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::test_support::Section;
-use fleetbench_model::data::{ImageEncoding, Insertion, MediaKind, Resolution};
+use fleetbench_model::data::{ImageEncoding, Insertion, MediaKind, Resolution, VideoEncoding};
 
 const HEAD: &str = "server: {base_url: 'http://127.0.0.1:8000', model_name: m}\n\
 api: {type: chat, streaming: true}\n\
@@ -55,13 +55,29 @@ fn inference_perfs_keys_become_the_mix() {
         .collect();
     assert_eq!(sizes, [(1280, 720, 3.0), (20, 10, 1.0)]);
     let (video, frames) = mix.video.clone().unwrap();
-    assert_eq!(frames, ImageEncoding::Png);
+    assert_eq!(frames, VideoEncoding::Png);
     assert_eq!(video.sizes[0].value.frames, 4);
     let audio = mix.audio.clone().unwrap();
     assert!(matches!(audio.insertion, Insertion::Drawn(_)));
     assert_eq!(audio.sizes[0].value, 2.5);
     // 3 images + 4 frames + 2 clips.
     assert_eq!(mix.most_parts(), 9);
+}
+
+#[test]
+fn a_video_without_representation_is_one_mp4_part_as_in_inference_perf() {
+    let lp = parse(
+        "{type: synthetic, multimodal: {video: {count: {type: fixed, mean: 2}, \
+         profiles: [{profile: {resolution: 720p, frames: 32}, weight: 1}]}}}",
+    )
+    .unwrap();
+    let mix = crate::multimodal_check::mix_of(lp.profile.data.multimodal.as_ref().unwrap());
+    let (video, encoding) = mix.video.clone().unwrap();
+    assert_eq!(encoding, VideoEncoding::Mp4);
+    assert_eq!(video.sizes[0].value.frames, 32);
+    // Two videos of 32 frames are two parts: far below the 64-part limit that 64 frames
+    // sent as images would reach.
+    assert_eq!(mix.most_parts(), 2);
 }
 
 #[test]
@@ -96,11 +112,6 @@ fn limits_and_refusals_name_the_key_and_the_limit() {
             "{type: synthetic, multimodal: {image: {count: {type: uniform, min: 1, max: 65}}}}",
             "data.multimodal",
             "limit is 64 per request",
-        ),
-        (
-            "{type: synthetic, multimodal: {video: {count: {type: fixed, mean: 1}}}}",
-            "data.multimodal.video.representation",
-            "H.264",
         ),
         (
             "{type: random, multimodal: {image: {count: {type: fixed, mean: 1}}}}",

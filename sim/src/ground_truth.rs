@@ -44,6 +44,9 @@ pub struct GroundTruthRecord {
     /// `input_audio` parts (absent: none).
     #[serde(skip_serializing_if = "is_zero")]
     pub audios: u32,
+    /// `video_url` parts (absent: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub videos: u32,
     /// The prompt tokens charged for the media (in `prompt_tokens`; absent: none).
     #[serde(skip_serializing_if = "is_zero")]
     pub media_tokens: u32,

@@ -6,8 +6,9 @@
 //!   Qwen2-VL's 28-pixel patches after merging, at most [`MAX_IMAGE_TOKENS`];
 //! - an audio clip (WAV, `input_audio` with format `wav`): [`AUDIO_TOKENS_PER_S`] tokens per
 //!   second, rounded up;
-//! - a video (`video_url`): refused, the sim does not decode MP4; videos sent as frames are
-//!   images.
+//! - a video (`video_url` with an MP4 data URL): each frame charged as an image of the track's
+//!   size (`tkhd`), frames counted from the sample table (`stsz`); the sim reads the container
+//!   only, never the H.264 stream. Videos sent as frames are images.
 //!
 //! Only `data:` URLs are read: the sim fetches nothing.
 
@@ -30,6 +31,12 @@ pub(crate) enum Media {
     Image { width: u32, height: u32 },
     /// An audio clip of this many milliseconds.
     Audio { millis: u64 },
+    /// A video of `frames` frames of this size.
+    Video {
+        width: u32,
+        height: u32,
+        frames: u32,
+    },
 }
 
 impl Media {
@@ -39,6 +46,14 @@ impl Media {
             Media::Image { width, height } => {
                 let t = u64::from(width.div_ceil(PATCH_PX)) * u64::from(height.div_ceil(PATCH_PX));
                 t.min(u64::from(MAX_IMAGE_TOKENS)) as u32
+            }
+            Media::Video {
+                width,
+                height,
+                frames,
+            } => {
+                let frame = u64::from(Media::Image { width, height }.tokens());
+                (frame * u64::from(frames)).min(u64::from(u32::MAX)) as u32
             }
             Media::Audio { millis } => {
                 let t = (millis as f64 / 1000.0 * AUDIO_TOKENS_PER_S).ceil();
@@ -51,13 +66,13 @@ impl Media {
 /// Why a media part was refused (a 400 naming the reason).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum MediaError {
-    #[error("content part type `{0}` is not supported (text, image_url, input_audio)")]
+    #[error("content part type `{0}` is not supported (text, image_url, input_audio, video_url)")]
     UnknownType(String),
     #[error("`{0}` is missing or not a string")]
     Missing(&'static str),
     #[error("only data: URLs are read (the sim fetches nothing): {0}")]
     NotData(String),
-    #[error("video_url parts are not decoded (the sim has no MP4 demuxer); send frames as image_url parts")]
+    #[error("not an MP4 with a video track of readable size and frame count")]
     Video,
     #[error("base64 payload does not decode: {0}")]
     Base64(String),
@@ -97,7 +112,19 @@ pub(crate) fn part(p: &Value) -> Result<Option<(Media, u64)>, MediaError> {
             .ok_or_else(|| MediaError::Audio(format.to_string()))?;
             Ok(Some((Media::Audio { millis }, fnv(&bytes))))
         }
-        "video_url" => Err(MediaError::Video),
+        "video_url" => {
+            let url = (p.get("video_url").and_then(|u| u.get("url")))
+                .and_then(Value::as_str)
+                .ok_or(MediaError::Missing("video_url.url"))?;
+            let bytes = data_url(url)?;
+            let (width, height, frames) = mp4_shape(&bytes).ok_or(MediaError::Video)?;
+            let video = Media::Video {
+                width,
+                height,
+                frames,
+            };
+            Ok(Some((video, fnv(&bytes))))
+        }
         other => Err(MediaError::UnknownType(other.chars().take(64).collect())),
     }
 }
@@ -158,6 +185,47 @@ pub(crate) fn image_size(b: &[u8]) -> Option<(u32, u32)> {
         i += 2 + len;
     }
     None
+}
+
+/// The boxes of an ISO BMFF buffer: (type, body), stopping at the first malformed size.
+fn boxes(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let size = u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
+        let end = at
+            .checked_add(size)
+            .filter(|e| size >= 8 && *e <= b.len())?;
+        let item = (&b[at + 4..at + 8], &b[at + 8..end]);
+        at = end;
+        Some(item)
+    })
+}
+
+fn child<'a>(b: &'a [u8], kind: &[u8]) -> Option<&'a [u8]> {
+    boxes(b).find(|(k, _)| *k == kind).map(|(_, body)| body)
+}
+
+/// An MP4's first video track: width and height from `tkhd` (16.16 fixed point), frames from
+/// the sample count of `stsz`.
+pub(crate) fn mp4_shape(b: &[u8]) -> Option<(u32, u32, u32)> {
+    let moov = child(b, b"moov")?;
+    boxes(moov)
+        .filter(|(k, _)| *k == b"trak")
+        .find_map(|(_, trak)| {
+            let mdia = child(trak, b"mdia")?;
+            let hdlr = child(mdia, b"hdlr")?;
+            if hdlr.get(8..12) != Some(b"vide") {
+                return None;
+            }
+            let tkhd = child(trak, b"tkhd")?;
+            let at = tkhd.len().checked_sub(8)?;
+            let be32 =
+                |s: &[u8], i: usize| Some(u32::from_be_bytes(s.get(i..i + 4)?.try_into().ok()?));
+            let (w, h) = (be32(tkhd, at)? >> 16, be32(tkhd, at + 4)? >> 16);
+            let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+            let frames = be32(child(stbl, b"stsz")?, 8)?;
+            Some((w, h, frames)).filter(|(w, h, f)| *w > 0 && *h > 0 && *f > 0)
+        })
 }
 
 /// A PCM WAV's duration in milliseconds (its `data` chunk over the `fmt ` byte rate).
@@ -240,6 +308,34 @@ mod tests {
         assert_eq!(part(&video), Err(MediaError::Video));
         let text = serde_json::json!({"type": "text", "text": "a b"});
         assert_eq!(part(&text), Ok(None));
+        // An MP4's container: a video track of 64 × 30 with 3 samples.
+        let bx = |kind: &[u8], body: &[u8]| {
+            [&(body.len() as u32 + 8).to_be_bytes()[..], kind, body].concat()
+        };
+        let mut tkhd = vec![0u8; 76];
+        tkhd.extend((64u32 << 16).to_be_bytes());
+        tkhd.extend((30u32 << 16).to_be_bytes());
+        let hdlr = [&[0u8; 8][..], b"vide", &[0u8; 13]].concat();
+        let stsz = [0u32, 0, 3, 10, 10, 10].map(u32::to_be_bytes).concat();
+        let stbl = bx(b"stbl", &bx(b"stsz", &stsz));
+        let mdia = bx(b"mdia", &[bx(b"hdlr", &hdlr), bx(b"minf", &stbl)].concat());
+        let trak = bx(b"trak", &[bx(b"tkhd", &tkhd), mdia].concat());
+        let file = [bx(b"ftyp", b"isom"), bx(b"moov", &trak), bx(b"mdat", &[])].concat();
+        assert_eq!(mp4_shape(&file), Some((64, 30, 3)));
+        assert_eq!(
+            mp4_shape(&file[..file.len() - 8]),
+            Some((64, 30, 3)),
+            "without mdat"
+        );
+        assert_eq!(mp4_shape(&file[..40]), None, "moov cut");
+        let url = format!(
+            "data:video/mp4;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&file)
+        );
+        let p = serde_json::json!({"type": "video_url", "video_url": {"url": url}});
+        let (m, _) = part(&p).unwrap().unwrap();
+        // 3 frames of 3 × 2 patches.
+        assert_eq!(m.tokens(), 18);
         let odd = serde_json::json!({"type": "file"});
         assert!(matches!(part(&odd), Err(MediaError::UnknownType(_))));
     }

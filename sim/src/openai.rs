@@ -89,6 +89,8 @@ pub struct MediaCounts {
     pub images: u32,
     /// `input_audio` parts.
     pub audios: u32,
+    /// `video_url` parts.
+    pub videos: u32,
     /// Prompt tokens charged for them (`crate::media`'s rule).
     pub tokens: u32,
 }
@@ -227,6 +229,7 @@ impl WordCounter {
         match m {
             crate::media::Media::Image { .. } => self.media.images += 1,
             crate::media::Media::Audio { .. } => self.media.audios += 1,
+            crate::media::Media::Video { .. } => self.media.videos += 1,
         }
         self.media.tokens = self.media.tokens.saturating_add(n);
         self.count = self.count.saturating_add(n);

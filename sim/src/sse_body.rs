@@ -208,6 +208,7 @@ impl Drop for RequestLog {
                 kv_received_tokens: self.kv_received.map(|(n, _)| n),
                 images: self.media.images,
                 audios: self.media.audios,
+                videos: self.media.videos,
                 media_tokens: self.media.tokens,
             });
         }

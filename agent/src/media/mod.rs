@@ -1,7 +1,8 @@
 //! A request's synthetic media as OpenAI chat content parts: the prompt's words with each
 //! [`MediaItem`] woven in before its word (`image_url` parts with `data:image/png|jpeg;base64`
-//! URLs, a video as its frames' `image_url` parts at one place, `input_audio` parts with a WAV
-//! as `{"data", "format": "wav"}`), as inference-perf sends them.
+//! URLs, a video as its frames' `image_url` parts at one place or as one `video_url` part with a
+//! `data:video/mp4;base64` URL, `input_audio` parts with a WAV as `{"data", "format": "wav"}`),
+//! as inference-perf sends them.
 //!
 //! Encoded media are kept per shape and variant (an image's size, encoding and colour; a clip's
 //! length) in one process-wide cache of at most [`CACHE_BYTES`], emptied when full, so a 4K PNG
@@ -10,9 +11,12 @@
 //! to that instant (only the first requests of each shape and variant encode).
 
 mod encode;
+mod mp4;
 
 use base64::Engine;
-use fleetbench_model::data::{ImageEncoding, MediaItem, MediaKind, Resolution, MEDIA_VARIANTS};
+use fleetbench_model::data::{
+    ImageEncoding, MediaItem, MediaKind, Resolution, VideoShape, MEDIA_VARIANTS,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,6 +27,7 @@ pub(crate) const CACHE_BYTES: usize = 256 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
     Image(Resolution, ImageEncoding, u32),
+    Mp4(VideoShape, u32),
     Audio(u32),
 }
 
@@ -55,6 +60,11 @@ fn encoded(key: Key) -> Encoded {
         Key::Image(r, e, variant) => {
             let bytes = encode::image(r, e, encode::colour(variant));
             let url = format!("data:{};base64,{}", e.mime(), b64(&bytes));
+            (url.into(), bytes.len())
+        }
+        Key::Mp4(shape, variant) => {
+            let bytes = mp4::mp4(shape, encode::colour(variant));
+            let url = format!("data:video/mp4;base64,{}", b64(&bytes));
             (url.into(), bytes.len())
         }
         Key::Audio(millis) => {
@@ -142,10 +152,19 @@ fn parts_of(item: &MediaItem, out: &mut Vec<Value>, sent: &mut MediaSent) {
         }
         MediaKind::Video { shape, encoding } => {
             let mut bytes = 0;
-            for f in 0..shape.frames {
-                let (part, b) = image_part(shape.resolution, encoding, item.variant + f);
-                out.push(part);
-                bytes += b;
+            match encoding.frame() {
+                Some(e) => {
+                    for f in 0..shape.frames {
+                        let (part, b) = image_part(shape.resolution, e, item.variant + f);
+                        out.push(part);
+                        bytes += b;
+                    }
+                }
+                None => {
+                    let v = encoded(Key::Mp4(shape, item.variant % MEDIA_VARIANTS));
+                    out.push(json!({"type": "video_url", "video_url": {"url": &*v.text}}));
+                    bytes = v.raw_bytes;
+                }
             }
             sent.videos
                 .push(picture(shape.resolution, shape.frames, bytes));
@@ -188,7 +207,7 @@ pub(crate) fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, M
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetbench_model::data::VideoShape;
+    use fleetbench_model::data::VideoEncoding;
 
     #[test]
     fn media_go_before_their_word_and_are_encoded_once() {
@@ -211,7 +230,7 @@ mod tests {
                         resolution: r,
                         frames: 2,
                     },
-                    encoding: ImageEncoding::Jpeg,
+                    encoding: VideoEncoding::Jpeg,
                 },
                 word: 2,
                 variant: 1,
@@ -291,6 +310,46 @@ mod tests {
                 vec![json!({"type": "text", "text": "x y"})],
                 MediaSent::default()
             )
+        );
+    }
+
+    #[test]
+    fn an_mp4_video_is_one_video_url_part_with_its_file_size() {
+        let shape = VideoShape {
+            resolution: Resolution {
+                width: 64,
+                height: 48,
+            },
+            frames: 3,
+        };
+        let item = MediaItem {
+            kind: MediaKind::Video {
+                shape,
+                encoding: VideoEncoding::Mp4,
+            },
+            word: 1,
+            variant: 70,
+        };
+        let (parts, sent) = content_parts("a b", &[item]);
+        let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["text", "video_url", "text"]);
+        let url = parts[1]["video_url"]["url"].as_str().unwrap();
+        let b64 = url.strip_prefix("data:video/mp4;base64,").unwrap();
+        let file = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert_eq!(&file[4..8], b"ftyp");
+        // Variant 70 is variant 6's colour: the cache holds one file per shape and colour.
+        assert_eq!(file, mp4::mp4(shape, encode::colour(6)));
+        assert_eq!(sent.videos.len(), 1);
+        assert_eq!(
+            sent.videos[0],
+            Picture {
+                pixels: 64 * 48 * 3,
+                bytes: file.len() as u64,
+                aspect_milli: 1333,
+                frames: 3
+            }
         );
     }
 }

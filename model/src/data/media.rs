@@ -48,6 +48,38 @@ impl ImageEncoding {
     }
 }
 
+/// A video's wire form: its frames as `image_url` parts in an image encoding (`png_frames`,
+/// `jpeg_frames`), or one `video_url` part with an H.264 MP4 (`mp4`, inference-perf's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoEncoding {
+    /// Frames as `image/png` parts.
+    Png,
+    /// Frames as `image/jpeg` parts.
+    Jpeg,
+    /// One `video/mp4` part.
+    Mp4,
+}
+
+impl VideoEncoding {
+    /// The encoding of each frame when frames are sent as images (`None`: one MP4).
+    pub fn frame(self) -> Option<ImageEncoding> {
+        match self {
+            VideoEncoding::Png => Some(ImageEncoding::Png),
+            VideoEncoding::Jpeg => Some(ImageEncoding::Jpeg),
+            VideoEncoding::Mp4 => None,
+        }
+    }
+
+    /// Content parts of one video of `frames` frames.
+    pub fn parts(self, frames: u32) -> u32 {
+        match self.frame() {
+            Some(_) => frames,
+            None => 1,
+        }
+    }
+}
+
 /// A value of a weighted list.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Weighted<T> {
@@ -104,9 +136,9 @@ pub struct MediaMix {
     /// Images and their encoding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<(ModalityMix<Resolution>, ImageEncoding)>,
-    /// Videos sent as frames (`png_frames`, `jpeg_frames`) in that encoding.
+    /// Videos, as frames (`png_frames`, `jpeg_frames`) or one MP4 each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub video: Option<(ModalityMix<VideoShape>, ImageEncoding)>,
+    pub video: Option<(ModalityMix<VideoShape>, VideoEncoding)>,
     /// Audio clips (silent 16 kHz mono WAV), sizes in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<ModalityMix<f64>>,
@@ -123,12 +155,12 @@ pub enum MediaKind {
         /// Its encoding.
         encoding: ImageEncoding,
     },
-    /// `frames` `image_url` parts at one place.
+    /// `frames` `image_url` parts at one place, or one `video_url` part (MP4).
     Video {
         /// Its shape.
         shape: VideoShape,
-        /// Each frame's encoding.
-        encoding: ImageEncoding,
+        /// Its wire form.
+        encoding: VideoEncoding,
     },
     /// One `input_audio` part (WAV), this many milliseconds long.
     Audio {
@@ -152,7 +184,7 @@ impl MediaItem {
     /// The content parts it becomes.
     pub fn parts(&self) -> u32 {
         match self.kind {
-            MediaKind::Video { shape, .. } => shape.frames,
+            MediaKind::Video { shape, encoding } => encoding.parts(shape.frames),
             _ => 1,
         }
     }
@@ -258,9 +290,9 @@ impl MediaMix {
     /// The most content parts one request may get from this mix (frames count one each).
     pub fn most_parts(&self) -> u64 {
         let image = self.image.as_ref().map_or(0, |(m, _)| m.most());
-        let video = self.video.as_ref().map_or(0, |(m, _)| {
+        let video = self.video.as_ref().map_or(0, |(m, e)| {
             let frames = m.sizes.iter().map(|s| s.value.frames).max();
-            m.most() * u64::from(frames.unwrap_or(DEFAULT_VIDEO.frames))
+            m.most() * u64::from(e.parts(frames.unwrap_or(DEFAULT_VIDEO.frames)))
         });
         let audio = self.audio.as_ref().map_or(0, ModalityMix::most);
         image + video + audio
@@ -282,7 +314,11 @@ impl MediaMix {
                     format!("{}x{}x{}", r.width, r.height, s.value.frames)
                 })
                 .collect();
-            parts.push(format!("videos as {e:?} frames [{}]", sizes.join(", ")).to_lowercase());
+            let form = match e.frame() {
+                Some(f) => format!("{f:?} frames"),
+                None => "mp4 files".into(),
+            };
+            parts.push(format!("videos as {form} [{}]", sizes.join(", ")).to_lowercase());
         }
         if let Some(m) = &self.audio {
             let sizes: Vec<String> = m.sizes.iter().map(|s| format!("{}s", s.value)).collect();
@@ -376,7 +412,7 @@ mod tests {
                 insertion: Insertion::At(0.5),
                 sizes: vec![],
             },
-            ImageEncoding::Jpeg,
+            VideoEncoding::Jpeg,
         ));
         // 2 videos of the default 10 frames, 1 audio clip.
         assert_eq!(mix.most_parts(), 21);
@@ -384,5 +420,12 @@ mod tests {
         let parts: u32 = items.iter().map(MediaItem::parts).sum();
         assert_eq!(parts, 21);
         assert_eq!(items[0].word, 5);
+        // As MP4s, each video is one part.
+        if let Some((_, e)) = &mut mix.video {
+            *e = VideoEncoding::Mp4;
+        }
+        assert_eq!(mix.most_parts(), 3);
+        let parts: u32 = mix.draw(1, 10, 0).iter().map(MediaItem::parts).sum();
+        assert_eq!(parts, 3);
     }
 }

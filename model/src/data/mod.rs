@@ -22,8 +22,9 @@ mod replay;
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
 pub use length::{LengthDist, LengthSpec};
 pub use media::{
-    ImageEncoding, Insertion, MediaItem, MediaKind, MediaMix, ModalityMix, Resolution, VideoShape,
-    Weighted, MAX_AUDIO_SECONDS, MAX_MEDIA_PARTS, MAX_MEDIA_SIDE, MAX_VIDEO_FRAMES, MEDIA_VARIANTS,
+    ImageEncoding, Insertion, MediaItem, MediaKind, MediaMix, ModalityMix, Resolution,
+    VideoEncoding, VideoShape, Weighted, MAX_AUDIO_SECONDS, MAX_MEDIA_PARTS, MAX_MEDIA_SIDE,
+    MAX_VIDEO_FRAMES, MEDIA_VARIANTS,
 };
 pub use replay::{
     message_text, message_words, LiveCall, ReplayEvent, ReplayGraph, ReplaySessions, ReplaySlot,
