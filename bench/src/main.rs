@@ -74,6 +74,12 @@ struct Args {
     /// Seconds of each ceiling run.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Milliseconds to the first token and between tokens of the ceiling runs' sims (0: as fast
+    /// as they can). With a delay and per-event framing every event is its own read, as in a
+    /// product run at that delay: the regime to profile the per-event cost in (under callgrind,
+    /// with few enough streams that the slowed agent keeps up).
+    #[arg(long, default_value_t = 0.0)]
+    ceiling_delay_ms: f64,
     /// Output tokens (SSE chunks) per request in the ceiling runs.
     #[arg(long, default_value_t = 128)]
     tokens: u32,
@@ -224,6 +230,26 @@ async fn ceiling(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n` sims of the ceiling runs, pinned to the sim core.
+fn ceiling_sims(args: &Args, framing: &str, n: usize) -> anyhow::Result<Vec<Sim>> {
+    let delay = args.ceiling_delay_ms.max(0.0).to_string();
+    (0..n)
+        .map(|_| {
+            start_sim(
+                args.sim_core,
+                &[
+                    "--ttft-ms",
+                    &delay,
+                    "--itl-ms",
+                    &delay,
+                    "--framing",
+                    framing,
+                ],
+            )
+        })
+        .collect()
+}
+
 async fn ceiling_framed(args: &Args, framing: &str) -> anyhow::Result<()> {
     let per_sim = args.streams_per_sim.max(1);
     let sims_for = |c: u32| c.div_ceil(per_sim).max(1) as usize;
@@ -234,16 +260,10 @@ async fn ceiling_framed(args: &Args, framing: &str) -> anyhow::Result<()> {
         .max()
         .unwrap_or(1);
     let limit = open_files_limit();
-    let sims = (0..most)
-        .map(|_| {
-            start_sim(
-                args.sim_core,
-                &["--ttft-ms", "0", "--itl-ms", "0", "--framing", framing],
-            )
-        })
-        .collect::<anyhow::Result<Vec<Sim>>>()?;
+    let delay = args.ceiling_delay_ms.max(0.0);
+    let sims = ceiling_sims(args, framing, most)?;
     println!(
-        "\n## Agent ceiling, {framing} framing ({}-token streamed completions, closed loop, {} s each; up to {per_sim} streams per sim, all sims on core {})\n",
+        "\n## Agent ceiling, {framing} framing ({}-token streamed completions, {delay} ms between tokens, closed loop, {} s each; up to {per_sim} streams per sim, all sims on core {})\n",
         args.tokens, args.seconds, args.sim_core
     );
     println!("| streams | sims | requests/s | chunks/s | agent CPU-µs/chunk | agent CPU-s per 1k chunks | agent CPU-µs/request | agent CPU busy | sims' CPU busy | RSS MB | RSS MB per 1k streams |");

@@ -3,6 +3,7 @@
 
 mod body;
 mod chunk;
+mod cursor;
 mod get;
 mod pool;
 mod scan;
@@ -605,6 +606,8 @@ struct StreamState {
     failure: Option<Failure>,
     /// The generated text so far, when the request captures it.
     captured: Option<String>,
+    /// Where the next chunk's read may start (the start the chunks of a stream share).
+    resume: scan::Resume,
 }
 
 /// `text` cut to [`crate::request::MAX_CAPTURED_TEXT`] bytes (at a character boundary).
@@ -629,7 +632,7 @@ impl StreamState {
             self.done = true;
             return;
         }
-        match Facts::of(data) {
+        match scan::facts_resuming(data, &mut self.resume) {
             Err(_) => self.failure = Some(Failure::Malformed),
             Ok(c) if c.error => self.failure = Some(Failure::StreamError),
             Ok(c) => {

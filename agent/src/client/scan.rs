@@ -3,14 +3,18 @@
 //!
 //! The pass takes only plain chunks: valid UTF-8, an object at the top, strings without
 //! escapes or control bytes, no known key twice, counts that are plain unsigned integers,
-//! nesting at most [`MAX_DEPTH`] deep. Anything else returns `None` and the caller takes the
-//! full parse ([`Chunk::parse`]), so the answer on every input is the full parse's (the unit
-//! tests compare both on generated and mutated chunks).
+//! nesting at most [`MAX_DEPTH`](super::cursor::MAX_DEPTH) deep. Anything else returns `None`
+//! and the caller takes the full parse ([`Chunk::parse`]), so the answer on every input is the
+//! full parse's (the unit tests compare both on generated and mutated chunks).
+//!
+//! The chunks of one stream repeat their start: vLLM, SGLang and OpenAI write `id`, `object`,
+//! `created` and `model` (constant within a request) before `choices`. [`Resume`] keeps the
+//! previous chunk's bytes up to the value of `choices` and the reader's state there; a chunk that
+//! starts with the same bytes is read from that point on. The reader is deterministic, so its
+//! state after equal bytes is equal, and the answer is the one a read from the start gives.
 
 use super::chunk::{Chunk, Usage};
-
-/// Deeper nesting goes to the full parse (serde_json's own limit is 128).
-pub(crate) const MAX_DEPTH: usize = 32;
+use super::cursor::Cursor;
 
 /// What the agent needs from one streamed chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,42 +43,166 @@ impl Facts {
 
 /// The one-pass read; `None` when the chunk is not plain (see the module docs).
 pub(crate) fn scan(bytes: &[u8]) -> Option<Facts> {
-    std::str::from_utf8(bytes).ok()?;
-    let mut c = Cursor { b: bytes, i: 0 };
-    let mut facts = Facts {
-        text: false,
-        usage: None,
-        error: false,
+    read(bytes, None)
+}
+
+/// The longest start of a chunk that [`Resume`] keeps: chunks with a longer one are read from
+/// their start every time (memory per stream stays bounded whatever the server sends).
+pub(crate) const MAX_RESUME_PREFIX: usize = 1024;
+
+/// The start of a stream's previous chunk, up to the value of its top-level `choices`, and what
+/// the reader knew there; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    prefix: Vec<u8>,
+    at: Option<Top>,
+}
+
+impl Resume {
+    fn keep(&mut self, prefix: &[u8], top: Top) {
+        self.at = None;
+        if prefix.len() <= MAX_RESUME_PREFIX {
+            self.prefix.clear();
+            self.prefix.extend_from_slice(prefix);
+            self.at = Some(top);
+        }
+    }
+}
+
+/// [`Facts::of`] for the chunks of one stream, resuming after the start they share.
+pub(crate) fn facts_resuming(
+    bytes: &[u8],
+    resume: &mut Resume,
+) -> Result<Facts, serde_json::Error> {
+    match scan_resuming(bytes, resume) {
+        Some(f) => Ok(f),
+        None => Chunk::parse(bytes).map(|c| Facts {
+            text: c.carries_text(),
+            usage: c.usage,
+            error: c.is_error(),
+        }),
+    }
+}
+
+/// [`scan`], from where `resume` says when the chunk starts as the previous one did; updates
+/// `resume` otherwise.
+pub(crate) fn scan_resuming(bytes: &[u8], resume: &mut Resume) -> Option<Facts> {
+    read(bytes, Some(resume))
+}
+
+fn read(bytes: &[u8], resume: Option<&mut Resume>) -> Option<Facts> {
+    let mut c = Cursor::new(bytes);
+    let top = match resume {
+        Some(Resume {
+            prefix,
+            at: Some(at),
+        }) if bytes.starts_with(prefix) => {
+            c.i = prefix.len();
+            let mut top = *at;
+            top.member(&mut c, b"choices")?;
+            if !after_member(&mut c)? {
+                members(&mut c, &mut top, None)?;
+            }
+            top
+        }
+        resume => {
+            let mut top = Top::default();
+            c.eat(b'{')?;
+            if c.eat(b'}').is_none() {
+                members(&mut c, &mut top, resume)?;
+            }
+            top
+        }
     };
-    let mut seen = [false; 3];
-    c.object(0, |c, key| match key {
-        b"choices" => {
-            once(&mut seen[0])?;
-            c.array(1, |c| {
-                if choice(c)? {
-                    facts.text = true;
+    c.ws();
+    (c.i == bytes.len()).then_some(top.facts)
+}
+
+/// The top-level object's members from a key on, to the object's end; keeps the start of the
+/// chunk and the state at the value of `choices` in `resume`.
+fn members(c: &mut Cursor, top: &mut Top, mut resume: Option<&mut Resume>) -> Option<()> {
+    loop {
+        let key = c.string()?;
+        c.eat(b':')?;
+        if key == b"choices" {
+            if let Some(r) = resume.take() {
+                r.keep(&c.b[..c.i], *top);
+            }
+        }
+        top.member(c, key)?;
+        if after_member(c)? {
+            return Some(());
+        }
+    }
+}
+
+/// After a member's value: `,` (false: a member follows) or `}` (true: the object ended).
+fn after_member(c: &mut Cursor) -> Option<bool> {
+    match c.peek()? {
+        b',' => {
+            c.i += 1;
+            Some(false)
+        }
+        b'}' => {
+            c.i += 1;
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
+/// What the reader knows at the top level of a chunk.
+#[derive(Debug, Clone, Copy)]
+struct Top {
+    facts: Facts,
+    /// `choices`, `usage`, `error` seen.
+    seen: [bool; 3],
+}
+
+impl Default for Top {
+    fn default() -> Top {
+        Top {
+            facts: Facts {
+                text: false,
+                usage: None,
+                error: false,
+            },
+            seen: [false; 3],
+        }
+    }
+}
+
+impl Top {
+    /// One top-level member's value.
+    fn member(&mut self, c: &mut Cursor, key: &[u8]) -> Option<()> {
+        match key {
+            b"choices" => {
+                once(&mut self.seen[0])?;
+                let facts = &mut self.facts;
+                c.array(1, |c| {
+                    if choice(c)? {
+                        facts.text = true;
+                    }
+                    Some(())
+                })
+            }
+            b"usage" => {
+                once(&mut self.seen[1])?;
+                self.facts.usage = if c.null() { None } else { Some(usage(c)?) };
+                Some(())
+            }
+            b"error" => {
+                once(&mut self.seen[2])?;
+                // `Option<IgnoredAny>`: null is no error.
+                if !c.null() {
+                    c.skip(1)?;
+                    self.facts.error = true;
                 }
                 Some(())
-            })
-        }
-        b"usage" => {
-            once(&mut seen[1])?;
-            facts.usage = if c.null() { None } else { Some(usage(c)?) };
-            Some(())
-        }
-        b"error" => {
-            once(&mut seen[2])?;
-            // `Option<IgnoredAny>`: null is no error.
-            if !c.null() {
-                c.skip(1)?;
-                facts.error = true;
             }
-            Some(())
+            _ => c.skip(1),
         }
-        _ => c.skip(1),
-    })?;
-    c.ws();
-    (c.i == bytes.len()).then_some(facts)
+    }
 }
 
 /// A known key seen a second time: serde refuses the chunk, so the full parse decides.
@@ -87,7 +215,7 @@ fn once(seen: &mut bool) -> Option<()> {
 }
 
 /// One element of `choices`: whether it carries text.
-fn choice(c: &mut Cursor) -> Option<bool> {
+fn choice(c: &mut Cursor<'_>) -> Option<bool> {
     let mut text = false;
     let mut seen = [false; 3];
     c.object(2, |c, key| match key {
@@ -171,177 +299,6 @@ fn usage(c: &mut Cursor) -> Option<Usage> {
         _ => c.skip(3),
     })?;
     Some(u)
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i).copied() {
-            self.i += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<u8> {
-        self.ws();
-        self.b.get(self.i).copied()
-    }
-
-    fn eat(&mut self, want: u8) -> Option<()> {
-        (self.peek()? == want).then(|| self.i += 1)
-    }
-
-    fn literal(&mut self, lit: &[u8]) -> Option<()> {
-        self.ws();
-        self.b[self.i..]
-            .starts_with(lit)
-            .then(|| self.i += lit.len())
-    }
-
-    /// Consumes a `null` if one is next.
-    fn null(&mut self) -> bool {
-        self.literal(b"null").is_some()
-    }
-
-    /// A string without escapes or control bytes: its contents.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
-        let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' || rest[..end].iter().any(|&b| b < 0x20) {
-            return None;
-        }
-        self.i += end + 1;
-        Some(&rest[..end])
-    }
-
-    /// `null` or a string: whether it is non-empty.
-    fn opt_text(&mut self) -> Option<bool> {
-        if self.null() {
-            return Some(false);
-        }
-        Some(!self.string()?.is_empty())
-    }
-
-    /// `null` or a plain unsigned integer that fits in u64.
-    fn opt_count(&mut self) -> Option<Option<u64>> {
-        if self.null() {
-            return Some(None);
-        }
-        let digits = self.number()?;
-        if digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(digits).ok()?.parse().ok().map(Some)
-    }
-
-    /// A number by JSON's grammar: its text.
-    fn number(&mut self) -> Option<&'a [u8]> {
-        self.ws();
-        let start = self.i;
-        if self.b.get(self.i) == Some(&b'-') {
-            self.i += 1;
-        }
-        match *self.b.get(self.i)? {
-            b'0' => self.i += 1,
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        if self.b.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            self.some_digits()?;
-        }
-        if let Some(b'e' | b'E') = self.b.get(self.i).copied() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.b.get(self.i).copied() {
-                self.i += 1;
-            }
-            self.some_digits()?;
-        }
-        Some(&self.b[start..self.i])
-    }
-
-    fn digits(&mut self) {
-        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
-            self.i += 1;
-        }
-    }
-
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.i;
-        self.digits();
-        (self.i > start).then_some(())
-    }
-
-    /// Any value (at nesting `depth`).
-    fn skip(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.string().map(|_| ()),
-            b'{' => self.object(depth, |c, _| c.skip(depth + 1)),
-            b'[' => self.array(depth, |c| c.skip(depth + 1)),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            _ => self.number().map(|_| ()),
-        }
-    }
-
-    /// An object, each member's value read by `member(cursor, key)`.
-    fn object(
-        &mut self,
-        depth: usize,
-        mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>,
-    ) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            let key = self.string()?;
-            self.eat(b':')?;
-            member(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// An array, each element read by `element(cursor)`.
-    fn array(
-        &mut self,
-        depth: usize,
-        mut element: impl FnMut(&mut Self) -> Option<()>,
-    ) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'[')?;
-        if self.eat(b']').is_some() {
-            return Some(());
-        }
-        loop {
-            element(self)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -452,6 +409,189 @@ mod tests {
         assert!(Facts::of(deep.as_bytes()).is_ok());
     }
 
+    /// A stream's chunks as the sim (and vLLM) writes them: same start, then the text.
+    fn stream(chat: bool) -> Vec<String> {
+        let head = if chat {
+            r#"{"id":"chatcmpl-7","object":"chat.completion.chunk","created":1760000000,"model":"m","choices":"#
+        } else {
+            r#"{"id":"cmpl-7","object":"text_completion","created":1760000000,"model":"m","choices":"#
+        };
+        let token = |t: &str, finish: &str| {
+            if chat {
+                format!(
+                    r#"{head}[{{"index":0,"delta":{{"content":"{t}"}},"logprobs":null,"finish_reason":{finish}}}]}}"#
+                )
+            } else {
+                format!(
+                    r#"{head}[{{"index":0,"text":"{t}","logprobs":null,"finish_reason":{finish},"stop_reason":null}}]}}"#
+                )
+            }
+        };
+        let mut out = Vec::new();
+        if chat {
+            out.push(format!(
+                r#"{head}[{{"index":0,"delta":{{"role":"assistant","content":""}},"logprobs":null,"finish_reason":null}}]}}"#
+            ));
+        }
+        for t in [" tok", "é", "", "日本", "x y"] {
+            out.push(token(t, "null"));
+        }
+        out.push(token(" end", r#""length""#));
+        out.push(format!(
+            r#"{head}[],"usage":{{"prompt_tokens":16,"completion_tokens":6,"total_tokens":22,"prompt_tokens_details":{{"cached_tokens":4}}}}}}"#
+        ));
+        out.push(format!(r#"{head}[{{"index":0,"text":"a\"b"}}]}}"#));
+        out.push(format!(r#"{head}[{{"index":0,"text":"\u00e9"}}]}}"#));
+        out.push(format!(r#"{head}[{{"index":0,"text":"choices\":[]"}}]}}"#));
+        out.push(format!(
+            r#"{head}[],"error":{{"message":"usage \"text\"","code":500}}}}"#
+        ));
+        out.push(format!(
+            r#"{head}[],"error":{{"message":"overloaded","code":503}}}}"#
+        ));
+        out.push(format!(
+            r#"{head}[{{"index":0,"text":"usage","logprobs":{{"content":[{{"token":"text","top":[{{"choices":1}}]}}]}}}}],"usage":null}}"#
+        ));
+        out.push(format!(r#"{head}[{{"text":"a"}}],"choices":[]}}"#));
+        out.push(format!(r#"{head}[{{"text":"a"}}]"#));
+        out.push(format!(r#"{head}[{{"text":"a"}}]}} trailing"#));
+        out.push(format!(r#"{head}null}}"#));
+        out
+    }
+
+    #[test]
+    fn a_stream_resumes_after_its_shared_start_with_the_full_parse_answer() {
+        for chat in [false, true] {
+            let mut resume = Resume::default();
+            for (k, chunk) in stream(chat).iter().enumerate() {
+                let bytes = chunk.as_bytes();
+                let resumed = scan_resuming(bytes, &mut resume);
+                if k == 0 {
+                    assert!(resume.at.is_some(), "the first chunk leaves its start");
+                    assert!(resume.prefix.ends_with(br#""choices":"#));
+                } else {
+                    assert!(bytes.starts_with(&resume.prefix), "{chunk}");
+                }
+                if let Some(f) = resumed {
+                    assert_eq!(Some(f), full(bytes), "{chunk}");
+                }
+                assert_eq!(
+                    resumed,
+                    scan(bytes),
+                    "resumed and whole reads agree: {chunk}"
+                );
+                assert_eq!(
+                    facts_resuming(bytes, &mut resume).ok(),
+                    full(bytes),
+                    "{chunk}"
+                );
+            }
+        }
+        // The shapes servers send take the one-pass read; the escaped ones leave it to serde.
+        let chunks = stream(false);
+        let mut resume = Resume::default();
+        let answers: Vec<Option<Facts>> = (chunks.iter())
+            .map(|c| scan_resuming(c.as_bytes(), &mut resume))
+            .collect();
+        assert!(answers[..7].iter().all(Option::is_some));
+        assert!(answers[0].unwrap().text);
+        assert!(!answers[2].unwrap().text, "an empty text");
+        assert_eq!(
+            answers[6].unwrap().usage.unwrap().completion_tokens,
+            Some(6)
+        );
+        assert_eq!(answers[6].unwrap().usage.unwrap().cached_tokens, Some(4));
+        assert_eq!(answers[7], None, "an escape");
+        assert_eq!(answers[8], None, "an escape");
+        assert!(answers[11].unwrap().error);
+        let nested = answers[12].unwrap();
+        assert!(nested.text && nested.usage.is_none() && !nested.error);
+        assert_eq!(answers[13..], [None, None, None, None]);
+    }
+
+    #[test]
+    fn another_start_is_read_whole_and_kept() {
+        let mut resume = Resume::default();
+        let first = br#"{"id":"a","choices":[{"text":"x"}]}"#;
+        let second = br#"{"id":"b","choices":[{"text":""}]}"#;
+        assert!(scan_resuming(first, &mut resume).unwrap().text);
+        assert!(!scan_resuming(second, &mut resume).unwrap().text);
+        assert_eq!(resume.prefix, br#"{"id":"b","choices":"#);
+        // Keys before `choices` are part of the state that is kept.
+        let mut resume = Resume::default();
+        let first = br#"{"usage":{"completion_tokens":3},"choices":[]}"#;
+        let dup = br#"{"usage":{"completion_tokens":3},"choices":[],"usage":null}"#;
+        assert_eq!(
+            scan_resuming(first, &mut resume)
+                .unwrap()
+                .usage
+                .unwrap()
+                .completion_tokens,
+            Some(3)
+        );
+        assert_eq!(scan_resuming(dup, &mut resume), None, "usage twice");
+        assert!(Facts::of(dup).is_err());
+        // A start longer than the cap is not kept.
+        let long = format!(
+            r#"{{"id":"{}","choices":[]}}"#,
+            "x".repeat(MAX_RESUME_PREFIX)
+        );
+        let mut resume = Resume::default();
+        assert!(scan_resuming(long.as_bytes(), &mut resume).is_some());
+        assert!(resume.at.is_none() && resume.prefix.len() <= MAX_RESUME_PREFIX);
+    }
+
+    #[test]
+    fn utf8_is_checked_in_strings_and_nothing_else_may_be_non_ascii() {
+        assert!(
+            scan("{\"choices\":[{\"text\":\"h\u{e9}llo \u{1F600}\"}]}".as_bytes())
+                .unwrap()
+                .text
+        );
+        assert!(scan(
+            "{\"model\":\"\u{65e5}\u{672c}\u{8a9e}\u{65e5}\u{672c}\u{8a9e}\",\"choices\":[]}"
+                .as_bytes()
+        )
+        .is_some());
+        let cases: &[&[u8]] = &[
+            b"{\"choices\":[{\"text\":\"\xc3\"}]}",
+            b"{\"choices\":[{\"text\":\"abcdefghij\xe6\x97\"}]}",
+            b"{\"choices\":[{\"text\":\"\xed\xa0\x80\"}]}",
+            b"{\"choices\":[]}\xc2\xa0",
+            b"{\"choices\":[{\"text\":\"\xc3\xa9\x01\"}]}",
+            b"{\"choices\":[{\"text\":\"\xc3\xa9",
+        ];
+        for &chunk in cases {
+            assert_eq!(scan(chunk), None, "{}", String::from_utf8_lossy(chunk));
+            assert_eq!(Facts::of(chunk).ok(), full(chunk));
+        }
+    }
+
+    #[test]
+    fn the_eight_byte_search_finds_the_first_stop_byte() {
+        for len in 0..24 {
+            for at in 0..=len {
+                for stop in [b'"', b'\\', 0x00, 0x1f, 0x80, 0xff] {
+                    let mut b = vec![b'a'; len];
+                    if at < len {
+                        b[at] = stop;
+                        // Bytes after the first stop must not move the answer.
+                        for later in b.iter_mut().skip(at + 1).step_by(3) {
+                            *later = 0x01;
+                        }
+                    }
+                    assert_eq!(super::super::cursor::plain_end(&b, 0), at.min(len));
+                }
+                let plain: Vec<u8> = (0x20u8..0x7f)
+                    .filter(|&c| c != b'"' && c != b'\\')
+                    .cycle()
+                    .take(len)
+                    .collect();
+                assert_eq!(super::super::cursor::plain_end(&plain, 0), len);
+            }
+        }
+    }
+
     mod property {
         use super::*;
         use proptest::prelude::*;
@@ -511,7 +651,7 @@ mod tests {
                 byte in proptest::sample::select(&b"{}[],:\" \\0n-x\x01\xff"[..]),
                 edit in 0u8..3,
             ) {
-                let mut b = body.into_bytes();
+                let mut b = body.clone().into_bytes();
                 let i = at.index(b.len() + 1);
                 match edit {
                     0 => {}
@@ -520,6 +660,12 @@ mod tests {
                 }
                 prop_assert!(agrees(&b), "{}", String::from_utf8_lossy(&b));
                 prop_assert_eq!(Facts::of(&b).ok(), full(&b));
+                // Resumed after the generated chunk, the edited one (same start up to the
+                // edit) reads as it does whole.
+                let mut resume = Resume::default();
+                let _ = scan_resuming(body.as_bytes(), &mut resume);
+                prop_assert_eq!(scan_resuming(&b, &mut resume), scan(&b));
+                prop_assert_eq!(facts_resuming(&b, &mut resume).ok(), full(&b));
             }
 
             /// Chunks of the shapes servers send, with generated texts and counts: the
@@ -536,11 +682,42 @@ mod tests {
                     format!(r#"{{"id":"c","object":"text_completion","choices":[{{"index":0,"text":"{text}","logprobs":null,"finish_reason":null}}]}}"#)
                 };
                 let usage = format!(r#"{{"id":"c","choices":[],"usage":{{"prompt_tokens":{n},"completion_tokens":{n},"total_tokens":{}}}}}"#, 2 * n);
-                for chunk in [token, usage] {
+                let mut resume = Resume::default();
+                for chunk in [&token, &usage, &token] {
                     let f = scan(chunk.as_bytes());
                     prop_assert!(f.is_some(), "{}", chunk);
                     prop_assert_eq!(f, full(chunk.as_bytes()));
+                    prop_assert_eq!(scan_resuming(chunk.as_bytes(), &mut resume), f);
                 }
+            }
+
+            /// A stream's chunk after its first, edited anywhere (one byte replaced, put in or
+            /// cut out): the resumed read answers as the full parse does, or leaves it to it.
+            #[test]
+            fn edited_chunks_of_a_stream_resume_correctly(
+                text in "[a-zé ]{0,8}",
+                chat in any::<bool>(),
+                at in any::<prop::sample::Index>(),
+                byte in proptest::sample::select(&b"{}[],:\" \\0n-x\x01\xffe1t"[..]),
+                edit in 0u8..3,
+            ) {
+                let chunks = stream(chat);
+                let first = chunks[0].as_bytes();
+                let mut b = chunks[1].replace(" tok", &text).into_bytes();
+                let i = at.index(b.len() + 1);
+                match edit {
+                    0 => { if i < b.len() { b[i] = byte; } }
+                    1 => b.insert(i, byte),
+                    _ => { if i < b.len() { b.remove(i); } }
+                }
+                let mut resume = Resume::default();
+                let _ = scan_resuming(first, &mut resume);
+                let resumed = scan_resuming(&b, &mut resume);
+                prop_assert_eq!(resumed, scan(&b), "{}", String::from_utf8_lossy(&b));
+                if resumed.is_some() {
+                    prop_assert_eq!(resumed, full(&b));
+                }
+                prop_assert_eq!(facts_resuming(&b, &mut resume).ok(), full(&b));
             }
         }
     }
