@@ -16,10 +16,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "sim", version, about, long_about)]
 pub struct Cli {
+    /// What to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `sim serve` or `sim proxy`.
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
@@ -46,6 +48,7 @@ pub enum Role {
     Decode,
 }
 
+/// The flags of `sim serve`.
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8000 (port 0 picks a free port; the bound address
@@ -185,18 +188,24 @@ pub struct ServeArgs {
 /// `--framing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum FramingArg {
+    /// Per-event whenever tokens are timed (engine mode, or a non-zero delay), else batched.
     #[default]
     Auto,
+    /// Every token that is ready in one HTTP chunk.
     Batched,
+    /// Every SSE event its own HTTP chunk and TCP segment, as real engines write them.
     PerEvent,
 }
 
 /// Which engine's metric names `/metrics` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum MetricNames {
+    /// vLLM's `vllm:` names.
     #[default]
     Vllm,
+    /// llama.cpp server's `llamacpp:` names.
     Llamacpp,
+    /// Text Generation Inference's `tgi_` names.
     Tgi,
 }
 
@@ -206,6 +215,7 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| "expected NAME=VALUE".to_string())
 }
 
+/// The flags of `sim proxy`.
 #[derive(Debug, Args, Clone)]
 pub struct ProxyArgs {
     /// Address to listen on (port 0 picks one; printed as `listening on ADDR`).

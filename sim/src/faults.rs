@@ -9,7 +9,7 @@ pub(crate) const FAULT_HEADER: &str = "x-fleetbench-fault";
 
 /// One injectable fault.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Answer with this HTTP status (429, 500 or 503) and an OpenAI/vLLM JSON error body.
     Status(u16),
     /// Close the connection mid-stream after `after` tokens (None: half of the tokens).
@@ -119,7 +119,7 @@ impl FaultPlan {
 }
 
 /// SplitMix64 finalizer: a cheap, well-mixed hash of a 64-bit value.
-pub fn splitmix64(mut x: u64) -> u64 {
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -176,7 +176,7 @@ async fn respond(
 
 /// The largest request body read (64 MiB: a few dozen 1080p PNGs or minutes of WAV, base64);
 /// a larger one is answered 413 without being read to the end.
-pub const MAX_BODY_BYTES: usize = 64 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Checks the request (headers, body, model, lengths) and plans its output.
 async fn plan(

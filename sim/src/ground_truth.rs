@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 /// Wall-clock now in Unix microseconds.
-pub fn unix_us() -> u64 {
+pub(crate) fn unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -20,36 +20,36 @@ pub fn unix_us() -> u64 {
 
 /// One request's line.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct GroundTruthRecord {
-    pub request_id: String,
-    pub arrival_unix_us: u64,
+pub(crate) struct GroundTruthRecord {
+    pub(crate) request_id: String,
+    pub(crate) arrival_unix_us: u64,
     /// Null when no token was sent.
-    pub first_token_unix_us: Option<u64>,
-    pub token_unix_us: Vec<u64>,
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
+    pub(crate) first_token_unix_us: Option<u64>,
+    pub(crate) token_unix_us: Vec<u64>,
+    pub(crate) prompt_tokens: u32,
+    pub(crate) completion_tokens: u32,
     /// The model or LoRA adapter that served it (absent when the request was refused before).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// When the prompt was computed (P/D prefill role) or the first token was sent.
-    pub prefill_done_unix_us: Option<u64>,
+    pub(crate) prefill_done_unix_us: Option<u64>,
     /// Prompt tokens this instance computed (0 when the KV came from a prefill instance).
-    pub computed_prompt_tokens: u32,
+    pub(crate) computed_prompt_tokens: u32,
     /// Prompt tokens whose KV came from a prefill instance (P/D decode role).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kv_received_tokens: Option<u32>,
+    pub(crate) kv_received_tokens: Option<u32>,
     /// `image_url` parts of a chat request (absent: none).
     #[serde(skip_serializing_if = "is_zero")]
-    pub images: u32,
+    pub(crate) images: u32,
     /// `input_audio` parts (absent: none).
     #[serde(skip_serializing_if = "is_zero")]
-    pub audios: u32,
+    pub(crate) audios: u32,
     /// `video_url` parts (absent: none).
     #[serde(skip_serializing_if = "is_zero")]
-    pub videos: u32,
+    pub(crate) videos: u32,
     /// The prompt tokens charged for the media (in `prompt_tokens`; absent: none).
     #[serde(skip_serializing_if = "is_zero")]
-    pub media_tokens: u32,
+    pub(crate) media_tokens: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -58,18 +58,18 @@ fn is_zero(n: &u32) -> bool {
 
 /// Append-only JSONL file, flushed after every line.
 #[derive(Debug)]
-pub struct GroundTruthLog {
+pub(crate) struct GroundTruthLog {
     out: Mutex<BufWriter<File>>,
 }
 
 impl GroundTruthLog {
-    pub fn create(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn create(path: &Path) -> std::io::Result<Self> {
         Ok(GroundTruthLog {
             out: Mutex::new(BufWriter::new(File::create(path)?)),
         })
     }
 
-    pub fn write(&self, rec: &GroundTruthRecord) {
+    pub(crate) fn write(&self, rec: &GroundTruthRecord) {
         let mut line = match serde_json::to_vec(rec) {
             Ok(l) => l,
             Err(e) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// A Prometheus histogram with fixed buckets: of seconds (its sum kept in ns) or of counts.
 #[derive(Debug)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     bounds: &'static [f64],
     /// Non-cumulative count per bucket; the last one is +Inf.
     counts: Vec<AtomicU64>,
@@ -58,7 +58,8 @@ impl Histogram {
     }
 
     /// Total number of observations.
-    pub fn count(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Relaxed)).sum()
     }
 

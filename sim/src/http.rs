@@ -23,7 +23,7 @@ use crate::openai::error_body;
 use crate::sse_body::SseBody;
 
 /// Response body: a complete buffer or an SSE stream.
-pub enum ResponseBody {
+pub(crate) enum ResponseBody {
     Full(Option<Bytes>),
     Sse(Box<SseBody>),
     /// Fails on first poll: the connection is dropped (the `reset` fault on a non-streamed
@@ -75,7 +75,7 @@ impl Body for ResponseBody {
     }
 }
 
-pub fn full(
+pub(crate) fn full(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
@@ -87,11 +87,11 @@ pub fn full(
     r
 }
 
-pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
     full(status, "application/json", body)
 }
 
-pub fn error(
+pub(crate) fn error(
     status: StatusCode,
     kind: &str,
     message: &str,
@@ -110,11 +110,11 @@ pub(crate) struct ConnPolicy {
     /// A fixed number of HTTP worker threads: each connection holds one from the moment it is
     /// served until it closes (idle keep-alive included); further connections wait, their
     /// requests unread, until a worker is free.
-    pub workers: Option<Arc<Semaphore>>,
+    pub(crate) workers: Option<Arc<Semaphore>>,
     /// With `workers`: an idle connection is closed after this long without a request.
     pub(crate) keep_alive_timeout: Duration,
     /// Serve HTTPS (`--tls-cert/--tls-key`).
-    pub tls: Option<crate::tls::SimTls>,
+    pub(crate) tls: Option<crate::tls::SimTls>,
 }
 
 impl ConnPolicy {

@@ -28,27 +28,27 @@
 //! [`engine`] (card, scheduler, KV cache), [`faults`], [`metrics`], [`ground_truth`], [`proxy`],
 //! [`tls`] (HTTPS for `--tls-cert/--tls-key`).
 
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod cli;
-pub mod engine;
-pub mod faults;
-pub mod generate;
-pub mod ground_truth;
-pub mod histogram;
-pub mod http;
-pub mod media;
-pub mod metrics;
+mod engine;
+mod faults;
+mod generate;
+mod ground_truth;
+mod histogram;
+mod http;
+mod media;
+mod metrics;
 pub mod openai;
-pub mod pd_metrics;
-pub mod prefix_cache;
+mod pd_metrics;
+mod prefix_cache;
 pub mod proxy;
 pub mod server;
 pub mod sse;
-pub mod sse_body;
-pub mod state;
-pub mod tls;
-pub mod token_source;
+mod sse_body;
+mod state;
+mod tls;
+mod token_source;
 
 use std::io::Write;
 use std::net::SocketAddr;

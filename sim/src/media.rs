@@ -16,13 +16,13 @@ use base64::Engine;
 use serde_json::Value;
 
 /// Pixels per token side (Qwen2-VL: 14-pixel patches merged 2 × 2).
-pub const PATCH_PX: u32 = 28;
+pub(crate) const PATCH_PX: u32 = 28;
 
 /// The most tokens one image is charged.
-pub const MAX_IMAGE_TOKENS: u32 = 16_384;
+pub(crate) const MAX_IMAGE_TOKENS: u32 = 16_384;
 
 /// Tokens per second of audio (Whisper-style encoders: 25 frames per second after pooling).
-pub const AUDIO_TOKENS_PER_S: f64 = 25.0;
+pub(crate) const AUDIO_TOKENS_PER_S: f64 = 25.0;
 
 /// What a media part is, with the tokens it is charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

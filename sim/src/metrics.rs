@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-pub use crate::histogram::Histogram;
+pub(crate) use crate::histogram::Histogram;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 const TTFT_BUCKETS: &[f64] = &[
@@ -28,34 +28,34 @@ const TOKEN_BUCKETS: &[f64] = &[
 
 /// All metrics of one sim instance.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     model: String,
     /// Whose metric names `render` uses.
     names: crate::cli::MetricNames,
     /// Labels of `vllm:cache_config_info` (engine mode only).
     cache_config: std::sync::OnceLock<String>,
-    pub running: AtomicI64,
-    pub waiting: AtomicI64,
+    pub(crate) running: AtomicI64,
+    pub(crate) waiting: AtomicI64,
     /// KV cache usage as a fraction 0..=1, f64 bits.
     kv_usage_bits: AtomicU64,
-    pub prefix_queries: AtomicU64,
-    pub prefix_hits: AtomicU64,
-    pub preemptions: AtomicU64,
-    pub prompt_tokens: AtomicU64,
-    pub generation_tokens: AtomicU64,
+    pub(crate) prefix_queries: AtomicU64,
+    pub(crate) prefix_hits: AtomicU64,
+    pub(crate) preemptions: AtomicU64,
+    pub(crate) prompt_tokens: AtomicU64,
+    pub(crate) generation_tokens: AtomicU64,
     pub(crate) success_length: AtomicU64,
     pub(crate) success_stop: AtomicU64,
     pub(crate) aborted: AtomicU64,
-    pub ttft: Histogram,
-    pub itl: Histogram,
-    pub e2e: Histogram,
+    pub(crate) ttft: Histogram,
+    pub(crate) itl: Histogram,
+    pub(crate) e2e: Histogram,
     /// P/D figures (`pd_metrics.rs`): prefill and decode time, prompt tokens computed, KV
     /// received from a prefill instance.
-    pub pd: crate::pd_metrics::PdMetrics,
+    pub(crate) pd: crate::pd_metrics::PdMetrics,
 }
 
 impl Metrics {
-    pub fn new(model: &str) -> Self {
+    pub(crate) fn new(model: &str) -> Self {
         Metrics {
             model: model.to_string(),
             names: crate::cli::MetricNames::Vllm,
@@ -101,7 +101,7 @@ impl Metrics {
     }
 
     /// Counts a finished request by its finish reason.
-    pub fn finished(&self, finish_reason: &str) {
+    pub(crate) fn finished(&self, finish_reason: &str) {
         match finish_reason {
             "length" => &self.success_length,
             "stop" => &self.success_stop,
@@ -189,7 +189,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format (version 0.0.4), with the names of `--metric-names`.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self.names {
             crate::cli::MetricNames::Vllm => self.render_vllm(),
             crate::cli::MetricNames::Llamacpp => self.render_llamacpp(),

@@ -64,15 +64,15 @@ pub(crate) const KV_TRANSFER_US: &str = "sim_kv_transfer_us";
 #[derive(Debug, Clone)]
 pub(crate) struct GenRequest {
     /// Requested model name (None: the served model).
-    pub model: Option<String>,
-    pub stream: bool,
-    pub include_usage: bool,
-    pub max_tokens: Option<u32>,
+    pub(crate) model: Option<String>,
+    pub(crate) stream: bool,
+    pub(crate) include_usage: bool,
+    pub(crate) max_tokens: Option<u32>,
     pub(crate) min_tokens: u32,
-    pub ignore_eos: bool,
+    pub(crate) ignore_eos: bool,
     /// Prompt tokens: the number of whitespace-separated words of the prompt(s) or of all
     /// messages' content.
-    pub prompt_tokens: u32,
+    pub(crate) prompt_tokens: u32,
     /// One 64-bit id per prompt token (hash of the word), for prefix-cache block hashes.
     pub(crate) prompt_token_ids: Vec<u64>,
     /// P/D handle: present when a decode instance receives a request prefilled elsewhere.
@@ -84,15 +84,15 @@ pub(crate) struct GenRequest {
 
 /// A request's media parts by kind and their prompt tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MediaCounts {
+pub(crate) struct MediaCounts {
     /// `image_url` parts.
-    pub images: u32,
+    pub(crate) images: u32,
     /// `input_audio` parts.
-    pub audios: u32,
+    pub(crate) audios: u32,
     /// `video_url` parts.
-    pub videos: u32,
+    pub(crate) videos: u32,
     /// Prompt tokens charged for them (`crate::media`'s rule).
-    pub tokens: u32,
+    pub(crate) tokens: u32,
 }
 
 impl GenRequest {
@@ -288,7 +288,7 @@ pub(crate) fn json_str(s: &str) -> String {
 }
 
 /// vLLM/OpenAI error body: `{"error": {"message", "type", "param", "code"}}`.
-pub fn error_body(status: u16, kind: &str, message: &str, param: Option<&str>) -> String {
+pub(crate) fn error_body(status: u16, kind: &str, message: &str, param: Option<&str>) -> String {
     serde_json::json!({
         "error": {
             "message": message,
@@ -303,14 +303,17 @@ pub fn error_body(status: u16, kind: &str, message: &str, param: Option<&str>) -
 /// Token usage as reported in `usage`.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
+    /// `prompt_tokens`.
     pub prompt_tokens: u32,
+    /// `completion_tokens`.
     pub completion_tokens: u32,
     /// `prompt_tokens_details.cached_tokens` (with `--cached-tokens`).
     pub cached_tokens: Option<u32>,
 }
 
 impl Usage {
-    pub fn json(&self) -> Value {
+    /// The `usage` object of a response.
+    pub(crate) fn json(&self) -> Value {
         let mut v = serde_json::json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,

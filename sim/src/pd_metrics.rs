@@ -14,19 +14,19 @@ use crate::histogram::Histogram;
 
 /// What one finished request contributes.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PdRecord {
+pub(crate) struct PdRecord {
     /// Arrival to prompt computed (prefill role) or to the first token.
-    pub prefill: Option<Duration>,
+    pub(crate) prefill: Option<Duration>,
     /// First to last token (0 for one token).
-    pub decode: Option<Duration>,
+    pub(crate) decode: Option<Duration>,
     /// Prompt tokens computed here.
-    pub computed_prompt_tokens: u32,
+    pub(crate) computed_prompt_tokens: u32,
     /// Prompt tokens whose KV came from a prefill instance, and the transfer time.
     pub(crate) kv_received: Option<(u32, Duration)>,
 }
 
 #[derive(Debug)]
-pub struct PdMetrics {
+pub(crate) struct PdMetrics {
     prefill_time: Histogram,
     decode_time: Histogram,
     computed: Histogram,
@@ -36,7 +36,7 @@ pub struct PdMetrics {
 }
 
 impl PdMetrics {
-    pub fn new(seconds: &'static [f64], tokens: &'static [f64]) -> Self {
+    pub(crate) fn new(seconds: &'static [f64], tokens: &'static [f64]) -> Self {
         PdMetrics {
             prefill_time: Histogram::new(seconds),
             decode_time: Histogram::new(seconds),
@@ -48,7 +48,7 @@ impl PdMetrics {
     }
 
     /// Counts one finished request.
-    pub fn record(&self, r: &PdRecord) {
+    pub(crate) fn record(&self, r: &PdRecord) {
         if let Some(d) = r.prefill {
             self.prefill_time.observe(d);
         }
@@ -64,7 +64,7 @@ impl PdMetrics {
         }
     }
 
-    pub fn render(&self, out: &mut String, labels: &str) {
+    pub(crate) fn render(&self, out: &mut String, labels: &str) {
         self.prefill_time.render(
             out,
             "vllm:request_prefill_time_seconds",

@@ -83,7 +83,7 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 /// Idle keep-alive connections to one upstream, reused so the proxy does not open (and leave
 /// in TIME_WAIT) two connections per request.
 #[derive(Debug, Default)]
-pub struct ConnPool {
+pub(crate) struct ConnPool {
     idle: std::sync::Mutex<Vec<Sender>>,
 }
 
@@ -91,7 +91,7 @@ impl ConnPool {
     const MAX_IDLE: usize = 256;
 
     /// Returns a connection to the pool if it can take another request later.
-    pub fn put(&self, s: Sender) {
+    pub(crate) fn put(&self, s: Sender) {
         if s.is_closed() {
             return;
         }

@@ -24,7 +24,7 @@ use crate::state::{AppState, Timing};
 
 /// How tokens are timed.
 #[derive(Debug, Clone)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Fixed TTFT and inter-token gap.
     Deterministic { ttft: Duration, itl: Duration },
     /// The simulated engine described by a card.
@@ -34,15 +34,15 @@ pub enum Mode {
 /// Everything `serve` needs, resolved from the command line.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    pub listen: SocketAddr,
-    pub model: String,
-    pub loras: Vec<String>,
-    pub role: Role,
-    pub mode: Mode,
-    pub ground_truth: Option<std::path::PathBuf>,
-    pub fault: Option<Fault>,
+    pub(crate) listen: SocketAddr,
+    pub(crate) model: String,
+    pub(crate) loras: Vec<String>,
+    pub(crate) role: Role,
+    pub(crate) mode: Mode,
+    pub(crate) ground_truth: Option<std::path::PathBuf>,
+    pub(crate) fault: Option<Fault>,
     pub(crate) fault_rate: f64,
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Headers (lower-case name, value) every generation request must carry.
     pub(crate) required_headers: Vec<(String, String)>,
     /// Headers whose value is logged per request (`--log-header`).
@@ -52,34 +52,42 @@ pub struct ServeConfig {
     pub(crate) close_after_response: bool,
     pub(crate) http_workers: usize,
     pub(crate) keep_alive_timeout: Duration,
-    pub cached_tokens: bool,
+    pub(crate) cached_tokens: bool,
     /// How streamed events are framed (`--framing`, resolved).
-    pub framing: crate::sse_body::Framing,
+    pub(crate) framing: crate::sse_body::Framing,
     pub(crate) metric_names: crate::cli::MetricNames,
     /// HTTPS (`--tls-cert/--tls-key`), read at start-up.
-    pub tls: Option<crate::tls::SimTls>,
+    pub(crate) tls: Option<crate::tls::SimTls>,
 }
 
 /// A bad command line for `serve`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `--ttft-ms` or `--itl-ms` negative or not finite.
     #[error("--ttft-ms and --itl-ms must be finite and >= 0")]
     BadTiming,
+    /// `--fault-rate` outside 0..=1.
     #[error("--fault-rate must be within 0..=1")]
     BadFaultRate,
+    /// `--keep-alive-timeout` not positive.
     #[error("--keep-alive-timeout must be finite and > 0")]
     BadKeepAlive,
+    /// `--session-token-header` not a header name.
     #[error("--session-token-header {0:?} is not a header name")]
     BadHeaderName(String),
+    /// A bad `--fault`.
     #[error(transparent)]
     Fault(#[from] crate::faults::FaultParseError),
+    /// An engine card that cannot be read.
     #[error(transparent)]
     Card(#[from] crate::engine::card::CardError),
+    /// A certificate or key that cannot be read.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
 
 impl ServeConfig {
+    /// The configuration the flags of `sim serve` describe, checked.
     pub fn from_args(a: &ServeArgs) -> Result<ServeConfig, ConfigError> {
         let mode = if a.deterministic {
             let ok = |v: f64| v.is_finite() && v >= 0.0;

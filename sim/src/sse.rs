@@ -32,6 +32,7 @@ pub struct ChunkTemplates {
 }
 
 impl ChunkTemplates {
+    /// The chunks of one response of `endpoint`, with its id, creation time and model.
     pub fn new(endpoint: Endpoint, request_id: &str, created: u64, model: &str) -> Self {
         let model = json_str(model);
         let (id, object) = match endpoint {

@@ -26,17 +26,17 @@ const MAX_TOKENS_PER_FRAME: u32 = 1024;
 /// Per-request bookkeeping shared by streamed and non-streamed responses: latency metrics and
 /// the ground-truth line, written exactly once (when the request ends or is dropped).
 #[derive(Debug)]
-pub struct RequestLog {
-    pub request_id: String,
-    pub arrival: Instant,
-    pub arrival_unix_us: u64,
-    pub prompt_tokens: u32,
+pub(crate) struct RequestLog {
+    pub(crate) request_id: String,
+    pub(crate) arrival: Instant,
+    pub(crate) arrival_unix_us: u64,
+    pub(crate) prompt_tokens: u32,
     /// Prompt tokens found in the prefix cache, when the sim reports them.
-    pub cached_tokens: Option<u32>,
+    pub(crate) cached_tokens: Option<u32>,
     /// The model or adapter serving the request, once known.
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Prompt tokens this instance computes (0 when its KV came from a prefill instance).
-    pub computed_prompt_tokens: u32,
+    pub(crate) computed_prompt_tokens: u32,
     /// Prompt tokens whose KV came from a prefill instance, and the transfer time.
     pub(crate) kv_received: Option<(u32, Duration)>,
     /// When the prompt was computed (prefill role) or the first token went out.
@@ -58,7 +58,7 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// A request that just arrived; not counted in request metrics until [`Self::accept`].
-    pub fn new(
+    pub(crate) fn new(
         request_id: String,
         arrival: Instant,
         arrival_unix_us: u64,
@@ -100,7 +100,7 @@ impl RequestLog {
 
     /// The request passed validation: it counts as running (deterministic mode) and, when it
     /// ends, in the request metrics.
-    pub fn accept(&mut self) {
+    pub(crate) fn accept(&mut self) {
         if self.accepted {
             return;
         }
@@ -171,12 +171,8 @@ impl RequestLog {
     }
 
     /// Marks the request finished with this reason (counted once, on drop).
-    pub fn finish(&mut self, reason: &'static str) {
+    pub(crate) fn finish(&mut self, reason: &'static str) {
         self.finished = Some(reason);
-    }
-
-    pub fn completion_tokens(&self) -> u32 {
-        self.completion_tokens
     }
 }
 
@@ -218,8 +214,8 @@ impl Drop for RequestLog {
 /// A mid-stream fault waiting for its token index.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PendingFault {
-    pub fault: Fault,
-    pub at: u32,
+    pub(crate) fault: Fault,
+    pub(crate) at: u32,
 }
 
 /// What one poll of a body answers.
@@ -227,7 +223,7 @@ type FramePoll = Poll<Option<Result<Frame<Bytes>, std::io::Error>>>;
 
 /// How a stream's events are framed: what one poll of the body hands to the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// Every token that is ready goes into one frame (one write): at zero delay a whole
     /// response is one HTTP chunk.
     Batched,
@@ -239,13 +235,13 @@ pub enum Framing {
 
 /// What a streamed response sends besides its tokens.
 #[derive(Debug, Clone, Copy)]
-pub struct SseShape {
+pub(crate) struct SseShape {
     /// Tokens the response carries.
-    pub total: u32,
-    pub finish_reason: &'static str,
+    pub(crate) total: u32,
+    pub(crate) finish_reason: &'static str,
     /// A usage chunk before `[DONE]` (`stream_options.include_usage`).
-    pub include_usage: bool,
-    pub framing: Framing,
+    pub(crate) include_usage: bool,
+    pub(crate) framing: Framing,
 }
 
 /// A rendered event waiting for its turn, with the tokens it carries (counted as sent when it
@@ -257,7 +253,7 @@ struct Pending {
 }
 
 /// SSE response body of one streamed request.
-pub struct SseBody {
+pub(crate) struct SseBody {
     src: TokenSource,
     tpl: ChunkTemplates,
     shape: SseShape,
@@ -274,7 +270,7 @@ pub struct SseBody {
 }
 
 impl SseBody {
-    pub fn new(
+    pub(crate) fn new(
         src: TokenSource,
         tpl: ChunkTemplates,
         shape: SseShape,

@@ -24,7 +24,7 @@ pub enum TlsError {
 
 /// The TLS side of the accept loop: a rustls acceptor offering `h2` and `http/1.1`.
 #[derive(Clone)]
-pub struct SimTls(pub TlsAcceptor);
+pub(crate) struct SimTls(pub TlsAcceptor);
 
 impl std::fmt::Debug for SimTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,7 +36,11 @@ impl SimTls {
     /// Reads the PEM certificate chain and private key; with `client_ca`, every client must
     /// present a certificate that CA signed (mutual TLS, as an endpoint behind a zero-trust
     /// gateway asks).
-    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<SimTls, TlsError> {
+    pub(crate) fn load(
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+    ) -> Result<SimTls, TlsError> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
             .map_err(|e| TlsError::Cert {

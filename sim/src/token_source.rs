@@ -14,7 +14,7 @@ use crate::engine::EngineEvent;
 
 /// Answer of [`TokenSource::poll_ready`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ready {
+pub(crate) enum Ready {
     /// This many further tokens are ready (at least 1).
     Tokens(u32),
     /// The prompt is computed (prefill-only requests).
@@ -25,7 +25,7 @@ pub enum Ready {
 
 /// Deterministic token times.
 #[derive(Debug)]
-pub struct FixedSchedule {
+pub(crate) struct FixedSchedule {
     base: Instant,
     ttft: Duration,
     itl: Duration,
@@ -34,7 +34,7 @@ pub struct FixedSchedule {
 }
 
 impl FixedSchedule {
-    pub fn new(base: Instant, ttft: Duration, itl: Duration, total: u32) -> Self {
+    pub(crate) fn new(base: Instant, ttft: Duration, itl: Duration, total: u32) -> Self {
         FixedSchedule {
             base,
             ttft,
@@ -45,7 +45,7 @@ impl FixedSchedule {
     }
 
     /// Deadline of token `k` (0-based).
-    pub fn deadline(&self, k: u32) -> Instant {
+    pub(crate) fn deadline(&self, k: u32) -> Instant {
         self.base + self.ttft + self.itl * k
     }
 
@@ -64,14 +64,14 @@ impl FixedSchedule {
 
 /// A request's token source.
 #[derive(Debug)]
-pub enum TokenSource {
+pub(crate) enum TokenSource {
     Fixed(FixedSchedule),
     Engine(UnboundedReceiver<EngineEvent>),
 }
 
 impl TokenSource {
     /// Polls for tokens beyond the `sent` already delivered, at most `max` (> 0).
-    pub fn poll_ready(&mut self, cx: &mut Context<'_>, sent: u32, max: u32) -> Poll<Ready> {
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>, sent: u32, max: u32) -> Poll<Ready> {
         match self {
             TokenSource::Fixed(f) => loop {
                 if sent >= f.total {
@@ -107,7 +107,7 @@ impl TokenSource {
 
     /// Shifts all tokens not yet due by `d` (the `stall` fault; the engine keeps generating,
     /// its tokens just wait in the channel).
-    pub fn delay(&mut self, d: Duration) {
+    pub(crate) fn delay(&mut self, d: Duration) {
         if let TokenSource::Fixed(f) = self {
             f.base += d;
         }

@@ -13,10 +13,10 @@ pub(crate) const DEFAULT_CARD: &str = include_str!("../../cards/llama-3.1-8b-h10
 /// decoding sequences + context_us_per_token * tokens of KV held by the scheduled sequences`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct StepModel {
-    pub base_us: f64,
-    pub prefill_us_per_token: f64,
-    pub decode_us_per_seq: f64,
+pub(crate) struct StepModel {
+    pub(crate) base_us: f64,
+    pub(crate) prefill_us_per_token: f64,
+    pub(crate) decode_us_per_seq: f64,
     #[serde(default)]
     pub(crate) context_us_per_token: f64,
 }
@@ -24,25 +24,25 @@ pub struct StepModel {
 /// A simulated engine's description.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct EngineCard {
-    pub name: String,
+pub(crate) struct EngineCard {
+    pub(crate) name: String,
     /// Where the numbers come from.
     #[serde(default)]
-    pub source: String,
+    pub(crate) source: String,
     /// Most sequences running at once (vLLM `max_num_seqs`).
-    pub max_num_seqs: u32,
+    pub(crate) max_num_seqs: u32,
     /// Token budget of one step, prefill chunks and decode tokens together
     /// (vLLM `max_num_batched_tokens`, chunked prefill).
     pub(crate) max_num_batched_tokens: u32,
     /// Longest prompt + output (vLLM `max_model_len`); longer requests get a 400.
-    pub max_model_len: u32,
+    pub(crate) max_model_len: u32,
     #[serde(default = "default_block_size")]
-    pub block_size: u32,
+    pub(crate) block_size: u32,
     /// KV cache capacity in blocks.
-    pub num_gpu_blocks: u32,
+    pub(crate) num_gpu_blocks: u32,
     #[serde(default = "default_true")]
     pub(crate) enable_prefix_caching: bool,
-    pub step: StepModel,
+    pub(crate) step: StepModel,
     /// Mean of the exponential output length drawn when a request neither sets `ignore_eos`
     /// nor runs in deterministic mode (clipped to `min_tokens..=max_tokens`).
     #[serde(default = "default_output_len_mean")]
@@ -82,7 +82,7 @@ pub enum CardError {
 
 impl EngineCard {
     /// Loads and validates a card file.
-    pub fn load(path: &Path) -> Result<EngineCard, CardError> {
+    pub(crate) fn load(path: &Path) -> Result<EngineCard, CardError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| CardError::Read {
             path: p.clone(),
@@ -97,7 +97,7 @@ impl EngineCard {
     }
 
     /// Parses and validates card text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<EngineCard, CardError> {
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<EngineCard, CardError> {
         let card: EngineCard = serde_norway::from_str(text).map_err(|source| CardError::Parse {
             path: origin.to_string(),
             source,

@@ -2,7 +2,7 @@
 
 /// What the engine tells one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineEvent {
+pub(crate) enum EngineEvent {
     /// One output token was generated.
     Token,
     /// The prompt is computed (prefill-only requests; no token follows).

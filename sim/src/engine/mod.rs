@@ -3,10 +3,10 @@
 //! requests reach it through one channel; tokens reach each request's response body through
 //! that request's own channel, one cheap message per token, drained in batches by the body.
 
-pub mod card;
+pub(crate) mod card;
 mod event;
 pub(crate) mod kv_cache;
-pub mod scheduler;
+pub(crate) mod scheduler;
 
 pub(crate) use event::EngineEvent;
 

@@ -22,10 +22,10 @@ pub(crate) struct NewSeq {
     /// Chained hashes of the prompt's full blocks.
     pub(crate) block_hashes: Vec<u64>,
     /// Output tokens to generate; 0 means prefill only (P/D prefill role).
-    pub target: u32,
+    pub(crate) target: u32,
     /// KV arrived from a prefill instance: allocate the prompt's blocks without computing them.
     pub(crate) skip_prefill: bool,
-    pub tx: UnboundedSender<EngineEvent>,
+    pub(crate) tx: UnboundedSender<EngineEvent>,
 }
 
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl Seq {
 /// What one step computes and how long it takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct StepPlan {
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     pub(crate) prefill_tokens: u32,
     pub(crate) decode_seqs: u32,
 }
@@ -61,9 +61,9 @@ impl StepPlan {
 /// Counters the engine exports as metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SchedulerStats {
-    pub prefix_queries: u64,
-    pub prefix_hits: u64,
-    pub preemptions: u64,
+    pub(crate) prefix_queries: u64,
+    pub(crate) prefix_hits: u64,
+    pub(crate) preemptions: u64,
 }
 
 /// Waiting queue, running batch and KV cache.
@@ -73,7 +73,7 @@ pub(crate) struct Scheduler {
     kv: KvCache,
     waiting: VecDeque<Seq>,
     running: Vec<Seq>,
-    pub stats: SchedulerStats,
+    pub(crate) stats: SchedulerStats,
 }
 
 impl Scheduler {
