@@ -26,9 +26,19 @@ fn tokens(kind: &MediaKind) -> (u64, u64, u64) {
     }
 }
 
-#[test]
-fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<()> {
-    let dir = scratch("multimodal_mix");
+/// A multimodal run of 20 chat requests (20 text tokens in, 4 out) with `multimodal` (YAML lines
+/// under `data.multimodal`), checked for 20 requests without failure; with what the plan says
+/// and what the sim saw, request by request.
+struct MediaRun {
+    run: std::path::PathBuf,
+    report: serde_json::Value,
+    spec: ShardSpec,
+    /// The sim's ground-truth records of the measured requests, with each one's index j.
+    seen: Vec<(u64, serde_json::Value)>,
+}
+
+fn run_media(name: &str, multimodal: &str) -> anyhow::Result<MediaRun> {
+    let dir = scratch(name);
     let (_sim, sim, truth) = sim_with_truth(&dir)?;
     let profile = dir.join("profile.yaml");
     std::fs::write(
@@ -40,28 +50,58 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
              \x20 type: synthetic\n\
              \x20 input_distribution: {{type: fixed, mean: 20}}\n\
              \x20 output_distribution: {{type: fixed, mean: 4}}\n\
-             \x20 multimodal:\n\
-             \x20   image:\n\
-             \x20     count: {{type: uniform, min: 0, max: 2}}\n\
-             \x20     resolutions: [{{resolution: {{width: 64, height: 48}}, weight: 3}}, {{resolution: {{height: 60, width: 100}}}}]\n\
-             \x20     representation: jpeg\n\
-             \x20   video: {{count: {{type: fixed, mean: 1}}, insertion_point: 0.5, representation: png_frames, profiles: {{resolution: {{width: 32, height: 32}}, frames: 2}}}}\n\
-             \x20   audio:\n\
-             \x20     count: {{type: fixed, mean: 1}}\n\
-             \x20     insertion_point: 1.0\n\
-             \x20     durations: [{{duration: 0.5}}, {{duration: 1.0, weight: 2}}]\n\
+             \x20 multimodal:\n{multimodal}\
              load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\n"
         ),
     )?;
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(90))?;
-    let r = stage_report(&run, 0)?;
-    check_benchmark_run(&r);
-    assert_eq!(num(&r, "metrics.requests.total"), 20.0);
-    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
-
-    // What the plan says request j sends: (image parts, audio parts, media tokens).
+    let report = stage_report(&run, 0)?;
+    check_benchmark_run(&report);
+    assert_eq!(num(&report, "metrics.requests.total"), 20.0);
+    assert_eq!(num(&report, "metrics.requests.failures"), 0.0);
     let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("plan.json"))?)?;
     let spec: ShardSpec = serde_json::from_value(plan["stages"][0]["shards"][0].clone())?;
+    let mut seen = Vec::new();
+    for line in std::fs::read_to_string(&truth)?.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: serde_json::Value = serde_json::from_str(line)?;
+        let id = rec["request_id"].as_str().unwrap_or_default();
+        if id.starts_with("preflight-") {
+            continue;
+        }
+        let j: u64 = id.rsplit('-').next().unwrap_or_default().parse()?;
+        seen.push((j, rec));
+    }
+    Ok(MediaRun {
+        run,
+        report,
+        spec,
+        seen,
+    })
+}
+
+#[test]
+fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<()> {
+    let MediaRun {
+        run,
+        report: r,
+        spec,
+        seen: records,
+    } = run_media(
+        "multimodal_mix",
+        "\x20   image:\n\
+         \x20     count: {type: uniform, min: 0, max: 2}\n\
+         \x20     resolutions: [{resolution: {width: 64, height: 48}, weight: 3}, {resolution: {height: 60, width: 100}}]\n\
+         \x20     representation: jpeg\n\
+         \x20   video: {count: {type: fixed, mean: 1}, insertion_point: 0.5, representation: png_frames, profiles: {resolution: {width: 32, height: 32}, frames: 2}}\n\
+         \x20   audio:\n\
+         \x20     count: {type: fixed, mean: 1}\n\
+         \x20     insertion_point: 1.0\n\
+         \x20     durations: [{duration: 0.5}, {duration: 1.0, weight: 2}]\n",
+    )?;
+    // What the plan says request j sends: (image parts, audio parts, media tokens).
     let want = |j: u64| {
         let c = spec.data.request(spec.seed, j);
         assert_eq!(c.input_tokens, 20);
@@ -71,17 +111,11 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
             .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2))
     };
     let mut seen = BTreeMap::new();
-    let text = std::fs::read_to_string(&truth)?;
     let mut prompt_sum = 0u64;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rec: serde_json::Value = serde_json::from_str(line)?;
-        let id = rec["request_id"].as_str().unwrap_or_default().to_string();
-        if id.starts_with("preflight-") {
-            continue;
-        }
-        let j: u64 = id.rsplit('-').next().unwrap_or_default().parse()?;
+    for (j, rec) in &records {
+        let id = &rec["request_id"];
         let get = |k: &str| rec[k].as_u64().unwrap_or(0);
-        let (images, audios, media_tokens) = want(j);
+        let (images, audios, media_tokens) = want(*j);
         assert_eq!(
             (get("images"), get("audios"), get("media_tokens")),
             (images, audios, media_tokens),
@@ -171,33 +205,18 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
 
 #[test]
 fn mp4_videos_reach_the_sim_as_one_part_each_with_their_frames_tokens() -> anyhow::Result<()> {
-    let dir = scratch("multimodal_mp4");
-    let (_sim, sim, truth) = sim_with_truth(&dir)?;
-    let profile = dir.join("profile.yaml");
-    std::fs::write(
-        &profile,
-        format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
-             data:\n\
-             \x20 type: synthetic\n\
-             \x20 input_distribution: {{type: fixed, mean: 20}}\n\
-             \x20 output_distribution: {{type: fixed, mean: 4}}\n\
-             \x20 multimodal:\n\
-             \x20   video:\n\
-             \x20     count: {{type: uniform, min: 0, max: 2}}\n\
-             \x20     insertion_point: 0.5\n\
-             \x20     profiles: [{{profile: {{resolution: {{width: 64, height: 48}}, frames: 3}}}}, {{profile: {{resolution: {{width: 100, height: 60}}, frames: 2}}}}]\n\
-             load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\n"
-        ),
+    let MediaRun {
+        run,
+        spec,
+        seen: records,
+        ..
+    } = run_media(
+        "multimodal_mp4",
+        "\x20   video:\n\
+         \x20     count: {type: uniform, min: 0, max: 2}\n\
+         \x20     insertion_point: 0.5\n\
+         \x20     profiles: [{profile: {resolution: {width: 64, height: 48}, frames: 3}}, {profile: {resolution: {width: 100, height: 60}, frames: 2}}]\n",
     )?;
-    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(90))?;
-    let r = stage_report(&run, 0)?;
-    check_benchmark_run(&r);
-    assert_eq!(num(&r, "metrics.requests.total"), 20.0);
-    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
-    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("plan.json"))?)?;
-    let spec: ShardSpec = serde_json::from_value(plan["stages"][0]["shards"][0].clone())?;
     // Request j's videos and their tokens: each frame charged as an image of its size.
     let want = |j: u64| {
         let media = spec.data.request(spec.seed, j).media;
@@ -205,16 +224,10 @@ fn mp4_videos_reach_the_sim_as_one_part_each_with_their_frames_tokens() -> anyho
         (media.len() as u64, tokens)
     };
     let mut seen = BTreeMap::new();
-    let text = std::fs::read_to_string(&truth)?;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rec: serde_json::Value = serde_json::from_str(line)?;
-        let id = rec["request_id"].as_str().unwrap_or_default().to_string();
-        if id.starts_with("preflight-") {
-            continue;
-        }
-        let j: u64 = id.rsplit('-').next().unwrap_or_default().parse()?;
+    for (j, rec) in &records {
+        let id = &rec["request_id"];
         let get = |k: &str| rec[k].as_u64().unwrap_or(0);
-        let (videos, media_tokens) = want(j);
+        let (videos, media_tokens) = want(*j);
         assert_eq!(
             (get("videos"), get("images"), get("media_tokens")),
             (videos, 0, media_tokens),

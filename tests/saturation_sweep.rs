@@ -201,7 +201,7 @@ fn too_small_a_probe_fails_the_run_with_inference_perfs_advice() -> anyhow::Resu
 #[test]
 fn a_coordinator_restarted_during_the_probe_still_generates_and_runs_the_stages(
 ) -> anyhow::Result<()> {
-    use fleetbench_e2e::chaos::{free_port, restart_during_stage_0, start_serve};
+    use fleetbench_e2e::chaos::run_restarted_during_stage_0;
     let dir = scratch("saturation_sweep_restart");
     let (_sim, sim, truth) = sim_of_known_capacity(&dir)?;
     let profile = write_profile(
@@ -211,24 +211,12 @@ fn a_coordinator_restarted_during_the_probe_still_generates_and_runs_the_stages(
         20,
         "load: {type: constant, sweep: {type: linear, num_requests: 200, timeout: 30, num_stages: 2, stage_duration: 2, saturation_percentile: 50}}",
     );
-    let listen = format!("127.0.0.1:{}", free_port()?);
-    let (coord, addr) = start_serve(&dir, "coordinator", &listen)?;
-    let mut a = start_agent(&dir, &addr, "a", "client", &[])?;
-    let mut b = start_agent(&dir, &addr, "b", "client", &[])?;
-    let (run, _coord2, _submit) = restart_during_stage_0(
+    let (run, _procs) = run_restarted_during_stage_0(
         &dir,
-        coord,
-        (&listen, &addr),
         &profile,
         Duration::from_millis(1500),
+        Duration::from_secs(90),
     )?;
-    assert!(
-        a.wait(Duration::from_secs(90))?.success(),
-        "agent a finishes the resumed run"
-    );
-    assert!(b.wait(Duration::from_secs(10))?.success());
-    let log = std::fs::read_to_string(dir.join("coordinator-2.log"))?;
-    assert!(log.contains("resuming run"), "{log}");
 
     let sat: Value = serde_json::from_slice(&std::fs::read(run.join("saturation.json"))?)?;
     assert_eq!(sat["requests_sent"], 200, "every probe record, once");

@@ -155,22 +155,26 @@ pub fn start_serve(dir: &Path, name: &str, listen: &str) -> Result<(crate::Proc,
     Ok((p, addr))
 }
 
-/// Submits `profile` for two agents to the [`start_serve`] coordinator `coord` (listening on
-/// `listen`, at `addr`), kills it with SIGKILL `after` stage 0 stored its first snapshot, and
-/// starts `coordinator-2` on the same address and state. Returns the run directory, the second
-/// coordinator and the submitter (kept alive until the caller drops them).
-pub fn restart_during_stage_0(
+/// Runs `profile` on a [`start_serve`] coordinator with `--state-dir` and two agents `a` and
+/// `b`, kills the coordinator with SIGKILL `after` stage 0 stored its first snapshot, and starts
+/// `coordinator-2` on the same address and state; then waits for agent `a` (up to `finish`) and
+/// `b` to finish the run and checks that `coordinator-2` resumed it. Returns the run directory
+/// and the processes still held (the second coordinator and the submitter), to drop last.
+pub fn run_restarted_during_stage_0(
     dir: &Path,
-    coord: crate::Proc,
-    (listen, addr): (&str, &str),
     profile: &Path,
     after: Duration,
-) -> Result<(PathBuf, crate::Proc, crate::Proc)> {
+    finish: Duration,
+) -> Result<(PathBuf, [crate::Proc; 2])> {
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let (coord, addr) = start_serve(dir, "coordinator", &listen)?;
+    let mut a = crate::start_agent(dir, &addr, "a", "client", &[])?;
+    let mut b = crate::start_agent(dir, &addr, "b", "client", &[])?;
     let submit: Vec<String> = [
         "submit",
         &profile.display().to_string(),
         "--coordinator",
-        addr,
+        &addr,
         "--insecure",
         "--expect-agents",
         "2",
@@ -184,8 +188,18 @@ pub fn restart_during_stage_0(
     signal(coord.pid(), "KILL")?;
     drop(coord);
     std::thread::sleep(Duration::from_millis(300));
-    let (coord2, _) = start_serve(dir, "coordinator-2", listen)?;
-    Ok((run, coord2, submitter))
+    let (coord2, _) = start_serve(dir, "coordinator-2", &listen)?;
+    if !a.wait(finish)?.success() {
+        bail!("agent a did not finish the resumed run");
+    }
+    if !b.wait(Duration::from_secs(10))?.success() {
+        bail!("agent b did not finish the resumed run");
+    }
+    let log = std::fs::read_to_string(dir.join("coordinator-2.log"))?;
+    if !log.contains("resuming run") {
+        bail!("the restarted coordinator did not resume the run: {log}");
+    }
+    Ok((run, [coord2, submitter]))
 }
 
 /// Waits until stage `stage` of the (only) run under `dir/results` has stored a snapshot: the

@@ -351,25 +351,30 @@ mod tests {
         );
     }
 
+    fn shape(width: u32, height: u32, frames: u32) -> VideoShape {
+        VideoShape {
+            resolution: Resolution { width, height },
+            frames,
+        }
+    }
+
+    /// The track header's width and height (16.16 fixed point).
+    fn track_size(file: &[u8]) -> (u32, u32) {
+        let tkhd = find(file, &[b"moov", b"trak", b"tkhd"]);
+        let wh = &tkhd[tkhd.len() - 8..];
+        let side = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap()) >> 16;
+        (side(&wh[..4]), side(&wh[4..]))
+    }
+
     #[test]
     fn an_mp4_has_one_avc_track_with_a_sample_per_frame_and_offsets_into_mdat() {
-        let shape = VideoShape {
-            resolution: Resolution {
-                width: 1920,
-                height: 1080,
-            },
-            frames: 5,
-        };
-        let file = mp4(shape, [200, 30, 40]);
+        let file = mp4(shape(1920, 1080, 5), [200, 30, 40]);
         let top: Vec<[u8; 4]> = boxes(&file).iter().map(|(k, _)| *k).collect();
         assert_eq!(top, [*b"ftyp", *b"moov", *b"mdat"]);
         let stbl_path = [b"moov", b"trak", b"mdia", b"minf", b"stbl"];
         let stsz = find(&file, &[&stbl_path[..], &[b"stsz"]].concat());
         assert_eq!(u32::from_be_bytes(stsz[8..12].try_into().unwrap()), 5);
-        let tkhd = find(&file, &[b"moov", b"trak", b"tkhd"]);
-        let wh = &tkhd[tkhd.len() - 8..];
-        assert_eq!(u32::from_be_bytes(wh[..4].try_into().unwrap()) >> 16, 1920);
-        assert_eq!(u32::from_be_bytes(wh[4..].try_into().unwrap()) >> 16, 1080);
+        assert_eq!(track_size(&file), (1920, 1080));
         // The chunk offset points at the first sample: a 4-byte length, then an IDR NAL.
         let stco = find(&file, &[&stbl_path[..], &[b"stco"]].concat());
         let off = u32::from_be_bytes(stco[8..12].try_into().unwrap()) as usize;
@@ -387,18 +392,8 @@ mod tests {
 
     #[test]
     fn odd_sides_are_rounded_to_even_and_frames_differ() {
-        let shape = VideoShape {
-            resolution: Resolution {
-                width: 33,
-                height: 1,
-            },
-            frames: 2,
-        };
-        let file = mp4(shape, [1, 2, 3]);
-        let tkhd = find(&file, &[b"moov", b"trak", b"tkhd"]);
-        let wh = &tkhd[tkhd.len() - 8..];
-        assert_eq!(u32::from_be_bytes(wh[..4].try_into().unwrap()) >> 16, 32);
-        assert_eq!(u32::from_be_bytes(wh[4..].try_into().unwrap()) >> 16, 2);
+        let file = mp4(shape(33, 1, 2), [1, 2, 3]);
+        assert_eq!(track_size(&file), (32, 2));
         let mdat = find(&file, &[b"mdat"]);
         let n = u32::from_be_bytes(mdat[..4].try_into().unwrap()) as usize;
         assert_ne!(&mdat[4..4 + n], &mdat[8 + n..], "each frame its own colour");
