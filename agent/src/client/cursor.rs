@@ -204,26 +204,11 @@ impl<'a> Cursor<'a> {
         depth: usize,
         mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>,
     ) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            let key = self.string()?;
-            self.eat(b':')?;
-            member(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.sequence(depth, b'{', b'}', |c| {
+            let key = c.string()?;
+            c.eat(b':')?;
+            member(c, key)
+        })
     }
 
     /// An array, each element read by `element(cursor)`.
@@ -231,20 +216,33 @@ impl<'a> Cursor<'a> {
     pub(crate) fn array(
         &mut self,
         depth: usize,
-        mut element: impl FnMut(&mut Self) -> Option<()>,
+        element: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.sequence(depth, b'[', b']', element)
+    }
+
+    /// `open`, items read by `item(cursor)` and separated by commas, then `close`; `None` past
+    /// [`MAX_DEPTH`] nesting levels.
+    #[inline]
+    fn sequence(
+        &mut self,
+        depth: usize,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
     ) -> Option<()> {
         if depth >= MAX_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
-        if self.eat(b']').is_some() {
+        self.eat(open)?;
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
-            element(self)?;
+            item(self)?;
             match self.peek()? {
                 b',' => self.i += 1,
-                b']' => {
+                c if c == close => {
                     self.i += 1;
                     return Some(());
                 }
