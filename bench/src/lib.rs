@@ -1,5 +1,7 @@
 //! What the benchmark binary (`fleetbench-bench`) and the criterion benches (`benches/`) share.
 
+#![warn(missing_docs)]
+
 use fleetbench_model::measure::{Measurements, Metric};
 
 /// One interval of one agent's measurements: 50 requests of 1,024 input and 128 output tokens,

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 /// A loopback TCP proxy to `upstream`. [`LinkProxy::cut`] closes every connection through it
 /// and refuses new ones (accepts and closes them) for a while.
 pub struct LinkProxy {
+    /// Where to connect instead of `upstream` (`127.0.0.1:PORT`).
     pub addr: String,
     down: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl LinkProxy {
+    /// Starts a proxy to `upstream` on a free loopback port.
     pub fn start(upstream: &str) -> Result<LinkProxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?.to_string();
@@ -213,8 +215,11 @@ pub fn wait_for_stage(dir: &Path, stage: u32, limit: Duration) -> Result<PathBuf
 /// One request the sim served (its ground truth).
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The stage of its request id.
     pub stage: u32,
+    /// The request index within the stage.
     pub index: u64,
+    /// When the sim received it (µs since the Unix epoch).
     pub arrival_unix_us: i64,
 }
 

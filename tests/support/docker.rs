@@ -238,10 +238,12 @@ impl Drop for Cluster {
 
 /// A Docker network the test creates (`docker network create`), removed when dropped.
 pub struct Network {
+    /// The network's name.
     pub name: String,
 }
 
 impl Network {
+    /// Creates the network `name`.
     pub fn create(name: &str) -> Result<Network> {
         run(Command::new("docker").args(["network", "create", name]))?;
         Ok(Network {

@@ -2,6 +2,8 @@
 //! loopback, read the address each prints on its first stdout line, and kill whatever is left
 //! when a test ends. Also the report checks that several tests make.
 
+#![warn(missing_docs)]
+
 pub mod chaos;
 pub mod docker;
 pub mod security;
@@ -47,6 +49,7 @@ pub fn scratch(test: &str) -> PathBuf {
 
 /// A child process that is killed when dropped. Its stdout lines are collected.
 pub struct Proc {
+    /// The name its log file and messages carry.
     pub name: String,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
@@ -54,6 +57,7 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Starts `program ARGS`, its stderr logged to `log_dir/NAME.log` and its stdout collected.
     pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Proc> {
         Proc::spawn_env(name, program, args, &[], log_dir)
     }
@@ -114,6 +118,7 @@ impl Proc {
             .ok_or_else(|| anyhow!("{}: unexpected first line {line:?}", self.name))
     }
 
+    /// Waits up to `limit` for the process to exit; past it, kills it and returns an error.
     pub fn wait(&mut self, limit: Duration) -> Result<ExitStatus> {
         let until = Instant::now() + limit;
         loop {
@@ -130,10 +135,12 @@ impl Proc {
         }
     }
 
+    /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// The stdout lines collected so far.
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()
     }
@@ -371,6 +378,7 @@ pub fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     })
 }
 
+/// The number at a dotted path; panics, naming the path, if it is not one.
 pub fn num(v: &Value, path: &str) -> f64 {
     at(v, path)
         .as_f64()
