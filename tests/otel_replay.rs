@@ -120,21 +120,9 @@ fn golden(name: &str) -> anyhow::Result<Vec<GoldenCall>> {
         .collect())
 }
 
-#[test]
-fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<()> {
-    let dir = scratch("otel_replay");
-    let truth = dir.join("truth.jsonl");
-    let truth_arg = truth.display().to_string();
-    let flags = [
-        "--deterministic",
-        "--ttft-ms",
-        "20",
-        "--itl-ms",
-        "20",
-        "--ground-truth",
-        &truth_arg,
-    ];
-    let (_sim, sim) = start_sim(&dir, "sim", &flags)?;
+/// The two traces of `tests/data/otel/` duplicated to four sessions, two at a time, against
+/// the sim at `sim`.
+fn replay_profile(dir: &Path, sim: &str) -> anyhow::Result<std::path::PathBuf> {
     let traces = repo_root().join("tests/data/otel");
     let profile = dir.join("profile.yaml");
     std::fs::write(
@@ -154,6 +142,25 @@ fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<(
             traces.display()
         ),
     )?;
+    Ok(profile)
+}
+
+#[test]
+fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<()> {
+    let dir = scratch("otel_replay");
+    let truth = dir.join("truth.jsonl");
+    let truth_arg = truth.display().to_string();
+    let flags = [
+        "--deterministic",
+        "--ttft-ms",
+        "20",
+        "--itl-ms",
+        "20",
+        "--ground-truth",
+        &truth_arg,
+    ];
+    let (_sim, sim) = start_sim(&dir, "sim", &flags)?;
+    let profile = replay_profile(&dir, &sim)?;
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
     let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);
@@ -163,6 +170,10 @@ fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<(
         "3 + 5 calls, twice"
     );
     assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    assert_eq!(
+        at(&r, "metrics.metadata.sessions"),
+        &serde_json::json!({"ok": 4, "failed": 0, "calls_not_sent": 0})
+    );
     let seen = calls_at_sim(&truth)?;
     assert_eq!(seen.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
     // Sorted file names: session 0 chain.json, 1 fanout.json, then their duplicates.
@@ -221,6 +232,57 @@ fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<(
     assert!(
         f[&2].arrival_us < f[&1].end_us,
         "the branches overlap: {f:?}"
+    );
+    Ok(())
+}
+
+/// Every call fails at the sim (HTTP 500): each session's first call fails and the calls that
+/// depend on it are not sent; the report counts the four failed calls as failed requests and
+/// says which sessions failed and how many calls they did not send, and the run fails.
+#[test]
+fn a_failed_call_fails_its_session_and_the_report_counts_the_calls_not_sent() -> anyhow::Result<()>
+{
+    let dir = scratch("otel_replay_failed");
+    let truth = dir.join("truth.jsonl");
+    let truth_arg = truth.display().to_string();
+    let flags = [
+        "--deterministic",
+        "--fault",
+        "http_500",
+        "--fault-rate",
+        "1",
+        "--ground-truth",
+        &truth_arg,
+    ];
+    let (_sim, sim) = start_sim(&dir, "sim", &flags)?;
+    let profile = replay_profile(&dir, &sim)?;
+    let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &["--no-preflight"])?;
+    let _a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
+    let _b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
+    let status = coord.wait(Duration::from_secs(120))?;
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "no call ok: the stage's verdict fails the run"
+    );
+    let r = stage_report(&run_dir(&dir)?, 0)?;
+    check_benchmark_run(&r);
+    // Every session's first call (chain: 1 of 3; fan-out: 1 of 5) and nothing after it.
+    assert_eq!(num(&r, "metrics.requests.total"), 4.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 4.0);
+    assert_eq!(
+        at(&r, "metrics.metadata.sessions"),
+        &serde_json::json!({"ok": 0, "failed": 4, "calls_not_sent": 2 + 4 + 2 + 4})
+    );
+    let seen = calls_at_sim(&truth)?;
+    let firsts: Vec<_> = seen
+        .values()
+        .map(|calls| calls.keys().copied().collect::<Vec<_>>())
+        .collect();
+    assert_eq!(
+        firsts,
+        vec![vec![0u64]; 4],
+        "only each session's first call was sent"
     );
     Ok(())
 }

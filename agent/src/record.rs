@@ -284,7 +284,20 @@ impl Recorder {
         }
     }
 
-    /// Requests the in-flight cap held back (sent late).
+    /// How a trace-replay session ended: ok when every call was, else failed, with the calls
+    /// not sent because one they depend on failed.
+    pub(crate) fn record_session(&self, failed_calls: u32, not_sent: u32) {
+        if let Ok(mut g) = self.inner.lock() {
+            let k = &mut g.current.counters;
+            if failed_calls == 0 && not_sent == 0 {
+                k.sessions_ok += 1;
+            } else {
+                k.sessions_failed += 1;
+            }
+            k.calls_not_sent += u64::from(not_sent);
+        }
+    }
+
     /// Adds what the stage's connection pool did (once, at the stage's end).
     pub(crate) fn record_connections(&self, c: crate::client::ConnStats) {
         if let Ok(mut g) = self.inner.lock() {
@@ -297,6 +310,7 @@ impl Recorder {
         }
     }
 
+    /// Requests the in-flight cap held back (sent late).
     pub(crate) fn record_held_back(&self) {
         if let Ok(mut g) = self.inner.lock() {
             g.current.counters.held_back += 1;

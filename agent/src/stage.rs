@@ -651,6 +651,7 @@ async fn run_session(
         if let Ok(mut b) = book.lock() {
             if !b.closed {
                 b.active -= 1;
+                recorder.record_session(out.failed, out.skipped);
             }
         }
         return;

@@ -62,6 +62,9 @@ impl Counters {
             ("images", self.images),
             ("videos", self.videos),
             ("audios", self.audios),
+            ("sessions_ok", self.sessions_ok),
+            ("sessions_failed", self.sessions_failed),
+            ("calls_not_sent", self.calls_not_sent),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -103,6 +106,9 @@ impl Counters {
                 "images" => c.images = v,
                 "videos" => c.videos = v,
                 "audios" => c.audios = v,
+                "sessions_ok" => c.sessions_ok = v,
+                "sessions_failed" => c.sessions_failed = v,
+                "calls_not_sent" => c.calls_not_sent = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

@@ -273,6 +273,15 @@ fn metrics_metadata(
                "tokenizer": c.tokens_from_tokenizer}),
     );
     metrics_meta.insert("held_back".into(), json!(c.held_back));
+    if c.sessions_ok + c.sessions_failed > 0 {
+        // Trace replay (docs/metrics.md): sessions whose calls all ended ok, sessions with a
+        // failed call, and the calls those did not send because a call they depend on failed.
+        metrics_meta.insert(
+            "sessions".into(),
+            json!({"ok": c.sessions_ok, "failed": c.sessions_failed,
+                   "calls_not_sent": c.calls_not_sent}),
+        );
+    }
     if let Some(e) = i
         .stage
         .shards

@@ -187,6 +187,13 @@ pub struct Counters {
     pub videos: u64,
     /// Audio clips the ok requests sent.
     pub audios: u64,
+    /// Trace-replay sessions (`otel_trace_replay`) that ended with every call ok.
+    pub sessions_ok: u64,
+    /// Trace-replay sessions in which a call failed (its dependants then are not sent).
+    pub sessions_failed: u64,
+    /// Calls of failed sessions not sent because a call they depend on failed
+    /// (inference-perf's cancelled events).
+    pub calls_not_sent: u64,
     /// Failed requests by class.
     pub failures: BTreeMap<String, u64>,
 }
@@ -246,6 +253,9 @@ impl Counters {
             (&mut self.images, o.images),
             (&mut self.videos, o.videos),
             (&mut self.audios, o.audios),
+            (&mut self.sessions_ok, o.sessions_ok),
+            (&mut self.sessions_failed, o.sessions_failed),
+            (&mut self.calls_not_sent, o.calls_not_sent),
         ] {
             *mine = add(*mine, theirs);
         }
