@@ -128,14 +128,14 @@ fn snapshot_files(dir: &Path) -> Vec<String> {
 
 impl HubEnv {
     /// The data files of `r`'s split, local paths in the Hub cache (downloaded there unless
-    /// `HF_HUB_OFFLINE`), in `datasets`' order, with their format. The error names the dataset,
+    /// `HF_HUB_OFFLINE` or a build without the `hf` feature), in `datasets`' order, with their format. The error names the dataset,
     /// the cache paths tried and the variables that decide.
     pub(crate) fn dataset_split(&self, r: &DatasetRef) -> Result<(Vec<PathBuf>, Format), String> {
         let what = format!(
             "dataset {} (revision {}, split {})",
             r.id, r.revision, r.split
         );
-        if self.offline {
+        if self.offline || !super::hf::BUILT_IN {
             return self.cached_split(r).map_err(|e| format!("{what}: {e}"));
         }
         let hub = self.hf();
@@ -170,9 +170,14 @@ impl HubEnv {
                     .is_dir()
                     .then(|| r.revision.clone())
             });
+        let no_download = if self.offline {
+            "HF_HUB_OFFLINE is set, so nothing is downloaded"
+        } else {
+            super::hf::NO_HF
+        };
         let missing = |why: &str| {
             format!(
-                "{why} in the Hugging Face cache (looked at {} and {}) and HF_HUB_OFFLINE is set, so nothing is downloaded; set HF_HOME or HF_HUB_CACHE to a cache that has it, or unset HF_HUB_OFFLINE to download it (HF_ENDPOINT, HF_TOKEN)",
+                "{why} in the Hugging Face cache (looked at {} and {}) and {no_download}; set HF_HOME or HF_HUB_CACHE to a cache that has it, or unset HF_HUB_OFFLINE to download it (HF_ENDPOINT, HF_TOKEN)",
                 refs.display(),
                 repo.join("snapshots").display()
             )
