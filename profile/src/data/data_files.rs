@@ -7,6 +7,8 @@
 //! metadata files (`README.md`, ...) are never data. The format is the most common extension
 //! among the split's files, Parquet first on a draw; files of other formats are left out.
 
+use super::dataset_card::SplitPatterns;
+
 /// `datasets`' files that are never data.
 const FILES_TO_IGNORE: [&str; 6] = [
     "README.md",
@@ -225,15 +227,23 @@ fn split_patterns(files: &[&str]) -> Result<Vec<(String, Vec<String>)>, String> 
 }
 
 /// The data files of `split` among `files` (a dataset's paths), in `datasets`' order (pattern
-/// by pattern, sorted within each), with their format; the error says why there are none.
-pub(crate) fn split_files(files: &[String], split: &str) -> Result<(Vec<String>, Format), String> {
+/// by pattern, sorted within each), with their format; the error says why there are none. The
+/// dataset card's splits (`super::dataset_card`), when it names them, come before the defaults.
+pub(crate) fn split_files(
+    files: &[String],
+    split: &str,
+    card: Option<SplitPatterns>,
+) -> Result<(Vec<String>, Format), String> {
     let mut sorted: Vec<&str> = files
         .iter()
         .map(String::as_str)
         .filter(|f| visible(f))
         .collect();
     sorted.sort_unstable();
-    let splits = split_patterns(&sorted)?;
+    let splits = match card {
+        Some(splits) => splits,
+        None => split_patterns(&sorted)?,
+    };
     let names: Vec<&str> = splits.iter().map(|(s, _)| s.as_str()).collect();
     let Some((_, patterns)) = splits.iter().find(|(s, _)| s == split) else {
         return Err(format!("Unknown split {split:?}: it has {names:?}"));

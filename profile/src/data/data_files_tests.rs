@@ -6,7 +6,7 @@ use super::data_files::{glob_match, split_files, Format};
 
 fn pick(files: &[&str], split: &str) -> Result<(Vec<String>, Format), String> {
     let files: Vec<String> = files.iter().map(|f| f.to_string()).collect();
-    split_files(&files, split)
+    split_files(&files, split, None)
 }
 
 fn names(files: &[&str], split: &str) -> Vec<String> {
@@ -108,4 +108,48 @@ fn the_most_common_format_wins_parquet_on_a_draw_and_others_are_named() {
         e.contains(".csv") && e.contains("a.csv") && e.contains("Parquet"),
         "{e}"
     );
+}
+
+#[test]
+fn a_dataset_card_s_default_config_names_the_files() {
+    use super::dataset_card::card_splits;
+    // What `load_dataset_builder` gave for this card and layout: train traces/a, traces/b.
+    let card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: \"traces/*.jsonl\"\n  - split: test\n    path: holdout.jsonl\n---\n# Traces\n";
+    let files: Vec<String> = [
+        "README.md",
+        "traces/b.jsonl",
+        "traces/a.jsonl",
+        "holdout.jsonl",
+        "data/train-00000-of-00001.parquet",
+    ]
+    .iter()
+    .map(|f| f.to_string())
+    .collect();
+    let splits = card_splits(card).unwrap();
+    assert_eq!(
+        split_files(&files, "train", splits.clone()).unwrap(),
+        (
+            vec!["traces/a.jsonl".to_string(), "traces/b.jsonl".into()],
+            Format::Json
+        )
+    );
+    assert_eq!(
+        split_files(&files, "test", splits).unwrap().0,
+        ["holdout.jsonl"]
+    );
+    // A plain list is the train split, under data_dir; no header or no configs: the defaults.
+    let plain =
+        "---\nconfigs:\n- config_name: main\n  data_dir: traces\n  data_files: '*.jsonl'\n---\n";
+    assert_eq!(
+        card_splits(plain).unwrap(),
+        Some(vec![(
+            "train".to_string(),
+            vec!["traces/*.jsonl".to_string()]
+        )])
+    );
+    assert_eq!(card_splits("# no header").unwrap(), None);
+    assert_eq!(card_splits("---\nlicense: mit\n---\n").unwrap(), None);
+    // Several configs and no default: load_dataset would need a name.
+    let two = "---\nconfigs:\n- config_name: a\n  data_files: a.jsonl\n- config_name: b\n  data_files: b.jsonl\n---\n";
+    assert!(card_splits(two).unwrap_err().contains("[\"a\", \"b\"]"));
 }

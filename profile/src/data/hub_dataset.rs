@@ -4,6 +4,7 @@
 //! `HF_HUB_OFFLINE`, found there), then read row by row (`dataset_rows.rs`).
 
 use super::data_files::{split_files, Format};
+use super::dataset_card::{card_splits, SplitPatterns, MAX_CARD_BYTES};
 use super::hub::HubEnv;
 use serde_norway::Value;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,15 @@ impl DatasetRef {
     }
 }
 
+/// The splits the dataset card at `path` names, if any.
+fn card_of(path: &Path) -> Result<Option<SplitPatterns>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("README.md: cannot read: {e}"))?;
+    if text.len() > MAX_CARD_BYTES {
+        return Ok(None);
+    }
+    card_splits(&String::from_utf8_lossy(&text))
+}
+
 /// The cache directory of a dataset repository.
 fn repo_dir(hub: &HubEnv, id: &str) -> PathBuf {
     hub.cache
@@ -145,7 +155,15 @@ impl HubEnv {
         if listed.len() > MAX_LISTED_FILES {
             return Err(format!("{what}: more than {MAX_LISTED_FILES} files"));
         }
-        let (names, format) = split_files(&listed, &r.split).map_err(|e| format!("{what}: {e}"))?;
+        let card = if listed.iter().any(|f| f == "README.md") {
+            let p = super::hf::dataset_file_at(hub, &r.id, &r.revision, "README.md")
+                .map_err(|e| format!("{what}: {e}"))?;
+            card_of(&p).map_err(|e| format!("{what}: {e}"))?
+        } else {
+            None
+        };
+        let (names, format) =
+            split_files(&listed, &r.split, card).map_err(|e| format!("{what}: {e}"))?;
         let mut paths = Vec::with_capacity(names.len());
         for name in &names {
             let p = super::hf::dataset_file_at(hub, &r.id, &r.revision, name)
@@ -190,7 +208,13 @@ impl HubEnv {
         if files.is_empty() {
             return Err(missing("no file of it is"));
         }
-        let (names, format) = split_files(&files, &r.split)?;
+        let readme = snapshot.join("README.md");
+        let card = if readme.is_file() {
+            card_of(&readme)?
+        } else {
+            None
+        };
+        let (names, format) = split_files(&files, &r.split, card)?;
         Ok((names.iter().map(|n| snapshot.join(n)).collect(), format))
     }
 }

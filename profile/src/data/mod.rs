@@ -1,7 +1,8 @@
 //! The request data a profile names, read by the coordinator when it loads the profile:
 //! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
 //! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`; the crates behind the `hf` feature
-//! in `hf.rs`; a dataset's split as `datasets` picks its files in `data_files.rs`, found and
+//! in `hf.rs`; a dataset's split as `datasets` picks its files in `data_files.rs` (its card's own
+//! `configs` in `dataset_card.rs`), found and
 //! downloaded in `hub_dataset.rs`, its rows read in `dataset_rows.rs`), OTel traces as replay graphs (`otel/`), and the [`DataSpec`] every shard
 //! carries (`plan.rs`).
 //!
@@ -9,6 +10,7 @@
 
 pub(crate) mod azure;
 pub(crate) mod data_files;
+pub(crate) mod dataset_card;
 pub(crate) mod dataset_rows;
 pub(crate) mod draw;
 pub(crate) mod files;

@@ -142,7 +142,7 @@ fn a_jsonl_dataset_is_listed_downloaded_into_the_cache_and_planned_as_its_trace_
             ("data/train-00000-of-00001.jsonl", fixture("traces.jsonl")),
             ("data/test-00000-of-00001.jsonl", b"{}".to_vec()),
         ],
-        3,
+        5,
     );
     let home = scratch("jsonl");
     let c = config("{hf_dataset_path: org/traces, duplicate_sessions_target: 3}");
@@ -158,6 +158,9 @@ fn a_jsonl_dataset_is_listed_downloaded_into_the_cache_and_planned_as_its_trace_
         seen,
         [
             "/api/datasets/org/traces/revision/main",
+            // The card (no YAML header: the default patterns), then the split's one file.
+            "/datasets/org/traces/resolve/main/README.md",
+            "/datasets/org/traces/resolve/main/README.md",
             "/datasets/org/traces/resolve/main/data/train-00000-of-00001.jsonl",
             "/datasets/org/traces/resolve/main/data/train-00000-of-00001.jsonl",
         ]
