@@ -32,7 +32,8 @@ def inference_perf(path):
 
 
 def fleetbench(binary, path):
-    env = dict(os.environ, RUST_BACKTRACE="0", RUST_LOG="warn")
+    # A dataset of hf_dataset_path comes from the fixtures' Hub cache, never the network.
+    env = dict(os.environ, RUST_BACKTRACE="0", RUST_LOG="warn", HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(HF_CACHE))
     p = subprocess.run(
         [binary, "validate", "--json", str(path)], capture_output=True, text=True, timeout=120, env=env
     )
@@ -254,9 +255,28 @@ def otel_files(c):
     return sorted(out)
 
 
+HF_CACHE = pathlib.Path(__file__).resolve().parent.parent / "tests/data/inference-perf/hf-cache"
+
+
+def otel_traces(c):
+    """Each trace's name and spans: the trace files, or the rows of hf_dataset_path's dataset
+    as the fixtures' Hub cache (HF_CACHE) holds it, JSON Lines at the revision's snapshot."""
+    if not c.hf_dataset_path:
+        return [(p, json.loads(pathlib.Path(p).read_text(encoding="utf-8")).get("spans") or [])
+                for p in otel_files(c)]
+    ref = c.hf_dataset_path if isinstance(c.hf_dataset_path, dict) else {"path": c.hf_dataset_path}
+    repo = HF_CACHE / ("datasets--" + ref["path"].replace("/", "--"))
+    commit = (repo / "refs" / ref.get("revision", "main")).read_text().strip()
+    rows = []
+    for f in sorted((repo / "snapshots" / commit).rglob("*.jsonl")):
+        rows += [(f"{f}:{i}", json.loads(line).get("spans") or [])
+                 for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()) if line.strip()]
+    return rows
+
+
 def otel_sessions(c):
     """Sessions of an OTel trace replay: one per trace, duplicated up to the target."""
-    return max(len(otel_files(c)), c.duplicate_sessions_target or 0)
+    return max(len(otel_traces(c)), c.duplicate_sessions_target or 0)
 
 
 def check_otel(c, source, problems):
@@ -273,11 +293,10 @@ def check_otel(c, source, problems):
             problems.append(f"otel_trace_replay {key}: {value} vs {source.get(key)}")
     if len(source["slots"]) != otel_sessions(c):
         problems.append(f"otel_trace_replay: {otel_sessions(c)} sessions vs {len(source['slots'])}")
-    files = otel_files(c)
-    if len(files) != len(source["graphs"]):
-        return problems.append(f"otel_trace_replay: {len(files)} traces vs {len(source['graphs'])} graphs")
-    for path, ours in zip(files, source["graphs"]):
-        spans = json.loads(pathlib.Path(path).read_text(encoding="utf-8")).get("spans") or []
+    traces = otel_traces(c)
+    if len(traces) != len(source["graphs"]):
+        return problems.append(f"otel_trace_replay: {len(traces)} traces vs {len(source['graphs'])} graphs")
+    for (path, spans), ours in zip(traces, source["graphs"]):
         graph = build_graph(build_raw_calls(spans, include_errors=c.include_errors)[0])
         ids = list(graph.events)
         theirs = [(sorted(ids.index(p) for p in e.predecessor_event_ids), e.wait_ms, e.call.expected_output_tokens)

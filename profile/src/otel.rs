@@ -56,7 +56,8 @@ pub struct OtelTraceReplayConfig {
     /// Trace files or glob patterns (`*`, `?`, `**`).
     #[serde(default)]
     pub trace_files: Option<Vec<String>>,
-    /// A Hugging Face dataset of traces (refused, see `otel_check.rs`).
+    /// A Hugging Face dataset of traces, one row a trace: its id, or `{path, split, revision}`
+    /// (`data/hub_dataset.rs`).
     #[serde(default)]
     pub hf_dataset_path: Option<Value>,
     /// A Python lambda over each trace (refused, see `otel_check.rs`).

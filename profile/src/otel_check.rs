@@ -76,8 +76,21 @@ fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileEr
         reason: reason.into(),
         line: None,
     };
-    if c.hf_dataset_path.is_some() {
-        return Err(refuse("hf_dataset_path", "traces from a Hugging Face dataset are read with Python's `datasets` (Arrow files of any schema), which the coordinator does not have; download the dataset's JSON trace files and name them in trace_files or trace_directory"));
+    if let Some(v) = &c.hf_dataset_path {
+        use crate::data::hub_dataset::{DatasetRef, RefError};
+        match DatasetRef::parse(v) {
+            Ok(_) => {}
+            Err(RefError::Invalid(message)) => {
+                return Err(ProfileError::Invalid {
+                    file: file.to_path_buf(),
+                    key: key("hf_dataset_path"),
+                    message,
+                })
+            }
+            Err(RefError::NotSupported(reason)) => {
+                return Err(refuse("hf_dataset_path", &reason));
+            }
+        }
     }
     if c.filter.is_some() {
         return Err(refuse("filter", "the filter is a Python lambda that inference-perf runs with eval(); fleetbench runs no Python and evaluates no code from a profile; select the traces with trace_files (globs) instead"));

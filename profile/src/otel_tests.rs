@@ -90,12 +90,16 @@ fn inference_perfs_validators_refuse_what_it_refuses() {
 }
 
 #[test]
-fn a_hub_dataset_and_a_python_filter_are_refused_saying_why() {
-    let e = err("hf_dataset_path: user/traces, use_static_model: true, static_model_name: m");
+fn a_hub_dataset_s_unread_keywords_and_a_python_filter_are_refused_saying_why() {
+    let e = err("hf_dataset_path: {path: user/traces, name: cfg}");
     assert!(
-        e.contains("does not support yet") && e.contains("download the dataset"),
+        e.contains("does not support yet") && e.contains("\"name\" is not read"),
         "{e}"
     );
+    let e = err("hf_dataset_path: {split: train}");
+    assert!(e.contains("'path' is required"), "{e}");
+    let e = err("hf_dataset_path: {path: user/traces, split: 'train[:10]'}");
+    assert!(e.contains("slices"), "{e}");
     let e = err(&format!("{}, filter: 'lambda x: True'", dir()));
     assert!(e.contains("eval()") && e.contains("no Python"), "{e}");
 }

@@ -1,8 +1,10 @@
 //! What the `hf` cargo feature brings in, behind one small interface: the `tokenizers` crate
-//! (a loaded `tokenizer.json`, [`Backend`]) and the `hf-hub` client (a file downloaded into the
-//! Hub cache, [`download`]). Built without the feature, every entry point answers [`NO_HF`], so
-//! a profile that needs them is refused with the key it names and the feature to rebuild with;
-//! nothing falls back to the word tokenizer when a tokenizer was asked for.
+//! (a loaded `tokenizer.json`, [`Backend`]), the `hf-hub` client (a file downloaded into the
+//! Hub cache, [`download`]; a dataset's files listed, [`list_dataset`]) and the `parquet` crate
+//! (a dataset's Parquet rows, [`parquet_rows`]). Built without the feature, every entry point
+//! answers [`NO_HF`], so a profile that needs them is refused with the key it names and the
+//! feature to rebuild with; nothing falls back to the word tokenizer when a tokenizer was asked
+//! for.
 
 use std::path::Path;
 
@@ -35,7 +37,10 @@ pub(crate) enum Repo<'a> {
     Dataset(&'a str),
 }
 
-pub(crate) use imp::{download, Backend};
+pub(crate) use imp::{dataset_file_at, download, list_dataset, parquet_rows, Backend};
+
+/// What each row of a data file is handed to: `Err` stops the reading.
+pub(crate) type RowSink<'a> = dyn FnMut(serde_json::Value) -> Result<(), String> + 'a;
 
 /// The URL of `filename` in `repo`'s main revision.
 fn file_url(hub: Hub<'_>, repo: Repo<'_>, filename: &str) -> String {
@@ -94,6 +99,76 @@ mod imp {
             format!("the download of {url} failed: {e}")
         })
     }
+
+    fn api(hub: Hub<'_>) -> Result<hf_hub::api::sync::Api, String> {
+        hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(hub.cache.to_path_buf()))
+            .with_endpoint(hub.endpoint.to_string())
+            .with_token(hub.token.map(str::to_string))
+            .with_progress(false)
+            .build()
+            .map_err(|e| format!("cannot start the Hub client: {e}"))
+    }
+
+    fn dataset_repo(id: &str, revision: &str) -> hf_hub::Repo {
+        hf_hub::Repo::with_revision(
+            id.to_string(),
+            hf_hub::RepoType::Dataset,
+            revision.to_string(),
+        )
+    }
+
+    /// The commit and the files (paths in the repository) of the dataset `id` at `revision`,
+    /// as the Hub's API lists them (`GET /api/datasets/{id}/revision/{revision}`).
+    pub(crate) fn list_dataset(
+        hub: Hub<'_>,
+        id: &str,
+        revision: &str,
+    ) -> Result<(String, Vec<String>), String> {
+        let info = api(hub)?
+            .repo(dataset_repo(id, revision))
+            .info()
+            .map_err(|e| {
+                format!(
+                    "listing its files at {}/api/datasets/{id}/revision/{revision} failed: {e}",
+                    hub.endpoint
+                )
+            })?;
+        Ok((
+            info.sha,
+            info.siblings.into_iter().map(|s| s.rfilename).collect(),
+        ))
+    }
+
+    /// `filename` of the dataset `id` at `revision`, found in the cache or downloaded into it.
+    pub(crate) fn dataset_file_at(
+        hub: Hub<'_>,
+        id: &str,
+        revision: &str,
+        filename: &str,
+    ) -> Result<PathBuf, String> {
+        let handle = api(hub)?.repo(dataset_repo(id, revision));
+        handle
+            .get(filename)
+            .map_err(|e| format!("the download of {} failed: {e}", handle.url(filename)))
+    }
+
+    /// Every row of the Parquet file `path`, as a JSON object (null for a missing value), in
+    /// order; returns the number of rows.
+    pub(crate) fn parquet_rows(
+        path: &Path,
+        each: &mut crate::data::hf::RowSink<'_>,
+    ) -> Result<usize, String> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let why = |e: parquet::errors::ParquetError| format!("not a readable Parquet file: {e}");
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let reader = SerializedFileReader::new(file).map_err(why)?;
+        let mut n = 0;
+        for row in reader.get_row_iter(None).map_err(why)? {
+            each(row.map_err(why)?.to_json_value())?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(not(feature = "hf"))]
@@ -127,5 +202,40 @@ mod imp {
     ) -> Result<PathBuf, String> {
         let url = file_url(hub, repo, filename);
         Err(format!("{url} cannot be downloaded: {NO_HF}"))
+    }
+
+    /// Always an error naming [`NO_HF`]: the Hub's API is not reached.
+    pub(crate) fn list_dataset(
+        hub: Hub<'_>,
+        id: &str,
+        revision: &str,
+    ) -> Result<(String, Vec<String>), String> {
+        Err(format!(
+            "{}/api/datasets/{id}/revision/{revision} cannot be listed: {NO_HF}",
+            hub.endpoint
+        ))
+    }
+
+    /// Always an error naming the file and [`NO_HF`].
+    pub(crate) fn dataset_file_at(
+        hub: Hub<'_>,
+        id: &str,
+        revision: &str,
+        filename: &str,
+    ) -> Result<PathBuf, String> {
+        Err(format!(
+            "{}/datasets/{id}/resolve/{revision}/{filename} cannot be downloaded: {NO_HF}",
+            hub.endpoint
+        ))
+    }
+
+    /// Always an error naming [`NO_HF`]: the Parquet reader is part of the `hf` feature.
+    pub(crate) fn parquet_rows(
+        _path: &Path,
+        _each: &mut crate::data::hf::RowSink<'_>,
+    ) -> Result<usize, String> {
+        Err(format!(
+            "Parquet files are read with the `parquet` crate: {NO_HF}"
+        ))
     }
 }

@@ -60,3 +60,29 @@ fn a_hub_dataset_is_read_from_the_cache_and_never_downloaded() {
     );
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+#[test]
+fn an_otel_dataset_in_the_cache_is_read_and_one_elsewhere_names_the_feature() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let hub = |cache: PathBuf| HubEnv {
+        cache,
+        endpoint: "http://127.0.0.1:9".into(),
+        token: None,
+        offline: false,
+    };
+    let c = |id: &str| -> crate::otel::OtelTraceReplayConfig {
+        serde_norway::from_str(&format!("{{hf_dataset_path: {id}}}")).unwrap()
+    };
+    let cache = root.join("tests/data/inference-perf/hf-cache");
+    let read = |id: &str, cache: PathBuf| {
+        super::otel::read_sessions_with(&c(id), &root.join("p.yaml"), None, &hub(cache))
+    };
+    let s = read("fleetbench/otel-traces", cache).unwrap();
+    assert_eq!(s.slots.len(), 2);
+    let e = read("org/absent", scratch("otel")).unwrap_err();
+    assert!(
+        e.message.contains("org/absent") && e.message.contains(NO_HF),
+        "{}",
+        e.message
+    );
+}

@@ -73,7 +73,7 @@ impl HubEnv {
     }
 
     /// The Hub as [`super::hf::download`] takes it.
-    fn hf(&self) -> super::hf::Hub<'_> {
+    pub(super) fn hf(&self) -> super::hf::Hub<'_> {
         super::hf::Hub {
             cache: &self.cache,
             endpoint: &self.endpoint,

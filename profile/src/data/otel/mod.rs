@@ -1,9 +1,12 @@
 //! inference-perf's OTel trace replay, read by the coordinator: the trace files of
 //! `data.otel_trace_replay` (`trace_directory`'s `*.json`, or `trace_files` with globs; relative
-//! paths as `data.path`'s: from the working directory, else from the profile's directories),
-//! each one session whose calls become a replay graph (`spans.rs`, `graph.rs`); sessions
+//! paths as `data.path`'s: from the working directory, else from the profile's directories) or
+//! the rows of `hf_dataset_path`'s Hugging Face dataset (`dataset.rs`), each one session whose calls become a replay graph (`spans.rs`, `graph.rs`); sessions
 //! duplicated up to `duplicate_sessions_target`. Every size is bounded and named in its error.
 
+mod dataset;
+#[cfg(all(test, feature = "hf"))]
+mod dataset_tests;
 mod glob;
 #[cfg(test)]
 mod golden_tests;
@@ -12,57 +15,59 @@ mod shuffle;
 mod spans;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use super::files::resolve_data_path;
+use super::hub::HubEnv;
 use crate::otel::OtelTraceReplayConfig;
-use fleetbench_model::data::{ReplayGraph, ReplaySessions, ReplaySlot, MAX_REPLAY_EVENTS};
+use fleetbench_model::data::{ReplayGraph, ReplaySessions, ReplaySlot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+pub(crate) use trace::TraceError;
+use trace::{err, trace_graph, Traces};
 
 /// The most trace files a profile may name.
 pub(crate) const MAX_TRACE_FILES: usize = 10_000;
 /// The largest trace file read.
 pub(crate) const MAX_TRACE_FILE_BYTES: u64 = 64 << 20;
-/// The most spans of one trace.
-pub(crate) const MAX_SPANS: usize = 100_000;
-/// The most bytes of graphs (JSON) a shard spec carries: agents accept 64 MiB messages.
-pub(crate) const MAX_REPLAY_BYTES: usize = 32 << 20;
-
-/// Why the traces cannot be used: the key, and the message (naming the file).
-#[derive(Debug)]
-pub(crate) struct TraceError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn err(key: &'static str, message: String) -> TraceError {
-    TraceError { key, message }
-}
-
-/// The sessions of `c`'s traces, for the profile at `profile`: in file-name order, or with
-/// `load.base_seed` in the order inference-perf shuffles them with it (without one inference-perf
-/// seeds with the time).
+/// The sessions of `c`'s traces, for the profile at `profile`: in file-name order (a dataset's
+/// in row order), or with `load.base_seed` in the order inference-perf shuffles them with it
+/// (without one inference-perf seeds with the time). A dataset comes through the Hub as this
+/// process's environment describes it.
 pub(crate) fn read_sessions(
     c: &OtelTraceReplayConfig,
     profile: &Path,
     base_seed: Option<u64>,
 ) -> Result<ReplaySessions, TraceError> {
+    read_sessions_with(c, profile, base_seed, &HubEnv::from_env())
+}
+
+/// [`read_sessions`] with the Hub `hub`.
+pub(crate) fn read_sessions_with(
+    c: &OtelTraceReplayConfig,
+    profile: &Path,
+    base_seed: Option<u64>,
+    hub: &HubEnv,
+) -> Result<ReplaySessions, TraceError> {
+    let mut traces = Traces::default();
+    if let Some(v) = &c.hf_dataset_path {
+        dataset::read(v, c, hub, &mut traces)?;
+    } else {
+        read_files(c, profile, &mut traces)?;
+    }
+    Ok(sessions_of(traces, c, base_seed))
+}
+
+/// The trace files of `trace_directory` or `trace_files`, each read into `traces`.
+fn read_files(
+    c: &OtelTraceReplayConfig,
+    profile: &Path,
+    traces: &mut Traces,
+) -> Result<(), TraceError> {
     let files = trace_files(c, profile)?;
-    let mut graphs = Vec::new();
-    let mut ids = Vec::new();
-    let mut bytes = 0usize;
     for f in &files {
         match read_trace(f, c) {
-            Ok(Some((id, graph))) => {
-                bytes += serde_json::to_vec(&graph).map_or(0, |v| v.len());
-                if bytes > MAX_REPLAY_BYTES {
-                    return Err(err("data.otel_trace_replay", format!(
-                        "{}: the graphs read so far pass {} MiB, the most a shard spec carries to an agent; name fewer or smaller traces",
-                        f.display(), MAX_REPLAY_BYTES >> 20)));
-                }
-                ids.push(id);
-                graphs.push(graph);
-            }
+            Ok(Some((id, graph))) => traces.push(Some(id), graph, &f.display().to_string())?,
             Ok(None) => {}
             Err(e) if c.skip_invalid_files => {
                 tracing::warn!("skipping trace {}: {e}", f.display());
@@ -78,7 +83,7 @@ pub(crate) fn read_sessions(
             }
         }
     }
-    if graphs.is_empty() {
+    if traces.is_empty() {
         return Err(err(
             "data.otel_trace_replay",
             format!(
@@ -87,6 +92,21 @@ pub(crate) fn read_sessions(
             ),
         ));
     }
+    Ok(())
+}
+
+/// The traces as sessions: shuffled with the seed, named `trace<slot>_<id>`, duplicated up to
+/// `duplicate_sessions_target`. A graph without a source is named by its session.
+fn sessions_of(
+    traces: Traces,
+    c: &OtelTraceReplayConfig,
+    base_seed: Option<u64>,
+) -> ReplaySessions {
+    let Traces {
+        mut graphs,
+        mut ids,
+        ..
+    } = traces;
     if let Some(seed) = base_seed {
         let order = shuffle::python_shuffled(graphs.len(), seed);
         let mut g: Vec<Option<ReplayGraph>> = graphs.into_iter().map(Some).collect();
@@ -98,10 +118,18 @@ pub(crate) fn read_sessions(
         .enumerate()
         .map(|(i, id)| ReplaySlot {
             graph: i as u32,
-            id: format!("trace{i}_{id}"),
+            id: match id {
+                Some(id) => format!("trace{i}_{id}"),
+                None => format!("trace{i}_session_{i}"),
+            },
             duplicate: false,
         })
         .collect();
+    for (g, slot) in graphs.iter_mut().zip(&slots) {
+        if g.source.is_empty() {
+            g.source = slot.id.clone();
+        }
+    }
     let base = slots.len();
     let target = c.duplicate_sessions_target.unwrap_or(0).max(0) as usize;
     let mut dup = 0;
@@ -114,7 +142,7 @@ pub(crate) fn read_sessions(
             duplicate: true,
         });
     }
-    Ok(ReplaySessions {
+    ReplaySessions {
         graphs,
         slots,
         max_wait_ms: c.max_wait_ms.max(0) as u64,
@@ -123,7 +151,7 @@ pub(crate) fn read_sessions(
         substitute_outputs: !c.disable_output_substitution,
         inject_session_id: c.inject_random_session_id,
         seed: base_seed.unwrap_or(0),
-    })
+    }
 }
 
 /// The files to read, sorted, each once.
@@ -221,9 +249,6 @@ fn read_trace(
         Some(Value::Array(s)) => s,
         _ => return Err("not an OTel trace: a JSON object with a `spans` list".into()),
     };
-    if spans.len() > MAX_SPANS {
-        return Err(format!("{} spans, more than {MAX_SPANS}", spans.len()));
-    }
     let id = ["session_id", "trace_id"]
         .iter()
         .find_map(|k| {
@@ -236,41 +261,12 @@ fn read_trace(
             f.file_stem()
                 .map_or(String::new(), |s| s.to_string_lossy().into_owned())
         });
-    let calls = spans::build_raw_calls(spans, c.include_errors)?;
-    if calls.is_empty() {
+    let graph = trace_graph(spans, f.display().to_string(), c)?;
+    if graph.is_none() {
         tracing::warn!(
             "{}: no LLM calls, skipped (as inference-perf does)",
             f.display()
         );
-        return Ok(None);
     }
-    if calls.len() > MAX_REPLAY_EVENTS {
-        return Err(format!(
-            "{} LLM calls, more than the {MAX_REPLAY_EVENTS} a session may have",
-            calls.len()
-        ));
-    }
-    let model = |recorded: &str| model_of(c, recorded);
-    let opts = graph::Options {
-        model: &model,
-        default_max_tokens: u32::try_from(c.default_max_tokens).unwrap_or(u32::MAX),
-        tool_call_max_tokens: c.override_tool_call_max_tokens,
-    };
-    let events = graph::build_events(&calls, &opts)?;
-    Ok(Some((
-        id,
-        ReplayGraph {
-            source: f.display().to_string(),
-            events,
-        },
-    )))
-}
-
-/// The model a call names: `static_model_name`, else its `model_mapping` entry, else the
-/// endpoint's (`None`; inference-perf sends the server's `model_name`).
-fn model_of(c: &OtelTraceReplayConfig, recorded: &str) -> Option<String> {
-    if c.use_static_model {
-        return Some(c.static_model_name.clone());
-    }
-    c.model_mapping.as_ref()?.get(recorded).cloned()
+    Ok(graph.map(|g| (id, g)))
 }
