@@ -260,17 +260,27 @@ HF_CACHE = pathlib.Path(__file__).resolve().parent.parent / "tests/data/inferenc
 
 def otel_traces(c):
     """Each trace's name and spans: the trace files, or the rows of hf_dataset_path's dataset
-    as the fixtures' Hub cache (HF_CACHE) holds it, JSON Lines at the revision's snapshot."""
+    as the fixtures' Hub cache (HF_CACHE) holds it, JSON Lines at the revision's snapshot;
+    those `filter` keeps, as inference-perf's generator compiles and applies it (a trace file
+    normalized first, as its loader does)."""
+    from inference_perf.datagen.replay import otel_trace_replay_datagen as otel
+    keep = otel._compile_filter(c.filter) or (lambda row: True)
     if not c.hf_dataset_path:
-        return [(p, json.loads(pathlib.Path(p).read_text(encoding="utf-8")).get("spans") or [])
-                for p in otel_files(c)]
+        out = []
+        for p in otel_files(c):
+            data = json.loads(pathlib.Path(p).read_text(encoding="utf-8"))
+            if keep(otel._normalize_file_trace(data, pathlib.Path(p).name, str(p))):
+                out.append((p, data.get("spans") or []))
+        return out
     ref = c.hf_dataset_path if isinstance(c.hf_dataset_path, dict) else {"path": c.hf_dataset_path}
     repo = HF_CACHE / ("datasets--" + ref["path"].replace("/", "--"))
     commit = (repo / "refs" / ref.get("revision", "main")).read_text().strip()
     rows = []
     for f in sorted((repo / "snapshots" / commit).rglob("*.jsonl")):
-        rows += [(f"{f}:{i}", json.loads(line).get("spans") or [])
-                 for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()) if line.strip()]
+        rows += [(f"{f}:{i}", row.get("spans") or [])
+                 for i, row in enumerate(json.loads(line) for line in
+                                         f.read_text(encoding="utf-8").splitlines() if line.strip())
+                 if keep(row)]
     return rows
 
 

@@ -92,8 +92,10 @@ fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileEr
             }
         }
     }
-    if c.filter.is_some() {
-        return Err(refuse("filter", "the filter is a Python lambda that inference-perf runs with eval(); fleetbench runs no Python and evaluates no code from a profile; select the traces with trace_files (globs) instead"));
+    if let Some(f) = &c.filter {
+        if let Err(e) = crate::data::otel::filter::RowFilter::parse(f) {
+            return Err(refuse("filter", &format!("{e}: inference-perf runs the filter with Python's eval(); fleetbench runs no code from a profile but reads the expressions filters are written in (docs/profile.md, \"otel_trace_replay.filter\")")));
+        }
     }
     for (k, m) in [
         ("attribute_to_header_map", &c.attribute_to_header_map),

@@ -5,6 +5,7 @@
 //! `source_id` (else the session); a row without spans or LLM calls is skipped with a warning.
 //! The rows then take the same way as trace files (`super::trace::trace_graph`).
 
+use super::filter::RowFilter;
 use super::trace::{err, trace_graph, TraceError, Traces};
 use crate::data::dataset_rows::for_each_row;
 use crate::data::hub::HubEnv;
@@ -21,6 +22,7 @@ pub(crate) const MAX_ROWS: usize = 1_000_000;
 pub(super) fn read(
     v: &serde_norway::Value,
     c: &OtelTraceReplayConfig,
+    filter: Option<&RowFilter>,
     hub: &HubEnv,
     traces: &mut Traces,
 ) -> Result<(), TraceError> {
@@ -36,6 +38,15 @@ pub(super) fn read(
             rows += 1;
             with_spans |= row.get("spans").is_some();
             let at = format!("dataset {} {} row {}", r.id, f.display(), rows - 1);
+            // inference-perf filters the dataset's rows as they are, before reading any.
+            if let Some(filter) = filter {
+                let keep = filter
+                    .keep(&row)
+                    .map_err(|e| format!("row {}: filter: {e}", rows - 1))?;
+                if !keep {
+                    return Ok(());
+                }
+            }
             read_row(row, c, traces, &at).map_err(|e| format!("row {}: {}", rows - 1, e.message))
         };
         for_each_row(f, format, &mut each)

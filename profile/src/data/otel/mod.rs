@@ -1,12 +1,15 @@
 //! inference-perf's OTel trace replay, read by the coordinator: the trace files of
 //! `data.otel_trace_replay` (`trace_directory`'s `*.json`, or `trace_files` with globs; relative
 //! paths as `data.path`'s: from the working directory, else from the profile's directories) or
-//! the rows of `hf_dataset_path`'s Hugging Face dataset (`dataset.rs`), each one session whose calls become a replay graph (`spans.rs`, `graph.rs`); sessions
-//! duplicated up to `duplicate_sessions_target`. Every size is bounded and named in its error.
+//! the rows of `hf_dataset_path`'s Hugging Face dataset (`dataset.rs`), each one session whose calls become a replay graph (`spans.rs`, `graph.rs`) unless
+//! `filter` drops it (`filter.rs`); sessions duplicated up to `duplicate_sessions_target`. Every size is bounded and named in its error.
 
 mod dataset;
 #[cfg(all(test, feature = "hf"))]
 mod dataset_tests;
+pub(crate) mod filter;
+#[cfg(test)]
+mod filter_tests;
 mod glob;
 #[cfg(test)]
 mod golden_tests;
@@ -20,6 +23,7 @@ mod trace;
 use super::files::resolve_data_path;
 use super::hub::HubEnv;
 use crate::otel::OtelTraceReplayConfig;
+use filter::RowFilter;
 use fleetbench_model::data::{ReplayGraph, ReplaySessions, ReplaySlot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -50,29 +54,41 @@ pub(crate) fn read_sessions_with(
     hub: &HubEnv,
 ) -> Result<ReplaySessions, TraceError> {
     let mut traces = Traces::default();
+    let filter = match &c.filter {
+        Some(f) => Some(RowFilter::parse(f).map_err(|e| err("data.otel_trace_replay.filter", e))?),
+        None => None,
+    };
     if let Some(v) = &c.hf_dataset_path {
-        dataset::read(v, c, hub, &mut traces)?;
+        dataset::read(v, c, filter.as_ref(), hub, &mut traces)?;
     } else {
-        read_files(c, profile, &mut traces)?;
+        read_files(c, filter.as_ref(), profile, &mut traces)?;
     }
     Ok(sessions_of(traces, c, base_seed))
 }
 
-/// The trace files of `trace_directory` or `trace_files`, each read into `traces`.
+/// The trace files of `trace_directory` or `trace_files`, each read into `traces` unless
+/// `filter` drops it (its error, Python's, ends the read).
 fn read_files(
     c: &OtelTraceReplayConfig,
+    filter: Option<&RowFilter>,
     profile: &Path,
     traces: &mut Traces,
 ) -> Result<(), TraceError> {
     let files = trace_files(c, profile)?;
     for f in &files {
-        match read_trace(f, c) {
+        match read_trace(f, c, filter) {
             Ok(Some((id, graph))) => traces.push(Some(id), graph, &f.display().to_string())?,
             Ok(None) => {}
-            Err(e) if c.skip_invalid_files => {
+            Err(Unread::Filter(e)) => {
+                return Err(err(
+                    "data.otel_trace_replay.filter",
+                    format!("{}: {e}", f.display()),
+                ));
+            }
+            Err(Unread::Invalid(e)) if c.skip_invalid_files => {
                 tracing::warn!("skipping trace {}: {e}", f.display());
             }
-            Err(e) => {
+            Err(Unread::Invalid(e)) => {
                 return Err(err(
                     "data.otel_trace_replay",
                     format!(
@@ -93,6 +109,13 @@ fn read_files(
         ));
     }
     Ok(())
+}
+
+/// Why a trace file was not read: it is not a trace (skipped with `skip_invalid_files`), or the
+/// filter failed on it (always an error, as inference-perf's `dataset.filter` raises).
+enum Unread {
+    Invalid(String),
+    Filter(String),
 }
 
 /// The traces as sessions: shuffled with the seed, named `trace<slot>_<id>`, duplicated up to
@@ -233,22 +256,38 @@ fn trace_files(c: &OtelTraceReplayConfig, profile: &Path) -> Result<Vec<PathBuf>
 fn read_trace(
     f: &Path,
     c: &OtelTraceReplayConfig,
-) -> Result<Option<(String, ReplayGraph)>, String> {
+    filter: Option<&RowFilter>,
+) -> Result<Option<(String, ReplayGraph)>, Unread> {
+    let invalid = Unread::Invalid;
     let size = std::fs::metadata(f)
-        .map_err(|e| format!("cannot read: {e}"))?
+        .map_err(|e| invalid(format!("cannot read: {e}")))?
         .len();
     if size > MAX_TRACE_FILE_BYTES {
-        return Err(format!(
+        return Err(invalid(format!(
             "{size} bytes, more than the {} MiB a trace file may have",
             MAX_TRACE_FILE_BYTES >> 20
-        ));
+        )));
     }
-    let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read: {e}"))?;
-    let data: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let text = std::fs::read_to_string(f).map_err(|e| invalid(format!("cannot read: {e}")))?;
+    let data: Value = serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
     let spans = match data.get("spans") {
         Some(Value::Array(s)) => s,
-        _ => return Err("not an OTel trace: a JSON object with a `spans` list".into()),
+        _ => {
+            return Err(invalid(
+                "not an OTel trace: a JSON object with a `spans` list".into(),
+            ))
+        }
     };
+    let stem = f
+        .file_stem()
+        .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    if let Some(filter) = filter {
+        let record = filter::normalized(&data, &stem, &f.display().to_string());
+        if !filter.keep(&record).map_err(Unread::Filter)? {
+            tracing::debug!("{}: dropped by the filter", f.display());
+            return Ok(None);
+        }
+    }
     let id = ["session_id", "trace_id"]
         .iter()
         .find_map(|k| {
@@ -257,11 +296,8 @@ fn read_trace(
                 .filter(|s| !s.is_empty())
         })
         .map(str::to_string)
-        .unwrap_or_else(|| {
-            f.file_stem()
-                .map_or(String::new(), |s| s.to_string_lossy().into_owned())
-        });
-    let graph = trace_graph(spans, f.display().to_string(), c)?;
+        .unwrap_or(stem);
+    let graph = trace_graph(spans, f.display().to_string(), c).map_err(invalid)?;
     if graph.is_none() {
         tracing::warn!(
             "{}: no LLM calls, skipped (as inference-perf does)",
