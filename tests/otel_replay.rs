@@ -274,6 +274,12 @@ fn a_failed_call_fails_its_session_and_the_report_counts_the_calls_not_sent() ->
         at(&r, "metrics.metadata.sessions"),
         &serde_json::json!({"ok": 0, "failed": 4, "calls_not_sent": 2 + 4 + 2 + 4})
     );
+    // What a person reads at the console: the stage's sessions beside its failures.
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+    assert!(
+        log.contains("4 requests, 4 failures, sessions 0 ok, 4 failed (12 calls not sent)"),
+        "{log}"
+    );
     let seen = calls_at_sim(&truth)?;
     let firsts: Vec<_> = seen
         .values()

@@ -299,6 +299,9 @@ pub(crate) fn announce(
             failures: counters.failed(),
             ttft_p50_ms: p.ttft_p50_ms.unwrap_or(f64::NAN),
             elapsed_s: p.live.as_ref().map_or(f64::NAN, |l| l.elapsed_s),
+            sessions_ok: counters.sessions_ok,
+            sessions_failed: counters.sessions_failed,
+            calls_not_sent: counters.calls_not_sent,
             verdict: if c.stopped {
                 "stopped"
             } else {

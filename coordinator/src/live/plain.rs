@@ -97,8 +97,16 @@ pub(crate) fn ended_line(run_id: &str, stages: u32, e: &wire::StageEnded) -> Str
     } else {
         String::new()
     };
+    let sessions = if e.sessions_ok + e.sessions_failed > 0 {
+        format!(
+            ", sessions {} ok, {} failed ({} calls not sent)",
+            e.sessions_ok, e.sessions_failed, e.calls_not_sent
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "[{run_id}] {} ended{elapsed}: {} requests, {} failures, TTFT p50 {}; verdict {}",
+        "[{run_id}] {} ended{elapsed}: {} requests, {} failures{sessions}, TTFT p50 {}; verdict {}",
         stage_name(e.stage, stages, &e.label),
         e.requests,
         e.failures,
@@ -226,12 +234,33 @@ mod tests {
             ttft_p50_ms: 50.0,
             elapsed_s: 30.5,
             verdict: "ok".into(),
+            ..Default::default()
         });
         assert_eq!(
             v.lines(&p, t0 + Duration::from_secs(3)),
             ["[r] stage 1 of 0..2 qps_10 ended in 30.5 s: 300 requests, 2 failures, TTFT p50 50.0 ms; verdict ok"]
         );
         assert!(v.lines(&p, t0 + Duration::from_secs(5)).is_empty());
+    }
+
+    #[test]
+    fn a_trace_replay_s_ended_line_counts_its_sessions() {
+        let e = wire::StageEnded {
+            stage: 0,
+            label: "sessions_c2".into(),
+            requests: 4,
+            failures: 1,
+            ttft_p50_ms: f64::NAN,
+            elapsed_s: 2.0,
+            verdict: "failed".into(),
+            sessions_ok: 3,
+            sessions_failed: 1,
+            calls_not_sent: 2,
+        };
+        assert_eq!(
+            ended_line("r", 1, &e),
+            "[r] stage 0 of 0..0 sessions_c2 ended in 2.0 s: 4 requests, 1 failures, sessions 3 ok, 1 failed (2 calls not sent), TTFT p50 -; verdict failed"
+        );
     }
 
     #[test]

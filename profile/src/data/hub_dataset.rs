@@ -36,8 +36,9 @@ pub(crate) enum RefError {
 
 impl DatasetRef {
     /// `hf_dataset_path` as inference-perf reads it: a string, or a mapping with `path` plus
-    /// `split` (default `train`) and `revision` (default `main`); its `filter` is ignored with
-    /// a warning, as inference-perf ignores it. Other `load_dataset` keywords are refused.
+    /// `split` (default `train`) and `revision` (default `main`); its `filter` is ignored, as
+    /// inference-perf ignores it (the dataset's read warns). Other `load_dataset` keywords are
+    /// refused.
     pub(crate) fn parse(v: &Value) -> Result<DatasetRef, RefError> {
         let invalid = |m: &str| RefError::Invalid(m.to_string());
         let text = |v: &Value| match v {
@@ -63,9 +64,8 @@ impl DatasetRef {
                             r.revision =
                                 text(v).ok_or_else(|| invalid("revision: a branch, tag or commit"))?;
                         }
-                        "filter" => tracing::warn!(
-                            "'filter' in hf_dataset_path dict is ignored; use the top-level 'filter' field instead"
-                        ),
+                        // Ignored, as inference-perf ignores it (the read warns, once).
+                        "filter" => {}
                         other => {
                             return Err(RefError::NotSupported(format!(
                                 "the load_dataset keyword {other:?} is not read: fleetbench reads path, split and revision (and ignores filter, as inference-perf does)"

@@ -605,6 +605,14 @@ pub struct StageEnded {
     /// ok | degraded | failed | stopped (empty when not judged)
     #[prost(string, tag = "7")]
     pub verdict: ::prost::alloc::string::String,
+    /// Trace replay: sessions whose calls all ended ok, sessions with a failed call, and the calls
+    /// those did not send (all 0 for other stages).
+    #[prost(uint64, tag = "8")]
+    pub sessions_ok: u64,
+    #[prost(uint64, tag = "9")]
+    pub sessions_failed: u64,
+    #[prost(uint64, tag = "10")]
+    pub calls_not_sent: u64,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetReportRequest {

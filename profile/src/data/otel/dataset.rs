@@ -27,6 +27,11 @@ pub(super) fn read(
     traces: &mut Traces,
 ) -> Result<(), TraceError> {
     let r = DatasetRef::parse(v).map_err(|e| err(KEY, e.to_string()))?;
+    if v.get("filter").is_some() {
+        tracing::warn!(
+            "'filter' in hf_dataset_path dict is ignored; use the top-level 'filter' field instead"
+        );
+    }
     let (files, format) = hub.dataset_split(&r).map_err(|e| err(KEY, e))?;
     let mut rows = 0usize;
     let mut with_spans = false;
