@@ -7,9 +7,12 @@
 //!   1,448-byte reads (a TCP segment's payload on loopback with timestamps: a burst).
 //! - `chunk`: the borrowed chunk parse (`Chunk::parse` + `carries_text`) of one completion token
 //!   chunk, one chat token chunk, the chat role-only chunk and the final usage chunk, and the
-//!   one-pass read the stream loop uses (`Facts::of`, "one-pass facts").
+//!   one-pass read from the chunk's start (`Facts::of`, "one-pass facts"), and the read the
+//!   stream loop uses, resuming after the start a stream's chunks share (`Resume::facts`,
+//!   "one-pass facts, resumed": the same chunk again, as the next of its stream).
 //! - `decode`: both together, as the client's stream loop does for every read: feed, read each
-//!   event's facts, count text chunks, push the gap since the previous one.
+//!   event's facts with the stream's `Resume`, count text chunks, push the gap since the previous
+//!   one.
 //! - `recorder`: `Recorder::record` of one finished 128-token request (TTFT, E2E, TPOT, NTPOT, send
 //!   lag, token counts and 127 ITLs into the interval's HDR histograms).
 //!
@@ -19,7 +22,7 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fleetbench_agent::client::{Chunk, Facts, SseParser};
+use fleetbench_agent::client::{Chunk, Facts, Resume, SseParser};
 use fleetbench_agent::record::Recorder;
 use fleetbench_agent::request::{RequestRecord, TokenSource};
 use fleetbench_model::spec::Window;
@@ -143,6 +146,11 @@ fn chunk(c: &mut Criterion) {
         g.bench_function(format!("{name}, one-pass facts"), |b| {
             b.iter(|| black_box(Facts::of(black_box(bytes)).expect("scans")))
         });
+        let mut resume = Resume::default();
+        assert_eq!(resume.facts(bytes).ok(), Some(facts), "{name}");
+        g.bench_function(format!("{name}, one-pass facts, resumed"), |b| {
+            b.iter(|| black_box(resume.facts(black_box(bytes)).expect("scans")))
+        });
     }
     g.finish();
 }
@@ -170,6 +178,7 @@ fn decode(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 per_chunk(iters, u64::from(TOKENS), || {
                     let mut p = SseParser::new();
+                    let mut resume = Resume::default();
                     let (mut text, mut gaps, mut done) = (0u64, Vec::new(), false);
                     for r in &reads {
                         let _ = p.feed(black_box(r), |e| {
@@ -177,7 +186,7 @@ fn decode(c: &mut Criterion) {
                                 done = true;
                                 return;
                             }
-                            if let Ok(c) = Facts::of(e) {
+                            if let Ok(c) = resume.facts(e) {
                                 if c.text {
                                     if text > 0 {
                                         gaps.push(text);

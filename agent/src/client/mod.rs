@@ -16,7 +16,7 @@ pub use chunk::Chunk;
 pub use chunk::Usage;
 pub use get::GetError;
 pub(crate) use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints, Target};
-pub use scan::Facts;
+pub use scan::{Facts, Resume};
 pub use sse::{Oversized, SseParser};
 pub use tls::{EndpointTrust, TrustError};
 
@@ -632,7 +632,7 @@ impl StreamState {
             self.done = true;
             return;
         }
-        match scan::facts_resuming(data, &mut self.resume) {
+        match self.resume.facts(data) {
             Err(_) => self.failure = Some(Failure::Malformed),
             Ok(c) if c.error => self.failure = Some(Failure::StreamError),
             Ok(c) => {

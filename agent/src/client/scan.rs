@@ -51,9 +51,10 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Facts> {
 pub(crate) const MAX_RESUME_PREFIX: usize = 1024;
 
 /// The start of a stream's previous chunk, up to the value of its top-level `choices`, and what
-/// the reader knew there; see the module docs.
+/// the reader knew there; see the module docs. One per stream: [`Resume::facts`] reads each of
+/// its chunks.
 #[derive(Debug, Default)]
-pub(crate) struct Resume {
+pub struct Resume {
     prefix: Vec<u8>,
     at: Option<Top>,
 }
@@ -69,18 +70,18 @@ impl Resume {
     }
 }
 
-/// [`Facts::of`] for the chunks of one stream, resuming after the start they share.
-pub(crate) fn facts_resuming(
-    bytes: &[u8],
-    resume: &mut Resume,
-) -> Result<Facts, serde_json::Error> {
-    match scan_resuming(bytes, resume) {
-        Some(f) => Ok(f),
-        None => Chunk::parse(bytes).map(|c| Facts {
-            text: c.carries_text(),
-            usage: c.usage,
-            error: c.is_error(),
-        }),
+impl Resume {
+    /// [`Facts::of`] for the next chunk of this stream, resuming after the start its chunks
+    /// share; the answer is the one [`Facts::of`] gives.
+    pub fn facts(&mut self, bytes: &[u8]) -> Result<Facts, serde_json::Error> {
+        match scan_resuming(bytes, self) {
+            Some(f) => Ok(f),
+            None => Chunk::parse(bytes).map(|c| Facts {
+                text: c.carries_text(),
+                usage: c.usage,
+                error: c.is_error(),
+            }),
+        }
     }
 }
 
@@ -480,11 +481,7 @@ mod tests {
                     scan(bytes),
                     "resumed and whole reads agree: {chunk}"
                 );
-                assert_eq!(
-                    facts_resuming(bytes, &mut resume).ok(),
-                    full(bytes),
-                    "{chunk}"
-                );
+                assert_eq!(resume.facts(bytes).ok(), full(bytes), "{chunk}");
             }
         }
         // The shapes servers send take the one-pass read; the escaped ones leave it to serde.
@@ -665,7 +662,7 @@ mod tests {
                 let mut resume = Resume::default();
                 let _ = scan_resuming(body.as_bytes(), &mut resume);
                 prop_assert_eq!(scan_resuming(&b, &mut resume), scan(&b));
-                prop_assert_eq!(facts_resuming(&b, &mut resume).ok(), full(&b));
+                prop_assert_eq!(resume.facts(&b).ok(), full(&b));
             }
 
             /// Chunks of the shapes servers send, with generated texts and counts: the
@@ -717,7 +714,7 @@ mod tests {
                 if resumed.is_some() {
                     prop_assert_eq!(resumed, full(&b));
                 }
-                prop_assert_eq!(facts_resuming(&b, &mut resume).ok(), full(&b));
+                prop_assert_eq!(resume.facts(&b).ok(), full(&b));
             }
         }
     }
