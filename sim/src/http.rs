@@ -1,9 +1,11 @@
-//! HTTP plumbing shared by `sim serve` and `sim proxy`: the accept loop (hyper 1, HTTP/1.1
+//! HTTP plumbing shared by `sim serve` and `sim proxy`: the listening socket (a deep backlog),
+//! the accept loop (hyper 1, HTTP/1.1
 //! keep-alive or HTTP/2 (h2c by prior knowledge, or `h2` by ALPN under `--tls-cert`),
 //! TCP_NODELAY on every accepted socket; optionally llama.cpp's connection habits:
 //! close after each response, a fixed pool of HTTP workers held by idle connections), the
 //! response body type, and JSON/error response helpers.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as AutoBuilder;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::openai::error_body;
@@ -181,6 +183,24 @@ impl Body for Tracked {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Listen backlog of the sim's sockets: the kernel caps it at `net.core.somaxconn`. tokio's
+/// `TcpListener::bind` asks for 1,024, which a closed-loop client opening 10,000 connections at
+/// once overflows (dropped SYNs, retried after 1 s and more: TTFTs of the kernel's, not the
+/// engine's, making).
+const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Binds `addr` (SO_REUSEADDR, as `TcpListener::bind`) with the sim's listen backlog.
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Accepts connections forever, serving each with `handler` on its own task.

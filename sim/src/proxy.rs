@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::cli::ProxyArgs;
 use crate::faults::FAULT_HEADER;
@@ -175,7 +175,7 @@ pub async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
     if state.decode_only {
         tracing::warn!("fault --decode-only: requests skip the prefill instances");
     }
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = crate::http::listen(args.listen)?;
     let addr = listener.local_addr()?;
     crate::announce(addr);
     tracing::info!(%addr, prefill = ?state.prefill.addrs, decode = ?state.decode.addrs, "sim proxy");

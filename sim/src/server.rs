@@ -10,7 +10,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 
 use crate::cli::{Role, ServeArgs};
 use crate::engine::card::EngineCard;
@@ -162,7 +161,7 @@ fn resolve_framing(arg: crate::cli::FramingArg, mode: &Mode) -> crate::sse_body:
 
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process ends.
 pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(cfg.listen).await?;
+    let listener = crate::http::listen(cfg.listen)?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new(&cfg.model).with_names(cfg.metric_names));
     let timing = match &cfg.mode {
