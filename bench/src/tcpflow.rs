@@ -28,8 +28,10 @@ pub(crate) struct Exchange {
     pub(crate) request_id: Option<String>,
     /// The request's first byte (its method line) on the wire.
     pub(crate) request_first_ns: i64,
-    /// The connection's first request (the client opened it for this one).
-    pub(crate) new_connection: bool,
+    /// For the connection's first request (the client opened it for this one): the instant of
+    /// the client's first SYN (a retransmitted SYN keeps the first one's instant). None on a
+    /// reused connection.
+    pub(crate) connect_ns: Option<i64>,
     /// Status of the response (0: none seen).
     pub(crate) status: u16,
     /// Per SSE event carrying content (text), the instant its last byte was on the wire.
@@ -179,7 +181,7 @@ impl Head {
 struct Open {
     request_id: Option<String>,
     first_ns: i64,
-    new_connection: bool,
+    connect_ns: Option<i64>,
 }
 
 #[derive(Clone, Copy)]
@@ -212,6 +214,8 @@ struct Flow {
     response: Option<Response>,
     /// Requests seen on the connection.
     requests: u64,
+    /// The instant of the client's first SYN.
+    syn_ns: Option<i64>,
 }
 
 impl Flow {
@@ -225,6 +229,7 @@ impl Flow {
             open: VecDeque::new(),
             response: None,
             requests: 0,
+            syn_ns: None,
         }
     }
 
@@ -256,7 +261,7 @@ impl Flow {
                     self.open.push_back(Open {
                         request_id: head.get("x-request-id").map(str::to_string),
                         first_ns: self.up.ts_at(self.up.base),
-                        new_connection: self.requests == 0,
+                        connect_ns: self.syn_ns.filter(|_| self.requests == 0),
                     });
                     self.requests += 1;
                     self.up.consume(end + 4);
@@ -400,7 +405,7 @@ impl Flow {
             client_port: self.client_port,
             request_id: open.request_id,
             request_first_ns: open.first_ns,
-            new_connection: open.new_connection,
+            connect_ns: open.connect_ns,
             status: r.status,
             content_ns: r.content_ns,
             end_ns: Some(end_ns),
@@ -417,7 +422,7 @@ impl Flow {
                 client_port: self.client_port,
                 request_id: open.request_id,
                 request_first_ns: open.first_ns,
-                new_connection: open.new_connection,
+                connect_ns: open.connect_ns,
                 status: r.as_ref().map_or(0, |r| r.status),
                 content_ns: r.map(|r| r.content_ns).unwrap_or_default(),
                 end_ns: None,
@@ -461,6 +466,11 @@ impl Flows {
             return;
         };
         if up && s.syn {
+            let retransmitted = (self.flows.get(&client))
+                .is_some_and(|f| f.requests == 0 && f.up.next_seq == Some(s.seq.wrapping_add(1)));
+            if retransmitted {
+                return;
+            }
             // A new connection on the same ports ends the old one.
             if let Some(old) = self.flows.remove(&client) {
                 old.unfinished(&mut self.exchanges);
@@ -477,6 +487,9 @@ impl Flows {
         let Some(flow) = self.flows.get_mut(&client) else {
             return;
         };
+        if up && s.syn {
+            flow.syn_ns = Some(s.ts_ns);
+        }
         let done = if up {
             flow.up.push(s).and_then(|_| flow.read_requests())
         } else {
@@ -606,7 +619,7 @@ mod tests {
                     client_port: CLIENT.1,
                     request_id: Some("s0-1".into()),
                     request_first_ns: 100,
-                    new_connection: true,
+                    connect_ns: Some(1),
                     status: 200,
                     content_ns: vec![200, 310],
                     end_ns: Some(500),
@@ -615,11 +628,45 @@ mod tests {
                     client_port: CLIENT.1,
                     request_id: Some("s0-2".into()),
                     request_first_ns: 600,
-                    new_connection: false,
+                    connect_ns: None,
                     status: 200,
                     content_ns: vec![700],
                     end_ns: None,
                 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_retransmitted_syn_keeps_the_first_syn_instant_and_a_new_connection_its_own() {
+        let mut flows = Flows::new(SERVER);
+        // The first SYN at 1 was dropped (a full accept queue); the client retried at 50.
+        let mut c = Conn::open(&mut flows);
+        flows.push(&seg(true, 1000, 50, b"", true));
+        flows.push(&c.up(60, &request("s0-1")));
+        let mut body = HEAD.to_vec();
+        body.extend(chunk(TOKEN));
+        body.extend_from_slice(b"0\r\n\r\n");
+        flows.push(&c.down(70, &body));
+        // The same ports reused later by another connection (another initial sequence number).
+        flows.push(&seg(true, 5000, 90, b"", true));
+        flows.push(&seg(false, 9000, 91, b"", true));
+        let mut d = Conn {
+            up_seq: 5001,
+            down_seq: 9001,
+        };
+        flows.push(&d.up(95, &request("s0-2")));
+        let (ex, broken) = flows.finish();
+        assert!(broken.is_empty(), "{broken:?}");
+        let connects: Vec<_> = ex
+            .iter()
+            .map(|x| (x.request_id.clone(), x.connect_ns))
+            .collect();
+        assert_eq!(
+            connects,
+            vec![
+                (Some("s0-1".into()), Some(1)),
+                (Some("s0-2".into()), Some(90))
             ]
         );
     }

@@ -5,7 +5,9 @@
 //! every request matched by its `x-request-id` with the agent's record (`requests.jsonl`) and
 //! the sim's ground truth. Per request: the agent's send-side error (its recorded send instant
 //! vs the request's first byte on the wire), its receive-side error (its first-token instant vs
-//! the first content event on the wire), its TTFT vs the wire's, and the sim's TTFT vs the
+//! the first content event on the wire), its TTFT vs the wire's (from the request's first byte,
+//! or from the client's SYN where the request opened its connection, since the agent's send
+//! instant comes before its connect), and the sim's TTFT vs the
 //! wire's; and the agent's TTFT split into client send lag, server and client receive lag.
 //!
 //! Clocks: the capture's timestamps are the kernel's CLOCK_REALTIME, taken as each segment
@@ -308,6 +310,8 @@ struct Figures {
     receive: Vec<f64>,
     receive_every_event: Vec<f64>,
     ttft_error: Vec<f64>,
+    ttft_error_reused: Vec<f64>,
+    ttft_error_new_connection: Vec<f64>,
     intended_to_wire: Vec<f64>,
     wire_ttft: Vec<f64>,
     agent_ttft: Vec<f64>,
@@ -341,13 +345,19 @@ fn compare(
         };
         f.matched += 1;
         let wire_ttft = wire_first - x.request_first_ns;
-        if x.new_connection {
-            f.send_new_connection.push(ms(x.request_first_ns - a.sent));
+        // Where the request starts on the wire: its SYN on a new connection (the agent's sent
+        // instant comes before its connect), its first byte on a reused one.
+        let wire_start = x.connect_ns.unwrap_or(x.request_first_ns);
+        let error = ms((first - a.sent) - (wire_first - wire_start)).abs();
+        f.ttft_error.push(error);
+        if x.connect_ns.is_some() {
+            f.send_new_connection.push(ms(wire_start - a.sent));
+            f.ttft_error_new_connection.push(error);
         } else {
             f.send.push(ms(x.request_first_ns - a.sent));
+            f.ttft_error_reused.push(error);
         }
         f.receive.push(ms(first - wire_first));
-        f.ttft_error.push(ms((first - a.sent) - wire_ttft).abs());
         f.intended_to_wire.push(ms(x.request_first_ns - a.intended));
         f.wire_ttft.push(ms(wire_ttft));
         f.agent_ttft.push(ms(first - a.intended));
@@ -384,8 +394,12 @@ fn print_figures(f: Figures, report_p50: Option<f64>) {
     println!("|---|---:|---:|---:|---:|");
     for (figure, mut v) in [
         (
-            "send side: agent's sent instant → request's first byte on the wire",
+            "send side, reused connection: agent's sent instant → request's first byte on the wire",
             f.send,
+        ),
+        (
+            "send side, new connection: agent's sent instant → its SYN on the wire",
+            f.send_new_connection,
         ),
         (
             "receive side: first content event on the wire → agent's first token",
@@ -396,8 +410,16 @@ fn print_figures(f: Figures, report_p50: Option<f64>) {
             f.receive_every_event,
         ),
         (
-            "agent's TTFT error against the wire, |(first − sent) − wire TTFT|",
+            "agent's TTFT error against the wire, |(first − sent) − (first event − request's start)|; start: its first byte, or the SYN of a new connection",
             f.ttft_error,
+        ),
+        (
+            "… of which on reused connections",
+            f.ttft_error_reused,
+        ),
+        (
+            "… of which on new connections (from the SYN)",
+            f.ttft_error_new_connection,
         ),
         (
             "TTFT part 1, client send lag: intended → request on the wire",
