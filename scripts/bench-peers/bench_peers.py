@@ -2,12 +2,15 @@
 """`make bench-peers`: fleetbench against the Python peers (aiperf, guidellm, inference-perf),
 the same sim and the same workload, in one run (issue 9). Standard library only (Python >= 3.11).
 
-Two workloads, each run by every tool one after another against a fresh sim (`sim serve
+Workloads, each run by every tool one after another against a fresh sim (`sim serve
 --deterministic`, one tokio thread, pinned to the sim core; the tool's processes pinned to the
 tool core with taskset, as fleetbench-bench does):
 
-1. ceiling: zero-delay sim, 128-token streamed completions, 256 concurrent streams (closed loop).
-2. fidelity: sim with TTFT 5 ms and 5 ms between tokens writing its ground truth; each tool's
+1. ceiling: zero-delay sim, 128-token streamed completions, 256 concurrent streams (closed loop);
+   the sim writes each response as one HTTP chunk (`--framing batched`: 128 events per read).
+2. per-event: the same at zero delay with one HTTP chunk and TCP segment per event
+   (`--framing per-event`), the regime of real engines (not in the default set: `--workloads`).
+3. fidelity: sim with TTFT 5 ms and 5 ms between tokens writing its ground truth; each tool's
    reported TTFT p50 / ITL p50 against the truth's p50.
 
 While a tool runs, a sampler reads every 0.25 s: the CPU time (utime + stime + cutime + cstime)
@@ -289,6 +292,10 @@ class Workload:
     streams: int
     tokens: int
     prompt_tokens: int
+    # The sim's --framing: "batched" writes a zero-delay response as one HTTP chunk (128 events
+    # per read), "per-event" one chunk and TCP segment per event, as real engines stream; "auto"
+    # is per-event whenever tokens are timed.
+    framing: str = "auto"
 
 
 @dataclass
@@ -390,7 +397,7 @@ def run_tool(env: Env, tool: str, w: Workload) -> Result:
         return res
     d = env.work / f"{w.name}-{tool}"
     d.mkdir(parents=True, exist_ok=True)
-    flags = ["--ttft-ms", str(w.ttft_ms), "--itl-ms", str(w.itl_ms)]
+    flags = ["--ttft-ms", str(w.ttft_ms), "--itl-ms", str(w.itl_ms), "--framing", w.framing]
     gt = d / "ground-truth.jsonl"
     if w.name == "fidelity":
         flags += ["--ground-truth", str(gt)]
@@ -746,18 +753,22 @@ def tables(results: list[Result], workloads: list[Workload]) -> str:
     fid = next((w for w in workloads if w.name == "fidelity"), None)
     ref = by.get(("fleetbench", "ceiling"))
     refw = ref.window if ref and ref.window else None
+    refp = by.get(("fleetbench", "per-event"))
+    refpw = refp.window if refp and refp.window else None
     head = ("| tool | chunks/s | CPU-s per 1k chunks | peak RSS MB | requests (sim) | TTFT p50 reported / "
             "truth (error ms) | ITL p50 reported / truth (error ms) | CPU per chunk × fleetbench "
-            "| chunks/s × fleetbench |")
-    lines += [head, "|---|---:|---:|---:|---:|---|---|---:|---:|"]
+            "| chunks/s × fleetbench | per-event: chunks/s | per-event: CPU-s per 1k chunks "
+            "| per-event: CPU per chunk × fleetbench |")
+    lines += [head, "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|"]
     tools = []
     for r in results:
         if r.tool not in tools:
             tools.append(r.tool)
     for tool in tools:
         c, f = by.get((tool, "ceiling")), by.get((tool, "fidelity"))
+        pe = by.get((tool, "per-event"))
         if c and c.not_run and (not f or f.not_run):
-            lines.append(f"| {tool} | not run: {c.not_run} | | | | | | | |")
+            lines.append(f"| {tool} | not run: {c.not_run} | | | | | | | | | | |")
             continue
         cw = c.window if c and c.window else None
         chunks = fmt(cw["chunks_per_s"], ",.0f") if cw else "–"
@@ -778,7 +789,14 @@ def tables(results: list[Result], workloads: list[Workload]) -> str:
         if cw and refw:
             rc = f"{cw['cpu_s_per_1k_chunks'] / refw['cpu_s_per_1k_chunks']:.1f}×"
             rt = f"{cw['chunks_per_s'] / refw['chunks_per_s']:.3f}×"
-        lines.append(f"| {tool} | {chunks} | {cpu} | {rss} | {reqs} | {ttft} | {itl} | {rc} | {rt} |")
+        pw = pe.window if pe and pe.window else None
+        pchunks = fmt(pw["chunks_per_s"], ",.0f") if pw else "–"
+        pcpu = fmt(pw["cpu_s_per_1k_chunks"], ".4f") if pw else "–"
+        prc = "–"
+        if pw and refpw:
+            prc = f"{pw['cpu_s_per_1k_chunks'] / refpw['cpu_s_per_1k_chunks']:.1f}×"
+        lines.append(f"| {tool} | {chunks} | {cpu} | {rss} | {reqs} | {ttft} | {itl} | {rc} | {rt} "
+                     f"| {pchunks} | {pcpu} | {prc} |")
     lines.append("")
     lines.append("Details per run (window: the steady part of the sim's token count; whole-run "
                  "CPU: the tool's processes from start to exit, start-up and report included):")
@@ -887,6 +905,9 @@ def run_all(args, tools: list[str], work: Path, log) -> int:
         if name == "ceiling":
             workloads.append(Workload("ceiling", 0.0, 0.0, args.seconds, args.streams, args.tokens,
                                       args.prompt_tokens))
+        elif name == "per-event":
+            workloads.append(Workload("per-event", 0.0, 0.0, args.seconds, args.streams,
+                                      args.tokens, args.prompt_tokens, framing="per-event"))
         elif name == "fidelity":
             workloads.append(Workload("fidelity", args.fidelity_ttft_ms, args.fidelity_itl_ms,
                                       args.seconds, args.streams, args.tokens, args.prompt_tokens))
