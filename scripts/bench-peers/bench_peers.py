@@ -9,7 +9,7 @@ tool core with taskset, as fleetbench-bench does):
 1. ceiling: zero-delay sim, 128-token streamed completions, 256 concurrent streams (closed loop);
    the sim writes each response as one HTTP chunk (`--framing batched`: 128 events per read).
 2. per-event: the same at zero delay with one HTTP chunk and TCP segment per event
-   (`--framing per-event`), the regime of real engines (not in the default set: `--workloads`).
+   (`--framing per-event`), the regime of real engines.
 3. fidelity: sim with TTFT 5 ms and 5 ms between tokens writing its ground truth; each tool's
    reported TTFT p50 / ITL p50 against the truth's p50.
 
@@ -845,7 +845,7 @@ def main() -> int:
         os.environ.get("CARGO_TARGET_DIR", "/var/cache/fleetbench/target"), "release"),
         help="directory with the release sim, coordinator and agent")
     ap.add_argument("--tools", default=",".join(TOOLS))
-    ap.add_argument("--workloads", default="ceiling,fidelity")
+    ap.add_argument("--workloads", default="ceiling,per-event,fidelity")
     ap.add_argument("--seconds", type=float, default=15.0, help="load duration per tool and workload")
     ap.add_argument("--streams", type=int, default=256)
     ap.add_argument("--tokens", type=int, default=128, help="output tokens (chunks) per request")
