@@ -283,6 +283,9 @@ def wait_rusage(p: subprocess.Popen, timeout: float) -> tuple[bool, float | None
 # ------------------------------------------------------------------------------ tools
 
 
+WORKLOADS = ("ceiling", "per-event", "fidelity")
+
+
 @dataclass
 class Workload:
     name: str
@@ -856,7 +859,7 @@ def main() -> int:
     ap.add_argument("--tool-core", type=int, default=1)
     ap.add_argument("--startup-allowance", type=float, default=240.0,
                     help="seconds a tool may take beyond --seconds before it is stopped")
-    ap.add_argument("--ip-rate", default="ceiling=150,fidelity=150",
+    ap.add_argument("--ip-rate", default="ceiling=150,per-event=150,fidelity=150",
                     help="inference-perf's concurrent stage is a request count: this rate "
                          "(req/s) times --seconds")
     ap.add_argument("--out", default=str(REPO / "results" / "bench-peers"))
@@ -869,6 +872,11 @@ def main() -> int:
     for t in tools:
         if t not in TOOLS:
             ap.error(f"unknown tool {t} (one of {', '.join(TOOLS)})")
+    for name in args.workloads.split(","):
+        if name not in WORKLOADS:
+            ap.error(f"unknown workload {name} (one of {', '.join(WORKLOADS)})")
+        if "inference-perf" in tools and name not in args.ip_requests_per_s:
+            ap.error(f"--ip-rate names no rate for workload {name}")
 
     def log(msg: str) -> None:
         print(f"[bench-peers] {msg}", flush=True)
@@ -912,7 +920,7 @@ def run_all(args, tools: list[str], work: Path, log) -> int:
             workloads.append(Workload("fidelity", args.fidelity_ttft_ms, args.fidelity_itl_ms,
                                       args.seconds, args.streams, args.tokens, args.prompt_tokens))
         else:
-            ap.error(f"unknown workload {name}")
+            raise AssertionError(f"workload {name} passed main's check")
 
     started = dt.datetime.now(dt.timezone.utc)
     load0 = os.getloadavg()
