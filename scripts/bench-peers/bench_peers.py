@@ -952,13 +952,15 @@ def run_all(args, tools: list[str], work: Path, log) -> int:
         f"- command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`",
         f"- workloads: {args.streams} concurrent streams (closed loop), {args.prompt_tokens}-token "
         f"prompts, {args.tokens}-token streamed completions, {args.seconds:g} s per tool; ceiling: "
-        f"zero-delay sim; fidelity: sim TTFT {args.fidelity_ttft_ms:g} ms, "
+        f"zero-delay sim, a whole response in one HTTP chunk; per-event: zero-delay sim, one "
+        f"HTTP chunk and TCP segment per event; fidelity: sim TTFT {args.fidelity_ttft_ms:g} ms, "
         f"{args.fidelity_itl_ms:g} ms between tokens, ground truth from `--ground-truth`",
         f"- pinning: sim on core {args.sim_core}, the tool's processes on core {args.tool_core}",
         *([f"- note: {args.note}"] if args.note else []),
         "- versions: " + "; ".join(f"{k} {v}" for k, v in env.versions.items()),
         "",
-        "Chunks/s, CPU, RSS and requests from the ceiling run; TTFT/ITL from the fidelity run.",
+        "Chunks/s, CPU, RSS and requests from the ceiling run (batched framing); the per-event "
+        "columns from the per-event run; TTFT/ITL from the fidelity run (per-event framing, paced).",
         "",
         "",
     ]
