@@ -30,14 +30,16 @@ pub struct Facts {
 impl Facts {
     /// The one-pass read when the chunk is plain, else the full parse.
     pub fn of(bytes: &[u8]) -> Result<Facts, serde_json::Error> {
-        match scan(bytes) {
-            Some(f) => Ok(f),
-            None => Chunk::parse(bytes).map(|c| Facts {
-                text: c.carries_text(),
-                usage: c.usage,
-                error: c.is_error(),
-            }),
-        }
+        scan(bytes).map_or_else(|| Facts::parsed(bytes), Ok)
+    }
+
+    /// The full serde parse, for what the one-pass read leaves.
+    fn parsed(bytes: &[u8]) -> Result<Facts, serde_json::Error> {
+        Chunk::parse(bytes).map(|c| Facts {
+            text: c.carries_text(),
+            usage: c.usage,
+            error: c.is_error(),
+        })
     }
 }
 
@@ -68,20 +70,11 @@ impl Resume {
             self.at = Some(top);
         }
     }
-}
 
-impl Resume {
     /// [`Facts::of`] for the next chunk of this stream, resuming after the start its chunks
     /// share; the answer is the one [`Facts::of`] gives.
     pub fn facts(&mut self, bytes: &[u8]) -> Result<Facts, serde_json::Error> {
-        match scan_resuming(bytes, self) {
-            Some(f) => Ok(f),
-            None => Chunk::parse(bytes).map(|c| Facts {
-                text: c.carries_text(),
-                usage: c.usage,
-                error: c.is_error(),
-            }),
-        }
+        scan_resuming(bytes, self).map_or_else(|| Facts::parsed(bytes), Ok)
     }
 }
 
@@ -306,13 +299,9 @@ fn usage(c: &mut Cursor) -> Option<Usage> {
 mod tests {
     use super::*;
 
+    /// The full parse's answer, the oracle of every test here.
     fn full(bytes: &[u8]) -> Option<Facts> {
-        let c = Chunk::parse(bytes).ok()?;
-        Some(Facts {
-            text: c.carries_text(),
-            usage: c.usage,
-            error: c.is_error(),
-        })
+        Facts::parsed(bytes).ok()
     }
 
     /// The one-pass read agrees with the full parse whenever it answers.
