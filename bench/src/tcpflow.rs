@@ -214,12 +214,12 @@ struct Flow {
     response: Option<Response>,
     /// Requests seen on the connection.
     requests: u64,
-    /// The instant of the client's first SYN.
+    /// The instant of the client's first SYN (None: the capture joined the connection late).
     syn_ns: Option<i64>,
 }
 
 impl Flow {
-    fn new(client_port: u16) -> Flow {
+    fn new(client_port: u16, syn_ns: Option<i64>) -> Flow {
         Flow {
             client_port,
             up: ByteStream::default(),
@@ -229,7 +229,7 @@ impl Flow {
             open: VecDeque::new(),
             response: None,
             requests: 0,
-            syn_ns: None,
+            syn_ns,
         }
     }
 
@@ -482,14 +482,13 @@ impl Flows {
                     .push((client.1, format!("more than {MAX_FLOWS} connections")));
                 return;
             }
-            self.flows.insert(client, Flow::new(client.1));
+            // A client SYN always lands here (its old flow, if any, was just removed).
+            let syn_ns = (up && s.syn).then_some(s.ts_ns);
+            self.flows.insert(client, Flow::new(client.1, syn_ns));
         }
         let Some(flow) = self.flows.get_mut(&client) else {
             return;
         };
-        if up && s.syn {
-            flow.syn_ns = Some(s.ts_ns);
-        }
         let done = if up {
             flow.up.push(s).and_then(|_| flow.read_requests())
         } else {
