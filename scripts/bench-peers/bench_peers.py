@@ -283,9 +283,6 @@ def wait_rusage(p: subprocess.Popen, timeout: float) -> tuple[bool, float | None
 # ------------------------------------------------------------------------------ tools
 
 
-WORKLOADS = ("ceiling", "per-event", "fidelity")
-
-
 @dataclass
 class Workload:
     name: str
@@ -872,11 +869,14 @@ def main() -> int:
     for t in tools:
         if t not in TOOLS:
             ap.error(f"unknown tool {t} (one of {', '.join(TOOLS)})")
+    known = workloads_of(args)
+    workloads = []
     for name in args.workloads.split(","):
-        if name not in WORKLOADS:
-            ap.error(f"unknown workload {name} (one of {', '.join(WORKLOADS)})")
+        if name not in known:
+            ap.error(f"unknown workload {name} (one of {', '.join(known)})")
         if "inference-perf" in tools and name not in args.ip_requests_per_s:
             ap.error(f"--ip-rate names no rate for workload {name}")
+        workloads.append(known[name])
 
     def log(msg: str) -> None:
         print(f"[bench-peers] {msg}", flush=True)
@@ -890,7 +890,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
     try:
-        return run_all(args, tools, work, log)
+        return run_all(args, tools, workloads, work, log)
     finally:
         for p in LIVE:
             end_group(p)
@@ -900,27 +900,23 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run_all(args, tools: list[str], work: Path, log) -> int:
+def workloads_of(args) -> dict[str, Workload]:
+    """Every workload by name, as the command line sets it."""
+    shape = (args.seconds, args.streams, args.tokens, args.prompt_tokens)
+    return {
+        "ceiling": Workload("ceiling", 0.0, 0.0, *shape),
+        "per-event": Workload("per-event", 0.0, 0.0, *shape, framing="per-event"),
+        "fidelity": Workload("fidelity", args.fidelity_ttft_ms, args.fidelity_itl_ms, *shape),
+    }
+
+
+def run_all(args, tools: list[str], workloads: list[Workload], work: Path, log) -> int:
     env = Env(args, work)
     setup_peers(env, tools, log)
     for t, why in env.not_run.items():
         log(f"{t}: not run: {why}")
     fb = subprocess.run([str(Path(args.bin) / "agent"), "--version"], capture_output=True, text=True)
     env.versions["fleetbench"] = (fb.stdout.strip().split() or ["?"])[-1] + f" (commit {commit()})"
-
-    workloads = []
-    for name in args.workloads.split(","):
-        if name == "ceiling":
-            workloads.append(Workload("ceiling", 0.0, 0.0, args.seconds, args.streams, args.tokens,
-                                      args.prompt_tokens))
-        elif name == "per-event":
-            workloads.append(Workload("per-event", 0.0, 0.0, args.seconds, args.streams,
-                                      args.tokens, args.prompt_tokens, framing="per-event"))
-        elif name == "fidelity":
-            workloads.append(Workload("fidelity", args.fidelity_ttft_ms, args.fidelity_itl_ms,
-                                      args.seconds, args.streams, args.tokens, args.prompt_tokens))
-        else:
-            raise AssertionError(f"workload {name} passed main's check")
 
     started = dt.datetime.now(dt.timezone.utc)
     load0 = os.getloadavg()
