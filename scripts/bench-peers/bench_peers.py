@@ -746,11 +746,9 @@ def fmt(x, spec: str, na: str = "–") -> str:
     return format(x, spec)
 
 
-def tables(results: list[Result], workloads: list[Workload]) -> str:
+def tables(results: list[Result]) -> str:
     by = {(r.tool, r.workload): r for r in results}
     lines = []
-    ceiling = next((w for w in workloads if w.name == "ceiling"), None)
-    fid = next((w for w in workloads if w.name == "fidelity"), None)
     ref = by.get(("fleetbench", "ceiling"))
     refw = ref.window if ref and ref.window else None
     refp = by.get(("fleetbench", "per-event"))
@@ -820,7 +818,6 @@ def tables(results: list[Result], workloads: list[Workload]) -> str:
             f"{r.sim_requests:,} | {r.sim_aborted} | {fmt(r.reported.get('tokens_per_s'), ',.0f')} | "
             f"{fmt(r.reported.get('requests'), ',.0f')} | {r.note.strip('; ')} |"
         )
-    del ceiling, fid
     return "\n".join(lines)
 
 
@@ -936,7 +933,7 @@ def run_all(args, tools: list[str], workloads: list[Workload], work: Path, log) 
                     f"{fmt(r.reported.get('ttft_p50_ms'), '.2f')} ms (truth "
                     f"{fmt(r.truth.get('ttft_p50_ms'), '.2f')}) {r.note}")
 
-    table = tables(results, workloads)
+    table = tables(results)
     stamp = started.strftime("%Y%m%d-%H%M%S")
     load = os.getloadavg()
     header = [
