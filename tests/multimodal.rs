@@ -51,7 +51,7 @@ fn run_media(name: &str, multimodal: &str) -> anyhow::Result<MediaRun> {
              \x20 input_distribution: {{type: fixed, mean: 20}}\n\
              \x20 output_distribution: {{type: fixed, mean: 4}}\n\
              \x20 multimodal:\n{multimodal}\
-             load: {{type: constant, stages: [{{rate: 10, duration: 2}}]}}\n"
+             load: {{type: constant, stages: [{{rate: 10, duration: 2}}], base_seed: 11}}\n"
         ),
     )?;
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(90))?;
@@ -159,8 +159,8 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
         planned.image_pixels / planned.images as f64,
         planned.image_pixels / planned.images as f64 * 1e-3,
     );
-    close(&format!("{mm}.image.aspect_ratio.max"), 100.0 / 60.0, 0.002);
-    close(&format!("{mm}.image.aspect_ratio.min"), 64.0 / 48.0, 0.002);
+    close(&format!("{mm}.image.aspect_ratio.max"), planned.aspect.1, 0.002);
+    close(&format!("{mm}.image.aspect_ratio.min"), planned.aspect.0, 0.002);
     close(&format!("{mm}.video.count.mean"), 1.0, 1e-9);
     close(&format!("{mm}.video.frames.mean"), 2.0, 1e-9);
     close(&format!("{mm}.video.pixels.mean"), 32.0 * 32.0 * 2.0, 2.0);
@@ -251,6 +251,8 @@ fn mp4_videos_reach_the_sim_as_one_part_each_with_their_frames_tokens() -> anyho
 struct Planned {
     images: u64,
     image_pixels: f64,
+    /// The smallest and largest width / height among the planned images.
+    aspect: (f64, f64),
     audio_s: f64,
 }
 
@@ -259,6 +261,7 @@ impl Planned {
         let mut p = Planned {
             images: 0,
             image_pixels: 0.0,
+            aspect: (f64::INFINITY, 0.0),
             audio_s: 0.0,
         };
         for j in 0..n {
@@ -267,6 +270,8 @@ impl Planned {
                     MediaKind::Image { resolution: r, .. } => {
                         p.images += 1;
                         p.image_pixels += f64::from(r.width) * f64::from(r.height);
+                        let aspect = f64::from(r.width) / f64::from(r.height);
+                        p.aspect = (p.aspect.0.min(aspect), p.aspect.1.max(aspect));
                     }
                     MediaKind::Audio { millis } => p.audio_s += f64::from(millis) / 1000.0,
                     MediaKind::Video { .. } => {}
