@@ -2,10 +2,10 @@
 //! and the readiness checks of a sweep (`/health`, `/v1/models`).
 
 use super::body::{read_capped, BodyEnd};
-use super::pool::{ConnPool, ReuseHints};
+use super::exchange;
+use super::pool::ConnPool;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, StatusCode};
-use http_body_util::Full;
 use std::time::Duration;
 
 /// Why a [`EndpointClient::get`](super::EndpointClient::get) got no whole answer.
@@ -19,7 +19,7 @@ pub enum GetError {
     BadPath(String),
     /// The request or the response head failed on the connection.
     #[error("{0}")]
-    Http(#[from] hyper::Error),
+    Http(String),
     /// The answer (head and body) did not arrive within the limit.
     #[error("no answer within {} s", .0.as_secs_f64())]
     Timeout(Duration),
@@ -56,21 +56,22 @@ async fn get_within(
     max_body: usize,
     deadline: tokio::time::Instant,
 ) -> Result<(StatusCode, Bytes), GetError> {
-    let mut conn = (pool.checkout().await).map_err(|e| GetError::Connect(e.to_string()))?;
+    let conn = (pool.checkout().await).map_err(|e| GetError::Connect(e.to_string()))?;
     let builder = if conn.sender.is_h2() {
         Request::get(&target.absolute_form)
     } else {
         Request::get(&target.origin_form).header(header::HOST, target.host.clone())
     };
-    let req = (builder.body(Full::new(Bytes::new())))
+    let req = (builder.body(Bytes::new()))
         .map_err(|_| GetError::BadPath(target.origin_form.clone()))?;
-    let resp = conn.sender.send_request(req).await?;
-    let status = resp.status();
-    let hints = ReuseHints::from_headers(resp.headers());
-    let (body, end) = read_capped(&mut resp.into_body(), max_body, deadline).await;
+    let mut ex = (exchange::send(conn, req).await).map_err(|e| GetError::Http(e.to_string()))?;
+    let status = ex.status;
+    let (body, end) = read_capped(&mut ex, max_body, deadline).await;
     match end {
         BodyEnd::Complete => {
-            pool.give_back(conn, hints);
+            if let Some((conn, hints)) = ex.into_conn() {
+                pool.give_back(conn, hints);
+            }
             Ok((status, Bytes::from(body)))
         }
         BodyEnd::OverCap => Err(GetError::Body("larger than the limit")),

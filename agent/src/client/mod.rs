@@ -4,7 +4,9 @@
 mod body;
 mod chunk;
 mod cursor;
+mod exchange;
 mod get;
+mod h1;
 mod pool;
 mod scan;
 mod session;
@@ -12,10 +14,11 @@ mod sse;
 mod tls;
 
 use body::{read_capped, BodyEnd};
+use exchange::{Exchange, Step};
 pub use chunk::Chunk;
 pub use chunk::Usage;
 pub use get::GetError;
-pub(crate) use pool::{Conn, ConnPool, ConnStats, ConnectError, ReuseHints, Target};
+pub(crate) use pool::{ConnPool, ConnStats, ConnectError, ReuseHints, Target};
 pub use scan::{Facts, Resume};
 pub use sse::{Oversized, SseParser};
 pub use tls::{EndpointTrust, TrustError};
@@ -26,8 +29,6 @@ use fleetbench_model::settings::ApiType;
 use fleetbench_model::spec::EndpointSpec;
 use fleetbench_model::tokenize::count_words;
 use http::{header, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
@@ -307,7 +308,7 @@ impl EndpointClient {
         &self,
         data: &RequestData,
         first_byte: tokio::time::Instant,
-    ) -> Result<(Conn, http::Response<Incoming>), NoResponse> {
+    ) -> Result<Exchange, NoResponse> {
         let mut conn = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
@@ -318,10 +319,11 @@ impl EndpointClient {
         loop {
             let req = (self.build(data, conn.sender.is_h2()))
                 .ok_or(NoResponse::fatal(Failure::Connect))?;
-            match timeout_at(first_byte, conn.sender.send_request(req)).await {
+            let reused = conn.reused;
+            match timeout_at(first_byte, exchange::send(conn, req)).await {
                 Err(_) => return Err(NoResponse::fatal(Failure::TimeoutHeaders)),
-                Ok(Ok(r)) => return Ok((conn, r)),
-                Ok(Err(e)) if conn.reused && !e.is_parse() && !e.is_timeout() => {
+                Ok(Ok(ex)) => return Ok(ex),
+                Ok(Err(e)) if reused && e.retryable() => {
                     tracing::debug!(
                         "request {}: reused connection failed before a response ({e}); retrying on a fresh one",
                         data.index
@@ -340,7 +342,7 @@ impl EndpointClient {
                     tracing::debug!("request {}: {e}", data.index);
                     return Err(NoResponse {
                         failure: Failure::Connect,
-                        retryable: !e.is_parse() && !e.is_timeout(),
+                        retryable: e.retryable(),
                     });
                 }
             }
@@ -355,7 +357,7 @@ impl EndpointClient {
         &self,
         data: &RequestData,
         rec: &mut RequestRecord,
-    ) -> Result<(Conn, http::Response<Incoming>, tokio::time::Instant), Failure> {
+    ) -> Result<(Exchange, tokio::time::Instant), Failure> {
         let t = self.timeouts;
         loop {
             let begun = Instant::now();
@@ -368,7 +370,7 @@ impl EndpointClient {
                 deadline
             };
             match self.send(data, first_byte).await {
-                Ok((conn, resp)) => return Ok((conn, resp, deadline)),
+                Ok(ex) => return Ok((ex, deadline)),
                 Err(e) if e.retryable && rec.retries < self.retries => {
                     let k = rec.retries.min(30);
                     let wait =
@@ -389,7 +391,7 @@ impl EndpointClient {
     }
 
     /// The request; HTTP/2 takes the absolute URI (its `:authority` instead of `Host`).
-    fn build(&self, data: &RequestData, h2: bool) -> Option<Request<Full<Bytes>>> {
+    fn build(&self, data: &RequestData, h2: bool) -> Option<Request<Bytes>> {
         let mut builder = if h2 {
             Request::post(self.absolute.clone())
         } else {
@@ -411,7 +413,7 @@ impl EndpointClient {
         if let Some((name, value)) = token.and_then(|(t, s)| t.for_session(s)) {
             builder = builder.header(name, value);
         }
-        builder.body(Full::new(data.body.clone())).ok()
+        builder.body(data.body.clone()).ok()
     }
 
     /// Sends one request intended at `t_intended` and measures it.
@@ -436,34 +438,37 @@ impl EndpointClient {
             text: None,
         };
         rec.t_sent = Instant::now();
-        let (conn, resp, deadline) = match self.send_attempts(data, &mut rec).await {
+        let (mut ex, deadline) = match self.send_attempts(data, &mut rec).await {
             Ok(x) => x,
             Err(f) => return finish(rec, f),
         };
         if let Some((tokens, session)) = (self.session_tokens.as_ref()).zip(data.session.as_deref())
         {
-            tokens.remember(session, resp.headers());
+            tokens.remember(session, &ex.headers);
         }
-        let status = resp.status();
+        let status = ex.status;
         rec.http_status = status.as_u16();
-        let hints = ReuseHints::from_headers(resp.headers());
-        let mut body = resp.into_body();
         if !status.is_success() {
             // The server's error body, read up to MAX_ERROR_BODY (its start kept for the
             // console); the rest is discarded with the connection.
-            let (error_body, end) = read_capped(&mut body, MAX_ERROR_BODY, deadline).await;
+            let (error_body, end) = read_capped(&mut ex, MAX_ERROR_BODY, deadline).await;
             rec.error_body = Some(crate::request::error_excerpt(&error_body));
             if end == BodyEnd::Complete {
-                self.pool.give_back(conn, hints);
+                self.give_back(ex);
             }
             return finish(rec, Failure::Http(status.as_u16()));
         }
         if self.streaming {
-            self.read_stream(rec, data, conn, hints, body, deadline)
-                .await
+            self.read_stream(rec, data, ex, deadline).await
         } else {
-            self.read_complete(rec, data, conn, hints, body, deadline)
-                .await
+            self.read_complete(rec, data, ex, deadline).await
+        }
+    }
+
+    /// Hands a connection whose response was read to its end back to the pool.
+    fn give_back(&self, ex: Exchange) {
+        if let Some((conn, hints)) = ex.into_conn() {
+            self.pool.give_back(conn, hints);
         }
     }
 
@@ -472,12 +477,10 @@ impl EndpointClient {
         &self,
         mut rec: RequestRecord,
         data: &RequestData,
-        conn: Conn,
-        hints: ReuseHints,
-        mut body: Incoming,
+        mut ex: Exchange,
         deadline: tokio::time::Instant,
     ) -> RequestRecord {
-        let (bytes, end) = read_capped(&mut body, MAX_BODY, deadline).await;
+        let (bytes, end) = read_capped(&mut ex, MAX_BODY, deadline).await;
         match end {
             BodyEnd::Complete => {}
             BodyEnd::OverCap => return finish(rec, Failure::OversizedEvent),
@@ -485,7 +488,7 @@ impl EndpointClient {
             BodyEnd::TimedOut => return finish(rec, Failure::TimeoutTotal),
         }
         rec.t_end = Instant::now();
-        self.pool.give_back(conn, hints);
+        self.give_back(ex);
         match Chunk::parse(&bytes) {
             Err(_) => finish_at(rec, Failure::Malformed),
             Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
@@ -506,9 +509,7 @@ impl EndpointClient {
         &self,
         mut rec: RequestRecord,
         data: &RequestData,
-        conn: Conn,
-        hints: ReuseHints,
-        mut body: Incoming,
+        mut ex: Exchange,
         deadline: tokio::time::Instant,
     ) -> RequestRecord {
         let t = self.timeouts;
@@ -522,14 +523,22 @@ impl EndpointClient {
         st.itl_us
             .reserve((data.max_tokens as usize).saturating_sub(1).min(1024));
         // One timer for the whole stream, moved only when it fires early: a fresh timer per
-        // frame cost a timer-wheel insertion and removal (a lock) per event.
+        // read cost a timer-wheel insertion and removal (a lock) per event.
         let mut last_byte = tokio::time::Instant::now();
         let timer = tokio::time::sleep_until((last_byte + t.idle).min(deadline));
         tokio::pin!(timer);
         loop {
-            let frame = tokio::select! {
+            // Every event the read brought, timestamped with the read's instant.
+            let on_data = |bytes: &[u8], at: Instant| {
+                let fed = parser.feed(bytes, |event| st.on_event(event, at));
+                if st.done && st.t_end.is_none() {
+                    st.t_end = Some(at);
+                }
+                fed.is_ok()
+            };
+            let step = tokio::select! {
                 biased;
-                f = body.frame() => f,
+                s = ex.next(on_data) => s,
                 _ = &mut timer => {
                     let now = tokio::time::Instant::now();
                     if now >= deadline {
@@ -544,27 +553,15 @@ impl EndpointClient {
                     continue;
                 }
             };
-            let now = Instant::now();
-            last_byte = tokio::time::Instant::from_std(now);
-            match frame {
-                None => break,
-                Some(Err(e)) => {
-                    tracing::debug!("request {}: body: {e}", data.index);
+            match step {
+                Ok(Step::Data(at)) => last_byte = tokio::time::Instant::from_std(at),
+                Ok(Step::End) => break,
+                // The connection goes with the request: the rest of the stream is never read.
+                Ok(Step::Stopped) => return finish(rec, Failure::OversizedEvent),
+                Err(e) => {
+                    tracing::debug!("request {}: {e}", data.index);
                     st.failure.get_or_insert(Failure::Truncated);
                     break;
-                }
-                Some(Ok(frame)) => {
-                    let Some(bytes) = frame.data_ref() else {
-                        continue;
-                    };
-                    if parser.feed(bytes, |event| st.on_event(event, now)).is_err() {
-                        // The connection goes with the request: the rest of the stream is
-                        // never read.
-                        return finish(rec, Failure::OversizedEvent);
-                    }
-                    if st.done {
-                        st.t_end = Some(now);
-                    }
                 }
             }
         }
@@ -580,7 +577,7 @@ impl EndpointClient {
         if !st.done {
             return finish_at(rec, Failure::Truncated);
         }
-        self.pool.give_back(conn, hints);
+        self.give_back(ex);
         take_usage(&mut rec, st.usage, || (st.text_chunks, TokenSource::Chunks));
         self.check_length(rec, data)
     }

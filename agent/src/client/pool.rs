@@ -5,18 +5,18 @@
 //!
 //! Reuse follows the rules of a well-kept HTTP client: a connection whose response said
 //! `Connection: close`, whose `Keep-Alive: max=` is used up, that the server already closed
-//! (hyper's connection task saw the FIN) or that sat idle past the server's `Keep-Alive:
+//! (a read that does not wait sees its FIN when it is given back or checked out) or that sat idle past the server's `Keep-Alive:
 //! timeout=` (or the pool's own idle limit) is never reused. Idle connections are few: at most
 //! `max_idle` stay, so that a server with a fixed pool of HTTP threads is not held by idle
 //! sockets. The pool counts what it opened, reused and retried (see [`ConnStats`]).
 
+use super::h1::H1Conn;
 use super::tls::TlsTarget;
 use bytes::Bytes;
 use fleetbench_model::settings::HttpVersion;
-use http::{HeaderMap, Request, Response};
+use http::HeaderMap;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,10 +27,11 @@ use tokio::net::TcpStream;
 
 type H2Sender = http2::SendRequest<Full<Bytes>>;
 
-/// A connection's request side: HTTP/1.1 (one request at a time) or HTTP/2 (shared).
+/// A connection's request side: HTTP/1.1 (one request at a time, read on the request's task)
+/// or HTTP/2 (shared, hyper's).
 #[derive(Debug)]
 pub(crate) enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
+    H1(H1Conn),
     H2(H2Sender),
 }
 
@@ -40,27 +41,11 @@ impl Sender {
         matches!(self, Sender::H2(_))
     }
 
-    pub(crate) async fn send_request(
-        &mut self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper::Error> {
+    /// Whether it cannot carry another request (closed, or an HTTP/2 connection not ready).
+    fn is_closed(&mut self) -> bool {
         match self {
-            Sender::H1(s) => s.send_request(req).await,
-            Sender::H2(s) => s.send_request(req).await,
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(s) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
-        }
-    }
-
-    fn is_ready(&self) -> bool {
-        match self {
-            Sender::H1(s) => s.is_ready(),
-            Sender::H2(s) => s.is_ready(),
+            Sender::H1(c) => c.is_closed(),
+            Sender::H2(s) => s.is_closed() || !s.is_ready(),
         }
     }
 }
@@ -164,7 +149,7 @@ pub(crate) enum ConnectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP handshake with {addr}: {source}")]
+    #[error("HTTP/2 handshake with {addr}: {source}")]
     Handshake {
         addr: SocketAddr,
         #[source]
@@ -308,8 +293,8 @@ impl ConnPool {
     }
 
     /// Whether an idle connection may still carry a request now.
-    fn usable(&self, c: &Conn, now: Instant) -> Result<(), Closed> {
-        if c.sender.is_closed() || !c.sender.is_ready() {
+    fn usable(&self, c: &mut Conn, now: Instant) -> Result<(), Closed> {
+        if c.sender.is_closed() {
             return Err(Closed::Server);
         }
         let limit = match c.server_idle {
@@ -331,7 +316,7 @@ impl ConnPool {
         loop {
             let candidate = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
             let Some(mut c) = candidate else { break };
-            match self.usable(&c, now) {
+            match self.usable(&mut c, now) {
                 Ok(()) => {
                     c.reused = true;
                     self.counters.reused.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +436,7 @@ impl ConnPool {
         };
         let before = idle.len();
         let mut server = 0;
-        idle.retain(|c| match self.usable(c, now) {
+        idle.retain_mut(|c| match self.usable(c, now) {
             Ok(()) => true,
             Err(Closed::Server) => {
                 server += 1;
@@ -495,27 +480,21 @@ enum Closed {
     Idle,
 }
 
-/// The HTTP handshake on an open stream; the connection's task runs until the server closes it
-/// or every sender is dropped. While an HTTP/1.1 connection is idle that task reads, so a FIN
-/// marks the sender closed.
+/// A connection on an open stream. HTTP/2's handshake spawns hyper's connection task, which
+/// runs until the server closes the connection or every sender is dropped; an HTTP/1.1
+/// connection has no task of its own (see [`H1Conn`]).
 async fn handshake<I>(io: I, h2: bool) -> Result<Sender, hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(io);
-    if h2 {
-        let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H2(sender))
-    } else {
-        let (sender, conn) = http1::handshake(io).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H1(sender))
+    if !h2 {
+        return Ok(Sender::H1(H1Conn::new(io)));
     }
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Sender::H2(sender))
 }
 
 #[cfg(test)]
