@@ -159,8 +159,16 @@ fn image_video_and_audio_parts_reach_the_sim_and_its_usage() -> anyhow::Result<(
         planned.image_pixels / planned.images as f64,
         planned.image_pixels / planned.images as f64 * 1e-3,
     );
-    close(&format!("{mm}.image.aspect_ratio.max"), planned.aspect.1, 0.002);
-    close(&format!("{mm}.image.aspect_ratio.min"), planned.aspect.0, 0.002);
+    close(
+        &format!("{mm}.image.aspect_ratio.max"),
+        planned.aspect.1,
+        0.002,
+    );
+    close(
+        &format!("{mm}.image.aspect_ratio.min"),
+        planned.aspect.0,
+        0.002,
+    );
     close(&format!("{mm}.video.count.mean"), 1.0, 1e-9);
     close(&format!("{mm}.video.frames.mean"), 2.0, 1e-9);
     close(&format!("{mm}.video.pixels.mean"), 32.0 * 32.0 * 2.0, 2.0);

@@ -62,8 +62,8 @@ async fn get_within(
     } else {
         Request::get(&target.origin_form).header(header::HOST, target.host.clone())
     };
-    let req = (builder.body(Bytes::new()))
-        .map_err(|_| GetError::BadPath(target.origin_form.clone()))?;
+    let req =
+        (builder.body(Bytes::new())).map_err(|_| GetError::BadPath(target.origin_form.clone()))?;
     let mut ex = (exchange::send(conn, req).await).map_err(|e| GetError::Http(e.to_string()))?;
     let status = ex.status;
     let (body, end) = read_capped(&mut ex, max_body, deadline).await;

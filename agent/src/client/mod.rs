@@ -14,9 +14,9 @@ mod sse;
 mod tls;
 
 use body::{read_capped, BodyEnd};
-use exchange::{Exchange, Step};
 pub use chunk::Chunk;
 pub use chunk::Usage;
+use exchange::{Exchange, Step};
 pub use get::GetError;
 pub(crate) use pool::{ConnPool, ConnStats, ConnectError, ReuseHints, Target};
 pub use scan::{Facts, Resume};

@@ -45,7 +45,10 @@ fn what_follows_the_body_stays_in_the_buffer() {
         out.extend_from_slice(b);
         true
     });
-    assert_eq!((end, &out[..], &buf[..]), (Ok(Drained::Done), &b"abc"[..], &b"def"[..]));
+    assert_eq!(
+        (end, &out[..], &buf[..]),
+        (Ok(Drained::Done), &b"abc"[..], &b"def"[..])
+    );
 }
 
 #[test]
@@ -56,11 +59,17 @@ fn a_length_a_close_and_an_empty_body() {
     );
     assert!(Decoder::new(Framing::Length(0)).is_done());
     let (out, end) = decode(Framing::Close, b"until the end", 4);
-    assert_eq!((out, end), (b"until the end".to_vec(), Ok(Drained::NeedMore)));
+    assert_eq!(
+        (out, end),
+        (b"until the end".to_vec(), Ok(Drained::NeedMore))
+    );
     let mut d = Decoder::new(Framing::Close);
     assert!(d.end_of_file() && d.is_done());
     let mut d = Decoder::new(Framing::Chunked);
-    assert!(!d.end_of_file(), "a chunked body cut by the close is not whole");
+    assert!(
+        !d.end_of_file(),
+        "a chunked body cut by the close is not whole"
+    );
 }
 
 #[test]
@@ -77,8 +86,14 @@ fn the_sink_can_stop_the_decoding() {
 
 #[test]
 fn broken_framing_is_an_error_and_bounded() {
-    assert_eq!(decode(Framing::Chunked, b"zz\r\n", 64).1, Err(FramingError::BadChunkSize));
-    assert_eq!(decode(Framing::Chunked, b"\r\n", 64).1, Err(FramingError::BadChunkSize));
+    assert_eq!(
+        decode(Framing::Chunked, b"zz\r\n", 64).1,
+        Err(FramingError::BadChunkSize)
+    );
+    assert_eq!(
+        decode(Framing::Chunked, b"\r\n", 64).1,
+        Err(FramingError::BadChunkSize)
+    );
     assert_eq!(
         decode(Framing::Chunked, b"1000000000000000\r\n", 64).1,
         Err(FramingError::BadChunkSize),
@@ -89,8 +104,14 @@ fn broken_framing_is_an_error_and_bounded() {
         Err(FramingError::MissingChunkEnd)
     );
     let endless = vec![b'1'; MAX_SIZE_LINE + 10];
-    assert_eq!(decode(Framing::Chunked, &endless, 100).1, Err(FramingError::LongSizeLine));
+    assert_eq!(
+        decode(Framing::Chunked, &endless, 100).1,
+        Err(FramingError::LongSizeLine)
+    );
     let mut trailers = b"0\r\n".to_vec();
     trailers.extend(std::iter::repeat_n(b"x: y\r\n".as_slice(), 20_000).flatten());
-    assert_eq!(decode(Framing::Chunked, &trailers, 4096).1, Err(FramingError::LongTrailers));
+    assert_eq!(
+        decode(Framing::Chunked, &trailers, 4096).1,
+        Err(FramingError::LongTrailers)
+    );
 }

@@ -29,8 +29,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
         Err(e) => return Err(format!("response head: {e}")),
     };
     let code = resp.code.unwrap_or_default();
-    let status =
-        StatusCode::from_u16(code).map_err(|_| format!("response head: status {code}"))?;
+    let status = StatusCode::from_u16(code).map_err(|_| format!("response head: status {code}"))?;
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
     for f in resp.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes())

@@ -17,7 +17,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::Request;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The smallest read; a read that fills what was free makes the next one twice as large, up to
@@ -152,10 +152,10 @@ impl H1Conn {
         let mut byte = [0u8; 1];
         let mut rb = ReadBuf::new(&mut byte);
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
-            Poll::Pending => false,
-            Poll::Ready(_) => true,
-        }
+        // Pending: nothing to read, the connection open. Ready: a byte, its end, or an error.
+        Pin::new(&mut self.io)
+            .poll_read(&mut cx, &mut rb)
+            .is_ready()
     }
 }
 

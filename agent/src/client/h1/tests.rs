@@ -17,7 +17,11 @@ async fn read_request(server: &mut tokio::io::DuplexStream, len: usize) -> Strin
         || got.len() - (got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4) < len
     {
         let n = server.read(&mut byte).await.unwrap();
-        assert!(n > 0, "request cut short: {:?}", String::from_utf8_lossy(&got));
+        assert!(
+            n > 0,
+            "request cut short: {:?}",
+            String::from_utf8_lossy(&got)
+        );
         got.extend_from_slice(&byte[..n]);
     }
     String::from_utf8(got).unwrap()
@@ -75,7 +79,10 @@ async fn a_close_before_or_inside_the_head_is_told_apart_and_retryable() {
     let mut conn = H1Conn::new(client);
     tokio::spawn(async move {
         read_request(&mut server, 2).await;
-        server.write_all(b"HTTP/1.1 200 OK\r\ncontent-le").await.unwrap();
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-le")
+            .await
+            .unwrap();
     });
     let e = conn.send(&post("{}")).await.unwrap_err();
     assert!(matches!(e, SendError::Incomplete), "{e}");
@@ -84,7 +91,10 @@ async fn a_close_before_or_inside_the_head_is_told_apart_and_retryable() {
     let mut conn = H1Conn::new(client);
     tokio::spawn(async move {
         read_request(&mut server, 2).await;
-        server.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await.unwrap();
+        server
+            .write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+            .await
+            .unwrap();
         server
     });
     let e = conn.send(&post("{}")).await.unwrap_err();
@@ -97,11 +107,17 @@ async fn a_closed_or_chattering_idle_connection_is_seen() {
     let mut conn = H1Conn::new(client);
     assert!(!conn.is_closed());
     drop(server);
-    assert!(conn.is_closed(), "the server's close is seen without waiting");
+    assert!(
+        conn.is_closed(),
+        "the server's close is seen without waiting"
+    );
 
     let (client, mut server) = duplex(1024);
     let mut conn = H1Conn::new(client);
-    server.write_all(b"HTTP/1.1 408 Timeout\r\n\r\n").await.unwrap();
+    server
+        .write_all(b"HTTP/1.1 408 Timeout\r\n\r\n")
+        .await
+        .unwrap();
     assert!(conn.is_closed(), "bytes nobody asked for make it unusable");
 }
 
