@@ -41,7 +41,12 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
     let framing = framing(status, &headers)?;
     let http10 = resp.version == Some(0);
     let connection = tokens(&headers, http::header::CONNECTION);
+    // Both `Transfer-Encoding` and `Content-Length`: the coding wins, and a connection whose
+    // framing two fields disputed is not trusted with another request (RFC 9112 §6.3).
+    let disputed = headers.contains_key(http::header::TRANSFER_ENCODING)
+        && headers.contains_key(http::header::CONTENT_LENGTH);
     let keep_alive = framing != Framing::Close
+        && !disputed
         && !connection.iter().any(|t| t == "close")
         && (!http10 || connection.iter().any(|t| t == "keep-alive"));
     Ok(Some((
@@ -128,6 +133,8 @@ mod tests {
         assert_eq!(h.framing, Framing::Length(0));
         let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 3\r\n\r\n");
         assert_eq!((h.framing, h.keep_alive), (Framing::Close, false));
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
         let h = head("HTTP/1.1 100 Continue\r\n\r\n");
         assert!(h.status.is_informational());
     }
