@@ -3,7 +3,7 @@
 //! HTTP/2 it comes from hyper's connection task, a frame at a time.
 
 use super::h1::{Decoder, Drained, FramingError, SendError as H1SendError};
-use super::pool::{Conn, ReuseHints, Sender};
+use super::pool::{Conn, ConnPool, ReuseHints, Sender};
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -163,10 +163,12 @@ impl Exchange {
         }
     }
 
-    /// The connection and what the response said about its reuse, for the pool
-    /// ([`super::ConnPool::give_back`]); `None` while the body was not read to its end (the
-    /// connection then closes with the exchange).
-    pub(crate) fn into_conn(self) -> Option<(Conn, ReuseHints)> {
-        self.ended.then_some((self.conn, self.hints))
+    /// Hands the connection back to `pool` with what the response said about its reuse
+    /// ([`ConnPool::give_back`]) once the body was read to its end; before that, the connection
+    /// closes with the exchange.
+    pub(crate) fn give_back(self, pool: &ConnPool) {
+        if self.ended {
+            pool.give_back(self.conn, self.hints);
+        }
     }
 }

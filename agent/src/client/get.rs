@@ -69,9 +69,7 @@ async fn get_within(
     let (body, end) = read_capped(&mut ex, max_body, deadline).await;
     match end {
         BodyEnd::Complete => {
-            if let Some((conn, hints)) = ex.into_conn() {
-                pool.give_back(conn, hints);
-            }
+            ex.give_back(pool);
             Ok((status, Bytes::from(body)))
         }
         BodyEnd::OverCap => Err(GetError::Body("larger than the limit")),

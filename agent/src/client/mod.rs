@@ -450,25 +450,16 @@ impl EndpointClient {
         rec.http_status = status.as_u16();
         if !status.is_success() {
             // The server's error body, read up to MAX_ERROR_BODY (its start kept for the
-            // console); the rest is discarded with the connection.
-            let (error_body, end) = read_capped(&mut ex, MAX_ERROR_BODY, deadline).await;
+            // console); the rest is discarded with the connection (kept only when read whole).
+            let (error_body, _) = read_capped(&mut ex, MAX_ERROR_BODY, deadline).await;
             rec.error_body = Some(crate::request::error_excerpt(&error_body));
-            if end == BodyEnd::Complete {
-                self.give_back(ex);
-            }
+            ex.give_back(&self.pool);
             return finish(rec, Failure::Http(status.as_u16()));
         }
         if self.streaming {
             self.read_stream(rec, data, ex, deadline).await
         } else {
             self.read_complete(rec, data, ex, deadline).await
-        }
-    }
-
-    /// Hands a connection whose response was read to its end back to the pool.
-    fn give_back(&self, ex: Exchange) {
-        if let Some((conn, hints)) = ex.into_conn() {
-            self.pool.give_back(conn, hints);
         }
     }
 
@@ -488,7 +479,7 @@ impl EndpointClient {
             BodyEnd::TimedOut => return finish(rec, Failure::TimeoutTotal),
         }
         rec.t_end = Instant::now();
-        self.give_back(ex);
+        ex.give_back(&self.pool);
         match Chunk::parse(&bytes) {
             Err(_) => finish_at(rec, Failure::Malformed),
             Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
@@ -577,7 +568,7 @@ impl EndpointClient {
         if !st.done {
             return finish_at(rec, Failure::Truncated);
         }
-        self.give_back(ex);
+        ex.give_back(&self.pool);
         take_usage(&mut rec, st.usage, || (st.text_chunks, TokenSource::Chunks));
         self.check_length(rec, data)
     }

@@ -4,9 +4,9 @@
 //! `h2` chosen by ALPN) is shared instead: every request opens a stream on it.
 //!
 //! Reuse follows the rules of a well-kept HTTP client: a connection whose response said
-//! `Connection: close`, whose `Keep-Alive: max=` is used up, that the server already closed
-//! (a read that does not wait sees its FIN when it is given back or checked out) or that sat idle past the server's `Keep-Alive:
-//! timeout=` (or the pool's own idle limit) is never reused. Idle connections are few: at most
+//! `Connection: close`, whose `Keep-Alive: max=` is used up, that the server already closed (a
+//! read that does not wait sees its FIN when it is given back or checked out) or that sat idle
+//! past the server's `Keep-Alive: timeout=` (or the pool's own idle limit) is never reused. Idle connections are few: at most
 //! `max_idle` stay, so that a server with a fixed pool of HTTP threads is not held by idle
 //! sockets. The pool counts what it opened, reused and retried (see [`ConnStats`]).
 
