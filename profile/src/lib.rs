@@ -35,6 +35,7 @@ mod saturation;
 mod saturation_check;
 mod secrets;
 mod slo_headers;
+mod storage_check;
 mod validate;
 mod vllm_args;
 
@@ -62,6 +63,7 @@ pub use saturation::{
 };
 pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
 pub use slo_headers::HeaderSlos;
+pub use storage_check::{fill_timestamp, timestamp as storage_timestamp};
 
 #[cfg(test)]
 mod tests;

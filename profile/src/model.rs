@@ -899,24 +899,78 @@ pub struct StorageConfig {
     /// `storage.local_storage`.
     #[serde(default)]
     pub local_storage: Option<LocalStorage>,
-    /// `storage.google_cloud_storage`: inference-perf's key, kept as given so that validation can name it.
+    /// `storage.google_cloud_storage`: the run directory is also uploaded to a GCS bucket.
     #[serde(default)]
-    pub google_cloud_storage: Option<Value>,
-    /// `storage.simple_storage_service`: inference-perf's key, kept as given so that validation can name it.
+    pub google_cloud_storage: Option<BucketStorage>,
+    /// `storage.simple_storage_service`: the run directory is also uploaded to an S3 bucket.
     #[serde(default)]
-    pub simple_storage_service: Option<Value>,
+    pub simple_storage_service: Option<S3Storage>,
 }
 
 /// `storage.local_storage`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalStorage {
-    /// `storage.local_storage.path`.
+    /// `storage.local_storage.path`: the folder that holds the run directories (`{timestamp}`
+    /// is replaced with the run's start time).
     #[serde(default)]
     pub path: Option<String>,
-    /// `storage.local_storage.report_file_prefix`: inference-perf's key, kept as given so that validation can name it.
+    /// `storage.local_storage.report_file_prefix`: put before the run's id, which names the
+    /// run directory.
     #[serde(default)]
-    pub report_file_prefix: Option<Value>,
+    pub report_file_prefix: Option<String>,
+}
+
+/// `storage.google_cloud_storage`: a bucket, and where in it the run directory goes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketStorage {
+    /// `bucket_name`.
+    pub bucket_name: String,
+    /// `path`: the object key prefix (`{timestamp}` is replaced with the run's start time);
+    /// inference-perf's default `reports-<start time>` when not given.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `report_file_prefix`: put before the run's id in every object key.
+    #[serde(default)]
+    pub report_file_prefix: Option<String>,
+}
+
+/// `storage.simple_storage_service`: an S3 (or S3-compatible) bucket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Storage {
+    /// `bucket_name`.
+    pub bucket_name: String,
+    /// `path`: the object key prefix, as for Google Cloud Storage.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `report_file_prefix`: put before the run's id in every object key.
+    #[serde(default)]
+    pub report_file_prefix: Option<String>,
+    /// `endpoint_url`: an S3-compatible store's URL (else `AWS_ENDPOINT_URL_S3`,
+    /// `AWS_ENDPOINT_URL`, then AWS's regional endpoint).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// `region_name` (else `AWS_REGION`, `AWS_DEFAULT_REGION`, then `us-east-1`).
+    #[serde(default)]
+    pub region_name: Option<String>,
+    /// `addressing_style`: `auto`, `virtual` (bucket in the host name) or `path`.
+    #[serde(default)]
+    pub addressing_style: Option<AddressingStyle>,
+}
+
+/// `storage.simple_storage_service.addressing_style`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressingStyle {
+    /// Virtual-hosted on AWS's own endpoints (for a bucket name that is a host label), path
+    /// style on an `endpoint_url`.
+    Auto,
+    /// `https://<bucket>.<host>/<key>`.
+    Virtual,
+    /// `https://<host>/<bucket>/<key>`.
+    Path,
 }
 
 /// `fleet.on_agent_loss`: what a run does when an agent is lost.

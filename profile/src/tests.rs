@@ -46,12 +46,67 @@ fn unknown_nested_key_is_rejected() {
 
 #[test]
 fn unsupported_inference_perf_key_says_not_supported() {
-    let text = format!("{BASE}storage: {{google_cloud_storage: {{bucket_name: b}}}}\n");
+    let text = BASE.replace("type: random,", "type: random, corpus_file_path: c.txt,");
     let err = parse(&text).unwrap_err().to_string();
     assert!(
-        err.contains("storage.google_cloud_storage") && err.contains("not support"),
+        err.contains("data.corpus_file_path") && err.contains("not support"),
         "{err}"
     );
+}
+
+#[test]
+fn storage_buckets_are_read_and_checked() {
+    let p = parse(&format!(
+        "{BASE}storage:\n  local_storage: {{path: 'out/{{timestamp}}', report_file_prefix: llama-}}\n  google_cloud_storage: {{bucket_name: my-results, path: bench}}\n  simple_storage_service: {{bucket_name: s3-results, endpoint_url: 'http://127.0.0.1:9000', region_name: eu-west-3, addressing_style: path, report_file_prefix: x}}\n"
+    ))
+    .unwrap();
+    let s = p.profile.storage.unwrap();
+    assert_eq!(
+        s.google_cloud_storage.unwrap().path.as_deref(),
+        Some("bench")
+    );
+    let s3 = s.simple_storage_service.unwrap();
+    assert_eq!(s3.addressing_style, Some(AddressingStyle::Path));
+    assert_eq!(s3.region_name.as_deref(), Some("eu-west-3"));
+    assert_eq!(
+        fill_timestamp("out/{timestamp}", 1_796_293_805),
+        "out/20261203-103005"
+    );
+    for (bad, key) in [
+        (
+            "google_cloud_storage: {path: p}",
+            "missing field `bucket_name`",
+        ),
+        (
+            "google_cloud_storage: {bucket_name: Bad_Bucket}",
+            "storage.google_cloud_storage.bucket_name",
+        ),
+        (
+            "simple_storage_service: {bucket_name: b1b, endpoint_url: 'ftp://x'}",
+            "storage.simple_storage_service.endpoint_url",
+        ),
+        (
+            "simple_storage_service: {bucket_name: b1b, addressing_style: dns}",
+            "addressing_style",
+        ),
+        (
+            "simple_storage_service: {bucket_name: b1b, region_name: EU}",
+            "storage.simple_storage_service.region_name",
+        ),
+        (
+            "local_storage: {report_file_prefix: 'a/b'}",
+            "storage.local_storage.report_file_prefix",
+        ),
+        (
+            "google_cloud_storage: {bucket_name: b1b, unknown: 1}",
+            "unknown field `unknown`",
+        ),
+    ] {
+        let err = parse(&format!("{BASE}storage: {{{bad}}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{bad}: {err}");
+    }
 }
 
 #[test]
@@ -140,14 +195,11 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
         "{err}"
     );
     // A not-supported inference-perf key says so, with its position.
-    let err = parse(&format!(
-        "{BASE}storage:\n  simple_storage_service: {{bucket_name: b}}\n"
-    ))
-    .unwrap_err()
-    .to_string();
+    let err = parse(&BASE.replace("type: random,", "type: random, corpus_file_path: c.txt,"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("line 6 column 3: `storage.simple_storage_service`")
-            && err.contains("not support"),
+        err.contains("line 3 column 22: `data.corpus_file_path`") && err.contains("not support"),
         "{err}"
     );
 }

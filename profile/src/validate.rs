@@ -25,6 +25,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     note_worker_keys(p, file);
     check_load_interval(p, file)?;
     crate::inference_perf::validate_sections(p, file)?;
+    crate::storage_check::validate_storage(p, file)?;
 
     validate_data(p, file)?;
     crate::otel_check::check(p, file)?;
