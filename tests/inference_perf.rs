@@ -3,12 +3,17 @@
 //! shared-prefix multi-turn chat (one session per group, rounds carrying the earlier ones; with
 //! `api.session_id_header_key` each session's id on all its rounds), mock
 //! data with `load.interval` between stages and a `response_format`, and shareGPT without a path
-//! read from inference-perf's default dataset in the Hugging Face cache.
+//! read from inference-perf's default dataset in the Hugging Face cache; `storage`'s Google
+//! Cloud Storage bucket given the whole run directory (a local server answering as GCS's JSON
+//! API, through `STORAGE_EMULATOR_HOST`), and a run refused before any load when its bucket is
+//! not there.
 
 use fleetbench_e2e::chaos::sim_with_truth;
 use fleetbench_e2e::*;
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The sim's ground-truth records of the run's requests (the agents' test requests left out).
@@ -273,5 +278,199 @@ fn sharegpt_without_a_path_reads_inference_perfs_dataset_from_the_hf_cache() -> 
             && stderr.contains("HF_HUB_OFFLINE"),
         "{stderr}"
     );
+    Ok(())
+}
+
+/// Objects by name, as a fake bucket keeps them.
+type Objects = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
+
+/// A local server answering as GCS's JSON API does for bucket `bucket` (any other bucket is not
+/// there): objects are kept by name. Returns its address and the objects.
+fn fake_gcs(
+    bucket: &'static str,
+) -> anyhow::Result<(String, Objects)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    let objects = Arc::new(Mutex::new(BTreeMap::new()));
+    let store = objects.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut r = BufReader::new(&conn);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let mut words = line.split_whitespace();
+            let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            let decode = |s: &str| {
+                let mut out = Vec::new();
+                let b = s.as_bytes();
+                let mut i = 0;
+                while i < b.len() {
+                    if b[i] == b'%' && i + 2 < b.len() {
+                        out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                        i += 3;
+                    } else {
+                        out.push(b[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8_lossy(&out).into_owned()
+            };
+            let bucket_path = format!("/storage/v1/b/{bucket}");
+            let upload = format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name=");
+            let status = match method {
+                "GET" if target == bucket_path => 200,
+                "GET" if target.starts_with(&format!("{bucket_path}/o/")) => {
+                    let name = decode(&target[bucket_path.len() + 3..]);
+                    if store.lock().unwrap().contains_key(&name) {
+                        200
+                    } else {
+                        404
+                    }
+                }
+                "POST" if target.starts_with(&upload) => {
+                    store
+                        .lock()
+                        .unwrap()
+                        .insert(decode(&target[upload.len()..]), body);
+                    200
+                }
+                _ => 404,
+            };
+            let mut c = &conn;
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            );
+        }
+    });
+    Ok((addr, objects))
+}
+
+/// The files under `dir`, relative, `/`-separated.
+fn files_under(dir: &Path, rel: &str, out: &mut Vec<String>) -> anyhow::Result<()> {
+    for e in std::fs::read_dir(dir.join(rel))? {
+        let e = e?;
+        let name = format!("{rel}{}", e.file_name().to_string_lossy());
+        if e.file_type()?.is_dir() {
+            files_under(dir, &format!("{name}/"), out)?;
+        } else {
+            out.push(name);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn storage_uploads_the_run_directory_to_the_gcs_bucket() -> anyhow::Result<()> {
+    let dir = scratch("ip_storage_gcs");
+    let (_sim, sim) = start_sim(&dir, "sim", &["--deterministic"])?;
+    let (gcs, objects) = fake_gcs("e2e-results")?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}'}}\n\
+             api: {{type: completion}}\n\
+             data: {{type: random, input_distribution: {{min: 8, max: 8, mean: 8}}, output_distribution: {{min: 4, max: 4, mean: 4}}}}\n\
+             load: {{type: constant, stages: [{{rate: 10, duration: 1}}]}}\n\
+             storage:\n  local_storage: {{report_file_prefix: e2e-}}\n  google_cloud_storage: {{bucket_name: e2e-results, path: 'bench/{{timestamp}}/'}}\n"
+        ),
+    );
+    let env = [("STORAGE_EMULATOR_HOST", gcs.as_str())];
+    let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 2, &[], &env)?;
+    let _a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
+    let _b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
+    assert!(
+        coord.wait(Duration::from_secs(60))?.success(),
+        "see {}",
+        dir.join("coordinator.log").display()
+    );
+    let run = run_dir(&dir)?;
+    let run_id = run.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        run_id.starts_with("e2e-"),
+        "local_storage.report_file_prefix starts the run id: {run_id}"
+    );
+    let mut files = Vec::new();
+    files_under(&run, "", &mut files)?;
+    files.sort();
+    let objects = objects.lock().unwrap();
+    let names: Vec<&String> = objects.keys().collect();
+    let base = names
+        .first()
+        .map(|n| n.split(&run_id).next().unwrap().to_string())
+        .unwrap_or_default();
+    // bench/<YYYYMMDD-HHMMSS>/<run id>/...
+    assert!(
+        base.starts_with("bench/") && base.len() == "bench/20261203-103005/".len(),
+        "{names:?}"
+    );
+    let expected: Vec<String> = files
+        .iter()
+        .map(|f| format!("{base}{run_id}/{f}"))
+        .collect();
+    assert_eq!(
+        names,
+        expected.iter().collect::<Vec<_>>(),
+        "every file of the run directory, once"
+    );
+    assert_eq!(
+        objects[&format!("{base}{run_id}/stage-0/report.json")],
+        std::fs::read(run.join("stage-0/report.json"))?
+    );
+    let out = coord.stdout().join("\n");
+    assert!(
+        out.contains(&format!("uploaded: {} files (", files.len()))
+            && out.contains(&format!("to gs://e2e-results/{base}{run_id}/")),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_run_whose_bucket_is_not_there_is_refused_before_any_load() -> anyhow::Result<()> {
+    let dir = scratch("ip_storage_missing");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    let (gcs, objects) = fake_gcs("another-bucket")?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}'}}\n\
+             api: {{type: completion}}\n\
+             data: {{type: random, input_distribution: {{min: 8, max: 8, mean: 8}}, output_distribution: {{min: 4, max: 4, mean: 4}}}}\n\
+             load: {{type: constant, stages: [{{rate: 10, duration: 1}}]}}\n\
+             storage: {{google_cloud_storage: {{bucket_name: e2e-results}}}}\n"
+        ),
+    );
+    let env = [("STORAGE_EMULATOR_HOST", gcs.as_str())];
+    let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 1, &[], &env)?;
+    let _a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
+    let status = coord.wait(Duration::from_secs(30))?;
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("storage.google_cloud_storage: GCS bucket \"e2e-results\" does not exist"),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        truth_records(&truth)?.len(),
+        0,
+        "no request reached the server"
+    );
+    assert!(objects.lock().unwrap().is_empty());
     Ok(())
 }

@@ -308,4 +308,10 @@ pub(crate) struct ServerArgs {
     /// benchmark_report_v0.2.1,_stage_<k>.yaml) or both.
     #[arg(long, default_value = "both")]
     pub(crate) report_format: render::ReportFormat,
+    /// A bucket that profiles submitted to `serve` may upload their runs to
+    /// (storage.google_cloud_storage / simple_storage_service), with this coordinator's
+    /// credentials; repeat for more. Without it a submitted profile that names a bucket is
+    /// refused. `run` uploads wherever its own profile says.
+    #[arg(long = "storage-bucket", value_name = "NAME")]
+    pub(crate) storage_buckets: Vec<String>,
 }

@@ -45,6 +45,9 @@ pub struct CoordinatorConfig {
     pub clock_reprobe: Duration,
     /// Which llm-d report versions each run writes besides `stage-<k>/report.*`.
     pub report_format: fleetbench_report::render::ReportFormat,
+    /// The buckets a submitted profile may upload to with this coordinator's credentials
+    /// (`serve --storage-bucket`).
+    pub storage_buckets: Vec<String>,
 }
 
 /// Progress of a run, as `Watch` streams it and the console prints it.

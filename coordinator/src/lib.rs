@@ -9,7 +9,8 @@
 //! tables, plots and HTML page people read. Before the first stage [`preflight`] tests the
 //! endpoint once per agent; [`live`] is the console's view of a run in progress; [`sweep`]
 //! runs a profile over deployment points (with an SLA search per point). [`hub`] holds
-//! the state that these share.
+//! the state that these share. [`upload`] copies a finished run directory to the GCS or S3
+//! buckets the profile's `storage` names.
 //!
 //! Security: [`tls`] sets up TLS / mutual TLS on both ends of the control plane, [`auth`]
 //! checks every call's credential (token or client certificate) and its role, [`certs`] issues
@@ -41,6 +42,7 @@ mod store;
 mod submit_gate;
 pub mod sweep;
 pub mod tls;
+mod upload;
 mod wire;
 
 use fleetbench_proto::v1::control_server::ControlServer;

@@ -236,6 +236,7 @@ async fn listen(
         join_timeout: Duration::from_secs_f64(args.join_timeout),
         clock_reprobe: Duration::from_secs_f64(args.clock_reprobe.max(0.05)),
         report_format: args.report_format,
+        storage_buckets: args.storage_buckets.clone(),
     }));
     if let Some(dir) = state_dir {
         // Before the first agent can reattach: its resent snapshots must find their run.
@@ -339,16 +340,10 @@ async fn run(
             )?)),
         ),
     };
-    let results = args.out.clone().unwrap_or_else(|| {
-        first
-            .profile
-            .storage
-            .as_ref()
-            .and_then(|s| s.local_storage.as_ref())
-            .and_then(|l| l.path.clone())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("results"))
-    });
+    let results = args
+        .out
+        .clone()
+        .unwrap_or_else(|| local_results_dir(&first.profile));
     let mut args = args;
     if local_tokens.is_some() {
         // Local agents learn the address from this process: any free port, so that two runs on
@@ -421,6 +416,9 @@ async fn run(
         };
         println!("{}", redact(&outcome.summary_markdown));
         println!("report: {}", outcome.dir.display());
+        for line in &outcome.uploaded {
+            println!("uploaded: {line}");
+        }
         verdicts.extend(outcome.verdicts);
     }
     // Give agents a moment to receive RunEnd before the process exits.
@@ -428,6 +426,20 @@ async fn run(
     drop(locals);
     exit_for_verdicts(&verdicts, verdict.allow_degraded);
     Ok(())
+}
+
+/// `storage.local_storage.path` (`{timestamp}` filled with now), else `results`.
+fn local_results_dir(profile: &fleetbench_profile::Profile) -> PathBuf {
+    let path = (profile.storage.as_ref())
+        .and_then(|s| s.local_storage.as_ref())
+        .and_then(|l| l.path.as_deref());
+    match path {
+        Some(p) => {
+            let now = fleetbench_model::clock::unix_ns() / 1_000_000_000;
+            PathBuf::from(fleetbench_profile::fill_timestamp(p, now))
+        }
+        None => PathBuf::from("results"),
+    }
 }
 
 /// What `coordinator sweep` was given besides the server and verdict flags.

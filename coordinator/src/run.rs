@@ -13,6 +13,7 @@
 use crate::hub::{Hub, Progress};
 use crate::stage::{run_stage, StageContext};
 use crate::store::RunStore;
+use crate::upload::Uploads;
 use fleetbench_model::clock::unix_ns;
 use fleetbench_model::hosts::AgentInfo;
 use fleetbench_model::spec::{Member, RunPlan};
@@ -72,6 +73,8 @@ pub struct RunOutcome {
     pub summary_markdown: String,
     /// Stopped before its end (a stop request): the last report is partial.
     pub partial: bool,
+    /// What was uploaded to each bucket of the profile's `storage` (a line each).
+    pub uploaded: Vec<String>,
 }
 
 /// Why a run stopped before its last stage ended.
@@ -112,26 +115,26 @@ pub enum RunError {
     /// written.
     #[error("{0}")]
     Outputs(String),
+    /// `storage`: a bucket could not be reached before the run, or the run directory could not
+    /// be uploaded after it.
+    #[error("{0}")]
+    Upload(String),
 }
 
-/// A run id that sorts by time: `YYYYMMDD-HHMMSS-xxxx`.
-fn new_run_id() -> String {
-    let t = fleetbench_model::clock::utc(unix_ns() / 1_000_000_000);
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}-{:04x}",
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        rand::random::<u16>()
-    )
+/// A run id that sorts by time: `<prefix>YYYYMMDD-HHMMSS-xxxx`, where the prefix is
+/// `storage.local_storage.report_file_prefix` (checked to be letters, digits, `.`, `_`, `-`).
+fn new_run_id(prefix: &str) -> String {
+    let t = fleetbench_profile::storage_timestamp(unix_ns() / 1_000_000_000);
+    format!("{prefix}{t}-{:04x}", rand::random::<u16>())
 }
 
 /// Starts a run in the background.
 pub fn start_run(hub: Arc<Hub>, req: RunRequest) -> RunHandle {
-    let run_id = new_run_id();
+    let prefix = (req.loaded.profile.storage.as_ref())
+        .and_then(|s| s.local_storage.as_ref())
+        .and_then(|l| l.report_file_prefix.clone())
+        .unwrap_or_default();
+    let run_id = new_run_id(&prefix);
     let (ptx, prx) = watch::channel(Progress {
         run_id: run_id.clone(),
         message: "waiting for agents".into(),
@@ -183,6 +186,7 @@ async fn execute(
 ) -> Result<RunOutcome, RunError> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     hub.activate(run_id, events_tx).map_err(RunError::Busy)?;
+    let uploads = check_uploads(&req, progress).await?;
     wait_for_agents(hub, req.expect_agents, progress).await?;
     let (members, agents) = fleet_roles(hub, &req);
     let seed = (req.loaded.profile.load.base_seed).unwrap_or_else(rand::random);
@@ -216,6 +220,7 @@ async fn execute(
     render_outputs(dir.clone(), hub.config.report_format)
         .await
         .map_err(|m| RunError::Outputs(format!("{}: {m}", dir.display())))?;
+    let uploaded = upload_run(uploads, &dir, run_id, progress).await?;
     progress.send_modify(|p| p.results_dir = dir.display().to_string());
     Ok(RunOutcome {
         run_id: run_id.to_string(),
@@ -224,7 +229,62 @@ async fn execute(
         verdicts,
         summary_markdown: md,
         partial,
+        uploaded,
     })
+}
+
+/// The profile's buckets (`storage`), each reached with its credentials before any load is
+/// sent: a run that could not store its results is refused at its start, not at its end.
+async fn check_uploads(
+    req: &RunRequest,
+    progress: &watch::Sender<Progress>,
+) -> Result<Uploads, RunError> {
+    let storage = req.loaded.profile.storage.clone();
+    let start = unix_ns() / 1_000_000_000;
+    let uploads = Uploads::from_profile(storage.as_ref(), start).map_err(RunError::Upload)?;
+    if uploads.is_empty() {
+        return Ok(uploads);
+    }
+    progress.send_modify(|p| p.message = "storage: checking the buckets".into());
+    let checked = tokio::task::spawn_blocking(move || uploads.check().map(|()| uploads)).await;
+    match checked {
+        Ok(r) => r.map_err(RunError::Upload),
+        Err(e) => Err(RunError::Upload(format!(
+            "checking the buckets panicked: {e}"
+        ))),
+    }
+}
+
+/// Uploads the run directory to the profile's buckets, off the runtime; a failure leaves the
+/// directory as it is and fails the run.
+async fn upload_run(
+    uploads: Uploads,
+    dir: &std::path::Path,
+    run_id: &str,
+    progress: &watch::Sender<Progress>,
+) -> Result<Vec<String>, RunError> {
+    if uploads.is_empty() {
+        return Ok(Vec::new());
+    }
+    progress.send_modify(|p| p.message = "storage: uploading the run directory".into());
+    let (d, id) = (dir.to_path_buf(), run_id.to_string());
+    let done = tokio::task::spawn_blocking(move || uploads.upload_dir(&d, &id)).await;
+    let failed = |e: String| {
+        RunError::Upload(format!(
+            "{e}; the run's files are in {} (the run is complete there)",
+            dir.display()
+        ))
+    };
+    match done {
+        Ok(Ok(lines)) => {
+            for l in &lines {
+                tracing::info!("uploaded {l}");
+            }
+            Ok(lines)
+        }
+        Ok(Err(e)) => Err(failed(e)),
+        Err(e) => Err(failed(format!("uploading panicked: {e}"))),
+    }
 }
 
 /// Waits (at most `--join-timeout`) until `expect` agents are connected.

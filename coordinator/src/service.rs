@@ -108,6 +108,8 @@ impl Control for ControlService {
         let loaded = self
             .parse_gated(&client, &r.profile_yaml, &r.profile_name, &r.env)
             .await?;
+        crate::upload::admit_submitted(&loaded.profile, &self.hub.config.storage_buckets)
+            .map_err(Status::permission_denied)?;
         if let Some(rate) = r.max_failure_rate {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(Status::invalid_argument(format!(

@@ -169,6 +169,17 @@ pub fn start_coordinator_run(
     expect: u32,
     flags: &[&str],
 ) -> Result<(Proc, String)> {
+    start_coordinator_run_env(dir, profile, expect, flags, &[])
+}
+
+/// [`start_coordinator_run`] with extra environment variables.
+pub fn start_coordinator_run_env(
+    dir: &Path,
+    profile: &Path,
+    expect: u32,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Proc, String)> {
     let mut args = vec![
         "run".to_string(),
         profile.display().to_string(),
@@ -185,7 +196,7 @@ pub fn start_coordinator_run(
         "30".into(),
     ];
     args.extend(flags.iter().map(|s| s.to_string()));
-    let mut p = Proc::spawn("coordinator", &bin("coordinator"), &args, dir)?;
+    let mut p = Proc::spawn_env("coordinator", &bin("coordinator"), &args, env, dir)?;
     let addr = p.listening_addr()?;
     Ok((p, addr))
 }

@@ -1,0 +1,133 @@
+//! Google Cloud Storage through its JSON API: the bucket looked up before the run (as
+//! inference-perf does), then each object checked and uploaded (`uploadType=media`).
+//! `STORAGE_EMULATOR_HOST` points it at an emulator, without credentials, as the Python client.
+
+use super::google_auth::GoogleAuth;
+use super::http::Http;
+use super::sigv4::uri_encode;
+use super::store::{unix_s, Failure, ObjectStore};
+
+/// One bucket of Google Cloud Storage.
+#[derive(Debug)]
+pub(crate) struct Gcs {
+    /// `https://storage.googleapis.com`, or the emulator's URL.
+    base: String,
+    bucket: String,
+    /// `None` with an emulator.
+    auth: Option<GoogleAuth>,
+}
+
+impl Gcs {
+    /// The bucket, with the endpoint and credentials `var`'s environment names.
+    pub(crate) fn new(bucket: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Gcs, String> {
+        if let Some(host) = var("STORAGE_EMULATOR_HOST").filter(|h| !h.is_empty()) {
+            let base = if host.contains("://") {
+                host
+            } else {
+                format!("http://{host}")
+            };
+            return Ok(Gcs {
+                base: base.trim_end_matches('/').to_string(),
+                bucket: bucket.into(),
+                auth: None,
+            });
+        }
+        Ok(Gcs {
+            base: "https://storage.googleapis.com".into(),
+            bucket: bucket.into(),
+            auth: Some(GoogleAuth::from_env(var)?),
+        })
+    }
+}
+
+#[cfg(test)]
+impl Gcs {
+    /// Sends to `base` (a test's server) instead, keeping the credentials.
+    pub(crate) fn set_base(&mut self, base: &str) {
+        self.base = base.into();
+    }
+}
+
+impl ObjectStore for Gcs {
+    fn url(&self, key: &str) -> String {
+        format!("gs://{}/{key}", self.bucket)
+    }
+
+    fn session(&self, http: &Http) -> Result<Vec<(String, String)>, Failure> {
+        match &self.auth {
+            None => Ok(Vec::new()),
+            Some(a) => Ok(vec![(
+                "Authorization".into(),
+                format!("Bearer {}", a.token(http, unix_s())?),
+            )]),
+        }
+    }
+
+    fn check(&self, http: &Http, auth: &[(String, String)]) -> Result<(), Failure> {
+        let url = format!(
+            "{}/storage/v1/b/{}",
+            self.base,
+            uri_encode(&self.bucket, false)
+        );
+        let a = http.send("GET", &url, auth, &[])?;
+        match a.status {
+            200 => Ok(()),
+            404 => Err(Failure::fatal(format!(
+                "GCS bucket {:?} does not exist",
+                self.bucket
+            ))),
+            s => Err(Failure::answered(
+                s,
+                format!(
+                    "GCS bucket {:?}: {url} answered {s}: {}",
+                    self.bucket,
+                    a.excerpt()
+                ),
+            )),
+        }
+    }
+
+    fn exists(&self, http: &Http, auth: &[(String, String)], key: &str) -> Result<bool, Failure> {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            uri_encode(&self.bucket, false),
+            uri_encode(key, false)
+        );
+        let a = http.send("GET", &url, auth, &[])?;
+        match a.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            s => Err(Failure::answered(
+                s,
+                format!("{} answered {s}: {}", self.url(key), a.excerpt()),
+            )),
+        }
+    }
+
+    fn put(
+        &self,
+        http: &Http,
+        auth: &[(String, String)],
+        key: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<(), Failure> {
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+            self.base,
+            uri_encode(&self.bucket, false),
+            uri_encode(key, false)
+        );
+        let mut headers = auth.to_vec();
+        headers.push(("Content-Type".into(), content_type.into()));
+        let a = http.send("POST", &url, &headers, body)?;
+        match a.status {
+            200 | 201 => Ok(()),
+            s => Err(Failure::answered(
+                s,
+                format!("{} answered {s}: {}", self.url(key), a.excerpt()),
+            )),
+        }
+    }
+}

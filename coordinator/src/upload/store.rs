@@ -1,0 +1,72 @@
+//! What the uploads need of a bucket ([`ObjectStore`], one implementation per service) and
+//! how its requests fail ([`Failure`]).
+
+use super::http::Http;
+
+/// Why a request to a bucket failed, and whether another try may help (no answer, or a 429
+/// or 5xx one).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) retry: bool,
+}
+
+impl Failure {
+    /// The server answered `status`.
+    pub(crate) fn answered(status: u16, message: String) -> Failure {
+        Failure {
+            message,
+            retry: status == 429 || status >= 500,
+        }
+    }
+
+    /// Not worth another try.
+    pub(crate) fn fatal(message: String) -> Failure {
+        Failure {
+            message,
+            retry: false,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    /// No answer came (connection, TLS, timeout): worth another try.
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            retry: true,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A bucket's operations, each with the headers [`ObjectStore::session`] gave.
+pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// `gs://bucket/key` or `s3://bucket/key`.
+    fn url(&self, key: &str) -> String;
+    /// Headers every request of one phase carries (an access token).
+    fn session(&self, http: &Http) -> Result<Vec<(String, String)>, Failure>;
+    /// The bucket is there and these credentials reach it.
+    fn check(&self, http: &Http, auth: &[(String, String)]) -> Result<(), Failure>;
+    /// Object `key` is already there.
+    fn exists(&self, http: &Http, auth: &[(String, String)], key: &str) -> Result<bool, Failure>;
+    /// Writes object `key`.
+    fn put(
+        &self,
+        http: &Http,
+        auth: &[(String, String)],
+        key: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<(), Failure>;
+}
+
+/// Now, in whole seconds since the Unix epoch.
+pub(crate) fn unix_s() -> i64 {
+    fleetbench_model::clock::unix_ns() / 1_000_000_000
+}
