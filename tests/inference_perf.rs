@@ -286,9 +286,7 @@ type Objects = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
 
 /// A local server answering as GCS's JSON API does for bucket `bucket` (any other bucket is not
 /// there): objects are kept by name. Returns its address and the objects.
-fn fake_gcs(
-    bucket: &'static str,
-) -> anyhow::Result<(String, Objects)> {
+fn fake_gcs(bucket: &'static str) -> anyhow::Result<(String, Objects)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?.to_string();
     let objects = Arc::new(Mutex::new(BTreeMap::new()));
@@ -300,7 +298,7 @@ fn fake_gcs(
             let _ = r.read_line(&mut line);
             let mut words = line.split_whitespace();
             let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            let mut len = 0;
+            let (mut len, mut boundary) = (0, String::new());
             loop {
                 let mut h = String::new();
                 if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
@@ -308,6 +306,9 @@ fn fake_gcs(
                 }
                 if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
                     len = v.trim().parse().unwrap_or(0);
+                }
+                if let Some((_, b)) = h.trim().split_once("boundary=") {
+                    boundary = b.to_string();
                 }
             }
             let mut body = vec![0; len];
@@ -328,7 +329,7 @@ fn fake_gcs(
                 String::from_utf8_lossy(&out).into_owned()
             };
             let bucket_path = format!("/storage/v1/b/{bucket}");
-            let upload = format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name=");
+            let upload = format!("/upload/storage/v1/b/{bucket}/o?uploadType=multipart");
             let status = match method {
                 "GET" if target == bucket_path => 200,
                 "GET" if target.starts_with(&format!("{bucket_path}/o/")) => {
@@ -339,13 +340,13 @@ fn fake_gcs(
                         404
                     }
                 }
-                "POST" if target.starts_with(&upload) => {
-                    store
-                        .lock()
-                        .unwrap()
-                        .insert(decode(&target[upload.len()..]), body);
-                    200
-                }
+                "POST" if target == upload => match multipart(&body, &boundary) {
+                    Some((name, content)) => {
+                        store.lock().unwrap().insert(name, content);
+                        200
+                    }
+                    None => 400,
+                },
                 _ => 404,
             };
             let mut c = &conn;
@@ -356,6 +357,23 @@ fn fake_gcs(
         }
     });
     Ok((addr, objects))
+}
+
+/// The object name (from the metadata part) and the bytes of a `multipart/related` upload.
+fn multipart(body: &[u8], boundary: &str) -> Option<(String, Vec<u8>)> {
+    let sep = format!("\r\n--{boundary}");
+    let at = |from: usize, pat: &[u8]| {
+        (body[from..].windows(pat.len()))
+            .position(|w| w == pat)
+            .map(|i| from + i)
+    };
+    let meta_start = at(0, b"\r\n\r\n")? + 4;
+    let meta_end = at(meta_start, sep.as_bytes())?;
+    let meta: serde_json::Value = serde_json::from_slice(&body[meta_start..meta_end]).ok()?;
+    let content_start = at(meta_end + sep.len(), b"\r\n\r\n")? + 4;
+    let content_end = at(content_start, sep.as_bytes())?;
+    let name = meta["name"].as_str()?.to_string();
+    Some((name, body[content_start..content_end].to_vec()))
 }
 
 /// The files under `dir`, relative, `/`-separated.

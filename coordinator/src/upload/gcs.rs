@@ -1,5 +1,5 @@
 //! Google Cloud Storage through its JSON API: the bucket looked up before the run (as
-//! inference-perf does), then each object checked and uploaded (`uploadType=media`).
+//! inference-perf does), then each object checked and uploaded (`uploadType=multipart`).
 //! `STORAGE_EMULATOR_HOST` points it at an emulator, without credentials, as the Python client.
 
 use super::google_auth::GoogleAuth;
@@ -113,15 +113,20 @@ impl ObjectStore for Gcs {
         body: &[u8],
         content_type: &str,
     ) -> Result<(), Failure> {
+        // A multipart upload (the object's metadata, then its bytes), as Google's own clients
+        // send a small object.
         let url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
             self.base,
-            uri_encode(&self.bucket, false),
-            uri_encode(key, false)
+            uri_encode(&self.bucket, false)
         );
+        let (boundary, payload) = multipart(key, body, content_type);
         let mut headers = auth.to_vec();
-        headers.push(("Content-Type".into(), content_type.into()));
-        let a = http.send("POST", &url, &headers, body)?;
+        headers.push((
+            "Content-Type".into(),
+            format!("multipart/related; boundary={boundary}"),
+        ));
+        let a = http.send("POST", &url, &headers, &payload)?;
         match a.status {
             200 | 201 => Ok(()),
             s => Err(Failure::answered(
@@ -130,4 +135,23 @@ impl ObjectStore for Gcs {
             )),
         }
     }
+}
+
+/// A `multipart/related` body of the object's metadata (`name`, `contentType`) and its bytes,
+/// with a boundary that the bytes do not hold.
+pub(crate) fn multipart(key: &str, body: &[u8], content_type: &str) -> (String, Vec<u8>) {
+    let boundary = loop {
+        let b = format!("fleetbench-{:032x}", rand::random::<u128>());
+        if !body.windows(b.len()).any(|w| w == b.as_bytes()) {
+            break b;
+        }
+    };
+    let meta = serde_json::json!({"name": key, "contentType": content_type});
+    let mut out = format!(
+        "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, out)
 }

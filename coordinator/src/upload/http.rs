@@ -70,7 +70,8 @@ impl Http {
         let resp = match sent {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => return Err(format!("{method} {url}: {t}")),
+            // The transport error names the URL.
+            Err(ureq::Error::Transport(t)) => return Err(format!("{method} {t}")),
         };
         let status = resp.status();
         let headers = (resp.headers_names().into_iter())

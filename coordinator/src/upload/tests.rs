@@ -468,11 +468,7 @@ fn gcs_gets_a_token_with_the_signed_jwt_and_uploads_every_file() {
             ("GET", "/storage/v1/b/results") => (200, r#"{"name": "results"}"#.into()),
             ("GET", t) if t.ends_with("summary.md") => (200, "{}".into()),
             ("GET", _) => (404, "{}".into()),
-            ("POST", t)
-                if t.starts_with("/upload/storage/v1/b/results/o?uploadType=media&name=") =>
-            {
-                (200, "{}".into())
-            }
+            ("POST", "/upload/storage/v1/b/results/o?uploadType=multipart") => (200, "{}".into()),
             _ => (400, "{}".into()),
         }
     }));
@@ -501,19 +497,31 @@ fn gcs_gets_a_token_with_the_signed_jwt_and_uploads_every_file() {
     let lines = u.upload_dir(&run_dir("run-gcs"), "run-1").unwrap();
     assert_eq!(lines, ["1 files (12 bytes) to gs://results/bench/run-1/, 1 already there and left as they were"]);
     let seen = seen.lock().unwrap();
-    let put = seen
-        .iter()
-        .find(|s| s.method == "POST" && s.target.starts_with("/upload"))
-        .unwrap();
-    assert_eq!(put.target, "/upload/storage/v1/b/results/o?uploadType=media&name=bench%2Frun-1%2Fstage-0%2Freport.json");
-    assert_eq!(put.body, b"{\"ok\": true}");
-    assert_eq!(put.headers["content-type"], "application/json");
-    assert!(
-        !seen
-            .iter()
-            .any(|s| s.method == "POST" && s.target.contains("summary.md")),
+    let puts: Vec<&Seen> = (seen.iter())
+        .filter(|s| s.method == "POST" && s.target.starts_with("/upload"))
+        .collect();
+    assert_eq!(
+        puts.len(),
+        1,
         "an object already there is not written again"
     );
+    let boundary = (puts[0].headers["content-type"].strip_prefix("multipart/related; boundary="))
+        .expect("a multipart upload");
+    let body = String::from_utf8_lossy(&puts[0].body).to_string();
+    let parts: Vec<&str> = body.split(&format!("--{boundary}")).collect();
+    assert_eq!(parts.len(), 4, "metadata, content, end: {body}");
+    let (meta_head, meta) = parts[1].split_once("\r\n\r\n").unwrap();
+    assert!(meta_head.contains("application/json"));
+    let meta: serde_json::Value = serde_json::from_str(meta.trim()).unwrap();
+    assert_eq!(
+        meta,
+        serde_json::json!({"name": "bench/run-1/stage-0/report.json", "contentType": "application/json"})
+    );
+    assert_eq!(
+        parts[2],
+        "\r\nContent-Type: application/json\r\n\r\n{\"ok\": true}\r\n"
+    );
+    assert_eq!(parts[3], "--\r\n");
 }
 
 #[test]
@@ -641,4 +649,12 @@ fn a_submitted_profile_uploads_only_to_the_operators_buckets() {
         e.contains("endpoint_url") && e.contains("AWS_ENDPOINT_URL_S3"),
         "{e}"
     );
+}
+
+#[test]
+fn a_multipart_boundary_is_not_in_the_content() {
+    let (b, body) = gcs::multipart("k", b"--fleetbench-x", "text/plain");
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(text.matches(&format!("--{b}")).count(), 3, "{text}");
+    assert!(text.ends_with(&format!("--{b}--\r\n")));
 }
