@@ -210,9 +210,20 @@ async fn execute(
         events: &mut events,
         progress,
     };
-    let (reports, partial) = match &req.loaded.profile.load.sweep {
-        Some(sweep) => run_sweep(&mut ctx, sweep).await?,
-        None => run_stages(&mut ctx, 0).await?,
+    let ran = match &req.loaded.profile.load.sweep {
+        Some(sweep) => run_sweep(&mut ctx, sweep).await,
+        None => run_stages(&mut ctx, 0).await,
+    };
+    let (reports, partial) = match ran {
+        Ok(r) => r,
+        Err(e) => {
+            // A failed run's directory (the stages that ended, the snapshot logs) still goes
+            // to the buckets: in a Kubernetes Job it is all that stays.
+            if let Err(u) = upload_run(uploads, &dir, run_id, progress).await {
+                tracing::error!("{u}");
+            }
+            return Err(e);
+        }
     };
     store
         .record_state(&json!({"event": "finished", "partial": partial, "at_unix_ns": unix_ns()}))?;
