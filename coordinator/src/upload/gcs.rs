@@ -5,7 +5,9 @@
 use super::google_auth::GoogleAuth;
 use super::http::Http;
 use super::sigv4::uri_encode;
-use super::store::{unix_s, Failure, ObjectStore};
+use super::store::{open, unix_s, Failure, ObjectStore};
+use std::io::{Cursor, Read};
+use std::path::Path;
 
 /// One bucket of Google Cloud Storage.
 #[derive(Debug)]
@@ -110,23 +112,28 @@ impl ObjectStore for Gcs {
         http: &Http,
         auth: &[(String, String)],
         key: &str,
-        body: &[u8],
+        file: &Path,
         content_type: &str,
     ) -> Result<(), Failure> {
         // A multipart upload (the object's metadata, then its bytes), as Google's own clients
-        // send a small object.
+        // send an object in one request.
         let url = format!(
             "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
             self.base,
             uri_encode(&self.bucket, false)
         );
-        let (boundary, payload) = multipart(key, body, content_type);
+        let (f, len) = open(file)?;
+        let (boundary, head, tail) = multipart(key, content_type);
         let mut headers = auth.to_vec();
         headers.push((
             "Content-Type".into(),
             format!("multipart/related; boundary={boundary}"),
         ));
-        let a = http.send("POST", &url, &headers, &payload)?;
+        let total = head.len() as u64 + len + tail.len() as u64;
+        let body = Cursor::new(head)
+            .chain(f.take(len))
+            .chain(Cursor::new(tail));
+        let a = http.send_reader("POST", &url, &headers, total, body)?;
         match a.status {
             200 | 201 => Ok(()),
             s => Err(Failure::answered(
@@ -137,21 +144,15 @@ impl ObjectStore for Gcs {
     }
 }
 
-/// A `multipart/related` body of the object's metadata (`name`, `contentType`) and its bytes,
-/// with a boundary that the bytes do not hold.
-pub(crate) fn multipart(key: &str, body: &[u8], content_type: &str) -> (String, Vec<u8>) {
-    let boundary = loop {
-        let b = format!("fleetbench-{:032x}", rand::random::<u128>());
-        if !body.windows(b.len()).any(|w| w == b.as_bytes()) {
-            break b;
-        }
-    };
+/// The boundary, and what goes before and after an object's bytes in a `multipart/related`
+/// body of its metadata (`name`, `contentType`) and its bytes. The boundary holds 128 random
+/// bits, so no file holds it but by a chance of 2^-128 per position.
+pub(crate) fn multipart(key: &str, content_type: &str) -> (String, Vec<u8>, Vec<u8>) {
+    let boundary = format!("fleetbench-{:032x}", rand::random::<u128>());
     let meta = serde_json::json!({"name": key, "contentType": content_type});
-    let mut out = format!(
+    let head = format!(
         "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (boundary, out)
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    (boundary, head.into_bytes(), tail.into_bytes())
 }

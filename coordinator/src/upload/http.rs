@@ -58,35 +58,61 @@ impl Http {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<Answer, String> {
-        let mut req = self.agent.request(method, url);
-        for (k, v) in headers {
-            req = req.set(k, v);
-        }
+        let req = self.request(method, url, headers);
         let sent = if body.is_empty() && matches!(method, "GET" | "HEAD") {
             req.call()
         } else {
             req.send_bytes(body)
         };
-        let resp = match sent {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            // The transport error names the URL.
-            Err(ureq::Error::Transport(t)) => return Err(format!("{method} {t}")),
-        };
-        let status = resp.status();
-        let headers = (resp.headers_names().into_iter())
-            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
-            .collect();
-        let mut body = Vec::new();
-        if method != "HEAD" {
-            let _ = resp.into_reader().take(MAX_ANSWER).read_to_end(&mut body);
-        }
-        Ok(Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
+        answer(method, sent)
     }
+
+    /// One request whose body, `len` bytes, is read from `body` as it is sent.
+    pub(crate) fn send_reader(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        len: u64,
+        body: impl Read,
+    ) -> Result<Answer, String> {
+        let req = self.request(method, url, headers);
+        answer(
+            method,
+            req.set("Content-Length", &len.to_string()).send(body),
+        )
+    }
+
+    fn request(&self, method: &str, url: &str, headers: &[(String, String)]) -> ureq::Request {
+        let mut req = self.agent.request(method, url);
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        req
+    }
+}
+
+/// The answer, whatever its status; `Err` when none came.
+fn answer(method: &str, sent: Result<ureq::Response, ureq::Error>) -> Result<Answer, String> {
+    let resp = match sent {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        // The transport error names the URL.
+        Err(ureq::Error::Transport(t)) => return Err(format!("{method} {t}")),
+    };
+    let status = resp.status();
+    let headers = (resp.headers_names().into_iter())
+        .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    if method != "HEAD" {
+        let _ = resp.into_reader().take(MAX_ANSWER).read_to_end(&mut body);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 /// `application/x-www-form-urlencoded` of `pairs`.

@@ -180,11 +180,10 @@ impl Target {
                 continue;
             }
             let path = dir.join(rel);
-            let body = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            retried(|| self.store.put(http, &auth, &key, &body, content_type(rel)))
+            retried(|| self.store.put(http, &auth, &key, &path, content_type(rel)))
                 .map_err(|e| format!("{e} ({sent} of {} files were uploaded)", files.len()))?;
             sent += 1;
-            bytes += body.len() as u64;
+            bytes += std::fs::metadata(&path).map_or(0, |m| m.len());
         }
         let mut line = format!(
             "{sent} files ({bytes} bytes) to {}",

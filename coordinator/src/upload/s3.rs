@@ -3,10 +3,12 @@
 //! (`PUT`), as inference-perf's boto3 client does.
 
 use super::aws_env;
-use super::http::Http;
+use super::http::{Answer, Http};
 use super::sigv4::{self, AwsCredentials};
-use super::store::{Failure, ObjectStore};
+use super::store::{open, Failure, ObjectStore};
 use fleetbench_profile::{AddressingStyle, S3Storage};
+use std::io::Read;
+use std::path::Path;
 
 /// One S3 bucket.
 #[derive(Debug)]
@@ -57,15 +59,21 @@ impl S3 {
         })
     }
 
-    /// Sends `method` on `key` (`None`: the bucket), signed; `body` is the payload.
-    fn send(
+    /// Sends `method` on `key` (`None`: the bucket), signed, without a body.
+    fn send(&self, http: &Http, method: &str, key: Option<&str>) -> Result<Answer, String> {
+        let (url, headers) = self.signed(method, key, &sigv4::sha256_hex(b""), None);
+        http.send(method, &url, &headers, &[])
+    }
+
+    /// The URL and the signed headers of `method` on `key` (`None`: the bucket) with a payload
+    /// of SHA-256 `payload_hash`.
+    fn signed(
         &self,
-        http: &Http,
         method: &str,
         key: Option<&str>,
-        body: &[u8],
+        payload_hash: &str,
         content_type: Option<&str>,
-    ) -> Result<super::http::Answer, String> {
+    ) -> (String, Vec<(String, String)>) {
         let path = match key {
             Some(k) => format!("{}/{}", self.bucket_path, sigv4::uri_encode(k, true)),
             None if self.bucket_path.is_empty() => "/".into(),
@@ -73,10 +81,9 @@ impl S3 {
         };
         let host = self.origin.split_once("://").map_or("", |(_, h)| h);
         let amz_date = amz_date(super::store::unix_s());
-        let payload_hash = sigv4::sha256_hex(body);
         let mut headers = vec![
             ("host".to_string(), host.to_string()),
-            ("x-amz-content-sha256".into(), payload_hash.clone()),
+            ("x-amz-content-sha256".into(), payload_hash.to_string()),
             ("x-amz-date".into(), amz_date.clone()),
         ];
         if let Some(t) = &self.creds.session_token {
@@ -90,11 +97,11 @@ impl S3 {
             path: &path,
             query: &[],
             headers: &headers,
-            payload_hash: &payload_hash,
+            payload_hash,
         };
         let auth = sigv4::authorization(&req, &self.creds, &amz_date, &self.region, "s3");
         headers.push(("authorization".into(), auth));
-        http.send(method, &format!("{}{path}", self.origin), &headers, body)
+        (format!("{}{path}", self.origin), headers)
     }
 }
 
@@ -117,7 +124,7 @@ impl ObjectStore for S3 {
     }
 
     fn check(&self, http: &Http, _: &[(String, String)]) -> Result<(), Failure> {
-        let a = self.send(http, "HEAD", None, &[], None)?;
+        let a = self.send(http, "HEAD", None)?;
         let at = format!("S3 bucket {:?} at {}", self.bucket, self.origin);
         let message = match a.status {
             200 => return Ok(()),
@@ -138,7 +145,7 @@ impl ObjectStore for S3 {
 
     fn exists(&self, http: &Http, _: &[(String, String)], key: &str) -> Result<bool, Failure> {
         // As inference-perf: only a 200 means the object is there; anything else uploads it.
-        Ok(self.send(http, "HEAD", Some(key), &[], None)?.status == 200)
+        Ok(self.send(http, "HEAD", Some(key))?.status == 200)
     }
 
     fn put(
@@ -146,10 +153,19 @@ impl ObjectStore for S3 {
         http: &Http,
         _: &[(String, String)],
         key: &str,
-        body: &[u8],
+        file: &Path,
         content_type: &str,
     ) -> Result<(), Failure> {
-        let a = self.send(http, "PUT", Some(key), body, Some(content_type))?;
+        let (f, len) = open(file)?;
+        if len > MAX_PUT_BYTES {
+            return Err(Failure::fatal(format!(
+                "{}: {len} bytes, more than the {MAX_PUT_BYTES} one S3 PUT takes (multipart uploads are not implemented)",
+                file.display()
+            )));
+        }
+        let hash = sha256_of(file)?;
+        let (url, headers) = self.signed("PUT", Some(key), &hash, Some(content_type));
+        let a = http.send_reader("PUT", &url, &headers, len, f.take(len))?;
         match a.status {
             200 => Ok(()),
             s => Err(Failure::answered(
@@ -158,4 +174,23 @@ impl ObjectStore for S3 {
             )),
         }
     }
+}
+
+/// The most one S3 `PUT` takes: 5 GiB.
+const MAX_PUT_BYTES: u64 = 5 << 30;
+
+/// Hex SHA-256 of `file`'s bytes, read in blocks.
+fn sha256_of(file: &Path) -> Result<String, Failure> {
+    let fail = |e: std::io::Error| Failure::fatal(format!("{}: {e}", file.display()));
+    let mut f = std::fs::File::open(file).map_err(fail)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(sigv4::hex(ctx.finish().as_ref()))
 }

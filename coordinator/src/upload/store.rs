@@ -2,6 +2,7 @@
 //! how its requests fail ([`Failure`]).
 
 use super::http::Http;
+use std::path::Path;
 
 /// Why a request to a bucket failed, and whether another try may help (no answer, or a 429
 /// or 5xx one).
@@ -55,13 +56,13 @@ pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
     fn check(&self, http: &Http, auth: &[(String, String)]) -> Result<(), Failure>;
     /// Object `key` is already there.
     fn exists(&self, http: &Http, auth: &[(String, String)], key: &str) -> Result<bool, Failure>;
-    /// Writes object `key`.
+    /// Writes object `key` from `file` (read as it is sent, never whole in memory).
     fn put(
         &self,
         http: &Http,
         auth: &[(String, String)],
         key: &str,
-        body: &[u8],
+        file: &Path,
         content_type: &str,
     ) -> Result<(), Failure>;
 }
@@ -69,4 +70,14 @@ pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
 /// Now, in whole seconds since the Unix epoch.
 pub(crate) fn unix_s() -> i64 {
     fleetbench_model::clock::unix_ns() / 1_000_000_000
+}
+
+/// `file`, opened, and its length.
+pub(crate) fn open(file: &Path) -> Result<(std::fs::File, u64), Failure> {
+    let f = std::fs::File::open(file)
+        .map_err(|e| Failure::fatal(format!("{}: {e}", file.display())))?;
+    let len = (f.metadata())
+        .map_err(|e| Failure::fatal(format!("{}: {e}", file.display())))?
+        .len();
+    Ok((f, len))
 }

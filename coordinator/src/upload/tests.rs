@@ -652,9 +652,13 @@ fn a_submitted_profile_uploads_only_to_the_operators_buckets() {
 }
 
 #[test]
-fn a_multipart_boundary_is_not_in_the_content() {
-    let (b, body) = gcs::multipart("k", b"--fleetbench-x", "text/plain");
-    let text = String::from_utf8(body).unwrap();
-    assert_eq!(text.matches(&format!("--{b}")).count(), 3, "{text}");
-    assert!(text.ends_with(&format!("--{b}--\r\n")));
+fn a_multipart_body_frames_the_bytes_between_its_boundaries() {
+    let (b, head, tail) = gcs::multipart("k/x.txt", "text/plain");
+    let text = String::from_utf8([head, b"hello".to_vec(), tail].concat()).unwrap();
+    assert_eq!(
+        text,
+        format!("--{b}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{\"name\":\"k/x.txt\",\"contentType\":\"text/plain\"}}\r\n--{b}\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{b}--\r\n")
+    );
+    let (b2, _, _) = gcs::multipart("k", "text/plain");
+    assert_ne!(b, b2, "a fresh random boundary each time");
 }
