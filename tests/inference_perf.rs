@@ -390,21 +390,31 @@ fn files_under(dir: &Path, rel: &str, out: &mut Vec<String>) -> anyhow::Result<(
     Ok(())
 }
 
-#[test]
-fn storage_uploads_the_run_directory_to_the_gcs_bucket() -> anyhow::Result<()> {
-    let dir = scratch("ip_storage_gcs");
-    let (_sim, sim) = start_sim(&dir, "sim", &["--deterministic"])?;
-    let (gcs, objects) = fake_gcs("e2e-results")?;
-    let profile = write(
-        &dir,
+/// `dir/profile.yaml`: ten short completions in a second against the sim at `sim`, and the
+/// `storage` section `storage`.
+fn storage_profile(dir: &Path, sim: &str, storage: &str) -> std::path::PathBuf {
+    write(
+        dir,
         "profile.yaml",
         &format!(
             "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}'}}\n\
              api: {{type: completion}}\n\
              data: {{type: random, input_distribution: {{min: 8, max: 8, mean: 8}}, output_distribution: {{min: 4, max: 4, mean: 4}}}}\n\
              load: {{type: constant, stages: [{{rate: 10, duration: 1}}]}}\n\
-             storage:\n  local_storage: {{report_file_prefix: e2e-}}\n  google_cloud_storage: {{bucket_name: e2e-results, path: 'bench/{{timestamp}}/'}}\n"
+             {storage}"
         ),
+    )
+}
+
+#[test]
+fn storage_uploads_the_run_directory_to_the_gcs_bucket() -> anyhow::Result<()> {
+    let dir = scratch("ip_storage_gcs");
+    let (_sim, sim) = start_sim(&dir, "sim", &["--deterministic"])?;
+    let (gcs, objects) = fake_gcs("e2e-results")?;
+    let profile = storage_profile(
+        &dir,
+        &sim,
+        "storage:\n  local_storage: {report_file_prefix: e2e-}\n  google_cloud_storage: {bucket_name: e2e-results, path: 'bench/{timestamp}/'}\n",
     );
     let env = [("STORAGE_EMULATOR_HOST", gcs.as_str())];
     let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 2, &[], &env)?;
@@ -462,16 +472,10 @@ fn a_run_whose_bucket_is_not_there_is_refused_before_any_load() -> anyhow::Resul
     let dir = scratch("ip_storage_missing");
     let (_sim, sim, truth) = sim_with_truth(&dir)?;
     let (gcs, objects) = fake_gcs("another-bucket")?;
-    let profile = write(
+    let profile = storage_profile(
         &dir,
-        "profile.yaml",
-        &format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}'}}\n\
-             api: {{type: completion}}\n\
-             data: {{type: random, input_distribution: {{min: 8, max: 8, mean: 8}}, output_distribution: {{min: 4, max: 4, mean: 4}}}}\n\
-             load: {{type: constant, stages: [{{rate: 10, duration: 1}}]}}\n\
-             storage: {{google_cloud_storage: {{bucket_name: e2e-results}}}}\n"
-        ),
+        &sim,
+        "storage: {google_cloud_storage: {bucket_name: e2e-results}}\n",
     );
     let env = [("STORAGE_EMULATOR_HOST", gcs.as_str())];
     let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 1, &[], &env)?;

@@ -210,6 +210,22 @@ fn google_credentials_are_found_as_the_python_client_finds_them() {
     );
 }
 
+/// Uploads to the one bucket `store`, under `path` with `prefix`.
+fn one_bucket(
+    store: Box<dyn ObjectStore>,
+    path: impl Into<String>,
+    prefix: impl Into<String>,
+) -> Uploads {
+    Uploads {
+        targets: vec![Target {
+            key: "storage.x",
+            store,
+            path: path.into(),
+            prefix: prefix.into(),
+        }],
+    }
+}
+
 fn s3_config(endpoint: Option<&str>, style: Option<AddressingStyle>) -> S3Storage {
     S3Storage {
         bucket_name: "results-bucket".into(),
@@ -485,14 +501,7 @@ fn gcs_gets_a_token_with_the_signed_jwt_and_uploads_every_file() {
     )
     .unwrap();
     store.set_base(&format!("http://{addr}"));
-    let u = Uploads {
-        targets: vec![Target {
-            key: "storage.x",
-            store: Box::new(store),
-            path: "bench".into(),
-            prefix: String::new(),
-        }],
-    };
+    let u = one_bucket(Box::new(store), "bench", String::new());
     u.check().unwrap();
     let lines = u.upload_dir(&run_dir("run-gcs"), "run-1").unwrap();
     assert_eq!(lines, ["1 files (12 bytes) to gs://results/bench/run-1/, 1 already there and left as they were"]);
@@ -538,28 +547,22 @@ fn a_missing_bucket_or_a_refused_upload_is_an_error_that_names_it() {
     ]);
     let mut cfg = s3_config(Some(&format!("http://{addr}")), None);
     cfg.bucket_name = "gone".into();
-    let u = Uploads {
-        targets: vec![Target {
-            key: "storage.x",
-            store: Box::new(s3::S3::new(&cfg, &env).unwrap()),
-            path: String::new(),
-            prefix: String::new(),
-        }],
-    };
+    let u = one_bucket(
+        Box::new(s3::S3::new(&cfg, &env).unwrap()),
+        String::new(),
+        String::new(),
+    );
     let e = u.check().unwrap_err();
     assert!(
         e.contains("\"gone\"") && e.contains("does not exist"),
         "{e}"
     );
     cfg.bucket_name = "results-bucket".into();
-    let u = Uploads {
-        targets: vec![Target {
-            key: "storage.x",
-            store: Box::new(s3::S3::new(&cfg, &env).unwrap()),
-            path: String::new(),
-            prefix: String::new(),
-        }],
-    };
+    let u = one_bucket(
+        Box::new(s3::S3::new(&cfg, &env).unwrap()),
+        String::new(),
+        String::new(),
+    );
     u.check().unwrap();
     let e = u.upload_dir(&run_dir("run-refused"), "run-2").unwrap_err();
     assert!(
@@ -584,14 +587,11 @@ fn s3_requests_are_signed_and_put_where_the_profile_says() {
         ("AWS_SESSION_TOKEN", "tok"),
     ]);
     let cfg = s3_config(Some(&format!("http://{addr}")), None);
-    let u = Uploads {
-        targets: vec![Target {
-            key: "storage.x",
-            store: Box::new(s3::S3::new(&cfg, &env).unwrap()),
-            path: "bench".into(),
-            prefix: "llama-".into(),
-        }],
-    };
+    let u = one_bucket(
+        Box::new(s3::S3::new(&cfg, &env).unwrap()),
+        "bench",
+        "llama-",
+    );
     u.check().unwrap();
     let lines = u.upload_dir(&run_dir("run-s3"), "run-3").unwrap();
     assert_eq!(
