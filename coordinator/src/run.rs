@@ -521,3 +521,14 @@ pub(crate) async fn render_outputs(dir: PathBuf, format: ReportFormat) -> Result
         Err(e) => Err(format!("writing the run's outputs panicked: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_run_id_with_the_longest_prefix_is_still_a_run_id() {
+        let id = super::new_run_id(&"p".repeat(40));
+        assert!(crate::remote::runs::is_run_id(&id), "{id}");
+        assert_eq!(id.len(), 60);
+        assert!(super::new_run_id("").len() == 20);
+    }
+}

@@ -5,8 +5,9 @@ use crate::error::ProfileError;
 use crate::model::{BucketStorage, Profile, S3Storage};
 use std::path::Path;
 
-/// The longest `report_file_prefix`: it becomes part of a run id and of file and object names.
-const MAX_PREFIX_LEN: usize = 64;
+/// The longest `report_file_prefix`: it starts a run id (at most 64 bytes, 20 of them the time
+/// and a random tag) and object names.
+const MAX_PREFIX_LEN: usize = 40;
 /// The longest `path` of a bucket (object names are at most 1,024 bytes in GCS and S3; the run
 /// directory's own names take the rest).
 const MAX_BUCKET_PATH_LEN: usize = 512;
@@ -39,10 +40,11 @@ pub(super) fn validate_storage(p: &Profile, file: &Path) -> Result<(), ProfileEr
     Ok(())
 }
 
-/// A prefix of file and object names: letters, digits, `.`, `_` and `-`, at most
-/// [`MAX_PREFIX_LEN`] characters.
+/// A prefix of run ids and object names: letters, digits, `.`, `_` and `-`, not starting with
+/// `.`, at most [`MAX_PREFIX_LEN`] characters.
 fn check_prefix(prefix: &str) -> Result<(), String> {
     let ok = prefix.len() <= MAX_PREFIX_LEN
+        && !prefix.starts_with('.')
         && prefix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
@@ -50,7 +52,7 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{prefix:?}: at most {MAX_PREFIX_LEN} letters, digits, '.', '_' and '-' (it is put before the run's id in file and object names)"
+            "{prefix:?}: at most {MAX_PREFIX_LEN} letters, digits, '.', '_' and '-', not starting with '.' (it starts the run's id, which names its directory and objects)"
         ))
     }
 }

@@ -98,6 +98,14 @@ fn storage_buckets_are_read_and_checked() {
             "storage.local_storage.report_file_prefix",
         ),
         (
+            "local_storage: {report_file_prefix: .hidden-}",
+            "not starting with '.'",
+        ),
+        (
+            "local_storage: {report_file_prefix: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}",
+            "at most 40",
+        ),
+        (
             "google_cloud_storage: {bucket_name: b1b, unknown: 1}",
             "unknown field `unknown`",
         ),
