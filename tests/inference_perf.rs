@@ -285,7 +285,7 @@ fn sharegpt_without_a_path_reads_inference_perfs_dataset_from_the_hf_cache() -> 
 type Objects = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
 
 /// A local server answering as GCS's JSON API does for bucket `bucket` (any other bucket is not
-/// there): objects are kept by name. Returns its address and the objects.
+/// there): objects are kept by name, and an upload to a name taken fails its precondition. Returns its address and the objects.
 fn fake_gcs(bucket: &'static str) -> anyhow::Result<(String, Objects)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?.to_string();
@@ -313,38 +313,19 @@ fn fake_gcs(bucket: &'static str) -> anyhow::Result<(String, Objects)> {
             }
             let mut body = vec![0; len];
             let _ = r.read_exact(&mut body);
-            let decode = |s: &str| {
-                let mut out = Vec::new();
-                let b = s.as_bytes();
-                let mut i = 0;
-                while i < b.len() {
-                    if b[i] == b'%' && i + 2 < b.len() {
-                        out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
-                        i += 3;
-                    } else {
-                        out.push(b[i]);
-                        i += 1;
-                    }
-                }
-                String::from_utf8_lossy(&out).into_owned()
-            };
             let bucket_path = format!("/storage/v1/b/{bucket}");
-            let upload = format!("/upload/storage/v1/b/{bucket}/o?uploadType=multipart");
+            let upload =
+                format!("/upload/storage/v1/b/{bucket}/o?uploadType=multipart&ifGenerationMatch=0");
             let status = match method {
                 "GET" if target == bucket_path => 200,
-                "GET" if target.starts_with(&format!("{bucket_path}/o/")) => {
-                    let name = decode(&target[bucket_path.len() + 3..]);
-                    if store.lock().unwrap().contains_key(&name) {
-                        200
-                    } else {
-                        404
-                    }
-                }
                 "POST" if target == upload => match multipart(&body, &boundary) {
-                    Some((name, content)) => {
-                        store.lock().unwrap().insert(name, content);
-                        200
-                    }
+                    Some((name, content)) => match store.lock().unwrap().entry(name) {
+                        std::collections::btree_map::Entry::Occupied(_) => 412,
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(content);
+                            200
+                        }
+                    },
                     None => 400,
                 },
                 _ => 404,

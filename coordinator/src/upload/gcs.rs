@@ -1,11 +1,12 @@
 //! Google Cloud Storage through its JSON API: the bucket looked up before the run (as
-//! inference-perf does), then each object checked and uploaded (`uploadType=multipart`).
+//! inference-perf does), then each object uploaded where none of its name is
+//! (`uploadType=multipart`, `ifGenerationMatch=0`).
 //! `STORAGE_EMULATOR_HOST` points it at an emulator, without credentials, as the Python client.
 
 use super::google_auth::GoogleAuth;
 use super::http::Http;
 use super::sigv4::uri_encode;
-use super::store::{open, unix_s, Failure, ObjectStore};
+use super::store::{open, unix_s, Failure, ObjectStore, Put};
 use std::io::{Cursor, Read};
 use std::path::Path;
 
@@ -89,24 +90,6 @@ impl ObjectStore for Gcs {
         }
     }
 
-    fn exists(&self, http: &Http, auth: &[(String, String)], key: &str) -> Result<bool, Failure> {
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.base,
-            uri_encode(&self.bucket, false),
-            uri_encode(key, false)
-        );
-        let a = http.send("GET", &url, auth, &[])?;
-        match a.status {
-            200 => Ok(true),
-            404 => Ok(false),
-            s => Err(Failure::answered(
-                s,
-                format!("{} answered {s}: {}", self.url(key), a.excerpt()),
-            )),
-        }
-    }
-
     fn put(
         &self,
         http: &Http,
@@ -114,11 +97,12 @@ impl ObjectStore for Gcs {
         key: &str,
         file: &Path,
         content_type: &str,
-    ) -> Result<(), Failure> {
+    ) -> Result<Put, Failure> {
         // A multipart upload (the object's metadata, then its bytes), as Google's own clients
-        // send an object in one request.
+        // send an object in one request; `ifGenerationMatch=0` writes it only where no object
+        // of that name is (else 412), in the same request, and needs no read permission.
         let url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart&ifGenerationMatch=0",
             self.base,
             uri_encode(&self.bucket, false)
         );
@@ -135,7 +119,8 @@ impl ObjectStore for Gcs {
             .chain(Cursor::new(tail));
         let a = http.send_reader("POST", &url, &headers, total, body)?;
         match a.status {
-            200 | 201 => Ok(()),
+            200 | 201 => Ok(Put::Written),
+            412 => Ok(Put::AlreadyThere),
             s => Err(Failure::answered(
                 s,
                 format!("{} answered {s}: {}", self.url(key), a.excerpt()),

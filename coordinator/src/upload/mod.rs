@@ -20,7 +20,7 @@ use fleetbench_profile::StorageConfig;
 use http::Http;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use store::{Failure, ObjectStore};
+use store::{Failure, ObjectStore, Put};
 
 /// One bucket and where in it the run goes.
 #[derive(Debug)]
@@ -174,14 +174,14 @@ impl Target {
         let (mut sent, mut bytes, mut skipped) = (0, 0u64, 0);
         for rel in files {
             let key = self.key(run, rel);
-            if retried(|| self.store.exists(http, &auth, &key))? {
+            let path = dir.join(rel);
+            let put = retried(|| self.store.put(http, &auth, &key, &path, content_type(rel)))
+                .map_err(|e| format!("{e} ({sent} of {} files were uploaded)", files.len()))?;
+            if put == Put::AlreadyThere {
                 tracing::info!("skipping upload: {} already exists", self.store.url(&key));
                 skipped += 1;
                 continue;
             }
-            let path = dir.join(rel);
-            retried(|| self.store.put(http, &auth, &key, &path, content_type(rel)))
-                .map_err(|e| format!("{e} ({sent} of {} files were uploaded)", files.len()))?;
             sent += 1;
             bytes += std::fs::metadata(&path).map_or(0, |m| m.len());
         }

@@ -5,7 +5,7 @@
 use super::aws_env;
 use super::http::{Answer, Http};
 use super::sigv4::{self, AwsCredentials};
-use super::store::{open, Failure, ObjectStore};
+use super::store::{open, Failure, ObjectStore, Put};
 use fleetbench_profile::{AddressingStyle, S3Storage};
 use std::io::Read;
 use std::path::Path;
@@ -143,11 +143,6 @@ impl ObjectStore for S3 {
         Err(Failure::answered(a.status, message))
     }
 
-    fn exists(&self, http: &Http, _: &[(String, String)], key: &str) -> Result<bool, Failure> {
-        // As inference-perf: only a 200 means the object is there; anything else uploads it.
-        Ok(self.send(http, "HEAD", Some(key))?.status == 200)
-    }
-
     fn put(
         &self,
         http: &Http,
@@ -155,7 +150,12 @@ impl ObjectStore for S3 {
         key: &str,
         file: &Path,
         content_type: &str,
-    ) -> Result<(), Failure> {
+    ) -> Result<Put, Failure> {
+        // As inference-perf: only a 200 to HEAD means the object is there; anything else
+        // uploads it.
+        if self.send(http, "HEAD", Some(key))?.status == 200 {
+            return Ok(Put::AlreadyThere);
+        }
         let (f, len) = open(file)?;
         if len > MAX_PUT_BYTES {
             return Err(Failure::fatal(format!(
@@ -167,7 +167,7 @@ impl ObjectStore for S3 {
         let (url, headers) = self.signed("PUT", Some(key), &hash, Some(content_type));
         let a = http.send_reader("PUT", &url, &headers, len, f.take(len))?;
         match a.status {
-            200 => Ok(()),
+            200 => Ok(Put::Written),
             s => Err(Failure::answered(
                 s,
                 format!("{} answered {s}: {}", self.url(key), a.excerpt()),

@@ -46,6 +46,15 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// What [`ObjectStore::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// The object was written.
+    Written,
+    /// An object of that name was there; it was left as it was.
+    AlreadyThere,
+}
+
 /// A bucket's operations, each with the headers [`ObjectStore::session`] gave.
 pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// `gs://bucket/key` or `s3://bucket/key`.
@@ -54,9 +63,8 @@ pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
     fn session(&self, http: &Http) -> Result<Vec<(String, String)>, Failure>;
     /// The bucket is there and these credentials reach it.
     fn check(&self, http: &Http, auth: &[(String, String)]) -> Result<(), Failure>;
-    /// Object `key` is already there.
-    fn exists(&self, http: &Http, auth: &[(String, String)], key: &str) -> Result<bool, Failure>;
-    /// Writes object `key` from `file` (read as it is sent, never whole in memory).
+    /// Writes object `key` from `file` (read as it is sent, never whole in memory), unless an
+    /// object `key` is already there.
     fn put(
         &self,
         http: &Http,
@@ -64,7 +72,7 @@ pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
         key: &str,
         file: &Path,
         content_type: &str,
-    ) -> Result<(), Failure>;
+    ) -> Result<Put, Failure>;
 }
 
 /// Now, in whole seconds since the Unix epoch.
