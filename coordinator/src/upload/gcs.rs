@@ -79,6 +79,11 @@ impl ObjectStore for Gcs {
                 "GCS bucket {:?} does not exist",
                 self.bucket
             ))),
+            403 => Err(Failure::fatal(format!(
+                "GCS bucket {:?}: these credentials may not look it up (storage.buckets.get, which inference-perf needs too; e.g. roles/storage.objectAdmin or roles/storage.legacyBucketReader on the bucket): {}",
+                self.bucket,
+                a.excerpt()
+            ))),
             s => Err(Failure::answered(
                 s,
                 format!(
