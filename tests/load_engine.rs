@@ -69,8 +69,12 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok.is_ok_and(|s| s.success()), "kill -{sig} {pid}");
 }
 
+/// How far apart four agents on one loaded 2-core machine may start a stage.
+const MAX_START_SPREAD_MS: f64 = 20.0;
+
 /// Coordinator + 4 agents, a sweep of 3 rates; two agents' clocks are off by +250 ms and
-/// −400 ms. Counts equal the plan, offsets are estimated within 2 ms, stages start together.
+/// −400 ms. Counts equal the plan, offsets are estimated within 2 ms, stages start together
+/// (within [`MAX_START_SPREAD_MS`] of OS wake-up).
 #[test]
 fn four_agents_with_skewed_clocks_run_a_rate_sweep_in_step() -> anyhow::Result<()> {
     let dir = scratch("sweep4");
@@ -139,8 +143,13 @@ fn four_agents_with_skewed_clocks_run_a_rate_sweep_in_step() -> anyhow::Result<(
         let first = true_starts.iter().cloned().fold(f64::MAX, f64::min);
         let after_first: Vec<f64> = true_starts.iter().map(|t| t - first).collect();
         let spread = after_first.iter().cloned().fold(f64::MIN, f64::max);
+        // The starts are OS wake-ups of four agents sharing the test machine's cores with the
+        // sim and the coordinator: under CI's load they have started 5.7 ms apart, and 8.4 ms
+        // in a clean-clone CI run of the thirteenth session. The clocks' part of being in step
+        // is the offset estimates, checked above to 2 ms; this bound stays far below the
+        // smallest injected skew (250 ms), so a start scheduled without the offset still fails.
         assert!(
-            spread <= 5.0,
+            spread <= MAX_START_SPREAD_MS,
             "stage {stage}: agents started {spread} ms apart (starts after the first {after_first:?} ms; \
              offset estimate errors {offset_errors:?} ms)"
         );
