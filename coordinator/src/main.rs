@@ -435,7 +435,7 @@ fn local_results_dir(profile: &fleetbench_profile::Profile) -> PathBuf {
         .and_then(|l| l.path.as_deref());
     match path {
         Some(p) => {
-            let now = fleetbench_model::clock::unix_ns() / 1_000_000_000;
+            let now = fleetbench_model::clock::unix_s();
             PathBuf::from(fleetbench_profile::fill_timestamp(p, now))
         }
         None => PathBuf::from("results"),

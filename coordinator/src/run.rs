@@ -14,7 +14,7 @@ use crate::hub::{Hub, Progress};
 use crate::stage::{run_stage, StageContext};
 use crate::store::RunStore;
 use crate::upload::Uploads;
-use fleetbench_model::clock::unix_ns;
+use fleetbench_model::clock::{compact_utc, unix_ns, unix_s};
 use fleetbench_model::hosts::AgentInfo;
 use fleetbench_model::spec::{Member, RunPlan};
 use fleetbench_profile::plan::{plan_run, plan_sweep_stages};
@@ -124,7 +124,7 @@ pub enum RunError {
 /// A run id that sorts by time: `<prefix>YYYYMMDD-HHMMSS-xxxx`, where the prefix is
 /// `storage.local_storage.report_file_prefix` (checked to be letters, digits, `.`, `_`, `-`).
 fn new_run_id(prefix: &str) -> String {
-    let t = fleetbench_profile::storage_timestamp(unix_ns() / 1_000_000_000);
+    let t = compact_utc(unix_s());
     format!("{prefix}{t}-{:04x}", rand::random::<u16>())
 }
 
@@ -251,7 +251,7 @@ async fn check_uploads(
     progress: &watch::Sender<Progress>,
 ) -> Result<Uploads, RunError> {
     let storage = req.loaded.profile.storage.clone();
-    let start = unix_ns() / 1_000_000_000;
+    let start = unix_s();
     let uploads = Uploads::from_profile(storage.as_ref(), start).map_err(RunError::Upload)?;
     if uploads.is_empty() {
         return Ok(uploads);

@@ -205,6 +205,69 @@ impl RunStore {
     }
 }
 
+/// Directory levels below a run directory that are listed, at most.
+const MAX_DEPTH: usize = 16;
+
+/// Files of one run directory, at most.
+const MAX_FILES: usize = 100_000;
+
+/// Why a run directory's files could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListError {
+    /// A directory or entry could not be read.
+    #[error("{rel}: {source}")]
+    Read {
+        /// Its path relative to the run directory.
+        rel: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// More than [`MAX_FILES`].
+    #[error("the run directory has more than {MAX_FILES} files")]
+    TooMany,
+}
+
+/// The regular files under the run directory `root`, as `/`-separated paths relative to it,
+/// sorted: what `FetchRun` sends and what an upload copies. Symbolic links are never followed
+/// nor listed, a name that is not UTF-8 is left out (logged), no more than [`MAX_DEPTH`] levels
+/// are walked, and more than [`MAX_FILES`] files is an error.
+pub(crate) fn run_files(root: &Path) -> Result<Vec<String>, ListError> {
+    let mut out = Vec::new();
+    let mut stack: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(rel) = stack.pop() {
+        let read = |source| ListError::Read {
+            rel: rel.join("/"),
+            source,
+        };
+        let dir = rel.iter().fold(root.to_path_buf(), |p, n| p.join(n));
+        for entry in std::fs::read_dir(&dir).map_err(read)? {
+            let entry = entry.map_err(read)?;
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::warn!(
+                    "skipped a file whose name is not UTF-8 in {}",
+                    dir.display()
+                );
+                continue;
+            };
+            let kind = entry.file_type().map_err(read)?;
+            let mut path = rel.clone();
+            path.push(name);
+            if kind.is_dir() && path.len() <= MAX_DEPTH {
+                stack.push(path);
+            } else if kind.is_file() {
+                if out.len() == MAX_FILES {
+                    return Err(ListError::TooMany);
+                }
+                out.push(path.join("/"));
+            }
+            // Symbolic links and anything else are not listed.
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Reads a stage's snapshot log back, in arrival order.
 pub(crate) fn read_snapshots(path: &Path) -> Result<Vec<wire::Snapshot>, StoreError> {
     fleetbench_report::read_snapshots(path).map_err(|e| StoreError {

@@ -42,6 +42,21 @@ pub fn utc(secs: i64) -> UtcTime {
     }
 }
 
+/// `YYYYMMDD-HHMMSS` (UTC) of `secs` Unix seconds: what run ids, sweep ids and inference-perf's
+/// `{timestamp}` in storage paths are made of.
+pub fn compact_utc(secs: i64) -> String {
+    let t = utc(secs);
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
+/// Now, in whole Unix seconds.
+pub fn unix_s() -> i64 {
+    unix_ns().div_euclid(1_000_000_000)
+}
+
 /// Now, in Unix nanoseconds.
 pub fn unix_ns() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {

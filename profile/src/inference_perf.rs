@@ -192,7 +192,9 @@ pub(crate) fn federate_url(base: &str, filters: &[String]) -> String {
     )
 }
 
-fn percent_encode(s: &str) -> String {
+/// `s` with every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - _ . ~`) as `%XX`
+/// (upper-case hex), as a URL's query value or path segment takes it.
+pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

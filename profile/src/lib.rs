@@ -42,7 +42,7 @@ mod vllm_args;
 pub use client_cert::client_cert;
 pub use error::ProfileError;
 pub use fleetbench_model::breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
-pub use inference_perf::DEFAULT_RETRY_BACKOFF_S;
+pub use inference_perf::{percent_encode, DEFAULT_RETRY_BACKOFF_S};
 pub use load::{
     load_profile_with, parse_profile, parse_profile_env, parse_profile_with, profile_stem,
     LoadedProfile,
@@ -63,7 +63,7 @@ pub use saturation::{
 };
 pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
 pub use slo_headers::HeaderSlos;
-pub use storage_check::{fill_timestamp, timestamp as storage_timestamp};
+pub use storage_check::fill_timestamp;
 
 #[cfg(test)]
 mod tests;

@@ -139,18 +139,5 @@ fn check_bucket_parts(
 /// `path` with `{timestamp}` replaced by `unix_s` as inference-perf writes it
 /// (`YYYYMMDD-HHMMSS`, here in UTC).
 pub fn fill_timestamp(path: &str, unix_s: i64) -> String {
-    if !path.contains("{timestamp}") {
-        return path.to_string();
-    }
-    path.replace("{timestamp}", &timestamp(unix_s))
-}
-
-/// `YYYYMMDD-HHMMSS` (UTC) of `unix_s`: inference-perf's default bucket path is
-/// `reports-<this>`.
-pub fn timestamp(unix_s: i64) -> String {
-    let t = fleetbench_model::clock::utc(unix_s);
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
+    path.replace("{timestamp}", &fleetbench_model::clock::compact_utc(unix_s))
 }

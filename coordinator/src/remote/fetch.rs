@@ -5,6 +5,7 @@
 
 use crate::hub::Hub;
 use crate::remote::runs::is_run_id;
+use crate::store::{run_files, ListError};
 use fleetbench_proto::v1 as wire;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,12 +14,6 @@ use tonic::Status;
 
 /// The data of one chunk, at most.
 pub(crate) const CHUNK_BYTES: usize = 256 << 10;
-
-/// Directory levels below the run directory that are walked, at most.
-const MAX_DEPTH: usize = 16;
-
-/// Files sent for one run, at most.
-const MAX_FILES: usize = 100_000;
 
 /// The directory of `run_id`, if it is a run of this coordinator with a real directory.
 pub(crate) fn run_dir(hub: &Hub, run_id: &str) -> Result<PathBuf, Status> {
@@ -48,44 +43,18 @@ pub(crate) fn send_files(dir: PathBuf, tx: mpsc::Sender<Result<wire::FileChunk, 
     }
 }
 
-/// The files under `root`, depth first, each sent in chunks.
+/// The files of the run directory `root` (`store::run_files`), each sent in chunks.
 fn walk(root: &Path, tx: &mpsc::Sender<Result<wire::FileChunk, Status>>) -> Result<(), Status> {
     let real_root = root
         .canonicalize()
         .map_err(|e| Status::internal(format!("the run directory: {e}")))?;
-    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(root.to_path_buf(), Vec::new())];
-    let mut files = 0usize;
-    while let Some((dir, rel)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|e| Status::internal(format!("{}: {e}", rel.join("/"))))?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let Ok(name) = e.file_name().into_string() else {
-                tracing::warn!(
-                    "fetch: skipped a file whose name is not UTF-8 in {}",
-                    dir.display()
-                );
-                continue;
-            };
-            let Ok(kind) = e.file_type() else { continue };
-            let mut path = rel.clone();
-            path.push(name);
-            if kind.is_dir() && path.len() <= MAX_DEPTH {
-                stack.push((e.path(), path));
-            } else if kind.is_file() {
-                files += 1;
-                if files > MAX_FILES {
-                    return Err(Status::resource_exhausted(format!(
-                        "the run directory has more than {MAX_FILES} files"
-                    )));
-                }
-                if !send_file(&e.path(), &real_root, &path.join("/"), tx)? {
-                    return Ok(());
-                }
-            }
-            // Symbolic links and anything else are not sent.
+    let files = run_files(root).map_err(|e| match e {
+        ListError::TooMany => Status::resource_exhausted(e.to_string()),
+        ListError::Read { .. } => Status::internal(e.to_string()),
+    })?;
+    for rel in files {
+        if !send_file(&root.join(&rel), &real_root, &rel, tx)? {
+            return Ok(());
         }
     }
     Ok(())

@@ -13,7 +13,7 @@ use crate::live;
 use crate::redact::register as register_secrets;
 use crate::run::{start_run, RunOptions, RunOutcome, RunRequest};
 use fleetbench_agent::client::EndpointTrust;
-use fleetbench_model::clock::{unix_ns, utc};
+use fleetbench_model::clock::{compact_utc, unix_s};
 use fleetbench_profile::LoadedProfile;
 use serde_norway::{Mapping, Value};
 use std::path::Path;
@@ -40,11 +40,7 @@ pub struct SweepRequest<'a> {
 
 /// A sweep id that sorts by time: `<name>-YYYYMMDD-HHMMSS`.
 pub fn sweep_id(name: &str) -> String {
-    let t = utc(unix_ns() / 1_000_000_000);
-    format!(
-        "{name}-{:04}{:02}{:02}-{:02}{:02}{:02}",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
+    format!("{name}-{}", compact_utc(unix_s()))
 }
 
 /// Runs every point of the sweep in the hub's results directory (the sweep's directory).

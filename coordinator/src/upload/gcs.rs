@@ -6,7 +6,8 @@
 use super::google_auth::GoogleAuth;
 use super::http::Http;
 use super::sigv4::uri_encode;
-use super::store::{open, unix_s, Failure, ObjectStore, Put};
+use super::store::{open, Failure, ObjectStore, Put};
+use fleetbench_model::clock::unix_s;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
@@ -124,7 +125,7 @@ impl ObjectStore for Gcs {
             .chain(Cursor::new(tail));
         let a = http.send_reader("POST", &url, &headers, total, body)?;
         match a.status {
-            200 | 201 => Ok(Put::Written),
+            200 | 201 => Ok(Put::Written(len)),
             412 => Ok(Put::AlreadyThere),
             s => Err(Failure::answered(
                 s,

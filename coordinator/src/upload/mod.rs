@@ -16,9 +16,10 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+use fleetbench_model::clock::compact_utc;
 use fleetbench_profile::StorageConfig;
 use http::Http;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use store::{Failure, ObjectStore, Put};
 
@@ -63,12 +64,9 @@ impl Uploads {
             return Ok(Uploads { targets });
         };
         let path = |p: &Option<String>| {
-            let p = p.clone().unwrap_or_else(|| {
-                format!(
-                    "reports-{}",
-                    fleetbench_profile::storage_timestamp(start_unix_s)
-                )
-            });
+            let p = p
+                .clone()
+                .unwrap_or_else(|| format!("reports-{}", compact_utc(start_unix_s)));
             (fleetbench_profile::fill_timestamp(&p, start_unix_s).trim_matches('/')).to_string()
         };
         if let Some(g) = &s.google_cloud_storage {
@@ -114,7 +112,7 @@ impl Uploads {
     /// Uploads every file of `dir` (the run directory, named `run`) to every bucket; one line
     /// per bucket of what was done. Blocking.
     pub(crate) fn upload_dir(&self, dir: &Path, run: &str) -> Result<Vec<String>, String> {
-        let files = files_under(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let files = crate::store::run_files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let http = client();
         let sent = self.targets.iter().map(|t| {
             t.upload(&http, dir, run, &files)
@@ -177,13 +175,16 @@ impl Target {
             let path = dir.join(rel);
             let put = retried(|| self.store.put(http, &auth, &key, &path, content_type(rel)))
                 .map_err(|e| format!("{e} ({sent} of {} files were uploaded)", files.len()))?;
-            if put == Put::AlreadyThere {
-                tracing::info!("skipping upload: {} already exists", self.store.url(&key));
-                skipped += 1;
-                continue;
+            match put {
+                Put::Written(len) => {
+                    sent += 1;
+                    bytes += len;
+                }
+                Put::AlreadyThere => {
+                    tracing::info!("skipping upload: {} already exists", self.store.url(&key));
+                    skipped += 1;
+                }
             }
-            sent += 1;
-            bytes += std::fs::metadata(&path).map_or(0, |m| m.len());
         }
         let mut line = format!(
             "{sent} files ({bytes} bytes) to {}",
@@ -224,27 +225,6 @@ fn retried<T>(mut f: impl FnMut() -> Result<T, Failure>) -> Result<T, String> {
         }
     }
     f().map_err(|e| e.message)
-}
-
-/// The regular files under `dir`, as `/`-separated paths relative to it, sorted (symbolic
-/// links are not followed).
-fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut todo = vec![PathBuf::new()];
-    while let Some(rel) = todo.pop() {
-        for entry in std::fs::read_dir(dir.join(&rel))? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            let name = rel.join(entry.file_name());
-            if kind.is_dir() {
-                todo.push(name);
-            } else if kind.is_file() {
-                out.push(name.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// The `Content-Type` of a run file, by its extension.

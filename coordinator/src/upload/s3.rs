@@ -7,7 +7,7 @@ use super::http::{Answer, Http};
 use super::sigv4::{self, AwsCredentials};
 use super::store::{open, Failure, ObjectStore, Put};
 use fleetbench_profile::{AddressingStyle, S3Storage};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 /// One S3 bucket.
@@ -80,7 +80,7 @@ impl S3 {
             None => self.bucket_path.clone(),
         };
         let host = self.origin.split_once("://").map_or("", |(_, h)| h);
-        let amz_date = amz_date(super::store::unix_s());
+        let amz_date = amz_date(fleetbench_model::clock::unix_s());
         let mut headers = vec![
             ("host".to_string(), host.to_string()),
             ("x-amz-content-sha256".into(), payload_hash.to_string()),
@@ -156,18 +156,19 @@ impl ObjectStore for S3 {
         if self.send(http, "HEAD", Some(key))?.status == 200 {
             return Ok(Put::AlreadyThere);
         }
-        let (f, len) = open(file)?;
+        let (mut f, len) = open(file)?;
         if len > MAX_PUT_BYTES {
             return Err(Failure::fatal(format!(
                 "{}: {len} bytes, more than the {MAX_PUT_BYTES} one S3 PUT takes (multipart uploads are not implemented)",
                 file.display()
             )));
         }
-        let hash = sha256_of(file)?;
+        let hash =
+            sha256_of(&mut f).map_err(|e| Failure::fatal(format!("{}: {e}", file.display())))?;
         let (url, headers) = self.signed("PUT", Some(key), &hash, Some(content_type));
         let a = http.send_reader("PUT", &url, &headers, len, f.take(len))?;
         match a.status {
-            200 => Ok(Put::Written),
+            200 => Ok(Put::Written(len)),
             s => Err(Failure::answered(
                 s,
                 format!("{} answered {s}: {}", self.url(key), a.excerpt()),
@@ -179,18 +180,17 @@ impl ObjectStore for S3 {
 /// The most one S3 `PUT` takes: 5 GiB.
 const MAX_PUT_BYTES: u64 = 5 << 30;
 
-/// Hex SHA-256 of `file`'s bytes, read in blocks.
-fn sha256_of(file: &Path) -> Result<String, Failure> {
-    let fail = |e: std::io::Error| Failure::fatal(format!("{}: {e}", file.display()));
-    let mut f = std::fs::File::open(file).map_err(fail)?;
+/// Hex SHA-256 of `f`'s bytes, read in blocks; `f` is left at its start again, to be sent.
+fn sha256_of(f: &mut std::fs::File) -> std::io::Result<String> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0; 64 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(fail)?;
+        let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
         ctx.update(&buf[..n]);
     }
+    f.rewind()?;
     Ok(sigv4::hex(ctx.finish().as_ref()))
 }

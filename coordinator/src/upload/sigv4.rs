@@ -48,15 +48,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// AWS's URI encoding: every byte but `A-Z a-z 0-9 - _ . ~` as `%XX` (upper-case), and `/`
 /// too unless `keep_slash`.
 pub(crate) fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    use fleetbench_profile::percent_encode;
+    if keep_slash {
+        s.split('/')
+            .map(percent_encode)
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        percent_encode(s)
     }
-    out
 }
 
 /// The `Authorization` header's value for `req`, signed at `amz_date` (`YYYYMMDDTHHMMSSZ`)

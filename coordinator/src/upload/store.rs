@@ -49,8 +49,8 @@ impl std::fmt::Display for Failure {
 /// What [`ObjectStore::put`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Put {
-    /// The object was written.
-    Written,
+    /// The object was written: its bytes.
+    Written(u64),
     /// An object of that name was there; it was left as it was.
     AlreadyThere,
 }
@@ -73,11 +73,6 @@ pub(crate) trait ObjectStore: Send + Sync + std::fmt::Debug {
         file: &Path,
         content_type: &str,
     ) -> Result<Put, Failure>;
-}
-
-/// Now, in whole seconds since the Unix epoch.
-pub(crate) fn unix_s() -> i64 {
-    fleetbench_model::clock::unix_ns() / 1_000_000_000
 }
 
 /// `file`, opened, and its length.
