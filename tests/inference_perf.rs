@@ -3,7 +3,9 @@
 //! shared-prefix multi-turn chat (one session per group, rounds carrying the earlier ones; with
 //! `api.session_id_header_key` each session's id on all its rounds), mock
 //! data with `load.interval` between stages and a `response_format`, and shareGPT without a path
-//! read from inference-perf's default dataset in the Hugging Face cache; `storage`'s Google
+//! read from inference-perf's default dataset in the Hugging Face cache; `use_chat_template`'s
+//! prompts wrapped in the tokenizer's chat template (what the agents sent, kept by a proxy);
+//! `storage`'s Google
 //! Cloud Storage bucket given the whole run directory (a local server answering as GCS's JSON
 //! API, through `STORAGE_EMULATOR_HOST`), and a run refused before any load when its bucket is
 //! not there.
@@ -278,6 +280,90 @@ fn sharegpt_without_a_path_reads_inference_perfs_dataset_from_the_hf_cache() -> 
             && stderr.contains("HF_HUB_OFFLINE"),
         "{stderr}"
     );
+    Ok(())
+}
+
+/// The `x-request-id` and JSON body of each request in one connection's bytes.
+fn request_bodies(bytes: &[u8]) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = bytes[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let start = at + i + 4;
+        let head = String::from_utf8_lossy(&bytes[at..start]).to_ascii_lowercase();
+        let id = (head.lines())
+            .find_map(|l| l.strip_prefix("x-request-id:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default();
+        let mut values =
+            serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<serde_json::Value>();
+        match values.next() {
+            Some(Ok(v)) => {
+                at = start + values.byte_offset();
+                out.push((id, v));
+            }
+            _ => at = start,
+        }
+    }
+    out
+}
+
+#[test]
+fn use_chat_template_sends_each_random_prompt_as_one_templated_user_turn() -> anyhow::Result<()> {
+    let dir = scratch("ip_chat_template");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    // What the agents send goes through a proxy that keeps it.
+    let proxy = fleetbench_e2e::chaos::LinkProxy::start(&sim)?;
+    let tokenizer = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/chat-tokenizer");
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             tokenizer: {{pretrained_model_name_or_path: '{}'}}\n\
+             data: {{type: random, use_chat_template: true, input_distribution: {{type: uniform, min: 8, max: 40}}, output_distribution: {{type: fixed, mean: 5}}}}\n\
+             load: {{type: constant, stages: [{{rate: 5, duration: 2}}]}}\n",
+            proxy.addr,
+            tokenizer.display()
+        ),
+    );
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 10.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    // Every request of the stage: one user turn of the template (`<s> <|user|> TEXT <|end|>
+    // <|assistant|> `: four tokens, four words for the sim), with no special tokens added.
+    let (prefix, suffix) = ("<s> <|user|> ", " <|end|> <|assistant|> ");
+    let mut sent: BTreeMap<usize, u32> = BTreeMap::new();
+    for (id, body) in proxy.sent().iter().flat_map(|c| request_bodies(c)) {
+        if id.is_empty() || id.starts_with("preflight-") {
+            continue;
+        }
+        let prompt = body["prompt"].as_str().unwrap_or_default();
+        assert!(
+            prompt.starts_with(prefix) && prompt.ends_with(suffix),
+            "{prompt:?}"
+        );
+        assert_eq!(
+            body["add_special_tokens"],
+            serde_json::json!(false),
+            "{body}"
+        );
+        let words = prompt.split_whitespace().count();
+        *sent.entry(words).or_default() += 1;
+    }
+    assert_eq!(sent.values().sum::<u32>(), 10, "{sent:?}");
+    // The sim counted each prompt as long as the distribution drew it (8 to 40 tokens, the
+    // template's four included), and the prompts it saw are the ones sent.
+    let mut counted: BTreeMap<usize, u32> = BTreeMap::new();
+    for rec in truth_records(&truth)? {
+        let n = field(&rec, "prompt_tokens");
+        assert!((8..=40).contains(&n), "{rec}");
+        assert_eq!(field(&rec, "completion_tokens"), 5);
+        *counted.entry(n as usize).or_default() += 1;
+    }
+    assert_eq!(counted, sent);
     Ok(())
 }
 

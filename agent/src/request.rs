@@ -88,6 +88,11 @@ impl RequestData {
             if let Some(rf) = &endpoint.response_format {
                 o.insert("response_format".into(), rf.clone());
             }
+            // A prompt in the chat template carries its special tokens (BOS among them): the
+            // server must add none, or its prompt count exceeds the configured length.
+            if spec.data.chat_wrap.is_some() && matches!(endpoint.api, ApiType::Completion) {
+                o.insert("add_special_tokens".into(), serde_json::Value::Bool(false));
+            }
         }
         RequestData {
             index,
@@ -276,6 +281,32 @@ mod tests {
         );
         assert_eq!(body["messages"][0]["content"], "mock prompt 3");
         assert_eq!(body["max_tokens"], 30);
+    }
+
+    #[test]
+    fn a_templated_prompt_asks_the_server_to_add_no_special_tokens() {
+        use crate::test_spec::{one_request, shard_spec};
+        use fleetbench_model::data::{ChatWrap, DataSource, LengthSpec};
+        let source = DataSource::Synthetic {
+            input: LengthSpec::fixed(10),
+            output: LengthSpec::fixed(4),
+        };
+        let mut spec = shard_spec(ApiType::Completion, source, one_request());
+        let plain: serde_json::Value =
+            serde_json::from_slice(&RequestData::build(&spec, 0).body).unwrap();
+        assert!(plain.get("add_special_tokens").is_none(), "{plain}");
+        spec.data.chat_wrap = Some(ChatWrap {
+            prefix: "<s> <|user|> ".into(),
+            suffix: " <|assistant|> ".into(),
+            tokens: 3,
+        });
+        let body: serde_json::Value =
+            serde_json::from_slice(&RequestData::build(&spec, 0).body).unwrap();
+        assert_eq!(body["add_special_tokens"], false);
+        let prompt = body["prompt"].as_str().unwrap();
+        assert!(prompt.starts_with("<s> <|user|> ") && prompt.ends_with(" <|assistant|> "));
+        // 10 tokens: the template's 3 and 7 words.
+        assert_eq!(prompt.split_whitespace().count(), 10);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 use crate::error::ProfileError;
 use crate::model::{DataType, LoadType, Profile};
 use fleetbench_model::breaker::Trigger;
-use serde_norway::Value;
 use std::path::Path;
 
 /// `load.request_retry_backoff_sec` when not given (inference-perf's).
@@ -22,15 +21,8 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
     const VISIONARENA: &str = "VisionArena's real images (a Hugging Face dataset) are not read; use data.type: synthetic with data.multimodal.image for synthetic images of chosen resolutions";
     const SESSIONS: &str = "a Weka trace records each turn as KV-cache block hash ids and lengths, not text; inference-perf rebuilds every prompt from its bundled Shakespeare corpus, tokenized with the profile's tokenizer, one seeded Python RNG per block hash id (so that equal ids give equal tokens), rewinds the conversation to the longest common prefix of block ids between turns, packs subagent requests into parallel streams and caps idle gaps (trace_idle_gap_cap_seconds); fleetbench carries no such corpus and has none of that reconstruction yet. Replay OTel traces with data.type otel_trace_replay, or synthetic multi-turn sessions with conversation_replay";
     let data = &p.data;
-    let refused: [(&str, bool, &str); 4] = [
+    let refused: [(&str, bool, &str); 3] = [
         ("data.visionarena", data.visionarena.is_some(), VISIONARENA),
-        (
-            "data.use_chat_template",
-            data.use_chat_template
-                .as_ref()
-                .is_some_and(|v| v != &Value::Bool(false)),
-            "wrapping prompts in the tokenizer's chat template (a Jinja template run by the coordinator) is not implemented yet; use api.type chat, which lets the server apply its own template",
-        ),
         ("data.weka_trace_replay", data.weka_trace_replay.is_some(), SESSIONS),
         (
             "data.corpus_file_path",

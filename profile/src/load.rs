@@ -24,6 +24,8 @@ pub struct LoadedProfile {
     pub(crate) dataset: Option<Arc<Dataset>>,
     /// Single-token words of `tokenizer.pretrained_model_name_or_path`, for exact-length prompts.
     pub(crate) vocab: Option<Arc<Vec<String>>>,
+    /// `data.use_chat_template`: the tokenizer's chat template cut around the user's text.
+    pub(crate) chat_wrap: Option<fleetbench_model::data::ChatWrap>,
     /// The sessions of `data.otel_trace_replay`'s traces, read once by the coordinator.
     pub(crate) replay: Option<Arc<fleetbench_model::data::ReplaySessions>>,
     /// What must never be written in clear: `server.api_key`, credential headers, values from
@@ -131,6 +133,24 @@ pub(crate) fn finish(
         None => None,
     };
     let dataset = validate::read_dataset(&profile, origin, tokenizer.as_ref()).map_err(located)?;
+    let chat_wrap = match (&tokenizer, &vocab) {
+        (Some(t), Some(words)) if crate::data::chat_template::asked(&profile) => {
+            let name = (profile.tokenizer.as_ref())
+                .and_then(|t| t.pretrained_model_name_or_path.as_deref())
+                .unwrap_or_default();
+            let min = crate::data::chat_template::min_input(&profile, dataset.as_ref());
+            let hub = crate::data::hub::HubEnv::from_env();
+            let wrap = crate::data::chat_template::wrap_of(t, name, words, min, &hub);
+            Some(wrap.map_err(|message| {
+                located(ProfileError::Invalid {
+                    file: origin.to_path_buf(),
+                    key: "data.use_chat_template".into(),
+                    message,
+                })
+            })?)
+        }
+        _ => None,
+    };
     let replay = read_replay(&profile, origin).map_err(located)?;
     let name = profile
         .name
@@ -142,6 +162,7 @@ pub(crate) fn finish(
         profile,
         dataset: dataset.map(Arc::new),
         vocab: vocab.map(Arc::new),
+        chat_wrap,
         replay: replay.map(Arc::new),
     })
 }

@@ -577,6 +577,8 @@ fn default_shared_len() -> u32 {
     8359
 }
 
+/// Prompt and output tokens of synthetic data where the profile gives no distribution.
+pub const DEFAULT_LENGTH: u32 = 128;
 /// inference-perf's default turns per conversation.
 pub const DEFAULT_TURNS: u32 = 10;
 /// inference-perf's default tokens of a turn's user message.

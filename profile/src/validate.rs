@@ -27,6 +27,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     crate::inference_perf::validate_sections(p, file)?;
     crate::storage_check::validate_storage(p, file)?;
 
+    crate::data::chat_template::check(p, file)?;
     validate_data(p, file)?;
     crate::otel_check::check(p, file)?;
     crate::multimodal_check::check(p, file)?;

@@ -1,4 +1,5 @@
-//! Fault injection for the end-to-end tests: a TCP proxy whose link can be cut, signals to
+//! Fault injection for the end-to-end tests: a TCP proxy whose link can be cut (and which keeps
+//! what clients sent), signals to
 //! processes, waiting for a file, a coordinator that can be killed and started again on its
 //! address and state, and the sim's ground truth per shard.
 
@@ -17,7 +18,15 @@ pub struct LinkProxy {
     pub addr: String,
     down: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    /// What clients sent through it, per connection (at most [`TAP_BYTES`] each).
+    sent: Arc<Mutex<Vec<Tap>>>,
 }
+
+/// What one client sent on one connection.
+type Tap = Arc<Mutex<Vec<u8>>>;
+
+/// Most bytes a [`LinkProxy`] keeps of what a client sent on one connection.
+pub const TAP_BYTES: usize = 4 << 20;
 
 impl LinkProxy {
     /// Starts a proxy to `upstream` on a free loopback port.
@@ -26,8 +35,9 @@ impl LinkProxy {
         let addr = listener.local_addr()?.to_string();
         let down = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let sent: Arc<Mutex<Vec<Tap>>> = Arc::default();
         let upstream = upstream.to_string();
-        let (d, o) = (down.clone(), open.clone());
+        let (d, o, tap) = (down.clone(), open.clone(), sent.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { continue };
@@ -45,11 +55,24 @@ impl LinkProxy {
                     list.push(c2);
                     list.push(s2);
                 }
-                pipe(&client, &server);
-                pipe(&server, &client);
+                let conn_tap = Tap::default();
+                tap.lock().unwrap().push(conn_tap.clone());
+                pipe(&client, &server, Some(conn_tap));
+                pipe(&server, &client, None);
             }
         });
-        Ok(LinkProxy { addr, down, open })
+        Ok(LinkProxy {
+            addr,
+            down,
+            open,
+            sent,
+        })
+    }
+
+    /// What clients have sent through it so far: each connection's bytes.
+    pub fn sent(&self) -> Vec<Vec<u8>> {
+        let taps = self.sent.lock().unwrap();
+        taps.iter().map(|t| t.lock().unwrap().clone()).collect()
     }
 
     /// Closes every connection and refuses new ones for `d`.
@@ -63,8 +86,8 @@ impl LinkProxy {
     }
 }
 
-/// Copies `from` to `to` on a thread until either side closes.
-fn pipe(from: &TcpStream, to: &TcpStream) {
+/// Copies `from` to `to` on a thread until either side closes, keeping a copy in `tap`.
+fn pipe(from: &TcpStream, to: &TcpStream, tap: Option<Tap>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -74,6 +97,11 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if let Some(tap) = &tap {
+                        let mut kept = tap.lock().unwrap();
+                        let room = TAP_BYTES.saturating_sub(kept.len());
+                        kept.extend_from_slice(&buf[..n.min(room)]);
+                    }
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }

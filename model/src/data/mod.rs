@@ -14,11 +14,13 @@
 //!
 //! Tokens are the word tokenizer's (`crate::tokenize`): one token per whitespace-separated word.
 
+mod chat_wrap;
 mod conversation;
 mod length;
 mod media;
 mod replay;
 
+pub use chat_wrap::ChatWrap;
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
 pub use length::{LengthDist, LengthSpec};
 pub use media::{
@@ -113,6 +115,10 @@ pub struct DataSpec {
     /// placed in the system prompt, so every request of a group sends the same media.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_media: Option<MediaMix>,
+    /// `data.use_chat_template`: synthetic and trace prompts wrapped in the model's chat
+    /// template (sent with `add_special_tokens: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_wrap: Option<ChatWrap>,
 }
 
 /// One adapter of a LoRA mix and its share of the requests (weights need not sum to 1).
@@ -132,6 +138,7 @@ impl From<DataSource> for DataSpec {
             vocab: Vec::new(),
             media: None,
             prefix_media: None,
+            chat_wrap: None,
         }
     }
 }
@@ -145,6 +152,14 @@ impl DataSpec {
             c.model = Some(adapter);
         }
         c.media = self.media_of(req_seed, index, c.input_tokens);
+        if let Some(w) = &self.chat_wrap {
+            if matches!(
+                self.source,
+                DataSource::Synthetic { .. } | DataSource::Trace { .. }
+            ) {
+                c.prompt = w.apply(&c.prompt, c.input_tokens);
+            }
+        }
         c
     }
 
@@ -181,6 +196,12 @@ impl DataSpec {
             d.push_str(&format!(
                 "; prompts from {} single-token words of the profile's tokenizer",
                 self.vocab.len()
+            ));
+        }
+        if let Some(w) = &self.chat_wrap {
+            d.push_str(&format!(
+                "; each prompt one user turn of the tokenizer's chat template ({} tokens of it)",
+                w.tokens
             ));
         }
         if let Some(m) = &self.prefix_media {

@@ -1,7 +1,8 @@
 //! What the `hf` cargo feature brings in, behind one small interface: the `tokenizers` crate
 //! (a loaded `tokenizer.json`, [`Backend`]), the `hf-hub` client (a file downloaded into the
 //! Hub cache, [`download`]; a dataset's files listed, [`list_dataset`]) and the `parquet` crate
-//! (a dataset's Parquet rows, [`parquet_rows`]). Built without the feature, every entry point
+//! (a dataset's Parquet rows, [`parquet_rows`]) and `minijinja` (a chat template rendered as
+//! transformers renders it, [`render_template`]). Built without the feature, every entry point
 //! answers [`NO_HF`], so a profile that needs them is refused with the key it names and the
 //! feature to rebuild with; nothing falls back to the word tokenizer when a tokenizer was asked
 //! for.
@@ -37,7 +38,9 @@ pub(crate) enum Repo<'a> {
     Dataset(&'a str),
 }
 
-pub(crate) use imp::{dataset_file_at, download, list_dataset, parquet_rows, Backend};
+pub(crate) use imp::{
+    dataset_file_at, download, list_dataset, parquet_rows, render_template, Backend,
+};
 
 /// What each row of a data file is handed to: `Err` stops the reading.
 pub(crate) type RowSink<'a> = dyn FnMut(serde_json::Value) -> Result<(), String> + 'a;
@@ -169,6 +172,91 @@ mod imp {
         }
         Ok(n)
     }
+
+    /// Most template instructions one chat-template render may run: a template is input (from
+    /// a tokenizer's files), so a loop without end stops here.
+    const TEMPLATE_FUEL: u64 = 1_000_000;
+
+    /// `template` rendered with `context`, as transformers renders a chat template: Jinja with
+    /// `trim_blocks` and `lstrip_blocks`, `break`/`continue`, Python's string and dict methods,
+    /// `raise_exception(message)` and `strftime_now(format)`; bounded by [`TEMPLATE_FUEL`].
+    pub(crate) fn render_template(
+        template: &str,
+        context: &serde_json::Value,
+    ) -> Result<String, String> {
+        use minijinja::syntax::SyntaxConfig;
+        use minijinja::value::Serde;
+        use minijinja::{Environment, Error, ErrorKind, Value};
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(|e| format!("the template syntax: {e}"))?;
+        env.set_syntax(syntax);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<Value, Error> {
+                Err(Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
+        env.add_function("strftime_now", |format: String| -> Result<Value, Error> {
+            Ok(Value::from(strftime_utc(&format)))
+        });
+        let tmpl = env
+            .template_from_str(template)
+            .map_err(|e| format!("not a Jinja template: {e:#}"))?;
+        tmpl.render(Value::from(Serde(context)))
+            .map_err(|e| format!("rendering failed: {e:#}"))
+    }
+
+    /// `format` (strftime's `%Y %m %d %B %b %H %M %S %%`) of the current UTC time: what chat
+    /// templates ask `strftime_now` for (today's date in a system prompt).
+    fn strftime_utc(format: &str) -> String {
+        let t = fleetbench_model::clock::utc(fleetbench_model::clock::unix_s());
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let name = MONTHS[(t.month.clamp(1, 12) - 1) as usize];
+        let mut out = String::new();
+        let mut chars = format.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('Y') => out.push_str(&format!("{:04}", t.year)),
+                Some('m') => out.push_str(&format!("{:02}", t.month)),
+                Some('d') => out.push_str(&format!("{:02}", t.day)),
+                Some('H') => out.push_str(&format!("{:02}", t.hour)),
+                Some('M') => out.push_str(&format!("{:02}", t.minute)),
+                Some('S') => out.push_str(&format!("{:02}", t.second)),
+                Some('B') => out.push_str(name),
+                Some('b') => out.push_str(&name[..3]),
+                Some('%') => out.push('%'),
+                Some(o) => {
+                    out.push('%');
+                    out.push(o);
+                }
+                None => out.push('%'),
+            }
+        }
+        out
+    }
 }
 
 #[cfg(not(feature = "hf"))]
@@ -236,6 +324,16 @@ mod imp {
     ) -> Result<usize, String> {
         Err(format!(
             "Parquet files are read with the `parquet` crate: {NO_HF}"
+        ))
+    }
+
+    /// Always an error naming [`NO_HF`]: chat templates are rendered with `minijinja`.
+    pub(crate) fn render_template(
+        _template: &str,
+        _context: &serde_json::Value,
+    ) -> Result<String, String> {
+        Err(format!(
+            "chat templates are rendered with the `minijinja` crate: {NO_HF}"
         ))
     }
 }

@@ -1,6 +1,7 @@
 //! The request data a profile names, read by the coordinator when it loads the profile:
 //! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
-//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`; the crates behind the `hf` feature
+//! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`; a tokenizer's chat template in
+//! `chat_template.rs`; the crates behind the `hf` feature
 //! in `hf.rs`; a dataset's split as `datasets` picks its files in `data_files.rs` (its card's own
 //! `configs` in `dataset_card.rs`), found and
 //! downloaded in `hub_dataset.rs`, its rows read in `dataset_rows.rs`), OTel traces as replay graphs (`otel/`), and the [`DataSpec`] every shard
@@ -9,6 +10,7 @@
 //! [`DataSpec`]: fleetbench_model::data::DataSpec
 
 pub(crate) mod azure;
+pub(crate) mod chat_template;
 pub(crate) mod data_files;
 pub(crate) mod dataset_card;
 pub(crate) mod dataset_rows;
@@ -21,6 +23,8 @@ pub(crate) mod otel;
 pub(crate) mod plan;
 pub(crate) mod tokenizer;
 
+#[cfg(all(test, feature = "hf"))]
+mod chat_template_tests;
 #[cfg(test)]
 mod conversation_tests;
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub(crate) fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
         prefix_media: (d.shared_prefix.as_ref())
             .and_then(|s| s.multimodal.as_ref())
             .map(crate::multimodal_check::mix_of),
+        chat_wrap: loaded.chat_wrap.clone(),
     }
 }
 
@@ -50,7 +51,7 @@ fn lora_mix(loaded: &LoadedProfile) -> Vec<LoraShare> {
 
 fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
     let d = &loaded.profile.data;
-    let default_len = LengthSpec::fixed(128);
+    let default_len = LengthSpec::fixed(crate::model::DEFAULT_LENGTH);
     let len = |x: Option<&crate::model::Distribution>| x.map(LengthSpec::from);
     match (&d.kind, loaded.dataset.as_deref()) {
         (DataType::SharedPrefix, _) => match &d.shared_prefix {

@@ -197,6 +197,7 @@ fn lora_mix_shares_follow_the_weights() {
         vocab: vec![],
         media: None,
         prefix_media: None,
+        chat_wrap: None,
         lora_mix: vec![
             LoraShare {
                 name: "a".into(),
