@@ -255,3 +255,30 @@ fn a_dataset_is_found_in_the_cache_or_downloaded_or_named_with_the_paths() {
         "{err}"
     );
 }
+
+#[test]
+fn a_hub_tokenizer_s_chat_template_comes_from_its_config_on_hf_endpoint() {
+    let chat = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/chat-tokenizer");
+    let config = std::fs::read(chat.join("tokenizer_config.json")).unwrap();
+    let (endpoint, server) =
+        hub_server_at("/org/chat/resolve/main/tokenizer_config.json", config, 2);
+    // The tokenizer is in the cache without its config, as a tokenizer-only download leaves it.
+    let cache = scratch("chat-config");
+    let snap = cache.join("models--org--chat/snapshots/0123abcd");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::copy(chat.join("tokenizer.json"), snap.join("tokenizer.json")).unwrap();
+    let hub = env(&cache, &endpoint, false);
+    let t = ModelTokenizer::load_with("org/chat", &hub).unwrap();
+    let words = t.single_token_words().unwrap();
+    let w = super::chat_template::wrap_of(&t, "org/chat", &words, 10, &hub).unwrap();
+    assert_eq!((w.prefix.as_str(), w.tokens), ("<s> <|user|> ", 4));
+    let seen = server.join().unwrap();
+    assert!(
+        seen.iter()
+            .all(|l| l.contains("tokenizer_config.json") && l.contains("Bearer hf_test_token")),
+        "{seen:?}"
+    );
+    assert!(cache
+        .join("models--org--chat/snapshots/c0ffee/tokenizer_config.json")
+        .is_file());
+}
