@@ -21,13 +21,12 @@ pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileE
     const VISIONARENA: &str = "VisionArena's real images (a Hugging Face dataset) are not read; use data.type: synthetic with data.multimodal.image for synthetic images of chosen resolutions";
     const SESSIONS: &str = "a Weka trace records each turn as KV-cache block hash ids and lengths, not text; inference-perf rebuilds every prompt from its bundled Shakespeare corpus, tokenized with the profile's tokenizer, one seeded Python RNG per block hash id (so that equal ids give equal tokens), rewinds the conversation to the longest common prefix of block ids between turns, packs subagent requests into parallel streams and caps idle gaps (trace_idle_gap_cap_seconds); fleetbench carries no such corpus and has none of that reconstruction yet. Replay OTel traces with data.type otel_trace_replay, or synthetic multi-turn sessions with conversation_replay";
     let data = &p.data;
-    let refused: [(&str, bool, &str); 3] = [
+    let refused: [(&str, bool, &str); 2] = [
         ("data.visionarena", data.visionarena.is_some(), VISIONARENA),
-        ("data.weka_trace_replay", data.weka_trace_replay.is_some(), SESSIONS),
         (
-            "data.corpus_file_path",
-            data.corpus_file_path.is_some(),
-            "synthetic prompts are built from the tokenizer's single-token words (exact lengths on every agent), not cut from a tokenized corpus file; leave it unset (inference-perf then uses its bundled Shakespeare text) or give prompts as data type shareGPT",
+            "data.weka_trace_replay",
+            data.weka_trace_replay.is_some(),
+            SESSIONS,
         ),
     ];
     match refused.iter().find(|(_, set, _)| *set) {

@@ -24,6 +24,8 @@ pub struct LoadedProfile {
     pub(crate) dataset: Option<Arc<Dataset>>,
     /// Single-token words of `tokenizer.pretrained_model_name_or_path`, for exact-length prompts.
     pub(crate) vocab: Option<Arc<Vec<String>>>,
+    /// `data.corpus_file_path`'s single-token words, for synthetic prompts.
+    pub(crate) corpus: Option<Arc<Vec<String>>>,
     /// `data.use_chat_template`: the tokenizer's chat template cut around the user's text.
     pub(crate) chat_wrap: Option<fleetbench_model::data::ChatWrap>,
     /// The sessions of `data.otel_trace_replay`'s traces, read once by the coordinator.
@@ -133,6 +135,8 @@ pub(crate) fn finish(
         None => None,
     };
     let dataset = validate::read_dataset(&profile, origin, tokenizer.as_ref()).map_err(located)?;
+    let corpus =
+        crate::data::corpus::read_corpus(&profile, origin, tokenizer.as_ref()).map_err(located)?;
     let chat_wrap = match (&tokenizer, &vocab) {
         (Some(t), Some(words)) if crate::data::chat_template::asked(&profile) => {
             let name = (profile.tokenizer.as_ref())
@@ -163,6 +167,7 @@ pub(crate) fn finish(
         dataset: dataset.map(Arc::new),
         vocab: vocab.map(Arc::new),
         chat_wrap,
+        corpus: corpus.map(Arc::new),
         replay: replay.map(Arc::new),
     })
 }

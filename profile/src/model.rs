@@ -281,9 +281,9 @@ pub struct DataConfig {
     /// `data.visionarena`: inference-perf's key, kept as given so that validation can name it.
     #[serde(default)]
     pub visionarena: Option<Value>,
-    /// `data.corpus_file_path`: inference-perf's key, kept as given so that validation can name it.
+    /// `data.corpus_file_path`: the text synthetic prompts are cut from (inference-perf's).
     #[serde(default)]
-    pub corpus_file_path: Option<Value>,
+    pub corpus_file_path: Option<String>,
     /// inference-perf's `data.trace` (data type random): request lengths from a trace file.
     #[serde(default)]
     pub trace: Option<TraceFile>,

@@ -16,12 +16,14 @@
 
 mod chat_wrap;
 mod conversation;
+mod corpus;
 mod length;
 mod media;
 mod replay;
 
 pub use chat_wrap::ChatWrap;
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
+pub use corpus::corpus_run;
 pub use length::{LengthDist, LengthSpec};
 pub use media::{
     ImageEncoding, Insertion, MediaItem, MediaKind, MediaMix, ModalityMix, Resolution,
@@ -119,6 +121,10 @@ pub struct DataSpec {
     /// template (sent with `add_special_tokens: false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_wrap: Option<ChatWrap>,
+    /// `data.corpus_file_path`'s words, one token each: synthetic prompts are runs of them
+    /// (empty: words drawn from `vocab`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corpus: Vec<String>,
 }
 
 /// One adapter of a LoRA mix and its share of the requests (weights need not sum to 1).
@@ -139,6 +145,7 @@ impl From<DataSource> for DataSpec {
             media: None,
             prefix_media: None,
             chat_wrap: None,
+            corpus: Vec::new(),
         }
     }
 }
@@ -152,6 +159,9 @@ impl DataSpec {
             c.model = Some(adapter);
         }
         c.media = self.media_of(req_seed, index, c.input_tokens);
+        if !self.corpus.is_empty() && matches!(self.source, DataSource::Synthetic { .. }) {
+            c.prompt = corpus_run(&self.corpus, c.input_tokens, req_seed);
+        }
         if let Some(w) = &self.chat_wrap {
             if matches!(
                 self.source,
@@ -196,6 +206,12 @@ impl DataSpec {
             d.push_str(&format!(
                 "; prompts from {} single-token words of the profile's tokenizer",
                 self.vocab.len()
+            ));
+        }
+        if !self.corpus.is_empty() {
+            d.push_str(&format!(
+                "; prompts cut from {} words of data.corpus_file_path",
+                self.corpus.len()
             ));
         }
         if let Some(w) = &self.chat_wrap {

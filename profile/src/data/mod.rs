@@ -1,7 +1,7 @@
 //! The request data a profile names, read by the coordinator when it loads the profile:
 //! ShareGPT and Mooncake files (`files.rs`), inference-perf's Azure trace CSVs (`azure.rs`),
 //! Hub datasets and tokenizers (`hub.rs`, `tokenizer.rs`; a tokenizer's chat template in
-//! `chat_template.rs`; the crates behind the `hf` feature
+//! `chat_template.rs`; `data.corpus_file_path`'s words in `corpus.rs`; the crates behind the `hf` feature
 //! in `hf.rs`; a dataset's split as `datasets` picks its files in `data_files.rs` (its card's own
 //! `configs` in `dataset_card.rs`), found and
 //! downloaded in `hub_dataset.rs`, its rows read in `dataset_rows.rs`), OTel traces as replay graphs (`otel/`), and the [`DataSpec`] every shard
@@ -11,6 +11,7 @@
 
 pub(crate) mod azure;
 pub(crate) mod chat_template;
+pub(crate) mod corpus;
 pub(crate) mod data_files;
 pub(crate) mod dataset_card;
 pub(crate) mod dataset_rows;
@@ -27,6 +28,8 @@ pub(crate) mod tokenizer;
 mod chat_template_tests;
 #[cfg(test)]
 mod conversation_tests;
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod data_files_tests;
 #[cfg(all(test, not(feature = "hf")))]

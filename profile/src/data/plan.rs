@@ -22,6 +22,7 @@ pub(crate) fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
             .and_then(|s| s.multimodal.as_ref())
             .map(crate::multimodal_check::mix_of),
         chat_wrap: loaded.chat_wrap.clone(),
+        corpus: loaded.corpus.as_deref().cloned().unwrap_or_default(),
     }
 }
 

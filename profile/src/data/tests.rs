@@ -198,6 +198,7 @@ fn lora_mix_shares_follow_the_weights() {
         media: None,
         prefix_media: None,
         chat_wrap: None,
+        corpus: vec![],
         lora_mix: vec![
             LoraShare {
                 name: "a".into(),
