@@ -1,8 +1,8 @@
 //! Real engines' habits, played by the sim and by a hostile server in the test: a server that
 //! closes the connection after each response despite keep-alive (llama.cpp) costs no request;
 //! a fixed pool of server HTTP threads is not starved by the agent's own idle connections; an
-//! endpoint that sends an endless line, endless `data:` lines or an endless error body cannot
-//! grow the agent; llama.cpp's metric names and `cached_tokens` reach the report, and an
+//! endpoint that sends an endless line, endless `data:` lines, an endless error body or an
+//! endless metrics page cannot grow the agent; llama.cpp's metric names and `cached_tokens` reach the report, and an
 //! endpoint exporting unknown metric names is named in a warning.
 
 use fleetbench_e2e::*;
@@ -159,7 +159,8 @@ fn a_fixed_pool_of_server_threads_is_not_starved_by_prewarmed_connections() -> a
 
 /// A hostile endpoint: POST k answers (k mod 3) an endless SSE line, endless `data:` lines with
 /// no blank line, or a 500 with an endless error body; each stops when the client goes away
-/// (or after 256 MiB). GET answers `/metrics` with names of no known engine.
+/// (or after 256 MiB). GET answers `/metrics` with names of no known engine, and
+/// `/metrics-endless` with an endless page.
 fn hostile_server(stop: Arc<AtomicBool>) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?.to_string();
@@ -192,6 +193,7 @@ fn serve_hostile(s: TcpStream, posts: &AtomicU64) -> std::io::Result<()> {
             return Ok(());
         }
         let post = line.starts_with("POST");
+        let endless_page = line.starts_with("GET /metrics-endless");
         let mut len = 0usize;
         loop {
             let mut h = String::new();
@@ -207,6 +209,14 @@ fn serve_hostile(s: TcpStream, posts: &AtomicU64) -> std::io::Result<()> {
         }
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
+        if endless_page {
+            let block = "# HELP x y\n".repeat(6000);
+            write!(w, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")?;
+            for _ in 0..(256 << 20) / block.len() {
+                write!(w, "{:x}\r\n{block}\r\n", block.len())?;
+            }
+            return Ok(());
+        }
         if !post {
             let text = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n\
                         # TYPE http_requests_total counter\nhttp_requests_total 5\n";
@@ -273,12 +283,21 @@ fn a_hostile_endpoint_cannot_grow_the_agent() -> anyhow::Result<()> {
         &["--no-preflight", "--max-failure-rate", "1"],
     )?;
     let metrics = format!("http://{addr}/metrics");
+    // A second engine page never ends: it is dropped at the agent's cap, not held.
+    let endless = format!("http://{addr}/metrics-endless");
     let agent = start_agent(
         &dir,
         &caddr,
         "a",
         "client",
-        &["--engine-metrics", &metrics, "--telemetry-interval", "0.2"],
+        &[
+            "--engine-metrics",
+            &metrics,
+            "--engine-metrics",
+            &endless,
+            "--telemetry-interval",
+            "0.2",
+        ],
     )?;
     // Watch the agent's peak memory while it runs.
     let pid = agent.pid();
@@ -327,6 +346,10 @@ fn a_hostile_endpoint_cannot_grow_the_agent() -> anyhow::Result<()> {
     assert!(
         log.contains("exports none of the engine metrics") && log.contains("http_requests_total"),
         "the agent log warns"
+    );
+    assert!(
+        log.contains(&format!("{endless}: its metrics page is over 16 MiB")),
+        "the agent log names the endless page"
     );
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! data with `load.interval` between stages and a `response_format`, and shareGPT without a path
 //! read from inference-perf's default dataset in the Hugging Face cache; `use_chat_template`'s
 //! prompts wrapped in the tokenizer's chat template (what the agents sent, kept by a proxy);
-//! `storage`'s Google
+//! `metrics.prometheus.google_managed`'s engine series read from a local server answering as
+//! GCE's metadata server and Managed Prometheus's query API; `storage`'s Google
 //! Cloud Storage bucket given the whole run directory (a local server answering as GCS's JSON
 //! API, through `STORAGE_EMULATOR_HOST`), and a run refused before any load when its bucket is
 //! not there.
@@ -364,6 +365,157 @@ fn use_chat_template_sends_each_random_prompt_as_one_templated_user_turn() -> an
         *counted.entry(n as usize).or_default() += 1;
     }
     assert_eq!(counted, sent);
+    Ok(())
+}
+
+/// A local server answering as GCE's metadata server (a token, the project `e2e-project`) and
+/// as Managed Prometheus's query API for that project: vLLM series of two pods, to a request
+/// with the token; 401 without. Returns its address and the query requests it saw.
+fn fake_google() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut r = BufReader::new(&conn);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (mut auth, mut flavor) = (String::new(), false);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                let lower = h.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("authorization:") {
+                    auth = v.trim().to_string();
+                }
+                flavor |= lower.starts_with("metadata-flavor: google");
+            }
+            let query = "/v1/projects/e2e-project/location/global/prometheus/api/v1/query?query=";
+            let (status, body) = match target.as_str() {
+                "/computeMetadata/v1/instance/service-accounts/default/token" if flavor => (
+                    200,
+                    r#"{"access_token":"e2e-gmp-token","expires_in":3599,"token_type":"Bearer"}"#
+                        .to_string(),
+                ),
+                "/computeMetadata/v1/project/project-id" if flavor => (200, "e2e-project".into()),
+                t if t.starts_with(query) => {
+                    log.lock().unwrap().push(format!("{t} {auth}"));
+                    match auth == "bearer e2e-gmp-token" {
+                        true => (200, r#"{"status":"success","data":{"resultType":"vector","result":[
+                            {"metric":{"__name__":"vllm:num_requests_running","pod":"a"},"value":[1.0,"3"]},
+                            {"metric":{"__name__":"vllm:num_requests_running","pod":"b"},"value":[1.0,"4"]},
+                            {"metric":{"__name__":"vllm:num_requests_waiting","pod":"a"},"value":[1.0,"2"]},
+                            {"metric":{"__name__":"vllm:kv_cache_usage_perc","pod":"a"},"value":[1.0,"0.25"]}]}}"#.to_string()),
+                        false => (401, r#"{"status":"error","error":"unauthenticated"}"#.into()),
+                    }
+                }
+                _ => (404, String::new()),
+            };
+            let mut w = &conn;
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Ok((addr, seen))
+}
+
+#[test]
+fn google_managed_prometheus_gives_the_engines_series_with_the_metadata_servers_token(
+) -> anyhow::Result<()> {
+    let dir = scratch("ip_managed_prometheus");
+    let (_sim, sim, _truth) = sim_with_truth(&dir)?;
+    let (google, seen) = fake_google()?;
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: completion, streaming: true}}\n\
+             data: {{type: mock}}\n\
+             load: {{type: constant, stages: [{{rate: 4, duration: 2}}]}}\n\
+             metrics: {{type: prometheus, prometheus: {{google_managed: true, filters: ['namespace=\"llm\"']}}}}\n"
+        ),
+    );
+    let root = format!("http://{google}");
+    // The metadata server's credentials: no key file, no gcloud file, no project variable.
+    let env = [
+        ("GCE_METADATA_HOST", google.as_str()),
+        ("FLEETBENCH_MANAGED_PROMETHEUS_URL", root.as_str()),
+        ("GOOGLE_APPLICATION_CREDENTIALS", ""),
+        ("CLOUDSDK_CONFIG", "/nonexistent"),
+        ("GOOGLE_CLOUD_PROJECT", ""),
+        ("GCLOUD_PROJECT", ""),
+    ];
+    let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 1, &[], &env)?;
+    let _a = start_agent(
+        &dir,
+        &addr,
+        "agent-a",
+        "client",
+        &["--telemetry-interval", "0.2"],
+    )?;
+    assert!(
+        coord.wait(Duration::from_secs(60))?.success(),
+        "see {}",
+        dir.join("coordinator.log").display()
+    );
+    let run = run_dir(&dir)?;
+    let r = stage_report(&run, 0)?;
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    // The agent queried the project's API with the token and the profile's filter.
+    let queries = seen.lock().unwrap().clone();
+    assert!(!queries.is_empty(), "no query reached the API");
+    for q in &queries {
+        assert!(
+            q.contains("namespace%3D%22llm%22") && q.ends_with("bearer e2e-gmp-token"),
+            "{q}"
+        );
+    }
+    // Its series are the engine's in the report, summed over the pods.
+    let api = format!("{root}/v1/projects/e2e-project/location/global/prometheus");
+    let engine = at(&r, "metrics.metadata.host_groups.0.engine");
+    assert_eq!(engine["families"][&api], "vllm", "{engine}");
+    assert_eq!(
+        num(engine, "batch_size.mean"),
+        7.0,
+        "3 + 4 running: {engine}"
+    );
+    assert_eq!(num(engine, "queue_size.mean"), 2.0);
+    assert_eq!(num(engine, "kv_cache_usage_percent.mean"), 25.0);
+    // The token is in no file of the run (plan.json carries the query without it).
+    let mut files = Vec::new();
+    files_under(&run, "", &mut files)?;
+    for f in files {
+        let bytes = std::fs::read(run.join(&f))?;
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("e2e-gmp-token"),
+            "the token is in {f}"
+        );
+    }
+    // Without a metadata server (or other credentials) the run is refused before any load.
+    let dir = scratch("ip_managed_prometheus_refused");
+    let profile = write(&dir, "profile.yaml", &std::fs::read_to_string(&profile)?);
+    let env = [
+        ("GCE_METADATA_HOST", "127.0.0.1:9"),
+        ("GOOGLE_APPLICATION_CREDENTIALS", ""),
+        ("CLOUDSDK_CONFIG", "/nonexistent"),
+        ("GOOGLE_CLOUD_PROJECT", ""),
+        ("GCLOUD_PROJECT", ""),
+    ];
+    let (mut coord, _) = start_coordinator_run_env(&dir, &profile, 1, &[], &env)?;
+    assert!(!coord.wait(Duration::from_secs(60))?.success());
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+    assert!(
+        log.contains("metrics.prometheus.google_managed") && log.contains("127.0.0.1:9"),
+        "{log}"
+    );
     Ok(())
 }
 

@@ -305,7 +305,7 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
             tick.tick().await;
             samples.push(
                 telemetry
-                    .sample(fleetbench_model::clock::unix_ns(), true, &[])
+                    .sample(fleetbench_model::clock::unix_ns(), true, &[], None)
                     .await,
             );
         }

@@ -116,6 +116,7 @@ pub(crate) async fn run_stage(mut ctx: StageContext) {
         ctx.telemetry.clone(),
         spec.telemetry,
         spec.engine_metrics.clone(),
+        spec.prometheus_query.clone(),
         recorder.clone(),
         ctx.clock_offset_ns,
         sampling_rx,
@@ -690,6 +691,7 @@ async fn sample_telemetry(
     telemetry: Arc<tokio::sync::Mutex<Telemetry>>,
     section: TelemetrySection,
     engines: Vec<String>,
+    query: Option<fleetbench_model::spec::PromQuery>,
     recorder: Arc<Recorder>,
     clock_offset_ns: i64,
     mut stop: tokio::sync::oneshot::Receiver<()>,
@@ -706,14 +708,14 @@ async fn sample_telemetry(
         tokio::select! {
             _ = tick.tick() => {
                 let now = fleetbench_model::clock::unix_ns() + clock_offset_ns;
-                let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
+                let s = telemetry.lock().await.sample(now, accelerators, &engines, query.as_ref()).await;
                 recorder.push_sample(s);
             }
             _ = &mut stop => {
                 // One last sample after the last request, so the engines' counters cover the
                 // whole stage (the per-pool breakdown takes increases between samples).
                 let now = fleetbench_model::clock::unix_ns() + clock_offset_ns;
-                let s = telemetry.lock().await.sample(now, accelerators, &engines).await;
+                let s = telemetry.lock().await.sample(now, accelerators, &engines, query.as_ref()).await;
                 recorder.push_sample(s);
                 return;
             }

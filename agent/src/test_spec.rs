@@ -44,6 +44,7 @@ pub(crate) fn shard_spec(api: ApiType, data: DataSource, load: ShardLoad) -> Sha
         think_time_ms: 0,
         telemetry: Default::default(),
         engine_metrics: Vec::new(),
+        prometheus_query: None,
         first_byte_timeout_ms: None,
         idle_timeout_ms: None,
         warmup_connections: 0,

@@ -314,4 +314,10 @@ pub(crate) struct ServerArgs {
     /// refused. `run` uploads wherever its own profile says.
     #[arg(long = "storage-bucket", value_name = "NAME")]
     pub(crate) storage_buckets: Vec<String>,
+    /// Profiles submitted to `serve` may read Google Cloud Managed Prometheus
+    /// (metrics.prometheus.google_managed) with this coordinator's Google credentials and
+    /// project. Without it such a submitted profile is refused. `run` reads it where its own
+    /// profile says.
+    #[arg(long)]
+    pub(crate) allow_managed_prometheus: bool,
 }

@@ -48,6 +48,9 @@ pub struct CoordinatorConfig {
     /// The buckets a submitted profile may upload to with this coordinator's credentials
     /// (`serve --storage-bucket`).
     pub storage_buckets: Vec<String>,
+    /// Whether a submitted profile may read Managed Prometheus with this coordinator's Google
+    /// credentials (`serve --allow-managed-prometheus`).
+    pub allow_managed_prometheus: bool,
 }
 
 /// Progress of a run, as `Watch` streams it and the console prints it.

@@ -26,6 +26,7 @@ pub mod collect;
 mod fleet;
 pub mod hub;
 pub mod live;
+mod managed_prometheus;
 pub mod preflight;
 mod probe;
 pub mod recover;

@@ -237,6 +237,7 @@ async fn listen(
         clock_reprobe: Duration::from_secs_f64(args.clock_reprobe.max(0.05)),
         report_format: args.report_format,
         storage_buckets: args.storage_buckets.clone(),
+        allow_managed_prometheus: args.allow_managed_prometheus,
     }));
     if let Some(dir) = state_dir {
         // Before the first agent can reattach: its resent snapshots must find their run.

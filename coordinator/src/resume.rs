@@ -311,6 +311,12 @@ async fn run_later_stages(
         path: profile_path,
         message: e.to_string(),
     })?;
+    let prometheus = crate::run::check_managed_prometheus(&r.files.loaded, progress)
+        .await
+        .map_err(|e| RecoverError::Read {
+            path: r.dir.join("profile.yaml"),
+            message: e.to_string(),
+        })?;
     let mut ctx = StageContext {
         hub,
         loaded: &r.files.loaded,
@@ -326,6 +332,7 @@ async fn run_later_stages(
         store,
         events,
         progress,
+        prometheus: prometheus.as_ref(),
     };
     let sweep = r.files.loaded.profile.load.sweep.as_ref();
     let later = match (sweep, probe) {

@@ -11,6 +11,7 @@
 //! marked `partial: true`.
 
 use crate::hub::{Hub, Progress};
+use crate::managed_prometheus::ManagedPrometheus;
 use crate::stage::{run_stage, StageContext};
 use crate::store::RunStore;
 use crate::upload::Uploads;
@@ -119,6 +120,9 @@ pub enum RunError {
     /// be uploaded after it.
     #[error("{0}")]
     Upload(String),
+    /// `metrics.prometheus.google_managed`: no credentials, project or token to read it.
+    #[error("{0}")]
+    ManagedPrometheus(String),
 }
 
 /// A run id that sorts by time: `<prefix>YYYYMMDD-HHMMSS-xxxx`, where the prefix is
@@ -187,6 +191,7 @@ async fn execute(
     let (events_tx, mut events) = mpsc::unbounded_channel();
     hub.activate(run_id, events_tx).map_err(RunError::Busy)?;
     let uploads = check_uploads(&req, progress).await?;
+    let prometheus = check_managed_prometheus(&req.loaded, progress).await?;
     wait_for_agents(hub, req.expect_agents, progress).await?;
     let (members, agents) = fleet_roles(hub, &req);
     let seed = (req.loaded.profile.load.base_seed).unwrap_or_else(rand::random);
@@ -209,6 +214,7 @@ async fn execute(
         store: &mut store,
         events: &mut events,
         progress,
+        prometheus: prometheus.as_ref(),
     };
     let ran = match &req.loaded.profile.load.sweep {
         Some(sweep) => run_sweep(&mut ctx, sweep).await,
@@ -264,6 +270,33 @@ async fn check_uploads(
             "checking the buckets panicked: {e}"
         ))),
     }
+}
+
+/// `metrics.prometheus.google_managed`: the credentials, the project and a first token, found
+/// before any load is sent (a run that could not read the engines' series is refused at its
+/// start).
+pub(crate) async fn check_managed_prometheus(
+    loaded: &fleetbench_profile::LoadedProfile,
+    progress: &watch::Sender<Progress>,
+) -> Result<Option<Arc<ManagedPrometheus>>, RunError> {
+    let wanted = (loaded.profile.metrics.as_ref())
+        .and_then(|m| m.prometheus.as_ref())
+        .is_some_and(|p| p.google_managed);
+    if !wanted {
+        return Ok(None);
+    }
+    progress.send_modify(|p| p.message = "metrics: Google Cloud Managed Prometheus".into());
+    let found = tokio::task::spawn_blocking(ManagedPrometheus::from_env).await;
+    let (mp, _) = match found {
+        Ok(r) => r.map_err(RunError::ManagedPrometheus)?,
+        Err(e) => {
+            return Err(RunError::ManagedPrometheus(format!(
+                "metrics.prometheus.google_managed: panicked: {e}"
+            )))
+        }
+    };
+    tracing::info!("engine series from Managed Prometheus at {}", mp.base_url());
+    Ok(Some(Arc::new(mp)))
 }
 
 /// Uploads the run directory to the profile's buckets, off the runtime; a failure leaves the
@@ -495,6 +528,7 @@ pub(crate) async fn sweep_after_probe(
         store: &mut *ctx.store,
         events: &mut *ctx.events,
         progress: ctx.progress,
+        prometheus: ctx.prometheus,
     };
     run_stages(&mut next, 1).await
 }

@@ -110,6 +110,11 @@ impl Control for ControlService {
             .await?;
         crate::upload::admit_submitted(&loaded.profile, &self.hub.config.storage_buckets)
             .map_err(Status::permission_denied)?;
+        crate::managed_prometheus::admit_submitted(
+            &loaded.profile,
+            self.hub.config.allow_managed_prometheus,
+        )
+        .map_err(Status::permission_denied)?;
         if let Some(rate) = r.max_failure_rate {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(Status::invalid_argument(format!(

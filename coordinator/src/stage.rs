@@ -8,6 +8,7 @@
 
 use crate::collect::{Applied, StageCollector};
 use crate::hub::{AgentEvent, Hub, Progress};
+use crate::managed_prometheus::ManagedPrometheus;
 use crate::stage_report::{announce, stage_report, Collected, LostShard, ReportInputs, RunOptions};
 use crate::store::RunStore;
 use fleetbench_model::clock::unix_ns;
@@ -86,6 +87,9 @@ pub enum StageError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// `metrics.prometheus.google_managed`: no token for the stage.
+    #[error("{0}")]
+    ManagedPrometheus(String),
 }
 
 /// What every stage of a run shares: the fleet, the profile and plan, the store, the agents'
@@ -101,6 +105,8 @@ pub(crate) struct StageContext<'a> {
     pub(crate) store: &'a mut RunStore,
     pub(crate) events: &'a mut mpsc::UnboundedReceiver<AgentEvent>,
     pub(crate) progress: &'a watch::Sender<Progress>,
+    /// `metrics.prometheus.google_managed`: fills each stage's query with a fresh token.
+    pub(crate) prometheus: Option<&'a Arc<ManagedPrometheus>>,
 }
 
 /// A stage under way: its shards' agents, collector and what happened to them so far.
@@ -206,8 +212,19 @@ async fn start(
     ids: &[String],
 ) -> Result<i64, StageError> {
     let hub = ctx.hub;
+    let token = match ctx.prometheus {
+        Some(mp) => Some(fresh_token(mp).await?),
+        None => None,
+    };
     let specs = (stage.shards.iter())
-        .map(serde_json::to_vec)
+        .map(|shard| match (ctx.prometheus, &token) {
+            (Some(mp), Some(t)) if shard.prometheus_query.is_some() => {
+                let mut filled = shard.clone();
+                mp.fill(&mut filled, t);
+                serde_json::to_vec(&filled)
+            }
+            _ => serde_json::to_vec(shard),
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| StageError::Encode {
             stage: stage.index,
@@ -232,6 +249,17 @@ async fn start(
         .record_state(&json!({"event": "stage_started", "stage": stage.index,
         "start_at_unix_ns": start_at, "at_unix_ns": unix_ns()}))?;
     Ok(start_at)
+}
+
+/// A Managed Prometheus token for a stage (off the runtime: the request blocks).
+async fn fresh_token(mp: &Arc<ManagedPrometheus>) -> Result<String, StageError> {
+    let mp = mp.clone();
+    match tokio::task::spawn_blocking(move || mp.token()).await {
+        Ok(r) => r.map_err(StageError::ManagedPrometheus),
+        Err(e) => Err(StageError::ManagedPrometheus(format!(
+            "metrics.prometheus.google_managed: panicked: {e}"
+        ))),
+    }
 }
 
 /// Collects until every shard is done (or lost), a stop's grace is over, or the stage's time

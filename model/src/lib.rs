@@ -26,6 +26,7 @@ pub mod clock;
 pub mod data;
 pub mod hosts;
 pub mod measure;
+pub mod percent;
 pub mod role;
 pub mod settings;
 pub mod spec;

@@ -6,6 +6,7 @@
 use crate::error::ProfileError;
 use crate::model::{DataType, LoadType, Profile};
 use fleetbench_model::breaker::Trigger;
+use fleetbench_model::percent::percent_encode;
 use std::path::Path;
 
 /// `load.request_retry_backoff_sec` when not given (inference-perf's).
@@ -110,7 +111,9 @@ pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileE
 }
 
 /// `metrics`: `type: default` (none), or `type: prometheus` with `prometheus.url`, which the
-/// first agent scrapes through the server's `/federate` endpoint (see [`federate_url`]).
+/// first agent scrapes through the server's `/federate` endpoint (see [`federate_url`]), or
+/// with `prometheus.google_managed`, whose query API the first agent reads (see
+/// [`managed_prometheus_query`]).
 fn validate_metrics(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
@@ -129,20 +132,23 @@ fn validate_metrics(p: &Profile, file: &Path) -> Result<(), ProfileError> {
                     "required for type prometheus: {url, scrape_interval, filters}".into(),
                 )
             })?;
-            if prom.google_managed {
-                return Err(ProfileError::NotSupported {
-                    file: file.to_path_buf(),
-                    key: "metrics.prometheus.google_managed".into(),
-                    reason: "querying Google Cloud Managed Prometheus needs Google credentials; give the engines' /metrics in fleet.hosts[].engine_metrics".into(),
-                    line: None,
-                });
-            }
-            let url = prom.url.as_deref().unwrap_or("");
-            if !url.starts_with("http://") {
-                return Err(invalid(
-                    "metrics.prometheus.url",
-                    format!("the Prometheus server, http://HOST:PORT, got {url:?} (https is not supported yet)"),
-                ));
+            match (prom.google_managed, prom.url.as_deref()) {
+                (true, Some(_)) | (false, None) => {
+                    return Err(invalid(
+                        "metrics.prometheus",
+                        "exactly one of url and google_managed must be set (inference-perf's rule)"
+                            .into(),
+                    ))
+                }
+                (true, None) => {}
+                (false, Some(url)) => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(invalid(
+                            "metrics.prometheus.url",
+                            format!("the Prometheus server, http(s)://HOST:PORT, got {url:?}"),
+                        ));
+                    }
+                }
             }
             for (i, f) in prom.filters.iter().enumerate() {
                 if !f.contains('=') || f.contains('}') || f.contains('{') {
@@ -170,31 +176,36 @@ const ENGINE_NAME_RE: &str = "vllm:.*|sglang:.*|tgi_.*|llamacpp:.*|nv_.*|dynamo_
 /// by the profile's label `filters`: an exposition page that the agent's engine scrape reads
 /// like an engine's own `/metrics`, summing each name over the matching series.
 pub(crate) fn federate_url(base: &str, filters: &[String]) -> String {
+    format!(
+        "{}/federate?match%5B%5D={}",
+        base.trim_end_matches('/'),
+        percent_encode(&engine_selector(filters))
+    )
+}
+
+/// The PromQL selector of the engines' series, narrowed by the profile's label `filters`.
+fn engine_selector(filters: &[String]) -> String {
     let mut selector = format!("{{__name__=~\"{ENGINE_NAME_RE}\"");
     for f in filters {
         selector.push(',');
         selector.push_str(f);
     }
     selector.push('}');
-    format!(
-        "{}/federate?match%5B%5D={}",
-        base.trim_end_matches('/'),
-        percent_encode(&selector)
-    )
+    selector
 }
 
-/// `s` with every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - _ . ~`) as `%XX`
-/// (upper-case hex), as a URL's query value or path segment takes it.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+/// `metrics.prometheus.google_managed`: the query the first agent sends to Google Cloud
+/// Managed Service for Prometheus (it has no `/federate`); the coordinator fills the project's
+/// URL and a token when each stage starts.
+pub(crate) fn managed_prometheus_query(p: &Profile) -> Option<fleetbench_model::spec::PromQuery> {
+    let prom = p.metrics.as_ref()?.prometheus.as_ref()?;
+    (p.metrics.as_ref()?.kind == "prometheus" && prom.google_managed).then(|| {
+        fleetbench_model::spec::PromQuery {
+            base_url: String::new(),
+            selector: engine_selector(&prom.filters),
+            bearer: None,
         }
-    }
-    out
+    })
 }
 
 /// Every breaker named in `load.circuit_breakers` is defined; triggers are sane.

@@ -292,13 +292,40 @@ fn response_format_interval_and_prometheus_reach_the_plan() {
             "http://127.0.0.1:9090/federate?match%5B%5D=%7B__name__%3D~%22vllm%3A.%2A%7Csglang%3A.%2A%7Ctgi_.%2A%7Cllamacpp%3A.%2A%7Cnv_.%2A%7Cdynamo_.%2A%22%2Cnamespace%3D%22llm%22%7D"
         ]
     );
+    assert!(shard.prometheus_query.is_none());
+    // Google Cloud Managed Prometheus: the first shard queries it (URL and token filled by
+    // the coordinator at each stage's start); the others do not.
+    let lp = parse(&format!(
+        "{HEAD}data: {{type: mock}}\n{LOAD}metrics: {{type: prometheus, prometheus: {{google_managed: true, filters: ['cluster=\"c\"']}}}}\n"
+    ))
+    .unwrap();
+    let plan = plan_run(&lp, &one_member(), "r", 7).unwrap();
+    let q = plan.stages[0].shards[0].prometheus_query.clone().unwrap();
+    assert_eq!((q.base_url.as_str(), q.bearer.as_deref()), ("", None));
+    assert_eq!(
+        q.selector,
+        "{__name__=~\"vllm:.*|sglang:.*|tgi_.*|llamacpp:.*|nv_.*|dynamo_.*\",cluster=\"c\"}"
+    );
+    assert!(plan.stages[0].shards[0].engine_metrics.is_empty());
+    // A Prometheus server over https is read through /federate too.
+    let lp = parse(&format!(
+        "{HEAD}data: {{type: mock}}\n{LOAD}metrics: {{type: prometheus, prometheus: {{url: 'https://prom.example:9090'}}}}\n"
+    ))
+    .unwrap();
+    let plan = plan_run(&lp, &one_member(), "r", 7).unwrap();
+    assert!(plan.stages[0].shards[0].engine_metrics[0]
+        .starts_with("https://prom.example:9090/federate?"));
     for (bad, key) in [
         (
-            "{type: prometheus, prometheus: {google_managed: true}}",
-            "google_managed",
+            "{type: prometheus, prometheus: {google_managed: true, url: 'http://127.0.0.1:9090'}}",
+            "exactly one of url and google_managed",
         ),
         (
             "{type: prometheus, prometheus: {scrape_interval: 15}}",
+            "exactly one of url and google_managed",
+        ),
+        (
+            "{type: prometheus, prometheus: {url: 'ftp://h:1'}}",
             "metrics.prometheus.url",
         ),
         ("{type: prometheus}", "metrics.prometheus"),

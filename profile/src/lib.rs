@@ -42,7 +42,8 @@ mod vllm_args;
 pub use client_cert::client_cert;
 pub use error::ProfileError;
 pub use fleetbench_model::breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
-pub use inference_perf::{percent_encode, DEFAULT_RETRY_BACKOFF_S};
+pub use fleetbench_model::percent::percent_encode;
+pub use inference_perf::DEFAULT_RETRY_BACKOFF_S;
 pub use load::{
     load_profile_with, parse_profile, parse_profile_env, parse_profile_with, profile_stem,
     LoadedProfile,

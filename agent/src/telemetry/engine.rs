@@ -338,38 +338,173 @@ fn pd_figures(
     }
 }
 
-/// GET `url` (http://HOST:PORT/PATH) and return the body, within `timeout`.
+/// Most bytes of one `/metrics` page read: a page is input from the network, so an endless or
+/// huge one stops here (a vLLM page is some 100 KB per model; a Prometheus `/federate` page
+/// of the engines' series of a large fleet, a few MB).
+pub(crate) const MAX_METRICS_BYTES: usize = 16 << 20;
+
+/// What [`warn_once`] warned about already: a page over [`MAX_METRICS_BYTES`], a query API's
+/// refusal.
+static WARNED_FETCH: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// GET `url` (http://HOST:PORT/PATH) and return the body, within `timeout` and at most
+/// [`MAX_METRICS_BYTES`] (a longer page is dropped, with one warning per endpoint).
 pub(crate) async fn fetch(url: &str, timeout: Duration) -> Option<String> {
-    let rest = url.strip_prefix("http://")?;
+    fetch_with(url, None, timeout).await
+}
+
+/// [`fetch`] with an `Authorization` header, over `http://` or `https://` (Mozilla's roots,
+/// the certificate checked against the URL's host).
+pub(crate) async fn fetch_with(
+    url: &str,
+    authorization: Option<&str>,
+    timeout: Duration,
+) -> Option<String> {
+    let (tls, rest) = match url.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("http://")?),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/metrics"),
     };
     let work = async {
-        let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .ok()?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = http::Request::get(path)
-            .header(http::header::HOST, authority)
-            .body(Empty::<Bytes>::new())
-            .ok()?;
-        let resp = sender.send_request(req).await.ok()?;
-        if !resp.status().is_success() {
-            return None;
+        let addr = match (tls, authority.contains(':')) {
+            (true, false) => format!("{authority}:443"),
+            _ => authority.to_string(),
+        };
+        let stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        if !tls {
+            return get(stream, url, authority, path, authorization).await;
         }
-        let body = resp.into_body().collect().await.ok()?.to_bytes();
-        String::from_utf8(body.to_vec()).ok()
+        let host = authority.split(':').next().unwrap_or(authority).to_string();
+        let name = rustls::pki_types::ServerName::try_from(host).ok()?;
+        let connector = crate::client::EndpointTrust::default()
+            .connector(fleetbench_model::settings::HttpVersion::Http1, None)
+            .ok()?;
+        let stream = connector.connect(name, stream).await.ok()?;
+        get(stream, url, authority, path, authorization).await
     };
     tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+/// One HTTP/1.1 GET over `stream`; the body (at most [`MAX_METRICS_BYTES`]) of a 2xx answer.
+async fn get<S>(
+    stream: S,
+    url: &str,
+    authority: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = http::Request::get(path).header(http::header::HOST, authority);
+    if let Some(a) = authorization {
+        req = req.header(http::header::AUTHORIZATION, a);
+    }
+    let resp = sender
+        .send_request(req.body(Empty::<Bytes>::new()).ok()?)
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        if authorization.is_some() {
+            warn_once(
+                url,
+                &format!(
+                    "{}: answered {}",
+                    url.split('?').next().unwrap_or(url),
+                    resp.status()
+                ),
+            );
+        }
+        return None;
+    }
+    let limited = http_body_util::Limited::new(resp.into_body(), MAX_METRICS_BYTES);
+    let body = match limited.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            if e.is::<http_body_util::LengthLimitError>() {
+                warn_once(
+                    url,
+                    &format!(
+                        "{url}: its metrics page is over {} MiB; it is not read (its samples are missing)",
+                        MAX_METRICS_BYTES >> 20
+                    ),
+                );
+            }
+            return None;
+        }
+    };
+    String::from_utf8(body.to_vec()).ok()
+}
+
+/// Warns `message` once per `key` (an endpoint and what went wrong with it).
+pub(crate) fn warn_once(key: &str, message: &str) {
+    let first = WARNED_FETCH
+        .lock()
+        .map(|mut w| {
+            let new = !w.iter().any(|u| u == key);
+            if new && w.len() < 64 {
+                w.push(key.to_string());
+            }
+            new
+        })
+        .unwrap_or(false);
+    if first {
+        tracing::warn!("{message}");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server whose `/metrics` page is endless (chunked, 64 KiB chunks, until the client goes).
+    fn endless_metrics() -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut w = s;
+                let chunk = "# HELP x y\n".repeat(65536 / 11);
+                let _ = write!(w, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+                while write!(w, "{:x}\r\n{chunk}\r\n", chunk.len()).is_ok() {}
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_endless_metrics_page_is_dropped_at_the_cap() {
+        let addr = endless_metrics();
+        let started = std::time::Instant::now();
+        let got = fetch(&format!("http://{addr}/metrics"), Duration::from_secs(30)).await;
+        assert!(got.is_none());
+        // It stopped at the cap, long before the timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(WARNED_FETCH
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u.contains(&addr)));
+    }
 
     #[test]
     fn vllm_and_sglang_names_map_to_the_same_quantities() {

@@ -8,6 +8,7 @@ mod exposition;
 pub mod gpu;
 pub(crate) mod host;
 mod nvml;
+mod prom_query;
 pub mod summary;
 
 use fleetbench_proto::v1 as wire;
@@ -108,13 +109,14 @@ impl Telemetry {
         self.no_accelerators.as_deref()
     }
 
-    /// One sample of the host, the engines (this agent's and `more_engines`) and (with
-    /// `accelerators`) the accelerators.
+    /// One sample of the host, the engines (this agent's, `more_engines`, and the series of
+    /// `query`'s Prometheus API) and (with `accelerators`) the accelerators.
     pub async fn sample(
         &mut self,
         agent_unix_ns: i64,
         accelerators: bool,
         more_engines: &[String],
+        query: Option<&fleetbench_model::spec::PromQuery>,
     ) -> wire::TelemetrySample {
         let devices = match self.gpu.as_mut() {
             Some(g) if accelerators => g.sample(),
@@ -133,11 +135,15 @@ impl Telemetry {
                 .await
                 .map(|text| engine::map_metrics(u, &text))
         });
-        let engines = futures::future::join_all(scrapes)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let queried = async {
+            match query {
+                Some(q) => prom_query::sample(q, timeout).await,
+                None => None,
+            }
+        };
+        let (scraped, queried) =
+            futures::future::join(futures::future::join_all(scrapes), queried).await;
+        let engines = scraped.into_iter().flatten().chain(queried).collect();
         wire::TelemetrySample {
             agent_unix_ns,
             devices,

@@ -3,6 +3,8 @@
 //! into a JWT with RS256, or an `authorized_user` refresh token), gcloud's
 //! `application_default_credentials.json` (`CLOUDSDK_CONFIG`, else `~/.config/gcloud`), else
 //! the metadata server of GCE and GKE (`GCE_METADATA_HOST`, else `metadata.google.internal`).
+//! Used for the buckets (`storage.google_cloud_storage`) and for Managed Prometheus
+//! (`crate::prom_gmp`), each with its own scope.
 
 use super::http::{form, Http};
 use super::store::Failure;
@@ -22,6 +24,8 @@ pub(crate) enum GoogleAuth {
     ServiceAccount {
         file: PathBuf,
         email: String,
+        /// The key's `project_id`.
+        project_id: Option<String>,
         key_id: Option<String>,
         key: Vec<u8>,
         token_uri: String,
@@ -46,6 +50,7 @@ struct KeyFile {
     private_key: Option<String>,
     private_key_id: Option<String>,
     token_uri: Option<String>,
+    project_id: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     refresh_token: Option<String>,
@@ -85,6 +90,7 @@ impl GoogleAuth {
                     .map_err(|e| at(format!("`private_key`: not an RSA key ring can use: {e}")))?;
                 Ok(GoogleAuth::ServiceAccount {
                     email: k.client_email.ok_or_else(|| missing("client_email"))?,
+                    project_id: k.project_id,
                     key_id: k.private_key_id,
                     key,
                     token_uri,
@@ -104,11 +110,22 @@ impl GoogleAuth {
         }
     }
 
-    /// An access token, fetched now.
+    /// An access token for the buckets, fetched now.
     pub(crate) fn token(&self, http: &Http, now_unix_s: i64) -> Result<String, Failure> {
+        self.token_for(http, now_unix_s, SCOPE)
+    }
+
+    /// An access token for `scope`, fetched now (a service account asks for the scope; the
+    /// metadata server and a user's refresh token give the scopes they were granted).
+    pub(crate) fn token_for(
+        &self,
+        http: &Http,
+        now_unix_s: i64,
+        scope: &str,
+    ) -> Result<String, Failure> {
         let (url, headers, body, what) = match self {
-            GoogleAuth::ServiceAccount { file, email, key_id, key, token_uri } => {
-                let jwt = signed_jwt(email, key_id.as_deref(), key, token_uri, now_unix_s)
+            GoogleAuth::ServiceAccount { file, email, key_id, key, token_uri, .. } => {
+                let jwt = signed_jwt(email, key_id.as_deref(), key, token_uri, scope, now_unix_s)
                     .map_err(|e| Failure::fatal(format!("{}: {e}", file.display())))?;
                 let body = form(&[
                     ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
@@ -155,6 +172,40 @@ impl GoogleAuth {
     }
 }
 
+impl GoogleAuth {
+    /// The project these credentials belong to, as `google.auth.default()` finds it:
+    /// `GOOGLE_CLOUD_PROJECT` (or the older `GCLOUD_PROJECT`), else a service account key's
+    /// `project_id`, else the metadata server's project.
+    pub(crate) fn project_id(
+        &self,
+        http: &Http,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, String> {
+        let set = |k: &str| var(k).filter(|v| !v.is_empty());
+        if let Some(p) = set("GOOGLE_CLOUD_PROJECT").or_else(|| set("GCLOUD_PROJECT")) {
+            return Ok(p);
+        }
+        match self {
+            GoogleAuth::ServiceAccount {
+                project_id: Some(p),
+                ..
+            } => Ok(p.clone()),
+            GoogleAuth::Metadata { host } => {
+                let url = format!("http://{host}/computeMetadata/v1/project/project-id");
+                let flavor = [("Metadata-Flavor".to_string(), "Google".to_string())];
+                match http.send("GET", &url, &flavor, b"") {
+                    Ok(a) if a.status == 200 && !a.body.trim().is_empty() => {
+                        Ok(a.body.trim().to_string())
+                    }
+                    Ok(a) => Err(format!("no project from the metadata server: {url} answered {}: {}; set GOOGLE_CLOUD_PROJECT", a.status, a.excerpt())),
+                    Err(e) => Err(format!("no project from the metadata server {host}: {e}; set GOOGLE_CLOUD_PROJECT")),
+                }
+            }
+            _ => Err("the credentials name no project: set GOOGLE_CLOUD_PROJECT".into()),
+        }
+    }
+}
+
 fn form_headers() -> Vec<(String, String)> {
     vec![(
         "Content-Type".into(),
@@ -176,6 +227,7 @@ pub(crate) fn signed_jwt(
     key_id: Option<&str>,
     pkcs8: &[u8],
     audience: &str,
+    scope: &str,
     now_unix_s: i64,
 ) -> Result<String, String> {
     let b64 = |v: &serde_json::Value| {
@@ -186,7 +238,7 @@ pub(crate) fn signed_jwt(
         header["kid"] = kid.into();
     }
     let claims = serde_json::json!({
-        "iss": email, "scope": SCOPE, "aud": audience,
+        "iss": email, "scope": scope, "aud": audience,
         "iat": now_unix_s, "exp": now_unix_s + 3600,
     });
     let input = format!("{}.{}", b64(&header), b64(&claims));

@@ -8,8 +8,8 @@
 
 mod aws_env;
 mod gcs;
-mod google_auth;
-mod http;
+pub(crate) mod google_auth;
+pub(crate) mod http;
 mod s3;
 mod sigv4;
 mod store;

@@ -146,7 +146,15 @@ fn a_service_account_signs_its_token_request() {
     else {
         panic!("{auth:?}");
     };
-    let jwt = signed_jwt(email, key_id.as_deref(), key, token_uri, 1_700_000_000).unwrap();
+    let jwt = signed_jwt(
+        email,
+        key_id.as_deref(),
+        key,
+        token_uri,
+        google_auth::SCOPE,
+        1_700_000_000,
+    )
+    .unwrap();
     let claims = verify_jwt(&jwt, &public_key_of_test_account());
     assert_eq!(
         claims["iss"],

@@ -15,6 +15,6 @@ pub use count::{stripe_share, PlannedCount};
 pub use rate::Rate;
 pub use run::{Member, RunPlan, StageLoad, StagePlan};
 pub use schedule::{constant_arrivals, trace_times, Arrival, Ramp};
-pub use shard::{EndpointSpec, ShardLoad, ShardSpec};
+pub use shard::{EndpointSpec, PromQuery, ShardLoad, ShardSpec};
 pub use split::{largest_remainder, stripe_cycle};
 pub use window::Window;

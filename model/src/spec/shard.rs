@@ -55,6 +55,22 @@ pub struct EndpointSpec {
     pub session_token_header: Option<String>,
 }
 
+/// A Prometheus query API this agent reads the engines' series from, each telemetry interval
+/// (`metrics.prometheus.google_managed`: Google Cloud Managed Service for Prometheus, which has
+/// no `/federate`): `GET <base_url>/api/v1/query?query=<selector>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromQuery {
+    /// The API's base URL (`https://monitoring.googleapis.com/v1/projects/P/location/global/prometheus`);
+    /// filled by the coordinator when the stage starts, empty in the plan.
+    pub base_url: String,
+    /// The PromQL selector of the engines' series.
+    pub selector: String,
+    /// The `Authorization: Bearer` token, filled by the coordinator when the stage starts
+    /// (never in `plan.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer: Option<String>,
+}
+
 /// One shard's part of a stage's load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -200,6 +216,10 @@ pub struct ShardSpec {
     /// .engine_metrics`), besides its own `--engine-metrics`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_metrics: Vec<String>,
+    /// `metrics.prometheus.google_managed`: the query API this agent (the run's first) reads
+    /// the engines' series from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_query: Option<PromQuery>,
     /// `load.first_byte_timeout` and `load.idle_timeout` (None: the agent's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_timeout_ms: Option<u64>,

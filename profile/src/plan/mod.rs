@@ -197,6 +197,9 @@ pub fn plan_run(
                 think_time_ms,
                 telemetry: p.telemetry.unwrap_or_default(),
                 engine_metrics: scrapes[shard].clone(),
+                prometheus_query: (shard == 0)
+                    .then(|| crate::inference_perf::managed_prometheus_query(p))
+                    .flatten(),
                 first_byte_timeout_ms,
                 idle_timeout_ms,
                 warmup_connections,
