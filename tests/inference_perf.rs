@@ -368,6 +368,25 @@ fn use_chat_template_sends_each_random_prompt_as_one_templated_user_turn() -> an
     Ok(())
 }
 
+/// A request's method, target and headers (names in lower case) from `r`.
+fn read_head(r: &mut impl BufRead) -> (String, String, BTreeMap<String, String>) {
+    let mut line = String::new();
+    let _ = r.read_line(&mut line);
+    let mut words = line.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    (method.to_string(), target.to_string(), headers)
+}
+
 /// A local server answering as GCE's metadata server (a token, the project `e2e-project`) and
 /// as Managed Prometheus's query API for that project: vLLM series of two pods, to a request
 /// with the token; 401 without. Returns its address and the query requests it saw.
@@ -378,22 +397,11 @@ fn fake_google() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
     let log = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let mut r = BufReader::new(&conn);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let (mut auth, mut flavor) = (String::new(), false);
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                    break;
-                }
-                let lower = h.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("authorization:") {
-                    auth = v.trim().to_string();
-                }
-                flavor |= lower.starts_with("metadata-flavor: google");
-            }
+            let (_, target, headers) = read_head(&mut BufReader::new(&conn));
+            let auth = headers.get("authorization").cloned().unwrap_or_default();
+            let flavor = headers
+                .get("metadata-flavor")
+                .is_some_and(|v| v == "Google");
             let query = "/v1/projects/e2e-project/location/global/prometheus/api/v1/query?query=";
             let (status, body) = match target.as_str() {
                 "/computeMetadata/v1/instance/service-accounts/default/token" if flavor => (
@@ -404,7 +412,7 @@ fn fake_google() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
                 "/computeMetadata/v1/project/project-id" if flavor => (200, "e2e-project".into()),
                 t if t.starts_with(query) => {
                     log.lock().unwrap().push(format!("{t} {auth}"));
-                    match auth == "bearer e2e-gmp-token" {
+                    match auth == "Bearer e2e-gmp-token" {
                         true => (200, r#"{"status":"success","data":{"resultType":"vector","result":[
                             {"metric":{"__name__":"vllm:num_requests_running","pod":"a"},"value":[1.0,"3"]},
                             {"metric":{"__name__":"vllm:num_requests_running","pod":"b"},"value":[1.0,"4"]},
@@ -474,7 +482,7 @@ fn google_managed_prometheus_gives_the_engines_series_with_the_metadata_servers_
     assert!(!queries.is_empty(), "no query reached the API");
     for q in &queries {
         assert!(
-            q.contains("namespace%3D%22llm%22") && q.ends_with("bearer e2e-gmp-token"),
+            q.contains("namespace%3D%22llm%22") && q.ends_with("Bearer e2e-gmp-token"),
             "{q}"
         );
     }
@@ -532,29 +540,18 @@ fn fake_gcs(bucket: &'static str) -> anyhow::Result<(String, Objects)> {
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let mut r = BufReader::new(&conn);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let mut words = line.split_whitespace();
-            let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            let (mut len, mut boundary) = (0, String::new());
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if let Some((_, b)) = h.trim().split_once("boundary=") {
-                    boundary = b.to_string();
-                }
-            }
+            let (method, target, headers) = read_head(&mut r);
+            let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+            let len = header("content-length").parse().unwrap_or(0);
+            let boundary = (header("content-type").split_once("boundary="))
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default();
             let mut body = vec![0; len];
             let _ = r.read_exact(&mut body);
             let bucket_path = format!("/storage/v1/b/{bucket}");
             let upload =
                 format!("/upload/storage/v1/b/{bucket}/o?uploadType=multipart&ifGenerationMatch=0");
-            let status = match method {
+            let status = match method.as_str() {
                 "GET" if target == bucket_path => 200,
                 "POST" if target == upload => match multipart(&body, &boundary) {
                     Some((name, content)) => match store.lock().unwrap().entry(name) {

@@ -1,4 +1,5 @@
-//! The engine's Prometheus `/metrics`, scraped over plain HTTP and read by [`exposition`]
+//! The engine's Prometheus `/metrics`, scraped over HTTP or HTTPS (at most 16 MiB a page) and
+//! read by [`exposition`]
 //! (names with `:` included), mapped to fleetbench's names through one table per engine family (vLLM, SGLang,
 //! llama.cpp, TGI, TensorRT-LLM, Triton's TensorRT-LLM backend, Dynamo's frontend), detected
 //! from the names present. A new engine is a new table.
@@ -252,17 +253,7 @@ fn unknown_names(url: &str, scrape: &[Sample<'_>]) -> Vec<String> {
             unknown_names.push(format!("... ({total} names)"));
         }
     }
-    let first = WARNED
-        .lock()
-        .map(|mut w| {
-            let new = !w.iter().any(|u| u == url);
-            if new && w.len() < 64 {
-                w.push(url.to_string());
-            }
-            new
-        })
-        .unwrap_or(false);
-    if first {
+    if first_time(&WARNED, url) {
         tracing::warn!(
             "{url} exports none of the engine metrics fleetbench knows (vLLM, SGLang, llama.cpp, TGI, TensorRT-LLM, Triton, Dynamo); it exports: {}",
             if unknown_names.is_empty() {
@@ -445,19 +436,22 @@ where
     String::from_utf8(body.to_vec()).ok()
 }
 
-/// Warns `message` once per `key` (an endpoint and what went wrong with it).
-pub(crate) fn warn_once(key: &str, message: &str) {
-    let first = WARNED_FETCH
-        .lock()
+/// Whether `key` is new to `seen` (which keeps at most 64 keys: past that, nothing is new).
+fn first_time(seen: &std::sync::Mutex<Vec<String>>, key: &str) -> bool {
+    seen.lock()
         .map(|mut w| {
-            let new = !w.iter().any(|u| u == key);
-            if new && w.len() < 64 {
+            let new = w.len() < 64 && !w.iter().any(|u| u == key);
+            if new {
                 w.push(key.to_string());
             }
             new
         })
-        .unwrap_or(false);
-    if first {
+        .unwrap_or(false)
+}
+
+/// Warns `message` once per `key` (an endpoint and what went wrong with it).
+pub(crate) fn warn_once(key: &str, message: &str) {
+    if first_time(&WARNED_FETCH, key) {
         tracing::warn!("{message}");
     }
 }
