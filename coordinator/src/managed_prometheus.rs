@@ -33,13 +33,11 @@ pub(crate) struct ManagedPrometheus {
 
 impl ManagedPrometheus {
     /// The credentials and project of this process's environment, checked with one token.
-    pub(crate) fn from_env() -> Result<(ManagedPrometheus, String), String> {
+    pub(crate) fn from_env() -> Result<ManagedPrometheus, String> {
         Self::from_vars(&|k| std::env::var(k).ok())
     }
 
-    fn from_vars(
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(ManagedPrometheus, String), String> {
+    fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<ManagedPrometheus, String> {
         let why = |e: String| format!("metrics.prometheus.google_managed: {e}");
         let auth = GoogleAuth::from_env(var).map_err(why)?;
         let project = auth.project_id(&http(), var).map_err(why)?;
@@ -59,8 +57,8 @@ impl ManagedPrometheus {
                 root.trim_end_matches('/')
             ),
         };
-        let token = mp.token()?;
-        Ok((mp, token))
+        mp.token()?;
+        Ok(mp)
     }
 
     /// A fresh token (blocking: call it off the runtime).
@@ -84,16 +82,20 @@ impl ManagedPrometheus {
     }
 }
 
+/// Whether `profile` reads Managed Prometheus (`metrics.prometheus.google_managed`).
+pub(crate) fn wanted(profile: &fleetbench_profile::Profile) -> bool {
+    (profile.metrics.as_ref())
+        .and_then(|m| m.prometheus.as_ref())
+        .is_some_and(|p| p.google_managed)
+}
+
 /// A profile submitted to `serve` reads Managed Prometheus with the coordinator's credentials
 /// and project only where its operator allows it (`serve --allow-managed-prometheus`).
 pub(crate) fn admit_submitted(
     profile: &fleetbench_profile::Profile,
     allowed: bool,
 ) -> Result<(), String> {
-    let wanted = (profile.metrics.as_ref())
-        .and_then(|m| m.prometheus.as_ref())
-        .is_some_and(|p| p.google_managed);
-    match wanted && !allowed {
+    match wanted(profile) && !allowed {
         true => Err("metrics.prometheus.google_managed: a submitted profile does not read Google Cloud Managed Prometheus with this coordinator's credentials unless its operator allows it (serve --allow-managed-prometheus)".into()),
         false => Ok(()),
     }

@@ -279,15 +279,12 @@ pub(crate) async fn check_managed_prometheus(
     loaded: &fleetbench_profile::LoadedProfile,
     progress: &watch::Sender<Progress>,
 ) -> Result<Option<Arc<ManagedPrometheus>>, RunError> {
-    let wanted = (loaded.profile.metrics.as_ref())
-        .and_then(|m| m.prometheus.as_ref())
-        .is_some_and(|p| p.google_managed);
-    if !wanted {
+    if !crate::managed_prometheus::wanted(&loaded.profile) {
         return Ok(None);
     }
     progress.send_modify(|p| p.message = "metrics: Google Cloud Managed Prometheus".into());
     let found = tokio::task::spawn_blocking(ManagedPrometheus::from_env).await;
-    let (mp, _) = match found {
+    let mp = match found {
         Ok(r) => r.map_err(RunError::ManagedPrometheus)?,
         Err(e) => {
             return Err(RunError::ManagedPrometheus(format!(

@@ -46,9 +46,6 @@ pub(crate) fn query_url(q: &PromQuery) -> String {
 /// One sample of the engines from `q`'s API, within `timeout` (none when the query failed or
 /// answered no vector; a query's failure is warned about once per reason).
 pub(crate) async fn sample(q: &PromQuery, timeout: Duration) -> Option<wire::EngineSample> {
-    if q.base_url.is_empty() {
-        return None;
-    }
     let url = query_url(q);
     let bearer = q.bearer.as_deref().map(|t| format!("Bearer {t}"));
     let body = engine::fetch_with(&url, bearer.as_deref(), timeout).await?;

@@ -10,6 +10,7 @@
 //! prompt's words and no fixed wrapping gives exact lengths). Agents wrap each prompt's words
 //! in it and need no template engine.
 
+use super::files::read_bounded;
 use super::hub::{is_model_id, HubEnv};
 use super::tokenizer::ModelTokenizer;
 use crate::error::ProfileError;
@@ -159,7 +160,7 @@ fn find(
     };
     let context = config_json.as_ref().map(special_tokens).unwrap_or_default();
     if jinja.is_file() {
-        return Ok((read_bounded(&jinja)?, context, jinja));
+        return Ok((read_bounded(&jinja, MAX_TEMPLATE_FILE)?, context, jinja));
     }
     if let Some(t) = config_json.as_ref().and_then(template_in) {
         return Ok((t, context, config));
@@ -173,7 +174,7 @@ fn find(
                 return Ok((t, context, fetched));
             }
             if let Ok(j) = hub.fetch(name_or_path, "chat_template.jinja") {
-                return Ok((read_bounded(&j)?, context, j));
+                return Ok((read_bounded(&j, MAX_TEMPLATE_FILE)?, context, j));
             }
             looked.push(fetched);
         }
@@ -187,24 +188,8 @@ fn find(
     ))
 }
 
-fn read_bounded(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_TEMPLATE_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if text.len() as u64 > MAX_TEMPLATE_FILE {
-        return Err(format!(
-            "{}: more than {MAX_TEMPLATE_FILE} bytes",
-            path.display()
-        ));
-    }
-    Ok(text)
-}
-
 fn read_config(path: &Path) -> Result<Json, String> {
-    serde_json::from_str(&read_bounded(path)?)
+    serde_json::from_str(&read_bounded(path, MAX_TEMPLATE_FILE)?)
         .map_err(|e| format!("{}: not JSON: {e}", path.display()))
 }
 

@@ -6,13 +6,12 @@
 //! probe run of the kept words must count true, or the profile is refused. At most
 //! [`MAX_CARRIED_BYTES`] of words travel in each shard spec.
 
-use super::files::resolve_data_path;
+use super::files::{read_bounded, resolve_data_path};
 use super::tokenizer::ModelTokenizer;
 use crate::error::ProfileError;
 use crate::model::{DataType, Profile};
 use fleetbench_model::data::{corpus_run, MAX_CARRIED_BYTES};
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 /// inference-perf's line before the corpus text (`synthetic_datagen.py`).
@@ -46,21 +45,8 @@ pub(crate) fn read_corpus(
         message,
     };
     let resolved = resolve_data_path(path, file);
-    let mut text = String::new();
-    std::fs::File::open(&resolved)
-        .and_then(|f| f.take(MAX_CORPUS_FILE + 1).read_to_string(&mut text))
-        .map_err(|e| {
-            invalid(format!(
-                "{}: cannot read the prompt corpus: {e}",
-                resolved.display()
-            ))
-        })?;
-    if text.len() as u64 > MAX_CORPUS_FILE {
-        return Err(invalid(format!(
-            "{}: more than {MAX_CORPUS_FILE} bytes",
-            resolved.display()
-        )));
-    }
+    let text = read_bounded(&resolved, MAX_CORPUS_FILE)
+        .map_err(|e| invalid(format!("cannot read the prompt corpus: {e}")))?;
     let words = one_token_words(&text, tokenizer);
     if words.len() < 2 {
         return Err(invalid(format!(
@@ -97,9 +83,7 @@ fn one_token_words(text: &str, tokenizer: Option<&ModelTokenizer>) -> Vec<String
     {
         let keep = match tokenizer {
             None => true,
-            Some(t) => *single
-                .entry(w)
-                .or_insert_with(|| t.count(w) == 1 && t.count(&format!("{w} {w} {w}")) == 3),
+            Some(t) => *single.entry(w).or_insert_with(|| t.is_single_token_word(w)),
         };
         if !keep {
             continue;

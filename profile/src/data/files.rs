@@ -35,6 +35,20 @@ pub(crate) struct DatasetError {
     pub message: String,
 }
 
+/// The text of `path`, at most `limit` bytes (a longer file is an error naming it and the
+/// limit): files a profile names are input, read whole only when bounded.
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > limit {
+        return Err(format!("{}: more than {limit} bytes", path.display()));
+    }
+    Ok(text)
+}
+
 /// Where `data.path` points: as given (relative to the working directory) when that exists,
 /// else relative to the profile's directory or the nearest directory above it where it exists
 /// (so `profiles/data/x.json` works from the repository root and from anywhere else).

@@ -100,6 +100,12 @@ impl ModelTokenizer {
             .unwrap_or_else(|| fleetbench_model::tokenize::count_words(text) as u32)
     }
 
+    /// Whether `w` is one token alone and three tokens thrice in a row (space-separated), so
+    /// that a row of such words is as many tokens as words.
+    pub(crate) fn is_single_token_word(&self, w: &str) -> bool {
+        self.count(w) == 1 && self.count(&format!("{w} {w} {w}")) == 3
+    }
+
     /// Up to [`MAX_VOCAB_WORDS`] lowercase ASCII words that are one token each, alone and in a
     /// space-separated row, in vocabulary-id order; checked on a synthesized prompt.
     pub(crate) fn single_token_words(&self) -> Result<Vec<String>, String> {
@@ -115,7 +121,7 @@ impl ModelTokenizer {
             {
                 continue;
             }
-            if self.count(w) == 1 && self.count(&format!("{w} {w} {w}")) == 3 {
+            if self.is_single_token_word(w) {
                 words.push(w.to_string());
                 if words.len() >= MAX_VOCAB_WORDS {
                     break;
