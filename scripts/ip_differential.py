@@ -316,7 +316,66 @@ def check_otel(c, source, problems):
             problems.append(f"otel_trace_replay {path}: graph {theirs} vs {got}")
 
 
-def check_data(cfg, text, plan, problems):
+def weka_sessions(cfg, path):
+    """inference-perf's Weka replay sessions of the fixture at `path`, built by its own generator
+    (the tokenizer path taken from the fixture's directory, as fleetbench resolves it; a Hub
+    dataset's traces.jsonl from the fixtures' Hub cache, never the network)."""
+    from inference_perf.config import CustomTokenizerConfig
+    from inference_perf.datagen.replay import weka_trace_replay_datagen as weka
+    from inference_perf.utils.custom_tokenizer import CustomTokenizer
+
+    def from_cache(repo_id, filename, repo_type):
+        repo = HF_CACHE / ("datasets--" + repo_id.replace("/", "--"))
+        commit = (repo / "refs" / "main").read_text().strip()
+        return str(repo / "snapshots" / commit / filename)
+
+    weka.hf_hub_download = from_cache
+    name = cfg.tokenizer.pretrained_model_name_or_path
+    local = path.parent / name
+    tok = CustomTokenizer(CustomTokenizerConfig(pretrained_model_name_or_path=str(local) if local.exists() else name))
+    if cfg.data.weka_trace_replay.datagen_workers is None:
+        cfg.data.weka_trace_replay.datagen_workers = 1
+    gen = weka.WekaTraceReplayDataGenerator(cfg.api, cfg.data, tok, None, cfg.load.base_seed)
+    return gen.sessions
+
+
+def check_weka(cfg, text, path, source, problems):
+    """weka_trace_replay: the replay settings, and every session as inference-perf's generator
+    builds it: its id and, per call, predecessors, wait, max_tokens (default_max_tokens for a
+    recorded 0), messages and expected output, byte for byte."""
+    c = cfg.data.weka_trace_replay
+    if source["kind"] != "replay":
+        return problems.append(f"weka_trace_replay: source {source['kind']}")
+    timeout = round(c.predecessor_wait_timeout_sec * 1000) or None
+    want = {"max_wait_ms": c.max_wait_ms, "substitute_outputs": True,
+            "inject_session_id": c.inject_random_session_id, "predecessor_timeout_ms": timeout}
+    for key, value in want.items():
+        if source.get(key) != value:
+            problems.append(f"weka_trace_replay {key}: {value} vs {source.get(key)}")
+    if "base_seed" not in (text.get("load") or {}):
+        # inference-perf seeds with the time when load.base_seed is absent; fleetbench with 42.
+        cfg.load.base_seed = 42
+    sessions = weka_sessions(cfg, path)
+    ids = [s.session_id for s in sessions]
+    if ids != [s["id"] for s in source["slots"]]:
+        return problems.append(f"weka_trace_replay: sessions {ids} vs {[s['id'] for s in source['slots']]}")
+    for session, slot in zip(sessions, source["slots"]):
+        events = list(session.graph.events.values())
+        keys = list(session.graph.events)
+        theirs = [(sorted(keys.index(p) for p in e.predecessor_event_ids), e.wait_ms,
+                   e.call.expected_output_tokens or c.default_max_tokens,
+                   [[m["role"], m["content"]] for m in e.call.messages], e.call.expected_output)
+                  for e in events]
+        got = [(e.get("preds", []), e["wait_ms"], e["max_tokens"],
+                [[m["role"], m["content"]] for m in e["messages"]], e.get("expected_output", ""))
+               for e in source["graphs"][slot["graph"]]["events"]]
+        if theirs != got:
+            k = next((k for k, (a, b) in enumerate(zip(theirs, got)) if a != b), min(len(theirs), len(got)))
+            a, b = (theirs[k] if k < len(theirs) else None), (got[k] if k < len(got) else None)
+            problems.append(f"weka_trace_replay {slot['id']}: {len(theirs)} vs {len(got)} calls; call {k}: {a} vs {b}"[:2000])
+
+
+def check_data(cfg, text, plan, problems, path=None):
     data = plan["stages"][0]["shards"][0]["data"]
     source = data
     if cfg.data.multimodal is not None:
@@ -347,6 +406,8 @@ def check_data(cfg, text, plan, problems):
         check_conversations(cfg.data.conversation_replay, source, problems)
     elif kind == "otel_trace_replay":
         check_otel(cfg.data.otel_trace_replay, source, problems)
+    elif kind == "weka_trace_replay":
+        check_weka(cfg, text, path, source, problems)
     else:
         problems.append(f"data type {kind}: no meaning check")
 
@@ -374,6 +435,12 @@ def check_sweep(cfg, plan, problems):
         problems.append(f"sweep probe: {load['duration_s']} s vs 5 s")
 
 
+def source_slots(plan):
+    """The sessions of a plan's replay (their number is checked against inference-perf's in
+    check_weka)."""
+    return plan["stages"][0]["shards"][0]["data"].get("slots", [])
+
+
 def check_load(cfg, text, plan, problems):
     load_type = cfg.load.type.value
     ours = {"trace_replay": "trace", "trace_session_replay": "sessions"}.get(load_type, load_type)
@@ -399,6 +466,8 @@ def check_load(cfg, text, plan, problems):
             corpus = cfg.data.conversation_replay.num_conversations if cfg.data.conversation_replay else None
             if cfg.data.otel_trace_replay is not None:
                 corpus = otel_sessions(cfg.data.otel_trace_replay)
+            if cfg.data.weka_trace_replay is not None:
+                corpus = len(source_slots(plan))
             left = corpus - cursor if corpus is not None else None
             want = min(theirs.num_sessions or left, left) if left is not None else theirs.num_sessions
             got = (load["concurrent"], load["session_rate"], load["first_session"], load["sessions"], load["timeout_s"])
@@ -434,7 +503,7 @@ def main():
                 else:
                     text = yaml.safe_load(path.read_text())
                     check_load(cfg, text, plan, problems)
-                    check_data(cfg, text, plan, problems)
+                    check_data(cfg, text, plan, problems, path)
             elif group == "reject":
                 if ip_err is None or fb_err is None:
                     problems.append(f"inference-perf: {ip_err or 'accepted'}; fleetbench: {fb_err or 'accepted'}")

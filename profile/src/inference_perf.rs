@@ -20,16 +20,9 @@ const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     const VISIONARENA: &str = "VisionArena's real images (a Hugging Face dataset) are not read; use data.type: synthetic with data.multimodal.image for synthetic images of chosen resolutions";
-    const SESSIONS: &str = "a Weka trace records each turn as KV-cache block hash ids and lengths, not text; inference-perf rebuilds every prompt from its bundled Shakespeare corpus, tokenized with the profile's tokenizer, one seeded Python RNG per block hash id (so that equal ids give equal tokens), rewinds the conversation to the longest common prefix of block ids between turns, packs subagent requests into parallel streams and caps idle gaps (trace_idle_gap_cap_seconds); fleetbench carries no such corpus and has none of that reconstruction yet. Replay OTel traces with data.type otel_trace_replay, or synthetic multi-turn sessions with conversation_replay";
     let data = &p.data;
-    let refused: [(&str, bool, &str); 2] = [
-        ("data.visionarena", data.visionarena.is_some(), VISIONARENA),
-        (
-            "data.weka_trace_replay",
-            data.weka_trace_replay.is_some(),
-            SESSIONS,
-        ),
-    ];
+    let refused: [(&str, bool, &str); 1] =
+        [("data.visionarena", data.visionarena.is_some(), VISIONARENA)];
     match refused.iter().find(|(_, set, _)| *set) {
         Some((key, _, reason)) => Err(ProfileError::NotSupported {
             file: file.to_path_buf(),

@@ -358,16 +358,25 @@ fn keys_not_implemented_are_refused_with_the_reason() {
         let err = err_of(parse(&format!("{HEAD}data: {{type: mock}}\n{extra}\n")));
         assert!(err.contains(key) && err.contains(why), "{extra}: {err}");
     }
-    // inference-perf's config-weka.yaml (less its tokenizer): refused, naming what is missing.
+    // inference-perf's config-weka.yaml less its tokenizer: refused naming the tokenizer (the
+    // prompts are rebuilt from token ids); with another load type, naming load.type.
+    let weka = "data: {type: weka_trace_replay, weka_trace_replay: {hf_dataset_path: semianalysisai/cc-traces-weka-with-subagents-060826-256k, num_dataset_entries: 5, use_static_model: true, static_model_name: m, default_block_size: 64, skip_invalid_files: true}}";
     let err = err_of(parse(&format!(
-        "{HEAD}data: {{type: weka_trace_replay, weka_trace_replay: {{hf_dataset_path: semianalysisai/cc-traces-weka-with-subagents-060826-256k, num_dataset_entries: 5, use_static_model: true, static_model_name: m, default_block_size: 64, skip_invalid_files: true}}}}\nload: {{type: trace_session_replay, stages: [{{concurrent_sessions: 2, num_sessions: 5}}]}}\n"
+        "{HEAD}{weka}\nload: {{type: trace_session_replay, stages: [{{concurrent_sessions: 2, num_sessions: 5}}]}}\n"
     )));
     assert!(
-        err.contains("data.weka_trace_replay")
-            && err.contains("does not support yet")
-            && err.contains("block hash ids")
-            && err.contains("Shakespeare corpus")
-            && err.contains("otel_trace_replay"),
+        err.contains("tokenizer.pretrained_model_name_or_path")
+            && err.contains("weka_trace_replay rebuilds prompts from token ids"),
+        "{err}"
+    );
+    let err = err_of(parse(&format!(
+        "{HEAD}{weka}\nload: {{type: constant, stages: [{{rate: 1, duration: 2}}]}}\n"
+    )));
+    assert!(
+        err.contains("load.type")
+            && err.contains(
+                "data.type 'weka_trace_replay' requires load.type 'trace_session_replay'"
+            ),
         "{err}"
     );
     // Media need the chat API (this HEAD's is completion).

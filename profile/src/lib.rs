@@ -38,6 +38,8 @@ mod slo_headers;
 mod storage_check;
 mod validate;
 mod vllm_args;
+mod weka;
+mod weka_check;
 
 pub use client_cert::client_cert;
 pub use error::ProfileError;
@@ -57,7 +59,7 @@ pub use multimodal::{
     ResolutionPreset, Resolutions, Size, VideoConfig, VideoProfile, VideoProfiles,
     VideoRepresentation, WeightedDuration, WeightedResolution, WeightedVideoProfile,
 };
-pub use otel::{BadToolCallHandling, OtelTraceReplayConfig};
+pub use otel::{BadToolCallHandling, OtelTraceReplayConfig, ToolChoiceMode};
 pub use overrides::apply_overrides;
 pub use saturation::{
     percentile, sweep_rates, SweepConfig, SweepType, MAX_PROBE_REQUESTS, PROBE_LABEL, PROBE_SECONDS,

@@ -155,7 +155,7 @@ pub(crate) fn finish(
         }
         _ => None,
     };
-    let replay = read_replay(&profile, origin).map_err(located)?;
+    let replay = read_replay(&profile, origin, tokenizer.as_ref()).map_err(located)?;
     let name = profile
         .name
         .clone()
@@ -172,27 +172,36 @@ pub(crate) fn finish(
     })
 }
 
-/// OTel trace replay: the traces read into sessions, then the session stages checked against
-/// their number.
+/// OTel and Weka trace replay: the traces read into sessions (a Weka trace's prompts rebuilt
+/// with the tokenizer), then the session stages checked against their number.
 fn read_replay(
     profile: &Profile,
     origin: &Path,
+    tokenizer: Option<&crate::data::tokenizer::ModelTokenizer>,
 ) -> Result<Option<fleetbench_model::data::ReplaySessions>, ProfileError> {
+    use crate::model::DataType;
     let d = &profile.data;
-    let Some(c) = d.otel_trace_replay.as_ref() else {
-        return Ok(None);
+    let seed = profile.load.base_seed;
+    let read = match (
+        d.kind,
+        &d.otel_trace_replay,
+        &d.weka_trace_replay,
+        tokenizer,
+    ) {
+        (DataType::OtelTraceReplay, Some(c), _, _) => {
+            crate::data::otel::read_sessions(c, origin, seed)
+        }
+        (DataType::WekaTraceReplay, _, Some(c), Some(t)) => {
+            let corpus = d.corpus_file_path.as_deref();
+            crate::data::weka::read_sessions(c, origin, seed, t, corpus)
+        }
+        _ => return Ok(None),
     };
-    if d.kind != crate::model::DataType::OtelTraceReplay {
-        return Ok(None);
-    }
-    let sessions =
-        crate::data::otel::read_sessions(c, origin, profile.load.base_seed).map_err(|e| {
-            ProfileError::Invalid {
-                file: origin.to_path_buf(),
-                key: e.key.to_string(),
-                message: e.message,
-            }
-        })?;
+    let sessions = read.map_err(|e| ProfileError::Invalid {
+        file: origin.to_path_buf(),
+        key: e.key.to_string(),
+        message: e.message,
+    })?;
     crate::plan::stages::stage_defs(profile, origin, Some(sessions.slots.len() as u64))?;
     Ok(Some(sessions))
 }

@@ -202,7 +202,7 @@ pub enum DataType {
     /// `visionarena` (refused: not supported).
     #[serde(rename = "visionarena")]
     Visionarena,
-    /// `weka_trace_replay` (refused: not supported).
+    /// `weka_trace_replay`: Weka KV-cache traces, prompts rebuilt from block hash ids.
     #[serde(rename = "weka_trace_replay")]
     WekaTraceReplay,
     /// `conversation_replay` (refused: not supported).
@@ -272,9 +272,9 @@ pub struct DataConfig {
     /// `data.otel_trace_replay`: inference-perf's OTel trace replay.
     #[serde(default)]
     pub otel_trace_replay: Option<crate::otel::OtelTraceReplayConfig>,
-    /// `data.weka_trace_replay`: inference-perf's key, kept as given so that validation can name it.
+    /// `data.weka_trace_replay`: inference-perf's Weka trace replay.
     #[serde(default)]
-    pub weka_trace_replay: Option<Value>,
+    pub weka_trace_replay: Option<crate::weka::WekaTraceReplayConfig>,
     /// inference-perf's synthetic conversations (data type conversation_replay).
     #[serde(default)]
     pub conversation_replay: Option<ConversationReplayConfig>,

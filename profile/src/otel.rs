@@ -75,6 +75,21 @@ pub struct OtelTraceReplayConfig {
     /// `none` or `use_recorded`: what to do with a live tool call whose arguments are not JSON.
     #[serde(default)]
     pub bad_tool_call_handling: BadToolCallHandling,
+    /// `force_recorded` or `as_recorded`: whether a recorded tool-call turn forces `tool_choice`
+    /// (read; fleetbench sends none yet, as `as_recorded` does).
+    #[serde(default)]
+    pub tool_choice_mode: ToolChoiceMode,
+}
+
+/// `tool_choice_mode`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoiceMode {
+    /// Force the recorded function (inference-perf's default; not sent by fleetbench yet).
+    #[default]
+    ForceRecorded,
+    /// Send no `tool_choice`.
+    AsRecorded,
 }
 
 /// `bad_tool_call_handling`.
@@ -88,15 +103,15 @@ pub enum BadToolCallHandling {
     UseRecorded,
 }
 
-fn default_max_tokens() -> u64 {
+pub(crate) fn default_max_tokens() -> u64 {
     1000
 }
-fn default_max_wait_ms() -> i64 {
+pub(crate) fn default_max_wait_ms() -> i64 {
     15_000
 }
-fn default_predecessor_timeout() -> f64 {
+pub(crate) fn default_predecessor_timeout() -> f64 {
     3600.0
 }
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }

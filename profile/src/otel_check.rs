@@ -34,14 +34,21 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
             "is only read by data type otel_trace_replay".into(),
         ));
     }
-    if p.load.kind != LoadType::TraceSessionReplay {
-        return Err(invalid(
-            "load.type",
-            format!("data.type 'otel_trace_replay' requires load.type 'trace_session_replay', but got '{}': a trace's calls wait for the calls they depend on, which only session stages dispatch (as inference-perf requires)", load_name(p)),
-        ));
-    }
+    check_session_load(p, file)?;
     check_sources(c, file)?;
-    check_values(c, file)
+    check_values(c, file, "data.otel_trace_replay")
+}
+
+/// A trace replay's load type: `trace_session_replay`, as inference-perf requires.
+pub(crate) fn check_session_load(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    if p.load.kind != LoadType::TraceSessionReplay {
+        return Err(ProfileError::Invalid {
+            file: file.to_path_buf(),
+            key: "load.type".into(),
+            message: format!("data.type '{}' requires load.type 'trace_session_replay', but got '{}': a trace's calls wait for the calls they depend on, which only session stages dispatch (as inference-perf requires)", p.data.kind.name(), load_name(p)),
+        });
+    }
+    Ok(())
 }
 
 fn load_name(p: &Profile) -> String {
@@ -50,19 +57,18 @@ fn load_name(p: &Profile) -> String {
         .unwrap_or_default()
 }
 
-/// Exactly one trace source, and not the refused ones.
-fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileError> {
-    let key = |k: &str| format!("data.otel_trace_replay.{k}");
-    let given = [
-        c.trace_directory.is_some(),
-        c.trace_files.is_some(),
-        c.hf_dataset_path.is_some(),
-    ];
+/// Exactly one of a trace replay's sources (`given`: trace_directory, trace_files,
+/// hf_dataset_path), with inference-perf's messages; `prefix` is the replay's key.
+pub(crate) fn check_one_source(
+    given: [bool; 3],
+    file: &Path,
+    prefix: &str,
+) -> Result<(), ProfileError> {
     let n = given.iter().filter(|g| **g).count();
     if n != 1 {
         return Err(ProfileError::Invalid {
             file: file.to_path_buf(),
-            key: key("trace_directory"),
+            key: format!("{prefix}.trace_directory"),
             message: if n == 0 {
                 "Either trace_directory, trace_files, or hf_dataset_path must be provided".into()
             } else {
@@ -70,6 +76,35 @@ fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileEr
             },
         });
     }
+    Ok(())
+}
+
+/// A trace replay's `filter`: one of the lambda forms fleetbench reads.
+pub(crate) fn check_filter(f: &str, file: &Path, prefix: &str) -> Result<(), ProfileError> {
+    match crate::data::otel::filter::RowFilter::parse(f) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ProfileError::NotSupported {
+            file: file.to_path_buf(),
+            key: format!("{prefix}.filter"),
+            reason: format!("{e}: inference-perf runs the filter with Python's eval(); fleetbench runs no code from a profile but reads the expressions filters are written in (docs/profile.md, \"otel_trace_replay.filter\")"),
+            line: None,
+        }),
+    }
+}
+
+/// Exactly one trace source, and not the refused ones.
+fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileError> {
+    const KEY: &str = "data.otel_trace_replay";
+    let key = |k: &str| format!("{KEY}.{k}");
+    check_one_source(
+        [
+            c.trace_directory.is_some(),
+            c.trace_files.is_some(),
+            c.hf_dataset_path.is_some(),
+        ],
+        file,
+        KEY,
+    )?;
     let refuse = |k: &str, reason: &str| ProfileError::NotSupported {
         file: file.to_path_buf(),
         key: key(k),
@@ -93,9 +128,7 @@ fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileEr
         }
     }
     if let Some(f) = &c.filter {
-        if let Err(e) = crate::data::otel::filter::RowFilter::parse(f) {
-            return Err(refuse("filter", &format!("{e}: inference-perf runs the filter with Python's eval(); fleetbench runs no code from a profile but reads the expressions filters are written in (docs/profile.md, \"otel_trace_replay.filter\")")));
-        }
+        check_filter(f, file, KEY)?;
     }
     for (k, m) in [
         ("attribute_to_header_map", &c.attribute_to_header_map),
@@ -111,11 +144,16 @@ fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileEr
     Ok(())
 }
 
-/// inference-perf's field constraints and validators, and fleetbench's bounds.
-fn check_values(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileError> {
+/// inference-perf's field constraints and validators of the session keys, and fleetbench's
+/// bounds; `prefix` is the replay's key.
+pub(crate) fn check_values(
+    c: &OtelTraceReplayConfig,
+    file: &Path,
+    prefix: &str,
+) -> Result<(), ProfileError> {
     let invalid = |k: &str, message: String| ProfileError::Invalid {
         file: file.to_path_buf(),
-        key: format!("data.otel_trace_replay.{k}"),
+        key: format!("{prefix}.{k}"),
         message,
     };
     if c.use_static_model && c.static_model_name.is_empty() {

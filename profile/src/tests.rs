@@ -46,10 +46,10 @@ fn unknown_nested_key_is_rejected() {
 
 #[test]
 fn unsupported_inference_perf_key_says_not_supported() {
-    let text = BASE.replace("type: random,", "type: random, weka_trace_replay: {},");
+    let text = BASE.replace("type: random,", "type: random, visionarena: {},");
     let err = parse(&text).unwrap_err().to_string();
     assert!(
-        err.contains("data.weka_trace_replay") && err.contains("not support"),
+        err.contains("data.visionarena") && err.contains("not support"),
         "{err}"
     );
 }
@@ -203,11 +203,11 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
         "{err}"
     );
     // A not-supported inference-perf key says so, with its position.
-    let err = parse(&BASE.replace("type: random,", "type: random, weka_trace_replay: {},"))
+    let err = parse(&BASE.replace("type: random,", "type: random, visionarena: {},"))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("line 3 column 22: `data.weka_trace_replay`") && err.contains("not support"),
+        err.contains("line 3 column 22: `data.visionarena`") && err.contains("not support"),
         "{err}"
     );
 }

@@ -30,12 +30,16 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     crate::data::chat_template::check(p, file)?;
     validate_data(p, file)?;
     crate::otel_check::check(p, file)?;
+    crate::weka_check::check(p, file)?;
     crate::multimodal_check::check(p, file)?;
     validate_lora_split(p, file)?;
     validate_hosts(p, file)?;
 
-    // OTel trace replay: the stages take the sessions of the traces, checked once they are read.
-    if p.data.kind != DataType::OtelTraceReplay {
+    // Trace replays: the stages take the sessions of the traces, checked once they are read.
+    if !matches!(
+        p.data.kind,
+        DataType::OtelTraceReplay | DataType::WekaTraceReplay
+    ) {
         crate::plan::stages::stage_defs(p, file, None)?;
     }
     check_waits(p, file)?;
@@ -346,7 +350,7 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
 }
 
 const DATA_TYPES: &str =
-    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay";
+    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay, weka_trace_replay";
 
 /// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -493,7 +497,7 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
             })?;
             check_conversation_replay(c, file)
         }
-        DataType::OtelTraceReplay => {
+        DataType::OtelTraceReplay | DataType::WekaTraceReplay => {
             no_io_lengths("lengths come from the traces' recorded calls")
         }
         DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
@@ -817,7 +821,7 @@ pub(super) fn read_dataset(
                 file: file.to_path_buf(),
                 key: "data.type".into(),
                 message: format!(
-                    "shareGPT without data.path reads inference-perf's default: {message}"
+                    "shareGPT without data.path reads inference-perf's default: {message}; or give data.path"
                 ),
             })?,
         (None, _) => return Ok(None),

@@ -3,7 +3,8 @@
 //! tokenizer's vocabulary). The coordinator reads the file once, prefixes inference-perf's
 //! instruction line, and keeps the words that are one token each for the profile's tokenizer
 //! (every word for the word tokenizer), so that a run of N words is a prompt of N tokens; a
-//! probe run of the kept words must count true, or the profile is refused. At most
+//! probe run of the kept words must count true, or the profile is refused (the Weka replay
+//! reads the same key as token ids, in `data/weka/`). At most
 //! [`MAX_CARRIED_BYTES`] of words travel in each shard spec.
 
 use super::files::{read_bounded, resolve_data_path};
@@ -31,9 +32,13 @@ pub(crate) fn read_corpus(
     let Some(path) = p.data.corpus_file_path.as_deref() else {
         return Ok(None);
     };
+    if p.data.kind == DataType::WekaTraceReplay {
+        // Read as tokens by the Weka replay (`data/weka/`).
+        return Ok(None);
+    }
     if p.data.kind != DataType::Synthetic {
         tracing::info!(
-            "{}: `data.corpus_file_path` is read by data type synthetic only; type {} leaves it unused, as in inference-perf",
+            "{}: `data.corpus_file_path` is read by data types synthetic and weka_trace_replay only; type {} leaves it unused, as in inference-perf",
             file.display(),
             p.data.kind.name()
         );

@@ -78,6 +78,19 @@ mod imp {
         pub(crate) fn vocab(&self) -> Vec<(String, u32)> {
             self.0.get_vocab(false).into_iter().collect()
         }
+
+        /// The token ids of `text` with the special tokens the tokenizer adds (transformers'
+        /// `encode(text)`).
+        pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+            (self.0.encode(text, true))
+                .map(|e| e.get_ids().to_vec())
+                .map_err(|e| format!("cannot encode: {e}"))
+        }
+
+        /// The text of `ids`, special tokens kept (transformers' `decode(ids)`).
+        pub(crate) fn decode(&self, ids: &[u32]) -> Result<String, String> {
+            (self.0.decode(ids, false)).map_err(|e| format!("cannot decode: {e}"))
+        }
     }
 
     /// `filename` of `repo`'s main revision, downloaded into `hub`'s cache (or found there).
@@ -278,6 +291,14 @@ mod imp {
         }
 
         pub(crate) fn vocab(&self) -> Vec<(String, u32)> {
+            match *self {}
+        }
+
+        pub(crate) fn encode(&self, _text: &str) -> Result<Vec<u32>, String> {
+            match *self {}
+        }
+
+        pub(crate) fn decode(&self, _ids: &[u32]) -> Result<String, String> {
             match *self {}
         }
     }

@@ -130,7 +130,7 @@ impl HubEnv {
             }
         };
         Err(format!(
-            "dataset {repo_id} (file {filename}) is not in the Hugging Face cache (looked in {}) and {why}; set HF_HOME or HF_HUB_CACHE to a cache that has it, unset HF_HUB_OFFLINE to download it (HF_ENDPOINT, HF_TOKEN), or give data.path",
+            "dataset {repo_id} (file {filename}) is not in the Hugging Face cache (looked in {}) and {why}; set HF_HOME or HF_HUB_CACHE to a cache that has it, or unset HF_HUB_OFFLINE to download it (HF_ENDPOINT, HF_TOKEN)",
             snapshots.display()
         ))
     }

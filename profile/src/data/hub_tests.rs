@@ -251,7 +251,7 @@ fn a_dataset_is_found_in_the_cache_or_downloaded_or_named_with_the_paths() {
         err.contains("org/other")
             && err.contains(&cache.join("datasets--org--other").display().to_string())
             && err.contains("HF_HUB_OFFLINE")
-            && err.contains("data.path"),
+            && err.contains("HF_HUB_CACHE"),
         "{err}"
     );
 }

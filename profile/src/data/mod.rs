@@ -22,7 +22,9 @@ pub(crate) mod hub;
 pub(crate) mod hub_dataset;
 pub(crate) mod otel;
 pub(crate) mod plan;
+pub(crate) mod python_random;
 pub(crate) mod tokenizer;
+pub(crate) mod weka;
 
 #[cfg(all(test, feature = "hf"))]
 mod chat_template_tests;

@@ -69,7 +69,7 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
                 output: default_len,
             },
         },
-        (DataType::OtelTraceReplay, _) => match &loaded.replay {
+        (DataType::OtelTraceReplay | DataType::WekaTraceReplay, _) => match &loaded.replay {
             Some(r) => DataSource::Replay(fleetbench_model::data::ReplaySessions {
                 seed,
                 ..r.as_ref().clone()

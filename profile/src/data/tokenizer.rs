@@ -100,6 +100,16 @@ impl ModelTokenizer {
             .unwrap_or_else(|| fleetbench_model::tokenize::count_words(text) as u32)
     }
 
+    /// The token ids of `text`, with the special tokens the tokenizer adds.
+    pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.tokenizer.encode(text)
+    }
+
+    /// The text of `ids`, special tokens kept.
+    pub(crate) fn decode(&self, ids: &[u32]) -> Result<String, String> {
+        self.tokenizer.decode(ids)
+    }
+
     /// Whether `w` is one token alone and three tokens thrice in a row (space-separated), so
     /// that a row of such words is as many tokens as words.
     pub(crate) fn is_single_token_word(&self, w: &str) -> bool {

@@ -533,7 +533,7 @@ fn concurrent_load(
 fn session_corpus(p: &Profile, traced: Option<u64>) -> Option<u64> {
     let d = &p.data;
     match d.kind {
-        DataType::OtelTraceReplay => traced,
+        DataType::OtelTraceReplay | DataType::WekaTraceReplay => traced,
         DataType::ConversationReplay => d
             .conversation_replay
             .as_ref()
@@ -559,7 +559,7 @@ fn session_defs(
         file: file.to_path_buf(),
         key: "load.type".into(),
         message: format!(
-            "trace_session_replay runs the data's sessions: data types otel_trace_replay, conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat (weka_trace_replay is not supported yet); data.type is {}",
+            "trace_session_replay runs the data's sessions: data types otel_trace_replay, weka_trace_replay, conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat; data.type is {}",
             p.data.kind.name()
         ),
     })?;

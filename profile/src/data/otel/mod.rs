@@ -13,12 +13,11 @@ mod filter_tests;
 mod glob;
 #[cfg(test)]
 mod golden_tests;
-mod graph;
-mod shuffle;
-mod spans;
+pub(crate) mod graph;
+pub(crate) mod spans;
 #[cfg(test)]
 mod tests;
-mod trace;
+pub(crate) mod trace;
 
 use super::files::resolve_data_path;
 use super::hub::HubEnv;
@@ -27,6 +26,7 @@ use filter::RowFilter;
 use fleetbench_model::data::{ReplayGraph, ReplaySessions, ReplaySlot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+pub(crate) use trace::model_of;
 pub(crate) use trace::TraceError;
 use trace::{err, trace_graph, Traces};
 
@@ -53,7 +53,7 @@ pub(crate) fn read_sessions_with(
     base_seed: Option<u64>,
     hub: &HubEnv,
 ) -> Result<ReplaySessions, TraceError> {
-    let mut traces = Traces::default();
+    let mut traces = Traces::new("data.otel_trace_replay");
     let filter = match &c.filter {
         Some(f) => Some(RowFilter::parse(f).map_err(|e| err("data.otel_trace_replay.filter", e))?),
         None => None,
@@ -63,7 +63,7 @@ pub(crate) fn read_sessions_with(
     } else {
         read_files(c, filter.as_ref(), profile, &mut traces)?;
     }
-    Ok(sessions_of(traces, c, base_seed))
+    Ok(sessions_of(traces, c, base_seed, base_seed, false))
 }
 
 /// The trace files of `trace_directory` or `trace_files`, each read into `traces` unless
@@ -118,20 +118,23 @@ enum Unread {
     Filter(String),
 }
 
-/// The traces as sessions: shuffled with the seed, named `trace<slot>_<id>`, duplicated up to
-/// `duplicate_sessions_target`. A graph without a source is named by its session.
-fn sessions_of(
+/// The traces as sessions: shuffled with `shuffle` (none: in order), named `trace<slot>_<id>`
+/// (`named`: by their ids as given), duplicated up to `duplicate_sessions_target`. A graph
+/// without a source is named by its session. `base_seed` seeds the injected session strings.
+pub(crate) fn sessions_of(
     traces: Traces,
     c: &OtelTraceReplayConfig,
+    shuffle: Option<u64>,
     base_seed: Option<u64>,
+    named: bool,
 ) -> ReplaySessions {
     let Traces {
         mut graphs,
         mut ids,
         ..
     } = traces;
-    if let Some(seed) = base_seed {
-        let order = shuffle::python_shuffled(graphs.len(), seed);
+    if let Some(seed) = shuffle {
+        let order = crate::data::python_random::python_shuffled(graphs.len(), seed);
         let mut g: Vec<Option<ReplayGraph>> = graphs.into_iter().map(Some).collect();
         graphs = order.iter().filter_map(|&k| g[k].take()).collect();
         ids = order.iter().map(|&k| ids[k].clone()).collect();
@@ -142,6 +145,7 @@ fn sessions_of(
         .map(|(i, id)| ReplaySlot {
             graph: i as u32,
             id: match id {
+                Some(id) if named => id.clone(),
                 Some(id) => format!("trace{i}_{id}"),
                 None => format!("trace{i}_session_{i}"),
             },

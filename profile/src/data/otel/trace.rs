@@ -26,14 +26,25 @@ pub(crate) fn err(key: &'static str, message: String) -> TraceError {
 
 /// The traces read so far: each graph with its session id (`None`: `session_<slot>`, as
 /// inference-perf names a dataset row without one) and the bytes they take.
-#[derive(Default)]
 pub(crate) struct Traces {
+    /// The replay's key, named in errors.
+    key: &'static str,
     pub(super) graphs: Vec<ReplayGraph>,
     pub(super) ids: Vec<Option<String>>,
     bytes: usize,
 }
 
 impl Traces {
+    /// No traces yet, for the replay `key`.
+    pub(crate) fn new(key: &'static str) -> Traces {
+        Traces {
+            key,
+            graphs: Vec::new(),
+            ids: Vec::new(),
+            bytes: 0,
+        }
+    }
+
     /// Adds one trace; `at` names where it came from when the graphs grow too large.
     pub(crate) fn push(
         &mut self,
@@ -43,7 +54,7 @@ impl Traces {
     ) -> Result<(), TraceError> {
         self.bytes += serde_json::to_vec(&graph).map_or(0, |v| v.len());
         if self.bytes > MAX_REPLAY_BYTES {
-            return Err(err("data.otel_trace_replay", format!(
+            return Err(err(self.key, format!(
                 "{at}: the graphs read so far pass {} MiB, the most a shard spec carries to an agent; name fewer or smaller traces",
                 MAX_REPLAY_BYTES >> 20)));
         }
@@ -89,7 +100,7 @@ pub(crate) fn trace_graph(
 
 /// The model a call names: `static_model_name`, else its `model_mapping` entry, else the
 /// endpoint's (`None`; inference-perf sends the server's `model_name`).
-fn model_of(c: &OtelTraceReplayConfig, recorded: &str) -> Option<String> {
+pub(crate) fn model_of(c: &OtelTraceReplayConfig, recorded: &str) -> Option<String> {
     if c.use_static_model {
         return Some(c.static_model_name.clone());
     }

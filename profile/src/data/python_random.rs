@@ -1,12 +1,13 @@
-//! Python's `random.seed(n); random.shuffle(x)` (CPython's MT19937 seeded by `init_by_array`
-//! with the seed's 32-bit words, `_randbelow` by rejection over `getrandbits`), so that the
-//! sessions of an OTel trace replay come in inference-perf's order for a given `load.base_seed`.
+//! Python's `random` module where inference-perf's choices must be reproduced: CPython's MT19937
+//! seeded by `init_by_array` with the seed's 32-bit words, `randrange` (`_randbelow`, by
+//! rejection over `getrandbits`) and `shuffle`. Trace replays put their sessions in
+//! inference-perf's order with it, and the Weka replay draws each block's corpus offset.
 
 const N: usize = 624;
 const M: usize = 397;
 
 /// CPython's Mersenne Twister.
-struct Mt {
+pub(crate) struct Mt {
     state: [u32; N],
     index: usize,
 }
@@ -25,7 +26,7 @@ impl Mt {
     }
 
     /// `random.seed(n)` for an integer `n` (its absolute value's 32-bit words).
-    fn seeded(n: u64) -> Mt {
+    pub(crate) fn seeded(n: u64) -> Mt {
         let key: Vec<u32> = match n {
             0 => vec![0],
             n if n >> 32 == 0 => vec![n as u32],
@@ -80,8 +81,8 @@ impl Mt {
         y ^ (y >> 18)
     }
 
-    /// `_randbelow(n)` for `0 < n < 2^32`.
-    fn below(&mut self, n: u32) -> u32 {
+    /// `_randbelow(n)` (`randrange(n)`) for `0 < n < 2^32`.
+    pub(crate) fn below(&mut self, n: u32) -> u32 {
         let k = 32 - n.leading_zeros();
         loop {
             let r = self.next_u32() >> (32 - k);
@@ -93,7 +94,7 @@ impl Mt {
 }
 
 /// `list(range(n))` after `random.seed(seed); random.shuffle(...)`.
-pub(super) fn python_shuffled(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn python_shuffled(n: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut mt = Mt::seeded(seed);
     for i in (1..n).rev() {
