@@ -366,9 +366,13 @@ def check_weka(cfg, text, path, source, problems):
                    e.call.expected_output_tokens or c.default_max_tokens,
                    [[m["role"], m["content"]] for m in e.call.messages], e.call.expected_output)
                   for e in events]
-        got = [(e.get("preds", []), e["wait_ms"], e["max_tokens"],
-                [[m["role"], m["content"]] for m in e["messages"]], e.get("expected_output", ""))
-               for e in source["graphs"][slot["graph"]]["events"]]
+        got, sent = [], []
+        for e in source["graphs"][slot["graph"]]["events"]:
+            # A call's leading messages may travel as a reference to an earlier call's.
+            src, n = e.get("shared", [0, 0])
+            sent.append(sent[src][:n] + [[m["role"], m["content"]] for m in e["messages"]] if n else
+                        [[m["role"], m["content"]] for m in e["messages"]])
+            got.append((e.get("preds", []), e["wait_ms"], e["max_tokens"], sent[-1], e.get("expected_output", "")))
         if theirs != got:
             k = next((k for k, (a, b) in enumerate(zip(theirs, got)) if a != b), min(len(theirs), len(got)))
             a, b = (theirs[k] if k < len(theirs) else None), (got[k] if k < len(got) else None)

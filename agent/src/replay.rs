@@ -11,7 +11,7 @@
 use crate::client::EndpointClient;
 use crate::request::RequestData;
 use bytes::Bytes;
-use fleetbench_model::data::{LiveCall, ReplaySessions, ROUND_BITS};
+use fleetbench_model::data::{LiveCall, Message, ReplaySessions, ROUND_BITS};
 use fleetbench_model::settings::ApiType;
 use fleetbench_model::spec::ShardSpec;
 use std::sync::Arc;
@@ -137,7 +137,7 @@ pub(crate) fn replay_request(
     r: &ReplaySessions,
     index: u64,
     live: &dyn Fn(u32) -> Option<Arc<LiveCall>>,
-) -> (RequestData, Vec<serde_json::Value>) {
+) -> (RequestData, Vec<Message>) {
     let mut data = RequestData::build(spec, index);
     data.capture_text = r.substitute_outputs;
     let (Some(event), ApiType::Chat) = (r.event(index), spec.endpoint.api) else {
@@ -151,7 +151,7 @@ pub(crate) fn replay_request(
         data.input_tokens = fleetbench_model::data::message_words(&messages);
         o.insert(
             "messages".into(),
-            serde_json::Value::Array(messages.clone()),
+            serde_json::Value::Array(messages.iter().map(|m| (**m).clone()).collect()),
         );
         if let Some(tools) = &event.tools {
             o.insert("tools".into(), tools.clone());
@@ -182,10 +182,10 @@ mod tests {
             preds: vec![],
             wait_ms: 0,
             model: Some("m2".into()),
-            messages: vec![
+            messages: fleetbench_model::data::messages(vec![
                 json!({"role": "system", "content": "be brief"}),
                 json!({"role": "user", "content": "hello world"}),
-            ],
+            ]),
             segments: vec![Segment {
                 kind: SegmentKind::Unique,
                 messages: 2,

@@ -20,6 +20,7 @@ mod corpus;
 mod length;
 mod media;
 mod replay;
+mod replay_wire;
 
 pub use chat_wrap::ChatWrap;
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
@@ -31,8 +32,8 @@ pub use media::{
     MAX_VIDEO_FRAMES, MEDIA_VARIANTS,
 };
 pub use replay::{
-    message_text, message_words, LiveCall, ReplayEvent, ReplayGraph, ReplaySessions, ReplaySlot,
-    Segment, SegmentKind, MAX_REPLAY_EVENTS,
+    message_text, message_words, messages, LiveCall, Message, ReplayEvent, ReplayGraph,
+    ReplaySessions, ReplaySlot, Segment, SegmentKind, MAX_REPLAY_EVENTS,
 };
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};

@@ -8,6 +8,12 @@
 //! predecessors, then for its recorded gap (capped by `max_wait_ms`), then sends its recorded
 //! messages; with output substitution on, an assistant message that carried a predecessor's
 //! recorded output carries that predecessor's live output instead.
+//!
+//! A call's messages are [`Message`]s shared with the calls before it: a long agentic session
+//! sends its whole history in every call, so the history is held once, not once per call. On
+//! the wire a call's leading messages that are its shared segment's source's are sent as a
+//! reference (`replay_wire.rs`), so a graph's size grows with its text, not with its calls
+//! times its history.
 
 use super::conversation::ROUND_BITS;
 use crate::tokenize::{count_words, splitmix64};
@@ -18,11 +24,14 @@ use std::sync::Arc;
 /// Most calls of one session: the call is the low [`ROUND_BITS`] bits of a request index.
 pub const MAX_REPLAY_EVENTS: usize = 10_000;
 
+/// One chat message of a replay (OpenAI's form), shared by the calls that send it.
+pub type Message = Arc<Value>;
+
 /// What a call of a running session sent and generated, for its successors' substitution.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveCall {
     /// The messages it sent.
-    pub messages: Vec<Value>,
+    pub messages: Vec<Message>,
     /// The text it generated (captured).
     pub output: Option<String>,
 }
@@ -65,6 +74,10 @@ pub struct ReplaySlot {
 
 /// One trace's calls in start order; `preds` index into `events`, always earlier ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    into = "super::replay_wire::WireGraph",
+    try_from = "super::replay_wire::WireGraph"
+)]
 pub struct ReplayGraph {
     /// The trace file it came from.
     pub source: String,
@@ -87,7 +100,7 @@ pub struct ReplayEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The recorded input messages, OpenAI chat messages.
-    pub messages: Vec<Value>,
+    pub messages: Vec<Message>,
     /// The messages split into shared / output / unique segments, in order.
     pub segments: Vec<Segment>,
     /// `max_tokens`: the recorded completion tokens (`default_max_tokens` for a recorded 0; else
@@ -158,7 +171,11 @@ impl ReplaySessions {
     /// substitution, and where `live(ancestor)` has what that ancestor sent and generated, a
     /// shared segment is the ancestor's sent messages and an output message carries the
     /// ancestor's generated text (inference-perf's substitution).
-    pub fn messages(&self, index: u64, live: &dyn Fn(u32) -> Option<Arc<LiveCall>>) -> Vec<Value> {
+    pub fn messages(
+        &self,
+        index: u64,
+        live: &dyn Fn(u32) -> Option<Arc<LiveCall>>,
+    ) -> Vec<Message> {
         let session = index >> ROUND_BITS;
         let Some(event) = self.event(index) else {
             return Vec::new();
@@ -178,7 +195,7 @@ impl ReplaySessions {
                 SegmentKind::Unique => {
                     for m in &mut out[range] {
                         if let Some(t) = &tag {
-                            prefix_content(m, t);
+                            prefix_content(Arc::make_mut(m), t);
                         }
                     }
                 }
@@ -192,8 +209,10 @@ impl ReplaySessions {
                 }
                 SegmentKind::Output => {
                     let text = from().and_then(|l| l.output.clone());
-                    if let (Some(text), Some(Value::Object(o))) = (text, out.get_mut(range.start)) {
-                        o.insert("content".into(), Value::String(text));
+                    if let (Some(text), Some(m)) = (text, out.get_mut(range.start)) {
+                        if let Value::Object(o) = Arc::make_mut(m) {
+                            o.insert("content".into(), Value::String(text));
+                        }
                     }
                 }
             }
@@ -228,6 +247,11 @@ impl ReplaySessions {
     }
 }
 
+/// `values` as messages.
+pub fn messages(values: Vec<Value>) -> Vec<Message> {
+    values.into_iter().map(Arc::new).collect()
+}
+
 /// Puts `tag` before a message's text content.
 fn prefix_content(m: &mut Value, tag: &str) {
     if let Some(Value::String(s)) = m.get_mut("content") {
@@ -250,8 +274,10 @@ pub fn message_text(m: &Value) -> String {
 }
 
 /// The word tokens of a message list (the word tokenizer's count, the sim's rule).
-pub fn message_words(messages: &[Value]) -> u32 {
-    let words: usize = messages.iter().map(|m| count_words(&message_text(m))).sum();
+pub fn message_words<M: std::borrow::Borrow<Value>>(messages: &[M]) -> u32 {
+    let words: usize = (messages.iter())
+        .map(|m| count_words(&message_text(m.borrow())))
+        .sum();
     u32::try_from(words).unwrap_or(u32::MAX)
 }
 
@@ -266,7 +292,7 @@ mod tests {
             preds: vec![],
             wait_ms: 0,
             model: None,
-            messages: vec![json!({"role": "user", "content": "hi"})],
+            messages: messages(vec![json!({"role": "user", "content": "hi"})]),
             segments: vec![Segment {
                 kind: SegmentKind::Unique,
                 messages: 1,
@@ -281,11 +307,11 @@ mod tests {
             id: "event_001_b".into(),
             preds: vec![0],
             wait_ms: 500,
-            messages: vec![
+            messages: messages(vec![
                 json!({"role": "user", "content": "hi"}),
                 json!({"role": "assistant", "content": "hello there"}),
                 json!({"role": "user", "content": "more"}),
-            ],
+            ]),
             segments: vec![
                 Segment {
                     kind: SegmentKind::Shared,
@@ -339,7 +365,7 @@ mod tests {
         let live = |p: u32| {
             (p == 0).then(|| {
                 Arc::new(LiveCall {
-                    messages: vec![json!({"role": "user", "content": "hi there"})],
+                    messages: messages(vec![json!({"role": "user", "content": "hi there"})]),
                     output: Some("live words".into()),
                 })
             })
@@ -352,6 +378,24 @@ mod tests {
         );
         let off = sessions(false, false).messages(1, &live);
         assert_eq!(off[1]["content"], "hello there");
+    }
+
+    #[test]
+    fn a_shared_history_travels_once_and_is_read_back_shared() {
+        let s = sessions(true, false);
+        let wire = serde_json::to_value(&s.graphs[0]).unwrap();
+        assert_eq!(wire["events"][1]["shared"], json!([0, 1]));
+        assert_eq!(wire["events"][1]["messages"].as_array().unwrap().len(), 2);
+        let back: ReplayGraph = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(back, s.graphs[0]);
+        assert!(Arc::ptr_eq(
+            &back.events[1].messages[0],
+            &back.events[0].messages[0]
+        ));
+        // A reference to a call that is not before it is refused, not followed.
+        let mut bad = wire;
+        bad["events"][1]["shared"] = json!([1, 1]);
+        assert!(serde_json::from_value::<ReplayGraph>(bad).is_err());
     }
 
     #[test]

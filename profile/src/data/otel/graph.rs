@@ -7,7 +7,7 @@
 //! wait is the gap between its last predecessor's end and its start.
 
 use super::spans::{Msg, RawCall};
-use fleetbench_model::data::{ReplayEvent, Segment, SegmentKind};
+use fleetbench_model::data::{Message, ReplayEvent, Segment, SegmentKind};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -365,11 +365,8 @@ pub(crate) fn build_events(
         } else {
             max_tokens
         };
-        let messages = c
-            .messages
-            .iter()
-            .map(wire_message)
-            .collect::<Result<Vec<_>, _>>()
+        let segments = decompose(calls, i, &ancestors, &matches);
+        let messages = shared_messages(calls, i, &segments, &events)
             .map_err(|e| format!("span {:?}: {e}", c.call_id))?;
         events.push(ReplayEvent {
             id: format!("event_{i:03}_{}", c.call_id),
@@ -377,13 +374,38 @@ pub(crate) fn build_events(
             wait_ms,
             model: (opts.model)(&c.model),
             messages,
-            segments: decompose(calls, i, &ancestors, &matches),
+            segments,
             max_tokens: u32::try_from(max_tokens.max(1)).unwrap_or(u32::MAX),
             expected_output: out_text.to_string(),
             tools: c.tools.clone(),
         });
     }
     Ok(events)
+}
+
+/// Call `i`'s messages as sent: those of its shared segment that are its source's the same
+/// [`Message`]s as the source's (the history is held once), the others made anew.
+fn shared_messages(
+    calls: &[RawCall],
+    i: usize,
+    segments: &[Segment],
+    events: &[ReplayEvent],
+) -> Result<Vec<Message>, String> {
+    let shared = (segments.first())
+        .filter(|s| s.kind == SegmentKind::Shared)
+        .and_then(|s| Some((s.source? as usize, s.messages as usize)))
+        .filter(|&(src, _)| src < events.len());
+    (calls[i].messages.iter().enumerate())
+        .map(|(k, m)| {
+            let reused = shared
+                .filter(|&(src, n)| k < n && calls[src].messages.get(k) == Some(m))
+                .and_then(|(src, _)| events[src].messages.get(k).cloned());
+            match reused {
+                Some(same) => Ok(same),
+                None => wire_message(m).map(Message::new),
+            }
+        })
+        .collect()
 }
 
 /// inference-perf's `_replay_message_to_dict`: the OpenAI chat message a recorded one is sent as

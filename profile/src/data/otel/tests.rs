@@ -166,7 +166,7 @@ fn a_tool_call_output_links_by_its_ids_and_is_sent_structured() {
         "{\"city\": \"Paris\"}"
     );
     assert_eq!(
-        m[2],
+        *m[2],
         json!({"role": "tool", "tool_call_id": "call_1", "content": "sunny"})
     );
 }

@@ -16,7 +16,7 @@ mod trace;
 use super::files::{read_bounded, resolve_data_path};
 use super::hub::HubEnv;
 use super::otel::filter::RowFilter;
-use super::otel::trace::{err, TraceError, Traces, MAX_REPLAY_BYTES};
+use super::otel::trace::{err, TraceError, Traces};
 use super::otel::{graph, model_of, sessions_of, MAX_TRACE_FILES, MAX_TRACE_FILE_BYTES};
 use super::tokenizer::ModelTokenizer;
 use crate::weka::{dataset_id, WekaTraceReplayConfig};
@@ -36,6 +36,11 @@ const SHAKESPEARE_GZ: &[u8] = include_bytes!("../../../assets/shakespeare.txt.gz
 
 /// The most bytes of a corpus file read.
 const MAX_CORPUS_BYTES: u64 = 64 << 20;
+
+/// The most bytes of messages rebuilt from one profile's traces, every call's history counted
+/// again (the calls' messages are held once each in the graphs, but the rebuilt calls hold
+/// them whole until their graph is built).
+pub(crate) const MAX_REBUILT_BYTES: usize = 256 << 20;
 
 /// The sessions of `c`'s traces for the profile at `profile`, prompts rebuilt with `tokenizer`
 /// from `corpus_file` (else the bundled corpus).
@@ -134,7 +139,7 @@ fn graph_of(
         c.default_block_size,
         c.trace_idle_gap_cap_seconds,
         corpus,
-        MAX_REPLAY_BYTES,
+        MAX_REBUILT_BYTES,
     )?;
     if calls.is_empty() {
         return Ok(None);

@@ -347,7 +347,7 @@ pub(crate) fn raw_calls(
             bytes += conv.bytes();
             if bytes > budget {
                 return Err(format!(
-                    "its rebuilt prompts pass {} MiB by call {} of {:?}; name fewer or shorter traces",
+                    "its rebuilt prompts pass {} MiB (every call's history counted) by call {} of {:?}; name fewer or shorter traces",
                     budget >> 20,
                     k,
                     st.seed_id

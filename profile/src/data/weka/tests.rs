@@ -245,35 +245,83 @@ fn sources_filter_and_errors() {
     assert!(err.contains("requests[0].in is 99000000"), "{err}");
 }
 
-#[test]
-fn prompts_past_the_budget_are_refused_before_they_grow() {
-    let dir = scratch("budget");
-    // Turn k carries k blocks of 1,024 tokens: the whole history in every call passes 32 MiB of
-    // messages by about turn 150, and the rebuild stops there.
-    let turns: Vec<String> = (1..400)
+/// A trace of `turns` turns whose turn k carries k blocks of `bs` tokens (its whole history).
+fn growing(turns: u32, bs: u32) -> String {
+    let turns: Vec<String> = (1..=turns)
         .map(|k| {
             let ids: Vec<String> = (0..k).map(|i| i.to_string()).collect();
             format!(
-                r#"{{"t": {k}, "type": "n", "model": "x", "in": {}, "out": 4, "hash_ids": [{}]}}"#,
-                k * 1024,
+                r#"{{"t": {k}, "type": "n", "model": "x", "in": {}, "out": {bs}, "hash_ids": [{}]}}"#,
+                k * bs,
                 ids.join(",")
             )
         })
         .collect();
-    std::fs::write(
-        dir.join("t.json"),
-        format!(
-            r#"{{"id": "big", "models": ["x"], "block_size": 1024, "requests": [{}]}}"#,
-            turns.join(",")
-        ),
+    format!(
+        r#"{{"id": "big", "models": ["x"], "block_size": {bs}, "requests": [{}]}}"#,
+        turns.join(",")
     )
-    .unwrap();
-    let err = read(
+}
+
+#[test]
+fn prompts_past_the_budget_are_refused_before_they_grow() {
+    let t: super::trace::WekaTrace = serde_json::from_str(&growing(300, 256)).unwrap();
+    let tok = tokenizer();
+    let tokens = tok.encode(&"alpha beta gamma ".repeat(2000)).unwrap();
+    let decode = |ids: &[u32]| tok.decode(ids);
+    let corpus = super::rebuild::Corpus {
+        tokens: &tokens,
+        decode: &decode,
+        base_seed: 42,
+    };
+    // 300 turns of up to 300 blocks: about 13 million tokens of history sent in all.
+    let err = super::rebuild::raw_calls(&t, 64, 60.0, &corpus, 1 << 20).unwrap_err();
+    assert!(
+        err.contains("pass 1 MiB") && err.contains("\"big\""),
+        "{err}"
+    );
+    assert!(super::rebuild::raw_calls(&t, 64, 60.0, &corpus, 1 << 30).is_ok());
+}
+
+#[test]
+fn a_long_history_travels_and_is_held_once() {
+    let dir = scratch("history");
+    std::fs::write(dir.join("t.json"), growing(200, 64)).unwrap();
+    let s = read(
         &config(&format!("{{trace_directory: {}}}", dir.display())),
         None,
     )
-    .unwrap_err();
-    assert!(err.contains("MiB") && err.contains("big"), "{err}");
+    .unwrap();
+    let g = &s.graphs[0];
+    assert_eq!(g.events.len(), 200);
+    // Sent in full, the calls' messages are ~200 times the last call's; on the wire, each
+    // call names its predecessor's messages and carries only its new ones.
+    let sent: usize = (g.events.iter())
+        .map(|e| {
+            e.messages
+                .iter()
+                .map(|m| m.to_string().len())
+                .sum::<usize>()
+        })
+        .sum();
+    let last: usize = g.events[199]
+        .messages
+        .iter()
+        .map(|m| m.to_string().len())
+        .sum();
+    let wire = serde_json::to_vec(g).unwrap().len();
+    assert!(sent > 50 * last, "{sent} {last}");
+    assert!(
+        wire < 5 * last,
+        "{wire} bytes on the wire for {last} bytes of history"
+    );
+    let back: fleetbench_model::data::ReplayGraph =
+        serde_json::from_slice(&serde_json::to_vec(g).unwrap()).unwrap();
+    assert_eq!(&back, g);
+    assert!(std::sync::Arc::ptr_eq(
+        &back.events[199].messages[0],
+        &back.events[1].messages[0]
+    ));
 }
 
 #[test]
