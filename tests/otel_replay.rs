@@ -9,53 +9,11 @@
 //! in a duplicate: the injected session string); the report counts every call.
 
 use fleetbench_e2e::docker::repo_root;
+use fleetbench_e2e::replay::calls_at_sim;
 use fleetbench_e2e::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-
-/// What the sim saw of one call.
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    arrival_us: u64,
-    end_us: u64,
-    prompt: u64,
-    completion: u64,
-}
-
-/// The run's calls at the sim: session → call → what it saw (request ids are
-/// `<stage>-<session << 16 | call>`).
-fn calls_at_sim(truth: &Path) -> anyhow::Result<BTreeMap<u64, BTreeMap<u64, Seen>>> {
-    let mut out: BTreeMap<u64, BTreeMap<u64, Seen>> = BTreeMap::new();
-    for line in std::fs::read_to_string(truth)?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        let rec: Value = serde_json::from_str(line)?;
-        let id = rec["request_id"].as_str().unwrap_or("");
-        if id.starts_with("preflight-") {
-            continue;
-        }
-        let index: u64 = id.split_once('-').expect("<stage>-<index>").1.parse()?;
-        let n = |k: &str| rec[k].as_u64().unwrap_or(u64::MAX);
-        let last = rec["token_unix_us"]
-            .as_array()
-            .and_then(|t| t.last()?.as_u64());
-        let seen = Seen {
-            arrival_us: n("arrival_unix_us"),
-            end_us: last.unwrap_or(n("arrival_unix_us")),
-            prompt: n("prompt_tokens"),
-            completion: n("completion_tokens"),
-        };
-        let prev = out
-            .entry(index >> 16)
-            .or_default()
-            .insert(index & 0xFFFF, seen);
-        assert!(prev.is_none(), "call {id} reached the sim twice");
-    }
-    Ok(out)
-}
 
 /// A trace fixture's calls: (recorded start s, words of each input message, completion tokens).
 fn trace(name: &str) -> anyhow::Result<Vec<(f64, Vec<u64>, u64)>> {

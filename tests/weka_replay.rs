@@ -9,48 +9,10 @@
 //! ancestor's output replaced by what the sim generated for it.
 
 use fleetbench_e2e::docker::repo_root;
+use fleetbench_e2e::replay::calls_at_sim;
 use fleetbench_e2e::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
-
-/// What the sim saw of one call.
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    arrival_us: u64,
-    end_us: u64,
-    prompt: u64,
-    completion: u64,
-}
-
-/// The run's calls at the sim: session → call → what it saw (request ids are
-/// `<stage>-<session << 16 | call>`).
-fn calls_at_sim(truth: &Path) -> anyhow::Result<BTreeMap<u64, BTreeMap<u64, Seen>>> {
-    let mut out: BTreeMap<u64, BTreeMap<u64, Seen>> = BTreeMap::new();
-    for line in std::fs::read_to_string(truth)?.lines() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec: Value = serde_json::from_str(line)?;
-        let id = rec["request_id"].as_str().unwrap_or("");
-        if id.starts_with("preflight-") {
-            continue;
-        }
-        let index: u64 = id.split_once('-').expect("<stage>-<index>").1.parse()?;
-        let n = |k: &str| rec[k].as_u64().unwrap_or(u64::MAX);
-        let last = (rec["token_unix_us"].as_array()).and_then(|t| t.last()?.as_u64());
-        let seen = Seen {
-            arrival_us: n("arrival_unix_us"),
-            end_us: last.unwrap_or(n("arrival_unix_us")),
-            prompt: n("prompt_tokens"),
-            completion: n("completion_tokens"),
-        };
-        let prev = (out.entry(index >> 16).or_default()).insert(index & 0xFFFF, seen);
-        assert!(prev.is_none(), "call {id} reached the sim twice");
-    }
-    Ok(out)
-}
 
 #[test]
 fn weka_traces_replay_as_rebuilt_sessions_on_two_agents() -> anyhow::Result<()> {
@@ -98,6 +60,17 @@ fn weka_traces_replay_as_rebuilt_sessions_on_two_agents() -> anyhow::Result<()> 
         at(&r, "metrics.metadata.sessions"),
         &serde_json::json!({"ok": 2, "failed": 0, "calls_not_sent": 0})
     );
+    // The report names the traces and counts the sessions; their prompts stay in plan.json.
+    let planned = at(&r, "scenario.load.metadata.plan.data");
+    assert_eq!(planned["sessions"], 2, "{planned}");
+    assert_eq!(
+        planned["traces"],
+        serde_json::json!([
+            {"source": "weka_trace_agent-b", "calls": 2},
+            {"source": "weka_trace_agent-a", "calls": 7}
+        ])
+    );
+    assert!(planned.get("graphs").is_none());
     let golden: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(
         data.join("inference_perf_sessions.golden"),
     )?)?;

@@ -358,11 +358,36 @@ fn stage_plan_args(profile: &LoadedProfile, stage: &StagePlan) -> Map<String, Va
     }
     args.insert("api".into(), json!(profile.profile.api.kind));
     args.insert("streaming".into(), json!(profile.profile.api.streaming));
-    args.insert("data".into(), json!(stage.shards.first().map(|s| &s.data)));
+    args.insert(
+        "data".into(),
+        data_args(stage.shards.first().map(|s| &s.data)),
+    );
     if let Some(n) = stage.planned_requests() {
         args.insert("planned_requests".into(), json!(n));
     }
     args
+}
+
+/// A shard's data as the report names it: a trace replay's graphs carry every prompt of every
+/// trace (megabytes for long agentic traces), so the report lists the traces with their calls
+/// and counts the sessions instead.
+fn data_args(data: Option<&fleetbench_model::data::DataSpec>) -> Value {
+    let mut v = json!(data);
+    if let Some(o) = (v.as_object_mut()).filter(|o| o.get("kind") == Some(&json!("replay"))) {
+        if let Some(Value::Array(graphs)) = o.remove("graphs") {
+            let traces: Vec<Value> = (graphs.iter())
+                .map(|g| {
+                    let calls = g["events"].as_array().map_or(0, Vec::len);
+                    json!({"source": g["source"], "calls": calls})
+                })
+                .collect();
+            o.insert("traces".into(), Value::Array(traces));
+        }
+        if let Some(Value::Array(slots)) = o.remove("slots") {
+            o.insert("sessions".into(), json!(slots.len()));
+        }
+    }
+    v
 }
 
 /// The harness configuration as llm-d's converters put it in `scenario.load.args`: the profile

@@ -6,6 +6,7 @@
 
 pub mod chaos;
 pub mod docker;
+pub mod replay;
 pub mod security;
 
 use anyhow::{anyhow, bail, Context, Result};

@@ -238,7 +238,7 @@ impl ReplaySessions {
             .filter(|e| e.preds.is_empty())
             .count();
         format!(
-            "otel_trace_replay: {} sessions from {} traces, {events} calls ({roots} roots, {edges} dependencies), waits capped at {} ms, output substitution {}",
+            "trace replay: {} sessions from {} traces, {events} calls ({roots} roots, {edges} dependencies), waits capped at {} ms, output substitution {}",
             self.slots.len(),
             self.graphs.len(),
             self.max_wait_ms,

@@ -95,7 +95,7 @@ fn all_ancestors(preds: &[BTreeMap<usize, Dep>], node: usize) -> Vec<usize> {
 
 /// An assistant message whose text is `output` (or, `partial`, contains it).
 fn output_matches(output: &str, m: &Msg, partial: bool) -> bool {
-    m.role == "assistant" && (m.text == output || (partial && m.text.contains(output)))
+    m.role == "assistant" && (&*m.text == output || (partial && m.text.contains(output)))
 }
 
 fn parts_of(m: &Msg) -> Option<&Vec<Value>> {
@@ -348,7 +348,7 @@ pub(crate) fn build_events(
             .map(|&j| calls[j].t_end_ms)
             .max()
             .map_or(0, |end| (c.t_start_ms - end).max(0) as u64);
-        let out_text = c.out.as_ref().map_or("", |o| o.text.as_str());
+        let out_text = c.out.as_ref().map_or("", |o| &*o.text);
         // inference-perf's expected_output_tokens (the output's characters / 4, at least 1,
         // when no completion tokens were recorded); a recorded 0 asks for default_max_tokens.
         let max_tokens = match c.completion_tokens {
@@ -412,7 +412,7 @@ fn shared_messages(
 /// (tool calls and tool results kept structured).
 fn wire_message(m: &Msg) -> Result<Value, String> {
     let Some(info) = &m.info else {
-        return Ok(serde_json::json!({"role": m.role, "content": m.text}));
+        return Ok(serde_json::json!({"role": m.role, "content": &*m.text}));
     };
     let role = info
         .get("role")
@@ -486,7 +486,7 @@ fn wire_message(m: &Msg) -> Result<Value, String> {
             out.insert("content".into(), Value::String(coerce_text(Some(v))));
         }
         _ if !out.contains_key("tool_calls") => {
-            out.insert("content".into(), Value::String(m.text.clone()));
+            out.insert("content".into(), Value::String(m.text.to_string()));
         }
         _ => {}
     }

@@ -7,13 +7,15 @@
 
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
-/// One message: its role, its text as inference-perf reconstructs it, and the structured message
+/// One message: its role, its text as inference-perf reconstructs it (shared: a trace replay's
+/// calls repeat their history, and equal texts compare at once), and the structured message
 /// when it is more than text (tool calls, parts).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Msg {
     pub role: String,
-    pub text: String,
+    pub text: Arc<str>,
     pub info: Option<Map<String, Value>>,
 }
 
@@ -188,18 +190,18 @@ fn extract_messages(attrs: &Map<String, Value>) -> Result<Vec<Msg>, String> {
                 let parts = content_and_tool_calls_to_parts(&x);
                 Msg {
                     role,
-                    text: reconstruct_input(&parts),
+                    text: reconstruct_input(&parts).into(),
                     info: Some(parts),
                 }
             }
             Some(Value::String(c)) if x.get("tool_call_id").is_none_or(Value::is_null) => Msg {
                 role,
-                text: c.clone(),
+                text: c.as_str().into(),
                 info: None,
             },
             _ => Msg {
                 role,
-                text: reconstruct_input(&x),
+                text: reconstruct_input(&x).into(),
                 info: Some(x),
             },
         };
@@ -214,7 +216,7 @@ fn extract_output(attrs: &Map<String, Value>) -> Result<Option<Msg>, String> {
         if let Some(Value::String(t)) = attrs.get(k) {
             return Ok(Some(Msg {
                 role: "assistant".into(),
-                text: t.clone(),
+                text: t.as_str().into(),
                 info: None,
             }));
         }
@@ -246,7 +248,7 @@ fn extract_output(attrs: &Map<String, Value>) -> Result<Option<Msg>, String> {
             info.insert("parts_text".into(), Value::Array(texts));
             Ok(Some(Msg {
                 role: "assistant".into(),
-                text: reconstruct_output(m),
+                text: reconstruct_output(m).into(),
                 info: Some(info),
             }))
         }

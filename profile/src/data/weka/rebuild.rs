@@ -12,6 +12,7 @@ use crate::data::otel::spans::{Msg, RawCall};
 use crate::data::python_random::Mt;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The tokenized corpus and how to turn tokens back into text.
 pub(crate) struct Corpus<'a> {
@@ -29,12 +30,15 @@ fn sha_u64(text: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-/// One trace's token sources: block tokens by hash id (cached), partial tails by seed.
+/// One trace's token sources: block tokens by hash id (cached), partial tails by seed; and the
+/// texts decoded from them, counted.
 struct Blocks<'a> {
     corpus: &'a Corpus<'a>,
     trace_id: &'a str,
     block_size: usize,
     cache: HashMap<i64, Vec<u32>>,
+    /// Bytes of text decoded so far.
+    decoded: usize,
 }
 
 impl Blocks<'_> {
@@ -59,6 +63,13 @@ impl Blocks<'_> {
         out
     }
 
+    /// The text of `tokens` (the calls that repeat it share it).
+    fn text(&mut self, tokens: &[u32]) -> Result<Arc<str>, String> {
+        let text = (self.corpus.decode)(tokens)?;
+        self.decoded += text.len();
+        Ok(text.into())
+    }
+
     /// `sample_partial_tail_tokens`: `len` corpus tokens from an offset drawn from `seed`.
     fn tail(&self, len: usize, seed: &str) -> Vec<u32> {
         if len == 0 {
@@ -76,7 +87,7 @@ struct Segment {
     role: &'static str,
     blocks: i64,
     tokens: Vec<u32>,
-    content: String,
+    content: Arc<str>,
 }
 
 /// The conversation as it stands after a turn.
@@ -91,9 +102,9 @@ impl Conversation {
         role: &'static str,
         blocks: i64,
         tokens: Vec<u32>,
-        b: &Blocks<'_>,
+        b: &mut Blocks<'_>,
     ) -> Result<(), String> {
-        let content = (b.corpus.decode)(&tokens)?;
+        let content = b.text(&tokens)?;
         self.segments.push(Segment {
             role,
             blocks,
@@ -149,7 +160,7 @@ impl Conversation {
         target: i64,
         bs: usize,
         prev_tail: usize,
-        b: &Blocks<'_>,
+        b: &mut Blocks<'_>,
     ) -> Result<(), String> {
         if target <= 0 {
             self.segments.clear();
@@ -167,7 +178,7 @@ impl Conversation {
                 if prev_tail > 0 && !seg.tokens.is_empty() {
                     let keep = seg.tokens.len() - prev_tail.min(seg.tokens.len());
                     seg.tokens.truncate(keep);
-                    seg.content = (b.corpus.decode)(&seg.tokens)?;
+                    seg.content = b.text(&seg.tokens)?;
                 }
                 self.segments.truncate(i + 1);
                 return Ok(());
@@ -180,7 +191,7 @@ impl Conversation {
             let seg = &mut self.segments[i];
             seg.blocks = kept;
             seg.tokens.truncate(kept as usize * bs);
-            seg.content = (b.corpus.decode)(&seg.tokens)?;
+            seg.content = b.text(&seg.tokens)?;
             self.segments.truncate(i + 1);
             return Ok(());
         }
@@ -235,10 +246,6 @@ impl Conversation {
                 info: None,
             })
             .collect()
-    }
-
-    fn bytes(&self) -> usize {
-        self.segments.iter().map(|s| s.content.len()).sum()
     }
 }
 
@@ -312,7 +319,8 @@ fn streams_of(trace: &WekaTrace, cap_seconds: f64) -> Vec<Stream> {
 }
 
 /// `_reconstruct_raw_calls`: the trace's calls, parent turns and subagent streams, sorted by
-/// start then call id; `budget` bounds the bytes of messages rebuilt.
+/// start then call id; `budget` bounds the bytes of text decoded (each message's text is held
+/// once, shared by the calls that send it).
 pub(crate) fn raw_calls(
     trace: &WekaTrace,
     default_block_size: i64,
@@ -331,9 +339,9 @@ pub(crate) fn raw_calls(
         trace_id: &trace.id,
         block_size: bs,
         cache: HashMap::new(),
+        decoded: 0,
     };
     let mut calls = Vec::new();
-    let mut bytes = 0usize;
     for st in &streams {
         let mut conv = Conversation::default();
         let seed = |k: usize| format!("{}:turn_{k}:partial_tail", st.seed_id);
@@ -344,11 +352,9 @@ pub(crate) fn raw_calls(
             } else {
                 conv.advance(&st.requests[k - 1].0, r, &seed(k), &mut blocks)?;
             }
-            bytes += conv.bytes();
-            if bytes > budget {
+            if blocks.decoded > budget {
                 return Err(format!(
-                    "its rebuilt prompts pass {} MiB (every call's history counted) by call {} of {:?}; name fewer or shorter traces",
-                    budget >> 20,
+                    "its rebuilt text passes {budget} bytes by call {} of {:?}; name fewer or shorter traces",
                     k,
                     st.seed_id
                 ));
@@ -360,10 +366,12 @@ pub(crate) fn raw_calls(
                     ahead.advance(r, next, &seed(k + 1), &mut blocks)?;
                     (ahead.segments.iter().rev())
                         .find(|s| s.role == "assistant")
-                        .map(|s| s.content.clone())
-                        .unwrap_or_default()
+                        .map_or_else(|| Arc::from(""), |s| s.content.clone())
                 }
-                None => (corpus.decode)(&blocks.tail(r.output as usize, &st.final_seed))?,
+                None => {
+                    let tail = blocks.tail(r.output as usize, &st.final_seed);
+                    blocks.text(&tail)?
+                }
             };
             let start_ms = (t * 1000.0) as i64;
             calls.push(RawCall {
