@@ -36,14 +36,14 @@ struct Blocks<'a> {
     corpus: &'a Corpus<'a>,
     trace_id: &'a str,
     block_size: usize,
-    cache: HashMap<i64, Vec<u32>>,
+    cache: HashMap<i128, Vec<u32>>,
     /// Bytes of text decoded so far.
     decoded: usize,
 }
 
 impl Blocks<'_> {
     /// `decode_block_tokens`: the tokens of `ids`, `block_size` each.
-    fn tokens(&mut self, ids: &[i64]) -> Vec<u32> {
+    fn tokens(&mut self, ids: &[i128]) -> Vec<u32> {
         let corpus = self.corpus.tokens;
         let n = corpus.len();
         let mut out = Vec::with_capacity(ids.len() * self.block_size);

@@ -125,9 +125,24 @@ fn equal_block_ids_give_equal_text_and_a_rewind_keeps_the_common_prefix() {
         ),
     )
     .unwrap();
+    // Hash ids as 64-bit hashes (past i64) are read as the Python ints they are.
+    std::fs::write(
+        dir.join("u.json"),
+        trace(
+            "u",
+            &turn(0.0, 8, 4, "18446744073709551615, 12345678901234567890"),
+        ),
+    )
+    .unwrap();
     let c = config(&format!("{{trace_directory: {}}}", dir.display()));
     let s = read(&c, None).unwrap();
-    let ev = &s.graphs[0].events;
+    assert_eq!(s.graphs.len(), 2);
+    let g = s
+        .graphs
+        .iter()
+        .position(|g| g.source == "weka_trace_t")
+        .unwrap();
+    let ev = &s.graphs[g].events;
     assert_eq!(ev.len(), 2);
     let text = |i: usize, m: usize| ev[i].messages[m]["content"].as_str().unwrap().to_string();
     // Turn 1 keeps blocks 1, 2 (the common prefix), then block 9 as the answer, 10 as the user's.

@@ -47,8 +47,9 @@ pub(crate) struct Request {
     pub input: i64,
     #[serde(rename = "out")]
     pub output: i64,
-    #[serde(default)]
-    pub hash_ids: Vec<i64>,
+    /// Python ints: any 64-bit value, signed or not, as the seed's text writes it.
+    #[serde(default, deserialize_with = "python_ints")]
+    pub hash_ids: Vec<i128>,
     #[serde(default)]
     pub api_time: Option<f64>,
 }
@@ -85,6 +86,18 @@ pub(crate) struct SubRequest {
 pub(crate) enum NormalTag {
     #[serde(rename = "n")]
     N,
+}
+
+/// A list of integers of either 64-bit range (a JSON number that is not an integer is refused).
+fn python_ints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i128>, D::Error> {
+    let numbers = Vec::<serde_json::Number>::deserialize(d)?;
+    (numbers.iter())
+        .map(|n| {
+            (n.as_i64().map(i128::from))
+                .or_else(|| n.as_u64().map(i128::from))
+                .ok_or_else(|| serde::de::Error::custom(format!("hash id {n} is not an integer")))
+        })
+        .collect()
 }
 
 impl WekaTrace {
