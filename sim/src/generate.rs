@@ -239,6 +239,7 @@ async fn plan(
     .map_err(|e| bad_request(&e.to_string(), None))?;
     log.set_prompt_tokens(gen.prompt_tokens);
     log.set_media(gen.media);
+    log.set_tools(gen.tool_use.clone());
     let model = match &gen.model {
         None => state.model.clone(),
         Some(m) if *m == state.model || state.loras.contains(m) => m.clone(),

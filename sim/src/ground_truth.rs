@@ -50,6 +50,12 @@ pub(crate) struct GroundTruthRecord {
     /// The prompt tokens charged for the media (in `prompt_tokens`; absent: none).
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) media_tokens: u32,
+    /// Tool definitions of a chat request (absent: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) tools: u32,
+    /// Its `tool_choice`, as sent (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_choice: Option<serde_json::Value>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -49,6 +49,7 @@ mod sse_body;
 mod state;
 mod tls;
 mod token_source;
+mod tools;
 
 use std::io::Write;
 use std::net::SocketAddr;

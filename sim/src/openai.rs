@@ -22,6 +22,8 @@ pub(crate) enum RequestError {
     Missing(&'static str),
     #[error("messages[].content: {0}")]
     Media(#[from] crate::media::MediaError),
+    #[error("{0}")]
+    Tools(String),
     #[error("field `{field}` must be {expected}")]
     Invalid {
         field: &'static str,
@@ -49,6 +51,8 @@ struct RawRequest {
     #[serde(default)]
     ignore_eos: bool,
     kv_transfer_params: Option<Value>,
+    tools: Option<Value>,
+    tool_choice: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +84,8 @@ pub(crate) struct GenRequest {
     /// The media parts of a chat request and the prompt tokens charged for them (included in
     /// `prompt_tokens`).
     pub(crate) media: MediaCounts,
+    /// A chat request's tools and `tool_choice` (`crate::tools`).
+    pub(crate) tool_use: crate::tools::ToolUse,
 }
 
 /// A request's media parts by kind and their prompt tokens.
@@ -105,6 +111,7 @@ impl GenRequest {
     ) -> Result<GenRequest, RequestError> {
         let raw: RawRequest = serde_json::from_slice(body)?;
         let mut words = WordCounter::new(want_token_ids);
+        let mut tool_use = crate::tools::ToolUse::default();
         match endpoint {
             Endpoint::Completions => {
                 let prompt = raw.prompt.ok_or(RequestError::Missing("prompt"))?;
@@ -117,6 +124,8 @@ impl GenRequest {
             }
             Endpoint::Chat => {
                 let messages = raw.messages.ok_or(RequestError::Missing("messages"))?;
+                tool_use = crate::tools::check(raw.tools.as_ref(), raw.tool_choice.as_ref())
+                    .map_err(RequestError::Tools)?;
                 for m in &messages {
                     match &m.content {
                         Value::String(s) => words.add(s),
@@ -178,6 +187,7 @@ impl GenRequest {
             prompt_token_ids: words.ids,
             kv_transfer_params: raw.kv_transfer_params,
             media: words.media,
+            tool_use,
         })
     }
 

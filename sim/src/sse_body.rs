@@ -54,6 +54,8 @@ pub(crate) struct RequestLog {
     counts_running: bool,
     /// The request's media parts and their prompt tokens.
     media: crate::openai::MediaCounts,
+    /// The request's tools and `tool_choice`.
+    tool_use: crate::tools::ToolUse,
 }
 
 impl RequestLog {
@@ -87,6 +89,7 @@ impl RequestLog {
             finished: None,
             counts_running,
             media: Default::default(),
+            tool_use: Default::default(),
         }
     }
 
@@ -96,6 +99,11 @@ impl RequestLog {
 
     pub(crate) fn set_media(&mut self, m: crate::openai::MediaCounts) {
         self.media = m;
+    }
+
+    /// Records the request's tools and `tool_choice`.
+    pub(crate) fn set_tools(&mut self, t: crate::tools::ToolUse) {
+        self.tool_use = t;
     }
 
     /// The request passed validation: it counts as running (deterministic mode) and, when it
@@ -206,6 +214,8 @@ impl Drop for RequestLog {
                 audios: self.media.audios,
                 videos: self.media.videos,
                 media_tokens: self.media.tokens,
+                tools: self.tool_use.tools,
+                tool_choice: self.tool_use.choice.take(),
             });
         }
     }
