@@ -9,7 +9,7 @@
 //! in a duplicate: the injected session string); the report counts every call.
 
 use fleetbench_e2e::docker::repo_root;
-use fleetbench_e2e::replay::calls_at_sim;
+use fleetbench_e2e::replay::{calls_at_sim, check_replayed_call, ExpectedCall};
 use fleetbench_e2e::*;
 use serde_json::Value;
 use std::path::Path;
@@ -46,36 +46,11 @@ fn trace(name: &str) -> anyhow::Result<Vec<(f64, Vec<u64>, u64)>> {
     Ok(calls)
 }
 
-/// A segment of inference-perf's graph: kind, messages, source call.
-type Seg = (String, usize, Option<u64>);
-
-/// One call of inference-perf's graph: its predecessors, recorded wait and segments.
-type GoldenCall = (Vec<u64>, u64, Vec<Seg>);
-
 /// inference-perf's graph of a fixture (its golden file), call by call.
-fn golden(name: &str) -> anyhow::Result<Vec<GoldenCall>> {
+fn golden(name: &str) -> anyhow::Result<Vec<Value>> {
     let path = repo_root().join("tests/data/otel/inference_perf_graphs.golden");
     let g: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    Ok((g[name].as_array().expect("the trace's graph").iter())
-        .map(|e| {
-            let preds = e["preds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_u64().unwrap())
-                .collect();
-            let segs = (e["segments"].as_array().unwrap().iter())
-                .map(|s| {
-                    (
-                        s[0].as_str().unwrap().to_string(),
-                        s[1].as_u64().unwrap() as usize,
-                        s[3].as_u64(),
-                    )
-                })
-                .collect();
-            (preds, e["wait_ms"].as_u64().unwrap(), segs)
-        })
-        .collect())
+    Ok(g[name].as_array().expect("the trace's graph").clone())
 }
 
 /// The two traces of `tests/data/otel/` duplicated to four sessions, two at a time, against
@@ -151,38 +126,17 @@ fn traced_sessions_replay_as_graphs_of_calls_on_two_agents() -> anyhow::Result<(
         let dup = session >= 2;
         // Words of each message call k sent, built as inference-perf substitutes.
         let mut sent: Vec<Vec<u64>> = Vec::new();
-        for (k, ((_, words, completion), (preds, wait_ms, segs))) in
-            calls.iter().zip(&graph).enumerate()
-        {
+        for (k, ((_, words, completion), event)) in calls.iter().zip(&graph).enumerate() {
             let s = got[&(k as u64)];
             assert_eq!(
                 s.completion, *completion,
                 "session {session} call {k}: recorded completion tokens"
             );
-            let mut mine: Vec<u64> = Vec::new();
-            for (kind, n, source) in segs {
-                let at = mine.len();
-                match (kind.as_str(), source) {
-                    ("shared", Some(src)) => mine.extend_from_slice(&sent[*src as usize][..*n]),
-                    ("output", Some(src)) => mine.push(got[src].completion),
-                    _ => mine.extend(words[at..at + n].iter().map(|w| w + u64::from(dup))),
-                }
-            }
-            assert_eq!(
-                s.prompt,
-                mine.iter().sum::<u64>(),
-                "session {session} call {k}: the words it sent, {mine:?}"
-            );
-            sent.push(mine);
-            for p in preds {
-                let before = got[p];
-                let gap_us = s.arrival_us as i64 - before.end_us as i64;
-                let want_us = (*wait_ms).min(150) as i64 * 1000;
-                assert!(
-                    gap_us >= want_us - 2_000,
-                    "session {session}: call {k} arrived {gap_us} µs after predecessor {p}'s last token; its wait is {want_us} µs"
-                );
-            }
+            let words = words.iter().map(|w| w + u64::from(dup)).collect();
+            let want = ExpectedCall::from_golden(event, words);
+            sent.push(check_replayed_call(
+                session, k as u64, &want, got, &sent, 150,
+            ));
         }
     }
     // The fan-out ran in parallel: calls 1 and 2 of a fan-out session overlap at the sim.
@@ -248,5 +202,85 @@ fn a_failed_call_fails_its_session_and_the_report_counts_the_calls_not_sent() ->
         vec![vec![0u64]; 4],
         "only each session's first call was sent"
     );
+    Ok(())
+}
+
+/// A trace whose calls carry tools (`tests/data/otel-tools/`) replayed against the sim in engine
+/// mode, which checks `tools` and `tool_choice` as vLLM does and, without `ignore_eos`, stops a
+/// call at a drawn length: every call reaches the sim with the tools in OpenAI's nested form and
+/// the `tool_choice` inference-perf sends (its golden file); the calls with tools ask to stop at
+/// their end of sequence, so their short outputs are no failures, while the call without tools
+/// gets its `max_tokens` exactly.
+#[test]
+fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sends_them(
+) -> anyhow::Result<()> {
+    let dir = scratch("otel_replay_tools");
+    let card = dir.join("card.yaml");
+    std::fs::write(
+        &card,
+        "name: fast\nmax_num_seqs: 8\nmax_num_batched_tokens: 8192\nmax_model_len: 16384\n\
+         block_size: 16\nnum_gpu_blocks: 4096\nenable_prefix_caching: true\n\
+         step: {base_us: 1000, prefill_us_per_token: 1, decode_us_per_seq: 10, context_us_per_token: 0}\n\
+         output_len_mean: 6\n",
+    )?;
+    let truth = dir.join("truth.jsonl");
+    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
+    let (_sim, sim) = start_sim(
+        &dir,
+        "sim",
+        &["--card", &card_arg, "--ground-truth", &truth_arg],
+    )?;
+    let traces = repo_root().join("tests/data/otel-tools");
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: chat, streaming: true}}\n\
+             data:\n\
+             \x20 type: otel_trace_replay\n\
+             \x20 otel_trace_replay:\n\
+             \x20   trace_directory: '{}'\n\
+             \x20   use_static_model: true\n\
+             \x20   static_model_name: sim-model\n\
+             \x20   max_wait_ms: 50\n\
+             load: {{type: trace_session_replay, stages: [{{concurrent_sessions: 1}}]}}\n",
+            traces.display()
+        ),
+    )?;
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 6.0);
+    assert_eq!(
+        num(&r, "metrics.requests.failures"),
+        0.0,
+        "outputs shorter than max_tokens on calls with tools are no failures"
+    );
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(
+        traces.join("inference_perf_graphs.golden"),
+    )?)?;
+    let want = golden["tools.json"].as_array().expect("the trace's graph");
+    let mut seen = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(&truth)?.lines() {
+        let rec: Value = serde_json::from_str(line)?;
+        let id = rec["request_id"].as_str().unwrap_or("");
+        if let Some((_, index)) = id.split_once('-').filter(|_| !id.starts_with("preflight-")) {
+            seen.insert(index.parse::<u64>()? & 0xFFFF, rec);
+        }
+    }
+    assert_eq!(seen.len(), want.len(), "{seen:?}");
+    for (k, w) in want.iter().enumerate() {
+        let got = &seen[&(k as u64)];
+        let tools = w["tools"].as_array().map_or(0, Vec::len);
+        assert_eq!(got["tools"].as_u64().unwrap_or(0), tools as u64, "call {k}");
+        assert_eq!(got["tool_choice"], w["tool_choice"], "call {k}");
+        let (completion, max) = (got["completion_tokens"].as_u64(), w["max_tokens"].as_u64());
+        if tools == 0 {
+            assert_eq!(completion, max, "call {k}: ignore_eos, so max_tokens");
+        } else {
+            assert!(completion <= max, "call {k}: {completion:?} of {max:?}");
+        }
+    }
     Ok(())
 }

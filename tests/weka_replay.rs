@@ -9,7 +9,7 @@
 //! ancestor's output replaced by what the sim generated for it.
 
 use fleetbench_e2e::docker::repo_root;
-use fleetbench_e2e::replay::calls_at_sim;
+use fleetbench_e2e::replay::{calls_at_sim, check_replayed_call, ExpectedCall};
 use fleetbench_e2e::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -92,35 +92,15 @@ fn weka_traces_replay_as_rebuilt_sessions_on_two_agents() -> anyhow::Result<()> 
             let words: Vec<u64> = (e["messages"].as_array().unwrap().iter())
                 .map(|m| m[1].as_str().unwrap().split_whitespace().count() as u64)
                 .collect();
-            let mut mine: Vec<u64> = Vec::new();
-            for seg in e["segments"].as_array().unwrap() {
-                let (kind, n, source) = (
-                    seg[0].as_str().unwrap(),
-                    seg[1].as_u64().unwrap() as usize,
-                    seg[3].as_u64(),
-                );
-                let at = mine.len();
-                match (kind, source) {
-                    ("shared", Some(src)) => mine.extend_from_slice(&sent[src as usize][..n]),
-                    ("output", Some(src)) => mine.push(got[&src].completion),
-                    _ => mine.extend_from_slice(&words[at..at + n]),
-                }
-            }
-            assert_eq!(
-                s.prompt,
-                mine.iter().sum::<u64>(),
-                "session {session} call {k}: {mine:?}"
-            );
-            sent.push(mine);
-            for p in e["preds"].as_array().unwrap() {
-                let before = got[&p.as_u64().unwrap()];
-                let gap_us = s.arrival_us as i64 - before.end_us as i64;
-                let want_us = e["wait_ms"].as_i64().unwrap().min(100) * 1000;
-                assert!(
-                    gap_us >= want_us - 2_000,
-                    "session {session}: call {k} arrived {gap_us} µs after predecessor {p}'s last token; its wait is {want_us} µs"
-                );
-            }
+            let want = ExpectedCall::from_golden(e, words);
+            sent.push(check_replayed_call(
+                session as u64,
+                k as u64,
+                &want,
+                got,
+                &sent,
+                100,
+            ));
         }
     }
     // The subagent's two streams ran in parallel: calls 2 and 3 of the long session overlap.

@@ -154,7 +154,14 @@ pub(crate) fn replay_request(
             serde_json::Value::Array(messages.iter().map(|m| (**m).clone()).collect()),
         );
         if let Some(tools) = &event.tools {
+            // inference-perf sends a call with tools `ignore_eos: false`: a tool call ends at
+            // its end of sequence, and so does the text answer that closes a tool loop.
             o.insert("tools".into(), tools.clone());
+            o.insert("ignore_eos".into(), serde_json::Value::Bool(false));
+            data.stops_at_eos = true;
+        }
+        if let Some(choice) = &event.tool_choice {
+            o.insert("tool_choice".into(), choice.clone());
         }
     }
     data.body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
@@ -195,6 +202,7 @@ mod tests {
             max_tokens: 9,
             expected_output: String::new(),
             tools: Some(json!([{"type": "function", "function": {"name": "f"}}])),
+            tool_choice: Some(json!("none")),
         };
         let r = ReplaySessions {
             graphs: vec![ReplayGraph {
@@ -224,6 +232,12 @@ mod tests {
         assert_eq!(body["max_tokens"], 9);
         assert_eq!(body["messages"][1]["content"], "hello world");
         assert_eq!(body["tools"][0]["function"]["name"], "f");
+        assert_eq!(body["tool_choice"], "none");
+        assert_eq!(
+            body["ignore_eos"], false,
+            "a call with tools stops at its end"
+        );
+        assert!(data.stops_at_eos, "so a short output is no failure");
         assert_eq!(data.input_tokens, 4);
         assert_eq!(data.id, format!("{}-0", spec.stage));
     }

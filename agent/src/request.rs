@@ -31,6 +31,9 @@ pub struct RequestData {
     /// Keep the generated text in the record (an OTel replay's call whose output a successor
     /// carries); off on the hot path of every other load.
     pub capture_text: bool,
+    /// The body asks the server to stop at its end of sequence whatever the endpoint's
+    /// `ignore_eos` (a replayed call with tools), so a shorter output is no failure.
+    pub stops_at_eos: bool,
 }
 
 impl RequestData {
@@ -108,6 +111,7 @@ impl RequestData {
             session,
             media,
             capture_text: false,
+            stops_at_eos: false,
         }
     }
 }

@@ -13,79 +13,106 @@ pub(crate) const MAX_REPLAY_SESSIONS: u64 = 1_000_000;
 /// The largest `default_max_tokens`.
 pub(crate) const MAX_DEFAULT_MAX_TOKENS: u64 = crate::limits::MAX_REQUEST_TOKENS;
 
-/// `data.otel_trace_replay`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OtelTraceReplayConfig {
-    /// Name every request's model `static_model_name`.
-    #[serde(default)]
-    pub use_static_model: bool,
-    /// The model of every request with `use_static_model`.
-    #[serde(default)]
-    pub static_model_name: String,
-    /// Recorded model name → the model to name.
-    #[serde(default)]
-    pub model_mapping: Option<BTreeMap<String, String>>,
-    /// `max_tokens` of a call whose trace records neither completion tokens nor output (1000).
-    #[serde(default = "default_max_tokens")]
-    pub default_max_tokens: u64,
-    /// inference-perf raises a forced tool call's `max_tokens` to ≥ 4096 (default true).
-    #[serde(default = "yes")]
-    pub override_tool_call_max_tokens: bool,
-    /// `[SESS:<random>] ` before unique messages, so that sessions share no prefix cache.
-    #[serde(default)]
-    pub inject_random_session_id: bool,
-    /// Sessions to reach by repeating the traces (round robin, `_dup<n>` ids).
-    #[serde(default)]
-    pub duplicate_sessions_target: Option<i64>,
-    /// The longest recorded gap between predecessors' end and a call's start (15000 ms).
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: i64,
-    /// Seconds a call waits for its predecessors before it fails (3600; 0: forever).
-    #[serde(default = "default_predecessor_timeout")]
-    pub predecessor_wait_timeout_sec: f64,
-    /// Keep spans whose status is an error (default true).
-    #[serde(default = "yes")]
-    pub include_errors: bool,
-    /// Skip a trace that cannot be read or built instead of refusing the profile.
-    #[serde(default)]
-    pub skip_invalid_files: bool,
-    /// A directory whose `*.json` files are the traces.
-    #[serde(default)]
-    pub trace_directory: Option<String>,
-    /// Trace files or glob patterns (`*`, `?`, `**`).
-    #[serde(default)]
-    pub trace_files: Option<Vec<String>>,
-    /// A Hugging Face dataset of traces, one row a trace: its id, or `{path, split, revision}`
-    /// (`data/hub_dataset.rs`).
-    #[serde(default)]
-    pub hf_dataset_path: Option<Value>,
-    /// A Python lambda over each trace (refused, see `otel_check.rs`).
-    #[serde(default)]
-    pub filter: Option<String>,
-    /// Send the recorded outputs in successors' inputs, not the live ones.
-    #[serde(default)]
-    pub disable_output_substitution: bool,
-    /// Span attributes sent as HTTP headers (refused unless empty).
-    #[serde(default)]
-    pub attribute_to_header_map: Option<BTreeMap<String, String>>,
-    /// Span attributes as report labels (refused unless empty).
-    #[serde(default)]
-    pub attribute_to_label_map: Option<BTreeMap<String, String>>,
-    /// `none` or `use_recorded`: what to do with a live tool call whose arguments are not JSON.
-    #[serde(default)]
-    pub bad_tool_call_handling: BadToolCallHandling,
-    /// `force_recorded` or `as_recorded`: whether a recorded tool-call turn forces `tool_choice`
-    /// (read; fleetbench sends none yet, as `as_recorded` does).
-    #[serde(default)]
-    pub tool_choice_mode: ToolChoiceMode,
+/// A struct of a trace replay's config with the keys of inference-perf's `SessionReplayConfig`
+/// that every trace replay reads alike, then its own; a key whose meaning differs between the
+/// replays (`include_errors`, the sources, `filter`) is each replay's own.
+macro_rules! session_replay_config {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            /// Name every request's model `static_model_name`.
+            #[serde(default)]
+            pub use_static_model: bool,
+            /// The model of every request with `use_static_model`.
+            #[serde(default)]
+            pub static_model_name: String,
+            /// Recorded model name → the model to name.
+            #[serde(default)]
+            pub model_mapping: Option<BTreeMap<String, String>>,
+            /// `max_tokens` of a call that records no output tokens (1000).
+            #[serde(default = "default_max_tokens")]
+            pub default_max_tokens: u64,
+            /// A call whose recorded output is a tool call (with the tool definitions recorded)
+            /// asks for max(4 × its tokens, 4096) (default true).
+            #[serde(default = "yes")]
+            pub override_tool_call_max_tokens: bool,
+            /// `[SESS:<random>] ` before unique messages, so that sessions share no prefix cache.
+            #[serde(default)]
+            pub inject_random_session_id: bool,
+            /// Sessions to reach by repeating the traces (round robin, `_dup<n>` ids).
+            #[serde(default)]
+            pub duplicate_sessions_target: Option<i64>,
+            /// The longest recorded gap between predecessors' end and a call's start (15000 ms).
+            #[serde(default = "default_max_wait_ms")]
+            pub max_wait_ms: i64,
+            /// Seconds a call waits for its predecessors before it fails (3600; 0: forever).
+            #[serde(default = "default_predecessor_timeout")]
+            pub predecessor_wait_timeout_sec: f64,
+            /// Skip a trace that cannot be read or built instead of refusing the profile.
+            #[serde(default)]
+            pub skip_invalid_files: bool,
+            /// `none` or `use_recorded`: what to do with a live tool call whose arguments are
+            /// not JSON.
+            #[serde(default)]
+            pub bad_tool_call_handling: BadToolCallHandling,
+            /// `force_recorded` or `as_recorded`: whether a call with tools is sent the
+            /// `tool_choice` that keeps it on its recorded path.
+            #[serde(default)]
+            pub tool_choice_mode: ToolChoiceMode,
+            /// Keep spans whose status is an error (default true; Weka traces have none).
+            #[serde(default = "yes")]
+            pub include_errors: bool,
+            /// A directory whose `*.json` files are the traces.
+            #[serde(default)]
+            pub trace_directory: Option<String>,
+            /// Trace files (for OTel, also glob patterns: `*`, `?`, `**`).
+            #[serde(default)]
+            pub trace_files: Option<Vec<String>>,
+            /// A Hugging Face dataset of traces: its id, or a mapping with its `path`.
+            #[serde(default)]
+            pub hf_dataset_path: Option<Value>,
+            /// A Python lambda over each trace.
+            #[serde(default)]
+            pub filter: Option<String>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// Which of the three trace sources are named.
+            pub(crate) fn sources(&self) -> [bool; 3] {
+                [
+                    self.trace_directory.is_some(),
+                    self.trace_files.is_some(),
+                    self.hf_dataset_path.is_some(),
+                ]
+            }
+        }
+    };
+}
+pub(crate) use session_replay_config;
+
+session_replay_config! {
+    /// `data.otel_trace_replay`.
+    #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct OtelTraceReplayConfig {
+        /// Send the recorded outputs in successors' inputs, not the live ones.
+        #[serde(default)]
+        pub disable_output_substitution: bool,
+        /// Span attributes sent as HTTP headers (refused unless empty).
+        #[serde(default)]
+        pub attribute_to_header_map: Option<BTreeMap<String, String>>,
+        /// Span attributes as report labels (refused unless empty).
+        #[serde(default)]
+        pub attribute_to_label_map: Option<BTreeMap<String, String>>,
+    }
 }
 
 /// `tool_choice_mode`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolChoiceMode {
-    /// Force the recorded function (inference-perf's default; not sent by fleetbench yet).
+    /// Send the `tool_choice` that keeps a call with tools on its recorded path (the default).
     #[default]
     ForceRecorded,
     /// Send no `tool_choice`.

@@ -96,15 +96,7 @@ pub(crate) fn check_filter(f: &str, file: &Path, prefix: &str) -> Result<(), Pro
 fn check_sources(c: &OtelTraceReplayConfig, file: &Path) -> Result<(), ProfileError> {
     const KEY: &str = "data.otel_trace_replay";
     let key = |k: &str| format!("{KEY}.{k}");
-    check_one_source(
-        [
-            c.trace_directory.is_some(),
-            c.trace_files.is_some(),
-            c.hf_dataset_path.is_some(),
-        ],
-        file,
-        KEY,
-    )?;
+    check_one_source(c.sources(), file, KEY)?;
     let refuse = |k: &str, reason: &str| ProfileError::NotSupported {
         file: file.to_path_buf(),
         key: key(k),

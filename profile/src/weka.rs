@@ -2,13 +2,18 @@
 //! (`WekaTraceReplayConfig` of its `config/datagen/replay.py`) with its defaults; its checks are
 //! in `weka_check.rs`, the traces are read and their prompts rebuilt by `data/weka/`.
 //!
-//! inference-perf's Weka and OTel configs share their session keys (`SessionReplayConfig`):
-//! [`WekaTraceReplayConfig::session`] gives them as an [`OtelTraceReplayConfig`], so that the
-//! two replays check them, build graphs and lay out sessions with one code.
+//! inference-perf's Weka and OTel configs share their session keys (`SessionReplayConfig`,
+//! declared once by `session_replay_config!`): [`WekaTraceReplayConfig::session`] gives them as
+//! an [`OtelTraceReplayConfig`], so that the two replays check them, build graphs and lay out
+//! sessions with one code.
+//!
+//! Its `hf_dataset_path` names a dataset whose `traces.jsonl` holds the traces, one per line (its
+//! id, or `{path, ...}`: only `path` is read, as inference-perf does); its `filter` also sees each
+//! trace's `max_tokens`, `total_tokens` and `num_turns`.
 
 use crate::otel::{
-    default_max_tokens, default_max_wait_ms, default_predecessor_timeout, yes, BadToolCallHandling,
-    OtelTraceReplayConfig, ToolChoiceMode,
+    default_max_tokens, default_max_wait_ms, default_predecessor_timeout, session_replay_config,
+    yes, BadToolCallHandling, OtelTraceReplayConfig, ToolChoiceMode,
 };
 use serde::{Deserialize, Serialize};
 use serde_norway::Value;
@@ -17,80 +22,31 @@ use std::collections::BTreeMap;
 /// The largest block size (tokens per hash id) a trace or `default_block_size` may give.
 pub(crate) const MAX_BLOCK_SIZE: i64 = 1 << 16;
 
-/// `data.weka_trace_replay`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WekaTraceReplayConfig {
-    /// Name every request's model `static_model_name`.
-    #[serde(default)]
-    pub use_static_model: bool,
-    /// The model of every request with `use_static_model`.
-    #[serde(default)]
-    pub static_model_name: String,
-    /// Recorded model name → the model to name.
-    #[serde(default)]
-    pub model_mapping: Option<BTreeMap<String, String>>,
-    /// `max_tokens` of a call that records 0 output tokens (1000).
-    #[serde(default = "default_max_tokens")]
-    pub default_max_tokens: u64,
-    /// Read by inference-perf's session base; Weka calls carry no tools, so it changes nothing.
-    #[serde(default = "yes")]
-    pub override_tool_call_max_tokens: bool,
-    /// `[SESS:<random>] ` before unique messages, so that sessions share no prefix cache.
-    #[serde(default)]
-    pub inject_random_session_id: bool,
-    /// Sessions to reach by repeating the traces (round robin, `_dup<n>` ids).
-    #[serde(default)]
-    pub duplicate_sessions_target: Option<i64>,
-    /// The longest recorded gap between predecessors' end and a call's start (15000 ms).
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: i64,
-    /// Seconds a call waits for its predecessors before it fails (3600; 0: forever).
-    #[serde(default = "default_predecessor_timeout")]
-    pub predecessor_wait_timeout_sec: f64,
-    /// A key of inference-perf's session base that the Weka replay does not read.
-    #[serde(default = "yes")]
-    pub include_errors: bool,
-    /// A key of inference-perf's session base: Weka calls carry no tool calls to act on.
-    #[serde(default)]
-    pub bad_tool_call_handling: BadToolCallHandling,
-    /// A key of inference-perf's session base: Weka calls carry no tool calls to force.
-    #[serde(default)]
-    pub tool_choice_mode: ToolChoiceMode,
-    /// Skip a trace that cannot be read or rebuilt instead of refusing the profile.
-    #[serde(default)]
-    pub skip_invalid_files: bool,
-    /// A directory whose `*.json` files are the traces, one trace each.
-    #[serde(default)]
-    pub trace_directory: Option<String>,
-    /// Trace files (JSON, one trace each).
-    #[serde(default)]
-    pub trace_files: Option<Vec<String>>,
-    /// A Hugging Face dataset whose `traces.jsonl` holds the traces, one per line: its id, or
-    /// `{path, ...}` (only `path` is read, as inference-perf does).
-    #[serde(default)]
-    pub hf_dataset_path: Option<Value>,
-    /// A Python lambda over each trace (and its `max_tokens`, `total_tokens`, `num_turns`).
-    #[serde(default)]
-    pub filter: Option<String>,
-    /// Longest idle gap between request starts in a trace, in seconds (60; ≤ 0: as recorded).
-    #[serde(default = "default_idle_gap_cap")]
-    pub trace_idle_gap_cap_seconds: f64,
-    /// Accepted and unread, as in inference-perf.
-    #[serde(default)]
-    pub ignore_trace_delays: bool,
-    /// Accepted and unread, as in inference-perf.
-    #[serde(default)]
-    pub use_think_time_only: bool,
-    /// Tokens per block hash id when a trace gives none (64).
-    #[serde(default = "default_block_size")]
-    pub default_block_size: i64,
-    /// The most traces read from `hf_dataset_path` (100).
-    #[serde(default = "default_dataset_entries")]
-    pub num_dataset_entries: i64,
-    /// inference-perf's processes for rebuilding; fleetbench rebuilds in the coordinator.
-    #[serde(default)]
-    pub datagen_workers: Option<i64>,
+session_replay_config! {
+    /// `data.weka_trace_replay`.
+    #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct WekaTraceReplayConfig {
+        /// Longest idle gap between request starts in a trace, in seconds (60; ≤ 0: as
+        /// recorded).
+        #[serde(default = "default_idle_gap_cap")]
+        pub trace_idle_gap_cap_seconds: f64,
+        /// Accepted and unread, as in inference-perf.
+        #[serde(default)]
+        pub ignore_trace_delays: bool,
+        /// Accepted and unread, as in inference-perf.
+        #[serde(default)]
+        pub use_think_time_only: bool,
+        /// Tokens per block hash id when a trace gives none (64).
+        #[serde(default = "default_block_size")]
+        pub default_block_size: i64,
+        /// The most traces read from `hf_dataset_path` (100).
+        #[serde(default = "default_dataset_entries")]
+        pub num_dataset_entries: i64,
+        /// inference-perf's processes for rebuilding; fleetbench rebuilds in the coordinator.
+        #[serde(default)]
+        pub datagen_workers: Option<i64>,
+    }
 }
 
 fn default_idle_gap_cap() -> f64 {

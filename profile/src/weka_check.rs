@@ -31,15 +31,7 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         ));
     }
     crate::otel_check::check_session_load(p, file)?;
-    crate::otel_check::check_one_source(
-        [
-            c.trace_directory.is_some(),
-            c.trace_files.is_some(),
-            c.hf_dataset_path.is_some(),
-        ],
-        file,
-        KEY,
-    )?;
+    crate::otel_check::check_one_source(c.sources(), file, KEY)?;
     if let Some(v) = &c.hf_dataset_path {
         crate::weka::dataset_id(v).map_err(|m| invalid(".hf_dataset_path", m))?;
     }

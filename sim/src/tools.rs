@@ -31,9 +31,11 @@ pub(crate) fn check(tools: Option<&Value>, choice: Option<&Value>) -> Result<Too
         let kind_ok = t.get("type").is_none_or(|k| k == "function");
         match name {
             Some(n) if kind_ok && t.get("function").is_some_and(Value::is_object) => names.push(n),
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "tools[{i}]: a tool is {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}"
-            )),
+            ))
+            }
         }
     }
     let used = ToolUse {

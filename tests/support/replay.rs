@@ -46,3 +46,75 @@ pub fn calls_at_sim(truth: &Path) -> Result<BTreeMap<u64, BTreeMap<u64, SimCall>
     }
     Ok(out)
 }
+
+/// A replayed call as a test expects it: its input segments (`kind`, messages, source call),
+/// the words of each of its recorded messages, its predecessors and its recorded wait.
+pub struct ExpectedCall<'a> {
+    /// `(shared|output|unique, messages, source call)` each.
+    pub segments: Vec<(&'a str, usize, Option<u64>)>,
+    /// Words of each recorded input message (as the agent sends a unique one).
+    pub words: Vec<u64>,
+    /// The calls it waits for.
+    pub preds: Vec<u64>,
+    /// Its recorded gap after its predecessors, in ms.
+    pub wait_ms: u64,
+}
+
+/// Call `k` of `session` as the sim saw it (`got`, the session's calls): its prompt is the words
+/// inference-perf's output-aware replay sends (a shared prefix as its source sent it, in `sent`;
+/// a source's output as the sim generated it; its own messages' words), and it arrived at least
+/// its wait (capped at `cap_ms`, less 2 ms) after each predecessor's last token. Returns the
+/// words of each message it sent.
+pub fn check_replayed_call(
+    session: u64,
+    k: u64,
+    want: &ExpectedCall<'_>,
+    got: &BTreeMap<u64, SimCall>,
+    sent: &[Vec<u64>],
+    cap_ms: u64,
+) -> Vec<u64> {
+    let s = got[&k];
+    let mut mine: Vec<u64> = Vec::new();
+    for &(kind, n, source) in &want.segments {
+        let at = mine.len();
+        match (kind, source) {
+            ("shared", Some(src)) => mine.extend_from_slice(&sent[src as usize][..n]),
+            ("output", Some(src)) => mine.push(got[&src].completion),
+            _ => mine.extend_from_slice(&want.words[at..at + n]),
+        }
+    }
+    assert_eq!(
+        s.prompt,
+        mine.iter().sum::<u64>(),
+        "session {session} call {k}: the words it sent, {mine:?}"
+    );
+    for p in &want.preds {
+        let before = got[p];
+        let gap_us = s.arrival_us as i64 - before.end_us as i64;
+        let want_us = want.wait_ms.min(cap_ms) as i64 * 1000;
+        assert!(
+            gap_us >= want_us - 2_000,
+            "session {session}: call {k} arrived {gap_us} µs after predecessor {p}'s last token; its wait is {want_us} µs"
+        );
+    }
+    mine
+}
+
+impl<'a> ExpectedCall<'a> {
+    /// A call of a golden file's graph (`preds`, `wait_ms`, `segments` as
+    /// `[kind, messages, tokens, source]`), with the words of its recorded messages.
+    pub fn from_golden(event: &'a Value, words: Vec<u64>) -> ExpectedCall<'a> {
+        let list = |k: &str| event[k].as_array().map(Vec::as_slice).unwrap_or_default();
+        ExpectedCall {
+            segments: (list("segments").iter())
+                .map(|s| {
+                    let kind = s[0].as_str().unwrap_or("");
+                    (kind, s[1].as_u64().unwrap_or(0) as usize, s[3].as_u64())
+                })
+                .collect(),
+            words,
+            preds: list("preds").iter().filter_map(Value::as_u64).collect(),
+            wait_ms: event["wait_ms"].as_u64().unwrap_or(0),
+        }
+    }
+}

@@ -574,7 +574,7 @@ impl EndpointClient {
     }
 
     fn check_length(&self, mut rec: RequestRecord, data: &RequestData) -> RequestRecord {
-        if self.ignore_eos && rec.out_tokens < data.max_tokens as u64 {
+        if self.ignore_eos && !data.stops_at_eos && rec.out_tokens < data.max_tokens as u64 {
             rec.outcome = Err(Failure::ShortOutput);
         }
         rec

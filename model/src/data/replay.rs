@@ -109,9 +109,13 @@ pub struct ReplayEvent {
     /// The recorded output text (what a successor's input carried).
     #[serde(default)]
     pub expected_output: String,
-    /// The recorded tool definitions, sent as `tools`.
+    /// The recorded tool definitions as sent (`tools`, OpenAI's nested form, schemas cleaned);
+    /// a call with tools asks the server to stop at its end of sequence (`ignore_eos: false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Value>,
+    /// The `tool_choice` sent with the tools (`tool_choice_mode: force_recorded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
 }
 
 /// What a run of a call's messages is, relative to its ancestors.
@@ -302,6 +306,7 @@ mod tests {
             max_tokens: 5,
             expected_output: "hello there".into(),
             tools: None,
+            tool_choice: None,
         };
         let b = ReplayEvent {
             id: "event_001_b".into(),

@@ -7,6 +7,7 @@
 //! wait is the gap between its last predecessor's end and its start.
 
 use super::spans::{Msg, RawCall};
+use super::tools;
 use fleetbench_model::data::{Message, ReplayEvent, Segment, SegmentKind};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,6 +32,9 @@ pub(crate) struct Options<'a> {
     /// `override_tool_call_max_tokens`: a call whose recorded output is a tool call (with the
     /// tool definitions recorded) asks for max(4 × its tokens, 4096).
     pub tool_call_max_tokens: bool,
+    /// `tool_choice_mode: force_recorded`: a call with tools is sent the `tool_choice` that
+    /// keeps it on its recorded path ([`tools::forced_choice`]).
+    pub force_tool_choice: bool,
 }
 
 /// The predecessors of each call, by index, with their kind.
@@ -356,10 +360,15 @@ pub(crate) fn build_events(
             Some(t) => t,
             None => (out_text.chars().count() / 4).max(1) as u64,
         };
-        let tool_call = c.tools.is_some()
-            && c.out
-                .as_ref()
-                .is_some_and(|o| o.text.contains("<|tool_call|>"));
+        let tools = tools::openai_tools(c.tools.as_ref());
+        let called = tools::called_tools(c.out.as_ref());
+        let tool_call = tools.is_some() && !called.is_empty();
+        let tool_choice = match (&c.tools, &tools) {
+            (Some(defs), Some(_)) if opts.force_tool_choice => {
+                Some(tools::forced_choice(defs, &called))
+            }
+            _ => None,
+        };
         let max_tokens = if tool_call && opts.tool_call_max_tokens {
             (max_tokens * 4).max(4096)
         } else {
@@ -377,7 +386,8 @@ pub(crate) fn build_events(
             segments,
             max_tokens: u32::try_from(max_tokens.max(1)).unwrap_or(u32::MAX),
             expected_output: out_text.to_string(),
-            tools: c.tools.clone(),
+            tools,
+            tool_choice,
         });
     }
     Ok(events)

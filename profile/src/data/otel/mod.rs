@@ -12,11 +12,12 @@ pub(crate) mod filter;
 mod filter_tests;
 mod glob;
 #[cfg(test)]
-mod golden_tests;
+pub(crate) mod golden_tests;
 pub(crate) mod graph;
 pub(crate) mod spans;
 #[cfg(test)]
 mod tests;
+mod tools;
 pub(crate) mod trace;
 
 use super::files::resolve_data_path;

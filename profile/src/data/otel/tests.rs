@@ -35,6 +35,7 @@ fn build(spans: &[Value]) -> Vec<ReplayEvent> {
             model: &none,
             default_max_tokens: 1000,
             tool_call_max_tokens: true,
+            force_tool_choice: true,
         },
     )
     .unwrap()

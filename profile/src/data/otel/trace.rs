@@ -4,7 +4,7 @@
 
 use super::graph;
 use super::spans;
-use crate::otel::OtelTraceReplayConfig;
+use crate::otel::{OtelTraceReplayConfig, ToolChoiceMode};
 use fleetbench_model::data::{ReplayGraph, MAX_REPLAY_EVENTS};
 use serde_json::Value;
 
@@ -52,7 +52,10 @@ impl Traces {
         graph: ReplayGraph,
         at: &str,
     ) -> Result<(), TraceError> {
-        self.bytes += serde_json::to_vec(&graph).map_or(0, |v| v.len());
+        let mut counted = Counted(0);
+        if serde_json::to_writer(&mut counted, &graph).is_ok() {
+            self.bytes += counted.0;
+        }
         if self.bytes > MAX_REPLAY_BYTES {
             return Err(err(self.key, format!(
                 "{at}: the graphs read so far pass {} MiB, the most a shard spec carries to an agent; name fewer or smaller traces",
@@ -93,6 +96,7 @@ pub(crate) fn trace_graph(
         model: &model,
         default_max_tokens: u32::try_from(c.default_max_tokens).unwrap_or(u32::MAX),
         tool_call_max_tokens: c.override_tool_call_max_tokens,
+        force_tool_choice: c.tool_choice_mode == ToolChoiceMode::ForceRecorded,
     };
     let events = graph::build_events(&calls, &opts)?;
     Ok(Some(ReplayGraph { source, events }))
@@ -105,4 +109,18 @@ pub(crate) fn model_of(c: &OtelTraceReplayConfig, recorded: &str) -> Option<Stri
         return Some(c.static_model_name.clone());
     }
     c.model_mapping.as_ref()?.get(recorded).cloned()
+}
+
+/// A writer that only counts: a graph's wire size without holding its bytes.
+struct Counted(usize);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

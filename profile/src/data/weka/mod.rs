@@ -19,6 +19,7 @@ use super::otel::filter::RowFilter;
 use super::otel::trace::{err, TraceError, Traces};
 use super::otel::{graph, model_of, sessions_of, MAX_TRACE_FILES, MAX_TRACE_FILE_BYTES};
 use super::tokenizer::ModelTokenizer;
+use crate::otel::ToolChoiceMode;
 use crate::weka::{dataset_id, WekaTraceReplayConfig};
 use fleetbench_model::data::{ReplayGraph, ReplaySessions, MAX_REPLAY_EVENTS};
 use serde_json::Value;
@@ -99,6 +100,7 @@ pub(crate) fn read_sessions_with(
         model: &model,
         default_max_tokens: u32::try_from(c.default_max_tokens).unwrap_or(u32::MAX),
         tool_call_max_tokens: c.override_tool_call_max_tokens,
+        force_tool_choice: c.tool_choice_mode == ToolChoiceMode::ForceRecorded,
     };
     let mut out = Traces::new(KEY);
     for (i, t) in traces.iter().enumerate() {

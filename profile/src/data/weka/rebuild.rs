@@ -82,7 +82,6 @@ impl Blocks<'_> {
 }
 
 /// A run of one role's blocks in the rebuilt conversation.
-#[derive(Clone)]
 struct Segment {
     role: &'static str,
     blocks: i64,
@@ -91,7 +90,7 @@ struct Segment {
 }
 
 /// The conversation as it stands after a turn.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Conversation {
     segments: Vec<Segment>,
 }
@@ -349,22 +348,14 @@ pub(crate) fn raw_calls(
             let t = *t;
             if k == 0 {
                 conv.first(r, st.tool, st.system, &seed(0), &mut blocks)?;
-            } else {
-                conv.advance(&st.requests[k - 1].0, r, &seed(k), &mut blocks)?;
             }
-            if blocks.decoded > budget {
-                return Err(format!(
-                    "its rebuilt text passes {budget} bytes by call {} of {:?}; name fewer or shorter traces",
-                    k,
-                    st.seed_id
-                ));
-            }
-            // The answer is what the next turn's rewind puts in as the assistant's text.
+            let messages = conv.messages();
+            // The answer is what the next turn's rewind puts in as the assistant's text; that
+            // rewind is the next turn's conversation, so each turn is rebuilt (and decoded) once.
             let answer = match st.requests.get(k + 1) {
                 Some((next, _)) => {
-                    let mut ahead = conv.clone();
-                    ahead.advance(r, next, &seed(k + 1), &mut blocks)?;
-                    (ahead.segments.iter().rev())
+                    conv.advance(r, next, &seed(k + 1), &mut blocks)?;
+                    (conv.segments.iter().rev())
                         .find(|s| s.role == "assistant")
                         .map_or_else(|| Arc::from(""), |s| s.content.clone())
                 }
@@ -373,13 +364,20 @@ pub(crate) fn raw_calls(
                     blocks.text(&tail)?
                 }
             };
+            if blocks.decoded > budget {
+                return Err(format!(
+                    "its rebuilt text passes {budget} bytes by call {} of {:?}; name fewer or shorter traces",
+                    k,
+                    st.seed_id
+                ));
+            }
             let start_ms = (t * 1000.0) as i64;
             calls.push(RawCall {
                 call_id: format!("{}{k}", st.call_stem),
                 t_start_ms: start_ms,
                 t_end_ms: start_ms + (r.api_time.unwrap_or(0.0) * 1000.0) as i64,
                 model: r.model.clone(),
-                messages: conv.messages(),
+                messages,
                 out: Some(Msg {
                     role: "assistant".into(),
                     text: answer,

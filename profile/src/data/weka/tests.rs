@@ -6,8 +6,9 @@
 
 use super::{read_sessions_with, WekaTraceReplayConfig};
 use crate::data::hub::HubEnv;
+use crate::data::otel::golden_tests::compact_segments;
 use crate::data::tokenizer::ModelTokenizer;
-use fleetbench_model::data::{ReplaySessions, SegmentKind};
+use fleetbench_model::data::ReplaySessions;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -87,14 +88,7 @@ fn sessions_equal_inference_perfs() {
                     "preds": e.preds,
                     "wait_ms": e.wait_ms,
                     "messages": e.messages.iter().map(|m| json!([m["role"], m["content"]])).collect::<Vec<_>>(),
-                    "segments": e.segments.iter().map(|s| json!([
-                        match s.kind {
-                            SegmentKind::Shared => "shared",
-                            SegmentKind::Output => "output",
-                            SegmentKind::Unique => "unique",
-                        },
-                        s.messages, s.tokens, s.source,
-                    ])).collect::<Vec<_>>(),
+                    "segments": compact_segments(&e.segments),
                     "max_tokens": e.max_tokens,
                     "expected_output": e.expected_output,
                 })
