@@ -89,6 +89,61 @@ def check_sharegpt(cfg, source, problems):
                 break
 
 
+TEXT_DATASETS = ("cnn_dailymail", "billsum_conversations", "infinity_instruct")
+
+
+def text_dataset_requests(cfg):
+    """The distinct requests inference-perf's generator makes of a text dataset's rows, each as
+    (prompt, max_tokens) on the completion API or (messages, max_tokens) on the chat API, with
+    its client's default of 30 where the request names none. Read until every row was seen
+    three times (cnn_dailymail cycles, billsum_conversations restarts, infinity_instruct ends)."""
+    from inference_perf.datagen import (
+        BillsumConversationsDataGenerator,
+        CNNDailyMailDataGenerator,
+        InfinityInstructDataGenerator,
+    )
+    from inference_perf.utils.custom_tokenizer import CustomTokenizer
+
+    generator = {
+        "cnn_dailymail": CNNDailyMailDataGenerator,
+        "billsum_conversations": BillsumConversationsDataGenerator,
+        "infinity_instruct": InfinityInstructDataGenerator,
+    }[cfg.data.type.value](cfg.api, cfg.data, CustomTokenizer(cfg.tokenizer))
+    rows = pathlib.Path(cfg.data.path).read_text(encoding="utf-8")
+    n = len(json.loads(rows)) if rows.lstrip().startswith("[") else len(rows.splitlines())
+    out = set()
+    try:
+        for i, r in enumerate(generator.get_data()):
+            if i >= 3 * n:
+                break
+            if cfg.api.type.value == "chat":
+                out.add((tuple((m.role, m.content) for m in r.messages), r.max_tokens or 30))
+            else:
+                out.add((r.prompt, r.max_tokens or 30))
+    except RuntimeError:  # a generator that ran out of rows (StopIteration inside it)
+        pass
+    return out
+
+
+def check_text_dataset(cfg, source, problems):
+    """cnn_dailymail, billsum_conversations, infinity_instruct: the requests are those
+    inference-perf's own generator makes of the file. inference-perf never sends the first row
+    of an infinity_instruct file (its generator drops it when it starts); fleetbench does."""
+    kind = cfg.data.type.value
+    if source["kind"] != "prompts":
+        return problems.append(f"{kind}: source {source['kind']}")
+    chat = cfg.api.type.value == "chat"
+    ours = {
+        (tuple(tuple(m) for m in e["messages"]) if chat else e["prompt"], e["output_tokens"])
+        for e in source["prompts"]
+    }
+    theirs = text_dataset_requests(cfg)
+    extra, missing = ours - theirs, theirs - ours
+    if missing or len(extra) > (1 if kind == "infinity_instruct" else 0):
+        problems.append(f"{kind}: fleetbench's requests less inference-perf's {sorted(extra)}; "
+                        f"inference-perf's less fleetbench's {sorted(missing)}")
+
+
 def fixed_or(length, legacy):
     """inference-perf's resolution of a shared-prefix length: legacy distribution, else inline."""
     if legacy is not None:
@@ -406,6 +461,8 @@ def check_data(cfg, text, plan, problems, path=None):
             problems.append(f"mock: source {source}")
     elif kind == "shareGPT":
         check_sharegpt(cfg, source, problems)
+    elif kind in TEXT_DATASETS:
+        check_text_dataset(cfg, source, problems)
     elif kind == "conversation_replay":
         check_conversations(cfg.data.conversation_replay, source, problems)
     elif kind == "otel_trace_replay":

@@ -368,6 +368,83 @@ fn use_chat_template_sends_each_random_prompt_as_one_templated_user_turn() -> an
     Ok(())
 }
 
+/// inference-perf's infinity_instruct rows on the chat API: each request sends one row's turns
+/// as messages (human turns as the user's, the others as the assistant's, empty ones left out)
+/// with inference-perf's default of 30 output tokens, and the sim counts the turns' words.
+#[test]
+fn infinity_instruct_rows_are_sent_as_their_turns_on_the_chat_api() -> anyhow::Result<()> {
+    let dir = scratch("ip_infinity_instruct");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    let proxy = fleetbench_e2e::chaos::LinkProxy::start(&sim)?;
+    let rows = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/inference-perf/text/infinity_instruct.json");
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        &format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{}', ignore_eos: true}}\n\
+             api: {{type: chat, streaming: true}}\n\
+             data: {{type: infinity_instruct, path: '{}'}}\n\
+             load: {{type: constant, stages: [{{rate: 5, duration: 2}}]}}\n",
+            proxy.addr,
+            rows.display()
+        ),
+    );
+    let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
+    let r = stage_report(&run, 0)?;
+    check_benchmark_run(&r);
+    assert_eq!(num(&r, "metrics.requests.total"), 10.0);
+    assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+    // The rows with a turn of text, as inference-perf's generator sends them.
+    let mut want = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(&rows)?.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        let turns: Vec<serde_json::Value> = (row["conversations"].as_array().into_iter().flatten())
+            .filter(|t| !t["value"].as_str().unwrap_or("").is_empty())
+            .map(|t| {
+                let role = if t["from"] == "human" {
+                    "user"
+                } else {
+                    "assistant"
+                };
+                serde_json::json!({"role": role, "content": t["value"]})
+            })
+            .collect();
+        if !turns.is_empty() {
+            want.insert(serde_json::Value::Array(turns).to_string());
+        }
+    }
+    let mut sent = std::collections::BTreeSet::new();
+    let mut words: BTreeMap<usize, u32> = BTreeMap::new();
+    for (id, body) in proxy.sent().iter().flat_map(|c| request_bodies(c)) {
+        if id.is_empty() || id.starts_with("preflight-") {
+            continue;
+        }
+        assert_eq!(body["max_tokens"], 30, "{body}");
+        let n: usize = (body["messages"].as_array().into_iter().flatten())
+            .map(|m| {
+                m["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .count()
+            })
+            .sum();
+        *words.entry(n).or_default() += 1;
+        sent.insert(body["messages"].to_string());
+    }
+    assert_eq!(sent, want, "10 requests over the 5 usable rows: each sent");
+    let mut counted: BTreeMap<usize, u32> = BTreeMap::new();
+    for rec in truth_records(&truth)? {
+        assert_eq!(field(&rec, "completion_tokens"), 30);
+        *counted
+            .entry(field(&rec, "prompt_tokens") as usize)
+            .or_default() += 1;
+    }
+    assert_eq!(counted, words);
+    Ok(())
+}
+
 /// A request's method, target and headers (names in lower case) from `r`.
 fn read_head(r: &mut impl BufRead) -> (String, String, BTreeMap<String, String>) {
     let mut line = String::new();

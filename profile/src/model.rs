@@ -187,13 +187,13 @@ pub enum DataType {
     /// `shareGPT`: ShareGPT conversations.
     #[serde(rename = "shareGPT")]
     ShareGpt,
-    /// `cnn_dailymail` (refused: not supported).
+    /// `cnn_dailymail`: articles and their highlights from `data.path` (completion API).
     #[serde(rename = "cnn_dailymail")]
     CnnDailymail,
-    /// `billsum_conversations` (refused: not supported).
+    /// `billsum_conversations`: recorded conversations from `data.path`.
     #[serde(rename = "billsum_conversations")]
     BillsumConversations,
-    /// `infinity_instruct` (refused: not supported).
+    /// `infinity_instruct`: recorded instruction conversations from `data.path`.
     #[serde(rename = "infinity_instruct")]
     InfinityInstruct,
     /// `otel_trace_replay`: inference-perf's OTel traces replayed as graphs of calls.
@@ -208,6 +208,9 @@ pub enum DataType {
     /// `conversation_replay` (refused: not supported).
     #[serde(rename = "conversation_replay")]
     ConversationReplay,
+    /// `synthetic_agentic` (refused: not generated yet).
+    #[serde(rename = "synthetic_agentic")]
+    SyntheticAgentic,
     /// fleetbench's addition: a Mooncake-style trace (JSONL) from `data.path`.
     #[serde(rename = "mooncake_trace")]
     MooncakeTrace,
@@ -232,6 +235,7 @@ impl DataType {
             DataType::Visionarena => "visionarena",
             DataType::WekaTraceReplay => "weka_trace_replay",
             DataType::ConversationReplay => "conversation_replay",
+            DataType::SyntheticAgentic => "synthetic_agentic",
             DataType::MooncakeTrace => "mooncake_trace",
             DataType::MultiTurn => "multi_turn",
         }
@@ -281,6 +285,10 @@ pub struct DataConfig {
     /// `data.visionarena`: inference-perf's key, kept as given so that validation can name it.
     #[serde(default)]
     pub visionarena: Option<Value>,
+    /// `data.synthetic_agentic`: inference-perf's key, kept as given so that validation can
+    /// name it.
+    #[serde(default)]
+    pub synthetic_agentic: Option<Value>,
     /// `data.corpus_file_path`: the text synthetic prompts are cut from (inference-perf's).
     #[serde(default)]
     pub corpus_file_path: Option<String>,

@@ -193,13 +193,13 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
         .to_string();
     assert!(err.contains("line 4 column 34"), "{err}");
     // An unsupported data type lists the supported ones.
-    let err = parse(&BASE.replace("type: random", "type: cnn_dailymail"))
+    let err = parse(&BASE.replace("type: random", "type: visionarena"))
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("line 3 column 8: `data.type`")
-            && err.contains("cnn_dailymail")
-            && err.contains("random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace"),
+            && err.contains("visionarena")
+            && err.contains("random, synthetic, mock, shared_prefix, shareGPT, cnn_dailymail"),
         "{err}"
     );
     // A not-supported inference-perf key says so, with its position.

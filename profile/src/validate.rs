@@ -4,6 +4,7 @@
 use crate::data::azure::read_azure_trace;
 use crate::data::files::{read_mooncake, read_sharegpt, resolve_data_path, Dataset, DatasetError};
 use crate::data::hub::{HubEnv, SHAREGPT_FILE, SHAREGPT_REPO};
+use crate::data::text_datasets::{read_text_dataset, with_default_output, TextDataset};
 use crate::data::tokenizer::ModelTokenizer;
 use crate::distribution::check_distribution;
 use crate::error::ProfileError;
@@ -350,7 +351,7 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
 }
 
 const DATA_TYPES: &str =
-    "random, synthetic, mock, shared_prefix, shareGPT, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay, weka_trace_replay";
+    "random, synthetic, mock, shared_prefix, shareGPT, cnn_dailymail, billsum_conversations, infinity_instruct, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay, weka_trace_replay";
 
 /// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -360,11 +361,12 @@ fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
         message,
     };
     let d = &p.data;
-    let needs_file = matches!(d.kind, DataType::ShareGpt | DataType::MooncakeTrace);
+    let needs_file = matches!(d.kind, DataType::ShareGpt | DataType::MooncakeTrace)
+        || text_dataset(d.kind).is_some();
     if d.path.is_some() && !needs_file {
         return Err(invalid(
             "data.path",
-            "is only read by data types shareGPT and mooncake_trace".into(),
+            "is only read by data types shareGPT, cnn_dailymail, billsum_conversations, infinity_instruct and mooncake_trace".into(),
         ));
     }
     if d.shared_prefix.is_some() && d.kind != DataType::SharedPrefix {
@@ -501,18 +503,11 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
             no_io_lengths("lengths come from the traces' recorded calls")
         }
         DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
-        DataType::ShareGpt => {
-            // inference-perf keeps the conversations whose lengths fall in [min, max] of each.
-            for (key, dist) in [
-                ("data.input_distribution", &d.input_distribution),
-                ("data.output_distribution", &d.output_distribution),
-            ] {
-                if let Some(dist) = dist {
-                    check_distribution(key, dist, file)?;
-                }
-            }
-            Ok(())
+        DataType::CnnDailymail | DataType::BillsumConversations | DataType::InfinityInstruct => {
+            check_text_dataset(p, file, invalid)?;
+            check_length_bounds(p, file)
         }
+        DataType::ShareGpt => check_length_bounds(p, file),
         DataType::MooncakeTrace => {
             if d.path.is_none() {
                 return Err(invalid(
@@ -800,7 +795,9 @@ pub(super) fn read_dataset(
     file: &Path,
     tokenizer: Option<&ModelTokenizer>,
 ) -> Result<Option<Dataset>, ProfileError> {
-    let count = tokenizer.map(|t| move |s: &str| t.count(s));
+    // inference-perf's counts of a dataset's prompts and answers (`encode`, `count_tokens`): with
+    // the special tokens the tokenizer adds, none for an empty text.
+    let count = tokenizer.map(|t| move |s: &str| t.count_as_inference_perf(s));
     let count: Option<&dyn Fn(&str) -> u32> = count.as_ref().map(|f| f as &dyn Fn(&str) -> u32);
     let failed = |key: &str, e: DatasetError| ProfileError::Invalid {
         file: file.to_path_buf(),
@@ -826,20 +823,24 @@ pub(super) fn read_dataset(
             })?,
         (None, _) => return Ok(None),
     };
-    let read = match p.data.kind {
-        DataType::ShareGpt => read_sharegpt(&resolved, count)
-            .and_then(|e| sharegpt_in_lengths(p, e, &resolved).map(Dataset::Prompts)),
-        DataType::MooncakeTrace => read_mooncake(&resolved).map(Dataset::Trace),
+    let chat = p.api.kind == fleetbench_model::settings::ApiType::Chat;
+    let read = match (p.data.kind, text_dataset(p.data.kind)) {
+        (_, Some(kind)) => read_text_dataset(kind, &resolved, chat, count)
+            .and_then(|e| dataset_in_lengths(p, e, &resolved))
+            .map(|e| Dataset::Prompts(with_default_output(e))),
+        (DataType::ShareGpt, _) => read_sharegpt(&resolved, count)
+            .and_then(|e| dataset_in_lengths(p, e, &resolved).map(Dataset::Prompts)),
+        (DataType::MooncakeTrace, _) => read_mooncake(&resolved).map(Dataset::Trace),
         _ => return Ok(None),
     };
     read.map(Some).map_err(|e| failed("data.path", e))
 }
 
-/// inference-perf's use of `input_distribution`/`output_distribution` with shareGPT: on the
-/// completion API only the conversations whose prompt and answer lengths (tokens) lie within
-/// `[min, max]` of each are sent (the other keys of the distributions are unused); the chat API
-/// sends every conversation, as inference-perf's chat path does.
-fn sharegpt_in_lengths(
+/// inference-perf's use of `input_distribution`/`output_distribution` with a dataset (shareGPT
+/// and the text datasets): on the completion API only the rows whose prompt and answer lengths
+/// (tokens) lie within `[min, max]` of each are sent (the other keys of the distributions are
+/// unused); the chat API sends every row, as inference-perf's chat paths do.
+fn dataset_in_lengths(
     p: &Profile,
     entries: Vec<PromptEntry>,
     path: &Path,
@@ -871,7 +872,7 @@ fn sharegpt_in_lengths(
         return Err(DatasetError {
             path: path.to_path_buf(),
             message: format!(
-                "none of its {total} conversations has a prompt of data.input_distribution's {} tokens and an answer of data.output_distribution's {} tokens",
+                "none of its {total} usable rows has a prompt of data.input_distribution's {} tokens and an answer of data.output_distribution's {} tokens",
                 range(&d.input_distribution),
                 range(&d.output_distribution)
             ),
@@ -929,4 +930,56 @@ pub(super) fn load_tokenizer(
             key: "tokenizer.pretrained_model_name_or_path".into(),
             message,
         })
+}
+
+/// The text dataset a data type reads from `data.path` (`data/text_datasets.rs`).
+fn text_dataset(kind: DataType) -> Option<TextDataset> {
+    match kind {
+        DataType::CnnDailymail => Some(TextDataset::CnnDailymail),
+        DataType::BillsumConversations => Some(TextDataset::Billsum),
+        DataType::InfinityInstruct => Some(TextDataset::InfinityInstruct),
+        _ => None,
+    }
+}
+
+/// cnn_dailymail, billsum_conversations, infinity_instruct: a `data.path` (cnn_dailymail's Hub
+/// default is not fetched), and cnn_dailymail on the completion API only, as inference-perf's
+/// generators require.
+fn check_text_dataset(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result<(), ProfileError> {
+    let name = p.data.kind.name();
+    if p.data.kind == DataType::CnnDailymail
+        && p.api.kind != fleetbench_model::settings::ApiType::Completion
+    {
+        return Err(invalid(
+            "api.type",
+            "data type cnn_dailymail is sent on the completion API only, as inference-perf's generator is (an article to summarize as the prompt): set api.type: completion".into(),
+        ));
+    }
+    match (&p.data.path, p.data.kind) {
+        (Some(_), _) => Ok(()),
+        (None, DataType::CnnDailymail) => Err(ProfileError::NotSupported {
+            file: file.to_path_buf(),
+            key: "data.path".into(),
+            reason: "without data.path inference-perf streams the Hub's abisee/cnn_dailymail (config 3.0.0, about 1 GB of Parquet), which fleetbench does not fetch: give data.path, a .json file (JSON Lines or a list) of {article, highlights} rows or a directory of them".into(),
+            line: None,
+        }),
+        (None, _) => Err(invalid(
+            "data.path",
+            format!("required for data type {name} (as inference-perf requires it): a .json file (JSON Lines or a list) of {{conversations: [{{from, value}}, ...]}} rows, or a directory of them"),
+        )),
+    }
+}
+
+/// A dataset's `input_distribution` / `output_distribution`: inference-perf keeps the rows whose
+/// lengths fall in [min, max] of each.
+fn check_length_bounds(p: &Profile, file: &Path) -> Result<(), ProfileError> {
+    for (key, dist) in [
+        ("data.input_distribution", &p.data.input_distribution),
+        ("data.output_distribution", &p.data.output_distribution),
+    ] {
+        if let Some(dist) = dist {
+            check_distribution(key, dist, file)?;
+        }
+    }
+    Ok(())
 }

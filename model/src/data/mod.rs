@@ -63,6 +63,10 @@ pub struct PromptEntry {
     /// The prompt's tokens for the profile's tokenizer (absent: its word count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u32>,
+    /// The chat turns `(role, content)` the chat API sends instead of `prompt` as one user turn
+    /// (a dataset row of recorded turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<(String, String)>>,
 }
 
 /// A prompt of exactly `tokens` words from `vocab`, chosen by `seed` (the word tokenizer's
@@ -525,7 +529,7 @@ impl DataSource {
                         prompt: e.prompt.clone(),
                         max_tokens: e.output_tokens.max(1),
                         model: None,
-                        messages: None,
+                        messages: e.messages.clone(),
                         media: Vec::new(),
                     },
                     None => one_word(),

@@ -119,6 +119,7 @@ pub(crate) fn read_sharegpt(
             input_tokens: count.map(|f| f(&prompt)),
             prompt,
             output_tokens: output,
+            messages: None,
         });
     }
     if out.is_empty() {

@@ -23,6 +23,7 @@ pub(crate) mod hub_dataset;
 pub(crate) mod otel;
 pub(crate) mod plan;
 pub(crate) mod python_random;
+pub(crate) mod text_datasets;
 pub(crate) mod tokenizer;
 pub(crate) mod weka;
 

@@ -102,7 +102,10 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
             let keep = prompts
                 .iter()
                 .take_while(|e| {
-                    bytes += e.prompt.len();
+                    bytes += e.prompt.len()
+                        + (e.messages.iter().flatten())
+                            .map(|(role, text)| role.len() + text.len())
+                            .sum::<usize>();
                     bytes <= MAX_CARRIED_BYTES
                 })
                 .count()

@@ -100,6 +100,16 @@ impl ModelTokenizer {
             .unwrap_or_else(|| fleetbench_model::tokenize::count_words(text) as u32)
     }
 
+    /// Tokens of `text` as inference-perf counts a dataset's prompt or answer (`encode`,
+    /// `count_tokens`): with the special tokens the tokenizer adds; 0 for an empty text.
+    pub(crate) fn count_as_inference_perf(&self, text: &str) -> u32 {
+        match self.encode(text) {
+            _ if text.is_empty() => 0,
+            Ok(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            Err(_) => self.count(text),
+        }
+    }
+
     /// The token ids of `text`, with the special tokens the tokenizer adds.
     pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         self.tokenizer.encode(text)
