@@ -57,6 +57,25 @@ fn golden(name: &str) -> anyhow::Result<Vec<Value>> {
 /// the sim at `sim`.
 fn replay_profile(dir: &Path, sim: &str) -> anyhow::Result<std::path::PathBuf> {
     let traces = repo_root().join("tests/data/otel");
+    let source = format!("trace_files: ['{}/*.json']", traces.display());
+    otel_profile(
+        dir,
+        sim,
+        &source,
+        "duplicate_sessions_target: 4, max_wait_ms: 150",
+        2,
+    )
+}
+
+/// An OTel replay of the traces `source` names (with the keys `more`) against the sim at `sim`,
+/// `concurrent` sessions at a time.
+fn otel_profile(
+    dir: &Path,
+    sim: &str,
+    source: &str,
+    more: &str,
+    concurrent: u32,
+) -> anyhow::Result<std::path::PathBuf> {
     let profile = dir.join("profile.yaml");
     std::fs::write(
         &profile,
@@ -65,14 +84,8 @@ fn replay_profile(dir: &Path, sim: &str) -> anyhow::Result<std::path::PathBuf> {
              api: {{type: chat, streaming: true}}\n\
              data:\n\
              \x20 type: otel_trace_replay\n\
-             \x20 otel_trace_replay:\n\
-             \x20   trace_files: ['{}/*.json']\n\
-             \x20   use_static_model: true\n\
-             \x20   static_model_name: sim-model\n\
-             \x20   duplicate_sessions_target: 4\n\
-             \x20   max_wait_ms: 150\n\
-             load: {{type: trace_session_replay, stages: [{{concurrent_sessions: 2}}]}}\n",
-            traces.display()
+             \x20 otel_trace_replay: {{{source}, use_static_model: true, static_model_name: sim-model, {more}}}\n\
+             load: {{type: trace_session_replay, stages: [{{concurrent_sessions: {concurrent}}}]}}\n"
         ),
     )?;
     Ok(profile)
@@ -231,23 +244,8 @@ fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sen
         &["--card", &card_arg, "--ground-truth", &truth_arg],
     )?;
     let traces = repo_root().join("tests/data/otel-tools");
-    let profile = dir.join("profile.yaml");
-    std::fs::write(
-        &profile,
-        format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
-             data:\n\
-             \x20 type: otel_trace_replay\n\
-             \x20 otel_trace_replay:\n\
-             \x20   trace_directory: '{}'\n\
-             \x20   use_static_model: true\n\
-             \x20   static_model_name: sim-model\n\
-             \x20   max_wait_ms: 50\n\
-             load: {{type: trace_session_replay, stages: [{{concurrent_sessions: 1}}]}}\n",
-            traces.display()
-        ),
-    )?;
+    let source = format!("trace_directory: '{}'", traces.display());
+    let profile = otel_profile(&dir, &sim, &source, "max_wait_ms: 50", 1)?;
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
     let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);

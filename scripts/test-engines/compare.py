@@ -2,8 +2,10 @@
 """fleetbench against a real engine: llama.cpp's llama-server with SmolLM2-135M-Instruct on CPU.
 
 Builds (or reuses) llama-server and the model with build-llama.sh, starts the server with its
-default settings (plus --metrics), then runs three profiles with a coordinator and two agents:
-closed loop (2 users, 30 requests), constant 0.5 req/s for 20 s, and a chat closed loop. For
+default settings (plus --metrics, and --jinja for tool calls), then runs four profiles with a
+coordinator and two agents: closed loop (2 users, 30 requests), constant 0.5 req/s for 20 s, a
+chat closed loop, and an OTel replay of tool calls (tests/data/otel-tools: `tools` and each
+`tool_choice` as inference-perf sends them, which the server must accept). For
 each it compares fleetbench's per-request figures with the server's own: its /metrics counters
 (tokens predicted, prompt tokens) and its per-request timings from the log (prompt eval time).
 Prints a Markdown table (and writes it to OUT/table.md). Standard library only.
@@ -61,7 +63,7 @@ def counters(metrics_url):
 
 def start_server(server, model, port, log):
     proc = subprocess.Popen(
-        [server, "-m", model, "--host", "127.0.0.1", "--port", str(port), "--metrics"],
+        [server, "-m", model, "--host", "127.0.0.1", "--port", str(port), "--metrics", "--jinja"],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -147,6 +149,23 @@ def profile(base_url, api, load, model="smollm2"):
     )
 
 
+def tool_replay(base_url, model="smollm2"):
+    """The trace of tool calls of tests/data/otel-tools replayed as one session; max_tokens as
+    recorded (the 4096 of the tool-call override does not fit the server's slots)."""
+    traces = HERE.parent.parent / "tests/data/otel-tools"
+    return (
+        "name: llamacpp-tools\n"
+        f"server: {{type: vllm, model_name: {model}, base_url: '{base_url}', ignore_eos: true}}\n"
+        "api: {type: chat, streaming: true}\n"
+        "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n"
+        f"    trace_directory: '{traces}'\n"
+        f"    use_static_model: true\n    static_model_name: {model}\n"
+        "    override_tool_call_max_tokens: false\n    max_wait_ms: 50\n"
+        "load: {type: trace_session_replay, stages: [{concurrent_sessions: 1}]}\n"
+        "report: {request_lifecycle: {per_request: true}}\n"
+    )
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -163,19 +182,20 @@ def main():
     base = f"http://127.0.0.1:{port}"
     metrics_url = f"{base}/metrics"
     scenarios = [
-        ("closed loop, 2 users, 30 requests", "completion",
-         "{type: concurrent, stages: [{concurrency_level: 2, num_requests: 30}]}"),
-        ("0.5 req/s for 20 s", "completion", "{type: constant, stages: [{rate: 0.5, duration: 20}]}"),
-        ("chat, closed loop, 2 users, 10 requests", "chat",
-         "{type: concurrent, stages: [{concurrency_level: 2, num_requests: 10}]}"),
+        ("closed loop, 2 users, 30 requests", profile(base, "completion",
+         "{type: concurrent, stages: [{concurrency_level: 2, num_requests: 30}]}")),
+        ("0.5 req/s for 20 s", profile(base, "completion", "{type: constant, stages: [{rate: 0.5, duration: 20}]}")),
+        ("chat, closed loop, 2 users, 10 requests", profile(base, "chat",
+         "{type: concurrent, stages: [{concurrency_level: 2, num_requests: 10}]}")),
+        ("chat, OTel replay of 6 tool calls", tool_replay(base)),
     ]
     rows = []
     try:
-        for i, (name, api, load) in enumerate(scenarios):
+        for i, (name, text) in enumerate(scenarios):
             before = counters(metrics_url)
             log.flush()
             offset = log_path.stat().st_size
-            rc, r, reqs = run_profile(a.bin, work, f"s{i}", profile(base, api, load), metrics_url)
+            rc, r, reqs = run_profile(a.bin, work, f"s{i}", text, metrics_url)
             time.sleep(0.5)
             log.flush()
             after = counters(metrics_url)
