@@ -155,22 +155,21 @@ fn entry(
             let messages = (turns.iter())
                 .map(|t| (text(t.get("from")).unwrap_or("").to_string(), value(t)))
                 .collect();
-            chat_entry(messages, count)
+            Some(chat_entry(messages, count))
         }
         (TextDataset::InfinityInstruct, true) => {
             let messages: Vec<(String, String)> = (turns?.iter())
-                .filter(|t| !value(t).is_empty())
-                .map(|t| {
-                    let role = if text(t.get("from")) == Some("human") {
-                        "user"
-                    } else {
-                        "assistant"
+                .filter_map(|t| {
+                    let content = value(t);
+                    let role = match text(t.get("from")) {
+                        Some("human") => "user",
+                        _ => "assistant",
                     };
-                    (role.to_string(), value(t))
+                    (!content.is_empty()).then(|| (role.to_string(), content))
                 })
                 .collect();
             (!messages.is_empty()).then_some(())?;
-            chat_entry(messages, count)
+            Some(chat_entry(messages, count))
         }
     }
 }
@@ -188,21 +187,18 @@ pub(crate) fn with_default_output(mut entries: Vec<PromptEntry>) -> Vec<PromptEn
 
 /// A chat request of `messages`; its prompt (what the completion form and the counts read) is
 /// their text joined.
-fn chat_entry(
-    messages: Vec<(String, String)>,
-    count: Option<&dyn Fn(&str) -> u32>,
-) -> Option<PromptEntry> {
+fn chat_entry(messages: Vec<(String, String)>, count: Option<&dyn Fn(&str) -> u32>) -> PromptEntry {
     let prompt = messages
         .iter()
         .map(|(_, t)| t.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    Some(PromptEntry {
+    PromptEntry {
         input_tokens: count.map(|f| messages.iter().map(|(_, t)| f(t)).sum()),
         prompt,
         output_tokens: 0,
         messages: Some(messages),
-    })
+    }
 }
 
 #[cfg(test)]

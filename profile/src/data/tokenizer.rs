@@ -103,8 +103,10 @@ impl ModelTokenizer {
     /// Tokens of `text` as inference-perf counts a dataset's prompt or answer (`encode`,
     /// `count_tokens`): with the special tokens the tokenizer adds; 0 for an empty text.
     pub(crate) fn count_as_inference_perf(&self, text: &str) -> u32 {
+        if text.is_empty() {
+            return 0;
+        }
         match self.encode(text) {
-            _ if text.is_empty() => 0,
             Ok(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
             Err(_) => self.count(text),
         }

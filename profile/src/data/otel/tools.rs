@@ -41,9 +41,9 @@ fn clean_schema(v: &Value, properties_map: bool) -> Value {
                 let v = match v {
                     Value::Bool(_) => v.clone(),
                     _ if k == "additionalProperties" => Value::Bool(false),
-                    _ => v.clone(),
+                    _ => clean_schema(v, k == "properties"),
                 };
-                cleaned.insert(k.clone(), clean_schema(&v, k == "properties"));
+                cleaned.insert(k.clone(), v);
             }
             cleaned.remove("anyOf");
             cleaned.remove("oneOf");
