@@ -237,6 +237,52 @@ fn mock_data_waits_load_interval_between_stages() -> anyhow::Result<()> {
 }
 
 #[test]
+fn cnn_dailymail_without_a_path_reads_config_3_0_0_of_the_hub_dataset_from_the_hf_cache(
+) -> anyhow::Result<()> {
+    // A stand-in for abisee/cnn_dailymail in the cache's layout: config 3.0.0's train split is
+    // two Parquet files of 3 and 1 rows (one with an empty article); configs 1.0.0 and the
+    // validation split have a row each that must not be read.
+    let dir = scratch("ip_cnn_default");
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/hf-cache");
+    let profile = write(
+        &dir,
+        "profile.yaml",
+        "server: {type: vllm, model_name: m, base_url: 'http://127.0.0.1:8000'}\n\
+         api: {type: completion}\n\
+         data: {type: cnn_dailymail}\n\
+         load: {type: constant, stages: [{rate: 1, duration: 3}]}\n",
+    );
+    let validate = |cache: &Path| {
+        std::process::Command::new(bin("coordinator"))
+            .args(["validate", &profile.display().to_string()])
+            .env("HF_HUB_CACHE", cache)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+    };
+    let out = validate(&cache)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 3 usable rows; mean output 4 words ("Harbour reopens after storms.", "Bridge opens to
+    // cyclists.", "Four thousand trees planted.").
+    assert!(
+        out.status.success()
+            && stdout.contains("prompts: 3 sampled entries")
+            && stdout.contains("mean output 4.0 tokens"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = validate(&dir.join("empty"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("abisee/cnn_dailymail")
+            && stderr.contains("config 3.0.0")
+            && stderr.contains("HF_HUB_OFFLINE"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
 fn sharegpt_without_a_path_reads_inference_perfs_dataset_from_the_hf_cache() -> anyhow::Result<()> {
     let dir = scratch("ip_sharegpt_default");
     let cache = dir.join("hf/hub");

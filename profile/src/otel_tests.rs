@@ -91,9 +91,9 @@ fn inference_perfs_validators_refuse_what_it_refuses() {
 
 #[test]
 fn a_hub_dataset_s_unread_keywords_and_a_filter_beyond_expressions_are_refused_saying_why() {
-    let e = err("hf_dataset_path: {path: user/traces, name: cfg}");
+    let e = err("hf_dataset_path: {path: user/traces, data_dir: cfg}");
     assert!(
-        e.contains("does not support yet") && e.contains("\"name\" is not read"),
+        e.contains("does not support yet") && e.contains("\"data_dir\" is not read"),
         "{e}"
     );
     let e = err("hf_dataset_path: {split: train}");

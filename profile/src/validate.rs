@@ -4,7 +4,8 @@
 use crate::data::azure::read_azure_trace;
 use crate::data::files::{read_mooncake, read_sharegpt, resolve_data_path, Dataset, DatasetError};
 use crate::data::hub::{HubEnv, SHAREGPT_FILE, SHAREGPT_REPO};
-use crate::data::text_datasets::{read_text_dataset, with_default_output, TextDataset};
+use crate::data::hub_dataset::DatasetRef;
+use crate::data::text_datasets::{read_text_dataset, with_default_output, TextDataset, TextSource};
 use crate::data::tokenizer::ModelTokenizer;
 use crate::distribution::check_distribution;
 use crate::error::ProfileError;
@@ -14,7 +15,7 @@ use crate::limits::{
 };
 use crate::model::{DataType, Distribution, Profile};
 use fleetbench_model::data::{LengthDist, PromptEntry};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Every rule a parsed profile must meet, in the order their errors take precedence.
 pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -504,7 +505,7 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
         }
         DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
         DataType::CnnDailymail | DataType::BillsumConversations | DataType::InfinityInstruct => {
-            check_text_dataset(p, file, invalid)?;
+            check_text_dataset(p, invalid)?;
             check_length_bounds(p, file)
         }
         DataType::ShareGpt => check_length_bounds(p, file),
@@ -810,6 +811,11 @@ pub(super) fn read_dataset(
             .map(|t| Some(Dataset::Trace(t)))
             .map_err(|e| failed(key, e));
     }
+    let chat = p.api.kind == fleetbench_model::settings::ApiType::Chat;
+    if let (None, Some(kind)) = (p.data.path.as_deref(), text_dataset(p.data.kind)) {
+        // cnn_dailymail's default (the others require data.path, checked before).
+        return read_hub_text_dataset(p, file, kind, count).map(Some);
+    }
     let resolved = match (p.data.path.as_deref(), p.data.kind) {
         (Some(path), _) => resolve_data_path(path, file),
         (None, DataType::ShareGpt) => HubEnv::from_env()
@@ -823,9 +829,8 @@ pub(super) fn read_dataset(
             })?,
         (None, _) => return Ok(None),
     };
-    let chat = p.api.kind == fleetbench_model::settings::ApiType::Chat;
     let read = match (p.data.kind, text_dataset(p.data.kind)) {
-        (_, Some(kind)) => read_text_dataset(kind, &resolved, chat, count)
+        (_, Some(kind)) => read_text_dataset(kind, &TextSource::Path(&resolved), chat, count)
             .and_then(|e| dataset_in_lengths(p, e, &resolved))
             .map(|e| Dataset::Prompts(with_default_output(e))),
         (DataType::ShareGpt, _) => read_sharegpt(&resolved, count)
@@ -834,6 +839,36 @@ pub(super) fn read_dataset(
         _ => return Ok(None),
     };
     read.map(Some).map_err(|e| failed("data.path", e))
+}
+
+/// A text dataset without `data.path`: cnn_dailymail's default split from the Hub (into the HF
+/// cache, as far as [`MAX_ROWS`](crate::data::text_datasets::MAX_ROWS) rows need).
+fn read_hub_text_dataset(
+    p: &Profile,
+    file: &Path,
+    kind: TextDataset,
+    count: Option<&dyn Fn(&str) -> u32>,
+) -> Result<Dataset, ProfileError> {
+    let hub = HubEnv::from_env();
+    let split = hub
+        .split_files(&cnn_dailymail_default())
+        .map_err(|message| ProfileError::Invalid {
+            file: file.to_path_buf(),
+            key: "data.type".into(),
+            message: format!(
+                "cnn_dailymail without data.path reads inference-perf's default: {message}; or give data.path"
+            ),
+        })?;
+    let shown = PathBuf::from(&split.what);
+    let chat = p.api.kind == fleetbench_model::settings::ApiType::Chat;
+    read_text_dataset(kind, &TextSource::Hub(split), chat, count)
+        .and_then(|e| dataset_in_lengths(p, e, &shown))
+        .map(|e| Dataset::Prompts(with_default_output(e)))
+        .map_err(|e| ProfileError::Invalid {
+            file: file.to_path_buf(),
+            key: "data.type".into(),
+            message: format!("{}: {}", e.path.display(), e.message),
+        })
 }
 
 /// inference-perf's use of `input_distribution`/`output_distribution` with a dataset (shareGPT
@@ -932,6 +967,17 @@ pub(super) fn load_tokenizer(
         })
 }
 
+/// The split inference-perf's cnn_dailymail reads without `data.path`:
+/// `load_dataset("abisee/cnn_dailymail", "3.0.0", split="train")`.
+fn cnn_dailymail_default() -> DatasetRef {
+    DatasetRef {
+        id: "abisee/cnn_dailymail".into(),
+        revision: "main".into(),
+        split: "train".into(),
+        config: Some("3.0.0".into()),
+    }
+}
+
 /// The text dataset a data type reads from `data.path` (`data/text_datasets.rs`).
 fn text_dataset(kind: DataType) -> Option<TextDataset> {
     match kind {
@@ -942,10 +988,10 @@ fn text_dataset(kind: DataType) -> Option<TextDataset> {
     }
 }
 
-/// cnn_dailymail, billsum_conversations, infinity_instruct: a `data.path` (cnn_dailymail's Hub
-/// default is not fetched), and cnn_dailymail on the completion API only, as inference-perf's
-/// generators require.
-fn check_text_dataset(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result<(), ProfileError> {
+/// cnn_dailymail, billsum_conversations, infinity_instruct: a `data.path` (but for
+/// cnn_dailymail, which then reads the Hub's, [`cnn_dailymail_default`]), and cnn_dailymail on
+/// the completion API only, as inference-perf's generators require.
+fn check_text_dataset(p: &Profile, invalid: &Invalid<'_>) -> Result<(), ProfileError> {
     let name = p.data.kind.name();
     if p.data.kind == DataType::CnnDailymail
         && p.api.kind != fleetbench_model::settings::ApiType::Completion
@@ -956,13 +1002,7 @@ fn check_text_dataset(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
         ));
     }
     match (&p.data.path, p.data.kind) {
-        (Some(_), _) => Ok(()),
-        (None, DataType::CnnDailymail) => Err(ProfileError::NotSupported {
-            file: file.to_path_buf(),
-            key: "data.path".into(),
-            reason: "without data.path inference-perf streams the Hub's abisee/cnn_dailymail (config 3.0.0, about 1 GB of Parquet), which fleetbench does not fetch: give data.path, a .json file (JSON Lines or a list) of {article, highlights} rows or a directory of them".into(),
-            line: None,
-        }),
+        (Some(_), _) | (None, DataType::CnnDailymail) => Ok(()),
         (None, _) => Err(invalid(
             "data.path",
             format!("required for data type {name} (as inference-perf requires it): a .json file (JSON Lines or a list) of {{conversations: [{{from, value}}, ...]}} rows, or a directory of them"),

@@ -125,7 +125,7 @@ fn a_dataset_card_s_default_config_names_the_files() {
     .iter()
     .map(|f| f.to_string())
     .collect();
-    let splits = card_splits(card).unwrap();
+    let splits = card_splits(card, None).unwrap();
     assert_eq!(
         split_files(&files, "train", splits.clone()).unwrap(),
         (
@@ -141,15 +141,36 @@ fn a_dataset_card_s_default_config_names_the_files() {
     let plain =
         "---\nconfigs:\n- config_name: main\n  data_dir: traces\n  data_files: '*.jsonl'\n---\n";
     assert_eq!(
-        card_splits(plain).unwrap(),
+        card_splits(plain, None).unwrap(),
         Some(vec![(
             "train".to_string(),
             vec!["traces/*.jsonl".to_string()]
         )])
     );
-    assert_eq!(card_splits("# no header").unwrap(), None);
-    assert_eq!(card_splits("---\nlicense: mit\n---\n").unwrap(), None);
+    assert_eq!(card_splits("# no header", None).unwrap(), None);
+    assert_eq!(card_splits("---\nlicense: mit\n---\n", None).unwrap(), None);
     // Several configs and no default: load_dataset would need a name.
     let two = "---\nconfigs:\n- config_name: a\n  data_files: a.jsonl\n- config_name: b\n  data_files: b.jsonl\n---\n";
-    assert!(card_splits(two).unwrap_err().contains("[\"a\", \"b\"]"));
+    assert!(card_splits(two, None)
+        .unwrap_err()
+        .contains("[\"a\", \"b\"]"));
+    // A name picks its config, as `load_dataset(path, name)` does (abisee/cnn_dailymail's card
+    // has the configs 1.0.0, 2.0.0 and 3.0.0, each a directory of Parquet files).
+    let versions = "---\nconfigs:\n- config_name: 1.0.0\n  data_files:\n  - split: train\n    path: 1.0.0/train-*\n- config_name: 3.0.0\n  data_files:\n  - split: train\n    path: 3.0.0/train-*\n  - split: test\n    path: 3.0.0/test-*\n---\n";
+    assert_eq!(
+        card_splits(versions, Some("3.0.0")).unwrap(),
+        Some(vec![
+            ("train".to_string(), vec!["3.0.0/train-*".to_string()]),
+            ("test".to_string(), vec!["3.0.0/test-*".to_string()])
+        ])
+    );
+    assert!(card_splits(two, Some("b")).unwrap().is_some());
+    let missing = card_splits(versions, Some("2.0.0")).unwrap_err();
+    assert!(
+        missing.contains("\"2.0.0\"") && missing.contains("[\"1.0.0\", \"3.0.0\"]"),
+        "{missing}"
+    );
+    assert!(card_splits("# no header", Some("x"))
+        .unwrap_err()
+        .contains("[]"));
 }

@@ -12,42 +12,55 @@ pub(crate) const MAX_CARD_BYTES: usize = 1 << 20;
 /// A split and its file patterns.
 pub(crate) type SplitPatterns = Vec<(String, Vec<String>)>;
 
-/// The splits and patterns of the card `text`'s default config; `None` when the card names no
-/// data files (`datasets` then uses its default patterns); an error when it cannot be read or
-/// has several configs and no default.
-pub(crate) fn card_splits(text: &str) -> Result<Option<SplitPatterns>, String> {
-    let Some(header) = front_matter(text) else {
-        return Ok(None);
+/// The splits and patterns of the card `text`'s config `name` (as `load_dataset(path, name)`
+/// takes it), or without a name its default config; `None` when the card names no data files
+/// (`datasets` then uses its default patterns); an error when it cannot be read, has no config
+/// `name`, or has several configs and no default.
+pub(crate) fn card_splits(text: &str, name: Option<&str>) -> Result<Option<SplitPatterns>, String> {
+    let header = front_matter(text);
+    let yaml: Value = match header {
+        Some(h) => serde_norway::from_str(h)
+            .map_err(|e| format!("README.md: its YAML header cannot be read: {e}"))?,
+        None => Value::Null,
     };
-    let yaml: Value = serde_norway::from_str(header)
-        .map_err(|e| format!("README.md: its YAML header cannot be read: {e}"))?;
-    let Some(Value::Sequence(configs)) = yaml.get("configs") else {
-        return Ok(None);
+    let configs = match yaml.get("configs") {
+        Some(Value::Sequence(c)) => c.as_slice(),
+        _ => &[],
     };
-    let name = |c: &Value| {
-        c.get("config_name")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_string()
+    let name_of = |c: &Value| match c.get("config_name") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "default".to_string(),
     };
-    let defaults: Vec<&Value> = configs
-        .iter()
-        .filter(|c| {
-            configs.len() == 1
-                || name(c) == "default"
-                || c.get("default").and_then(Value::as_bool).unwrap_or(false)
-        })
-        .collect();
-    let config = match defaults.as_slice() {
-        [one] => *one,
-        [] if configs.is_empty() => return Ok(None),
-        [] => {
-            let names: Vec<String> = configs.iter().map(name).collect();
+    let names = || configs.iter().map(name_of).collect::<Vec<String>>();
+    let chosen: Vec<&Value> = match name {
+        Some(wanted) => configs.iter().filter(|c| name_of(c) == wanted).collect(),
+        None => configs
+            .iter()
+            .filter(|c| {
+                configs.len() == 1
+                    || name_of(c) == "default"
+                    || c.get("default").and_then(Value::as_bool).unwrap_or(false)
+            })
+            .collect(),
+    };
+    let config = match (chosen.as_slice(), name) {
+        ([one], _) => *one,
+        ([], None) if configs.is_empty() => return Ok(None),
+        ([], Some(wanted)) => {
             return Err(format!(
-                "README.md names the configs {names:?} and none is the default: `load_dataset` needs a config name, which hf_dataset_path does not pass"
+                "README.md names no config {wanted:?} (its configs: {:?})",
+                names()
+            ))
+        }
+        ([], None) => {
+            return Err(format!(
+                "README.md names the configs {:?} and none is the default: `load_dataset` needs a config name (hf_dataset_path's `name`)",
+                names()
             ));
         }
-        _ => return Err("README.md marks more than one config as the default".into()),
+        (_, Some(wanted)) => return Err(format!("README.md names the config {wanted:?} twice")),
+        (_, None) => return Err("README.md marks more than one config as the default".into()),
     };
     let Some(files) = config.get("data_files") else {
         return Ok(None);

@@ -15,8 +15,8 @@ pub(crate) const MAX_DATA_FILE_BYTES: u64 = 4 << 30;
 /// The largest JSON file that is one list of records (parsed whole).
 pub(crate) const MAX_JSON_LIST_BYTES: u64 = 512 << 20;
 
-/// Hands every row of `path` to `each`, in order; returns how many rows there were. The error
-/// says what is wrong (the caller names the file).
+/// Hands every row of `path` to `each`, in order, until `each` breaks; returns how many rows it
+/// was handed. The error says what is wrong (the caller names the file).
 pub(crate) fn for_each_row(
     path: &Path,
     format: Format,
@@ -58,8 +58,10 @@ fn json_rows(path: &Path, size: u64, each: &mut RowSink<'_>) -> Result<usize, St
         let rows: Vec<Value> = serde_json::from_reader(BufReader::new(open()?))
             .map_err(|e| format!("not a JSON list of records: {e}"))?;
         for row in rows {
-            each(object(row, n)?)?;
             n += 1;
+            if each(object(row, n - 1)?)?.is_break() {
+                break;
+            }
         }
         return Ok(n);
     }
@@ -67,8 +69,44 @@ fn json_rows(path: &Path, size: u64, each: &mut RowSink<'_>) -> Result<usize, St
         serde_json::Deserializer::from_reader(BufReader::new(open()?)).into_iter::<Value>();
     for row in stream {
         let row = row.map_err(|e| format!("row {n}: not JSON: {e}"))?;
-        each(object(row, n)?)?;
         n += 1;
+        if each(object(row, n - 1)?)?.is_break() {
+            break;
+        }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ops::ControlFlow;
+
+    #[test]
+    fn a_reader_that_has_enough_stops_the_file_there() {
+        let dir = std::env::temp_dir().join(format!("fleetbench-rows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines = dir.join("rows.json");
+        // The third row is not JSON: a reader that stops after two never sees it.
+        std::fs::write(&lines, "{\"a\": 1}\n{\"a\": 2}\n{not json\n").unwrap();
+        let list = dir.join("list.json");
+        std::fs::write(&list, "[{\"a\": 1}, {\"a\": 2}, {\"a\": 3}]").unwrap();
+        for path in [&lines, &list] {
+            let mut seen = Vec::new();
+            let mut each = |row: Value| {
+                seen.push(row["a"].as_i64().unwrap());
+                Ok(if seen.len() < 2 {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                })
+            };
+            assert_eq!(for_each_row(path, Format::Json, &mut each), Ok(2));
+            assert_eq!(seen, [1, 2]);
+        }
+        let mut all = |_: Value| Ok(ControlFlow::Continue(()));
+        let e = for_each_row(&lines, Format::Json, &mut all).unwrap_err();
+        assert!(e.starts_with("row 2: not JSON"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

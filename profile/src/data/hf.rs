@@ -42,8 +42,10 @@ pub(crate) use imp::{
     dataset_file_at, download, list_dataset, parquet_rows, render_template, Backend,
 };
 
-/// What each row of a data file is handed to: `Err` stops the reading.
-pub(crate) type RowSink<'a> = dyn FnMut(serde_json::Value) -> Result<(), String> + 'a;
+/// What each row of a data file is handed to: `Err` stops the reading with the error,
+/// `Ok(ControlFlow::Break(()))` stops it when the reader has read enough.
+pub(crate) type RowSink<'a> =
+    dyn FnMut(serde_json::Value) -> Result<std::ops::ControlFlow<()>, String> + 'a;
 
 /// The URL of `filename` in `repo`'s main revision.
 fn file_url(hub: Hub<'_>, repo: Repo<'_>, filename: &str) -> String {
@@ -180,8 +182,10 @@ mod imp {
         let reader = SerializedFileReader::new(file).map_err(why)?;
         let mut n = 0;
         for row in reader.get_row_iter(None).map_err(why)? {
-            each(row.map_err(why)?.to_json_value())?;
             n += 1;
+            if each(row.map_err(why)?.to_json_value())?.is_break() {
+                break;
+            }
         }
         Ok(n)
     }

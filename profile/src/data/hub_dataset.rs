@@ -21,6 +21,8 @@ pub(crate) struct DatasetRef {
     pub revision: String,
     /// The split (`train`).
     pub split: String,
+    /// The config (`load_dataset`'s `name`); none: the card's default.
+    pub config: Option<String>,
 }
 
 /// Why `hf_dataset_path` cannot be read.
@@ -36,7 +38,8 @@ pub(crate) enum RefError {
 
 impl DatasetRef {
     /// `hf_dataset_path` as inference-perf reads it: a string, or a mapping with `path` plus
-    /// `split` (default `train`) and `revision` (default `main`); its `filter` is ignored, as
+    /// `split` (default `train`), `revision` (default `main`) and `name` (the config, default the
+    /// card's); its `filter` is ignored, as
     /// inference-perf ignores it (the dataset's read warns). Other `load_dataset` keywords are
     /// refused.
     pub(crate) fn parse(v: &Value) -> Result<DatasetRef, RefError> {
@@ -49,6 +52,7 @@ impl DatasetRef {
             id: String::new(),
             revision: "main".into(),
             split: "train".into(),
+            config: None,
         };
         match v {
             Value::String(s) => r.id = s.clone(),
@@ -64,11 +68,16 @@ impl DatasetRef {
                             r.revision =
                                 text(v).ok_or_else(|| invalid("revision: a branch, tag or commit"))?;
                         }
+                        "name" => {
+                            r.config = Some(
+                                text(v).ok_or_else(|| invalid("name: a config name (3.0.0)"))?,
+                            );
+                        }
                         // Ignored, as inference-perf ignores it (the read warns, once).
                         "filter" => {}
                         other => {
                             return Err(RefError::NotSupported(format!(
-                                "the load_dataset keyword {other:?} is not read: fleetbench reads path, split and revision (and ignores filter, as inference-perf does)"
+                                "the load_dataset keyword {other:?} is not read: fleetbench reads path, name, split and revision (and ignores filter, as inference-perf does)"
                             )))
                         }
                     }
@@ -97,13 +106,28 @@ impl DatasetRef {
     }
 }
 
-/// The splits the dataset card at `path` names, if any.
-fn card_of(path: &Path) -> Result<Option<SplitPatterns>, String> {
+/// The splits the dataset card at `path` names for `config`, if any.
+fn card_of(path: &Path, config: Option<&str>) -> Result<Option<SplitPatterns>, String> {
     let text = std::fs::read(path).map_err(|e| format!("README.md: cannot read: {e}"))?;
     if text.len() > MAX_CARD_BYTES {
         return Ok(None);
     }
-    card_splits(&String::from_utf8_lossy(&text))
+    card_splits(&String::from_utf8_lossy(&text), config)
+}
+
+/// The cards's splits, or none where the dataset has no card: then a config name, which only a
+/// card could define, is an error.
+fn card_or_none(
+    readme: Option<&Path>,
+    config: Option<&str>,
+) -> Result<Option<SplitPatterns>, String> {
+    match (readme, config) {
+        (Some(p), _) => card_of(p, config),
+        (None, None) => Ok(None),
+        (None, Some(c)) => Err(format!(
+            "config {c:?}: the dataset has no README.md to define it"
+        )),
+    }
 }
 
 /// The cache directory of a dataset repository.
@@ -136,46 +160,98 @@ fn snapshot_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Where a split's files are read from.
+enum Source<'a> {
+    /// A snapshot directory of the cache.
+    Snapshot(PathBuf),
+    /// The Hub, each file downloaded into the cache when first asked for.
+    Hub(&'a HubEnv, DatasetRef),
+}
+
+/// A split's data files in `datasets`' order, each fetched only when asked for (so that a
+/// reader that stops early downloads no more than it reads).
+pub(crate) struct SplitFiles<'a> {
+    /// Repository paths.
+    pub names: Vec<String>,
+    pub format: Format,
+    /// The dataset, revision, config and split, for errors.
+    pub what: String,
+    from: Source<'a>,
+}
+
+impl SplitFiles<'_> {
+    /// The local path of `name` (one of [`Self::names`]), downloaded into the cache unless it
+    /// is there.
+    pub(crate) fn path(&self, name: &str) -> Result<PathBuf, String> {
+        match &self.from {
+            Source::Snapshot(dir) => Ok(dir.join(name)),
+            Source::Hub(hub, r) => super::hf::dataset_file_at(hub.hf(), &r.id, &r.revision, name)
+                .map_err(|e| format!("{}: {e}", self.what)),
+        }
+    }
+}
+
 impl HubEnv {
     /// The data files of `r`'s split, local paths in the Hub cache (downloaded there unless
-    /// `HF_HUB_OFFLINE` or a build without the `hf` feature), in `datasets`' order, with their format. The error names the dataset,
-    /// the cache paths tried and the variables that decide.
+    /// `HF_HUB_OFFLINE` or a build without the `hf` feature), in `datasets`' order, with their
+    /// format. The error names the dataset, the cache paths tried and the variables that decide.
     pub(crate) fn dataset_split(&self, r: &DatasetRef) -> Result<(Vec<PathBuf>, Format), String> {
+        let split = self.split_files(r)?;
+        let paths = split
+            .names
+            .iter()
+            .map(|n| split.path(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((paths, split.format))
+    }
+
+    /// `r`'s split as [`SplitFiles`]: listed on the Hub (its card downloaded) or found in the
+    /// cache, none of its data files fetched yet.
+    pub(crate) fn split_files(&self, r: &DatasetRef) -> Result<SplitFiles<'_>, String> {
+        let config = r
+            .config
+            .as_deref()
+            .map(|c| format!(", config {c}"))
+            .unwrap_or_default();
         let what = format!(
-            "dataset {} (revision {}, split {})",
+            "dataset {} (revision {}{config}, split {})",
             r.id, r.revision, r.split
         );
+        let at = |e: String| format!("{what}: {e}");
         if self.offline || !super::hf::BUILT_IN {
-            return self.cached_split(r).map_err(|e| format!("{what}: {e}"));
+            let (snapshot, names, format) = self.cached_split(r).map_err(at)?;
+            return Ok(SplitFiles {
+                names,
+                format,
+                what,
+                from: Source::Snapshot(snapshot),
+            });
         }
         let hub = self.hf();
         let (_, listed) = super::hf::list_dataset(hub, &r.id, &r.revision).map_err(|e| {
-            format!("{what}: {e}; set HF_TOKEN for a gated or private dataset, HF_ENDPOINT for a mirror, or HF_HUB_OFFLINE=1 with HF_HOME or HF_HUB_CACHE naming a cache that has it")
+            at(format!("{e}; set HF_TOKEN for a gated or private dataset, HF_ENDPOINT for a mirror, or HF_HUB_OFFLINE=1 with HF_HOME or HF_HUB_CACHE naming a cache that has it"))
         })?;
         if listed.len() > MAX_LISTED_FILES {
-            return Err(format!("{what}: more than {MAX_LISTED_FILES} files"));
+            return Err(at(format!("more than {MAX_LISTED_FILES} files")));
         }
-        let card = if listed.iter().any(|f| f == "README.md") {
-            let p = super::hf::dataset_file_at(hub, &r.id, &r.revision, "README.md")
-                .map_err(|e| format!("{what}: {e}"))?;
-            card_of(&p).map_err(|e| format!("{what}: {e}"))?
+        let readme = if listed.iter().any(|f| f == "README.md") {
+            Some(super::hf::dataset_file_at(hub, &r.id, &r.revision, "README.md").map_err(at)?)
         } else {
             None
         };
-        let (names, format) =
-            split_files(&listed, &r.split, card).map_err(|e| format!("{what}: {e}"))?;
-        let mut paths = Vec::with_capacity(names.len());
-        for name in &names {
-            let p = super::hf::dataset_file_at(hub, &r.id, &r.revision, name)
-                .map_err(|e| format!("{what}: {e}"))?;
-            paths.push(p);
-        }
-        Ok((paths, format))
+        let card = card_or_none(readme.as_deref(), r.config.as_deref()).map_err(at)?;
+        let (names, format) = split_files(&listed, &r.split, card).map_err(at)?;
+        Ok(SplitFiles {
+            names,
+            format,
+            what,
+            from: Source::Hub(self, r.clone()),
+        })
     }
 
-    /// The split's files from the cache alone: the snapshot `refs/{revision}` names (or the
-    /// snapshot of a commit given as the revision).
-    fn cached_split(&self, r: &DatasetRef) -> Result<(Vec<PathBuf>, Format), String> {
+    /// The split's snapshot directory and files from the cache alone: the snapshot
+    /// `refs/{revision}` names (or the snapshot of a commit given as the revision).
+    fn cached_split(&self, r: &DatasetRef) -> Result<(PathBuf, Vec<String>, Format), String> {
         let repo = repo_dir(self, &r.id);
         let refs = repo.join("refs").join(&r.revision);
         let commit = std::fs::read_to_string(&refs)
@@ -209,12 +285,11 @@ impl HubEnv {
             return Err(missing("no file of it is"));
         }
         let readme = snapshot.join("README.md");
-        let card = if readme.is_file() {
-            card_of(&readme)?
-        } else {
-            None
-        };
+        let card = card_or_none(
+            readme.is_file().then_some(readme.as_path()),
+            r.config.as_deref(),
+        )?;
         let (names, format) = split_files(&files, &r.split, card)?;
-        Ok((names.iter().map(|n| snapshot.join(n)).collect(), format))
+        Ok((snapshot, names, format))
     }
 }

@@ -13,9 +13,11 @@
 use super::data_files::Format;
 use super::dataset_rows::for_each_row;
 use super::files::DatasetError;
+use super::hub_dataset::SplitFiles;
 use fleetbench_model::data::PromptEntry;
 use fleetbench_model::tokenize::count_words;
 use serde_json::Value;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// The most rows read from the files (the first ones; a run carries at most a few thousand).
@@ -32,11 +34,21 @@ pub(crate) enum TextDataset {
     InfinityInstruct,
 }
 
-/// The rows of `path` as requests for the chat API (`chat`) or the completion API; `count`
-/// counts tokens with the profile's tokenizer (absent: words).
+/// Where a text dataset's rows come from.
+pub(crate) enum TextSource<'a> {
+    /// `data.path`: a `.json` file or a directory of them.
+    Path(&'a Path),
+    /// A Hub dataset's split (cnn_dailymail without `data.path`), its files fetched as they are
+    /// read.
+    Hub(SplitFiles<'a>),
+}
+
+/// The rows of `source` (at most [`MAX_ROWS`]: no further file is fetched or read) as requests
+/// for the chat API (`chat`) or the completion API; `count` counts tokens with the profile's
+/// tokenizer (absent: words). An error names the file (for the Hub, in the cache).
 pub(crate) fn read_text_dataset(
     kind: TextDataset,
-    path: &Path,
+    source: &TextSource<'_>,
     chat: bool,
     count: Option<&dyn Fn(&str) -> u32>,
 ) -> Result<Vec<PromptEntry>, DatasetError> {
@@ -44,22 +56,44 @@ pub(crate) fn read_text_dataset(
         path: path.to_path_buf(),
         message,
     };
-    let files = json_files(path).map_err(|m| err(path, m))?;
+    // The files in order, a Hub file fetched only when it is reached.
+    type Files<'s> = Box<dyn Iterator<Item = Result<PathBuf, String>> + 's>;
+    let (files, format, shown): (Files<'_>, Format, PathBuf) = match source {
+        TextSource::Path(path) => {
+            let files = json_files(path).map_err(|m| err(path, m))?;
+            (
+                Box::new(files.into_iter().map(Ok)),
+                Format::Json,
+                path.to_path_buf(),
+            )
+        }
+        TextSource::Hub(split) => (
+            Box::new(split.names.iter().map(|n| split.path(n))),
+            split.format,
+            PathBuf::from(&split.what),
+        ),
+    };
     let mut out = Vec::new();
     let mut rows = 0usize;
-    for f in &files {
+    for f in files {
+        if rows >= MAX_ROWS {
+            break;
+        }
+        let f = f.map_err(|m| err(&shown, m))?;
         let mut each = |row: Value| {
             rows += 1;
-            if rows <= MAX_ROWS {
-                out.extend(entry(kind, &row, chat, count));
-            }
-            Ok(())
+            out.extend(entry(kind, &row, chat, count));
+            Ok(if rows < MAX_ROWS {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            })
         };
-        for_each_row(f, Format::Json, &mut each).map_err(|m| err(f, m))?;
+        for_each_row(&f, format, &mut each).map_err(|m| err(&f, m))?;
     }
     if out.is_empty() {
         return Err(err(
-            path,
+            &shown,
             format!("no usable row in {} rows: {}", rows, usable(kind, chat)),
         ));
     }
@@ -210,6 +244,15 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/inference-perf/text")
     }
 
+    fn read_path(
+        kind: TextDataset,
+        path: &Path,
+        chat: bool,
+        count: Option<&dyn Fn(&str) -> u32>,
+    ) -> Result<Vec<PromptEntry>, DatasetError> {
+        read_text_dataset(kind, &TextSource::Path(path), chat, count)
+    }
+
     fn words(s: &str) -> u32 {
         s.split_whitespace().count() as u32
     }
@@ -217,7 +260,7 @@ mod tests {
     #[test]
     fn rows_become_requests_as_inference_perfs_generators_make_them() {
         let count: &dyn Fn(&str) -> u32 = &words;
-        let cnn = read_text_dataset(
+        let cnn = read_path(
             TextDataset::CnnDailymail,
             &root().join("cnn_dailymail.json"),
             false,
@@ -233,7 +276,7 @@ mod tests {
             with_default_output(cnn)[2].output_tokens,
             DEFAULT_OUTPUT_TOKENS
         );
-        let bill = read_text_dataset(
+        let bill = read_path(
             TextDataset::Billsum,
             &root().join("billsum_conversations.json"),
             false,
@@ -247,7 +290,7 @@ mod tests {
                 "Summarize the water safety act."
             ]
         );
-        let inf = read_text_dataset(
+        let inf = read_path(
             TextDataset::InfinityInstruct,
             &root().join("infinity_instruct.json"),
             false,
@@ -262,7 +305,7 @@ mod tests {
         );
         assert_eq!(inf[2].output_tokens, 1);
         // Chat: every turn with text; infinity_instruct's roles mapped, billsum's as written.
-        let chat = read_text_dataset(
+        let chat = read_path(
             TextDataset::InfinityInstruct,
             &root().join("infinity_instruct.json"),
             true,
@@ -286,7 +329,7 @@ mod tests {
             1,
             "an empty answer is left out"
         );
-        let bill = read_text_dataset(
+        let bill = read_path(
             TextDataset::Billsum,
             &root().join("billsum_conversations.json"),
             true,
@@ -314,18 +357,18 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("notes.txt"), "not read").unwrap();
-        let got = read_text_dataset(TextDataset::CnnDailymail, &dir, false, None).unwrap();
+        let got = read_path(TextDataset::CnnDailymail, &dir, false, None).unwrap();
         assert_eq!(
             got.iter().map(|e| e.prompt.as_str()).collect::<Vec<_>>(),
             ["first", "second"]
         );
-        let none = read_text_dataset(TextDataset::InfinityInstruct, &dir, false, None).unwrap_err();
+        let none = read_path(TextDataset::InfinityInstruct, &dir, false, None).unwrap_err();
         assert!(
             none.message.contains("no usable row in 2 rows") && none.message.contains("from `gpt`"),
             "{}",
             none.message
         );
-        let txt = read_text_dataset(
+        let txt = read_path(
             TextDataset::CnnDailymail,
             &dir.join("notes.txt"),
             false,
@@ -334,7 +377,7 @@ mod tests {
         .unwrap_err();
         assert!(txt.message.contains("not a .json file"), "{}", txt.message);
         std::fs::write(dir.join("c.json"), "{\"article\": ").unwrap();
-        let broken = read_text_dataset(TextDataset::CnnDailymail, &dir, false, None).unwrap_err();
+        let broken = read_path(TextDataset::CnnDailymail, &dir, false, None).unwrap_err();
         assert!(broken.path.ends_with("c.json"), "{broken:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

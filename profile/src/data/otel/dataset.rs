@@ -12,6 +12,7 @@ use crate::data::hub::HubEnv;
 use crate::data::hub_dataset::DatasetRef;
 use crate::otel::OtelTraceReplayConfig;
 use serde_json::Value;
+use std::ops::ControlFlow;
 
 const KEY: &str = "data.otel_trace_replay.hf_dataset_path";
 
@@ -36,7 +37,7 @@ pub(super) fn read(
     let mut rows = 0usize;
     let mut with_spans = false;
     for f in &files {
-        let mut each = |row: Value| -> Result<(), String> {
+        let mut each = |row: Value| -> Result<ControlFlow<()>, String> {
             if rows >= MAX_ROWS {
                 return Err(format!("more than {MAX_ROWS} rows"));
             }
@@ -49,10 +50,12 @@ pub(super) fn read(
                     .keep(&row)
                     .map_err(|e| format!("row {}: filter: {e}", rows - 1))?;
                 if !keep {
-                    return Ok(());
+                    return Ok(ControlFlow::Continue(()));
                 }
             }
-            read_row(row, c, traces, &at).map_err(|e| format!("row {}: {}", rows - 1, e.message))
+            read_row(row, c, traces, &at)
+                .map(ControlFlow::Continue)
+                .map_err(|e| format!("row {}: {}", rows - 1, e.message))
         };
         for_each_row(f, format, &mut each)
             .map_err(|e| err(KEY, format!("dataset {}: {}: {e}", r.id, f.display())))?;

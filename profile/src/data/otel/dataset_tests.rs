@@ -262,3 +262,50 @@ fn a_split_that_is_not_there_and_a_dataset_without_spans_are_named() {
         e.message
     );
 }
+
+#[test]
+fn a_config_name_picks_the_card_s_config_as_load_dataset_does() {
+    let card = b"---\nconfigs:\n- config_name: a\n  data_files: a/*.jsonl\n- config_name: b\n  data_files:\n  - split: train\n    path: b/*.jsonl\n---\n".to_vec();
+    let (endpoint, server) = hub(
+        vec![
+            ("README.md", card),
+            ("a/train.jsonl", b"{\"x\": 1}\n".to_vec()),
+            ("b/train.jsonl", fixture("traces.jsonl")),
+        ],
+        // The listing, the card and b's file (each file twice); then the listing again (the
+        // card is in the cache).
+        6,
+    );
+    let home = scratch("config");
+    let read = |yaml: &str| {
+        read_sessions_with(
+            &config(yaml),
+            &root().join("p.yaml"),
+            Some(42),
+            &env(&home, &endpoint, false),
+        )
+    };
+    let got = read("{hf_dataset_path: {path: org/traces, name: b}}").unwrap();
+    assert_eq!(got, from_files(""));
+    // Without a name the card's two configs and no default are an error naming them.
+    let e = read("{hf_dataset_path: org/traces}").unwrap_err();
+    server.join().unwrap();
+    assert!(
+        e.message.contains("[\"a\", \"b\"]") && e.message.contains("`name`"),
+        "{}",
+        e.message
+    );
+    // Offline, a name the card does not have is named with the card's.
+    let e = read_sessions_with(
+        &config("{hf_dataset_path: {path: org/traces, name: c}}"),
+        &root().join("p.yaml"),
+        Some(42),
+        &env(&home, "http://127.0.0.1:9", true),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("config c") && e.message.contains("no config \"c\""),
+        "{}",
+        e.message
+    );
+}
