@@ -130,6 +130,14 @@ struct Args {
     sim_core: usize,
     #[arg(long, default_value_t = 1)]
     agent_core: usize,
+    /// Run everything in a network namespace of its own (`unshare --net`, its loopback brought
+    /// up with `ip`; needs root or CAP_SYS_ADMIN): loopback without the host's firewall rules.
+    /// Where Docker (or any firewall) has installed iptables rules, every loopback packet of
+    /// the host's namespace, each ACK included, goes through netfilter and conntrack inside
+    /// the agent's own system calls; a namespace of its own shows the agent's cost without
+    /// them (BENCHMARKS.md gives both).
+    #[arg(long)]
+    netns: bool,
 }
 
 const PINNED_ENV: &str = "FLEETBENCH_BENCH_PINNED";
@@ -140,14 +148,34 @@ fn main() -> anyhow::Result<()> {
         // Before re-executing: the pinned child and the sims inherit the raised limit.
         raise_open_files_limit();
         let exe = std::env::current_exe()?;
-        let status = Command::new("taskset")
-            .arg("-c")
-            .arg(args.agent_core.to_string())
-            .arg(&exe)
+        let mut pinned = Command::new("taskset");
+        pinned.arg("-c").arg(args.agent_core.to_string()).arg(&exe);
+        if args.netns {
+            // `sh -c 'ip link set lo up && exec "$@"' sh taskset -c CORE EXE ARGS...`
+            pinned = Command::new("unshare");
+            pinned
+                .args([
+                    "--net",
+                    "--",
+                    "sh",
+                    "-c",
+                    "ip link set lo up && exec \"$@\"",
+                    "sh",
+                ])
+                .arg("taskset")
+                .arg("-c")
+                .arg(args.agent_core.to_string())
+                .arg(&exe);
+        }
+        let status = pinned
             .args(std::env::args_os().skip(1))
             .env(PINNED_ENV, "1")
             .status()
-            .context("run taskset (util-linux) to pin the benchmark")?;
+            .context(if args.netns {
+                "run unshare and ip (util-linux, iproute2; as root) for --netns, and taskset to pin the benchmark"
+            } else {
+                "run taskset (util-linux) to pin the benchmark"
+            })?;
         std::process::exit(status.code().unwrap_or(1));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -158,6 +186,14 @@ fn main() -> anyhow::Result<()> {
         args.agent_core, args.sim_core
     );
     println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    println!(
+        "network: {}",
+        if args.netns {
+            "a namespace of its own (--netns): loopback without firewall rules"
+        } else {
+            "the host's namespace (its firewall rules, if any, see every loopback packet)"
+        }
+    );
     println!(
         "open files limit: {} (each stream holds one socket here and one in a sim)",
         open_files_limit()
