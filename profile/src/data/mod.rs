@@ -38,6 +38,8 @@ mod data_files_tests;
 #[cfg(all(test, not(feature = "hf")))]
 mod hf_off_tests;
 #[cfg(all(test, feature = "hf"))]
+pub(crate) mod hub_mock;
+#[cfg(all(test, feature = "hf"))]
 mod hub_tests;
 #[cfg(test)]
 mod tests;

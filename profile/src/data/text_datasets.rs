@@ -381,4 +381,56 @@ mod tests {
         assert!(broken.path.ends_with("c.json"), "{broken:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[cfg(feature = "hf")]
+    #[test]
+    fn a_hub_split_is_fetched_file_by_file_until_max_rows_are_read() {
+        use crate::data::hub::HubEnv;
+        use crate::data::hub_dataset::DatasetRef;
+        // The first file holds MAX_ROWS rows: the second is never asked for (the server takes
+        // the listing and the first file's two requests, then stops answering).
+        let rows: String = (0..MAX_ROWS)
+            .map(|i| json!({"article": format!("story {i}"), "highlights": "h"}).to_string() + "\n")
+            .collect();
+        let (endpoint, server) = crate::data::hub_mock::dataset_server(
+            "org/news",
+            vec![
+                ("data/train-00000-of-00002.jsonl", rows.into_bytes()),
+                ("data/train-00001-of-00002.jsonl", b"{}".to_vec()),
+            ],
+            3,
+        );
+        let cache =
+            std::env::temp_dir().join(format!("fleetbench-text-hub-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        let hub = HubEnv {
+            cache: cache.clone(),
+            endpoint,
+            token: None,
+            offline: false,
+        };
+        let r = DatasetRef {
+            id: "org/news".into(),
+            revision: "main".into(),
+            split: "train".into(),
+            config: None,
+        };
+        let split = hub.split_files(&r).unwrap();
+        assert_eq!(split.names.len(), 2);
+        let got = read_text_dataset(
+            TextDataset::CnnDailymail,
+            &TextSource::Hub(split),
+            false,
+            None,
+        )
+        .unwrap();
+        let seen = server.join().unwrap();
+        assert_eq!(got.len(), MAX_ROWS);
+        assert_eq!(got[MAX_ROWS - 1].prompt, format!("story {}", MAX_ROWS - 1));
+        assert!(
+            !seen.iter().any(|p| p.contains("00001-of")),
+            "the second file was fetched: {seen:?}"
+        );
+        std::fs::remove_dir_all(&cache).unwrap();
+    }
 }
