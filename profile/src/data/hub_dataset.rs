@@ -115,7 +115,7 @@ fn card_of(path: &Path, config: Option<&str>) -> Result<Option<SplitPatterns>, S
     card_splits(&String::from_utf8_lossy(&text), config)
 }
 
-/// The cards's splits, or none where the dataset has no card: then a config name, which only a
+/// The card's splits, or none where the dataset has no card: then a config name, which only a
 /// card could define, is an error.
 fn card_or_none(
     readme: Option<&Path>,

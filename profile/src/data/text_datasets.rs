@@ -3,7 +3,8 @@
 //! its `highlights` the answer), `billsum_conversations` and `infinity_instruct`
 //! (`conversations` of `{from, value}` turns). The path is a `.json` file (JSON Lines or one JSON
 //! list, as `datasets`' json loader reads it) or a directory whose `*.json` files are read in
-//! name order.
+//! name order; without it, cnn_dailymail reads inference-perf's default from the Hub
+//! (`validate.rs` names the split; `hub_dataset.rs` lists and fetches it).
 //!
 //! On the completion API a row is a prompt and the answer's tokens as `max_tokens`; on the chat
 //! API (billsum and infinity_instruct only: inference-perf's cnn_dailymail is completion only) a
