@@ -236,6 +236,22 @@ fn mock_data_waits_load_interval_between_stages() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `coordinator validate profile` with `HF_HUB_OFFLINE=1` and the Hub cache named by `var`
+/// (`HF_HOME` or `HF_HUB_CACHE`; the other unset).
+fn validate_offline(
+    profile: &Path,
+    var: &str,
+    dir: &Path,
+) -> std::io::Result<std::process::Output> {
+    std::process::Command::new(bin("coordinator"))
+        .args(["validate", &profile.display().to_string()])
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_CACHE")
+        .env(var, dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+}
+
 #[test]
 fn cnn_dailymail_without_a_path_reads_config_3_0_0_of_the_hub_dataset_from_the_hf_cache(
 ) -> anyhow::Result<()> {
@@ -252,13 +268,7 @@ fn cnn_dailymail_without_a_path_reads_config_3_0_0_of_the_hub_dataset_from_the_h
          data: {type: cnn_dailymail}\n\
          load: {type: constant, stages: [{rate: 1, duration: 3}]}\n",
     );
-    let validate = |cache: &Path| {
-        std::process::Command::new(bin("coordinator"))
-            .args(["validate", &profile.display().to_string()])
-            .env("HF_HUB_CACHE", cache)
-            .env("HF_HUB_OFFLINE", "1")
-            .output()
-    };
+    let validate = |cache: &Path| validate_offline(&profile, "HF_HUB_CACHE", cache);
     let out = validate(&cache)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     // 3 usable rows; mean output 4 words ("Harbour reopens after storms.", "Bridge opens to
@@ -302,14 +312,7 @@ fn sharegpt_without_a_path_reads_inference_perfs_dataset_from_the_hf_cache() -> 
          data: {type: shareGPT}\n\
          load: {type: constant, stages: [{rate: 1, duration: 3}]}\n",
     );
-    let validate = |home: &Path| {
-        std::process::Command::new(bin("coordinator"))
-            .args(["validate", &profile.display().to_string()])
-            .env("HF_HOME", home)
-            .env_remove("HF_HUB_CACHE")
-            .env("HF_HUB_OFFLINE", "1")
-            .output()
-    };
+    let validate = |home: &Path| validate_offline(&profile, "HF_HOME", home);
     let out = validate(&dir.join("hf"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
