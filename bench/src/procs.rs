@@ -107,6 +107,28 @@ pub(crate) fn proc_cpu_seconds(pid: &str) -> f64 {
     ticks / 100.0
 }
 
+/// Context switches (voluntary and not) of every thread of process `pid` so far, from
+/// `/proc/{pid}/task/*/status` (0 when it is gone). A voluntary one is a thread going to sleep,
+/// in the agent nearly always `epoll_wait` with nothing ready.
+pub(crate) fn proc_context_switches(pid: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        n += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    n
+}
+
 /// Resident set size of this process, MB.
 pub(crate) fn rss_mb() -> f64 {
     proc_rss_mb("self")

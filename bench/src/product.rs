@@ -5,7 +5,9 @@
 //! 1,000 chunks (the sim's `vllm:generation_tokens_total`), the median of several runs, each
 //! with the load average at its start and end.
 
-use crate::procs::{load_average, proc_cpu_seconds, proc_rss_mb, sibling, start_sim};
+use crate::procs::{
+    load_average, proc_context_switches, proc_cpu_seconds, proc_rss_mb, sibling, start_sim,
+};
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -42,6 +44,7 @@ impl Drop for Guard {
 struct Sample {
     t: f64,
     agent_cpu: f64,
+    agent_switches: u64,
     coordinator_cpu: f64,
     sim_cpu: f64,
     tokens: u64,
@@ -55,6 +58,8 @@ struct Figures {
     chunks: f64,
     requests: f64,
     agent_cpu: f64,
+    /// The agent's context switches (all its threads).
+    agent_switches: f64,
     coordinator_cpu: f64,
     sim_cpu: f64,
     peak_rss_mb: f64,
@@ -81,8 +86,8 @@ pub(crate) fn product(p: &Product) -> anyhow::Result<()> {
     for (i, b) in bins.iter().enumerate() {
         println!("agent {}: {}", i + 1, b.display());
     }
-    println!("\n| streams | ms between tokens | agent | run | requests/s | chunks/s | agent CPU-s per 1k chunks | agent CPU busy | coordinator CPU-s per 1k chunks | sim CPU busy | agent peak RSS MB | TTFT p50 ms (report) | load average start → end |");
-    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("\n| streams | ms between tokens | agent | run | requests/s | chunks/s | agent CPU-s per 1k chunks | agent CPU busy | agent context switches per 1k chunks | coordinator CPU-s per 1k chunks | sim CPU busy | agent peak RSS MB | TTFT p50 ms (report) | load average start → end |");
+    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for &streams in &p.streams {
         for &delay in &p.delays_ms {
             point(p, &bins, streams, delay)?;
@@ -125,11 +130,12 @@ fn point(p: &Product, bins: &[PathBuf], streams: u32, delay: f64) -> anyhow::Res
 
 fn print_row(streams: u32, delay: f64, agent: usize, run: &str, f: &Figures) {
     println!(
-        "| {streams} | {delay} | {agent} | {run} | {:.0} | {:.0} | {:.5} | {:.0}% | {:.5} | {:.0}% | {:.0} | {} | {:.2} → {:.2} |",
+        "| {streams} | {delay} | {agent} | {run} | {:.0} | {:.0} | {:.5} | {:.0}% | {:.0} | {:.5} | {:.0}% | {:.0} | {} | {:.2} → {:.2} |",
         f.requests / f.wall,
         f.chunks / f.wall,
         f.agent_per_1k(),
         100.0 * f.agent_cpu / f.wall,
+        f.agent_switches * 1e3 / f.chunks.max(1.0),
         f.coordinator_cpu * 1e3 / f.chunks.max(1.0),
         100.0 * f.sim_cpu / f.wall,
         f.peak_rss_mb,
@@ -275,6 +281,7 @@ fn run_once(
         samples.push(Sample {
             t: t0.elapsed().as_secs_f64(),
             agent_cpu: proc_cpu_seconds(agent),
+            agent_switches: proc_context_switches(agent),
             coordinator_cpu: proc_cpu_seconds(coordinator),
             sim_cpu: proc_cpu_seconds(&sim_pid),
             tokens,
@@ -321,6 +328,7 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
         chunks: b.tokens.saturating_sub(a.tokens) as f64,
         requests: b.requests.saturating_sub(a.requests) as f64,
         agent_cpu: b.agent_cpu - a.agent_cpu,
+        agent_switches: b.agent_switches.saturating_sub(a.agent_switches) as f64,
         coordinator_cpu: b.coordinator_cpu - a.coordinator_cpu,
         sim_cpu: b.sim_cpu - a.sim_cpu,
         peak_rss_mb: 0.0,
