@@ -148,25 +148,24 @@ fn main() -> anyhow::Result<()> {
         // Before re-executing: the pinned child and the sims inherit the raised limit.
         raise_open_files_limit();
         let exe = std::env::current_exe()?;
-        let mut pinned = Command::new("taskset");
+        // `taskset -c CORE EXE ARGS...`, with --netns behind
+        // `unshare --net -- sh -c 'ip link set lo up && exec "$@"' sh`.
+        let mut pinned = if args.netns {
+            let mut c = Command::new("unshare");
+            c.args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$@\"",
+                "sh",
+            ])
+            .arg("taskset");
+            c
+        } else {
+            Command::new("taskset")
+        };
         pinned.arg("-c").arg(args.agent_core.to_string()).arg(&exe);
-        if args.netns {
-            // `sh -c 'ip link set lo up && exec "$@"' sh taskset -c CORE EXE ARGS...`
-            pinned = Command::new("unshare");
-            pinned
-                .args([
-                    "--net",
-                    "--",
-                    "sh",
-                    "-c",
-                    "ip link set lo up && exec \"$@\"",
-                    "sh",
-                ])
-                .arg("taskset")
-                .arg("-c")
-                .arg(args.agent_core.to_string())
-                .arg(&exe);
-        }
         let status = pinned
             .args(std::env::args_os().skip(1))
             .env(PINNED_ENV, "1")

@@ -800,11 +800,7 @@ pub(super) fn read_dataset(
     // the special tokens the tokenizer adds, none for an empty text.
     let count = tokenizer.map(|t| move |s: &str| t.count_as_inference_perf(s));
     let count: Option<&dyn Fn(&str) -> u32> = count.as_ref().map(|f| f as &dyn Fn(&str) -> u32);
-    let failed = |key: &str, e: DatasetError| ProfileError::Invalid {
-        file: file.to_path_buf(),
-        key: key.into(),
-        message: format!("{}: {}", e.path.display(), e.message),
-    };
+    let failed = |key: &str, e: DatasetError| dataset_failed(file, key, e);
     if let Some((key, trace)) = azure_trace(p, file)? {
         let resolved = resolve_data_path(&trace.file, file);
         return read_azure_trace(&resolved)
@@ -814,7 +810,7 @@ pub(super) fn read_dataset(
     let chat = p.api.kind == fleetbench_model::settings::ApiType::Chat;
     if let (None, Some(kind)) = (p.data.path.as_deref(), text_dataset(p.data.kind)) {
         // cnn_dailymail's default (the others require data.path, checked before).
-        return read_hub_text_dataset(p, file, kind, count).map(Some);
+        return read_hub_text_dataset(p, file, kind, chat, count).map(Some);
     }
     let resolved = match (p.data.path.as_deref(), p.data.kind) {
         (Some(path), _) => resolve_data_path(path, file),
@@ -847,6 +843,7 @@ fn read_hub_text_dataset(
     p: &Profile,
     file: &Path,
     kind: TextDataset,
+    chat: bool,
     count: Option<&dyn Fn(&str) -> u32>,
 ) -> Result<Dataset, ProfileError> {
     let hub = HubEnv::from_env();
@@ -860,15 +857,19 @@ fn read_hub_text_dataset(
             ),
         })?;
     let shown = PathBuf::from(&split.what);
-    let chat = p.api.kind == fleetbench_model::settings::ApiType::Chat;
     read_text_dataset(kind, &TextSource::Hub(split), chat, count)
         .and_then(|e| dataset_in_lengths(p, e, &shown))
         .map(|e| Dataset::Prompts(with_default_output(e)))
-        .map_err(|e| ProfileError::Invalid {
-            file: file.to_path_buf(),
-            key: "data.type".into(),
-            message: format!("{}: {}", e.path.display(), e.message),
-        })
+        .map_err(|e| dataset_failed(file, "data.type", e))
+}
+
+/// A dataset that could not be read, as the profile's error at `key`.
+fn dataset_failed(file: &Path, key: &str, e: DatasetError) -> ProfileError {
+    ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message: format!("{}: {}", e.path.display(), e.message),
+    }
 }
 
 /// inference-perf's use of `input_distribution`/`output_distribution` with a dataset (shareGPT

@@ -175,10 +175,7 @@ pub(crate) fn sessions_of(
         if n > 0 {
             tracing::warn!(
                 "{n} substituted output(s) of the trace were recorded tool calls: fleetbench puts the live response's text there but keeps the recorded tool_calls and tool_call_ids (inference-perf substitutes the live tool calls), so bad_tool_call_handling ({}) has nothing to act on",
-                match c.bad_tool_call_handling {
-                    crate::otel::BadToolCallHandling::None => "none",
-                    crate::otel::BadToolCallHandling::UseRecorded => "use_recorded",
-                }
+                c.bad_tool_call_handling.name()
             );
         }
     }
