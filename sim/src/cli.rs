@@ -101,8 +101,10 @@ pub struct ServeArgs {
     /// reset or reset:N (close the connection mid-stream after N tokens, default half of them);
     /// stall:SECS (stop sending for SECS mid-stream, then continue); malformed (one chunk of
     /// invalid JSON mid-stream); slow_headers:SECS (hold the response headers for SECS);
-    /// stream_error (a `data: {"error": {...}}` event mid-stream, then `data: [DONE]`). A request can
-    /// also ask for a fault itself with the header `x-fleetbench-fault: KIND[:PARAM]`.
+    /// stream_error (a `data: {"error": {...}}` event mid-stream, then `data: [DONE]`); drop
+    /// (close the connection before any response byte); bad_tool_args (a tool call's
+    /// arguments end in leaked parser markup, so they are not JSON). A request can also ask for
+    /// a fault itself with the header `x-fleetbench-fault: KIND[:PARAM]`.
     #[arg(long, value_name = "KIND")]
     pub fault: Option<String>,
 

@@ -25,11 +25,15 @@ pub(crate) enum Fault {
     /// The connection is closed (HTTP/2: the stream reset) before any response byte, after the
     /// request was read: a transport fault a client may retry.
     Drop,
+    /// A tool call's arguments end in leaked parser markup instead of their closing, so they
+    /// are not JSON (as vLLM's `qwen3_xml` parser has been seen to make them); a request that
+    /// makes no tool call is unaffected.
+    BadToolArgs,
 }
 
 /// A fault specification that could not be parsed.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid fault `{spec}`: {why} (kinds: http_429, http_500, http_503, reset[:N], stall:SECS, malformed, slow_headers:SECS, stream_error, drop)")]
+#[error("invalid fault `{spec}`: {why} (kinds: http_429, http_500, http_503, reset[:N], stall:SECS, malformed, slow_headers:SECS, stream_error, drop, bad_tool_args)")]
 pub struct FaultParseError {
     spec: String,
     why: &'static str,
@@ -76,6 +80,7 @@ impl std::str::FromStr for Fault {
             "slow_headers" => Ok(Fault::SlowHeaders(secs(param)?)),
             "stream_error" => no_param(Fault::StreamError),
             "drop" => no_param(Fault::Drop),
+            "bad_tool_args" => no_param(Fault::BadToolArgs),
             _ => Err(err("unknown kind")),
         }
     }

@@ -416,7 +416,10 @@ fn stream_response(
     src: TokenSource,
     log: RequestLog,
 ) -> Reply {
-    let tpl = ChunkTemplates::new(endpoint, &arrival.request_id, plan.created, &plan.model);
+    let mut tpl = ChunkTemplates::new(endpoint, &arrival.request_id, plan.created, &plan.model);
+    if let Some(call) = tool_call(&plan, arrival) {
+        tpl = tpl.tool_call(&call);
+    }
     let shape = SseShape {
         total: plan.target,
         finish_reason: plan.finish_reason,
@@ -471,10 +474,20 @@ async fn complete_response(
         plan.finish_reason,
         None,
     );
+    let body = match tool_call(plan, arrival) {
+        Some(call) => crate::openai::with_tool_call(body, &call, usage.completion_tokens),
+        None => body,
+    };
     Ok(with_request_id(
         json(StatusCode::OK, body),
         &arrival.request_id,
     ))
+}
+
+/// The tool call the request's output makes (a named or required `tool_choice`).
+fn tool_call(plan: &Planned, arrival: &Arrival) -> Option<crate::tools::ToolCall> {
+    let bad = plan.fault == Some(Fault::BadToolArgs);
+    plan.gen.tool_use.call(&arrival.request_id, bad)
 }
 
 fn with_request_id(mut r: Response<ResponseBody>, id: &str) -> Response<ResponseBody> {

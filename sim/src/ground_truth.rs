@@ -56,6 +56,12 @@ pub(crate) struct GroundTruthRecord {
     /// Its `tool_choice`, as sent (absent: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tool_choice: Option<serde_json::Value>,
+    /// The id of the tool call its output made (absent: it answered text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_call: Option<String>,
+    /// The `tool_call_id`s of its `role: tool` messages, in order (absent: none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tool_results: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

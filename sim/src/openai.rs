@@ -59,6 +59,12 @@ struct RawRequest {
 struct RawMessage {
     #[serde(default)]
     content: Value,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<Value>>,
 }
 
 /// The key of a KV handle in which `sim proxy` passes the transfer time it waited (µs).
@@ -126,6 +132,14 @@ impl GenRequest {
                 let messages = raw.messages.ok_or(RequestError::Missing("messages"))?;
                 tool_use = crate::tools::check(raw.tools.as_ref(), raw.tool_choice.as_ref())
                     .map_err(RequestError::Tools)?;
+                crate::tools::check_history_calls(
+                    messages.iter().filter_map(|m| m.tool_calls.as_deref()),
+                )
+                .map_err(RequestError::Tools)?;
+                tool_use.results = (messages.iter())
+                    .filter(|m| m.role.as_deref() == Some("tool"))
+                    .filter_map(|m| m.tool_call_id.clone())
+                    .collect();
                 for m in &messages {
                     match &m.content {
                         Value::String(s) => words.add(s),
@@ -391,6 +405,27 @@ pub(crate) fn full_response(
     if let (Some(p), Some(obj)) = (kv_transfer_params, v.as_object_mut()) {
         obj.insert("kv_transfer_params".to_string(), p);
     }
+    v.to_string()
+}
+
+/// A whole chat response `body` whose message is a call of `call.name` instead of text: its
+/// arguments `{"text": " tok ..."}` (`tokens` tokens; with `call.bad` cut off by leaked
+/// markup), as vLLM answers a named tool choice.
+pub(crate) fn with_tool_call(body: String, call: &crate::tools::ToolCall, tokens: u32) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(&body) else {
+        return body;
+    };
+    let text = serde_json::json!({"text": output_text(tokens)}).to_string();
+    let arguments = match call.bad {
+        false => text,
+        true => format!("{}</parameter></function>", &text[..text.len() - 2]),
+    };
+    v["choices"][0]["message"] = serde_json::json!({
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": arguments}}],
+    });
     v.to_string()
 }
 

@@ -27,8 +27,22 @@ pub struct ChunkTemplates {
     tail: Vec<u8>,
     /// Chat only: the role-only chunk sent before the first token.
     role: Option<Vec<u8>>,
+    /// A tool call's stream (`ChunkTemplates::tool_call`): the first token's event up to its
+    /// text (the call's id, type and name), and the arguments' opening and closing text.
+    call: Option<CallTemplates>,
     /// `data: {"id":...,"model":...,"choices":[],"usage":` prefix of the usage chunk.
     usage_head: Vec<u8>,
+}
+
+/// The usage chunk's start after the members every chunk shares.
+const USAGE_TAIL: &str = "\"choices\":[],\"usage\":";
+
+/// What a tool call's stream adds to the text stream's templates.
+#[derive(Debug, Clone)]
+struct CallTemplates {
+    first_head: Vec<u8>,
+    open: &'static str,
+    close: &'static str,
 }
 
 impl ChunkTemplates {
@@ -70,7 +84,8 @@ impl ChunkTemplates {
             mid: mid.into_bytes(),
             tail: tail.into_bytes(),
             role,
-            usage_head: format!("{common}\"choices\":[],\"usage\":").into_bytes(),
+            call: None,
+            usage_head: format!("{common}{USAGE_TAIL}").into_bytes(),
         };
         let mut token = Vec::new();
         t.splice(&mut token, TOKEN_TEXT, None);
@@ -78,9 +93,62 @@ impl ChunkTemplates {
         t
     }
 
+    /// A chat stream's tokens as one tool call (`crate::tools::ToolCall`), as vLLM streams a
+    /// named or required tool choice: the first token's delta carries the call's index, id,
+    /// type, name and the first arguments text, every later one the next arguments text
+    /// (`{"text":" tok tok ..."}` in all, or with `call.bad` markup leaked where the closing
+    /// should be, so the arguments are not JSON).
+    pub(crate) fn tool_call(mut self, call: &crate::tools::ToolCall) -> Self {
+        let common_len = self.usage_head.len() - USAGE_TAIL.len();
+        let common_head = self.usage_head[..common_len].to_vec();
+        let head = |first: &str| {
+            let mut h = common_head.clone();
+            h.extend_from_slice(
+                format!("\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,{first}\"function\":{{").as_bytes(),
+            );
+            h
+        };
+        let ident = format!("\"id\":{},\"type\":\"function\",", json_str(&call.id));
+        let mut first_head = head(&ident);
+        first_head.extend_from_slice(
+            format!("\"name\":{},\"arguments\":\"", json_str(&call.name)).as_bytes(),
+        );
+        let mut h = head("");
+        h.extend_from_slice(b"\"arguments\":\"");
+        self.head = h;
+        self.mid = b"\"}}]},\"logprobs\":null,\"finish_reason\":".to_vec();
+        self.call = Some(CallTemplates {
+            first_head,
+            open: r#"{\"text\":\""#,
+            close: if call.bad {
+                "</parameter></function>"
+            } else {
+                r#"\"}"#
+            },
+        });
+        let mut token = Vec::new();
+        self.splice(&mut token, TOKEN_TEXT, None);
+        self.token = token;
+        self
+    }
+
     fn splice<B: BufMut>(&self, buf: &mut B, text: &str, finish: Option<&str>) {
-        buf.put_slice(&self.head);
+        self.splice_with(buf, &self.head, "", text, "", finish);
+    }
+
+    fn splice_with<B: BufMut>(
+        &self,
+        buf: &mut B,
+        head: &[u8],
+        before: &str,
+        text: &str,
+        after: &str,
+        finish: Option<&str>,
+    ) {
+        buf.put_slice(head);
+        buf.put_slice(before.as_bytes());
         buf.put_slice(text.as_bytes());
+        buf.put_slice(after.as_bytes());
         buf.put_slice(&self.mid);
         match finish {
             None => buf.put_slice(b"null"),
@@ -107,7 +175,21 @@ impl ChunkTemplates {
 
     /// Appends the last token chunk, carrying `finish_reason`.
     pub fn put_last_token(&self, buf: &mut BytesMut, finish_reason: &str) {
-        self.splice(buf, TOKEN_TEXT, Some(finish_reason));
+        let close = self.call.as_ref().map_or("", |c| c.close);
+        self.splice_with(buf, &self.head, "", TOKEN_TEXT, close, Some(finish_reason));
+    }
+
+    /// Appends the first token chunk (a tool call's opens the call), the last one too when
+    /// `finish_reason` is given.
+    pub fn put_first_token(&self, buf: &mut BytesMut, finish_reason: Option<&str>) {
+        match (&self.call, finish_reason) {
+            (None, None) => self.put_tokens(buf, 1),
+            (None, Some(f)) => self.put_last_token(buf, f),
+            (Some(c), f) => {
+                let close = if f.is_some() { c.close } else { "" };
+                self.splice_with(buf, &c.first_head, c.open, TOKEN_TEXT, close, f);
+            }
+        }
     }
 
     /// Appends the role-only chunk (chat streams, before the first token).
@@ -138,7 +220,7 @@ pub(crate) fn error_event(message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn events(buf: &[u8]) -> Vec<Value> {
         std::str::from_utf8(buf)
@@ -185,5 +267,78 @@ mod tests {
         assert_eq!(ev[1]["choices"][0]["delta"]["content"], " tok");
         assert_eq!(ev[1]["object"], "chat.completion.chunk");
         assert_eq!(ev[2]["choices"][0]["finish_reason"], "stop");
+    }
+
+    #[test]
+    fn a_tool_call_streams_its_arguments_as_vllm_streams_a_named_choice() {
+        let call = |bad| crate::tools::ToolCall {
+            id: "chatcmpl-tool-r1".into(),
+            name: "get".into(),
+            bad,
+        };
+        let args_of = |bad, tokens: u32| {
+            let t = ChunkTemplates::new(Endpoint::Chat, "r1", 7, "m").tool_call(&call(bad));
+            let mut b = BytesMut::new();
+            t.put_role(&mut b);
+            t.put_first_token(&mut b, (tokens == 1).then_some("stop"));
+            if tokens > 1 {
+                t.put_tokens(&mut b, tokens - 2);
+                t.put_last_token(&mut b, "stop");
+            }
+            let ev = events(&b);
+            assert_eq!(ev.len() as u32, tokens + 1);
+            assert_eq!(ev[0]["choices"][0]["delta"]["role"], "assistant");
+            let first = &ev[1]["choices"][0]["delta"]["tool_calls"][0];
+            assert_eq!(first["id"], "chatcmpl-tool-r1");
+            assert_eq!(first["type"], "function");
+            assert_eq!(first["function"]["name"], "get");
+            let later = &ev[ev.len() - 1]["choices"][0];
+            assert_eq!(later["finish_reason"], "stop");
+            if tokens > 1 {
+                assert!(later["delta"]["tool_calls"][0].get("id").is_none());
+                assert!(later["delta"]["tool_calls"][0]["function"]
+                    .get("name")
+                    .is_none());
+            }
+            (ev[1..].iter())
+                .map(|e| {
+                    e["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<String>()
+        };
+        assert_eq!(args_of(false, 3), r#"{"text":" tok tok tok"}"#);
+        assert_eq!(args_of(false, 1), r#"{"text":" tok"}"#);
+        let bad = args_of(true, 2);
+        assert!(serde_json::from_str::<Value>(&bad).is_err(), "{bad}");
+        assert_eq!(bad, r#"{"text":" tok tok</parameter></function>"#);
+        // A whole response's call has the same arguments.
+        let whole = |bad| {
+            let body = crate::openai::full_response(
+                Endpoint::Chat,
+                "r1",
+                7,
+                "m",
+                Usage {
+                    prompt_tokens: 1,
+                    completion_tokens: 2,
+                    cached_tokens: None,
+                },
+                "stop",
+                None,
+            );
+            let v: Value =
+                serde_json::from_str(&crate::openai::with_tool_call(body, &call(bad), 2)).unwrap();
+            let c = &v["choices"][0]["message"]["tool_calls"][0];
+            assert_eq!(
+                (&c["id"], &c["function"]["name"]),
+                (&json!("chatcmpl-tool-r1"), &json!("get"))
+            );
+            c["function"]["arguments"].as_str().unwrap().to_string()
+        };
+        assert_eq!(whole(false), args_of(false, 2));
+        assert_eq!(whole(true), bad);
     }
 }

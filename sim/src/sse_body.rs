@@ -199,6 +199,7 @@ impl Drop for RequestLog {
             }
         }
         if let Some(gt) = &self.ground_truth {
+            let tool_call = (self.tool_use.call(&self.request_id, false)).map(|c| c.id);
             gt.write(&GroundTruthRecord {
                 request_id: std::mem::take(&mut self.request_id),
                 arrival_unix_us: self.arrival_unix_us,
@@ -216,6 +217,8 @@ impl Drop for RequestLog {
                 media_tokens: self.media.tokens,
                 tools: self.tool_use.tools,
                 tool_choice: self.tool_use.choice.take(),
+                tool_call,
+                tool_results: std::mem::take(&mut self.tool_use.results),
             });
         }
     }
@@ -318,16 +321,25 @@ impl SseBody {
         let mut buf = BytesMut::with_capacity(
             self.tpl.token_len() * (n as usize + 2) + sse::DONE.len() + 256,
         );
+        // The first token's chunk may differ (a tool call's opens the call).
+        let mut rest = n;
         if self.sent == 0 {
             self.tpl.put_role(&mut buf);
         }
+        if self.sent == 0 && n > 0 {
+            let finish = (last && n == 1).then_some(self.shape.finish_reason);
+            self.tpl.put_first_token(&mut buf, finish);
+            rest -= 1;
+        }
         if last {
-            self.tpl.put_tokens(&mut buf, n - 1);
-            self.tpl.put_last_token(&mut buf, self.shape.finish_reason);
+            if rest > 0 {
+                self.tpl.put_tokens(&mut buf, rest - 1);
+                self.tpl.put_last_token(&mut buf, self.shape.finish_reason);
+            }
             self.put_usage(&mut buf);
             buf.extend_from_slice(sse::DONE);
         } else {
-            self.tpl.put_tokens(&mut buf, n);
+            self.tpl.put_tokens(&mut buf, rest);
         }
         self.sent += n;
         self.hand_over(n, last);
@@ -346,7 +358,10 @@ impl SseBody {
                 }
             }
             let mut token = BytesMut::with_capacity(self.tpl.token_len() + 64);
-            if last {
+            if self.sent == 0 {
+                let finish = last.then_some(self.shape.finish_reason);
+                self.tpl.put_first_token(&mut token, finish);
+            } else if last {
                 self.tpl
                     .put_last_token(&mut token, self.shape.finish_reason);
             } else {
@@ -477,7 +492,8 @@ impl Body for SseBody {
                         b.extend_from_slice(sse::DONE);
                         return Poll::Ready(Some(Ok(Frame::data(Bytes::from(b)))));
                     }
-                    Fault::Status(_) | Fault::SlowHeaders(_) | Fault::Drop => {}
+                    Fault::Status(_) | Fault::SlowHeaders(_) | Fault::Drop | Fault::BadToolArgs => {
+                    }
                 }
             }
             let limit = match this.fault {
