@@ -309,6 +309,12 @@ fn failed_reasons(report: &BenchmarkRun, max_failure_rate: f64) -> Vec<String> {
             "the stage's timeout (load.stages[].timeout) cancelled {n} sessions running or not yet started (failure class session_timeout)"
         ));
     }
+    if let Some(s) = sessions(report).filter(|s| s.ok == 0 && s.failed > 0) {
+        failed.push(format!(
+            "no session completed: {} failed ({} calls not sent)",
+            s.failed, s.not_sent
+        ));
+    }
     if let Some(pd) = super::pd_path::stored(report)
         .filter(|p| p.required && p.status == super::pd_path::PdStatus::Fail)
     {
@@ -333,12 +339,38 @@ fn breaker(report: &BenchmarkRun) -> Option<&Value> {
     (report.metrics.metadata.as_ref()).and_then(|m| m.get("circuit_breaker"))
 }
 
-/// Why the stage is degraded: cut short, a shard lost, a shard that counted other than planned.
+/// A replay stage's sessions (`metrics.metadata.sessions`).
+struct Sessions {
+    ok: u64,
+    failed: u64,
+    not_sent: u64,
+}
+
+fn sessions(report: &BenchmarkRun) -> Option<Sessions> {
+    let s = (report.metrics.metadata.as_ref())?.get("sessions")?;
+    let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Some(Sessions {
+        ok: n("ok"),
+        failed: n("failed"),
+        not_sent: n("calls_not_sent"),
+    })
+}
+
+/// Why the stage is degraded: cut short, a shard lost, a shard that counted other than planned,
+/// a replay's session failed (its later calls not sent).
 fn degraded_reasons(report: &BenchmarkRun, shards: &[ShardTally]) -> Vec<String> {
     let metrics_meta = report.metrics.metadata.as_ref();
     let mut degraded = Vec::new();
     if flag(report.metadata.as_ref(), "partial") || flag(metrics_meta, "partial") {
         degraded.push("partial: the stage was cut short before all its shards finished".into());
+    }
+    if let Some(s) = sessions(report).filter(|s| s.ok > 0 && s.failed > 0) {
+        degraded.push(format!(
+            "{} of {} sessions failed ({} calls not sent)",
+            s.failed,
+            s.ok + s.failed,
+            s.not_sent
+        ));
     }
     let mut ordered: Vec<&ShardTally> = shards.iter().collect();
     ordered.sort_by_key(|s| s.shard);

@@ -255,3 +255,25 @@ fn a_tripped_circuit_breaker_fails_the_stage_and_names_breaker_agent_time_and_wh
     assert!(!said.contains("missing"), "{said}");
     assert_eq!(assess(&r), v, "a stored report is judged the same");
 }
+
+#[test]
+fn a_replay_s_failed_sessions_degrade_the_stage_and_none_completed_fails_it() {
+    let with_sessions = |ok: u64, failed: u64| {
+        let mut r = report(6, &[("http_400", 1)]);
+        if let Some(Value::Object(m)) = r.metrics.metadata.as_mut() {
+            let s = json!({"ok": ok, "failed": failed, "calls_not_sent": 4});
+            m.insert("sessions".into(), s);
+        }
+        assess(&r)
+    };
+    let some = with_sessions(3, 1);
+    assert_eq!(some.verdict, Verdict::Degraded);
+    assert_eq!(some.reasons, ["1 of 4 sessions failed (4 calls not sent)"]);
+    let none = with_sessions(0, 1);
+    assert_eq!(none.verdict, Verdict::Failed);
+    assert_eq!(
+        none.reasons,
+        ["no session completed: 1 failed (4 calls not sent)"]
+    );
+    assert_eq!(with_sessions(4, 0).verdict, Verdict::Ok);
+}
