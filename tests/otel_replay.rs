@@ -218,16 +218,12 @@ fn a_failed_call_fails_its_session_and_the_report_counts_the_calls_not_sent() ->
     Ok(())
 }
 
-/// A trace whose calls carry tools (`tests/data/otel-tools/`) replayed against the sim in engine
-/// mode, which checks `tools` and `tool_choice` as vLLM does and, without `ignore_eos`, stops a
-/// call at a drawn length: every call reaches the sim with the tools in OpenAI's nested form and
-/// the `tool_choice` inference-perf sends (its golden file); the calls with tools ask to stop at
-/// their end of sequence, so their short outputs are no failures, while the call without tools
-/// gets its `max_tokens` exactly.
-#[test]
-fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sends_them(
-) -> anyhow::Result<()> {
-    let dir = scratch("otel_replay_tools");
+/// The sim in engine mode (short outputs, as a model's tool calls are) with its ground truth,
+/// `extra` flags added; the ground truth's path.
+fn start_tool_sim(
+    dir: &Path,
+    extra: &[&str],
+) -> anyhow::Result<(Proc, String, std::path::PathBuf)> {
     let card = dir.join("card.yaml");
     std::fs::write(
         &card,
@@ -238,14 +234,54 @@ fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sen
     )?;
     let truth = dir.join("truth.jsonl");
     let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
-    let (_sim, sim) = start_sim(
-        &dir,
-        "sim",
-        &["--card", &card_arg, "--ground-truth", &truth_arg],
-    )?;
+    let mut flags = vec!["--card", &card_arg, "--ground-truth", &truth_arg];
+    flags.extend_from_slice(extra);
+    let (guard, sim) = start_sim(dir, "sim", &flags)?;
+    Ok((guard, sim, truth))
+}
+
+/// The sim's ground-truth lines of the replay's calls, by call index.
+fn tool_calls_seen(truth: &Path) -> anyhow::Result<std::collections::BTreeMap<u64, Value>> {
+    let mut seen = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(truth)?.lines() {
+        let rec: Value = serde_json::from_str(line)?;
+        let id = rec["request_id"].as_str().unwrap_or("");
+        if let Some((_, index)) = id.split_once('-').filter(|_| !id.starts_with("preflight-")) {
+            seen.insert(index.parse::<u64>()? & 0xFFFF, rec);
+        }
+    }
+    Ok(seen)
+}
+
+/// `tests/data/otel-tools/` as an OTel replay profile against `sim`, with the keys `more`.
+fn tools_profile(dir: &Path, sim: &str, more: &str) -> anyhow::Result<std::path::PathBuf> {
     let traces = repo_root().join("tests/data/otel-tools");
     let source = format!("trace_directory: '{}'", traces.display());
-    let profile = otel_profile(&dir, &sim, &source, "max_wait_ms: 50", 1)?;
+    otel_profile(dir, sim, &source, &format!("max_wait_ms: 50{more}"), 1)
+}
+
+/// A call's `tool_results` at the sim.
+fn results(call: &Value) -> Vec<&str> {
+    (call["tool_results"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// A trace whose calls carry tools (`tests/data/otel-tools/`) replayed against the sim in engine
+/// mode, which checks `tools` and `tool_choice` as vLLM does and, without `ignore_eos`, stops a
+/// call at a drawn length: every call reaches the sim with the tools in OpenAI's nested form and
+/// the `tool_choice` inference-perf sends (its golden file); the calls with tools ask to stop at
+/// their end of sequence, so their short outputs are no failures, while the call without tools
+/// gets its `max_tokens` exactly. A call whose `tool_choice` names a function, or is
+/// `"required"`, gets a live tool call from the sim; the successors send that call where the
+/// recorded one was, and their tool results answer it: the recorded results of the function the
+/// live call made carry its id, the others keep theirs (inference-perf's pairing by name).
+#[test]
+fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sends_them(
+) -> anyhow::Result<()> {
+    let dir = scratch("otel_replay_tools");
+    let (_sim, sim, truth) = start_tool_sim(&dir, &[])?;
+    let profile = tools_profile(&dir, &sim, "")?;
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
     let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);
@@ -256,17 +292,10 @@ fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sen
         "outputs shorter than max_tokens on calls with tools are no failures"
     );
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(
-        traces.join("inference_perf_graphs.golden"),
+        repo_root().join("tests/data/otel-tools/inference_perf_graphs.golden"),
     )?)?;
     let want = golden["tools.json"].as_array().expect("the trace's graph");
-    let mut seen = std::collections::BTreeMap::new();
-    for line in std::fs::read_to_string(&truth)?.lines() {
-        let rec: Value = serde_json::from_str(line)?;
-        let id = rec["request_id"].as_str().unwrap_or("");
-        if let Some((_, index)) = id.split_once('-').filter(|_| !id.starts_with("preflight-")) {
-            seen.insert(index.parse::<u64>()? & 0xFFFF, rec);
-        }
-    }
+    let seen = tool_calls_seen(&truth)?;
     assert_eq!(seen.len(), want.len(), "{seen:?}");
     for (k, w) in want.iter().enumerate() {
         let got = &seen[&(k as u64)];
@@ -278,6 +307,76 @@ fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sen
             assert_eq!(completion, max, "call {k}: ignore_eos, so max_tokens");
         } else {
             assert!(completion <= max, "call {k}: {completion:?} of {max:?}");
+        }
+        let forced = w["tool_choice"].is_object() || w["tool_choice"] == "required";
+        assert_eq!(got["tool_call"].is_string(), forced, "call {k}: {got}");
+    }
+    // Call 0 called get_weather (named), call 1 get_weather (required: the first tool) where
+    // the trace recorded search then get_weather.
+    let live = |k: u64| seen[&k]["tool_call"].as_str().unwrap_or("none");
+    assert_eq!(
+        results(&seen[&1]),
+        [live(0)],
+        "call_1 answers call 0's live call"
+    );
+    assert_eq!(
+        results(&seen[&2]),
+        [live(0), "call_2", live(1)],
+        "the history as call 1 sent it; call_2 (search) has no live search to answer"
+    );
+    Ok(())
+}
+
+/// The sim's tool calls all have arguments that are not JSON (`bad_tool_args`), and like vLLM
+/// it refuses a request whose history carries such a call (400). With inference-perf's default
+/// (`bad_tool_call_handling: none`) the second call is sent with call 0's live call and fails,
+/// failing its session; with `use_recorded` the recorded calls go instead, every call is sent
+/// and ok, and the tool results keep the recorded ids.
+#[test]
+fn malformed_live_tool_calls_fail_the_session_unless_the_recorded_ones_are_sent(
+) -> anyhow::Result<()> {
+    for handling in ["none", "use_recorded"] {
+        let dir = scratch(&format!("otel_replay_bad_tools_{handling}"));
+        let faults = ["--fault", "bad_tool_args", "--fault-rate", "1"];
+        let (_sim, sim, truth) = start_tool_sim(&dir, &faults)?;
+        let more = format!(", bad_tool_call_handling: {handling}");
+        let profile = tools_profile(&dir, &sim, &more)?;
+        let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &["--no-preflight"])?;
+        let _a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
+        let _b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
+        let status = coord.wait(Duration::from_secs(120))?;
+        let r = stage_report(&run_dir(&dir)?, 0)?;
+        check_benchmark_run(&r);
+        let seen = tool_calls_seen(&truth)?;
+        let sessions = at(&r, "metrics.metadata.sessions");
+        if handling == "none" {
+            assert_eq!(status.code(), Some(3), "{handling}: no session completed");
+            assert_eq!(num(&r, "metrics.requests.total"), 2.0);
+            assert_eq!(num(&r, "metrics.requests.failures"), 1.0);
+            assert_eq!(
+                sessions,
+                &serde_json::json!({"ok": 0, "failed": 1, "calls_not_sent": 4})
+            );
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert_eq!(seen[&1]["completion_tokens"], 0, "refused: {}", seen[&1]);
+            let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+            assert!(
+                log.contains("no session completed: 1 failed (4 calls not sent)"),
+                "{log}"
+            );
+        } else {
+            assert_eq!(status.code(), Some(0), "{handling}");
+            assert_eq!(num(&r, "metrics.requests.total"), 6.0);
+            assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
+            assert_eq!(
+                sessions,
+                &serde_json::json!({"ok": 1, "failed": 0, "calls_not_sent": 0})
+            );
+            assert_eq!(results(&seen[&1]), ["call_1"]);
+            assert_eq!(results(&seen[&2]), ["call_1", "call_2", "call_3"]);
+            let log = std::fs::read_to_string(dir.join("agent-a.log"))?
+                + &std::fs::read_to_string(dir.join("agent-b.log"))?;
+            assert!(log.contains("replaced by the recorded messages"), "{log}");
         }
     }
     Ok(())

@@ -310,7 +310,7 @@ mod tests {
             retries: 0,
             body_bytes: 100,
             media: None,
-            text: None,
+            reply: None,
         }
     }
 

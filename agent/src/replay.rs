@@ -11,7 +11,7 @@
 use crate::client::EndpointClient;
 use crate::request::RequestData;
 use bytes::Bytes;
-use fleetbench_model::data::{LiveCall, Message, ReplaySessions, ROUND_BITS};
+use fleetbench_model::data::{CallMessages, LiveCall, Message, ReplaySessions, ROUND_BITS};
 use fleetbench_model::settings::ApiType;
 use fleetbench_model::spec::ShardSpec;
 use std::sync::Arc;
@@ -28,12 +28,21 @@ enum Done {
     Failed,
 }
 
-/// What a session's run came to: calls sent ok, failed, and skipped after a failure.
+/// What a session's run came to: calls sent ok, failed, and skipped after a failure (or not
+/// sendable); ancestors' malformed live tool calls replaced by the recorded messages.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionOutcome {
     pub ok: u32,
     pub failed: u32,
     pub skipped: u32,
+    pub recorded_fallbacks: u32,
+}
+
+/// How one call of a session ended.
+enum CallEnd {
+    Ok,
+    Failed,
+    Skipped,
 }
 
 /// Runs session `session` of `r` to its end; `record` takes each sent call's record (false:
@@ -83,7 +92,7 @@ pub(crate) async fn run_graph_session(
                     Done::Ok(t, _) => ready = Some(ready.map_or(t, |r: Instant| r.max(t))),
                     _ => {
                         let _ = tx.send(Done::Failed);
-                        return 'S';
+                        return (CallEnd::Skipped, 0);
                     }
                 }
             }
@@ -95,58 +104,88 @@ pub(crate) async fn run_graph_session(
                 Done::Ok(_, l) => Some(l.clone()),
                 _ => None,
             };
-            let (data, messages) = replay_request(spec, r, index, &live);
-            let mut rec = client.execute(&data, intended).await;
+            let call = match replay_request(spec, r, index, &live) {
+                Ok(call) => call,
+                Err(e) => {
+                    // inference-perf fails such a call without sending it.
+                    tracing::warn!("{}: {} not sent: {e}", spec.stage, e_id(r, index));
+                    let _ = tx.send(Done::Failed);
+                    return (CallEnd::Skipped, 0);
+                }
+            };
+            let mut rec = client.execute(&call.data, intended).await;
             let ok = rec.outcome.is_ok();
             let keep = record(&rec);
             let sent = LiveCall {
-                messages,
-                output: rec.text.take(),
+                messages: call.messages,
+                reply: rec.reply.take().map(Arc::new),
             };
             let _ = tx.send(if ok && keep {
                 Done::Ok(rec.t_end, Arc::new(sent))
             } else {
                 Done::Failed
             });
-            if ok {
-                'O'
-            } else {
-                'F'
-            }
+            let end = if ok { CallEnd::Ok } else { CallEnd::Failed };
+            (end, call.recorded_fallbacks)
         }
     });
     let results = futures::future::join_all(calls).await;
     let mut out = SessionOutcome::default();
-    for c in results {
-        match c {
-            'O' => out.ok += 1,
-            'F' => out.failed += 1,
-            _ => out.skipped += 1,
+    for (end, fallbacks) in results {
+        match end {
+            CallEnd::Ok => out.ok += 1,
+            CallEnd::Failed => out.failed += 1,
+            CallEnd::Skipped => out.skipped += 1,
         }
+        out.recorded_fallbacks += fallbacks;
     }
     out
 }
 
+/// Session `index >> ROUND_BITS`'s id and call `index`'s, for a log line.
+fn e_id(r: &ReplaySessions, index: u64) -> String {
+    let slot = (r.slots.get((index >> ROUND_BITS) as usize)).map_or("?", |s| s.id.as_str());
+    let event = r.event(index).map_or("?", |e| e.id.as_str());
+    format!("session {slot} call {event}")
+}
+
+/// One call of a replay session, ready to send.
+pub(crate) struct ReplayCall {
+    pub data: RequestData,
+    /// The messages it sends, kept for its successors (none without substitution).
+    pub messages: Vec<Message>,
+    /// Ancestors' live messages replaced by their recorded ones.
+    pub recorded_fallbacks: u32,
+}
+
 /// Call `index` of a replay session as a request: the chat API sends the recorded messages
-/// (tool calls and results structured, the session string injected, `live(ancestor)`'s output
+/// (tool calls and results structured, the session string injected, `live(ancestor)`'s message
 /// where the ancestor's recorded output was) and tools; the completion API the recorded
-/// messages' text joined. With output substitution the call captures its own output, and its
-/// messages come back for its successors (none without substitution).
+/// messages' text joined. With output substitution the call captures its own reply, and its
+/// messages come back for its successors. `Err`: it cannot be sent (`ReplaySessions::messages`).
 pub(crate) fn replay_request(
     spec: &ShardSpec,
     r: &ReplaySessions,
     index: u64,
     live: &dyn Fn(u32) -> Option<Arc<LiveCall>>,
-) -> (RequestData, Vec<Message>) {
+) -> Result<ReplayCall, String> {
     let mut data = RequestData::build(spec, index);
-    data.capture_text = r.substitute_outputs;
+    data.capture_reply = r.substitute_outputs;
+    let bare = |data| ReplayCall {
+        data,
+        messages: Vec::new(),
+        recorded_fallbacks: 0,
+    };
     let (Some(event), ApiType::Chat) = (r.event(index), spec.endpoint.api) else {
-        return (data, Vec::new());
+        return Ok(bare(data));
     };
     let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&data.body) else {
-        return (data, Vec::new());
+        return Ok(bare(data));
     };
-    let messages = r.messages(index, live);
+    let CallMessages {
+        messages,
+        recorded_fallbacks,
+    } = r.messages(index, live)?;
     if let Some(o) = body.as_object_mut() {
         data.input_tokens = fleetbench_model::data::message_words(&messages);
         o.insert(
@@ -170,7 +209,11 @@ pub(crate) fn replay_request(
     } else {
         Vec::new()
     };
-    (data, keep)
+    Ok(ReplayCall {
+        data,
+        messages: keep,
+        recorded_fallbacks,
+    })
 }
 
 #[cfg(test)]
@@ -219,13 +262,18 @@ mod tests {
             substitute_outputs: true,
             inject_session_id: false,
             seed: 1,
+            recorded_on_bad_tool_calls: false,
         };
         let spec = shard_spec(ApiType::Chat, DataSource::Replay(r.clone()), one_request());
-        let (data, sent) = replay_request(&spec, &r, 0, &|_| None);
+        let ReplayCall {
+            data,
+            messages: sent,
+            ..
+        } = replay_request(&spec, &r, 0, &|_| None).unwrap();
         assert_eq!(sent.len(), 2, "kept for the successors' shared prefixes");
         assert!(
-            data.capture_text,
-            "substitution on: the call keeps its output"
+            data.capture_reply,
+            "substitution on: the call keeps its reply"
         );
         let body: serde_json::Value = serde_json::from_slice(&data.body).unwrap();
         assert_eq!(body["model"], "m2");

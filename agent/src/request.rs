@@ -28,9 +28,9 @@ pub struct RequestData {
     pub session: Option<String>,
     /// The media it sends, in a stage with `data.multimodal` (also when it drew none).
     pub media: Option<Arc<MediaSent>>,
-    /// Keep the generated text in the record (an OTel replay's call whose output a successor
-    /// carries); off on the hot path of every other load.
-    pub capture_text: bool,
+    /// Keep the reply, the assistant message the server made, in the record (an OTel replay's
+    /// call whose output a successor carries); off on the hot path of every other load.
+    pub capture_reply: bool,
     /// The body asks the server to stop at its end of sequence whatever the endpoint's
     /// `ignore_eos` (a replayed call with tools), so a shorter output is no failure.
     pub stops_at_eos: bool,
@@ -110,7 +110,7 @@ impl RequestData {
                 .collect(),
             session,
             media,
-            capture_text: false,
+            capture_reply: false,
             stops_at_eos: false,
         }
     }
@@ -227,12 +227,12 @@ pub struct RequestRecord {
     pub body_bytes: u64,
     /// The media it sent, in a stage with `data.multimodal`.
     pub media: Option<Arc<MediaSent>>,
-    /// The generated text, when the request asked for it ([`RequestData::capture_text`]; at
-    /// most [`MAX_CAPTURED_TEXT`] bytes).
-    pub text: Option<String>,
+    /// The assistant message the server made, when the request asked for it
+    /// ([`RequestData::capture_reply`]; none when it was over [`MAX_CAPTURED_TEXT`] bytes).
+    pub reply: Option<serde_json::Value>,
 }
 
-/// Bytes of generated text a request keeps when it captures its output.
+/// Bytes of reply (text, reasoning, tool calls) a request keeps when it captures it.
 pub(crate) const MAX_CAPTURED_TEXT: usize = 4 << 20;
 
 /// Bytes of an error body that travel to the coordinator (per failure class, the first one).

@@ -649,6 +649,13 @@ async fn run_session(
             out.failed,
             out.skipped
         );
+        if out.recorded_fallbacks > 0 {
+            tracing::warn!(
+                "stage {} session {session}: {} live tool-call replies had arguments that are not JSON and were replaced by the recorded messages (bad_tool_call_handling: use_recorded)",
+                spec.stage,
+                out.recorded_fallbacks
+            );
+        }
         if let Ok(mut b) = book.lock() {
             if !b.closed {
                 b.active -= 1;

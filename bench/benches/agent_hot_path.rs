@@ -232,7 +232,7 @@ fn recorder(c: &mut Criterion) {
         retries: 0,
         body_bytes: 200,
         media: None,
-        text: None,
+        reply: None,
     };
     let mut g = c.benchmark_group("recorder");
     g.throughput(Throughput::Elements(1));

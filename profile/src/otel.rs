@@ -130,16 +130,6 @@ pub enum BadToolCallHandling {
     UseRecorded,
 }
 
-impl BadToolCallHandling {
-    /// The name a profile gives it.
-    pub fn name(self) -> &'static str {
-        match self {
-            BadToolCallHandling::None => "none",
-            BadToolCallHandling::UseRecorded => "use_recorded",
-        }
-    }
-}
-
 pub(crate) fn default_max_tokens() -> u64 {
     1000
 }

@@ -8,6 +8,7 @@ mod exchange;
 mod get;
 mod h1;
 mod pool;
+mod reply;
 mod scan;
 mod session;
 mod sse;
@@ -435,7 +436,7 @@ impl EndpointClient {
             retries: 0,
             body_bytes: data.body.len() as u64,
             media: data.media.clone(),
-            text: None,
+            reply: None,
         };
         rec.t_sent = Instant::now();
         let (mut ex, deadline) = match self.send_attempts(data, &mut rec).await {
@@ -484,8 +485,10 @@ impl EndpointClient {
             Err(_) => finish_at(rec, Failure::Malformed),
             Ok(c) if c.is_error() => finish_at(rec, Failure::StreamError),
             Ok(c) => {
-                if data.capture_text {
-                    rec.text = Some(capped_text(c.full_text()));
+                if data.capture_reply {
+                    let mut reply = reply::Reply::default();
+                    reply.on_message(&bytes);
+                    rec.reply = reply.into_message();
                 }
                 take_usage(&mut rec, c.usage, || {
                     (count_words(&c.full_text()) as u64, TokenSource::Tokenizer)
@@ -506,7 +509,7 @@ impl EndpointClient {
         let t = self.timeouts;
         let mut parser = SseParser::new();
         let mut st = StreamState {
-            captured: data.capture_text.then(String::new),
+            captured: data.capture_reply.then(reply::Reply::default),
             ..StreamState::default()
         };
         // One allocation for the gaps instead of a doubling series of reallocations (and copies)
@@ -561,7 +564,7 @@ impl EndpointClient {
         rec.t_end = st.t_end.unwrap_or(now);
         rec.t_first = st.t_first;
         rec.itl_us = std::mem::take(&mut st.itl_us);
-        rec.text = st.captured.take();
+        rec.reply = st.captured.take().and_then(reply::Reply::into_message);
         if let Some(f) = st.failure.take() {
             return finish_at(rec, f);
         }
@@ -592,23 +595,10 @@ struct StreamState {
     usage: Option<Usage>,
     done: bool,
     failure: Option<Failure>,
-    /// The generated text so far, when the request captures it.
-    captured: Option<String>,
+    /// The reply so far, when the request captures it.
+    captured: Option<reply::Reply>,
     /// Where the next chunk's read may start (the start the chunks of a stream share).
     resume: scan::Resume,
-}
-
-/// `text` cut to [`crate::request::MAX_CAPTURED_TEXT`] bytes (at a character boundary).
-fn capped_text(mut text: String) -> String {
-    let max = crate::request::MAX_CAPTURED_TEXT;
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
 }
 
 impl StreamState {
@@ -627,16 +617,10 @@ impl StreamState {
                 if c.usage.is_some() {
                     self.usage = c.usage;
                 }
+                if let Some(reply) = &mut self.captured {
+                    reply.on_chunk(data);
+                }
                 if c.text {
-                    if let Some(buf) = &mut self.captured {
-                        if let Ok(chunk) = Chunk::parse(data) {
-                            let room = crate::request::MAX_CAPTURED_TEXT.saturating_sub(buf.len());
-                            let text = chunk.full_text();
-                            if text.len() <= room {
-                                buf.push_str(&text);
-                            }
-                        }
-                    }
                     self.text_chunks += 1;
                     if self.t_first.is_none() {
                         self.t_first = Some(now);

@@ -20,6 +20,7 @@ mod corpus;
 mod length;
 mod media;
 mod replay;
+mod replay_tools;
 mod replay_wire;
 
 pub use chat_wrap::ChatWrap;
@@ -32,8 +33,8 @@ pub use media::{
     MAX_VIDEO_FRAMES, MEDIA_VARIANTS,
 };
 pub use replay::{
-    message_text, message_words, messages, LiveCall, Message, ReplayEvent, ReplayGraph,
-    ReplaySessions, ReplaySlot, Segment, SegmentKind, MAX_REPLAY_EVENTS,
+    message_text, message_words, messages, CallMessages, LiveCall, Message, ReplayEvent,
+    ReplayGraph, ReplaySessions, ReplaySlot, Segment, SegmentKind, MAX_REPLAY_EVENTS,
 };
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
@@ -500,7 +501,9 @@ impl DataSource {
             }
             DataSource::Replay(r) => match r.event(index) {
                 Some(e) => {
-                    let messages = r.messages(index, &|_| None);
+                    let messages = (r.messages(index, &|_| None))
+                        .map(|c| c.messages)
+                        .unwrap_or_default();
                     let turns: Vec<(String, String)> = (messages.iter())
                         .map(|m| {
                             let role = m.get("role").and_then(|r| r.as_str()).unwrap_or("user");

@@ -16,6 +16,7 @@
 //! times its history.
 
 use super::conversation::ROUND_BITS;
+use super::replay_tools::{rewrite_tool_call_ids, substitute_output, Slot};
 use crate::tokenize::{count_words, splitmix64};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,8 +33,20 @@ pub type Message = Arc<Value>;
 pub struct LiveCall {
     /// The messages it sent.
     pub messages: Vec<Message>,
-    /// The text it generated (captured).
-    pub output: Option<String>,
+    /// The assistant message it generated, in inference-perf's form: `{role: assistant,
+    /// content}`, or with tool calls `{role, tool_calls, content?}`, plus `reasoning_content` and
+    /// `reasoning` when it reasoned (none: not captured).
+    pub reply: Option<Message>,
+}
+
+/// A call's messages after substitution.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallMessages {
+    /// The messages to send.
+    pub messages: Vec<Message>,
+    /// Ancestors' live messages replaced by their recorded ones (`bad_tool_call_handling:
+    /// use_recorded`, on live tool calls whose arguments are not JSON).
+    pub recorded_fallbacks: u32,
 }
 
 /// The sessions of an `otel_trace_replay` source.
@@ -58,6 +71,10 @@ pub struct ReplaySessions {
     pub inject_session_id: bool,
     /// Seed of the injected session strings.
     pub seed: u64,
+    /// `bad_tool_call_handling: use_recorded`: a live message whose tool calls' arguments are
+    /// not JSON is replaced by the recorded one where a successor sends it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded_on_bad_tool_calls: bool,
 }
 
 /// One session: its graph and its id (`trace<slot>_<session id>`, `_dup<n>` for a duplicate).
@@ -173,19 +190,23 @@ impl ReplaySessions {
     /// The messages of request `index` (session `index >> ROUND_BITS`, call `index & mask`):
     /// the recorded ones with the session string injected into the unique ones; with output
     /// substitution, and where `live(ancestor)` has what that ancestor sent and generated, a
-    /// shared segment is the ancestor's sent messages and an output message carries the
-    /// ancestor's generated text (inference-perf's substitution).
+    /// shared segment is the ancestor's sent messages and an output message is the ancestor's
+    /// live message, the tool results after it answering its live tool calls
+    /// (inference-perf's substitution, `replay_tools.rs`). `Err`: the call cannot be sent (its
+    /// ancestor's live tool calls are malformed and so is the recorded fallback).
     pub fn messages(
         &self,
         index: u64,
         live: &dyn Fn(u32) -> Option<Arc<LiveCall>>,
-    ) -> Vec<Message> {
+    ) -> Result<CallMessages, String> {
         let session = index >> ROUND_BITS;
         let Some(event) = self.event(index) else {
-            return Vec::new();
+            return Ok(CallMessages::default());
         };
         let tag = self.session_tag(session);
         let mut out = event.messages.clone();
+        let mut rewrites = Vec::new();
+        let mut recorded_fallbacks = 0;
         let mut at = 0usize;
         for seg in &event.segments {
             let range = at..(at + seg.messages as usize).min(out.len());
@@ -212,16 +233,43 @@ impl ReplaySessions {
                     }
                 }
                 SegmentKind::Output => {
-                    let text = from().and_then(|l| l.output.clone());
-                    if let (Some(text), Some(m)) = (text, out.get_mut(range.start)) {
-                        if let Value::Object(o) = Arc::make_mut(m) {
-                            o.insert("content".into(), Value::String(text));
+                    // One message, the assistant turn; anything else keeps the recorded ones.
+                    let reply = from().and_then(|l| l.reply.clone());
+                    if let (Some(reply), 1) = (reply, range.len()) {
+                        let slot = substitute_output(
+                            &out[range.start],
+                            &reply,
+                            range.start,
+                            self.recorded_on_bad_tool_calls,
+                        )
+                        .map_err(|e| {
+                            let source = seg.source.and_then(|s| self.source_id(index, s));
+                            format!("{}: {e}", source.unwrap_or("an ancestor"))
+                        })?;
+                        match slot {
+                            Slot::Live(sent, rewrite) => {
+                                out[range.start] = sent;
+                                rewrites.extend(rewrite);
+                            }
+                            Slot::Recorded => recorded_fallbacks += 1,
                         }
                     }
                 }
             }
         }
-        out
+        for p in &rewrites {
+            rewrite_tool_call_ids(&mut out, p);
+        }
+        Ok(CallMessages {
+            messages: out,
+            recorded_fallbacks,
+        })
+    }
+
+    /// The id of call `call` of request `index`'s session.
+    fn source_id(&self, index: u64, call: u32) -> Option<&str> {
+        let graph = self.graph_of(index >> ROUND_BITS)?;
+        Some(graph.events.get(call as usize)?.id.as_str())
     }
 
     /// Call `index & mask` of session `index >> ROUND_BITS`.
@@ -361,28 +409,64 @@ mod tests {
             substitute_outputs: substitute,
             inject_session_id: inject,
             seed: 7,
+            recorded_on_bad_tool_calls: false,
         }
+    }
+
+    /// `s`'s messages of `index` with call 0's live call `l`.
+    fn with_live(s: &ReplaySessions, index: u64, l: LiveCall) -> Result<CallMessages, String> {
+        let l = Arc::new(l);
+        s.messages(index, &|p: u32| (p == 0).then(|| l.clone()))
     }
 
     #[test]
     fn live_output_replaces_the_recorded_one_when_substitution_is_on() {
         let s = sessions(true, false);
-        let live = |p: u32| {
-            (p == 0).then(|| {
-                Arc::new(LiveCall {
-                    messages: messages(vec![json!({"role": "user", "content": "hi there"})]),
-                    output: Some("live words".into()),
-                })
-            })
+        let live = || LiveCall {
+            messages: messages(vec![json!({"role": "user", "content": "hi there"})]),
+            reply: Some(Arc::new(
+                json!({"role": "assistant", "content": "live words"}),
+            )),
         };
-        let m = s.messages(1, &live);
+        let m = with_live(&s, 1, live()).unwrap().messages;
         assert_eq!(m[1]["content"], "live words");
         assert_eq!(
             m[0]["content"], "hi there",
             "the shared prefix as the ancestor sent it"
         );
-        let off = sessions(false, false).messages(1, &live);
-        assert_eq!(off[1]["content"], "hello there");
+        let off = with_live(&sessions(false, false), 1, live()).unwrap();
+        assert_eq!(off.messages[1]["content"], "hello there");
+    }
+
+    #[test]
+    fn live_tool_calls_replace_the_recorded_ones_and_their_results_follow() {
+        let mut s = sessions(true, false);
+        let call = |id: &str, args: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": args}});
+        let b = &mut s.graphs[0].events[1];
+        b.messages[1] = Arc::new(json!({"role": "assistant", "tool_calls": [call("rec", "{}")]}));
+        b.messages[2] = Arc::new(json!({"role": "tool", "tool_call_id": "rec", "content": "42"}));
+        let live = |args: &str| LiveCall {
+            messages: messages(vec![json!({"role": "user", "content": "hi"})]),
+            reply: Some(Arc::new(
+                json!({"role": "assistant", "tool_calls": [call("live", args)]}),
+            )),
+        };
+        let sent = with_live(&s, 1, live("{\"a\": 1}")).unwrap();
+        assert_eq!(sent.messages[1]["tool_calls"][0]["id"], "live");
+        assert_eq!(sent.messages[2]["tool_call_id"], "live");
+        assert_eq!(sent.recorded_fallbacks, 0);
+        // Malformed live arguments: sent as made, unless the recorded message is asked for.
+        let bad = with_live(&s, 1, live("{\"a\": </parameter>")).unwrap();
+        assert_eq!(bad.messages[2]["tool_call_id"], "live");
+        s.recorded_on_bad_tool_calls = true;
+        let fell_back = with_live(&s, 1, live("{\"a\": </parameter>")).unwrap();
+        assert_eq!(fell_back.messages[1]["tool_calls"][0]["id"], "rec");
+        assert_eq!(fell_back.messages[2]["tool_call_id"], "rec");
+        assert_eq!(fell_back.recorded_fallbacks, 1);
+        Arc::make_mut(&mut s.graphs[0].events[1].messages[1])["tool_calls"][0]["function"]
+            ["arguments"] = json!("{");
+        let e = with_live(&s, 1, live("{")).unwrap_err();
+        assert!(e.starts_with("event_000_a: "), "{e}");
     }
 
     #[test]
@@ -406,16 +490,18 @@ mod tests {
     #[test]
     fn duplicates_and_the_flag_inject_a_session_string_into_unique_messages_only() {
         let s = sessions(false, false);
-        let none = |_| None;
-        assert_eq!(s.messages(1, &none)[2]["content"], "more");
-        let dup = s.messages(1 << ROUND_BITS | 1, &none);
+        let none = |i: u64| s.messages(i, &|_| None).unwrap().messages;
+        assert_eq!(none(1)[2]["content"], "more");
+        let dup = none(1 << ROUND_BITS | 1);
         let text = dup[2]["content"].as_str().unwrap();
         assert!(
             text.starts_with("[SESS:") && text.ends_with("] more"),
             "{text}"
         );
         assert_eq!(dup[0]["content"], "hi", "shared messages keep their text");
-        let flagged = sessions(false, true).messages(1, &none);
+        let flagged = (sessions(false, true).messages(1, &|_| None))
+            .unwrap()
+            .messages;
         assert!(flagged[2]["content"]
             .as_str()
             .unwrap()

@@ -22,9 +22,9 @@ pub(crate) mod trace;
 
 use super::files::resolve_data_path;
 use super::hub::HubEnv;
-use crate::otel::OtelTraceReplayConfig;
+use crate::otel::{BadToolCallHandling, OtelTraceReplayConfig};
 use filter::RowFilter;
-use fleetbench_model::data::{ReplayEvent, ReplayGraph, ReplaySessions, ReplaySlot, SegmentKind};
+use fleetbench_model::data::{ReplayGraph, ReplaySessions, ReplaySlot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 pub(crate) use trace::model_of;
@@ -170,15 +170,6 @@ pub(crate) fn sessions_of(
             duplicate: true,
         });
     }
-    if !c.disable_output_substitution {
-        let n = recorded_tool_call_slots(graphs.iter().flat_map(|g| &g.events));
-        if n > 0 {
-            tracing::warn!(
-                "{n} substituted output(s) of the trace were recorded tool calls: fleetbench puts the live response's text there but keeps the recorded tool_calls and tool_call_ids (inference-perf substitutes the live tool calls), so bad_tool_call_handling ({}) has nothing to act on",
-                c.bad_tool_call_handling.name()
-            );
-        }
-    }
     ReplaySessions {
         graphs,
         slots,
@@ -188,30 +179,8 @@ pub(crate) fn sessions_of(
         substitute_outputs: !c.disable_output_substitution,
         inject_session_id: c.inject_random_session_id,
         seed: base_seed.unwrap_or(0),
+        recorded_on_bad_tool_calls: c.bad_tool_call_handling == BadToolCallHandling::UseRecorded,
     }
-}
-
-/// How many output segments of `events` (the places a predecessor's live output is put) hold a
-/// recorded assistant message with tool calls.
-pub(crate) fn recorded_tool_call_slots<'a>(
-    events: impl IntoIterator<Item = &'a ReplayEvent>,
-) -> usize {
-    let mut n = 0;
-    for e in events {
-        let mut at = 0usize;
-        for seg in &e.segments {
-            let calls = e.messages.get(at).and_then(|m| m.get("tool_calls"));
-            if seg.kind == SegmentKind::Output
-                && calls
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| !a.is_empty())
-            {
-                n += 1;
-            }
-            at += seg.messages as usize;
-        }
-    }
-    n
 }
 
 /// The files to read, sorted, each once.
