@@ -108,7 +108,7 @@ pub(crate) async fn run_graph_session(
                 Ok(call) => call,
                 Err(e) => {
                     // inference-perf fails such a call without sending it.
-                    tracing::warn!("{}: {} not sent: {e}", spec.stage, e_id(r, index));
+                    tracing::warn!("{}: {} not sent: {e}", spec.stage, call_name(r, index));
                     let _ = tx.send(Done::Failed);
                     return (CallEnd::Skipped, 0);
                 }
@@ -143,7 +143,7 @@ pub(crate) async fn run_graph_session(
 }
 
 /// Session `index >> ROUND_BITS`'s id and call `index`'s, for a log line.
-fn e_id(r: &ReplaySessions, index: u64) -> String {
+fn call_name(r: &ReplaySessions, index: u64) -> String {
     let slot = (r.slots.get((index >> ROUND_BITS) as usize)).map_or("?", |s| s.id.as_str());
     let event = r.event(index).map_or("?", |e| e.id.as_str());
     format!("session {slot} call {event}")
