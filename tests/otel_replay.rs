@@ -370,13 +370,16 @@ fn malformed_live_tool_calls_fail_the_session_unless_the_recorded_ones_are_sent(
             assert_eq!(num(&r, "metrics.requests.failures"), 0.0);
             assert_eq!(
                 sessions,
-                &serde_json::json!({"ok": 1, "failed": 0, "calls_not_sent": 0})
+                &serde_json::json!({"ok": 1, "failed": 0, "calls_not_sent": 0, "recorded_substitutions": 3})
             );
             assert_eq!(results(&seen[&1]), ["call_1"]);
             assert_eq!(results(&seen[&2]), ["call_1", "call_2", "call_3"]);
             let log = std::fs::read_to_string(dir.join("agent-a.log"))?
                 + &std::fs::read_to_string(dir.join("agent-b.log"))?;
-            assert!(log.contains("replaced by the recorded messages"), "{log}");
+            assert!(
+                log.contains("their successors sent the recorded messages"),
+                "{log}"
+            );
         }
     }
     Ok(())

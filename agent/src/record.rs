@@ -285,8 +285,9 @@ impl Recorder {
     }
 
     /// How a trace-replay session ended: ok when every call was, else failed, with the calls
-    /// not sent because one they depend on failed.
-    pub(crate) fn record_session(&self, failed_calls: u32, not_sent: u32) {
+    /// not sent because one they depend on failed, and the recorded messages sent for
+    /// malformed live tool calls.
+    pub(crate) fn record_session(&self, failed_calls: u32, not_sent: u32, recorded: u32) {
         if let Ok(mut g) = self.inner.lock() {
             let k = &mut g.current.counters;
             if failed_calls == 0 && not_sent == 0 {
@@ -295,6 +296,7 @@ impl Recorder {
                 k.sessions_failed += 1;
             }
             k.calls_not_sent += u64::from(not_sent);
+            k.recorded_substitutions += u64::from(recorded);
         }
     }
 

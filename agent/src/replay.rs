@@ -29,7 +29,8 @@ enum Done {
 }
 
 /// What a session's run came to: calls sent ok, failed, and skipped after a failure (or not
-/// sendable); ancestors' malformed live tool calls replaced by the recorded messages.
+/// sendable); the calls whose malformed live tool calls their successors replaced by the
+/// recorded messages (each once, as inference-perf counts `n_recorded_substitutions`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionOutcome {
     pub ok: u32,
@@ -92,7 +93,7 @@ pub(crate) async fn run_graph_session(
                     Done::Ok(t, _) => ready = Some(ready.map_or(t, |r: Instant| r.max(t))),
                     _ => {
                         let _ = tx.send(Done::Failed);
-                        return (CallEnd::Skipped, 0);
+                        return (CallEnd::Skipped, Vec::new());
                     }
                 }
             }
@@ -110,7 +111,7 @@ pub(crate) async fn run_graph_session(
                     // inference-perf fails such a call without sending it.
                     tracing::warn!("{}: {} not sent: {e}", spec.stage, call_name(r, index));
                     let _ = tx.send(Done::Failed);
-                    return (CallEnd::Skipped, 0);
+                    return (CallEnd::Skipped, Vec::new());
                 }
             };
             let mut rec = client.execute(&call.data, intended).await;
@@ -131,14 +132,16 @@ pub(crate) async fn run_graph_session(
     });
     let results = futures::future::join_all(calls).await;
     let mut out = SessionOutcome::default();
+    let mut replaced = std::collections::BTreeSet::new();
     for (end, fallbacks) in results {
         match end {
             CallEnd::Ok => out.ok += 1,
             CallEnd::Failed => out.failed += 1,
             CallEnd::Skipped => out.skipped += 1,
         }
-        out.recorded_fallbacks += fallbacks;
+        replaced.extend(fallbacks);
     }
+    out.recorded_fallbacks = replaced.len() as u32;
     out
 }
 
@@ -154,8 +157,8 @@ pub(crate) struct ReplayCall {
     pub data: RequestData,
     /// The messages it sends, kept for its successors (none without substitution).
     pub messages: Vec<Message>,
-    /// Ancestors' live messages replaced by their recorded ones.
-    pub recorded_fallbacks: u32,
+    /// The ancestors whose live messages were replaced by their recorded ones.
+    pub recorded_fallbacks: Vec<u32>,
 }
 
 /// Call `index` of a replay session as a request: the chat API sends the recorded messages
@@ -174,7 +177,7 @@ pub(crate) fn replay_request(
     let bare = |data| ReplayCall {
         data,
         messages: Vec::new(),
-        recorded_fallbacks: 0,
+        recorded_fallbacks: Vec::new(),
     };
     let (Some(event), ApiType::Chat) = (r.event(index), spec.endpoint.api) else {
         return Ok(bare(data));

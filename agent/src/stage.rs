@@ -651,7 +651,7 @@ async fn run_session(
         );
         if out.recorded_fallbacks > 0 {
             tracing::warn!(
-                "stage {} session {session}: {} live tool-call replies had arguments that are not JSON and were replaced by the recorded messages (bad_tool_call_handling: use_recorded)",
+                "stage {} session {session}: the live tool calls of {} calls had arguments that are not JSON; their successors sent the recorded messages (bad_tool_call_handling: use_recorded)",
                 spec.stage,
                 out.recorded_fallbacks
             );
@@ -659,7 +659,7 @@ async fn run_session(
         if let Ok(mut b) = book.lock() {
             if !b.closed {
                 b.active -= 1;
-                recorder.record_session(out.failed, out.skipped);
+                recorder.record_session(out.failed, out.skipped, out.recorded_fallbacks);
             }
         }
         return;

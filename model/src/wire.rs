@@ -65,6 +65,7 @@ impl Counters {
             ("sessions_ok", self.sessions_ok),
             ("sessions_failed", self.sessions_failed),
             ("calls_not_sent", self.calls_not_sent),
+            ("recorded_substitutions", self.recorded_substitutions),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -109,6 +110,7 @@ impl Counters {
                 "sessions_ok" => c.sessions_ok = v,
                 "sessions_failed" => c.sessions_failed = v,
                 "calls_not_sent" => c.calls_not_sent = v,
+                "recorded_substitutions" => c.recorded_substitutions = v,
                 other => {
                     if let Some(class) = other.strip_prefix("failure.") {
                         c.failures.insert(class.to_string(), v);

@@ -275,12 +275,14 @@ fn metrics_metadata(
     metrics_meta.insert("held_back".into(), json!(c.held_back));
     if c.sessions_ok + c.sessions_failed > 0 {
         // Trace replay (docs/metrics.md): sessions whose calls all ended ok, sessions with a
-        // failed call, and the calls those did not send because a call they depend on failed.
-        metrics_meta.insert(
-            "sessions".into(),
-            json!({"ok": c.sessions_ok, "failed": c.sessions_failed,
-                   "calls_not_sent": c.calls_not_sent}),
-        );
+        // failed call, and the calls those did not send because a call they depend on failed;
+        // the recorded messages sent for malformed live tool calls, when there were any.
+        let mut sessions = json!({"ok": c.sessions_ok, "failed": c.sessions_failed,
+                                  "calls_not_sent": c.calls_not_sent});
+        if c.recorded_substitutions > 0 {
+            sessions["recorded_substitutions"] = json!(c.recorded_substitutions);
+        }
+        metrics_meta.insert("sessions".into(), sessions);
     }
     if let Some(e) = i
         .stage

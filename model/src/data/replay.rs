@@ -44,9 +44,10 @@ pub struct LiveCall {
 pub struct CallMessages {
     /// The messages to send.
     pub messages: Vec<Message>,
-    /// Ancestors' live messages replaced by their recorded ones (`bad_tool_call_handling:
-    /// use_recorded`, on live tool calls whose arguments are not JSON).
-    pub recorded_fallbacks: u32,
+    /// The ancestors (calls of the session) whose live messages were replaced by their
+    /// recorded ones (`bad_tool_call_handling: use_recorded`, on live tool calls whose
+    /// arguments are not JSON).
+    pub recorded_fallbacks: Vec<u32>,
 }
 
 /// The sessions of an `otel_trace_replay` source.
@@ -206,7 +207,7 @@ impl ReplaySessions {
         let tag = self.session_tag(session);
         let mut out = event.messages.clone();
         let mut rewrites = Vec::new();
-        let mut recorded_fallbacks = 0;
+        let mut recorded_fallbacks = Vec::new();
         let mut at = 0usize;
         for seg in &event.segments {
             let range = at..(at + seg.messages as usize).min(out.len());
@@ -251,7 +252,7 @@ impl ReplaySessions {
                                 out[range.start] = sent;
                                 rewrites.extend(rewrite);
                             }
-                            Slot::Recorded => recorded_fallbacks += 1,
+                            Slot::Recorded => recorded_fallbacks.extend(seg.source),
                         }
                     }
                 }
@@ -454,7 +455,7 @@ mod tests {
         let sent = with_live(&s, 1, live("{\"a\": 1}")).unwrap();
         assert_eq!(sent.messages[1]["tool_calls"][0]["id"], "live");
         assert_eq!(sent.messages[2]["tool_call_id"], "live");
-        assert_eq!(sent.recorded_fallbacks, 0);
+        assert!(sent.recorded_fallbacks.is_empty());
         // Malformed live arguments: sent as made, unless the recorded message is asked for.
         let bad = with_live(&s, 1, live("{\"a\": </parameter>")).unwrap();
         assert_eq!(bad.messages[2]["tool_call_id"], "live");
@@ -462,7 +463,7 @@ mod tests {
         let fell_back = with_live(&s, 1, live("{\"a\": </parameter>")).unwrap();
         assert_eq!(fell_back.messages[1]["tool_calls"][0]["id"], "rec");
         assert_eq!(fell_back.messages[2]["tool_call_id"], "rec");
-        assert_eq!(fell_back.recorded_fallbacks, 1);
+        assert_eq!(fell_back.recorded_fallbacks, [0]);
         Arc::make_mut(&mut s.graphs[0].events[1].messages[1])["tool_calls"][0]["function"]
             ["arguments"] = json!("{");
         let e = with_live(&s, 1, live("{")).unwrap_err();

@@ -194,6 +194,10 @@ pub struct Counters {
     /// Calls of failed sessions not sent because a call they depend on failed
     /// (inference-perf's cancelled events).
     pub calls_not_sent: u64,
+    /// Ancestors' live replies with malformed tool calls replaced by the recorded messages in
+    /// successors' inputs (`bad_tool_call_handling: use_recorded`; inference-perf's
+    /// `n_recorded_substitutions`), counted when each session ends.
+    pub recorded_substitutions: u64,
     /// Failed requests by class.
     pub failures: BTreeMap<String, u64>,
 }
@@ -256,6 +260,7 @@ impl Counters {
             (&mut self.sessions_ok, o.sessions_ok),
             (&mut self.sessions_failed, o.sessions_failed),
             (&mut self.calls_not_sent, o.calls_not_sent),
+            (&mut self.recorded_substitutions, o.recorded_substitutions),
         ] {
             *mine = add(*mine, theirs);
         }
