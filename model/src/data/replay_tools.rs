@@ -15,16 +15,16 @@ use std::sync::Arc;
 /// A chat message shared by the calls that send it (`super::replay::Message`).
 type Message = Arc<Value>;
 
-/// A live assistant message put at `at`, whose tool calls the `role: tool` messages after it
-/// answer.
+/// A live assistant message put at `at`, in place of `recorded`, whose tool calls the
+/// `role: tool` messages after it answer.
 #[derive(Debug)]
 pub(crate) struct PendingIds {
     /// Where the live message is in the call's messages.
     pub at: usize,
-    /// The live message's tool calls.
-    pub live: Vec<Value>,
-    /// The function names of the recorded message's tool calls, in order.
-    pub recorded_names: Vec<Option<String>>,
+    /// The live message.
+    pub live: Message,
+    /// The recorded message it replaced (its tool calls' names pair the results).
+    pub recorded: Message,
 }
 
 /// What goes where a recorded assistant message was.
@@ -54,10 +54,8 @@ pub(crate) fn substitute_output(
     }
     let rewrite = (!live_calls.is_empty()).then(|| PendingIds {
         at,
-        live: live_calls.to_vec(),
-        recorded_names: (tool_calls(recorded).iter())
-            .map(|c| function_name(c).map(str::to_string))
-            .collect(),
+        live: live.clone(),
+        recorded: recorded.clone(),
     });
     Ok(Slot::Live(live.clone(), rewrite))
 }
@@ -67,13 +65,14 @@ pub(crate) fn substitute_output(
 /// unused live call of that function's name; by position when no calls were recorded. As many
 /// tool messages as there were recorded calls (live calls, by position) are paired.
 pub(crate) fn rewrite_tool_call_ids(messages: &mut [Message], p: &PendingIds) {
-    let positional = p.recorded_names.is_empty();
+    let (live, recorded) = (tool_calls(&p.live), tool_calls(&p.recorded));
+    let positional = recorded.is_empty();
     let bound = if positional {
-        p.live.len()
+        live.len()
     } else {
-        p.recorded_names.len()
+        recorded.len()
     };
-    let mut used = vec![false; p.live.len()];
+    let mut used = vec![false; live.len()];
     let mut k = 0usize;
     for m in messages.iter_mut().skip(p.at + 1) {
         if k >= bound {
@@ -82,16 +81,16 @@ pub(crate) fn rewrite_tool_call_ids(messages: &mut [Message], p: &PendingIds) {
         if m.get("role").and_then(Value::as_str) != Some("tool") {
             continue;
         }
+        // Positional: k < bound = the live calls.
         let matched = if positional {
             Some(k)
         } else {
-            let name = p.recorded_names[k].as_deref();
-            (0..p.live.len())
-                .find(|&i| !used[i] && name.is_some() && function_name(&p.live[i]) == name)
+            let name = function_name(&recorded[k]);
+            (0..live.len()).find(|&i| !used[i] && name.is_some() && function_name(&live[i]) == name)
         };
-        if let Some(i) = matched.filter(|&i| i < p.live.len()) {
+        if let Some(i) = matched {
             used[i] = true;
-            let id = p.live[i].get("id").and_then(Value::as_str);
+            let id = live[i].get("id").and_then(Value::as_str);
             if let Some(id) = id.filter(|id| !id.is_empty()) {
                 if let Value::Object(o) = Arc::make_mut(m) {
                     o.insert("tool_call_id".into(), Value::String(id.to_string()));
