@@ -404,7 +404,7 @@ async fn prefill_response(
         "length",
         Some(handle),
     );
-    with_request_id(json(StatusCode::OK, body), &arrival.request_id)
+    with_request_id(json(StatusCode::OK, body.to_string()), &arrival.request_id)
 }
 
 /// A streamed response: the SSE body sends the tokens as the source makes them ready.
@@ -465,7 +465,7 @@ async fn complete_response(
         completion_tokens: got,
         cached_tokens: log.cached_tokens,
     };
-    let body = full_response(
+    let mut body = full_response(
         endpoint,
         &arrival.request_id,
         plan.created,
@@ -474,12 +474,11 @@ async fn complete_response(
         plan.finish_reason,
         None,
     );
-    let body = match tool_call(plan, arrival) {
-        Some(call) => crate::openai::with_tool_call(body, &call, usage.completion_tokens),
-        None => body,
-    };
+    if let Some(call) = tool_call(plan, arrival) {
+        crate::openai::put_tool_call(&mut body, &call, usage.completion_tokens);
+    }
     Ok(with_request_id(
-        json(StatusCode::OK, body),
+        json(StatusCode::OK, body.to_string()),
         &arrival.request_id,
     ))
 }

@@ -370,7 +370,7 @@ pub(crate) fn full_response(
     usage: Usage,
     finish_reason: &str,
     kv_transfer_params: Option<Value>,
-) -> String {
+) -> Value {
     let text = output_text(usage.completion_tokens);
     let mut v = match endpoint {
         Endpoint::Completions => serde_json::json!({
@@ -405,28 +405,18 @@ pub(crate) fn full_response(
     if let (Some(p), Some(obj)) = (kv_transfer_params, v.as_object_mut()) {
         obj.insert("kv_transfer_params".to_string(), p);
     }
-    v.to_string()
+    v
 }
 
-/// A whole chat response `body` whose message is a call of `call.name` instead of text: its
-/// arguments `{"text": " tok ..."}` (`tokens` tokens; with `call.bad` cut off by leaked
-/// markup), as vLLM answers a named tool choice.
-pub(crate) fn with_tool_call(body: String, call: &crate::tools::ToolCall, tokens: u32) -> String {
-    let Ok(mut v) = serde_json::from_str::<Value>(&body) else {
-        return body;
-    };
-    let text = serde_json::json!({"text": output_text(tokens)}).to_string();
-    let arguments = match call.bad {
-        false => text,
-        true => format!("{}</parameter></function>", &text[..text.len() - 2]),
-    };
-    v["choices"][0]["message"] = serde_json::json!({
+/// Makes a whole chat response's message a call of `call.name` instead of text, its arguments
+/// those of `tokens` tokens (`ToolCall::arguments`), as vLLM answers a named tool choice.
+pub(crate) fn put_tool_call(response: &mut Value, call: &crate::tools::ToolCall, tokens: u32) {
+    response["choices"][0]["message"] = serde_json::json!({
         "role": "assistant",
         "content": "",
         "tool_calls": [{"id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": arguments}}],
+            "function": {"name": call.name, "arguments": call.arguments(&output_text(tokens))}}],
     });
-    v.to_string()
 }
 
 #[cfg(test)]

@@ -41,8 +41,8 @@ const USAGE_TAIL: &str = "\"choices\":[],\"usage\":";
 #[derive(Debug, Clone)]
 struct CallTemplates {
     first_head: Vec<u8>,
-    open: &'static str,
-    close: &'static str,
+    open: String,
+    close: String,
 }
 
 impl ChunkTemplates {
@@ -117,14 +117,15 @@ impl ChunkTemplates {
         h.extend_from_slice(b"\"arguments\":\"");
         self.head = h;
         self.mid = b"\"}}]},\"logprobs\":null,\"finish_reason\":".to_vec();
+        // The arguments' text as it stands inside their JSON string.
+        let escaped = |s: &str| {
+            let quoted = json_str(s);
+            quoted[1..quoted.len() - 1].to_string()
+        };
         self.call = Some(CallTemplates {
             first_head,
-            open: r#"{\"text\":\""#,
-            close: if call.bad {
-                "</parameter></function>"
-            } else {
-                r#"\"}"#
-            },
+            open: escaped(crate::tools::ARGS_OPEN),
+            close: escaped(call.args_close()),
         });
         let mut token = Vec::new();
         self.splice(&mut token, TOKEN_TEXT, None);
@@ -175,7 +176,7 @@ impl ChunkTemplates {
 
     /// Appends the last token chunk, carrying `finish_reason`.
     pub fn put_last_token(&self, buf: &mut BytesMut, finish_reason: &str) {
-        let close = self.call.as_ref().map_or("", |c| c.close);
+        let close = self.call.as_ref().map_or("", |c| c.close.as_str());
         self.splice_with(buf, &self.head, "", TOKEN_TEXT, close, Some(finish_reason));
     }
 
@@ -186,8 +187,8 @@ impl ChunkTemplates {
             (None, None) => self.put_tokens(buf, 1),
             (None, Some(f)) => self.put_last_token(buf, f),
             (Some(c), f) => {
-                let close = if f.is_some() { c.close } else { "" };
-                self.splice_with(buf, &c.first_head, c.open, TOKEN_TEXT, close, f);
+                let close = if f.is_some() { c.close.as_str() } else { "" };
+                self.splice_with(buf, &c.first_head, &c.open, TOKEN_TEXT, close, f);
             }
         }
     }
@@ -316,7 +317,7 @@ mod tests {
         assert_eq!(bad, r#"{"text":" tok tok</parameter></function>"#);
         // A whole response's call has the same arguments.
         let whole = |bad| {
-            let body = crate::openai::full_response(
+            let mut v = crate::openai::full_response(
                 Endpoint::Chat,
                 "r1",
                 7,
@@ -329,8 +330,7 @@ mod tests {
                 "stop",
                 None,
             );
-            let v: Value =
-                serde_json::from_str(&crate::openai::with_tool_call(body, &call(bad), 2)).unwrap();
+            crate::openai::put_tool_call(&mut v, &call(bad), 2);
             let c = &v["choices"][0]["message"]["tool_calls"][0];
             assert_eq!(
                 (&c["id"], &c["function"]["name"]),

@@ -33,6 +33,26 @@ pub(crate) struct ToolCall {
     pub(crate) bad: bool,
 }
 
+/// A call's arguments before its tokens' text.
+pub(crate) const ARGS_OPEN: &str = r#"{"text":""#;
+
+impl ToolCall {
+    /// A call's arguments after its tokens' text: their closing, or with `bad` leaked parser
+    /// markup (so they are not JSON).
+    pub(crate) fn args_close(&self) -> &'static str {
+        if self.bad {
+            "</parameter></function>"
+        } else {
+            r#""}"#
+        }
+    }
+
+    /// The whole arguments of a call whose tokens' text is `text`.
+    pub(crate) fn arguments(&self, text: &str) -> String {
+        format!("{ARGS_OPEN}{text}{}", self.args_close())
+    }
+}
+
 impl ToolUse {
     /// The call request `request_id`'s output makes, if any.
     pub(crate) fn call(&self, request_id: &str, bad: bool) -> Option<ToolCall> {
