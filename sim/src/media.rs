@@ -152,8 +152,13 @@ fn data_url(url: &str) -> Result<Vec<u8>, MediaError> {
     base64_bytes(payload)
 }
 
-/// Width and height from a PNG's IHDR or a JPEG's start-of-frame marker.
+/// Width and height from a PNG's IHDR, a JPEG's start-of-frame marker or a WebP's header.
 pub(crate) fn image_size(b: &[u8]) -> Option<(u32, u32)> {
+    if b.starts_with(b"RIFF") && b.get(8..12) == Some(b"WEBP") {
+        let s = imagesize::blob_size(b).ok()?;
+        let side = |v: usize| u32::try_from(v).ok().filter(|&v| v > 0);
+        return Some((side(s.width)?, side(s.height)?));
+    }
     let be32 = |i: usize| Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?));
     let be16 = |i: usize| {
         Some(u32::from(u16::from_be_bytes(
