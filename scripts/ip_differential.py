@@ -434,6 +434,33 @@ def check_weka(cfg, text, path, source, problems):
             problems.append(f"weka_trace_replay {slot['id']}: {len(theirs)} vs {len(got)} calls; call {k}: {a} vs {b}"[:2000])
 
 
+def check_visionarena(cfg, data, problems):
+    """The pool inference-perf's own generator builds from the dataset's rows in the fixtures'
+    Hub cache (its `load_dataset` handed the cached Parquet rows) against the plan's entries
+    and the images it names by SHA-256, in order."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+    from inference_perf.datagen.dataset import visionarena_datagen as va
+
+    c = cfg.data.visionarena
+    repo = HF_CACHE / ("datasets--" + c.hf_dataset_name.replace("/", "--"))
+    commit = (repo / "refs" / "main").read_text().strip()
+    files = sorted((repo / "snapshots" / commit).rglob("*.parquet"))
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+    va.load_dataset = lambda *a, **k: iter(rows)
+    pool = va.VisionArenaDataGenerator(cfg.api, cfg.data, None)._pool
+    entries = data.get("prompts", [])
+    if [e["prompt"] for e in entries] != [e["prompt"] for e in pool]:
+        problems.append(f"visionarena prompts: {[e['prompt'] for e in entries]} vs {[e['prompt'] for e in pool]}")
+    ours = [i["digest"] for i in (data.get("stored_media") or {}).get("images", [])]
+    theirs = [hashlib.sha256(img[0]).hexdigest() for e in pool for img in e["images"]]
+    if ours != theirs:
+        problems.append(f"visionarena images: {len(ours)} vs {len(theirs)}, or not the same bytes")
+    if [len(e.get("images", [])) for e in entries] != [len(e["images"]) for e in pool]:
+        problems.append("visionarena: images per row differ")
+
+
 def check_data(cfg, text, plan, problems, path=None):
     data = plan["stages"][0]["shards"][0]["data"]
     source = data
@@ -469,6 +496,8 @@ def check_data(cfg, text, plan, problems, path=None):
         check_otel(cfg.data.otel_trace_replay, source, problems)
     elif kind == "weka_trace_replay":
         check_weka(cfg, text, path, source, problems)
+    elif kind == "visionarena":
+        check_visionarena(cfg, data, problems)
     else:
         problems.append(f"data type {kind}: no meaning check")
 

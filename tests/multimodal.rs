@@ -2,7 +2,8 @@
 //! PNG frames and WAV audio clips woven into chat requests, and videos sent as MP4 files
 //! (`representation: mp4`), each request's media parts and prompt tokens checked against the
 //! sim's ground truth, and what the plan says request j carries (`plan.json`'s shard specs,
-//! drawn again here).
+//! drawn again here); and `data.type: visionarena`, a dataset's real images read by the
+//! coordinator from a Hugging Face cache and sent to every agent before the run.
 
 use fleetbench_e2e::chaos::sim_with_truth;
 use fleetbench_e2e::*;
@@ -23,6 +24,7 @@ fn tokens(kind: &MediaKind) -> (u64, u64, u64) {
             u64::from(shape.frames) * image(shape.resolution.width, shape.resolution.height),
         ),
         MediaKind::Audio { millis } => (0, 1, (f64::from(millis) * 25.0 / 1000.0).ceil() as u64),
+        MediaKind::Stored { resolution: r, .. } => (1, 0, image(r.width, r.height)),
     }
 }
 
@@ -275,7 +277,8 @@ impl Planned {
         for j in 0..n {
             for m in spec.data.request(spec.seed, j).media {
                 match m.kind {
-                    MediaKind::Image { resolution: r, .. } => {
+                    MediaKind::Image { resolution: r, .. }
+                    | MediaKind::Stored { resolution: r, .. } => {
                         p.images += 1;
                         p.image_pixels += f64::from(r.width) * f64::from(r.height);
                         let aspect = f64::from(r.width) / f64::from(r.height);
@@ -288,4 +291,119 @@ impl Planned {
         }
         p
     }
+}
+
+/// The fixtures' offline Hugging Face cache, where inference-perf's default VisionArena dataset
+/// has the rows of `scripts/make-visionarena-fixture.py`.
+fn fixture_cache() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/inference-perf/hf-cache")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn visionarena_rows_reach_the_sim_with_their_images_through_every_agent() -> anyhow::Result<()> {
+    let dir = scratch("visionarena");
+    let (_sim, sim, truth) = sim_with_truth(&dir)?;
+    let cache = fixture_cache();
+    let profile = dir.join("profile.yaml");
+    // Three usable rows (the fixture's rows 0, 1 and 4; its unusable rows are skipped): one PNG,
+    // one JPEG, a WebP and a PNG (two images per request at most), each placed at half the
+    // prompt's characters.
+    std::fs::write(
+        &profile,
+        format!(
+            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+             api: {{type: chat, streaming: true}}\n\
+             data:\n\
+             \x20 type: visionarena\n\
+             \x20 visionarena: {{num_rows: 3, max_images_per_request: 2, insertion_point: 0.5}}\n\
+             load: {{type: constant, stages: [{{rate: 10, duration: 2}}], base_seed: 5}}\n"
+        ),
+    )?;
+    let env = [("HF_HUB_CACHE", cache.as_str()), ("HF_HUB_OFFLINE", "1")];
+    let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 2, &[], &env)?;
+    let mut a = start_agent(&dir, &addr, "agent-a", "client", &[])?;
+    let mut b = start_agent(&dir, &addr, "agent-b", "client", &[])?;
+    anyhow::ensure!(
+        coord.wait(Duration::from_secs(90))?.success(),
+        "coordinator failed: see {}",
+        dir.join("coordinator.log").display()
+    );
+    for agent in [&mut a, &mut b] {
+        agent.wait(Duration::from_secs(10))?;
+    }
+    let run = run_dir(&dir)?;
+    let report = stage_report(&run, 0)?;
+    check_benchmark_run(&report);
+    assert_eq!(num(&report, "metrics.requests.total"), 20.0);
+    assert_eq!(num(&report, "metrics.requests.failures"), 0.0);
+    // The plan names the four images by digest; no image bytes travel in it.
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("plan.json"))?)?;
+    let spec: ShardSpec = serde_json::from_value(plan["stages"][0]["shards"][1].clone())?;
+    let stored = spec
+        .data
+        .stored_media
+        .as_ref()
+        .expect("stored media in the spec");
+    let mimes: Vec<&str> = stored.images.iter().map(|i| i.mime.as_str()).collect();
+    assert_eq!(
+        mimes,
+        ["image/png", "image/jpeg", "image/webp", "image/png"]
+    );
+    assert!(std::fs::metadata(run.join("plan.json"))?.len() < 64 << 10);
+    // Request j sends row j mod 3: its first user turn and its images, which the sim decoded.
+    let prompts = ["describe the picture", "what is this", "webp then png"];
+    let mut seen = 0;
+    for line in std::fs::read_to_string(&truth)?.lines() {
+        let rec: serde_json::Value = serde_json::from_str(line)?;
+        let id = rec["request_id"].as_str().unwrap_or_default();
+        let j: u64 = match id.rsplit('-').next().map(str::parse) {
+            Some(Ok(j)) if !id.starts_with("preflight-") => j,
+            _ => continue,
+        };
+        let row = (j % 3) as usize;
+        let c = spec.data.request(spec.seed, j);
+        assert_eq!(c.prompt, prompts[row], "request {j}");
+        let want_images = [1, 1, 2][row];
+        assert_eq!(rec["images"].as_u64(), Some(want_images), "{rec}");
+        // Every fixture image is under 28 × 28 pixels: one patch each.
+        assert_eq!(rec["media_tokens"].as_u64(), Some(want_images), "{rec}");
+        seen += 1;
+    }
+    assert_eq!(seen, 20);
+    // Each agent received the images before the run.
+    let log = std::fs::read_to_string(dir.join("coordinator.log"))?;
+    assert!(log.contains("sending 4 dataset images"), "{log}");
+    Ok(())
+}
+
+#[test]
+fn visionarena_without_the_dataset_offline_names_it_and_the_cache() -> anyhow::Result<()> {
+    let dir = scratch("visionarena_offline");
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        "server: {type: vllm, model_name: m, base_url: 'http://127.0.0.1:9'}\n\
+         api: {type: chat}\n\
+         data: {type: visionarena}\n\
+         load: {type: constant, stages: [{rate: 1, duration: 1}]}\n",
+    )?;
+    let home = dir.join("empty-hf");
+    let out = std::process::Command::new(bin("coordinator"))
+        .args(["validate", profile.to_str().unwrap_or_default()])
+        .env("HF_HOME", &home)
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("HF_HUB_CACHE")
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("lmarena-ai/VisionArena-Chat")
+            && err.contains(&home.display().to_string())
+            && err.contains("HF_HUB_OFFLINE"),
+        "{err}"
+    );
+    Ok(())
 }

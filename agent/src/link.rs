@@ -100,6 +100,8 @@ struct LinkState {
     no_accelerators: Option<String>,
     /// Set once shutdown began: exit when flushed or at this instant.
     shutdown_until: Option<Instant>,
+    /// A run's dataset images as their pieces arrive.
+    media: crate::media::Receiver,
 }
 
 impl LinkState {
@@ -156,6 +158,7 @@ pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
         inventory,
         no_accelerators,
         shutdown_until: None,
+        media: crate::media::Receiver::default(),
     };
     let mut down_since: Option<Instant> = None;
     loop {
@@ -425,6 +428,14 @@ async fn on_message(
                 stage_tx.clone(),
             ));
         }
+        Down::Media(p) => {
+            if let Some(answer) = state.media.take(p) {
+                let up = wire::AgentMessage {
+                    body: Some(Up::MediaReceived(answer)),
+                };
+                up_tx.send(up).await.ok();
+            }
+        }
         Down::StageEnd(e) => {
             if let Some(s) = state
                 .stage
@@ -451,6 +462,15 @@ async fn on_message(
         }
     }
     None
+}
+
+/// A shard of a run with dataset images fails unless this agent holds them.
+fn check_media(stage_tx: &mpsc::UnboundedSender<Outbound>, spec: &ShardSpec) -> anyhow::Result<()> {
+    match &spec.data.stored_media {
+        Some(media) => crate::media::check_held(&spec.run_id, media)
+            .map_err(|why| shard_failed(stage_tx, spec, why)),
+        None => Ok(()),
+    }
 }
 
 /// Tells the coordinator that this shard cannot run, and why; the error for the log.
@@ -501,6 +521,7 @@ async fn start_stage(
             bail!("Assign with an unreadable shard spec: {e}");
         }
     };
+    check_media(stage_tx, &spec)?;
     let delay_ns = a.start_at_unix_ns - cfg.now_ns();
     let start = if delay_ns > 0 {
         Instant::now() + Duration::from_nanos(delay_ns as u64)

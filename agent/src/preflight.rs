@@ -52,6 +52,12 @@ async fn run(p: &wire::Preflight, trust: &EndpointTrust) -> wire::PreflightResul
             return result;
         }
     };
+    if let Some(media) = &spec.data.stored_media {
+        if let Err(why) = crate::media::check_held(&p.run_id, media) {
+            result.error = why;
+            return result;
+        }
+    }
     let timeout = Duration::from_millis(spec.request_timeout_ms).min(PREFLIGHT_TIMEOUT);
     let client = match EndpointClient::new(
         &spec.endpoint,

@@ -47,7 +47,9 @@ impl RequestData {
         // A LoRA mix names an adapter per request; else the endpoint's model.
         let model = content.model.as_deref().unwrap_or(&endpoint.model);
         let with_media = matches!(endpoint.api, ApiType::Chat)
-            && (spec.data.media.is_some() || spec.data.prefix_media.is_some());
+            && (spec.data.media.is_some()
+                || spec.data.prefix_media.is_some()
+                || spec.data.stored_media.is_some());
         let (media_parts, media) = match with_media {
             true if !content.media.is_empty() => {
                 let (parts, sent) = crate::media::content_parts(prompt, &content.media);

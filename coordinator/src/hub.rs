@@ -28,6 +28,11 @@ pub(crate) enum AgentEvent {
         agent_id: String,
         result: wire::PreflightResult,
     },
+    /// An agent holds the run's dataset images, or says why not.
+    MediaReceived {
+        agent_id: String,
+        received: wire::MediaReceived,
+    },
 }
 
 /// The coordinator's settings (`serve` and `run` flags).

@@ -27,6 +27,7 @@ mod fleet;
 pub mod hub;
 pub mod live;
 mod managed_prometheus;
+mod media;
 pub mod preflight;
 mod probe;
 pub mod recover;

@@ -109,6 +109,9 @@ pub enum RunError {
     /// The endpoint preflight failed on some agent.
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightFailure),
+    /// `data.visionarena`: the dataset's images did not reach every agent.
+    #[error("{0}")]
+    Media(String),
     /// `load.sweep`: no saturation rate, or no stages from it.
     #[error("load.sweep: {0}")]
     Saturation(String),
@@ -196,6 +199,12 @@ async fn execute(
     let (members, agents) = fleet_roles(hub, &req);
     let seed = (req.loaded.profile.load.base_seed).unwrap_or_else(rand::random);
     let plan = plan_run(&req.loaded, &members, run_id, seed)?;
+    if let Some(pool) = &req.loaded.stored_media {
+        progress.send_modify(|p| p.message = "sending the dataset's images to the agents".into());
+        crate::media::distribute(hub, &plan, pool, &mut events)
+            .await
+            .map_err(RunError::Media)?;
+    }
     if req.options.preflight {
         progress.send_modify(|p| p.message = "preflight: one test request per agent".into());
         crate::preflight::preflight(hub, &plan, &mut events).await?;

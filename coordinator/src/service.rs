@@ -332,6 +332,10 @@ async fn route(hub: &Hub, agent_id: &str, tx: &Downlink, body: Up) {
             let run = result.run_id.clone();
             hub.deliver(&run, AgentEvent::Preflight { agent_id, result });
         }
+        Up::MediaReceived(received) => {
+            let run = received.run_id.clone();
+            hub.deliver(&run, AgentEvent::MediaReceived { agent_id, received });
+        }
         Up::Failed(failed) => {
             let run = failed.run_id.clone();
             hub.deliver(&run, AgentEvent::Failed { agent_id, failed });

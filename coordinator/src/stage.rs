@@ -510,7 +510,7 @@ pub(crate) async fn handle_event(
                 collector.done(&done);
             }
         }
-        AgentEvent::Preflight { .. } => {}
+        AgentEvent::Preflight { .. } | AgentEvent::MediaReceived { .. } => {}
         AgentEvent::Failed { agent_id, failed } => {
             if failed.stage == stage {
                 cancel(hub, ids, &failed.run_id, "a shard failed").await;

@@ -19,14 +19,10 @@ const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
-    const VISIONARENA: &str = "VisionArena's real images (a Hugging Face dataset) are not read; use data.type: synthetic with data.multimodal.image for synthetic images of chosen resolutions";
     const SYNTHETIC_AGENTIC: &str = "inference-perf 0.7.0's procedural agentic sessions (themed tool loops, sub-agent fan-out and context compaction, drawn with numpy's generators) are not generated yet; record such sessions and replay them with data.type: otel_trace_replay, or use conversation_replay for synthetic multi-turn sessions";
     let data = &p.data;
     let agentic = data.synthetic_agentic.is_some() || data.kind == DataType::SyntheticAgentic;
-    let refused: [(&str, bool, &str); 2] = [
-        ("data.visionarena", data.visionarena.is_some(), VISIONARENA),
-        ("data.synthetic_agentic", agentic, SYNTHETIC_AGENTIC),
-    ];
+    let refused: [(&str, bool, &str); 1] = [("data.synthetic_agentic", agentic, SYNTHETIC_AGENTIC)];
     match refused.iter().find(|(_, set, _)| *set) {
         Some((key, _, reason)) => Err(ProfileError::NotSupported {
             file: file.to_path_buf(),

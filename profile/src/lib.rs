@@ -37,11 +37,14 @@ mod secrets;
 mod slo_headers;
 mod storage_check;
 mod validate;
+mod visionarena;
+mod visionarena_check;
 mod vllm_args;
 mod weka;
 mod weka_check;
 
 pub use client_cert::client_cert;
+pub use data::visionarena::StoredPool;
 pub use error::ProfileError;
 pub use fleetbench_model::breaker::{BreakerMetrics, CircuitBreakerConfig, Trigger};
 pub use fleetbench_model::percent::percent_encode;
@@ -67,6 +70,7 @@ pub use saturation::{
 pub use secrets::{env_names, env_values, EnvSource, Secrets, REDACTED};
 pub use slo_headers::HeaderSlos;
 pub use storage_check::fill_timestamp;
+pub use visionarena::VisionArenaConfig;
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,8 @@ pub struct LoadedProfile {
     pub(crate) corpus: Option<Arc<Vec<String>>>,
     /// `data.use_chat_template`: the tokenizer's chat template cut around the user's text.
     pub(crate) chat_wrap: Option<fleetbench_model::data::ChatWrap>,
+    /// `data.visionarena`'s images, read once by the coordinator and sent to every agent.
+    pub stored_media: Option<Arc<crate::data::visionarena::StoredPool>>,
     /// The sessions of `data.otel_trace_replay`'s traces, read once by the coordinator.
     pub(crate) replay: Option<Arc<fleetbench_model::data::ReplaySessions>>,
     /// What must never be written in clear: `server.api_key`, credential headers, values from
@@ -134,7 +136,14 @@ pub(crate) fn finish(
         })?),
         None => None,
     };
-    let dataset = validate::read_dataset(&profile, origin, tokenizer.as_ref()).map_err(located)?;
+    let mut dataset =
+        validate::read_dataset(&profile, origin, tokenizer.as_ref()).map_err(located)?;
+    let visionarena =
+        validate::read_visionarena(&profile, origin, tokenizer.as_ref()).map_err(located)?;
+    let stored_media = visionarena.map(|(entries, pool)| {
+        dataset = Some(Dataset::Prompts(entries));
+        Arc::new(pool)
+    });
     let corpus =
         crate::data::corpus::read_corpus(&profile, origin, tokenizer.as_ref()).map_err(located)?;
     let chat_wrap = match (&tokenizer, &vocab) {
@@ -169,6 +178,7 @@ pub(crate) fn finish(
         chat_wrap,
         corpus: corpus.map(Arc::new),
         replay: replay.map(Arc::new),
+        stored_media,
     })
 }
 

@@ -199,7 +199,7 @@ pub enum DataType {
     /// `otel_trace_replay`: inference-perf's OTel traces replayed as graphs of calls.
     #[serde(rename = "otel_trace_replay")]
     OtelTraceReplay,
-    /// `visionarena` (refused: not supported).
+    /// `visionarena`: a Hub dataset's images with their first user turns.
     #[serde(rename = "visionarena")]
     Visionarena,
     /// `weka_trace_replay`: Weka KV-cache traces, prompts rebuilt from block hash ids.
@@ -282,9 +282,9 @@ pub struct DataConfig {
     /// inference-perf's synthetic conversations (data type conversation_replay).
     #[serde(default)]
     pub conversation_replay: Option<ConversationReplayConfig>,
-    /// `data.visionarena`: inference-perf's key, kept as given so that validation can name it.
+    /// `data.visionarena`: the VisionArena-Chat dataset's images and prompts.
     #[serde(default)]
-    pub visionarena: Option<Value>,
+    pub visionarena: Option<crate::visionarena::VisionArenaConfig<Distribution>>,
     /// `data.synthetic_agentic`: inference-perf's key, kept as given so that validation can
     /// name it.
     #[serde(default)]

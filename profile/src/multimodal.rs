@@ -243,7 +243,10 @@ impl AnyResolution {
     }
 }
 
-fn insertion<D>(p: Option<&InsertionPoint<D>>, count: &impl Fn(&D) -> LengthSpec) -> Insertion {
+pub(crate) fn insertion<D>(
+    p: Option<&InsertionPoint<D>>,
+    count: &impl Fn(&D) -> LengthSpec,
+) -> Insertion {
     match p {
         None => Insertion::Uniform,
         Some(InsertionPoint::At(x)) => Insertion::At(*x),

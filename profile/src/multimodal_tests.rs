@@ -132,8 +132,43 @@ fn limits_and_refusals_name_the_key_and_the_limit() {
         err.contains("data.shared_prefix.multimodal") && err.contains("enable_multi_turn_chat"),
         "{err}"
     );
-    let err = err_of("{type: visionarena, visionarena: {num_rows: 5}}");
-    assert!(err.contains("synthetic images"), "{err}");
+    // VisionArena's bounds are checked before its dataset is read.
+    for (section, key, why) in [
+        (
+            "{num_rows: 0}",
+            "data.visionarena.num_rows",
+            "from 1 to 2048",
+        ),
+        (
+            "{num_rows: 3000}",
+            "data.visionarena.num_rows",
+            "from 1 to 2048",
+        ),
+        (
+            "{max_images_per_request: 0}",
+            "data.visionarena.max_images_per_request",
+            "from 1",
+        ),
+        (
+            "{insertion_point: 1.5}",
+            "data.visionarena.insertion_point",
+            "fraction",
+        ),
+        (
+            "{hf_split: test, hf_data_files: 'x/*.parquet'}",
+            "data.visionarena.hf_split",
+            "train",
+        ),
+        (
+            "{hf_dataset_name: a/b/c}",
+            "data.visionarena.hf_dataset_name",
+            "ORG/NAME",
+        ),
+        ("{num_row: 3}", "unknown field `num_row`", "num_rows"),
+    ] {
+        let err = err_of(&format!("{{type: visionarena, visionarena: {section}}}"));
+        assert!(err.contains(key) && err.contains(why), "{section}: {err}");
+    }
 }
 
 #[test]

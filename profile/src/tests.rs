@@ -46,10 +46,10 @@ fn unknown_nested_key_is_rejected() {
 
 #[test]
 fn unsupported_inference_perf_key_says_not_supported() {
-    let text = BASE.replace("type: random,", "type: random, visionarena: {},");
+    let text = BASE.replace("type: random,", "type: random, synthetic_agentic: {},");
     let err = parse(&text).unwrap_err().to_string();
     assert!(
-        err.contains("data.visionarena") && err.contains("not support"),
+        err.contains("data.synthetic_agentic") && err.contains("not support"),
         "{err}"
     );
 }
@@ -192,22 +192,21 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("line 4 column 34"), "{err}");
-    // An unsupported data type lists the supported ones.
-    let err = parse(&BASE.replace("type: random", "type: visionarena"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("line 3 column 8: `data.type`")
-            && err.contains("visionarena")
-            && err.contains("random, synthetic, mock, shared_prefix, shareGPT, cnn_dailymail"),
-        "{err}"
-    );
-    // A not-supported inference-perf key says so, with its position.
+    // A key another data type reads names the key and the type that reads it.
     let err = parse(&BASE.replace("type: random,", "type: random, visionarena: {},"))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("line 3 column 22: `data.visionarena`") && err.contains("not support"),
+        err.contains("line 3 column 22: `data.visionarena`")
+            && err.contains("only read by data type visionarena"),
+        "{err}"
+    );
+    // A not-supported inference-perf key says so, with its position.
+    let err = parse(&BASE.replace("type: random,", "type: random, synthetic_agentic: {},"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 3 column 22: `data.synthetic_agentic`") && err.contains("not support"),
         "{err}"
     );
 }

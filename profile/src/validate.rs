@@ -33,6 +33,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     validate_data(p, file)?;
     crate::otel_check::check(p, file)?;
     crate::weka_check::check(p, file)?;
+    crate::visionarena_check::check(p, file)?;
     crate::multimodal_check::check(p, file)?;
     validate_lora_split(p, file)?;
     validate_hosts(p, file)?;
@@ -352,7 +353,7 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
 }
 
 const DATA_TYPES: &str =
-    "random, synthetic, mock, shared_prefix, shareGPT, cnn_dailymail, billsum_conversations, infinity_instruct, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay, weka_trace_replay";
+    "random, synthetic, mock, shared_prefix, shareGPT, cnn_dailymail, billsum_conversations, infinity_instruct, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay, weka_trace_replay, visionarena";
 
 /// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
@@ -509,6 +510,9 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
             check_length_bounds(p, file)
         }
         DataType::ShareGpt => check_length_bounds(p, file),
+        DataType::Visionarena => no_io_lengths(
+            "prompts are the dataset's first user turns, with inference-perf's default of 30 output tokens",
+        ),
         DataType::MooncakeTrace => {
             if d.path.is_none() {
                 return Err(invalid(
@@ -976,7 +980,47 @@ fn cnn_dailymail_default() -> DatasetRef {
         revision: "main".into(),
         split: "train".into(),
         config: Some("3.0.0".into()),
+        data_files: None,
     }
+}
+
+/// `data.type: visionarena`: the pool of rows and their images, read from the Hub dataset's
+/// split (into the HF cache) once by the coordinator.
+pub(super) fn read_visionarena(
+    p: &Profile,
+    file: &Path,
+    tokenizer: Option<&ModelTokenizer>,
+) -> Result<Option<(Vec<PromptEntry>, crate::data::visionarena::StoredPool)>, ProfileError> {
+    if p.data.kind != DataType::Visionarena {
+        return Ok(None);
+    }
+    let c = p.data.visionarena.clone().unwrap_or_default();
+    let key = if p.data.visionarena.is_some() {
+        "data.visionarena.hf_dataset_name"
+    } else {
+        "data.type"
+    };
+    let r = DatasetRef {
+        id: c.hf_dataset_name.clone(),
+        revision: "main".into(),
+        split: c.hf_split.clone(),
+        config: None,
+        data_files: c.hf_data_files.clone(),
+    };
+    let hub = HubEnv::from_env();
+    let split = hub
+        .split_files(&r)
+        .map_err(|message| invalid(file, key, message))?;
+    let want = crate::data::visionarena::Wanted {
+        rows: c.num_rows as usize,
+        images_per_row: c.max_images_per_request as usize,
+        insertion: crate::visionarena_check::insertion(&c),
+    };
+    let count = tokenizer.map(|t| move |s: &str| t.count_as_inference_perf(s));
+    let count: Option<&dyn Fn(&str) -> u32> = count.as_ref().map(|f| f as &dyn Fn(&str) -> u32);
+    crate::data::visionarena::read_visionarena(&split, &want, count)
+        .map(Some)
+        .map_err(|e| dataset_failed(file, key, e))
 }
 
 /// The text dataset a data type reads from `data.path` (`data/text_datasets.rs`).

@@ -12,6 +12,9 @@
 
 mod encode;
 mod mp4;
+mod stored;
+
+pub(crate) use stored::{check_held, Receiver};
 
 use base64::Engine;
 use fleetbench_model::data::{
@@ -169,6 +172,13 @@ fn parts_of(item: &MediaItem, out: &mut Vec<Value>, sent: &mut MediaSent) {
             sent.videos
                 .push(picture(shape.resolution, shape.frames, bytes));
         }
+        MediaKind::Stored { image, resolution } => {
+            // The stage checked that the run's images are held (`check_held`).
+            if let Some((url, bytes)) = stored::url(image) {
+                out.push(json!({"type": "image_url", "image_url": {"url": &*url}}));
+                sent.images.push(picture(resolution, 1, bytes));
+            }
+        }
         MediaKind::Audio { millis } => {
             let v = encoded(Key::Audio(millis));
             out.push(
@@ -185,6 +195,12 @@ fn parts_of(item: &MediaItem, out: &mut Vec<Value>, sent: &mut MediaSent) {
 /// The user message's content: the prompt's words as text parts with the media woven in, and
 /// the media it sent.
 pub(crate) fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, MediaSent) {
+    if media
+        .iter()
+        .any(|m| matches!(m.kind, MediaKind::Stored { .. }))
+    {
+        return content_at_chars(prompt, media);
+    }
     let words: Vec<&str> = prompt.split(' ').filter(|w| !w.is_empty()).collect();
     let mut out = Vec::with_capacity(media.len() * 2 + 1);
     let mut sent = MediaSent::default();
@@ -201,6 +217,29 @@ pub(crate) fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, M
         parts_of(item, &mut out, &mut sent);
     }
     text(last, words.len(), &mut out);
+    (out, sent)
+}
+
+/// A dataset's prompt with its images woven in, as inference-perf's `assemble_content` cuts it:
+/// each item before the character it names (a text part is the prompt's characters between two
+/// places, as they are).
+fn content_at_chars(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, MediaSent) {
+    let chars: Vec<(usize, char)> = prompt.char_indices().collect();
+    let byte_at = |c: usize| chars.get(c).map_or(prompt.len(), |&(b, _)| b);
+    let mut out = Vec::with_capacity(media.len() * 2 + 1);
+    let mut sent = MediaSent::default();
+    let mut last = 0;
+    for item in media {
+        let at = (item.word as usize).min(chars.len());
+        if at > last {
+            out.push(json!({"type": "text", "text": &prompt[byte_at(last)..byte_at(at)]}));
+            last = at;
+        }
+        parts_of(item, &mut out, &mut sent);
+    }
+    if last < chars.len() {
+        out.push(json!({"type": "text", "text": &prompt[byte_at(last)..]}));
+    }
     (out, sent)
 }
 

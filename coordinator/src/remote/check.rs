@@ -91,6 +91,12 @@ async fn test_requests(
         })
         .unwrap_or_default();
     let mut events = hub.open_check(&check_id);
+    if let Some(pool) = &loaded.stored_media {
+        if let Err(why) = crate::media::distribute(hub, &plan, pool, &mut events).await {
+            hub.close_check(&check_id);
+            return Err(why);
+        }
+    }
     let answers = crate::preflight::ask(hub, &plan, &mut events).await;
     hub.close_check(&check_id);
     Ok(answers

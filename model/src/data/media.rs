@@ -167,6 +167,14 @@ pub enum MediaKind {
         /// Duration in milliseconds.
         millis: u32,
     },
+    /// One `image_url` part with a dataset's image, sent as it was read (see
+    /// [`StoredMedia`](super::StoredMedia)).
+    Stored {
+        /// Its index in the spec's stored images.
+        image: u32,
+        /// Its size.
+        resolution: Resolution,
+    },
 }
 
 /// One media item of a request.
@@ -174,7 +182,9 @@ pub enum MediaKind {
 pub struct MediaItem {
     /// What it is.
     pub kind: MediaKind,
-    /// The prompt word before which it goes (the prompt's word count: after the text).
+    /// The prompt word before which it goes (the prompt's word count: after the text); for a
+    /// [`MediaKind::Stored`] image, the prompt character (Unicode scalar value) before which it
+    /// goes, as inference-perf cuts a dataset's text.
     pub word: u32,
     /// Which of the [`MEDIA_VARIANTS`] pixel contents it has.
     pub variant: u32,

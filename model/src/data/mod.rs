@@ -22,6 +22,7 @@ mod media;
 mod replay;
 mod replay_tools;
 mod replay_wire;
+mod stored_media;
 
 pub use chat_wrap::ChatWrap;
 pub use conversation::{Conversation, ConversationRequest, Conversations, Turn, ROUND_BITS};
@@ -36,6 +37,7 @@ pub use replay::{
     message_text, message_words, messages, CallMessages, LiveCall, Message, ReplayEvent,
     ReplayGraph, ReplaySessions, ReplaySlot, Segment, SegmentKind, MAX_REPLAY_EVENTS,
 };
+pub use stored_media::{StoredImage, StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES};
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
 use rand::SeedableRng;
@@ -68,6 +70,10 @@ pub struct PromptEntry {
     /// (a dataset row of recorded turns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<(String, String)>>,
+    /// The dataset images it sends with the prompt, by index in the spec's
+    /// [`DataSpec::stored_media`] (a VisionArena row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<u32>,
 }
 
 /// A prompt of exactly `tokens` words from `vocab`, chosen by `seed` (the word tokenizer's
@@ -131,6 +137,10 @@ pub struct DataSpec {
     /// (empty: words drawn from `vocab`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corpus: Vec<String>,
+    /// The images the entries of a `Prompts` source send (`data.visionarena`), named by digest;
+    /// their bytes reach the agents over the control stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_media: Option<StoredMedia>,
 }
 
 /// One adapter of a LoRA mix and its share of the requests (weights need not sum to 1).
@@ -152,6 +162,7 @@ impl From<DataSource> for DataSpec {
             prefix_media: None,
             chat_wrap: None,
             corpus: Vec::new(),
+            stored_media: None,
         }
     }
 }
@@ -165,6 +176,13 @@ impl DataSpec {
             c.model = Some(adapter);
         }
         c.media = self.media_of(req_seed, index, c.input_tokens);
+        if let (Some(stored), DataSource::Prompts { prompts }) = (&self.stored_media, &self.source)
+        {
+            if let Some(e) = prompts.get(index as usize % prompts.len().max(1)) {
+                let chars = c.prompt.chars().count().min(u32::MAX as usize) as u32;
+                c.media.extend(stored.items(&e.images, req_seed, chars));
+            }
+        }
         if !self.corpus.is_empty() && matches!(self.source, DataSource::Synthetic { .. }) {
             c.prompt = corpus_run(&self.corpus, c.input_tokens, req_seed);
         }
@@ -231,6 +249,9 @@ impl DataSpec {
         }
         if let Some(m) = &self.media {
             d.push_str(&format!("; media: {}", m.describe()));
+        }
+        if let Some(m) = &self.stored_media {
+            d.push_str(&format!("; {}", m.describe()));
         }
         d
     }

@@ -120,6 +120,7 @@ pub(crate) fn read_sharegpt(
             prompt,
             output_tokens: output,
             messages: None,
+            images: Vec::new(),
         });
     }
     if out.is_empty() {

@@ -23,6 +23,9 @@ pub(crate) struct DatasetRef {
     pub split: String,
     /// The config (`load_dataset`'s `name`); none: the card's default.
     pub config: Option<String>,
+    /// `load_dataset`'s `data_files` as one glob: the matching files are the `train` split,
+    /// whatever the card says.
+    pub data_files: Option<String>,
 }
 
 /// Why `hf_dataset_path` cannot be read.
@@ -53,6 +56,7 @@ impl DatasetRef {
             revision: "main".into(),
             split: "train".into(),
             config: None,
+            data_files: None,
         };
         match v {
             Value::String(s) => r.id = s.clone(),
@@ -234,12 +238,15 @@ impl HubEnv {
         if listed.len() > MAX_LISTED_FILES {
             return Err(at(format!("more than {MAX_LISTED_FILES} files")));
         }
-        let readme = if listed.iter().any(|f| f == "README.md") {
+        let readme = if listed.iter().any(|f| f == "README.md") && r.data_files.is_none() {
             Some(super::hf::dataset_file_at(hub, &r.id, &r.revision, "README.md").map_err(at)?)
         } else {
             None
         };
-        let card = card_or_none(readme.as_deref(), r.config.as_deref()).map_err(at)?;
+        let card = match &r.data_files {
+            Some(glob) => Some(vec![("train".to_string(), vec![glob.clone()])]),
+            None => card_or_none(readme.as_deref(), r.config.as_deref()).map_err(at)?,
+        };
         let (names, format) = split_files(&listed, &r.split, card).map_err(at)?;
         Ok(SplitFiles {
             names,
@@ -285,10 +292,13 @@ impl HubEnv {
             return Err(missing("no file of it is"));
         }
         let readme = snapshot.join("README.md");
-        let card = card_or_none(
-            readme.is_file().then_some(readme.as_path()),
-            r.config.as_deref(),
-        )?;
+        let card = match &r.data_files {
+            Some(glob) => Some(vec![("train".to_string(), vec![glob.clone()])]),
+            None => card_or_none(
+                readme.is_file().then_some(readme.as_path()),
+                r.config.as_deref(),
+            )?,
+        };
         let (names, format) = split_files(&files, &r.split, card)?;
         Ok((snapshot, names, format))
     }

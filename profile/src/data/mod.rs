@@ -25,6 +25,7 @@ pub(crate) mod plan;
 pub(crate) mod python_random;
 pub(crate) mod text_datasets;
 pub(crate) mod tokenizer;
+pub(crate) mod visionarena;
 pub(crate) mod weka;
 
 #[cfg(all(test, feature = "hf"))]
@@ -43,3 +44,5 @@ pub(crate) mod hub_mock;
 mod hub_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "hf"))]
+mod visionarena_tests;

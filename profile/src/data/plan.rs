@@ -23,6 +23,7 @@ pub(crate) fn plan_data(loaded: &LoadedProfile, seed: u64) -> DataSpec {
             .map(crate::multimodal_check::mix_of),
         chat_wrap: loaded.chat_wrap.clone(),
         corpus: loaded.corpus.as_deref().cloned().unwrap_or_default(),
+        stored_media: loaded.stored_media.as_ref().map(|s| s.media.clone()),
     }
 }
 
@@ -93,6 +94,11 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
                 answer: LengthSpec::fixed(mt.answer_len.unwrap_or(128)),
                 carry_history: mt.history != crate::model::History::None,
             }
+        }
+        // inference-perf cycles through the pool in the dataset's order (no sampling); the
+        // reader kept it within what a spec carries.
+        (DataType::Visionarena, Some(Dataset::Prompts(p))) => {
+            DataSource::Prompts { prompts: p.clone() }
         }
         (_, Some(Dataset::Prompts(p))) => {
             // At most MAX_CARRIED_ENTRIES and MAX_CARRIED_BYTES of prompt text: the shard spec

@@ -199,6 +199,7 @@ fn lora_mix_shares_follow_the_weights() {
         prefix_media: None,
         chat_wrap: None,
         corpus: vec![],
+        stored_media: None,
         lora_mix: vec![
             LoraShare {
                 name: "a".into(),

@@ -160,6 +160,7 @@ fn entry(
             prompt,
             output_tokens: tokens(answer),
             messages: None,
+            images: Vec::new(),
         })
     };
     let turns = row.get("conversations").and_then(Value::as_array);
@@ -233,6 +234,7 @@ fn chat_entry(messages: Vec<(String, String)>, count: Option<&dyn Fn(&str) -> u3
         prompt,
         output_tokens: 0,
         messages: Some(messages),
+        images: Vec::new(),
     }
 }
 
@@ -415,6 +417,7 @@ mod tests {
             revision: "main".into(),
             split: "train".into(),
             config: None,
+            data_files: None,
         };
         let split = hub.split_files(&r).unwrap();
         assert_eq!(split.names.len(), 2);
