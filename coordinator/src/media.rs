@@ -37,7 +37,7 @@ pub(crate) async fn distribute(
         })
         .map(|(_, m)| m.agent_id.clone())
         .collect();
-    let total: u64 = pool.bytes.iter().map(|b| b.len() as u64).sum();
+    let total = pool.media.total_bytes();
     let limit = MIN_WAIT + Duration::from_secs(total / MIN_RATE_BYTES_PER_S);
     let deadline = tokio::time::Instant::now() + limit;
     tracing::info!(

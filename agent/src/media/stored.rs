@@ -4,9 +4,10 @@
 //! [`MAX_STORED_MEDIA_BYTES`], replaced when the next run's first piece arrives.
 
 use base64::Engine;
-use fleetbench_model::data::{StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES};
+use fleetbench_model::data::{
+    image_digest, StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES,
+};
 use fleetbench_proto::v1 as wire;
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// The most images one run may send (a spec carries at most 2,048 rows of 255 images).
@@ -149,10 +150,7 @@ impl Receiver {
             return Ok(None);
         }
         let bytes = std::mem::take(&mut self.current);
-        let digest: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = image_digest(&bytes);
         if digest != p.digest {
             return Err(format!(
                 "image {}: its SHA-256 is {digest}, not {}",
@@ -195,9 +193,7 @@ mod tests {
     #[test]
     fn pieces_are_checked_held_and_woven_in_at_their_character() {
         let bytes = b"\x89PNG fake image bytes".to_vec();
-        let digest: String = (Sha256::digest(&bytes).iter())
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = image_digest(&bytes);
         let resolution = Resolution {
             width: 2,
             height: 2,

@@ -37,7 +37,9 @@ pub use replay::{
     message_text, message_words, messages, CallMessages, LiveCall, Message, ReplayEvent,
     ReplayGraph, ReplaySessions, ReplaySlot, Segment, SegmentKind, MAX_REPLAY_EVENTS,
 };
-pub use stored_media::{StoredImage, StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES};
+pub use stored_media::{
+    image_digest, StoredImage, StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES,
+};
 
 use crate::tokenize::{count_words, splitmix64, synthesize_prompt};
 use rand::SeedableRng;

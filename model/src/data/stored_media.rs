@@ -17,6 +17,15 @@ pub const MAX_STORED_MEDIA_BYTES: u64 = 1 << 30;
 /// The largest single image a dataset may carry.
 pub const MAX_STORED_IMAGE_BYTES: u64 = 64 << 20;
 
+/// The name of an image's bytes in the shard spec: their SHA-256, lowercase hex (the coordinator
+/// names the images with it, the agent checks what it received against it).
+pub fn image_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    (sha2::Sha256::digest(bytes).iter())
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// One image of a dataset, as the shard spec names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredImage {

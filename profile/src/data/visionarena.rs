@@ -12,11 +12,10 @@ use super::files::DatasetError;
 use super::hub_dataset::SplitFiles;
 use base64::Engine;
 use fleetbench_model::data::{
-    PromptEntry, Resolution, StoredImage, StoredMedia, MAX_CARRIED_BYTES, MAX_STORED_IMAGE_BYTES,
-    MAX_STORED_MEDIA_BYTES,
+    image_digest, PromptEntry, Resolution, StoredImage, StoredMedia, MAX_CARRIED_BYTES,
+    MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,7 +138,7 @@ impl Pool {
         for (bytes, mime, resolution) in images {
             indices.push(self.images.len() as u32);
             self.images.push(StoredImage {
-                digest: hex(&Sha256::digest(&bytes)),
+                digest: image_digest(&bytes),
                 mime,
                 resolution,
                 bytes: bytes.len() as u64,
@@ -200,8 +199,4 @@ fn image_of(v: &Value) -> Option<(Vec<u8>, String, Resolution)> {
         height: side(size.height)?,
     };
     Some((bytes, mime.to_string(), resolution))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

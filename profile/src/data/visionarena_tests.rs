@@ -66,12 +66,8 @@ fn usable_rows_give_their_first_user_turn_and_their_images_as_read() {
         ]
     );
     // The bytes are the dataset's, named by their SHA-256.
-    use sha2::Digest;
     for (bytes, image) in pool.bytes.iter().zip(&pool.media.images) {
-        let digest: String = (sha2::Sha256::digest(bytes).iter())
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(digest, image.digest);
+        assert_eq!(fleetbench_model::data::image_digest(bytes), image.digest);
         assert_eq!(bytes.len() as u64, image.bytes);
     }
     assert!(pool.bytes[0].starts_with(b"\x89PNG"));
