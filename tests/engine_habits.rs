@@ -6,22 +6,12 @@
 //! endpoint exporting unknown metric names is named in a warning.
 
 use fleetbench_e2e::*;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The lines of a JSON-lines file.
-fn json_lines(path: &Path) -> anyhow::Result<Vec<Value>> {
-    Ok(std::fs::read_to_string(path)?
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
 
 #[test]
 fn a_server_that_closes_after_each_response_costs_no_request() -> anyhow::Result<()> {

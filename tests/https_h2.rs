@@ -12,14 +12,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The lines of a JSON-lines file.
-fn json_lines(path: &Path) -> anyhow::Result<Vec<Value>> {
-    Ok(std::fs::read_to_string(path)?
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
-
 /// A deterministic sim with a ground-truth log, serving TLS with `certs/server.pem` when
 /// `tls`; returns it, its address and the ground-truth file.
 fn sim(dir: &Path, certs: Option<&Path>) -> anyhow::Result<(Proc, String, PathBuf)> {

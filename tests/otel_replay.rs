@@ -282,6 +282,9 @@ fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sen
     let dir = scratch("otel_replay_tools");
     let (_sim, sim, truth) = start_tool_sim(&dir, &[])?;
     let profile = tools_profile(&dir, &sim, "")?;
+    let text =
+        std::fs::read_to_string(&profile)? + "report: {request_lifecycle: {per_request: true}}\n";
+    std::fs::write(&profile, text)?;
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
     let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);
@@ -310,6 +313,26 @@ fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sen
         }
         let forced = w["tool_choice"].is_object() || w["tool_choice"] == "required";
         assert_eq!(got["tool_call"].is_string(), forced, "call {k}: {got}");
+    }
+    // A reply that is all tool call is generated tokens too: it has its first token's time.
+    let records = json_lines(&run.join("requests.jsonl"))?;
+    let first_token: std::collections::HashMap<&str, bool> = records
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or(""),
+                r["first_token_unix_ns"].is_u64(),
+            )
+        })
+        .collect();
+    let tool_replies: Vec<_> = seen
+        .values()
+        .filter(|t| t["tool_call"].is_string())
+        .collect();
+    assert!(tool_replies.len() >= 2, "{seen:?}");
+    for t in tool_replies {
+        let id = t["request_id"].as_str().unwrap_or("");
+        assert_eq!(first_token.get(id), Some(&true), "{id}: {records:?}");
     }
     // Call 0 called get_weather (named), call 1 get_weather (required: the first tool) where
     // the trace recorded search then get_weather.
@@ -374,6 +397,11 @@ fn malformed_live_tool_calls_fail_the_session_unless_the_recorded_ones_are_sent(
             );
             assert_eq!(results(&seen[&1]), ["call_1"]);
             assert_eq!(results(&seen[&2]), ["call_1", "call_2", "call_3"]);
+            let console = std::fs::read_to_string(dir.join("coordinator.log"))?;
+            assert!(
+                console.contains("(0 calls not sent, 3 recorded substitutions)"),
+                "{console}"
+            );
             let log = std::fs::read_to_string(dir.join("agent-a.log"))?
                 + &std::fs::read_to_string(dir.join("agent-b.log"))?;
             assert!(

@@ -382,6 +382,14 @@ fn same_numbers(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The lines of a JSON-lines file (lines that are not JSON left out).
+pub fn json_lines(path: &Path) -> Result<Vec<Value>> {
+    Ok(std::fs::read_to_string(path)?
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
 /// A value at a dotted path (`metrics.latency.time_to_first_token.p50`).
 pub fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| match k.parse::<usize>() {

@@ -83,6 +83,44 @@ struct Delta<'a> {
     content: Option<Text<'a>>,
     #[serde(borrow, default)]
     reasoning_content: Option<Text<'a>>,
+    /// vLLM's newer name of `reasoning_content`.
+    #[serde(borrow, default)]
+    reasoning: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+impl Delta<'_> {
+    /// Generated tokens: content, reasoning, or a tool call's name or arguments.
+    fn carries_text(&self) -> bool {
+        Text::non_empty(&self.content)
+            || Text::non_empty(&self.reasoning_content)
+            || Text::non_empty(&self.reasoning)
+            || self.tool_calls.iter().flatten().any(ToolCall::carries_text)
+    }
+}
+
+/// One element of `tool_calls` (a whole call, or a streamed fragment of one).
+#[derive(Debug, Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Function<'a> {
+    #[serde(borrow, default)]
+    name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    arguments: Option<Text<'a>>,
+}
+
+impl ToolCall<'_> {
+    fn carries_text(&self) -> bool {
+        self.function
+            .as_ref()
+            .is_some_and(|f| Text::non_empty(&f.name) || Text::non_empty(&f.arguments))
+    }
 }
 
 /// A response's `usage`: the server's token counts.
@@ -125,15 +163,13 @@ impl<'a> Chunk<'a> {
         }
     }
 
-    /// True when the chunk carries generated text (`choices[].text`, `delta.content` or
-    /// `delta.reasoning_content` non-empty); role-only, empty and usage-only chunks do not.
+    /// True when the chunk carries generated tokens: `choices[].text`, `delta.content`,
+    /// `delta.reasoning_content`, `delta.reasoning`, or a `delta.tool_calls[].function` `name` or
+    /// `arguments` non-empty; role-only, empty and usage-only chunks do not.
     pub fn carries_text(&self) -> bool {
-        self.choices.iter().any(|c| {
-            Text::non_empty(&c.text)
-                || c.delta.as_ref().is_some_and(|d| {
-                    Text::non_empty(&d.content) || Text::non_empty(&d.reasoning_content)
-                })
-        })
+        self.choices
+            .iter()
+            .any(|c| Text::non_empty(&c.text) || c.delta.as_ref().is_some_and(Delta::carries_text))
     }
 
     /// The generated text of a non-streamed response, or of one streamed chunk (`text`,

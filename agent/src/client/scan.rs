@@ -19,7 +19,7 @@ use super::cursor::Cursor;
 /// What the agent needs from one streamed chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {
-    /// `choices[].text`, `delta.content` or `delta.reasoning_content` non-empty.
+    /// The chunk carries generated tokens ([`Chunk::carries_text`]).
     pub text: bool,
     /// The chunk's `usage`, when it has one.
     pub usage: Option<Usage>,
@@ -237,10 +237,11 @@ fn choice(c: &mut Cursor<'_>) -> Option<bool> {
     Some(text)
 }
 
-/// A `delta` (or `message`) object: whether its content or reasoning content is non-empty.
+/// A `delta` (or `message`) object: whether it carries generated tokens (content, reasoning,
+/// or a tool call's name or arguments).
 fn delta(c: &mut Cursor) -> Option<bool> {
     let mut text = false;
-    let mut seen = [false; 2];
+    let mut seen = [false; 4];
     c.object(3, |c, key| match key {
         b"content" => {
             once(&mut seen[0])?;
@@ -252,7 +253,52 @@ fn delta(c: &mut Cursor) -> Option<bool> {
             text |= c.opt_text()?;
             Some(())
         }
+        b"reasoning" => {
+            once(&mut seen[2])?;
+            text |= c.opt_text()?;
+            Some(())
+        }
+        b"tool_calls" => {
+            once(&mut seen[3])?;
+            if !c.null() {
+                c.array(4, |c| {
+                    text |= tool_call(c)?;
+                    Some(())
+                })?;
+            }
+            Some(())
+        }
         _ => c.skip(4),
+    })?;
+    Some(text)
+}
+
+/// One element of `tool_calls`: whether its function's name or arguments are non-empty.
+fn tool_call(c: &mut Cursor) -> Option<bool> {
+    let mut text = false;
+    let mut seen = false;
+    c.object(5, |c, key| match key {
+        b"function" => {
+            once(&mut seen)?;
+            if !c.null() {
+                let mut seen = [false; 2];
+                c.object(6, |c, key| match key {
+                    b"name" => {
+                        once(&mut seen[0])?;
+                        text |= c.opt_text()?;
+                        Some(())
+                    }
+                    b"arguments" => {
+                        once(&mut seen[1])?;
+                        text |= c.opt_text()?;
+                        Some(())
+                    }
+                    _ => c.skip(7),
+                })?;
+            }
+            Some(())
+        }
+        _ => c.skip(6),
     })?;
     Some(text)
 }
@@ -331,6 +377,21 @@ mod tests {
                 r#"{"choices":[{"delta":{"reasoning_content":"hm"}}]}"#,
                 true,
             ),
+            (r#"{"choices":[{"delta":{"reasoning":"hm"}}]}"#, true),
+            (
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call-1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+                true,
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
+                true,
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"","arguments":""}}]}}]}"#,
+                false,
+            ),
+            (r#"{"choices":[{"delta":{"tool_calls":null}}]}"#, false),
+            (r#"{"choices":[{"delta":{"tool_calls":[]}}]}"#, false),
             (
                 r#"{"choices":[{"text":""},{"text":"b"}],"usage":null}"#,
                 true,
@@ -394,6 +455,10 @@ mod tests {
                 String::from_utf8_lossy(chunk)
             );
         }
+        // A tool call's arguments are JSON in a string, escaped: the full parse reads them.
+        let args = br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"q"}}]}}]}"#;
+        assert_eq!(scan(args), None);
+        assert!(Facts::of(args).unwrap().text);
         let deep = format!("{{\"x\":{}1{}}}", "[".repeat(40), "]".repeat(40));
         assert_eq!(scan(deep.as_bytes()), None);
         assert!(Facts::of(deep.as_bytes()).is_ok());
@@ -589,6 +654,11 @@ mod tests {
             "message",
             "content",
             "reasoning_content",
+            "reasoning",
+            "tool_calls",
+            "function",
+            "name",
+            "arguments",
             "usage",
             "prompt_tokens",
             "completion_tokens",
