@@ -302,6 +302,7 @@ pub(crate) fn announce(
             sessions_ok: counters.sessions_ok,
             sessions_failed: counters.sessions_failed,
             calls_not_sent: counters.calls_not_sent,
+            recorded_substitutions: counters.recorded_substitutions,
             verdict: if c.stopped {
                 "stopped"
             } else {

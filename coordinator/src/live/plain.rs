@@ -98,8 +98,12 @@ pub(crate) fn ended_line(run_id: &str, stages: u32, e: &wire::StageEnded) -> Str
         String::new()
     };
     let sessions = if e.sessions_ok + e.sessions_failed > 0 {
+        let substituted = match e.recorded_substitutions {
+            0 => String::new(),
+            n => format!(", {n} recorded substitutions"),
+        };
         format!(
-            ", sessions {} ok, {} failed ({} calls not sent)",
+            ", sessions {} ok, {} failed ({} calls not sent{substituted})",
             e.sessions_ok, e.sessions_failed, e.calls_not_sent
         )
     } else {
@@ -256,11 +260,18 @@ mod tests {
             sessions_ok: 3,
             sessions_failed: 1,
             calls_not_sent: 2,
+            recorded_substitutions: 0,
         };
         assert_eq!(
             ended_line("r", 1, &e),
             "[r] stage 0 of 0..0 sessions_c2 ended in 2.0 s: 4 requests, 1 failures, sessions 3 ok, 1 failed (2 calls not sent), TTFT p50 -; verdict failed"
         );
+        let e = wire::StageEnded {
+            recorded_substitutions: 3,
+            ..e
+        };
+        assert!(ended_line("r", 1, &e)
+            .contains("sessions 3 ok, 1 failed (2 calls not sent, 3 recorded substitutions)"));
     }
 
     #[test]

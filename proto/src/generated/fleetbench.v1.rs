@@ -659,6 +659,10 @@ pub struct StageEnded {
     pub sessions_failed: u64,
     #[prost(uint64, tag = "10")]
     pub calls_not_sent: u64,
+    /// Trace replay with `bad_tool_call_handling: use_recorded`: the places a successor sent an
+    /// ancestor's recorded message (0 for other stages).
+    #[prost(uint64, tag = "11")]
+    pub recorded_substitutions: u64,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetReportRequest {
