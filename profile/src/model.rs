@@ -336,8 +336,8 @@ pub struct Distribution {
     /// `mean` (default 512).
     #[serde(default)]
     pub mean: Option<f64>,
-    /// `std_dev` (alias `std`; default 200).
-    #[serde(default, alias = "std")]
+    /// `std_dev` (default 200; `std` is refused, as inference-perf refuses it).
+    #[serde(default)]
     pub std_dev: Option<f64>,
     /// `total_count`: inference-perf's count of lengths to draw.
     #[serde(default)]
