@@ -5,7 +5,7 @@ Every fixture of tests/data/inference-perf/ is loaded by inference-perf (`read_c
 package from PyPI) and by `coordinator validate --json`:
 - accept/: both accept it, with the same meaning: load type, stages (rate, duration,
   concurrency, requests), the wait between stages, the data source and its lengths;
-- reject/: both refuse it;
+- reject/: both refuse it (fleetbench for what is wrong, not as a key it does not support);
 - unsupported/: inference-perf accepts it and fleetbench refuses it saying "does not support yet"
   and why (the keys fleetbench does not implement yet, listed in docs/profile.md).
 Exits 1 naming every fixture where they disagree.
@@ -597,6 +597,8 @@ def main():
             elif group == "reject":
                 if ip_err is None or fb_err is None:
                     problems.append(f"inference-perf: {ip_err or 'accepted'}; fleetbench: {fb_err or 'accepted'}")
+                elif "does not support yet" in fb_err:
+                    problems.append(f"fleetbench refuses it as not supported, not for what is wrong: {fb_err}")
             else:
                 if ip_err is not None:
                     problems.append(f"inference-perf refuses it: {ip_err}")

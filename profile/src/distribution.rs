@@ -20,6 +20,38 @@ pub(crate) fn check_distribution(
         key: format!("{key}{k}"),
         message,
     };
+    check_rules(key, d, file)?;
+    if d.shape() == LengthDist::Lognormal && d.center() <= 0.0 {
+        return Err(invalid(
+            ".mean",
+            format!("must be > 0 for type lognormal, got {}", d.center()),
+        ));
+    }
+    if d.hi() == 0 {
+        return Err(invalid(".max", "must be ≥ 1".into()));
+    }
+    let tokens = "tokens of a request (2^20, the longest context windows)";
+    for (k, v) in [(".min", d.min), (".max", d.max)] {
+        if let Some(v) = v.filter(|&v| u64::from(v) > MAX_REQUEST_TOKENS) {
+            return Err(invalid(k, above(v, MAX_REQUEST_TOKENS, tokens)));
+        }
+    }
+    let mean = d.center();
+    if mean > MAX_REQUEST_TOKENS as f64 {
+        return Err(invalid(".mean", above(mean, MAX_REQUEST_TOKENS, tokens)));
+    }
+    Ok(())
+}
+
+/// inference-perf's own rules of a distribution (`Distribution.validate_distribution`: std_dev
+/// or variance, not both, neither negative; min ≤ max) and finite numbers; for counts and
+/// seconds, which a request's token limit does not bound.
+pub(crate) fn check_rules(key: &str, d: &Distribution, file: &Path) -> Result<(), ProfileError> {
+    let invalid = |k: &str, message: String| ProfileError::Invalid {
+        file: file.to_path_buf(),
+        key: format!("{key}{k}"),
+        message,
+    };
     if let Some(v) = d.variance {
         if d.std_dev_or_default() > 0.0 {
             return Err(invalid(
@@ -49,29 +81,14 @@ pub(crate) fn check_distribution(
         return Err(invalid(".skew", format!("must be a number, got {k}")));
     }
     let mean = d.center();
-    if !mean.is_finite() || (d.shape() == LengthDist::Lognormal && mean <= 0.0) {
-        return Err(invalid(
-            ".mean",
-            format!("must be a number (> 0 for type lognormal), got {mean}"),
-        ));
+    if !mean.is_finite() {
+        return Err(invalid(".mean", format!("must be a number, got {mean}")));
     }
     if d.lo() > d.hi() {
         return Err(invalid(
             ".min",
             format!("min {} is above max {}", d.lo(), d.hi()),
         ));
-    }
-    if d.hi() == 0 {
-        return Err(invalid(".max", "must be ≥ 1".into()));
-    }
-    let tokens = "tokens of a request (2^20, the longest context windows)";
-    for (k, v) in [(".min", d.min), (".max", d.max)] {
-        if let Some(v) = v.filter(|&v| u64::from(v) > MAX_REQUEST_TOKENS) {
-            return Err(invalid(k, above(v, MAX_REQUEST_TOKENS, tokens)));
-        }
-    }
-    if mean > MAX_REQUEST_TOKENS as f64 {
-        return Err(invalid(".mean", above(mean, MAX_REQUEST_TOKENS, tokens)));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
 
 /// Refuses the inference-perf keys that fleetbench does not implement, naming why.
 pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
-    const SYNTHETIC_AGENTIC: &str = "inference-perf 0.7.0's procedural agentic sessions (themed tool loops, sub-agent fan-out and context compaction, drawn with numpy's generators) are not generated yet; record such sessions and replay them with data.type: otel_trace_replay, or use conversation_replay for synthetic multi-turn sessions";
+    const SYNTHETIC_AGENTIC: &str = "the section passes inference-perf 0.7.0's checks, but its procedural agentic sessions (themed tool loops, sub-agent fan-out and context compaction, drawn with numpy's generators) are not generated yet; record such sessions and replay them with data.type: otel_trace_replay, or use conversation_replay for synthetic multi-turn sessions";
     let data = &p.data;
     let agentic = data.synthetic_agentic.is_some() || data.kind == DataType::SyntheticAgentic;
     let refused: [(&str, bool, &str); 1] = [("data.synthetic_agentic", agentic, SYNTHETIC_AGENTIC)];

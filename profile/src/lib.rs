@@ -36,6 +36,8 @@ mod saturation_check;
 mod secrets;
 mod slo_headers;
 mod storage_check;
+mod synthetic_agentic;
+mod synthetic_agentic_check;
 mod validate;
 mod visionarena;
 mod visionarena_check;
@@ -86,6 +88,8 @@ mod multimodal_tests;
 
 #[cfg(test)]
 mod otel_tests;
+#[cfg(test)]
+mod synthetic_agentic_tests;
 
 #[cfg(test)]
 mod test_support;

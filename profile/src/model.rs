@@ -208,7 +208,7 @@ pub enum DataType {
     /// `conversation_replay` (refused: not supported).
     #[serde(rename = "conversation_replay")]
     ConversationReplay,
-    /// `synthetic_agentic` (refused: not generated yet).
+    /// `synthetic_agentic` (checked, then refused: not generated yet).
     #[serde(rename = "synthetic_agentic")]
     SyntheticAgentic,
     /// fleetbench's addition: a Mooncake-style trace (JSONL) from `data.path`.
@@ -285,10 +285,10 @@ pub struct DataConfig {
     /// `data.visionarena`: the VisionArena-Chat dataset's images and prompts.
     #[serde(default)]
     pub visionarena: Option<crate::visionarena::VisionArenaConfig<Distribution>>,
-    /// `data.synthetic_agentic`: inference-perf's key, kept as given so that validation can
-    /// name it.
+    /// `data.synthetic_agentic`: inference-perf's procedural agentic sessions (checked, then
+    /// refused: not generated yet).
     #[serde(default)]
-    pub synthetic_agentic: Option<Value>,
+    pub synthetic_agentic: Option<crate::synthetic_agentic::SyntheticAgenticConfig<Distribution>>,
     /// `data.corpus_file_path`: the text synthetic prompts are cut from (inference-perf's).
     #[serde(default)]
     pub corpus_file_path: Option<String>,

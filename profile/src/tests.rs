@@ -45,16 +45,6 @@ fn unknown_nested_key_is_rejected() {
 }
 
 #[test]
-fn unsupported_inference_perf_key_says_not_supported() {
-    let text = BASE.replace("type: random,", "type: random, synthetic_agentic: {},");
-    let err = parse(&text).unwrap_err().to_string();
-    assert!(
-        err.contains("data.synthetic_agentic") && err.contains("not support"),
-        "{err}"
-    );
-}
-
-#[test]
 fn storage_buckets_are_read_and_checked() {
     let p = parse(&format!(
         "{BASE}storage:\n  local_storage: {{path: 'out/{{timestamp}}', report_file_prefix: llama-}}\n  google_cloud_storage: {{bucket_name: my-results, path: bench}}\n  simple_storage_service: {{bucket_name: s3-results, endpoint_url: 'http://127.0.0.1:9000', region_name: eu-west-3, addressing_style: path, report_file_prefix: x}}\n"
@@ -199,14 +189,6 @@ fn validation_errors_name_file_line_column_key_and_allowed() {
     assert!(
         err.contains("line 3 column 22: `data.visionarena`")
             && err.contains("only read by data type visionarena"),
-        "{err}"
-    );
-    // A not-supported inference-perf key says so, with its position.
-    let err = parse(&BASE.replace("type: random,", "type: random, synthetic_agentic: {},"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("line 3 column 22: `data.synthetic_agentic`") && err.contains("not support"),
         "{err}"
     );
 }

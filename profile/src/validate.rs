@@ -22,6 +22,7 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     check_telemetry_interval(p, file)?;
     check_goodput(p, file)?;
     check_slo(p, file)?;
+    crate::synthetic_agentic_check::check(p, file)?;
     crate::inference_perf::check_unsupported(p, file)?;
     crate::client_cert::client_cert(p, file)?;
     note_worker_keys(p, file);
