@@ -171,18 +171,16 @@ fn multi_turn_sessions_stay_whole_and_wait_for_each_answer() -> anyhow::Result<(
         "sim",
         &["--deterministic", "--ttft-ms", "20", "--itl-ms", "2"],
     )?;
-    let profile = dir.join("profile.yaml");
-    std::fs::write(
-        &profile,
-        format!(
+    let profile = write_chat_profile(
+        &dir,
+        &sim,
+        &format!(
             "name: sessions\n\
-             server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
              data: {{type: multi_turn, multi_turn: {{users: 16, rounds: 3, system_prompt_len: 30, question_len: 5, answer_len: 6}}}}\n\
              load: {{type: constant, think_time: 0.1, stages: [{{rate: inf, num_requests: 4}}]}}\n\
              {PER_REQUEST}\n"
         ),
-    )?;
+    );
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(60))?;
     let r = stage_report(&run, 0)?;
     assert_eq!(

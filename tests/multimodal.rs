@@ -42,20 +42,18 @@ struct MediaRun {
 fn run_media(name: &str, multimodal: &str) -> anyhow::Result<MediaRun> {
     let dir = scratch(name);
     let (_sim, sim, truth) = sim_with_truth(&dir)?;
-    let profile = dir.join("profile.yaml");
-    std::fs::write(
-        &profile,
-        format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
-             data:\n\
+    let profile = write_chat_profile(
+        &dir,
+        &sim,
+        &format!(
+            "data:\n\
              \x20 type: synthetic\n\
              \x20 input_distribution: {{type: fixed, mean: 20}}\n\
              \x20 output_distribution: {{type: fixed, mean: 4}}\n\
              \x20 multimodal:\n{multimodal}\
              load: {{type: constant, stages: [{{rate: 10, duration: 2}}], base_seed: 11}}\n"
         ),
-    )?;
+    );
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(90))?;
     let report = stage_report(&run, 0)?;
     check_benchmark_run(&report);
@@ -307,21 +305,17 @@ fn visionarena_rows_reach_the_sim_with_their_images_through_every_agent() -> any
     let dir = scratch("visionarena");
     let (_sim, sim, truth) = sim_with_truth(&dir)?;
     let cache = fixture_cache();
-    let profile = dir.join("profile.yaml");
     // Three usable rows (the fixture's rows 0, 1 and 4; its unusable rows are skipped): one PNG,
     // one JPEG, a WebP and a PNG (two images per request at most), each placed at half the
     // prompt's characters.
-    std::fs::write(
-        &profile,
-        format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
-             data:\n\
-             \x20 type: visionarena\n\
-             \x20 visionarena: {{num_rows: 3, max_images_per_request: 2, insertion_point: 0.5}}\n\
-             load: {{type: constant, stages: [{{rate: 10, duration: 2}}], base_seed: 5}}\n"
-        ),
-    )?;
+    let profile = write_chat_profile(
+        &dir,
+        &sim,
+        "data:\n\
+         \x20 type: visionarena\n\
+         \x20 visionarena: {num_rows: 3, max_images_per_request: 2, insertion_point: 0.5}\n\
+         load: {type: constant, stages: [{rate: 10, duration: 2}], base_seed: 5}\n",
+    );
     let env = [("HF_HUB_CACHE", cache.as_str()), ("HF_HUB_OFFLINE", "1")];
     let (mut coord, addr) = start_coordinator_run_env(&dir, &profile, 2, &[], &env)?;
     let mut a = start_agent(&dir, &addr, "agent-a", "client", &[])?;

@@ -76,19 +76,16 @@ fn otel_profile(
     more: &str,
     concurrent: u32,
 ) -> anyhow::Result<std::path::PathBuf> {
-    let profile = dir.join("profile.yaml");
-    std::fs::write(
-        &profile,
-        format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
-             data:\n\
+    Ok(write_chat_profile(
+        dir,
+        sim,
+        &format!(
+            "data:\n\
              \x20 type: otel_trace_replay\n\
              \x20 otel_trace_replay: {{{source}, use_static_model: true, static_model_name: sim-model, {more}}}\n\
              load: {{type: trace_session_replay, stages: [{{concurrent_sessions: {concurrent}}}]}}\n"
         ),
-    )?;
-    Ok(profile)
+    ))
 }
 
 #[test]

@@ -30,13 +30,11 @@ fn weka_traces_replay_as_rebuilt_sessions_on_two_agents() -> anyhow::Result<()> 
     ];
     let (_sim, sim) = start_sim(&dir, "sim", &flags)?;
     let data = repo_root().join("tests/data/weka");
-    let profile = dir.join("profile.yaml");
-    std::fs::write(
-        &profile,
-        format!(
-            "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
-             api: {{type: chat, streaming: true}}\n\
-             tokenizer: {{pretrained_model_name_or_path: {}}}\n\
+    let profile = write_chat_profile(
+        &dir,
+        &sim,
+        &format!(
+            "tokenizer: {{pretrained_model_name_or_path: {}}}\n\
              data:\n\
              \x20 type: weka_trace_replay\n\
              \x20 weka_trace_replay:\n\
@@ -50,7 +48,7 @@ fn weka_traces_replay_as_rebuilt_sessions_on_two_agents() -> anyhow::Result<()> 
             data.join("tokenizer").display(),
             data.join("traces").display()
         ),
-    )?;
+    );
     let (run, _) = run_with_two_agents(&dir, &profile, Duration::from_secs(120))?;
     let r = stage_report(&run, 0)?;
     check_benchmark_run(&r);

@@ -248,6 +248,19 @@ pub fn write_profile(
     path
 }
 
+/// Writes `dir/profile.yaml`: streamed chat against the sim at `sim` (`ignore_eos`), plus
+/// `rest` (the data and load sections and anything else).
+pub fn write_chat_profile(dir: &Path, sim: &str, rest: &str) -> PathBuf {
+    let path = dir.join("profile.yaml");
+    let text = format!(
+        "server: {{type: vllm, model_name: sim-model, base_url: 'http://{sim}', ignore_eos: true}}\n\
+         api: {{type: chat, streaming: true}}\n\
+         {rest}"
+    );
+    std::fs::write(&path, text).expect("write the profile");
+    path
+}
+
 /// `coordinator run PROFILE` with two client agents (`agent-a`, `agent-b`): waits up to `limit`
 /// for the run, checks that all three exited successfully, and returns the run directory and
 /// what the coordinator printed on stdout.
