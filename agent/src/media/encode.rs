@@ -1,6 +1,7 @@
 //! Media bytes: solid-colour PNG and JPEG images (inference-perf's synthetic images are solid
 //! colours too) and silent 16 kHz 16-bit mono WAV clips. Images are streamed row by row, so a
-//! 8192 × 8192 image never sits in memory as pixels.
+//! 8192 × 8192 image never sits in memory as pixels. [`data_url`] is the form every media part is
+//! sent in.
 
 use fleetbench_model::data::{ImageEncoding, Resolution};
 use fleetbench_model::tokenize::splitmix64;
@@ -10,6 +11,13 @@ pub(crate) const SAMPLE_RATE: u32 = 16_000;
 
 /// JPEG quality (inference-perf's default).
 const JPEG_QUALITY: u8 = 75;
+
+/// `bytes` as a `data:` URL of type `mime`, base64 (the form every media part is sent in).
+pub(crate) fn data_url(mime: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!("data:{mime};base64,{b64}")
+}
 
 /// The colour of variant `v`.
 pub(crate) fn colour(variant: u32) -> [u8; 3] {

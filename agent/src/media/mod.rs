@@ -62,12 +62,12 @@ fn encoded(key: Key) -> Encoded {
     let (text, raw_bytes): (Arc<str>, usize) = match key {
         Key::Image(r, e, variant) => {
             let bytes = encode::image(r, e, encode::colour(variant));
-            let url = format!("data:{};base64,{}", e.mime(), b64(&bytes));
+            let url = encode::data_url(e.mime(), &bytes);
             (url.into(), bytes.len())
         }
         Key::Mp4(shape, variant) => {
             let bytes = mp4::mp4(shape, encode::colour(variant));
-            let url = format!("data:video/mp4;base64,{}", b64(&bytes));
+            let url = encode::data_url("video/mp4", &bytes);
             (url.into(), bytes.len())
         }
         Key::Audio(millis) => {

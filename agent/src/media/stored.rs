@@ -3,7 +3,6 @@
 //! as data URLs for the run's requests ([`url`]); one run's images at a time, bounded by
 //! [`MAX_STORED_MEDIA_BYTES`], replaced when the next run's first piece arrives.
 
-use base64::Engine;
 use fleetbench_model::data::{
     image_digest, StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES,
 };
@@ -157,8 +156,7 @@ impl Receiver {
                 p.image, p.digest
             ));
         }
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-        let url: Arc<str> = format!("data:{};base64,{b64}", p.mime).into();
+        let url: Arc<str> = super::encode::data_url(&p.mime, &bytes).into();
         let mut s = store().write().map_err(|_| "the image store is poisoned")?;
         s.images.push(Held {
             digest,
@@ -172,6 +170,7 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use fleetbench_model::data::{Insertion, MediaItem, MediaKind, Resolution, StoredImage};
 
     fn parts(run: &str, bytes: &[u8], digest: &str, piece: usize) -> Vec<wire::MediaPart> {
