@@ -119,6 +119,18 @@ pub enum Insertion {
     Drawn(LengthSpec),
 }
 
+impl Insertion {
+    /// One item's fraction of its prompt, in 0..=1 (drawn from `rng` unless fixed).
+    pub(crate) fn fraction(&self, rng: &mut ChaCha8Rng) -> f64 {
+        match self {
+            Insertion::Uniform => rng.random::<f64>(),
+            Insertion::At(x) => *x,
+            Insertion::Drawn(d) => f64::from(d.draw(rng)),
+        }
+        .clamp(0.0, 1.0)
+    }
+}
+
 /// One modality's generator: how many items, where, and of which sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModalityMix<T> {
@@ -228,20 +240,11 @@ impl<T: Copy> ModalityMix<T> {
         self.sizes.last().map_or(default, |s| s.value)
     }
 
-    fn at(&self, rng: &mut ChaCha8Rng) -> f64 {
-        match self.insertion {
-            Insertion::Uniform => rng.random::<f64>(),
-            Insertion::At(x) => x,
-            Insertion::Drawn(d) => f64::from(d.draw(rng)),
-        }
-        .clamp(0.0, 1.0)
-    }
-
     /// Draws this modality's items: `(size, fraction)` each.
     fn draw(&self, rng: &mut ChaCha8Rng, default: T) -> Vec<(T, f64)> {
         let n = self.count.map_or(0, |c| c.draw(rng));
         (0..n)
-            .map(|_| (self.pick(rng, default), self.at(rng)))
+            .map(|_| (self.pick(rng, default), self.insertion.fraction(rng)))
             .collect()
     }
 

@@ -6,7 +6,6 @@
 //! a fraction of the prompt's characters, as inference-perf cuts real text.
 
 use super::media::{Insertion, MediaItem, MediaKind, Resolution};
-use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -57,12 +56,7 @@ impl StoredMedia {
         let mut items: Vec<MediaItem> = (images.iter())
             .filter_map(|&i| self.images.get(i as usize).map(|m| (i, m.resolution)))
             .map(|(image, resolution)| {
-                let at = match self.insertion {
-                    Insertion::Uniform => rng.random::<f64>(),
-                    Insertion::At(x) => x,
-                    Insertion::Drawn(d) => f64::from(d.draw(&mut rng)),
-                }
-                .clamp(0.0, 1.0);
+                let at = self.insertion.fraction(&mut rng);
                 MediaItem {
                     kind: MediaKind::Stored { image, resolution },
                     word: (at * f64::from(chars)).floor() as u32,
