@@ -35,7 +35,8 @@ pub use media::{
 };
 pub use replay::{
     message_text, message_words, messages, CallMessages, LiveCall, Message, ReplayEvent,
-    ReplayGraph, ReplaySessions, ReplaySlot, Segment, SegmentKind, MAX_REPLAY_EVENTS,
+    ReplayGraph, ReplaySessions, ReplaySlot, Segment, SegmentKind, ASYNC_REPORT_CLOSE,
+    ASYNC_REPORT_OPEN, MAX_REPLAY_EVENTS,
 };
 pub use stored_media::{
     image_digest, StoredImage, StoredMedia, MAX_STORED_IMAGE_BYTES, MAX_STORED_MEDIA_BYTES,

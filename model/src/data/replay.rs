@@ -146,7 +146,17 @@ pub enum SegmentKind {
     Output,
     /// Messages of this call alone.
     Unique,
+    /// One user message whose text is an ancestor's (a sub-agent's) report: its content is
+    /// replaced by that ancestor's live output, wrapped in [`ASYNC_REPORT_OPEN`] and
+    /// [`ASYNC_REPORT_CLOSE`] (inference-perf's `async_report`, a synthetic agentic session's
+    /// notification of a finished sub-agent).
+    AsyncReport,
 }
+
+/// What a live sub-agent report is wrapped in (inference-perf's task-notification envelope).
+pub const ASYNC_REPORT_OPEN: &str = "<task-notification>\n<result>\n";
+/// The end of the envelope.
+pub const ASYNC_REPORT_CLOSE: &str = "\n</result>\n</task-notification>";
 
 /// A run of messages of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +243,20 @@ impl ReplaySessions {
                         out[range].clone_from_slice(&l.messages[..n]);
                     }
                 }
+                SegmentKind::AsyncReport => {
+                    // One user message; its content only becomes the live report.
+                    let text = from()
+                        .and_then(|l| l.reply.clone())
+                        .and_then(|r| r.get("content").and_then(Value::as_str).map(str::to_string));
+                    if let (Some(text), 1) = (text, range.len()) {
+                        let m = Arc::make_mut(&mut out[range.start]);
+                        if m.get("role").and_then(Value::as_str) == Some("user") {
+                            m["content"] = Value::String(format!(
+                                "{ASYNC_REPORT_OPEN}{text}{ASYNC_REPORT_CLOSE}"
+                            ));
+                        }
+                    }
+                }
                 SegmentKind::Output => {
                     // One message, the assistant turn; anything else keeps the recorded ones.
                     let reply = from().and_then(|l| l.reply.clone());
@@ -291,7 +315,7 @@ impl ReplaySessions {
             .filter(|e| e.preds.is_empty())
             .count();
         format!(
-            "trace replay: {} sessions from {} traces, {events} calls ({roots} roots, {edges} dependencies), waits capped at {} ms, output substitution {}",
+            "replay graphs: {} sessions of {} graphs, {events} calls ({roots} roots, {edges} dependencies), waits capped at {} ms, output substitution {}",
             self.slots.len(),
             self.graphs.len(),
             self.max_wait_ms,
@@ -510,5 +534,28 @@ mod tests {
         assert_eq!(s.rounds_of(1), 2);
         assert_eq!(s.rounds_of(9), 1);
         assert_eq!(s.event(1 << ROUND_BITS).unwrap().id, "event_000_a");
+    }
+
+    #[test]
+    fn an_async_report_carries_the_ancestors_live_text_in_its_envelope() {
+        let mut s = sessions(true, false);
+        let b = &mut s.graphs[0].events[1];
+        b.messages[1] = Arc::new(json!({"role": "user", "content": "PLACEHOLDER"}));
+        b.segments[1].kind = SegmentKind::AsyncReport;
+        let live = LiveCall {
+            messages: vec![],
+            reply: Some(Arc::new(
+                json!({"role": "assistant", "content": "found it"}),
+            )),
+        };
+        let got = with_live(&s, 1, live).unwrap().messages;
+        assert_eq!(got[1]["role"], "user");
+        assert_eq!(
+            got[1]["content"],
+            "<task-notification>\n<result>\nfound it\n</result>\n</task-notification>"
+        );
+        // Without the ancestor's live output the recorded placeholder is sent.
+        let recorded = s.messages(1, &|_| None).unwrap().messages;
+        assert_eq!(recorded[1]["content"], "PLACEHOLDER");
     }
 }

@@ -32,6 +32,7 @@ pub(crate) fn compact_segments(segments: &[Segment]) -> Value {
         SegmentKind::Shared => "shared",
         SegmentKind::Output => "output",
         SegmentKind::Unique => "unique",
+        SegmentKind::AsyncReport => "async_report",
     };
     (segments.iter())
         .map(|s| json!([kind(s.kind), s.messages, s.tokens, s.source]))
