@@ -7,7 +7,7 @@ package from PyPI) and by `coordinator validate --json`:
   concurrency, requests), the wait between stages, the data source and its lengths;
 - reject/: both refuse it (fleetbench for what is wrong, not as a key it does not support);
 - unsupported/: inference-perf accepts it and fleetbench refuses it saying "does not support yet"
-  and why (the keys fleetbench does not implement yet, listed in docs/profile.md).
+  and why (combinations without meaning in fleetbench, listed in docs/profile.md).
 Exits 1 naming every fixture where they disagree.
 
 Usage: ip_differential.py COORDINATOR_BINARY [FIXTURE_DIR]
@@ -434,6 +434,71 @@ def check_weka(cfg, text, path, source, problems):
             problems.append(f"weka_trace_replay {slot['id']}: {len(theirs)} vs {len(got)} calls; call {k}: {a} vs {b}"[:2000])
 
 
+def agentic_structural(c):
+    """Whether a synthetic_agentic section draws nothing that shapes its graphs (fixed counts,
+    a fan-out probability of 0 or 1, no compaction): then fleetbench's graphs, drawn with its
+    own streams and words, must have the shape of inference-perf's."""
+    fixed = lambda d: d is None or getattr(d.type, "value", d.type) == "fixed"
+    shaping = (c.turns_per_session, c.tool_loop_depth, c.tool_catalog_size_per_agent,
+               c.parallel_tool_calls_per_step)
+    subs = c.sub_agents_per_spawn if c.fanout_probability == 1 else None
+    return (all(fixed(d) for d in shaping) and fixed(subs) and c.fanout_probability in (0, 1)
+            and c.context_compaction is None)
+
+
+def check_agentic(cfg, path, source, problems):
+    """synthetic_agentic: the replay settings and the sessions (num_sessions, named synthN<i>);
+    for a section whose draws do not shape the graphs, every session's graph as inference-perf's
+    build_graph_for_session lays it out: per call its id, its predecessors, its segments (kind,
+    messages, source), its messages, its wait, whether its output is a forced tool call."""
+    from inference_perf.config import CustomTokenizerConfig
+    from inference_perf.datagen.synthetic_agentic import GENERIC_THEME
+    from inference_perf.datagen.synthetic_agentic.synthetic_agentic_datagen import build_graph_for_session
+    from inference_perf.utils.custom_tokenizer import CustomTokenizer
+    c = cfg.data.synthetic_agentic
+    if source["kind"] != "replay":
+        return problems.append(f"synthetic_agentic: source {source['kind']}")
+    timeout = round(c.predecessor_wait_timeout_sec * 1000) or None
+    want = {"max_wait_ms": c.max_wait_ms, "substitute_outputs": True,
+            "inject_session_id": False, "predecessor_timeout_ms": timeout}
+    for key, value in want.items():
+        if source.get(key) != value:
+            problems.append(f"synthetic_agentic {key}: {value} vs {source.get(key)}")
+    ids = [f"synthN{i}" for i in range(c.num_sessions)]
+    if ids != [s["id"] for s in source["slots"]]:
+        return problems.append(f"synthetic_agentic: sessions {ids} vs {[s['id'] for s in source['slots']]}")
+    if not agentic_structural(c):
+        return
+    name = cfg.tokenizer.pretrained_model_name_or_path
+    local = path.parent / name
+    tok = CustomTokenizer(CustomTokenizerConfig(pretrained_model_name_or_path=str(local) if local.exists() else name))
+    forced_mode = c.tool_choice_mode.value == "force_recorded" if hasattr(c.tool_choice_mode, "value") else c.tool_choice_mode == "force_recorded"
+    for i, slot in enumerate(source["slots"]):
+        graph = build_graph_for_session(c, GENERIC_THEME, tok, i)
+        keys = list(graph.events)
+        theirs = []
+        for e in graph.events.values():
+            segs = [(g.type, g.message_count, g.source_event_id or "") for g in e.call.input_segments]
+            if not segs:
+                segs = [("unique", len(e.call.messages), "")]
+            tool = e.call.expected_output_is_tool_call if forced_mode else None
+            theirs.append((e.event_id, sorted(e.predecessor_event_ids), segs, len(e.call.messages), e.wait_ms, tool))
+        events = source["graphs"][slot["graph"]]["events"]
+        got = []
+        for e in events:
+            eid = lambda k: events[k]["id"]
+            segs = [(g["kind"], g["messages"], eid(g["source"]) if g.get("source") is not None else "")
+                    for g in e["segments"]]
+            n = len(e["messages"]) + e.get("shared", [0, 0])[1]
+            choice = e.get("tool_choice")
+            tool = (isinstance(choice, dict) or choice == "required") if forced_mode else None
+            got.append((e["id"], sorted(eid(p) for p in e.get("preds", [])), segs, n, e["wait_ms"], tool))
+        if theirs != got:
+            k = next((k for k, (a, b) in enumerate(zip(theirs, got)) if a != b), min(len(theirs), len(got)))
+            a, b = (theirs[k] if k < len(theirs) else None), (got[k] if k < len(got) else None)
+            problems.append(f"synthetic_agentic {slot['id']}: {len(theirs)} vs {len(got)} calls; call {k}: {a} vs {b}"[:2000])
+
+
 def check_visionarena(cfg, data, problems):
     """The pool inference-perf's own generator builds from the dataset's rows in the fixtures'
     Hub cache (its `load_dataset` handed the cached Parquet rows) against the plan's entries
@@ -498,6 +563,8 @@ def check_data(cfg, text, plan, problems, path=None):
         check_weka(cfg, text, path, source, problems)
     elif kind == "visionarena":
         check_visionarena(cfg, data, problems)
+    elif kind == "synthetic_agentic":
+        check_agentic(cfg, path, source, problems)
     else:
         problems.append(f"data type {kind}: no meaning check")
 
@@ -556,7 +623,7 @@ def check_load(cfg, text, plan, problems):
             corpus = cfg.data.conversation_replay.num_conversations if cfg.data.conversation_replay else None
             if cfg.data.otel_trace_replay is not None:
                 corpus = otel_sessions(cfg.data.otel_trace_replay)
-            if cfg.data.weka_trace_replay is not None:
+            if cfg.data.weka_trace_replay is not None or cfg.data.synthetic_agentic is not None:
                 corpus = len(source_slots(plan))
             left = corpus - cursor if corpus is not None else None
             want = min(theirs.num_sessions or left, left) if left is not None else theirs.num_sessions

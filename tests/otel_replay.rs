@@ -9,7 +9,7 @@
 //! in a duplicate: the injected session string); the report counts every call.
 
 use fleetbench_e2e::docker::repo_root;
-use fleetbench_e2e::replay::{calls_at_sim, check_replayed_call, ExpectedCall};
+use fleetbench_e2e::replay::{calls_at_sim, check_replayed_call, start_engine_sim, ExpectedCall};
 use fleetbench_e2e::*;
 use serde_json::Value;
 use std::path::Path;
@@ -215,28 +215,6 @@ fn a_failed_call_fails_its_session_and_the_report_counts_the_calls_not_sent() ->
     Ok(())
 }
 
-/// The sim in engine mode (short outputs, as a model's tool calls are) with its ground truth,
-/// `extra` flags added; the ground truth's path.
-fn start_tool_sim(
-    dir: &Path,
-    extra: &[&str],
-) -> anyhow::Result<(Proc, String, std::path::PathBuf)> {
-    let card = dir.join("card.yaml");
-    std::fs::write(
-        &card,
-        "name: fast\nmax_num_seqs: 8\nmax_num_batched_tokens: 8192\nmax_model_len: 16384\n\
-         block_size: 16\nnum_gpu_blocks: 4096\nenable_prefix_caching: true\n\
-         step: {base_us: 1000, prefill_us_per_token: 1, decode_us_per_seq: 10, context_us_per_token: 0}\n\
-         output_len_mean: 6\n",
-    )?;
-    let truth = dir.join("truth.jsonl");
-    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
-    let mut flags = vec!["--card", &card_arg, "--ground-truth", &truth_arg];
-    flags.extend_from_slice(extra);
-    let (guard, sim) = start_sim(dir, "sim", &flags)?;
-    Ok((guard, sim, truth))
-}
-
 /// The sim's ground-truth lines of the replay's calls, by call index.
 fn tool_calls_seen(truth: &Path) -> anyhow::Result<std::collections::BTreeMap<u64, Value>> {
     let mut seen = std::collections::BTreeMap::new();
@@ -277,7 +255,7 @@ fn results(call: &Value) -> Vec<&str> {
 fn replayed_tool_calls_are_sent_with_tools_and_tool_choice_as_inference_perf_sends_them(
 ) -> anyhow::Result<()> {
     let dir = scratch("otel_replay_tools");
-    let (_sim, sim, truth) = start_tool_sim(&dir, &[])?;
+    let (_sim, sim, truth) = start_engine_sim(&dir, &[])?;
     let profile = tools_profile(&dir, &sim, "")?;
     let text =
         std::fs::read_to_string(&profile)? + "report: {request_lifecycle: {per_request: true}}\n";
@@ -358,7 +336,7 @@ fn malformed_live_tool_calls_fail_the_session_unless_the_recorded_ones_are_sent(
     for handling in ["none", "use_recorded"] {
         let dir = scratch(&format!("otel_replay_bad_tools_{handling}"));
         let faults = ["--fault", "bad_tool_args", "--fault-rate", "1"];
-        let (_sim, sim, truth) = start_tool_sim(&dir, &faults)?;
+        let (_sim, sim, truth) = start_engine_sim(&dir, &faults)?;
         let more = format!(", bad_tool_call_handling: {handling}");
         let profile = tools_profile(&dir, &sim, &more)?;
         let (mut coord, addr) = start_coordinator_run(&dir, &profile, 2, &["--no-preflight"])?;

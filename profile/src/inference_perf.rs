@@ -1,7 +1,6 @@
 //! inference-perf keys beyond the stages and the data: what fleetbench maps them onto
 //! (`metrics.prometheus`, `api.response_format`, `api.session_id_header_key`, `load.trace`,
-//! `circuit_breakers`, the `api.slo_*` headers), and the ones it refuses, each with the reason
-//! and what to do instead.
+//! `circuit_breakers`, the `api.slo_*` headers), checked.
 
 use crate::error::ProfileError;
 use crate::model::{DataType, LoadType, Profile};
@@ -16,23 +15,6 @@ pub const DEFAULT_RETRY_BACKOFF_S: f64 = 0.5;
 /// waits stay bounded.
 const MAX_REQUEST_RETRIES: u32 = 100;
 const MAX_RETRY_BACKOFF_S: f64 = 3600.0;
-
-/// Refuses the inference-perf keys that fleetbench does not implement, naming why.
-pub(super) fn check_unsupported(p: &Profile, file: &Path) -> Result<(), ProfileError> {
-    const SYNTHETIC_AGENTIC: &str = "the section passes inference-perf 0.7.0's checks, but its procedural agentic sessions (themed tool loops, sub-agent fan-out and context compaction, drawn with numpy's generators) are not generated yet; record such sessions and replay them with data.type: otel_trace_replay, or use conversation_replay for synthetic multi-turn sessions";
-    let data = &p.data;
-    let agentic = data.synthetic_agentic.is_some() || data.kind == DataType::SyntheticAgentic;
-    let refused: [(&str, bool, &str); 1] = [("data.synthetic_agentic", agentic, SYNTHETIC_AGENTIC)];
-    match refused.iter().find(|(_, set, _)| *set) {
-        Some((key, _, reason)) => Err(ProfileError::NotSupported {
-            file: file.to_path_buf(),
-            key: key.to_string(),
-            reason: reason.to_string(),
-            line: None,
-        }),
-        None => Ok(()),
-    }
-}
 
 /// The keys fleetbench maps onto its own machinery, checked.
 pub(super) fn validate_sections(p: &Profile, file: &Path) -> Result<(), ProfileError> {

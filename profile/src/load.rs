@@ -182,8 +182,9 @@ pub(crate) fn finish(
     })
 }
 
-/// OTel and Weka trace replay: the traces read into sessions (a Weka trace's prompts rebuilt
-/// with the tokenizer), then the session stages checked against their number.
+/// OTel and Weka trace replay and synthetic agentic sessions: the traces read into sessions (a
+/// Weka trace's prompts rebuilt with the tokenizer) or the sessions generated, then the session
+/// stages checked against their number.
 fn read_replay(
     profile: &Profile,
     origin: &Path,
@@ -205,6 +206,10 @@ fn read_replay(
             let corpus = d.corpus_file_path.as_deref();
             crate::data::weka::read_sessions(c, origin, seed, t, corpus)
         }
+        (DataType::SyntheticAgentic, _, _, Some(t)) => match &d.synthetic_agentic {
+            Some(c) => crate::data::agentic::read_sessions(c, seed, t),
+            None => return Ok(None),
+        },
         _ => return Ok(None),
     };
     let sessions = read.map_err(|e| ProfileError::Invalid {

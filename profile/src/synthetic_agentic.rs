@@ -2,9 +2,7 @@
 //! names (`SyntheticAgenticConfig` of its `config/datagen/replay.py`) with its defaults; its
 //! checks are in `synthetic_agentic_check.rs`.
 //!
-//! The sessions are not generated yet: a section that passes inference-perf's checks is refused
-//! with that reason (`inference_perf.rs`), so that a wrong one is told what is wrong first, as
-//! inference-perf would tell it.
+//! The coordinator generates the sessions when it loads the profile (`data/agentic/`).
 
 use crate::otel::{
     default_max_tokens, default_max_wait_ms, default_predecessor_timeout, yes, BadToolCallHandling,

@@ -42,7 +42,14 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     crate::otel_check::check_values(&c.session(), file, KEY)?;
     check_pinned(c, file)?;
     check_values(c, file)?;
-    check_max_model_len(c, file)
+    check_max_model_len(c, file)?;
+    if crate::weka_check::tokenizer_missing(p) {
+        return Err(invalid(
+            "tokenizer.pretrained_model_name_or_path",
+            "data type synthetic_agentic sizes every turn in tokens: name the model's tokenizer (inference-perf: \"synthetic_agentic requires a tokenizer to size its turns\")".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// inference-perf pins the keys that only mean something for recorded traces.

@@ -1,5 +1,6 @@
 //! `data.synthetic_agentic`: inference-perf 0.7.0's validators refuse what it refuses, naming
-//! the key; a section that passes them is refused as not generated yet.
+//! the key; a section that passes them still needs a tokenizer (the sessions are generated in
+//! `data/agentic/`, tested there).
 
 use super::*;
 use std::path::Path;
@@ -16,6 +17,9 @@ fn profile(agentic: &str, data_type: &str, load: &str) -> Result<LoadedProfile, 
     );
     parse_profile(&text, Path::new("profiles/agentic.yaml"), "agentic")
 }
+
+/// The error of a valid section without a tokenizer.
+const NEEDS_TOKENIZER: &str = "sizes every turn in tokens";
 
 const SESSIONS: &str = "{type: trace_session_replay, stages: [{concurrent_sessions: 2}]}";
 
@@ -116,11 +120,11 @@ fn max_model_len_is_checked_against_inference_perfs_projection() {
         "{e}"
     );
     let e = err(&format!("{REQUIRED}, max_model_len: 4390"));
-    assert!(e.contains("not generated yet"), "{e}");
+    assert!(e.contains(NEEDS_TOKENIZER), "{e}");
 }
 
 #[test]
-fn a_valid_section_is_refused_as_not_generated_yet() {
+fn a_valid_section_passes_the_checks_and_needs_only_a_tokenizer() {
     let full = format!(
         "{REQUIRED}, turns_per_session: {{type: uniform, min: 1, max: 3}}, fanout_probability: 0.5, \
          theme_mix: {{generic: 1, research_rag: {{weight: 2}}}}, seed: 7, shared_system_prompt_len: 0, \
@@ -137,7 +141,7 @@ fn a_valid_section_is_refused_as_not_generated_yet() {
     for section in [full, loose] {
         let e = err(&section);
         assert!(
-            e.contains("`data.synthetic_agentic`") && e.contains("not generated yet"),
+            e.contains("`tokenizer.pretrained_model_name_or_path`") && e.contains(NEEDS_TOKENIZER),
             "{section}: {e}"
         );
     }

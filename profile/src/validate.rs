@@ -23,7 +23,6 @@ pub(super) fn validate(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     check_goodput(p, file)?;
     check_slo(p, file)?;
     crate::synthetic_agentic_check::check(p, file)?;
-    crate::inference_perf::check_unsupported(p, file)?;
     crate::client_cert::client_cert(p, file)?;
     note_worker_keys(p, file);
     check_load_interval(p, file)?;
@@ -353,9 +352,6 @@ fn validate_hosts(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
-const DATA_TYPES: &str =
-    "random, synthetic, mock, shared_prefix, shareGPT, cnn_dailymail, billsum_conversations, infinity_instruct, mooncake_trace, multi_turn, conversation_replay, otel_trace_replay, weka_trace_replay, visionarena";
-
 /// The `data` section: which keys each data type reads, then the type's own checks.
 fn validate_data(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     let invalid = |key: &str, message: String| ProfileError::Invalid {
@@ -505,6 +501,9 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
         DataType::OtelTraceReplay | DataType::WekaTraceReplay => {
             no_io_lengths("lengths come from the traces' recorded calls")
         }
+        DataType::SyntheticAgentic => no_io_lengths(
+            "give lengths in data.synthetic_agentic (input_tokens_per_turn, output_tokens_per_turn)",
+        ),
         DataType::Mock => no_io_lengths("mock prompts are `1 2 3 <i>` (completion) or `mock prompt <i>` (chat), as inference-perf's"),
         DataType::CnnDailymail | DataType::BillsumConversations | DataType::InfinityInstruct => {
             check_text_dataset(p, invalid)?;
@@ -523,13 +522,6 @@ fn validate_data_kind(p: &Profile, file: &Path, invalid: &Invalid<'_>) -> Result
             }
             no_io_lengths("lengths come from the dataset file")
         }
-        other => Err(invalid(
-            "data.type",
-            format!(
-                "{} is not supported yet; allowed: {DATA_TYPES}",
-                other.name()
-            ),
-        )),
     }
 }
 

@@ -76,7 +76,7 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
-fn tokenizer_missing(p: &Profile) -> bool {
+pub(crate) fn tokenizer_missing(p: &Profile) -> bool {
     (p.tokenizer.as_ref())
         .and_then(|t| t.pretrained_model_name_or_path.as_deref())
         .is_none_or(str::is_empty)

@@ -1,5 +1,6 @@
 //! Helpers of the trace replay tests: each replayed call as the sim's ground truth saw it.
 
+use crate::{start_sim, Proc};
 use anyhow::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -117,4 +118,24 @@ impl<'a> ExpectedCall<'a> {
             wait_ms: event["wait_ms"].as_u64().unwrap_or(0),
         }
     }
+}
+
+/// The sim in engine mode (short outputs, as a model's tool calls are; `tools` and
+/// `tool_choice` checked as vLLM checks them) with its ground truth, `extra` flags added; the
+/// ground truth's path.
+pub fn start_engine_sim(dir: &Path, extra: &[&str]) -> Result<(Proc, String, std::path::PathBuf)> {
+    let card = dir.join("card.yaml");
+    std::fs::write(
+        &card,
+        "name: fast\nmax_num_seqs: 8\nmax_num_batched_tokens: 8192\nmax_model_len: 16384\n\
+         block_size: 16\nnum_gpu_blocks: 4096\nenable_prefix_caching: true\n\
+         step: {base_us: 1000, prefill_us_per_token: 1, decode_us_per_seq: 10, context_us_per_token: 0}\n\
+         output_len_mean: 6\n",
+    )?;
+    let truth = dir.join("truth.jsonl");
+    let (card_arg, truth_arg) = (card.display().to_string(), truth.display().to_string());
+    let mut flags = vec!["--card", &card_arg, "--ground-truth", &truth_arg];
+    flags.extend_from_slice(extra);
+    let (guard, sim) = start_sim(dir, "sim", &flags)?;
+    Ok((guard, sim, truth))
 }

@@ -4,11 +4,12 @@
 //! `chat_template.rs`; `data.corpus_file_path`'s words in `corpus.rs`; the crates behind the `hf` feature
 //! in `hf.rs`; a dataset's split as `datasets` picks its files in `data_files.rs` (its card's own
 //! `configs` in `dataset_card.rs`), found and
-//! downloaded in `hub_dataset.rs`, its rows read in `dataset_rows.rs`), OTel traces as replay graphs (`otel/`), and the [`DataSpec`] every shard
+//! downloaded in `hub_dataset.rs`, its rows read in `dataset_rows.rs`), OTel traces as replay graphs (`otel/`; Weka traces in `weka/`, inference-perf's synthetic agentic sessions generated in `agentic/`), and the [`DataSpec`] every shard
 //! carries (`plan.rs`).
 //!
 //! [`DataSpec`]: fleetbench_model::data::DataSpec
 
+pub(crate) mod agentic;
 pub(crate) mod azure;
 pub(crate) mod chat_template;
 pub(crate) mod corpus;

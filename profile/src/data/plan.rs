@@ -70,16 +70,18 @@ fn plan_source(loaded: &LoadedProfile, seed: u64) -> DataSource {
                 output: default_len,
             },
         },
-        (DataType::OtelTraceReplay | DataType::WekaTraceReplay, _) => match &loaded.replay {
-            Some(r) => DataSource::Replay(fleetbench_model::data::ReplaySessions {
-                seed,
-                ..r.as_ref().clone()
-            }),
-            None => DataSource::Synthetic {
-                input: default_len,
-                output: default_len,
-            },
-        },
+        (DataType::OtelTraceReplay | DataType::WekaTraceReplay | DataType::SyntheticAgentic, _) => {
+            match &loaded.replay {
+                Some(r) => DataSource::Replay(fleetbench_model::data::ReplaySessions {
+                    seed,
+                    ..r.as_ref().clone()
+                }),
+                None => DataSource::Synthetic {
+                    input: default_len,
+                    output: default_len,
+                },
+            }
+        }
         (DataType::Mock, _) => DataSource::Mock {
             chat: loaded.profile.api.kind == fleetbench_model::settings::ApiType::Chat,
         },

@@ -529,11 +529,16 @@ fn concurrent_load(
 }
 
 /// The sessions of the data a session stage draws from: conversations, multi-turn users, or
-/// shared-prefix groups chatting, the traces read (`None`: the data has no sessions).
+/// shared-prefix groups chatting, the traces read or the agentic sessions generated (`None`:
+/// the data has no sessions).
 fn session_corpus(p: &Profile, traced: Option<u64>) -> Option<u64> {
     let d = &p.data;
     match d.kind {
         DataType::OtelTraceReplay | DataType::WekaTraceReplay => traced,
+        DataType::SyntheticAgentic => traced.or_else(|| {
+            let c = d.synthetic_agentic.as_ref()?;
+            u64::try_from(c.num_sessions).ok()
+        }),
         DataType::ConversationReplay => d
             .conversation_replay
             .as_ref()
@@ -559,7 +564,7 @@ fn session_defs(
         file: file.to_path_buf(),
         key: "load.type".into(),
         message: format!(
-            "trace_session_replay runs the data's sessions: data types otel_trace_replay, weka_trace_replay, conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat; data.type is {}",
+            "trace_session_replay runs the data's sessions: data types otel_trace_replay, weka_trace_replay, synthetic_agentic, conversation_replay, multi_turn, or shared_prefix with enable_multi_turn_chat; data.type is {}",
             p.data.kind.name()
         ),
     })?;

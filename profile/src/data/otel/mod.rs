@@ -17,7 +17,7 @@ pub(crate) mod graph;
 pub(crate) mod spans;
 #[cfg(test)]
 mod tests;
-mod tools;
+pub(crate) mod tools;
 pub(crate) mod trace;
 
 use super::files::resolve_data_path;

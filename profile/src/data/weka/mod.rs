@@ -161,7 +161,7 @@ fn graph_of(
 }
 
 /// The corpus text: `data.corpus_file_path`'s, else the bundled one.
-fn corpus_text(corpus_file: Option<&str>, profile: &Path) -> Result<String, TraceError> {
+pub(crate) fn corpus_text(corpus_file: Option<&str>, profile: &Path) -> Result<String, TraceError> {
     if let Some(f) = corpus_file {
         let path = resolve_data_path(f, profile);
         return read_bounded(&path, MAX_CORPUS_BYTES).map_err(|e| {
