@@ -60,69 +60,30 @@ fn a_tool_loop_and_a_follow_up_round_have_inference_perfs_shape() {
     let got: Vec<_> = ev.iter().map(|e| shape(e, ev)).collect();
     use SegmentKind::*;
     let p = |k, n, src: &str| (k, n, src.to_string());
+    // A call continuing call `prev`: prev's messages, its output, then `unique` new messages.
+    let after = |id: &str, prev: &str, shared: u32, unique: u32, n: usize| -> Shape {
+        let segs = vec![
+            p(Shared, shared, prev),
+            p(Output, 1, prev),
+            p(Unique, unique, ""),
+        ];
+        (id.to_string(), vec![prev.to_string()], segs, n)
+    };
     let want = vec![
-        ("synthN0:r0:principal", vec![], vec![p(Unique, 2, "")], 2),
         (
-            "synthN0:r0:t0",
-            vec!["synthN0:r0:principal"],
-            vec![
-                p(Shared, 2, "synthN0:r0:principal"),
-                p(Output, 1, "synthN0:r0:principal"),
-                p(Unique, 2, ""),
-            ],
-            5,
+            "synthN0:r0:principal".to_string(),
+            vec![],
+            vec![p(Unique, 2, "")],
+            2,
         ),
-        (
-            "synthN0:r0:t1",
-            vec!["synthN0:r0:t0"],
-            vec![
-                p(Shared, 5, "synthN0:r0:t0"),
-                p(Output, 1, "synthN0:r0:t0"),
-                p(Unique, 3, ""),
-            ],
-            9,
-        ),
-        (
-            "synthN0:r1:principal",
-            vec!["synthN0:r0:t1"],
-            vec![
-                p(Shared, 9, "synthN0:r0:t1"),
-                p(Output, 1, "synthN0:r0:t1"),
-                p(Unique, 1, ""),
-            ],
-            11,
-        ),
-        (
-            "synthN0:r1:t0",
-            vec!["synthN0:r1:principal"],
-            vec![
-                p(Shared, 11, "synthN0:r1:principal"),
-                p(Output, 1, "synthN0:r1:principal"),
-                p(Unique, 2, ""),
-            ],
-            14,
-        ),
-        (
-            "synthN0:r1:t1",
-            vec!["synthN0:r1:t0"],
-            vec![
-                p(Shared, 14, "synthN0:r1:t0"),
-                p(Output, 1, "synthN0:r1:t0"),
-                p(Unique, 3, ""),
-            ],
-            18,
-        ),
+        after("synthN0:r0:t0", "synthN0:r0:principal", 2, 2, 5),
+        // The last step: two results and the directive to answer.
+        after("synthN0:r0:t1", "synthN0:r0:t0", 5, 3, 9),
+        // The follow-up round: the transcript, the answer, the new user turn.
+        after("synthN0:r1:principal", "synthN0:r0:t1", 9, 1, 11),
+        after("synthN0:r1:t0", "synthN0:r1:principal", 11, 2, 14),
+        after("synthN0:r1:t1", "synthN0:r1:t0", 14, 3, 18),
     ];
-    let want: Vec<_> = (want.into_iter())
-        .map(|(id, preds, segs, n)| {
-            (
-                id.to_string(),
-                preds.into_iter().map(String::from).collect::<Vec<_>>(),
-                segs,
-                n,
-            )
-        })
-        .collect();
     assert_eq!(got, want);
     // Each turn's shared messages are its predecessor's, held once.
     assert!(std::sync::Arc::ptr_eq(
