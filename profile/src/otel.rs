@@ -13,13 +13,14 @@ pub(crate) const MAX_REPLAY_SESSIONS: u64 = 1_000_000;
 /// The largest `default_max_tokens`.
 pub(crate) const MAX_DEFAULT_MAX_TOKENS: u64 = crate::limits::MAX_REQUEST_TOKENS;
 
-/// A struct of a trace replay's config with the keys of inference-perf's `SessionReplayConfig`
-/// that every trace replay reads alike, then its own; a key whose meaning differs between the
-/// replays (`include_errors`, the sources, `filter`) is each replay's own.
-macro_rules! session_replay_config {
-    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+/// A struct of the keys of inference-perf's `SessionReplayConfig` that every session replay
+/// reads alike (the trace replays and the synthetic agentic sessions), then its own; `$over`
+/// names the default of `override_tool_call_max_tokens` (true for traces, false for generated
+/// sessions, which size their tool calls themselves).
+macro_rules! session_keys {
+    ($(#[$meta:meta])* pub struct $name:ident $(<$g:ident>)? (override_tool_call_max_tokens = $over:literal) { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
-        pub struct $name {
+        pub struct $name $(<$g>)? {
             /// Name every request's model `static_model_name`.
             #[serde(default)]
             pub use_static_model: bool,
@@ -32,9 +33,9 @@ macro_rules! session_replay_config {
             /// `max_tokens` of a call that records no output tokens (1000).
             #[serde(default = "default_max_tokens")]
             pub default_max_tokens: u64,
-            /// A call whose recorded output is a tool call (with the tool definitions recorded)
-            /// asks for max(4 × its tokens, 4096) (default true).
-            #[serde(default = "yes")]
+            /// A call whose output is a tool call (with the tool definitions) asks for max(4 ×
+            /// its tokens, 4096).
+            #[serde(default = $over)]
             pub override_tool_call_max_tokens: bool,
             /// `[SESS:<random>] ` before unique messages, so that sessions share no prefix cache.
             #[serde(default)]
@@ -62,19 +63,34 @@ macro_rules! session_replay_config {
             /// Keep spans whose status is an error (default true; Weka traces have none).
             #[serde(default = "yes")]
             pub include_errors: bool,
-            /// A directory whose `*.json` files are the traces.
-            #[serde(default)]
-            pub trace_directory: Option<String>,
-            /// Trace files (for OTel, also glob patterns: `*`, `?`, `**`).
-            #[serde(default)]
-            pub trace_files: Option<Vec<String>>,
-            /// A Hugging Face dataset of traces: its id, or a mapping with its `path`.
-            #[serde(default)]
-            pub hf_dataset_path: Option<Value>,
-            /// A Python lambda over each trace.
-            #[serde(default)]
-            pub filter: Option<String>,
             $($(#[$fmeta])* pub $field: $ty,)*
+        }
+    };
+}
+pub(crate) use session_keys;
+
+/// A struct of a trace replay's config: the session keys ([`session_keys`]), the trace sources
+/// and `filter`, then its own; a key whose meaning differs between the replays is each
+/// replay's own.
+macro_rules! session_replay_config {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $crate::otel::session_keys! {
+            $(#[$meta])*
+            pub struct $name (override_tool_call_max_tokens = "yes") {
+                /// A directory whose `*.json` files are the traces.
+                #[serde(default)]
+                pub trace_directory: Option<String>,
+                /// Trace files (for OTel, also glob patterns: `*`, `?`, `**`).
+                #[serde(default)]
+                pub trace_files: Option<Vec<String>>,
+                /// A Hugging Face dataset of traces: its id, or a mapping with its `path`.
+                #[serde(default)]
+                pub hf_dataset_path: Option<Value>,
+                /// A Python lambda over each trace.
+                #[serde(default)]
+                pub filter: Option<String>,
+                $($(#[$fmeta])* pub $field: $ty,)*
+            }
         }
 
         impl $name {

@@ -5,57 +5,20 @@
 //! The coordinator generates the sessions when it loads the profile (`data/agentic/`).
 
 use crate::otel::{
-    default_max_tokens, default_max_wait_ms, default_predecessor_timeout, yes, BadToolCallHandling,
-    OtelTraceReplayConfig, ToolChoiceMode,
+    default_max_tokens, default_max_wait_ms, default_predecessor_timeout, session_keys, yes,
+    BadToolCallHandling, OtelTraceReplayConfig, ToolChoiceMode,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `data.synthetic_agentic`: inference-perf's session keys (`SessionReplayConfig`, the
-/// trace-only ones pinned), then the generator's own; `D` is the profile's distribution (generic,
-/// so that this file does not name the profile model that names it).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, bound(deserialize = "D: Deserialize<'de>"))]
-pub struct SyntheticAgenticConfig<D> {
-    /// Name every request's model `static_model_name`.
-    #[serde(default)]
-    pub use_static_model: bool,
-    /// The model of every request with `use_static_model`.
-    #[serde(default)]
-    pub static_model_name: String,
-    /// Model name → the model to name.
-    #[serde(default)]
-    pub model_mapping: Option<BTreeMap<String, String>>,
-    /// `max_tokens` of a call without a sized output (1000).
-    #[serde(default = "default_max_tokens")]
-    pub default_max_tokens: u64,
-    /// Tool calls ask for 4096 tokens instead of their generated length (default false here).
-    #[serde(default)]
-    pub override_tool_call_max_tokens: bool,
-    /// `force_recorded` or `as_recorded`.
-    #[serde(default)]
-    pub tool_choice_mode: ToolChoiceMode,
-    /// Pinned false (sessions already differ).
-    #[serde(default)]
-    pub inject_random_session_id: bool,
-    /// Pinned unset (raise num_sessions instead).
-    #[serde(default)]
-    pub duplicate_sessions_target: Option<i64>,
-    /// The longest wait between a call's predecessors' end and its start (15000 ms).
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: i64,
-    /// Seconds a call waits for its predecessors before it fails (3600; 0: forever).
-    #[serde(default = "default_predecessor_timeout")]
-    pub predecessor_wait_timeout_sec: f64,
-    /// Pinned true (no recorded spans to filter).
-    #[serde(default = "yes")]
-    pub include_errors: bool,
-    /// Pinned false (no files to skip).
-    #[serde(default)]
-    pub skip_invalid_files: bool,
-    /// `none` or `use_recorded`.
-    #[serde(default)]
-    pub bad_tool_call_handling: BadToolCallHandling,
+session_keys! {
+    /// `data.synthetic_agentic`: inference-perf's session keys (`SessionReplayConfig`, the
+    /// trace-only ones pinned; `override_tool_call_max_tokens` false by default, as the
+    /// generator sizes its tool calls), then the generator's own; `D` is the profile's
+    /// distribution (generic, so that this file does not name the profile model that names it).
+    #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+    #[serde(deny_unknown_fields, bound(deserialize = "D: Deserialize<'de>"))]
+    pub struct SyntheticAgenticConfig<D> (override_tool_call_max_tokens = "no") {
     /// Sessions to generate (required, ≥ 1).
     pub num_sessions: i64,
     /// Tokens of each turn's new input (required).
@@ -107,6 +70,7 @@ pub struct SyntheticAgenticConfig<D> {
     /// Replace a grown transcript by a summary past a size.
     #[serde(default)]
     pub context_compaction: Option<ContextCompaction<D>>,
+    }
 }
 
 /// A `theme_mix` weight: a bare number or `{weight: W}` (other keys of the block ignored, as
@@ -149,6 +113,9 @@ pub(crate) const DEFAULT_THEMES: [&str; 4] = [
     "code_change_task",
 ];
 
+fn no() -> bool {
+    false
+}
 fn default_seed() -> i64 {
     42
 }

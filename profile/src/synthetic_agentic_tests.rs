@@ -146,3 +146,16 @@ fn a_valid_section_passes_the_checks_and_needs_only_a_tokenizer() {
         );
     }
 }
+
+/// The session keys shared with the trace replays take inference-perf's defaults for generated
+/// sessions: tool calls keep their own size.
+#[test]
+fn the_session_keys_default_as_inference_perfs_synthetic_agentic_config() {
+    let c: crate::synthetic_agentic::SyntheticAgenticConfig<crate::model::Distribution> =
+        serde_norway::from_str(&format!("{{{REQUIRED}}}")).unwrap();
+    assert!(!c.override_tool_call_max_tokens);
+    assert!(c.include_errors && !c.skip_invalid_files && !c.inject_random_session_id);
+    assert_eq!((c.default_max_tokens, c.max_wait_ms), (1000, 15_000));
+    let t: crate::otel::OtelTraceReplayConfig = serde_norway::from_str("{}").unwrap();
+    assert!(t.override_tool_call_max_tokens, "a trace replay's default");
+}
