@@ -134,6 +134,15 @@ fn card_or_none(
     }
 }
 
+/// The files of each split of `r`: its `data_files` glob as the `train` split, else what the
+/// card at `readme` names (none: the layout's defaults).
+fn split_patterns(r: &DatasetRef, readme: Option<&Path>) -> Result<Option<SplitPatterns>, String> {
+    match &r.data_files {
+        Some(glob) => Ok(Some(vec![("train".to_string(), vec![glob.clone()])])),
+        None => card_or_none(readme, r.config.as_deref()),
+    }
+}
+
 /// The cache directory of a dataset repository.
 fn repo_dir(hub: &HubEnv, id: &str) -> PathBuf {
     hub.cache
@@ -243,10 +252,7 @@ impl HubEnv {
         } else {
             None
         };
-        let card = match &r.data_files {
-            Some(glob) => Some(vec![("train".to_string(), vec![glob.clone()])]),
-            None => card_or_none(readme.as_deref(), r.config.as_deref()).map_err(at)?,
-        };
+        let card = split_patterns(r, readme.as_deref()).map_err(at)?;
         let (names, format) = split_files(&listed, &r.split, card).map_err(at)?;
         Ok(SplitFiles {
             names,
@@ -292,13 +298,7 @@ impl HubEnv {
             return Err(missing("no file of it is"));
         }
         let readme = snapshot.join("README.md");
-        let card = match &r.data_files {
-            Some(glob) => Some(vec![("train".to_string(), vec![glob.clone()])]),
-            None => card_or_none(
-                readme.is_file().then_some(readme.as_path()),
-                r.config.as_deref(),
-            )?,
-        };
+        let card = split_patterns(r, readme.is_file().then_some(readme.as_path()))?;
         let (names, format) = split_files(&files, &r.split, card)?;
         Ok((snapshot, names, format))
     }
