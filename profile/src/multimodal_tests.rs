@@ -190,7 +190,7 @@ fn a_groups_prefix_media_are_the_same_and_its_own_media_follow_the_system_prompt
     let sizes = |c: &fleetbench_model::data::RequestContent| -> Vec<(u32, Resolution)> {
         (c.media.iter())
             .map(|m| match m.kind {
-                MediaKind::Image { resolution, .. } => (m.word, resolution),
+                MediaKind::Image { resolution, .. } => (m.at, resolution),
                 _ => panic!("{m:?}"),
             })
             .collect()

@@ -211,7 +211,7 @@ pub(crate) fn content_parts(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, M
     };
     let mut last = 0;
     for item in media {
-        let at = (item.word as usize).clamp(last, words.len());
+        let at = (item.at as usize).clamp(last, words.len());
         text(last, at, &mut out);
         last = at;
         parts_of(item, &mut out, &mut sent);
@@ -230,7 +230,7 @@ fn content_at_chars(prompt: &str, media: &[MediaItem]) -> (Vec<Value>, MediaSent
     let mut sent = MediaSent::default();
     let mut last = 0;
     for item in media {
-        let at = (item.word as usize).min(chars.len());
+        let at = (item.at as usize).min(chars.len());
         if at > last {
             out.push(json!({"type": "text", "text": &prompt[byte_at(last)..byte_at(at)]}));
             last = at;
@@ -260,7 +260,7 @@ mod tests {
                     resolution: r,
                     encoding: ImageEncoding::Png,
                 },
-                word: 0,
+                at: 0,
                 variant: 3,
             },
             MediaItem {
@@ -271,12 +271,12 @@ mod tests {
                     },
                     encoding: VideoEncoding::Jpeg,
                 },
-                word: 2,
+                at: 2,
                 variant: 1,
             },
             MediaItem {
                 kind: MediaKind::Audio { millis: 100 },
-                word: 3,
+                at: 3,
                 variant: 0,
             },
         ];
@@ -366,7 +366,7 @@ mod tests {
                 shape,
                 encoding: VideoEncoding::Mp4,
             },
-            word: 1,
+            at: 1,
             variant: 70,
         };
         let (parts, sent) = content_parts("a b", &[item]);

@@ -239,7 +239,7 @@ mod tests {
                 image: 0,
                 resolution,
             },
-            word: 3,
+            at: 3,
             variant: 0,
         };
         let (out, sent) = super::super::content_parts("ünï code", &[item]);

@@ -194,10 +194,10 @@ pub enum MediaKind {
 pub struct MediaItem {
     /// What it is.
     pub kind: MediaKind,
-    /// The prompt word before which it goes (the prompt's word count: after the text); for a
-    /// [`MediaKind::Stored`] image, the prompt character (Unicode scalar value) before which it
-    /// goes, as inference-perf cuts a dataset's text.
-    pub word: u32,
+    /// Where it goes: before prompt word `at` (the prompt's word count: after the text); a
+    /// [`MediaKind::Stored`] image before prompt character `at` (a Unicode scalar value), as
+    /// inference-perf cuts a dataset's text.
+    pub at: u32,
     /// Which of the [`MEDIA_VARIANTS`] pixel contents it has.
     pub variant: u32,
 }
@@ -267,7 +267,7 @@ impl MediaMix {
             let variant = rng.random_range(0..MEDIA_VARIANTS);
             items.push(MediaItem {
                 kind,
-                word,
+                at: word,
                 variant,
             });
         };
@@ -296,7 +296,7 @@ impl MediaMix {
                 place(MediaKind::Audio { millis }, at, &mut rng);
             }
         }
-        items.sort_by_key(|i| i.word);
+        items.sort_by_key(|i| i.at);
         items
     }
 
@@ -391,15 +391,15 @@ mod tests {
         for seed in 0..400 {
             let items = mix.draw(seed, 10, 5);
             assert_eq!(items.len(), 3);
-            assert!(items.windows(2).all(|w| w[0].word <= w[1].word));
-            assert!(items.iter().all(|i| (5..=15).contains(&i.word)));
+            assert!(items.windows(2).all(|w| w[0].at <= w[1].at));
+            assert!(items.iter().all(|i| (5..=15).contains(&i.at)));
             assert!(items.iter().all(|i| i.variant < MEDIA_VARIANTS));
             let audio = items
                 .iter()
                 .find(|i| matches!(i.kind, MediaKind::Audio { .. }));
             // Default duration 1 s, placed after the text.
             assert_eq!(
-                audio.map(|a| (a.kind, a.word)),
+                audio.map(|a| (a.kind, a.at)),
                 Some((MediaKind::Audio { millis: 1000 }, 15))
             );
             big += (items.iter())
@@ -432,7 +432,7 @@ mod tests {
         let items = mix.draw(1, 10, 0);
         let parts: u32 = items.iter().map(MediaItem::parts).sum();
         assert_eq!(parts, 21);
-        assert_eq!(items[0].word, 5);
+        assert_eq!(items[0].at, 5);
         // As MP4s, each video is one part.
         if let Some((_, e)) = &mut mix.video {
             *e = VideoEncoding::Mp4;

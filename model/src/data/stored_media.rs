@@ -59,12 +59,12 @@ impl StoredMedia {
                 let at = self.insertion.fraction(&mut rng);
                 MediaItem {
                     kind: MediaKind::Stored { image, resolution },
-                    word: (at * f64::from(chars)).floor() as u32,
+                    at: (at * f64::from(chars)).floor() as u32,
                     variant: 0,
                 }
             })
             .collect();
-        items.sort_by_key(|i| i.word);
+        items.sort_by_key(|i| i.at);
         items
     }
 
@@ -111,14 +111,14 @@ mod tests {
     #[test]
     fn items_are_placed_at_their_fraction_of_the_characters() {
         let at_start = media(Insertion::At(0.0)).items(&[2, 0], 1, 40);
-        let kinds: Vec<_> = at_start.iter().map(|i| (i.kind, i.word)).collect();
+        let kinds: Vec<_> = at_start.iter().map(|i| (i.kind, i.at)).collect();
         let stored = |image: u32, width: u32| MediaKind::Stored {
             image,
             resolution: Resolution { width, height: 2 },
         };
         assert_eq!(kinds, [(stored(2, 3), 0), (stored(0, 1), 0)]);
         let half = media(Insertion::At(0.5)).items(&[1], 1, 41);
-        assert_eq!(half[0].word, 20);
+        assert_eq!(half[0].at, 20);
         // An index past the images names none.
         assert!(media(Insertion::At(1.0)).items(&[7], 1, 5).is_empty());
     }
@@ -129,10 +129,10 @@ mod tests {
         assert_eq!(m.items(&[0, 1], 9, 100), m.items(&[0, 1], 9, 100));
         for seed in 0..50 {
             let items = m.items(&[0, 1, 2], seed, 100);
-            assert!(items.windows(2).all(|w| w[0].word <= w[1].word));
-            assert!(items.iter().all(|i| i.word <= 100));
+            assert!(items.windows(2).all(|w| w[0].at <= w[1].at));
+            assert!(items.iter().all(|i| i.at <= 100));
         }
         let drawn = media(Insertion::Drawn(LengthSpec::fixed(1))).items(&[0], 3, 10);
-        assert_eq!(drawn[0].word, 10);
+        assert_eq!(drawn[0].at, 10);
     }
 }
