@@ -68,7 +68,10 @@ pub(crate) fn read_sessions(
     };
     let seed = c.seed as u64;
     let total: f64 = themes.iter().map(|(_, w)| w).sum();
-    let mut out = Traces::new(KEY);
+    let mut out = Traces::new(
+        KEY,
+        "generate fewer sessions (num_sessions) or smaller ones (max_events_per_session, turns_per_session, the token lengths)",
+    );
     for i in 0..usize::try_from(c.num_sessions).unwrap_or(0) {
         let mut pick = ChaCha8Rng::seed_from_u64(splitmix64(seed ^ splitmix64(i as u64)) ^ 999);
         let mut at = pick.random::<f64>() * total;

@@ -235,3 +235,19 @@ fn themes_are_inference_perfs_names_and_others_are_refused() {
         read_sessions(&config("max_events_per_session: 20000"), None, &tokenizer()).unwrap_err();
     assert!(e.message.contains("more than the 10000"), "{}", e.message);
 }
+
+#[test]
+fn sessions_past_what_a_shard_spec_carries_are_refused_naming_the_keys() {
+    // One call per session, with a head of 30,000 tokens.
+    let mut c = config("tool_loop_depth: {type: fixed, mean: 0}");
+    c.shared_system_prompt_len = 30_000;
+    c.num_sessions = 1_000_000;
+    let e = read_sessions(&c, None, &tokenizer()).unwrap_err();
+    assert_eq!(e.key, "data.synthetic_agentic");
+    assert!(
+        e.message.contains("32 MiB")
+            && e.message.contains("generate fewer sessions (num_sessions)"),
+        "{}",
+        e.message
+    );
+}

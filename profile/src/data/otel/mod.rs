@@ -31,6 +31,8 @@ pub(crate) use trace::model_of;
 pub(crate) use trace::TraceError;
 use trace::{err, trace_graph, Traces};
 
+/// What to do when the traces' graphs grow too large.
+pub(crate) const TRACES_FEWER: &str = "name fewer or smaller traces";
 /// The most trace files a profile may name.
 pub(crate) const MAX_TRACE_FILES: usize = 10_000;
 /// The largest trace file read.
@@ -54,7 +56,7 @@ pub(crate) fn read_sessions_with(
     base_seed: Option<u64>,
     hub: &HubEnv,
 ) -> Result<ReplaySessions, TraceError> {
-    let mut traces = Traces::new("data.otel_trace_replay");
+    let mut traces = Traces::new("data.otel_trace_replay", TRACES_FEWER);
     let filter = match &c.filter {
         Some(f) => Some(RowFilter::parse(f).map_err(|e| err("data.otel_trace_replay.filter", e))?),
         None => None,

@@ -29,16 +29,19 @@ pub(crate) fn err(key: &'static str, message: String) -> TraceError {
 pub(crate) struct Traces {
     /// The replay's key, named in errors.
     key: &'static str,
+    /// What to do when the graphs grow too large.
+    fewer: &'static str,
     pub(super) graphs: Vec<ReplayGraph>,
     pub(super) ids: Vec<Option<String>>,
     bytes: usize,
 }
 
 impl Traces {
-    /// No traces yet, for the replay `key`.
-    pub(crate) fn new(key: &'static str) -> Traces {
+    /// No traces yet, for the replay `key` (`fewer`: what to do when they grow too large).
+    pub(crate) fn new(key: &'static str, fewer: &'static str) -> Traces {
         Traces {
             key,
+            fewer,
             graphs: Vec::new(),
             ids: Vec::new(),
             bytes: 0,
@@ -58,8 +61,8 @@ impl Traces {
         }
         if self.bytes > MAX_REPLAY_BYTES {
             return Err(err(self.key, format!(
-                "{at}: the graphs read so far pass {} MiB, the most a shard spec carries to an agent; name fewer or smaller traces",
-                MAX_REPLAY_BYTES >> 20)));
+                "{at}: the graphs so far pass {} MiB, the most a shard spec carries to an agent; {}",
+                MAX_REPLAY_BYTES >> 20, self.fewer)));
         }
         self.ids.push(id);
         self.graphs.push(graph);

@@ -102,7 +102,7 @@ pub(crate) fn read_sessions_with(
         tool_call_max_tokens: c.override_tool_call_max_tokens,
         force_tool_choice: c.tool_choice_mode == ToolChoiceMode::ForceRecorded,
     };
-    let mut out = Traces::new(KEY);
+    let mut out = Traces::new(KEY, super::otel::TRACES_FEWER);
     for (i, t) in traces.iter().enumerate() {
         match graph_of(t, c, &corpus, &opts) {
             Ok(Some(g)) => out.push(Some(format!("wekatrace{i}_{}", t.id)), g, &t.id)?,
