@@ -65,6 +65,35 @@ macro_rules! session_keys {
             pub include_errors: bool,
             $($(#[$fmeta])* pub $field: $ty,)*
         }
+
+        impl $(<$g>)? $name $(<$g>)? {
+            /// The session keys, as the OTel replay's config carries them (no source, no
+            /// OTel-only key set), for the checks and the graph building the replays share.
+            pub fn session_keys(&self) -> $crate::otel::OtelTraceReplayConfig {
+                $crate::otel::OtelTraceReplayConfig {
+                    use_static_model: self.use_static_model,
+                    static_model_name: self.static_model_name.clone(),
+                    model_mapping: self.model_mapping.clone(),
+                    default_max_tokens: self.default_max_tokens,
+                    override_tool_call_max_tokens: self.override_tool_call_max_tokens,
+                    inject_random_session_id: self.inject_random_session_id,
+                    duplicate_sessions_target: self.duplicate_sessions_target,
+                    max_wait_ms: self.max_wait_ms,
+                    predecessor_wait_timeout_sec: self.predecessor_wait_timeout_sec,
+                    include_errors: self.include_errors,
+                    skip_invalid_files: self.skip_invalid_files,
+                    trace_directory: None,
+                    trace_files: None,
+                    hf_dataset_path: None,
+                    filter: None,
+                    disable_output_substitution: false,
+                    attribute_to_header_map: None,
+                    attribute_to_label_map: None,
+                    bad_tool_call_handling: self.bad_tool_call_handling,
+                    tool_choice_mode: self.tool_choice_mode,
+                }
+            }
+        }
     };
 }
 pub(crate) use session_keys;

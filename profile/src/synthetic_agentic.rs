@@ -130,29 +130,15 @@ fn default_max_events() -> i64 {
 }
 
 impl<D> SyntheticAgenticConfig<D> {
-    /// The session keys, as the OTel replay's config carries them, for their shared checks.
+    /// The session keys, as the OTel replay's config carries them, the pinned ones at their
+    /// pinned values (`check_pinned` checks the given ones), for the shared checks.
     pub(crate) fn session(&self) -> OtelTraceReplayConfig {
         OtelTraceReplayConfig {
-            use_static_model: self.use_static_model,
-            static_model_name: self.static_model_name.clone(),
-            model_mapping: self.model_mapping.clone(),
-            default_max_tokens: self.default_max_tokens,
-            override_tool_call_max_tokens: self.override_tool_call_max_tokens,
             inject_random_session_id: false,
             duplicate_sessions_target: None,
-            max_wait_ms: self.max_wait_ms,
-            predecessor_wait_timeout_sec: self.predecessor_wait_timeout_sec,
             include_errors: true,
             skip_invalid_files: false,
-            trace_directory: None,
-            trace_files: None,
-            hf_dataset_path: None,
-            filter: None,
-            disable_output_substitution: false,
-            attribute_to_header_map: None,
-            attribute_to_label_map: None,
-            bad_tool_call_handling: self.bad_tool_call_handling,
-            tool_choice_mode: self.tool_choice_mode,
+            ..self.session_keys()
         }
     }
 

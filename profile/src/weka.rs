@@ -3,8 +3,8 @@
 //! in `weka_check.rs`, the traces are read and their prompts rebuilt by `data/weka/`.
 //!
 //! inference-perf's Weka and OTel configs share their session keys (`SessionReplayConfig`,
-//! declared once by `session_replay_config!`): [`WekaTraceReplayConfig::session`] gives them as
-//! an [`OtelTraceReplayConfig`], so that the two replays check them, build graphs and lay out
+//! declared once by `session_replay_config!`): [`WekaTraceReplayConfig::session_keys`] gives them as
+//! an [`OtelTraceReplayConfig`](crate::otel::OtelTraceReplayConfig), so that the two replays check them, build graphs and lay out
 //! sessions with one code.
 //!
 //! Its `hf_dataset_path` names a dataset whose `traces.jsonl` holds the traces, one per line (its
@@ -13,7 +13,7 @@
 
 use crate::otel::{
     default_max_tokens, default_max_wait_ms, default_predecessor_timeout, session_replay_config,
-    yes, BadToolCallHandling, OtelTraceReplayConfig, ToolChoiceMode,
+    yes, BadToolCallHandling, ToolChoiceMode,
 };
 use serde::{Deserialize, Serialize};
 use serde_norway::Value;
@@ -57,34 +57,6 @@ fn default_block_size() -> i64 {
 }
 fn default_dataset_entries() -> i64 {
     100
-}
-
-impl WekaTraceReplayConfig {
-    /// The session keys, as the OTel replay's config carries them (no OTel-only key set).
-    pub(crate) fn session(&self) -> OtelTraceReplayConfig {
-        OtelTraceReplayConfig {
-            use_static_model: self.use_static_model,
-            static_model_name: self.static_model_name.clone(),
-            model_mapping: self.model_mapping.clone(),
-            default_max_tokens: self.default_max_tokens,
-            override_tool_call_max_tokens: self.override_tool_call_max_tokens,
-            inject_random_session_id: self.inject_random_session_id,
-            duplicate_sessions_target: self.duplicate_sessions_target,
-            max_wait_ms: self.max_wait_ms,
-            predecessor_wait_timeout_sec: self.predecessor_wait_timeout_sec,
-            include_errors: self.include_errors,
-            skip_invalid_files: self.skip_invalid_files,
-            trace_directory: None,
-            trace_files: None,
-            hf_dataset_path: None,
-            filter: None,
-            disable_output_substitution: false,
-            attribute_to_header_map: None,
-            attribute_to_label_map: None,
-            bad_tool_call_handling: self.bad_tool_call_handling,
-            tool_choice_mode: self.tool_choice_mode,
-        }
-    }
 }
 
 /// The Hub dataset `v` names: its id, or a mapping's `path` (inference-perf reads no other key).

@@ -38,7 +38,7 @@ pub(crate) fn check(p: &Profile, file: &Path) -> Result<(), ProfileError> {
     if let Some(f) = &c.filter {
         crate::otel_check::check_filter(f, file, KEY)?;
     }
-    crate::otel_check::check_values(&c.session(), file, KEY)?;
+    crate::otel_check::check_values(&c.session_keys(), file, KEY)?;
     if !(1..=crate::weka::MAX_BLOCK_SIZE).contains(&c.default_block_size) {
         return Err(invalid(
             ".default_block_size",

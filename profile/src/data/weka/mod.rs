@@ -94,7 +94,7 @@ pub(crate) fn read_sessions_with(
         decode: &decode,
         base_seed: seed,
     };
-    let session = c.session();
+    let session = c.session_keys();
     let model = |recorded: &str| model_of(&session, recorded);
     let opts = graph::Options {
         model: &model,
