@@ -208,16 +208,21 @@ fn once(seen: &mut bool) -> Option<()> {
     Some(())
 }
 
+/// A key whose value is text (or null), seen once: whether the text is non-empty goes into
+/// `text`.
+#[inline]
+fn text_key(c: &mut Cursor<'_>, seen: &mut bool, text: &mut bool) -> Option<()> {
+    once(seen)?;
+    *text |= c.opt_text()?;
+    Some(())
+}
+
 /// One element of `choices`: whether it carries text.
 fn choice(c: &mut Cursor<'_>) -> Option<bool> {
     let mut text = false;
     let mut seen = [false; 3];
     c.object(2, |c, key| match key {
-        b"text" => {
-            once(&mut seen[0])?;
-            text |= c.opt_text()?;
-            Some(())
-        }
+        b"text" => text_key(c, &mut seen[0], &mut text),
         b"delta" => {
             once(&mut seen[1])?;
             if !c.null() {
@@ -243,21 +248,9 @@ fn delta(c: &mut Cursor) -> Option<bool> {
     let mut text = false;
     let mut seen = [false; 4];
     c.object(3, |c, key| match key {
-        b"content" => {
-            once(&mut seen[0])?;
-            text |= c.opt_text()?;
-            Some(())
-        }
-        b"reasoning_content" => {
-            once(&mut seen[1])?;
-            text |= c.opt_text()?;
-            Some(())
-        }
-        b"reasoning" => {
-            once(&mut seen[2])?;
-            text |= c.opt_text()?;
-            Some(())
-        }
+        b"content" => text_key(c, &mut seen[0], &mut text),
+        b"reasoning_content" => text_key(c, &mut seen[1], &mut text),
+        b"reasoning" => text_key(c, &mut seen[2], &mut text),
         b"tool_calls" => {
             once(&mut seen[3])?;
             if !c.null() {
@@ -283,16 +276,8 @@ fn tool_call(c: &mut Cursor) -> Option<bool> {
             if !c.null() {
                 let mut seen = [false; 2];
                 c.object(6, |c, key| match key {
-                    b"name" => {
-                        once(&mut seen[0])?;
-                        text |= c.opt_text()?;
-                        Some(())
-                    }
-                    b"arguments" => {
-                        once(&mut seen[1])?;
-                        text |= c.opt_text()?;
-                        Some(())
-                    }
+                    b"name" => text_key(c, &mut seen[0], &mut text),
+                    b"arguments" => text_key(c, &mut seen[1], &mut text),
                     _ => c.skip(7),
                 })?;
             }
