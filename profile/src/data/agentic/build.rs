@@ -54,6 +54,11 @@ pub(crate) fn session_graph(
             s.int(Some(&cc.target_tokens), 0, &[65]),
         )
     });
+    // The catalog is prefilled with every round's transcript: counted once.
+    let catalog_tokens = match compaction.is_some() && !s.tools.is_empty() {
+        true => s.src.text.count(&Value::Array(s.tools.clone()).to_string()),
+        false => 0,
+    };
     let sid = format!("synthN{index}");
     let mut prev_answer: Option<usize> = None;
     let mut transcript: Vec<Message> = Vec::new();
@@ -66,8 +71,10 @@ pub(crate) fn session_graph(
             0 => 0,
             _ => s.millis(c.user_think_time_sec.as_ref(), THINK_S, &[r, 2]),
         };
-        let compact = compaction
-            .filter(|&(trigger, _)| prev_answer.is_some() && s.wire_tokens(&transcript) >= trigger);
+        let compact = compaction.filter(|&(trigger, _)| {
+            prev_answer.is_some()
+                && s.src.text.count(&transcript_text(&transcript)) + catalog_tokens >= trigger
+        });
         let fresh = r == 0 || prev_answer.is_none() || compact.is_some();
         let (task, segments, preds) = if fresh {
             if let Some((_, target)) = compact {
@@ -109,6 +116,15 @@ pub(crate) fn session_graph(
         source: sid,
         events: s.finish(),
     })
+}
+
+/// A transcript's text, as inference-perf counts what a round's principal would send (with the
+/// tool catalog's tokens).
+fn transcript_text(transcript: &[Message]) -> String {
+    let text: Vec<&str> = (transcript.iter())
+        .map(|m| m.get("content").and_then(Value::as_str).unwrap_or_default())
+        .collect();
+    text.join("\n")
 }
 
 fn params(name: &str, what: &str) -> Value {
@@ -153,21 +169,6 @@ impl Session<'_> {
             "Understood. Follow-up:",
         ];
         OPENERS[self.rng(path).random_range(0..OPENERS.len())]
-    }
-
-    /// Tokens a round's principal would send: the transcript's text and the tool catalog.
-    fn wire_tokens(&self, transcript: &[Message]) -> u32 {
-        let text: Vec<&str> = (transcript.iter())
-            .map(|m| m.get("content").and_then(Value::as_str).unwrap_or_default())
-            .collect();
-        let catalog = match self.tools.is_empty() {
-            true => 0,
-            false => self
-                .src
-                .text
-                .count(&Value::Array(self.tools.clone()).to_string()),
-        };
-        self.src.text.count(&text.join("\n")) + catalog
     }
 
     /// The calls as replay events.
