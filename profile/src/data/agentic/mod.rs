@@ -56,7 +56,7 @@ pub(crate) fn read_sessions(
         };
         themes.push((t, *w));
     }
-    let corpus = super::weka::corpus_text(None, std::path::Path::new(""))?;
+    let corpus = super::weka::bundled_corpus(KEY)?;
     let text =
         text::Filler::new(tokenizer, &corpus).map_err(|e| err(KEY, format!("the corpus: {e}")))?;
     let session = c.session();

@@ -161,7 +161,7 @@ fn graph_of(
 }
 
 /// The corpus text: `data.corpus_file_path`'s, else the bundled one.
-pub(crate) fn corpus_text(corpus_file: Option<&str>, profile: &Path) -> Result<String, TraceError> {
+fn corpus_text(corpus_file: Option<&str>, profile: &Path) -> Result<String, TraceError> {
     if let Some(f) = corpus_file {
         let path = resolve_data_path(f, profile);
         return read_bounded(&path, MAX_CORPUS_BYTES).map_err(|e| {
@@ -174,9 +174,14 @@ pub(crate) fn corpus_text(corpus_file: Option<&str>, profile: &Path) -> Result<S
             )
         });
     }
+    bundled_corpus(KEY)
+}
+
+/// inference-perf's bundled corpus, decompressed (`key`: the replay named in its error).
+pub(crate) fn bundled_corpus(key: &'static str) -> Result<String, TraceError> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(SHAKESPEARE_GZ), &mut text)
-        .map_err(|e| err(KEY, format!("the bundled corpus: {e}")))?;
+        .map_err(|e| err(key, format!("the bundled corpus: {e}")))?;
     Ok(text)
 }
 
