@@ -85,7 +85,7 @@ pub(crate) async fn send(mut conn: Conn, req: Request<Bytes>) -> Result<Exchange
                 hints,
                 body: Body::H1 {
                     decoder: Decoder::new(head.framing),
-                    read_at: Instant::now(),
+                    read_at: c.read_at(),
                 },
                 ended: false,
                 conn,
@@ -137,7 +137,7 @@ impl Exchange {
                     Drained::NeedMore => {}
                 }
                 let n = c.fill().await?;
-                *read_at = Instant::now();
+                *read_at = c.read_at();
                 if n == 0 {
                     return if decoder.end_of_file() {
                         Ok(Step::End)

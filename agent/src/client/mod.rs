@@ -12,6 +12,7 @@ mod reply;
 mod scan;
 mod session;
 mod sse;
+mod stamped;
 mod tls;
 
 use body::{read_capped, BodyEnd};

@@ -10,7 +10,8 @@
 //! `max_idle` stay, so that a server with a fixed pool of HTTP threads is not held by idle
 //! sockets. The pool counts what it opened, reused and retried (see [`ConnStats`]).
 
-use super::h1::H1Conn;
+use super::h1::{H1Conn, Io};
+use super::stamped::StampedTcp;
 use super::tls::TlsTarget;
 use bytes::Bytes;
 use fleetbench_model::settings::HttpVersion;
@@ -22,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 type H2Sender = http2::SendRequest<Full<Bytes>>;
@@ -200,6 +200,7 @@ impl ReuseHints {
 
 impl ConnPool {
     pub(crate) fn new(target: Target) -> Self {
+        StampedTcp::keep_stamping_on();
         ConnPool {
             target,
             idle: Mutex::new(Vec::new()),
@@ -362,6 +363,7 @@ impl ConnPool {
             .await
             .map_err(|source| ConnectError::Tcp { addr, source })?;
         let _ = stream.set_nodelay(true);
+        let stream = StampedTcp::new(stream);
         let sender = match &self.target.tls {
             None => handshake(stream, self.target.version == HttpVersion::Http2).await,
             Some(tls) => {
@@ -483,10 +485,7 @@ enum Closed {
 /// A connection on an open stream. HTTP/2's handshake spawns hyper's connection task, which
 /// runs until the server closes the connection or every sender is dropped; an HTTP/1.1
 /// connection has no task of its own (see [`H1Conn`]).
-async fn handshake<I>(io: I, h2: bool) -> Result<Sender, hyper::Error>
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn handshake(io: impl Io + 'static, h2: bool) -> Result<Sender, hyper::Error> {
     if !h2 {
         return Ok(Sender::H1(H1Conn::new(io)));
     }

@@ -13,11 +13,13 @@ mod head;
 pub(crate) use framing::{Decoder, Drained, FramingError};
 pub(crate) use head::Head;
 
+use super::stamped::StampedTcp;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::Request;
 use std::io;
 use std::pin::Pin;
 use std::task::Context;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The smallest read; a read that fills what was free makes the next one twice as large, up to
@@ -29,8 +31,30 @@ const MAX_READ: usize = 64 * 1024;
 const MAX_HEAD: usize = 64 * 1024;
 
 /// A byte stream a connection runs on: TCP, or TLS over TCP.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {
+    /// When the kernel received the last bytes the last read returned, where the stream knows
+    /// ([`StampedTcp`]).
+    fn received_at(&self) -> Option<Instant>;
+}
+
+impl Io for StampedTcp {
+    fn received_at(&self) -> Option<Instant> {
+        StampedTcp::received_at(self)
+    }
+}
+
+impl Io for tokio_rustls::client::TlsStream<StampedTcp> {
+    fn received_at(&self) -> Option<Instant> {
+        self.get_ref().0.received_at()
+    }
+}
+
+#[cfg(test)]
+impl Io for tokio::io::DuplexStream {
+    fn received_at(&self) -> Option<Instant> {
+        None
+    }
+}
 
 /// Why a request got no response head.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +86,10 @@ pub(crate) struct H1Conn {
     io: Box<dyn Io>,
     buf: BytesMut,
     next_read: usize,
+    /// The instant of the last read that brought bytes: the kernel's receive timestamp where
+    /// the stream has one, else the read's own; never before the last request went out, nor
+    /// before the read before it.
+    read_at: Instant,
 }
 
 impl std::fmt::Debug for H1Conn {
@@ -78,6 +106,7 @@ impl H1Conn {
             io: Box::new(io),
             buf: BytesMut::new(),
             next_read: MIN_READ,
+            read_at: Instant::now(),
         }
     }
 
@@ -90,6 +119,7 @@ impl H1Conn {
             self.io.flush().await
         }
         .await;
+        self.read_at = Instant::now();
         if let Err(e) = written {
             // A server may answer (413, 431) and close before it read the whole request: its
             // answer is still worth reading.
@@ -135,7 +165,16 @@ impl H1Conn {
         if n == free {
             self.next_read = (self.next_read * 2).min(MAX_READ);
         }
+        if n > 0 {
+            let at = self.io.received_at().unwrap_or_else(Instant::now);
+            self.read_at = self.read_at.max(at);
+        }
         Ok(n)
+    }
+
+    /// The instant of the last read that brought bytes (see the field).
+    pub(crate) fn read_at(&self) -> Instant {
+        self.read_at
     }
 
     /// The bytes read and not yet decoded.

@@ -137,3 +137,43 @@ async fn an_endless_head_is_refused_at_its_limit() {
     let cap = conn.buf.capacity();
     assert!(cap <= 2 * (MAX_HEAD + MAX_READ), "{cap}");
 }
+
+/// Over TCP, an event that waited in the socket while the request's task was busy is timed at
+/// its arrival, and no read is timed before the request went out.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_event_that_waited_in_the_socket_is_timed_at_its_arrival() {
+    use std::time::Duration;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, server) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+    let mut conn = H1Conn::new(StampedTcp::new(client.unwrap()));
+    let (mut server, _) = server.unwrap();
+    let answer = tokio::spawn(async move {
+        let mut req = [0u8; 4096];
+        let _ = server.read(&mut req).await.unwrap();
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let second = Instant::now();
+        server.write_all(b"9\r\ndata: 2\n\n\r\n").await.unwrap();
+        (second, server)
+    });
+    let sent = Instant::now();
+    let head = conn.send(&post("{}")).await.unwrap();
+    assert_eq!(head.status, 200);
+    assert!(conn.read_at() >= sent);
+    let (second, _server) = answer.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let before_read = Instant::now();
+    assert!(conn.fill().await.unwrap() > 0);
+    let at = conn.read_at();
+    assert!(
+        at < before_read - Duration::from_millis(100) && at + Duration::from_millis(5) >= second,
+        "event timed {:?} after it was written, {:?} before the read began",
+        at.saturating_duration_since(second),
+        before_read.saturating_duration_since(at)
+    );
+}
