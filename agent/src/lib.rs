@@ -21,6 +21,7 @@ mod preflight;
 pub mod record;
 mod replay;
 pub mod request;
+pub mod runtime;
 pub mod schedule;
 pub mod stage;
 pub mod telemetry;

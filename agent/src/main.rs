@@ -96,6 +96,11 @@ struct JoinArgs {
     /// thread that runs the link: no hand-off between threads).
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
+    /// Microseconds a worker that was woken within that time of going to sleep waits before
+    /// it sleeps again, so that one wakeup handles many events (0: never). Events keep the
+    /// kernel's receive instants; requests due meanwhile go out up to this late.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=5000))]
+    coalesce_us: u64,
     #[command(flatten)]
     telemetry: TelemetryArgs,
     /// Testing only: pretend this host's clock is off by this many milliseconds.
@@ -218,7 +223,11 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         None => fleetbench_agent::client::EndpointTrust::default(),
     };
     let telemetry = args.telemetry.open()?;
-    let runtime = runtime(args.worker_threads)?;
+    let runtime = fleetbench_agent::runtime::build(
+        args.worker_threads,
+        Duration::from_micros(args.coalesce_us),
+    )
+    .context("start the async runtime")?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let cfg = AgentConfig {
         coordinator: args.coordinator.clone(),
@@ -249,23 +258,6 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         });
         run(cfg).await
     })
-}
-
-/// The runtime of `join` with `threads` workers (0: one per core; 1: single-threaded).
-fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = match threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-    };
-    builder
-        .enable_all()
-        .build()
-        .context("start the async runtime")
 }
 
 /// SIGINT or SIGTERM.
