@@ -70,19 +70,31 @@ impl AsyncRead for StampedTcp {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let room = buf.remaining();
         loop {
             std::task::ready!(this.inner.poll_read_ready(cx))?;
+            let mut got = None;
             let read = this.inner.try_io(tokio::io::Interest::READABLE, || {
-                linux::recv(&this.inner, buf)
+                let (n, stamp) = linux::recv(&this.inner, buf)?;
+                got = Some(stamp);
+                // A read shorter than the room it had emptied the socket: say so, so that
+                // `try_io` clears the readiness and the next read waits for the next segment
+                // instead of costing a system call that finds nothing (tokio's own TCP read
+                // does the same).
+                if n > 0 && n < room {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
             });
-            match read {
-                Ok(stamp) => {
+            match (got, read) {
+                (Some(stamp), _) => {
                     this.received = stamp.and_then(linux::instant_of);
                     return Poll::Ready(Ok(()));
                 }
                 // The readiness was stale; `try_io` cleared it, so the next poll waits.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (None, Err(e)) => return Poll::Ready(Err(e)),
+                (None, Ok(())) => unreachable!("a read that succeeded says what it got"),
             }
         }
     }
@@ -160,9 +172,12 @@ mod linux {
         }
     }
 
-    /// One `recvmsg` into `buf`'s unfilled part: the bytes read are marked filled, and the
-    /// kernel's timestamp of the last segment read returned if it gave one.
-    pub(super) fn recv(s: &TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<Option<libc::timespec>> {
+    /// One `recvmsg` into `buf`'s unfilled part: the bytes read (marked filled), and the
+    /// kernel's timestamp of the last segment read if it gave one.
+    pub(super) fn recv(
+        s: &TcpStream,
+        buf: &mut ReadBuf<'_>,
+    ) -> io::Result<(usize, Option<libc::timespec>)> {
         // SAFETY: the bytes handed to the kernel are only written, never read, here; exactly
         // the `n` bytes the kernel wrote are then marked initialized and filled.
         let unfilled: &mut [MaybeUninit<u8>] = unsafe { buf.unfilled_mut() };
@@ -202,7 +217,7 @@ mod linux {
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
-        Ok(stamp)
+        Ok((n, stamp))
     }
 
     /// The monotonic instant of a kernel timestamp (wall clock), by the time that passed on
