@@ -3,16 +3,21 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A stamped client connection and the server's end of it, on loopback.
+#[cfg(target_os = "linux")]
+async fn pair() -> (StampedTcp, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (StampedTcp::new(client.unwrap()), server.unwrap().0)
+}
+
 /// Bytes that sat in the socket while the reader slept carry the instant they arrived, not the
 /// read's: the point of the stamps.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_read_carries_the_instant_the_bytes_arrived_not_the_instant_it_ran() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let mut client = StampedTcp::new(client.unwrap());
-    let (mut server, _) = server.unwrap();
+    let (mut client, mut server) = pair().await;
     assert_eq!(client.received_at(), None, "no read yet");
 
     let written = Instant::now();
@@ -55,11 +60,7 @@ async fn a_read_carries_the_instant_the_bytes_arrived_not_the_instant_it_ran() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn writes_pass_through_and_a_stepped_clock_gives_no_instant() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let mut client = StampedTcp::new(client.unwrap());
-    let (mut server, _) = server.unwrap();
+    let (mut client, mut server) = pair().await;
     client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     client.flush().await.unwrap();
     let mut got = [0u8; 18];
