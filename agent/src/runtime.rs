@@ -84,7 +84,7 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_window_builds_a_plain_runtime_that_runs() {
+    fn every_kind_of_runtime_runs_with_and_without_a_window() {
         for threads in [0, 1, 2] {
             for window in [Duration::ZERO, Duration::from_micros(100)] {
                 let rt = build(threads, window).unwrap();

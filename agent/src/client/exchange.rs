@@ -55,7 +55,7 @@ pub(crate) enum Step {
 }
 
 enum Body {
-    H1 { decoder: Decoder, read_at: Instant },
+    H1 { decoder: Decoder },
     H2(Incoming),
 }
 
@@ -85,7 +85,6 @@ pub(crate) async fn send(mut conn: Conn, req: Request<Bytes>) -> Result<Exchange
                 hints,
                 body: Body::H1 {
                     decoder: Decoder::new(head.framing),
-                    read_at: c.read_at(),
                 },
                 ended: false,
                 conn,
@@ -123,8 +122,10 @@ impl Exchange {
         mut sink: impl FnMut(&[u8], Instant) -> bool,
     ) -> Result<Step, BodyError> {
         match (&mut self.conn.sender, &mut self.body) {
-            (Sender::H1(c), Body::H1 { decoder, read_at }) => loop {
-                let at = *read_at;
+            (Sender::H1(c), Body::H1 { decoder }) => loop {
+                // The instant of the read that brought what is buffered (the head's read, or
+                // the last fill).
+                let at = c.read_at();
                 let mut delivered = false;
                 let drained = decoder.drain(c.buffered(), |b| {
                     delivered = true;
@@ -137,7 +138,6 @@ impl Exchange {
                     Drained::NeedMore => {}
                 }
                 let n = c.fill().await?;
-                *read_at = c.read_at();
                 if n == 0 {
                     return if decoder.end_of_file() {
                         Ok(Step::End)
