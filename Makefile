@@ -102,8 +102,9 @@ demo-cluster: build
 	FLEETBENCH_IMAGE=fleetbench:demo bash scripts/demo-cluster.sh
 
 # The sim's tokens/s per core, then the product path in the per-event regime (coordinator + agent
-# processes, 256 and 4,096 streams at 0 and 5 ms between tokens, median of 3), the agent's ceiling,
-# timing fidelity and the coordinator's merge rate, then the criterion micro-benchmarks of the agent's hot path and of a snapshot (BENCHMARKS.md).
+# processes, 256 and 4,096 streams at 0 and 5 ms between tokens, median of 3), a minimal client on
+# epoll against one on io_uring (`io-probe`), the agent's ceiling, timing fidelity and the
+# coordinator's merge rate, then the criterion micro-benchmarks of the agent's hot path and of a snapshot (BENCHMARKS.md).
 # Release builds; the ceiling and fidelity parts pin the sim(s) and the client to one core each.
 bench: toolchain
 	$(CARGO) build --release --workspace --bins

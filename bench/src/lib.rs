@@ -1,8 +1,11 @@
-//! What the benchmark binary (`fleetbench-bench`) and the criterion benches (`benches/`) share.
+//! What the benchmark binaries (`fleetbench-bench`, `io-probe`) and the criterion benches
+//! (`benches/`) share.
 
 #![warn(missing_docs)]
 
 use fleetbench_model::measure::{Measurements, Metric};
+
+pub mod ioprobe;
 
 /// One interval of one agent's measurements: 50 requests of 1,024 input and 128 output tokens,
 /// with latencies drawn from a fixed xorshift sequence (the same bytes on every run). The

@@ -18,11 +18,14 @@
 //! 4. The wire as the clock (`wire.rs`): the product path under a loopback packet capture
 //!    (tcpdump), the agent's send and receive instants and TTFT against the wire's and the
 //!    sim's; skipped, saying so, where tcpdump is missing or cannot capture.
+//! 5. I/O model (`iomodel.rs`): the minimal client of `ioprobe` (`io-probe`) on epoll and on
+//!    io_uring, interleaved, in the product path's regime: what io_uring would save per event.
 //!
 //! The ceiling runs once per `--framing`: sims writing a whole zero-delay response as one HTTP
 //! chunk (batched), and one chunk and TCP segment per SSE event (per-event), as real engines
-//! stream. `make bench` (release build) runs all four with the defaults.
+//! stream. `make bench` (release build) runs all of them with the defaults.
 
+mod iomodel;
 mod pcap;
 mod procs;
 mod product;
@@ -118,11 +121,19 @@ struct Args {
     /// Milliseconds to the first token and between tokens of the wire-clock runs.
     #[arg(long, default_value_t = 5.0)]
     wire_delay_ms: f64,
+    /// Streams of the I/O-model runs (`--only iomodel`: the `io-probe` client on epoll and on
+    /// io_uring, at each `--product-delay-ms`, `--product-runs` times, `--product-seconds` each).
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    iomodel_streams: Vec<u32>,
+    /// Wakeup coalescing windows (µs) of the I/O-model runs: the agent's `--coalesce-us`,
+    /// which both models mirror.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    iomodel_coalesce_us: Vec<u64>,
     /// Which parts to run.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "product,ceiling,fidelity,merge,wire"
+        default_value = "product,iomodel,ceiling,fidelity,merge,wire"
     )]
     only: Vec<String>,
     /// Core of the sim; the benchmark pins itself to the other.
@@ -207,6 +218,18 @@ fn main() -> anyhow::Result<()> {
             sim_core: args.sim_core,
             agent_core: args.agent_core,
             agent_bins: args.agent_bin.clone(),
+        })?;
+    }
+    if args.only.iter().any(|o| o == "iomodel") {
+        iomodel::iomodel(&iomodel::IoModel {
+            streams: args.iomodel_streams.clone(),
+            delays_ms: args.product_delay_ms.clone(),
+            seconds: args.product_seconds,
+            runs: args.product_runs.max(1),
+            tokens: args.tokens,
+            sim_core: args.sim_core,
+            client_core: args.agent_core,
+            coalesce_us: args.iomodel_coalesce_us.clone(),
         })?;
     }
     if args.only.iter().any(|o| o == "ceiling") {

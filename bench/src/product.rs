@@ -31,7 +31,7 @@ pub(crate) struct Product {
 }
 
 /// A child process killed (and reaped) when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -41,34 +41,34 @@ impl Drop for Guard {
 }
 
 /// One reading every 250 ms.
-struct Sample {
-    t: f64,
-    agent_cpu: f64,
-    agent_switches: u64,
-    coordinator_cpu: f64,
-    sim_cpu: f64,
-    tokens: u64,
-    requests: u64,
+pub(crate) struct Sample {
+    pub(crate) t: f64,
+    pub(crate) agent_cpu: f64,
+    pub(crate) agent_switches: u64,
+    pub(crate) coordinator_cpu: f64,
+    pub(crate) sim_cpu: f64,
+    pub(crate) tokens: u64,
+    pub(crate) requests: u64,
 }
 
 /// One run's figures over its steady window (1 s after the first token to 1 s before the
 /// last).
-struct Figures {
-    wall: f64,
-    chunks: f64,
-    requests: f64,
-    agent_cpu: f64,
+pub(crate) struct Figures {
+    pub(crate) wall: f64,
+    pub(crate) chunks: f64,
+    pub(crate) requests: f64,
+    pub(crate) agent_cpu: f64,
     /// The agent's context switches (all its threads).
-    agent_switches: f64,
+    pub(crate) agent_switches: f64,
     coordinator_cpu: f64,
-    sim_cpu: f64,
-    peak_rss_mb: f64,
-    load: (f64, f64),
+    pub(crate) sim_cpu: f64,
+    pub(crate) peak_rss_mb: f64,
+    pub(crate) load: (f64, f64),
     ttft_p50_ms: Option<f64>,
 }
 
 impl Figures {
-    fn agent_per_1k(&self) -> f64 {
+    pub(crate) fn agent_per_1k(&self) -> f64 {
         self.agent_cpu * 1e3 / self.chunks.max(1.0)
     }
 }
@@ -160,7 +160,7 @@ pub(crate) fn profile_text(addr: &str, streams: u32, tokens: u32, seconds: f64) 
     )
 }
 
-fn pinned(core: usize, binary: &Path) -> Command {
+pub(crate) fn pinned(core: usize, binary: &Path) -> Command {
     let mut c = Command::new("taskset");
     c.arg("-c").arg(core.to_string()).arg(binary);
     c
@@ -311,7 +311,7 @@ fn wait_or_kill(child: &mut Child, within: Duration) {
 
 /// The figures between the first sample 1 s after the first token and the last sample 1 s
 /// before the tokens stopped.
-fn steady(samples: &[Sample]) -> Option<Figures> {
+pub(crate) fn steady(samples: &[Sample]) -> Option<Figures> {
     let first = samples.iter().find(|s| s.tokens > 0)?.t;
     let total = samples.iter().map(|s| s.tokens).max()?;
     let last = samples.iter().find(|s| s.tokens == total)?.t;
@@ -339,7 +339,7 @@ fn steady(samples: &[Sample]) -> Option<Figures> {
 
 /// (generation tokens, requests finished) from the sim's /metrics; None when it does not
 /// answer.
-fn sim_counters(addr: &str) -> Option<(u64, u64)> {
+pub(crate) fn sim_counters(addr: &str) -> Option<(u64, u64)> {
     let body = fetch_metrics(addr).ok()?;
     let value = |l: &str| -> u64 {
         l.split_whitespace()
