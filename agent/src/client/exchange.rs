@@ -1,8 +1,10 @@
 //! One request on one connection and its response as it comes in: the head, then the body step
 //! by step. Over HTTP/1.1 the body is read on the request's own task ([`super::h1`]); over
-//! HTTP/2 it comes from hyper's connection task, a frame at a time.
+//! HTTP/2 it comes from hyper's connection task, a frame at a time, timed by that task's reads
+//! ([`super::h2_clock`]).
 
 use super::h1::{Decoder, Drained, FramingError, SendError as H1SendError};
+use super::h2_clock::ReadClock;
 use super::pool::{Conn, ConnPool, ReuseHints, Sender};
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
@@ -55,8 +57,14 @@ pub(crate) enum Step {
 }
 
 enum Body {
-    H1 { decoder: Decoder },
-    H2(Incoming),
+    H1 {
+        decoder: Decoder,
+    },
+    /// Frames from hyper's connection task, timed by its reads' clock.
+    H2 {
+        body: Incoming,
+        clock: ReadClock,
+    },
 }
 
 /// A response whose head arrived, on the connection it came on.
@@ -91,12 +99,15 @@ pub(crate) async fn send(mut conn: Conn, req: Request<Bytes>) -> Result<Exchange
             })
         }
         Sender::H2(s) => {
-            let (parts, body) = s.send_request(req.map(Full::new)).await?.into_parts();
+            let (parts, body) = s.send.send_request(req.map(Full::new)).await?.into_parts();
             Ok(Exchange {
                 status: parts.status,
                 hints: ReuseHints::from_headers(&parts.headers),
                 headers: parts.headers,
-                body: Body::H2(body),
+                body: Body::H2 {
+                    body,
+                    clock: s.clock.clone(),
+                },
                 ended: false,
                 conn,
             })
@@ -146,12 +157,13 @@ impl Exchange {
                     };
                 }
             },
-            (_, Body::H2(body)) => loop {
+            (_, Body::H2 { body, clock }) => loop {
                 let Some(frame) = body.frame().await else {
                     return Ok(Step::End);
                 };
                 if let Some(data) = frame?.data_ref() {
-                    let at = Instant::now();
+                    // The read that brought the frame, not this task's turn to take it.
+                    let at = clock.instant(Instant::now());
                     return Ok(if sink(data, at) {
                         Step::Data(at)
                     } else {

@@ -7,6 +7,7 @@ mod cursor;
 mod exchange;
 mod get;
 mod h1;
+mod h2_clock;
 mod pool;
 mod reply;
 mod scan;

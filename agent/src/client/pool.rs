@@ -11,6 +11,7 @@
 //! sockets. The pool counts what it opened, reused and retried (see [`ConnStats`]).
 
 use super::h1::{H1Conn, Io};
+use super::h2_clock::{Clocked, ReadClock};
 use super::stamped::StampedTcp;
 use super::tls::TlsTarget;
 use bytes::Bytes;
@@ -25,7 +26,23 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-type H2Sender = http2::SendRequest<Full<Bytes>>;
+/// An HTTP/2 connection's request side (hyper's, shared by every request on it) and the clock
+/// of its connection task's reads, which times the frames the requests take.
+#[derive(Clone, Debug)]
+pub(crate) struct H2Sender {
+    pub(crate) send: http2::SendRequest<Full<Bytes>>,
+    pub(crate) clock: ReadClock,
+}
+
+impl H2Sender {
+    fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.send.is_ready()
+    }
+}
 
 /// A connection's request side: HTTP/1.1 (one request at a time, read on the request's task)
 /// or HTTP/2 (shared, hyper's).
@@ -489,11 +506,13 @@ async fn handshake(io: impl Io + 'static, h2: bool) -> Result<Sender, hyper::Err
     if !h2 {
         return Ok(Sender::H1(H1Conn::new(io)));
     }
-    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
+    let clock = ReadClock::new();
+    let io = TokioIo::new(Clocked::new(io, clock.clone()));
+    let (send, conn) = http2::handshake(TokioExecutor::new(), io).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Sender::H2(sender))
+    Ok(Sender::H2(H2Sender { send, clock }))
 }
 
 #[cfg(test)]
