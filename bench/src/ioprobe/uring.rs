@@ -135,7 +135,8 @@ fn setup(size: usize) -> Result<(BufRing, IoUring), ProbeError> {
     let ring: IoUring = IoUring::builder()
         .setup_single_issuer()
         .setup_defer_taskrun()
-        .setup_cqsize(4 * size as u32)
+        // The kernel's most completion entries (IORING_MAX_CQ_ENTRIES).
+        .setup_cqsize((4 * size as u32).min(65_536))
         .build(size as u32)
         .map_err(|e| ProbeError::Unavailable(format!("io_uring_setup: {e}")))?;
     // SAFETY: the ring of descriptors stays mapped until `bufs` drops, which the caller does
