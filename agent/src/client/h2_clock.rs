@@ -76,8 +76,7 @@ impl<I: Io> AsyncRead for Clocked<I> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let at = self.io.received_at().unwrap_or_else(Instant::now);
-            self.clock.note(at);
+            self.clock.note(self.io.read_instant());
         }
         polled
     }

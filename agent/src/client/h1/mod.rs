@@ -35,6 +35,12 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {
     /// When the kernel received the last bytes the last read returned, where the stream knows
     /// ([`StampedTcp`]).
     fn received_at(&self) -> Option<Instant>;
+
+    /// The instant of the read that just returned bytes: the kernel's receive timestamp where
+    /// there is one, else now.
+    fn read_instant(&self) -> Instant {
+        self.received_at().unwrap_or_else(Instant::now)
+    }
 }
 
 impl Io for StampedTcp {
@@ -166,8 +172,7 @@ impl H1Conn {
             self.next_read = (self.next_read * 2).min(MAX_READ);
         }
         if n > 0 {
-            let at = self.io.received_at().unwrap_or_else(Instant::now);
-            self.read_at = self.read_at.max(at);
+            self.read_at = self.read_at.max(self.io.read_instant());
         }
         Ok(n)
     }
