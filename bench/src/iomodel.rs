@@ -7,7 +7,7 @@
 //! kernel's receive path, which neither can save.
 
 use crate::procs::{load_average, proc_context_switches, proc_cpu_seconds, sibling, start_sim};
-use crate::product::{pinned, sim_counters, steady, Figures, Guard, Sample};
+use crate::product::{median_by, pinned, sim_counters, steady, Figures, Guard, Points, Sample};
 use anyhow::{bail, Context};
 use std::io::Read;
 use std::process::Stdio;
@@ -15,14 +15,7 @@ use std::time::{Duration, Instant};
 
 /// What the I/O-model runs measure.
 pub(crate) struct IoModel {
-    pub(crate) streams: Vec<u32>,
-    /// Milliseconds between tokens (and to the first token) of the sim.
-    pub(crate) delays_ms: Vec<f64>,
-    pub(crate) seconds: f64,
-    pub(crate) runs: usize,
-    pub(crate) tokens: u32,
-    pub(crate) sim_core: usize,
-    pub(crate) client_core: usize,
+    pub(crate) points: Points,
     /// Wakeup coalescing windows, µs (the agent's `--coalesce-us`); each is run with both
     /// models.
     pub(crate) coalesce_us: Vec<u64>,
@@ -41,12 +34,12 @@ struct Run {
 pub(crate) fn iomodel(m: &IoModel) -> anyhow::Result<()> {
     println!(
         "\n## I/O model: epoll against io_uring (`io-probe` on core {}, sim on core {}; per-event framing, {}-token completions, closed loop, {} s per run, median of {})\n",
-        m.client_core, m.sim_core, m.tokens, m.seconds, m.runs
+        m.points.client_core, m.points.sim_core, m.points.tokens, m.points.seconds, m.points.runs
     );
     println!("| streams | ms between tokens | window µs | I/O | run | chunks/s | client CPU-s per 1k chunks | client CPU busy | context switches per 1k chunks | reads per event | unstamped reads | sim CPU busy | load average start → end |");
     println!("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    for &streams in &m.streams {
-        for &delay in &m.delays_ms {
+    for &streams in &m.points.streams {
+        for &delay in &m.points.delays_ms {
             for &window in &m.coalesce_us {
                 point(
                     m,
@@ -80,7 +73,7 @@ fn point(m: &IoModel, at: Point) -> anyhow::Result<()> {
     } = at;
     let mut runs: Vec<Vec<Run>> = MODELS.iter().map(|_| Vec::new()).collect();
     let mut skipped = [false; MODELS.len()];
-    for k in 0..m.runs {
+    for k in 0..m.points.runs {
         for (i, io) in MODELS.iter().enumerate() {
             if skipped[i] {
                 continue;
@@ -99,8 +92,7 @@ fn point(m: &IoModel, at: Point) -> anyhow::Result<()> {
     }
     let mut medians = Vec::new();
     for (i, rs) in runs.iter_mut().enumerate() {
-        rs.sort_by(|a, b| a.f.agent_per_1k().total_cmp(&b.f.agent_per_1k()));
-        if let Some(r) = rs.get(rs.len() / 2) {
+        if let Some(r) = median_by(rs, |r| r.f.agent_per_1k()) {
             print_row(at, MODELS[i], "**median**", r);
             medians.push(r.f.agent_per_1k());
         }
@@ -143,16 +135,16 @@ fn run_once(m: &IoModel, io: &str, at: Point) -> anyhow::Result<Result<Run, Stri
     let load_start = load_average();
     let d = at.delay.to_string();
     let sim = start_sim(
-        m.sim_core,
+        m.points.sim_core,
         &["--ttft-ms", &d, "--itl-ms", &d, "--framing", "per-event"],
     )?;
     let mut probe = Guard(
-        pinned(m.client_core, &sibling("io-probe")?)
+        pinned(m.points.client_core, &sibling("io-probe")?)
             .args(["--io", io, "--addr", &sim.addr])
             .args(["--streams", &at.streams.to_string()])
             .args(["--coalesce-us", &at.window.to_string()])
-            .args(["--tokens", &m.tokens.to_string()])
-            .args(["--seconds", &m.seconds.to_string()])
+            .args(["--tokens", &m.points.tokens.to_string()])
+            .args(["--seconds", &m.points.seconds.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -165,8 +157,8 @@ fn run_once(m: &IoModel, io: &str, at: Point) -> anyhow::Result<Result<Run, Stri
         if let Some(status) = probe.0.try_wait()? {
             break status;
         }
-        if t0.elapsed() > Duration::from_secs_f64(m.seconds + 60.0) {
-            bail!("io-probe --io {io} ran past {} s", m.seconds + 60.0);
+        if t0.elapsed() > Duration::from_secs_f64(m.points.seconds + 60.0) {
+            bail!("io-probe --io {io} ran past {} s", m.points.seconds + 60.0);
         }
         if let Some((tokens, requests)) = sim_counters(&sim.addr) {
             samples.push(Sample {

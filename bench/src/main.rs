@@ -210,25 +210,13 @@ fn main() -> anyhow::Result<()> {
     );
     if args.only.iter().any(|o| o == "product") {
         product::product(&product::Product {
-            streams: args.product_streams.clone(),
-            delays_ms: args.product_delay_ms.clone(),
-            seconds: args.product_seconds,
-            runs: args.product_runs.max(1),
-            tokens: args.tokens,
-            sim_core: args.sim_core,
-            agent_core: args.agent_core,
+            points: points(&args, &args.product_streams),
             agent_bins: args.agent_bin.clone(),
         })?;
     }
     if args.only.iter().any(|o| o == "iomodel") {
         iomodel::iomodel(&iomodel::IoModel {
-            streams: args.iomodel_streams.clone(),
-            delays_ms: args.product_delay_ms.clone(),
-            seconds: args.product_seconds,
-            runs: args.product_runs.max(1),
-            tokens: args.tokens,
-            sim_core: args.sim_core,
-            client_core: args.agent_core,
+            points: points(&args, &args.iomodel_streams),
             coalesce_us: args.iomodel_coalesce_us.clone(),
         })?;
     }
@@ -258,6 +246,19 @@ fn main() -> anyhow::Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The product path's points and runs (`--product-*`) at `streams`.
+fn points(args: &Args, streams: &[u32]) -> product::Points {
+    product::Points {
+        streams: streams.to_vec(),
+        delays_ms: args.product_delay_ms.clone(),
+        seconds: args.product_seconds,
+        runs: args.product_runs.max(1),
+        tokens: args.tokens,
+        sim_core: args.sim_core,
+        client_core: args.agent_core,
+    }
 }
 
 /// The shard spec of a one-agent plan of `load` against `addr`.

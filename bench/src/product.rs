@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What the product runs measure.
-pub(crate) struct Product {
+/// The points and runs of a benchmark against a per-event sim: the product path's, the I/O
+/// models'.
+pub(crate) struct Points {
     pub(crate) streams: Vec<u32>,
     /// Milliseconds between tokens (and to the first token) of the sim.
     pub(crate) delays_ms: Vec<f64>,
@@ -24,7 +25,13 @@ pub(crate) struct Product {
     pub(crate) runs: usize,
     pub(crate) tokens: u32,
     pub(crate) sim_core: usize,
-    pub(crate) agent_core: usize,
+    /// The measured client's core (the agent's, `io-probe`'s).
+    pub(crate) client_core: usize,
+}
+
+/// What the product runs measure.
+pub(crate) struct Product {
+    pub(crate) points: Points,
     /// Another `agent` binary than the one next to this (before/after comparisons); with
     /// several, each point's runs alternate between them.
     pub(crate) agent_bins: Vec<PathBuf>,
@@ -81,15 +88,15 @@ pub(crate) fn product(p: &Product) -> anyhow::Result<()> {
     };
     println!(
         "\n## Product path, per-event framing (`coordinator run` + one `agent join` on core {}, sim on core {}; {}-token completions, closed loop, {} s per run, median of {})\n",
-        p.agent_core, p.sim_core, p.tokens, p.seconds, p.runs
+        p.points.client_core, p.points.sim_core, p.points.tokens, p.points.seconds, p.points.runs
     );
     for (i, b) in bins.iter().enumerate() {
         println!("agent {}: {}", i + 1, b.display());
     }
     println!("\n| streams | ms between tokens | agent | run | requests/s | chunks/s | agent CPU-s per 1k chunks | agent CPU busy | agent context switches per 1k chunks | coordinator CPU-s per 1k chunks | sim CPU busy | agent peak RSS MB | TTFT p50 ms (report) | load average start → end |");
     println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for &streams in &p.streams {
-        for &delay in &p.delays_ms {
+    for &streams in &p.points.streams {
+        for &delay in &p.points.delays_ms {
             point(p, &bins, streams, delay)?;
         }
     }
@@ -100,7 +107,7 @@ pub(crate) fn product(p: &Product) -> anyhow::Result<()> {
 /// ratio to the first binary's.
 fn point(p: &Product, bins: &[PathBuf], streams: u32, delay: f64) -> anyhow::Result<()> {
     let mut all: Vec<Vec<Figures>> = bins.iter().map(|_| Vec::new()).collect();
-    for k in 0..p.runs {
+    for k in 0..p.points.runs {
         for (i, bin) in bins.iter().enumerate() {
             let f = run_once(p, bin, streams, delay, k)?;
             print_row(streams, delay, i + 1, &(k + 1).to_string(), &f);
@@ -109,8 +116,7 @@ fn point(p: &Product, bins: &[PathBuf], streams: u32, delay: f64) -> anyhow::Res
     }
     let mut medians = Vec::new();
     for (i, runs) in all.iter_mut().enumerate() {
-        runs.sort_by(|a, b| a.agent_per_1k().total_cmp(&b.agent_per_1k()));
-        if let Some(m) = runs.get(runs.len() / 2) {
+        if let Some(m) = median_by(runs, Figures::agent_per_1k) {
             print_row(streams, delay, i + 1, "**median**", m);
             medians.push(m.agent_per_1k());
         }
@@ -126,6 +132,12 @@ fn point(p: &Product, bins: &[PathBuf], streams: u32, delay: f64) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// The median of `runs` by `key` (the upper one of an even count); sorts `runs`.
+pub(crate) fn median_by<T>(runs: &mut [T], key: impl Fn(&T) -> f64) -> Option<&T> {
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    runs.get(runs.len() / 2)
 }
 
 fn print_row(streams: u32, delay: f64, agent: usize, run: &str, f: &Figures) {
@@ -245,7 +257,7 @@ fn run_once(
     let load_start = load_average();
     let d = delay.to_string();
     let sim = start_sim(
-        p.sim_core,
+        p.points.sim_core,
         &["--ttft-ms", &d, "--itl-ms", &d, "--framing", "per-event"],
     )?;
     let dir = std::env::temp_dir().join(format!(
@@ -256,17 +268,17 @@ fn run_once(
     let profile = dir.join("profile.yaml");
     std::fs::write(
         &profile,
-        profile_text(&sim.addr, streams, p.tokens, p.seconds),
+        profile_text(&sim.addr, streams, p.points.tokens, p.points.seconds),
     )?;
     let sim_pid = sim.child.id().to_string();
     let t0 = Instant::now();
     let (mut samples, mut peak_rss_mb) = (Vec::new(), 0.0f64);
     let l = Launch {
-        core: p.agent_core,
+        core: p.points.client_core,
         agent_bin,
         profile: &profile,
         dir: &dir,
-        limit: Duration::from_secs_f64(p.seconds + 90.0),
+        limit: Duration::from_secs_f64(p.points.seconds + 90.0),
     };
     launch(&l, |agent, coordinator| {
         // A sample without the sim's counters (its /metrics did not answer) is left out: with
